@@ -1,0 +1,1 @@
+"""crosswalk's compiler: load, validate, model, check, graph, emit, write."""

@@ -1,0 +1,165 @@
+"""The `crosswalk` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from crosswalk.compiler.diagnostics import Diagnostic, render_json
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(click.ClickException):
+    """An I/O or usage problem: exit 2, one clear line, no traceback."""
+
+    exit_code = EXIT_USAGE
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="crosswalk", prog_name="crosswalk")
+def main() -> None:
+    """Compile one declarative platform.yaml into a production Kubernetes platform
+    on AWS (EKS), GCP (GKE) or Azure (AKS), as Pulumi programs.
+
+    \b
+    Start with:   crosswalk init --cloud aws my-platform
+    Check it:     crosswalk validate my-platform/platform.yaml
+    """
+
+
+def _check(file: str):
+    from crosswalk.compiler.document import LoadError
+    from crosswalk.compiler.pipeline import check_file
+
+    try:
+        return check_file(file)
+    except LoadError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _render_snippet(diagnostic: Diagnostic, lines: list[str]) -> str:
+    if diagnostic.span is None or not 0 < diagnostic.span.line <= len(lines):
+        return ""
+    number = diagnostic.span.line
+    gutter = " " * len(str(number))
+    source = lines[number - 1].expandtabs(1)
+    caret = " " * (diagnostic.span.column - 1) + "^"
+    return f"\n{gutter} |\n{number} | {source}\n{gutter} | {caret}"
+
+
+def print_diagnostics(diagnostics, text: str | None, verbose: bool) -> None:
+    lines = text.splitlines() if (verbose and text) else []
+    for diagnostic in diagnostics:
+        rendered = diagnostic.render()
+        if verbose:
+            head, _, help_line = rendered.partition("\n")
+            rendered = head + _render_snippet(diagnostic, lines) + ("\n" + help_line if help_line else "")
+        color = "red" if diagnostic.severity == "error" else "yellow"
+        click.echo(click.style(rendered, fg=color) if sys.stdout.isatty() else rendered)
+
+
+def summary(file: str, errors: int, warnings: int) -> str:
+    def count(n, word):
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    if not errors and not warnings:
+        return f"{file}: ok"
+    return f"{file}: {count(errors, 'error')}, {count(warnings, 'warning')}"
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one compiler-style line per problem; json: a list for tools.",
+)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+@click.option("-v", "--verbose", is_flag=True, help="Show the source line under each problem.")
+def validate(file: str, output_format: str, strict: bool, verbose: bool) -> None:
+    """Check FILE against the schema and crosswalk's rules.
+
+    Every problem is reported at once as FILE:LINE:COL: severity[CODE]: message.
+    Exit 0 when clean (or warnings only), 1 on errors, 2 when FILE cannot be read.
+    """
+    result = _check(file)
+    diagnostics = result.report.sorted()
+    errors = sum(d.severity == "error" for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    if output_format == "json":
+        click.echo(render_json(diagnostics))
+    else:
+        text = result.document.text if result.document else _read_text(file)
+        print_diagnostics(diagnostics, text, verbose)
+        click.echo(summary(file, errors, warnings), err=bool(diagnostics))
+    if errors or (strict and warnings):
+        sys.exit(EXIT_ERRORS)
+
+
+def _read_text(file: str) -> str | None:
+    try:
+        return Path(file).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+@main.command()
+@click.option(
+    "--write",
+    "write_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the schema to this file instead of printing it.",
+)
+def schema(write_path: str | None) -> None:
+    """Print the platform.yaml JSON Schema (draft-07), for editors and CI linters."""
+    from crosswalk.schema import schema_text
+
+    text = schema_text()
+    if write_path is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(write_path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{write_path}: cannot write: {exc.strerror or exc}") from None
+    click.echo(f"wrote {write_path}", err=True)
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option(
+    "--cloud",
+    type=click.Choice(["aws", "gcp", "azure"]),
+    default="aws",
+    show_default=True,
+    help="The cloud the starter platform targets.",
+)
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def init(directory: str, cloud: str, force: bool) -> None:
+    """Write a commented starter platform.yaml into DIRECTORY, wired to the schema.
+
+    Also writes platform.schema.json beside it and .vscode/settings.json, so
+    editors with a YAML language server (VS Code with Red Hat YAML, Neovim,
+    JetBrains) validate and complete the file as you type.
+    """
+    from crosswalk.compiler.starter import StarterExists, write_starter
+
+    try:
+        written = write_starter(Path(directory), cloud, force=force)
+    except StarterExists as exc:
+        raise UsageError(f"{exc}; pass --force to overwrite") from None
+    except OSError as exc:
+        raise UsageError(f"{directory}: cannot write: {exc.strerror or exc}") from None
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: crosswalk validate {Path(directory) / 'platform.yaml'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,157 @@
+"""Diagnostics: what every stage reports instead of raising.
+
+A diagnostic carries the file, line and column taken from the YAML node it is
+about, never computed at the call site. Codes are grouped by stage; the table
+below is the one list of them (the README renders it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Iterable
+
+ERROR = "error"
+WARNING = "warning"
+
+# code -> short title. One table for the whole tool.
+CODES: dict[str, str] = {
+    # CW0xx: loading the file
+    "CW001": "file is too large",
+    "CW002": "file is not valid UTF-8",
+    "CW003": "YAML syntax error",
+    "CW004": "tab character in indentation",
+    "CW005": "duplicate key",
+    "CW006": "key is not a string",
+    "CW007": "document root is not a mapping",
+    "CW008": "file is empty",
+    "CW009": "aliases expand beyond the size limit",
+    "CW010": "more than one YAML document",
+    "CW011": "unsupported YAML tag",
+    # CW1xx: the JSON Schema
+    "CW101": "unknown key",
+    "CW102": "wrong type",
+    "CW103": "missing required key",
+    "CW104": "value not among the allowed ones",
+    "CW105": "value does not match the expected format",
+    "CW106": "value out of range",
+    "CW107": "value does not match the schema",
+    "CW108": "wrong fixed value",
+    # CW2xx: names
+    "CW201": "duplicate name",
+    # CW3xx: references and consistency
+    "CW301": "unknown namespace",
+    "CW302": "unknown team",
+    "CW303": "unknown datastore",
+    "CW304": "unknown app",
+    "CW305": "app ingress needs appServices.ingress",
+    "CW306": "ingress host needs appServices.dns and appServices.certificates",
+    "CW307": "invalid CIDR",
+    "CW308": "overlapping CIDRs",
+    "CW309": "minimum above maximum",
+    "CW310": "environment override touches a path that does not exist",
+    "CW311": "ingress host outside the DNS zone",
+    # CW4xx: the dependency graph
+    "CW401": "dependency cycle",
+    # CW5xx: provider constraints
+    "CW501": "missing cloud setting",
+    "CW502": "unknown region",
+    "CW503": "machine type does not belong to the cloud",
+    "CW504": "setting does not apply to this cloud",
+    # CW6xx: secure defaults relaxed on purpose (warnings)
+    "CW601": "public API endpoint open to the internet",
+    "CW602": "namespace allows privileged pods",
+    "CW603": "namespace network policy allows all traffic",
+    "CW604": "namespace has no resource quota",
+    "CW605": "registry scanning or tag immutability turned off",
+    "CW607": "ingress controller retired upstream",
+    "CW608": "policy engine turned off",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A 1-based line and column in a source file."""
+
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str
+    code: str
+    message: str
+    span: Span | None = None
+    path: str = ""
+    help: str | None = None
+    file: str = ""
+
+    def sort_key(self) -> tuple:
+        span = self.span or Span(0, 0)
+        return (self.file, span.line, span.column, self.code, self.message)
+
+    def render(self) -> str:
+        where = self.file
+        if self.span is not None:
+            where = f"{self.file}:{self.span.line}:{self.span.column}"
+        subject = f"{self.path}: " if self.path else ""
+        text = f"{where}: {self.severity}[{self.code}]: {subject}{self.message}"
+        if self.help:
+            text += f"\n  help: {self.help}"
+        return text
+
+    def as_json(self) -> dict:
+        return {
+            "file": self.file,
+            "line": self.span.line if self.span else None,
+            "column": self.span.column if self.span else None,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "path": self.path,
+            "help": self.help,
+        }
+
+
+@dataclass
+class Report:
+    """Diagnostics gathered over the stages for one file."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def extend(self, items: Iterable[Diagnostic]) -> None:
+        self.diagnostics.extend(items)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == WARNING]
+
+    def sorted(self) -> list[Diagnostic]:
+        unique = {(d.sort_key(), d.severity, d.path, d.help): d for d in self.diagnostics}
+        return [unique[key] for key in sorted(unique)]
+
+
+def render_text(diagnostics: list[Diagnostic]) -> str:
+    return "\n".join(d.render() for d in diagnostics)
+
+
+def render_json(diagnostics: list[Diagnostic]) -> str:
+    return json.dumps([d.as_json() for d in diagnostics], indent=2, ensure_ascii=False)
+
+
+def format_path(path: tuple) -> str:
+    """('apps', 0, 'namespace') -> 'apps[0].namespace'."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif text:
+            text += f".{part}"
+        else:
+            text = str(part)
+    return text

@@ -1,0 +1,426 @@
+"""The typed platform: validated data -> frozen dataclasses, defaults applied.
+
+Defaults come from the JSON Schema's `default` keywords (the schema is the one
+source of truth), filled in by `apply_defaults` before the dataclasses are
+built. Every object keeps its `path` in the document, so later stages can
+point diagnostics at the line that produced it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from crosswalk.schema import load_schema
+
+LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services", "apps")
+
+
+def apply_defaults(data: object, schema: dict | None = None) -> object:
+    """A copy of `data` with every schema default filled in, at any depth."""
+    schema = load_schema() if schema is None else schema
+    return _fill(copy.deepcopy(data), schema)
+
+
+def _fill(value: object, schema: dict) -> object:
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        if properties is None:
+            for branch in schema.get("oneOf", []):
+                if branch.get("type") == "object":
+                    return _fill(value, branch)
+        for key, sub in (properties or {}).items():
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                value[key] = _fill(value[key], sub)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in value:
+                if key not in (properties or {}):
+                    value[key] = _fill(value[key], extra)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_fill(item, schema["items"]) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Cloud:
+    provider: str
+    region: str
+    project: str | None
+    path: tuple = ("cloud",)
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    access: str
+    members: tuple[str, ...]
+    namespaces: tuple[str, ...]
+    path: tuple
+
+
+@dataclass(frozen=True)
+class Automation:
+    name: str
+    repository: str
+    ref: str
+    environment: str | None
+    layers: tuple[str, ...]
+    path: tuple
+
+
+@dataclass(frozen=True)
+class Network:
+    cidr: str
+    zones: int
+    nat_gateways: str
+    pod_cidr: str | None
+    service_cidr: str | None
+    path: tuple = ("network",)
+
+
+@dataclass(frozen=True)
+class Registry:
+    name: str
+    scan_on_push: bool
+    immutable_tags: bool
+    path: tuple
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+
+
+@dataclass(frozen=True)
+class NodePool:
+    name: str
+    size: str
+    machine_type: str | None
+    min: int
+    max: int
+    spot: bool
+    disk_size_gb: int
+    labels: tuple[tuple[str, str], ...]
+    taints: tuple[Taint, ...]
+    path: tuple
+
+
+@dataclass(frozen=True)
+class Quota:
+    cpu: str
+    memory: str
+    pods: int
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    team: str | None
+    quota: Quota | None
+    pod_security: str
+    network_policy: str
+    path: tuple
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    public: bool
+    allowed_cidrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    version: str
+    endpoint: Endpoint
+    node_pools: tuple[NodePool, ...]
+    namespaces: tuple[Namespace, ...]
+    path: tuple = ("cluster",)
+
+
+@dataclass(frozen=True)
+class ClusterServices:
+    logging: bool
+    monitoring: bool
+    policy: str
+    mesh: str
+    autoscaler: bool
+    metrics_server: bool
+
+
+@dataclass(frozen=True)
+class Datastore:
+    name: str
+    engine: str
+    version: str | None
+    size: str
+    instance_class: str | None
+    high_availability: bool
+    storage_gb: int
+    backup_retention_days: int
+    path: tuple
+
+
+@dataclass(frozen=True)
+class AppServices:
+    ingress: str | None
+    dns_zone: str | None
+    issuer: str | None
+    email: str | None
+    datastores: tuple[Datastore, ...]
+
+
+@dataclass(frozen=True)
+class AppIngress:
+    host: str | None
+    path: str
+
+
+@dataclass(frozen=True)
+class Autoscale:
+    min: int
+    max: int
+    cpu_percent: int
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    namespace: str
+    image: str
+    replicas: int
+    port: int
+    cpu: str
+    memory: str
+    env: tuple[tuple[str, str], ...]
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    uses: tuple[str, ...]
+    ingress: AppIngress | None
+    autoscale: Autoscale | None
+    health_path: str
+    health_port: int
+    depends_on: tuple[str, ...]
+    path: tuple
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    overrides: dict = field(hash=False, compare=False)
+    path: tuple = ()
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str
+    cloud: Cloud
+    tags: tuple[tuple[str, str], ...]
+    state_backend: str | None
+    teams: tuple[Team, ...]
+    automation: tuple[Automation, ...]
+    network: Network
+    registries: tuple[Registry, ...]
+    cluster: Cluster
+    services: ClusterServices
+    app_services: AppServices
+    apps: tuple[App, ...]
+    environments: tuple[Environment, ...]
+
+    def namespace(self, name: str) -> Namespace | None:
+        return next((n for n in self.cluster.namespaces if n.name == name), None)
+
+    def datastore(self, name: str) -> Datastore | None:
+        return next((d for d in self.app_services.datastores if d.name == name), None)
+
+    def app(self, name: str) -> App | None:
+        return next((a for a in self.apps if a.name == name), None)
+
+
+def _pairs(mapping: dict | None) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((mapping or {}).items()))
+
+
+def build_platform(data: dict) -> Platform:
+    """Schema-valid data -> Platform. Callers validate first; defaults are applied here."""
+    data = apply_defaults(data)
+    identity = data.get("identity", {})
+    cluster = data["cluster"]
+    services = data["clusterServices"]
+    app_services = data.get("appServices", {})
+    network = data["network"]
+    cloud = data["cloud"]
+
+    teams = tuple(
+        Team(
+            t["name"],
+            t["access"],
+            tuple(t.get("members", [])),
+            tuple(t.get("namespaces", [])),
+            ("identity", "teams", i),
+        )
+        for i, t in enumerate(identity.get("teams", []))
+    )
+    automation = tuple(
+        Automation(
+            a["name"],
+            a["github"]["repository"],
+            a["github"]["ref"],
+            a["github"].get("environment"),
+            tuple(a["layers"]),
+            ("identity", "automation", i),
+        )
+        for i, a in enumerate(identity.get("automation", []))
+    )
+    pools = tuple(
+        NodePool(
+            p["name"],
+            p["size"],
+            p.get("machineType"),
+            p["min"],
+            p["max"],
+            p["spot"],
+            p["diskSizeGb"],
+            _pairs(p.get("labels")),
+            tuple(Taint(t["key"], t.get("value", ""), t["effect"]) for t in p.get("taints", [])),
+            ("cluster", "nodePools", i),
+        )
+        for i, p in enumerate(cluster["nodePools"])
+    )
+    namespaces = tuple(
+        Namespace(
+            n["name"],
+            n.get("team"),
+            Quota(n["quota"]["cpu"], n["quota"]["memory"], n["quota"]["pods"])
+            if isinstance(n["quota"], dict)
+            else None,
+            n["podSecurity"],
+            n["networkPolicy"],
+            ("cluster", "namespaces", i),
+        )
+        for i, n in enumerate(cluster.get("namespaces", []))
+    )
+    datastores = tuple(
+        Datastore(
+            d["name"],
+            d["engine"],
+            d.get("version"),
+            d["size"],
+            d.get("instanceClass"),
+            d["highAvailability"],
+            d["storageGb"],
+            d["backupRetentionDays"],
+            ("appServices", "datastores", i),
+        )
+        for i, d in enumerate(app_services.get("datastores", []))
+    )
+    apps = tuple(_build_app(a, i) for i, a in enumerate(data.get("apps", [])))
+    return Platform(
+        name=data["name"],
+        cloud=Cloud(cloud["provider"], cloud["region"], cloud.get("project")),
+        tags=_pairs(data.get("tags")),
+        state_backend=data.get("state", {}).get("backend"),
+        teams=teams,
+        automation=automation,
+        network=Network(
+            network["cidr"],
+            network["zones"],
+            network["natGateways"],
+            network.get("podCidr"),
+            network.get("serviceCidr"),
+        ),
+        registries=tuple(
+            Registry(r["name"], r["scanOnPush"], r["immutableTags"], ("registries", i))
+            for i, r in enumerate(data.get("registries", []))
+        ),
+        cluster=Cluster(
+            cluster["version"],
+            Endpoint(cluster["endpoint"]["public"], tuple(cluster["endpoint"].get("allowedCidrs", []))),
+            pools,
+            namespaces,
+        ),
+        services=ClusterServices(
+            services["logging"]["enabled"],
+            services["monitoring"]["enabled"],
+            services["policy"]["engine"],
+            services["mesh"]["engine"],
+            services["autoscaler"]["enabled"],
+            services["metricsServer"]["enabled"],
+        ),
+        app_services=AppServices(
+            app_services["ingress"]["controller"] if "ingress" in app_services else None,
+            app_services["dns"]["zone"] if "dns" in app_services else None,
+            app_services["certificates"]["issuer"] if "certificates" in app_services else None,
+            app_services["certificates"]["email"] if "certificates" in app_services else None,
+            datastores,
+        ),
+        apps=apps,
+        environments=tuple(
+            Environment(name, env.get("overrides", {}), ("environments", name))
+            for name, env in sorted(data["environments"].items())
+        ),
+    )
+
+
+def _build_app(a: dict, index: int) -> App:
+    ingress = a.get("ingress")
+    autoscale = a.get("autoscale")
+    return App(
+        name=a["name"],
+        namespace=a["namespace"],
+        image=a["image"],
+        replicas=a["replicas"],
+        port=a["port"],
+        cpu=a["resources"]["cpu"],
+        memory=a["resources"]["memory"],
+        env=_pairs(a.get("env")),
+        command=tuple(a.get("command", [])),
+        args=tuple(a.get("args", [])),
+        uses=tuple(a.get("uses", [])),
+        ingress=AppIngress(ingress.get("host"), ingress["path"]) if ingress is not None else None,
+        autoscale=Autoscale(autoscale["min"], autoscale["max"], autoscale["cpuPercent"])
+        if autoscale is not None
+        else None,
+        health_path=a["health"]["path"],
+        health_port=a["health"].get("port", a["port"]),
+        depends_on=tuple(a.get("dependsOn", [])),
+        path=("apps", index),
+    )
+
+
+def merge_overrides(data: dict, overrides: dict) -> tuple[dict, dict[tuple, tuple]]:
+    """Apply one environment's overrides to the platform data.
+
+    Returns the merged data and, for every overridden value, a map from its path
+    in the merged data to its path under the override (so errors can point at
+    the override that caused them). Items of named lists are matched by `name`.
+    """
+    merged = copy.deepcopy(data)
+    origins: dict[tuple, tuple] = {}
+    _merge_into(merged, overrides, (), (), origins)
+    return merged, origins
+
+
+def _merge_into(target: dict, override: dict, at: tuple, source: tuple, origins: dict) -> None:
+    for key, value in override.items():
+        here, there = at + (key,), source + (key,)
+        current = target.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            _merge_into(current, value, here, there, origins)
+        elif isinstance(value, list) and isinstance(current, list) and _is_named(current):
+            index = {item.get("name"): i for i, item in enumerate(current)}
+            for j, item in enumerate(value):
+                if isinstance(item, dict) and item.get("name") in index:
+                    i = index[item["name"]]
+                    _merge_into(current[i], item, here + (i,), there + (j,), origins)
+        else:
+            target[key] = copy.deepcopy(value)
+            origins[here] = there
+
+
+def _is_named(items: list) -> bool:
+    return bool(items) and all(isinstance(item, dict) and "name" in item for item in items)

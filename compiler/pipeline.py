@@ -1,0 +1,77 @@
+"""The checking pipeline that `validate`, `graph` and `compile` share:
+file -> Document -> schema diagnostics -> Platform -> semantic diagnostics,
+for the base platform and for every environment's overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crosswalk.compiler.checks import check_platform
+from crosswalk.compiler.diagnostics import Diagnostic, Report, Span
+from crosswalk.compiler.document import Document, load_document
+from crosswalk.compiler.model import Platform, build_platform, merge_overrides
+from crosswalk.compiler.validate import validate_document
+
+
+@dataclass
+class EnvironmentView:
+    """The document as one environment sees it: merged data, with positions of
+    overridden values pointing at the override that set them."""
+
+    base: Document
+    data: dict
+    origins: dict[tuple, tuple]
+    overrides_path: tuple
+
+    @property
+    def file(self) -> str:
+        return self.base.file
+
+    def span(self, path: tuple, *, key: bool = False) -> Span:
+        path = tuple(path)
+        for cut in range(len(path), -1, -1):
+            origin = self.origins.get(path[:cut])
+            if origin is not None:
+                return self.base.span(self.overrides_path + origin + path[cut:], key=key)
+        return self.base.span(path, key=key)
+
+
+@dataclass
+class CheckResult:
+    document: Document | None
+    platform: Platform | None
+    report: Report
+
+    @property
+    def ok(self) -> bool:
+        return self.platform is not None and not self.report.errors
+
+
+def check_document(document: Document) -> CheckResult:
+    report = Report()
+    report.extend(validate_document(document))
+    if report.errors:
+        return CheckResult(document, None, report)
+    platform = build_platform(document.data)
+    report.extend(check_platform(document, platform))
+    for env in platform.environments:
+        if env.overrides:
+            report.extend(_check_environment(document, env.overrides, env.path + ("overrides",)))
+    return CheckResult(document, platform, report)
+
+
+def _check_environment(document: Document, overrides: dict, where: tuple) -> list[Diagnostic]:
+    merged, origins = merge_overrides(document.data, overrides)
+    view = EnvironmentView(document, merged, origins, where)
+    found = validate_document(view)
+    if found:
+        return found
+    return check_platform(view, build_platform(merged))
+
+
+def check_file(file: str) -> CheckResult:
+    """Load and check one platform.yaml. Raises LoadError when it cannot be read."""
+    document, diagnostics = load_document(file)
+    if document is None:
+        return CheckResult(None, None, Report(list(diagnostics)))
+    return check_document(document)
