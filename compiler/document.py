@@ -243,10 +243,17 @@ class _Builder:
         return merged
 
 
+class _RecursiveAlias(Exception):
+    def __init__(self, node):
+        self.node = node
+
+
 def _expanded_sizes(root) -> dict[int, int]:
     """How many values each node stands for once aliases are expanded, counted
-    once per distinct node (aliases share their anchor's node)."""
+    once per distinct node (aliases share their anchor's node). Raises
+    _RecursiveAlias for an anchor that contains an alias to itself."""
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
     stack = [(root, False)]
     while stack:
         node, children_done = stack.pop()
@@ -261,10 +268,18 @@ def _expanded_sizes(root) -> dict[int, int]:
             else [part for pair in node.value for part in pair]
         )
         if children_done:
-            sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in children)
-        else:
-            stack.append((node, True))
-            stack.extend((child, False) for child in children if id(child) not in sizes)
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            open_nodes.discard(id(node))
+            continue
+        if id(node) in open_nodes:
+            raise _RecursiveAlias(node)
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                raise _RecursiveAlias(child)
+            if id(child) not in sizes:
+                stack.append((child, False))
     return sizes
 
 
@@ -274,7 +289,7 @@ def _first_oversized(root):
     if sizes[id(root)] <= MAX_EXPANDED_NODES:
         return None
     for key_node, value_node in root.value:
-        if sizes.get(id(value_node), 1) > MAX_EXPANDED_NODES // 2:
+        if sizes[id(value_node)] > MAX_EXPANDED_NODES // 2:
             return key_node, sizes[id(value_node)]
     return None, sizes[id(root)]
 
@@ -346,7 +361,15 @@ def parse_document(raw: bytes, file: str) -> tuple[Document | None, list[Diagnos
             _span(node.start_mark),
             "start with 'apiVersion: crosswalk/v1'",
         )
-    oversized = _first_oversized(node)
+    try:
+        oversized = _first_oversized(node)
+    except _RecursiveAlias as exc:
+        return fail(
+            "CW009",
+            "an anchor contains an alias to itself, so it never ends",
+            _span(exc.node.start_mark),
+            "aliases may only refer to values defined before and outside them",
+        )
     if oversized is not None:
         key_node, size = oversized
         where = _span(key_node.start_mark) if key_node is not None else _span(node.start_mark)
