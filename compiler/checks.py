@@ -329,7 +329,7 @@ def _check_override(c: _Checker, override, base, where: tuple, at: tuple) -> Non
             names = {item.get("name"): item for item in target if isinstance(item, dict)}
             for i, item in enumerate(value):
                 name = item.get("name") if isinstance(item, dict) else None
-                if name not in names:
+                if not isinstance(name, str) or name not in names:
                     c.error(
                         "CW310",
                         f"{format_path(at + (key,))} has no item named {name!r} to override",

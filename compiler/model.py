@@ -414,8 +414,9 @@ def _merge_into(target: dict, override: dict, at: tuple, source: tuple, origins:
         elif isinstance(value, list) and isinstance(current, list) and _is_named(current):
             index = {item.get("name"): i for i, item in enumerate(current)}
             for j, item in enumerate(value):
-                if isinstance(item, dict) and item.get("name") in index:
-                    i = index[item["name"]]
+                name = item.get("name") if isinstance(item, dict) else None
+                if isinstance(name, str) and name in index:
+                    i = index[name]
                     _merge_into(current[i], item, here + (i,), there + (j,), origins)
         else:
             target[key] = copy.deepcopy(value)
