@@ -19,7 +19,6 @@ import re
 from dataclasses import dataclass, field
 
 import yaml
-
 from crosswalk.compiler.diagnostics import ERROR, Diagnostic, Span, format_path
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -27,25 +26,36 @@ MAX_EXPANDED_NODES = 1_000_000
 MAX_DEPTH = 64
 
 try:  # the C parser is 10x faster; fall back where libyaml is missing
-    _Loader = yaml.CSafeLoader
+    _BaseLoader = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
 
-_STR = "tag:yaml.org,2002:str"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
-_MERGE = "tag:yaml.org,2002:merge"
-_KNOWN_SCALAR_TAGS = {
-    _STR,
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:timestamp",
-    "tag:yaml.org,2002:binary",
-    _MERGE,
-    "tag:yaml.org,2002:value",
+_YAML_TAG = "tag:yaml.org,2002:"
+_STR = _YAML_TAG + "str"
+_MAP = _YAML_TAG + "map"
+_SEQ = _YAML_TAG + "seq"
+_MERGE = _YAML_TAG + "merge"
+# Our own tag for an untagged plain scalar, resolved later by the YAML 1.2 core
+# schema. PyYAML's resolver applies YAML 1.1 rules and forgets whether a tag
+# was written, so `!!str 5` and `5` would look alike.
+_PLAIN = "tag:crosswalk.dev,2024:plain"
+# Explicit tags of the core schema that are accepted, with the type they demand.
+_CORE_TAGS = {
+    _YAML_TAG + "null": type(None),
+    _YAML_TAG + "bool": bool,
+    _YAML_TAG + "int": int,
+    _YAML_TAG + "float": float,
 }
+
+
+class _Loader(_BaseLoader):
+    """Composes nodes like PyYAML, but leaves untagged scalars unresolved."""
+
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode:
+            return _PLAIN if implicit[0] else _STR
+        return super().resolve(kind, value, implicit)
+
 
 # YAML 1.2 core schema, for plain (unquoted) scalars.
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
@@ -99,6 +109,10 @@ def _span(mark) -> Span:
     return Span(mark.line + 1, mark.column + 1)
 
 
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
+
+
 def _resolve_plain(text: str) -> object:
     if _NULL.match(text):
         return None
@@ -109,9 +123,9 @@ def _resolve_plain(text: str) -> object:
     if _INT10.match(text):
         return int(text, 10)
     if _INT8.match(text):
-        return int(text[2:], 8)
+        return int(text, 0)
     if _INT16.match(text):
-        return int(text[2:], 16)
+        return int(text, 0)
     if _FLOAT.match(text):
         return float(text)
     if _INF.match(text):
@@ -166,45 +180,65 @@ class _Builder:
         self.check_tag(node, _MAP, path)
         return self.mapping(node, path, depth)
 
-    def check_tag(self, node, expected: str, path: tuple) -> None:
-        if node.tag != expected:
-            self.error(
-                "CW011",
-                f"unsupported tag '{node.tag}'",
-                _span(node.start_mark),
-                path,
-                "platform.yaml uses plain YAML values; remove the tag",
-            )
+    def check_tag(self, node, expected: str, path: tuple) -> bool:
+        if node.tag == expected:
+            return True
+        self.error(
+            "CW011",
+            f"unsupported tag '{_short_tag(node.tag)}'",
+            _span(node.start_mark),
+            path,
+            "platform.yaml uses plain YAML values; remove the tag",
+        )
+        return False
 
     def scalar(self, node, path: tuple) -> object:
-        if node.tag not in _KNOWN_SCALAR_TAGS:
-            self.check_tag(node, _STR, path)
-            return node.value
-        if not node.style:  # plain: None from the Python parser, '' from the C one
+        """The value of a scalar: plain ones by the YAML 1.2 core schema, quoted
+        ones and `!!str` as strings, `!!int` and friends only when the text fits."""
+        if node.tag == _PLAIN:
             return _resolve_plain(node.value)
+        if node.tag in _CORE_TAGS:
+            value = _resolve_plain(node.value)
+            wanted = _CORE_TAGS[node.tag]
+            if wanted is float and type(value) is int:
+                return float(value)
+            if type(value) is wanted:
+                return value
+            self.error(
+                "CW011",
+                f"{node.value!r} is not a valid '{_short_tag(node.tag)}' value",
+                _span(node.start_mark),
+                path,
+                "remove the tag and write the value plainly",
+            )
+            return None
+        self.check_tag(node, _STR, path)
         return node.value
 
     def mapping(self, node, path: tuple, depth: int) -> dict:
         result: dict = {}
         first_seen: dict[str, Span] = {}
-        merged: dict = {}
+        merged = _Merged()
         for key_node, value_node in node.value:
             key_span = _span(key_node.start_mark)
-            if key_node.tag == _MERGE:
-                merged.update(self.merge_sources(value_node, path, depth))
+            if _is_merge_key(key_node):
+                self.merge_sources(value_node, path, depth, merged)
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 self.error("CW006", "keys must be plain strings, not collections", key_span, path)
                 continue
-            key = key_node.value if key_node.style else _resolve_plain(key_node.value)
+            errors_before = len(self.diagnostics)
+            key = self.scalar(key_node, path)
+            if len(self.diagnostics) > errors_before:
+                continue
             if not isinstance(key, str):
                 self.error(
                     "CW006",
-                    f"key {key_node.value!r} is a {type(key).__name__ if key is not None else 'null'},"
+                    f"key '{key_node.value}' is {_KIND_WORDS.get(type(key), 'not a string')},"
                     " not a string",
                     key_span,
                     path,
-                    f"quote it: \"{key_node.value}\"",
+                    f'quote it: "{key_node.value}"',
                 )
                 continue
             if key in first_seen:
@@ -219,14 +253,18 @@ class _Builder:
                 continue
             first_seen[key] = key_span
             result[key] = self.build(value_node, path + (key,), key_span, depth + 1)
-        for key, value in merged.items():
-            result.setdefault(key, value)
+        # Keys set here win over merged ones, and so do their positions.
+        for key, value in merged.data.items():
+            if key not in result:
+                result[key] = value
+                self.locations.update(merged.locations.get(key, {}))
         return result
 
-    def merge_sources(self, value_node, path: tuple, depth: int) -> dict:
-        """`<<: *base` or `<<: [*a, *b]`: earlier sources win, explicit keys win over all."""
+    def merge_sources(self, value_node, path: tuple, depth: int, merged: _Merged) -> None:
+        """`<<: *base` or `<<: [*a, *b]`: earlier sources win, explicit keys win over all.
+        Values are built aside with their positions (at the anchor they come from)
+        so that a later `<<` or explicit key can still take their place."""
         sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-        merged: dict = {}
         for source in sources:
             if not isinstance(source, yaml.MappingNode):
                 self.error(
@@ -236,11 +274,35 @@ class _Builder:
                     path,
                 )
                 continue
-            # Record positions under the merging mapping's own path.
-            data = self.mapping(source, path, depth + 1)
+            outer, self.locations = self.locations, {}
+            try:
+                data = self.mapping(source, path, depth + 1)
+            finally:
+                built, self.locations = self.locations, outer
+            by_key: dict[str, dict[tuple, Location]] = {}
+            for where, location in built.items():
+                by_key.setdefault(where[len(path)], {})[where] = location
             for key, value in data.items():
-                merged.setdefault(key, value)
-        return merged
+                if key not in merged.data:
+                    merged.data[key] = value
+                    merged.locations[key] = by_key.get(key, {})
+
+
+@dataclass
+class _Merged:
+    """Values a mapping takes from `<<` merges, with their positions by key."""
+
+    data: dict = field(default_factory=dict)
+    locations: dict[str, dict[tuple, Location]] = field(default_factory=dict)
+
+
+_KIND_WORDS = {type(None): "null", bool: "a boolean", int: "an integer", float: "a number"}
+
+
+def _is_merge_key(node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and (
+        node.tag == _MERGE or (node.tag == _PLAIN and node.value == "<<")
+    )
 
 
 class _RecursiveAlias(Exception):
@@ -284,14 +346,39 @@ def _expanded_sizes(root) -> dict[int, int]:
 
 
 def _first_oversized(root):
-    """(the top-level key, size) of the first value aliases blow up, or None."""
+    """(the key to blame, what it names) when aliases blow the document up, else
+    None: the first top-level value that alone passes the limit, or else the
+    top-level key at which the running total passes it."""
     sizes = _expanded_sizes(root)
     if sizes[id(root)] <= MAX_EXPANDED_NODES:
         return None
     for key_node, value_node in root.value:
-        if sizes[id(value_node)] > MAX_EXPANDED_NODES // 2:
-            return key_node, sizes[id(value_node)]
-    return None, sizes[id(root)]
+        if sizes[id(value_node)] > MAX_EXPANDED_NODES:
+            return key_node, f"'{key_node.value}'"
+    total = 1
+    for key_node, value_node in root.value:
+        total += sizes[id(key_node)] + sizes[id(value_node)]
+        if total > MAX_EXPANDED_NODES:
+            return key_node, "the document"
+    return root, "the document"  # pragma: no cover - the sizes add up to the total
+
+
+def _first_too_deep(text: str):
+    """The parser event of the first value nested deeper than MAX_DEPTH, or None.
+
+    Walks the event stream (libyaml's parser keeps its own stack) before any
+    node is composed: composing a deeply nested file recurses in C and crashes
+    the interpreter instead of raising RecursionError."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        is_value = isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent))
+        if is_value and depth > MAX_DEPTH:
+            return event
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
 
 
 def read_source(file: str) -> bytes:
@@ -307,11 +394,17 @@ def read_source(file: str) -> bytes:
         raise LoadError(f"{file}: cannot read: {exc.strerror or exc}") from None
 
 
+def _position_in_text(before: str) -> Span:
+    """The line and column (in characters, as YAML marks count them) just after
+    `before`, the text that precedes a position."""
+    line_start = max(before.rfind("\n"), before.rfind("\r")) + 1
+    line = before.count("\n") + before.count("\r") - before.count("\r\n") + 1
+    return Span(line, len(before) - line_start + 1)
+
+
 def _position_of_offset(raw: bytes, offset: int) -> Span:
-    before = raw[:offset]
-    line = before.count(b"\n") + 1
-    column = offset - (before.rfind(b"\n") + 1) + 1
-    return Span(line, column)
+    """The position of a byte offset; the bytes before it are valid UTF-8."""
+    return _position_in_text(raw[:offset].decode("utf-8-sig"))
 
 
 def parse_document(raw: bytes, file: str) -> tuple[Document | None, list[Diagnostic]]:
@@ -342,15 +435,38 @@ def parse_document(raw: bytes, file: str) -> tuple[Document | None, list[Diagnos
         return fail("CW008", "file is empty", Span(1, 1), "run 'crosswalk init' for a starter file")
 
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        too_deep = _first_too_deep(text)
+        node = None if too_deep is not None else yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_diagnostic(exc, text, file)]
-    except yaml.YAMLError as exc:  # errors without a mark (rare: reader errors)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        before = text[: exc.position]
+        if _BaseLoader is not yaml.SafeLoader:  # libyaml counts bytes, PyYAML characters
+            before = text.encode("utf-8")[: exc.position].decode("utf-8", errors="replace")
+        character = exc.character
+        return fail(
+            "CW003",
+            f"character U+{character:04X} is not allowed in YAML"
+            if isinstance(character, int)
+            else "the file holds a character YAML does not allow",
+            _position_in_text(before),
+            f"remove it, or write it as the escape \\u{character:04X} inside double quotes"
+            if isinstance(character, int)
+            else "remove it",
+        )
+    except yaml.YAMLError as exc:  # errors without a mark (rare)
         return fail("CW003", str(exc).splitlines()[0], Span(1, 1))
-    except RecursionError:
-        return fail("CW003", f"values nest deeper than {MAX_DEPTH} levels", Span(1, 1))
+    if too_deep is not None:
+        return fail(
+            "CW003",
+            f"values nest deeper than {MAX_DEPTH} levels",
+            _span(too_deep.start_mark),
+            "flatten the structure; platform.yaml needs only a few levels",
+        )
 
-    if node is None:
+    if node is None or (
+        isinstance(node, yaml.ScalarNode) and node.tag == _PLAIN and not node.value
+    ):
         return fail("CW008", "file is empty", Span(1, 1), "run 'crosswalk init' for a starter file")
     builder = _Builder(file)
     if not isinstance(node, yaml.MappingNode):
@@ -371,19 +487,15 @@ def parse_document(raw: bytes, file: str) -> tuple[Document | None, list[Diagnos
             "aliases may only refer to values defined before and outside them",
         )
     if oversized is not None:
-        key_node, size = oversized
-        where = _span(key_node.start_mark) if key_node is not None else _span(node.start_mark)
-        subject = f"'{key_node.value}'" if key_node is not None else "the document"
+        blamed, subject = oversized
+        where = _span(blamed.start_mark)
         return fail(
             "CW009",
             f"aliases expand {subject} to more than {MAX_EXPANDED_NODES:,} values",
             where,
             "anchors and aliases that refer to each other multiply; write the values out",
         )
-    try:
-        data = builder.build(node, (), None)
-    except RecursionError:
-        return fail("CW003", f"values nest deeper than {MAX_DEPTH} levels", Span(1, 1))
+    data = builder.build(node, (), None)
     if builder.diagnostics:
         return None, builder.diagnostics
     return Document(file, text, data, builder.locations), []
@@ -415,6 +527,18 @@ def _syntax_diagnostic(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagn
                 Span(span.line, column),
                 "",
                 "YAML indents with spaces only; replace the tab with spaces",
+                file,
+            )
+    if problem.startswith("found undefined alias") and mark is not None:
+        name = re.match(r"\*([^\s,\[\]{}]+)", lines[mark.line][mark.column :] if lines else "")
+        if name:
+            return Diagnostic(
+                ERROR,
+                "CW003",
+                f"alias '*{name.group(1)}' refers to no anchor",
+                span,
+                "",
+                f"define '&{name.group(1)}' on a value before this alias",
                 file,
             )
     context = f" {exc.context}" if exc.context and exc.problem else ""
