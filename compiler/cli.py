@@ -161,5 +161,125 @@ def init(directory: str, cloud: str, force: bool) -> None:
     click.echo(f"next: crosswalk validate {Path(directory) / 'platform.yaml'}")
 
 
+def _report_failure(file: str, result, verbose: bool = False) -> None:
+    diagnostics = result.report.sorted()
+    text = _read_text(file)
+    print_diagnostics(diagnostics, text, verbose)
+    errors = sum(d.severity == "error" for d in diagnostics)
+    click.echo(summary(file, errors, len(diagnostics) - errors), err=True)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory that receives the Pulumi projects (replaced as a whole, atomically).",
+)
+@click.option("--env", default=None, help="Write stack config for this environment only.")
+@click.option("-v", "--verbose", is_flag=True, help="Show the source line under each problem.")
+def compile(file: str, out_dir: str, env: str | None, verbose: bool) -> None:
+    """Compile FILE into one Pulumi project per layer and per app under OUT.
+
+    \b
+    OUT/crosswalk.stacks.json   stacks, their order, edges and content hashes
+    OUT/01-identity/ .. OUT/05-app-services/, OUT/06-apps/<app>/
+    each with Pulumi.yaml, __main__.py, requirements.txt, Pulumi.<env>.yaml
+
+    A failed compile leaves OUT as it was; an unchanged input rewrites nothing.
+    """
+    from crosswalk.compiler.document import LoadError
+    from crosswalk.compiler.emit import compile_file
+    from crosswalk.compiler.writer import WriteError
+
+    try:
+        result = compile_file(file, out_dir, env)
+    except (LoadError, WriteError) as exc:
+        raise UsageError(str(exc)) from None
+    if not result.files:
+        _report_failure(file, result, verbose)
+        sys.exit(EXIT_ERRORS)
+    warnings = result.report.sorted()
+    print_diagnostics(warnings, None, False)
+    stacks = sum(1 for path in result.files if path.endswith("/__main__.py"))
+    click.echo(
+        f"compiled {file} -> {out_dir}: {stacks} stacks, {len(result.files)} files, "
+        f"{len(result.changed)} changed"
+    )
+    for path in result.changed:
+        click.echo(f"  {path}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["mermaid", "dot", "json", "svg", "png"]),
+    default="mermaid",
+    show_default=True,
+    help="mermaid/dot/json print text; svg/png render a picture with Graphviz (needs -o).",
+)
+@click.option("--stacks", "stacks_only", is_flag=True, help="Only the stacks and their order.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
+def graph(file: str, output_format: str, stacks_only: bool, output: str | None) -> None:
+    """Print the dependency graph of FILE's resources, grouped by stack.
+
+    Stacks with no path between them run side by side; a change touches only
+    the stacks downstream of it.
+    """
+    import json as json_module
+
+    from crosswalk.compiler.graph import build_graph, check_graph, to_dot, to_json, to_mermaid
+
+    result = _check(file)
+    if not result.ok:
+        _report_failure(file, result)
+        sys.exit(EXIT_ERRORS)
+    resources = build_graph(result.platform)
+    problems = check_graph(resources, result.document)
+    if problems:
+        result.report.extend(problems)
+        _report_failure(file, result)
+        sys.exit(EXIT_ERRORS)
+    if output_format in ("svg", "png"):
+        _render_picture(to_dot(resources, stacks_only=stacks_only), output_format, output)
+        return
+    if output_format == "mermaid":
+        text = to_mermaid(resources, stacks_only=stacks_only)
+    elif output_format == "dot":
+        text = to_dot(resources, stacks_only=stacks_only)
+    else:
+        text = json_module.dumps(to_json(resources, stacks_only=stacks_only), indent=2) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _render_picture(dot_text: str, picture_format: str, output: str | None) -> None:
+    import shutil
+    import subprocess
+
+    if output is None:
+        raise UsageError(f"--format {picture_format} needs -o FILE")
+    dot = shutil.which("dot")
+    if dot is None:
+        raise UsageError(
+            "Graphviz's 'dot' program is not installed; install it (Debian/Ubuntu: "
+            "'apt-get install graphviz', macOS: 'brew install graphviz') or use --format dot|mermaid"
+        )
+    done = subprocess.run(
+        [dot, f"-T{picture_format}", "-o", output], input=dot_text.encode(), capture_output=True
+    )
+    if done.returncode != 0:
+        raise UsageError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")
+    click.echo(f"wrote {output}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -53,6 +53,7 @@ CODES: dict[str, str] = {
     "CW311": "ingress host outside the DNS zone",
     # CW4xx: the dependency graph
     "CW401": "dependency cycle",
+    "CW402": "dependency from a higher layer to a lower one",
     # CW5xx: provider constraints
     "CW501": "missing cloud setting",
     "CW502": "unknown region",

@@ -1,0 +1,178 @@
+"""Python source for generated Pulumi programs, built from data, never pasted.
+
+Every value that came from platform.yaml enters a program through `literal`,
+which serializes str/int/float/bool/None/list/dict into a Python literal, so
+quotes, backslashes, newlines, braces and unicode round-trip exactly. Code
+fragments the emitter writes itself are `Code` objects (identifiers and calls
+built from them); user text never becomes `Code`.
+
+The layout follows `ruff format` (double quotes, exploded collections and calls
+with magic trailing commas), so generated files pass `ruff format --check`
+at any line length.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import math
+import re
+from dataclasses import dataclass, field
+
+INDENT = "    "
+
+
+class Code(str):
+    """A fragment of Python the emitter wrote itself (never user text)."""
+
+
+def py_string(text: str) -> str:
+    """A Python string literal for `text`, quoted the way ruff format quotes it."""
+    body = json.dumps(text, ensure_ascii=False)[1:-1]
+    # json.dumps leaves these as they are; Python source must not carry them raw.
+    body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    body = re.sub(r"[\x7f\x80-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", body)
+    if '"' in text and "'" not in text:
+        return "'" + body.replace('\\"', '"') + "'"
+    return '"' + body + '"'
+
+
+def literal(value: object, depth: int = 0) -> str:
+    """Render data as a Python expression; collections exploded, one item a line."""
+    if isinstance(value, Code):
+        return str(value)
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return f'float("{value}")'
+        return repr(value)
+    if isinstance(value, str):
+        return py_string(value)
+    inner = INDENT * (depth + 1)
+    outer = INDENT * depth
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{literal(k, depth + 1)}: {literal(v, depth + 1)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + "\n" + outer + "}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        items = [f"{inner}{literal(v, depth + 1)}," for v in value]
+        return "[\n" + "\n".join(items) + "\n" + outer + "]"
+    if isinstance(value, Call):
+        return value.render(depth)
+    raise TypeError(f"cannot render {type(value).__name__} as a literal")
+
+
+@dataclass
+class Call:
+    """`func(positional..., keyword=value, ...)`, exploded one argument a line."""
+
+    func: str
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+
+    def render(self, depth: int = 0) -> str:
+        if not self.args and not self.kwargs:
+            return f"{self.func}()"
+        inner = INDENT * (depth + 1)
+        lines = [f"{inner}{literal(a, depth + 1)}," for a in self.args]
+        lines += [
+            f"{inner}{k}={literal(v, depth + 1)}," for k, v in self.kwargs.items() if v is not None
+        ]
+        return f"{self.func}(\n" + "\n".join(lines) + "\n" + INDENT * depth + ")"
+
+
+def identifier(*parts: str) -> str:
+    """A snake_case Python identifier from name parts ('order-worker', 'sa')."""
+    text = "_".join(re.sub(r"[^0-9a-zA-Z]+", "_", p).strip("_").lower() for p in parts if p)
+    text = re.sub(r"_+", "_", text) or "resource"
+    if text[0].isdigit():
+        text = "r_" + text
+    if keyword.iskeyword(text) or text in {"pulumi", "config", "json", "stack", "org"}:
+        text += "_"
+    return text
+
+
+def call_statement(prefix: str, func: str, args: list[str], width: int = 88) -> str:
+    """`prefix func(a, b)` on one line when it fits, else exploded with a magic
+    trailing comma (which ruff keeps exploded at any line length)."""
+    one_line = f"{prefix}{func}({', '.join(args)})"
+    if len(one_line) <= width:
+        return one_line
+    inner = "".join(f"{INDENT}{a},\n" for a in args)
+    return f"{prefix}{func}(\n{inner})"
+
+
+@dataclass
+class Program:
+    """One `__main__.py`: header, imports, statements, exports."""
+
+    title: str
+    source: str
+    imports: set[str] = field(default_factory=set)
+    statements: list[str] = field(default_factory=list)
+    exports: dict[str, str] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+    helpers: dict[str, str] = field(default_factory=dict)  # name -> function source
+
+    def name(self, *parts: str) -> Code:
+        """A fresh variable name, unique in this program."""
+        base = identifier(*parts)
+        candidate, n = base, 2
+        while candidate in self.names:
+            candidate, n = f"{base}_{n}", n + 1
+        self.names.add(candidate)
+        return Code(candidate)
+
+    def comment(self, text: str) -> None:
+        self.statements.append(f"# {text}")
+
+    def assign(self, var: str, value, line: int | None = None) -> Code:
+        prefix = f"# platform.yaml:{line}\n" if line else ""
+        self.statements.append(f"{prefix}{var} = {literal(value)}")
+        return Code(var)
+
+    def resource(self, var_parts, cls: str, name: str, kwargs: dict, line: int | None, opts=None) -> Code:
+        var = self.name(*var_parts) if isinstance(var_parts, tuple) else self.name(var_parts)
+        call_kwargs = dict(kwargs)
+        if opts:
+            call_kwargs["opts"] = Call("pulumi.ResourceOptions", kwargs=opts)
+        return self.assign(var, Call(cls, [name], call_kwargs), line)
+
+    def statement(self, code: str) -> None:
+        self.statements.append(code)
+
+    def export(self, name: str, value: Code) -> None:
+        self.exports[name] = value
+
+    def render(self) -> str:
+        header = (
+            f'"""{self.title}\n\nGenerated by crosswalk from {self.source}; edit the platform file,'
+            ' not this one.\n"""'
+        )
+        stdlib = sorted(i for i in self.imports if not i.split()[1].startswith("pulumi"))
+        third = sorted(i for i in self.imports if i.split()[1].startswith("pulumi"))
+        blocks = [header]
+        if stdlib:
+            blocks.append("\n".join(stdlib))
+        if third:
+            blocks.append("\n".join(third))
+        for _, source in sorted(self.helpers.items()):
+            blocks.append("\n" + source.strip("\n") + "\n")
+        body = "\n\n".join(self.statements)
+        blocks.append(body)
+        if self.exports:
+            blocks.append(
+                "\n".join(
+                    call_statement("", "pulumi.export", [py_string(k), str(v)])
+                    for k, v in sorted(self.exports.items())
+                )
+            )
+        return "\n\n".join(b for b in blocks if b) + "\n"

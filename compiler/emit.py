@@ -1,0 +1,325 @@
+"""Emission: Platform + ResourceGraph -> {relative path: file text} (pure).
+
+The core owns layout, headers, ordering, config and stack references; a
+provider backend fills each layer's program with its cloud's resources, and
+the Kubernetes objects every cloud shares come from `kubernetes`. Writing the
+map to disk is `write_tree`'s job (see writer.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from crosswalk.compiler.codegen import Code, Program, call_statement, literal, py_string
+from crosswalk.compiler.graph import LAYER_DIRS, ResourceGraph, app_stack, stack_layer
+from crosswalk.compiler.model import Platform
+
+# The SDK versions the tests ran against; generated requirements pin them.
+SDK_VERSIONS = {
+    "pulumi": "3.272.0",
+    "pulumi-aws": "7.51.1",
+    "pulumi-gcp": "10.2.0",
+    "pulumi-azure-native": "3.29.0",
+    "pulumi-kubernetes": "4.34.2",
+}
+DEFAULT_ORGANIZATION = "organization"  # the local file backend's organization
+
+
+def project_name(platform: Platform, stack: str) -> str:
+    if stack.startswith("06-apps/"):
+        return f"{platform.name}-app-{stack.split('/', 1)[1]}"
+    return f"{platform.name}-{stack_layer(stack)}"
+
+
+@dataclass
+class StackContext:
+    """What a backend needs to write one stack's program.
+
+    `platforms` holds the platform as each environment sees it (overrides
+    applied). A value that is the same everywhere enters the program as a
+    literal; one that differs becomes config in Pulumi.<env>.yaml, so the
+    program text is the same for every environment.
+    """
+
+    stack: str
+    project: str
+    platform: Platform
+    platforms: dict[str, Platform]
+    program: Program
+    lines: dict[tuple, int]
+    references: dict[str, Code] = field(default_factory=dict)
+    reads: dict[str, dict[str, Code]] = field(default_factory=dict)
+    config: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def line(self, path: tuple) -> int | None:
+        """The platform.yaml line that declared `path` (or its nearest parent)."""
+        probe = tuple(path)
+        while probe:
+            if probe in self.lines:
+                return self.lines[probe]
+            probe = probe[:-1]
+        return None
+
+    def setting(self, key: str, value_in) -> object:
+        """`value_in(platform, env)` for every environment: a literal when they
+        agree, else a typed config read whose values go to Pulumi.<env>.yaml."""
+        values = {env: value_in(p, env) for env, p in sorted(self.platforms.items())}
+        distinct = {json.dumps(v, sort_keys=True) for v in values.values()}
+        if len(distinct) == 1:
+            return next(iter(values.values()))
+        self.config[key] = values
+        sample = next(iter(values.values()))
+        reader = (
+            "require_bool"
+            if isinstance(sample, bool)
+            else "require_int"
+            if isinstance(sample, int)
+            else "require"
+            if isinstance(sample, str)
+            else "require_object"
+        )
+        return Code(f"config.{reader}({py_string(key)})")
+
+    def upstream(self, stack: str, output: str) -> Code:
+        """An output of an upstream stack, read through its StackReference."""
+        if stack not in self.references:
+            var = self.program.name(stack_layer(stack) if not stack.startswith("06-") else stack, "stack")
+            self.references[stack] = var
+        reads = self.reads.setdefault(stack, {})
+        if output not in reads:
+            reads[output] = self.program.name(output)
+        return reads[output]
+
+
+class Backend:
+    """What a cloud provides: its SDK requirements and its part of each layer."""
+
+    cloud: str
+    requirements: tuple[str, ...]
+
+    def emit_layer(self, ctx: StackContext) -> None:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+def backend_for(cloud: str) -> Backend:
+    """Import a cloud's backend only when a platform names it."""
+    import importlib
+
+    module = importlib.import_module(f"crosswalk.providers.{cloud}_emit")
+    return module.BACKEND
+
+
+def emit_projects(
+    platform: Platform,
+    platforms: dict[str, Platform],
+    resources: ResourceGraph,
+    lines: dict[tuple, int],
+    source_name: str = "platform.yaml",
+) -> dict[str, str]:
+    """Every file of the compiled tree, keyed by its path relative to OUT."""
+    backend = backend_for(platform.cloud.provider)
+    contexts: dict[str, StackContext] = {}
+    for stack in resources.stack_order():
+        project = project_name(platform, stack)
+        title = (
+            f"{project}: the {stack_layer(stack)} layer of platform {platform.name}."
+            if not stack.startswith("06-")
+            else f"{project}: app {stack.split('/', 1)[1]} of platform {platform.name}."
+        )
+        ctx = StackContext(
+            stack, project, platform, platforms, Program(title, source_name), lines
+        )
+        backend.emit_layer(ctx)
+        contexts[stack] = ctx
+
+    # Each stack exports exactly what its consumers read.
+    wanted: dict[str, set[str]] = {}
+    for ctx in contexts.values():
+        for upstream, outputs in ctx.reads.items():
+            wanted.setdefault(upstream, set()).update(outputs)
+    files: dict[str, str] = {}
+    stacks_meta = []
+    for stack, ctx in contexts.items():
+        missing = wanted.get(stack, set()) - set(ctx.program.exports)
+        if missing:
+            raise RuntimeError(f"{stack} does not offer outputs read downstream: {sorted(missing)}")
+        ctx.program.exports = {
+            k: v for k, v in ctx.program.exports.items() if k in wanted.get(stack, set())
+        }
+        stack_files = _project_files(ctx, backend, sorted(platforms))
+        for name, text in sorted(stack_files.items()):
+            files[f"{stack}/{name}"] = text
+        digest = hashlib.sha256()
+        for name, text in sorted(stack_files.items()):
+            digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+        stacks_meta.append(
+            {
+                "dir": stack,
+                "project": ctx.project,
+                "layer": stack_layer(stack),
+                "dependsOn": resources.upstream(stack),
+                "hash": "sha256:" + digest.hexdigest(),
+            }
+        )
+    manifest = {
+        "platform": platform.name,
+        "cloud": platform.cloud.provider,
+        "environments": sorted(platforms),
+        "stacks": stacks_meta,
+    }
+    files["crosswalk.stacks.json"] = json.dumps(manifest, indent=2) + "\n"
+    return files
+
+
+def _prelude(ctx: StackContext) -> list[str]:
+    lines = ["config = pulumi.Config()", "stack = pulumi.get_stack()"]
+    if ctx.references:
+        lines.append(
+            f"org = config.get({py_string('organization')}) or {py_string(DEFAULT_ORGANIZATION)}"
+        )
+    block = ["\n".join(lines)]
+    for upstream, var in sorted(ctx.references.items()):
+        project = project_name(ctx.platform, upstream)
+        lines = [
+            f"# Outputs of {project}.",
+            f"{var} = pulumi.StackReference(org + {py_string('/' + project + '/')} + stack)",
+        ]
+        for output, output_var in sorted(ctx.reads[upstream].items()):
+            lines.append(
+                call_statement(f"{output_var} = ", f"{var}.require_output", [py_string(output)])
+            )
+        block.append("\n".join(lines))
+    return block
+
+
+def _project_files(ctx: StackContext, backend: Backend, environments: list[str]) -> dict[str, str]:
+    program = ctx.program
+    program.imports.add("import pulumi")
+    program.statements[:0] = _prelude(ctx)
+    files = {"__main__.py": program.render()}
+    files["Pulumi.yaml"] = (
+        f"name: {ctx.project}\n"
+        "runtime:\n"
+        "  name: python\n"
+        "  options:\n"
+        "    toolchain: pip\n"
+        "    virtualenv: venv\n"
+        f"description: {json.dumps(program.title)}\n"
+    )
+    packages = {"pulumi"} | _sdk_packages(program)
+    files["requirements.txt"] = "".join(f"{p}=={SDK_VERSIONS[p]}\n" for p in sorted(packages))
+    for env in environments:
+        values = {
+            f"{ctx.project}:{key}": per_env[env] for key, per_env in sorted(ctx.config.items())
+        }
+        body = json.dumps({"config": values}, indent=2, sort_keys=True, ensure_ascii=False)
+        files[f"Pulumi.{env}.yaml"] = f"# Stack '{env}' of {ctx.project}.\n{body}\n"
+    return files
+
+
+def _sdk_packages(program: Program) -> set[str]:
+    packages = set()
+    for line in program.imports:
+        module = line.split()[1].split(".")[0]
+        if module.startswith("pulumi_"):
+            packages.add(module.replace("_", "-"))
+    return packages
+
+
+
+@dataclass
+class CompileResult:
+    report: object  # diagnostics.Report
+    files: dict[str, str] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)
+    resources: ResourceGraph | None = None
+
+
+def compile_document(document, env: str | None = None) -> CompileResult:
+    """Check, graph and emit one loaded document (pure: nothing is written)."""
+    from crosswalk.compiler.diagnostics import ERROR, Diagnostic, format_path
+    from crosswalk.compiler.graph import build_graph, check_graph
+    from crosswalk.compiler.model import build_platform, merge_overrides
+    from crosswalk.compiler.pipeline import check_document
+
+    checked = check_document(document)
+    report = checked.report
+    if not checked.ok:
+        return CompileResult(report)
+    platform = checked.platform
+    resources = build_graph(platform)
+    report.extend(check_graph(resources, document))
+    if report.errors:
+        return CompileResult(report, resources=resources)
+    names = [e.name for e in platform.environments]
+    if env is not None and env not in names:
+        report.extend(
+            [
+                Diagnostic(
+                    ERROR,
+                    "CW310",
+                    f"environment '{env}' is not declared",
+                    document.span(("environments",), key=True),
+                    "environments",
+                    f"declared: {', '.join(names)}",
+                    document.file,
+                )
+            ]
+        )
+        return CompileResult(report, resources=resources)
+    platforms = {}
+    for environment in platform.environments:
+        if env is not None and environment.name != env:
+            continue
+        merged, _ = merge_overrides(document.data, environment.overrides)
+        platforms[environment.name] = build_platform(merged)
+    lines = {path: location.value.line for path, location in document.locations.items()}
+    files = emit_projects(platform, platforms, resources, lines)
+    # An override may only change values the programs read from config; one
+    # that changes what a program creates cannot differ between environments.
+    for environment in platform.environments:
+        if environment.name not in platforms or not environment.overrides:
+            continue
+        alternative = emit_projects(platforms[environment.name], platforms, resources, lines)
+        differing = sorted(
+            path for path in files if path.endswith(".py") and alternative.get(path) != files[path]
+        )
+        if differing:
+            where = environment.path + ("overrides",)
+            report.extend(
+                [
+                    Diagnostic(
+                        ERROR,
+                        "CW310",
+                        f"environment '{environment.name}' overrides a setting that changes what "
+                        f"{differing[0].rsplit('/', 1)[0]} creates; it cannot differ between "
+                        "environments",
+                        document.span(where, key=True),
+                        format_path(where),
+                        "set it in the platform itself, or use a separate platform file",
+                        document.file,
+                    )
+                ]
+            )
+    if report.errors:
+        return CompileResult(report, resources=resources)
+    return CompileResult(report, files, resources=resources)
+
+
+def compile_file(file, out_dir, env: str | None = None) -> CompileResult:
+    """Load, check, emit and write FILE into OUT. Raises LoadError / WriteError."""
+    from pathlib import Path
+
+    from crosswalk.compiler.diagnostics import Report
+    from crosswalk.compiler.document import load_document
+    from crosswalk.compiler.writer import write_tree
+
+    document, diagnostics = load_document(str(file))
+    if document is None:
+        return CompileResult(Report(list(diagnostics)))
+    result = compile_document(document, env)
+    if result.files:
+        result.changed = write_tree(result.files, Path(out_dir))
+    return result

@@ -1,0 +1,82 @@
+"""Writing a compiled tree: {path: text} -> OUT, all or nothing.
+
+The new tree is written into a temporary directory beside OUT and swapped in
+with renames, so a compile that fails midway leaves the previous OUT as it
+was. Files whose bytes did not change keep their modification time, and when
+nothing changed OUT is not touched at all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+MANIFEST = "crosswalk.stacks.json"
+
+
+class WriteError(Exception):
+    """OUT cannot be written (not ours to replace, or an OS error)."""
+
+
+def _existing_files(out: Path) -> dict[str, Path]:
+    if not out.is_dir():
+        return {}
+    return {
+        str(path.relative_to(out)).replace(os.sep, "/"): path
+        for path in out.rglob("*")
+        if path.is_file()
+    }
+
+
+def write_tree(files: dict[str, str], out: Path) -> list[str]:
+    """Make OUT hold exactly `files`. Returns the paths whose content changed."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise WriteError(f"{out}: exists and is not a directory")
+    existing = _existing_files(out)
+    if existing and MANIFEST not in existing:
+        raise WriteError(
+            f"{out}: is not empty and was not written by crosswalk; choose another -o directory"
+        )
+    encoded = {path: text.encode("utf-8") for path, text in files.items()}
+    changed = sorted(
+        path
+        for path, data in encoded.items()
+        if path not in existing or existing[path].read_bytes() != data
+    )
+    removed = sorted(set(existing) - set(encoded))
+    if not changed and not removed:
+        return []
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for path, data in sorted(encoded.items()):
+            target = staging / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            if path not in changed:
+                stat = existing[path].stat()
+                os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        _swap(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(changed + removed)
+
+
+def _swap(staging: Path, out: Path) -> None:
+    if not out.exists():
+        os.rename(staging, out)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+    retired.rmdir()
+    os.rename(out, retired)
+    try:
+        os.rename(staging, out)
+    except BaseException:
+        os.rename(retired, out)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
