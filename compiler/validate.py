@@ -8,25 +8,70 @@ branch.
 from __future__ import annotations
 
 import difflib
+import math
 from functools import lru_cache
 
 import jsonschema
-from jsonschema.exceptions import best_match
-
 from crosswalk.compiler.diagnostics import ERROR, Diagnostic, format_path
 from crosswalk.compiler.document import Document
 from crosswalk.schema import load_schema
+from jsonschema.exceptions import best_match
 
 # Human words for the schema's patterns, so errors say what is expected.
+# tests check that every pattern in the schema has words here.
+_LABEL_KEY = "^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 PATTERN_WORDS = {
     "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$": (
         "a DNS-1123 label: lower-case letters, digits and '-', starting and ending"
         " with a letter or digit"
     ),
     "^([0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}$": "an IPv4 CIDR such as 10.0.0.0/16",
-    "^1\\.[0-9]{2}$": "a Kubernetes minor version such as \"1.31\"",
+    "^1\\.[0-9]{2}$": 'a Kubernetes minor version such as "1.31"',
     "^([0-9]+m|[0-9]+(\\.[0-9]+)?)$": "a CPU quantity such as 250m or 2",
     "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$": "a memory quantity such as 256Mi or 4Gi",
+    "^[a-z0-9-]+$": "a region name: lower-case letters, digits and '-'",
+    "^[a-z][-a-z0-9]{4,28}[a-z0-9]$": (
+        "a GCP project id: 6 to 30 lower-case letters, digits and '-', starting with a letter"
+    ),
+    "^[a-z][-a-z0-9_]{0,62}$": (
+        "a tag key: up to 63 lower-case letters, digits, '-' and '_', starting with a letter"
+    ),
+    "^[-a-z0-9_]*$": "a tag value: lower-case letters, digits, '-' and '_'",
+    "^(s3|gs|azblob|file|https)://\\S+$": (
+        "a Pulumi backend URL starting with s3://, gs://, azblob://, file:// or https://"
+    ),
+    "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$": "a GitHub repository such as acme/apps",
+    "^refs/(heads|tags)/\\S+$": "a git ref such as refs/heads/main or refs/tags/v1",
+    "^[A-Za-z0-9_.-]+$": "a GitHub environment name: letters, digits, '_', '.' and '-'",
+    "^[A-Za-z0-9][A-Za-z0-9._-]*$": "a machine or instance type such as m6i.large",
+    _LABEL_KEY: "a Kubernetes label key such as workload or example.com/tier",
+    "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$": (
+        "a Kubernetes label value: letters, digits, '-', '_' and '.',"
+        " starting and ending with a letter or digit"
+    ),
+    "^([a-z0-9]([-a-z0-9]*[a-z0-9])?\\.)+[a-z]{2,63}$": "a DNS zone such as example.com",
+    "^(\\*\\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\\.)+[a-z]{2,63}$": (
+        "a host name such as shop.example.com"
+    ),
+    "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$": "an email address",
+    "^[0-9]+(\\.[0-9]+)*$": 'a version number such as "16" or "8.0"',
+    "^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$": (
+        "an image reference with a tag or digest, such as ghcr.io/acme/app:1.0"
+    ),
+    "^/\\S*$": "a path starting with '/'",
+    "^[A-Za-z_][A-Za-z0-9_]*$": (
+        "an environment variable name: letters, digits and '_', not starting with a digit"
+    ),
+}
+
+# Plain words YAML 1.1 read as booleans; YAML 1.2 (and crosswalk) reads them as text.
+_YAML11_BOOLEANS = {
+    word: value
+    for words, value in (("yes y on", True), ("no n off", False))
+    for word in words.split()
+    + [w.capitalize() for w in words.split()]
+    + [w.upper() for w in words.split()]
 }
 
 _TYPE_WORDS = {
@@ -53,7 +98,8 @@ def describe(value: object) -> str:
     if isinstance(value, int):
         return f"an integer ({value})"
     if isinstance(value, float):
-        return f"a number ({value:g})"
+        shown = repr(value) if math.isfinite(value) else f"{value:g}".replace("n", ".n")
+        return f"a number ({shown})"
     if isinstance(value, str):
         return f"a string ({value!r})" if len(value) <= 40 else "a string"
     if isinstance(value, list):
@@ -127,6 +173,19 @@ def _diagnose(error: jsonschema.ValidationError, document: Document) -> list[Dia
         name = next((n for n in missing if repr(n) in error.message), missing[0])
         return [at("CW103", f"missing required key '{name}'", key=True)]
 
+    if "propertyNames" in error.relative_schema_path:
+        # jsonschema checks a key as if it were a value and reports it at the
+        # mapping; report it at the key itself.
+        where = path + (instance,)
+        if kind == "pattern":
+            words = _pattern_words(error.validator_value)
+            return [at("CW105", f"key '{instance}' is not {words}", where, key=True)]
+        if kind == "maxLength":
+            limit = error.validator_value
+            message = f"key '{instance}' is longer than {limit} characters"
+            return [at("CW106", message, where, key=True)]
+        return [at("CW107", f"key '{instance}': {error.message}", where, key=True)]
+
     if kind == "type":
         expected = error.validator_value
         expected = expected if isinstance(expected, list) else [expected]
@@ -134,6 +193,11 @@ def _diagnose(error: jsonschema.ValidationError, document: Document) -> list[Dia
         help = None
         if "string" in expected and isinstance(instance, (int, float, bool)):
             help = "quote the value so YAML reads it as a string"
+        elif "boolean" in expected and isinstance(instance, str) and instance in _YAML11_BOOLEANS:
+            help = (
+                f"write {'true' if _YAML11_BOOLEANS[instance] else 'false'}:"
+                f" YAML 1.2 reads '{instance}' as text"
+            )
         return [at("CW102", f"expected {words}, found {describe(instance)}", help=help)]
 
     if kind == "enum":
@@ -148,18 +212,8 @@ def _diagnose(error: jsonschema.ValidationError, document: Document) -> list[Dia
         ]
 
     if kind == "const":
-        return [at("CW108", f"expected '{error.validator_value}', found {describe(instance)}")]
-
-    if kind == "propertyNames":
-        # The error sits on the mapping; the offending key is the instance.
-        return [
-            at(
-                "CW105",
-                f"key {instance!r} is not {_pattern_words(schema.get('pattern', ''))}",
-                path + (instance,),
-                key=True,
-            )
-        ]
+        expected = _literal(error.validator_value)
+        return [at("CW108", f"expected {expected}, found {describe(instance)}")]
 
     if kind == "pattern":
         return [at("CW105", f"{describe(instance)} is not {_pattern_words(error.validator_value)}")]
@@ -182,14 +236,34 @@ def _diagnose(error: jsonschema.ValidationError, document: Document) -> list[Dia
         return [at("CW106", f"the list must have {bound} {error.validator_value} item(s)")]
 
     if kind == "uniqueItems" and isinstance(instance, list):
-        seen = set()
+        # Equal as jsonschema sees it (1 == 1.0), so every such error lands here.
         for index, item in enumerate(instance):
-            marker = repr(item)
-            if marker in seen:
+            if any(_same(item, earlier) for earlier in instance[:index]):
                 return [at("CW201", f"{describe(item)} is listed twice", path + (index,))]
-            seen.add(marker)
 
     return [at("CW107", error.message)]
+
+
+def _literal(value: object) -> str:
+    """A schema value as the user would write it in YAML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"'{value}'"
+    return str(value)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equality as JSON Schema means it: 1 equals 1.0, true does not equal 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    return a == b
 
 
 def _pattern_words(pattern: str) -> str:
