@@ -98,7 +98,8 @@ def describe(value: object) -> str:
     if isinstance(value, int):
         return f"an integer ({value})"
     if isinstance(value, float):
-        shown = repr(value) if math.isfinite(value) else f"{value:g}".replace("n", ".n")
+        shown = repr(value) if math.isfinite(value) else f"{value:g}".replace("inf", ".inf")
+        shown = ".nan" if math.isnan(value) else shown
         return f"a number ({shown})"
     if isinstance(value, str):
         return f"a string ({value!r})" if len(value) <= 40 else "a string"
