@@ -59,6 +59,7 @@ CODES: dict[str, str] = {
     "CW502": "unknown region",
     "CW503": "machine type does not belong to the cloud",
     "CW504": "setting does not apply to this cloud",
+    "CW505": "cloud not supported by compile yet",
     # CW6xx: secure defaults relaxed on purpose (warnings)
     "CW601": "public API endpoint open to the internet",
     "CW602": "namespace allows privileged pods",

@@ -107,8 +107,21 @@ def backend_for(cloud: str) -> Backend:
     """Import a cloud's backend only when a platform names it."""
     import importlib
 
-    module = importlib.import_module(f"crosswalk.providers.{cloud}_emit")
+    try:
+        module = importlib.import_module(f"crosswalk.providers.{cloud}_emit")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"crosswalk.providers.{cloud}_emit":
+            raise
+        raise BackendMissing(cloud) from None
     return module.BACKEND
+
+
+class BackendMissing(Exception):
+    """This version of crosswalk cannot compile for the cloud (yet)."""
+
+    def __init__(self, cloud: str):
+        super().__init__(cloud)
+        self.cloud = cloud
 
 
 def emit_projects(
@@ -276,7 +289,23 @@ def compile_document(document, env: str | None = None) -> CompileResult:
         merged, _ = merge_overrides(document.data, environment.overrides)
         platforms[environment.name] = build_platform(merged)
     lines = {path: location.value.line for path, location in document.locations.items()}
-    files = emit_projects(platform, platforms, resources, lines)
+    try:
+        files = emit_projects(platform, platforms, resources, lines)
+    except BackendMissing as missing:
+        report.extend(
+            [
+                Diagnostic(
+                    ERROR,
+                    "CW505",
+                    f"this version of crosswalk cannot compile for '{missing.cloud}' yet",
+                    document.span(("cloud", "provider")),
+                    "cloud.provider",
+                    "validate works for every cloud; compile supports: aws",
+                    document.file,
+                )
+            ]
+        )
+        return CompileResult(report, resources=resources)
     # An override may only change values the programs read from config; one
     # that changes what a program creates cannot differ between environments.
     for environment in platform.environments:

@@ -1,0 +1,272 @@
+"""crosswalk compile: goldens, determinism, formatting, atomic writes, the graph."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import py_compile
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crosswalk.compiler.cli import main
+from crosswalk.compiler.document import load_document
+from crosswalk.compiler.emit import compile_document, compile_file
+from crosswalk.compiler.writer import write_tree
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+COMPILED_SAMPLES = ["aws"]  # clouds whose backend exists
+
+
+def sample(cloud: str) -> Path:
+    return ROOT / "samples" / cloud / "platform.yaml"
+
+
+def compiled(cloud: str) -> dict[str, str]:
+    document, problems = load_document(str(sample(cloud)))
+    assert document is not None, problems
+    result = compile_document(document)
+    assert not result.report.errors, [d.render() for d in result.report.errors]
+    return result.files
+
+
+@pytest.fixture(scope="module", params=COMPILED_SAMPLES)
+def tree(request, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp(f"out-{request.param}")
+    write_tree(compiled(request.param), out)
+    return out
+
+
+@pytest.mark.parametrize("cloud", COMPILED_SAMPLES)
+def test_output_matches_golden_tree(cloud: str, tmp_path: Path) -> None:
+    files = compiled(cloud)
+    golden = GOLDEN / cloud
+    if os.environ.get("CROSSWALK_ACCEPT"):
+        shutil.rmtree(golden, ignore_errors=True)
+        write_tree(files, golden)
+    expected = {
+        str(p.relative_to(golden)).replace(os.sep, "/"): p.read_text(encoding="utf-8")
+        for p in golden.rglob("*")
+        if p.is_file()
+    }
+    assert sorted(files) == sorted(expected), "file list differs; CROSSWALK_ACCEPT=1 rewrites"
+    for path, text in files.items():
+        assert text == expected[path], f"{path} differs from the golden; CROSSWALK_ACCEPT=1 rewrites"
+
+
+def test_layout_and_manifest(tree: Path) -> None:
+    manifest = json.loads((tree / "crosswalk.stacks.json").read_text())
+    dirs = [s["dir"] for s in manifest["stacks"]]
+    assert dirs[:3] == ["01-identity", "02-managed-infra", "03-cluster"]
+    position = {d: i for i, d in enumerate(dirs)}
+    for stack in manifest["stacks"]:
+        for upstream in stack["dependsOn"]:
+            assert position[upstream] < position[stack["dir"]], "not in topological order"
+        project = tree / stack["dir"]
+        assert (project / "Pulumi.yaml").read_text().startswith(f"name: {stack['project']}\n")
+        for env in manifest["environments"]:
+            assert (project / f"Pulumi.{env}.yaml").is_file()
+        requirements = (project / "requirements.txt").read_text().splitlines()
+        assert requirements == sorted(requirements) and all("==" in r for r in requirements)
+    assert "06-apps/storefront" in dirs
+    storefront = next(s for s in manifest["stacks"] if s["dir"] == "06-apps/storefront")
+    assert "06-apps/checkout" in storefront["dependsOn"]  # dependsOn is a real edge
+    assert "timestamp" not in json.dumps(manifest).lower()
+
+
+def test_generated_programs_compile_and_are_formatted(tree: Path) -> None:
+    programs = sorted(tree.rglob("*.py"))
+    assert len(programs) >= 6
+    for program in programs:
+        py_compile.compile(str(program), doraise=True)
+        text = program.read_text()
+        for module in ("crosswalk",):
+            assert f"import {module}" not in text and f"from {module}" not in text
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--isolated", str(tree)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_same_bytes_under_different_hash_seeds(tmp_path: Path) -> None:
+    outs = []
+    for seed in ("0", "12345"):
+        out = tmp_path / f"out-{seed}"
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        done = subprocess.run(
+            [sys.executable, "-m", "crosswalk.compiler.cli", "compile", str(sample("aws")), "-o", str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        outs.append(out)
+    comparison = filecmp.dircmp(outs[0], outs[1])
+    assert _identical(comparison)
+
+
+def _identical(comparison: filecmp.dircmp) -> bool:
+    if comparison.left_only or comparison.right_only or comparison.diff_files:
+        return False
+    for name in comparison.common_files:
+        if (Path(comparison.left) / name).read_bytes() != (Path(comparison.right) / name).read_bytes():
+            return False
+    return all(_identical(sub) for sub in comparison.subdirs.values())
+
+
+def test_recompile_unchanged_input_touches_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = compile_file(sample("aws"), out)
+    assert first.changed
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    second = compile_file(sample("aws"), out)
+    assert second.changed == []
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_one_changed_app_rewrites_only_its_stack(tmp_path: Path) -> None:
+    source = tmp_path / "platform.yaml"
+    text = sample("aws").read_text()
+    source.write_text(text)
+    out = tmp_path / "out"
+    compile_file(source, out)
+    source.write_text(text.replace("ghcr.io/acme/admin:0.9.0", "ghcr.io/acme/admin:0.9.1"))
+    result = compile_file(source, out)
+    changed_stacks = {p.rsplit("/", 1)[0] for p in result.changed if p != "crosswalk.stacks.json"}
+    assert changed_stacks == {"06-apps/admin"}
+
+
+def test_failed_compile_leaves_previous_output_untouched(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "out"
+    compile_file(sample("aws"), out)
+    snapshot = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    # An invalid platform: nothing is written.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(sample("aws").read_text().replace("namespace: payments", "namespace: nope"))
+    result = compile_file(broken, out)
+    assert result.report.errors and not result.files
+
+    # A write that fails midway (disk full, say): the swap never happens.
+    calls = {"n": 0}
+    real_write = Path.write_bytes
+
+    def failing_write(self, data):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(28, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", failing_write)
+    changed = sample("aws").read_text().replace("replicas: 3", "replicas: 5")
+    source = tmp_path / "changed.yaml"
+    source.write_text(changed)
+    with pytest.raises(OSError):
+        compile_file(source, out)
+    monkeypatch.undo()
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == snapshot
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")], "staging left behind"
+
+
+def test_refuses_to_replace_a_directory_it_did_not_write(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    result = CliRunner().invoke(main, ["compile", str(sample("aws")), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "was not written by crosswalk" in result.output
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_compile_cli_reports_what_it_wrote(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["compile", str(sample("aws")), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "06-apps/storefront/__main__.py" in result.output
+
+
+def test_compile_of_an_invalid_file_exits_1_with_diagnostics(tmp_path: Path) -> None:
+    broken = tmp_path / "platform.yaml"
+    broken.write_text(sample("aws").read_text().replace("uses: [cache]", "uses: [cach]"))
+    result = CliRunner().invoke(main, ["compile", str(broken), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "error[CW303]" in result.output and "did you mean 'cache'?" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_environment_values_live_in_stack_config(tree: Path) -> None:
+    cluster = (tree / "03-cluster" / "__main__.py").read_text()
+    assert 'config.require_int("nodePools.general.min")' in cluster
+    prod = json.loads((tree / "03-cluster" / "Pulumi.prod.yaml").read_text().split("\n", 1)[1])
+    dev = json.loads((tree / "03-cluster" / "Pulumi.dev.yaml").read_text().split("\n", 1)[1])
+    assert prod["config"]["acme-cluster:nodePools.general.min"] == 3
+    assert dev["config"]["acme-cluster:nodePools.general.min"] == 2
+    services = json.loads((tree / "05-app-services" / "Pulumi.dev.yaml").read_text().split("\n", 1)[1])
+    assert services["config"]["acme-app-services:datastores.orders.deletionProtection"] is False
+
+
+def test_structural_override_is_refused(tmp_path: Path) -> None:
+    text = sample("aws").read_text().replace(
+        "      apps: [{name: storefront, replicas: 4}]",
+        "      apps: [{name: storefront, replicas: 4}]\n      clusterServices: {logging: {enabled: false}}",
+    )
+    source = tmp_path / "platform.yaml"
+    source.write_text(text)
+    result = CliRunner().invoke(main, ["compile", str(source), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "error[CW310]" in result.output and "cannot differ between environments" in result.output
+
+
+def test_unsupported_cloud_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["compile", str(sample("gcp")), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "error[CW505]" in result.output and "Traceback" not in result.output
+
+
+class TestGraph:
+    def test_mermaid_dot_json(self) -> None:
+        runner = CliRunner()
+        mermaid = runner.invoke(main, ["graph", str(sample("aws"))])
+        assert mermaid.exit_code == 0 and mermaid.output.startswith("flowchart LR")
+        assert "subgraph" in mermaid.output and "app/storefront" in mermaid.output
+        dot = runner.invoke(main, ["graph", str(sample("aws")), "--format", "dot"])
+        assert dot.exit_code == 0 and dot.output.startswith("digraph crosswalk {")
+        data = json.loads(runner.invoke(main, ["graph", str(sample("aws")), "--format", "json"]).output)
+        by_id = {r["id"]: r for r in data["resources"]}
+        assert "app/checkout" in by_id["app/storefront"]["needs"]
+        assert "datastore/orders" in by_id["app/checkout"]["needs"]
+        assert data["groups"][0] == ["01-identity"]
+
+    def test_stacks_only(self) -> None:
+        out = CliRunner().invoke(main, ["graph", str(sample("aws")), "--stacks", "--format", "json"])
+        data = json.loads(out.output)
+        assert ["04-cluster-services", "05-app-services"] in data["groups"]  # independent stacks
+
+    def test_picture_needs_graphviz_or_says_how(self, tmp_path: Path) -> None:
+        target = tmp_path / "graph.svg"
+        result = CliRunner().invoke(main, ["graph", str(sample("aws")), "--format", "svg", "-o", str(target)])
+        if shutil.which("dot"):
+            assert result.exit_code == 0 and target.read_text().lstrip().startswith("<")
+        else:
+            assert result.exit_code == 2 and "apt-get install graphviz" in result.output
+
+    def test_dependson_cycle_is_reported_at_the_closing_reference(self, tmp_path: Path) -> None:
+        text = sample("aws").read_text().replace(
+            "    uses: [orders, events]\n    ingress: {host: checkout.example.com, path: /api}",
+            "    uses: [orders, events]\n    dependsOn: [admin]\n    ingress: {host: checkout.example.com, path: /api}",
+        )
+        source = tmp_path / "platform.yaml"
+        source.write_text(text)
+        result = CliRunner().invoke(main, ["graph", str(source)])
+        assert result.exit_code == 1
+        line = next(i for i, t in enumerate(text.splitlines(), 1) if "dependsOn: [admin]" in t)
+        assert f"platform.yaml:{line}:" in result.output or "error[CW401]" in result.output
+        assert "error[CW401]" in result.output and "cycle" in result.output
