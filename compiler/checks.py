@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 from crosswalk.compiler.diagnostics import ERROR, WARNING, Diagnostic, format_path
 from crosswalk.compiler.document import Document
-from crosswalk.compiler.model import Platform
+from crosswalk.compiler.model import Environment, Platform, apply_defaults
 from crosswalk.compiler.validate import did_you_mean, quoted_list
 from crosswalk.providers import rules_for
+from crosswalk.schema import load_schema
 
 # Lists whose items are matched by `name` in environment overrides.
 NAMED_LISTS = {
@@ -28,7 +29,7 @@ NAMED_LISTS = {
 @dataclass
 class _Checker:
     document: Document
-    platform: Platform
+    platform: Platform | None
     found: list[Diagnostic] = field(default_factory=list)
 
     def report(self, severity, code, message, path, *, key=False, help=None) -> None:
@@ -53,7 +54,9 @@ class _Checker:
     def unknown(self, code, what, value, choices, path) -> None:
         help = did_you_mean(value, choices)
         if help is None:
-            help = f"declared: {quoted_list(sorted(choices))}" if choices else f"no {what}s declared"
+            help = (
+                f"declared: {quoted_list(sorted(choices))}" if choices else f"no {what}s declared"
+            )
         self.error(code, f"'{value}' is not a declared {what}", path, help=help)
 
 
@@ -65,7 +68,6 @@ def check_platform(document: Document, platform: Platform) -> list[Diagnostic]:
     _check_network(checker)
     _check_ranges(checker)
     _check_provider(checker)
-    _check_environments(checker)
     _check_relaxed_defaults(checker)
     return checker.found
 
@@ -117,7 +119,12 @@ def _check_references(c: _Checker) -> None:
                 c.unknown("CW303", "datastore", store, datastores, app.path + ("uses", i))
         for i, other in enumerate(app.depends_on):
             if other == app.name:
-                c.error("CW401", f"app '{app.name}' depends on itself", app.path + ("dependsOn", i))
+                c.error(
+                    "CW401",
+                    f"app '{app.name}' depends on itself",
+                    app.path + ("dependsOn", i),
+                    help=f"remove '{app.name}' from its own dependsOn",
+                )
             elif other not in apps:
                 c.unknown("CW304", "app", other, apps, app.path + ("dependsOn", i))
         if app.ingress is not None:
@@ -133,7 +140,10 @@ def _check_references(c: _Checker) -> None:
             if host is not None:
                 missing = [
                     key
-                    for key, value in (("dns", p.app_services.dns_zone), ("certificates", p.app_services.email))
+                    for key, value in (
+                        ("dns", p.app_services.dns_zone),
+                        ("certificates", p.app_services.email),
+                    )
                     if value is None
                 ]
                 if missing:
@@ -208,8 +218,24 @@ def _check_network(c: _Checker) -> None:
             continue
         try:
             net = _network(text)
-        except ValueError as exc:
-            c.error("CW307", f"'{text}' is not a valid CIDR: {exc}", path)
+        except ValueError:
+            try:
+                loose = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                c.error(
+                    "CW307",
+                    f"'{text}' is not a valid IPv4 CIDR",
+                    path,
+                    help="four numbers from 0 to 255 and a prefix length from 0 to 32,"
+                    " such as 10.0.0.0/16",
+                )
+            else:
+                c.error(
+                    "CW307",
+                    f"'{text}' has host bits set after the /{loose.prefixlen} prefix",
+                    path,
+                    help=f"did you mean '{loose}'?",
+                )
             continue
         if path[0] == "network":
             ranges.append((path, net))
@@ -239,7 +265,8 @@ def _check_ranges(c: _Checker) -> None:
             c.error(
                 "CW309",
                 f"node pool '{pool.name}' has min {pool.min} above max {pool.max}",
-                pool.path + ("min",),
+                _bound_at_fault(c, pool.path),
+                help="raise max or lower min",
             )
     for app in c.platform.apps:
         scale = app.autoscale
@@ -247,8 +274,23 @@ def _check_ranges(c: _Checker) -> None:
             c.error(
                 "CW309",
                 f"app '{app.name}' autoscales with min {scale.min} above max {scale.max}",
-                app.path + ("autoscale", "min"),
+                _bound_at_fault(c, app.path + ("autoscale",)),
+                help="raise max or lower min",
             )
+
+
+def _bound_at_fault(c: _Checker, path: tuple) -> tuple:
+    """Where to report min above max: at `min`, unless an environment's override
+    set only `max` (then the override is what broke it)."""
+    document = c.document
+    if document.overridden(path + ("max",)) and not document.overridden(path + ("min",)):
+        return path + ("max",)
+    return path + ("min",)
+
+
+def _a(title: str) -> str:
+    """'an AWS', 'an Azure', 'a GCP'."""
+    return f"{'an' if title[0] in 'AEIOU' else 'a'} {title}"
 
 
 def _check_provider(c: _Checker) -> None:
@@ -264,14 +306,19 @@ def _check_provider(c: _Checker) -> None:
         )
     if not rules.needs_project and p.cloud.project is not None:
         c.error(
-            "CW504", f"cloud.project applies only to GCP, not {rules.title}", ("cloud", "project"), key=True
+            "CW504",
+            f"'project' applies only to GCP, not to {rules.title}",
+            ("cloud", "project"),
+            key=True,
+            help="remove it",
         )
     if p.network.pod_cidr is not None and p.cloud.provider != "gcp":
         c.error(
             "CW504",
-            f"network.podCidr applies only to GCP, not {rules.title}",
+            f"'podCidr' applies only to GCP, not to {rules.title}",
             ("network", "podCidr"),
             key=True,
+            help="remove it; pods take addresses from the network's subnets",
         )
     region = p.cloud.region
     if region not in rules.regions:
@@ -279,14 +326,14 @@ def _check_provider(c: _Checker) -> None:
         if rules.region_pattern.match(region):
             c.warn(
                 "CW502",
-                f"'{region}' is not a {rules.title} region crosswalk knows",
+                f"'{region}' is not {_a(rules.title)} region crosswalk knows",
                 ("cloud", "region"),
                 help=help or "check the spelling; new regions are accepted with this warning",
             )
         else:
             c.error(
                 "CW502",
-                f"'{region}' is not a {rules.title} region",
+                f"'{region}' is not {_a(rules.title)} region",
                 ("cloud", "region"),
                 help=help or f"{rules.title} regions look like '{rules.region_example}'",
             )
@@ -294,65 +341,128 @@ def _check_provider(c: _Checker) -> None:
         if pool.machine_type and not rules.machine_type_pattern.match(pool.machine_type):
             c.error(
                 "CW503",
-                f"'{pool.machine_type}' is not a {rules.title} machine type",
+                f"'{pool.machine_type}' is not {_a(rules.title)} machine type",
                 pool.path + ("machineType",),
                 help=f"{rules.title} machine types look like '{rules.machine_type_example}'",
             )
 
 
-def _check_environments(c: _Checker) -> None:
-    base = c.document.data
-    for env in c.platform.environments:
-        _check_override(c, env.overrides, base, env.path + ("overrides",), ())
+def check_overrides(document: Document, environment: Environment) -> list[Diagnostic]:
+    """CW310: every key of an environment's overrides must name a setting the
+    platform has (defaults count) or may have (the schema knows it), and every
+    item of a named list must match an item of the platform by `name`.
+
+    The merged platform is validated and checked separately; this finds what
+    merging would silently drop or misplace."""
+    checker = _Checker(document, None)
+    _check_override(
+        checker,
+        environment.overrides,
+        apply_defaults(document.data),
+        load_schema(),
+        environment.path + ("overrides",),
+        (),
+    )
+    return checker.found
 
 
-def _check_override(c: _Checker, override, base, where: tuple, at: tuple) -> None:
-    """Every key of an override must name something that exists in the platform
-    (named list items by `name`)."""
+def _object_schema(schema: dict) -> dict:
+    """The branch of `schema` that describes a mapping (`quota` is a mapping or false)."""
+    if "properties" in schema or "additionalProperties" in schema:
+        return schema
+    for branch in schema.get("oneOf", []):
+        if branch.get("type") == "object":
+            return branch
+    return {}
+
+
+def _check_override(c: _Checker, override, base, schema: dict, where: tuple, at: tuple) -> None:
+    """`override` sits at `where` in the file and applies to `base`, the
+    platform's value at `at` (described by `schema`)."""
     if not isinstance(override, dict):
-        return
-    if not isinstance(base, dict):
-        c.error("CW310", f"{format_path(at)} is not a mapping in the platform", where)
-        return
+        return  # replaces the value; validating the merged platform judges it
+    schema = _object_schema(schema)
+    properties = schema.get("properties", {})
+    extra = schema.get("additionalProperties")
     for key, value in override.items():
-        if key not in base:
+        here = at + (key,)
+        if here == ("environments",):
             c.error(
                 "CW310",
-                f"'{format_path(at + (key,))}' is not set in the platform, so it cannot be overridden",
+                "environments cannot be overridden by an environment",
                 where + (key,),
                 key=True,
-                help=did_you_mean(key, base) or "set it in the platform first, then override it",
+                help="remove 'environments' from the overrides",
             )
             continue
-        target = base[key]
-        if at + (key,) in NAMED_LISTS and isinstance(value, list):
-            names = {item.get("name"): item for item in target if isinstance(item, dict)}
-            for i, item in enumerate(value):
-                name = item.get("name") if isinstance(item, dict) else None
-                if not isinstance(name, str) or name not in names:
-                    c.error(
-                        "CW310",
-                        f"{format_path(at + (key,))} has no item named {name!r} to override",
-                        where + (key, i),
-                        help=did_you_mean(name, [n for n in names if isinstance(n, str)])
-                        or "override items are matched by 'name'",
-                    )
-                    continue
-                _check_override(c, item, names[name], where + (key, i), at + (key, name))
+        has = isinstance(base, dict) and key in base
+        if not has and key not in properties and not isinstance(extra, dict):
+            choices = set(properties) | (set(base) if isinstance(base, dict) else set())
+            c.error(
+                "CW310",
+                f"'{format_path(here)}' does not exist in the platform, so it cannot be overridden",
+                where + (key,),
+                key=True,
+                help=did_you_mean(key, choices)
+                or (f"settings here: {quoted_list(sorted(choices))}" if choices else None),
+            )
+            continue
+        target = base[key] if has else None
+        sub = properties.get(key, extra if isinstance(extra, dict) else {})
+        if here in NAMED_LISTS and isinstance(value, list):
+            _check_named_items(c, value, target, sub.get("items", {}), where + (key,), here)
         elif isinstance(value, dict):
-            _check_override(c, value, target, where + (key,), at + (key,))
+            _check_override(c, value, target, sub, where + (key,), here)
+
+
+def _check_named_items(c: _Checker, items: list, base, schema: dict, where: tuple, at: tuple):
+    """Override items of a named list change the platform's items of the same
+    name; they never add items."""
+    index = {
+        item["name"]: i
+        for i, item in enumerate(base if isinstance(base, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    }
+    for j, item in enumerate(items):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            c.error(
+                "CW310",
+                f"an override of {format_path(at)} needs a 'name' to say which item it changes",
+                where + (j,),
+                help="items of named lists are matched by 'name'",
+            )
+            continue
+        if name not in index:
+            help = did_you_mean(name, index)
+            if help is None:
+                help = (
+                    f"declared: {quoted_list(index)}"
+                    if index
+                    else f"declare it under {format_path(at)} first"
+                )
+            c.error(
+                "CW310",
+                f"{format_path(at)} has no item named '{name}' to override",
+                where + (j, "name"),
+                help=help,
+            )
+            continue
+        i = index[name]
+        _check_override(c, item, base[i], schema, where + (j,), at + (i,))
 
 
 def _check_relaxed_defaults(c: _Checker) -> None:
     p = c.platform
     endpoint = p.cluster.endpoint
-    if endpoint.public and (
-        not endpoint.allowed_cidrs or any(cidr.endswith("/0") for cidr in endpoint.allowed_cidrs)
-    ):
+    everyone = [i for i, cidr in enumerate(endpoint.allowed_cidrs) if cidr.endswith("/0")]
+    if endpoint.public and (not endpoint.allowed_cidrs or everyone):
         c.warn(
             "CW601",
             "the cluster API endpoint is public and open to the whole internet",
-            ("cluster", "endpoint", "public"),
+            ("cluster", "endpoint", "allowedCidrs", everyone[0])
+            if everyone
+            else ("cluster", "endpoint", "public"),
             help="list your office or VPN ranges under cluster.endpoint.allowedCidrs",
         )
     for ns in p.cluster.namespaces:
@@ -372,9 +482,14 @@ def _check_relaxed_defaults(c: _Checker) -> None:
         if ns.quota is None:
             c.warn("CW604", f"namespace '{ns.name}' has no resource quota", ns.path + ("quota",))
     for registry in p.registries:
-        for flag, on in (("scanOnPush", registry.scan_on_push), ("immutableTags", registry.immutable_tags)):
+        for flag, on in (
+            ("scanOnPush", registry.scan_on_push),
+            ("immutableTags", registry.immutable_tags),
+        ):
             if not on:
-                c.warn("CW605", f"registry '{registry.name}' turns {flag} off", registry.path + (flag,))
+                c.warn(
+                    "CW605", f"registry '{registry.name}' turns {flag} off", registry.path + (flag,)
+                )
     if p.app_services.ingress == "nginx":
         c.warn(
             "CW607",

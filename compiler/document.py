@@ -100,6 +100,11 @@ class Document:
         root = self.locations.get(())
         return root.value if root else Span(1, 1)
 
+    def overridden(self, path: tuple) -> bool:
+        """Whether an environment's override set the value at `path`: never in
+        the document itself (environment views answer for their overrides)."""
+        return False
+
 
 class LoadError(Exception):
     """A file that cannot be read at all (missing, a directory, no permission)."""

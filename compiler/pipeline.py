@@ -4,12 +4,12 @@ for the base platform and for every environment's overrides."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from crosswalk.compiler.checks import check_platform
+from crosswalk.compiler.checks import check_overrides, check_platform
 from crosswalk.compiler.diagnostics import Diagnostic, Report, Span
 from crosswalk.compiler.document import Document, load_document
-from crosswalk.compiler.model import Platform, build_platform, merge_overrides
+from crosswalk.compiler.model import Environment, Platform, build_platform, merge_overrides
 from crosswalk.compiler.validate import validate_document
 
 
@@ -27,6 +27,10 @@ class EnvironmentView:
     def file(self) -> str:
         return self.base.file
 
+    @property
+    def text(self) -> str:
+        return self.base.text
+
     def span(self, path: tuple, *, key: bool = False) -> Span:
         path = tuple(path)
         for cut in range(len(path), -1, -1):
@@ -34,6 +38,10 @@ class EnvironmentView:
             if origin is not None:
                 return self.base.span(self.overrides_path + origin + path[cut:], key=key)
         return self.base.span(path, key=key)
+
+    def overridden(self, path: tuple) -> bool:
+        path = tuple(path)
+        return any(path[:cut] in self.origins for cut in range(len(path), -1, -1))
 
 
 @dataclass
@@ -53,20 +61,39 @@ def check_document(document: Document) -> CheckResult:
     if report.errors:
         return CheckResult(document, None, report)
     platform = build_platform(document.data)
-    report.extend(check_platform(document, platform))
+    base = check_platform(document, platform)
+    report.extend(base)
     for env in platform.environments:
         if env.overrides:
-            report.extend(_check_environment(document, env.overrides, env.path + ("overrides",)))
+            report.extend(_check_environment(document, env, base))
     return CheckResult(document, platform, report)
 
 
-def _check_environment(document: Document, overrides: dict, where: tuple) -> list[Diagnostic]:
-    merged, origins = merge_overrides(document.data, overrides)
-    view = EnvironmentView(document, merged, origins, where)
-    found = validate_document(view)
+def _check_environment(
+    document: Document, env: Environment, base: list[Diagnostic]
+) -> list[Diagnostic]:
+    """The environment's overrides must fit the platform (CW310); then the
+    platform as the environment sees it is validated and checked like the
+    base. What the base already reports is not repeated; what only this
+    environment gets wrong says so."""
+    found = check_overrides(document, env)
     if found:
         return found
-    return check_platform(view, build_platform(merged))
+    merged, origins = merge_overrides(document.data, env.overrides)
+    view = EnvironmentView(document, merged, origins, env.path + ("overrides",))
+    found = validate_document(view)
+    if not found:
+        found = check_platform(view, build_platform(merged))
+    seen = {_identity(d) for d in base}
+    return [
+        replace(d, message=f"{d.message} (in environment '{env.name}')")
+        for d in found
+        if _identity(d) not in seen
+    ]
+
+
+def _identity(d: Diagnostic) -> tuple:
+    return (d.code, d.span, d.path, d.message)
 
 
 def check_file(file: str) -> CheckResult:
