@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 CLOUDS = ("aws", "gcp", "azure")
 
@@ -26,6 +27,19 @@ class ProviderRules:
     machine_type_pattern: re.Pattern
     machine_type_example: str
     needs_project: bool = False
+    # Cloud-specific rules beyond the shared ones: Platform -> [Finding].
+    extra_checks: Callable[[object], list["Finding"]] = lambda platform: []
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem a cloud's own rules found; `path` points into platform.yaml."""
+
+    severity: str  # "error" | "warning"
+    code: str  # CW5xx
+    message: str
+    path: tuple
+    help: str | None = None
 
 
 def rules_for(cloud: str) -> ProviderRules:
