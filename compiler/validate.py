@@ -8,6 +8,7 @@ branch.
 from __future__ import annotations
 
 import difflib
+import re
 import math
 from functools import lru_cache
 
@@ -85,9 +86,25 @@ _TYPE_WORDS = {
 }
 
 
+@lru_cache(maxsize=None)
+def _ecma_pattern(pattern: str) -> re.Pattern:
+    # Python's `$` also matches before a final newline; ECMA-262's does not.
+    return re.compile(pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern)
+
+
+def _pattern(validator, pattern, instance, schema):
+    """JSON Schema `pattern` as editors (ECMA-262) read it, so "acme\n" is not
+    a DNS name here either."""
+    if validator.is_type(instance, "string") and not _ecma_pattern(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _pattern})
+
+
 @lru_cache(maxsize=1)
 def schema_validator() -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(load_schema())
+    return _Validator(load_schema())
 
 
 def describe(value: object) -> str:
