@@ -471,6 +471,7 @@ def _check_relaxed_defaults(c: _Checker) -> None:
                 "CW602",
                 f"namespace '{ns.name}' enforces Pod Security '{ns.pod_security}', not 'restricted'",
                 ns.path + ("podSecurity",),
+                help="keep 'restricted' and move pods that need more into a namespace of their own",
             )
         if ns.network_policy == "allow-all":
             c.warn(
@@ -480,7 +481,12 @@ def _check_relaxed_defaults(c: _Checker) -> None:
                 help="'default-deny' allows DNS, same-namespace traffic and declared dependencies",
             )
         if ns.quota is None:
-            c.warn("CW604", f"namespace '{ns.name}' has no resource quota", ns.path + ("quota",))
+            c.warn(
+                "CW604",
+                f"namespace '{ns.name}' has no resource quota",
+                ns.path + ("quota",),
+                help="remove 'quota: false' for the default quota, or set cpu, memory and pods",
+            )
     for registry in p.registries:
         for flag, on in (
             ("scanOnPush", registry.scan_on_push),
@@ -488,7 +494,10 @@ def _check_relaxed_defaults(c: _Checker) -> None:
         ):
             if not on:
                 c.warn(
-                    "CW605", f"registry '{registry.name}' turns {flag} off", registry.path + (flag,)
+                    "CW605",
+                    f"registry '{registry.name}' turns {flag} off",
+                    registry.path + (flag,),
+                    help=f"remove '{flag}: false'; it is on by default",
                 )
     if p.app_services.ingress == "nginx":
         c.warn(
@@ -502,4 +511,5 @@ def _check_relaxed_defaults(c: _Checker) -> None:
             "CW608",
             "no policy engine: nothing enforces baseline policies at admission",
             ("clusterServices", "policy", "engine"),
+            help="use 'kyverno' or 'gatekeeper'",
         )

@@ -15,6 +15,7 @@ The YAML library is used only here.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 
@@ -428,10 +429,12 @@ def parse_document(raw: bytes, file: str) -> tuple[Document | None, list[Diagnos
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        # utf-8-sig reports offsets into the bytes after the byte order mark.
+        offset = exc.start + (len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0)
         return fail(
             "CW002",
-            f"byte 0x{raw[exc.start]:02x} is not valid UTF-8",
-            _position_of_offset(raw, exc.start),
+            f"byte 0x{raw[offset]:02x} is not valid UTF-8",
+            _position_of_offset(raw, offset),
             "save the file as UTF-8",
         )
     if not text.strip() or all(
@@ -547,7 +550,15 @@ def _syntax_diagnostic(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagn
                 file,
             )
     context = f" {exc.context}" if exc.context and exc.problem else ""
-    return Diagnostic(ERROR, "CW003", f"{problem}{context}", span, "", None, file)
+    help = None
+    opened = exc.context_mark
+    if exc.context and exc.problem and opened is not None and _span(opened) != span:
+        # "while parsing a flow sequence": say where that sequence began.
+        what = exc.context.removeprefix("while parsing ").removeprefix("while scanning ")
+        help = f"{what} started at line {opened.line + 1}, column {opened.column + 1}"
+    elif problem.startswith("mapping values are not allowed"):
+        help = "quote a value that contains ': ', or indent a nested key under its parent"
+    return Diagnostic(ERROR, "CW003", f"{problem}{context}", span, "", help, file)
 
 
 def load_document(file: str) -> tuple[Document | None, list[Diagnostic]]:

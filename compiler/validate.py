@@ -8,9 +8,9 @@ branch.
 from __future__ import annotations
 
 import difflib
-import re
 import math
-from functools import lru_cache
+import re
+from functools import cache, lru_cache
 
 import jsonschema
 from crosswalk.compiler.diagnostics import ERROR, Diagnostic, format_path
@@ -86,7 +86,7 @@ _TYPE_WORDS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ecma_pattern(pattern: str) -> re.Pattern:
     # Python's `$` also matches before a final newline; ECMA-262's does not.
     return re.compile(pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern)
@@ -251,13 +251,22 @@ def _diagnose(error: jsonschema.ValidationError, document: Document) -> list[Dia
 
     if kind in ("minItems", "maxItems"):
         bound = "at least" if kind == "minItems" else "at most"
-        return [at("CW106", f"the list must have {bound} {error.validator_value} item(s)")]
+        count = error.validator_value
+        items = "item" if count == 1 else "items"
+        return [at("CW106", f"the list must have {bound} {count} {items}")]
 
     if kind == "uniqueItems" and isinstance(instance, list):
         # Equal as jsonschema sees it (1 == 1.0), so every such error lands here.
         for index, item in enumerate(instance):
             if any(_same(item, earlier) for earlier in instance[:index]):
-                return [at("CW201", f"{describe(item)} is listed twice", path + (index,))]
+                return [
+                    at(
+                        "CW201",
+                        f"{describe(item)} is listed twice",
+                        path + (index,),
+                        help="list each value once",
+                    )
+                ]
 
     return [at("CW107", error.message)]
 
