@@ -1,0 +1,221 @@
+"""Every file under tests/cases/ is a test of `crosswalk validate`.
+
+* `invalid/CWnnn-what-it-is.yaml` sits beside `CWnnn-what-it-is.expected`: the
+  exit code on the first line (`# exit 1`), then exactly what validate prints
+  on stdout (the diagnostics, with their help lines). Warnings-only cases live
+  here too, with `# exit 0`.
+* `valid/*.yaml` (and every sample) must validate with no diagnostics at all.
+
+`CROSSWALK_ACCEPT=1 python3 -m pytest tests/test_cases.py` rewrites the
+.expected files; review the diff: each line and column must point at the
+offending key or value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crosswalk.compiler import validate as validate_module
+from crosswalk.compiler.cli import main
+from crosswalk.compiler.diagnostics import CODES
+from crosswalk.compiler.document import MAX_FILE_BYTES, Document
+
+REPO = Path(__file__).resolve().parents[1]
+CASES = REPO / "tests" / "cases"
+INVALID = sorted((CASES / "invalid").glob("*.yaml"))
+VALID = sorted((CASES / "valid").glob("*.yaml"))
+SAMPLES = sorted(REPO.glob("samples/*/platform.yaml"))
+ACCEPT = os.environ.get("CROSSWALK_ACCEPT") == "1"
+MODELINE = "# yaml-language-server: $schema=../../schema/platform.schema.json"
+
+# Codes `crosswalk validate` cannot produce from a file, and where they are tested.
+NOT_FROM_VALIDATE = {
+    "CW001": "needs a file over 5 MiB: generated in test_file_over_the_size_limit",
+    "CW107": "fallback for schema keywords the schema does not use: test_schema_fallback",
+    "CW402": "a graph invariant, reported by `crosswalk graph` and `compile`",
+    "CW505": "reported by `crosswalk compile` for a cloud without a backend",
+}
+
+
+def run_validate(monkeypatch, file: str, *args: str):
+    """`crosswalk validate FILE` from the repository root, as CI runs it."""
+    monkeypatch.chdir(REPO)
+    return CliRunner().invoke(main, ["validate", *args, file], catch_exceptions=False)
+
+
+def relative(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
+
+
+def render(result) -> str:
+    return f"# exit {result.exit_code}\n{result.stdout}"
+
+
+@pytest.mark.parametrize("case", INVALID, ids=[p.name for p in INVALID])
+def test_invalid_case(case: Path, monkeypatch) -> None:
+    result = run_validate(monkeypatch, relative(case))
+    actual = render(result)
+    expected_file = case.with_suffix(".expected")
+    if ACCEPT:
+        expected_file.write_text(actual, encoding="utf-8", newline="\n")
+    assert expected_file.exists(), f"no {expected_file.name}; run with CROSSWALK_ACCEPT=1"
+    assert actual == expected_file.read_text(encoding="utf-8")
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("case", INVALID, ids=[p.name for p in INVALID])
+def test_invalid_case_reports_its_code(case: Path) -> None:
+    """The code in the file name is among the diagnostics, with the severity
+    its family has (CW6xx warn and exit 0; everything else is an error)."""
+    code = case.name[:5]
+    assert code in CODES, f"{case.name} does not start with a known code"
+    text = case.with_suffix(".expected").read_text(encoding="utf-8")
+    severity = "warning" if code.startswith("CW6") or "warning" in case.name else "error"
+    assert f": {severity}[{code}]: " in text
+    exit_line = text.splitlines()[0]
+    assert exit_line == ("# exit 0" if severity == "warning" else "# exit 1")
+
+
+@pytest.mark.parametrize("case", VALID + SAMPLES, ids=[relative(p) for p in VALID + SAMPLES])
+def test_valid_case(case: Path, monkeypatch) -> None:
+    result = run_validate(monkeypatch, relative(case))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{relative(case)}: ok\n"
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[relative(p) for p in SAMPLES])
+def test_sample_starts_with_the_schema_modeline(sample: Path) -> None:
+    assert sample.read_text(encoding="utf-8").splitlines()[0] == MODELINE
+
+
+def test_every_code_has_a_case() -> None:
+    covered = {path.name[:5] for path in INVALID}
+    missing = sorted(set(CODES) - covered - set(NOT_FROM_VALIDATE))
+    assert not missing, f"codes without a case under tests/cases/invalid: {missing}"
+    assert not covered - set(CODES), "a case is named after a code that does not exist"
+
+
+def test_every_expected_file_has_its_case() -> None:
+    for expected in (CASES / "invalid").glob("*.expected"):
+        assert expected.with_suffix(".yaml").exists(), f"{expected.name} has no .yaml"
+
+
+def test_bytes_of_cases_are_kept_exactly() -> None:
+    """Line endings and encodings are part of what the cases test."""
+    assert b"\r\n" in (CASES / "valid" / "crlf-line-endings.yaml").read_bytes()
+    assert (CASES / "valid" / "utf8-bom.yaml").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert b"\xe9" in (CASES / "invalid" / "CW002-not-utf8.yaml").read_bytes()
+    assert (CASES / "invalid" / "CW008-empty-file.yaml").read_bytes() == b""
+
+
+# --- what the cases cannot hold ------------------------------------------------------
+
+
+def test_file_over_the_size_limit(tmp_path, monkeypatch) -> None:
+    big = tmp_path / "platform.yaml"
+    padding = b"# padding to pass the limit\n" * (MAX_FILE_BYTES // 28 + 1)
+    big.write_bytes(b"apiVersion: crosswalk/v1\n" + padding)
+    assert big.stat().st_size > MAX_FILE_BYTES
+    result = run_validate(monkeypatch, str(big))
+    assert render(result) == (
+        "# exit 1\n"
+        f"{big}:1:1: error[CW001]: file is larger than 5 MiB\n"
+        "  help: split the platform or remove generated content\n"
+    )
+
+
+def test_schema_fallback(monkeypatch) -> None:
+    """A schema keyword the validator has no words for still becomes one
+    diagnostic at the value: CW107 with jsonschema's message."""
+    import jsonschema
+
+    schema = {"type": "object", "properties": {"name": {"not": {"const": "x"}}}}
+    monkeypatch.setattr(
+        validate_module, "schema_validator", lambda: jsonschema.Draft7Validator(schema)
+    )
+    document = Document("platform.yaml", "name: x\n", {"name": "x"})
+    (diagnostic,) = validate_module.validate_document(document)
+    assert diagnostic.code == "CW107"
+    assert diagnostic.path == "name"
+    assert "should not be valid" in diagnostic.message
+
+
+def test_json_format(monkeypatch) -> None:
+    case = "tests/cases/invalid/CW301-unknown-namespace.yaml"
+    result = run_validate(monkeypatch, case, "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == [
+        {
+            "file": case,
+            "line": 10,
+            "column": 16,
+            "severity": "error",
+            "code": "CW301",
+            "message": "'paymnts' is not a declared namespace",
+            "path": "apps[0].namespace",
+            "help": "did you mean 'payments'?",
+        }
+    ]
+
+
+def test_json_format_of_a_clean_file(monkeypatch) -> None:
+    result = run_validate(monkeypatch, "samples/minimal/platform.yaml", "--format", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+
+
+def test_json_format_keys_for_load_errors(monkeypatch) -> None:
+    result = run_validate(monkeypatch, "tests/cases/invalid/CW008-empty-file.yaml", "--format", "json")
+    (item,) = json.loads(result.stdout)
+    assert list(item) == ["file", "line", "column", "severity", "code", "message", "path", "help"]
+    assert (item["code"], item["line"], item["column"], item["path"]) == ("CW008", 1, 1, "")
+
+
+def test_summary_goes_to_stderr(monkeypatch) -> None:
+    result = run_validate(monkeypatch, "tests/cases/invalid/CW301-unknown-namespace.yaml")
+    assert result.stderr == "tests/cases/invalid/CW301-unknown-namespace.yaml: 1 error, 0 warnings\n"
+
+
+def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-c", "from crosswalk.compiler.cli import main; main()", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_missing_file_is_a_usage_error() -> None:
+    done = _cli("validate", "tests/cases/no-such-file.yaml")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == "Error: tests/cases/no-such-file.yaml: no such file\n"
+
+
+def test_directory_is_a_usage_error() -> None:
+    done = _cli("validate", "tests/cases")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    assert re.search(r"tests/cases'? is a directory", done.stderr)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="click's dir_okay=False in cli.py answers with usage lines before the error",
+)
+def test_directory_is_reported_in_one_line() -> None:
+    done = _cli("validate", "tests/cases")
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_a_case_through_the_real_command() -> None:
+    """The installed entry point prints what the in-process runner does."""
+    case = CASES / "invalid" / "CW310-override-unknown-item.yaml"
+    done = _cli("validate", relative(case))
+    assert f"# exit {done.returncode}\n{done.stdout}" == case.with_suffix(".expected").read_text()
