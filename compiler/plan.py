@@ -1,0 +1,768 @@
+"""`crosswalk plan OUT --offline`: every resource each emitted stack would register.
+
+Runs the compiled programs of one environment in `crosswalk.stacks.json` order, each in-process
+under the SDK's mock runtime with the real provider SDKs (see `mocks.py`), feeds each stack's
+exports to the `StackReference`s of the stacks after it, and reports what was registered. A
+stack that fails is reported with the `# platform.yaml:LINE` comment nearest above the failing
+line of its program; the stacks that depend on it are skipped, the others still run.
+
+Stages, as elsewhere in crosswalk: `load_tree` -> `Tree`; `plan_tree` -> `PlanResult` (a plain
+result object, nothing printed); `render_text` / `render_json` / `render_manifests` turn it
+into text; `write_manifests` and the click command are the only parts that touch the world.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from crosswalk.compiler.mocks import (
+    SECRET_MASK,
+    ProgramRun,
+    ResourceRecord,
+    Secret,
+    contains_secret,
+    mask,
+    run_program,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+STACKS_FILE = "crosswalk.stacks.json"
+
+# Top-level provider packages -> the crosswalk extra that installs them.
+SDK_EXTRAS = {
+    "pulumi_aws": "aws",
+    "pulumi_eks": "aws",
+    "pulumi_gcp": "gcp",
+    "pulumi_azure_native": "azure",
+}
+SDK_PACKAGES = {*SDK_EXTRAS, "pulumi", "pulumi_kubernetes"}
+_REQUIREMENT_EXTRAS = {
+    "pulumi-aws": "aws",
+    "pulumi-eks": "aws",
+    "pulumi-gcp": "gcp",
+    "pulumi-azure-native": "azure",
+}
+
+_ORIGIN_COMMENT = re.compile(r"#\s*([\w./-]*\.ya?ml):(\d+)\b")
+
+
+class PlanInputError(Exception):
+    """The tree cannot be planned at all (missing files, bad JSON, unknown environment)."""
+
+
+# --------------------------------------------------------------------------------------------
+# The compiled tree.
+
+
+@dataclass(frozen=True)
+class StackEntry:
+    dir: str
+    project: str
+    layer: str
+    depends_on: tuple[str, ...]  # dirs
+
+
+@dataclass(frozen=True)
+class Tree:
+    root: Path
+    platform: str
+    environments: tuple[str, ...]
+    stacks: tuple[StackEntry, ...]  # topological order
+
+    def entry(self, dir_: str) -> StackEntry:
+        for stack in self.stacks:
+            if stack.dir == dir_:
+                return stack
+        raise KeyError(dir_)
+
+
+def load_tree(out_dir: Path) -> Tree:
+    """Read `OUT/crosswalk.stacks.json`; `dependsOn` entries may name dirs or projects."""
+    path = Path(out_dir) / STACKS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanInputError(
+            f"{path}: not found; is {out_dir} the output of `crosswalk compile`?"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise PlanInputError(f"{path}: cannot read: {exc}") from None
+    try:
+        raw_stacks = list(data["stacks"])
+        by_key: dict[str, str] = {}
+        for raw in raw_stacks:
+            by_key[str(raw["project"])] = str(raw["dir"])
+            by_key[str(raw["dir"])] = str(raw["dir"])
+        stacks = []
+        for raw in raw_stacks:
+            depends = []
+            for name in raw.get("dependsOn") or []:
+                if name not in by_key:
+                    raise PlanInputError(
+                        f"{path}: stack {raw['dir']!r} depends on unknown stack {name!r}"
+                    )
+                depends.append(by_key[name])
+            stacks.append(
+                StackEntry(
+                    dir=str(raw["dir"]),
+                    project=str(raw["project"]),
+                    layer=str(raw.get("layer", "")),
+                    depends_on=tuple(depends),
+                )
+            )
+        return Tree(
+            root=Path(out_dir),
+            platform=str(data.get("platform", "")),
+            environments=tuple(str(e) for e in data.get("environments") or ()),
+            stacks=tuple(stacks),
+        )
+    except (KeyError, TypeError) as exc:
+        raise PlanInputError(f"{path}: not a crosswalk stacks file (missing {exc})") from None
+
+
+def default_environment(tree: Tree) -> str:
+    if "dev" in tree.environments or not tree.environments:
+        return "dev"
+    return tree.environments[0]
+
+
+def _config_string(value: Any) -> str:
+    """A config value as the CLI hands it to a program: strings as-is, objects as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def load_stack_config(
+    program_dir: Path, project: str, env: str
+) -> tuple[dict[str, str], list[str]]:
+    """`(config, secret_keys)` from the project's `config:` defaults and `Pulumi.<env>.yaml`."""
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+
+    def qualify(key: str) -> str:
+        return key if ":" in key else f"{project}:{key}"
+
+    project_file = _read_yaml(program_dir / "Pulumi.yaml") or {}
+    for key, spec in (project_file.get("config") or {}).items():
+        value = spec.get("default", spec.get("value")) if isinstance(spec, dict) else spec
+        if value is not None:
+            config[qualify(str(key))] = _config_string(value)
+    stack_file = _read_yaml(program_dir / f"Pulumi.{env}.yaml") or {}
+    for key, value in (stack_file.get("config") or {}).items():
+        name = qualify(str(key))
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Encrypted with a key we do not have: the program still gets a (fake) secret.
+            config[name] = f"offline-secret-{name}"
+            secret_keys.append(name)
+        elif value is not None:
+            config[name] = _config_string(value)
+    return config, secret_keys
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PlanInputError(f"{path}: invalid YAML: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# The plan.
+
+
+@dataclass
+class StackError:
+    """Why a stack has no (complete) plan."""
+
+    message: str
+    program_line: int | None = None  # in the stack's __main__.py
+    origin: str | None = None  # "platform.yaml:LINE", from the comment above that line
+    hint: str | None = None
+    skipped: bool = False  # True: not run because a stack it depends on did not plan
+
+
+@dataclass
+class StackPlan:
+    dir: str
+    project: str
+    layer: str
+    resources: list[ResourceRecord] = field(default_factory=list)  # sorted by URN
+    exports: dict[str, Any] = field(default_factory=dict)  # values may be `Secret`
+    error: StackError | None = None
+    logs: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        if self.error is None:
+            return "ok"
+        return "skipped" if self.error.skipped else "failed"
+
+
+@dataclass
+class PlanResult:
+    platform: str
+    environment: str
+    stacks: list[StackPlan]
+
+    @property
+    def ok(self) -> bool:
+        return all(stack.error is None for stack in self.stacks)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.ok else EXIT_FAILED
+
+    def stack(self, dir_: str) -> StackPlan:
+        for stack in self.stacks:
+            if stack.dir == dir_:
+                return stack
+        raise KeyError(dir_)
+
+
+Runner = Callable[..., ProgramRun]
+
+
+def plan_tree(
+    out_dir: Path,
+    env: str | None = None,
+    *,
+    only: Iterable[str] = (),
+    runner: Runner = run_program,
+) -> PlanResult:
+    """Plan every stack of `out_dir` for `env` (default: dev, or the tree's first environment).
+
+    `only` restricts the plan to those stack dirs (or projects) plus the stacks they read from.
+    Raises `PlanInputError` when the tree itself is unusable; a stack that fails is reported in
+    its `StackPlan.error` and never raises.
+    """
+    tree = load_tree(Path(out_dir))
+    env = env or default_environment(tree)
+    if tree.environments and env not in tree.environments:
+        raise PlanInputError(
+            f"environment {env!r} is not one of this tree's: {', '.join(tree.environments)}"
+        )
+    wanted = _closure(tree, only)
+    plans: dict[str, StackPlan] = {}
+    exports_by_project: dict[str, dict[str, Any]] = {}
+    for entry in tree.stacks:
+        if entry.dir not in wanted:
+            continue
+        plan = StackPlan(dir=entry.dir, project=entry.project, layer=entry.layer)
+        plans[entry.dir] = plan
+        blocked = [dep for dep in entry.depends_on if dep in plans and plans[dep].error is not None]
+        if blocked:
+            reason = ", ".join(f"{dep} ({plans[dep].status})" for dep in blocked)
+            plan.error = StackError(f"depends on {reason}", skipped=True)
+            continue
+        _plan_stack(tree, entry, env, plan, exports_by_project, runner)
+        if plan.error is None:
+            exports_by_project[entry.project] = plan.exports
+    return PlanResult(platform=tree.platform, environment=env, stacks=list(plans.values()))
+
+
+def _closure(tree: Tree, only: Iterable[str]) -> set[str]:
+    selected = list(only)
+    if not selected:
+        return {stack.dir for stack in tree.stacks}
+    by_key = {s.dir: s for s in tree.stacks} | {s.project: s for s in tree.stacks}
+    todo = []
+    for name in selected:
+        key = name.rstrip("/")
+        if key not in by_key:
+            raise PlanInputError(f"no stack {name!r} in {tree.root / STACKS_FILE}")
+        todo.append(by_key[key].dir)
+    wanted: set[str] = set()
+    while todo:
+        current = todo.pop()
+        if current not in wanted:
+            wanted.add(current)
+            todo.extend(tree.entry(current).depends_on)
+    return wanted
+
+
+def _plan_stack(
+    tree: Tree,
+    entry: StackEntry,
+    env: str,
+    plan: StackPlan,
+    exports_by_project: dict[str, dict[str, Any]],
+    runner: Runner,
+) -> None:
+    program_dir = tree.root / entry.dir
+    main = program_dir / "__main__.py"
+    if not main.is_file():
+        plan.error = StackError(f"{main}: no such program")
+        return
+    project_file = _read_yaml(program_dir / "Pulumi.yaml") or {}
+    project = str(project_file.get("name") or entry.project)
+    if project != entry.project:
+        plan.error = StackError(
+            f"Pulumi.yaml names project {project!r} but {STACKS_FILE} says {entry.project!r}"
+        )
+        return
+    config, secret_keys = load_stack_config(program_dir, project, env)
+    organization = config.get(f"{project}:organization", "organization")
+    run = runner(
+        program_dir,
+        project=project,
+        stack=env,
+        config=config,
+        secret_keys=secret_keys,
+        stack_outputs=exports_by_project,
+        organization=organization,
+    )
+    source = _read_lines(main)
+    for record in run.resources:
+        record.origin = _origin(source, record.source_line)
+    plan.resources = run.resources
+    plan.exports = run.exports
+    plan.logs = run.logs
+    plan.seconds = run.seconds
+    if run.error is not None:
+        message = _describe(run.error)
+        if run.error_detail:
+            message += "\n" + run.error_detail
+        plan.error = StackError(
+            message=message,
+            program_line=run.error_line,
+            origin=_origin(source, run.error_line),
+            hint=_hint(run.error, program_dir),
+        )
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+
+
+def _origin(lines: list[str], line: int | None) -> str | None:
+    """The `# platform.yaml:LINE` comment nearest above (or on) a program line."""
+    if not line:
+        return None
+    for index in range(min(line, len(lines)) - 1, -1, -1):
+        match = _ORIGIN_COMMENT.search(lines[index])
+        if match:
+            return f"{match.group(1)}:{match.group(2)}"
+    return None
+
+
+def _describe(error: BaseException) -> str:
+    text = "\n".join(line.strip() for line in str(error).strip().splitlines() if line.strip())
+    if isinstance(error, KeyError) and len(error.args) == 1:
+        text = repr(error.args[0])
+    name = type(error).__name__
+    return f"{name}: {text}" if text else name
+
+
+def _hint(error: BaseException, program_dir: Path) -> str | None:
+    if not isinstance(error, ImportError):
+        return None
+    missing = (error.name or "").split(".")[0]
+    if missing not in SDK_PACKAGES:
+        return None
+    extra = SDK_EXTRAS.get(missing)
+    if extra is None:
+        requirements = (
+            (program_dir / "requirements.txt").read_text(encoding="utf-8", errors="replace")
+            if (program_dir / "requirements.txt").is_file()
+            else ""
+        )
+        extras = sorted({e for name, e in _REQUIREMENT_EXTRAS.items() if name in requirements})
+        extra = extras[0] if len(extras) == 1 else None
+    if extra is None:
+        return (
+            f"{missing} is not installed: pip install 'crosswalk[aws]' "
+            "(or crosswalk[gcp], crosswalk[azure]: the extra for the platform's cloud)"
+        )
+    return f"{missing} is not installed: pip install 'crosswalk[{extra}]'"
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering.
+
+
+def _plain(value: Any) -> Any:
+    """Masked, JSON-ready, numbers that are integral as ints."""
+    value = mask(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _short(value: Any, width: int = 72) -> str:
+    if isinstance(value, Secret):
+        return SECRET_MASK
+    text = value if isinstance(value, str) else json.dumps(_plain(value), sort_keys=True)
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def render_text(result: PlanResult, *, only: Iterable[str] = ()) -> str:
+    """Per stack: resources grouped by type with counts, exports (secrets masked); then a total."""
+    shown = _shown(result, only)
+    lines = [
+        f"crosswalk plan --offline: {result.platform or 'platform'}, environment {result.environment}"
+    ]
+    for stack in shown:
+        lines.append("")
+        head = f"{stack.dir} ({stack.project})"
+        if stack.status == "skipped":
+            lines.append(f"{head}: skipped, {stack.error.message}")
+            continue
+        timing = f"{stack.seconds:.2f}s"
+        if stack.status == "failed":
+            lines.append(
+                f"{head}: FAILED after {_count(len(stack.resources), 'resource')} ({timing})"
+            )
+        else:
+            lines.append(f"{head}: {_count(len(stack.resources), 'resource')} ({timing})")
+        counts = Counter(record.type for record in stack.resources)
+        width = max((len(str(n)) for n in counts.values()), default=1)
+        for token in sorted(counts):
+            lines.append(f"  {counts[token]:>{width}}  {token}")
+        if stack.exports:
+            lines.append("  exports:")
+            for name, value in stack.exports.items():
+                shown_value = SECRET_MASK if contains_secret(value) else _short(value)
+                lines.append(f"    {name} = {shown_value}")
+        for severity, message in stack.logs:
+            if severity in ("warning", "error"):
+                lines.append(f"  {severity}: {message}")
+        if stack.error is not None:
+            lines.append(f"  error: {_indent(stack.error.message, 4)}")
+            if stack.error.program_line:
+                where = f"{stack.dir}/__main__.py:{stack.error.program_line}"
+                if stack.error.origin:
+                    where += f" ({stack.error.origin})"
+                lines.append(f"    at {where}")
+            if stack.error.hint:
+                lines.append(f"    help: {stack.error.hint}")
+    planned = [s for s in shown if s.status == "ok"]
+    failed = sum(s.status == "failed" for s in shown)
+    skipped = sum(s.status == "skipped" for s in shown)
+    total = sum(len(s.resources) for s in planned)
+    summary = f"total: {_count(total, 'resource')} in {_count(len(planned), 'stack')}"
+    if failed or skipped:
+        summary += f"; {failed} failed, {skipped} skipped"
+    lines += ["", summary]
+    return "\n".join(lines) + "\n"
+
+
+def _indent(text: str, spaces: int) -> str:
+    return text.replace("\n", "\n" + " " * spaces)
+
+
+def _shown(result: PlanResult, only: Iterable[str]) -> list[StackPlan]:
+    """The stacks asked for, plus any upstream stack that failed (it explains the skips)."""
+    names = {name.rstrip("/") for name in only}
+    if not names:
+        return list(result.stacks)
+    return [
+        s for s in result.stacks if s.dir in names or s.project in names or s.status == "failed"
+    ]
+
+
+def plan_json(result: PlanResult, *, only: Iterable[str] = ()) -> dict[str, Any]:
+    stacks = []
+    for stack in _shown(result, only):
+        resources = sorted(stack.resources, key=lambda r: (r.type, r.name, r.urn))
+        error = None
+        if stack.error is not None:
+            error = {
+                "message": stack.error.message,
+                "skipped": stack.error.skipped,
+                "line": stack.error.program_line,
+                "origin": stack.error.origin,
+                "hint": stack.error.hint,
+            }
+        stacks.append(
+            {
+                "dir": stack.dir,
+                "project": stack.project,
+                "status": stack.status,
+                "resources": [
+                    {"type": r.type, "name": r.name, "inputs": _plain(r.inputs)} for r in resources
+                ],
+                "exports": _plain(stack.exports),
+                "error": error,
+            }
+        )
+    return {"platform": result.platform, "environment": result.environment, "stacks": stacks}
+
+
+def render_json(result: PlanResult, *, only: Iterable[str] = ()) -> str:
+    return json.dumps(plan_json(result, only=only), indent=2, sort_keys=True) + "\n"
+
+
+# Kubernetes objects are written in the order Helm installs kinds, then by namespace and name.
+_KIND_ORDER = [
+    "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange",
+    "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass",
+    "PersistentVolume", "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole",
+    "ClusterRoleList", "ClusterRoleBinding", "ClusterRoleBindingList", "Role", "RoleList",
+    "RoleBinding", "RoleBindingList", "Service", "DaemonSet", "Pod", "ReplicationController",
+    "ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob",
+    "IngressClass", "Ingress", "APIService", "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+]  # fmt: skip
+# Kubernetes types that are not objects a manifest can hold.
+_NOT_MANIFESTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/")
+
+
+def is_manifest(record: ResourceRecord) -> bool:
+    return (
+        record.type.startswith("kubernetes:")
+        and not record.type.startswith(_NOT_MANIFESTS)
+        and not record.type.endswith("Patch")
+        and record.operation == "register"
+    )
+
+
+def manifest(record: ResourceRecord) -> dict[str, Any]:
+    """One Kubernetes object from its recorded inputs (the SDK sends camelCase wire names)."""
+    inputs = _plain(record.inputs)
+    _, group_version, kind = record.type.split(":")
+    api_version = group_version.removeprefix("core/")
+    metadata = dict(inputs.get("metadata") or {})
+    if "name" not in metadata:
+        # The provider would auto-name it `<name>-<random suffix>`; the mock said `<name>`.
+        metadata["name"] = (record.outputs.get("metadata") or {}).get("name") or record.name
+    document: dict[str, Any] = {
+        "apiVersion": inputs.get("apiVersion", api_version),
+        "kind": inputs.get("kind", kind),
+        "metadata": _sorted(metadata),
+    }
+    for key in sorted(inputs):
+        if key not in document:
+            document[key] = _sorted(inputs[key])
+    return document
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def _manifest_key(document: dict[str, Any]) -> tuple:
+    kind = document["kind"]
+    rank = _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER)
+    metadata = document["metadata"]
+    return (rank, kind, metadata.get("namespace") or "", metadata.get("name") or "")
+
+
+class _ManifestDumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ManifestDumper.add_representer(str, _str_presenter)
+
+
+def manifest_filename(stack_dir: str) -> str:
+    return stack_dir.replace("/", "_") + ".yaml"
+
+
+def render_manifests(result: PlanResult, *, only: Iterable[str] = ()) -> dict[str, str]:
+    """`{file name: YAML}`: one multi-document file per stack with Kubernetes objects.
+
+    Helm releases are not objects (offline, nothing renders their charts): each is listed in a
+    comment at the top of its stack's file, so manifest checkers still read the file cleanly.
+    """
+    files: dict[str, str] = {}
+    for stack in _shown(result, only):
+        documents = sorted(
+            (manifest(r) for r in stack.resources if is_manifest(r)), key=_manifest_key
+        )
+        notes = [
+            _release_note(r) for r in stack.resources if r.type == "kubernetes:helm.sh/v3:Release"
+        ]
+        notes += [
+            f"# {r.type} {r.name!r}: not rendered offline"
+            for r in stack.resources
+            if r.type.startswith(_NOT_MANIFESTS) and r.type != "kubernetes:helm.sh/v3:Release"
+        ]
+        if not documents and not notes:
+            continue
+        header = [
+            f"# crosswalk plan --offline: {stack.dir} ({stack.project}), environment {result.environment}"
+        ]
+        if stack.status != "ok":
+            header.append(
+                f"# incomplete: the stack {stack.status} ({stack.error.message.splitlines()[0]})"
+            )
+        body = "---\n".join(
+            yaml.dump(
+                doc, Dumper=_ManifestDumper, sort_keys=False, default_flow_style=False, width=1000
+            )
+            for doc in documents
+        )
+        files[manifest_filename(stack.dir)] = (
+            "\n".join(header + sorted(notes)) + "\n" + ("---\n" + body if body else "")
+        )
+    return files
+
+
+def _release_note(record: ResourceRecord) -> str:
+    inputs = _plain(record.inputs)
+    chart = inputs.get("chart", "?")
+    version = inputs.get("version")
+    repo = (inputs.get("repositoryOpts") or {}).get("repo")
+    namespace = inputs.get("namespace") or "default"
+    name = inputs.get("name") or record.name
+    text = f"# helm release {name}: chart {chart}"
+    if version:
+        text += f" {version}"
+    if repo:
+        text += f" from {repo}"
+    return text + f", namespace {namespace} (chart not rendered offline)"
+
+
+def write_manifests(result: PlanResult, directory: Path, *, only: Iterable[str] = ()) -> list[Path]:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in sorted(render_manifests(result, only=only).items()):
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# The command.
+
+
+class _UsageError(click.ClickException):
+    exit_code = EXIT_USAGE
+
+
+@click.command("plan")
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Run the programs under Pulumi's mock runtime: no cloud, no Pulumi CLI (required for now).",
+)
+@click.option("--env", "env", metavar="ENV", help="Environment (stack name). Default: dev.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option(
+    "--manifests",
+    "manifests_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write every Kubernetes object as YAML, one file per stack, into this directory.",
+)
+@click.option(
+    "--stack",
+    "stacks",
+    multiple=True,
+    metavar="DIR",
+    help="Plan only this stack (and the stacks it reads from). Repeatable.",
+)
+def plan_command(
+    target: Path,
+    offline: bool,
+    env: str | None,
+    as_json: bool,
+    manifests_dir: Path | None,
+    stacks: tuple[str, ...],
+) -> None:
+    """Show every resource each stack would register, without a cloud.
+
+    TARGET is a compiled tree (the OUT of `crosswalk compile`) or a platform.yaml, which is
+    compiled into a temporary directory first. Each program runs in-process under Pulumi's mock
+    runtime with the real provider SDKs; outputs such as ids, ARNs and endpoints are made up.
+
+    Exit 0 when every stack planned, 1 when a stack failed (its dependents are skipped), 2 on
+    usage errors.
+    """
+    if not offline:
+        raise _UsageError(
+            "only the offline plan exists so far: pass --offline "
+            "(a preview against the cloud is `crosswalk preview`)"
+        )
+    if target.is_dir():
+        sys.exit(_plan_and_report(target, env, as_json, manifests_dir, stacks))
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="crosswalk-plan-") as tmp:
+        out_dir = Path(tmp) / "out"
+        _compile(target, out_dir, env)
+        code = _plan_and_report(out_dir, env, as_json, manifests_dir, stacks)
+    sys.exit(code)
+
+
+def _compile(file: Path, out_dir: Path, env: str | None) -> None:
+    try:
+        from crosswalk.compiler.emit import compile_file  # the compiler, imported only when needed
+    except ImportError:
+        raise _UsageError(
+            f"{file}: planning a platform.yaml needs crosswalk.compiler.emit.compile_file, which "
+            "this build does not have; run `crosswalk compile FILE -o OUT` and plan OUT"
+        ) from None
+    try:
+        compile_file(file, out_dir, env or "dev")
+    except Exception as exc:  # noqa: BLE001 - any compile failure ends the plan
+        click.echo(f"{file}: compile failed: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    if not (out_dir / STACKS_FILE).is_file():
+        click.echo(f"{file}: compile produced no {STACKS_FILE}; fix the errors above", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def _plan_and_report(
+    out_dir: Path,
+    env: str | None,
+    as_json: bool,
+    manifests_dir: Path | None,
+    stacks: tuple[str, ...],
+) -> int:
+    try:
+        result = plan_tree(out_dir, env, only=stacks)
+    except PlanInputError as exc:
+        raise _UsageError(str(exc)) from None
+    click.echo(
+        render_json(result, only=stacks) if as_json else render_text(result, only=stacks), nl=False
+    )
+    if manifests_dir is not None:
+        try:
+            written = write_manifests(result, manifests_dir, only=stacks)
+        except OSError as exc:
+            raise _UsageError(f"{manifests_dir}: cannot write: {exc.strerror or exc}") from None
+        click.echo(f"wrote {_count(len(written), 'manifest file')} to {manifests_dir}", err=True)
+    return result.exit_code

@@ -1,0 +1,9 @@
+"""A GCP program: used to check the install hint when its SDK is missing."""
+
+import pulumi
+import pulumi_gcp as gcp
+
+# platform.yaml:8
+account = gcp.serviceaccount.Account("app", account_id="edge-app")
+
+pulumi.export("email", account.email)
