@@ -150,6 +150,7 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         self.expanded = 0
         self.too_big = False
+        self.too_deep = False
 
     def error(self, code: str, message: str, span: Span, path: tuple = (), help=None):
         self.diagnostics.append(
@@ -170,9 +171,16 @@ class _Builder:
                 )
             return None
         if depth > MAX_DEPTH:
-            self.error(
-                "CW003", f"values nest deeper than {MAX_DEPTH} levels", _span(node.start_mark), path
-            )
+            # The text was checked before composing; only aliases get here.
+            if not self.too_deep:
+                self.too_deep = True
+                self.error(
+                    "CW003",
+                    f"aliases nest values deeper than {MAX_DEPTH} levels",
+                    _span(node.start_mark),
+                    path[:1],
+                    "an alias inside a deeply nested value adds the anchor's depth to it",
+                )
             return None
         self.locations[path] = Location(key_span, _span(node.start_mark))
         if isinstance(node, yaml.ScalarNode):
@@ -228,7 +236,7 @@ class _Builder:
         for key_node, value_node in node.value:
             key_span = _span(key_node.start_mark)
             if _is_merge_key(key_node):
-                self.merge_sources(value_node, path, depth, merged)
+                self.merge_sources(value_node, key_span, path, depth, merged)
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 self.error("CW006", "keys must be plain strings, not collections", key_span, path)
@@ -266,18 +274,22 @@ class _Builder:
                 self.locations.update(merged.locations.get(key, {}))
         return result
 
-    def merge_sources(self, value_node, path: tuple, depth: int, merged: _Merged) -> None:
+    def merge_sources(
+        self, value_node, key_span: Span, path: tuple, depth: int, merged: _Merged
+    ) -> None:
         """`<<: *base` or `<<: [*a, *b]`: earlier sources win, explicit keys win over all.
         Values are built aside with their positions (at the anchor they come from)
         so that a later `<<` or explicit key can still take their place."""
         sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
         for source in sources:
             if not isinstance(source, yaml.MappingNode):
+                # An alias's node carries its anchor's position; blame the merge.
                 self.error(
                     "CW003",
                     "'<<' merges only mappings",
-                    _span(source.start_mark),
+                    key_span,
                     path,
+                    "write '<<: *anchor' where the anchor names a mapping",
                 )
                 continue
             outer, self.locations = self.locations, {}

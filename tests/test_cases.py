@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from crosswalk.compiler import validate as validate_module
 from crosswalk.compiler.cli import main
 from crosswalk.compiler.diagnostics import CODES
@@ -174,7 +173,9 @@ def test_json_format_of_a_clean_file(monkeypatch) -> None:
 
 
 def test_json_format_keys_for_load_errors(monkeypatch) -> None:
-    result = run_validate(monkeypatch, "tests/cases/invalid/CW008-empty-file.yaml", "--format", "json")
+    result = run_validate(
+        monkeypatch, "tests/cases/invalid/CW008-empty-file.yaml", "--format", "json"
+    )
     (item,) = json.loads(result.stdout)
     assert list(item) == ["file", "line", "column", "severity", "code", "message", "path", "help"]
     assert (item["code"], item["line"], item["column"], item["path"]) == ("CW008", 1, 1, "")
@@ -182,12 +183,14 @@ def test_json_format_keys_for_load_errors(monkeypatch) -> None:
 
 def test_summary_goes_to_stderr(monkeypatch) -> None:
     result = run_validate(monkeypatch, "tests/cases/invalid/CW301-unknown-namespace.yaml")
-    assert result.stderr == "tests/cases/invalid/CW301-unknown-namespace.yaml: 1 error, 0 warnings\n"
+    assert (
+        result.stderr == "tests/cases/invalid/CW301-unknown-namespace.yaml: 1 error, 0 warnings\n"
+    )
 
 
 def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", "from crosswalk.compiler.cli import main; main()", *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "-m", "crosswalk.compiler.cli", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_missing_file_is_a_usage_error() -> None:
@@ -215,7 +218,7 @@ def test_directory_is_reported_in_one_line() -> None:
 
 
 def test_a_case_through_the_real_command() -> None:
-    """The installed entry point prints what the in-process runner does."""
+    """A separate process prints what the in-process runner does."""
     case = CASES / "invalid" / "CW310-override-unknown-item.yaml"
     done = _cli("validate", relative(case))
     assert f"# exit {done.returncode}\n{done.stdout}" == case.with_suffix(".expected").read_text()
