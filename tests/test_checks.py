@@ -1,0 +1,314 @@
+"""Semantic checks, run the way `validate` runs them (load, schema, checks,
+then every environment's overrides): references, ranges, provider rules,
+environment overrides and the "did you mean" hints."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from crosswalk.compiler.diagnostics import Span
+from crosswalk.compiler.document import parse_document
+from crosswalk.compiler.pipeline import check_document
+
+BASE = """\
+apiVersion: crosswalk/v1
+kind: Platform
+name: acme
+cloud: {provider: aws, region: us-west-2}
+identity:
+  teams:
+    - {name: payments, access: developer, namespaces: [payments]}
+cluster:
+  nodePools:
+    - {name: general, min: 2, max: 6}
+    - {name: batch, machineType: c6i.2xlarge, min: 0, max: 10, spot: true}
+  namespaces:
+    - {name: payments, team: payments}
+    - {name: storefront}
+appServices:
+  ingress: {controller: envoy-gateway}
+  dns: {zone: example.com}
+  certificates: {email: ops@example.com}
+  datastores:
+    - {name: orders, engine: postgres}
+    - {name: cache, engine: redis}
+apps:
+  - name: checkout
+    namespace: payments
+    image: ghcr.io/acme/checkout:1.0
+    uses: [orders]
+    ingress: {host: checkout.example.com}
+  - name: storefront
+    namespace: storefront
+    image: ghcr.io/acme/storefront:1.0
+    uses: [cache]
+    dependsOn: [checkout]
+"""
+# line numbers in BASE, for readable assertions
+LINE = {line.strip(): n for n, line in enumerate(BASE.splitlines(), 1)}
+
+
+def check(text: str):
+    document, diagnostics = parse_document(text.encode("utf-8"), "platform.yaml")
+    assert document is not None, [d.render() for d in diagnostics]
+    return check_document(document).report.sorted()
+
+
+def with_environments(block: str) -> str:
+    return BASE + "environments:\n" + textwrap.indent(textwrap.dedent(block), "  ")
+
+
+def only(diagnostics):
+    assert len(diagnostics) == 1, [d.render() for d in diagnostics]
+    return diagnostics[0]
+
+
+def line_of(text: str, fragment: str) -> int:
+    (number,) = [n for n, line in enumerate(text.splitlines(), 1) if fragment in line]
+    return number
+
+
+def test_base_is_clean() -> None:
+    assert check(BASE) == []
+
+
+# --- environment overrides ------------------------------------------------------------
+
+
+def test_override_of_a_path_that_does_not_exist() -> None:
+    text = with_environments(
+        """\
+        prod:
+          overrides:
+            cluster:
+              nodePool: [{name: general, min: 3}]
+        """
+    )
+    d = only(check(text))
+    assert d.code == "CW310"
+    assert d.span == Span(line_of(text, "nodePool:"), 9)  # the key, in the override
+    assert d.path == "environments.prod.overrides.cluster.nodePool"
+    assert (
+        d.message == "'cluster.nodePool' does not exist in the platform, so it cannot be overridden"
+    )
+    assert d.help == "did you mean 'nodePools'?"
+
+
+def test_override_of_an_unknown_top_level_section() -> None:
+    text = with_environments("prod: {overrides: {clustr: {version: '1.30'}}}\n")
+    d = only(check(text))
+    assert (d.code, d.path, d.help) == (
+        "CW310",
+        "environments.prod.overrides.clustr",
+        "did you mean 'cluster'?",
+    )
+
+
+def test_override_of_an_unknown_named_item() -> None:
+    text = with_environments(
+        """\
+        prod:
+          overrides:
+            apps:
+              - name: chekout
+                replicas: 4
+        """
+    )
+    d = only(check(text))
+    assert d.code == "CW310"
+    assert d.span == Span(line_of(text, "name: chekout"), 17)  # the name's value
+    assert d.path == "environments.prod.overrides.apps[0].name"
+    assert d.message == "apps has no item named 'chekout' to override"
+    assert d.help == "did you mean 'checkout'?"
+
+
+def test_unknown_named_item_without_a_close_match_lists_the_names() -> None:
+    text = with_environments("prod: {overrides: {appServices: {datastores: [{name: ledger}]}}}\n")
+    d = only(check(text))
+    assert d.code == "CW310"
+    assert d.help == "declared: 'orders', 'cache'"
+
+
+def test_override_item_without_a_name() -> None:
+    text = with_environments("prod: {overrides: {cluster: {nodePools: [{min: 3}]}}}\n")
+    d = only(check(text))
+    assert d.code == "CW310"
+    assert d.path == "environments.prod.overrides.cluster.nodePools[0]"
+    assert "needs a 'name'" in d.message
+
+
+def test_unknown_key_inside_a_named_item() -> None:
+    text = with_environments("prod: {overrides: {cluster: {nodePools: [{name: batch, mx: 3}]}}}\n")
+    d = only(check(text))
+    assert d.code == "CW310"
+    assert d.path == "environments.prod.overrides.cluster.nodePools[0].mx"
+    assert d.message.startswith("'cluster.nodePools[1].mx' does not exist")
+    assert d.help == "did you mean 'max'?"
+
+
+def test_environments_cannot_override_environments() -> None:
+    text = with_environments("prod: {overrides: {environments: {dev: {}}}}\n")
+    assert only(check(text)).code == "CW310"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        "{cluster: {version: '1.30'}}",  # not written in the base: its default is
+        "{cluster: {nodePools: [{name: general, machineType: m6i.2xlarge}]}}",  # optional key
+        "{cluster: {namespaces: [{name: storefront, quota: {cpu: '40'}}]}}",
+        "{apps: [{name: storefront, replicas: 4, autoscale: {min: 4, max: 8}}]}",
+        "{appServices: {datastores: [{name: orders, highAvailability: true}]}}",
+        "{tags: {env: prod}}",
+        "{apps: [{name: checkout, env: {MODE: live}}]}",
+    ],
+)
+def test_overrides_may_set_what_the_schema_allows(overrides: str) -> None:
+    assert check(with_environments(f"prod: {{overrides: {overrides}}}\n")) == []
+
+
+def test_prod_override_setting_min_above_max_is_reported_at_the_override() -> None:
+    text = with_environments(
+        """\
+        dev: {}
+        prod:
+          overrides:
+            cluster:
+              nodePools:
+                - name: general
+                  min: 9
+        """
+    )
+    d = only(check(text))
+    assert d.code == "CW309"
+    assert d.span == Span(line_of(text, "min: 9"), 18)
+    assert d.message == "node pool 'general' has min 9 above max 6 (in environment 'prod')"
+
+
+def test_override_lowering_max_below_min_is_reported_at_max() -> None:
+    text = with_environments(
+        "prod: {overrides: {cluster: {nodePools: [{name: general, max: 1}]}}}\n"
+    )
+    d = only(check(text))
+    assert d.code == "CW309"
+    assert d.path == "cluster.nodePools[0].max"
+    assert d.span.line == line_of(text, "max: 1}")
+
+
+def test_override_with_a_wrong_type_is_reported_at_the_override() -> None:
+    text = with_environments("prod: {overrides: {apps: [{name: checkout, replicas: many}]}}\n")
+    d = only(check(text))
+    assert d.code == "CW102"
+    assert d.span.line == line_of(text, "replicas: many")
+    assert d.message.endswith("(in environment 'prod')")
+
+
+def test_override_that_breaks_a_reference_elsewhere_names_the_environment() -> None:
+    # the host stays in the base; the zone changes only in dev
+    text = with_environments("dev: {overrides: {appServices: {dns: {zone: dev.example.com}}}}\n")
+    d = only(check(text))
+    assert d.code == "CW311"
+    assert d.span.line == LINE["ingress: {host: checkout.example.com}"]
+    assert d.message.endswith("(in environment 'dev')")
+
+
+def test_override_with_a_machine_type_of_another_cloud() -> None:
+    text = with_environments(
+        "prod: {overrides: {cluster: {nodePools: [{name: general, machineType: e2-standard-4}]}}}\n"
+    )
+    d = only(check(text))
+    assert d.code == "CW503"
+    assert d.span.line == line_of(text, "e2-standard-4")
+
+
+def test_base_problems_are_not_repeated_per_environment() -> None:
+    text = with_environments("dev: {}\nprod: {overrides: {tags: {env: prod}}}\n").replace(
+        "region: us-west-2", "region: us-wst-2"
+    )
+    d = only(check(text))
+    assert (d.code, d.severity) == ("CW502", "warning")
+    assert "environment" not in d.message
+
+
+def test_every_environment_is_checked() -> None:
+    text = with_environments(
+        """\
+        staging: {overrides: {cluster: {nodePools: [{name: batch, min: 11}]}}}
+        prod: {overrides: {cluster: {nodePools: [{name: general, min: 7}]}}}
+        """
+    )
+    found = check(text)
+    assert [(d.code, d.message.rsplit("(", 1)[1]) for d in found] == [
+        ("CW309", "in environment 'staging')"),
+        ("CW309", "in environment 'prod')"),
+    ]
+
+
+# --- references and did-you-mean ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code", "help"),
+    [
+        ("namespace: payments", "namespace: paymnts", "CW301", "did you mean 'payments'?"),
+        ("team: payments}", "team: payment}", "CW302", "did you mean 'payments'?"),
+        ("uses: [orders]", "uses: [ordrs]", "CW303", "did you mean 'orders'?"),
+        ("dependsOn: [checkout]", "dependsOn: [checkot]", "CW304", "did you mean 'checkout'?"),
+        (
+            "namespaces: [payments]}",
+            "namespaces: [xyz]}",
+            "CW301",
+            "declared: 'payments', 'storefront'",
+        ),
+        ("uses: [cache]", "uses: [queue]", "CW303", "declared: 'cache', 'orders'"),
+    ],
+)
+def test_unknown_references_suggest(old: str, new: str, code: str, help: str) -> None:
+    text = BASE.replace(old, new, 1)
+    d = only(check(text))
+    assert (d.code, d.help) == (code, help)
+    assert d.span.line == line_of(text, new)
+
+
+def test_unknown_region_suggests_a_known_one() -> None:
+    text = BASE.replace(
+        "{provider: aws, region: us-west-2}", "{provider: azure, region: west-europe}"
+    )
+    text = text.replace("machineType: c6i.2xlarge", "machineType: Standard_D8s_v5")
+    d = only(check(text))
+    assert (d.code, d.severity, d.help) == ("CW502", "error", "did you mean 'westeurope'?")
+    assert d.message == "'west-europe' is not an Azure region"
+
+
+def test_schema_typos_suggest_the_key() -> None:
+    text = BASE.replace(
+        "    - {name: general, min: 2, max: 6}", "    - {name: general, min: 2, maxx: 6}"
+    )
+    d = only(check(text))
+    assert (d.code, d.help) == ("CW101", "did you mean 'max'?")
+
+
+def test_enum_typos_suggest_the_value() -> None:
+    text = BASE.replace("controller: envoy-gateway", "controller: envoy-gatway")
+    d = only(check(text))
+    assert (d.code, d.help) == ("CW104", "did you mean 'envoy-gateway'?")
+
+
+def test_cycle_is_reported_once_at_the_reference_that_closes_it() -> None:
+    text = BASE.replace(
+        "    uses: [orders]\n", "    uses: [orders]\n    dependsOn: [storefront]\n", 1
+    )
+    d = only(check(text))
+    assert d.code == "CW401"
+    assert d.path == "apps[1].dependsOn[0]"
+    assert d.message == "dependsOn forms a cycle: checkout -> storefront -> checkout"
+
+
+def test_gcp_needs_a_project() -> None:
+    text = BASE.replace(
+        "{provider: aws, region: us-west-2}", "{provider: gcp, region: europe-west1}"
+    )
+    text = text.replace("machineType: c6i.2xlarge", "machineType: n2-standard-8")
+    d = only(check(text))
+    assert (d.code, d.span) == ("CW501", Span(4, 1))
