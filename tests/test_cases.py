@@ -222,3 +222,50 @@ def test_a_case_through_the_real_command() -> None:
     case = CASES / "invalid" / "CW310-override-unknown-item.yaml"
     done = _cli("validate", relative(case))
     assert f"# exit {done.returncode}\n{done.stdout}" == case.with_suffix(".expected").read_text()
+
+
+def _data(name: str) -> dict:
+    from crosswalk.compiler.document import load_document
+
+    document, diagnostics = load_document(str(CASES / "valid" / name))
+    assert document is not None and diagnostics == []
+    return document.data
+
+
+def test_valid_yaml12_case_reads_as_yaml_12() -> None:
+    data = _data("yaml12-scalars.yaml")
+    assert data["apps"][0]["env"] == {
+        "COLOR": "no",
+        "NORWAY": "NO",
+        "FEATURE": "on",
+        "LEGACY": "off",
+        "ENABLED": "yes",
+        "RELEASED": "2024-01-01",
+        "BUDGET": "1_000",
+        "OCTAL_TEXT": "0777",
+        "PORT": "8080",
+        "EMPTY": "",
+        "TILDE": "~",
+    }
+    assert data["cluster"]["nodePools"][0] == {
+        "name": "general",
+        "min": 1,
+        "max": 10,
+        "diskSizeGb": 100,
+    }
+
+
+def test_valid_merges_case_reads_as_meant() -> None:
+    data = _data("anchors-and-merges.yaml")
+    web, api, worker = data["apps"]
+    assert data["cluster"]["nodePools"][1] == {
+        "name": "batch",
+        "min": 1,
+        "max": 3,
+        "spot": True,
+    }
+    assert api["namespace"] == "shop"
+    assert api["image"] == "ghcr.io/acme/api:1.0"
+    assert api["env"] == {"LOG_LEVEL": "debug", "REGION": "us-west-2"}
+    assert worker["resources"] == web["resources"] == {"cpu": "100m", "memory": "128Mi"}
+    assert worker["env"] == web["env"] == {"LOG_LEVEL": "info", "REGION": "us-west-2"}
