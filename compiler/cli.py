@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-
 from crosswalk.compiler.diagnostics import Diagnostic, render_json
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -71,7 +70,7 @@ def summary(file: str, errors: int, warnings: int) -> str:
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option(
     "--format",
     "output_format",
@@ -170,7 +169,7 @@ def _report_failure(file: str, result, verbose: bool = False) -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option(
     "-o",
     "--out",
@@ -214,7 +213,7 @@ def compile(file: str, out_dir: str, env: str | None, verbose: bool) -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option(
     "--format",
     "output_format",

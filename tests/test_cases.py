@@ -208,10 +208,6 @@ def test_directory_is_a_usage_error() -> None:
     assert re.search(r"tests/cases'? is a directory", done.stderr)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="click's dir_okay=False in cli.py answers with usage lines before the error",
-)
 def test_directory_is_reported_in_one_line() -> None:
     done = _cli("validate", "tests/cases")
     assert len(done.stderr.splitlines()) == 1, done.stderr
