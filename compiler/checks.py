@@ -165,22 +165,36 @@ def _check_references(c: _Checker) -> None:
 
 def _check_dependency_cycles(c: _Checker) -> None:
     """Report each `dependsOn` cycle once, at the reference that closes it
-    (the last edge found walking apps in source order)."""
+    (the last edge found walking apps in source order).
+
+    The walk keeps its own stack: a chain of a few thousand apps would pass
+    Python's recursion limit."""
     by_name = {a.name: a for a in c.platform.apps}
     state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
     reported: set[frozenset] = set()
 
-    def visit(name: str, trail: list[str]) -> None:
-        state[name] = 1
-        app = by_name[name]
-        for i, other in enumerate(app.depends_on):
-            if other not in by_name or other == name:
+    for root in c.platform.apps:
+        if root.name in state:
+            continue
+        state[root.name] = 1
+        trail = [root.name]  # the current path, as names
+        edges = [0]  # for each app on the path, the next dependsOn entry to follow
+        while trail:
+            app = by_name[trail[-1]]
+            i = edges[-1]
+            if i == len(app.depends_on):
+                state[app.name] = 2
+                trail.pop()
+                edges.pop()
                 continue
+            edges[-1] = i + 1
+            other = app.depends_on[i]
+            if other not in by_name or other == app.name:
+                continue  # unknown apps and self-dependencies are reported elsewhere
             if state.get(other) == 1:
-                cycle = trail[trail.index(other) :] + [name] if other in trail else [name]
-                members = frozenset(cycle)
-                if members not in reported:
-                    reported.add(members)
+                cycle = trail[trail.index(other) :]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
                     shown = " -> ".join(cycle + [other])
                     c.error(
                         "CW401",
@@ -189,12 +203,9 @@ def _check_dependency_cycles(c: _Checker) -> None:
                         help="remove one of these dependencies",
                     )
             elif other not in state:
-                visit(other, trail + [name])
-        state[name] = 2
-
-    for app in c.platform.apps:
-        if app.name not in state:
-            visit(app.name, [])
+                state[other] = 1
+                trail.append(other)
+                edges.append(0)
 
 
 def _network(text: str):

@@ -312,3 +312,26 @@ def test_gcp_needs_a_project() -> None:
     text = text.replace("machineType: c6i.2xlarge", "machineType: n2-standard-8")
     d = only(check(text))
     assert (d.code, d.span) == ("CW501", Span(4, 1))
+
+
+def _chain(count: int, *, closed: bool) -> str:
+    """Apps a0 -> a1 -> ... (each depends on the next), listed in source order."""
+    lines = [BASE.split("apps:\n")[0] + "apps:"]
+    for i in range(count):
+        last = i == count - 1
+        target = "a0" if last and closed else None if last else f"a{i + 1}"
+        depends = f", dependsOn: [{target}]" if target else ""
+        lines.append(f'  - {{name: a{i}, namespace: payments, image: "ghcr.io/a/a:1"{depends}}}')
+    return "\n".join(lines) + "\n"
+
+
+def test_a_long_dependency_chain_is_fine() -> None:
+    # the walk was recursive and raised RecursionError past ~1,000 apps
+    assert check(_chain(3000, closed=False)) == []
+
+
+def test_a_long_cycle_is_reported_at_its_last_edge() -> None:
+    d = only(check(_chain(1500, closed=True)))
+    assert d.code == "CW401"
+    assert d.path == "apps[1499].dependsOn[0]"
+    assert d.message.endswith("a1498 -> a1499 -> a0")
