@@ -390,9 +390,9 @@ def _object_schema(schema: dict) -> dict:
 def _check_override(c: _Checker, override, base, schema: dict, where: tuple, at: tuple) -> None:
     """`override` sits at `where` in the file and applies to `base`, the
     platform's value at `at` (described by `schema`)."""
-    if not isinstance(override, dict):
-        return  # replaces the value; validating the merged platform judges it
     schema = _object_schema(schema)
+    if not isinstance(override, dict) or not schema:
+        return  # replaces the value; validating the merged platform judges it
     properties = schema.get("properties", {})
     extra = schema.get("additionalProperties")
     for key, value in override.items():

@@ -335,3 +335,10 @@ def test_a_long_cycle_is_reported_at_its_last_edge() -> None:
     assert d.code == "CW401"
     assert d.path == "apps[1499].dependsOn[0]"
     assert d.message.endswith("a1498 -> a1499 -> a0")
+
+
+def test_override_of_the_wrong_shape_is_a_type_error_not_an_unknown_path() -> None:
+    text = with_environments("prod: {overrides: {apps: {name: checkout}}}\n")
+    d = only(check(text))
+    assert (d.code, d.path) == ("CW102", "apps")
+    assert d.message == "expected a list, found a mapping (in environment 'prod')"
