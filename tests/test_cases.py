@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -204,13 +203,7 @@ def test_directory_is_a_usage_error() -> None:
     done = _cli("validate", "tests/cases")
     assert done.returncode == 2
     assert done.stdout == ""
-    assert "Traceback" not in done.stderr
-    assert re.search(r"tests/cases'?:? is a directory", done.stderr)
-
-
-def test_directory_is_reported_in_one_line() -> None:
-    done = _cli("validate", "tests/cases")
-    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr == "Error: tests/cases: is a directory, not a file\n"
 
 
 def test_a_case_through_the_real_command() -> None:
