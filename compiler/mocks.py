@@ -5,7 +5,8 @@ cloud. The program runs the way the language host runs it (`run_in_stack` around
 `runpy.run_path`), with the real provider SDKs, against `RecordingMonitor`, a subclass of the
 SDK's `MockMonitor` that records every request exactly as the engine would receive it (type,
 name, parent, provider, dependencies, property dependencies, inputs) and answers it with
-outputs made up by `PlanMocks` (a table by type token plus generic defaults).
+outputs made up from tables by type token (`RESOURCE_OUTPUTS`, `INVOKE_RESULTS`,
+`METHOD_RESULTS`) plus generic defaults.
 
 Why not the stock `pulumi.runtime.set_mocks`: it never shows parents, providers or
 dependencies to the mocks, has no `Call`, hangs when an input is a resource reference (it
@@ -1076,7 +1077,8 @@ def _make_monitor_class() -> type:
             stack: str,
             config: Mapping[str, str],
         ):
-            super().__init__(mocks=_NoMocks())
+            self.logs: list[tuple[str, str]] = []
+            super().__init__(mocks=_NoMocks(self.logs))
             self.program = program
             self.stack_outputs = stack_outputs
             self.stack_name = stack
@@ -1084,7 +1086,6 @@ def _make_monitor_class() -> type:
             self.records: dict[str, ResourceRecord] = {}
             self.stack_urn: str | None = None
             self.exports: dict[str, Any] = {}
-            self.logs: list[tuple[str, str]] = []
             self._lock = threading.Lock()
 
         # -- bookkeeping -----------------------------------------------------------------
@@ -1149,6 +1150,13 @@ def _make_monitor_class() -> type:
                 self.stack_urn = urn
                 return resource_pb2.RegisterResourceResponse(urn=urn)
             source_line = self._source_line(request)
+            if len(request.transforms):
+                self.logs.append(
+                    (
+                        "warning",
+                        f"{request.type} {request.name!r}: its transforms are not applied offline",
+                    )
+                )
             try:
                 inputs = decode_struct(request.object)
                 provider = _provider_urn(request.provider)
@@ -1298,7 +1306,20 @@ def _make_monitor_class() -> type:
 
 
 class _NoMocks:
-    """Placeholder for `MockMonitor.mocks`: every request is answered by RecordingMonitor itself."""
+    """`MockMonitor.mocks`: every request is answered by RecordingMonitor itself; only the
+    stack transforms the stock monitor hands over arrive here, and they are not run."""
+
+    def __init__(self, logs: list[tuple[str, str]]):
+        self._logs = logs
+
+    def register_transform(self, transform: Any) -> None:
+        name = getattr(transform, "__name__", transform)
+        message = f"stack transform {name!r} is not applied offline: resources are shown before it"
+        self._logs.append(("warning", message))
+
+    def register_invoke_transform(self, transform: Any) -> None:
+        name = getattr(transform, "__name__", transform)
+        self._logs.append(("warning", f"invoke transform {name!r} is not applied offline"))
 
     def call(self, args: Any) -> Any:  # pragma: no cover - never reached
         raise MockError(f"unexpected mock call {args.token!r}")
@@ -1423,7 +1444,7 @@ def _program_environment(program_dir: Path) -> Iterator[None]:
         os.chdir(old_cwd)
         sys.path[:] = old_path
         sys.argv = old_argv
-        root = str(program_dir)
+        root = str(program_dir) + os.sep
         for name in set(sys.modules) - before:
             module = sys.modules.get(name)
             origin = getattr(module, "__file__", None) or ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import faulthandler
 import json
 import os
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -23,6 +24,7 @@ from crosswalk.compiler import mocks
 from crosswalk.compiler.mocks import PINNED_PULUMI, SECRET_MASK, Secret, UnknownInvokeError
 from crosswalk.compiler.plan import (
     PlanInputError,
+    load_stack_config,
     plan_command,
     plan_json,
     plan_tree,
@@ -434,8 +436,6 @@ def test_cli_compiles_a_platform_file_first(tmp_path, monkeypatch):
 
     def compile_file(file, out_dir, env):  # stands in for the compiler
         calls.append((Path(file).name, env))
-        import shutil
-
         shutil.copytree(ACME, out_dir)
 
     monkeypatch.setitem(
@@ -447,3 +447,75 @@ def test_cli_compiles_a_platform_file_first(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert calls == [("platform.yaml", "dev")]
     assert "03-cluster (acme-cluster): 6 resources" in result.output
+
+
+def test_stack_config_as_the_cli_passes_it(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text(
+        "name: demo\nruntime: python\nconfig:\n  demo:tier: {default: small}\n  owner: platform\n"
+    )
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        "config:\n"
+        "  demo:replicas: 3\n"
+        "  demo:public: false\n"
+        "  demo:cidrs: [10.0.0.0/16]\n"
+        "  demo:tags: {team: payments}\n"
+        "  demo:ratio: 0.5\n"
+        "  demo:password: {secure: AAABAMockCipherText}\n"
+        "  aws:region: us-east-1\n"
+    )
+    config, secret_keys = load_stack_config(tmp_path, "demo", "dev")
+    assert config == {
+        "demo:tier": "small",
+        "demo:owner": "platform",
+        "demo:replicas": "3",
+        "demo:public": "false",
+        "demo:cidrs": '["10.0.0.0/16"]',
+        "demo:tags": '{"team": "payments"}',
+        "demo:ratio": "0.5",
+        "demo:password": "offline-secret-demo:password",
+        "aws:region": "us-east-1",
+    }
+    assert secret_keys == ["demo:password"]
+
+
+def test_reference_to_a_stack_not_planned_before(tmp_path):
+    shutil.copytree(ACME / "06-apps" / "storefront", tmp_path / "06-apps" / "storefront")
+    (tmp_path / "crosswalk.stacks.json").write_text(
+        json.dumps(
+            {
+                "platform": "acme",
+                "environments": ["dev"],
+                "stacks": [{"dir": "06-apps/storefront", "project": "acme-app-storefront"}],
+            }
+        )
+    )
+    error = plan_tree(tmp_path, "dev").stack("06-apps/storefront").error
+    assert "StackReference 'organization/acme-cluster/dev'" in error.message
+    assert "missing from dependsOn" in error.message
+    assert error.program_line == 10
+
+
+def test_transforms_are_reported_not_silently_ignored(tmp_path):
+    program = tmp_path / "01-identity"
+    program.mkdir()
+    (program / "Pulumi.yaml").write_text("name: demo-identity\nruntime: python\n")
+    (program / "__main__.py").write_text(
+        "import pulumi\n"
+        "import pulumi_kubernetes as k8s\n\n"
+        "def label(args):\n"
+        "    return None\n\n"
+        "pulumi.runtime.register_resource_transform(label)\n"
+        "provider = k8s.Provider('k8s', kubeconfig='{}')\n"
+        "k8s.core.v1.Namespace('ns', opts=pulumi.ResourceOptions(provider=provider))\n"
+    )
+    stacks = [{"dir": "01-identity", "project": "demo-identity", "dependsOn": []}]
+    (tmp_path / "crosswalk.stacks.json").write_text(
+        json.dumps({"platform": "demo", "stacks": stacks})
+    )
+    stack = plan_tree(tmp_path).stack("01-identity")
+    assert stack.status == "ok", stack.error
+    assert [r.type for r in stack.resources] == [
+        "kubernetes:core/v1:Namespace",
+        "pulumi:providers:kubernetes",
+    ]
+    assert any("stack transform 'label' is not applied offline" in m for _, m in stack.logs)

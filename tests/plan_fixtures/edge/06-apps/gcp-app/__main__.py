@@ -6,4 +6,5 @@ import pulumi_gcp as gcp
 # platform.yaml:8
 account = gcp.serviceaccount.Account("app", account_id="edge-app")
 
+pulumi.log.warn("gcp-app: no workload identity binding yet")
 pulumi.export("email", account.email)
