@@ -418,9 +418,15 @@ def _aws_rds_cluster(f: Fabrication) -> dict[str, Any]:
     return outputs
 
 
+def _region_code(region: str) -> str:
+    """`us-west-2` -> `usw2`, as AWS abbreviates regions in hostnames and zone ids."""
+    parts = region.split("-")
+    return parts[0] + "".join(p[0] for p in parts[1:-1]) + parts[-1] if len(parts) > 2 else region
+
+
 def _aws_elasticache_replication_group(f: Fabrication) -> dict[str, Any]:
     group = reveal(f.inputs.get("replicationGroupId")) or f.physical_name
-    host = f"{group}.{f.hex(6)}.ng.0001.{f.region[:3]}{f.region.split('-')[-1]}.cache.amazonaws.com"
+    host = f"{group}.{f.hex(6)}.ng.0001.{_region_code(f.region)}.cache.amazonaws.com"
     return {
         "replicationGroupId": group,
         "primaryEndpointAddress": f"master.{host}",
@@ -931,9 +937,7 @@ def _helm_template(c: InvokeContext) -> dict[str, Any]:
 INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": lambda c: {
         "names": [f"{c.region}{s}" for s in "abc"],
-        "zoneIds": [
-            f"{c.region[:2]}{c.region.split('-')[1][0]}{c.region[-1]}-az{i}" for i in (1, 2, 3)
-        ],
+        "zoneIds": [f"{_region_code(c.region)}-az{i}" for i in (1, 2, 3)],
         "groupNames": [c.region],
         "state": c.args.get("state", "available"),
         "id": c.region,

@@ -728,6 +728,7 @@ def plan_command(
 
 
 def _compile(file: Path, out_dir: Path, env: str | None) -> None:
+    """`crosswalk compile FILE -o out_dir`, quietly unless it fails (exit 1, or 2 on I/O)."""
     try:
         from crosswalk.compiler.emit import compile_file  # the compiler, imported only when needed
     except ImportError:
@@ -736,12 +737,19 @@ def _compile(file: Path, out_dir: Path, env: str | None) -> None:
             "this build does not have; run `crosswalk compile FILE -o OUT` and plan OUT"
         ) from None
     try:
-        compile_file(file, out_dir, env or "dev")
-    except Exception as exc:  # noqa: BLE001 - any compile failure ends the plan
-        click.echo(f"{file}: compile failed: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
-    if not (out_dir / STACKS_FILE).is_file():
-        click.echo(f"{file}: compile produced no {STACKS_FILE}; fix the errors above", err=True)
+        result = compile_file(file, out_dir, env)
+    except Exception as exc:  # noqa: BLE001 - LoadError / WriteError: the file or OUT is unusable
+        raise _UsageError(str(exc)) from None
+    report = getattr(result, "report", None)
+    diagnostics = report.sorted() if report is not None and hasattr(report, "sorted") else []
+    failed = not getattr(result, "files", True) or not (out_dir / STACKS_FILE).is_file()
+    for diagnostic in diagnostics:
+        if failed or getattr(diagnostic, "severity", "") != "error":
+            click.echo(
+                diagnostic.render() if hasattr(diagnostic, "render") else diagnostic, err=True
+            )
+    if failed:
+        click.echo(f"{file}: not compiled, so not planned", err=True)
         sys.exit(EXIT_FAILED)
 
 
