@@ -356,6 +356,8 @@ def _check_provider(c: _Checker) -> None:
                 pool.path + ("machineType",),
                 help=f"{rules.title} machine types look like '{rules.machine_type_example}'",
             )
+    for finding in rules.extra_checks(p):
+        c.report(finding.severity, finding.code, finding.message, finding.path, help=finding.help)
 
 
 def check_overrides(document: Document, environment: Environment) -> list[Diagnostic]:

@@ -222,7 +222,7 @@ def _project_files(ctx: StackContext, backend: Backend, environments: list[str])
         f"description: {json.dumps(program.title)}\n"
     )
     packages = {"pulumi"} | _sdk_packages(program)
-    files["requirements.txt"] = "".join(f"{p}=={SDK_VERSIONS[p]}\n" for p in sorted(packages))
+    files["requirements.txt"] = "".join(sorted(f"{p}=={SDK_VERSIONS[p]}\n" for p in packages))
     for env in environments:
         values = {
             f"{ctx.project}:{key}": per_env[env] for key, per_env in sorted(ctx.config.items())

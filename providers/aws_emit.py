@@ -541,7 +541,7 @@ class AwsBackend(Backend):
                 ],
             ),
         )
-        k8s_provider = services.emit_provider(ctx, Code(f"pulumi.Output.secret({kubeconfig})"), line)
+        k8s_provider = k8s.emit_provider(ctx, Code(f"pulumi.Output.secret({kubeconfig})"), line)
         ebs_role = _irsa_role(
             ctx, provider, "ebs_csi", f"{p.name}-ebs-csi", Code(f"{oidc}.arn"), Code(f"{oidc}.url"),
             "kube-system", "ebs-csi-controller-sa", ("cluster",),
@@ -591,7 +591,7 @@ class AwsBackend(Backend):
     def cluster_services(self, ctx: StackContext) -> None:
         p, prog = ctx.platform, ctx.program
         provider = _provider(ctx)
-        k8s_provider = services.emit_provider(ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("clusterServices",)))
+        k8s_provider = k8s.emit_provider(ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("clusterServices",)))
         oidc_arn = ctx.upstream("03-cluster", "oidc_provider_arn")
         oidc_url = ctx.upstream("03-cluster", "oidc_provider_url")
         cloud_values: dict[str, dict] = {}
@@ -645,7 +645,7 @@ class AwsBackend(Backend):
         p, prog = ctx.platform, ctx.program
         prog.imports.add("import json")
         provider = _provider(ctx)
-        k8s_provider = services.emit_provider(ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("appServices",)))
+        k8s_provider = k8s.emit_provider(ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("appServices",)))
         cloud_values: dict[str, dict] = {}
         if p.app_services.dns_zone:
             zone = prog.resource(
@@ -669,6 +669,20 @@ class AwsBackend(Backend):
             }
             prog.export("dns_zone_id", Code(f"{zone}.zone_id"))
             prog.export("dns_name_servers", Code(f"{zone}.name_servers"))
+            if p.app_services.email:
+                role = _irsa_role(
+                    ctx, provider, "cert_manager", f"{p.name}-cert-manager",
+                    ctx.upstream("03-cluster", "oidc_provider_arn"), ctx.upstream("03-cluster", "oidc_provider_url"),
+                    "cert-manager", "cert-manager", ("appServices", "certificates"),
+                    ["route53:GetChange", "route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets", "route53:ListHostedZonesByName"],
+                )
+                cloud_values["certificates"] = {
+                    "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": Code(f"{role}.arn")}},
+                    "securityContext": {"fsGroup": 1001},
+                }
+                cloud_values["certificates_solver"] = {
+                    "dns01": {"route53": {"region": p.cloud.region, "hostedZoneID": Code(f"{zone}.zone_id")}}
+                }
         services.emit_app_services(ctx, k8s_provider, cloud="aws", cloud_values=cloud_values)
 
         stores = p.app_services.datastores
@@ -862,7 +876,7 @@ class AwsBackend(Backend):
     def app(self, ctx: StackContext) -> None:
         p, prog = ctx.platform, ctx.program
         app = p.app(ctx.stack.split("/", 1)[1])
-        k8s_provider = services.emit_provider(ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(app.path))
+        k8s_provider = k8s.emit_provider(ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(app.path))
         parts = k8s.AppCloudParts()
         cloud_policies = []
         for store_name in app.uses:

@@ -659,6 +659,13 @@ def _emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> No
     )
 
 
+def services_namespace(chart: str) -> str:
+    """The namespace a shared Helm release runs in."""
+    from crosswalk.providers.services import CHARTS
+
+    return CHARTS[chart].namespace
+
+
 def _emit_app_policies(
     ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts, selector: dict, labels: dict
 ) -> None:
@@ -670,6 +677,40 @@ def _emit_app_policies(
     name, namespace = app.name, app.namespace
     opts = {"provider": provider}
     own = _namespace_of(platform, namespace).network_policy == "default-deny"
+
+    if own and platform.services.monitoring:
+        # Prometheus (kube-prometheus-stack) scrapes the app's port.
+        monitoring = services_namespace("kube-prometheus-stack")
+        program.resource(
+            (name, "from_monitoring"),
+            "kubernetes.networking.v1.NetworkPolicy",
+            f"{namespace}/{name}.from-monitoring",
+            {
+                "metadata": {
+                    "name": f"{name}.from-monitoring",
+                    "namespace": namespace,
+                    "labels": labels,
+                },
+                "spec": {
+                    "pod_selector": {"match_labels": selector},
+                    "policy_types": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from_": [
+                                {
+                                    "namespace_selector": {
+                                        "match_labels": {NAMESPACE_LABEL: monitoring}
+                                    }
+                                },
+                            ],
+                            "ports": [{"protocol": "TCP", "port": app.port}],
+                        },
+                    ],
+                },
+            },
+            ctx.line(("clusterServices", "monitoring")),
+            opts,
+        )
 
     if own and app.ingress is not None and platform.app_services.ingress in INGRESS_NAMESPACES:
         controller = INGRESS_NAMESPACES[platform.app_services.ingress]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from crosswalk.compiler.codegen import Code, py_string
 from crosswalk.compiler.emit import StackContext
+from crosswalk.providers.kubernetes import emit_provider  # noqa: F401  (one definition, shared)
 
 K8S_IMPORT = "import pulumi_kubernetes as kubernetes"
 
@@ -24,23 +25,54 @@ class Chart:
 
 CHARTS = {
     "fluent-bit": Chart("fluent-bit", "0.47.10", "https://fluent.github.io/helm-charts", "logging"),
-    "aws-for-fluent-bit": Chart("aws-for-fluent-bit", "0.1.34", "https://aws.github.io/eks-charts", "logging"),
+    "aws-for-fluent-bit": Chart(
+        "aws-for-fluent-bit", "0.1.34", "https://aws.github.io/eks-charts", "logging"
+    ),
     "kube-prometheus-stack": Chart(
-        "kube-prometheus-stack", "65.1.1", "https://prometheus-community.github.io/helm-charts", "monitoring"
+        "kube-prometheus-stack",
+        "65.1.1",
+        "https://prometheus-community.github.io/helm-charts",
+        "monitoring",
     ),
     "kyverno": Chart("kyverno", "3.2.6", "https://kyverno.github.io/kyverno/", "kyverno"),
-    "kyverno-policies": Chart("kyverno-policies", "3.2.5", "https://kyverno.github.io/kyverno/", "kyverno"),
-    "gatekeeper": Chart("gatekeeper", "3.17.1", "https://open-policy-agent.github.io/gatekeeper/charts", "gatekeeper-system"),
-    "metrics-server": Chart("metrics-server", "3.12.2", "https://kubernetes-sigs.github.io/metrics-server/", "kube-system"),
-    "cluster-autoscaler": Chart("cluster-autoscaler", "9.43.2", "https://kubernetes.github.io/autoscaler", "kube-system"),
-    "istio-base": Chart("base", "1.24.1", "https://istio-release.storage.googleapis.com/charts", "istio-system"),
-    "istiod": Chart("istiod", "1.24.1", "https://istio-release.storage.googleapis.com/charts", "istio-system"),
+    "kyverno-policies": Chart(
+        "kyverno-policies", "3.2.5", "https://kyverno.github.io/kyverno/", "kyverno"
+    ),
+    "gatekeeper": Chart(
+        "gatekeeper",
+        "3.17.1",
+        "https://open-policy-agent.github.io/gatekeeper/charts",
+        "gatekeeper-system",
+    ),
+    "metrics-server": Chart(
+        "metrics-server",
+        "3.12.2",
+        "https://kubernetes-sigs.github.io/metrics-server/",
+        "kube-system",
+    ),
+    "cluster-autoscaler": Chart(
+        "cluster-autoscaler", "9.43.2", "https://kubernetes.github.io/autoscaler", "kube-system"
+    ),
+    "istio-base": Chart(
+        "base", "1.24.1", "https://istio-release.storage.googleapis.com/charts", "istio-system"
+    ),
+    "istiod": Chart(
+        "istiod", "1.24.1", "https://istio-release.storage.googleapis.com/charts", "istio-system"
+    ),
     "linkerd-crds": Chart("linkerd-crds", "1.8.0", "https://helm.linkerd.io/stable", "linkerd"),
-    "linkerd-control-plane": Chart("linkerd-control-plane", "1.16.11", "https://helm.linkerd.io/stable", "linkerd"),
-    "envoy-gateway": Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.2.4", None, "envoy-gateway-system"),
+    "linkerd-control-plane": Chart(
+        "linkerd-control-plane", "1.16.11", "https://helm.linkerd.io/stable", "linkerd"
+    ),
+    "envoy-gateway": Chart(
+        "oci://docker.io/envoyproxy/gateway-helm", "v1.2.4", None, "envoy-gateway-system"
+    ),
     "traefik": Chart("traefik", "33.2.1", "https://traefik.github.io/charts", "traefik"),
-    "nginx": Chart("ingress-nginx", "4.11.3", "https://kubernetes.github.io/ingress-nginx", "ingress-nginx"),
-    "external-dns": Chart("external-dns", "1.15.0", "https://kubernetes-sigs.github.io/external-dns/", "external-dns"),
+    "nginx": Chart(
+        "ingress-nginx", "4.11.3", "https://kubernetes.github.io/ingress-nginx", "ingress-nginx"
+    ),
+    "external-dns": Chart(
+        "external-dns", "1.15.0", "https://kubernetes-sigs.github.io/external-dns/", "external-dns"
+    ),
     "cert-manager": Chart("cert-manager", "v1.16.2", "https://charts.jetstack.io", "cert-manager"),
 }
 
@@ -56,19 +88,9 @@ ACME_SERVERS = {
 }
 
 
-def emit_provider(ctx: StackContext, kubeconfig, line: int | None) -> Code:
-    """The program's one explicit Kubernetes provider."""
-    ctx.program.imports.add(K8S_IMPORT)
-    return ctx.program.resource(
-        "k8s_provider",
-        "kubernetes.Provider",
-        "k8s",
-        {"kubeconfig": kubeconfig, "enable_server_side_apply": True},
-        line,
-    )
-
-
-def release(ctx: StackContext, provider: Code, key: str, values: dict, line, depends_on=None) -> Code:
+def release(
+    ctx: StackContext, provider: Code, key: str, values: dict, line, depends_on=None
+) -> Code:
     chart = CHARTS[key]
     args = {
         "name": key,
@@ -86,10 +108,14 @@ def release(ctx: StackContext, provider: Code, key: str, values: dict, line, dep
     opts = {"provider": provider}
     if depends_on:
         opts["depends_on"] = depends_on
-    return ctx.program.resource(("release", key), "kubernetes.helm.v3.Release", key, args, line, opts)
+    return ctx.program.resource(
+        ("release", key), "kubernetes.helm.v3.Release", key, args, line, opts
+    )
 
 
-def custom_resource(ctx, provider, var, api_version, kind, name, namespace, spec, line, depends_on, annotations=None):
+def custom_resource(
+    ctx, provider, var, api_version, kind, name, namespace, spec, line, depends_on, annotations=None
+):
     metadata = {"name": name}
     if namespace:
         metadata["namespace"] = namespace
@@ -105,7 +131,9 @@ def custom_resource(ctx, provider, var, api_version, kind, name, namespace, spec
     )
 
 
-def emit_cluster_services(ctx: StackContext, provider: Code, *, cloud: str, cloud_values: dict) -> None:
+def emit_cluster_services(
+    ctx: StackContext, provider: Code, *, cloud: str, cloud_values: dict
+) -> None:
     s = ctx.platform.services
     at = lambda key: ctx.line(("clusterServices", key))  # noqa: E731
     if s.logging:
@@ -124,7 +152,9 @@ def emit_cluster_services(ctx: StackContext, provider: Code, *, cloud: str, clou
             at("monitoring"),
         )
     if s.policy == "kyverno":
-        engine = release(ctx, provider, "kyverno", {"admissionController": {"replicas": 3}}, at("policy"))
+        engine = release(
+            ctx, provider, "kyverno", {"admissionController": {"replicas": 3}}, at("policy")
+        )
         release(
             ctx,
             provider,
@@ -138,10 +168,23 @@ def emit_cluster_services(ctx: StackContext, provider: Code, *, cloud: str, clou
     if s.metrics_server:
         release(ctx, provider, "metrics-server", {"replicas": 2}, at("metricsServer"))
     if s.autoscaler:
-        release(ctx, provider, "cluster-autoscaler", cloud_values.get("autoscaler", {}), at("autoscaler"))
+        release(
+            ctx,
+            provider,
+            "cluster-autoscaler",
+            cloud_values.get("autoscaler", {}),
+            at("autoscaler"),
+        )
     if s.mesh == "istio":
         base = release(ctx, provider, "istio-base", {}, at("mesh"))
-        release(ctx, provider, "istiod", {"meshConfig": {"enableAutoMtls": True}}, at("mesh"), depends_on=[base])
+        release(
+            ctx,
+            provider,
+            "istiod",
+            {"meshConfig": {"enableAutoMtls": True}},
+            at("mesh"),
+            depends_on=[base],
+        )
     elif s.mesh == "linkerd":
         crds = release(ctx, provider, "linkerd-crds", {}, at("mesh"))
         release(
@@ -162,7 +205,10 @@ def emit_app_services(ctx: StackContext, provider: Code, *, cloud: str, cloud_va
     if a.ingress is not None:
         values = {"service": {"type": "LoadBalancer"}} if a.ingress != "envoy-gateway" else {}
         if a.ingress == "traefik":
-            values = {"providers": {"kubernetesGateway": {"enabled": True}}, "gateway": {"enabled": False}}
+            values = {
+                "providers": {"kubernetesGateway": {"enabled": True}},
+                "gateway": {"enabled": False},
+            }
         controller = release(ctx, provider, a.ingress, values, at("ingress"))
     cert_manager = None
     if a.email is not None:
@@ -174,14 +220,20 @@ def emit_app_services(ctx: StackContext, provider: Code, *, cloud: str, cloud_va
             | cloud_values.get("certificates", {}),
             at("certificates"),
         )
-        solver = (
+        # The Gateway's wildcard listener needs a DNS-01 solver (HTTP-01 cannot
+        # issue wildcards); the cloud supplies it with the DNS zone's credentials.
+        solver = cloud_values.get("certificates_solver") or (
             {"http01": {"ingress": {"ingressClassName": "nginx"}}}
             if a.ingress == "nginx"
             else {
                 "http01": {
                     "gatewayHTTPRoute": {
                         "parentRefs": [
-                            {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE, "kind": "Gateway"}
+                            {
+                                "name": GATEWAY_NAME,
+                                "namespace": GATEWAY_NAMESPACE,
+                                "kind": "Gateway",
+                            }
                         ]
                     }
                 }
@@ -243,7 +295,12 @@ def emit_app_services(ctx: StackContext, provider: Code, *, cloud: str, cloud_va
             {"provider": provider},
         )
         listeners = [
-            {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "All"}}}
+            {
+                "name": "http",
+                "protocol": "HTTP",
+                "port": 80,
+                "allowedRoutes": {"namespaces": {"from": "All"}},
+            }
         ]
         annotations = None
         if a.dns_zone and a.email:

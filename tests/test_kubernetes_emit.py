@@ -582,7 +582,11 @@ def test_service_route_and_disruption_budget(runs) -> None:
 def test_network_policies_open_only_what_the_app_needs(runs) -> None:
     checkout = runs["06-apps/checkout"]
     policies = sorted(n for k, n in kinds(checkout) if k == "NetworkPolicy")
-    assert policies == ["payments/checkout.egress", "payments/checkout.from-ingress"]
+    assert policies == [
+        "payments/checkout.egress",
+        "payments/checkout.from-ingress",
+        "payments/checkout.from-monitoring",
+    ]
     from_ingress = obj(checkout, "NetworkPolicy", "payments/checkout.from-ingress")["spec"]
     assert from_ingress == {
         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "checkout"}},
@@ -629,7 +633,10 @@ def test_network_policies_open_only_what_the_app_needs(runs) -> None:
         ],
     }
     # reporter -> checkout in the same namespace: allow-same-namespace already covers it.
-    assert [k for k in kinds(runs["06-apps/reporter"]) if k[0] == "NetworkPolicy"] == []
+    # Its only policy lets monitoring scrape it.
+    assert [k for k in kinds(runs["06-apps/reporter"]) if k[0] == "NetworkPolicy"] == [
+        ("NetworkPolicy", "payments/reporter.from-monitoring")
+    ]
 
 
 def test_prod_reads_its_overrides_from_config(files, tmp_path) -> None:
