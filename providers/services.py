@@ -132,11 +132,19 @@ def custom_resource(
 
 
 def emit_cluster_services(
-    ctx: StackContext, provider: Code, *, cloud: str, cloud_values: dict
+    ctx: StackContext,
+    provider: Code,
+    *,
+    cloud: str,
+    cloud_values: dict,
+    native: frozenset[str] = frozenset(),
 ) -> None:
+    """`native`: services the cloud runs itself (GKE's Cloud Logging agent,
+    autoscaler and metrics-server), keyed as in clusterServices; no release
+    is emitted for them."""
     s = ctx.platform.services
     at = lambda key: ctx.line(("clusterServices", key))  # noqa: E731
-    if s.logging:
+    if s.logging and "logging" not in native:
         chart = "aws-for-fluent-bit" if cloud == "aws" else "fluent-bit"
         release(ctx, provider, chart, cloud_values.get("logging", {}), at("logging"))
     if s.monitoring:
@@ -165,9 +173,9 @@ def emit_cluster_services(
         )
     elif s.policy == "gatekeeper":
         release(ctx, provider, "gatekeeper", {"replicas": 3}, at("policy"))
-    if s.metrics_server:
+    if s.metrics_server and "metricsServer" not in native:
         release(ctx, provider, "metrics-server", {"replicas": 2}, at("metricsServer"))
-    if s.autoscaler:
+    if s.autoscaler and "autoscaler" not in native:
         release(
             ctx,
             provider,
