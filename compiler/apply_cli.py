@@ -1,0 +1,663 @@
+"""`crosswalk preview|apply|destroy|drift`: compile, then run the stacks.
+
+Each command checks that the Pulumi CLI is there before anything else, takes
+the platform's state lock, compiles FILE into `.crosswalk/build/<env>/` next
+to it (atomically, as `compile` does) and hands the stacks to the scheduler
+(apply.py) with the Automation-API runner (automation.py). Progress is a live
+table on a terminal, else one line per event (JSON lines with --json); every
+stack's Pulumi output goes to `.crosswalk/logs/<env>/<stack>.log`.
+
+Exit codes: 0 done, 1 a stack failed (or was skipped, or the user declined),
+2 nothing could start (usage, missing CLI, no passphrase, lock held). drift:
+0 nothing drifted, 1 drift found, 2 some stack could not be checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from crosswalk.compiler.apply import (
+    DONE,
+    FAILED,
+    RUNNING,
+    SKIPPED,
+    WAITING,
+    LockHeld,
+    Logs,
+    Manifest,
+    ManifestError,
+    Reporter,
+    Runner,
+    RunResult,
+    SelectionError,
+    StackFailed,
+    StackResult,
+    StackSpec,
+    drift_exit_code,
+    load_manifest,
+    run_stacks,
+    select_stacks,
+    state_lock,
+    waiting_on_upstream,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+WORK_DIR = ".crosswalk"
+
+
+class Stop(click.ClickException):
+    """Nothing could start: exit 2, one clear message, no traceback."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass
+class Session:
+    """One command's run: where things are and how to show them."""
+
+    command: str
+    file: Path
+    root: Path
+    env: str
+    platform: str
+    build_dir: Path
+    manifest: Manifest
+    stacks: list[StackSpec]
+    state: object  # automation.StateSettings
+    logs: Logs
+    parallel: int
+    json_output: bool
+    live: bool
+
+
+# --- presentation helpers ------------------------------------------------------------
+
+_WORDS = {
+    "preview": {"create": "to create", "update": "to update", "replace": "to replace",
+                "delete": "to delete", "import": "to import"},
+    "up": {"create": "created", "update": "updated", "replace": "replaced",
+           "delete": "deleted", "import": "imported"},
+    "destroy": {"delete": "deleted"},
+    "refresh": {"update": "changed outside Pulumi", "delete": "deleted outside Pulumi",
+                "replace": "changed outside Pulumi"},
+}  # fmt: skip
+_SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "import": "="}
+
+
+def describe_changes(counts: dict[str, int], operation: str) -> str:
+    words = _WORDS[operation]
+    parts = [f"{counts[op]} {word}" for op, word in words.items() if counts.get(op)]
+    if parts:
+        return ", ".join(parts)
+    return "no drift" if operation == "refresh" else "no changes"
+
+
+def resource_label(urn: str) -> str:
+    """urn:pulumi:dev::acme-cluster::aws:eks/cluster:Cluster::acme -> 'aws:eks/cluster:Cluster acme'."""
+    parts = urn.split("::")
+    if len(parts) < 4:
+        return urn
+    return f"{parts[2].split('$')[-1]} {parts[-1]}"
+
+
+def _shown_path(path: Path | None) -> str:
+    if path is None:
+        return ""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _seconds(result: StackResult) -> str:
+    if result.started is None:
+        return ""
+    end = result.ended if result.ended is not None else time.monotonic()
+    return f"{end - result.started:.1f}s"
+
+
+def _why_skipped(result: StackResult, reverse: bool) -> str:
+    if result.error:
+        return result.error
+    blocked = ", ".join(f"'{b}'" for b in result.blocked_by)
+    if reverse:
+        return f"needed by {blocked}, whose {result.operation} failed"
+    return f"needs {blocked}, which failed"
+
+
+def _detail(result: StackResult, reverse: bool = False) -> str:
+    if result.status == DONE and result.outcome is not None:
+        return describe_changes(result.outcome.changes, result.operation)
+    if result.status == FAILED:
+        return result.error or "failed"
+    if result.status == SKIPPED:
+        return _why_skipped(result, reverse)
+    return ""
+
+
+# --- progress reporters -----------------------------------------------------------------
+
+
+class LineReporter(Reporter):
+    """One line per stack event: plain text, or JSON lines for tools."""
+
+    def __init__(self, json_output: bool, reverse: bool = False, echo: Callable = click.echo):
+        self.json_output = json_output
+        self.reverse = reverse
+        self.echo = echo
+        self._lock = threading.Lock()
+
+    def stack_changed(self, result: StackResult) -> None:
+        if self.json_output:
+            line = json.dumps(
+                {
+                    "event": "stack",
+                    "stack": result.spec.dir,
+                    "operation": result.operation,
+                    "status": result.status,
+                    "changes": result.outcome.changes if result.outcome else None,
+                    "error": result.error,
+                    "blockedBy": list(result.blocked_by),
+                    "log": str(result.log) if result.log and result.status == FAILED else None,
+                }
+            )
+        else:
+            stack, op = result.spec.dir, result.operation
+            if result.status == RUNNING:
+                line = f"{stack}: {op} started"
+            elif result.status == DONE:
+                line = f"{stack}: {op} done in {_seconds(result)}: {_detail(result)}"
+            elif result.status == FAILED:
+                line = (
+                    f"{stack}: {op} failed after {_seconds(result)}: {result.error} "
+                    f"(log: {_shown_path(result.log)})"
+                )
+            else:
+                line = f"{stack}: skipped: {_why_skipped(result, self.reverse)}"
+        with self._lock:
+            self.echo(line)
+
+
+_STYLE = {WAITING: "dim", RUNNING: "cyan", DONE: "green", FAILED: "bold red", SKIPPED: "yellow"}
+
+
+class LiveReporter(Reporter):
+    """A rich table of every stack, redrawn in place while the run goes on."""
+
+    def __init__(self, title: str, reverse: bool = False, console=None):
+        from rich.console import Console
+
+        self.title = title
+        self.reverse = reverse
+        self.console = console or Console()
+        self.run: RunResult | None = None
+        self._live = None
+
+    def __rich__(self):
+        from rich.table import Table
+
+        table = Table(title=self.title, title_justify="left", expand=False)
+        for column in ("stack", "status", "resources", "changes", "time"):
+            table.add_column(column, no_wrap=column != "changes")
+        for result in self.run or ():
+            count = ""
+            if result.status in (RUNNING, DONE, FAILED) and result.resources_seen:
+                count = f"{result.resources_done}/{result.resources_seen}"
+            table.add_row(
+                result.spec.dir,
+                f"[{_STYLE[result.status]}]{result.status}[/]",
+                count,
+                _detail(result, self.reverse),
+                _seconds(result),
+            )
+        return table
+
+    def begin(self, run: RunResult) -> None:
+        from rich.live import Live
+
+        self.run = run
+        self._live = Live(self, console=self.console, refresh_per_second=8)
+        self._live.start()
+
+    def end(self, run: RunResult) -> None:
+        if self._live is not None:
+            self._live.refresh()
+            self._live.stop()
+
+
+# --- shared steps -----------------------------------------------------------------------
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _choose_env(platform, env: str | None, file: str) -> str:
+    names = [e.name for e in platform.environments]
+    if env is not None:
+        if env not in names:
+            raise Stop(f"{file}: environment '{env}' is not declared; declared: {', '.join(names)}")
+        return env
+    if "dev" in names:
+        return "dev"
+    if len(names) == 1:
+        return names[0]
+    raise Stop(f"{file} declares several environments ({', '.join(names)}); choose one with --env")
+
+
+def _check_platform(file: str):
+    from crosswalk.compiler.cli import print_diagnostics, summary
+    from crosswalk.compiler.document import LoadError
+    from crosswalk.compiler.pipeline import check_file
+
+    try:
+        result = check_file(file)
+    except LoadError as exc:
+        raise Stop(str(exc)) from None
+    if not result.ok:
+        diagnostics = result.report.sorted()
+        print_diagnostics(diagnostics, result.document.text if result.document else None, False)
+        errors = sum(d.severity == "error" for d in diagnostics)
+        click.echo(summary(file, errors, len(diagnostics) - errors), err=True)
+        sys.exit(EXIT_FAILED)
+    return result.platform
+
+
+def _compile(file: str, build_dir: Path, env: str) -> None:
+    from crosswalk.compiler.cli import print_diagnostics, summary
+    from crosswalk.compiler.document import LoadError
+    from crosswalk.compiler.emit import compile_file
+    from crosswalk.compiler.writer import WriteError
+
+    try:
+        result = compile_file(file, build_dir, env)
+    except (LoadError, WriteError) as exc:
+        raise Stop(str(exc)) from None
+    diagnostics = result.report.sorted()
+    print_diagnostics(diagnostics, None, False)
+    if not result.files:
+        errors = sum(d.severity == "error" for d in diagnostics)
+        click.echo(summary(file, errors, len(diagnostics) - errors), err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def make_runner(session: Session) -> Runner:
+    """The Automation-API runner, ready to run (tests replace this)."""
+    from crosswalk.compiler.automation import VENV_DIR, AutomationRunner
+
+    try:
+        runner = AutomationRunner(
+            session.build_dir, session.env, session.state, virtualenv=session.root / VENV_DIR
+        )
+        runner.prepare(session.stacks, session.logs.directory / "_virtualenv.log")
+    except StackFailed as exc:
+        raise Stop(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - the CLI is too old, or does not run at all
+        raise Stop(f"the Pulumi CLI cannot be used: {str(exc).strip() or type(exc).__name__}")
+    return runner
+
+
+def _execute(
+    command: str,
+    flow: Callable[[Session, Runner, bool], int],
+    file: str,
+    env: str | None,
+    names: tuple[str, ...],
+    with_dependencies: bool,
+    with_dependents: bool,
+    parallel: int,
+    yes: bool,
+    json_output: bool,
+) -> None:
+    from crosswalk.compiler.automation import StateError, check_secrets, cli_problem, resolve_state
+
+    problem = cli_problem(command)
+    if problem:
+        raise Stop(problem)
+    if command in ("apply", "destroy") and not yes and not _interactive():
+        raise Stop(
+            f"refusing to {command} without confirmation: there is no terminal to ask on; "
+            "pass --yes to go ahead unattended (review 'crosswalk preview' first)"
+        )
+    platform = _check_platform(file)
+    env = _choose_env(platform, env, file)
+    root = Path(file).resolve().parent
+    try:
+        state = resolve_state(root, platform.state_backend, os.environ)
+        check_secrets(state, os.environ)
+    except StateError as exc:
+        raise Stop(str(exc)) from None
+    lock_path = root / WORK_DIR / "state" / ".crosswalk.lock"
+    try:
+        with state_lock(lock_path, f"crosswalk {command} {file} --env {env}"):
+            build_dir = root / WORK_DIR / "build" / env
+            _compile(file, build_dir, env)
+            try:
+                manifest = load_manifest(build_dir)
+                stacks = select_stacks(
+                    manifest.stacks,
+                    names,
+                    with_dependencies=with_dependencies,
+                    with_dependents=with_dependents,
+                )
+            except (ManifestError, SelectionError) as exc:
+                raise Stop(str(exc)) from None
+            session = Session(
+                command=command,
+                file=Path(file),
+                root=root,
+                env=env,
+                platform=manifest.platform,
+                build_dir=build_dir,
+                manifest=manifest,
+                stacks=stacks,
+                state=state,
+                logs=Logs(root / WORK_DIR / "logs" / env, f"crosswalk {command}"),
+                parallel=parallel,
+                json_output=json_output,
+                live=sys.stdout.isatty() and not json_output,
+            )
+            if not json_output:
+                click.echo(
+                    f"{command}: platform '{session.platform}', environment '{env}', "
+                    f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''}, "
+                    f"state {state.backend_url}"
+                )
+            runner = make_runner(session)
+            code = flow(session, runner, yes)
+    except LockHeld as exc:
+        raise Stop(str(exc)) from None
+    sys.exit(code)
+
+
+def _run(session: Session, operation: str, runner: Runner, reverse: bool = False) -> RunResult:
+    if session.live:
+        title = f"{operation} - {session.platform} ({session.env})"
+        reporter: Reporter = LiveReporter(title, reverse)
+    else:
+        reporter = LineReporter(session.json_output, reverse)
+    return run_stacks(
+        session.stacks,
+        operation,
+        runner,
+        parallel=session.parallel,
+        reverse=reverse,
+        reporter=reporter,
+        logs=session.logs,
+    )
+
+
+def _summary(
+    session: Session,
+    run: RunResult,
+    *,
+    phase: str,
+    exit_code: int | None = None,
+    pending: dict[str, str] | None = None,
+    reverse: bool = False,
+) -> None:
+    pending = pending or {}
+    if session.json_output:
+        stacks = []
+        for r in run:
+            stacks.append(
+                {
+                    "stack": r.spec.dir,
+                    "project": r.spec.project,
+                    "operation": r.operation,
+                    "status": r.status,
+                    "changes": r.outcome.changes if r.outcome else None,
+                    "resources": [
+                        {"op": op, "urn": urn}
+                        for op, urn in (r.outcome.resources if r.outcome else [])
+                    ],
+                    "error": r.error,
+                    "blockedBy": list(r.blocked_by),
+                    "waitsFor": pending.get(r.spec.dir),
+                    "log": str(r.log) if r.log else None,
+                    "seconds": round(r.duration, 3) if r.duration is not None else None,
+                }
+            )
+        record = {
+            "event": phase,
+            "command": session.command,
+            "platform": session.platform,
+            "environment": session.env,
+            "interrupted": run.interrupted,
+            "stacks": stacks,
+        }
+        if exit_code is not None:
+            record["exitCode"] = exit_code
+        click.echo(json.dumps(record))
+        return
+    counts: dict[str, int] = {}
+    for r in run:
+        status = "waits" if r.spec.dir in pending else r.status
+        counts[status] = counts.get(status, 0) + 1
+    shown = ", ".join(f"{n} {status}" for status, n in counts.items())
+    phase_name = session.command if run.operation != "preview" else "preview"
+    click.echo(f"\n{phase_name} summary ({session.env}): {shown}")
+    width = max((len(r.spec.dir) for r in run), default=0)
+    for r in run:
+        if r.spec.dir in pending:
+            status = "waits"
+            detail = f"can be previewed once '{pending[r.spec.dir]}' is applied"
+        else:
+            status, detail = r.status, _detail(r, reverse)
+        click.echo(f"  {r.spec.dir:<{width}}  {status:<7}  {detail}  {_seconds(r)}".rstrip())
+    failed = [r for r in run if r.status == FAILED and r.spec.dir not in pending]
+    if failed:
+        click.echo("logs of failed stacks:")
+        for r in failed:
+            click.echo(f"  {_shown_path(r.log)}")
+    if run.interrupted:
+        click.echo("interrupted: stacks that had not started were skipped")
+
+
+def _print_plan(session: Session, run: RunResult, pending: dict[str, str]) -> None:
+    """What each stack's preview would change, resource by resource."""
+    if session.json_output:
+        return
+    click.echo("")
+    for r in run:
+        head = f"{r.spec.dir} ({r.spec.project})"
+        if r.spec.dir in pending:
+            click.echo(
+                f"{head}: cannot be previewed until '{pending[r.spec.dir]}' is applied"
+                + (f" ({r.error})" if r.status == FAILED and r.error else "")
+            )
+            continue
+        if r.status != DONE or r.outcome is None:
+            continue
+        click.echo(f"{head}: {describe_changes(r.outcome.changes, 'preview')}")
+        for op, urn in r.outcome.resources:
+            click.echo(f"  {_SYMBOLS.get(op, op):>2} {resource_label(urn)}")
+
+
+# --- the four flows ----------------------------------------------------------------------
+
+
+def preview_flow(session: Session, runner: Runner, yes: bool) -> int:
+    run = _run(session, "preview", runner)
+    pending = waiting_on_upstream(run)
+    blocking = [r for r in run if r.status in (FAILED, SKIPPED) and r.spec.dir not in pending]
+    code = EXIT_FAILED if blocking or run.interrupted else EXIT_OK
+    _print_plan(session, run, pending)
+    _summary(session, run, phase="summary", exit_code=code, pending=pending)
+    return code
+
+
+def apply_flow(session: Session, runner: Runner, yes: bool) -> int:
+    preview = _run(session, "preview", runner)
+    pending = waiting_on_upstream(preview)
+    blocking = [r for r in preview if r.status in (FAILED, SKIPPED) and r.spec.dir not in pending]
+    _print_plan(session, preview, pending)
+    if blocking or preview.interrupted:
+        _summary(session, preview, phase="summary", exit_code=EXIT_FAILED, pending=pending)
+        click.echo("nothing applied: the preview failed", err=True)
+        return EXIT_FAILED
+    changed = [r for r in preview if r.outcome is not None and r.outcome.changed]
+    if not changed and not pending:
+        _summary(session, preview, phase="summary", exit_code=EXIT_OK)
+        if not session.json_output:
+            click.echo("no changes: the platform is up to date")
+        return EXIT_OK
+    if session.json_output:
+        _summary(session, preview, phase="preview", pending=pending)
+    if not yes:
+        question = (
+            f"Apply these changes to {len(session.stacks)} stacks of '{session.platform}' "
+            f"(environment '{session.env}')?"
+        )
+        if not click.confirm(question, default=False, err=True):
+            click.echo("nothing applied", err=True)
+            return EXIT_FAILED
+    up = _run(session, "up", runner)
+    _summary(session, up, phase="summary", exit_code=up.exit_code)
+    return up.exit_code
+
+
+def destroy_flow(session: Session, runner: Runner, yes: bool) -> int:
+    order = list(reversed(session.stacks))
+    if not session.json_output:
+        click.echo("stacks to destroy, in this order: " + ", ".join(s.dir for s in order))
+    if not yes:
+        typed = click.prompt(
+            f"This deletes every resource of {len(order)} stacks of '{session.platform}' in "
+            f"environment '{session.env}'. Type the platform name to confirm",
+            default="",
+            show_default=False,
+            err=True,
+        )
+        if typed.strip() != session.platform:
+            click.echo(
+                f"nothing destroyed ('{typed.strip()}' is not '{session.platform}')", err=True
+            )
+            return EXIT_FAILED
+    run = _run(session, "destroy", runner, reverse=True)
+    _summary(session, run, phase="summary", exit_code=run.exit_code, reverse=True)
+    return run.exit_code
+
+
+def drift_flow(session: Session, runner: Runner, yes: bool) -> int:
+    run = _run(session, "refresh", runner)
+    code = drift_exit_code(run)
+    if not session.json_output:
+        click.echo("")
+        for r in run:
+            if r.outcome is None or not r.outcome.changed:
+                continue
+            click.echo(f"{r.spec.dir} ({r.spec.project}) drifted: {_detail(r)}")
+            for op, urn in r.outcome.resources:
+                click.echo(f"  {_SYMBOLS.get(op, op):>2} {resource_label(urn)}")
+    _summary(session, run, phase="summary", exit_code=code)
+    if not session.json_output:
+        verdict = {0: "no drift", 1: "drift found", 2: "some stacks could not be checked"}[code]
+        click.echo(verdict)
+    return code
+
+
+# --- click -------------------------------------------------------------------------------
+
+
+def _common(confirm: str | None):
+    def decorate(function):
+        options = [
+            click.argument("file", type=click.Path(dir_okay=False)),
+            click.option(
+                "--env", default=None, help="Environment (the stack name); `dev` when declared."
+            ),
+            click.option(
+                "--stack",
+                "names",
+                multiple=True,
+                metavar="DIR",
+                help="Only this stack (e.g. 03-cluster, 06-apps/shop); repeatable.",
+            ),
+            click.option(
+                "--with-dependencies", is_flag=True, help="Add every stack the --stack ones need."
+            ),
+            click.option(
+                "--with-dependents",
+                is_flag=True,
+                help="Add every stack that needs the --stack ones.",
+            ),
+            click.option(
+                "--parallel",
+                type=click.IntRange(min=1),
+                default=4,
+                show_default=True,
+                help="Independent stacks run at once.",
+            ),
+            click.option(
+                "--json", "json_output", is_flag=True, help="JSON lines instead of the live view."
+            ),
+        ]
+        if confirm:
+            options.append(click.option("-y", "--yes", is_flag=True, help=confirm))
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _invoke(command, flow, yes=False, **options) -> None:
+    _execute(command, flow, yes=yes, **options)
+
+
+@click.command("preview")
+@_common(None)
+def preview(**options) -> None:
+    """Show what apply would change in every stack of FILE, in graph order.
+
+    Stacks that read a stack with changes still to apply cannot be previewed
+    until it is; they are listed as waiting, not as failures. Exit 0 when every
+    stack previewed, 1 when one failed.
+    """
+    _invoke("preview", preview_flow, **options)
+
+
+@click.command("apply")
+@_common("Apply without asking (needed when there is no terminal, as in CI).")
+def apply(**options) -> None:
+    """Deploy FILE: preview every stack, ask once, then update in graph order.
+
+    A stack starts when the stacks it needs are done; independent ones run at
+    once (--parallel). A failure skips the stacks that need it; the others
+    carry on. Exit 0 when all succeeded, 1 otherwise.
+    """
+    _invoke("apply", apply_flow, **options)
+
+
+@click.command("destroy")
+@_common("Destroy without asking for the platform name.")
+def destroy(**options) -> None:
+    """Delete every resource of FILE's stacks, in reverse graph order.
+
+    Asks for the platform name to be typed back unless --yes.
+    """
+    _invoke("destroy", destroy_flow, **options)
+
+
+@click.command("drift")
+@_common(None)
+def drift(**options) -> None:
+    """Report resources changed outside Pulumi since the last apply.
+
+    Refreshes every stack in preview mode (nothing is written) and lists, per
+    stack, the resources whose real state differs. Exit 0 no drift, 1 drift,
+    2 a stack could not be checked: meant for a nightly CI job.
+    """
+    _invoke("drift", drift_flow, **options)
+
+
+COMMANDS = (preview, apply, destroy, drift)
