@@ -17,7 +17,34 @@ class UsageError(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Commands whose modules are heavy (the Pulumi SDK, rich) load only when used,
+# so `validate` in an editor's save loop stays fast.
+LAZY_COMMANDS = {
+    "plan": ("crosswalk.compiler.plan", "plan_command"),
+    "preview": ("crosswalk.compiler.apply_cli", "preview"),
+    "apply": ("crosswalk.compiler.apply_cli", "apply"),
+    "destroy": ("crosswalk.compiler.apply_cli", "destroy"),
+    "drift": ("crosswalk.compiler.apply_cli", "drift"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name in LAZY_COMMANDS:
+            import importlib
+
+            module, attribute = LAZY_COMMANDS[name]
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="crosswalk", prog_name="crosswalk")
 def main() -> None:
     """Compile one declarative platform.yaml into a production Kubernetes platform
