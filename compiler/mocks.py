@@ -1638,8 +1638,13 @@ def _run_in_context(
             warnings.simplefilter("ignore", RuntimeWarning)
             if error is not None:
                 _settle(loop)
-                failure.tracebacks += _rpc_tracebacks(rpc_manager)
-                failure.analyse(error, main, program_lines[0] if program_lines else None)
+                failure.analyse(
+                    error,
+                    main,
+                    program_lines[0] if program_lines else None,
+                    _rpc_failures(rpc_manager),
+                )
+                error = failure.error
                 rpc_manager.clear()
             _close_loop(loop, failed=error is not None)
         asyncio.set_event_loop(previous_loop)
@@ -1670,24 +1675,47 @@ class _Failure:
     """
 
     tracebacks: list[Any] = field(default_factory=list)
+    error: BaseException | None = None
     line: int | None = None
     detail: str | None = None
     text: str | None = None
 
-    def analyse(self, error: BaseException, main: Path, program_line: int | None) -> None:
-        site = _failure_site(error, main, program_line, self.tracebacks)
+    def analyse(
+        self,
+        error: BaseException,
+        main: Path,
+        program_line: int | None,
+        rpc_failures: list[tuple[BaseException, Any]],
+    ) -> None:
+        """Pick the failure to report and where it comes from.
+
+        When several registrations fail, which one the SDK raises depends on thread timing; the
+        one earliest in the program is reported, so the same program always gives one answer.
+        """
+        own = self.tracebacks + [tb for exc, tb in rpc_failures if exc is error]
+        chosen, site, tracebacks = error, _failure_site(error, main, program_line, own), own
+        for exc, tb in rpc_failures:
+            if exc is error:
+                continue
+            other = _failure_site(exc, main, None, [tb])
+            if other.line is not None and (site.line is None or other.line < site.line):
+                chosen, site, tracebacks = exc, other, [tb]
+        self.error = chosen
         self.line = site.line
-        self.detail = (
-            "; ".join(p for p in (_explain(error, self.tracebacks), site.detail) if p) or None
-        )
-        self.text = "".join(traceback.format_exception(error))
+        self.detail = "; ".join(p for p in (_explain(chosen, tracebacks), site.detail) if p) or None
+        self.text = "".join(traceback.format_exception(chosen))
         self.tracebacks.clear()
-        seen: set[int] = set()
-        current: BaseException | None = error
-        while current is not None and id(current) not in seen:
-            seen.add(id(current))
-            current.__traceback__ = None
-            current = current.__cause__ or current.__context__
+        for exc in [error, chosen, *(exc for exc, _ in rpc_failures)]:
+            _drop_tracebacks(exc)
+
+
+def _drop_tracebacks(error: BaseException) -> None:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
 
 
 def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -1704,18 +1732,17 @@ def _settle(loop: asyncio.AbstractEventLoop, timeout: float = 2.0) -> None:
         loop.run_until_complete(asyncio.wait(pending, timeout=timeout))
 
 
-def _rpc_tracebacks(rpc_manager: Any) -> list[Any]:
-    """Tracebacks of the RPCs that failed, as they were when each failed."""
-    tracebacks = [rpc_manager.exception_traceback]
+def _rpc_failures(rpc_manager: Any) -> list[tuple[BaseException, Any]]:
+    """The RPCs that failed, each with its traceback as it was when it failed."""
+    failures = []
+    if rpc_manager.unhandled_exception is not None:
+        failures.append((rpc_manager.unhandled_exception, rpc_manager.exception_traceback))
     for rpc in list(rpc_manager.rpcs):
-        if (
-            isinstance(rpc, asyncio.Future)
-            and rpc.done()
-            and not rpc.cancelled()
-            and rpc.exception()
-        ):
-            tracebacks.append(getattr(rpc, "_exception_tb", None) or rpc.exception().__traceback__)
-    return [tb for tb in tracebacks if tb is not None]
+        if isinstance(rpc, asyncio.Future) and rpc.done() and not rpc.cancelled():
+            exc = rpc.exception()
+            if exc is not None:
+                failures.append((exc, getattr(rpc, "_exception_tb", None) or exc.__traceback__))
+    return failures
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:
