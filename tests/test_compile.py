@@ -57,7 +57,9 @@ def test_output_matches_golden_tree(cloud: str, tmp_path: Path) -> None:
     }
     assert sorted(files) == sorted(expected), "file list differs; CROSSWALK_ACCEPT=1 rewrites"
     for path, text in files.items():
-        assert text == expected[path], f"{path} differs from the golden; CROSSWALK_ACCEPT=1 rewrites"
+        assert text == expected[path], (
+            f"{path} differs from the golden; CROSSWALK_ACCEPT=1 rewrites"
+        )
 
 
 def test_layout_and_manifest(tree: Path) -> None:
@@ -102,7 +104,15 @@ def test_same_bytes_under_different_hash_seeds(tmp_path: Path) -> None:
         out = tmp_path / f"out-{seed}"
         env = dict(os.environ, PYTHONHASHSEED=seed)
         done = subprocess.run(
-            [sys.executable, "-m", "crosswalk.compiler.cli", "compile", str(sample("aws")), "-o", str(out)],
+            [
+                sys.executable,
+                "-m",
+                "crosswalk.compiler.cli",
+                "compile",
+                str(sample("aws")),
+                "-o",
+                str(out),
+            ],
             env=env,
             capture_output=True,
             text=True,
@@ -117,7 +127,9 @@ def _identical(comparison: filecmp.dircmp) -> bool:
     if comparison.left_only or comparison.right_only or comparison.diff_files:
         return False
     for name in comparison.common_files:
-        if (Path(comparison.left) / name).read_bytes() != (Path(comparison.right) / name).read_bytes():
+        if (Path(comparison.left) / name).read_bytes() != (
+            Path(comparison.right) / name
+        ).read_bytes():
             return False
     return all(_identical(sub) for sub in comparison.subdirs.values())
 
@@ -209,14 +221,20 @@ def test_environment_values_live_in_stack_config(tree: Path) -> None:
     dev = json.loads((tree / "03-cluster" / "Pulumi.dev.yaml").read_text().split("\n", 1)[1])
     assert prod["config"]["acme-cluster:nodePools.general.min"] == 3
     assert dev["config"]["acme-cluster:nodePools.general.min"] == 2
-    services = json.loads((tree / "05-app-services" / "Pulumi.dev.yaml").read_text().split("\n", 1)[1])
+    services = json.loads(
+        (tree / "05-app-services" / "Pulumi.dev.yaml").read_text().split("\n", 1)[1]
+    )
     assert services["config"]["acme-app-services:datastores.orders.deletionProtection"] is False
 
 
 def test_structural_override_is_refused(tmp_path: Path) -> None:
-    text = sample("aws").read_text().replace(
-        "      apps: [{name: storefront, replicas: 4}]",
-        "      apps: [{name: storefront, replicas: 4}]\n      clusterServices: {logging: {enabled: false}}",
+    text = (
+        sample("aws")
+        .read_text()
+        .replace(
+            "      apps: [{name: storefront, replicas: 4}]",
+            "      apps: [{name: storefront, replicas: 4}]\n      clusterServices: {logging: {enabled: false}}",
+        )
     )
     source = tmp_path / "platform.yaml"
     source.write_text(text)
@@ -239,29 +257,39 @@ class TestGraph:
         assert "subgraph" in mermaid.output and "app/storefront" in mermaid.output
         dot = runner.invoke(main, ["graph", str(sample("aws")), "--format", "dot"])
         assert dot.exit_code == 0 and dot.output.startswith("digraph crosswalk {")
-        data = json.loads(runner.invoke(main, ["graph", str(sample("aws")), "--format", "json"]).output)
+        data = json.loads(
+            runner.invoke(main, ["graph", str(sample("aws")), "--format", "json"]).output
+        )
         by_id = {r["id"]: r for r in data["resources"]}
         assert "app/checkout" in by_id["app/storefront"]["needs"]
         assert "datastore/orders" in by_id["app/checkout"]["needs"]
         assert data["groups"][0] == ["01-identity"]
 
     def test_stacks_only(self) -> None:
-        out = CliRunner().invoke(main, ["graph", str(sample("aws")), "--stacks", "--format", "json"])
+        out = CliRunner().invoke(
+            main, ["graph", str(sample("aws")), "--stacks", "--format", "json"]
+        )
         data = json.loads(out.output)
         assert ["04-cluster-services", "05-app-services"] in data["groups"]  # independent stacks
 
     def test_picture_needs_graphviz_or_says_how(self, tmp_path: Path) -> None:
         target = tmp_path / "graph.svg"
-        result = CliRunner().invoke(main, ["graph", str(sample("aws")), "--format", "svg", "-o", str(target)])
+        result = CliRunner().invoke(
+            main, ["graph", str(sample("aws")), "--format", "svg", "-o", str(target)]
+        )
         if shutil.which("dot"):
             assert result.exit_code == 0 and target.read_text().lstrip().startswith("<")
         else:
             assert result.exit_code == 2 and "apt-get install graphviz" in result.output
 
     def test_dependson_cycle_is_reported_at_the_closing_reference(self, tmp_path: Path) -> None:
-        text = sample("aws").read_text().replace(
-            "    uses: [orders, events]\n    ingress: {host: checkout.example.com, path: /api}",
-            "    uses: [orders, events]\n    dependsOn: [admin]\n    ingress: {host: checkout.example.com, path: /api}",
+        text = (
+            sample("aws")
+            .read_text()
+            .replace(
+                "    uses: [orders, events]\n    ingress: {host: checkout.example.com, path: /api}",
+                "    uses: [orders, events]\n    dependsOn: [admin]\n    ingress: {host: checkout.example.com, path: /api}",
+            )
         )
         source = tmp_path / "platform.yaml"
         source.write_text(text)

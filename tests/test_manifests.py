@@ -39,7 +39,12 @@ def test_sample_manifests_pass_kubernetes_validate_and_checkov(cloud: str, tmp_p
     written = write_manifests(result, tmp_path / "manifests")
     assert written
     done = subprocess.run(
-        [str(CHECKERS), str(HERE / "manifests" / "check.py"), str(tmp_path / "manifests"), skipped_checks()],
+        [
+            str(CHECKERS),
+            str(HERE / "manifests" / "check.py"),
+            str(tmp_path / "manifests"),
+            skipped_checks(),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
