@@ -1554,6 +1554,10 @@ def run_program(
     failed run leaves nothing behind.
     """
     program_dir = Path(program_dir).resolve()
+    try:
+        import pulumi.runtime.mocks  # noqa: F401 - the one import everything here needs
+    except ImportError as exc:
+        return ProgramRun(project, stack, [], {}, [], exc, None, None, None, 0.0)
     context = contextvars.copy_context()
     return context.run(
         _run_in_context,

@@ -29,6 +29,7 @@ from crosswalk.compiler.mocks import (
     ProgramRun,
     ResourceRecord,
     Secret,
+    check_sdk,
     contains_secret,
     mask,
     run_program,
@@ -222,6 +223,7 @@ class PlanResult:
     platform: str
     environment: str
     stacks: list[StackPlan]
+    warnings: list[str] = field(default_factory=list)  # about the plan itself, e.g. the SDK
 
     @property
     def ok(self) -> bool:
@@ -276,7 +278,19 @@ def plan_tree(
         _plan_stack(tree, entry, env, plan, exports_by_project, runner)
         if plan.error is None:
             exports_by_project[entry.project] = plan.exports
-    return PlanResult(platform=tree.platform, environment=env, stacks=list(plans.values()))
+    warnings = _sdk_warnings() if plans else []
+    return PlanResult(tree.platform, env, list(plans.values()), warnings)
+
+
+def _sdk_warnings() -> list[str]:
+    """The plan leans on pulumi internals pinned in mocks.py: say so when they moved."""
+    try:
+        problems = check_sdk()
+    except ImportError:
+        return []  # each stack reports the missing SDK with its install hint
+    if any("not installed" in problem for problem in problems):
+        return []
+    return [f"{problem}; the offline plan may be wrong" for problem in problems]
 
 
 def _closure(tree: Tree, only: Iterable[str]) -> set[str]:
@@ -432,6 +446,7 @@ def render_text(result: PlanResult, *, only: Iterable[str] = ()) -> str:
     lines = [
         f"crosswalk plan --offline: {result.platform or 'platform'}, environment {result.environment}"
     ]
+    lines += [f"warning: {warning}" for warning in result.warnings]
     for stack in shown:
         lines.append("")
         head = f"{stack.dir} ({stack.project})"
@@ -516,7 +531,14 @@ def plan_json(result: PlanResult, *, only: Iterable[str] = ()) -> dict[str, Any]
                 "error": error,
             }
         )
-    return {"platform": result.platform, "environment": result.environment, "stacks": stacks}
+    data: dict[str, Any] = {
+        "platform": result.platform,
+        "environment": result.environment,
+        "stacks": stacks,
+    }
+    if result.warnings:
+        data["warnings"] = list(result.warnings)
+    return data
 
 
 def render_json(result: PlanResult, *, only: Iterable[str] = ()) -> str:

@@ -382,6 +382,16 @@ def test_missing_provider_sdk_names_the_extra(monkeypatch):
     assert error.message.startswith("ModuleNotFoundError")
     assert error.hint == "pulumi_gcp is not installed: pip install 'crosswalk[gcp]'"
     assert "help: pulumi_gcp is not installed: pip install 'crosswalk[gcp]'" in render_text(result)
+    monkeypatch.setitem(
+        sys.modules, "pulumi", None
+    )  # no SDK at all: the hint comes from requirements.txt
+    monkeypatch.setitem(sys.modules, "pulumi.runtime.mocks", None)
+    error = (
+        plan_tree(EDGE, "dev", only=["06-apps/unknown-invoke"])
+        .stack("06-apps/unknown-invoke")
+        .error
+    )
+    assert error.hint == "pulumi is not installed: pip install 'crosswalk[aws]'"
 
 
 def test_unknown_invoke_error_type():
@@ -540,3 +550,12 @@ def test_the_compilers_aws_sample_plans_clean(tmp_path):
     assert {"Namespace", "Deployment", "NetworkPolicy"} <= kinds
     for text in render_manifests(result).values():
         assert all(d["apiVersion"] and d["metadata"]["name"] for d in yaml.safe_load_all(text) if d)
+
+
+def test_an_sdk_other_than_the_pinned_one_is_called_out(monkeypatch):
+    monkeypatch.setattr(mocks, "PINNED_PULUMI", "0.0.1")
+    result = plan_tree(ACME, "dev", only=["03-cluster"])
+    expected = f"pulumi {PINNED_PULUMI} is installed; crosswalk plan is pinned to 0.0.1"
+    assert result.warnings == [f"{expected}; the offline plan may be wrong"]
+    assert render_text(result).splitlines()[1] == f"warning: {result.warnings[0]}"
+    assert plan_json(result)["warnings"] == result.warnings
