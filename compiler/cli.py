@@ -287,6 +287,55 @@ def graph(file: str, output_format: str, stacks_only: bool, output: str | None) 
         click.echo(text, nl=False)
 
 
+@main.command()
+@click.argument("old", type=click.Path())
+@click.argument("new", type=click.Path())
+@click.option("--env", default=None, help="Compare this environment's stack config only.")
+@click.option("--json", "json_output", is_flag=True, help="Print the result as JSON.")
+def diff(old: str, new: str, env: str | None, json_output: bool) -> None:
+    """The blast radius of a change: the stacks whose programs or config differ
+    between OLD and NEW (two platform.yaml files), and the stacks downstream of
+    them that read their outputs.
+
+    Exit 0 when nothing changed, 1 when stacks changed (so CI can gate on it),
+    2 when either file cannot be read or does not compile.
+    """
+    import json as json_module
+
+    from crosswalk.compiler.blast import blast_radius
+    from crosswalk.compiler.document import LoadError, load_document
+    from crosswalk.compiler.emit import compile_document
+
+    compiled = []
+    for file in (old, new):
+        try:
+            document, problems = load_document(file)
+        except LoadError as exc:
+            raise UsageError(str(exc)) from None
+        result = compile_document(document, env) if document is not None else None
+        if result is None or not result.files:
+            report = result.report if result is not None else None
+            if report is not None:
+                _report_failure(file, result)
+            else:
+                print_diagnostics(problems, None, False)
+            raise UsageError(f"{file} does not compile; fix it first")
+        compiled.append(result.files)
+    radius = blast_radius(*compiled)
+    if json_output:
+        click.echo(json_module.dumps(radius, indent=2))
+    else:
+        if not radius["changed"] and not radius["added"] and not radius["removed"]:
+            click.echo("no stack changes")
+        for kind in ("added", "removed", "changed"):
+            for stack in radius[kind]:
+                click.echo(f"{kind:>9}  {stack}")
+        for stack in radius["downstream"]:
+            click.echo(f"{'affected':>9}  {stack}  (downstream of a changed stack)")
+    if radius["changed"] or radius["added"] or radius["removed"]:
+        sys.exit(EXIT_ERRORS)
+
+
 def _render_picture(dot_text: str, picture_format: str, output: str | None) -> None:
     import shutil
     import subprocess

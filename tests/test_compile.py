@@ -298,3 +298,38 @@ class TestGraph:
         line = next(i for i, t in enumerate(text.splitlines(), 1) if "dependsOn: [admin]" in t)
         assert f"platform.yaml:{line}:" in result.output or "error[CW401]" in result.output
         assert "error[CW401]" in result.output and "cycle" in result.output
+
+
+class TestDiff:
+    def run(self, tmp_path: Path, old: str, new: str, *extra: str):
+        (tmp_path / "old.yaml").write_text(old)
+        (tmp_path / "new.yaml").write_text(new)
+        return CliRunner().invoke(
+            main, ["diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"), *extra]
+        )
+
+    def test_an_app_change_touches_only_that_app_and_its_dependents(self, tmp_path: Path) -> None:
+        text = sample("aws").read_text()
+        new = text.replace("ghcr.io/acme/checkout:2.0.1", "ghcr.io/acme/checkout:2.0.2")
+        result = self.run(tmp_path, text, new, "--json")
+        assert result.exit_code == 1
+        radius = json.loads(result.output)
+        assert radius["changed"] == ["06-apps/checkout"]
+        assert sorted(radius["downstream"]) == ["06-apps/admin", "06-apps/storefront"]
+
+    def test_a_cluster_change_reaches_every_stack_above_it(self, tmp_path: Path) -> None:
+        text = sample("aws").read_text()
+        result = self.run(tmp_path, text, text.replace('version: "1.31"', 'version: "1.32"'), "--json")
+        radius = json.loads(result.output)
+        assert radius["changed"] == ["03-cluster"]
+        assert "01-identity" not in radius["downstream"] and "06-apps/admin" in radius["downstream"]
+
+    def test_no_change(self, tmp_path: Path) -> None:
+        text = sample("aws").read_text()
+        result = self.run(tmp_path, text, text + "\n# a comment\n")
+        assert result.exit_code == 0 and "no stack changes" in result.output
+
+    def test_a_broken_file_is_a_usage_error(self, tmp_path: Path) -> None:
+        text = sample("aws").read_text()
+        result = self.run(tmp_path, text, text.replace("uses: [cache]", "uses: [nope]"))
+        assert result.exit_code == 2 and "error[CW303]" in result.output
