@@ -326,14 +326,18 @@ def _plan_stack(
     if not main.is_file():
         plan.error = StackError(f"{main}: no such program")
         return
-    project_file = _read_yaml(program_dir / "Pulumi.yaml") or {}
-    project = str(project_file.get("name") or entry.project)
+    try:
+        project_file = _read_yaml(program_dir / "Pulumi.yaml") or {}
+        project = str(project_file.get("name") or entry.project)
+        config, secret_keys = load_stack_config(program_dir, project, env)
+    except (PlanInputError, AttributeError) as exc:  # unreadable YAML, or not a mapping
+        plan.error = StackError(f"{entry.dir}: cannot read its Pulumi files: {exc}")
+        return
     if project != entry.project:
         plan.error = StackError(
             f"Pulumi.yaml names project {project!r} but {STACKS_FILE} says {entry.project!r}"
         )
         return
-    config, secret_keys = load_stack_config(program_dir, project, env)
     organization = config.get(f"{project}:organization", "organization")
     run = runner(
         program_dir,

@@ -559,3 +559,17 @@ def test_an_sdk_other_than_the_pinned_one_is_called_out(monkeypatch):
     assert result.warnings == [f"{expected}; the offline plan may be wrong"]
     assert render_text(result).splitlines()[1] == f"warning: {result.warnings[0]}"
     assert plan_json(result)["warnings"] == result.warnings
+
+
+def test_unreadable_stack_config_fails_that_stack_only(tmp_path):
+    shutil.copytree(ACME, tmp_path / "acme")
+    (tmp_path / "acme" / "06-apps" / "storefront" / "Pulumi.dev.yaml").write_text(
+        "config: [unclosed\n"
+    )
+    result = plan_tree(tmp_path / "acme", "dev", only=["06-apps/storefront"])
+    assert [(s.dir, s.status) for s in result.stacks] == [
+        ("03-cluster", "ok"),
+        ("05-app-services", "ok"),
+        ("06-apps/storefront", "failed"),
+    ]
+    assert "Pulumi.dev.yaml: invalid YAML" in result.stack("06-apps/storefront").error.message
