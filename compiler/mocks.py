@@ -1061,14 +1061,8 @@ class _Engine:
             self._logs.append((severity, request.message))
 
 
-def _monitor_base() -> type:
-    from pulumi.runtime.mocks import MockMonitor
-
-    return MockMonitor
-
-
 def _make_monitor_class() -> type:
-    MockMonitor = _monitor_base()
+    from pulumi.runtime.mocks import MockMonitor
 
     class RecordingMonitor(MockMonitor):  # type: ignore[misc, valid-type]
         """A `MockMonitor` that records raw requests and never rehydrates resource references."""
@@ -1557,7 +1551,18 @@ def run_program(
     try:
         import pulumi.runtime.mocks  # noqa: F401 - the one import everything here needs
     except ImportError as exc:
-        return ProgramRun(project, stack, [], {}, [], exc, None, None, None, 0.0)
+        return ProgramRun(
+            project=project,
+            stack=stack,
+            resources=[],
+            exports={},
+            logs=[],
+            error=exc,
+            error_line=None,
+            error_detail=None,
+            error_traceback=None,
+            seconds=0.0,
+        )
     context = contextvars.copy_context()
     return context.run(
         _run_in_context,
