@@ -38,7 +38,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 PINNED_PULUMI = "3.272.0"
@@ -73,13 +73,6 @@ class Secret:
 
 class _Unknown:
     """An output whose value the mock runtime never knew (rare outside previews)."""
-
-    _instance: _Unknown | None = None
-
-    def __new__(cls) -> Self:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
 
     def __repr__(self) -> str:
         return "UNKNOWN"
@@ -1062,7 +1055,31 @@ class _Engine:
 
 
 def _make_monitor_class() -> type:
-    from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.mocks import MockMonitor, Mocks
+
+    class _NoMocks(Mocks):
+        """`MockMonitor.mocks`: every request is answered by RecordingMonitor itself; only the
+        stack transforms the stock monitor hands over arrive here, and they are not run."""
+
+        def __init__(self, logs: list[tuple[str, str]]):
+            self._logs = logs
+
+        def register_transform(self, transform: Any) -> None:
+            name = getattr(transform, "__name__", transform)
+            message = (
+                f"stack transform {name!r} is not applied offline: resources are shown before it"
+            )
+            self._logs.append(("warning", message))
+
+        def register_invoke_transform(self, transform: Any) -> None:
+            name = getattr(transform, "__name__", transform)
+            self._logs.append(("warning", f"invoke transform {name!r} is not applied offline"))
+
+        def call(self, args: Any) -> Any:  # pragma: no cover - never reached
+            raise MockError(f"unexpected mock call {args.token!r}")
+
+        def new_resource(self, args: Any) -> Any:  # pragma: no cover - never reached
+            raise MockError(f"unexpected mock resource {args.typ!r}")
 
     class RecordingMonitor(MockMonitor):  # type: ignore[misc, valid-type]
         """A `MockMonitor` that records raw requests and never rehydrates resource references."""
@@ -1301,29 +1318,6 @@ def _make_monitor_class() -> type:
             return empty_pb2.Empty()
 
     return RecordingMonitor
-
-
-class _NoMocks:
-    """`MockMonitor.mocks`: every request is answered by RecordingMonitor itself; only the
-    stack transforms the stock monitor hands over arrive here, and they are not run."""
-
-    def __init__(self, logs: list[tuple[str, str]]):
-        self._logs = logs
-
-    def register_transform(self, transform: Any) -> None:
-        name = getattr(transform, "__name__", transform)
-        message = f"stack transform {name!r} is not applied offline: resources are shown before it"
-        self._logs.append(("warning", message))
-
-    def register_invoke_transform(self, transform: Any) -> None:
-        name = getattr(transform, "__name__", transform)
-        self._logs.append(("warning", f"invoke transform {name!r} is not applied offline"))
-
-    def call(self, args: Any) -> Any:  # pragma: no cover - never reached
-        raise MockError(f"unexpected mock call {args.token!r}")
-
-    def new_resource(self, args: Any) -> Any:  # pragma: no cover - never reached
-        raise MockError(f"unexpected mock resource {args.typ!r}")
 
 
 _MONITOR_CLASS: type | None = None
@@ -1590,7 +1584,6 @@ def _run_in_context(
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime import settings as runtime_settings
     from pulumi.runtime.mocks import MockSettings
-    from pulumi.runtime.rpc_manager import RPCManager
     from pulumi.runtime.stack import run_in_stack
 
     monitor = monitor_class()(program=main, stack_outputs=stack_outputs, stack=stack, config=config)
@@ -1612,12 +1605,11 @@ def _run_in_context(
         package_refs={},
         base_providers_by_ref={},
     )
-    settings.rpc_manager = RPCManager()
     runtime_settings.configure(settings)
     runtime_settings.ROOT.set(None)
     runtime_config.set_all_config(config, secret_keys)
 
-    rpc_manager = settings.rpc_manager
+    rpc_manager = runtime_settings._get_rpc_manager()  # MockSettings made a fresh one
     previous_loop = _current_loop()
     loop = asyncio.new_event_loop()
     loop.set_exception_handler(_quiet_exception_handler)

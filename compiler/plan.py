@@ -454,7 +454,7 @@ def render_text(result: PlanResult, *, only: Iterable[str] = ()) -> str:
     for stack in shown:
         lines.append("")
         head = f"{stack.dir} ({stack.project})"
-        if stack.status == "skipped":
+        if stack.error is not None and stack.error.skipped:
             lines.append(f"{head}: skipped, {stack.error.message}")
             continue
         timing = f"{stack.seconds:.2f}s"
@@ -648,10 +648,9 @@ def render_manifests(result: PlanResult, *, only: Iterable[str] = ()) -> dict[st
         header = [
             f"# crosswalk plan --offline: {stack.dir} ({stack.project}), environment {result.environment}"
         ]
-        if stack.status != "ok":
-            header.append(
-                f"# incomplete: the stack {stack.status} ({stack.error.message.splitlines()[0]})"
-            )
+        if stack.error is not None:
+            first_line = stack.error.message.splitlines()[0]
+            header.append(f"# incomplete: the stack {stack.status} ({first_line})")
         body = "---\n".join(
             yaml.dump(
                 doc, Dumper=_ManifestDumper, sort_keys=False, default_flow_style=False, width=1000
