@@ -628,7 +628,42 @@ def _gcp_sql_instance(f: Fabrication) -> dict[str, Any]:
 
 
 def _gcp_redis_instance(f: Fabrication) -> dict[str, Any]:
-    return {"host": _fake_ip("10.70", f.urn), "port": 6379, "currentLocationId": f"{f.region}-a"}
+    tls = reveal(f.inputs.get("transitEncryptionMode")) == "SERVER_AUTHENTICATION"
+    outputs: dict[str, Any] = {
+        "host": _fake_ip("10.70", f.urn),
+        "port": 6378 if tls else 6379,
+        "currentLocationId": f"{f.region}-a",
+    }
+    if reveal(f.inputs.get("authEnabled")):
+        outputs["authString"] = Secret(_fake_uuid(f.urn, "auth"))
+    if tls:
+        outputs["serverCaCerts"] = [
+            {
+                "cert": _fake_cert(f.urn, "ca"),
+                "serialNumber": f.hex(8),
+                "sha1Fingerprint": f.hex(40),
+            }
+        ]
+    return outputs
+
+
+def _gcp_workload_identity_pool(f: Fabrication) -> dict[str, Any]:
+    pool = reveal(f.inputs.get("workloadIdentityPoolId")) or f.physical_name
+    number = str(int(_digest(f.project, length=10), 16))
+    return {
+        "name": f"projects/{number}/locations/global/workloadIdentityPools/{pool}",
+        "state": "ACTIVE",
+    }
+
+
+def _gcp_workload_identity_pool_provider(f: Fabrication) -> dict[str, Any]:
+    pool = reveal(f.inputs.get("workloadIdentityPoolId")) or "pool"
+    provider = reveal(f.inputs.get("workloadIdentityPoolProviderId")) or f.physical_name
+    number = str(int(_digest(f.project, length=10), 16))
+    return {
+        "name": f"projects/{number}/locations/global/workloadIdentityPools/{pool}/providers/{provider}",
+        "state": "ACTIVE",
+    }
 
 
 def _gcp_kms(kind: str) -> Callable[[Fabrication], dict[str, Any]]:
@@ -742,6 +777,12 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     "gcp:serviceaccount/account:Account": _gcp_service_account,
     "gcp:sql/databaseInstance:DatabaseInstance": _gcp_sql_instance,
     "gcp:redis/instance:Instance": _gcp_redis_instance,
+    "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": _gcp_workload_identity_pool,
+    "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": _gcp_workload_identity_pool_provider,
+    "gcp:dns/managedZone:ManagedZone": lambda f: {
+        "nameServers": [f"ns-cloud-a{i}.googledomains.com." for i in (1, 2, 3, 4)],
+        "managedZoneId": str(int(f.hex(12), 16)),
+    },
     "gcp:kms/keyRing:KeyRing": _gcp_kms("keyRings"),
     "gcp:kms/cryptoKey:CryptoKey": _gcp_kms("cryptoKeys"),
     "gcp:compute/globalAddress:GlobalAddress": lambda f: {"address": _fake_ip("10.80", f.urn)},
