@@ -1,26 +1,299 @@
-"""GCP (GKE): facts about the cloud."""
+"""GCP (GKE): facts about the cloud, the address plan of a GKE network, and
+the rules `crosswalk validate` checks only on GCP.
 
+The address plan lives here, not in the backend, so validation judges the same
+ranges the emitted programs use.
+"""
+
+from __future__ import annotations
+
+import ipaddress
 import re
+from dataclasses import dataclass
 
-from crosswalk.providers import ProviderRules
+from crosswalk.providers import Finding, ProviderRules
+
+REGIONS = frozenset(
+    """
+    us-central1 us-east1 us-east4 us-east5 us-south1 us-west1 us-west2 us-west3 us-west4
+    northamerica-northeast1 northamerica-northeast2 northamerica-south1 southamerica-east1
+    southamerica-west1 europe-west1 europe-west2 europe-west3 europe-west4 europe-west6
+    europe-west8 europe-west9 europe-west10 europe-west12 europe-north1 europe-north2
+    europe-central2 europe-southwest1 asia-east1 asia-east2 asia-northeast1 asia-northeast2
+    asia-northeast3 asia-south1 asia-south2 asia-southeast1 asia-southeast2
+    australia-southeast1 australia-southeast2 me-west1 me-central1 me-central2 africa-south1
+    """.split()  # noqa: SIM905 (one region list, easy to read and extend)
+)
+
+# Engine versions as platform.yaml writes them -> what Cloud SQL / Memorystore call them.
+SQL_VERSIONS = {
+    "postgres": {
+        v: f"POSTGRES_{v.replace('.', '_')}"
+        for v in ("9.6", "10", "11", "12", "13", "14", "15", "16", "17")
+    },
+    "mysql": {v: f"MYSQL_{v.replace('.', '_')}" for v in ("5.6", "5.7", "8.0", "8.4")},
+}
+REDIS_VERSIONS = {
+    "3.2": "REDIS_3_2",
+    "4.0": "REDIS_4_0",
+    "5.0": "REDIS_5_0",
+    "6": "REDIS_6_X",
+    "7.0": "REDIS_7_0",
+    "7.2": "REDIS_7_2",
+}
+DEFAULT_VERSIONS = {"postgres": "16", "mysql": "8.0", "redis": "7.2"}
+# Memorystore is sized by memory, not by instance class.
+REDIS_MEMORY_GB = {"small": 1, "medium": 5, "large": 13, "xlarge": 26}
+# Cloud SQL machine tiers: shared-core, custom and the Enterprise Plus families.
+SQL_TIER = re.compile(
+    r"^db-(f1-micro|g1-small|custom-[0-9]+-[0-9]+|(perf-optimized|memory-optimized)-N-[0-9]+)$"
+)
+
+# Team members as IAM principals; Kubernetes RBAC names them by their email.
+MEMBER = re.compile(r"^(user|group|serviceAccount):([^@\s]+@([^@\s]+))$")
+
+# GKE gives each node a /24 of the pod range for its 110 pods (twice what it needs).
+NODE_POD_PREFIX = 24
+# Where crosswalk looks for free ranges, in this order (RFC 1918).
+PRIVATE_POOLS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+# Docker's bridge on the nodes: never chosen for the cluster's own ranges.
+RESERVED = ("172.17.0.0/16",)
+DEFAULT_POD_PREFIX = 14  # GKE's own default: 1,024 nodes
+DEFAULT_SERVICE_PREFIX = 20  # 4,096 Services
+CONTROL_PLANE_PREFIX = 28  # what GKE requires for a private control plane
+PRIVATE_SERVICES_PREFIX = 20  # Private Service Access for Cloud SQL and Memorystore
+
+
+@dataclass(frozen=True)
+class AddressPlan:
+    """Every range a GKE platform's network uses; none overlaps another."""
+
+    nodes: ipaddress.IPv4Network  # the subnetwork's primary range: network.cidr
+    pods: ipaddress.IPv4Network  # secondary range "pods": network.podCidr or a free /14
+    services: ipaddress.IPv4Network  # secondary range "services": network.serviceCidr or a free /20
+    control_plane: ipaddress.IPv4Network  # the private control plane's /28
+    private_services: ipaddress.IPv4Network  # peered to Google's services (Cloud SQL, Redis)
+
+    def nodes_fit(self) -> int:
+        """How many nodes the pod range has room for."""
+        if self.pods.prefixlen > NODE_POD_PREFIX:
+            return 0
+        return 2 ** (NODE_POD_PREFIX - self.pods.prefixlen)
+
+
+def address_plan(network) -> AddressPlan:
+    """The platform's ranges: what platform.yaml sets, and free private ranges
+    chosen deterministically for the rest (so recompiling never moves them)."""
+    nodes = ipaddress.ip_network(network.cidr)
+    taken = [nodes, *(ipaddress.ip_network(r) for r in RESERVED)]
+    pods = _given_or_free(network.pod_cidr, DEFAULT_POD_PREFIX, taken)
+    services = _given_or_free(network.service_cidr, DEFAULT_SERVICE_PREFIX, taken)
+    control_plane = _given_or_free(None, CONTROL_PLANE_PREFIX, taken)
+    private_services = _given_or_free(None, PRIVATE_SERVICES_PREFIX, taken)
+    return AddressPlan(nodes, pods, services, control_plane, private_services)
+
+
+def _given_or_free(given: str | None, prefix: int, taken: list) -> ipaddress.IPv4Network:
+    if given is not None:
+        chosen = ipaddress.ip_network(given)
+    else:
+        chosen = _free(prefix, taken)
+    taken.append(chosen)
+    return chosen
+
+
+def _free(prefix: int, taken: list) -> ipaddress.IPv4Network:
+    for pool in PRIVATE_POOLS:
+        space = ipaddress.ip_network(pool)
+        if space.prefixlen > prefix:
+            continue
+        candidate = next(space.subnets(new_prefix=prefix))
+        while candidate.subnet_of(space):
+            clash = next((t for t in taken if t.overlaps(candidate)), None)
+            if clash is None:
+                return candidate
+            # Jump past the range it hit instead of walking every block inside it.
+            after = int(max(clash.broadcast_address, candidate.broadcast_address)) + 1
+            aligned = -(-after // candidate.num_addresses) * candidate.num_addresses
+            if aligned > int(space.broadcast_address):
+                break
+            candidate = ipaddress.ip_network((aligned, prefix))
+    raise ValueError(f"no free /{prefix} left in the private ranges")
+
+
+def sql_version(engine: str, version: str | None) -> str | None:
+    """Cloud SQL's name for a postgres/mysql version, None when it has none."""
+    return SQL_VERSIONS[engine].get(version or DEFAULT_VERSIONS[engine])
+
+
+def redis_version(version: str | None) -> str | None:
+    return REDIS_VERSIONS.get(version or DEFAULT_VERSIONS["redis"])
+
+
+def security_group_domain(platform) -> str | None:
+    """The domain of the teams' Google Groups: GKE's Google Groups for RBAC
+    looks them up through gke-security-groups@<domain>."""
+    for team in platform.teams:
+        for member in team.members:
+            match = MEMBER.match(member)
+            if match and match.group(1) == "group":
+                return match.group(3)
+    return None
+
+
+def _checks(platform) -> list[Finding]:
+    found: list[Finding] = []
+    if not platform.name[0].isalpha():
+        found.append(
+            Finding(
+                "error",
+                "CW509",
+                f"'{platform.name}' cannot name GCP resources: their names start with a letter",
+                ("name",),
+                "start the platform's name with a letter",
+            )
+        )
+    found += _check_members(platform)
+    found += _check_address_plan(platform)
+    found += _check_datastores(platform)
+    return found
+
+
+def _check_members(platform) -> list[Finding]:
+    found = []
+    domains: dict[str, tuple] = {}
+    for team in platform.teams:
+        for i, member in enumerate(team.members):
+            path = team.path + ("members", i)
+            match = MEMBER.match(member)
+            if match is None:
+                found.append(
+                    Finding(
+                        "error",
+                        "CW507",
+                        f"'{member}' is not a GCP principal",
+                        path,
+                        "write 'user:EMAIL', 'group:EMAIL' or 'serviceAccount:EMAIL'",
+                    )
+                )
+            elif match.group(1) == "group":
+                domains.setdefault(match.group(3), path)
+    if len(domains) > 1:
+        first, *others = domains
+        for domain in others:
+            found.append(
+                Finding(
+                    "warning",
+                    "CW510",
+                    f"group of '{domain}': Kubernetes RBAC sees Google Groups only through "
+                    f"gke-security-groups@{first}",
+                    domains[domain],
+                    f"make the group a member of gke-security-groups@{first}, or use groups of "
+                    f"'{first}' only",
+                )
+            )
+    return found
+
+
+def _check_address_plan(platform) -> list[Finding]:
+    network = platform.network
+    try:
+        plan = address_plan(network)
+    except ValueError:  # an invalid CIDR: the shared checks report it (CW307)
+        return []
+    pools = platform.cluster.node_pools
+    most_nodes = sum(pool.max for pool in pools)
+    found = []
+    if plan.nodes_fit() < most_nodes:
+        where = ("network", "podCidr") if network.pod_cidr else ("network", "cidr")
+        fitting = max(NODE_POD_PREFIX - (most_nodes - 1).bit_length(), 0)
+        found.append(
+            Finding(
+                "error",
+                "CW506",
+                f"pod range '{plan.pods}' has room for {plan.nodes_fit()} nodes, but the node "
+                f"pools scale to {most_nodes}",
+                where,
+                f"GKE gives every node a /{NODE_POD_PREFIX} of pod addresses: set podCidr to a "
+                f"/{fitting} or larger"
+                if network.pod_cidr
+                else f"set network.podCidr to a /{fitting} or larger",
+            )
+        )
+    # A subnetwork keeps four addresses for itself.
+    if plan.nodes.num_addresses - 4 < most_nodes:
+        found.append(
+            Finding(
+                "error",
+                "CW506",
+                f"'{plan.nodes}' has {plan.nodes.num_addresses - 4} node addresses, but the node "
+                f"pools scale to {most_nodes}",
+                ("network", "cidr"),
+                "use a larger network.cidr",
+            )
+        )
+    return found
+
+
+def _check_datastores(platform) -> list[Finding]:
+    found = []
+    for store in platform.app_services.datastores:
+        if store.engine in SQL_VERSIONS:
+            if sql_version(store.engine, store.version) is None:
+                offered = ", ".join(f"'{v}'" for v in SQL_VERSIONS[store.engine])
+                found.append(
+                    Finding(
+                        "error",
+                        "CW508",
+                        f"Cloud SQL offers no {store.engine} '{store.version}'",
+                        store.path + ("version",),
+                        f"Cloud SQL takes major versions: {offered}",
+                    )
+                )
+            if store.instance_class and not SQL_TIER.match(store.instance_class):
+                found.append(
+                    Finding(
+                        "error",
+                        "CW508",
+                        f"'{store.instance_class}' is not a Cloud SQL machine tier",
+                        store.path + ("instanceClass",),
+                        "Cloud SQL tiers look like 'db-custom-2-7680'; or use size",
+                    )
+                )
+        elif store.engine == "redis":
+            if redis_version(store.version) is None:
+                offered = ", ".join(f"'{v}'" for v in REDIS_VERSIONS)
+                found.append(
+                    Finding(
+                        "error",
+                        "CW508",
+                        f"Memorystore offers no redis '{store.version}'",
+                        store.path + ("version",),
+                        f"Memorystore runs redis {offered}",
+                    )
+                )
+            if store.instance_class:
+                found.append(
+                    Finding(
+                        "error",
+                        "CW508",
+                        "Memorystore has no instance classes",
+                        store.path + ("instanceClass",),
+                        "use size: "
+                        + ", ".join(f"{size} ({gb} GB)" for size, gb in REDIS_MEMORY_GB.items()),
+                    )
+                )
+    return found
+
 
 RULES = ProviderRules(
     cloud="gcp",
     title="GCP",
-    regions=frozenset(
-        """
-        us-central1 us-east1 us-east4 us-east5 us-south1 us-west1 us-west2 us-west3 us-west4
-        northamerica-northeast1 northamerica-northeast2 northamerica-south1 southamerica-east1
-        southamerica-west1 europe-west1 europe-west2 europe-west3 europe-west4 europe-west6
-        europe-west8 europe-west9 europe-west10 europe-west12 europe-north1 europe-north2
-        europe-central2 europe-southwest1 asia-east1 asia-east2 asia-northeast1 asia-northeast2
-        asia-northeast3 asia-south1 asia-south2 asia-southeast1 asia-southeast2
-        australia-southeast1 australia-southeast2 me-west1 me-central1 me-central2 africa-south1
-        """.split()
-    ),
+    regions=REGIONS,
     region_pattern=re.compile(r"^[a-z]+-[a-z]+[0-9]+$"),
     region_example="europe-west1",
     machine_type_pattern=re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$"),
     machine_type_example="e2-standard-4",
     needs_project=True,
+    extra_checks=_checks,
 )
