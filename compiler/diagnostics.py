@@ -60,6 +60,11 @@ CODES: dict[str, str] = {
     "CW503": "machine type does not belong to the cloud",
     "CW504": "setting does not apply to this cloud",
     "CW505": "cloud not supported by compile yet",
+    "CW506": "address range too small for the cluster",
+    "CW507": "member is not a principal of the cloud",
+    "CW508": "datastore version or class not offered by the cloud",
+    "CW509": "name not usable for the cloud's resources",
+    "CW510": "Google Groups of several domains",
     # CW6xx: secure defaults relaxed on purpose (warnings)
     "CW601": "public API endpoint open to the internet",
     "CW602": "namespace allows privileged pods",
