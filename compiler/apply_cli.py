@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
 from crosswalk.compiler.apply import (
     DONE,
     FAILED,
@@ -297,7 +298,11 @@ def make_runner(session: Session) -> Runner:
         runner = AutomationRunner(
             session.build_dir, session.env, session.state, virtualenv=session.root / VENV_DIR
         )
-        runner.prepare(session.stacks, session.logs.directory / "_virtualenv.log")
+        runner.prepare(
+            session.stacks,
+            session.logs.directory / "_virtualenv.log",
+            notify=lambda line: click.echo(line, err=session.json_output),
+        )
     except StackFailed as exc:
         raise Stop(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - the CLI is too old, or does not run at all

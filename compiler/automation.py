@@ -28,7 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,10 +189,11 @@ def workspace_spec(
     if not isinstance(settings, dict) or settings.get("name") != stack.project:
         raise StackFailed(f"{work_dir / 'Pulumi.yaml'} is not project '{stack.project}'")
     if virtualenv is not None:
-        runtime = settings.get("runtime")
-        if not isinstance(runtime, dict):
-            runtime = {"name": runtime or "python"}
-        options = dict(runtime.get("options") or {})
+        declared: Any = settings.get("runtime")
+        runtime: dict[str, Any] = (
+            dict(declared) if isinstance(declared, dict) else {"name": declared or "python"}
+        )
+        options: dict[str, Any] = dict(runtime.get("options") or {})
         options["virtualenv"] = str(Path(virtualenv).resolve())
         settings = {**settings, "runtime": {**runtime, "options": options}}
     config_file = work_dir / f"Pulumi.{env}.yaml"
@@ -368,13 +369,21 @@ class AutomationRunner:
 
     # Before the first stack runs.
 
-    def prepare(self, stacks: list[StackSpec], log: Path) -> None:
+    def prepare(
+        self, stacks: list[StackSpec], log: Path, notify: Callable[[str], object] = print
+    ) -> None:
         """Create the state directory, the shared virtualenv and (on Pulumi
         Cloud) learn the organization that StackReferences name."""
         if self.state.local_dir is not None:
             self.state.local_dir.mkdir(parents=True, exist_ok=True)
         if self.virtualenv is not None:
-            prepare_virtualenv(self.virtualenv, requirements(self.build_dir, stacks), log)
+            wanted = requirements(self.build_dir, stacks)
+            if not virtualenv_ready(self.virtualenv, wanted):
+                notify(
+                    f"installing the stacks' Python packages into {self.virtualenv} "
+                    f"(only when they change; log: {log})"
+                )
+                prepare_virtualenv(self.virtualenv, wanted, log)
         if self.state.secrets_provider is None and stacks:
             self.organization = self._default_organization(stacks[0])
 
@@ -470,13 +479,19 @@ def requirements(build_dir: Path | str, stacks: Iterable[StackSpec]) -> list[str
     return sorted(found)
 
 
+def virtualenv_ready(venv: Path, wanted: list[str]) -> bool:
+    stamp = venv / "crosswalk-requirements.txt"
+    text = "".join(f"{line}\n" for line in wanted)
+    return stamp.is_file() and stamp.read_text(encoding="utf-8") == text
+
+
 def prepare_virtualenv(venv: Path, wanted: list[str], log: Path) -> bool:
     """Make `venv` hold `wanted` (pip). Returns whether it had to install;
     a stamp file keeps an unchanged set from reinstalling."""
+    if virtualenv_ready(venv, wanted):
+        return False
     text = "".join(f"{line}\n" for line in wanted)
     stamp = venv / "crosswalk-requirements.txt"
-    if stamp.is_file() and stamp.read_text(encoding="utf-8") == text:
-        return False
     log.parent.mkdir(parents=True, exist_ok=True)
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     wanted_file = venv.parent / f".requirements-{hashlib.sha256(text.encode()).hexdigest()[:12]}"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from crosswalk.compiler import apply_cli
 from crosswalk.compiler.apply import (
     DONE,

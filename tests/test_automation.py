@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from crosswalk.compiler import apply_cli, automation
 from crosswalk.compiler.apply import StackFailed, StackIO, StackSpec, load_manifest
 from crosswalk.compiler.automation import (
@@ -32,7 +33,7 @@ from crosswalk.compiler.automation import (
 from crosswalk.compiler.emit import compile_file
 
 auto = pytest.importorskip("pulumi.automation")
-from pulumi.automation import events
+events = pytest.importorskip("pulumi.automation.events")
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = [apply_cli.preview, apply_cli.apply, apply_cli.destroy, apply_cli.drift]
@@ -520,3 +521,25 @@ def test_the_virtualenv_is_installed_once_per_set_of_requirements(
     )
     with pytest.raises(StackFailed, match="failed; see"):
         prepare_virtualenv(venv, ["broken==0"], log)
+
+
+def test_prepare_says_when_it_installs_and_stays_quiet_after(
+    build: Path, stub_sdk, monkeypatch
+) -> None:
+    def fake_run(command, **kwargs):
+        if command[1:3] == ["-m", "venv"]:
+            (Path(command[3]) / "bin").mkdir(parents=True)
+            (Path(command[3]) / "bin" / "python").write_text("")
+        return types.SimpleNamespace(returncode=0)
+
+    monkeypatch.setattr(automation.subprocess, "run", fake_run)
+    state = resolve_state(build, None, {})
+    venv = build.parent.parent / "venv"
+    runner = AutomationRunner(build, "dev", state, virtualenv=venv)
+    said: list[str] = []
+    stacks = list(load_manifest(build).stacks)
+    runner.prepare(stacks, build / "venv.log", notify=said.append)
+    assert len(said) == 1 and "installing the stacks' Python packages" in said[0]
+    assert state.local_dir is not None and state.local_dir.is_dir()
+    runner.prepare(stacks, build / "venv.log", notify=said.append)
+    assert len(said) == 1
