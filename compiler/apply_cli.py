@@ -254,8 +254,18 @@ def _choose_env(platform, env: str | None, file: str) -> str:
     raise Stop(f"{file} declares several environments ({', '.join(names)}); choose one with --env")
 
 
+def _report(file: str, diagnostics, *, failed: bool) -> None:
+    """Diagnostics go to stderr here, so stdout stays JSON lines with --json."""
+    from crosswalk.compiler.cli import summary
+
+    for diagnostic in diagnostics:
+        click.echo(diagnostic.render(), err=True)
+    if failed:
+        errors = sum(d.severity == "error" for d in diagnostics)
+        click.echo(summary(file, errors, len(diagnostics) - errors), err=True)
+
+
 def _check_platform(file: str):
-    from crosswalk.compiler.cli import print_diagnostics, summary
     from crosswalk.compiler.document import LoadError
     from crosswalk.compiler.pipeline import check_file
 
@@ -264,16 +274,12 @@ def _check_platform(file: str):
     except LoadError as exc:
         raise Stop(str(exc)) from None
     if not result.ok:
-        diagnostics = result.report.sorted()
-        print_diagnostics(diagnostics, result.document.text if result.document else None, False)
-        errors = sum(d.severity == "error" for d in diagnostics)
-        click.echo(summary(file, errors, len(diagnostics) - errors), err=True)
+        _report(file, result.report.sorted(), failed=True)
         sys.exit(EXIT_FAILED)
     return result.platform
 
 
 def _compile(file: str, build_dir: Path, env: str) -> None:
-    from crosswalk.compiler.cli import print_diagnostics, summary
     from crosswalk.compiler.document import LoadError
     from crosswalk.compiler.emit import compile_file
     from crosswalk.compiler.writer import WriteError
@@ -282,11 +288,8 @@ def _compile(file: str, build_dir: Path, env: str) -> None:
         result = compile_file(file, build_dir, env)
     except (LoadError, WriteError) as exc:
         raise Stop(str(exc)) from None
-    diagnostics = result.report.sorted()
-    print_diagnostics(diagnostics, None, False)
+    _report(file, result.report.sorted(), failed=not result.files)
     if not result.files:
-        errors = sum(d.severity == "error" for d in diagnostics)
-        click.echo(summary(file, errors, len(diagnostics) - errors), err=True)
         sys.exit(EXIT_FAILED)
 
 

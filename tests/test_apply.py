@@ -498,8 +498,14 @@ def test_apply_without_a_terminal_or_yes_refuses_before_doing_anything(platform,
 
 
 def test_apply_yes_previews_then_updates_everything_in_order(platform, fake) -> None:
+    # A warning (public endpoint open to all) must not break the JSON lines on stdout.
+    platform.write_text(
+        platform.read_text() + "  endpoint: {public: true, allowedCidrs: [0.0.0.0/0]}\n"
+    )
     result = invoke(apply_cli.apply, platform, "--yes", "--json")
     assert result.exit_code == 0, result.output
+    assert "warning[" in result.stderr
+    assert all(line.startswith("{") for line in result.stdout.splitlines())
     operations = [(c.operation, c.stack) for c in sorted(fake.calls, key=lambda c: c.start)]
     previews = [s for op, s in operations if op == "preview"]
     ups = [s for op, s in operations if op == "up"]
