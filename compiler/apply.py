@@ -339,14 +339,13 @@ def drifted(run: RunResult) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def waiting_on_upstream(run: RunResult, changed_upstream: Iterable[str] = ()) -> dict[str, str]:
+def waiting_on_upstream(run: RunResult) -> dict[str, str]:
     """Stacks of a preview that failed (or were skipped) only because a stack
     they read has changes still to apply: a StackReference to a stack that
     does not exist yet, or to an output it does not export yet, cannot be
     previewed. Maps each such stack to the changed upstream it waits for."""
     stacks = {r.spec.dir: r.spec for r in run}
     changed = {r.spec.dir for r in run if r.outcome is not None and r.outcome.changed}
-    changed |= set(changed_upstream)
     pending: dict[str, str] = {}
     for result in run:  # topological order, so upstream verdicts come first
         if result.status not in (FAILED, SKIPPED):
