@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from crosswalk.compiler.diagnostics import Diagnostic, render_json
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -82,7 +83,9 @@ def print_diagnostics(diagnostics, text: str | None, verbose: bool) -> None:
         rendered = diagnostic.render()
         if verbose:
             head, _, help_line = rendered.partition("\n")
-            rendered = head + _render_snippet(diagnostic, lines) + ("\n" + help_line if help_line else "")
+            rendered = (
+                head + _render_snippet(diagnostic, lines) + ("\n" + help_line if help_line else "")
+            )
         color = "red" if diagnostic.severity == "error" else "yellow"
         click.echo(click.style(rendered, fg=color) if sys.stdout.isatty() else rendered)
 
@@ -349,7 +352,10 @@ def _render_picture(dot_text: str, picture_format: str, output: str | None) -> N
             "'apt-get install graphviz', macOS: 'brew install graphviz') or use --format dot|mermaid"
         )
     done = subprocess.run(
-        [dot, f"-T{picture_format}", "-o", output], input=dot_text.encode(), capture_output=True
+        [dot, f"-T{picture_format}", "-o", output],
+        input=dot_text.encode(),
+        check=False,
+        capture_output=True,
     )
     if done.returncode != 0:
         raise UsageError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")

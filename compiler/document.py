@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 import yaml
+
 from crosswalk.compiler.diagnostics import ERROR, Diagnostic, Span, format_path
 
 MAX_FILE_BYTES = 5 * 1024 * 1024

@@ -12,8 +12,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from crosswalk.compiler.codegen import Code, Program, call_statement, literal, py_string
-from crosswalk.compiler.graph import LAYER_DIRS, ResourceGraph, app_stack, stack_layer
+from crosswalk.compiler.codegen import Code, Program, call_statement, py_string
+from crosswalk.compiler.graph import ResourceGraph, stack_layer
 from crosswalk.compiler.model import Platform
 
 # The SDK versions the tests ran against; generated requirements pin them.
@@ -85,7 +85,9 @@ class StackContext:
     def upstream(self, stack: str, output: str) -> Code:
         """An output of an upstream stack, read through its StackReference."""
         if stack not in self.references:
-            var = self.program.name(stack_layer(stack) if not stack.startswith("06-") else stack, "stack")
+            var = self.program.name(
+                stack_layer(stack) if not stack.startswith("06-") else stack, "stack"
+            )
             self.references[stack] = var
         reads = self.reads.setdefault(stack, {})
         if output not in reads:
@@ -141,9 +143,7 @@ def emit_projects(
             if not stack.startswith("06-")
             else f"{project}: app {stack.split('/', 1)[1]} of platform {platform.name}."
         )
-        ctx = StackContext(
-            stack, project, platform, platforms, Program(title, source_name), lines
-        )
+        ctx = StackContext(stack, project, platform, platforms, Program(title, source_name), lines)
         backend.emit_layer(ctx)
         contexts[stack] = ctx
 
@@ -239,7 +239,6 @@ def _sdk_packages(program: Program) -> set[str]:
         if module.startswith("pulumi_"):
             packages.add(module.replace("_", "-"))
     return packages
-
 
 
 @dataclass

@@ -130,7 +130,9 @@ def build_graph(platform: Platform) -> ResourceGraph:
     for name, enabled in sorted(services.items()):
         if enabled:
             key = "metricsServer" if name == "metrics-server" else name
-            b.node(f"service/{name}", "cluster-service", "cluster-services", ("clusterServices", key))
+            b.node(
+                f"service/{name}", "cluster-service", "cluster-services", ("clusterServices", key)
+            )
             b.edge("cluster", f"service/{name}")
 
     # Layer 5: app services.
@@ -199,7 +201,9 @@ def check_graph(resources: ResourceGraph, document) -> list[Diagnostic]:
 
     def report(code, message, path):
         found.append(
-            Diagnostic(ERROR, code, message, document.span(path), format_path(path), None, document.file)
+            Diagnostic(
+                ERROR, code, message, document.span(path), format_path(path), None, document.file
+            )
         )
 
     for u, v, data in sorted(graph.edges(data=True)):
@@ -218,7 +222,9 @@ def check_graph(resources: ResourceGraph, document) -> list[Diagnostic]:
             (
                 data.get("path")
                 for a, b_, data in graph.edges(data=True)
-                if graph.nodes[a]["stack"] == u and graph.nodes[b_]["stack"] == v and data.get("path")
+                if graph.nodes[a]["stack"] == u
+                and graph.nodes[b_]["stack"] == v
+                and data.get("path")
             ),
             graph.nodes[resources.nodes_of(v)[0]]["path"],
         )

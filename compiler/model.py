@@ -339,7 +339,9 @@ def build_platform(data: dict) -> Platform:
         ),
         cluster=Cluster(
             cluster["version"],
-            Endpoint(cluster["endpoint"]["public"], tuple(cluster["endpoint"].get("allowedCidrs", []))),
+            Endpoint(
+                cluster["endpoint"]["public"], tuple(cluster["endpoint"].get("allowedCidrs", []))
+            ),
             pools,
             namespaces,
         ),

@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 import yaml
+
 from crosswalk.compiler.mocks import (
     SECRET_MASK,
     ProgramRun,

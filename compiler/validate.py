@@ -13,10 +13,11 @@ import re
 from functools import cache, lru_cache
 
 import jsonschema
+from jsonschema.exceptions import best_match
+
 from crosswalk.compiler.diagnostics import ERROR, Diagnostic, format_path
 from crosswalk.compiler.document import Document
 from crosswalk.schema import load_schema
-from jsonschema.exceptions import best_match
 
 # Human words for the schema's patterns, so errors say what is expected.
 # tests check that every pattern in the schema has words here.

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 CLOUDS = ("aws", "gcp", "azure")
 
@@ -28,7 +28,7 @@ class ProviderRules:
     machine_type_example: str
     needs_project: bool = False
     # Cloud-specific rules beyond the shared ones: Platform -> [Finding].
-    extra_checks: Callable[[object], list["Finding"]] = lambda platform: []
+    extra_checks: Callable[[object], list[Finding]] = lambda platform: []
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from crosswalk.compiler.codegen import Call, Code, py_string
+from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import Backend, StackContext
 from crosswalk.compiler.model import Platform
 from crosswalk.providers import kubernetes as k8s
@@ -16,11 +16,30 @@ from crosswalk.providers import services
 
 AWS_IMPORT = "import pulumi_aws as aws"
 
-NODE_SIZES = {"small": "t3.medium", "medium": "m6i.large", "large": "m6i.xlarge", "xlarge": "m6i.2xlarge"}
-DB_SIZES = {"small": "db.t4g.medium", "medium": "db.r6g.large", "large": "db.r6g.xlarge", "xlarge": "db.r6g.2xlarge"}
-CACHE_SIZES = {"small": "cache.t4g.small", "medium": "cache.r7g.large", "large": "cache.r7g.xlarge", "xlarge": "cache.r7g.2xlarge"}
+NODE_SIZES = {
+    "small": "t3.medium",
+    "medium": "m6i.large",
+    "large": "m6i.xlarge",
+    "xlarge": "m6i.2xlarge",
+}
+DB_SIZES = {
+    "small": "db.t4g.medium",
+    "medium": "db.r6g.large",
+    "large": "db.r6g.xlarge",
+    "xlarge": "db.r6g.2xlarge",
+}
+CACHE_SIZES = {
+    "small": "cache.t4g.small",
+    "medium": "cache.r7g.large",
+    "large": "cache.r7g.xlarge",
+    "xlarge": "cache.r7g.2xlarge",
+}
 DB_ENGINES = {"postgres": ("postgres", "16", 5432), "mysql": ("mysql", "8.0", 3306)}
-TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
+TAINT_EFFECTS = {
+    "NoSchedule": "NO_SCHEDULE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+}
 MANAGED = "arn:aws:iam::aws:policy/"
 GITHUB_OIDC = "token.actions.githubusercontent.com"
 
@@ -28,7 +47,14 @@ GITHUB_OIDC = "token.actions.githubusercontent.com"
 LAYER_ACTIONS = {
     "identity": ["iam:*"],
     "managed-infra": ["ec2:*", "ecr:*", "kms:*", "logs:*"],
-    "cluster": ["eks:*", "ec2:Describe*", "iam:PassRole", "iam:GetRole", "kms:DescribeKey", "kms:CreateGrant"],
+    "cluster": [
+        "eks:*",
+        "ec2:Describe*",
+        "iam:PassRole",
+        "iam:GetRole",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+    ],
     "cluster-services": ["eks:DescribeCluster", "iam:*Role*", "iam:*RolePolicy*"],
     "app-services": [
         "eks:DescribeCluster",
@@ -103,7 +129,10 @@ class AwsBackend(Backend):
         provider = _provider(ctx)
         prog.assign(
             "caller",
-            Call("aws.get_caller_identity", kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})}),
+            Call(
+                "aws.get_caller_identity",
+                kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},
+            ),
         )
         account_root = Code('"arn:aws:iam::" + caller.account_id + ":root"')
         cluster_role = prog.resource(
@@ -121,7 +150,10 @@ class AwsBackend(Backend):
             "cluster_role_policy",
             "aws.iam.RolePolicyAttachment",
             f"{p.name}-cluster-policy",
-            {"role": Code(f"{cluster_role}.name"), "policy_arn": MANAGED + "AmazonEKSClusterPolicy"},
+            {
+                "role": Code(f"{cluster_role}.name"),
+                "policy_arn": MANAGED + "AmazonEKSClusterPolicy",
+            },
             ctx.line(("cluster",)),
             _opts(provider),
         )
@@ -136,7 +168,11 @@ class AwsBackend(Backend):
             ctx.line(("cluster", "nodePools")),
             _opts(provider),
         )
-        for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"):
+        for policy in (
+            "AmazonEKSWorkerNodePolicy",
+            "AmazonEKS_CNI_Policy",
+            "AmazonEC2ContainerRegistryReadOnly",
+        ):
             prog.resource(
                 ("node_role", policy),
                 "aws.iam.RolePolicyAttachment",
@@ -219,7 +255,9 @@ class AwsBackend(Backend):
                         [
                             {
                                 "Version": "2012-10-17",
-                                "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+                                "Statement": [
+                                    {"Effect": "Allow", "Action": actions, "Resource": "*"}
+                                ],
                             }
                         ],
                     ),
@@ -240,14 +278,22 @@ class AwsBackend(Backend):
             "zones",
             Call(
                 "aws.get_availability_zones",
-                kwargs={"state": "available", "opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},
+                kwargs={
+                    "state": "available",
+                    "opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider}),
+                },
             ),
         )
         vpc = prog.resource(
             "vpc",
             "aws.ec2.Vpc",
             f"{p.name}-vpc",
-            {"cidr_block": net.cidr, "enable_dns_hostnames": True, "enable_dns_support": True, "tags": {"Name": f"{p.name}-vpc"}},
+            {
+                "cidr_block": net.cidr,
+                "enable_dns_hostnames": True,
+                "enable_dns_support": True,
+                "tags": {"Name": f"{p.name}-vpc"},
+            },
             line,
             _opts(provider),
         )
@@ -272,7 +318,10 @@ class AwsBackend(Backend):
             "public_route_table",
             "aws.ec2.RouteTable",
             f"{p.name}-public",
-            {"vpc_id": Code(f"{vpc}.id"), "routes": [{"cidr_block": "0.0.0.0/0", "gateway_id": Code(f"{igw}.id")}]},
+            {
+                "vpc_id": Code(f"{vpc}.id"),
+                "routes": [{"cidr_block": "0.0.0.0/0", "gateway_id": Code(f"{igw}.id")}],
+            },
             line,
             _opts(provider),
         )
@@ -331,7 +380,10 @@ class AwsBackend(Backend):
                     "vpc_id": Code(f"{vpc}.id"),
                     "cidr_block": private_cidrs[zone],
                     "availability_zone": Code(f"zones.names[{zone}]"),
-                    "tags": {"Name": f"{p.name}-private-{zone}", "kubernetes.io/role/internal-elb": "1"},
+                    "tags": {
+                        "Name": f"{p.name}-private-{zone}",
+                        "kubernetes.io/role/internal-elb": "1",
+                    },
                 },
                 line,
                 _opts(provider),
@@ -341,7 +393,10 @@ class AwsBackend(Backend):
                 ("private", str(zone), "route_table"),
                 "aws.ec2.RouteTable",
                 f"{p.name}-private-{zone}",
-                {"vpc_id": Code(f"{vpc}.id"), "routes": [{"cidr_block": "0.0.0.0/0", "nat_gateway_id": Code(f"{nat}.id")}]},
+                {
+                    "vpc_id": Code(f"{vpc}.id"),
+                    "routes": [{"cidr_block": "0.0.0.0/0", "nat_gateway_id": Code(f"{nat}.id")}],
+                },
                 line,
                 _opts(provider),
             )
@@ -382,7 +437,9 @@ class AwsBackend(Backend):
                     "name": f"{p.name}/{registry.name}",
                     "image_scanning_configuration": {"scan_on_push": registry.scan_on_push},
                     "image_tag_mutability": "IMMUTABLE" if registry.immutable_tags else "MUTABLE",
-                    "encryption_configurations": [{"encryption_type": "KMS", "kms_key": Code(f"{key}.arn")}],
+                    "encryption_configurations": [
+                        {"encryption_type": "KMS", "kms_key": Code(f"{key}.arn")}
+                    ],
                 },
                 ctx.line(registry.path),
                 _opts(provider),
@@ -413,13 +470,21 @@ class AwsBackend(Backend):
                     "subnet_ids": ctx.upstream("02-managed-infra", "private_subnet_ids"),
                     "endpoint_private_access": True,
                     "endpoint_public_access": endpoint.public,
-                    "public_access_cidrs": list(endpoint.allowed_cidrs) if endpoint.public else None,
+                    "public_access_cidrs": list(endpoint.allowed_cidrs)
+                    if endpoint.public
+                    else None,
                 },
                 "access_config": {
                     "authentication_mode": "API",
                     "bootstrap_cluster_creator_admin_permissions": True,
                 },
-                "enabled_cluster_log_types": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+                "enabled_cluster_log_types": [
+                    "api",
+                    "audit",
+                    "authenticator",
+                    "controllerManager",
+                    "scheduler",
+                ],
                 "encryption_config": {
                     "provider": {"key_arn": ctx.upstream("02-managed-infra", "secrets_key_arn")},
                     "resources": ["secrets"],
@@ -454,8 +519,12 @@ class AwsBackend(Backend):
                     "ami_type": "AL2023_x86_64_STANDARD",
                     "disk_size": pool.disk_size_gb,
                     "scaling_config": {
-                        "min_size": ctx.setting(f"{key}.min", lambda q, env, n=pool.name: _pool(q, n).min),
-                        "max_size": ctx.setting(f"{key}.max", lambda q, env, n=pool.name: _pool(q, n).max),
+                        "min_size": ctx.setting(
+                            f"{key}.min", lambda q, env, n=pool.name: _pool(q, n).min
+                        ),
+                        "max_size": ctx.setting(
+                            f"{key}.max", lambda q, env, n=pool.name: _pool(q, n).max
+                        ),
                         "desired_size": ctx.setting(
                             f"{key}.desired", lambda q, env, n=pool.name: max(_pool(q, n).min, 1)
                         ),
@@ -512,11 +581,15 @@ class AwsBackend(Backend):
                                 "name": p.name,
                                 "cluster": {
                                     "server": Code(f"{cluster}.endpoint"),
-                                    "certificate-authority-data": Code(f"{cluster}.certificate_authority.data"),
+                                    "certificate-authority-data": Code(
+                                        f"{cluster}.certificate_authority.data"
+                                    ),
                                 },
                             }
                         ],
-                        "contexts": [{"name": p.name, "context": {"cluster": p.name, "user": p.name}}],
+                        "contexts": [
+                            {"name": p.name, "context": {"cluster": p.name, "user": p.name}}
+                        ],
                         "current-context": p.name,
                         "users": [
                             {
@@ -543,8 +616,15 @@ class AwsBackend(Backend):
         )
         k8s_provider = k8s.emit_provider(ctx, Code(f"pulumi.Output.secret({kubeconfig})"), line)
         ebs_role = _irsa_role(
-            ctx, provider, "ebs_csi", f"{p.name}-ebs-csi", Code(f"{oidc}.arn"), Code(f"{oidc}.url"),
-            "kube-system", "ebs-csi-controller-sa", ("cluster",),
+            ctx,
+            provider,
+            "ebs_csi",
+            f"{p.name}-ebs-csi",
+            Code(f"{oidc}.arn"),
+            Code(f"{oidc}.url"),
+            "kube-system",
+            "ebs-csi-controller-sa",
+            ("cluster",),
             managed=[MANAGED + "service-role/AmazonEBSCSIDriverPolicy"],
         )
         prog.resource(
@@ -584,25 +664,43 @@ class AwsBackend(Backend):
         prog.export("kubeconfig", Code(f"pulumi.Output.secret({kubeconfig})"))
         prog.export("oidc_provider_arn", Code(f"{oidc}.arn"))
         prog.export("oidc_provider_url", Code(f"{oidc}.url"))
-        prog.export("cluster_security_group_id", Code(f"{cluster}.vpc_config.cluster_security_group_id"))
+        prog.export(
+            "cluster_security_group_id", Code(f"{cluster}.vpc_config.cluster_security_group_id")
+        )
 
     # Layer 4 ---------------------------------------------------------------
 
     def cluster_services(self, ctx: StackContext) -> None:
-        p, prog = ctx.platform, ctx.program
+        p = ctx.platform
         provider = _provider(ctx)
-        k8s_provider = k8s.emit_provider(ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("clusterServices",)))
+        k8s_provider = k8s.emit_provider(
+            ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("clusterServices",))
+        )
         oidc_arn = ctx.upstream("03-cluster", "oidc_provider_arn")
         oidc_url = ctx.upstream("03-cluster", "oidc_provider_url")
         cloud_values: dict[str, dict] = {}
         if p.services.logging:
             role = _irsa_role(
-                ctx, provider, "fluent_bit", f"{p.name}-fluent-bit", oidc_arn, oidc_url,
-                "logging", "fluent-bit", ("clusterServices", "logging"),
-                ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                ctx,
+                provider,
+                "fluent_bit",
+                f"{p.name}-fluent-bit",
+                oidc_arn,
+                oidc_url,
+                "logging",
+                "fluent-bit",
+                ("clusterServices", "logging"),
+                [
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
             )
             cloud_values["logging"] = {
-                "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": Code(f"{role}.arn")}},
+                "serviceAccount": {
+                    "annotations": {"eks.amazonaws.com/role-arn": Code(f"{role}.arn")}
+                },
                 "cloudWatchLogs": {
                     "enabled": True,
                     "region": p.cloud.region,
@@ -612,8 +710,15 @@ class AwsBackend(Backend):
             }
         if p.services.autoscaler:
             role = _irsa_role(
-                ctx, provider, "cluster_autoscaler", f"{p.name}-cluster-autoscaler", oidc_arn, oidc_url,
-                "kube-system", "cluster-autoscaler", ("clusterServices", "autoscaler"),
+                ctx,
+                provider,
+                "cluster_autoscaler",
+                f"{p.name}-cluster-autoscaler",
+                oidc_arn,
+                oidc_url,
+                "kube-system",
+                "cluster-autoscaler",
+                ("clusterServices", "autoscaler"),
                 [
                     "autoscaling:DescribeAutoScalingGroups",
                     "autoscaling:DescribeAutoScalingInstances",
@@ -645,43 +750,79 @@ class AwsBackend(Backend):
         p, prog = ctx.platform, ctx.program
         prog.imports.add("import json")
         provider = _provider(ctx)
-        k8s_provider = k8s.emit_provider(ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("appServices",)))
+        k8s_provider = k8s.emit_provider(
+            ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("appServices",))
+        )
         cloud_values: dict[str, dict] = {}
         if p.app_services.dns_zone:
             zone = prog.resource(
                 "dns_zone",
                 "aws.route53.Zone",
                 f"{p.name}-zone",
-                {"name": p.app_services.dns_zone, "comment": f"Managed by crosswalk for platform {p.name}"},
+                {
+                    "name": p.app_services.dns_zone,
+                    "comment": f"Managed by crosswalk for platform {p.name}",
+                },
                 ctx.line(("appServices", "dns")),
                 _opts(provider),
             )
             role = _irsa_role(
-                ctx, provider, "external_dns", f"{p.name}-external-dns",
-                ctx.upstream("03-cluster", "oidc_provider_arn"), ctx.upstream("03-cluster", "oidc_provider_url"),
-                "external-dns", "external-dns", ("appServices", "dns"),
-                ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets", "route53:ListHostedZones", "route53:ListTagsForResource"],
+                ctx,
+                provider,
+                "external_dns",
+                f"{p.name}-external-dns",
+                ctx.upstream("03-cluster", "oidc_provider_arn"),
+                ctx.upstream("03-cluster", "oidc_provider_url"),
+                "external-dns",
+                "external-dns",
+                ("appServices", "dns"),
+                [
+                    "route53:ChangeResourceRecordSets",
+                    "route53:ListResourceRecordSets",
+                    "route53:ListHostedZones",
+                    "route53:ListTagsForResource",
+                ],
             )
             cloud_values["dns"] = {
                 "provider": {"name": "aws"},
                 "env": [{"name": "AWS_DEFAULT_REGION", "value": p.cloud.region}],
-                "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": Code(f"{role}.arn")}},
+                "serviceAccount": {
+                    "annotations": {"eks.amazonaws.com/role-arn": Code(f"{role}.arn")}
+                },
             }
             prog.export("dns_zone_id", Code(f"{zone}.zone_id"))
             prog.export("dns_name_servers", Code(f"{zone}.name_servers"))
             if p.app_services.email:
                 role = _irsa_role(
-                    ctx, provider, "cert_manager", f"{p.name}-cert-manager",
-                    ctx.upstream("03-cluster", "oidc_provider_arn"), ctx.upstream("03-cluster", "oidc_provider_url"),
-                    "cert-manager", "cert-manager", ("appServices", "certificates"),
-                    ["route53:GetChange", "route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets", "route53:ListHostedZonesByName"],
+                    ctx,
+                    provider,
+                    "cert_manager",
+                    f"{p.name}-cert-manager",
+                    ctx.upstream("03-cluster", "oidc_provider_arn"),
+                    ctx.upstream("03-cluster", "oidc_provider_url"),
+                    "cert-manager",
+                    "cert-manager",
+                    ("appServices", "certificates"),
+                    [
+                        "route53:GetChange",
+                        "route53:ChangeResourceRecordSets",
+                        "route53:ListResourceRecordSets",
+                        "route53:ListHostedZonesByName",
+                    ],
                 )
                 cloud_values["certificates"] = {
-                    "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": Code(f"{role}.arn")}},
+                    "serviceAccount": {
+                        "annotations": {"eks.amazonaws.com/role-arn": Code(f"{role}.arn")}
+                    },
                     "securityContext": {"fsGroup": 1001},
                 }
                 cloud_values["certificates_solver"] = {
-                    "dns01": {"route53": {"region": p.cloud.region, "hostedZoneID": Code(f"{zone}.zone_id")}}
+                    "dns01": {
+                        "route53": {
+                            "region": p.cloud.region,
+                            "hostedZoneID": Code(f"{zone}.zone_id"),
+                        }
+                    }
                 }
         services.emit_app_services(ctx, k8s_provider, cloud="aws", cloud_values=cloud_values)
 
@@ -698,7 +839,9 @@ class AwsBackend(Backend):
         p, prog = ctx.platform, ctx.program
         line = ctx.line(store.path)
         base = f"{p.name}-{store.name}"
-        protect = ctx.setting(f"datastores.{store.name}.deletionProtection", lambda q, env: env != "dev")
+        protect = ctx.setting(
+            f"datastores.{store.name}.deletionProtection", lambda q, env: env != "dev"
+        )
 
         def security_group(port: int) -> Code:
             return prog.resource(
@@ -762,7 +905,9 @@ class AwsBackend(Backend):
                     "iam_database_authentication_enabled": True,
                     "auto_minor_version_upgrade": True,
                     "performance_insights_enabled": True,
-                    "enabled_cloudwatch_logs_exports": ["postgresql"] if engine == "postgres" else ["error", "slowquery"],
+                    "enabled_cloudwatch_logs_exports": ["postgresql"]
+                    if engine == "postgres"
+                    else ["error", "slowquery"],
                 },
                 line,
                 _opts(provider),
@@ -874,15 +1019,20 @@ class AwsBackend(Backend):
     # Layer 6 ---------------------------------------------------------------
 
     def app(self, ctx: StackContext) -> None:
-        p, prog = ctx.platform, ctx.program
+        p = ctx.platform
         app = p.app(ctx.stack.split("/", 1)[1])
-        k8s_provider = k8s.emit_provider(ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(app.path))
+        k8s_provider = k8s.emit_provider(
+            ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(app.path)
+        )
         parts = k8s.AppCloudParts()
         cloud_policies = []
         for store_name in app.uses:
             store = p.datastore(store_name)
             prefix = _env_prefix(store.name)
-            out = lambda name: ctx.upstream("05-app-services", f"datastore_{store.name}_{name}")  # noqa: E731
+
+            def out(name: str, store=store) -> Code:
+                return ctx.upstream("05-app-services", f"datastore_{store.name}_{name}")
+
             if store.engine in DB_ENGINES:
                 parts.datastore_env[store.name] = {
                     f"{prefix}_HOST": out("host"),
@@ -903,14 +1053,29 @@ class AwsBackend(Backend):
                 parts.datastore_env[store.name] = {f"{prefix}_QUEUE_URL": out("url")}
                 cloud_policies.append(
                     (
-                        ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+                        [
+                            "sqs:SendMessage",
+                            "sqs:ReceiveMessage",
+                            "sqs:DeleteMessage",
+                            "sqs:GetQueueAttributes",
+                            "sqs:ChangeMessageVisibility",
+                        ],
                         out("arn"),
                     )
                 )
             else:
                 parts.datastore_env[store.name] = {f"{prefix}_TABLE": out("table")}
                 cloud_policies.append(
-                    (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"], out("arn"))
+                    (
+                        [
+                            "dynamodb:GetItem",
+                            "dynamodb:PutItem",
+                            "dynamodb:UpdateItem",
+                            "dynamodb:DeleteItem",
+                            "dynamodb:Query",
+                        ],
+                        out("arn"),
+                    )
                 )
         if cloud_policies:
             provider = _provider(ctx)
@@ -919,15 +1084,31 @@ class AwsBackend(Backend):
                 for actions, resource in cloud_policies
             ]
             role = _irsa_role(
-                ctx, provider, "app", f"{p.name}-app-{app.name}",
-                ctx.upstream("03-cluster", "oidc_provider_arn"), ctx.upstream("03-cluster", "oidc_provider_url"),
-                app.namespace, app.name, app.path + ("uses",), statements,
+                ctx,
+                provider,
+                "app",
+                f"{p.name}-app-{app.name}",
+                ctx.upstream("03-cluster", "oidc_provider_arn"),
+                ctx.upstream("03-cluster", "oidc_provider_url"),
+                app.namespace,
+                app.name,
+                app.path + ("uses",),
+                statements,
             )
             parts.service_account_annotations["eks.amazonaws.com/role-arn"] = Code(f"{role}.arn")
-            parts.egress.append({"to": [{"ip_block": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]})
+            parts.egress.append(
+                {
+                    "to": [{"ip_block": {"cidr": "0.0.0.0/0"}}],
+                    "ports": [{"protocol": "TCP", "port": 443}],
+                }
+            )
         if any(p.datastore(s).engine in ("postgres", "mysql", "redis") for s in app.uses):
             ports = sorted(
-                {DB_ENGINES[e][2] if e in DB_ENGINES else 6379 for e in (p.datastore(s).engine for s in app.uses) if e != "queue" and e != "document"}
+                {
+                    DB_ENGINES[e][2] if e in DB_ENGINES else 6379
+                    for e in (p.datastore(s).engine for s in app.uses)
+                    if e != "queue" and e != "document"
+                }
             )
             parts.egress.append(
                 {
@@ -986,7 +1167,17 @@ def _irsa_trust(ctx, provider_arn, issuer_url, namespace: str, service_account: 
 
 
 def _irsa_role(
-    ctx, provider, var, name, oidc_arn, oidc_url, namespace, service_account, path, actions=(), managed=()
+    ctx,
+    provider,
+    var,
+    name,
+    oidc_arn,
+    oidc_url,
+    namespace,
+    service_account,
+    path,
+    actions=(),
+    managed=(),
 ) -> Code:
     """An IAM role for one Kubernetes service account: inline policy and/or managed policies."""
     prog = ctx.program

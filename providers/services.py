@@ -143,7 +143,7 @@ def emit_cluster_services(
     autoscaler and metrics-server), keyed as in clusterServices; no release
     is emitted for them."""
     s = ctx.platform.services
-    at = lambda key: ctx.line(("clusterServices", key))  # noqa: E731
+    at = lambda key: ctx.line(("clusterServices", key))
     if s.logging and "logging" not in native:
         chart = "aws-for-fluent-bit" if cloud == "aws" else "fluent-bit"
         release(ctx, provider, chart, cloud_values.get("logging", {}), at("logging"))
@@ -208,7 +208,7 @@ def emit_cluster_services(
 def emit_app_services(ctx: StackContext, provider: Code, *, cloud: str, cloud_values: dict) -> None:
     a = ctx.platform.app_services
     prog = ctx.program
-    at = lambda key: ctx.line(("appServices", key))  # noqa: E731
+    at = lambda key: ctx.line(("appServices", key))
     controller = None
     if a.ingress is not None:
         values = {"service": {"type": "LoadBalancer"}} if a.ingress != "envoy-gateway" else {}

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from crosswalk.compiler import validate as validate_module
 from crosswalk.compiler.cli import main
 from crosswalk.compiler.diagnostics import CODES

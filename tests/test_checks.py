@@ -7,6 +7,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+
 from crosswalk.compiler.diagnostics import Span
 from crosswalk.compiler.document import parse_document
 from crosswalk.compiler.pipeline import check_document

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from crosswalk.compiler.diagnostics import Span
 from crosswalk.compiler.document import (
     MAX_DEPTH,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from crosswalk.compiler.cli import main as cli
 
 REPO = Path(__file__).resolve().parents[1]

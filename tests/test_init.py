@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from crosswalk.compiler.cli import main as cli
 from crosswalk.compiler.starter import StarterExists, starter_files, write_starter
 from crosswalk.providers import CLOUDS

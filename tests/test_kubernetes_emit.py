@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from crosswalk.compiler import emit
 from crosswalk.compiler.codegen import Code, py_string
 from crosswalk.compiler.document import parse_document

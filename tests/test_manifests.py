@@ -45,6 +45,7 @@ def test_sample_manifests_pass_kubernetes_validate_and_checkov(cloud: str, tmp_p
             str(tmp_path / "manifests"),
             skipped_checks(),
         ],
+        check=False,
         capture_output=True,
         text=True,
         timeout=600,

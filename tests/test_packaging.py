@@ -22,8 +22,9 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
-import crosswalk.compiler
 import pytest
+
+import crosswalk.compiler
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+
 from crosswalk.compiler import mocks
 from crosswalk.compiler.mocks import PINNED_PULUMI, SECRET_MASK, Secret, UnknownInvokeError
 from crosswalk.compiler.plan import (

@@ -21,12 +21,13 @@ from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+
 from crosswalk.compiler.cli import main
 from crosswalk.compiler.diagnostics import CODES, ERROR, WARNING
 from crosswalk.compiler.document import parse_document
 from crosswalk.compiler.pipeline import check_document
-from hypothesis import HealthCheck, event, example, given, settings
-from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[1]
 FILE = "platform.yaml"

@@ -11,14 +11,16 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_diagnostic_code_is_documented() -> None:
-    documented = set(re.findall(r"^\| (CW\d{3}) \|", README, flags=re.M))
+    documented = set(re.findall(r"^\| (CW\d{3}) \|", README, flags=re.MULTILINE))
     assert documented == set(CODES)
 
 
 def test_ci_runs_the_readme_commands() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    commands = [line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd "))]
-    blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+    commands = [
+        line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd "))
+    ]
+    blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL)
     readme_commands = {line.strip() for block in blocks for line in block.splitlines()}
     assert commands, "CI runs nothing"
     for command in commands:
