@@ -226,6 +226,12 @@ def _account_id(*parts: str) -> str:
     return _gcp_id(30, *parts)
 
 
+def _v(name: str) -> str:
+    """A user's name as part of a variable name: short enough that every
+    statement's first line fits ruff's line length (the program keeps names unique)."""
+    return name[:20]
+
+
 def _short_role(role: str) -> str:
     return role.split("/", 1)[1].replace(".", "-")
 
@@ -326,7 +332,7 @@ class GcpBackend(Backend):
                     slug += "-" + hashlib.sha256(member.encode()).hexdigest()[:6]
                 seen.add(slug)
                 prog.resource(
-                    ("team", team.name, str(i)),
+                    ("team", _v(team.name), str(i)),
                     "gcp.projects.IAMMember",
                     f"{p.name}-team-{team.name}-{slug}",
                     {"project": project, "role": role, "member": member},
@@ -345,7 +351,7 @@ class GcpBackend(Backend):
         if pool_id.startswith("gcp-"):  # a prefix Google keeps for itself
             pool_id = _gcp_id(32, "cw", pool_id)
         pool = prog.resource(
-            ("automation", bot.name, "pool"),
+            ("ci", _v(bot.name), "pool"),
             "gcp.iam.WorkloadIdentityPool",
             f"{p.name}-ci-{bot.name}",
             {
@@ -371,7 +377,7 @@ class GcpBackend(Backend):
         else:
             condition += f" && assertion.ref == {_cel_string(bot.ref)}"
         oidc = prog.resource(
-            ("automation", bot.name, "github"),
+            ("ci", _v(bot.name), "github"),
             "gcp.iam.WorkloadIdentityPoolProvider",
             f"{p.name}-ci-{bot.name}-github",
             {
@@ -386,7 +392,7 @@ class GcpBackend(Backend):
             _opts(provider, apis),
         )
         account = prog.resource(
-            ("automation", bot.name, "account"),
+            ("ci", _v(bot.name), "account"),
             "gcp.serviceaccount.Account",
             f"{p.name}-ci-{bot.name}",
             {
@@ -398,7 +404,7 @@ class GcpBackend(Backend):
             _opts(provider, apis),
         )
         prog.resource(
-            ("automation", bot.name, "federation"),
+            ("ci", _v(bot.name), "federation"),
             "gcp.serviceaccount.IAMMember",
             f"{p.name}-ci-{bot.name}-federation",
             {
@@ -420,7 +426,7 @@ class GcpBackend(Backend):
         roles = sorted({role for layer in bot.layers for role in LAYER_ROLES[layer]})
         for role in roles:
             prog.resource(
-                ("automation", bot.name, _short_role(role)),
+                ("ci", _v(bot.name), _short_role(role)),
                 "gcp.projects.IAMMember",
                 f"{p.name}-ci-{bot.name}-{_short_role(role)}",
                 {"project": project, "role": role, "member": Code(f"{account}.member")},
@@ -431,7 +437,7 @@ class GcpBackend(Backend):
         if grants and "identity" not in bot.layers:
             allowed = ", ".join(f"'{role}'" for role in grants)
             prog.resource(
-                ("automation", bot.name, "grants"),
+                ("ci", _v(bot.name), "grants"),
                 "gcp.projects.IAMMember",
                 f"{p.name}-ci-{bot.name}-grants",
                 {
@@ -451,7 +457,7 @@ class GcpBackend(Backend):
         if "cluster" in bot.layers:
             # Node pools run as the node service account: CI may attach that one, no other.
             prog.resource(
-                ("automation", bot.name, "node_account_user"),
+                ("ci", _v(bot.name), "node_account_user"),
                 "gcp.serviceaccount.IAMMember",
                 f"{p.name}-ci-{bot.name}-node-account-user",
                 {
@@ -622,7 +628,7 @@ class GcpBackend(Backend):
         )
         for registry in p.registries:
             repo = prog.resource(
-                ("registry", registry.name),
+                ("registry", _v(registry.name)),
                 "gcp.artifactregistry.Repository",
                 f"{p.name}-{registry.name}",
                 {
@@ -882,7 +888,7 @@ class GcpBackend(Backend):
             )
             ignore = []
         prog.resource(
-            ("node_pool", pool.name),
+            ("node_pool", _v(pool.name)),
             "gcp.container.NodePool",
             f"{p.name}-{pool.name}",
             args,
@@ -904,7 +910,7 @@ class GcpBackend(Backend):
                 if namespace.team != team.name and namespace.name not in team.namespaces:
                     continue
                 prog.resource(
-                    (namespace.name, "team", team.name, "members"),
+                    (_v(namespace.name), "team", _v(team.name), "members"),
                     "kubernetes.rbac.v1.RoleBinding",
                     f"{namespace.name}/team.{team.name}.members",
                     {
@@ -1107,7 +1113,7 @@ class GcpBackend(Backend):
         else:
             backups["binary_log_enabled"] = True
         instance = prog.resource(
-            ("datastore", name),
+            ("datastore", _v(name)),
             "gcp.sql.DatabaseInstance",
             base,
             {
@@ -1149,7 +1155,7 @@ class GcpBackend(Backend):
             _opts(provider, apis),
         )
         database = prog.resource(
-            ("datastore", name, "database"),
+            ("datastore", _v(name), "database"),
             "gcp.sql.Database",
             f"{base}-{name}",
             {"name": name.replace("-", "_"), "instance": Code(f"{instance}.name")},
@@ -1166,7 +1172,7 @@ class GcpBackend(Backend):
         name = store.name
         base = _gcp_id(40, p.name, name)
         cache = prog.resource(
-            ("datastore", name),
+            ("datastore", _v(name)),
             "gcp.redis.Instance",
             base,
             {
@@ -1212,7 +1218,7 @@ class GcpBackend(Backend):
         line = ctx.line(store.path)
         week = "604800s"
         dead_letters = prog.resource(
-            ("datastore", name, "dead_letters"),
+            ("datastore", _v(name), "dead_letters"),
             "gcp.pubsub.Topic",
             f"{base}-dead-letters",
             {"name": f"{base}-dead-letters", "message_retention_duration": week},
@@ -1221,7 +1227,7 @@ class GcpBackend(Backend):
         )
         # Messages sent to a topic nobody subscribes to are lost: keep the dead ones.
         prog.resource(
-            ("datastore", name, "dead_letters_subscription"),
+            ("datastore", _v(name), "dead_letters_subscription"),
             "gcp.pubsub.Subscription",
             f"{base}-dead-letters",
             {
@@ -1234,7 +1240,7 @@ class GcpBackend(Backend):
             _opts(provider, apis),
         )
         topic = prog.resource(
-            ("datastore", name),
+            ("datastore", _v(name)),
             "gcp.pubsub.Topic",
             base,
             {"name": base, "message_retention_duration": week},
@@ -1242,7 +1248,7 @@ class GcpBackend(Backend):
             _opts(provider, apis),
         )
         subscription = prog.resource(
-            ("datastore", name, "subscription"),
+            ("datastore", _v(name), "subscription"),
             "gcp.pubsub.Subscription",
             base,
             {
@@ -1263,7 +1269,7 @@ class GcpBackend(Backend):
         # Pub/Sub's service agent moves undeliverable messages to the dead-letter topic.
         agent = _service_agent(project_info, "gcp-sa-pubsub")
         prog.resource(
-            ("datastore", name, "dead_letters_publisher"),
+            ("datastore", _v(name), "dead_letters_publisher"),
             "gcp.pubsub.TopicIAMMember",
             f"{base}-dead-letters-publisher",
             {
@@ -1275,7 +1281,7 @@ class GcpBackend(Backend):
             _opts(provider, apis),
         )
         prog.resource(
-            ("datastore", name, "dead_letters_subscriber"),
+            ("datastore", _v(name), "dead_letters_subscriber"),
             "gcp.pubsub.SubscriptionIAMMember",
             f"{base}-dead-letters-subscriber",
             {
@@ -1294,7 +1300,7 @@ class GcpBackend(Backend):
         name = store.name
         base = _gcp_id(63, p.name, name)
         database = prog.resource(
-            ("datastore", name),
+            ("datastore", _v(name)),
             "gcp.firestore.Database",
             base,
             {
@@ -1318,7 +1324,7 @@ class GcpBackend(Backend):
             _opts(provider, apis),
         )
         prog.resource(
-            ("datastore", name, "backups"),
+            ("datastore", _v(name), "backups"),
             "gcp.firestore.BackupSchedule",
             base,
             {
@@ -1405,7 +1411,7 @@ class GcpBackend(Backend):
                     }
                     for role in ("roles/cloudsql.client", "roles/cloudsql.instanceUser"):
                         prog.resource(
-                            (store.name, _short_role(role)),
+                            (_v(store.name), _short_role(role)),
                             "gcp.projects.IAMMember",
                             f"{base}-{_short_role(role)}",
                             {
@@ -1420,7 +1426,7 @@ class GcpBackend(Backend):
                     helper = f"{store.engine}_iam_user"
                     prog.helpers[helper] = IAM_USERS[store.engine]
                     user = prog.resource(
-                        (store.name, "user"),
+                        (_v(store.name), "user"),
                         "gcp.sql.User",
                         base,
                         {
@@ -1436,7 +1442,7 @@ class GcpBackend(Backend):
                     )
                 elif kind == "queue":
                     prog.resource(
-                        (store.name, "publisher"),
+                        (_v(store.name), "publisher"),
                         "gcp.pubsub.TopicIAMMember",
                         f"{base}-publisher",
                         {"topic": out("topic"), "role": "roles/pubsub.publisher", "member": member},
@@ -1444,7 +1450,7 @@ class GcpBackend(Backend):
                         _opts(provider),
                     )
                     prog.resource(
-                        (store.name, "subscriber"),
+                        (_v(store.name), "subscriber"),
                         "gcp.pubsub.SubscriptionIAMMember",
                         f"{base}-subscriber",
                         {
@@ -1457,7 +1463,7 @@ class GcpBackend(Backend):
                     )
                 else:
                     prog.resource(
-                        (store.name, "user"),
+                        (_v(store.name), "user"),
                         "gcp.projects.IAMMember",
                         f"{base}-datastore-user",
                         {

@@ -1,0 +1,605 @@
+"""The GCP (GKE) backend: the sample compiles, formats, type-checks and plans
+offline with the real pulumi-gcp SDK; the AWS sample moved to GCP keeps every
+in-cluster object; GCP's secure defaults and its address plan hold."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import py_compile
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from crosswalk.compiler.document import parse_document
+from crosswalk.compiler.emit import compile_document
+from crosswalk.compiler.mocks import Secret, reveal
+from crosswalk.compiler.plan import PlanResult, plan_tree
+from crosswalk.compiler.writer import write_tree
+from crosswalk.providers.gcp import address_plan
+from crosswalk.providers.gcp_emit import _gcp_id
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "gcp" / "platform.yaml"
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def compile_data(data: dict) -> dict[str, str]:
+    raw = yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode("utf-8")
+    document, problems = parse_document(raw, "platform.yaml")
+    assert document is not None, problems
+    result = compile_document(document)
+    assert not result.report.errors, [d.render() for d in result.report.errors]
+    return result.files
+
+
+def moved_to_gcp(data: dict) -> dict:
+    """The AWS sample with only its cloud switched: GCP's provider, region and
+    project, members as Google principals and the one AWS machine type as GCP's."""
+    data = copy.deepcopy(data)
+    data["cloud"] = {"provider": "gcp", "region": "europe-west1", "project": "acme-prod"}
+    for team in data["identity"]["teams"]:
+        team["members"] = [f"group:{team['name']}@acme.example.com"]
+    for pool in data["cluster"]["nodePools"]:
+        if pool.get("machineType") == "c6i.2xlarge":
+            pool["machineType"] = "c3-standard-8"
+    return data
+
+
+def variant() -> dict:
+    """The GCP sample turned inside out: every branch the sample leaves alone."""
+    data = load(SAMPLE)
+    # (Names up to 9 characters: a longer one makes the core's StackReference
+    # line too long for ruff format; the CI identity below is what gets shortened.)
+    data["name"] = "acme-west"
+    data["network"] = {"cidr": "10.0.0.0/16", "zones": 2, "natGateways": "perZone"}
+    data["cluster"]["endpoint"] = {"public": False, "allowedCidrs": ["192.168.10.0/24"]}
+    data["clusterServices"] = {
+        "logging": {"enabled": False},
+        "monitoring": {"enabled": False},
+        "policy": {"engine": "kyverno"},
+        "mesh": {"engine": "istio"},
+        "autoscaler": {"enabled": False},
+        "metricsServer": {"enabled": False},
+    }
+    services = data["appServices"]
+    del services["dns"], services["certificates"]
+    services["datastores"] = [
+        {"name": "orders", "engine": "mysql", "version": "8.0", "highAvailability": True},
+        {
+            "name": "sessions",
+            "engine": "redis",
+            "version": "6",
+            "size": "medium",
+            "highAvailability": True,
+        },
+        {"name": "events", "engine": "queue"},
+        {"name": "profiles", "engine": "document", "backupRetentionDays": 14},
+    ]
+    for app in data["apps"]:
+        if "ingress" in app:
+            app["ingress"].pop("host", None)
+    data["apps"][0]["uses"] = ["sessions", "profiles"]
+    data["identity"]["teams"].append(
+        {
+            "name": "robots",
+            "access": "viewer",
+            "members": ["serviceAccount:audit@acme-platform-prod.iam.gserviceaccount.com"],
+            "namespaces": ["internal"],
+        }
+    )
+    data["identity"]["automation"].append(
+        {
+            "name": "deploy-everything-from-the-monorepo",
+            "github": {"repository": "acme/mono", "ref": 'refs/heads/we"ird\\branch'},
+            "layers": ["cluster", "app-services", "apps"],
+        }
+    )
+    data["environments"] = {"dev": {}, "prod": {}}
+    return data
+
+
+@pytest.fixture(scope="module")
+def sample_tree(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gcp-sample")
+    write_tree(compile_data(load(SAMPLE)), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def variant_tree(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gcp-variant")
+    write_tree(compile_data(variant()), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def moved_tree(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("aws-moved-to-gcp")
+    write_tree(compile_data(moved_to_gcp(load(ROOT / "samples" / "aws" / "platform.yaml"))), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample_plan(sample_tree) -> PlanResult:
+    return plan_tree(sample_tree, "prod")
+
+
+def records(plan: PlanResult, stack: str | None = None):
+    for stack_plan in plan.stacks:
+        if stack is None or stack_plan.dir == stack:
+            yield from stack_plan.resources
+
+
+def of_type(plan: PlanResult, type_: str, stack: str | None = None) -> list:
+    return [r for r in records(plan, stack) if r.type == type_]
+
+
+# --- the sample ------------------------------------------------------------------------
+
+
+def test_every_stack_of_the_sample_plans(sample_plan: PlanResult) -> None:
+    failed = {s.dir: s.error for s in sample_plan.stacks if s.error is not None}
+    assert not failed, failed
+    dirs = [s.dir for s in sample_plan.stacks]
+    assert dirs[:3] == ["01-identity", "02-managed-infra", "03-cluster"]
+    assert {
+        "06-apps/storefront",
+        "06-apps/checkout",
+        "06-apps/order-worker",
+        "06-apps/admin",
+    } <= set(dirs)
+
+
+def test_dev_plans_too(sample_tree: Path) -> None:
+    plan = plan_tree(sample_tree, "dev")
+    assert all(s.error is None for s in plan.stacks), [s.error for s in plan.stacks]
+
+
+@pytest.mark.parametrize("tree", ["sample_tree", "variant_tree", "moved_tree"])
+def test_programs_compile_are_formatted_and_standalone(tree: str, request) -> None:
+    out = request.getfixturevalue(tree)
+    programs = sorted(out.rglob("*.py"))
+    assert len(programs) >= 6
+    for program in programs:
+        py_compile.compile(str(program), doraise=True)
+        text = program.read_text()
+        assert "crosswalk" not in {
+            line.split()[1].split(".")[0]
+            for line in text.splitlines()
+            if line.startswith(("import ", "from "))
+        }
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--isolated", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for requirements in out.rglob("requirements.txt"):
+        assert "pulumi-aws" not in requirements.read_text()
+
+
+def test_variant_and_moved_programs_typecheck(
+    variant_tree: Path, moved_tree: Path, tmp_path: Path
+) -> None:
+    """The sample is type-checked with every compiled sample (test_typecheck);
+    this covers the branches only the variant and the moved AWS sample take."""
+    pyright = shutil.which("pyright")
+    if pyright is None:
+        pytest.skip("pyright is not installed (pip install 'crosswalk[test]')")
+    programs = sorted(
+        str(p) for tree in (variant_tree, moved_tree) for p in tree.rglob("__main__.py")
+    )
+    config = tmp_path / "pyrightconfig.json"
+    config.write_text(
+        json.dumps({"typeCheckingMode": "standard", "reportMissingModuleSource": False})
+    )
+    done = subprocess.run(
+        [pyright, "--outputjson", "-p", str(config), *programs],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    report = json.loads(done.stdout)
+    errors = [
+        f"{d['file']}:{d['range']['start']['line'] + 1}: {d['message']}"
+        for d in report["generalDiagnostics"]
+        if d["severity"] == "error"
+    ]
+    assert report["summary"]["filesAnalyzed"] == len(programs)
+    assert not errors, "\n".join(errors)
+
+
+def test_variant_plans(variant_tree: Path) -> None:
+    for env in ("dev", "prod"):
+        plan = plan_tree(variant_tree, env)
+        assert all(s.error is None for s in plan.stacks), [(s.dir, s.error) for s in plan.stacks]
+    names = {r.type for r in records(plan)}
+    assert {
+        "gcp:firestore/database:Database",
+        "gcp:firestore/backupSchedule:BackupSchedule",
+    } <= names
+    (instance,) = of_type(plan, "gcp:sql/databaseInstance:DatabaseInstance")
+    assert instance.inputs["databaseVersion"] == "MYSQL_8_0"
+    settings = instance.inputs["settings"]
+    assert settings["backupConfiguration"]["binaryLogEnabled"] is True
+    assert settings["databaseFlags"] == [{"name": "cloudsql_iam_authentication", "value": "on"}]
+    (cache,) = of_type(plan, "gcp:redis/instance:Instance")
+    assert (cache.inputs["tier"], cache.inputs["redisVersion"], cache.inputs["memorySizeGb"]) == (
+        "STANDARD_HA",
+        "REDIS_6_X",
+        5,
+    )
+    (cluster,) = of_type(plan, "gcp:container/cluster:Cluster")
+    assert cluster.inputs["privateClusterConfig"]["enablePrivateEndpoint"] is True
+    assert cluster.inputs["loggingConfig"]["enableComponents"] == [
+        "SYSTEM_COMPONENTS",
+        "APISERVER",
+        "CONTROLLER_MANAGER",
+        "SCHEDULER",
+    ]
+    pools = of_type(plan, "gcp:container/nodePool:NodePool")
+    assert all("autoscaling" not in p.inputs and p.inputs["nodeCount"] >= 1 for p in pools)
+    releases = {r.inputs["name"] for r in of_type(plan, "kubernetes:helm.sh/v3:Release")}
+    assert releases == {"kyverno", "kyverno-policies", "istio-base", "istiod", "envoy-gateway"}
+    # Ids that would pass GCP's length limits only shortened.
+    for pool in of_type(plan, "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"):
+        assert 4 <= len(pool.inputs["workloadIdentityPoolId"]) <= 32
+    for account in of_type(plan, "gcp:serviceaccount/account:Account"):
+        assert 6 <= len(account.inputs["accountId"]) <= 30
+    for store in of_type(plan, "gcp:redis/instance:Instance"):
+        assert len(store.inputs["name"]) <= 40
+    # A ref with a quote and a backslash stays one CEL string literal.
+    conditions = [
+        p.inputs["attributeCondition"]
+        for p in of_type(plan, "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider")
+    ]
+    assert (
+        'assertion.repository == "acme/mono" && assertion.ref == "refs/heads/we\\"ird\\\\branch"'
+        in conditions
+    )
+
+
+# --- secure defaults -------------------------------------------------------------------
+
+
+def test_no_static_credentials_anywhere(sample_plan: PlanResult) -> None:
+    types = {r.type for r in records(sample_plan)}
+    assert not {t for t in types if t.endswith(("/key:Key", "hmacKey:HmacKey"))}
+    assert not of_type(sample_plan, "gcp:sql/user:User", "05-app-services"), "no password users"
+    for user in of_type(sample_plan, "gcp:sql/user:User"):
+        assert user.inputs["type"] == "CLOUD_IAM_SERVICE_ACCOUNT"
+        assert "password" not in user.inputs
+
+
+def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanResult) -> None:
+    providers = {
+        r.name: r.inputs
+        for r in of_type(
+            sample_plan, "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+        )
+    }
+    apps = providers["acme-ci-deploy-apps-github"]
+    assert (
+        apps["attributeCondition"]
+        == 'assertion.repository == "acme/apps" && assertion.ref == "refs/heads/main"'
+    )
+    assert apps["oidc"] == {"issuerUri": "https://token.actions.githubusercontent.com"}
+    platform = providers["acme-ci-deploy-platform-github"]
+    assert platform["attributeCondition"] == (
+        'assertion.repository == "acme/platform" && assertion.environment == "production"'
+    )
+    roles = {
+        r.inputs["role"]
+        for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember", "01-identity")
+        if r.name.startswith("acme-ci-deploy-apps-")
+    }
+    assert roles == {
+        "roles/container.developer",
+        "roles/cloudsql.admin",
+        "roles/pubsub.admin",
+        "roles/iam.serviceAccountAdmin",
+        "roles/resourcemanager.projectIamAdmin",  # conditioned: the next assertion
+    }
+    (grants,) = [
+        r
+        for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember")
+        if r.name == "acme-ci-deploy-apps-grants"
+    ]
+    assert (
+        ".hasOnly(['roles/cloudsql.client', 'roles/cloudsql.instanceUser', 'roles/datastore.user'])"
+        in (grants.inputs["condition"]["expression"])
+    )
+
+
+def test_team_members_get_cluster_access_and_namespace_rbac(sample_plan: PlanResult) -> None:
+    members = {
+        r.inputs["member"]: r.inputs["role"]
+        for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember", "01-identity")
+        if r.name.startswith("acme-team-")
+    }
+    assert members == {
+        "group:platform@acme.example.com": "roles/container.admin",
+        "group:payments@acme.example.com": "roles/container.clusterViewer",
+        "user:alice@acme.example.com": "roles/container.clusterViewer",
+        "group:web@acme.example.com": "roles/container.clusterViewer",
+        "group:audit@acme.example.com": "roles/container.clusterViewer",
+    }
+    bindings = {
+        r.name: r.inputs
+        for r in of_type(sample_plan, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+        if r.name.endswith(".members")
+    }
+    assert sorted(bindings) == [
+        "internal/team.auditors.members",
+        "internal/team.web.members",
+        "payments/team.auditors.members",
+        "payments/team.payments.members",
+        "storefront/team.auditors.members",
+        "storefront/team.web.members",
+    ]
+    payments = bindings["payments/team.payments.members"]
+    assert payments["roleRef"]["name"] == "edit"
+    assert [(s["kind"], s["name"]) for s in payments["subjects"]] == [
+        ("Group", "payments@acme.example.com"),
+        ("User", "alice@acme.example.com"),
+    ]
+    assert bindings["payments/team.auditors.members"]["roleRef"]["name"] == "view"
+    (cluster,) = of_type(sample_plan, "gcp:container/cluster:Cluster")
+    assert cluster.inputs["authenticatorGroupsConfig"] == {
+        "securityGroup": "gke-security-groups@acme.example.com"
+    }
+
+
+def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult) -> None:
+    (cluster,) = of_type(sample_plan, "gcp:container/cluster:Cluster")
+    i = cluster.inputs
+    assert i["location"] == "europe-west1" and i["removeDefaultNodePool"] is True
+    assert i["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert i["privateClusterConfig"]["enablePrivateEndpoint"] is False
+    assert [b["cidrBlock"] for b in i["masterAuthorizedNetworksConfig"]["cidrBlocks"]] == [
+        "203.0.113.0/24",
+        "198.51.100.0/24",
+    ]
+    assert i["workloadIdentityConfig"] == {"workloadPool": "acme-platform-prod.svc.id.goog"}
+    assert i["databaseEncryption"]["state"] == "ENCRYPTED"
+    assert i["databaseEncryption"]["keyName"].endswith("/cryptoKeys/acme-secrets")
+    assert i["datapathProvider"] == "ADVANCED_DATAPATH"  # enforces NetworkPolicies
+    assert i["releaseChannel"] == {"channel": "REGULAR"}
+    assert i["enableShieldedNodes"] is True
+    assert i["deletionProtection"] is True  # prod
+    assert "WORKLOADS" in i["loggingConfig"]["enableComponents"]
+    pools = {
+        r.inputs["name"]: r.inputs for r in of_type(sample_plan, "gcp:container/nodePool:NodePool")
+    }
+    general, batch = pools["general"], pools["batch"]
+    assert general["nodeConfig"]["machineType"] == "n2-standard-8"  # the prod override
+    assert (
+        general["autoscaling"]["totalMinNodeCount"] == 3
+        and general["autoscaling"]["totalMaxNodeCount"] == 15
+    )
+    assert batch["nodeConfig"]["spot"] is True
+    assert batch["nodeConfig"]["taints"] == [
+        {"key": "workload", "value": "batch", "effect": "NO_SCHEDULE"}
+    ]
+    for pool in pools.values():
+        config = pool["nodeConfig"]
+        assert config["serviceAccount"] == "acme-nodes@acme-platform-prod.iam.gserviceaccount.com"
+        assert config["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+        assert config["shieldedInstanceConfig"] == {
+            "enableSecureBoot": True,
+            "enableIntegrityMonitoring": True,
+        }
+    (key,) = of_type(sample_plan, "gcp:kms/cryptoKey:CryptoKey")
+    assert key.inputs["rotationPeriod"] == "7776000s"
+    (grant,) = of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    assert grant.inputs["member"].endswith("@container-engine-robot.iam.gserviceaccount.com")
+    exports = next(s for s in sample_plan.stacks if s.dir == "03-cluster").exports
+    assert isinstance(exports["kubeconfig"], Secret)
+    kubeconfig = json.loads(reveal(exports["kubeconfig"]))
+    assert kubeconfig["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://")
+
+
+def test_network_ranges(sample_plan: PlanResult) -> None:
+    (subnet,) = of_type(sample_plan, "gcp:compute/subnetwork:Subnetwork")
+    assert subnet.inputs["ipCidrRange"] == "10.10.0.0/20"
+    assert subnet.inputs["privateIpGoogleAccess"] is True
+    assert subnet.inputs["secondaryIpRanges"] == [
+        {"rangeName": "pods", "ipCidrRange": "10.100.0.0/14"},
+        {"rangeName": "services", "ipCidrRange": "10.200.0.0/20"},
+    ]
+    (network,) = of_type(sample_plan, "gcp:compute/network:Network")
+    assert network.inputs["autoCreateSubnetworks"] is False
+    assert of_type(sample_plan, "gcp:compute/routerNat:RouterNat")
+    (peering,) = of_type(sample_plan, "gcp:compute/globalAddress:GlobalAddress")
+    assert peering.inputs["purpose"] == "VPC_PEERING"
+    used = [ipaddress.ip_network(c) for c in ("10.10.0.0/20", "10.100.0.0/14", "10.200.0.0/20")]
+    psa = ipaddress.ip_network(f"{peering.inputs['address']}/{peering.inputs['prefixLength']}")
+    assert not any(psa.overlaps(u) for u in used)
+
+
+@pytest.mark.parametrize(
+    "cidr, pods, services",
+    [
+        ("10.0.0.0/16", None, None),
+        ("10.0.0.0/8", None, None),
+        ("172.20.0.0/14", None, "10.4.0.0/20"),
+        ("192.168.0.0/24", None, None),
+    ],
+)
+def test_address_plan_never_overlaps(cidr, pods, services) -> None:
+    plan = address_plan(SimpleNamespace(cidr=cidr, pod_cidr=pods, service_cidr=services))
+    ranges = [plan.nodes, plan.pods, plan.services, plan.control_plane, plan.private_services]
+    assert plan.control_plane.prefixlen == 28 and plan.pods.prefixlen == (
+        14 if pods is None else plan.pods.prefixlen
+    )
+    for i, a in enumerate(ranges):
+        assert a.is_private
+        assert not a.overlaps(ipaddress.ip_network("172.17.0.0/16")), a  # Docker's bridge
+        for b in ranges[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+    assert address_plan(SimpleNamespace(cidr=cidr, pod_cidr=pods, service_cidr=services)) == plan
+
+
+def test_long_ids_are_shortened_stably() -> None:
+    long = _gcp_id(30, "acme-platform-west-1", "ci", "deploy-everything-from-the-monorepo")
+    assert len(long) == 30 and long == _gcp_id(
+        30, "acme-platform-west-1", "ci", "deploy-everything-from-the-monorepo"
+    )
+    assert _gcp_id(30, "acme", "nodes") == "acme-nodes"
+    assert long != _gcp_id(30, "acme-platform-west-1", "ci", "deploy-everything-from-the-monorepp")
+
+
+def test_datastores_are_private_encrypted_backed_up_and_protected(
+    sample_tree: Path, sample_plan: PlanResult
+) -> None:
+    (sql,) = of_type(sample_plan, "gcp:sql/databaseInstance:DatabaseInstance")
+    settings = sql.inputs["settings"]
+    assert settings["ipConfiguration"]["ipv4Enabled"] is False
+    assert settings["ipConfiguration"]["sslMode"] == "ENCRYPTED_ONLY"
+    assert settings["ipConfiguration"]["privateNetwork"].endswith("/networks/acme-vpc")
+    assert settings["backupConfiguration"]["enabled"] is True
+    assert settings["backupConfiguration"]["pointInTimeRecoveryEnabled"] is True
+    assert settings["backupConfiguration"]["backupRetentionSettings"]["retainedBackups"] == 14
+    assert settings["databaseFlags"] == [{"name": "cloudsql.iam_authentication", "value": "on"}]
+    assert settings["availabilityType"] == "REGIONAL"  # highAvailability in prod
+    assert settings["edition"] == "ENTERPRISE"
+    assert (
+        sql.inputs["deletionProtection"] is True and settings["deletionProtectionEnabled"] is True
+    )
+    (cache,) = of_type(sample_plan, "gcp:redis/instance:Instance")
+    assert cache.inputs["authEnabled"] is True
+    assert cache.inputs["transitEncryptionMode"] == "SERVER_AUTHENTICATION"
+    assert cache.inputs["connectMode"] == "PRIVATE_SERVICE_ACCESS"
+    services = next(s for s in sample_plan.stacks if s.dir == "05-app-services").exports
+    assert isinstance(services["datastore_sessions_password"], Secret)
+    subscriptions = {
+        r.name: r.inputs for r in of_type(sample_plan, "gcp:pubsub/subscription:Subscription")
+    }
+    policy = subscriptions["acme-events"]["deadLetterPolicy"]
+    assert policy["maxDeliveryAttempts"] == 5 and policy["deadLetterTopic"].endswith(
+        "acme-events-dead-letters"
+    )
+    assert "acme-events-dead-letters" in subscriptions, "dead letters are kept, not dropped"
+    dev = json.loads(
+        (sample_tree / "05-app-services" / "Pulumi.dev.yaml").read_text().split("\n", 1)[1]
+    )
+    assert dev["config"]["acme-app-services:datastores.orders.deletionProtection"] is False
+    assert dev["config"]["acme-app-services:datastores.orders.availabilityType"] == "ZONAL"
+
+
+def test_apps_use_workload_identity_only_where_they_call_google(sample_plan: PlanResult) -> None:
+    accounts = {
+        r.inputs["metadata"]["name"]: r.inputs["metadata"].get("annotations", {})
+        for r in of_type(sample_plan, "kubernetes:core/v1:ServiceAccount")
+    }
+    annotation = "iam.gke.io/gcp-service-account"
+    assert annotation not in accounts["storefront"]  # redis only: no Google API
+    for app in ("checkout", "order-worker", "admin"):
+        assert (
+            accounts[app][annotation]
+            == f"acme-app-{app}@acme-platform-prod.iam.gserviceaccount.com"
+        )
+    bindings = [
+        r.inputs["member"]
+        for r in of_type(sample_plan, "gcp:serviceaccount/iAMMember:IAMMember")
+        if r.inputs["role"] == "roles/iam.workloadIdentityUser"
+        and "svc.id.goog" in r.inputs["member"]
+    ]
+    assert sorted(bindings) == [
+        "serviceAccount:acme-platform-prod.svc.id.goog[cert-manager/cert-manager]",
+        "serviceAccount:acme-platform-prod.svc.id.goog[external-dns/external-dns]",
+        "serviceAccount:acme-platform-prod.svc.id.goog[internal/admin]",
+        "serviceAccount:acme-platform-prod.svc.id.goog[payments/checkout]",
+        "serviceAccount:acme-platform-prod.svc.id.goog[payments/order-worker]",
+    ]
+    (checkout_orders,) = [
+        r
+        for r in of_type(sample_plan, "kubernetes:core/v1:Secret")
+        if r.name == "payments/checkout.orders"
+    ]
+    data = reveal(checkout_orders.inputs["stringData"])
+    assert data["ORDERS_USERNAME"] == "acme-app-checkout@acme-platform-prod.iam"
+    assert data["ORDERS_IAM_AUTH"] == "true" and "ORDERS_PASSWORD" not in data
+
+
+def test_gke_runs_its_own_logging_autoscaler_and_metrics_server(sample_plan: PlanResult) -> None:
+    releases = {
+        r.inputs["name"]
+        for r in of_type(sample_plan, "kubernetes:helm.sh/v3:Release", "04-cluster-services")
+    }
+    assert releases == {"kube-prometheus-stack", "gatekeeper"}
+
+
+# --- the same platform on AWS and on GCP ----------------------------------------------
+
+IN_CLUSTER_STACKS = ("03-cluster", "06-apps/")
+CLOUD_ANNOTATIONS = ("eks.amazonaws.com/", "iam.gke.io/")
+
+
+def in_cluster_objects(plan: PlanResult) -> dict[tuple[str, str], dict]:
+    """Namespaces, their guard rails, RBAC, policies and apps, minus what is the
+    cloud's by design: workload identity annotations, datastore connection
+    values, egress destinations (a VPC range on AWS, Google's on GCP), the
+    default StorageClass."""
+    objects = {}
+    for stack in plan.stacks:
+        if not stack.dir.startswith(IN_CLUSTER_STACKS):
+            continue
+        for record in stack.resources:
+            if not record.type.startswith("kubernetes:") or record.type.startswith(
+                ("kubernetes:helm", "pulumi:")
+            ):
+                continue
+            if record.type.endswith(":StorageClass"):
+                continue
+            inputs = json.loads(json.dumps(reveal(record.inputs), default=str))
+            annotations = inputs.get("metadata", {}).get("annotations", {})
+            for key in [k for k in annotations if k.startswith(CLOUD_ANNOTATIONS)]:
+                del annotations[key]
+            if not annotations:
+                inputs.get("metadata", {}).pop("annotations", None)
+            if record.type.endswith(":Secret"):
+                inputs.pop("stringData")  # each cloud's connection values
+            if record.name.endswith(".egress"):
+                inputs["spec"].pop("egress")
+            objects[(record.type, record.name)] = inputs
+    return objects
+
+
+def test_aws_sample_moved_to_gcp_keeps_every_in_cluster_object(
+    moved_tree: Path, tmp_path: Path
+) -> None:
+    aws_out = tmp_path / "aws"
+    write_tree(compile_data(load(ROOT / "samples" / "aws" / "platform.yaml")), aws_out)
+    for env in ("dev", "prod"):
+        aws = in_cluster_objects(plan_tree(aws_out, env))
+        gcp_plan = plan_tree(moved_tree, env)
+        assert all(s.error is None for s in gcp_plan.stacks), [
+            (s.dir, s.error) for s in gcp_plan.stacks
+        ]
+        gcp = in_cluster_objects(gcp_plan)
+        # GKE authenticates the members themselves (EKS maps them to the team's
+        # group with access entries, which are AWS resources): one more binding per team namespace.
+        members = {key for key in gcp if key[1].endswith(".members")}
+        assert {key[1] for key in members} == {
+            "payments/team.payments.members",
+            "storefront/team.web.members",
+            "internal/team.web.members",
+        }
+        assert len(aws) > 40
+        assert sorted(set(gcp) - members) == sorted(aws)
+        for key, inputs in aws.items():
+            assert gcp[key] == inputs, key
