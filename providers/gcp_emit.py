@@ -125,6 +125,11 @@ LAYER_GRANTS = {
 # GKE runs these itself: Cloud Logging's agent, the cluster autoscaler behind
 # node-pool autoscaling, and metrics-server.
 GKE_NATIVE_SERVICES = frozenset({"logging", "autoscaler", "metricsServer"})
+NATIVE_NAMES = {
+    "autoscaler": "the cluster autoscaler (node pools' autoscaling)",
+    "logging": "container logs to Cloud Logging (the cluster's logging_config)",
+    "metricsServer": "metrics-server",
+}
 # What a pod needs to reach the GKE metadata server, which hands out
 # workload identity tokens (Dataplane V2, and the older node-local agent).
 METADATA_SERVER_EGRESS = [
@@ -937,12 +942,9 @@ class GcpBackend(Backend):
         k8s_provider = k8s.emit_provider(
             ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("clusterServices",))
         )
-        native = [key for key in sorted(GKE_NATIVE_SERVICES) if _enabled(p, key)]
+        native = [NATIVE_NAMES[key] for key in sorted(GKE_NATIVE_SERVICES) if _enabled(p, key)]
         if native:
-            prog.comment(
-                f"GKE runs {', '.join(native)} itself (the cluster's logging_config, node-pool "
-                "autoscaling, its bundled metrics-server): no release for them here."
-            )
+            prog.comment(f"GKE runs these itself, so no release here: {', '.join(native)}.")
         services.emit_cluster_services(
             ctx, k8s_provider, cloud="gcp", cloud_values={}, native=GKE_NATIVE_SERVICES
         )

@@ -412,6 +412,19 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
     assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://")
 
 
+def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
+    def config(env: str) -> dict:
+        text = (sample_tree / "03-cluster" / f"Pulumi.{env}.yaml").read_text()
+        return json.loads(text.split("\n", 1)[1])["config"]
+
+    assert config("dev")["acme-cluster:nodePools.general.min"] == 1
+    assert config("prod")["acme-cluster:nodePools.general.min"] == 3
+    assert config("dev")["acme-cluster:nodePools.general.machineType"] == "e2-standard-2"
+    assert config("dev")["acme-cluster:cluster.deletionProtection"] is False
+    program = (sample_tree / "03-cluster" / "__main__.py").read_text()
+    assert 'config.require_int(\n            "nodePools.general.min",\n' in program
+
+
 def test_network_ranges(sample_plan: PlanResult) -> None:
     (subnet,) = of_type(sample_plan, "gcp:compute/subnetwork:Subnetwork")
     assert subnet.inputs["ipCidrRange"] == "10.10.0.0/20"
