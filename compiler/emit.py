@@ -126,17 +126,21 @@ class BackendMissing(Exception):
         self.cloud = cloud
 
 
-def emit_projects(
+def emit_programs(
     platform: Platform,
     platforms: dict[str, Platform],
     resources: ResourceGraph,
     lines: dict[tuple, int],
+    stacks: list[str] | None = None,
     source_name: str = "platform.yaml",
-) -> dict[str, str]:
-    """Every file of the compiled tree, keyed by its path relative to OUT."""
+) -> dict[str, StackContext]:
+    """Run the backend for each stack (all, or `stacks`), in stack order."""
     backend = backend_for(platform.cloud.provider)
+    wanted = None if stacks is None else set(stacks)
     contexts: dict[str, StackContext] = {}
     for stack in resources.stack_order():
+        if wanted is not None and stack not in wanted:
+            continue
         project = project_name(platform, stack)
         title = (
             f"{project}: the {stack_layer(stack)} layer of platform {platform.name}."
@@ -146,6 +150,27 @@ def emit_projects(
         ctx = StackContext(stack, project, platform, platforms, Program(title, source_name), lines)
         backend.emit_layer(ctx)
         contexts[stack] = ctx
+    return contexts
+
+
+def program_body(ctx: StackContext) -> tuple:
+    """What a stack's program creates, before exports are chosen."""
+    program = ctx.program
+    return (tuple(program.statements), tuple(sorted(program.imports)), tuple(sorted(program.helpers)))
+
+
+def emit_projects(
+    platform: Platform,
+    platforms: dict[str, Platform],
+    resources: ResourceGraph,
+    lines: dict[tuple, int],
+    source_name: str = "platform.yaml",
+    contexts: dict[str, StackContext] | None = None,
+) -> dict[str, str]:
+    """Every file of the compiled tree, keyed by its path relative to OUT."""
+    backend = backend_for(platform.cloud.provider)
+    if contexts is None:
+        contexts = emit_programs(platform, platforms, resources, lines, None, source_name)
 
     # Each stack exports exactly what its consumers read.
     wanted: dict[str, set[str]] = {}
@@ -289,7 +314,7 @@ def compile_document(document, env: str | None = None) -> CompileResult:
         platforms[environment.name] = build_platform(merged)
     lines = {path: location.value.line for path, location in document.locations.items()}
     try:
-        files = emit_projects(platform, platforms, resources, lines)
+        contexts = emit_programs(platform, platforms, resources, lines)
     except BackendMissing as missing:
         report.extend(
             [
@@ -307,13 +332,17 @@ def compile_document(document, env: str | None = None) -> CompileResult:
         return CompileResult(report, resources=resources)
     # An override may only change values the programs read from config; one
     # that changes what a program creates cannot differ between environments.
+    # Emitting with that environment as the base must give the same programs.
     for environment in platform.environments:
         if environment.name not in platforms or not environment.overrides:
             continue
-        alternative = emit_projects(platforms[environment.name], platforms, resources, lines)
-        differing = sorted(
-            path for path in files if path.endswith(".py") and alternative.get(path) != files[path]
-        )
+        stacks = _stacks_an_override_can_touch(environment.overrides, contexts)
+        alternative = emit_programs(platforms[environment.name], platforms, resources, lines, stacks)
+        differing = [
+            stack
+            for stack in stacks
+            if program_body(alternative[stack]) != program_body(contexts[stack])
+        ]
         if differing:
             where = environment.path + ("overrides",)
             report.extend(
@@ -322,8 +351,7 @@ def compile_document(document, env: str | None = None) -> CompileResult:
                         ERROR,
                         "CW310",
                         f"environment '{environment.name}' overrides a setting that changes what "
-                        f"{differing[0].rsplit('/', 1)[0]} creates; it cannot differ between "
-                        "environments",
+                        f"{differing[0]} creates; it cannot differ between environments",
                         document.span(where, key=True),
                         format_path(where),
                         "set it in the platform itself, or use a separate platform file",
@@ -333,7 +361,31 @@ def compile_document(document, env: str | None = None) -> CompileResult:
             )
     if report.errors:
         return CompileResult(report, resources=resources)
+    files = emit_projects(platform, platforms, resources, lines, contexts=contexts)
+    if report.errors:
+        return CompileResult(report, resources=resources)
     return CompileResult(report, files, resources=resources)
+
+
+# Parts of the platform an app's program reads; an override elsewhere (node
+# pools, the cluster version, ...) cannot change an app stack.
+_APP_INPUTS = {"name", "cloud", "tags", "network", "appServices", "clusterServices"}
+
+
+def _stacks_an_override_can_touch(overrides: dict, contexts: dict) -> list[str]:
+    stacks = [s for s in contexts if not s.startswith("06-apps/")]
+    cluster = overrides.get("cluster", {})
+    app_wide = (set(overrides) & _APP_INPUTS) or (
+        isinstance(cluster, dict) and "namespaces" in cluster
+    )
+    if app_wide:
+        return list(contexts)
+    named = {
+        item.get("name")
+        for item in overrides.get("apps", [])
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    }
+    return stacks + [s for s in contexts if s.startswith("06-apps/") and s[8:] in named]
 
 
 def compile_file(file, out_dir, env: str | None = None) -> CompileResult:
