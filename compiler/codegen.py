@@ -174,8 +174,9 @@ class Program:
             blocks.append("\n".join(stdlib))
         if third:
             blocks.append("\n".join(third))
-        for _, source in sorted(self.helpers.items()):
-            blocks.append("\n" + source.strip("\n") + "\n")
+        if self.helpers:  # top-level definitions: two blank lines between them, as ruff wants
+            sources = [source.strip("\n") for _, source in sorted(self.helpers.items())]
+            blocks.append("\n" + "\n\n\n".join(sources) + "\n")
         blocks.append(body)
         if self.exports:
             blocks.append(
