@@ -728,9 +728,46 @@ def _azure_vault(f: Fabrication) -> dict[str, Any]:
     return {"properties": {**properties, "vaultUri": f"https://{f.physical_name}.vault.azure.net/"}}
 
 
+def _azure_key(f: Fabrication) -> dict[str, Any]:
+    vault = reveal(f.inputs.get("vaultName")) or "vault"
+    name = reveal(f.inputs.get("keyName")) or f.physical_name
+    uri = f"https://{vault}.vault.azure.net/keys/{name}"
+    return {"keyUri": uri, "keyUriWithVersion": f"{uri}/{f.hex(32)}"}
+
+
+def _azure_secret(f: Fabrication) -> dict[str, Any]:
+    vault = reveal(f.inputs.get("vaultName")) or "vault"
+    name = reveal(f.inputs.get("secretName")) or f.physical_name
+    uri = f"https://{vault}.vault.azure.net/secrets/{name}"
+    properties = {k: v for k, v in (f.inputs.get("properties") or {}).items() if k != "value"}
+    return {
+        "properties": {**properties, "secretUri": uri, "secretUriWithVersion": f"{uri}/{f.hex(32)}"}
+    }
+
+
+def _azure_user_assigned_identities(inputs: dict[str, Any]) -> dict[str, Any]:
+    """azure-native takes user-assigned identities as a list of ids and returns a map by id."""
+    identity = inputs.get("identity")
+    if not isinstance(identity, dict) or not isinstance(identity.get("userAssignedIdentities"), list):
+        return inputs
+    by_id = {
+        str(reveal(ident)): {
+            "clientId": _fake_uuid(str(reveal(ident)), "client"),
+            "principalId": _fake_uuid(str(reveal(ident)), "principal"),
+        }
+        for ident in identity["userAssignedIdentities"]
+    }
+    return {**inputs, "identity": {**identity, "userAssignedIdentities": by_id}}
+
+
 def _outputs(**values: Any) -> Callable[[Fabrication], dict[str, Any]]:
     return lambda f: dict(values)
 
+
+# Type token -> how the provider reshapes an input in its outputs (applied before inputs are echoed).
+OUTPUT_SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "azure-native:containerservice:ManagedCluster": _azure_user_assigned_identities,
+}
 
 # Type token -> outputs beyond the generic defaults. Inputs always win over these (they are
 # echoed back), so a fabricator only fills in what the cloud would compute.
@@ -805,6 +842,20 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     ),
     "azure-native:containerregistry:Registry": _azure_host("loginServer={name}.azurecr.io"),
     "azure-native:keyvault:Vault": _azure_vault,
+    "azure-native:keyvault:Key": _azure_key,
+    "azure-native:keyvault:Secret": _azure_secret,
+    "azure-native:redis:Redis": _azure_host(
+        "hostName={name}.redis.cache.windows.net", sslPort=6380, port=6379
+    ),
+    "azure-native:dbformysql:Server": _azure_host(
+        "fullyQualifiedDomainName={name}.mysql.database.azure.com"
+    ),
+    "azure-native:cosmosdb:DatabaseAccount": _azure_host(
+        "documentEndpoint=https://{name}.documents.azure.com:443/"
+    ),
+    "azure-native:dns:Zone": lambda f: {
+        "nameServers": [f"ns{i}-0{i}.azure-dns.com." for i in (1, 2, 3, 4)]
+    },
     # Kubernetes
     "kubernetes:helm.sh/v3:Release": _helm_release,
     "kubernetes:helm.sh/v4:Chart": _outputs(resources=[]),
@@ -1191,7 +1242,8 @@ def _make_monitor_class() -> type:
             )
             ident, generic = _generic_outputs(fabrication)
             specific = RESOURCE_OUTPUTS.get(typ, _outputs())(fabrication)
-            outputs = _merge(_merge(generic, specific), inputs)
+            echoed = OUTPUT_SHAPES.get(typ, dict)(inputs)
+            outputs = _merge(_merge(generic, specific), echoed)
             if "id" in specific:
                 ident = specific["id"]
             outputs["id"] = ident
