@@ -1,25 +1,290 @@
-"""Azure (AKS): facts about the cloud."""
+"""Azure (AKS): facts about the cloud, the names crosswalk gives Azure
+resources, and the rules `crosswalk validate` checks only on Azure.
+
+Names live here, not in the backend, so validation judges exactly the names
+the emitted programs build. Globally unique names (Key Vault, registries,
+datastores) carry the environment, which a program only learns when it runs
+(`pulumi.get_stack()`): validation tries every declared environment.
+"""
+
+from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from crosswalk.providers import ProviderRules
+from crosswalk.providers import Finding, ProviderRules
+
+LOCATIONS = frozenset(
+    """
+    eastus eastus2 westus westus2 westus3 centralus northcentralus southcentralus
+    westcentralus canadacentral canadaeast brazilsouth mexicocentral northeurope westeurope
+    uksouth ukwest francecentral germanywestcentral norwayeast swedencentral
+    switzerlandnorth polandcentral italynorth spaincentral austriaeast belgiumcentral
+    eastasia southeastasia japaneast japanwest koreacentral centralindia southindia
+    westindia australiaeast australiasoutheast australiacentral newzealandnorth uaenorth
+    southafricanorth qatarcentral israelcentral indonesiacentral malaysiawest chilecentral
+    """.split()  # noqa: SIM905
+)
+
+# Portable node sizes -> VM sizes (general purpose, premium storage capable).
+NODE_SIZES = {
+    "small": "Standard_D2s_v5",
+    "medium": "Standard_D4s_v5",
+    "large": "Standard_D8s_v5",
+    "xlarge": "Standard_D16s_v5",
+}
+
+# Standard_<family><vCPUs>[-<constrained>]<features>[_<version>], e.g. Standard_D8as_v5.
+VM_SIZE = re.compile(
+    r"^Standard_(?P<family>[A-Z]+)(?P<vcpus>[0-9]+)(?:-[0-9]+)?(?P<features>[a-z]*)"
+    r"(?:_(?P<rest>[A-Za-z0-9_]+))?$"
+)
+# The least memory a family gives per vCPU (GiB); families not listed give 2 or more.
+MEMORY_PER_VCPU = {"A": 1.75, "F": 2.0, "D": 3.5, "DS": 3.5, "E": 8.0, "L": 8.0, "M": 14.0}
+# What AKS needs of any node, and of its system pool in particular.
+MIN_VCPUS = 2
+MIN_MEMORY_GIB = 4.0
+# AKS node pool names: lowercase letters and digits, starting with a letter (Linux: <= 12).
+POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+
+
+def vm_size(pool) -> str:
+    return pool.machine_type or NODE_SIZES[pool.size]
+
+
+def premium_storage(size: str) -> bool:
+    """Whether a VM size can attach Premium SSDs (an 's' among its feature letters)."""
+    match = VM_SIZE.match(size)
+    return match is not None and (
+        "s" in match.group("features") or match.group("family").endswith("S")
+    )
+
+
+def system_pool(platform):
+    """AKS needs one System-mode pool, declared with the cluster: the first node pool."""
+    return platform.cluster.node_pools[0]
+
+
+@dataclass(frozen=True)
+class AzureName:
+    """How crosswalk names one kind of Azure resource, and the rule Azure sets
+    for such names. `template` has {platform}, {env} and {item} (a datastore or
+    registry name); `compact` names drop the hyphens of every part."""
+
+    title: str
+    template: str
+    shortest: int
+    longest: int
+    pattern: re.Pattern
+    shape: str  # the pattern in words
+    compact: bool = False
+
+    def render(self, platform: str, env: str, item: str = "") -> str:
+        parts = {"platform": platform, "env": env, "item": item}
+        if self.compact:
+            parts = {k: v.replace("-", "") for k, v in parts.items()}
+        return self.template.format(**parts)
+
+    def around_env(self, platform: str, item: str = "") -> tuple[str, str]:
+        """The text before and after the environment, for a program that knows
+        the environment only as its stack name."""
+        before, _, after = self.template.partition("{env}")
+        parts = {"platform": platform, "item": item}
+        if self.compact:
+            parts = {k: v.replace("-", "") for k, v in parts.items()}
+        return before.format(**parts), after.format(**parts)
+
+    def problem(self, name: str) -> str | None:
+        if len(name) > self.longest:
+            return f"is {len(name)} characters; Azure allows at most {self.longest}"
+        if len(name) < self.shortest:
+            return f"is {len(name)} characters; Azure needs at least {self.shortest}"
+        if not self.pattern.match(name):
+            return f"breaks Azure's rule: {self.shape}"
+        return None
+
+
+_DASHED = r"(?!.*--)"
+KEY_VAULT = AzureName(
+    "Key Vault",
+    "kv-{platform}-{env}",
+    3,
+    24,
+    re.compile(rf"^{_DASHED}[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$"),
+    "letters, digits and single hyphens, starting with a letter",
+)
+REGISTRY = AzureName(
+    "container registry",
+    "{platform}{env}{item}",
+    5,
+    50,
+    re.compile(r"^[a-z0-9]+$"),
+    "letters and digits only",
+    compact=True,
+)
+DATASTORE_NAMES = {
+    "postgres": AzureName(
+        "PostgreSQL server",
+        "{platform}-{env}-{item}",
+        3,
+        63,
+        re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"),
+        "lowercase letters, digits and hyphens",
+    ),
+    "mysql": AzureName(
+        "MySQL server",
+        "{platform}-{env}-{item}",
+        3,
+        63,
+        re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"),
+        "lowercase letters, digits and hyphens",
+    ),
+    "redis": AzureName(
+        "Azure Cache for Redis",
+        "{platform}-{env}-{item}",
+        1,
+        63,
+        re.compile(rf"^{_DASHED}[a-z0-9]([a-z0-9-]*[a-z0-9])?$"),
+        "lowercase letters, digits and single hyphens",
+    ),
+    "queue": AzureName(
+        "Service Bus namespace",
+        "{platform}-{env}-{item}",
+        6,
+        50,
+        re.compile(r"^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$(?<!-sb)(?<!-mgmt)"),
+        "letters, digits and hyphens, starting with a letter, not ending in '-sb' or '-mgmt'",
+    ),
+    "document": AzureName(
+        "Cosmos DB account",
+        "{platform}-{env}-{item}",
+        3,
+        44,
+        re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"),
+        "lowercase letters, digits and hyphens",
+    ),
+}
+
+
+def _checks(platform) -> list[Finding]:
+    return _check_names(platform) + _check_pools(platform)
+
+
+def _check_names(platform) -> list[Finding]:
+    found = []
+    envs = [e.name for e in platform.environments]
+
+    def check(rule: AzureName, path: tuple, item: str = "", fix: str = "") -> None:
+        for env in envs:
+            name = rule.render(platform.name, env, item)
+            problem = rule.problem(name)
+            if problem:
+                found.append(
+                    Finding(
+                        "error",
+                        "CW512",
+                        f"the {rule.title} name '{name}' (environment '{env}') {problem}",
+                        path,
+                        f"crosswalk names it '{rule.template}': shorten {fix or 'the platform name or the environment name'}",
+                    )
+                )
+                return  # one finding per resource
+
+    check(KEY_VAULT, ("name",))
+    for registry in platform.registries:
+        check(REGISTRY, registry.path + ("name",), registry.name, "the registry's name")
+    for store in platform.app_services.datastores:
+        check(
+            DATASTORE_NAMES[store.engine],
+            store.path + ("name",),
+            store.name,
+            "the datastore's name",
+        )
+    for pool in platform.cluster.node_pools:
+        if not POOL_NAME.match(pool.name):
+            found.append(
+                Finding(
+                    "error",
+                    "CW512",
+                    f"'{pool.name}' cannot name an AKS node pool: at most 12 lowercase letters "
+                    "and digits, starting with a letter",
+                    pool.path + ("name",),
+                    "rename the pool, e.g. '"
+                    + (re.sub(r"[^a-z0-9]", "", pool.name) or "pool")[:12]
+                    + "'",
+                )
+            )
+    return found
+
+
+def _check_pools(platform) -> list[Finding]:
+    found = []
+    system = system_pool(platform)
+    for pool in platform.cluster.node_pools:
+        size = vm_size(pool)
+        where = pool.path + ("machineType",) if pool.machine_type else pool.path + ("size",)
+        match = VM_SIZE.match(size)
+        if match is None:  # not an Azure size at all: CW503
+            continue
+        family, vcpus = match.group("family"), int(match.group("vcpus"))
+        per_vcpu = MEMORY_PER_VCPU.get(family, 2.0)
+        if family == "A" and (match.group("rest") or "").startswith("v"):
+            per_vcpu = 2.0  # Av2 sizes have 2 GiB per vCPU
+        role = "the system pool" if pool is system else "a node pool"
+        if family == "B":
+            found.append(
+                Finding(
+                    "error",
+                    "CW511",
+                    f"'{size}' is a burstable B-series size: it runs out of CPU credits under the "
+                    f"steady load of {role}",
+                    where,
+                    f"use a general purpose size such as '{NODE_SIZES['medium']}'",
+                )
+            )
+        elif vcpus < MIN_VCPUS or vcpus * per_vcpu < MIN_MEMORY_GIB:
+            found.append(
+                Finding(
+                    "error",
+                    "CW511",
+                    f"'{size}' is too small for {role}: AKS needs at least {MIN_VCPUS} vCPUs and "
+                    f"{MIN_MEMORY_GIB:g} GiB of memory per node",
+                    where,
+                    f"use '{NODE_SIZES['small']}' or larger",
+                )
+            )
+    if system.spot:
+        found.append(
+            Finding(
+                "error",
+                "CW511",
+                f"'{system.name}' is the AKS system pool (the first node pool), which cannot run on "
+                "spot VMs",
+                system.path + ("spot",),
+                "put a regular pool first",
+            )
+        )
+    if system.min < 1:
+        found.append(
+            Finding(
+                "error",
+                "CW511",
+                f"'{system.name}' is the AKS system pool (the first node pool), which needs at "
+                "least one node",
+                system.path + ("min",),
+                "set min to 1 or more, or put another pool first",
+            )
+        )
+    return found
+
 
 RULES = ProviderRules(
     cloud="azure",
     title="Azure",
-    regions=frozenset(
-        """
-        eastus eastus2 westus westus2 westus3 centralus northcentralus southcentralus
-        westcentralus canadacentral canadaeast brazilsouth mexicocentral northeurope westeurope
-        uksouth ukwest francecentral germanywestcentral norwayeast swedencentral
-        switzerlandnorth polandcentral italynorth spaincentral austriaeast belgiumcentral
-        eastasia southeastasia japaneast japanwest koreacentral centralindia southindia
-        westindia australiaeast australiasoutheast australiacentral newzealandnorth uaenorth
-        southafricanorth qatarcentral israelcentral indonesiacentral malaysiawest chilecentral
-        """.split()
-    ),
+    regions=LOCATIONS,
     region_pattern=re.compile(r"^[a-z]+[0-9]?$"),
     region_example="westeurope",
     machine_type_pattern=re.compile(r"^Standard_[A-Za-z0-9_]+$"),
     machine_type_example="Standard_D4s_v5",
+    extra_checks=_checks,
 )
