@@ -238,8 +238,18 @@ def compile(file: str, out_dir: str, env: str | None, verbose: bool) -> None:
         f"compiled {file} -> {out_dir}: {stacks} stacks, {len(result.files)} files, "
         f"{len(result.changed)} changed"
     )
-    for path in result.changed:
-        click.echo(f"  {path}")
+    if len(result.changed) <= 60 or verbose:
+        for path in result.changed:
+            click.echo(f"  {path}")
+    else:
+        by_stack: dict[str, int] = {}
+        for path in result.changed:
+            stack = path.rsplit("/", 1)[0] if "/" in path else "."
+            by_stack[stack] = by_stack.get(stack, 0) + 1
+        for stack in list(by_stack)[:20]:
+            click.echo(f"  {stack}/ ({by_stack[stack]} files)")
+        if len(by_stack) > 20:
+            click.echo(f"  ... and {len(by_stack) - 20} more stacks (-v lists every file)")
 
 
 @main.command()

@@ -18,6 +18,7 @@ import keyword
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 INDENT = "    "
 
@@ -26,8 +27,14 @@ class Code(str):
     """A fragment of Python the emitter wrote itself (never user text)."""
 
 
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII without quotes or backslashes
+
+
+@lru_cache(maxsize=65536)
 def py_string(text: str) -> str:
     """A Python string literal for `text`, quoted the way ruff format quotes it."""
+    if _PLAIN.fullmatch(text):
+        return '"' + text + '"'
     body = json.dumps(text, ensure_ascii=False)[1:-1]
     # json.dumps leaves these as they are; Python source must not carry them raw.
     body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from crosswalk.schema import load_schema
 
@@ -231,14 +232,27 @@ class Platform:
     apps: tuple[App, ...]
     environments: tuple[Environment, ...]
 
+    # Lookups by name; the first declaration wins, as everywhere else.
+    @cached_property
+    def _by_name(self) -> dict[str, dict]:
+        index: dict[str, dict] = {"namespace": {}, "datastore": {}, "app": {}}
+        for kind, items in (
+            ("namespace", self.cluster.namespaces),
+            ("datastore", self.app_services.datastores),
+            ("app", self.apps),
+        ):
+            for item in items:
+                index[kind].setdefault(item.name, item)
+        return index
+
     def namespace(self, name: str) -> Namespace | None:
-        return next((n for n in self.cluster.namespaces if n.name == name), None)
+        return self._by_name["namespace"].get(name)
 
     def datastore(self, name: str) -> Datastore | None:
-        return next((d for d in self.app_services.datastores if d.name == name), None)
+        return self._by_name["datastore"].get(name)
 
     def app(self, name: str) -> App | None:
-        return next((a for a in self.apps if a.name == name), None)
+        return self._by_name["app"].get(name)
 
 
 def _pairs(mapping: dict | None) -> tuple[tuple[str, str], ...]:

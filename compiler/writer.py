@@ -52,12 +52,18 @@ def write_tree(files: dict[str, str], out: Path) -> list[str]:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    unchanged = set(encoded) - set(changed)
+    made: set[Path] = {staging}
     try:
         for path, data in sorted(encoded.items()):
             target = staging / path
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.update(target.parents)
+            if path in unchanged and _link(existing[path], target):
+                continue  # the same file, mtime and all
             target.write_bytes(data)
-            if path not in changed:
+            if path in unchanged:
                 stat = existing[path].stat()
                 os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         _swap(staging, out)
@@ -65,6 +71,16 @@ def write_tree(files: dict[str, str], out: Path) -> list[str]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(changed + removed)
+
+
+def _link(source: Path, target: Path) -> bool:
+    """Hard-link an unchanged file into the new tree (no copy, same mtime);
+    False where the filesystem cannot, and the caller writes a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        return False
+    return True
 
 
 def _swap(staging: Path, out: Path) -> None:

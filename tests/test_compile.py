@@ -176,7 +176,7 @@ def test_failed_compile_leaves_previous_output_untouched(tmp_path: Path, monkeyp
 
     def failing_write(self, data):
         calls["n"] += 1
-        if calls["n"] == 5:
+        if calls["n"] == 2:
             raise OSError(28, "No space left on device")
         return real_write(self, data)
 
