@@ -96,6 +96,11 @@ def build_graph(platform: Platform) -> ResourceGraph:
     b.node("secrets-key", "kms-key", "managed-infra", ("cluster",))
     for registry in p.registries:
         b.node(f"registry/{registry.name}", "registry", "managed-infra", registry.path)
+    if p.cloud.provider == "azure":
+        # Azure resources live in the platform's resource group, made with the identities.
+        b.node("resource-group", "resource-group", "identity", ("name",))
+        for name in ("network", "secrets-key", *(f"registry/{r.name}" for r in p.registries)):
+            b.edge("resource-group", name)
 
     # Layer 3: the cluster.
     b.node("cluster", "cluster", "cluster", ("cluster",))
