@@ -436,8 +436,19 @@ def _check_named_items(c: _Checker, items: list, base, schema: dict, where: tupl
         for i, item in enumerate(base if isinstance(base, list) else [])
         if isinstance(item, dict) and isinstance(item.get("name"), str)
     }
+    seen: dict[str, int] = {}
     for j, item in enumerate(items):
         name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name in seen:
+            c.error(
+                "CW201",
+                f"{format_path(at)} item '{name}' is overridden twice in this environment",
+                where + (j, "name"),
+                help=f"merge it with the override at item {seen[name]}",
+            )
+            continue
+        if isinstance(name, str):
+            seen[name] = j
         if not isinstance(name, str):
             c.error(
                 "CW310",

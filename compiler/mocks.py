@@ -748,7 +748,9 @@ def _azure_secret(f: Fabrication) -> dict[str, Any]:
 def _azure_user_assigned_identities(inputs: dict[str, Any]) -> dict[str, Any]:
     """azure-native takes user-assigned identities as a list of ids and returns a map by id."""
     identity = inputs.get("identity")
-    if not isinstance(identity, dict) or not isinstance(identity.get("userAssignedIdentities"), list):
+    if not isinstance(identity, dict) or not isinstance(
+        identity.get("userAssignedIdentities"), list
+    ):
         return inputs
     by_id = {
         str(reveal(ident)): {
@@ -1651,16 +1653,30 @@ def run_program(
             seconds=0.0,
         )
     context = contextvars.copy_context()
-    return context.run(
-        _run_in_context,
-        program_dir,
-        project,
-        stack,
-        dict(config),
-        list(secret_keys or []),
-        dict(stack_outputs or {}),
-        organization,
-    )
+    with _without_shell_config():
+        return context.run(
+            _run_in_context,
+            program_dir,
+            project,
+            stack,
+            dict(config),
+            list(secret_keys or []),
+            dict(stack_outputs or {}),
+            organization,
+        )
+
+
+@contextlib.contextmanager
+def _without_shell_config() -> Iterator[None]:
+    """The SDK falls back to PULUMI_CONFIG* environment variables for config a
+    program does not find; a plan must see only the stack's own config."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("PULUMI_CONFIG")}
+    for key in saved:
+        del os.environ[key]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def _run_in_context(

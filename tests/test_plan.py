@@ -574,3 +574,21 @@ def test_unreadable_stack_config_fails_that_stack_only(tmp_path):
         ("06-apps/storefront", "failed"),
     ]
     assert "Pulumi.dev.yaml: invalid YAML" in result.stack("06-apps/storefront").error.message
+
+
+def test_shell_config_does_not_leak_into_a_plan(tmp_path: Path, monkeypatch) -> None:
+    """The SDK falls back to PULUMI_CONFIG from the environment; a plan uses
+    only the stack's own Pulumi.<env>.yaml."""
+    from crosswalk.compiler.emit import compile_file
+
+    out = tmp_path / "out"
+    compile_file(Path(__file__).resolve().parent.parent / "samples" / "aws" / "platform.yaml", out)
+    monkeypatch.setenv("PULUMI_CONFIG", '{"acme-cluster:nodePools.general.min": "99"}')
+    result = plan_tree(out, "dev", only=["03-cluster"])
+    group = next(
+        r
+        for r in result.stack("03-cluster").resources
+        if r.type == "aws:eks/nodeGroup:NodeGroup" and r.name == "acme-general"
+    )
+    assert group.inputs["scalingConfig"]["minSize"] == 2
+    assert os.environ["PULUMI_CONFIG"].endswith('"99"}')  # restored afterwards
