@@ -678,16 +678,15 @@ def _emit_app_policies(
     opts = {"provider": provider}
     own = _namespace_of(platform, namespace).network_policy == "default-deny"
 
-    if own and platform.services.monitoring:
-        # Prometheus (kube-prometheus-stack) scrapes the app's port.
-        monitoring = services_namespace("kube-prometheus-stack")
+    def allow_from_namespace(suffix: str, source: str, line) -> None:
+        """Let pods of namespace `source` reach the app's port."""
         program.resource(
-            (name, "from_monitoring"),
+            (name, "from", suffix),
             "kubernetes.networking.v1.NetworkPolicy",
-            f"{namespace}/{name}.from-monitoring",
+            f"{namespace}/{name}.from-{suffix}",
             {
                 "metadata": {
-                    "name": f"{name}.from-monitoring",
+                    "name": f"{name}.from-{suffix}",
                     "namespace": namespace,
                     "labels": labels,
                 },
@@ -697,53 +696,28 @@ def _emit_app_policies(
                     "ingress": [
                         {
                             "from_": [
-                                {
-                                    "namespace_selector": {
-                                        "match_labels": {NAMESPACE_LABEL: monitoring}
-                                    }
-                                },
+                                {"namespace_selector": {"match_labels": {NAMESPACE_LABEL: source}}},
                             ],
                             "ports": [{"protocol": "TCP", "port": app.port}],
                         },
                     ],
                 },
             },
-            ctx.line(("clusterServices", "monitoring")),
+            line,
             opts,
+        )
+
+    if own and platform.services.monitoring:
+        # Prometheus (kube-prometheus-stack) scrapes the app's port.
+        allow_from_namespace(
+            "monitoring",
+            services_namespace("kube-prometheus-stack"),
+            ctx.line(("clusterServices", "monitoring")),
         )
 
     if own and app.ingress is not None and platform.app_services.ingress in INGRESS_NAMESPACES:
         controller = INGRESS_NAMESPACES[platform.app_services.ingress]
-        program.resource(
-            (name, "from_ingress"),
-            "kubernetes.networking.v1.NetworkPolicy",
-            f"{namespace}/{name}.from-ingress",
-            {
-                "metadata": {
-                    "name": f"{name}.from-ingress",
-                    "namespace": namespace,
-                    "labels": labels,
-                },
-                "spec": {
-                    "pod_selector": {"match_labels": selector},
-                    "policy_types": ["Ingress"],
-                    "ingress": [
-                        {
-                            "from_": [
-                                {
-                                    "namespace_selector": {
-                                        "match_labels": {NAMESPACE_LABEL: controller}
-                                    }
-                                },
-                            ],
-                            "ports": [{"protocol": "TCP", "port": app.port}],
-                        },
-                    ],
-                },
-            },
-            ctx.line(app.path + ("ingress",)),
-            opts,
-        )
+        allow_from_namespace("ingress", controller, ctx.line(app.path + ("ingress",)))
         # cert-manager's HTTP-01 solver for an Ingress runs beside it in this namespace.
         if (
             platform.app_services.ingress == "nginx"
