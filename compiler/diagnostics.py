@@ -65,6 +65,7 @@ CODES: dict[str, str] = {
     "CW508": "datastore version or class not offered by the cloud",
     "CW509": "name not usable for the cloud's resources",
     "CW510": "Google Groups of several domains",
+    "CW511": "machine type does not fit the node pool",
     # CW6xx: secure defaults relaxed on purpose (warnings)
     "CW601": "public API endpoint open to the internet",
     "CW602": "namespace allows privileged pods",

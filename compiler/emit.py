@@ -324,7 +324,7 @@ def compile_document(document, env: str | None = None) -> CompileResult:
                     f"this version of crosswalk cannot compile for '{missing.cloud}' yet",
                     document.span(("cloud", "provider")),
                     "cloud.provider",
-                    "validate works for every cloud; compile supports: aws",
+                    "validate works for every cloud; compile supports: aws, azure, gcp",
                     document.file,
                 )
             ]
