@@ -46,6 +46,25 @@ MIN_VCPUS = 2
 MIN_MEMORY_GIB = 4.0
 # AKS node pool names: lowercase letters and digits, starting with a letter (Linux: <= 12).
 POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+# Team members are Entra ID object ids (users or groups).
+OBJECT_ID = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+
+# Engine versions as platform.yaml writes them -> what Azure calls them.
+SQL_VERSIONS = {
+    "postgres": {v: v for v in ("11", "12", "13", "14", "15", "16", "17", "18")},
+    "mysql": {"5.7": "5.7", "8.0": "8.0.21"},
+}
+DEFAULT_VERSIONS = {"postgres": "16", "mysql": "8.0", "redis": "6"}
+REDIS_VERSIONS = ("4", "4.0", "6", "6.0")
+# Azure Cache for Redis as an instance class: <SKU>_<family><capacity>, e.g. Premium_P1.
+REDIS_CLASS = re.compile(r"^(?:(?:Basic|Standard)_C[0-6]|Premium_P[1-5])$")
+
+
+def redis_sku(instance_class: str) -> dict:
+    name, _, rest = instance_class.partition("_")
+    return {"name": name, "family": rest[0], "capacity": int(rest[1:])}
 
 
 def vm_size(pool) -> str:
@@ -93,6 +112,9 @@ class AzureName:
         if self.compact:
             parts = {k: v.replace("-", "") for k, v in parts.items()}
         return before.format(**parts), after.format(**parts)
+
+    def pattern_in_words(self) -> str:
+        return self.template.format(platform="<platform>", env="<environment>", item="<name>")
 
     def problem(self, name: str) -> str | None:
         if len(name) > self.longest:
@@ -167,45 +189,117 @@ DATASTORE_NAMES = {
 
 
 def _checks(platform) -> list[Finding]:
-    return _check_names(platform) + _check_pools(platform)
+    return (
+        _check_members(platform)
+        + _check_names(platform)
+        + _check_pools(platform)
+        + _check_datastores(platform)
+    )
+
+
+def _check_members(platform) -> list[Finding]:
+    found = []
+    for team in platform.teams:
+        for i, member in enumerate(team.members):
+            if not OBJECT_ID.match(member):
+                found.append(
+                    Finding(
+                        "error",
+                        "CW507",
+                        f"'{member}' is not an Entra ID object id",
+                        team.path + ("members", i),
+                        "write the object id of a user or group, e.g. "
+                        "'3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90' (az ad group show --query id)",
+                    )
+                )
+    return found
+
+
+def _check_datastores(platform) -> list[Finding]:
+    found = []
+    for store in platform.app_services.datastores:
+        version = store.version
+        if store.engine in SQL_VERSIONS and version and version not in SQL_VERSIONS[store.engine]:
+            offered = ", ".join(f"'{v}'" for v in SQL_VERSIONS[store.engine])
+            found.append(
+                Finding(
+                    "error",
+                    "CW508",
+                    f"Azure Database for {'PostgreSQL' if store.engine == 'postgres' else 'MySQL'} "
+                    f"offers no {store.engine} '{version}'",
+                    store.path + ("version",),
+                    f"Azure offers {offered}",
+                )
+            )
+        if store.engine == "redis" and version and version not in REDIS_VERSIONS:
+            found.append(
+                Finding(
+                    "error",
+                    "CW508",
+                    f"Azure Cache for Redis offers no redis '{version}'",
+                    store.path + ("version",),
+                    "Azure Cache for Redis runs redis '6' (or '4')",
+                )
+            )
+        if not store.instance_class:
+            continue
+        if store.engine in SQL_VERSIONS and not VM_SIZE.match(store.instance_class):
+            found.append(
+                Finding(
+                    "error",
+                    "CW508",
+                    f"'{store.instance_class}' is not an Azure database compute size",
+                    store.path + ("instanceClass",),
+                    "sizes look like 'Standard_D4ds_v5'; or use size",
+                )
+            )
+        elif store.engine == "redis" and not REDIS_CLASS.match(store.instance_class):
+            found.append(
+                Finding(
+                    "error",
+                    "CW508",
+                    f"'{store.instance_class}' is not an Azure Cache for Redis size",
+                    store.path + ("instanceClass",),
+                    "sizes look like 'Standard_C1' or 'Premium_P1'; or use size",
+                )
+            )
+    return found
 
 
 def _check_names(platform) -> list[Finding]:
     found = []
     envs = [e.name for e in platform.environments]
 
-    def check(rule: AzureName, path: tuple, item: str = "", fix: str = "") -> None:
+    def check(rule: AzureName, path: tuple, item: str = "", what: str = "") -> None:
         for env in envs:
             name = rule.render(platform.name, env, item)
             problem = rule.problem(name)
             if problem:
+                whose = f"the {what}'s name" if what else "the platform's or the environment's name"
                 found.append(
                     Finding(
                         "error",
-                        "CW512",
+                        "CW509",
                         f"the {rule.title} name '{name}' (environment '{env}') {problem}",
                         path,
-                        f"crosswalk names it '{rule.template}': shorten {fix or 'the platform name or the environment name'}",
+                        f"crosswalk names it '{rule.pattern_in_words()}': "
+                        + ("shorten" if problem.startswith("is ") else "change")
+                        + f" {whose}",
                     )
                 )
                 return  # one finding per resource
 
     check(KEY_VAULT, ("name",))
     for registry in platform.registries:
-        check(REGISTRY, registry.path + ("name",), registry.name, "the registry's name")
+        check(REGISTRY, registry.path + ("name",), registry.name, "registry")
     for store in platform.app_services.datastores:
-        check(
-            DATASTORE_NAMES[store.engine],
-            store.path + ("name",),
-            store.name,
-            "the datastore's name",
-        )
+        check(DATASTORE_NAMES[store.engine], store.path + ("name",), store.name, "datastore")
     for pool in platform.cluster.node_pools:
         if not POOL_NAME.match(pool.name):
             found.append(
                 Finding(
                     "error",
-                    "CW512",
+                    "CW509",
                     f"'{pool.name}' cannot name an AKS node pool: at most 12 lowercase letters "
                     "and digits, starting with a letter",
                     pool.path + ("name",),

@@ -30,10 +30,14 @@ from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers import services
 from crosswalk.providers.azure import (
     DATASTORE_NAMES,
+    DEFAULT_VERSIONS,
     KEY_VAULT,
+    REDIS_CLASS,
     REGISTRY,
+    SQL_VERSIONS,
     AzureName,
     premium_storage,
+    redis_sku,
     system_pool,
     vm_size,
 )
@@ -131,7 +135,6 @@ SQL_SIZES = {
 SQL_TIERS = {"B": "Burstable", "E": "MemoryOptimized"}  # by the size's family; else GeneralPurpose
 SQL_PORTS = {"postgres": 5432, "mysql": 3306}
 POSTGRES_STORAGE_GB = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
-MYSQL_VERSIONS = {"8.0": "8.0.21"}
 REDIS_SIZES = {
     "small": ("Standard", "C", 1),
     "medium": ("Standard", "C", 3),
@@ -271,10 +274,8 @@ def _postgres_storage(gb: int) -> int:
 
 
 def _redis_sku(store) -> dict:
-    if store.instance_class:
-        name, _, rest = store.instance_class.partition("_")
-        if rest[:1] in ("C", "P") and rest[1:].isdigit():
-            return {"name": name, "family": rest[0], "capacity": int(rest[1:])}
+    if store.instance_class and REDIS_CLASS.match(store.instance_class):
+        return redis_sku(store.instance_class)
     name, family, capacity = REDIS_SIZES[store.size]
     return {"name": name, "family": family, "capacity": capacity}
 
@@ -1474,7 +1475,7 @@ class AzureBackend(Backend):
                     "resource_group_name": rg,
                     "server_name": name,
                     "location": az.location,
-                    "version": store.version or "16",
+                    "version": store.version or DEFAULT_VERSIONS["postgres"],
                     "sku": {"name": sku, "tier": _sql_tier(sku)},
                     "storage": {
                         "storage_size_gb": _postgres_storage(store.storage_gb),
@@ -1543,7 +1544,7 @@ class AzureBackend(Backend):
                     "resource_group_name": rg,
                     "server_name": name,
                     "location": az.location,
-                    "version": MYSQL_VERSIONS.get(store.version or "8.0", store.version),
+                    "version": SQL_VERSIONS["mysql"][store.version or DEFAULT_VERSIONS["mysql"]],
                     "sku": {"name": sku, "tier": _sql_tier(sku)},
                     "administrator_login": "crosswalk",
                     "administrator_login_password": password,
@@ -1619,7 +1620,7 @@ class AzureBackend(Backend):
                     "name": name,
                     "location": az.location,
                     "sku": _redis_sku(store),
-                    "redis_version": store.version or "6",
+                    "redis_version": store.version or DEFAULT_VERSIONS["redis"],
                     "enable_non_ssl_port": False,
                     "minimum_tls_version": "1.2",
                     "public_network_access": "Disabled",
