@@ -64,6 +64,14 @@ CONTROL_PLANE_PREFIX = 28  # what GKE requires for a private control plane
 PRIVATE_SERVICES_PREFIX = 20  # Private Service Access for Cloud SQL and Memorystore
 
 
+class NoFreeRange(ValueError):
+    """The platform's own ranges leave no room for one GKE needs."""
+
+    def __init__(self, prefix: int):
+        super().__init__(f"no free /{prefix} left in {', '.join(PRIVATE_POOLS)}")
+        self.prefix = prefix
+
+
 @dataclass(frozen=True)
 class AddressPlan:
     """Every range a GKE platform's network uses; none overlaps another."""
@@ -118,7 +126,7 @@ def _free(prefix: int, taken: list) -> ipaddress.IPv4Network:
             if aligned > int(space.broadcast_address):
                 break
             candidate = ipaddress.ip_network((aligned, prefix))
-    raise ValueError(f"no free /{prefix} left in the private ranges")
+    raise NoFreeRange(prefix)
 
 
 def sql_version(engine: str, version: str | None) -> str | None:
@@ -199,6 +207,21 @@ def _check_address_plan(platform) -> list[Finding]:
     network = platform.network
     try:
         plan = address_plan(network)
+    except NoFreeRange as full:
+        what = {
+            CONTROL_PLANE_PREFIX: "the private control plane",
+            PRIVATE_SERVICES_PREFIX: "Private Service Access (Cloud SQL, Memorystore)",
+        }.get(full.prefix, "pods or services")
+        return [
+            Finding(
+                "error",
+                "CW506",
+                f"the network's ranges leave no free /{full.prefix} for {what} in "
+                f"{', '.join(PRIVATE_POOLS)}",
+                ("network", "cidr"),
+                "use smaller ranges for the network, pods and services",
+            )
+        ]
     except ValueError:  # an invalid CIDR: the shared checks report it (CW307)
         return []
     pools = platform.cluster.node_pools
