@@ -21,7 +21,7 @@ from crosswalk.compiler.writer import write_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
-COMPILED_SAMPLES = ["aws", "gcp"]  # clouds whose backend exists
+COMPILED_SAMPLES = ["aws", "gcp", "azure"]  # clouds whose backend exists
 
 
 def sample(cloud: str) -> Path:
