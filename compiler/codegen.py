@@ -13,6 +13,7 @@ at any line length.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import keyword
 import math
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 INDENT = "    "
+MAX_IDENTIFIER = 36
 
 
 class Code(str):
@@ -106,6 +108,11 @@ def identifier(*parts: str) -> str:
         text = "r_" + text
     if keyword.iskeyword(text) or text in {"pulumi", "config", "json", "stack", "org"}:
         text += "_"
+    if len(text) > MAX_IDENTIFIER:
+        # Long names (63-character namespaces, say) would push statements past
+        # any line length; keep a readable head and a stable hash of the whole.
+        digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+        text = text[: MAX_IDENTIFIER - 7].rstrip("_") + "_" + digest
     return text
 
 

@@ -52,6 +52,7 @@ class StackContext:
     references: dict[str, Code] = field(default_factory=dict)
     reads: dict[str, dict[str, Code]] = field(default_factory=dict)
     config: dict[str, dict[str, object]] = field(default_factory=dict)
+    settings: dict[str, tuple[Code, str]] = field(default_factory=dict)  # key -> (var, reader)
 
     def line(self, path: tuple) -> int | None:
         """The platform.yaml line that declared `path` (or its nearest parent)."""
@@ -69,18 +70,20 @@ class StackContext:
         distinct = {json.dumps(v, sort_keys=True) for v in values.values()}
         if len(distinct) == 1:
             return next(iter(values.values()))
+        if key not in self.config:
+            sample = next(iter(values.values()))
+            reader = (
+                "require_bool"
+                if isinstance(sample, bool)
+                else "require_int"
+                if isinstance(sample, int)
+                else "require"
+                if isinstance(sample, str)
+                else "require_object"
+            )
+            self.settings[key] = (self.program.name(key), reader)
         self.config[key] = values
-        sample = next(iter(values.values()))
-        reader = (
-            "require_bool"
-            if isinstance(sample, bool)
-            else "require_int"
-            if isinstance(sample, int)
-            else "require"
-            if isinstance(sample, str)
-            else "require_object"
-        )
-        return Code(f"config.{reader}({py_string(key)})")
+        return self.settings[key][0]
 
     def upstream(self, stack: str, output: str) -> Code:
         """An output of an upstream stack, read through its StackReference."""
@@ -218,11 +221,20 @@ def _prelude(ctx: StackContext) -> list[str]:
             f"org = config.get({py_string('organization')}) or {py_string(DEFAULT_ORGANIZATION)}"
         )
     block = ["\n".join(lines)]
+    if ctx.settings:
+        reads = ["# Values that differ between environments (Pulumi.<env>.yaml)."]
+        for key, (var, reader) in sorted(ctx.settings.items()):
+            reads.append(call_statement(f"{var} = ", f"config.{reader}", [py_string(key)]))
+        block.append("\n".join(reads))
     for upstream, var in sorted(ctx.references.items()):
         project = project_name(ctx.platform, upstream)
         lines = [
             f"# Outputs of {project}.",
-            f"{var} = pulumi.StackReference(org + {py_string('/' + project + '/')} + stack)",
+            call_statement(
+                f"{var} = ",
+                "pulumi.StackReference",
+                [f"org + {py_string('/' + project + '/')} + stack"],
+            ),
         ]
         for output, output_var in sorted(ctx.reads[upstream].items()):
             lines.append(

@@ -913,7 +913,8 @@ class AwsBackend(Backend):
                 _opts(provider),
             )
             prog.export(f"datastore_{store.name}_host", Code(f"{db}.address"))
-            prog.export(f"datastore_{store.name}_port", Code(f"{db}.port"))
+            # Ports travel as strings: apps put them in Secrets.
+            prog.export(f"datastore_{store.name}_port", Code(f"{db}.port.apply(str)"))
             prog.export(f"datastore_{store.name}_database", Code(f"{db}.db_name"))
             prog.export(f"datastore_{store.name}_username", Code(f"{db}.username"))
             prog.export(
@@ -968,7 +969,7 @@ class AwsBackend(Backend):
                 _opts(provider, additional_secret_outputs=["authToken"]),
             )
             prog.export(f"datastore_{store.name}_host", Code(f"{cache}.primary_endpoint_address"))
-            prog.export(f"datastore_{store.name}_port", Code(f"{cache}.port"))
+            prog.export(f"datastore_{store.name}_port", Code(f"{cache}.port.apply(str)"))
             prog.export(f"datastore_{store.name}_password", token)
         elif store.engine == "queue":
             dlq = prog.resource(
@@ -1036,7 +1037,7 @@ class AwsBackend(Backend):
             if store.engine in DB_ENGINES:
                 parts.datastore_env[store.name] = {
                     f"{prefix}_HOST": out("host"),
-                    f"{prefix}_PORT": Code(f"{out('port')}.apply(str)"),
+                    f"{prefix}_PORT": out("port"),
                     f"{prefix}_DATABASE": out("database"),
                     f"{prefix}_USERNAME": out("username"),
                     f"{prefix}_PASSWORD_SECRET_ARN": out("secret_arn"),
@@ -1045,7 +1046,7 @@ class AwsBackend(Backend):
             elif store.engine == "redis":
                 parts.datastore_env[store.name] = {
                     f"{prefix}_HOST": out("host"),
-                    f"{prefix}_PORT": Code(f"{out('port')}.apply(str)"),
+                    f"{prefix}_PORT": out("port"),
                     f"{prefix}_PASSWORD": out("password"),
                     f"{prefix}_TLS": "true",
                 }

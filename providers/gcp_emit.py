@@ -204,15 +204,6 @@ def _opts(provider: Code, apis: Code | None = None, **extra) -> dict:
     return opts | extra
 
 
-def _setting(ctx: StackContext, key: str, value_in) -> object:
-    """`ctx.setting`, with a config read written as an exploded call so that
-    `ruff format` keeps it as it is however long the key."""
-    value = ctx.setting(key, value_in)
-    if isinstance(value, Code):
-        return Call(value.split("(", 1)[0], [key])
-    return value
-
-
 def _invoke_opts(provider: Code) -> Call:
     return Call("pulumi.InvokeOptions", kwargs={"provider": provider})
 
@@ -739,8 +730,8 @@ class GcpBackend(Backend):
                 "mode": "BASIC",
                 "vulnerability_mode": "VULNERABILITY_BASIC",
             },
-            "deletion_protection": _setting(
-                ctx, "cluster.deletionProtection", lambda q, env: env != "dev"
+            "deletion_protection": ctx.setting(
+                "cluster.deletionProtection", lambda q, env: env != "dev"
             ),
         }
         domain = security_group_domain(p)
@@ -846,8 +837,7 @@ class GcpBackend(Backend):
             "management": {"auto_repair": True, "auto_upgrade": True},
             "upgrade_settings": {"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
             "node_config": {
-                "machine_type": _setting(
-                    ctx,
+                "machine_type": ctx.setting(
                     f"{key}.machineType",
                     lambda q, env: _pool(q, name).machine_type or NODE_SIZES[_pool(q, name).size],
                 ),
@@ -870,24 +860,22 @@ class GcpBackend(Backend):
         }
         if p.services.autoscaler:
             # GKE's own cluster autoscaler scales the pool within these totals (all zones).
-            args["initial_node_count"] = _setting(
-                ctx,
+            args["initial_node_count"] = ctx.setting(
                 f"{key}.initialNodesPerZone",
                 lambda q, env: math.ceil(_pool(q, name).min / zones),
             )
             args["autoscaling"] = {
-                "total_min_node_count": _setting(
-                    ctx, f"{key}.min", lambda q, env: _pool(q, name).min
+                "total_min_node_count": ctx.setting(
+                    f"{key}.min", lambda q, env: _pool(q, name).min
                 ),
-                "total_max_node_count": _setting(
-                    ctx, f"{key}.max", lambda q, env: _pool(q, name).max
+                "total_max_node_count": ctx.setting(
+                    f"{key}.max", lambda q, env: _pool(q, name).max
                 ),
                 "location_policy": "BALANCED",
             }
             ignore = ["initialNodeCount"]
         else:
-            args["node_count"] = _setting(
-                ctx,
+            args["node_count"] = ctx.setting(
                 f"{key}.nodesPerZone",
                 lambda q, env: math.ceil(max(_pool(q, name).min, 1) / zones),
             )
@@ -1097,9 +1085,7 @@ class GcpBackend(Backend):
         line = ctx.line(store.path)
         base = _gcp_id(84, p.name, store.name)
         name = store.name
-        protect = _setting(
-            ctx, f"datastores.{name}.deletionProtection", lambda q, env: env != "dev"
-        )
+        protect = ctx.setting(f"datastores.{name}.deletionProtection", lambda q, env: env != "dev")
         tier = store.instance_class or DB_TIERS[store.size]
         backups = {
             "enabled": True,
@@ -1128,8 +1114,7 @@ class GcpBackend(Backend):
                     "edition": "ENTERPRISE_PLUS"
                     if tier.startswith("db-perf-optimized")
                     else "ENTERPRISE",
-                    "availability_type": _setting(
-                        ctx,
+                    "availability_type": ctx.setting(
                         f"datastores.{name}.availabilityType",
                         lambda q, env: (
                             "REGIONAL" if q.datastore(name).high_availability else "ZONAL"
@@ -1181,8 +1166,7 @@ class GcpBackend(Backend):
                 "name": base,
                 "display_name": f"redis {name} of platform {p.name}",
                 "region": p.cloud.region,
-                "tier": _setting(
-                    ctx,
+                "tier": ctx.setting(
                     f"datastores.{name}.tier",
                     lambda q, env: (
                         "STANDARD_HA" if q.datastore(name).high_availability else "BASIC"
@@ -1199,8 +1183,8 @@ class GcpBackend(Backend):
                     "persistence_mode": "RDB",
                     "rdb_snapshot_period": "SIX_HOURS",
                 },
-                "deletion_protection": _setting(
-                    ctx, f"datastores.{name}.deletionProtection", lambda q, env: env != "dev"
+                "deletion_protection": ctx.setting(
+                    f"datastores.{name}.deletionProtection", lambda q, env: env != "dev"
                 ),
             },
             ctx.line(store.path),
@@ -1311,8 +1295,7 @@ class GcpBackend(Backend):
                 "type": "FIRESTORE_NATIVE",
                 "concurrency_mode": "OPTIMISTIC",
                 "point_in_time_recovery_enablement": "POINT_IN_TIME_RECOVERY_ENABLED",
-                "delete_protection_state": _setting(
-                    ctx,
+                "delete_protection_state": ctx.setting(
                     f"datastores.{name}.deleteProtectionState",
                     lambda q, env: (
                         "DELETE_PROTECTION_DISABLED"

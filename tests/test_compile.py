@@ -346,3 +346,33 @@ class TestDiff:
         text = sample("aws").read_text()
         result = self.run(tmp_path, text, text.replace("uses: [cache]", "uses: [nope]"))
         assert result.exit_code == 2 and "error[CW303]" in result.output
+
+
+@pytest.mark.parametrize("cloud", COMPILED_SAMPLES)
+def test_longest_names_still_format_cleanly(cloud: str, tmp_path: Path) -> None:
+    """Names at their schema limits must not push generated lines past what
+    ruff format accepts (it cannot split a long name)."""
+    import re
+
+    text = sample(cloud).read_text()
+    renames = {
+        "payments": "n" * 62 + "s",  # a namespace and a team: 63 characters
+        "checkout": "a" * 39 + "p",  # an app: 40
+        "orders": "d" * 39 + "s",  # a datastore: 40
+    }
+    for old, new in renames.items():
+        text = re.sub(rf"(?<![\w.-]){old}(?![\w.-])", new, text)
+    if cloud != "azure":  # Azure's own name limits keep its platform names short
+        text = re.sub(r"(?m)^name: \S+", "name: " + "p" * 19 + "x", text)
+    source = tmp_path / "platform.yaml"
+    source.write_text(text)
+    out = tmp_path / "out"
+    result = compile_file(source, out)
+    assert not result.report.errors, [d.render() for d in result.report.errors]
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--isolated", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

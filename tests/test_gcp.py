@@ -422,7 +422,7 @@ def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
     assert config("dev")["acme-cluster:nodePools.general.machineType"] == "e2-standard-2"
     assert config("dev")["acme-cluster:cluster.deletionProtection"] is False
     program = (sample_tree / "03-cluster" / "__main__.py").read_text()
-    assert 'config.require_int(\n            "nodePools.general.min",\n' in program
+    assert 'config.require_int("nodePools.general.min")' in program
 
 
 def test_network_ranges(sample_plan: PlanResult) -> None:

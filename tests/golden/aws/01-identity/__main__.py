@@ -107,7 +107,7 @@ node_role_amazoneks_cni_policy = aws.iam.RolePolicyAttachment(
 )
 
 # platform.yaml:43
-node_role_amazonec2containerregistryreadonly = aws.iam.RolePolicyAttachment(
+node_role_amazonec2containerr_f674fa = aws.iam.RolePolicyAttachment(
     "acme-node-AmazonEC2ContainerRegistryReadOnly",
     role=node_role.name,
     policy_arn="arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",

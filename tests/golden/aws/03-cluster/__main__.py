@@ -23,6 +23,11 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = config.get("organization") or "organization"
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+nodepools_general_desired = config.require_int("nodePools.general.desired")
+nodepools_general_max = config.require_int("nodePools.general.max")
+nodepools_general_min = config.require_int("nodePools.general.min")
+
 # Outputs of acme-identity.
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
 cluster_role_arn = identity_stack.require_output("cluster_role_arn")
@@ -111,9 +116,9 @@ node_pool_general = aws.eks.NodeGroup(
     ami_type="AL2023_x86_64_STANDARD",
     disk_size=100,
     scaling_config={
-        "min_size": config.require_int("nodePools.general.min"),
-        "max_size": config.require_int("nodePools.general.max"),
-        "desired_size": config.require_int("nodePools.general.desired"),
+        "min_size": nodepools_general_min,
+        "max_size": nodepools_general_max,
+        "desired_size": nodepools_general_desired,
     },
     update_config={
         "max_unavailable": 1,

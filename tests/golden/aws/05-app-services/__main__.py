@@ -23,6 +23,17 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = config.get("organization") or "organization"
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+datastores_cache_deletionprotection = config.require_bool(
+    "datastores.cache.deletionProtection",
+)
+datastores_events_deletionprotection = config.require_bool(
+    "datastores.events.deletionProtection",
+)
+datastores_orders_deletionprotection = config.require_bool(
+    "datastores.orders.deletionProtection",
+)
+
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
 private_subnet_ids = managed_infra_stack.require_output("private_subnet_ids")
@@ -448,7 +459,7 @@ datastore_orders = aws.rds.Instance(
     multi_az=True,
     backup_retention_period=7,
     copy_tags_to_snapshot=True,
-    deletion_protection=config.require_bool("datastores.orders.deletionProtection"),
+    deletion_protection=datastores_orders_deletionprotection,
     skip_final_snapshot=False,
     final_snapshot_identifier="acme-orders-final",
     iam_database_authentication_enabled=True,
@@ -559,12 +570,12 @@ pulumi.export(
     "datastore_cache_password",
     pulumi.Output.secret(cache_auth.random_password),
 )
-pulumi.export("datastore_cache_port", datastore_cache.port)
+pulumi.export("datastore_cache_port", datastore_cache.port.apply(str))
 pulumi.export("datastore_events_arn", datastore_events.arn)
 pulumi.export("datastore_events_url", datastore_events.url)
 pulumi.export("datastore_orders_database", datastore_orders.db_name)
 pulumi.export("datastore_orders_host", datastore_orders.address)
-pulumi.export("datastore_orders_port", datastore_orders.port)
+pulumi.export("datastore_orders_port", datastore_orders.port.apply(str))
 pulumi.export(
     "datastore_orders_secret_arn",
     datastore_orders.master_user_secrets[0].secret_arn,

@@ -121,7 +121,7 @@ node_monitoring_viewer = gcp.projects.IAMMember(
 )
 
 # platform.yaml:53
-node_stackdriver_resourcemetadata_writer = gcp.projects.IAMMember(
+node_stackdriver_resourcemeta_3326de = gcp.projects.IAMMember(
     "acme-nodes-stackdriver-resourceMetadata-writer",
     project="acme-platform-prod",
     role="roles/stackdriver.resourceMetadata.writer",
@@ -302,7 +302,7 @@ ci_deploy_apps_container_developer = gcp.projects.IAMMember(
 )
 
 # platform.yaml:35
-ci_deploy_apps_iam_serviceaccountadmin = gcp.projects.IAMMember(
+ci_deploy_apps_iam_serviceacc_0c26c6 = gcp.projects.IAMMember(
     "acme-ci-deploy-apps-iam-serviceAccountAdmin",
     project="acme-platform-prod",
     role="roles/iam.serviceAccountAdmin",
@@ -405,7 +405,7 @@ ci_deploy_platform_federation = gcp.serviceaccount.IAMMember(
 )
 
 # platform.yaml:38
-ci_deploy_platform_artifactregistry_admin = gcp.projects.IAMMember(
+ci_deploy_platform_artifactre_01b7d6 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-artifactregistry-admin",
     project="acme-platform-prod",
     role="roles/artifactregistry.admin",
@@ -441,7 +441,7 @@ ci_deploy_platform_cloudsql_admin = gcp.projects.IAMMember(
 )
 
 # platform.yaml:38
-ci_deploy_platform_compute_networkadmin = gcp.projects.IAMMember(
+ci_deploy_platform_compute_ne_00624a = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-compute-networkAdmin",
     project="acme-platform-prod",
     role="roles/compute.networkAdmin",
@@ -501,7 +501,7 @@ ci_deploy_platform_dns_admin = gcp.projects.IAMMember(
 )
 
 # platform.yaml:38
-ci_deploy_platform_iam_serviceaccountadmin = gcp.projects.IAMMember(
+ci_deploy_platform_iam_servic_bcf4f6 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-iam-serviceAccountAdmin",
     project="acme-platform-prod",
     role="roles/iam.serviceAccountAdmin",
@@ -513,7 +513,7 @@ ci_deploy_platform_iam_serviceaccountadmin = gcp.projects.IAMMember(
 )
 
 # platform.yaml:38
-ci_deploy_platform_iam_workloadidentitypooladmin = gcp.projects.IAMMember(
+ci_deploy_platform_iam_worklo_c4384b = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-iam-workloadIdentityPoolAdmin",
     project="acme-platform-prod",
     role="roles/iam.workloadIdentityPoolAdmin",
@@ -549,7 +549,7 @@ ci_deploy_platform_redis_admin = gcp.projects.IAMMember(
 )
 
 # platform.yaml:38
-ci_deploy_platform_resourcemanager_projectiamadmin = gcp.projects.IAMMember(
+ci_deploy_platform_resourcema_56a040 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-resourcemanager-projectIamAdmin",
     project="acme-platform-prod",
     role="roles/resourcemanager.projectIamAdmin",
@@ -561,7 +561,7 @@ ci_deploy_platform_resourcemanager_projectiamadmin = gcp.projects.IAMMember(
 )
 
 # platform.yaml:38
-ci_deploy_platform_servicenetworking_networksadmin = gcp.projects.IAMMember(
+ci_deploy_platform_servicenet_a9dea2 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-servicenetworking-networksAdmin",
     project="acme-platform-prod",
     role="roles/servicenetworking.networksAdmin",
@@ -573,7 +573,7 @@ ci_deploy_platform_servicenetworking_networksadmin = gcp.projects.IAMMember(
 )
 
 # platform.yaml:38
-ci_deploy_platform_serviceusage_serviceusageadmin = gcp.projects.IAMMember(
+ci_deploy_platform_serviceusa_7c274e = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-serviceusage-serviceUsageAdmin",
     project="acme-platform-prod",
     role="roles/serviceusage.serviceUsageAdmin",

@@ -11,6 +11,12 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = config.get("organization") or "organization"
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+cluster_deletionprotection = config.require_bool("cluster.deletionProtection")
+nodepools_general_machinetype = config.require("nodePools.general.machineType")
+nodepools_general_max = config.require_int("nodePools.general.max")
+nodepools_general_min = config.require_int("nodePools.general.min")
+
 # Outputs of acme-identity.
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
 node_service_account_email = identity_stack.require_output("node_service_account_email")
@@ -158,9 +164,7 @@ cluster = gcp.container.Cluster(
         "mode": "BASIC",
         "vulnerability_mode": "VULNERABILITY_BASIC",
     },
-    deletion_protection=config.require_bool(
-        "cluster.deletionProtection",
-    ),
+    deletion_protection=cluster_deletionprotection,
     authenticator_groups_config={
         "security_group": "gke-security-groups@acme.example.com",
     },
@@ -186,9 +190,7 @@ node_pool_general = gcp.container.NodePool(
         "max_unavailable": 0,
     },
     node_config={
-        "machine_type": config.require(
-            "nodePools.general.machineType",
-        ),
+        "machine_type": nodepools_general_machinetype,
         "spot": False,
         "disk_size_gb": 100,
         "disk_type": "pd-balanced",
@@ -214,12 +216,8 @@ node_pool_general = gcp.container.NodePool(
     },
     initial_node_count=1,
     autoscaling={
-        "total_min_node_count": config.require_int(
-            "nodePools.general.min",
-        ),
-        "total_max_node_count": config.require_int(
-            "nodePools.general.max",
-        ),
+        "total_min_node_count": nodepools_general_min,
+        "total_max_node_count": nodepools_general_max,
         "location_policy": "BALANCED",
     },
     opts=pulumi.ResourceOptions(

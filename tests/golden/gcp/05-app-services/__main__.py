@@ -11,6 +11,17 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = config.get("organization") or "organization"
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+datastores_orders_availabilitytype = config.require(
+    "datastores.orders.availabilityType",
+)
+datastores_orders_deletionprotection = config.require_bool(
+    "datastores.orders.deletionProtection",
+)
+datastores_sessions_deletionp_af8e08 = config.require_bool(
+    "datastores.sessions.deletionProtection",
+)
+
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
 network_id = managed_infra_stack.require_output("network_id")
@@ -421,21 +432,15 @@ datastore_orders = gcp.sql.DatabaseInstance(
     name="acme-orders",
     database_version="POSTGRES_16",
     region="europe-west1",
-    deletion_protection=config.require_bool(
-        "datastores.orders.deletionProtection",
-    ),
+    deletion_protection=datastores_orders_deletionprotection,
     settings={
         "tier": "db-custom-2-7680",
         "edition": "ENTERPRISE",
-        "availability_type": config.require(
-            "datastores.orders.availabilityType",
-        ),
+        "availability_type": datastores_orders_availabilitytype,
         "disk_type": "PD_SSD",
         "disk_size": 100,
         "disk_autoresize": True,
-        "deletion_protection_enabled": config.require_bool(
-            "datastores.orders.deletionProtection",
-        ),
+        "deletion_protection_enabled": datastores_orders_deletionprotection,
         "ip_configuration": {
             "ipv4_enabled": False,
             "private_network": network_id,
@@ -502,9 +507,7 @@ datastore_sessions = gcp.redis.Instance(
         "persistence_mode": "RDB",
         "rdb_snapshot_period": "SIX_HOURS",
     },
-    deletion_protection=config.require_bool(
-        "datastores.sessions.deletionProtection",
-    ),
+    deletion_protection=datastores_sessions_deletionp_af8e08,
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
@@ -526,7 +529,7 @@ datastore_events_dead_letters = gcp.pubsub.Topic(
 )
 
 # platform.yaml:93
-datastore_events_dead_letters_subscription = gcp.pubsub.Subscription(
+datastore_events_dead_letters_6d3b8d = gcp.pubsub.Subscription(
     "acme-events-dead-letters",
     name="acme-events-dead-letters",
     topic=datastore_events_dead_letters.id,
@@ -576,7 +579,7 @@ datastore_events_subscription = gcp.pubsub.Subscription(
 )
 
 # platform.yaml:93
-datastore_events_dead_letters_publisher = gcp.pubsub.TopicIAMMember(
+datastore_events_dead_letters_7cf5c0 = gcp.pubsub.TopicIAMMember(
     "acme-events-dead-letters-publisher",
     topic=datastore_events_dead_letters.id,
     role="roles/pubsub.publisher",
@@ -592,7 +595,7 @@ datastore_events_dead_letters_publisher = gcp.pubsub.TopicIAMMember(
 )
 
 # platform.yaml:93
-datastore_events_dead_letters_subscriber = gcp.pubsub.SubscriptionIAMMember(
+datastore_events_dead_letters_78cbe3 = gcp.pubsub.SubscriptionIAMMember(
     "acme-events-dead-letters-subscriber",
     subscription=datastore_events_subscription.id,
     role="roles/pubsub.subscriber",

@@ -189,7 +189,7 @@ checkout_orders_secret = kubernetes.core.v1.Secret(
         "ORDERS_DATABASE": datastore_orders_database,
         "ORDERS_HOST": datastore_orders_host,
         "ORDERS_PASSWORD_SECRET_ARN": datastore_orders_secret_arn,
-        "ORDERS_PORT": datastore_orders_port.apply(str),
+        "ORDERS_PORT": datastore_orders_port,
         "ORDERS_USERNAME": datastore_orders_username,
     },
     opts=pulumi.ResourceOptions(

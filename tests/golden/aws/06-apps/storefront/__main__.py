@@ -10,6 +10,9 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = config.get("organization") or "organization"
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+replicas = config.require_int("replicas")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -83,7 +86,7 @@ storefront_cache_secret = kubernetes.core.v1.Secret(
     string_data={
         "CACHE_HOST": datastore_cache_host,
         "CACHE_PASSWORD": datastore_cache_password,
-        "CACHE_PORT": datastore_cache_port.apply(str),
+        "CACHE_PORT": datastore_cache_port,
         "CACHE_TLS": "true",
     },
     opts=pulumi.ResourceOptions(
@@ -108,7 +111,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
         },
     },
     spec={
-        "replicas": config.require_int("replicas"),
+        "replicas": replicas,
         "selector": {
             "match_labels": {
                 "app.kubernetes.io/name": "storefront",
