@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from crosswalk.compiler.codegen import Code, Program, call_statement, py_string
 from crosswalk.compiler.graph import ResourceGraph, stack_layer
@@ -99,13 +100,25 @@ class StackContext:
 
 
 class Backend:
-    """What a cloud provides: its SDK requirements and its part of each layer."""
+    """What a cloud provides: one method per layer, each filling that layer's
+    program (`identity`, `managed_infra`, `cluster`, `cluster_services`,
+    `app_services`, and `app` for each app's own stack)."""
 
     cloud: str
-    requirements: tuple[str, ...]
+    LAYER_METHODS: ClassVar[dict[str, str]] = {
+        "01-identity": "identity",
+        "02-managed-infra": "managed_infra",
+        "03-cluster": "cluster",
+        "04-cluster-services": "cluster_services",
+        "05-app-services": "app_services",
+        "06-apps": "app",
+    }
 
-    def emit_layer(self, ctx: StackContext) -> None:  # pragma: no cover - protocol
-        raise NotImplementedError
+    def layer_method(self, stack: str):
+        return getattr(self, self.LAYER_METHODS[stack.split("/")[0]])
+
+    def emit_layer(self, ctx: StackContext) -> None:
+        self.layer_method(ctx.stack)(ctx)
 
 
 def backend_for(cloud: str) -> Backend:

@@ -268,17 +268,6 @@ def _env_prefix(name: str) -> str:
 class GcpBackend(Backend):
     cloud = "gcp"
 
-    def emit_layer(self, ctx: StackContext) -> None:
-        layer = ctx.stack.split("/")[0]
-        {
-            "01-identity": self.identity,
-            "02-managed-infra": self.managed_infra,
-            "03-cluster": self.cluster,
-            "04-cluster-services": self.cluster_services,
-            "05-app-services": self.app_services,
-            "06-apps": self.app,
-        }[layer](ctx)
-
     # Layer 1 ---------------------------------------------------------------
 
     def identity(self, ctx: StackContext) -> None:
