@@ -45,6 +45,8 @@ from crosswalk.providers.azure import (
 AZURE_MODULE = "pulumi_azure_native"
 PROVIDER_IMPORT = "Provider as AzureProvider"
 LINE_LENGTH = 88  # ruff format's default, which generated programs are checked against
+# A derived name fits its keyword argument's line up to this width ("    namespace_name=...,").
+NAME_EXPRESSION_WIDTH = LINE_LENGTH - len("    namespace_name=,")
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 TOKEN_AUDIENCE = "api://AzureADTokenExchange"
@@ -211,18 +213,15 @@ def _address_plan(network) -> tuple[str, str, str]:
     if network.service_cidr:
         service = ipaddress.ip_network(network.service_cidr)
     else:
-        service = next(
-            ipaddress.ip_network(r)
-            for r in SERVICE_RANGES
-            if not vnet.overlaps(ipaddress.ip_network(r))
-        )
-    pods = next(
-        ipaddress.ip_network(r)
-        for r in POD_RANGES
-        if not vnet.overlaps(ipaddress.ip_network(r))
-        and not service.overlaps(ipaddress.ip_network(r))
-    )
+        service = _free(SERVICE_RANGES, [vnet])
+    pods = _free(POD_RANGES, [vnet, service])
     return str(pods), str(service), str(service[10])
+
+
+def _free(candidates: tuple[str, ...], taken: list):
+    """The first candidate range that overlaps none taken (the first, if all do)."""
+    ranges = [ipaddress.ip_network(c) for c in candidates]
+    return next((r for r in ranges if not any(r.overlaps(t) for t in taken)), ranges[0])
 
 
 def _subnets(cidr: str, engines: list[str]) -> dict[str, str]:
@@ -257,7 +256,9 @@ def _slug(role: str) -> str:
 
 
 def _var(name: str) -> str:
-    return name.replace("-", "_")
+    """A user's name as part of a variable: at most 20 characters of it, so
+    statements stay within ruff's line and format the same for long names."""
+    return name[:20].replace("-", "_")
 
 
 def _env_prefix(name: str) -> str:
@@ -367,7 +368,7 @@ class _Layer:
     def res(self, var, cls: str, name: str, kwargs: dict, line, **opts) -> Code:
         return self.prog.resource(var, cls, name, kwargs, line, {"provider": self.provider, **opts})
 
-    def name_of(self, rule: AzureName, item: str = "") -> Code:
+    def name_of(self, rule: AzureName, item: str = "") -> Code | Call:
         """A globally unique name: the environment comes from the stack's name."""
         before, after = rule.around_env(self.p.name, item)
         env = (
@@ -378,7 +379,10 @@ class _Layer:
         parts = (
             ([py_string(before)] if before else []) + [env] + ([py_string(after)] if after else [])
         )
-        return Code(" + ".join(parts))
+        joined = " + ".join(parts)
+        if len(joined) <= NAME_EXPRESSION_WIDTH:
+            return Code(joined)
+        return Call(py_string("") + ".join", [[Code(part) for part in parts]])
 
     def role(self, name: str) -> Code:
         self.roles.add(name)
@@ -1034,7 +1038,7 @@ class AzureBackend(Backend):
             team_line = ctx.line(team.path)
             for member in team.members:
                 az.assign_role(
-                    ("team", team.name, "user"),
+                    ("team", _var(team.name), "user"),
                     f"{p.name}-team-{team.name}-{member}-cluster-user",
                     "Azure Kubernetes Service Cluster User Role",
                     member,
@@ -1043,7 +1047,7 @@ class AzureBackend(Backend):
                 )
                 if team.access == "admin":
                     az.assign_role(
-                        ("team", team.name, "admin"),
+                        ("team", _var(team.name), "admin"),
                         f"{p.name}-team-{team.name}-{member}-cluster-admin",
                         TEAM_ROLES["admin"],
                         member,
@@ -1053,7 +1057,7 @@ class AzureBackend(Backend):
                     continue
                 for namespace in _bound_namespaces(p, team):
                     az.assign_role(
-                        ("team", team.name, namespace),
+                        ("team", _var(team.name), _var(namespace)),
                         f"{p.name}-team-{team.name}-{member}-{namespace}",
                         TEAM_ROLES[team.access],
                         member,
@@ -1062,7 +1066,7 @@ class AzureBackend(Backend):
                     )
         for registry in p.registries:
             az.assign_role(
-                ("registry", registry.name, "pull"),
+                ("registry", _var(registry.name), "pull"),
                 f"{p.name}-{registry.name}-pull",
                 "AcrPull",
                 up("01-identity", "kubelet_identity_principal_id"),
@@ -1758,7 +1762,7 @@ class AzureBackend(Backend):
             made = stores[store.name]
             target = next(iter(made.values()))
             at = ctx.line(app.path + ("uses", index))
-            grant = (var, store.name)
+            grant = (var, _var(store.name))
             if store.engine == "postgres":
                 # Entra ID administrator of the server, as AWS's apps hold the master secret.
                 # A server takes one administrator change at a time.
@@ -1811,7 +1815,7 @@ class AzureBackend(Backend):
             elif store.engine == "queue":
                 for direction in ("Sender", "Receiver"):
                     az.assign_role(
-                        (var, store.name, direction.lower()),
+                        (var, _var(store.name), direction.lower()),
                         f"{app.name}-{store.name}-{direction.lower()}",
                         f"Azure Service Bus Data {direction}",
                         principal,

@@ -1,0 +1,730 @@
+"""The Azure (AKS) backend: the sample compiles, formats, type-checks and plans
+offline with the real pulumi-azure-native SDK, importing only the submodules it
+uses; the AWS sample moved to Azure keeps every in-cluster object; Azure's
+secure defaults, names and identities hold."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import ipaddress
+import json
+import py_compile
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from crosswalk.compiler.codegen import Program
+from crosswalk.compiler.document import parse_document
+from crosswalk.compiler.emit import compile_document
+from crosswalk.compiler.mocks import Secret, reveal
+from crosswalk.compiler.model import Network
+from crosswalk.compiler.plan import PlanResult, plan_tree
+from crosswalk.compiler.writer import write_tree
+from crosswalk.providers import azure
+from crosswalk.providers.azure_emit import CLUSTER_ACCESS, ONLY_ASSIGNING, ROLES, _address_plan
+from tests.test_gcp import in_cluster_objects
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "azure" / "platform.yaml"
+AWS_SAMPLE = ROOT / "samples" / "aws" / "platform.yaml"
+AZURE = "azure-native"
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def compile_data(data: dict) -> dict[str, str]:
+    raw = yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode("utf-8")
+    document, problems = parse_document(raw, "platform.yaml")
+    assert document is not None, problems
+    result = compile_document(document)
+    assert not result.report.errors, [d.render() for d in result.report.errors]
+    return result.files
+
+
+def moved_to_azure(data: dict) -> dict:
+    """The AWS sample with only its cloud switched: Azure's provider and location,
+    members as Entra object ids, the one AWS machine type and Redis version as Azure's."""
+    data = copy.deepcopy(data)
+    data["cloud"] = {"provider": "azure", "region": "westeurope"}
+    for i, team in enumerate(data["identity"]["teams"]):
+        team["members"] = [f"{i:08d}-0000-4000-8000-000000000000"]
+    for pool in data["cluster"]["nodePools"]:
+        if pool.get("machineType") == "c6i.2xlarge":
+            pool["machineType"] = "Standard_F8s_v2"
+    for store in data["appServices"]["datastores"]:
+        if store["engine"] == "redis":
+            store["version"] = "6"
+    return data
+
+
+def variant() -> dict:
+    """The Azure sample turned inside out: every branch the sample leaves alone."""
+    data = load(SAMPLE)
+    data["name"] = "acme-west"  # the core's StackReference lines fit ruff's line up to 9
+    data["network"] = {"cidr": "10.0.0.0/16", "zones": 1, "natGateways": "single"}
+    data["registries"] = [{"name": "images-for-the-whole-company-website"}]  # a long derived name
+    data["cluster"]["endpoint"] = {"public": True, "allowedCidrs": ["203.0.113.0/24"]}
+    data["cluster"]["nodePools"] = [
+        {"name": "general", "machineType": "Standard_D4_v5", "min": 1, "max": 3},
+        {"name": "batch", "size": "large", "min": 0, "max": 4, "spot": True},
+    ]
+    data["clusterServices"] = {
+        "logging": {"enabled": False},
+        "monitoring": {"enabled": False},
+        "policy": {"engine": "gatekeeper"},
+        "mesh": {"engine": "istio"},
+        "autoscaler": {"enabled": False},
+    }
+    services = data["appServices"]
+    services["ingress"] = {"controller": "nginx"}
+    del services["dns"], services["certificates"]
+    services["datastores"] = [
+        {"name": "orders", "engine": "mysql", "version": "8.0", "highAvailability": True},
+        {"name": "sessions", "engine": "redis", "instanceClass": "Premium_P1"},
+        {"name": "events", "engine": "queue"},
+        {"name": "profiles", "engine": "document", "highAvailability": True},
+    ]
+    for app in data["apps"]:
+        if "ingress" in app:
+            app["ingress"].pop("host", None)
+        app["uses"] = [s for s in app.get("uses", []) if s in ("events",)]
+    data["apps"][0]["uses"] = ["sessions", "profiles"]
+    data["apps"][1]["uses"] = ["orders", "events"]
+    data["identity"]["teams"].append(
+        {
+            "name": "auditors",
+            "access": "viewer",
+            "members": ["9d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"],
+            "namespaces": ["internal", "payments"],
+        }
+    )
+    data["identity"]["automation"].append(
+        {
+            "name": "deploy-everything-from-the-monorepo",
+            "github": {"repository": "acme/mono", "ref": 'refs/heads/we"ird\\branch'},
+            "layers": ["cluster", "app-services", "apps"],
+        }
+    )
+    data["environments"] = {"dev": {}, "prod": {}}
+    return data
+
+
+@pytest.fixture(scope="module")
+def sample_tree(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("azure-sample")
+    write_tree(compile_data(load(SAMPLE)), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def variant_tree(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("azure-variant")
+    write_tree(compile_data(variant()), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def moved_tree(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("aws-moved-to-azure")
+    write_tree(compile_data(moved_to_azure(load(AWS_SAMPLE))), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample_plan(sample_tree) -> PlanResult:
+    return plan_tree(sample_tree, "prod")
+
+
+def records(plan: PlanResult, stack: str | None = None):
+    for stack_plan in plan.stacks:
+        if stack is None or stack_plan.dir == stack:
+            yield from stack_plan.resources
+
+
+def of_type(plan: PlanResult, kind: str, stack: str | None = None) -> list:
+    """Records of an azure-native type ('containerservice:ManagedCluster') or a full token."""
+    token = kind if ":" in kind and kind.count(":") == 2 else f"{AZURE}:{kind}"
+    return [r for r in records(plan, stack) if r.type == token]
+
+
+def inputs(record) -> dict:
+    return json.loads(json.dumps(reveal(record.inputs), default=str))
+
+
+def role_id(name: str) -> str:
+    return (
+        "/subscriptions/00000000-0000-0000-0000-000000000000/providers/"
+        f"Microsoft.Authorization/roleDefinitions/{ROLES[name]}"
+    )
+
+
+def role_name(definition: str) -> str:
+    return {v: k for k, v in ROLES.items()}[definition.rsplit("/", 1)[1]]
+
+
+def failed(plan: PlanResult) -> dict:
+    return {s.dir: s.error for s in plan.stacks if s.error is not None}
+
+
+# --- the sample ------------------------------------------------------------------------
+
+
+def test_every_stack_of_the_sample_plans(sample_plan: PlanResult) -> None:
+    assert not failed(sample_plan)
+    dirs = [s.dir for s in sample_plan.stacks]
+    assert dirs[:3] == ["01-identity", "02-managed-infra", "03-cluster"]
+    assert {f"06-apps/{a}" for a in ("storefront", "checkout", "order-worker", "admin")} <= set(
+        dirs
+    )
+
+
+def test_dev_plans_too(sample_tree: Path) -> None:
+    assert not failed(plan_tree(sample_tree, "dev"))
+
+
+@pytest.mark.parametrize("tree", ["sample_tree", "variant_tree", "moved_tree"])
+def test_programs_compile_are_formatted_and_standalone(tree: str, request) -> None:
+    out = request.getfixturevalue(tree)
+    programs = sorted(out.rglob("__main__.py"))
+    assert len(programs) >= 6
+    for program in programs:
+        py_compile.compile(str(program), doraise=True)
+        text = program.read_text()
+        assert "crosswalk" not in "".join(line for line in text.splitlines() if "import" in line)
+        # Never the whole package (its ~15 s import): one import of the submodules used.
+        assert "import pulumi_azure_native" not in text
+        assert text.count("from pulumi_azure_native import") <= 1
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--isolated", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_variant_and_moved_programs_typecheck(
+    variant_tree: Path, moved_tree: Path, tmp_path: Path
+) -> None:
+    """The sample is type-checked by tests/test_typecheck.py; these reach MySQL,
+    Cosmos DB, a public API server, spot pools and autoscaling off."""
+    pyright = shutil.which("pyright")
+    if pyright is None:
+        pytest.skip("pyright is not installed (pip install 'crosswalk[test]')")
+    programs = sorted(
+        str(p) for p in [*variant_tree.rglob("__main__.py"), *moved_tree.rglob("__main__.py")]
+    )
+    config = tmp_path / "pyrightconfig.json"
+    config.write_text(
+        json.dumps({"typeCheckingMode": "standard", "reportMissingModuleSource": False})
+    )
+    done = subprocess.run(
+        [pyright, "--outputjson", "-p", str(config), *programs],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    report = json.loads(done.stdout)
+    errors = [
+        f"{d['file']}:{d['range']['start']['line'] + 1}: {d['message']}"
+        for d in report["generalDiagnostics"]
+        if d["severity"] == "error"
+    ]
+    assert report["summary"]["filesAnalyzed"] == len(programs)
+    assert not errors, "\n".join(errors)
+
+
+def test_variant_plans(variant_tree: Path) -> None:
+    for env in ("dev", "prod"):
+        plan = plan_tree(variant_tree, env)
+        assert not failed(plan), env
+        (cluster,) = of_type(plan, "containerservice:ManagedCluster")
+        cluster = inputs(cluster)
+        assert cluster["apiServerAccessProfile"] == {"authorizedIPRanges": ["203.0.113.0/24"]}
+        assert "omsagent" not in cluster["addonProfiles"]  # logging off
+        assert "autoScalerProfile" not in cluster
+        (system,) = cluster["agentPoolProfiles"]
+        assert "availabilityZones" not in system and "enableAutoScaling" not in system
+        (batch,) = of_type(plan, "containerservice:AgentPool")
+        batch = inputs(batch)
+        assert batch["vmSize"] == "Standard_D8s_v5"
+        assert batch["scaleSetPriority"] == "Spot" and batch["scaleSetEvictionPolicy"] == "Delete"
+        assert batch["nodeTaints"] == ["kubernetes.azure.com/scalesetpriority=spot:NoSchedule"]
+        (storage_class,) = of_type(plan, "kubernetes:storage.k8s.io/v1:StorageClass")
+        assert (
+            storage_class.inputs["parameters"]["skuName"] == "StandardSSD_LRS"
+        )  # D4_v5: no premium
+        (registry,) = of_type(plan, "containerregistry:Registry")
+        assert inputs(registry)["registryName"] == f"acmewest{env}imagesforthewholecompanywebsite"
+        (mysql,) = of_type(plan, "dbformysql:Server")
+        mysql_inputs = inputs(mysql)
+        assert mysql_inputs["version"] == "8.0.21"
+        assert mysql_inputs["highAvailability"] == {"mode": "ZoneRedundant"}
+        assert mysql_inputs["network"]["publicNetworkAccess"] == "Disabled"
+        assert isinstance(mysql.inputs["administratorLoginPassword"], Secret)
+        (secret,) = of_type(plan, "keyvault:Secret")
+        assert isinstance(secret.inputs["properties"]["value"], Secret)
+        (account,) = of_type(plan, "cosmosdb:DatabaseAccount")
+        account = inputs(account)
+        assert account["disableLocalAuth"] is True and account["publicNetworkAccess"] == "Disabled"
+        assert account["locations"] == [
+            {"locationName": "westeurope", "failoverPriority": 0, "isZoneRedundant": True}
+        ]
+        (redis,) = of_type(plan, "redis:Redis")
+        assert inputs(redis)["sku"] == {"name": "Premium", "family": "P", "capacity": 1}
+        locks = of_type(plan, "authorization:ManagementLockByScope")
+        assert len(locks) == (2 if env == "prod" else 0)  # MySQL and Cosmos DB outside dev
+        grants = {
+            r.name: inputs(r)
+            for r in of_type(plan, "authorization:RoleAssignment", "05-app-services")
+        }
+        assert (
+            role_name(grants["checkout-orders-password"]["roleDefinitionId"])
+            == "Key Vault Secrets User"
+        )
+        assert of_type(plan, "cosmosdb:SqlResourceSqlRoleAssignment")
+        releases = {r.name for r in of_type(plan, "kubernetes:helm.sh/v3:Release")}
+        assert {"gatekeeper", "istio-base", "istiod", "nginx"} <= releases
+
+
+def test_only_the_submodules_a_program_uses_are_imported(sample_tree: Path) -> None:
+    code = (
+        "import sys\n"
+        "from crosswalk.compiler.plan import plan_tree\n"
+        f"plan_tree(__import__('pathlib').Path({str(sample_tree)!r}), 'dev')\n"
+        # Every subpackage is registered lazily; a loaded one is a plain module.
+        "print(sorted(m.split('.')[1] for m, module in sys.modules.items()"
+        " if m.startswith('pulumi_azure_native.') and m.count('.') == 1"
+        " and type(module) is type(sys)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(eval(done.stdout.strip().splitlines()[-1]))  # our own output
+    loaded.discard("_utilities")
+    assert loaded <= {
+        "authorization",
+        "containerregistry",
+        "containerservice",
+        "dbforpostgresql",
+        "dns",
+        "keyvault",
+        "managedidentity",
+        "monitor",
+        "network",
+        "operationalinsights",
+        "privatedns",
+        "provider",
+        "redis",
+        "resources",
+        "servicebus",
+    }, loaded
+
+
+def _plan_seconds(out: Path) -> float:
+    """Wall time of `crosswalk plan OUT --offline` in a fresh process (best of two)."""
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "crosswalk.compiler.cli", "plan", str(out), "--offline"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        best = min(best, time.perf_counter() - start)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return best
+
+
+def test_offline_plan_takes_at_most_twice_the_aws_samples(
+    sample_tree: Path, tmp_path: Path
+) -> None:
+    aws = tmp_path / "aws"
+    write_tree(compile_data(load(AWS_SAMPLE)), aws)
+    aws_seconds, azure_seconds = _plan_seconds(aws), _plan_seconds(sample_tree)
+    assert azure_seconds <= 2 * aws_seconds, (azure_seconds, aws_seconds)
+
+
+def test_no_static_credentials_anywhere(sample_plan: PlanResult) -> None:
+    for record in records(sample_plan):
+        text = json.dumps(inputs(record)).lower()
+        assert "clientsecret" not in text and 'password":' not in text, record.name
+    (cluster,) = of_type(sample_plan, "containerservice:ManagedCluster")
+    assert cluster.inputs["disableLocalAccounts"] is True
+    (registry,) = of_type(sample_plan, "containerregistry:Registry")
+    assert registry.inputs["adminUserEnabled"] is False
+    (bus,) = of_type(sample_plan, "servicebus:Namespace")
+    assert bus.inputs["disableLocalAuth"] is True
+    (cache,) = of_type(sample_plan, "redis:Redis")
+    assert cache.inputs["disableAccessKeyAuthentication"] is True
+    (server,) = of_type(sample_plan, "dbforpostgresql:Server")
+    assert server.inputs["authConfig"]["passwordAuth"] == "Disabled"
+    assert "administratorLogin" not in server.inputs
+
+
+def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanResult) -> None:
+    credentials = {
+        r.name: inputs(r)
+        for r in of_type(sample_plan, "managedidentity:FederatedIdentityCredential", "01-identity")
+    }
+    assert credentials["contoso-ci-deploy-apps-github"] | {"resourceGroupName": None} == {
+        "resourceGroupName": None,
+        "resourceName": "contoso-ci-deploy-apps",
+        "federatedIdentityCredentialResourceName": "github",
+        "issuer": "https://token.actions.githubusercontent.com",
+        "subject": "repo:contoso/apps:ref:refs/heads/main",
+        "audiences": ["api://AzureADTokenExchange"],
+    }
+    assert (
+        credentials["contoso-ci-deploy-platform-github"]["subject"]
+        == "repo:contoso/platform:ref:refs/tags/release"
+    )
+    group = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/contoso-prod"
+    held: dict[str, set] = {}
+    for record in of_type(sample_plan, "authorization:RoleAssignment", "01-identity"):
+        grant = inputs(record)
+        if record.name.startswith("contoso-ci-"):
+            assert grant["scope"] == group and grant["principalType"] == "ServicePrincipal"
+            bot = record.name.split("-ci-")[1].split("-")[1]
+            held.setdefault(bot, set()).add(role_name(grant["roleDefinitionId"]))
+    assert held["apps"] == {"Azure Kubernetes Service RBAC Admin"}
+    assert held["platform"] == {
+        "Azure Kubernetes Service RBAC Cluster Admin",
+        "Contributor",
+        "Managed Identity Contributor",
+        "Monitoring Contributor",
+        "Role Based Access Control Administrator",
+    }
+    (admin,) = [
+        r
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "01-identity")
+        if r.name.endswith("deploy-platform-rbac-administrator")
+    ]
+    condition = admin.inputs["condition"]
+    assert admin.inputs["conditionVersion"] == "2.0"
+    assert condition.count("ForAnyOfAnyValues:GuidEquals") == 2
+    assert ROLES["AcrPull"] in condition and ROLES["Key Vault Crypto User"] in condition
+    assert ROLES["Azure Kubernetes Service RBAC Admin"] in condition  # the apps identity's role
+    assert "8e3af657-a8ff-443c-a75c-2fe8c4bcb635" not in condition  # never Owner
+
+
+def test_only_assigning_builds_the_abac_condition() -> None:
+    namespace: dict = {"BUILT_IN_ROLES": {"AcrPull": ROLES["AcrPull"], "Reader": ROLES["Reader"]}}
+    exec(ONLY_ASSIGNING, namespace)  # noqa: S102 - our own helper source
+    guids = f"{ROLES['AcrPull']}, {ROLES['Reader']}"
+    assert namespace["only_assigning"](["AcrPull", "Reader"]) == (
+        "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR "
+        "(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
+        f"ForAnyOfAnyValues:GuidEquals {{{guids}}})) AND "
+        "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR "
+        "(@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
+        f"ForAnyOfAnyValues:GuidEquals {{{guids}}}))"
+    )
+
+
+def test_team_members_get_cluster_access_and_namespace_rbac(sample_plan: PlanResult) -> None:
+    cluster = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/contoso-prod/providers/Microsoft.Containerservice/managedClusters/contoso"
+    grants = {
+        (r.inputs["principalId"], role_name(r.inputs["roleDefinitionId"]), r.inputs["scope"])
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "03-cluster")
+        if r.name.startswith("contoso-team-")
+    }
+    platform, payments, web = (
+        "3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90",
+        "b7c4d2e1-5a6f-4b8c-9d0e-1f2a3b4c5d6e",
+        "0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",
+    )
+    user = "Azure Kubernetes Service Cluster User Role"
+    assert grants == {
+        (platform, user, cluster),
+        (platform, "Azure Kubernetes Service RBAC Cluster Admin", cluster),
+        (payments, user, cluster),
+        (payments, "Azure Kubernetes Service RBAC Writer", f"{cluster}/namespaces/payments"),
+        (web, user, cluster),
+        (web, "Azure Kubernetes Service RBAC Writer", f"{cluster}/namespaces/storefront"),
+        (web, "Azure Kubernetes Service RBAC Writer", f"{cluster}/namespaces/internal"),
+    }
+
+
+def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult) -> None:
+    (record,) = of_type(sample_plan, "containerservice:ManagedCluster")
+    cluster = inputs(record)
+    assert cluster["aadProfile"] == {"managed": True, "enableAzureRBAC": True}
+    assert cluster["oidcIssuerProfile"] == {"enabled": True}
+    assert cluster["apiServerAccessProfile"] == {
+        "enablePrivateCluster": True,
+        "privateDNSZone": "system",
+    }
+    security = cluster["securityProfile"]
+    assert security["workloadIdentity"] == {"enabled": True}
+    assert security["azureKeyVaultKms"]["enabled"] is True
+    assert security["azureKeyVaultKms"]["keyId"].startswith("https://")
+    assert cluster["identity"]["type"] == "UserAssigned"
+    assert set(cluster["identityProfile"]["kubeletidentity"]) == {
+        "resourceId",
+        "clientId",
+        "objectId",
+    }
+    network = cluster["networkProfile"]
+    assert (network["networkPlugin"], network["networkPluginMode"], network["networkPolicy"]) == (
+        "azure",
+        "overlay",
+        "cilium",
+    )
+    assert network["outboundType"] == "userAssignedNATGateway"
+    assert cluster["addonProfiles"]["azurepolicy"]["enabled"] is True
+    assert cluster["addonProfiles"]["omsagent"]["config"]["useAADAuth"] == "true"
+    assert cluster["autoUpgradeProfile"] == {
+        "upgradeChannel": "patch",
+        "nodeOSUpgradeChannel": "NodeImage",
+    }
+    (system,) = cluster["agentPoolProfiles"]
+    assert system["name"] == "system" and system["mode"] == "System"
+    assert system["vmSize"] == "Standard_D4s_v5" and system["enableNodePublicIP"] is False
+    assert (system["minCount"], system["maxCount"]) == (3, 12)  # prod overrides
+    (batch,) = of_type(sample_plan, "containerservice:AgentPool")
+    batch = inputs(batch)
+    assert batch["mode"] == "User" and batch["scaleSetPriority"] == "Spot"
+    assert batch["nodeTaints"] == [
+        "workload=batch:NoSchedule",
+        "kubernetes.azure.com/scalesetpriority=spot:NoSchedule",
+    ]
+    assert batch["nodeLabels"] == {"workload": "batch", "crosswalk/node-pool": "batch"}
+    # The control plane reaches the nodes' subnet and the KMS key before it exists.
+    depends = set(record.dependencies)
+    pre = {
+        r.urn
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "03-cluster")
+        if r.name.startswith("contoso-cluster-")
+    }
+    assert len(pre) == 2 and pre <= depends
+    (audit,) = of_type(sample_plan, "monitor:DiagnosticSetting")
+    assert {log["category"] for log in audit.inputs["logs"]} >= {"kube-audit-admin", "guard"}
+    (pull,) = [
+        r
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "03-cluster")
+        if r.name.endswith("-pull")
+    ]
+    assert role_name(pull.inputs["roleDefinitionId"]) == "AcrPull"
+
+
+def test_kubeconfig_is_secret_and_signs_in_with_entra_id(sample_plan: PlanResult) -> None:
+    cluster = next(s for s in sample_plan.stacks if s.dir == "03-cluster")
+    assert isinstance(cluster.exports["kubeconfig"], Secret)
+    config = json.loads(reveal(cluster.exports["kubeconfig"]))
+    assert config["clusters"][0]["cluster"]["server"].startswith("https://")
+    user = config["users"][0]["user"]["exec"]
+    assert user["command"] == "kubelogin"
+    assert user["args"][:3] == ["get-token", "--login", "azurecli"]
+
+
+@pytest.mark.parametrize("kind", ["yaml", "json"])
+def test_cluster_access_reads_the_kubeconfig_aks_returns(kind: str) -> None:
+    config = {
+        "apiVersion": "v1",
+        "clusters": [
+            {
+                "name": "c",
+                "cluster": {
+                    "server": "https://c.hcp.westeurope.azmk8s.io:443",
+                    "certificate-authority-data": "TUlJ+Q0E=",
+                },
+            }
+        ],
+    }
+    text = yaml.safe_dump(config) if kind == "yaml" else json.dumps(config)
+    credentials = SimpleNamespace(
+        kubeconfigs=[SimpleNamespace(value=base64.b64encode(text.encode()).decode())]
+    )
+    namespace: dict = {}
+    exec("import base64\nimport re\n" + CLUSTER_ACCESS, namespace)  # noqa: S102 - our own helper
+    assert namespace["cluster_access"](credentials) == {
+        "server": "https://c.hcp.westeurope.azmk8s.io:443",
+        "ca": "TUlJ+Q0E=",
+    }
+
+
+def test_names_are_derived_per_environment(sample_plan: PlanResult) -> None:
+    (vault,) = of_type(sample_plan, "keyvault:Vault")
+    assert (
+        vault.inputs["vaultName"] == azure.KEY_VAULT.render("contoso", "prod") == "kv-contoso-prod"
+    )
+    (registry,) = of_type(sample_plan, "containerregistry:Registry")
+    assert registry.inputs["registryName"] == "contosoprodimages"
+    (server,) = of_type(sample_plan, "dbforpostgresql:Server")
+    assert server.inputs["serverName"] == "contoso-prod-orders"
+    (group,) = of_type(sample_plan, "resources:ResourceGroup")
+    assert group.inputs["resourceGroupName"] == "contoso-prod"
+    assert group.inputs["tags"]["crosswalk-environment"] == "prod"
+
+
+def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
+    def config(env: str) -> dict:
+        text = (sample_tree / "03-cluster" / f"Pulumi.{env}.yaml").read_text()
+        return json.loads(text.split("\n", 1)[1])["config"]
+
+    dev, prod = config("dev"), config("prod")
+    assert dev["contoso-cluster:nodePools.system.vmSize"] == "Standard_D2s_v5"
+    assert prod["contoso-cluster:nodePools.system.vmSize"] == "Standard_D4s_v5"
+    assert (
+        dev["contoso-cluster:nodePools.system.min"],
+        prod["contoso-cluster:nodePools.system.max"],
+    ) == (1, 12)
+    services = json.loads(
+        (sample_tree / "05-app-services" / "Pulumi.dev.yaml").read_text().split("\n", 1)[1]
+    )["config"]
+    assert services["contoso-app-services:datastores.orders.deletionProtection"] is False
+
+
+def test_datastores_are_private_backed_up_and_protected_outside_dev(
+    sample_plan: PlanResult, sample_tree: Path
+) -> None:
+    (server,) = of_type(sample_plan, "dbforpostgresql:Server")
+    server = inputs(server)
+    assert server["network"]["publicNetworkAccess"] == "Disabled"
+    assert server["network"]["delegatedSubnetResourceId"].endswith("/contoso-postgres")
+    assert server["highAvailability"] == {"mode": "ZoneRedundant"}
+    assert server["backup"] == {"backupRetentionDays": 7, "geoRedundantBackup": "Enabled"}
+    (lock,) = of_type(sample_plan, "authorization:ManagementLockByScope")
+    assert lock.inputs["level"] == "CanNotDelete"
+    dev = plan_tree(sample_tree, "dev", only=["05-app-services"])
+    assert not of_type(dev, "authorization:ManagementLockByScope")
+    (cache,) = of_type(sample_plan, "redis:Redis")
+    cache = inputs(cache)
+    assert cache["enableNonSslPort"] is False and cache["minimumTlsVersion"] == "1.2"
+    assert cache["publicNetworkAccess"] == "Disabled"
+    assert cache["redisConfiguration"] == {"aadEnabled": "true"}
+    endpoints = {
+        inputs(r)["privateLinkServiceConnections"][0]["groupIds"][0]
+        for r in of_type(sample_plan, "network:PrivateEndpoint")
+    }
+    assert endpoints == {"registry", "redisCache"}
+    (queue,) = of_type(sample_plan, "servicebus:Queue")
+    assert queue.inputs["deadLetteringOnMessageExpiration"] is True
+    assert queue.inputs["maxDeliveryCount"] == 5
+
+
+def test_apps_use_workload_identity_and_hold_no_azure_rights(sample_plan: PlanResult) -> None:
+    credentials = {
+        inputs(r)["subject"]
+        for r in of_type(
+            sample_plan, "managedidentity:FederatedIdentityCredential", "05-app-services"
+        )
+    }
+    assert credentials == {
+        "system:serviceaccount:external-dns:external-dns",
+        "system:serviceaccount:cert-manager:cert-manager",
+        "system:serviceaccount:storefront:storefront",
+        "system:serviceaccount:payments:checkout",
+        "system:serviceaccount:payments:order-worker",
+        "system:serviceaccount:internal:admin",
+    }
+    for stack in sample_plan.stacks:
+        if not stack.dir.startswith("06-apps/"):
+            continue
+        assert not [r for r in stack.resources if r.type.startswith(AZURE)], stack.dir
+        (account,) = [r for r in stack.resources if r.type == "kubernetes:core/v1:ServiceAccount"]
+        assert "azure.workload.identity/client-id" in account.inputs["metadata"]["annotations"]
+        (deployment,) = [r for r in stack.resources if r.type == "kubernetes:apps/v1:Deployment"]
+        labels = deployment.inputs["spec"]["template"]["metadata"]["labels"]
+        assert labels["azure.workload.identity/use"] == "true"
+    grants = {
+        r.name: role_name(r.inputs["roleDefinitionId"])
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "05-app-services")
+    }
+    assert grants["checkout-events-sender"] == "Azure Service Bus Data Sender"
+    assert grants["contoso-external-dns-zone"] == "DNS Zone Contributor"
+    admins = {
+        inputs(r)["principalName"] for r in of_type(sample_plan, "dbforpostgresql:Administrator")
+    }
+    assert len(admins) == 3  # checkout, order-worker, admin use orders
+    policies = {r.name for r in of_type(sample_plan, "redis:AccessPolicyAssignment")}
+    assert policies == {"storefront-cache", "order-worker-cache"}
+
+
+def test_aks_runs_its_own_logging_autoscaler_and_metrics_server(sample_plan: PlanResult) -> None:
+    releases = {
+        r.name for r in of_type(sample_plan, "kubernetes:helm.sh/v3:Release", "04-cluster-services")
+    }
+    assert not releases & {"fluent-bit", "cluster-autoscaler", "metrics-server"}
+    assert {"kube-prometheus-stack", "kyverno", "linkerd-control-plane"} <= releases
+    (rule,) = of_type(sample_plan, "monitor:DataCollectionRule")
+    assert rule.inputs["dataFlows"] == [
+        {"streams": ["Microsoft-ContainerInsights-Group-Default"], "destinations": ["workspace"]}
+    ]
+    assert of_type(sample_plan, "monitor:DataCollectionRuleAssociation")
+
+
+@pytest.mark.parametrize(
+    "cidr,service",
+    [
+        ("10.20.0.0/16", None),
+        ("10.244.0.0/16", None),
+        ("172.16.0.0/12", None),
+        ("10.0.0.0/8", "172.20.0.0/16"),
+        ("192.168.0.0/16", "172.20.0.0/16"),
+    ],
+)
+def test_address_plan_never_overlaps(cidr: str, service: str | None) -> None:
+    pods, services, dns = _address_plan(Network(cidr, 3, "single", None, service))
+    ranges = [ipaddress.ip_network(x) for x in (cidr, pods, services)]
+    for i, a in enumerate(ranges):
+        for b in ranges[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+    assert ipaddress.ip_address(dns) in ranges[2]
+
+
+def test_a_long_derived_name_is_joined_on_its_own_lines(variant_tree: Path) -> None:
+    text = (variant_tree / "02-managed-infra" / "__main__.py").read_text()
+    assert 'registry_name="".join(' in text
+
+
+def test_two_helpers_are_two_blank_lines_apart() -> None:
+    program = Program(
+        "t", "platform.yaml", helpers={"a": "def a():\n    pass\n", "b": "def b():\n    pass\n"}
+    )
+    assert "    pass\n\n\ndef b():" in program.render()
+
+
+# --- the AWS sample, moved ---------------------------------------------------------------
+
+
+def test_aws_sample_moved_to_azure_keeps_every_in_cluster_object(
+    moved_tree: Path, tmp_path: Path
+) -> None:
+    aws_out = tmp_path / "aws"
+    write_tree(compile_data(load(AWS_SAMPLE)), aws_out)
+    for env in ("dev", "prod"):
+        aws = _without_azure_identity(in_cluster_objects(plan_tree(aws_out, env)))
+        azure_plan = plan_tree(moved_tree, env)
+        assert not failed(azure_plan), env
+        moved = _without_azure_identity(in_cluster_objects(azure_plan))
+        assert len(aws) > 40
+        assert sorted(moved) == sorted(aws)
+        for key, value in aws.items():
+            assert moved[key] == value, key
+
+
+def _without_azure_identity(objects: dict) -> dict:
+    """What is Azure's by design: the workload identity annotation and pod label."""
+    for value in objects.values():
+        annotations = value.get("metadata", {}).get("annotations", {})
+        annotations.pop("azure.workload.identity/client-id", None)
+        if not annotations:
+            value.get("metadata", {}).pop("annotations", None)
+        template = value.get("spec", {}).get("template", {}).get("metadata", {})
+        template.get("labels", {}).pop("azure.workload.identity/use", None)
+    return objects
