@@ -557,53 +557,24 @@ class AwsBackend(Backend):
                     ctx.line(team.path + ("access",)),
                     _opts(provider, depends_on=[entry]),
                 )
-        kubeconfig = prog.assign(
-            "kubeconfig",
-            Call(
-                "pulumi.Output.json_dumps",
-                [
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Config",
-                        "clusters": [
-                            {
-                                "name": p.name,
-                                "cluster": {
-                                    "server": Code(f"{cluster}.endpoint"),
-                                    "certificate-authority-data": Code(
-                                        f"{cluster}.certificate_authority.data"
-                                    ),
-                                },
-                            }
-                        ],
-                        "contexts": [
-                            {"name": p.name, "context": {"cluster": p.name, "user": p.name}}
-                        ],
-                        "current-context": p.name,
-                        "users": [
-                            {
-                                "name": p.name,
-                                "user": {
-                                    "exec": {
-                                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                                        "command": "aws",
-                                        "args": [
-                                            "eks",
-                                            "get-token",
-                                            "--cluster-name",
-                                            Code(f"{cluster}.name"),
-                                            "--region",
-                                            p.cloud.region,
-                                        ],
-                                    }
-                                },
-                            }
-                        ],
-                    }
+        kubeconfig = k8s.emit_kubeconfig(
+            ctx,
+            p.name,
+            Code(f"{cluster}.endpoint"),
+            Code(f"{cluster}.certificate_authority.data"),
+            {
+                "command": "aws",
+                "args": [
+                    "eks",
+                    "get-token",
+                    "--cluster-name",
+                    Code(f"{cluster}.name"),
+                    "--region",
+                    p.cloud.region,
                 ],
-            ),
+            },
         )
-        k8s_provider = k8s.emit_provider(ctx, Code(f"pulumi.Output.secret({kubeconfig})"), line)
+        k8s_provider = k8s.emit_provider(ctx, kubeconfig, line)
         ebs_role = _irsa_role(
             ctx,
             provider,
@@ -629,28 +600,18 @@ class AwsBackend(Backend):
             line,
             _opts(provider),
         )
-        prog.resource(
-            "default_storage_class",
-            "kubernetes.storage.v1.StorageClass",
+        k8s.emit_default_storage_class(
+            ctx,
+            k8s_provider,
             "encrypted-gp3",
-            {
-                "metadata": {
-                    "name": "encrypted-gp3",
-                    "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-                },
-                "provisioner": "ebs.csi.aws.com",
-                "parameters": {"type": "gp3", "encrypted": "true"},
-                "reclaim_policy": "Retain",
-                "volume_binding_mode": "WaitForFirstConsumer",
-                "allow_volume_expansion": True,
-            },
+            "ebs.csi.aws.com",
+            {"type": "gp3", "encrypted": "true"},
             line,
-            {"provider": k8s_provider},
         )
         for namespace in p.cluster.namespaces:
             k8s.emit_namespace(ctx, k8s_provider, namespace)
         prog.export("cluster_name", Code(f"{cluster}.name"))
-        prog.export("kubeconfig", Code(f"pulumi.Output.secret({kubeconfig})"))
+        prog.export("kubeconfig", kubeconfig)
         prog.export("oidc_provider_arn", Code(f"{oidc}.arn"))
         prog.export("oidc_provider_url", Code(f"{oidc}.url"))
         prog.export(

@@ -740,77 +740,33 @@ class GcpBackend(Backend):
         for pool in p.cluster.node_pools:
             self._node_pool(ctx, provider, apis, cluster, pool, node_account, shielded)
 
-        kubeconfig = prog.assign(
-            "kubeconfig",
-            Call(
-                "pulumi.Output.json_dumps",
-                [
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Config",
-                        "clusters": [
-                            {
-                                "name": p.name,
-                                "cluster": {
-                                    "server": Call(
-                                        "pulumi.Output.concat",
-                                        ["https://", Code(f"{cluster}.endpoint")],
-                                    ),
-                                    "certificate-authority-data": Code(
-                                        f"{cluster}.master_auth.cluster_ca_certificate"
-                                    ),
-                                },
-                            }
-                        ],
-                        "contexts": [
-                            {"name": p.name, "context": {"cluster": p.name, "user": p.name}}
-                        ],
-                        "current-context": p.name,
-                        "users": [
-                            {
-                                "name": p.name,
-                                "user": {
-                                    "exec": {
-                                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                                        "command": "gke-gcloud-auth-plugin",
-                                        "installHint": "Install gke-gcloud-auth-plugin: "
-                                        "gcloud components install gke-gcloud-auth-plugin",
-                                        "provideClusterInfo": True,
-                                    }
-                                },
-                            }
-                        ],
-                    }
-                ],
-            ),
-        )
-        k8s_provider = k8s.emit_provider(ctx, Code(f"pulumi.Output.secret({kubeconfig})"), line)
-        prog.resource(
-            "default_storage_class",
-            "kubernetes.storage.v1.StorageClass",
-            "encrypted-pd-balanced",
+        kubeconfig = k8s.emit_kubeconfig(
+            ctx,
+            p.name,
+            Call("pulumi.Output.concat", ["https://", Code(f"{cluster}.endpoint")]),
+            Code(f"{cluster}.master_auth.cluster_ca_certificate"),
             {
-                "metadata": {
-                    "name": "encrypted-pd-balanced",
-                    "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-                },
-                "provisioner": "pd.csi.storage.gke.io",
-                "parameters": {"type": "pd-balanced"},
-                "reclaim_policy": "Retain",
-                "volume_binding_mode": "WaitForFirstConsumer",
-                "allow_volume_expansion": True,
+                "command": "gke-gcloud-auth-plugin",
+                "installHint": "Install gke-gcloud-auth-plugin: "
+                "gcloud components install gke-gcloud-auth-plugin",
+                "provideClusterInfo": True,
             },
+        )
+        k8s_provider = k8s.emit_provider(ctx, kubeconfig, line)
+        k8s.emit_default_storage_class(
+            ctx,
+            k8s_provider,
+            "encrypted-pd-balanced",
+            "pd.csi.storage.gke.io",
+            {"type": "pd-balanced"},
             line,
-            {"provider": k8s_provider},
         )
         namespaces = {}
         for namespace in p.cluster.namespaces:
-            before = len(prog.statements)
-            k8s.emit_namespace(ctx, k8s_provider, namespace)
-            namespaces[namespace.name] = _namespace_var(prog.statements[before:])
+            namespaces[namespace.name] = k8s.emit_namespace(ctx, k8s_provider, namespace)
         self._team_bindings(ctx, k8s_provider, namespaces)
         prog.export("cluster_name", Code(f"{cluster}.name"))
-        prog.export("kubeconfig", Code(f"pulumi.Output.secret({kubeconfig})"))
+        prog.export("kubeconfig", kubeconfig)
 
     def _node_pool(
         self, ctx: StackContext, provider, apis, cluster, pool, node_account, shielded
@@ -1486,15 +1442,6 @@ def _enabled(platform: Platform, key: str) -> bool:
     return {"logging": s.logging, "autoscaler": s.autoscaler, "metricsServer": s.metrics_server}[
         key
     ]
-
-
-def _namespace_var(statements: list[str]) -> Code:
-    """The variable `emit_namespace` assigned its Namespace to."""
-    for statement in statements:
-        match = re.search(r"^(\w+) = kubernetes\.core\.v1\.Namespace\(", statement, re.MULTILINE)
-        if match:
-            return Code(match.group(1))
-    raise RuntimeError("emit_namespace wrote no Namespace")
 
 
 def _workload_account(ctx, provider, apis, var, name, namespace, service_account, line) -> Code:

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from crosswalk.compiler.codegen import Code
+from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import App, Namespace, Platform
 
@@ -88,6 +88,59 @@ def emit_provider(ctx: StackContext, kubeconfig, line: int | None) -> Code:
     )
 
 
+def emit_kubeconfig(ctx: StackContext, name: str, server, ca_data, exec_config: dict) -> Code:
+    """The cluster's kubeconfig (a secret Output): one cluster, one user whose
+    credentials come from the cloud's CLI (`exec_config`), never a static token."""
+    exec_config = {"apiVersion": "client.authentication.k8s.io/v1beta1"} | exec_config
+    kubeconfig = ctx.program.assign(
+        "kubeconfig",
+        Call(
+            "pulumi.Output.json_dumps",
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": name,
+                            "cluster": {"server": server, "certificate-authority-data": ca_data},
+                        }
+                    ],
+                    "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+                    "current-context": name,
+                    "users": [{"name": name, "user": {"exec": exec_config}}],
+                }
+            ],
+        ),
+    )
+    return Code(f"pulumi.Output.secret({kubeconfig})")
+
+
+def emit_default_storage_class(
+    ctx: StackContext, provider: Code, name: str, provisioner: str, parameters: dict, line
+) -> Code:
+    """The cluster's default StorageClass: encrypted, kept on release, bound
+    where the pod lands."""
+    return ctx.program.resource(
+        "default_storage_class",
+        "kubernetes.storage.v1.StorageClass",
+        name,
+        {
+            "metadata": {
+                "name": name,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": provisioner,
+            "parameters": parameters,
+            "reclaim_policy": "Retain",
+            "volume_binding_mode": "WaitForFirstConsumer",
+            "allow_volume_expansion": True,
+        },
+        line,
+        {"provider": provider},
+    )
+
+
 def double_cpu(quantity: str) -> str:
     """Twice a CPU quantity ("250m" -> "500m", "0.5" -> "1"), rounded up to a millicore."""
     if quantity.endswith("m"):
@@ -146,7 +199,7 @@ def _bound_teams(ctx: StackContext, namespace: Namespace) -> list:
     return bound
 
 
-def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> None:
+def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> Code:
     """A namespace and its guard rails: Pod Security labels, ResourceQuota,
     LimitRange, default-deny NetworkPolicies and the teams' RoleBindings."""
     program = ctx.program
@@ -319,6 +372,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> N
             team_line,
             opts,
         )
+    return namespace_var
 
 
 def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) -> None:
