@@ -554,14 +554,7 @@ class AzureBackend(Backend):
 
     def emit_layer(self, ctx: StackContext) -> None:
         layer = _Layer(ctx)
-        {
-            "01-identity": self.identity,
-            "02-managed-infra": self.managed_infra,
-            "03-cluster": self.cluster,
-            "04-cluster-services": self.cluster_services,
-            "05-app-services": self.app_services,
-            "06-apps": self.app,
-        }[ctx.stack.split("/")[0]](layer)
+        self.layer_method(ctx.stack)(layer)
         layer.finish()
 
     # Layer 1 ---------------------------------------------------------------
@@ -1453,15 +1446,14 @@ class AzureBackend(Backend):
         out = lambda name: f"datastore_{store.name}_{name}"
         vnet_id = ctx.upstream("02-managed-infra", "vnet_id")
         name = az.name_of(DATASTORE_NAMES[store.engine], store.name)
-        protect = ctx.setting(
-            f"datastores.{store.name}.deletionProtection", lambda q, env: env != "dev"
-        )
-        ha = ctx.setting(
-            f"datastores.{store.name}.highAvailability",
-            lambda q, env: q.datastore(store.name).high_availability,
-        )
 
-        def per_ha(key: str, on: str, off: str):
+        def protect():
+            """Deletion protection outside dev (SQL and document stores, as on AWS)."""
+            return ctx.setting(
+                f"datastores.{store.name}.deletionProtection", lambda q, env: env != "dev"
+            )
+
+        def per_ha(key: str, on, off):
             return ctx.setting(
                 f"datastores.{store.name}.{key}",
                 lambda q, env: on if q.datastore(store.name).high_availability else off,
@@ -1522,7 +1514,7 @@ class AzureBackend(Backend):
                 },
                 line,
             )
-            az.lock(var, base, server, protect, line)
+            az.lock(var, base, server, protect(), line)
             prog.export(out("host"), Code(f"{server}.fully_qualified_domain_name"))
             prog.export(out("database"), Code(f"{database}.name"))
             prog.export(out("server"), Code(f"{server}.name"))
@@ -1606,7 +1598,7 @@ class AzureBackend(Backend):
                 },
                 line,
             )
-            az.lock(var, base, server, protect, line)
+            az.lock(var, base, server, protect(), line)
             prog.export(out("host"), Code(f"{server}.fully_qualified_domain_name"))
             prog.export(out("database"), Code(f"{database}.name"))
             prog.export(out("password_secret_uri"), Code(f"{secret}.properties.secret_uri"))
@@ -1698,7 +1690,11 @@ class AzureBackend(Backend):
                 "kind": "GlobalDocumentDB",
                 "database_account_offer_type": Code("cosmosdb.DatabaseAccountOfferType.STANDARD"),
                 "locations": [
-                    {"location_name": az.location, "failover_priority": 0, "is_zone_redundant": ha}
+                    {
+                        "location_name": az.location,
+                        "failover_priority": 0,
+                        "is_zone_redundant": per_ha("zoneRedundant", True, False),
+                    }
                 ],
                 "consistency_policy": {
                     "default_consistency_level": Code("cosmosdb.DefaultConsistencyLevel.SESSION")
@@ -1741,7 +1737,7 @@ class AzureBackend(Backend):
             line,
         )
         az.private_endpoint(var, base, "document", account, subnet, vnet_id, line)
-        az.lock(var, base, account, protect, line)
+        az.lock(var, base, account, protect(), line)
         prog.export(out("endpoint"), Code(f"{account}.document_endpoint"))
         prog.export(out("database"), Code(f"{database}.name"))
         prog.export(out("container"), Code(f"{container}.name"))

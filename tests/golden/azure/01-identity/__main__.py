@@ -202,7 +202,7 @@ ci_deploy_platform_github = managedidentity.FederatedIdentityCredential(
 )
 
 # platform.yaml:34
-ci_deploy_platform_aks_rbac_cluster_admin = authorization.RoleAssignment(
+ci_deploy_platform_aks_rbac_c_a633de = authorization.RoleAssignment(
     "contoso-ci-deploy-platform-aks-rbac-cluster-admin",
     principal_id=ci_deploy_platform.principal_id,
     principal_type="ServicePrincipal",
@@ -228,7 +228,7 @@ ci_deploy_platform_contributor = authorization.RoleAssignment(
 )
 
 # platform.yaml:34
-ci_deploy_platform_managed_identity_contributor = authorization.RoleAssignment(
+ci_deploy_platform_managed_id_8c22e1 = authorization.RoleAssignment(
     "contoso-ci-deploy-platform-managed-identity-contributor",
     principal_id=ci_deploy_platform.principal_id,
     principal_type="ServicePrincipal",
@@ -241,7 +241,7 @@ ci_deploy_platform_managed_identity_contributor = authorization.RoleAssignment(
 )
 
 # platform.yaml:34
-ci_deploy_platform_monitoring_contributor = authorization.RoleAssignment(
+ci_deploy_platform_monitoring_698ca2 = authorization.RoleAssignment(
     "contoso-ci-deploy-platform-monitoring-contributor",
     principal_id=ci_deploy_platform.principal_id,
     principal_type="ServicePrincipal",
@@ -254,7 +254,7 @@ ci_deploy_platform_monitoring_contributor = authorization.RoleAssignment(
 )
 
 # platform.yaml:34
-ci_deploy_platform_rbac_administrator = authorization.RoleAssignment(
+ci_deploy_platform_rbac_admin_fae51f = authorization.RoleAssignment(
     "contoso-ci-deploy-platform-rbac-administrator",
     principal_id=ci_deploy_platform.principal_id,
     principal_type="ServicePrincipal",

@@ -52,6 +52,12 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = config.get("organization") or "organization"
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+nodepools_system_count = config.require_int("nodePools.system.count")
+nodepools_system_max = config.require_int("nodePools.system.max")
+nodepools_system_min = config.require_int("nodePools.system.min")
+nodepools_system_vmsize = config.require("nodePools.system.vmSize")
+
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
 cluster_identity_id = identity_stack.require_output("cluster_identity_id")
@@ -210,7 +216,7 @@ cluster = containerservice.ManagedCluster(
         {
             "name": "system",
             "mode": "System",
-            "vm_size": config.require("nodePools.system.vmSize"),
+            "vm_size": nodepools_system_vmsize,
             "os_type": "Linux",
             "os_sku": "AzureLinux",
             "os_disk_type": "Managed",
@@ -223,10 +229,10 @@ cluster = containerservice.ManagedCluster(
                 "3",
             ],
             "enable_node_public_ip": False,
-            "count": config.require_int("nodePools.system.count"),
+            "count": nodepools_system_count,
             "enable_auto_scaling": True,
-            "min_count": config.require_int("nodePools.system.min"),
-            "max_count": config.require_int("nodePools.system.max"),
+            "min_count": nodepools_system_min,
+            "max_count": nodepools_system_max,
             "node_labels": {
                 "crosswalk/node-pool": "system",
             },

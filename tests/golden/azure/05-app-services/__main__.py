@@ -40,6 +40,11 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = config.get("organization") or "organization"
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+datastores_orders_deletionprotection = config.require_bool(
+    "datastores.orders.deletionProtection",
+)
+
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
 resource_group_name = identity_stack.require_output("resource_group_name")
@@ -525,7 +530,7 @@ datastore_orders_database = dbforpostgresql.Database(
     ),
 )
 
-if config.require_bool("datastores.orders.deletionProtection"):
+if datastores_orders_deletionprotection:
     # platform.yaml:74
     datastore_orders_lock = authorization.ManagementLockByScope(
         "contoso-orders",

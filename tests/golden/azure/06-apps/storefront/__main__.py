@@ -10,6 +10,9 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = config.get("organization") or "organization"
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+replicas = config.require_int("replicas")
+
 # Outputs of contoso-cluster.
 cluster_stack = pulumi.StackReference(org + "/contoso-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -114,7 +117,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
         },
     },
     spec={
-        "replicas": config.require_int("replicas"),
+        "replicas": replicas,
         "selector": {
             "match_labels": {
                 "app.kubernetes.io/name": "storefront",
