@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -233,10 +234,11 @@ def compile(file: str, out_dir: str, env: str | None, verbose: bool) -> None:
         sys.exit(EXIT_ERRORS)
     warnings = result.report.sorted()
     print_diagnostics(warnings, None, False)
-    stacks = sum(1 for path in result.files if path.endswith("/__main__.py"))
+    stacks = len(json.loads(result.files["crosswalk.stacks.json"])["stacks"])
     click.echo(
-        f"compiled {file} -> {out_dir}: {stacks} stacks, {len(result.files)} files, "
-        f"{len(result.changed)} changed"
+        f"compiled {file} -> {out_dir}: {stacks} stacks"
+        + (f" ({len(result.kept)} unchanged, not re-emitted)" if result.kept else "")
+        + f", {len(result.changed)} files changed"
     )
     if len(result.changed) <= 60 or verbose:
         for path in result.changed:

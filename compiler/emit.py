@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from crosswalk.compiler.codegen import Code, Program, call_statement, py_string
@@ -34,6 +35,16 @@ def project_name(platform: Platform, stack: str) -> str:
     return f"{platform.name}-{stack_layer(stack)}"
 
 
+def resolve_line(lines: dict[tuple, int], path: tuple) -> int | None:
+    """The line that declared `path`, or its nearest declared parent."""
+    probe = tuple(path)
+    while probe:
+        if probe in lines:
+            return lines[probe]
+        probe = probe[:-1]
+    return None
+
+
 @dataclass
 class StackContext:
     """What a backend needs to write one stack's program.
@@ -54,15 +65,13 @@ class StackContext:
     reads: dict[str, dict[str, Code]] = field(default_factory=dict)
     config: dict[str, dict[str, object]] = field(default_factory=dict)
     settings: dict[str, tuple[Code, str]] = field(default_factory=dict)  # key -> (var, reader)
+    cited: dict[tuple, int | None] = field(default_factory=dict)  # paths whose lines it cites
 
     def line(self, path: tuple) -> int | None:
         """The platform.yaml line that declared `path` (or its nearest parent)."""
-        probe = tuple(path)
-        while probe:
-            if probe in self.lines:
-                return self.lines[probe]
-            probe = probe[:-1]
-        return None
+        found = resolve_line(self.lines, path)
+        self.cited[tuple(path)] = found
+        return found
 
     def setting(self, key: str, value_in) -> object:
         """`value_in(platform, env)` for every environment: a literal when they
@@ -97,6 +106,97 @@ class StackContext:
         if output not in reads:
             reads[output] = self.program.name(output)
         return reads[output]
+
+
+CACHE_FILE = "crosswalk.cache.json"
+
+
+class StackCache:
+    """Lets a recompile skip app stacks whose inputs did not change.
+
+    An app stack's fingerprint covers everything its program can read: the
+    whole platform but the other apps, the app itself and the apps it depends
+    on, the platform.yaml lines its comments cite, the environment chosen, and
+    crosswalk's own code. When the fingerprint and the previous output agree,
+    the stack's files are carried over unread. The cache lives in OUT as
+    crosswalk.cache.json; deleting it only costs time.
+    """
+
+    @staticmethod
+    def fingerprints(data: dict, env: str | None) -> dict[str, str]:
+        apps = data.get("apps", []) if isinstance(data.get("apps"), list) else []
+        base = hashlib.sha256()
+        base.update(_code_fingerprint().encode())
+        shared = {k: v for k, v in data.items() if k != "apps"}
+        base.update(json.dumps([env, shared], sort_keys=True, default=str).encode())
+        by_name = {a.get("name"): a for a in apps if isinstance(a, dict)}
+        result = {}
+        for index, app in enumerate(apps):
+            if not isinstance(app, dict) or not isinstance(app.get("name"), str):
+                continue
+            targets = [by_name.get(name) for name in app.get("dependsOn", [])]
+            digest = base.copy()
+            digest.update(json.dumps([index, app, targets], sort_keys=True, default=str).encode())
+            result[f"06-apps/{app['name']}"] = "sha256:" + digest.hexdigest()
+        return result
+
+    @staticmethod
+    def render(stacks_meta: list[dict], contexts: dict, kept: dict, inputs: dict) -> str:
+        entries = {}
+        for meta in stacks_meta:
+            stack = meta["dir"]
+            if stack not in inputs:
+                continue
+            if stack in kept:
+                entries[stack] = kept[stack]
+                continue
+            ctx = contexts[stack]
+            entries[stack] = {
+                "inputs": inputs[stack],
+                "reads": {u: sorted(o) for u, o in sorted(ctx.reads.items())},
+                "cites": sorted(([list(path), line] for path, line in ctx.cited.items()), key=repr),
+                "meta": {"hash": meta["hash"]},
+            }
+        return json.dumps({"version": 2, "stacks": entries}, indent=1, sort_keys=True) + "\n"
+
+    @staticmethod
+    def reusable(previous: dict | None, inputs: dict[str, str], lines: dict) -> dict[str, dict]:
+        """Entries of the previous cache whose stack inputs are unchanged and
+        whose cited platform.yaml lines did not move."""
+        if not isinstance(previous, dict) or previous.get("version") != 2:
+            return {}
+        found = {}
+        for stack, entry in previous.get("stacks", {}).items():
+            try:
+                same = inputs.get(stack) == entry["inputs"] and all(
+                    resolve_line(lines, tuple(path)) == line for path, line in entry["cites"]
+                )
+                if same and isinstance(entry["reads"], dict) and entry["meta"]["hash"]:
+                    found[stack] = entry
+            except (KeyError, TypeError):
+                continue
+        return found
+
+
+_CODE_FINGERPRINT: str | None = None
+
+
+def _code_fingerprint() -> str:
+    """A hash of crosswalk's own code: a new version never reuses old output."""
+    global _CODE_FINGERPRINT
+    if _CODE_FINGERPRINT is None:
+        import crosswalk.compiler
+        import crosswalk.providers
+        import crosswalk.schema
+
+        digest = hashlib.sha256()
+        for package in (crosswalk.compiler, crosswalk.providers, crosswalk.schema):
+            for folder in package.__path__:
+                for path in sorted(Path(folder).rglob("*")):
+                    if path.suffix in (".py", ".json"):
+                        digest.update(path.name.encode() + path.read_bytes())
+        _CODE_FINGERPRINT = digest.hexdigest()
+    return _CODE_FINGERPRINT
 
 
 class Backend:
@@ -172,7 +272,11 @@ def emit_programs(
 def program_body(ctx: StackContext) -> tuple:
     """What a stack's program creates, before exports are chosen."""
     program = ctx.program
-    return (tuple(program.statements), tuple(sorted(program.imports)), tuple(sorted(program.helpers)))
+    return (
+        tuple(program.statements),
+        tuple(sorted(program.imports)),
+        tuple(sorted(program.helpers)),
+    )
 
 
 def emit_projects(
@@ -182,20 +286,43 @@ def emit_projects(
     lines: dict[tuple, int],
     source_name: str = "platform.yaml",
     contexts: dict[str, StackContext] | None = None,
+    kept: dict[str, dict] | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Every file of the compiled tree, keyed by its path relative to OUT."""
+    """Every file of the compiled tree, keyed by its path relative to OUT.
+
+    `kept` maps stacks whose files are carried over from the previous compile
+    (see `StackCache`) to their cache entries; their files are not in the result.
+    """
     backend = backend_for(platform.cloud.provider)
+    kept = kept or {}
     if contexts is None:
         contexts = emit_programs(platform, platforms, resources, lines, None, source_name)
 
     # Each stack exports exactly what its consumers read.
     wanted: dict[str, set[str]] = {}
-    for ctx in contexts.values():
-        for upstream, outputs in ctx.reads.items():
+    reads_of = {
+        stack: {u: sorted(o) for u, o in ctx.reads.items()} for stack, ctx in contexts.items()
+    }
+    reads_of.update({stack: entry["reads"] for stack, entry in kept.items()})
+    for reads in reads_of.values():
+        for upstream, outputs in reads.items():
             wanted.setdefault(upstream, set()).update(outputs)
     files: dict[str, str] = {}
     stacks_meta = []
-    for stack, ctx in contexts.items():
+    for stack in resources.stack_order():
+        if stack in kept:
+            stacks_meta.append(
+                {
+                    "dir": stack,
+                    "project": project_name(platform, stack),
+                    "layer": stack_layer(stack),
+                    "dependsOn": resources.upstream(stack),
+                    "hash": kept[stack]["meta"]["hash"],
+                }
+            )
+            continue
+        ctx = contexts[stack]
         missing = wanted.get(stack, set()) - set(ctx.program.exports)
         if missing:
             raise RuntimeError(f"{stack} does not offer outputs read downstream: {sorted(missing)}")
@@ -224,6 +351,7 @@ def emit_projects(
         "stacks": stacks_meta,
     }
     files["crosswalk.stacks.json"] = json.dumps(manifest, indent=2) + "\n"
+    files[CACHE_FILE] = StackCache.render(stacks_meta, contexts, kept, inputs or {})
     return files
 
 
@@ -297,9 +425,12 @@ class CompileResult:
     files: dict[str, str] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)
     resources: ResourceGraph | None = None
+    kept: list[str] = field(default_factory=list)  # stack dirs carried over unchanged
 
 
-def compile_document(document, env: str | None = None) -> CompileResult:
+def compile_document(
+    document, env: str | None = None, previous: dict | None = None
+) -> CompileResult:
     """Check, graph and emit one loaded document (pure: nothing is written)."""
     from crosswalk.compiler.diagnostics import ERROR, Diagnostic, format_path
     from crosswalk.compiler.graph import build_graph, check_graph
@@ -338,8 +469,16 @@ def compile_document(document, env: str | None = None) -> CompileResult:
         merged, _ = merge_overrides(document.data, environment.overrides)
         platforms[environment.name] = build_platform(merged)
     lines = {path: location.value.line for path, location in document.locations.items()}
+    inputs = StackCache.fingerprints(document.data, env)
+    kept = StackCache.reusable(previous, inputs, lines)
     try:
-        contexts = emit_programs(platform, platforms, resources, lines)
+        contexts = emit_programs(
+            platform,
+            platforms,
+            resources,
+            lines,
+            [s for s in resources.stack_order() if s not in kept],
+        )
     except BackendMissing as missing:
         report.extend(
             [
@@ -362,7 +501,9 @@ def compile_document(document, env: str | None = None) -> CompileResult:
         if environment.name not in platforms or not environment.overrides:
             continue
         stacks = _stacks_an_override_can_touch(environment.overrides, contexts)
-        alternative = emit_programs(platforms[environment.name], platforms, resources, lines, stacks)
+        alternative = emit_programs(
+            platforms[environment.name], platforms, resources, lines, stacks
+        )
         differing = [
             stack
             for stack in stacks
@@ -386,10 +527,12 @@ def compile_document(document, env: str | None = None) -> CompileResult:
             )
     if report.errors:
         return CompileResult(report, resources=resources)
-    files = emit_projects(platform, platforms, resources, lines, contexts=contexts)
+    files = emit_projects(
+        platform, platforms, resources, lines, contexts=contexts, kept=kept, inputs=inputs
+    )
     if report.errors:
         return CompileResult(report, resources=resources)
-    return CompileResult(report, files, resources=resources)
+    return CompileResult(report, files, resources=resources, kept=sorted(kept))
 
 
 # Parts of the platform an app's program reads; an override elsewhere (node
@@ -415,8 +558,6 @@ def _stacks_an_override_can_touch(overrides: dict, contexts: dict) -> list[str]:
 
 def compile_file(file, out_dir, env: str | None = None) -> CompileResult:
     """Load, check, emit and write FILE into OUT. Raises LoadError / WriteError."""
-    from pathlib import Path
-
     from crosswalk.compiler.diagnostics import Report
     from crosswalk.compiler.document import load_document
     from crosswalk.compiler.writer import write_tree
@@ -424,7 +565,25 @@ def compile_file(file, out_dir, env: str | None = None) -> CompileResult:
     document, diagnostics = load_document(str(file))
     if document is None:
         return CompileResult(Report(list(diagnostics)))
-    result = compile_document(document, env)
+    result = compile_document(document, env, _previous_cache(Path(out_dir)))
     if result.files:
-        result.changed = write_tree(result.files, Path(out_dir))
+        result.changed = write_tree(result.files, Path(out_dir), keep=result.kept)
     return result
+
+
+def _previous_cache(out: Path) -> dict | None:
+    """The previous compile's cache, with only the stacks whose files are
+    still all there."""
+    try:
+        cache = json.loads((out / CACHE_FILE).read_text(encoding="utf-8"))
+        stacks = cache["stacks"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(stacks, dict):
+        return None
+    cache["stacks"] = {
+        stack: entry
+        for stack, entry in stacks.items()
+        if (out / stack / "__main__.py").is_file() and (out / stack / "Pulumi.yaml").is_file()
+    }
+    return cache

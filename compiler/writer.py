@@ -30,12 +30,15 @@ def _existing_files(out: Path) -> dict[str, Path]:
     }
 
 
-def write_tree(files: dict[str, str], out: Path) -> list[str]:
-    """Make OUT hold exactly `files`. Returns the paths whose content changed."""
+def write_tree(files: dict[str, str], out: Path, keep: list[str] = ()) -> list[str]:
+    """Make OUT hold exactly `files`, plus the files already under the `keep`
+    directories, carried over as they are. Returns the paths whose content changed."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise WriteError(f"{out}: exists and is not a directory")
     existing = _existing_files(out)
+    kept_prefixes = tuple(f"{directory}/" for directory in keep)
+    carried = {path for path in existing if path.startswith(kept_prefixes)} if keep else set()
     if existing and MANIFEST not in existing:
         raise WriteError(
             f"{out}: is not empty and was not written by crosswalk; choose another -o directory"
@@ -46,22 +49,23 @@ def write_tree(files: dict[str, str], out: Path) -> list[str]:
         for path, data in encoded.items()
         if path not in existing or existing[path].read_bytes() != data
     )
-    removed = sorted(set(existing) - set(encoded))
+    removed = sorted(set(existing) - set(encoded) - carried)
     if not changed and not removed:
         return []
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    unchanged = set(encoded) - set(changed)
+    unchanged = (set(encoded) - set(changed)) | carried
     made: set[Path] = {staging}
     try:
-        for path, data in sorted(encoded.items()):
+        for path in sorted(set(encoded) | carried):
             target = staging / path
             if target.parent not in made:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 made.update(target.parents)
             if path in unchanged and _link(existing[path], target):
                 continue  # the same file, mtime and all
+            data = encoded[path] if path in encoded else existing[path].read_bytes()
             target.write_bytes(data)
             if path in unchanged:
                 stat = existing[path].stat()

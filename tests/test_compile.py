@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from crosswalk.compiler.cli import main
 from crosswalk.compiler.document import load_document
-from crosswalk.compiler.emit import compile_document, compile_file
+from crosswalk.compiler.emit import CACHE_FILE, compile_document, compile_file
 from crosswalk.compiler.writer import write_tree
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +46,7 @@ def tree(request, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("cloud", COMPILED_SAMPLES)
 def test_output_matches_golden_tree(cloud: str, tmp_path: Path) -> None:
     files = compiled(cloud)
+    del files[CACHE_FILE]  # fingerprints crosswalk's own code: not a reviewed output
     golden = GOLDEN / cloud
     if os.environ.get("CROSSWALK_ACCEPT"):
         shutil.rmtree(golden, ignore_errors=True)
@@ -155,7 +156,9 @@ def test_one_changed_app_rewrites_only_its_stack(tmp_path: Path) -> None:
     compile_file(source, out)
     source.write_text(text.replace("ghcr.io/acme/admin:0.9.0", "ghcr.io/acme/admin:0.9.1"))
     result = compile_file(source, out)
-    changed_stacks = {p.rsplit("/", 1)[0] for p in result.changed if p != "crosswalk.stacks.json"}
+    changed_stacks = {
+        p.rsplit("/", 1)[0] for p in result.changed if p not in ("crosswalk.stacks.json", CACHE_FILE)
+    }
     assert changed_stacks == {"06-apps/admin"}
 
 
@@ -376,3 +379,72 @@ def test_longest_names_still_format_cleanly(cloud: str, tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+class TestStackCache:
+    """Recompiles skip app stacks whose inputs did not change, and the result
+    is byte for byte what a fresh compile writes."""
+
+    def tree(self, out: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def recompile(self, tmp_path: Path, before: str, after: str):
+        source = tmp_path / "platform.yaml"
+        source.write_text(before)
+        out = tmp_path / "out"
+        compile_file(source, out)
+        source.write_text(after)
+        result = compile_file(source, out)
+        fresh = tmp_path / "fresh"
+        compile_file(source, fresh)
+        assert self.tree(out) == self.tree(fresh)
+        return result
+
+    def test_one_changed_app_is_the_only_one_emitted(self, tmp_path: Path) -> None:
+        text = sample("aws").read_text()
+        result = self.recompile(tmp_path, text, text.replace("admin:0.9.0", "admin:0.9.1"))
+        assert "06-apps/admin" not in result.kept
+        assert set(result.kept) == {
+            "06-apps/checkout",
+            "06-apps/order-worker",
+            "06-apps/storefront",
+        }
+
+    def test_a_shared_change_re_emits_every_app(self, tmp_path: Path) -> None:
+        text = sample("aws").read_text()
+        result = self.recompile(tmp_path, text, text.replace("pods: 200", "pods: 300"))
+        assert result.kept == []
+
+    def test_a_change_to_a_dependency_re_emits_its_dependents(self, tmp_path: Path) -> None:
+        text = sample("aws").read_text()
+        result = self.recompile(
+            tmp_path,
+            text,
+            text.replace(
+                "    port: 8080\n    resources: {cpu: 500m",
+                "    port: 8081\n    resources: {cpu: 500m",
+            ),
+        )
+        assert "06-apps/storefront" not in result.kept  # it depends on checkout
+        assert "06-apps/order-worker" in result.kept
+
+    def test_shifted_lines_re_emit_the_apps_below(self, tmp_path: Path) -> None:
+        text = sample("aws").read_text()
+        result = self.recompile(
+            tmp_path,
+            text,
+            text.replace("  - name: admin\n", "  # the back office\n  - name: admin\n"),
+        )
+        assert "06-apps/admin" not in result.kept and "06-apps/storefront" in result.kept
+
+    def test_a_deleted_stack_or_a_broken_cache_is_rebuilt(self, tmp_path: Path) -> None:
+        out = tmp_path / "out"
+        compile_file(sample("aws"), out)
+        shutil.rmtree(out / "06-apps" / "admin")
+        result = compile_file(sample("aws"), out)
+        assert (
+            "06-apps/admin" not in result.kept
+            and (out / "06-apps" / "admin" / "__main__.py").is_file()
+        )
+        (out / CACHE_FILE).write_text("{not json")
+        assert compile_file(sample("aws"), out).kept == []
