@@ -9,6 +9,7 @@ datastores) carry the environment, which a program only learns when it runs
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -65,6 +66,44 @@ REDIS_CLASS = re.compile(r"^(?:(?:Basic|Standard)_C[0-6]|Premium_P[1-5])$")
 def redis_sku(instance_class: str) -> dict:
     name, _, rest = instance_class.partition("_")
     return {"name": name, "family": rest[0], "capacity": int(rest[1:])}
+
+
+# Azure CNI overlay: pods take addresses from a range outside the network, a /24 per node.
+NODE_POD_PREFIX = 24
+# Overlay pod ranges and service ranges crosswalk picks from when the platform names none.
+POD_RANGES = ("10.244.0.0/14", "172.20.0.0/14", "192.168.0.0/16")
+SERVICE_RANGES = ("172.16.0.0/16", "10.96.0.0/16", "192.168.128.0/17")
+AZURE_RESERVED = 5  # addresses Azure keeps in every subnet
+
+
+def address_plan(network) -> tuple[str, str, str]:
+    """The overlay pod range, the service range and the cluster DNS address,
+    none overlapping the virtual network (or each other)."""
+    vnet = ipaddress.ip_network(network.cidr)
+    if network.service_cidr:
+        service = ipaddress.ip_network(network.service_cidr)
+    else:
+        service = _free(SERVICE_RANGES, [vnet])
+    pods = _free(POD_RANGES, [vnet, service])
+    return str(pods), str(service), str(service[10])
+
+
+def _free(candidates: tuple[str, ...], taken: list):
+    """The first candidate range that overlaps none taken (the first, if all do)."""
+    ranges = [ipaddress.ip_network(c) for c in candidates]
+    return next((r for r in ranges if not any(r.overlaps(t) for t in taken)), ranges[0])
+
+
+def subnet_plan(cidr: str, engines: list[str]) -> dict[str, str]:
+    """Nodes take the first half of the network; private endpoints and each SQL
+    engine's delegated subnet an eighth each of the rest."""
+    network = ipaddress.ip_network(cidr)
+    nodes, rest = network.subnets(prefixlen_diff=1)
+    eighths = list(rest.subnets(prefixlen_diff=2))
+    plan = {"nodes": str(nodes), "endpoints": str(eighths[0])}
+    for i, engine in enumerate(engines, start=1):
+        plan[engine] = str(eighths[i])
+    return plan
 
 
 def vm_size(pool) -> str:
@@ -190,11 +229,49 @@ DATASTORE_NAMES = {
 
 def _checks(platform) -> list[Finding]:
     return (
-        _check_members(platform)
+        _check_address_plan(platform)
+        + _check_members(platform)
         + _check_names(platform)
         + _check_pools(platform)
         + _check_datastores(platform)
     )
+
+
+def _check_address_plan(platform) -> list[Finding]:
+    """Room for every node the pools scale to, in the nodes' subnet and in the pod range."""
+    network = platform.network
+    try:
+        pods, _, _ = address_plan(network)
+        nodes = ipaddress.ip_network(subnet_plan(network.cidr, [])["nodes"])
+    except ValueError:  # an invalid CIDR: the shared checks report it (CW307)
+        return []
+    most = sum(pool.max for pool in platform.cluster.node_pools)
+    found = []
+    room = nodes.num_addresses - AZURE_RESERVED
+    if room < most:
+        found.append(
+            Finding(
+                "error",
+                "CW506",
+                f"the nodes' subnet '{nodes}' (half of the network) has {room} addresses, but "
+                f"the node pools scale to {most} nodes",
+                ("network", "cidr"),
+                "use a larger network.cidr",
+            )
+        )
+    fits = 2 ** (NODE_POD_PREFIX - ipaddress.ip_network(pods).prefixlen)
+    if fits < most:
+        found.append(
+            Finding(
+                "error",
+                "CW506",
+                f"the overlay pod range '{pods}' has room for {fits} nodes (a /{NODE_POD_PREFIX} "
+                f"each), but the node pools scale to {most}",
+                ("cluster", "nodePools"),
+                "lower the pools' max",
+            )
+        )
+    return found
 
 
 def _check_members(platform) -> list[Finding]:

@@ -22,8 +22,6 @@ Where things live, and why:
 
 from __future__ import annotations
 
-import ipaddress
-
 from crosswalk.compiler.codegen import Call, Code, literal, py_string
 from crosswalk.compiler.emit import Backend, StackContext
 from crosswalk.providers import kubernetes as k8s
@@ -36,8 +34,10 @@ from crosswalk.providers.azure import (
     REGISTRY,
     SQL_VERSIONS,
     AzureName,
+    address_plan,
     premium_storage,
     redis_sku,
+    subnet_plan,
     system_pool,
     vm_size,
 )
@@ -58,7 +58,6 @@ CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 ROLES = {
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
     "Azure Kubernetes Service Cluster User Role": "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
-    "Azure Kubernetes Service Contributor Role": "ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8",
     "Azure Kubernetes Service RBAC Admin": "3498e952-d568-435e-9b2c-8d77e338d7f7",
     "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
     "Azure Kubernetes Service RBAC Reader": "7f6c6a51-bcf8-42ba-9220-52d62157d7db",
@@ -157,10 +156,6 @@ DELEGATIONS = {
     "postgres": "Microsoft.DBforPostgreSQL/flexibleServers",
     "mysql": "Microsoft.DBforMySQL/flexibleServers",
 }
-# Overlay pod ranges and service ranges crosswalk picks from when the platform names none.
-POD_RANGES = ("10.244.0.0/16", "172.18.0.0/16", "192.168.0.0/16")
-SERVICE_RANGES = ("172.16.0.0/16", "10.96.0.0/16", "192.168.128.0/17")
-
 CLUSTER_ACCESS = '''
 def cluster_access(credentials):
     """The API server and its CA, read from the cluster's own user kubeconfig."""
@@ -204,36 +199,6 @@ def role_definition(name):
         + BUILT_IN_ROLES[name]
     )
 '''
-
-
-def _address_plan(network) -> tuple[str, str, str]:
-    """The overlay pod range, the service range and the cluster DNS address,
-    none overlapping the virtual network (or each other)."""
-    vnet = ipaddress.ip_network(network.cidr)
-    if network.service_cidr:
-        service = ipaddress.ip_network(network.service_cidr)
-    else:
-        service = _free(SERVICE_RANGES, [vnet])
-    pods = _free(POD_RANGES, [vnet, service])
-    return str(pods), str(service), str(service[10])
-
-
-def _free(candidates: tuple[str, ...], taken: list):
-    """The first candidate range that overlaps none taken (the first, if all do)."""
-    ranges = [ipaddress.ip_network(c) for c in candidates]
-    return next((r for r in ranges if not any(r.overlaps(t) for t in taken)), ranges[0])
-
-
-def _subnets(cidr: str, engines: list[str]) -> dict[str, str]:
-    """Nodes take the first half of the network; private endpoints and each SQL
-    engine's delegated subnet an eighth each of the rest."""
-    network = ipaddress.ip_network(cidr)
-    nodes, rest = network.subnets(prefixlen_diff=1)
-    eighths = list(rest.subnets(prefixlen_diff=2))
-    plan = {"nodes": str(nodes), "endpoints": str(eighths[0])}
-    for i, engine in enumerate(engines, start=1):
-        plan[engine] = str(eighths[i])
-    return plan
 
 
 def _sql_engines(platform) -> list[str]:
@@ -660,7 +625,7 @@ class AzureBackend(Backend):
         line = ctx.line(("network",))
         rg = az.resource_group()
         engines = _sql_engines(p)
-        plan = _subnets(net.cidr, engines)
+        plan = subnet_plan(net.cidr, engines)
         vnet = az.res(
             "vnet",
             "network.VirtualNetwork",
@@ -899,7 +864,7 @@ class AzureBackend(Backend):
             line,
             "ServicePrincipal",
         )
-        pods, service, dns = _address_plan(p.network)
+        pods, service, dns = address_plan(p.network)
         endpoint = p.cluster.endpoint
         if not endpoint.public:
             api_access = {"enable_private_cluster": True, "private_dns_zone": "system"}

@@ -10,6 +10,7 @@ import copy
 import ipaddress
 import json
 import py_compile
+import re
 import shutil
 import subprocess
 import sys
@@ -23,12 +24,18 @@ import yaml
 from crosswalk.compiler.codegen import Program
 from crosswalk.compiler.document import parse_document
 from crosswalk.compiler.emit import compile_document
+from crosswalk.compiler.graph import stack_layer
 from crosswalk.compiler.mocks import Secret, reveal
 from crosswalk.compiler.model import Network
 from crosswalk.compiler.plan import PlanResult, plan_tree
 from crosswalk.compiler.writer import write_tree
 from crosswalk.providers import azure
-from crosswalk.providers.azure_emit import CLUSTER_ACCESS, ONLY_ASSIGNING, ROLES, _address_plan
+from crosswalk.providers.azure_emit import (
+    CLUSTER_ACCESS,
+    LAYER_ASSIGNS,
+    ONLY_ASSIGNING,
+    ROLES,
+)
 from tests.test_gcp import in_cluster_objects
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -421,6 +428,21 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
     assert "8e3af657-a8ff-443c-a75c-2fe8c4bcb635" not in condition  # never Owner
 
 
+def test_ci_identities_may_assign_every_role_their_layers_assign(
+    sample_tree: Path, variant_tree: Path
+) -> None:
+    """The ABAC condition of a CI identity lists LAYER_ASSIGNS: it must cover
+    every role the layer's program really assigns."""
+    for tree in (sample_tree, variant_tree):
+        for program in tree.rglob("__main__.py"):
+            layer = program.parent.relative_to(tree).parts[0]
+            if layer == "01-identity":
+                continue  # it makes the CI identities' own assignments
+            used = set(re.findall(r'role_definition\("([^"]+)"\)', program.read_text()))
+            allowed = set(LAYER_ASSIGNS.get(stack_layer(layer), []))
+            assert used <= allowed, (program, used - allowed)
+
+
 def test_only_assigning_builds_the_abac_condition() -> None:
     namespace: dict = {"BUILT_IN_ROLES": {"AcrPull": ROLES["AcrPull"], "Reader": ROLES["Reader"]}}
     exec(ONLY_ASSIGNING, namespace)  # noqa: S102 - our own helper source
@@ -679,7 +701,7 @@ def test_aks_runs_its_own_logging_autoscaler_and_metrics_server(sample_plan: Pla
     ],
 )
 def test_address_plan_never_overlaps(cidr: str, service: str | None) -> None:
-    pods, services, dns = _address_plan(Network(cidr, 3, "single", None, service))
+    pods, services, dns = azure.address_plan(Network(cidr, 3, "single", None, service))
     ranges = [ipaddress.ip_network(x) for x in (cidr, pods, services)]
     for i, a in enumerate(ranges):
         for b in ranges[i + 1 :]:

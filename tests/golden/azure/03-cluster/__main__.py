@@ -175,7 +175,7 @@ cluster = containerservice.ManagedCluster(
         "network_plugin_mode": "overlay",
         "network_dataplane": "cilium",
         "network_policy": "cilium",
-        "pod_cidr": "10.244.0.0/16",
+        "pod_cidr": "10.244.0.0/14",
         "service_cidr": "10.21.0.0/20",
         "dns_service_ip": "10.21.0.10",
         "outbound_type": "userAssignedNATGateway",
