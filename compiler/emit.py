@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -123,12 +124,12 @@ class StackCache:
     """
 
     @staticmethod
-    def fingerprints(data: dict, env: str | None) -> dict[str, str]:
+    def fingerprints(data: dict, env: str | None, source: str) -> dict[str, str]:
         apps = data.get("apps", []) if isinstance(data.get("apps"), list) else []
         base = hashlib.sha256()
         base.update(_code_fingerprint().encode())
         shared = {k: v for k, v in data.items() if k != "apps"}
-        base.update(json.dumps([env, shared], sort_keys=True, default=str).encode())
+        base.update(json.dumps([env, source, shared], sort_keys=True, default=str).encode())
         by_name = {a.get("name"): a for a in apps if isinstance(a, dict)}
         result = {}
         for index, app in enumerate(apps):
@@ -429,7 +430,7 @@ class CompileResult:
 
 
 def compile_document(
-    document, env: str | None = None, previous: dict | None = None
+    document, env: str | None = None, previous: dict | None = None, source: str | None = None
 ) -> CompileResult:
     """Check, graph and emit one loaded document (pure: nothing is written)."""
     from crosswalk.compiler.diagnostics import ERROR, Diagnostic, format_path
@@ -469,7 +470,8 @@ def compile_document(
         merged, _ = merge_overrides(document.data, environment.overrides)
         platforms[environment.name] = build_platform(merged)
     lines = {path: location.value.line for path, location in document.locations.items()}
-    inputs = StackCache.fingerprints(document.data, env)
+    source = source or _source_name(document.file)
+    inputs = StackCache.fingerprints(document.data, env, source)
     kept = StackCache.reusable(previous, inputs, lines)
     try:
         contexts = emit_programs(
@@ -478,6 +480,7 @@ def compile_document(
             resources,
             lines,
             [s for s in resources.stack_order() if s not in kept],
+            source,
         )
     except BackendMissing as missing:
         report.extend(
@@ -554,6 +557,13 @@ def _stacks_an_override_can_touch(overrides: dict, contexts: dict) -> list[str]:
         if isinstance(item, dict) and isinstance(item.get("name"), str)
     }
     return stacks + [s for s in contexts if s.startswith("06-apps/") and s[8:] in named]
+
+
+def _source_name(file: str) -> str:
+    """The platform file's name for program headers; only a plain file name
+    goes into generated text, anything else reads as platform.yaml."""
+    name = Path(file).name
+    return name if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}", name) else "platform.yaml"
 
 
 def compile_file(file, out_dir, env: str | None = None) -> CompileResult:
