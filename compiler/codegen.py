@@ -13,6 +13,7 @@ at any line length.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import keyword
@@ -126,6 +127,42 @@ def call_statement(prefix: str, func: str, args: list[str], width: int = 88) -> 
     return f"{prefix}{func}(\n{inner})"
 
 
+def _member_key(name: str) -> tuple:
+    # isort's order-by-type: CONSTANTS, then Classes, then modules and functions.
+    kind = 0 if name.isupper() and len(name) > 1 else 1 if name[:1].isupper() else 2
+    return (kind, name)
+
+
+def import_block(lines) -> str:
+    """Import statements as ruff's isort orders them: plain imports by module,
+    then from-imports by module, aliased names on lines of their own."""
+    plain: set[tuple[str, str | None]] = set()
+    members: dict[str, set[tuple[str, str | None]]] = {}
+    for statement in ast.parse("\n".join(lines)).body:
+        if isinstance(statement, ast.Import):
+            plain.update((alias.name, alias.asname) for alias in statement.names)
+        elif isinstance(statement, ast.ImportFrom):
+            members.setdefault(statement.module, set()).update(
+                (alias.name, alias.asname) for alias in statement.names
+            )
+    out = [
+        f"import {m}" + (f" as {a}" if a else "")
+        for m, a in sorted(plain, key=lambda x: (x[0], x[1] or ""))
+    ]
+    for module in sorted(members):
+        names = members[module]
+        groups = [[f"{n} as {a}"] for n, a in names if a]
+        bare = sorted((n for n, a in names if not a), key=_member_key)
+        if bare:
+            groups.append(bare)
+        for group in sorted(groups, key=lambda g: _member_key(g[0])):
+            line = f"from {module} import {', '.join(group)}"
+            if len(line) > 88:
+                line = f"from {module} import (\n" + "".join(f"    {n},\n" for n in group) + ")"
+            out.append(line)
+    return "\n".join(out)
+
+
 @dataclass
 class Program:
     """One `__main__.py`: header, imports, statements, exports."""
@@ -181,16 +218,18 @@ class Program:
             imports.add("import json")
         else:
             imports.discard("import json")
-        stdlib = sorted(i for i in imports if not i.split()[1].startswith("pulumi"))
-        third = sorted(i for i in imports if i.split()[1].startswith("pulumi"))
+        stdlib = [i for i in imports if not i.split()[1].startswith("pulumi")]
+        third = [i for i in imports if i.split()[1].startswith("pulumi")]
         blocks = [header]
         if stdlib:
-            blocks.append("\n".join(stdlib))
+            blocks.append(import_block(stdlib))
         if third:
-            blocks.append("\n".join(third))
+            blocks.append(import_block(third))
         if self.helpers:  # top-level definitions: two blank lines between them, as ruff wants
             sources = [source.strip("\n") for _, source in sorted(self.helpers.items())]
-            blocks.append("\n" + "\n\n\n".join(sources) + "\n")
+            # Two blank lines before a def after the imports, one before a plain assignment.
+            lead = "\n" if sources[0].startswith(("def ", "class ")) else ""
+            blocks.append(lead + "\n\n\n".join(sources) + "\n")
         blocks.append(body)
         if self.exports:
             blocks.append(

@@ -91,6 +91,13 @@ def test_generated_programs_compile_and_are_formatted(tree: Path) -> None:
         text = program.read_text()
         for module in ("crosswalk",):
             assert f"import {module}" not in text and f"from {module}" not in text
+    linted = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "I,F", str(tree)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert linted.returncode == 0, linted.stdout + linted.stderr  # import order, unused names
     done = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--check", "--isolated", str(tree)],
         check=False,
@@ -157,7 +164,9 @@ def test_one_changed_app_rewrites_only_its_stack(tmp_path: Path) -> None:
     source.write_text(text.replace("ghcr.io/acme/admin:0.9.0", "ghcr.io/acme/admin:0.9.1"))
     result = compile_file(source, out)
     changed_stacks = {
-        p.rsplit("/", 1)[0] for p in result.changed if p not in ("crosswalk.stacks.json", CACHE_FILE)
+        p.rsplit("/", 1)[0]
+        for p in result.changed
+        if p not in ("crosswalk.stacks.json", CACHE_FILE)
     }
     assert changed_stacks == {"06-apps/admin"}
 
