@@ -81,7 +81,7 @@ def _check_environment(
         return found
     merged, origins = merge_overrides(document.data, env.overrides)
     view = EnvironmentView(document, merged, origins, env.path + ("overrides",))
-    found = validate_document(view)
+    found = validate_document(view, sections=set(env.overrides))
     if not found:
         found = check_platform(view, build_platform(merged))
     seen = {_identity(d) for d in base}

@@ -139,16 +139,31 @@ def quoted_list(values) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-def validate_document(document: Document) -> list[Diagnostic]:
-    """Check the data against the JSON Schema; report every error at its place."""
+def validate_document(document: Document, sections=None) -> list[Diagnostic]:
+    """Check the data against the JSON Schema; report every error at its place.
+
+    `sections` limits the check to those top-level keys (an environment's
+    overrides change only what they name; the rest was checked with the base).
+    """
+    validator = schema_validator()
     diagnostics: list[Diagnostic] = []
-    for error in schema_validator().iter_errors(document.data):
-        diagnostics.extend(_diagnose(error, document))
+    if sections is None:
+        for error in validator.iter_errors(document.data):
+            diagnostics.extend(_diagnose(error, document))
+        return diagnostics
+    properties = validator.schema["properties"]
+    for key in sorted(sections):
+        if key in properties and isinstance(document.data, dict) and key in document.data:
+            section = validator.evolve(schema=properties[key])
+            for error in section.iter_errors(document.data[key]):
+                diagnostics.extend(_diagnose(error, document, (key,)))
     return diagnostics
 
 
-def _diagnose(error: jsonschema.ValidationError, document: Document) -> list[Diagnostic]:
-    path = tuple(error.absolute_path)
+def _diagnose(
+    error: jsonschema.ValidationError, document: Document, prefix: tuple = ()
+) -> list[Diagnostic]:
+    path = prefix + tuple(error.absolute_path)
     kind = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
     instance = error.instance
@@ -173,7 +188,7 @@ def _diagnose(error: jsonschema.ValidationError, document: Document) -> list[Dia
             context = [e for e in context if e.schema_path and e.schema_path[0] == meant[0]]
         best = best_match(context) if context else None
         if best is not None:
-            return _diagnose(best, document)
+            return _diagnose(best, document, prefix)
         return [at("CW107", "value matches none of the allowed forms")]
 
     if kind == "additionalProperties" and isinstance(instance, dict):
