@@ -214,7 +214,7 @@ class Program:
         )
         body = "\n\n".join(self.statements)
         imports = set(self.imports)
-        if re.search(r"(?<![\w.\"'])json\.", body):  # json.dumps(...) calls the emitter wrote
+        if "json." in body and re.search(r"(?<![\w.\"'])json\.", body):  # json.dumps(...) calls
             imports.add("import json")
         else:
             imports.discard("import json")

@@ -435,7 +435,6 @@ def compile_document(
     """Check, graph and emit one loaded document (pure: nothing is written)."""
     from crosswalk.compiler.diagnostics import ERROR, Diagnostic, format_path
     from crosswalk.compiler.graph import build_graph, check_graph
-    from crosswalk.compiler.model import build_platform, merge_overrides
     from crosswalk.compiler.pipeline import check_document
 
     checked = check_document(document)
@@ -463,12 +462,11 @@ def compile_document(
             ]
         )
         return CompileResult(report, resources=resources)
-    platforms = {}
-    for environment in platform.environments:
-        if env is not None and environment.name != env:
-            continue
-        merged, _ = merge_overrides(document.data, environment.overrides)
-        platforms[environment.name] = build_platform(merged)
+    platforms = {
+        name: seen_as
+        for name, seen_as in checked.environments.items()
+        if env is None or name == env
+    }
     lines = {path: location.value.line for path, location in document.locations.items()}
     source = source or _source_name(document.file)
     inputs = StackCache.fingerprints(document.data, env, source)

@@ -4,7 +4,7 @@ for the base platform and for every environment's overrides."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from crosswalk.compiler.checks import check_overrides, check_platform
 from crosswalk.compiler.diagnostics import Diagnostic, Report, Span
@@ -49,6 +49,8 @@ class CheckResult:
     document: Document | None
     platform: Platform | None
     report: Report
+    # The platform as each environment sees it (overrides applied), when checked clean.
+    environments: dict[str, Platform] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -63,33 +65,42 @@ def check_document(document: Document) -> CheckResult:
     platform = build_platform(document.data)
     base = check_platform(document, platform)
     report.extend(base)
+    environments = {}
     for env in platform.environments:
         if env.overrides:
-            report.extend(_check_environment(document, env, base))
-    return CheckResult(document, platform, report)
+            found, seen_as = _check_environment(document, env, base)
+            report.extend(found)
+            environments[env.name] = seen_as
+        else:
+            environments[env.name] = platform
+    if report.errors:
+        environments = {}
+    return CheckResult(document, platform, report, environments)
 
 
 def _check_environment(
     document: Document, env: Environment, base: list[Diagnostic]
-) -> list[Diagnostic]:
+) -> tuple[list[Diagnostic], Platform | None]:
     """The environment's overrides must fit the platform (CW310); then the
     platform as the environment sees it is validated and checked like the
     base. What the base already reports is not repeated; what only this
     environment gets wrong says so."""
     found = check_overrides(document, env)
     if found:
-        return found
+        return found, None
     merged, origins = merge_overrides(document.data, env.overrides)
     view = EnvironmentView(document, merged, origins, env.path + ("overrides",))
     found = validate_document(view, sections=set(env.overrides))
+    seen_as = None
     if not found:
-        found = check_platform(view, build_platform(merged))
+        seen_as = build_platform(merged)
+        found = check_platform(view, seen_as)
     seen = {_identity(d) for d in base}
     return [
         replace(d, message=f"{d.message} (in environment '{env.name}')")
         for d in found
         if _identity(d) not in seen
-    ]
+    ], seen_as
 
 
 def _identity(d: Diagnostic) -> tuple:
