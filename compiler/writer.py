@@ -1,8 +1,14 @@
 """Writing a compiled tree: {path: text} -> OUT, all or nothing.
 
-The new tree is written into a temporary directory beside OUT and swapped in
-with renames, so a compile that fails midway leaves the previous OUT as it
-was. Files whose bytes did not change keep their modification time, and when
+Every byte is written before anything in OUT changes, so a compile that fails
+midway (a full disk, say) leaves the previous OUT as it was:
+
+* a new or largely changed tree is written into a temporary directory beside
+  OUT and swapped in with renames;
+* a small change (the usual recompile) writes its few files beside their
+  targets under temporary names, then renames them into place.
+
+Files whose bytes did not change keep their modification time, and when
 nothing changed OUT is not touched at all.
 """
 
@@ -14,6 +20,8 @@ import tempfile
 from pathlib import Path
 
 MANIFEST = "crosswalk.stacks.json"
+SMALL_CHANGE = 0.2  # below this share of files changed, update in place
+TEMPORARY = ".crosswalk-new"  # suffix of files written but not yet renamed into place
 
 
 class WriteError(Exception):
@@ -53,6 +61,10 @@ def write_tree(files: dict[str, str], out: Path, keep: list[str] = ()) -> list[s
     if not changed and not removed:
         return []
 
+    if existing and len(changed) + len(removed) <= SMALL_CHANGE * len(existing):
+        _update_in_place(out, {path: encoded[path] for path in changed}, removed)
+        return sorted(changed + removed)
+
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     unchanged = (set(encoded) - set(changed)) | carried
@@ -75,6 +87,39 @@ def write_tree(files: dict[str, str], out: Path, keep: list[str] = ()) -> list[s
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(changed + removed)
+
+
+def _update_in_place(out: Path, changed: dict[str, bytes], removed: list[str]) -> None:
+    """Write the changed files under temporary names, then rename them all into
+    place and delete what is gone; a failure while writing undoes everything."""
+    pending: list[tuple[Path, Path]] = []
+    created: list[Path] = []
+    try:
+        for path, data in sorted(changed.items()):
+            target = out / path
+            for parent in reversed(target.parents):
+                if not parent.exists() and parent.is_relative_to(out):
+                    parent.mkdir()
+                    created.append(parent)
+            temporary = target.with_name(target.name + TEMPORARY)
+            pending.append((temporary, target))
+            temporary.write_bytes(data)
+    except BaseException:
+        for temporary, _ in pending:
+            temporary.unlink(missing_ok=True)
+        for directory in reversed(created):
+            directory.rmdir()
+        raise
+    # Manifest last: until it is renamed, OUT still describes the old tree.
+    pending.sort(key=lambda pair: pair[1].name == MANIFEST)
+    for temporary, target in pending:
+        os.replace(temporary, target)
+    for path in removed:
+        (out / path).unlink(missing_ok=True)
+    for directory in sorted({(out / p).parent for p in removed}, key=lambda d: -len(d.parts)):
+        while directory != out and directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
+            directory = directory.parent
 
 
 def _link(source: Path, target: Path) -> bool:

@@ -201,6 +201,7 @@ def test_failed_compile_leaves_previous_output_untouched(tmp_path: Path, monkeyp
     monkeypatch.undo()
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == snapshot
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")], "staging left behind"
+    assert not list(out.rglob("*.crosswalk-new")), "temporary files left behind"
 
 
 def test_refuses_to_replace_a_directory_it_did_not_write(tmp_path: Path) -> None:
