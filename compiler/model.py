@@ -235,8 +235,9 @@ class Platform:
     # Lookups by name; the first declaration wins, as everywhere else.
     @cached_property
     def _by_name(self) -> dict[str, dict]:
-        index: dict[str, dict] = {"namespace": {}, "datastore": {}, "app": {}}
+        index: dict[str, dict] = {"node_pool": {}, "namespace": {}, "datastore": {}, "app": {}}
         for kind, items in (
+            ("node_pool", self.cluster.node_pools),
             ("namespace", self.cluster.namespaces),
             ("datastore", self.app_services.datastores),
             ("app", self.apps),
@@ -244,6 +245,9 @@ class Platform:
             for item in items:
                 index[kind].setdefault(item.name, item)
         return index
+
+    def node_pool(self, name: str) -> NodePool | None:
+        return self._by_name["node_pool"].get(name)
 
     def namespace(self, name: str) -> Namespace | None:
         return self._by_name["namespace"].get(name)

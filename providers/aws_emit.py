@@ -10,7 +10,6 @@ import ipaddress
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import Backend, StackContext
-from crosswalk.compiler.model import Platform
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers import services
 
@@ -509,13 +508,13 @@ class AwsBackend(Backend):
                     "disk_size": pool.disk_size_gb,
                     "scaling_config": {
                         "min_size": ctx.setting(
-                            f"{key}.min", lambda q, env, n=pool.name: _pool(q, n).min
+                            f"{key}.min", lambda q, env, n=pool.name: q.node_pool(n).min
                         ),
                         "max_size": ctx.setting(
-                            f"{key}.max", lambda q, env, n=pool.name: _pool(q, n).max
+                            f"{key}.max", lambda q, env, n=pool.name: q.node_pool(n).max
                         ),
                         "desired_size": ctx.setting(
-                            f"{key}.desired", lambda q, env, n=pool.name: max(_pool(q, n).min, 1)
+                            f"{key}.desired", lambda q, env, n=pool.name: max(q.node_pool(n).min, 1)
                         ),
                     },
                     "update_config": {"max_unavailable": 1},
@@ -979,7 +978,7 @@ class AwsBackend(Backend):
         cloud_policies = []
         for store_name in app.uses:
             store = p.datastore(store_name)
-            prefix = _env_prefix(store.name)
+            prefix = k8s.env_prefix(store.name)
 
             def out(name: str, store=store) -> Code:
                 return ctx.upstream("05-app-services", f"datastore_{store.name}_{name}")
@@ -1070,16 +1069,8 @@ class AwsBackend(Backend):
         k8s.emit_app(ctx, k8s_provider, app, parts)
 
 
-def _pool(platform: Platform, name: str):
-    return next(pool for pool in platform.cluster.node_pools if pool.name == name)
-
-
 def _var(name: str) -> str:
     return name.replace("-", "_")
-
-
-def _env_prefix(name: str) -> str:
-    return name.upper().replace("-", "_")
 
 
 IRSA_CONDITION = '''

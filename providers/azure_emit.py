@@ -226,10 +226,6 @@ def _var(name: str) -> str:
     return name[:20].replace("-", "_")
 
 
-def _env_prefix(name: str) -> str:
-    return name.upper().replace("-", "_")
-
-
 def _sql_tier(sku: str) -> str:
     family = sku.removeprefix("Standard_")[:1]
     return SQL_TIERS.get(family, "GeneralPurpose")
@@ -244,10 +240,6 @@ def _redis_sku(store) -> dict:
         return redis_sku(store.instance_class)
     name, family, capacity = REDIS_SIZES[store.size]
     return {"name": name, "family": family, "capacity": capacity}
-
-
-def _pool(platform, name: str):
-    return next(pool for pool in platform.cluster.node_pools if pool.name == name)
 
 
 def _taint(t) -> str:
@@ -1145,7 +1137,7 @@ class AzureBackend(Backend):
             taints.append("kubernetes.azure.com/scalesetpriority=spot:NoSchedule")
         args = {
             "mode": "System" if system else "User",
-            "vm_size": ctx.setting(f"{key}.vmSize", lambda q, env: vm_size(_pool(q, name))),
+            "vm_size": ctx.setting(f"{key}.vmSize", lambda q, env: vm_size(q.node_pool(name))),
             "os_type": "Linux",
             "os_sku": "AzureLinux",
             "os_disk_type": "Managed",
@@ -1155,14 +1147,14 @@ class AzureBackend(Backend):
             "availability_zones": zones,
             "enable_node_public_ip": False,
             "count": ctx.setting(
-                f"{key}.count", lambda q, env: max(_pool(q, name).min, 1 if system else 0)
+                f"{key}.count", lambda q, env: max(q.node_pool(name).min, 1 if system else 0)
             ),
         }
         if p.services.autoscaler:
             args |= {
                 "enable_auto_scaling": True,
-                "min_count": ctx.setting(f"{key}.min", lambda q, env: _pool(q, name).min),
-                "max_count": ctx.setting(f"{key}.max", lambda q, env: _pool(q, name).max),
+                "min_count": ctx.setting(f"{key}.min", lambda q, env: q.node_pool(name).min),
+                "max_count": ctx.setting(f"{key}.max", lambda q, env: q.node_pool(name).max),
             }
         if pool.spot:
             args |= {
@@ -1821,7 +1813,7 @@ class AzureBackend(Backend):
         ports: set[int] = set()
         for store_name in app.uses:
             store = p.datastore(store_name)
-            prefix = _env_prefix(store.name)
+            prefix = k8s.env_prefix(store.name)
             out = lambda name, store=store: services_out(f"datastore_{store.name}_{name}")
             if store.engine == "postgres":
                 parts.datastore_env[store.name] = {

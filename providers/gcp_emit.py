@@ -257,14 +257,6 @@ def _subject(member: str) -> dict:
     }
 
 
-def _pool(platform: Platform, name: str):
-    return next(pool for pool in platform.cluster.node_pools if pool.name == name)
-
-
-def _env_prefix(name: str) -> str:
-    return name.upper().replace("-", "_")
-
-
 class GcpBackend(Backend):
     cloud = "gcp"
 
@@ -784,7 +776,9 @@ class GcpBackend(Backend):
             "node_config": {
                 "machine_type": ctx.setting(
                     f"{key}.machineType",
-                    lambda q, env: _pool(q, name).machine_type or NODE_SIZES[_pool(q, name).size],
+                    lambda q, env: (
+                        q.node_pool(name).machine_type or NODE_SIZES[q.node_pool(name).size]
+                    ),
                 ),
                 "spot": pool.spot,
                 "disk_size_gb": pool.disk_size_gb,
@@ -807,14 +801,14 @@ class GcpBackend(Backend):
             # GKE's own cluster autoscaler scales the pool within these totals (all zones).
             args["initial_node_count"] = ctx.setting(
                 f"{key}.initialNodesPerZone",
-                lambda q, env: math.ceil(_pool(q, name).min / zones),
+                lambda q, env: math.ceil(q.node_pool(name).min / zones),
             )
             args["autoscaling"] = {
                 "total_min_node_count": ctx.setting(
-                    f"{key}.min", lambda q, env: _pool(q, name).min
+                    f"{key}.min", lambda q, env: q.node_pool(name).min
                 ),
                 "total_max_node_count": ctx.setting(
-                    f"{key}.max", lambda q, env: _pool(q, name).max
+                    f"{key}.max", lambda q, env: q.node_pool(name).max
                 ),
                 "location_policy": "BALANCED",
             }
@@ -822,7 +816,7 @@ class GcpBackend(Backend):
         else:
             args["node_count"] = ctx.setting(
                 f"{key}.nodesPerZone",
-                lambda q, env: math.ceil(max(_pool(q, name).min, 1) / zones),
+                lambda q, env: math.ceil(max(q.node_pool(name).min, 1) / zones),
             )
             ignore = []
         prog.resource(
@@ -1283,7 +1277,7 @@ class GcpBackend(Backend):
         private_ports: set[int] = set()
         for store_name in app.uses:
             store = p.datastore(store_name)
-            prefix = _env_prefix(store.name)
+            prefix = k8s.env_prefix(store.name)
             out = lambda output, store=store: ctx.upstream(
                 "05-app-services", f"datastore_{store.name}_{output}"
             )
@@ -1367,8 +1361,8 @@ class GcpBackend(Backend):
                         uses_line,
                         _opts(provider),
                     )
-                    parts.datastore_env[store.name][f"{_env_prefix(store.name)}_USERNAME"] = Code(
-                        f"{user}.name"
+                    parts.datastore_env[store.name][f"{k8s.env_prefix(store.name)}_USERNAME"] = (
+                        Code(f"{user}.name")
                     )
                 elif kind == "queue":
                     prog.resource(

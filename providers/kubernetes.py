@@ -61,6 +61,11 @@ def team_group(platform: Platform, team: str) -> str:
 ACCESS_CLUSTER_ROLES = {"admin": "admin", "developer": "edit", "viewer": "view"}
 
 
+def env_prefix(datastore: str) -> str:
+    """The prefix of a datastore's connection variables: 'order-db' -> 'ORDER_DB'."""
+    return datastore.upper().replace("-", "_")
+
+
 @dataclass
 class AppCloudParts:
     """What the cloud adds to an app's objects."""
