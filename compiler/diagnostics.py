@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 ERROR = "error"
 WARNING = "warning"
@@ -77,9 +78,9 @@ CODES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, order=True)
-class Span:
-    """A 1-based line and column in a source file."""
+class Span(NamedTuple):
+    """A 1-based line and column in a source file (a tuple: the loader makes
+    tens of thousands, and tuples are cheap to make, compare and order)."""
 
     line: int
     column: int

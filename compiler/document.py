@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import yaml
 
@@ -71,8 +72,7 @@ _INF = re.compile(r"^[-+]?(?:\.inf|\.Inf|\.INF)$")
 _NAN = re.compile(r"^(?:\.nan|\.NaN|\.NAN)$")
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     """Where a value sits: the span of its key (if it has one) and of the value."""
 
     key: Span | None
