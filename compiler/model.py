@@ -8,7 +8,6 @@ point diagnostics at the line that produced it.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -20,7 +19,17 @@ LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-servi
 def apply_defaults(data: object, schema: dict | None = None) -> object:
     """A copy of `data` with every schema default filled in, at any depth."""
     schema = load_schema() if schema is None else schema
-    return _fill(copy.deepcopy(data), schema)
+    return _fill(copy_data(data), schema)
+
+
+def copy_data(value: object) -> object:
+    """A deep copy of loaded YAML data (dicts, lists and scalars only), several
+    times faster than copy.deepcopy, which documents of thousands of apps feel."""
+    if isinstance(value, dict):
+        return {key: copy_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_data(item) for item in value]
+    return value
 
 
 def _fill(value: object, schema: dict) -> object:
@@ -32,7 +41,7 @@ def _fill(value: object, schema: dict) -> object:
                     return _fill(value, branch)
         for key, sub in (properties or {}).items():
             if key not in value and "default" in sub:
-                value[key] = copy.deepcopy(sub["default"])
+                value[key] = copy_data(sub["default"])
             if key in value:
                 value[key] = _fill(value[key], sub)
         extra = schema.get("additionalProperties")
@@ -419,7 +428,7 @@ def merge_overrides(data: dict, overrides: dict) -> tuple[dict, dict[tuple, tupl
     in the merged data to its path under the override (so errors can point at
     the override that caused them). Items of named lists are matched by `name`.
     """
-    merged = copy.deepcopy(data)
+    merged = copy_data(data)
     origins: dict[tuple, tuple] = {}
     _merge_into(merged, overrides, (), (), origins)
     return merged, origins
@@ -439,7 +448,7 @@ def _merge_into(target: dict, override: dict, at: tuple, source: tuple, origins:
                     i = index[name]
                     _merge_into(current[i], item, here + (i,), there + (j,), origins)
         else:
-            target[key] = copy.deepcopy(value)
+            target[key] = copy_data(value)
             origins[here] = there
 
 
