@@ -131,8 +131,7 @@ def validate(file: str, output_format: str, strict: bool, verbose: bool) -> None
         click.echo(render_json(diagnostics))
     else:
         text = result.document.text if result.document else _read_text(file)
-        print_diagnostics(diagnostics, text, verbose)
-        click.echo(summary(file, errors, warnings), err=bool(diagnostics))
+        print_report(file, diagnostics, text, verbose)
     if errors or (strict and warnings):
         sys.exit(EXIT_ERRORS)
 
@@ -196,12 +195,15 @@ def init(directory: str, cloud: str, force: bool) -> None:
     click.echo(f"next: crosswalk validate {Path(directory) / 'platform.yaml'}")
 
 
-def _report_failure(file: str, result, verbose: bool = False) -> None:
-    diagnostics = result.report.sorted()
-    text = _read_text(file)
+def print_report(file: str, diagnostics, text: str | None, verbose: bool) -> None:
+    """The diagnostics, then a one-line count (on stderr when there were any)."""
     print_diagnostics(diagnostics, text, verbose)
     errors = sum(d.severity == "error" for d in diagnostics)
-    click.echo(summary(file, errors, len(diagnostics) - errors), err=True)
+    click.echo(summary(file, errors, len(diagnostics) - errors), err=bool(diagnostics))
+
+
+def _report_failure(file: str, result, verbose: bool = False) -> None:
+    print_report(file, result.report.sorted(), _read_text(file), verbose)
 
 
 @main.command()

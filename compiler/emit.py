@@ -295,7 +295,6 @@ def emit_projects(
     `kept` maps stacks whose files are carried over from the previous compile
     (see `StackCache`) to their cache entries; their files are not in the result.
     """
-    backend = backend_for(platform.cloud.provider)
     kept = kept or {}
     if contexts is None:
         contexts = emit_programs(platform, platforms, resources, lines, None, source_name)
@@ -330,7 +329,7 @@ def emit_projects(
         ctx.program.exports = {
             k: v for k, v in ctx.program.exports.items() if k in wanted.get(stack, set())
         }
-        stack_files = _project_files(ctx, backend, sorted(platforms))
+        stack_files = _project_files(ctx, sorted(platforms))
         for name, text in sorted(stack_files.items()):
             files[f"{stack}/{name}"] = text
         digest = hashlib.sha256()
@@ -386,7 +385,7 @@ def _prelude(ctx: StackContext) -> list[str]:
     return block
 
 
-def _project_files(ctx: StackContext, backend: Backend, environments: list[str]) -> dict[str, str]:
+def _project_files(ctx: StackContext, environments: list[str]) -> dict[str, str]:
     program = ctx.program
     program.imports.add("import pulumi")
     program.statements[:0] = _prelude(ctx)
