@@ -2,13 +2,15 @@
 
 Compares two compiled trees ({path: text}, as `emit_projects` returns them):
 a stack changed when any of its files differ; the stacks downstream of a
-changed one (along the stack DAG of the new tree) are affected, since they
-read its outputs and may see new values.
+changed one (along the new tree's stack DAG) are affected, since they come
+after it and may read its outputs.
 """
 
 from __future__ import annotations
 
 import json
+
+from crosswalk.compiler.graph import ResourceGraph
 
 
 def _stacks(files: dict[str, str]) -> dict[str, dict]:
@@ -16,27 +18,19 @@ def _stacks(files: dict[str, str]) -> dict[str, dict]:
     return {stack["dir"]: stack for stack in manifest["stacks"]}
 
 
-def blast_radius(old_files: dict[str, str], new_files: dict[str, str]) -> dict[str, list[str]]:
+def blast_radius(
+    old_files: dict[str, str], new_files: dict[str, str], resources: ResourceGraph
+) -> dict[str, list[str]]:
+    """`resources` is the new tree's graph; its stack DAG says what is downstream."""
     old, new = _stacks(old_files), _stacks(new_files)
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
     changed = sorted(d for d in set(old) & set(new) if old[d]["hash"] != new[d]["hash"])
-    dependents: dict[str, set[str]] = {d: set() for d in new}
-    for stack in new.values():
-        for upstream in stack["dependsOn"]:
-            dependents.setdefault(upstream, set()).add(stack["dir"])
-    downstream: set[str] = set()
-    frontier = list(changed + added)
-    while frontier:
-        for dependent in dependents.get(frontier.pop(), ()):
-            if dependent not in downstream:
-                downstream.add(dependent)
-                frontier.append(dependent)
     touched = set(changed) | set(added)
-    order = [d for d in new]  # the manifest lists stacks in topological order
+    downstream = {d for stack in touched for d in resources.downstream(stack)} - touched
     return {
         "added": added,
         "removed": removed,
         "changed": changed,
-        "downstream": [d for d in order if d in downstream and d not in touched],
+        "downstream": [d for d in resources.stack_order() if d in downstream],
     }

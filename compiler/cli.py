@@ -343,8 +343,8 @@ def diff(old: str, new: str, env: str | None, json_output: bool) -> None:
             else:
                 print_diagnostics(problems, None, False)
             raise UsageError(f"{file} does not compile; fix it first")
-        compiled.append(result.files)
-    radius = blast_radius(*compiled)
+        compiled.append(result)
+    radius = blast_radius(compiled[0].files, compiled[1].files, compiled[1].resources)
     if json_output:
         click.echo(json_module.dumps(radius, indent=2))
     else:
