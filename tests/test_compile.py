@@ -6,6 +6,7 @@ import filecmp
 import json
 import os
 import py_compile
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from crosswalk.compiler import writer
 from crosswalk.compiler.cli import main
 from crosswalk.compiler.document import load_document
 from crosswalk.compiler.emit import CACHE_FILE, compile_document, compile_file
@@ -133,6 +135,36 @@ def test_same_bytes_under_different_hash_seeds(tmp_path: Path) -> None:
     assert _identical(comparison)
 
 
+def test_the_command_flushes_everything_before_its_quick_exit(tmp_path: Path) -> None:
+    """The console script ends with os._exit after compile; nothing printed may be lost."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crosswalk.compiler.cli",
+            "compile",
+            str(sample("aws")),
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    changed = int(re.search(r", (\d+) files changed$", lines[0]).group(1))
+    assert (
+        lines[1:]
+        == [
+            f"  {p.relative_to(tmp_path / 'out').as_posix()}"
+            for p in sorted((tmp_path / "out").rglob("*"))
+            if p.is_file()
+        ][: len(lines) - 1]
+    )
+    assert len(lines) == 1 + min(changed, 60) or "more stacks" in lines[-1]
+
+
 def _identical(comparison: filecmp.dircmp) -> bool:
     if comparison.left_only or comparison.right_only or comparison.diff_files:
         return False
@@ -171,7 +203,14 @@ def test_one_changed_app_rewrites_only_its_stack(tmp_path: Path) -> None:
     assert changed_stacks == {"06-apps/admin"}
 
 
-def test_failed_compile_leaves_previous_output_untouched(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    "edit",
+    [("replicas: 3", "replicas: 5"), ("name: acme", "name: acme2")],
+    ids=["small change, updated in place", "large change, written beside and swapped"],
+)
+def test_failed_compile_leaves_previous_output_untouched(
+    tmp_path: Path, monkeypatch, edit: tuple[str, str]
+) -> None:
     out = tmp_path / "out"
     compile_file(sample("aws"), out)
     snapshot = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -184,16 +223,17 @@ def test_failed_compile_leaves_previous_output_untouched(tmp_path: Path, monkeyp
 
     # A write that fails midway (disk full, say): the swap never happens.
     calls = {"n": 0}
-    real_write = Path.write_bytes
+    real_write = writer._write_file
 
-    def failing_write(self, data):
+    def failing_write(target, data):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] >= 2:
             raise OSError(28, "No space left on device")
-        return real_write(self, data)
+        return real_write(target, data)
 
-    monkeypatch.setattr(Path, "write_bytes", failing_write)
-    changed = sample("aws").read_text().replace("replicas: 3", "replicas: 5")
+    monkeypatch.setattr(writer, "_write_file", failing_write)
+    changed = sample("aws").read_text().replace(*edit)
+    assert changed != sample("aws").read_text()
     source = tmp_path / "changed.yaml"
     source.write_text(changed)
     with pytest.raises(OSError):

@@ -130,7 +130,7 @@ def test_wheel_ships_only_the_crosswalk_namespace(wheel):
 def test_wheel_declares_the_console_script(wheel):
     entry_points = configparser.ConfigParser()
     entry_points.read_string(_dist_info_file(wheel, "entry_points.txt"))
-    assert entry_points["console_scripts"]["crosswalk"].strip() == "crosswalk.compiler.cli:main"
+    assert entry_points["console_scripts"]["crosswalk"].strip() == "crosswalk.compiler.cli:run"
     metadata = _dist_info_file(wheel, "METADATA")
     assert "Name: crosswalk\n" in metadata
 
