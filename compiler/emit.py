@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -110,6 +111,7 @@ class StackContext:
 
 
 CACHE_FILE = "crosswalk.cache.json"
+CACHE_VERSION = 3
 
 
 class StackCache:
@@ -142,7 +144,9 @@ class StackCache:
         return result
 
     @staticmethod
-    def render(stacks_meta: list[dict], contexts: dict, kept: dict, inputs: dict) -> str:
+    def render(
+        stacks_meta: list[dict], contexts: dict, kept: dict, inputs: dict, valid: Collection[str]
+    ) -> str:
         entries = {}
         for meta in stacks_meta:
             stack = meta["dir"]
@@ -158,13 +162,32 @@ class StackCache:
                 "cites": sorted(([list(path), line] for path, line in ctx.cited.items()), key=repr),
                 "meta": {"hash": meta["hash"]},
             }
-        return json.dumps({"version": 2, "stacks": entries}, indent=1, sort_keys=True) + "\n"
+        cache = {
+            "version": CACHE_VERSION,
+            "code": _code_fingerprint(),
+            "stacks": entries,
+            "validated": sorted(valid),
+        }
+        # Compact: the file is read by crosswalk only, and JSON without indent
+        # is written by json's C encoder (with indent, by its Python one).
+        return json.dumps(cache, sort_keys=True, separators=(",", ":")) + "\n"
+
+    @staticmethod
+    def known_valid(previous: dict | None) -> list[str]:
+        """Digests of document parts the previous compile found valid, when
+        it ran the same crosswalk (and so the same schema)."""
+        if not isinstance(previous, dict) or previous.get("version") != CACHE_VERSION:
+            return []
+        validated = previous.get("validated")
+        if previous.get("code") != _code_fingerprint() or not isinstance(validated, list):
+            return []
+        return [digest for digest in validated if isinstance(digest, str)]
 
     @staticmethod
     def reusable(previous: dict | None, inputs: dict[str, str], lines: dict) -> dict[str, dict]:
         """Entries of the previous cache whose stack inputs are unchanged and
         whose cited platform.yaml lines did not move."""
-        if not isinstance(previous, dict) or previous.get("version") != 2:
+        if not isinstance(previous, dict) or previous.get("version") != CACHE_VERSION:
             return {}
         found = {}
         for stack, entry in previous.get("stacks", {}).items():
@@ -289,6 +312,7 @@ def emit_projects(
     contexts: dict[str, StackContext] | None = None,
     kept: dict[str, dict] | None = None,
     inputs: dict[str, str] | None = None,
+    valid: Collection[str] = (),
 ) -> dict[str, str]:
     """Every file of the compiled tree, keyed by its path relative to OUT.
 
@@ -351,7 +375,7 @@ def emit_projects(
         "stacks": stacks_meta,
     }
     files["crosswalk.stacks.json"] = json.dumps(manifest, indent=2) + "\n"
-    files[CACHE_FILE] = StackCache.render(stacks_meta, contexts, kept, inputs or {})
+    files[CACHE_FILE] = StackCache.render(stacks_meta, contexts, kept, inputs or {}, valid)
     return files
 
 
@@ -436,7 +460,7 @@ def compile_document(
     from crosswalk.compiler.graph import build_graph, check_graph
     from crosswalk.compiler.pipeline import check_document
 
-    checked = check_document(document)
+    checked = check_document(document, StackCache.known_valid(previous))
     report = checked.report
     if not checked.ok:
         return CompileResult(report)
@@ -528,7 +552,14 @@ def compile_document(
     if report.errors:
         return CompileResult(report, resources=resources)
     files = emit_projects(
-        platform, platforms, resources, lines, contexts=contexts, kept=kept, inputs=inputs
+        platform,
+        platforms,
+        resources,
+        lines,
+        contexts=contexts,
+        kept=kept,
+        inputs=inputs,
+        valid=checked.valid,
     )
     if report.errors:
         return CompileResult(report, resources=resources)

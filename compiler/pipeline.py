@@ -4,6 +4,7 @@ for the base platform and for every environment's overrides."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 from crosswalk.compiler.checks import check_overrides, check_platform
@@ -51,15 +52,20 @@ class CheckResult:
     report: Report
     # The platform as each environment sees it (overrides applied), when checked clean.
     environments: dict[str, Platform] = field(default_factory=dict)
+    # Digests of the parts that passed the schema (see validate_document).
+    valid: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
         return self.platform is not None and not self.report.errors
 
 
-def check_document(document: Document) -> CheckResult:
+def check_document(document: Document, known: Collection[str] = ()) -> CheckResult:
+    """`known`: digests of parts a previous check found valid (a recompile
+    passes the last compile's); those parts skip the schema."""
     report = Report()
-    report.extend(validate_document(document))
+    valid: set[str] = set()
+    report.extend(validate_document(document, known=known, valid=valid))
     if report.errors:
         return CheckResult(document, None, report)
     platform = build_platform(document.data)
@@ -68,18 +74,22 @@ def check_document(document: Document) -> CheckResult:
     environments = {}
     for env in platform.environments:
         if env.overrides:
-            found, seen_as = _check_environment(document, env, base)
+            found, seen_as = _check_environment(document, env, base, known, valid)
             report.extend(found)
             environments[env.name] = seen_as
         else:
             environments[env.name] = platform
     if report.errors:
         environments = {}
-    return CheckResult(document, platform, report, environments)
+    return CheckResult(document, platform, report, environments, valid)
 
 
 def _check_environment(
-    document: Document, env: Environment, base: list[Diagnostic]
+    document: Document,
+    env: Environment,
+    base: list[Diagnostic],
+    known: Collection[str],
+    valid: set[str],
 ) -> tuple[list[Diagnostic], Platform | None]:
     """The environment's overrides must fit the platform (CW310); then the
     platform as the environment sees it is validated and checked like the
@@ -90,7 +100,7 @@ def _check_environment(
         return found, None
     merged, origins = merge_overrides(document.data, env.overrides)
     view = EnvironmentView(document, merged, origins, env.path + ("overrides",))
-    found = validate_document(view, sections=set(env.overrides))
+    found = validate_document(view, sections=set(env.overrides), known=known, valid=valid)
     seen_as = None
     if not found:
         seen_as = build_platform(merged)

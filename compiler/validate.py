@@ -8,16 +8,20 @@ branch.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import math
 import re
+from collections.abc import Collection
 from functools import cache, lru_cache
-
-import jsonschema
-from jsonschema.exceptions import best_match
+from typing import TYPE_CHECKING
 
 from crosswalk.compiler.diagnostics import ERROR, Diagnostic, format_path
 from crosswalk.compiler.document import Document
 from crosswalk.schema import load_schema
+
+if TYPE_CHECKING:
+    import jsonschema
 
 # Human words for the schema's patterns, so errors say what is expected.
 # tests check that every pattern in the schema has words here.
@@ -97,15 +101,19 @@ def _pattern(validator, pattern, instance, schema):
     """JSON Schema `pattern` as editors (ECMA-262) read it, so "acme\n" is not
     a DNS name here either."""
     if validator.is_type(instance, "string") and not _ecma_pattern(pattern).search(instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+        from jsonschema import ValidationError
 
-
-_Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _pattern})
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 @lru_cache(maxsize=1)
 def schema_validator() -> jsonschema.Draft7Validator:
-    return _Validator(load_schema())
+    # jsonschema loads on first use: a recompile whose every part validated
+    # clean before never needs it.
+    import jsonschema
+
+    validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _pattern})
+    return validator(load_schema())
 
 
 def describe(value: object) -> str:
@@ -139,25 +147,77 @@ def quoted_list(values) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-def validate_document(document: Document, sections=None) -> list[Diagnostic]:
+# Keywords of the root and of list sections whose outcome depends only on the
+# mapping's keys or on the value being a list; anything else turns caching off.
+_KEY_ONLY_KEYWORDS = {"$schema", "$id", "title", "description", "examples", "default", "type"}
+_KEY_ONLY_KEYWORDS |= {"required", "properties", "additionalProperties", "items"}
+
+
+def validate_document(
+    document: Document,
+    sections: Collection[str] | None = None,
+    *,
+    known: Collection[str] = (),
+    valid: set[str] | None = None,
+) -> list[Diagnostic]:
     """Check the data against the JSON Schema; report every error at its place.
 
-    `sections` limits the check to those top-level keys (an environment's
-    overrides change only what they name; the rest was checked with the base).
+    The document is checked in parts: the top-level keys, each section, and
+    each item of a list section (an app, say). Every part that checks clean
+    adds its digest (the part's place and content) to `valid`; a part whose
+    digest is already in `valid` or in `known` (the previous compile's
+    `valid`) is not checked again. `sections` limits the check to those top-level keys (an
+    environment's overrides change only what they name; the rest was checked
+    with the base).
     """
-    validator = schema_validator()
     diagnostics: list[Diagnostic] = []
-    if sections is None:
-        for error in validator.iter_errors(document.data):
+    valid = set() if valid is None else valid
+    schema = load_schema()
+    data = document.data
+    if not isinstance(data, dict) or not set(schema) <= _KEY_ONLY_KEYWORDS:
+        for error in schema_validator().iter_errors(data):
             diagnostics.extend(_diagnose(error, document))
         return diagnostics
-    properties = validator.schema["properties"]
-    for key in sorted(sections):
-        if key in properties and isinstance(document.data, dict) and key in document.data:
-            section = validator.evolve(schema=properties[key])
-            for error in section.iter_errors(document.data[key]):
-                diagnostics.extend(_diagnose(error, document, (key,)))
+
+    def check(part_schema: dict, value: object, where: tuple, digest: str | None) -> None:
+        if digest is not None and (digest in valid or digest in known):
+            valid.add(digest)
+            return
+        found = [
+            diagnostic
+            for error in schema_validator().evolve(schema=part_schema).iter_errors(value)
+            for diagnostic in _diagnose(error, document, where)
+        ]
+        diagnostics.extend(found)
+        if not found and digest is not None:
+            valid.add(digest)
+
+    properties = schema.get("properties", {})
+    if sections is None:
+        # The top level: which keys there are (each section is checked below).
+        keys_only = {**schema, "properties": {key: {} for key in properties}}
+        check(keys_only, {key: None for key in data}, (), _digest("", sorted(data)))
+    for key in sorted(data if sections is None else set(sections) & set(data)):
+        section, value = properties.get(key), data[key]
+        if not isinstance(section, dict):
+            continue  # an unknown key, reported at the top level
+        items = section.get("items")
+        if (
+            isinstance(value, list)
+            and isinstance(items, dict)
+            and set(section) <= _KEY_ONLY_KEYWORDS
+        ):
+            for index, item in enumerate(value):
+                check(items, item, (key, index), _digest(f"{key}[]", item))
+        else:
+            check(section, value, (key,), _digest(key, value))
     return diagnostics
+
+
+def _digest(place: str, value: object) -> str:
+    """What a part of the document is and where: equal digests, equal verdicts."""
+    text = json.dumps([place, value], sort_keys=True, ensure_ascii=False, allow_nan=True)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _diagnose(
@@ -186,6 +246,8 @@ def _diagnose(
         context = error.context or []
         if len(meant) == 1:
             context = [e for e in context if e.schema_path and e.schema_path[0] == meant[0]]
+        from jsonschema.exceptions import best_match
+
         best = best_match(context) if context else None
         if best is not None:
             return _diagnose(best, document, prefix)

@@ -141,6 +141,7 @@ def test_schema_fallback(monkeypatch) -> None:
     monkeypatch.setattr(
         validate_module, "schema_validator", lambda: jsonschema.Draft7Validator(schema)
     )
+    monkeypatch.setattr(validate_module, "load_schema", lambda: schema)
     document = Document("platform.yaml", "name: x\n", {"name": "x"})
     (diagnostic,) = validate_module.validate_document(document)
     assert diagnostic.code == "CW107"

@@ -498,3 +498,78 @@ class TestStackCache:
         )
         (out / CACHE_FILE).write_text("{not json")
         assert compile_file(sample("aws"), out).kept == []
+
+
+class TestValidationCache:
+    """A recompile checks against the schema only the parts of platform.yaml
+    that changed; the verdict is the one a full check gives."""
+
+    def validated_parts(self, monkeypatch) -> list:
+        """Record every value the schema is asked about."""
+        from crosswalk.compiler import validate
+
+        real = validate.schema_validator()
+        seen: list = []
+
+        class Recording:
+            schema = real.schema
+
+            def evolve(self, schema):
+                part = real.evolve(schema=schema)
+
+                class Part:
+                    def iter_errors(self, value):
+                        seen.append(value)
+                        return part.iter_errors(value)
+
+                return Part()
+
+            def iter_errors(self, value):
+                seen.append(value)
+                return real.iter_errors(value)
+
+        monkeypatch.setattr(validate, "schema_validator", Recording)
+        return seen
+
+    def test_an_unchanged_file_is_not_checked_against_the_schema_again(
+        self, tmp_path: Path, monkeypatch
+    ) -> None:
+        out = tmp_path / "out"
+        compile_file(sample("aws"), out)
+        cache = json.loads((out / CACHE_FILE).read_text())
+        assert len(cache["validated"]) > 10
+        seen = self.validated_parts(monkeypatch)
+        result = compile_file(sample("aws"), out)
+        assert not result.report.errors and seen == []
+
+    def test_only_the_changed_app_is_checked(self, tmp_path: Path, monkeypatch) -> None:
+        out = tmp_path / "out"
+        compile_file(sample("aws"), out)
+        changed = tmp_path / "platform.yaml"
+        changed.write_text(sample("aws").read_text().replace("checkout:2.0.1", "checkout:2.0.2"))
+        seen = self.validated_parts(monkeypatch)
+        result = compile_file(changed, out)
+        assert not result.report.errors
+        assert [part.get("image") for part in seen] == ["ghcr.io/acme/checkout:2.0.2"]
+
+    def test_a_part_that_turns_invalid_is_reported(self, tmp_path: Path) -> None:
+        out = tmp_path / "out"
+        compile_file(sample("aws"), out)
+        broken = tmp_path / "platform.yaml"
+        broken.write_text(sample("aws").read_text().replace("checkout:2.0.1", "Checkout:2.0.1"))
+        fresh = compile_document(load_document(str(broken))[0])
+        result = compile_file(broken, out)
+        assert result.report.sorted() == fresh.report.sorted() and result.report.errors
+        assert not result.files
+
+    def test_a_cache_from_another_version_of_crosswalk_is_not_trusted(
+        self, tmp_path: Path, monkeypatch
+    ) -> None:
+        out = tmp_path / "out"
+        compile_file(sample("aws"), out)
+        cache = json.loads((out / CACHE_FILE).read_text())
+        cache["code"] = "0" * 64
+        (out / CACHE_FILE).write_text(json.dumps(cache))
+        seen = self.validated_parts(monkeypatch)
+        compile_file(sample("aws"), out)
+        assert len(seen) == len(cache["validated"])
