@@ -1,7 +1,7 @@
 """Loading platform.yaml: bytes -> Document (plain data plus source positions).
 
-PyYAML's C parser composes the node tree (every node carries its marks); this
-module turns nodes into plain Python data itself, so that it can
+PyYAML's C parser (libyaml) reads the text into events, once; this module
+builds plain Python data from them itself, so that it can
 
 * resolve plain scalars by the YAML 1.2 core schema (``no`` stays a string,
   ``0777`` is a decimal, ``1_000`` and ``2024-01-01`` are strings),
@@ -49,15 +49,6 @@ _CORE_TAGS = {
     _YAML_TAG + "int": int,
     _YAML_TAG + "float": float,
 }
-
-
-class _Loader(_BaseLoader):
-    """Composes nodes like PyYAML, but leaves untagged scalars unresolved."""
-
-    def resolve(self, kind, value, implicit):
-        if kind is yaml.ScalarNode:
-            return _PLAIN if implicit[0] else _STR
-        return super().resolve(kind, value, implicit)
 
 
 # YAML 1.2 core schema, for plain (unquoted) scalars.
@@ -120,7 +111,14 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
 
 
+# The first characters a null, boolean or number can start with; any other
+# plain scalar is a string without trying each pattern.
+_NOT_TEXT_STARTS = frozenset("~nNtTfF0123456789+-.")
+
+
 def _resolve_plain(text: str) -> object:
+    if text and text[0] not in _NOT_TEXT_STARTS:
+        return text
     if _NULL.match(text):
         return None
     if _TRUE.match(text):
@@ -142,11 +140,171 @@ def _resolve_plain(text: str) -> object:
     return text
 
 
-class _Builder:
-    """Turns a composed node tree into data, recording locations and problems."""
+_SCALAR, _ALIAS = yaml.ScalarEvent, yaml.AliasEvent
+_MAPPING_START, _SEQUENCE_START = yaml.MappingStartEvent, yaml.SequenceStartEvent
+_MAPPING_END, _SEQUENCE_END = yaml.MappingEndEvent, yaml.SequenceEndEvent
 
-    def __init__(self, file: str):
+
+class _Events:
+    """The parser's events for one file, read once, with what the builder needs
+    to walk them as a tree: where each collection ends, which node each alias
+    names, and how many values the document expands to once aliases are.
+
+    Reading stops at the first value nested deeper than MAX_DEPTH (so nothing
+    ever recurses that deep) and at the first syntax error (raised). Problems
+    a composer would report are kept, the first of each kind: `problem` (an
+    undefined alias, a duplicate anchor, a second document) and `recursive`
+    (an anchor that contains an alias to itself, never expanded).
+    """
+
+    def __init__(self, text: str):
+        self.events: list = []
+        self.ends: list[int] = []  # index of the end event of each collection start
+        self.targets: dict[int, int] = {}  # alias event index -> its anchored node
+        self.root: int | None = None  # index of the first document's root node
+        self.too_deep = None  # the first event nested deeper than MAX_DEPTH
+        self.problem: yaml.YAMLError | None = None
+        self.recursive = None  # the mark of an anchor that contains an alias to itself
+        self.size = 0  # values in the first document, aliases expanded
+        self.root_children: list[tuple[int, int]] = []  # (node, size) of the root's parts
+        self._read(text)
+
+    def _read(self, text: str) -> None:
+        events, ends, targets = self.events, self.ends, self.targets
+        root_children = self.root_children
+        anchors: dict[str, int] = {}
+        sizes: dict[int, int] = {}  # expanded size of each anchored node
+        open_nodes: list[int] = []  # collections started and not yet ended
+        counts: list[int] = []  # their expanded sizes so far
+        documents = 0
+        # One pass, one branch per kind of event: this loop sees every value.
+        for event in yaml.parse(text, Loader=_BaseLoader):
+            index = len(events)
+            events.append(event)
+            ends.append(index)
+            kind = type(event)
+            if kind is _SCALAR:
+                if len(open_nodes) > MAX_DEPTH:
+                    self.too_deep = event
+                    return
+                if event.anchor is not None:
+                    self._anchor(anchors, event, index)
+                    sizes[index] = 1
+                node, size = index, 1
+            elif kind is _MAPPING_START or kind is _SEQUENCE_START:
+                if len(open_nodes) > MAX_DEPTH:
+                    self.too_deep = event
+                    return
+                if event.anchor is not None:
+                    self._anchor(anchors, event, index)
+                open_nodes.append(index)
+                counts.append(1)
+                continue
+            elif kind is _MAPPING_END or kind is _SEQUENCE_END:
+                node, size = open_nodes.pop(), counts.pop()
+                ends[node] = index
+                if events[node].anchor is not None:
+                    sizes[node] = size
+            elif kind is _ALIAS:
+                if len(open_nodes) > MAX_DEPTH:
+                    self.too_deep = event
+                    return
+                target = anchors.get(event.anchor)
+                node, size = index, 0
+                if target is None:
+                    self._problem(None, None, "found undefined alias", event.start_mark)
+                elif target in open_nodes:
+                    self.recursive = self.recursive or events[target].start_mark
+                else:
+                    targets[index] = target
+                    size = sizes[target]
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents == 2:
+                    self._problem(
+                        "expected a single document in the stream",
+                        events[1].start_mark,
+                        "but found another document",
+                        event.start_mark,
+                    )
+                continue
+            else:
+                continue  # the stream's start and end, a document's end
+            # A value is read: it counts toward the collection that holds it.
+            if counts:
+                counts[-1] += size
+                if len(open_nodes) == 1:
+                    root_children.append((node, size))
+            elif documents == 1:
+                self.root, self.size = node, size
+
+    def _anchor(self, anchors: dict[str, int], event, index: int) -> None:
+        if event.anchor in anchors:
+            self._problem(
+                "found duplicate anchor; first occurrence",
+                self.events[anchors[event.anchor]].start_mark,
+                "second occurrence",
+                event.start_mark,
+            )
+        else:
+            anchors[event.anchor] = index
+
+    def _problem(self, context, context_mark, problem, problem_mark) -> None:
+        if self.problem is None:
+            self.problem = yaml.composer.ComposerError(context, context_mark, problem, problem_mark)
+
+    def node(self, index: int) -> int:
+        """The node an event stands for: an alias stands for its anchor's."""
+        return self.targets.get(index, index) if type(self.events[index]) is _ALIAS else index
+
+    def children(self, index: int) -> list[int]:
+        """The events that start each item of a collection (keys and values alternate)."""
+        ends, end = self.ends, self.ends[index]
+        found, at = [], index + 1
+        while at < end:
+            found.append(at)
+            at = ends[at] + 1
+        return found
+
+    def first_oversized(self):
+        """(the event to blame, what it names) when aliases blow the document up,
+        else None: the first top-level value that alone passes the limit, or else
+        the top-level key at which the running total passes it."""
+        if self.size <= MAX_EXPANDED_NODES:
+            return None
+        parts = self.root_children
+        pairs = list(zip(parts[::2], parts[1::2]))
+        for (key, _), (_, value_size) in pairs:
+            if value_size > MAX_EXPANDED_NODES:
+                key_event = self.events[self.node(key)]
+                return key_event, f"'{key_event.value}'"
+        total = 1
+        for (key, key_size), (_, value_size) in pairs:
+            total += key_size + value_size
+            if total > MAX_EXPANDED_NODES:
+                return self.events[self.node(key)], "the document"
+        return self.events[self.root], "the document"  # pragma: no cover - sizes add up
+
+
+def _tag(event) -> str:
+    """The event's tag as a composer resolves it: untagged plain scalars get
+    our own tag (resolved later by the YAML 1.2 core schema)."""
+    tag = event.tag
+    if tag is None or tag == "!":
+        kind = type(event)
+        if kind is _SCALAR:
+            return _PLAIN if event.implicit[0] else _STR
+        return _SEQ if kind is _SEQUENCE_START else _MAP
+    return tag
+
+
+class _Builder:
+    """Turns the events into data, recording locations and problems."""
+
+    def __init__(self, file: str, stream: _Events):
         self.file = file
+        self.stream = stream
+        self.events = stream.events
         self.locations: dict[tuple, Location] = {}
         self.diagnostics: list[Diagnostic] = []
         self.expanded = 0
@@ -158,7 +316,11 @@ class _Builder:
             Diagnostic(ERROR, code, message, span, format_path(path), help, self.file)
         )
 
-    def build(self, node, path: tuple, key_span: Span | None, depth: int = 0) -> object:
+    def build(self, index: int, path: tuple, key_span: Span | None, depth: int = 0) -> object:
+        event = self.events[index]
+        if type(event) is _ALIAS:
+            index = self.stream.targets[index]
+            event = self.events[index]
         self.expanded += 1
         if self.expanded > MAX_EXPANDED_NODES:
             if not self.too_big:
@@ -166,94 +328,106 @@ class _Builder:
                 self.error(
                     "CW009",
                     f"aliases expand the document beyond {MAX_EXPANDED_NODES:,} values",
-                    _span(node.start_mark),
+                    _span(event.start_mark),
                     path,
                     "anchors and aliases that refer to each other multiply; write the values out",
                 )
             return None
         if depth > MAX_DEPTH:
-            # The text was checked before composing; only aliases get here.
+            # The text was checked while reading; only aliases get here.
             if not self.too_deep:
                 self.too_deep = True
                 self.error(
                     "CW003",
                     f"aliases nest values deeper than {MAX_DEPTH} levels",
-                    _span(node.start_mark),
+                    _span(event.start_mark),
                     path[:1],
                     "an alias inside a deeply nested value adds the anchor's depth to it",
                 )
             return None
-        self.locations[path] = Location(key_span, _span(node.start_mark))
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            self.check_tag(node, _SEQ, path)
+        mark = event.start_mark
+        self.locations[path] = Location(key_span, Span(mark.line + 1, mark.column + 1))
+        kind = type(event)
+        if kind is _SCALAR:
+            if event.tag is None:  # most values: plain or quoted, no tag
+                return _resolve_plain(event.value) if event.implicit[0] else event.value
+            return self.scalar(event, path)
+        if kind is _SEQUENCE_START:
+            self.check_tag(event, _SEQ, path)
             return [
-                self.build(item, path + (index,), None, depth + 1)
-                for index, item in enumerate(node.value)
+                self.build(item, path + (number,), None, depth + 1)
+                for number, item in enumerate(self.stream.children(index))
             ]
-        self.check_tag(node, _MAP, path)
-        return self.mapping(node, path, depth)
+        self.check_tag(event, _MAP, path)
+        return self.mapping(index, path, depth)
 
-    def check_tag(self, node, expected: str, path: tuple) -> bool:
-        if node.tag == expected:
+    def check_tag(self, event, expected: str, path: tuple) -> bool:
+        tag = _tag(event)
+        if tag == expected:
             return True
         self.error(
             "CW011",
-            f"unsupported tag '{_short_tag(node.tag)}'",
-            _span(node.start_mark),
+            f"unsupported tag '{_short_tag(tag)}'",
+            _span(event.start_mark),
             path,
             "platform.yaml uses plain YAML values; remove the tag",
         )
         return False
 
-    def scalar(self, node, path: tuple) -> object:
+    def scalar(self, event, path: tuple) -> object:
         """The value of a scalar: plain ones by the YAML 1.2 core schema, quoted
         ones and `!!str` as strings, `!!int` and friends only when the text fits."""
-        if node.tag == _PLAIN:
-            return _resolve_plain(node.value)
-        if node.tag in _CORE_TAGS:
-            value = _resolve_plain(node.value)
-            wanted = _CORE_TAGS[node.tag]
+        tag = _tag(event)
+        if tag == _PLAIN:
+            return _resolve_plain(event.value)
+        if tag in _CORE_TAGS:
+            value = _resolve_plain(event.value)
+            wanted = _CORE_TAGS[tag]
             if wanted is float and type(value) is int:
                 return float(value)
             if type(value) is wanted:
                 return value
             self.error(
                 "CW011",
-                f"{node.value!r} is not a valid '{_short_tag(node.tag)}' value",
-                _span(node.start_mark),
+                f"{event.value!r} is not a valid '{_short_tag(tag)}' value",
+                _span(event.start_mark),
                 path,
                 "remove the tag and write the value plainly",
             )
             return None
-        self.check_tag(node, _STR, path)
-        return node.value
+        self.check_tag(event, _STR, path)
+        return event.value
 
-    def mapping(self, node, path: tuple, depth: int) -> dict:
+    def mapping(self, index: int, path: tuple, depth: int) -> dict:
         result: dict = {}
         first_seen: dict[str, Span] = {}
         merged = _Merged()
-        for key_node, value_node in node.value:
-            key_span = _span(key_node.start_mark)
-            if _is_merge_key(key_node):
-                self.merge_sources(value_node, key_span, path, depth, merged)
+        parts = self.stream.children(index)
+        for key_index, value_index in zip(parts[::2], parts[1::2]):
+            key_event = self.events[self.stream.node(key_index)]
+            key_span = _span(key_event.start_mark)
+            if type(key_event) is _SCALAR and key_event.tag is None and key_event.value != "<<":
+                # Most keys: plain or quoted text, no tag.
+                key = _resolve_plain(key_event.value) if key_event.implicit[0] else key_event.value
+            elif _is_merge_key(key_event):
+                self.merge_sources(value_index, key_span, path, depth, merged)
                 continue
-            if not isinstance(key_node, yaml.ScalarNode):
+            elif type(key_event) is not _SCALAR:
                 self.error("CW006", "keys must be plain strings, not collections", key_span, path)
                 continue
-            errors_before = len(self.diagnostics)
-            key = self.scalar(key_node, path)
-            if len(self.diagnostics) > errors_before:
-                continue
+            else:
+                errors_before = len(self.diagnostics)
+                key = self.scalar(key_event, path)
+                if len(self.diagnostics) > errors_before:
+                    continue
             if not isinstance(key, str):
                 self.error(
                     "CW006",
-                    f"key '{key_node.value}' is {_KIND_WORDS.get(type(key), 'not a string')},"
+                    f"key '{key_event.value}' is {_KIND_WORDS.get(type(key), 'not a string')},"
                     " not a string",
                     key_span,
                     path,
-                    f'quote it: "{key_node.value}"',
+                    f'quote it: "{key_event.value}"',
                 )
                 continue
             if key in first_seen:
@@ -267,7 +441,7 @@ class _Builder:
                 )
                 continue
             first_seen[key] = key_span
-            result[key] = self.build(value_node, path + (key,), key_span, depth + 1)
+            result[key] = self.build(value_index, path + (key,), key_span, depth + 1)
         # Keys set here win over merged ones, and so do their positions.
         for key, value in merged.data.items():
             if key not in result:
@@ -276,14 +450,18 @@ class _Builder:
         return result
 
     def merge_sources(
-        self, value_node, key_span: Span, path: tuple, depth: int, merged: _Merged
+        self, value_index: int, key_span: Span, path: tuple, depth: int, merged: _Merged
     ) -> None:
         """`<<: *base` or `<<: [*a, *b]`: earlier sources win, explicit keys win over all.
         Values are built aside with their positions (at the anchor they come from)
         so that a later `<<` or explicit key can still take their place."""
-        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        value = self.stream.node(value_index)
+        if type(self.events[value]) is _SEQUENCE_START:
+            sources = [self.stream.node(item) for item in self.stream.children(value)]
+        else:
+            sources = [value]
         for source in sources:
-            if not isinstance(source, yaml.MappingNode):
+            if type(self.events[source]) is not _MAPPING_START:
                 # An alias's node carries its anchor's position; blame the merge.
                 self.error(
                     "CW003",
@@ -318,86 +496,11 @@ class _Merged:
 _KIND_WORDS = {type(None): "null", bool: "a boolean", int: "an integer", float: "a number"}
 
 
-def _is_merge_key(node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and (
-        node.tag == _MERGE or (node.tag == _PLAIN and node.value == "<<")
-    )
-
-
-class _RecursiveAlias(Exception):
-    def __init__(self, node):
-        self.node = node
-
-
-def _expanded_sizes(root) -> dict[int, int]:
-    """How many values each node stands for once aliases are expanded, counted
-    once per distinct node (aliases share their anchor's node). Raises
-    _RecursiveAlias for an anchor that contains an alias to itself."""
-    sizes: dict[int, int] = {}
-    open_nodes: set[int] = set()
-    stack = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if id(node) in sizes:
-            continue
-        if isinstance(node, yaml.ScalarNode):
-            sizes[id(node)] = 1
-            continue
-        children = (
-            node.value
-            if isinstance(node, yaml.SequenceNode)
-            else [part for pair in node.value for part in pair]
-        )
-        if children_done:
-            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
-            open_nodes.discard(id(node))
-            continue
-        if id(node) in open_nodes:
-            raise _RecursiveAlias(node)
-        open_nodes.add(id(node))
-        stack.append((node, True))
-        for child in children:
-            if id(child) in open_nodes:
-                raise _RecursiveAlias(child)
-            if id(child) not in sizes:
-                stack.append((child, False))
-    return sizes
-
-
-def _first_oversized(root):
-    """(the key to blame, what it names) when aliases blow the document up, else
-    None: the first top-level value that alone passes the limit, or else the
-    top-level key at which the running total passes it."""
-    sizes = _expanded_sizes(root)
-    if sizes[id(root)] <= MAX_EXPANDED_NODES:
-        return None
-    for key_node, value_node in root.value:
-        if sizes[id(value_node)] > MAX_EXPANDED_NODES:
-            return key_node, f"'{key_node.value}'"
-    total = 1
-    for key_node, value_node in root.value:
-        total += sizes[id(key_node)] + sizes[id(value_node)]
-        if total > MAX_EXPANDED_NODES:
-            return key_node, "the document"
-    return root, "the document"  # pragma: no cover - the sizes add up to the total
-
-
-def _first_too_deep(text: str):
-    """The parser event of the first value nested deeper than MAX_DEPTH, or None.
-
-    Walks the event stream (libyaml's parser keeps its own stack) before any
-    node is composed: composing a deeply nested file recurses in C and crashes
-    the interpreter instead of raising RecursionError."""
-    depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
-        is_value = isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent))
-        if is_value and depth > MAX_DEPTH:
-            return event
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-    return None
+def _is_merge_key(event) -> bool:
+    if type(event) is not _SCALAR:
+        return False
+    tag = _tag(event)
+    return tag == _MERGE or (tag == _PLAIN and event.value == "<<")
 
 
 def read_source(file: str) -> bytes:
@@ -456,8 +559,7 @@ def parse_document(raw: bytes, file: str) -> tuple[Document | None, list[Diagnos
         return fail("CW008", "file is empty", Span(1, 1), "run 'crosswalk init' for a starter file")
 
     try:
-        too_deep = _first_too_deep(text)
-        node = None if too_deep is not None else yaml.compose(text, Loader=_Loader)
+        stream = _Events(text)
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_diagnostic(exc, text, file)]
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow
@@ -477,46 +579,45 @@ def parse_document(raw: bytes, file: str) -> tuple[Document | None, list[Diagnos
         )
     except yaml.YAMLError as exc:  # errors without a mark (rare)
         return fail("CW003", str(exc).splitlines()[0], Span(1, 1))
-    if too_deep is not None:
+    if stream.too_deep is not None:
         return fail(
             "CW003",
             f"values nest deeper than {MAX_DEPTH} levels",
-            _span(too_deep.start_mark),
+            _span(stream.too_deep.start_mark),
             "flatten the structure; platform.yaml needs only a few levels",
         )
+    if stream.problem is not None:
+        return None, [_syntax_diagnostic(stream.problem, text, file)]
 
-    if node is None or (
-        isinstance(node, yaml.ScalarNode) and node.tag == _PLAIN and not node.value
-    ):
+    root = None if stream.root is None else stream.events[stream.root]
+    if root is None or (type(root) is _SCALAR and _tag(root) == _PLAIN and not root.value):
         return fail("CW008", "file is empty", Span(1, 1), "run 'crosswalk init' for a starter file")
-    builder = _Builder(file)
-    if not isinstance(node, yaml.MappingNode):
-        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+    if type(root) is not _MAPPING_START:
+        kind = "a list" if type(root) is _SEQUENCE_START else "a single value"
         return fail(
             "CW007",
             f"the document is {kind}; platform.yaml must be a mapping of keys",
-            _span(node.start_mark),
+            _span(root.start_mark),
             "start with 'apiVersion: crosswalk/v1'",
         )
-    try:
-        oversized = _first_oversized(node)
-    except _RecursiveAlias as exc:
+    if stream.recursive is not None:
         return fail(
             "CW009",
             "an anchor contains an alias to itself, so it never ends",
-            _span(exc.node.start_mark),
+            _span(stream.recursive),
             "aliases may only refer to values defined before and outside them",
         )
+    oversized = stream.first_oversized()
     if oversized is not None:
         blamed, subject = oversized
-        where = _span(blamed.start_mark)
         return fail(
             "CW009",
             f"aliases expand {subject} to more than {MAX_EXPANDED_NODES:,} values",
-            where,
+            _span(blamed.start_mark),
             "anchors and aliases that refer to each other multiply; write the values out",
         )
-    data = builder.build(node, (), None)
+    builder = _Builder(file, stream)
+    data = builder.build(stream.root, (), None)
     if builder.diagnostics:
         return None, builder.diagnostics
     return Document(file, text, data, builder.locations), []

@@ -432,6 +432,27 @@ def test_undefined_alias() -> None:
     assert problems("a: [*nowhere]\n") == [("CW003", 1, 5, "alias '*nowhere' refers to no anchor")]
 
 
+def test_an_anchor_defined_twice_is_refused_at_the_second() -> None:
+    ((code, line, column, message),) = problems("a: &x 1\nb: &x 2\nc: *x\n")
+    assert (code, line, column) == ("CW003", 2, 4)
+    assert "duplicate anchor" in message
+
+
+def test_an_alias_can_be_a_key_and_an_anchored_collection_expands_everywhere() -> None:
+    assert load("k: &k name\nv: &v [1, {a: 2}]\nm: {*k : *v, other: *v}\n").data == {
+        "k": "name",
+        "v": [1, {"a": 2}],
+        "m": {"name": [1, {"a": 2}], "other": [1, {"a": 2}]},
+    }
+
+
+def test_aliases_inside_an_anchor_count_toward_the_expansion_cap() -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]" for n in range(1, 6)]
+    found = problems("\n".join(levels) + "\n")
+    assert [(code, line) for code, line, *_ in found] == [("CW009", 6)]
+
+
 def test_syntax_error_says_where_the_collection_began() -> None:
     raw = b"a: [1, 2\nb: 3\n"
     _, (diagnostic,) = parse_document(raw, "platform.yaml")
