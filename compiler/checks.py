@@ -368,10 +368,13 @@ def check_overrides(document: Document, environment: Environment) -> list[Diagno
     The merged platform is validated and checked separately; this finds what
     merging would silently drop or misplace."""
     checker = _Checker(document, None)
+    # Only the sections the overrides name are compared (a 1,000-app platform
+    # need not be copied because prod raises a node pool's minimum).
+    named = {key: document.data[key] for key in environment.overrides if key in document.data}
     _check_override(
         checker,
         environment.overrides,
-        apply_defaults(document.data),
+        apply_defaults(named),
         load_schema(),
         environment.path + ("overrides",),
         (),

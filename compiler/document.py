@@ -103,6 +103,11 @@ class LoadError(Exception):
     """A file that cannot be read at all (missing, a directory, no permission)."""
 
 
+# tuple.__new__ makes a named tuple without the Python-level __new__ call;
+# the builder makes two for every value of the file.
+_new = tuple.__new__
+
+
 def _span(mark) -> Span:
     return Span(mark.line + 1, mark.column + 1)
 
@@ -346,7 +351,9 @@ class _Builder:
                 )
             return None
         mark = event.start_mark
-        self.locations[path] = Location(key_span, Span(mark.line + 1, mark.column + 1))
+        self.locations[path] = _new(
+            Location, (key_span, _new(Span, (mark.line + 1, mark.column + 1)))
+        )
         kind = type(event)
         if kind is _SCALAR:
             if event.tag is None:  # most values: plain or quoted, no tag
@@ -405,7 +412,8 @@ class _Builder:
         parts = self.stream.children(index)
         for key_index, value_index in zip(parts[::2], parts[1::2]):
             key_event = self.events[self.stream.node(key_index)]
-            key_span = _span(key_event.start_mark)
+            mark = key_event.start_mark
+            key_span = _new(Span, (mark.line + 1, mark.column + 1))
             if type(key_event) is _SCALAR and key_event.tag is None and key_event.value != "<<":
                 # Most keys: plain or quoted text, no tag.
                 key = _resolve_plain(key_event.value) if key_event.implicit[0] else key_event.value

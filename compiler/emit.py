@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -619,9 +620,12 @@ def _previous_cache(out: Path) -> dict | None:
         return None
     if not isinstance(stacks, dict):
         return None
+    root = str(out)
     cache["stacks"] = {
         stack: entry
         for stack, entry in stacks.items()
-        if (out / stack / "__main__.py").is_file() and (out / stack / "Pulumi.yaml").is_file()
+        if isinstance(stack, str)
+        and os.path.isfile(os.path.join(root, stack, "__main__.py"))
+        and os.path.isfile(os.path.join(root, stack, "Pulumi.yaml"))
     }
     return cache

@@ -9,7 +9,7 @@ may run side by side. networkx is used only here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 
@@ -39,11 +39,14 @@ class ResourceGraph:
     """The platform's resources and the stacks they fall into."""
 
     graph: nx.DiGraph
-    stacks: nx.DiGraph
+    stacks: nx.DiGraph  # built once by build_graph, never changed after
+    _order: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def stack_order(self) -> list[str]:
         """Stacks in dependency order; ties broken by name, so the order is stable."""
-        return list(nx.lexicographical_topological_sort(self.stacks))
+        if not self._order:
+            self._order = tuple(nx.lexicographical_topological_sort(self.stacks))
+        return list(self._order)
 
     def stack_groups(self) -> list[list[str]]:
         """Stacks that may run side by side, generation by generation."""
@@ -191,10 +194,10 @@ def _quotient(graph: nx.DiGraph) -> nx.DiGraph:
     stacks = nx.DiGraph()
     for _, data in sorted(graph.nodes(data=True), key=lambda item: item[0]):
         stacks.add_node(data["stack"], layer=stack_layer(data["stack"]))
-    for u, v in graph.edges:
-        su, sv = graph.nodes[u]["stack"], graph.nodes[v]["stack"]
-        if su != sv:
-            stacks.add_edge(su, sv)
+    stack_of = dict(graph.nodes(data="stack"))
+    # dict keys: each stack edge once, in the order first met (as add_edge would).
+    edges = {(stack_of[u], stack_of[v]): None for u, v in graph.edges}
+    stacks.add_edges_from(edge for edge in edges if edge[0] != edge[1])
     return stacks
 
 

@@ -16,10 +16,33 @@ from crosswalk.schema import load_schema
 LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services", "apps")
 
 
-def apply_defaults(data: object, schema: dict | None = None) -> object:
-    """A copy of `data` with every schema default filled in, at any depth."""
+def apply_defaults(data: object, schema: dict | None = None, memo: dict | None = None) -> object:
+    """A copy of `data` with every schema default filled in, at any depth.
+
+    `memo` (for the whole platform only) remembers each top-level section's
+    filled copy: an environment's data shares the sections it does not
+    override with the platform's (see merge_overrides), and those are not
+    copied and filled again. The copies are shared, so nobody may change them.
+    """
     schema = load_schema() if schema is None else schema
-    return _fill(copy_data(data), schema)
+    plain_root = "oneOf" not in schema and not isinstance(schema.get("additionalProperties"), dict)
+    if memo is None or not isinstance(data, dict) or not plain_root:
+        return _fill(copy_data(data), schema)
+    properties = schema.get("properties", {})
+    result = {}
+    for key, value in data.items():
+        seen = memo.get(key)
+        if seen is not None and seen[0] is value:
+            result[key] = seen[1]
+            continue
+        section = properties.get(key)
+        filled = _fill(copy_data(value), section) if section is not None else copy_data(value)
+        memo[key] = (value, filled)
+        result[key] = filled
+    for key, section in properties.items():
+        if key not in result and "default" in section:
+            result[key] = _fill(copy_data(section["default"]), section)
+    return result
 
 
 def copy_data(value: object) -> object:
@@ -272,9 +295,10 @@ def _pairs(mapping: dict | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((mapping or {}).items()))
 
 
-def build_platform(data: dict) -> Platform:
-    """Schema-valid data -> Platform. Callers validate first; defaults are applied here."""
-    data = apply_defaults(data)
+def build_platform(data: dict, memo: dict | None = None) -> Platform:
+    """Schema-valid data -> Platform. Callers validate first; defaults are
+    applied here (`memo`: see apply_defaults)."""
+    data = apply_defaults(data, memo=memo)
     identity = data.get("identity", {})
     cluster = data["cluster"]
     services = data["clusterServices"]
@@ -428,7 +452,11 @@ def merge_overrides(data: dict, overrides: dict) -> tuple[dict, dict[tuple, tupl
     in the merged data to its path under the override (so errors can point at
     the override that caused them). Items of named lists are matched by `name`.
     """
-    merged = copy_data(data)
+    # Sections the overrides do not name are shared with `data`, not copied.
+    merged = dict(data)
+    for key in overrides:
+        if key in merged:
+            merged[key] = copy_data(merged[key])
     origins: dict[tuple, tuple] = {}
     _merge_into(merged, overrides, (), (), origins)
     return merged, origins

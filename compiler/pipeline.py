@@ -68,13 +68,14 @@ def check_document(document: Document, known: Collection[str] = ()) -> CheckResu
     report.extend(validate_document(document, known=known, valid=valid))
     if report.errors:
         return CheckResult(document, None, report)
-    platform = build_platform(document.data)
+    memo: dict = {}  # sections filled with defaults, shared with the environments
+    platform = build_platform(document.data, memo)
     base = check_platform(document, platform)
     report.extend(base)
     environments = {}
     for env in platform.environments:
         if env.overrides:
-            found, seen_as = _check_environment(document, env, base, known, valid)
+            found, seen_as = _check_environment(document, env, base, known, valid, memo)
             report.extend(found)
             environments[env.name] = seen_as
         else:
@@ -90,6 +91,7 @@ def _check_environment(
     base: list[Diagnostic],
     known: Collection[str],
     valid: set[str],
+    memo: dict,
 ) -> tuple[list[Diagnostic], Platform | None]:
     """The environment's overrides must fit the platform (CW310); then the
     platform as the environment sees it is validated and checked like the
@@ -103,7 +105,7 @@ def _check_environment(
     found = validate_document(view, sections=set(env.overrides), known=known, valid=valid)
     seen_as = None
     if not found:
-        seen_as = build_platform(merged)
+        seen_as = build_platform(merged, memo)
         found = check_platform(view, seen_as)
     seen = {_identity(d) for d in base}
     return [

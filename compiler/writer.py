@@ -33,11 +33,12 @@ class WriteError(Exception):
     """OUT cannot be written (not ours to replace, or an OS error)."""
 
 
-def _existing_files(out: Path) -> dict[str, Path]:
-    """Every file under OUT by its '/'-separated path (os.scandir: no stat calls)."""
+def _existing_files(out: Path) -> dict[str, str]:
+    """Every file under OUT: its '/'-separated path -> its path on this system
+    (os.scandir: no stat calls)."""
     if not out.is_dir():
         return {}
-    found: dict[str, Path] = {}
+    found: dict[str, str] = {}
     pending = [(str(out), "")]
     while pending:
         directory, prefix = pending.pop()
@@ -46,7 +47,7 @@ def _existing_files(out: Path) -> dict[str, Path]:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((entry.path, f"{prefix}{entry.name}/"))
                 elif entry.is_file():
-                    found[prefix + entry.name] = Path(entry.path)
+                    found[prefix + entry.name] = entry.path
     return found
 
 
@@ -57,8 +58,8 @@ def write_tree(files: dict[str, str], out: Path, keep: list[str] = ()) -> list[s
     if out.exists() and not out.is_dir():
         raise WriteError(f"{out}: exists and is not a directory")
     existing = _existing_files(out)
-    kept_prefixes = tuple(f"{directory}/" for directory in keep)
-    carried = {path for path in existing if path.startswith(kept_prefixes)} if keep else set()
+    kept = set(keep)
+    carried = {path for path in existing if _under(path, kept)} if kept else set()
     if existing and MANIFEST not in existing:
         raise WriteError(
             f"{out}: is not empty and was not written by crosswalk; choose another -o directory"
@@ -67,7 +68,7 @@ def write_tree(files: dict[str, str], out: Path, keep: list[str] = ()) -> list[s
     changed = sorted(
         path
         for path, data in encoded.items()
-        if path not in existing or existing[path].read_bytes() != data
+        if path not in existing or _read(existing[path]) != data
     )
     removed = sorted(set(existing) - set(encoded) - carried)
     if not changed and not removed:
@@ -85,10 +86,10 @@ def write_tree(files: dict[str, str], out: Path, keep: list[str] = ()) -> list[s
         target = os.path.join(staging, path)
         if path in unchanged and _link(existing[path], target):
             return  # the same file, mtime and all
-        data = encoded[path] if path in encoded else existing[path].read_bytes()
+        data = encoded[path] if path in encoded else _read(existing[path])
         _write_file(target, data)
         if path in unchanged:
-            stat = existing[path].stat()
+            stat = os.stat(existing[path])
             os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
     try:
@@ -105,6 +106,20 @@ def write_tree(files: dict[str, str], out: Path, keep: list[str] = ()) -> list[s
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(changed + removed)
+
+
+def _under(path: str, directories: set[str]) -> bool:
+    """Whether '/'-separated `path` lies anywhere under one of `directories`."""
+    while "/" in path:
+        path = path.rpartition("/")[0]
+        if path in directories:
+            return True
+    return False
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def _parents(path: str) -> list[str]:
@@ -157,7 +172,7 @@ def _update_in_place(out: Path, changed: dict[str, bytes], removed: list[str]) -
             directory = directory.parent
 
 
-def _link(source: Path, target: Path) -> bool:
+def _link(source: str, target: str) -> bool:
     """Hard-link an unchanged file into the new tree (no copy, same mtime);
     False where the filesystem cannot, and the caller writes a copy."""
     try:
