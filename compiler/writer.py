@@ -64,36 +64,37 @@ def write_tree(files: dict[str, str], out: Path, keep: list[str] = ()) -> list[s
         raise WriteError(
             f"{out}: is not empty and was not written by crosswalk; choose another -o directory"
         )
-    encoded = {path: text.encode("utf-8") for path, text in files.items()}
+    # Texts are encoded one at a time, when compared or written: a 5,000-app
+    # tree is 110 MB, and holding all of it twice would double that.
     changed = sorted(
         path
-        for path, data in encoded.items()
-        if path not in existing or _read(existing[path]) != data
+        for path, text in files.items()
+        if path not in existing or _read(existing[path]) != text.encode("utf-8")
     )
-    removed = sorted(set(existing) - set(encoded) - carried)
+    removed = sorted(set(existing) - set(files) - carried)
     if not changed and not removed:
         return []
 
     if existing and len(changed) + len(removed) <= SMALL_CHANGE * len(existing):
-        _update_in_place(out, {path: encoded[path] for path in changed}, removed)
+        _update_in_place(out, {path: files[path].encode("utf-8") for path in changed}, removed)
         return sorted(changed + removed)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    unchanged = (set(encoded) - set(changed)) | carried
+    unchanged = (set(files) - set(changed)) | carried
 
     def place(path: str) -> None:
         target = os.path.join(staging, path)
         if path in unchanged and _link(existing[path], target):
             return  # the same file, mtime and all
-        data = encoded[path] if path in encoded else _read(existing[path])
+        data = files[path].encode("utf-8") if path in files else _read(existing[path])
         _write_file(target, data)
         if path in unchanged:
             stat = os.stat(existing[path])
             os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
     try:
-        paths = sorted(set(encoded) | carried)
+        paths = sorted(set(files) | carried)
         with ThreadPoolExecutor(WRITERS) as pool:
             # Parents before children: one depth at a time, each depth in parallel.
             directories = {parent for p in paths for parent in _parents(p)}
