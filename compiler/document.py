@@ -449,6 +449,23 @@ class _Builder:
                 )
                 continue
             first_seen[key] = key_span
+            value_event = self.events[value_index]
+            if (
+                type(value_event) is _SCALAR
+                and value_event.tag is None
+                and depth < MAX_DEPTH
+                and self.expanded < MAX_EXPANDED_NODES
+            ):
+                # Most values: untagged scalars within the limits, taken here
+                # without a call to build.
+                self.expanded += 1
+                mark = value_event.start_mark
+                self.locations[path + (key,)] = _new(
+                    Location, (key_span, _new(Span, (mark.line + 1, mark.column + 1)))
+                )
+                text = value_event.value
+                result[key] = _resolve_plain(text) if value_event.implicit[0] else text
+                continue
             result[key] = self.build(value_index, path + (key,), key_span, depth + 1)
         # Keys set here win over merged ones, and so do their positions.
         for key, value in merged.data.items():

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 MANIFEST = "crosswalk.stacks.json"
@@ -95,6 +94,8 @@ def write_tree(files: dict[str, str], out: Path, keep: list[str] = ()) -> list[s
 
     try:
         paths = sorted(set(files) | carried)
+        from concurrent.futures import ThreadPoolExecutor  # only new trees need threads
+
         with ThreadPoolExecutor(WRITERS) as pool:
             # Parents before children: one depth at a time, each depth in parallel.
             directories = {parent for p in paths for parent in _parents(p)}

@@ -483,6 +483,20 @@ def test_diagnostics_carry_the_file_name() -> None:
     assert diagnostic.path == "a"
 
 
+@pytest.mark.parametrize("inner", ["{k: v}", "[v]"])
+def test_a_plain_value_one_level_past_the_limit_through_an_alias(inner: str) -> None:
+    # the anchored collection lands at level MAX_DEPTH, so its plain value is one past
+    anchored = "[" * (MAX_DEPTH - 3) + inner + "]" * (MAX_DEPTH - 3)
+    text = f"a: &x {anchored}\nb: [[*x]]\n"
+    assert load(f"a: &x {anchored}\nb: [*x]\n").data["b"] is not None
+    ((code, line, _, message),) = problems(text)
+    assert (code, line, message) == (
+        "CW003",
+        1,
+        f"aliases nest values deeper than {MAX_DEPTH} levels",
+    )
+
+
 def test_aliases_cannot_nest_past_the_limit() -> None:
     anchored = "[" * 60 + "]" * 60
     text = f"a: &x {anchored}\nb: [[[[[[[[[[*x]]]]]]]]]]\n"
