@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -599,20 +598,24 @@ def compile_file(file, out_dir, env: str | None = None) -> CompileResult:
     """Load, check, emit and write FILE into OUT. Raises LoadError / WriteError."""
     from crosswalk.compiler.diagnostics import Report
     from crosswalk.compiler.document import load_document
-    from crosswalk.compiler.writer import write_tree
+    from crosswalk.compiler.writer import existing_files, write_tree
 
     document, diagnostics = load_document(str(file))
     if document is None:
         return CompileResult(Report(list(diagnostics)))
-    result = compile_document(document, env, _previous_cache(Path(out_dir)))
+    out = Path(out_dir)
+    existing = existing_files(out)
+    result = compile_document(document, env, _previous_cache(out, existing))
     if result.files:
-        result.changed = write_tree(result.files, Path(out_dir), keep=result.kept)
+        result.changed = write_tree(result.files, out, keep=result.kept, existing=existing)
     return result
 
 
-def _previous_cache(out: Path) -> dict | None:
+def _previous_cache(out: Path, existing: dict[str, str]) -> dict | None:
     """The previous compile's cache, with only the stacks whose files are
-    still all there."""
+    still all there (`existing`: OUT's files, see writer.existing_files)."""
+    if CACHE_FILE not in existing:
+        return None
     try:
         cache = json.loads((out / CACHE_FILE).read_text(encoding="utf-8"))
         stacks = cache["stacks"]
@@ -620,12 +623,11 @@ def _previous_cache(out: Path) -> dict | None:
         return None
     if not isinstance(stacks, dict):
         return None
-    root = str(out)
     cache["stacks"] = {
         stack: entry
         for stack, entry in stacks.items()
         if isinstance(stack, str)
-        and os.path.isfile(os.path.join(root, stack, "__main__.py"))
-        and os.path.isfile(os.path.join(root, stack, "Pulumi.yaml"))
+        and f"{stack}/__main__.py" in existing
+        and f"{stack}/Pulumi.yaml" in existing
     }
     return cache

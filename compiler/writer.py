@@ -32,7 +32,7 @@ class WriteError(Exception):
     """OUT cannot be written (not ours to replace, or an OS error)."""
 
 
-def _existing_files(out: Path) -> dict[str, str]:
+def existing_files(out: Path) -> dict[str, str]:
     """Every file under OUT: its '/'-separated path -> its path on this system
     (os.scandir: no stat calls)."""
     if not out.is_dir():
@@ -50,13 +50,19 @@ def _existing_files(out: Path) -> dict[str, str]:
     return found
 
 
-def write_tree(files: dict[str, str], out: Path, keep: list[str] = ()) -> list[str]:
+def write_tree(
+    files: dict[str, str],
+    out: Path,
+    keep: list[str] = (),
+    existing: dict[str, str] | None = None,
+) -> list[str]:
     """Make OUT hold exactly `files`, plus the files already under the `keep`
-    directories, carried over as they are. Returns the paths whose content changed."""
+    directories, carried over as they are. Returns the paths whose content changed.
+    `existing`: OUT's files as `existing_files` listed them moments before."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise WriteError(f"{out}: exists and is not a directory")
-    existing = _existing_files(out)
+    existing = existing_files(out) if existing is None else existing
     kept = set(keep)
     carried = {path for path in existing if _under(path, kept)} if kept else set()
     if existing and MANIFEST not in existing:
