@@ -8,6 +8,7 @@ map to disk is `write_tree`'s job (see writer.py).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from crosswalk.compiler.codegen import Code, Program, call_statement, py_string
-from crosswalk.compiler.graph import ResourceGraph, stack_layer
+from crosswalk.compiler.graph import LAYER_DIRS, ResourceGraph, stack_layer
 from crosswalk.compiler.model import Platform
 
 # The SDK versions the tests ran against; generated requirements pin them.
@@ -68,6 +69,7 @@ class StackContext:
     config: dict[str, dict[str, object]] = field(default_factory=dict)
     settings: dict[str, tuple[Code, str]] = field(default_factory=dict)  # key -> (var, reader)
     cited: dict[tuple, int | None] = field(default_factory=dict)  # paths whose lines it cites
+    reads_apps: bool = False  # a layer's program looked at the platform's apps
 
     def line(self, path: tuple) -> int | None:
         """The platform.yaml line that declared `path` (or its nearest parent)."""
@@ -111,29 +113,40 @@ class StackContext:
 
 
 CACHE_FILE = "crosswalk.cache.json"
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 class StackCache:
-    """Lets a recompile skip app stacks whose inputs did not change.
+    """Lets a recompile skip stacks whose inputs did not change.
 
-    An app stack's fingerprint covers everything its program can read: the
-    whole platform but the other apps, the app itself and the apps it depends
-    on, the platform.yaml lines its comments cite, the environment chosen, and
-    crosswalk's own code. When the fingerprint and the previous output agree,
-    the stack's files are carried over unread. The cache lives in OUT as
-    crosswalk.cache.json; deleting it only costs time.
+    A stack's fingerprint covers everything its program can read, the
+    environment chosen and crosswalk's own code. An app stack reads the whole
+    platform but the other apps: the app itself and the apps it depends on. A
+    layer stack reads the platform but the apps, unless its emitter looked at
+    them last time (the apps it is shown note that; see emit_programs), and
+    then the apps too. The platform.yaml lines a program cites must not have
+    moved, and its consumers must read the same outputs it exported. When all
+    that holds, the stack's files are carried over unread. The cache lives in
+    OUT as crosswalk.cache.json; deleting it only costs time.
     """
 
     @staticmethod
-    def fingerprints(data: dict, env: str | None, source: str) -> dict[str, str]:
+    def fingerprints(data: dict, env: str | None, source: str) -> dict[str, str | tuple]:
+        """Stack -> fingerprint; a layer's is (without the apps, with them)."""
         apps = data.get("apps", []) if isinstance(data.get("apps"), list) else []
         base = hashlib.sha256()
         base.update(_code_fingerprint().encode())
         shared = {k: v for k, v in data.items() if k != "apps"}
         base.update(json.dumps([env, source, shared], sort_keys=True, default=str).encode())
+        result: dict[str, str | tuple] = {}
+        apps_text = json.dumps(apps, sort_keys=True, default=str).encode()
+        for layer in LAYER_DIRS.values():
+            without = base.copy()
+            without.update(json.dumps(["layer", layer]).encode())
+            with_apps = without.copy()
+            with_apps.update(apps_text)
+            result[layer] = ("sha256:" + without.hexdigest(), "sha256:" + with_apps.hexdigest())
         by_name = {a.get("name"): a for a in apps if isinstance(a, dict)}
-        result = {}
         for index, app in enumerate(apps):
             if not isinstance(app, dict) or not isinstance(app.get("name"), str):
                 continue
@@ -145,7 +158,12 @@ class StackCache:
 
     @staticmethod
     def render(
-        stacks_meta: list[dict], contexts: dict, kept: dict, inputs: dict, valid: Collection[str]
+        stacks_meta: list[dict],
+        contexts: dict,
+        kept: dict,
+        inputs: dict,
+        valid: Collection[str],
+        wanted: dict[str, set],
     ) -> str:
         entries = {}
         for meta in stacks_meta:
@@ -156,9 +174,14 @@ class StackCache:
                 entries[stack] = kept[stack]
                 continue
             ctx = contexts[stack]
+            fingerprint = inputs[stack]
+            if isinstance(fingerprint, tuple):
+                fingerprint = fingerprint[1 if ctx.reads_apps else 0]
             entries[stack] = {
-                "inputs": inputs[stack],
+                "inputs": fingerprint,
+                "readsApps": ctx.reads_apps,
                 "reads": {u: sorted(o) for u, o in sorted(ctx.reads.items())},
+                "exports": sorted(wanted.get(stack, ())),
                 "cites": sorted(([list(path), line] for path, line in ctx.cited.items()), key=repr),
                 "meta": {"hash": meta["hash"]},
             }
@@ -184,18 +207,27 @@ class StackCache:
         return [digest for digest in validated if isinstance(digest, str)]
 
     @staticmethod
-    def reusable(previous: dict | None, inputs: dict[str, str], lines: dict) -> dict[str, dict]:
+    def reusable(previous: dict | None, inputs: dict, lines: dict) -> dict[str, dict]:
         """Entries of the previous cache whose stack inputs are unchanged and
-        whose cited platform.yaml lines did not move."""
+        whose cited platform.yaml lines did not move (whether consumers still
+        read what a stack exports is checked once the others are emitted)."""
         if not isinstance(previous, dict) or previous.get("version") != CACHE_VERSION:
             return {}
         found = {}
         for stack, entry in previous.get("stacks", {}).items():
             try:
-                same = inputs.get(stack) == entry["inputs"] and all(
+                fingerprint = inputs.get(stack)
+                if isinstance(fingerprint, tuple):
+                    fingerprint = fingerprint[1 if entry["readsApps"] is True else 0]
+                same = fingerprint == entry["inputs"] and all(
                     resolve_line(lines, tuple(path)) == line for path, line in entry["cites"]
                 )
-                if same and isinstance(entry["reads"], dict) and entry["meta"]["hash"]:
+                usable = (
+                    isinstance(entry["reads"], dict)
+                    and isinstance(entry["exports"], list)
+                    and entry["meta"]["hash"]
+                )
+                if same and usable:
                     found[stack] = entry
             except (KeyError, TypeError):
                 continue
@@ -287,10 +319,62 @@ def emit_programs(
             if not stack.startswith("06-")
             else f"{project}: app {stack.split('/', 1)[1]} of platform {platform.name}."
         )
-        ctx = StackContext(stack, project, platform, platforms, Program(title, source_name), lines)
-        backend.emit_layer(ctx)
+        if stack.startswith("06-"):
+            ctx = StackContext(
+                stack, project, platform, platforms, Program(title, source_name), lines
+            )
+            backend.emit_layer(ctx)
+        else:
+            # A layer sees apps that note being looked at (see StackCache).
+            seen = [False]
+            watched = {id(p): _watching_apps(p, seen) for p in (platform, *platforms.values())}
+            ctx = StackContext(
+                stack,
+                project,
+                watched[id(platform)],
+                {env: watched[id(p)] for env, p in platforms.items()},
+                Program(title, source_name),
+                lines,
+            )
+            backend.emit_layer(ctx)
+            ctx.reads_apps = seen[0]
         contexts[stack] = ctx
     return contexts
+
+
+class _WatchedApps(tuple):
+    """A platform's apps that note when anything looks at them: whether a
+    layer's program depends on the apps at all is then known, not assumed."""
+
+    _seen: list
+
+    def __new__(cls, apps, seen: list):
+        watched = super().__new__(cls, apps)
+        watched._seen = seen
+        return watched
+
+
+def _noting(name: str):
+    method = getattr(tuple, name)
+
+    def noted(self, *args):
+        self._seen[0] = True
+        return method(self, *args)
+
+    noted.__name__ = name
+    return noted
+
+
+for _name in (
+    "__iter__", "__getitem__", "__len__", "__contains__", "__eq__", "__ne__", "__lt__",
+    "__le__", "__gt__", "__ge__", "__hash__", "__add__", "__mul__", "__rmul__", "__repr__",
+    "__reduce_ex__", "__getnewargs__", "index", "count",
+):  # fmt: skip
+    setattr(_WatchedApps, _name, _noting(_name))
+
+
+def _watching_apps(platform: Platform, seen: list) -> Platform:
+    return dataclasses.replace(platform, apps=_WatchedApps(platform.apps, seen))
 
 
 def program_body(ctx: StackContext) -> tuple:
@@ -301,6 +385,23 @@ def program_body(ctx: StackContext) -> tuple:
         tuple(sorted(program.imports)),
         tuple(sorted(program.helpers)),
     )
+
+
+def _exports_now_wanted(contexts: dict, kept: dict[str, dict]) -> dict[str, set]:
+    """What each carried-over stack's consumers read now."""
+    wanted = wanted_outputs(contexts, kept)
+    return {stack: wanted.get(stack, set()) for stack in kept}
+
+
+def wanted_outputs(contexts: dict[str, StackContext], kept: dict[str, dict]) -> dict[str, set]:
+    """The outputs each stack's consumers read: what it must export."""
+    wanted: dict[str, set[str]] = {}
+    reads_of = {stack: ctx.reads for stack, ctx in contexts.items()}
+    reads_of.update({stack: entry["reads"] for stack, entry in kept.items()})
+    for reads in reads_of.values():
+        for upstream, outputs in reads.items():
+            wanted.setdefault(upstream, set()).update(outputs)
+    return wanted
 
 
 def emit_projects(
@@ -324,14 +425,7 @@ def emit_projects(
         contexts = emit_programs(platform, platforms, resources, lines, None, source_name)
 
     # Each stack exports exactly what its consumers read.
-    wanted: dict[str, set[str]] = {}
-    reads_of = {
-        stack: {u: sorted(o) for u, o in ctx.reads.items()} for stack, ctx in contexts.items()
-    }
-    reads_of.update({stack: entry["reads"] for stack, entry in kept.items()})
-    for reads in reads_of.values():
-        for upstream, outputs in reads.items():
-            wanted.setdefault(upstream, set()).update(outputs)
+    wanted = wanted_outputs(contexts, kept)
     files: dict[str, str] = {}
     stacks_meta = []
     for stack in resources.stack_order():
@@ -375,7 +469,7 @@ def emit_projects(
         "stacks": stacks_meta,
     }
     files["crosswalk.stacks.json"] = json.dumps(manifest, indent=2) + "\n"
-    files[CACHE_FILE] = StackCache.render(stacks_meta, contexts, kept, inputs or {}, valid)
+    files[CACHE_FILE] = StackCache.render(stacks_meta, contexts, kept, inputs or {}, valid, wanted)
     return files
 
 
@@ -518,6 +612,18 @@ def compile_document(
             ]
         )
         return CompileResult(report, resources=resources)
+    # A carried-over stack must still export exactly what its consumers read;
+    # where they now read other outputs, it is emitted after all (with the
+    # same inputs its own reads are the same, so this ends).
+    while stale := [
+        stack
+        for stack, wanted in _exports_now_wanted(contexts, kept).items()
+        if set(kept[stack]["exports"]) != wanted
+    ]:
+        for stack in stale:
+            del kept[stack]
+        contexts.update(emit_programs(platform, platforms, resources, lines, stale, source))
+    contexts = {stack: contexts[stack] for stack in resources.stack_order() if stack in contexts}
     # An override may only change values the programs read from config; one
     # that changes what a program creates cannot differ between environments.
     # Emitting with that environment as the base must give the same programs.
@@ -528,6 +634,8 @@ def compile_document(
         alternative = emit_programs(
             platforms[environment.name], platforms, resources, lines, stacks
         )
+        for stack in stacks:
+            contexts[stack].reads_apps |= alternative[stack].reads_apps
         differing = [
             stack
             for stack in stacks

@@ -264,31 +264,42 @@ class Platform:
     apps: tuple[App, ...]
     environments: tuple[Environment, ...]
 
-    # Lookups by name; the first declaration wins, as everywhere else.
+    # Lookups by name; the first declaration wins, as everywhere else. One
+    # index per kind: looking up a namespace does not look at the apps.
     @cached_property
-    def _by_name(self) -> dict[str, dict]:
-        index: dict[str, dict] = {"node_pool": {}, "namespace": {}, "datastore": {}, "app": {}}
-        for kind, items in (
-            ("node_pool", self.cluster.node_pools),
-            ("namespace", self.cluster.namespaces),
-            ("datastore", self.app_services.datastores),
-            ("app", self.apps),
-        ):
-            for item in items:
-                index[kind].setdefault(item.name, item)
-        return index
+    def _node_pools(self) -> dict[str, NodePool]:
+        return _first_by_name(self.cluster.node_pools)
+
+    @cached_property
+    def _namespaces(self) -> dict[str, Namespace]:
+        return _first_by_name(self.cluster.namespaces)
+
+    @cached_property
+    def _datastores(self) -> dict[str, Datastore]:
+        return _first_by_name(self.app_services.datastores)
+
+    @cached_property
+    def _apps(self) -> dict[str, App]:
+        return _first_by_name(self.apps)
 
     def node_pool(self, name: str) -> NodePool | None:
-        return self._by_name["node_pool"].get(name)
+        return self._node_pools.get(name)
 
     def namespace(self, name: str) -> Namespace | None:
-        return self._by_name["namespace"].get(name)
+        return self._namespaces.get(name)
 
     def datastore(self, name: str) -> Datastore | None:
-        return self._by_name["datastore"].get(name)
+        return self._datastores.get(name)
 
     def app(self, name: str) -> App | None:
-        return self._by_name["app"].get(name)
+        return self._apps.get(name)
+
+
+def _first_by_name(items) -> dict:
+    index: dict = {}
+    for item in items:
+        index.setdefault(item.name, item)
+    return index
 
 
 def _pairs(mapping: dict | None) -> tuple[tuple[str, str], ...]:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from crosswalk.compiler import writer
@@ -439,12 +440,80 @@ class TestStackCache:
     def test_one_changed_app_is_the_only_one_emitted(self, tmp_path: Path) -> None:
         text = sample("aws").read_text()
         result = self.recompile(tmp_path, text, text.replace("admin:0.9.0", "admin:0.9.1"))
-        assert "06-apps/admin" not in result.kept
         assert set(result.kept) == {
+            "01-identity",
+            "02-managed-infra",
+            "03-cluster",
+            "04-cluster-services",
+            "05-app-services",
             "06-apps/checkout",
             "06-apps/order-worker",
             "06-apps/storefront",
         }
+
+    def test_a_layer_that_reads_the_apps_is_emitted_when_an_app_changes(
+        self, tmp_path: Path
+    ) -> None:
+        # Azure's app-services creates each app's identity and its grants.
+        text = sample("azure").read_text()
+        result = self.recompile(tmp_path, text, text.replace("admin:0.9.0", "admin:0.9.1"))
+        assert "05-app-services" not in result.kept and "03-cluster" in result.kept
+        cache = json.loads((tmp_path / "out" / CACHE_FILE).read_text())
+        reading = {stack for stack, entry in cache["stacks"].items() if entry["readsApps"]}
+        assert reading == {"05-app-services"}
+
+    @pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+    @pytest.mark.parametrize(
+        "change",
+        [
+            "new image",
+            "uses another datastore",
+            "uses none",
+            "app removed",
+            "app added",
+            "moved namespace",
+            "no ingress",
+            "no dependsOn",
+        ],
+    )
+    def test_any_change_to_the_apps_compiles_as_a_fresh_compile_would(
+        self, tmp_path: Path, cloud: str, change: str
+    ) -> None:
+        """Carried-over stacks, layers included, are exactly what a fresh
+        compile writes (`recompile` compares the trees)."""
+        data = yaml.safe_load(sample(cloud).read_text())
+        before = yaml.safe_dump(data, sort_keys=False)
+        apps = data["apps"]
+        stores = [store["name"] for store in data["appServices"]["datastores"]]
+        namespaces = [ns["name"] for ns in data["cluster"]["namespaces"]]
+        if change == "new image":
+            apps[0]["image"] += "-next"
+        elif change == "uses another datastore":
+            apps[-1]["uses"] = [s for s in stores if s not in apps[-1].get("uses", [])][:1]
+        elif change == "uses none":
+            for app in apps:
+                app.pop("uses", None)
+        elif change == "app removed":
+            gone = apps.pop()["name"]
+            for app in apps:
+                app["dependsOn"] = [d for d in app.get("dependsOn", []) if d != gone]
+            for env in data.get("environments", {}).values():
+                overrides = env.get("overrides", {})
+                overrides["apps"] = [a for a in overrides.get("apps", []) if a["name"] != gone]
+        elif change == "app added":
+            apps.append({**apps[-1], "name": "reports", "dependsOn": []})
+        elif change == "moved namespace":
+            apps[0]["namespace"] = next(n for n in namespaces if n != apps[0]["namespace"])
+        elif change == "no ingress":
+            for app in apps:
+                app.pop("ingress", None)
+        elif change == "no dependsOn":
+            for app in apps:
+                app.pop("dependsOn", None)
+        after = yaml.safe_dump(data, sort_keys=False)
+        assert after != before
+        result = self.recompile(tmp_path, before, after)
+        assert not result.report.errors, result.report.sorted()
 
     def test_a_shared_change_re_emits_every_app(self, tmp_path: Path) -> None:
         text = sample("aws").read_text()
