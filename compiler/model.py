@@ -27,7 +27,7 @@ def apply_defaults(data: object, schema: dict | None = None, memo: dict | None =
     schema = load_schema() if schema is None else schema
     plain_root = "oneOf" not in schema and not isinstance(schema.get("additionalProperties"), dict)
     if memo is None or not isinstance(data, dict) or not plain_root:
-        return _fill(copy_data(data), schema)
+        return _filled(data, schema)
     properties = schema.get("properties", {})
     result = {}
     for key, value in data.items():
@@ -36,12 +36,12 @@ def apply_defaults(data: object, schema: dict | None = None, memo: dict | None =
             result[key] = seen[1]
             continue
         section = properties.get(key)
-        filled = _fill(copy_data(value), section) if section is not None else copy_data(value)
+        filled = _filled(value, section) if section is not None else copy_data(value)
         memo[key] = (value, filled)
         result[key] = filled
     for key, section in properties.items():
         if key not in result and "default" in section:
-            result[key] = _fill(copy_data(section["default"]), section)
+            result[key] = _filled(section["default"], section)
     return result
 
 
@@ -55,25 +55,32 @@ def copy_data(value: object) -> object:
     return value
 
 
-def _fill(value: object, schema: dict) -> object:
+def _filled(value: object, schema: dict) -> object:
+    """A copy of `value` with the defaults of `schema` filled in (one pass:
+    copying and filling separately walked a large platform twice)."""
     if isinstance(value, dict):
         properties = schema.get("properties")
         if properties is None:
             for branch in schema.get("oneOf", []):
                 if branch.get("type") == "object":
-                    return _fill(value, branch)
-        for key, sub in (properties or {}).items():
-            if key not in value and "default" in sub:
-                value[key] = copy_data(sub["default"])
-            if key in value:
-                value[key] = _fill(value[key], sub)
+                    return _filled(value, branch)
+            properties = {}
         extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            for key in value:
-                if key not in (properties or {}):
-                    value[key] = _fill(value[key], extra)
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [_fill(item, schema["items"]) for item in value]
+        result = {}
+        for key, item in value.items():
+            sub = properties.get(key)
+            if sub is None and isinstance(extra, dict):
+                sub = extra
+            result[key] = copy_data(item) if sub is None else _filled(item, sub)
+        for key, sub in properties.items():
+            if key not in result and "default" in sub:
+                result[key] = _filled(sub["default"], sub)
+        return result
+    if isinstance(value, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            return [_filled(item, items) for item in value]
+        return copy_data(value)
     return value
 
 
