@@ -177,24 +177,30 @@ def schema(write_path: str | None) -> None:
     show_default=True,
     help="The cloud the starter platform targets.",
 )
-@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option(
+    "--force", is_flag=True, help="Overwrite an existing platform.yaml and platform.schema.json."
+)
 def init(directory: str, cloud: str, force: bool) -> None:
     """Write a commented starter platform.yaml into DIRECTORY, wired to the schema.
 
     Also writes platform.schema.json beside it and .vscode/settings.json, so
     editors with a YAML language server (VS Code with Red Hat YAML, Neovim,
-    JetBrains) validate and complete the file as you type.
+    JetBrains) validate and complete the file as you type. Existing VS Code
+    settings are merged into, never replaced; --force replaces only
+    platform.yaml and platform.schema.json.
     """
     from crosswalk.compiler.starter import StarterExists, write_starter
 
     try:
-        written = write_starter(Path(directory), cloud, force=force)
+        done = write_starter(Path(directory), cloud, force=force)
     except StarterExists as exc:
         raise UsageError(f"{exc}; pass --force to overwrite") from None
     except OSError as exc:
         raise UsageError(f"{directory}: cannot write: {exc.strerror or exc}") from None
-    for path in written:
+    for path in done.written:
         click.echo(f"wrote {path}")
+    for advice in done.advice:
+        click.echo(f"note: {advice}")
     click.echo(f"next: crosswalk validate {Path(directory) / 'platform.yaml'}")
 
 

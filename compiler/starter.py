@@ -3,15 +3,21 @@
 A starter is four files: the platform for one cloud (from the package data in
 ``starters/<cloud>.yaml``), a copy of the JSON Schema beside it that the
 platform's modeline points at, and VS Code settings that associate
-``platform.yaml`` and ``*.platform.yaml`` with that schema. Nothing is
-overwritten unless asked: every target is checked before the first is
-written, and each file is swapped into place whole.
+``platform.yaml`` and ``*.platform.yaml`` with that schema.
+
+The platform and the schema are never overwritten unless asked: both are
+checked before the first file is written. The VS Code files belong to the
+whole repository, so they are merged instead: crosswalk's schema association
+and extension recommendation are added to what is there, and a file that is
+not plain JSON (VS Code allows comments) is left alone with advice on what to
+add. Each file is swapped into place whole.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -65,19 +71,59 @@ def starter_files(cloud: str) -> dict[str, str]:
     }
 
 
-def write_starter(directory: Path, cloud: str, *, force: bool) -> list[Path]:
-    """Write the starter for `cloud` into `directory` (created if needed) and
-    return the paths written. Raises StarterExists, writing nothing, when any
-    target exists and `force` is false; OSError when the directory cannot be
-    written."""
+@dataclass
+class StarterWritten:
+    written: list[Path] = field(default_factory=list)  # created, replaced or merged into
+    advice: list[str] = field(default_factory=list)  # what to add by hand, and where
+
+
+def write_starter(directory: Path, cloud: str, *, force: bool) -> StarterWritten:
+    """Write the starter for `cloud` into `directory` (created if needed).
+    Raises StarterExists, writing nothing, when the platform or the schema
+    exists and `force` is false; OSError when the directory cannot be written."""
     files = starter_files(cloud)
-    targets = {directory / relative: text for relative, text in files.items()}
-    existing = [path for path in targets if path.exists() or path.is_symlink()]
+    owned = [directory / name for name in (PLATFORM_FILE, SCHEMA_FILE)]
+    existing = [path for path in owned if path.exists() or path.is_symlink()]
     if existing and not force:
         raise StarterExists(existing)
-    for path, text in targets.items():
+    done = StarterWritten()
+    for name, text in files.items():
+        path = directory / name
+        if name in (VSCODE_SETTINGS, VSCODE_EXTENSIONS) and path.exists():
+            text, advice = _merged(path, name, text)
+            if advice:
+                done.advice.append(advice)
+            if text is None:
+                continue
         _replace(path, text)
-    return list(targets)
+        done.written.append(path)
+    return done
+
+
+def _merged(path: Path, name: str, ours: str) -> tuple[str | None, str | None]:
+    """(the text to write, advice) for an editor file that exists: ours merged
+    into it; None to leave it as it is."""
+    wanted = json.loads(ours)
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        current = None
+    key = "yaml.schemas" if name == VSCODE_SETTINGS else "recommendations"
+    held = (
+        current.get(key, {} if name == VSCODE_SETTINGS else [])
+        if isinstance(current, dict)
+        else None
+    )
+    if name == VSCODE_SETTINGS and isinstance(held, dict):
+        merged = {**current, key: {**held, **wanted[key]}}
+    elif name == VSCODE_EXTENSIONS and isinstance(held, list):
+        merged = {**current, key: held + [item for item in wanted[key] if item not in held]}
+    else:
+        addition = json.dumps({key: wanted[key]})
+        return None, f"{path} is not plain JSON crosswalk can merge into; add {addition}"
+    if merged == current:
+        return None, None
+    return _json(merged), None
 
 
 def _replace(path: Path, text: str) -> None:

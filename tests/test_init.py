@@ -71,8 +71,11 @@ def test_init_defaults_to_aws_in_the_current_directory(tmp_path):
         assert "  provider: aws" in Path(here, "platform.yaml").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("existing", FILES)
-def test_init_refuses_to_overwrite_any_file(tmp_path, existing):
+OWNED = FILES[:2]  # the VS Code files are merged into, never refused or replaced
+
+
+@pytest.mark.parametrize("existing", OWNED)
+def test_init_refuses_to_overwrite_the_platform_or_the_schema(tmp_path, existing):
     target = tmp_path / "platform"
     (target / existing).parent.mkdir(parents=True)
     (target / existing).write_text("mine\n", encoding="utf-8")
@@ -93,9 +96,55 @@ def test_init_names_every_file_in_the_way(tmp_path):
     with pytest.raises(StarterExists) as refused:
         write_starter(tmp_path, "azure", force=False)
 
-    assert refused.value.paths == [tmp_path / name for name in FILES]
-    for name in FILES:
+    assert refused.value.paths == [tmp_path / name for name in OWNED]
+    for name in OWNED:
         assert str(tmp_path / name) in str(refused.value)
+
+
+def test_init_merges_into_the_repository_s_vscode_settings(tmp_path):
+    vscode = tmp_path / ".vscode"
+    vscode.mkdir()
+    (vscode / "settings.json").write_text(
+        json.dumps({"editor.tabSize": 4, "yaml.schemas": {"./ci.json": ["ci.yaml"]}}),
+        encoding="utf-8",
+    )
+    (vscode / "extensions.json").write_text(
+        json.dumps({"recommendations": ["ms-python.python"]}), encoding="utf-8"
+    )
+
+    result = run("init", "--cloud", "aws", str(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    assert json.loads((vscode / "settings.json").read_text(encoding="utf-8")) == {
+        "editor.tabSize": 4,
+        "yaml.schemas": {
+            "./ci.json": ["ci.yaml"],
+            "./platform.schema.json": ["platform.yaml", "*.platform.yaml"],
+        },
+    }
+    assert json.loads((vscode / "extensions.json").read_text(encoding="utf-8")) == {
+        "recommendations": ["ms-python.python", "redhat.vscode-yaml"]
+    }
+    again = snapshot(tmp_path)
+    (tmp_path / "platform.yaml").unlink()
+    (tmp_path / "platform.schema.json").unlink()
+    result = run("init", "--cloud", "aws", str(tmp_path))
+    assert snapshot(tmp_path) == again  # merged once: a second init adds nothing
+    assert f"wrote {vscode / 'settings.json'}" not in result.output
+
+
+def test_init_leaves_settings_with_comments_alone_and_says_what_to_add(tmp_path):
+    vscode = tmp_path / ".vscode"
+    vscode.mkdir()
+    commented = '{\n  // spaces, please\n  "editor.tabSize": 4,\n}\n'
+    (vscode / "settings.json").write_text(commented, encoding="utf-8")
+
+    result = run("init", "--cloud", "aws", "--force", str(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    assert (vscode / "settings.json").read_text(encoding="utf-8") == commented
+    assert f"note: {vscode / 'settings.json'} is not plain JSON" in result.output
+    assert '"./platform.schema.json": ["platform.yaml", "*.platform.yaml"]' in result.output
 
 
 def test_init_force_overwrites(tmp_path):
