@@ -22,6 +22,8 @@ traffic, never close it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -380,6 +382,15 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
     return namespace_var
 
 
+ENV_HASH_ANNOTATION = "crosswalk.dev/env-hash"
+
+
+def env_hash(env: tuple[tuple[str, str], ...]) -> str:
+    """A short hash of an app's environment variables (its ConfigMap's data)."""
+    text = json.dumps(dict(sorted(env)), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) -> None:
     """An app in its own stack: ServiceAccount, config, datastore Secrets, a
     hardened Deployment, Service, route, autoscaler, disruption budget and the
@@ -515,6 +526,12 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
                     "metadata": {
                         "labels": labels
                         | {k: v for k, v in sorted(cloud.pod_labels.items()) if k not in labels},
+                        # Pods read the ConfigMap at start only: a new hash rolls them.
+                        "annotations": {
+                            ENV_HASH_ANNOTATION: ctx.setting(
+                                "envHash", lambda p, env: env_hash(_app_of(p, name).env)
+                            )
+                        },
                     },
                     "spec": {
                         "service_account_name": name,

@@ -306,6 +306,7 @@ def test_overrides_of_guard_rails_are_config_and_structural_ones_are_refused() -
         "acme-app-checkout:cpu": "1",
         "acme-app-checkout:cpuLimit": "2",
         "acme-app-checkout:env": {"LOG_LEVEL": "info", "ZONE": "us"},
+        "acme-app-checkout:envHash": k8s.env_hash((("LOG_LEVEL", "info"), ("ZONE", "us"))),
     }
     # Dropping the quota in one environment changes what the cluster stack creates.
     document, _ = parse_document(
@@ -538,6 +539,34 @@ def test_service_account_config_and_datastore_secret(files, runs) -> None:
         "ORDERS_PASSWORD": "s3cr3t",
         "ORDERS_SSLMODE": "require",
     }
+
+
+def test_a_change_of_environment_variables_rolls_the_pods(runs, tmp_path) -> None:
+    """Pods read the ConfigMap when they start; the pod template carries a hash
+    of its data, so a new value is a new template and a rollout."""
+
+    def pods_and_config(records, namespace, name):
+        template = obj(records, "Deployment", f"{namespace}/{name}")["spec"]["template"]
+        data = obj(records, "ConfigMap", f"{namespace}/{name}.env").get("data", {})
+        return template["metadata"]["annotations"][k8s.ENV_HASH_ANNOTATION], data
+
+    annotation, data = pods_and_config(runs["06-apps/checkout"], "payments", "checkout")
+    assert annotation == k8s.env_hash(tuple(data.items()))
+    # One environment sets its own value: the hash differs there and only there.
+    text = PLATFORM.replace(
+        'apps: [{name: checkout, replicas: 4, image: "ghcr.io/acme/checkout:2.1.0"}]',
+        'apps: [{name: checkout, replicas: 4, image: "ghcr.io/acme/checkout:2.1.0",'
+        " env: {ZONE: us}}]",
+    )
+    assert text != PLATFORM
+    changed = compile_text(text)
+    dev = run_tree(changed, tmp_path / "dev")["06-apps/checkout"]
+    prod = run_tree(changed, tmp_path / "prod", env="prod")["06-apps/checkout"]
+    dev_annotation, dev_data = pods_and_config(dev, "payments", "checkout")
+    prod_annotation, prod_data = pods_and_config(prod, "payments", "checkout")
+    assert dev_annotation == annotation and dev_data == data
+    assert prod_data == {"LOG_LEVEL": "info", "ZONE": "us"}
+    assert prod_annotation == k8s.env_hash(tuple(prod_data.items())) != annotation
 
 
 def test_service_route_and_disruption_budget(runs) -> None:

@@ -252,6 +252,9 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
                 },
+                "annotations": {
+                    "crosswalk.dev/env-hash": "c44708439c4d67d8",
+                },
             },
             "spec": {
                 "service_account_name": "checkout",

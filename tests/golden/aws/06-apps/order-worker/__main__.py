@@ -247,6 +247,9 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
                 },
+                "annotations": {
+                    "crosswalk.dev/env-hash": "44136fa355b3678a",
+                },
             },
             "spec": {
                 "service_account_name": "order-worker",

@@ -124,6 +124,9 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
                 },
+                "annotations": {
+                    "crosswalk.dev/env-hash": "e9b643b0f25f3861",
+                },
             },
             "spec": {
                 "service_account_name": "storefront",

@@ -126,6 +126,9 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/managed-by": "crosswalk",
                     "azure.workload.identity/use": "true",
                 },
+                "annotations": {
+                    "crosswalk.dev/env-hash": "44136fa355b3678a",
+                },
             },
             "spec": {
                 "service_account_name": "admin",

@@ -163,6 +163,9 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/managed-by": "crosswalk",
                     "azure.workload.identity/use": "true",
                 },
+                "annotations": {
+                    "crosswalk.dev/env-hash": "77fbc6d720272e8b",
+                },
             },
             "spec": {
                 "service_account_name": "checkout",

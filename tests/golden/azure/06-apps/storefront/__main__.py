@@ -131,6 +131,9 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/managed-by": "crosswalk",
                     "azure.workload.identity/use": "true",
                 },
+                "annotations": {
+                    "crosswalk.dev/env-hash": "e9b643b0f25f3861",
+                },
             },
             "spec": {
                 "service_account_name": "storefront",

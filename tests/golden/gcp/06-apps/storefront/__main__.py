@@ -133,6 +133,9 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
                 },
+                "annotations": {
+                    "crosswalk.dev/env-hash": "0ca9b7aec16b45a9",
+                },
             },
             "spec": {
                 "service_account_name": "storefront",
