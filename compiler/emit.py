@@ -448,6 +448,7 @@ def emit_projects(
             k: v for k, v in ctx.program.exports.items() if k in wanted.get(stack, set())
         }
         stack_files = _project_files(ctx, sorted(platforms))
+        ctx.program.statements.clear()  # rendered: 5,000 apps' statements need not wait
         for name, text in sorted(stack_files.items()):
             files[f"{stack}/{name}"] = text
         digest = hashlib.sha256()
