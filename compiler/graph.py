@@ -214,14 +214,15 @@ def check_graph(resources: ResourceGraph, document) -> list[Diagnostic]:
             )
         )
 
-    for u, v, data in sorted(graph.edges(data=True)):
+    rank = {node: LAYER_ORDER[layer] for node, layer in graph.nodes(data="layer")}
+    downward = sorted((u, v) for u, v in graph.edges if rank[u] > rank[v])
+    for u, v in downward:
         lu, lv = graph.nodes[u]["layer"], graph.nodes[v]["layer"]
-        if LAYER_ORDER[lu] > LAYER_ORDER[lv]:
-            report(
-                "CW402",
-                f"'{v}' in layer {lv} depends on '{u}' in the higher layer {lu}",
-                data.get("path") or graph.nodes[v]["path"],
-            )
+        report(
+            "CW402",
+            f"'{v}' in layer {lv} depends on '{u}' in the higher layer {lu}",
+            graph.edges[u, v].get("path") or graph.nodes[v]["path"],
+        )
     if not nx.is_directed_acyclic_graph(resources.stacks):
         cycle = nx.find_cycle(resources.stacks)
         shown = " -> ".join([edge[0] for edge in cycle] + [cycle[-1][1]])
