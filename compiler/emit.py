@@ -353,6 +353,11 @@ class _WatchedApps(tuple):
         watched._seen = seen
         return watched
 
+    def __reduce_ex__(self, protocol):
+        # A copy is a plain tuple of the apps; making one is looking at them.
+        self._seen[0] = True
+        return tuple, (tuple(self),)
+
 
 def _noting(name: str):
     method = getattr(tuple, name)
@@ -368,7 +373,7 @@ def _noting(name: str):
 for _name in (
     "__iter__", "__getitem__", "__len__", "__contains__", "__eq__", "__ne__", "__lt__",
     "__le__", "__gt__", "__ge__", "__hash__", "__add__", "__mul__", "__rmul__", "__repr__",
-    "__reduce_ex__", "__getnewargs__", "index", "count",
+    "index", "count",
 ):  # fmt: skip
     setattr(_WatchedApps, _name, _noting(_name))
 

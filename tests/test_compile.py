@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import filecmp
 import json
 import os
@@ -461,6 +462,22 @@ class TestStackCache:
         cache = json.loads((tmp_path / "out" / CACHE_FILE).read_text())
         reading = {stack for stack, entry in cache["stacks"].items() if entry["readsApps"]}
         assert reading == {"05-app-services"}
+
+    @pytest.mark.parametrize(
+        "look",
+        [list, len, bool, repr, sorted, copy.copy, copy.deepcopy, hash]
+        + [lambda a: a[0], lambda a: "x" in a, lambda a: a == (), lambda a: a.count("x")]
+        + [lambda a: [*a], lambda a: a + (), lambda a: a < ()],
+    )
+    def test_every_way_of_looking_at_the_apps_is_noted(self, look) -> None:
+        from crosswalk.compiler.emit import _WatchedApps
+
+        seen = [False]
+        apps = _WatchedApps(("a", "b"), seen)
+        held = apps  # holding them is not looking
+        assert held is apps and seen == [False]
+        look(apps)
+        assert seen == [True]
 
     @pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
     @pytest.mark.parametrize(
