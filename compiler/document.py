@@ -52,9 +52,6 @@ _CORE_TAGS = {
 
 
 # YAML 1.2 core schema, for plain (unquoted) scalars.
-_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
-_TRUE = re.compile(r"^(?:true|True|TRUE)$")
-_FALSE = re.compile(r"^(?:false|False|FALSE)$")
 _INT10 = re.compile(r"^[-+]?[0-9]+$")
 _INT8 = re.compile(r"^0o[0-7]+$")
 _INT16 = re.compile(r"^0x[0-9a-fA-F]+$")
@@ -116,20 +113,19 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
 
 
-# The first characters a null, boolean or number can start with; any other
-# plain scalar is a string without trying each pattern.
-_NOT_TEXT_STARTS = frozenset("~nNtTfF0123456789+-.")
+# Plain words the YAML 1.2 core schema reads as null or a boolean.
+_WORDS = {word: None for word in ("~", "null", "Null", "NULL")}
+_WORDS |= {word: True for word in ("true", "True", "TRUE")}
+_WORDS |= {word: False for word in ("false", "False", "FALSE")}
+# The first characters a number can start with; other plain scalars are words or text.
+_NUMBER_STARTS = frozenset("0123456789+-.")
 
 
 def _resolve_plain(text: str) -> object:
-    if text and text[0] not in _NOT_TEXT_STARTS:
-        return text
-    if _NULL.match(text):
+    if not text:
         return None
-    if _TRUE.match(text):
-        return True
-    if _FALSE.match(text):
-        return False
+    if text[0] not in _NUMBER_STARTS:
+        return _WORDS.get(text, text)
     if _INT10.match(text):
         return int(text, 10)
     if _INT8.match(text):
