@@ -404,16 +404,20 @@ class _Builder:
     def mapping(self, index: int, path: tuple, depth: int) -> dict:
         result: dict = {}
         first_seen: dict[str, Span] = {}
-        merged = _Merged()
+        merged = None  # made at the first `<<`
+        events, locations = self.events, self.locations
         parts = self.stream.children(index)
         for key_index, value_index in zip(parts[::2], parts[1::2]):
-            key_event = self.events[self.stream.node(key_index)]
+            key_event = events[key_index]
+            if type(key_event) is _ALIAS:
+                key_event = events[self.stream.targets[key_index]]
             mark = key_event.start_mark
             key_span = _new(Span, (mark.line + 1, mark.column + 1))
             if type(key_event) is _SCALAR and key_event.tag is None and key_event.value != "<<":
                 # Most keys: plain or quoted text, no tag.
                 key = _resolve_plain(key_event.value) if key_event.implicit[0] else key_event.value
             elif _is_merge_key(key_event):
+                merged = merged or _Merged()
                 self.merge_sources(value_index, key_span, path, depth, merged)
                 continue
             elif type(key_event) is not _SCALAR:
@@ -445,7 +449,7 @@ class _Builder:
                 )
                 continue
             first_seen[key] = key_span
-            value_event = self.events[value_index]
+            value_event = events[value_index]
             if (
                 type(value_event) is _SCALAR
                 and value_event.tag is None
@@ -456,13 +460,15 @@ class _Builder:
                 # without a call to build.
                 self.expanded += 1
                 mark = value_event.start_mark
-                self.locations[path + (key,)] = _new(
+                locations[path + (key,)] = _new(
                     Location, (key_span, _new(Span, (mark.line + 1, mark.column + 1)))
                 )
                 text = value_event.value
                 result[key] = _resolve_plain(text) if value_event.implicit[0] else text
                 continue
             result[key] = self.build(value_index, path + (key,), key_span, depth + 1)
+        if merged is None:
+            return result
         # Keys set here win over merged ones, and so do their positions.
         for key, value in merged.data.items():
             if key not in result:
