@@ -1416,6 +1416,38 @@ class AzureBackend(Backend):
                 lambda q, env: on if q.datastore(store.name).high_availability else off,
             )
 
+        def resilience() -> dict:
+            """Backups and a zone-redundant standby, as both flexible servers take them."""
+            return {
+                "backup": {
+                    "backup_retention_days": store.backup_retention_days,
+                    "geo_redundant_backup": per_ha("geoRedundantBackup", "Enabled", "Disabled"),
+                },
+                "high_availability": {
+                    "mode": per_ha("highAvailabilityMode", "ZoneRedundant", "Disabled")
+                },
+            }
+
+        def database(module: str, server: Code, charset: str, collation: str) -> None:
+            """The app's database on a flexible server, the server's delete lock,
+            and the host and database apps connect to."""
+            made = az.res(
+                (var, "database"),
+                f"{module}.Database",
+                base,
+                {
+                    "resource_group_name": rg,
+                    "server_name": Code(f"{server}.name"),
+                    "database_name": store.name.replace("-", "_"),
+                    "charset": charset,
+                    "collation": collation,
+                },
+                line,
+            )
+            az.lock(var, base, server, protect(), line)
+            prog.export(out("host"), Code(f"{server}.fully_qualified_domain_name"))
+            prog.export(out("database"), Code(f"{made}.name"))
+
         if store.engine == "postgres":
             az.use("dbforpostgresql")
             sku = store.instance_class or SQL_SIZES["postgres"][store.size]
@@ -1434,13 +1466,7 @@ class AzureBackend(Backend):
                         "storage_size_gb": _postgres_storage(store.storage_gb),
                         "auto_grow": "Enabled",
                     },
-                    "backup": {
-                        "backup_retention_days": store.backup_retention_days,
-                        "geo_redundant_backup": per_ha("geoRedundantBackup", "Enabled", "Disabled"),
-                    },
-                    "high_availability": {
-                        "mode": per_ha("highAvailabilityMode", "ZoneRedundant", "Disabled")
-                    },
+                    **resilience(),
                     "network": {
                         "delegated_subnet_resource_id": ctx.upstream(
                             "02-managed-infra", "postgres_subnet_id"
@@ -1458,22 +1484,7 @@ class AzureBackend(Backend):
                 },
                 line,
             )
-            database = az.res(
-                (var, "database"),
-                "dbforpostgresql.Database",
-                base,
-                {
-                    "resource_group_name": rg,
-                    "server_name": Code(f"{server}.name"),
-                    "database_name": store.name.replace("-", "_"),
-                    "charset": "UTF8",
-                    "collation": "en_US.utf8",
-                },
-                line,
-            )
-            az.lock(var, base, server, protect(), line)
-            prog.export(out("host"), Code(f"{server}.fully_qualified_domain_name"))
-            prog.export(out("database"), Code(f"{database}.name"))
+            database("dbforpostgresql", server, "UTF8", "en_US.utf8")
             prog.export(out("server"), Code(f"{server}.name"))
             return {"server": server}
         if store.engine == "mysql":
@@ -1506,13 +1517,7 @@ class AzureBackend(Backend):
                         "auto_grow": "Enabled",
                         "auto_io_scaling": "Enabled",
                     },
-                    "backup": {
-                        "backup_retention_days": store.backup_retention_days,
-                        "geo_redundant_backup": per_ha("geoRedundantBackup", "Enabled", "Disabled"),
-                    },
-                    "high_availability": {
-                        "mode": per_ha("highAvailabilityMode", "ZoneRedundant", "Disabled")
-                    },
+                    **resilience(),
                     "network": {
                         "delegated_subnet_resource_id": ctx.upstream(
                             "02-managed-infra", "mysql_subnet_id"
@@ -1542,22 +1547,7 @@ class AzureBackend(Backend):
                 line,
                 ignore_changes=["properties.value"],
             )
-            database = az.res(
-                (var, "database"),
-                "dbformysql.Database",
-                base,
-                {
-                    "resource_group_name": rg,
-                    "server_name": Code(f"{server}.name"),
-                    "database_name": store.name.replace("-", "_"),
-                    "charset": "utf8mb4",
-                    "collation": "utf8mb4_0900_ai_ci",
-                },
-                line,
-            )
-            az.lock(var, base, server, protect(), line)
-            prog.export(out("host"), Code(f"{server}.fully_qualified_domain_name"))
-            prog.export(out("database"), Code(f"{database}.name"))
+            database("dbformysql", server, "utf8mb4", "utf8mb4_0900_ai_ci")
             prog.export(out("password_secret_uri"), Code(f"{secret}.properties.secret_uri"))
             prog.export(out("password_secret_id"), Code(f"{secret}.id"))
             return {"server": server, "password_secret": secret}
