@@ -149,7 +149,7 @@ _MAPPING_END, _SEQUENCE_END = yaml.MappingEndEvent, yaml.SequenceEndEvent
 class _Events:
     """The parser's events for one file, read once, with what the builder needs
     to walk them as a tree: where each collection ends, which node each alias
-    names, and how many values the document expands to once aliases are.
+    names, and how many values the document holds once aliases are expanded.
 
     Reading stops at the first value nested deeper than MAX_DEPTH (so nothing
     ever recurses that deep) and at the first syntax error (raised). Problems
