@@ -116,30 +116,16 @@ class SelectionError(Exception):
     """--stack names a stack the platform does not have."""
 
 
-def _ancestors(stacks: dict[str, StackSpec], start: Iterable[str]) -> set[str]:
-    found: set[str] = set()
-    todo = list(start)
-    while todo:
-        for dependency in stacks[todo.pop()].depends_on:
-            if dependency not in found:
-                found.add(dependency)
-                todo.append(dependency)
-    return found
+def _stack_graph(stacks: dict[str, StackSpec]):
+    """The manifest's stacks as a graph, edges from a stack to those that need it."""
+    import networkx as nx
 
-
-def _descendants(stacks: dict[str, StackSpec], start: Iterable[str]) -> set[str]:
-    dependents: dict[str, list[str]] = {name: [] for name in stacks}
-    for spec in stacks.values():
-        for dependency in spec.depends_on:
-            dependents[dependency].append(spec.dir)
-    found: set[str] = set()
-    todo = list(start)
-    while todo:
-        for dependent in dependents[todo.pop()]:
-            if dependent not in found:
-                found.add(dependent)
-                todo.append(dependent)
-    return found
+    graph = nx.DiGraph()
+    graph.add_nodes_from(stacks)
+    graph.add_edges_from(
+        (dependency, spec.dir) for spec in stacks.values() for dependency in spec.depends_on
+    )
+    return graph
 
 
 def select_stacks(
@@ -177,11 +163,15 @@ def select_stacks(
                 f"--stack '{name}' is not a stack of this platform{hint}; "
                 f"stacks: {', '.join(by_dir)}"
             )
-    named = set(chosen)
-    if with_dependencies:
-        chosen |= _ancestors(by_dir, named)
-    if with_dependents:
-        chosen |= _descendants(by_dir, named)
+    if with_dependencies or with_dependents:
+        import networkx as nx
+
+        graph = _stack_graph(by_dir)
+        for name in set(chosen):
+            if with_dependencies:
+                chosen |= nx.ancestors(graph, name)
+            if with_dependents:
+                chosen |= nx.descendants(graph, name)
     return [s for s in ordered if s.dir in chosen]
 
 
@@ -344,13 +334,16 @@ def waiting_on_upstream(run: RunResult) -> dict[str, str]:
     they read has changes still to apply: a StackReference to a stack that
     does not exist yet, or to an output it does not export yet, cannot be
     previewed. Maps each such stack to the changed upstream it waits for."""
+    import networkx as nx
+
     stacks = {r.spec.dir: r.spec for r in run}
+    graph = _stack_graph(stacks)  # a run of some stacks still names all they need
     changed = {r.spec.dir for r in run if r.outcome is not None and r.outcome.changed}
     pending: dict[str, str] = {}
     for result in run:  # topological order, so upstream verdicts come first
         if result.status not in (FAILED, SKIPPED):
             continue
-        upstream = [d for d in sorted(_ancestors(stacks, [result.spec.dir])) if d in stacks]
+        upstream = [d for d in sorted(nx.ancestors(graph, result.spec.dir)) if d in stacks]
         waits_for = [d for d in upstream if d in changed]
         if result.status == FAILED and waits_for:
             pending[result.spec.dir] = waits_for[-1]

@@ -322,6 +322,14 @@ def test_previews_that_wait_for_upstream_changes_are_not_errors() -> None:
     assert waiting_on_upstream(run) == {"b": "a", "c": "a"}
 
 
+def test_a_narrowed_preview_s_failure_outside_the_run_is_a_real_one() -> None:
+    """--stack d runs d alone; what d needs is not in the run, and its
+    failure cannot be blamed on changes the run never saw."""
+    only_d = select_stacks(DIAMOND, ["d"])
+    run = run_stacks(only_d, "preview", FakeRunner(fail={"d"}, delay=0.001))
+    assert waiting_on_upstream(run) == {}
+
+
 # --- logs -------------------------------------------------------------------------------
 
 
