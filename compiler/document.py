@@ -106,7 +106,7 @@ _new = tuple.__new__
 
 
 def _span(mark) -> Span:
-    return Span(mark.line + 1, mark.column + 1)
+    return _new(Span, (mark.line + 1, mark.column + 1))
 
 
 def _short_tag(tag: str) -> str:
@@ -346,10 +346,7 @@ class _Builder:
                     "an alias inside a deeply nested value adds the anchor's depth to it",
                 )
             return None
-        mark = event.start_mark
-        self.locations[path] = _new(
-            Location, (key_span, _new(Span, (mark.line + 1, mark.column + 1)))
-        )
+        self.locations[path] = _new(Location, (key_span, _span(event.start_mark)))
         kind = type(event)
         if kind is _SCALAR:
             if event.tag is None:  # most values: plain or quoted, no tag
@@ -405,14 +402,13 @@ class _Builder:
         result: dict = {}
         first_seen: dict[str, Span] = {}
         merged = None  # made at the first `<<`
-        events, locations = self.events, self.locations
+        events = self.events
         parts = self.stream.children(index)
         for key_index, value_index in zip(parts[::2], parts[1::2]):
             key_event = events[key_index]
             if type(key_event) is _ALIAS:
                 key_event = events[self.stream.targets[key_index]]
-            mark = key_event.start_mark
-            key_span = _new(Span, (mark.line + 1, mark.column + 1))
+            key_span = _span(key_event.start_mark)
             if type(key_event) is _SCALAR and key_event.tag is None and key_event.value != "<<":
                 # Most keys: plain or quoted text, no tag.
                 key = _resolve_plain(key_event.value) if key_event.implicit[0] else key_event.value
@@ -449,23 +445,6 @@ class _Builder:
                 )
                 continue
             first_seen[key] = key_span
-            value_event = events[value_index]
-            if (
-                type(value_event) is _SCALAR
-                and value_event.tag is None
-                and depth < MAX_DEPTH
-                and self.expanded < MAX_EXPANDED_NODES
-            ):
-                # Most values: untagged scalars within the limits, taken here
-                # without a call to build.
-                self.expanded += 1
-                mark = value_event.start_mark
-                locations[path + (key,)] = _new(
-                    Location, (key_span, _new(Span, (mark.line + 1, mark.column + 1)))
-                )
-                text = value_event.value
-                result[key] = _resolve_plain(text) if value_event.implicit[0] else text
-                continue
             result[key] = self.build(value_index, path + (key,), key_span, depth + 1)
         if merged is None:
             return result
