@@ -174,11 +174,8 @@ class StackCache:
                 entries[stack] = kept[stack]
                 continue
             ctx = contexts[stack]
-            fingerprint = inputs[stack]
-            if isinstance(fingerprint, tuple):
-                fingerprint = fingerprint[1 if ctx.reads_apps else 0]
             entries[stack] = {
-                "inputs": fingerprint,
+                "inputs": StackCache._chosen(inputs[stack], ctx.reads_apps),
                 "readsApps": ctx.reads_apps,
                 "reads": {u: sorted(o) for u, o in sorted(ctx.reads.items())},
                 "exports": sorted(wanted.get(stack, ())),
@@ -194,6 +191,13 @@ class StackCache:
         # Compact: the file is read by crosswalk only, and JSON without indent
         # is written by json's C encoder (with indent, by its Python one).
         return json.dumps(cache, sort_keys=True, separators=(",", ":")) + "\n"
+
+    @staticmethod
+    def _chosen(fingerprint, reads_apps: bool):
+        """A layer's fingerprint (a pair) as its program read the apps or not."""
+        if isinstance(fingerprint, tuple):
+            return fingerprint[1 if reads_apps else 0]
+        return fingerprint
 
     @staticmethod
     def known_valid(previous: dict | None) -> list[str]:
@@ -216,9 +220,7 @@ class StackCache:
         found = {}
         for stack, entry in previous.get("stacks", {}).items():
             try:
-                fingerprint = inputs.get(stack)
-                if isinstance(fingerprint, tuple):
-                    fingerprint = fingerprint[1 if entry["readsApps"] is True else 0]
+                fingerprint = StackCache._chosen(inputs.get(stack), entry["readsApps"] is True)
                 same = fingerprint == entry["inputs"] and all(
                     resolve_line(lines, tuple(path)) == line for path, line in entry["cites"]
                 )
@@ -319,25 +321,15 @@ def emit_programs(
             if not stack.startswith("06-")
             else f"{project}: app {stack.split('/', 1)[1]} of platform {platform.name}."
         )
-        if stack.startswith("06-"):
-            ctx = StackContext(
-                stack, project, platform, platforms, Program(title, source_name), lines
-            )
-            backend.emit_layer(ctx)
-        else:
+        shown, shown_per_env, seen = platform, platforms, [False]
+        if not stack.startswith("06-"):
             # A layer sees apps that note being looked at (see StackCache).
-            seen = [False]
             watched = {id(p): _watching_apps(p, seen) for p in (platform, *platforms.values())}
-            ctx = StackContext(
-                stack,
-                project,
-                watched[id(platform)],
-                {env: watched[id(p)] for env, p in platforms.items()},
-                Program(title, source_name),
-                lines,
-            )
-            backend.emit_layer(ctx)
-            ctx.reads_apps = seen[0]
+            shown = watched[id(platform)]
+            shown_per_env = {env: watched[id(p)] for env, p in platforms.items()}
+        ctx = StackContext(stack, project, shown, shown_per_env, Program(title, source_name), lines)
+        backend.emit_layer(ctx)
+        ctx.reads_apps = seen[0]
         contexts[stack] = ctx
     return contexts
 
