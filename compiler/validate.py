@@ -166,9 +166,9 @@ def validate_document(
     each item of a list section (an app, say). Every part that checks clean
     adds its digest (the part's place and content) to `valid`; a part whose
     digest is already in `valid` or in `known` (the previous compile's
-    `valid`) is not checked again. `sections` limits the check to those top-level keys (an
-    environment's overrides change only what they name; the rest was checked
-    with the base).
+    `valid`) is not checked again. `sections` limits the check to those
+    top-level keys (an environment's overrides change only what they name;
+    the rest was checked with the base).
     """
     diagnostics: list[Diagnostic] = []
     valid = set() if valid is None else valid
