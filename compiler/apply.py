@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
 
+from crosswalk.compiler.graph import StackDependencies
+
 MANIFEST = "crosswalk.stacks.json"
 OPERATIONS = ("preview", "up", "destroy", "refresh")
 
@@ -116,16 +118,8 @@ class SelectionError(Exception):
     """--stack names a stack the platform does not have."""
 
 
-def _stack_graph(stacks: dict[str, StackSpec]):
-    """The manifest's stacks as a graph, edges from a stack to those that need it."""
-    import networkx as nx
-
-    graph = nx.DiGraph()
-    graph.add_nodes_from(stacks)
-    graph.add_edges_from(
-        (dependency, spec.dir) for spec in stacks.values() for dependency in spec.depends_on
-    )
-    return graph
+def _dependencies(stacks: Iterable[StackSpec]) -> StackDependencies:
+    return StackDependencies({spec.dir: spec.depends_on for spec in stacks})
 
 
 def select_stacks(
@@ -164,14 +158,12 @@ def select_stacks(
                 f"stacks: {', '.join(by_dir)}"
             )
     if with_dependencies or with_dependents:
-        import networkx as nx
-
-        graph = _stack_graph(by_dir)
+        dependencies = _dependencies(ordered)
         for name in set(chosen):
             if with_dependencies:
-                chosen |= nx.ancestors(graph, name)
+                chosen |= dependencies.needed_by(name)
             if with_dependents:
-                chosen |= nx.descendants(graph, name)
+                chosen |= dependencies.needing(name)
     return [s for s in ordered if s.dir in chosen]
 
 
@@ -334,16 +326,15 @@ def waiting_on_upstream(run: RunResult) -> dict[str, str]:
     they read has changes still to apply: a StackReference to a stack that
     does not exist yet, or to an output it does not export yet, cannot be
     previewed. Maps each such stack to the changed upstream it waits for."""
-    import networkx as nx
-
     stacks = {r.spec.dir: r.spec for r in run}
-    graph = _stack_graph(stacks)  # a run of some stacks still names all they need
+    # A run of some stacks still names every stack they read.
+    dependencies = _dependencies(stacks.values())
     changed = {r.spec.dir for r in run if r.outcome is not None and r.outcome.changed}
     pending: dict[str, str] = {}
     for result in run:  # topological order, so upstream verdicts come first
         if result.status not in (FAILED, SKIPPED):
             continue
-        upstream = [d for d in sorted(nx.ancestors(graph, result.spec.dir)) if d in stacks]
+        upstream = [d for d in sorted(dependencies.needed_by(result.spec.dir)) if d in stacks]
         waits_for = [d for d in upstream if d in changed]
         if result.status == FAILED and waits_for:
             pending[result.spec.dir] = waits_for[-1]

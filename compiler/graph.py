@@ -63,6 +63,26 @@ class ResourceGraph:
         return sorted(n for n, data in self.graph.nodes(data=True) if data["stack"] == stack)
 
 
+class StackDependencies:
+    """Stacks and the stacks each reads, as a compiled manifest lists them
+    (`apply` works from OUT, where no ResourceGraph is at hand)."""
+
+    def __init__(self, depends_on: dict[str, tuple[str, ...]]):
+        self.stacks = nx.DiGraph()
+        self.stacks.add_nodes_from(depends_on)
+        self.stacks.add_edges_from(
+            (needed, stack) for stack, needs in depends_on.items() for needed in needs
+        )
+
+    def needed_by(self, stack: str) -> set[str]:
+        """Every stack `stack` reads, directly or through others."""
+        return nx.ancestors(self.stacks, stack)
+
+    def needing(self, stack: str) -> set[str]:
+        """Every stack that reads `stack`, directly or through others."""
+        return nx.descendants(self.stacks, stack)
+
+
 class _Builder:
     def __init__(self) -> None:
         self.graph = nx.DiGraph()
