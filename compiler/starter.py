@@ -90,7 +90,7 @@ def write_starter(directory: Path, cloud: str, *, force: bool) -> StarterWritten
     for name, text in files.items():
         path = directory / name
         if name in (VSCODE_SETTINGS, VSCODE_EXTENSIONS) and path.exists():
-            text, advice = _merged(path, name, text)
+            text, advice = _merged(path, text)
             if advice:
                 done.advice.append(advice)
             if text is None:
@@ -100,26 +100,21 @@ def write_starter(directory: Path, cloud: str, *, force: bool) -> StarterWritten
     return done
 
 
-def _merged(path: Path, name: str, ours: str) -> tuple[str | None, str | None]:
-    """(the text to write, advice) for an editor file that exists: ours merged
-    into it; None to leave it as it is."""
-    wanted = json.loads(ours)
+def _merged(path: Path, ours: str) -> tuple[str | None, str | None]:
+    """(the text to write, advice) for an editor file that exists: our one
+    setting (a mapping or a list) merged into it; None to leave it as it is."""
+    ((key, value),) = json.loads(ours).items()
     try:
         current = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         current = None
-    key = "yaml.schemas" if name == VSCODE_SETTINGS else "recommendations"
-    held = (
-        current.get(key, {} if name == VSCODE_SETTINGS else [])
-        if isinstance(current, dict)
-        else None
-    )
-    if name == VSCODE_SETTINGS and isinstance(held, dict):
-        merged = {**current, key: {**held, **wanted[key]}}
-    elif name == VSCODE_EXTENSIONS and isinstance(held, list):
-        merged = {**current, key: held + [item for item in wanted[key] if item not in held]}
+    held = current.get(key, type(value)()) if isinstance(current, dict) else None
+    if isinstance(value, dict) and isinstance(held, dict):
+        merged = {**current, key: {**held, **value}}
+    elif isinstance(value, list) and isinstance(held, list):
+        merged = {**current, key: held + [item for item in value if item not in held]}
     else:
-        addition = json.dumps({key: wanted[key]})
+        addition = json.dumps({key: value})
         return None, f"{path} is not plain JSON crosswalk can merge into; add {addition}"
     if merged == current:
         return None, None
