@@ -41,6 +41,9 @@ class ResourceGraph:
     graph: nx.DiGraph
     stacks: nx.DiGraph  # built once by build_graph, never changed after
     _order: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+    _members: dict[str, list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def stack_order(self) -> list[str]:
         """Stacks in dependency order; ties broken by name, so the order is stable."""
@@ -60,7 +63,10 @@ class ResourceGraph:
         return sorted(nx.descendants(self.stacks, stack))
 
     def nodes_of(self, stack: str) -> list[str]:
-        return sorted(n for n, data in self.graph.nodes(data=True) if data["stack"] == stack)
+        if not self._members:  # grouped once: drawing the graph asks for every stack
+            for node in sorted(self.graph):
+                self._members.setdefault(self.graph.nodes[node]["stack"], []).append(node)
+        return list(self._members.get(stack, []))
 
 
 class StackDependencies:
