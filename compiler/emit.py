@@ -12,11 +12,9 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
-
 from crosswalk.compiler.codegen import Code, Program, call_statement, py_string
 from crosswalk.compiler.graph import LAYER_DIRS, ResourceGraph, stack_layer
 from crosswalk.compiler.model import Platform
@@ -257,26 +255,35 @@ def _code_fingerprint() -> str:
     return _CODE_FINGERPRINT
 
 
+Emitter = Callable[[StackContext], None]
+
+# The Backend field that fills each stack directory's program.
+LAYER_EMITTERS = {
+    "01-identity": "identity",
+    "02-managed-infra": "managed_infra",
+    "03-cluster": "cluster",
+    "04-cluster-services": "cluster_services",
+    "05-app-services": "app_services",
+    "06-apps": "app",
+}
+
+
+@dataclass(frozen=True)
 class Backend:
-    """What a cloud provides: one method per layer, each filling that layer's
-    program (`identity`, `managed_infra`, `cluster`, `cluster_services`,
-    `app_services`, and `app` for each app's own stack)."""
+    """What a cloud provides: for each layer, the function that fills that
+    layer's program, and `app` for each app's own stack. Each cloud's package
+    (`crosswalk.providers.<cloud>`) assembles one in its `backend()`."""
 
     cloud: str
-    LAYER_METHODS: ClassVar[dict[str, str]] = {
-        "01-identity": "identity",
-        "02-managed-infra": "managed_infra",
-        "03-cluster": "cluster",
-        "04-cluster-services": "cluster_services",
-        "05-app-services": "app_services",
-        "06-apps": "app",
-    }
-
-    def layer_method(self, stack: str):
-        return getattr(self, self.LAYER_METHODS[stack.split("/")[0]])
+    identity: Emitter
+    managed_infra: Emitter
+    cluster: Emitter
+    cluster_services: Emitter
+    app_services: Emitter
+    app: Emitter
 
     def emit_layer(self, ctx: StackContext) -> None:
-        self.layer_method(ctx.stack)(ctx)
+        getattr(self, LAYER_EMITTERS[ctx.stack.split("/")[0]])(ctx)
 
 
 def backend_for(cloud: str) -> Backend:
@@ -284,12 +291,12 @@ def backend_for(cloud: str) -> Backend:
     import importlib
 
     try:
-        module = importlib.import_module(f"crosswalk.providers.{cloud}_emit")
+        module = importlib.import_module(f"crosswalk.providers.{cloud}")
     except ModuleNotFoundError as exc:
-        if exc.name != f"crosswalk.providers.{cloud}_emit":
+        if exc.name != f"crosswalk.providers.{cloud}":
             raise
         raise BackendMissing(cloud) from None
-    return module.BACKEND
+    return module.backend()
 
 
 class BackendMissing(Exception):

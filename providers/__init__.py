@@ -45,4 +45,4 @@ class Finding:
 def rules_for(cloud: str) -> ProviderRules:
     if cloud not in CLOUDS:
         raise ValueError(f"unknown cloud {cloud!r}")
-    return importlib.import_module(f"crosswalk.providers.{cloud}").RULES
+    return importlib.import_module(f"crosswalk.providers.{cloud}.rules").RULES

@@ -29,13 +29,10 @@ from crosswalk.compiler.mocks import Secret, reveal
 from crosswalk.compiler.model import Network
 from crosswalk.compiler.plan import PlanResult, plan_tree
 from crosswalk.compiler.writer import write_tree
-from crosswalk.providers import azure
-from crosswalk.providers.azure_emit import (
-    CLUSTER_ACCESS,
-    LAYER_ASSIGNS,
-    ONLY_ASSIGNING,
-    ROLES,
-)
+from crosswalk.providers.azure import rules as azure
+from crosswalk.providers.azure.cluster import CLUSTER_ACCESS
+from crosswalk.providers.azure.identity import LAYER_ASSIGNS, ONLY_ASSIGNING
+from crosswalk.providers.azure.program import ROLES
 from tests.test_gcp import in_cluster_objects
 
 ROOT = Path(__file__).resolve().parent.parent

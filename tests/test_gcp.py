@@ -22,8 +22,8 @@ from crosswalk.compiler.emit import compile_document
 from crosswalk.compiler.mocks import Secret, reveal
 from crosswalk.compiler.plan import PlanResult, plan_tree
 from crosswalk.compiler.writer import write_tree
-from crosswalk.providers.gcp import address_plan
-from crosswalk.providers.gcp_emit import _gcp_id
+from crosswalk.providers.gcp.common import gcp_id
+from crosswalk.providers.gcp.rules import address_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "gcp" / "platform.yaml"
@@ -467,12 +467,12 @@ def test_address_plan_never_overlaps(cidr, pods, services) -> None:
 
 
 def test_long_ids_are_shortened_stably() -> None:
-    long = _gcp_id(30, "acme-platform-west-1", "ci", "deploy-everything-from-the-monorepo")
-    assert len(long) == 30 and long == _gcp_id(
+    long = gcp_id(30, "acme-platform-west-1", "ci", "deploy-everything-from-the-monorepo")
+    assert len(long) == 30 and long == gcp_id(
         30, "acme-platform-west-1", "ci", "deploy-everything-from-the-monorepo"
     )
-    assert _gcp_id(30, "acme", "nodes") == "acme-nodes"
-    assert long != _gcp_id(30, "acme-platform-west-1", "ci", "deploy-everything-from-the-monorepp")
+    assert gcp_id(30, "acme", "nodes") == "acme-nodes"
+    assert long != gcp_id(30, "acme-platform-west-1", "ci", "deploy-everything-from-the-monorepp")
 
 
 def test_datastores_are_private_encrypted_backed_up_and_protected(

@@ -1,4 +1,4 @@
-"""providers/kubernetes.py: the namespace and app objects every cloud shares.
+"""providers/kubernetes/: the namespace and app objects every cloud shares.
 
 A stand-in backend (no cloud resources) calls `emit_namespace` / `emit_app` the
 way a real one does, so the programs come out of the real `emit_projects`
@@ -28,7 +28,7 @@ from crosswalk.compiler.mocks import Secret, reveal, run_program
 from crosswalk.compiler.model import build_platform
 from crosswalk.compiler.writer import write_tree
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers import services
+from crosswalk.providers.kubernetes import charts
 
 PLATFORM = """\
 apiVersion: crosswalk/v1
@@ -751,7 +751,7 @@ def test_hostile_strings_round_trip_as_data(tmp_path) -> None:
 
 def test_ingress_namespaces_follow_the_charts_that_install_the_controllers() -> None:
     for controller, namespace in k8s.INGRESS_NAMESPACES.items():
-        assert services.CHARTS[controller].namespace == namespace, controller
+        assert charts.CHARTS[controller].namespace == namespace, controller
 
 
 def test_double_cpu() -> None:

@@ -10,9 +10,6 @@ from dataclasses import dataclass
 
 from crosswalk.compiler.codegen import Code, py_string
 from crosswalk.compiler.emit import StackContext
-from crosswalk.providers.kubernetes import emit_provider  # noqa: F401  (one definition, shared)
-
-K8S_IMPORT = "import pulumi_kubernetes as kubernetes"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""Layer 5 on AWS: the Route 53 zone, IRSA roles for external-dns and cert-manager, the shared charts, and the datastores."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Code
+from crosswalk.compiler.emit import StackContext
+from crosswalk.providers import kubernetes as k8s
+from crosswalk.providers.aws.common import (
+    aws_provider,
+    irsa_role,
+    opts,
+)
+from crosswalk.providers.aws.datastores import emit_datastore
+from crosswalk.providers.kubernetes import charts
+
+
+def emit_app_services(ctx: StackContext) -> None:
+    p, prog = ctx.platform, ctx.program
+    prog.imports.add("import json")
+    provider = aws_provider(ctx)
+    k8s_provider = k8s.emit_provider(
+        ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("appServices",))
+    )
+    cloud_values: dict[str, dict] = {}
+    if p.app_services.dns_zone:
+        zone = prog.resource(
+            "dns_zone",
+            "aws.route53.Zone",
+            f"{p.name}-zone",
+            {
+                "name": p.app_services.dns_zone,
+                "comment": f"Managed by crosswalk for platform {p.name}",
+            },
+            ctx.line(("appServices", "dns")),
+            opts(provider),
+        )
+        role = irsa_role(
+            ctx,
+            provider,
+            "external_dns",
+            f"{p.name}-external-dns",
+            ctx.upstream("03-cluster", "oidc_provider_arn"),
+            ctx.upstream("03-cluster", "oidc_provider_url"),
+            "external-dns",
+            "external-dns",
+            ("appServices", "dns"),
+            [
+                "route53:ChangeResourceRecordSets",
+                "route53:ListResourceRecordSets",
+                "route53:ListHostedZones",
+                "route53:ListTagsForResource",
+            ],
+        )
+        cloud_values["dns"] = {
+            "provider": {"name": "aws"},
+            "env": [{"name": "AWS_DEFAULT_REGION", "value": p.cloud.region}],
+            "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": Code(f"{role}.arn")}},
+        }
+        prog.export("dns_zone_id", Code(f"{zone}.zone_id"))
+        prog.export("dns_name_servers", Code(f"{zone}.name_servers"))
+        if p.app_services.email:
+            role = irsa_role(
+                ctx,
+                provider,
+                "cert_manager",
+                f"{p.name}-cert-manager",
+                ctx.upstream("03-cluster", "oidc_provider_arn"),
+                ctx.upstream("03-cluster", "oidc_provider_url"),
+                "cert-manager",
+                "cert-manager",
+                ("appServices", "certificates"),
+                [
+                    "route53:GetChange",
+                    "route53:ChangeResourceRecordSets",
+                    "route53:ListResourceRecordSets",
+                    "route53:ListHostedZonesByName",
+                ],
+            )
+            cloud_values["certificates"] = {
+                "serviceAccount": {
+                    "annotations": {"eks.amazonaws.com/role-arn": Code(f"{role}.arn")}
+                },
+                "securityContext": {"fsGroup": 1001},
+            }
+            cloud_values["certificates_solver"] = {
+                "dns01": {
+                    "route53": {
+                        "region": p.cloud.region,
+                        "hostedZoneID": Code(f"{zone}.zone_id"),
+                    }
+                }
+            }
+    charts.emit_app_services(ctx, k8s_provider, cloud="aws", cloud_values=cloud_values)
+
+    stores = p.app_services.datastores
+    if not stores:
+        return
+    private_subnets = ctx.upstream("02-managed-infra", "private_subnet_ids")
+    vpc_id = ctx.upstream("02-managed-infra", "vpc_id")
+    nodes_sg = ctx.upstream("03-cluster", "cluster_security_group_id")
+    for store in stores:
+        emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg)

@@ -1,0 +1,113 @@
+"""Layer 6 on AWS: an app's stack, its IRSA role for the datastores it uses, and the shared Kubernetes objects."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Code
+from crosswalk.compiler.emit import StackContext
+from crosswalk.providers import kubernetes as k8s
+from crosswalk.providers.aws.common import (
+    aws_provider,
+    irsa_role,
+)
+from crosswalk.providers.aws.datastores import DB_ENGINES
+
+
+def emit_app(ctx: StackContext) -> None:
+    p = ctx.platform
+    app = p.app(ctx.stack.split("/", 1)[1])
+    k8s_provider = k8s.emit_provider(
+        ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(app.path)
+    )
+    parts = k8s.AppCloudParts()
+    cloud_policies = []
+    for store_name in app.uses:
+        store = p.datastore(store_name)
+        prefix = k8s.env_prefix(store.name)
+
+        def out(name: str, store=store) -> Code:
+            return ctx.upstream("05-app-services", f"datastore_{store.name}_{name}")
+
+        if store.engine in DB_ENGINES:
+            parts.datastore_env[store.name] = {
+                f"{prefix}_HOST": out("host"),
+                f"{prefix}_PORT": out("port"),
+                f"{prefix}_DATABASE": out("database"),
+                f"{prefix}_USERNAME": out("username"),
+                f"{prefix}_PASSWORD_SECRET_ARN": out("secret_arn"),
+            }
+            cloud_policies.append((["secretsmanager:GetSecretValue"], out("secret_arn")))
+        elif store.engine == "redis":
+            parts.datastore_env[store.name] = {
+                f"{prefix}_HOST": out("host"),
+                f"{prefix}_PORT": out("port"),
+                f"{prefix}_PASSWORD": out("password"),
+                f"{prefix}_TLS": "true",
+            }
+        elif store.engine == "queue":
+            parts.datastore_env[store.name] = {f"{prefix}_QUEUE_URL": out("url")}
+            cloud_policies.append(
+                (
+                    [
+                        "sqs:SendMessage",
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:ChangeMessageVisibility",
+                    ],
+                    out("arn"),
+                )
+            )
+        else:
+            parts.datastore_env[store.name] = {f"{prefix}_TABLE": out("table")}
+            cloud_policies.append(
+                (
+                    [
+                        "dynamodb:GetItem",
+                        "dynamodb:PutItem",
+                        "dynamodb:UpdateItem",
+                        "dynamodb:DeleteItem",
+                        "dynamodb:Query",
+                    ],
+                    out("arn"),
+                )
+            )
+    if cloud_policies:
+        provider = aws_provider(ctx)
+        statements = [
+            {"Effect": "Allow", "Action": actions, "Resource": resource}
+            for actions, resource in cloud_policies
+        ]
+        role = irsa_role(
+            ctx,
+            provider,
+            "app",
+            f"{p.name}-app-{app.name}",
+            ctx.upstream("03-cluster", "oidc_provider_arn"),
+            ctx.upstream("03-cluster", "oidc_provider_url"),
+            app.namespace,
+            app.name,
+            app.path + ("uses",),
+            statements,
+        )
+        parts.service_account_annotations["eks.amazonaws.com/role-arn"] = Code(f"{role}.arn")
+        parts.egress.append(
+            {
+                "to": [{"ip_block": {"cidr": "0.0.0.0/0"}}],
+                "ports": [{"protocol": "TCP", "port": 443}],
+            }
+        )
+    if any(p.datastore(s).engine in ("postgres", "mysql", "redis") for s in app.uses):
+        ports = sorted(
+            {
+                DB_ENGINES[e][2] if e in DB_ENGINES else 6379
+                for e in (p.datastore(s).engine for s in app.uses)
+                if e != "queue" and e != "document"
+            }
+        )
+        parts.egress.append(
+            {
+                "to": [{"ip_block": {"cidr": p.network.cidr}}],
+                "ports": [{"protocol": "TCP", "port": port} for port in ports],
+            }
+        )
+    k8s.emit_app(ctx, k8s_provider, app, parts)

@@ -1,0 +1,131 @@
+"""What every AWS layer's program shares: the provider, trust policies, IRSA roles."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.emit import StackContext
+
+AWS_IMPORT = "import pulumi_aws as aws"
+
+
+MANAGED = "arn:aws:iam::aws:policy/"
+
+
+def aws_provider(ctx: StackContext) -> Code:
+    p = ctx.platform
+    ctx.program.imports.add(AWS_IMPORT)
+    tags = dict(p.tags) | {"crosswalk/platform": p.name}
+    return ctx.program.resource(
+        "aws_provider",
+        "aws.Provider",
+        "aws",
+        {"region": p.cloud.region, "default_tags": {"tags": tags}},
+        ctx.line(("cloud",)),
+    )
+
+
+def opts(provider: Code, **extra) -> dict:
+    return {"provider": provider, **extra}
+
+
+def trust_policy(principal: dict, conditions: dict | None = None) -> Call:
+    statement = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+    if conditions:
+        statement["Condition"] = conditions
+    return Call("json.dumps", [{"Version": "2012-10-17", "Statement": [statement]}])
+
+
+def var_name(name: str) -> str:
+    return name.replace("-", "_")
+
+
+IRSA_CONDITION = '''
+def irsa_condition(issuer_url, service_account):
+    """The trust condition that pins a role to one Kubernetes service account."""
+    subject = "system:serviceaccount:" + service_account
+    return pulumi.Output.from_input(issuer_url).apply(
+        lambda url: {
+            url.removeprefix("https://") + ":sub": subject,
+            url.removeprefix("https://") + ":aud": "sts.amazonaws.com",
+        }
+    )
+'''
+
+
+def irsa_trust(ctx, provider_arn, issuer_url, namespace: str, service_account: str) -> Call:
+    """Trust policy letting one Kubernetes service account assume a role (IRSA)."""
+    ctx.program.helpers["irsa_condition"] = IRSA_CONDITION
+    condition = Call("irsa_condition", [issuer_url, f"{namespace}:{service_account}"])
+    return Call(
+        "pulumi.Output.json_dumps",
+        [
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Federated": provider_arn},
+                        "Action": "sts:AssumeRoleWithWebIdentity",
+                        "Condition": {"StringEquals": condition},
+                    }
+                ],
+            }
+        ],
+    )
+
+
+def irsa_role(
+    ctx,
+    provider,
+    var,
+    name,
+    oidc_arn,
+    oidc_url,
+    namespace,
+    service_account,
+    path,
+    actions=(),
+    managed=(),
+) -> Code:
+    """An IAM role for one Kubernetes service account: inline policy and/or managed policies."""
+    prog = ctx.program
+    role = prog.resource(
+        (var, "role"),
+        "aws.iam.Role",
+        name,
+        {
+            "description": f"IRSA role of {namespace}/{service_account}",
+            "assume_role_policy": irsa_trust(ctx, oidc_arn, oidc_url, namespace, service_account),
+        },
+        ctx.line(path),
+        opts(provider),
+    )
+    if actions:
+        statements = (
+            list(actions)
+            if isinstance(actions[0], dict)
+            else [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]
+        )
+        prog.resource(
+            (var, "policy"),
+            "aws.iam.RolePolicy",
+            name,
+            {
+                "role": Code(f"{role}.id"),
+                "policy": Call(
+                    "pulumi.Output.json_dumps", [{"Version": "2012-10-17", "Statement": statements}]
+                ),
+            },
+            ctx.line(path),
+            opts(provider),
+        )
+    for policy in managed:
+        prog.resource(
+            (var, "managed"),
+            "aws.iam.RolePolicyAttachment",
+            name,
+            {"role": Code(f"{role}.name"), "policy_arn": policy},
+            ctx.line(path),
+            opts(provider),
+        )
+    return role

@@ -1,0 +1,210 @@
+"""Datastores on AWS (layer 5): RDS, ElastiCache, SQS and DynamoDB, private and encrypted."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Call, Code
+from crosswalk.providers.aws.common import (
+    opts,
+    var_name,
+)
+
+DB_SIZES = {
+    "small": "db.t4g.medium",
+    "medium": "db.r6g.large",
+    "large": "db.r6g.xlarge",
+    "xlarge": "db.r6g.2xlarge",
+}
+
+
+CACHE_SIZES = {
+    "small": "cache.t4g.small",
+    "medium": "cache.r7g.large",
+    "large": "cache.r7g.xlarge",
+    "xlarge": "cache.r7g.2xlarge",
+}
+
+
+DB_ENGINES = {"postgres": ("postgres", "16", 5432), "mysql": ("mysql", "8.0", 3306)}
+
+
+def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> None:
+    p, prog = ctx.platform, ctx.program
+    line = ctx.line(store.path)
+    base = f"{p.name}-{store.name}"
+    protect = ctx.setting(
+        f"datastores.{store.name}.deletionProtection", lambda q, env: env != "dev"
+    )
+
+    def security_group(port: int) -> Code:
+        return prog.resource(
+            ("datastore", store.name, "sg"),
+            "aws.ec2.SecurityGroup",
+            base,
+            {
+                "description": f"{store.engine} {store.name}: reachable only from the cluster",
+                "vpc_id": vpc_id,
+                "ingress": [
+                    {
+                        "description": "from cluster nodes and pods",
+                        "protocol": "tcp",
+                        "from_port": port,
+                        "to_port": port,
+                        "security_groups": [nodes_sg],
+                    }
+                ],
+            },
+            line,
+            opts(provider),
+        )
+
+    if store.engine in DB_ENGINES:
+        engine, default_version, port = DB_ENGINES[store.engine]
+        sg = security_group(port)
+        subnets = prog.resource(
+            ("datastore", store.name, "subnets"),
+            "aws.rds.SubnetGroup",
+            base,
+            {"subnet_ids": private_subnets},
+            line,
+            opts(provider),
+        )
+        db = prog.resource(
+            ("datastore", store.name),
+            "aws.rds.Instance",
+            base,
+            {
+                "engine": engine,
+                "engine_version": store.version or default_version,
+                "instance_class": store.instance_class or DB_SIZES[store.size],
+                "allocated_storage": store.storage_gb,
+                "storage_type": "gp3",
+                "storage_encrypted": True,
+                "db_name": store.name.replace("-", "_"),
+                "username": "crosswalk",
+                "manage_master_user_password": True,
+                "db_subnet_group_name": Code(f"{subnets}.name"),
+                "vpc_security_group_ids": [Code(f"{sg}.id")],
+                "publicly_accessible": False,
+                "multi_az": ctx.setting(
+                    f"datastores.{store.name}.highAvailability",
+                    lambda q, env: q.datastore(store.name).high_availability,
+                ),
+                "backup_retention_period": store.backup_retention_days,
+                "copy_tags_to_snapshot": True,
+                "deletion_protection": protect,
+                "skip_final_snapshot": False,
+                "final_snapshot_identifier": f"{base}-final",
+                "iam_database_authentication_enabled": True,
+                "auto_minor_version_upgrade": True,
+                "performance_insights_enabled": True,
+                "enabled_cloudwatch_logs_exports": ["postgresql"]
+                if engine == "postgres"
+                else ["error", "slowquery"],
+            },
+            line,
+            opts(provider),
+        )
+        prog.export(f"datastore_{store.name}_host", Code(f"{db}.address"))
+        # Ports travel as strings: apps put them in Secrets.
+        prog.export(f"datastore_{store.name}_port", Code(f"{db}.port.apply(str)"))
+        prog.export(f"datastore_{store.name}_database", Code(f"{db}.db_name"))
+        prog.export(f"datastore_{store.name}_username", Code(f"{db}.username"))
+        prog.export(
+            f"datastore_{store.name}_secret_arn",
+            Code(f"{db}.master_user_secrets[0].secret_arn"),
+        )
+    elif store.engine == "redis":
+        sg = security_group(6379)
+        subnets = prog.resource(
+            ("datastore", store.name, "subnets"),
+            "aws.elasticache.SubnetGroup",
+            base,
+            {"subnet_ids": private_subnets},
+            line,
+            opts(provider),
+        )
+        prog.assign(
+            f"{var_name(store.name)}_auth",
+            Call(
+                "aws.secretsmanager.get_random_password",
+                kwargs={
+                    "password_length": 64,
+                    "exclude_punctuation": True,
+                    "opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider}),
+                },
+            ),
+        )
+        token = Code(f"pulumi.Output.secret({var_name(store.name)}_auth.random_password)")
+        ha = store.high_availability
+        cache = prog.resource(
+            ("datastore", store.name),
+            "aws.elasticache.ReplicationGroup",
+            base,
+            {
+                "description": f"redis {store.name} of platform {p.name}",
+                "engine": "redis",
+                "engine_version": store.version or "7.1",
+                "node_type": store.instance_class or CACHE_SIZES[store.size],
+                "num_cache_clusters": 2 if ha else 1,
+                "automatic_failover_enabled": ha,
+                "multi_az_enabled": ha,
+                "port": 6379,
+                "subnet_group_name": Code(f"{subnets}.name"),
+                "security_group_ids": [Code(f"{sg}.id")],
+                "at_rest_encryption_enabled": True,
+                "transit_encryption_enabled": True,
+                "auth_token": token,
+                "snapshot_retention_limit": store.backup_retention_days,
+                "auto_minor_version_upgrade": True,
+            },
+            line,
+            opts(provider, additional_secret_outputs=["authToken"]),
+        )
+        prog.export(f"datastore_{store.name}_host", Code(f"{cache}.primary_endpoint_address"))
+        prog.export(f"datastore_{store.name}_port", Code(f"{cache}.port.apply(str)"))
+        prog.export(f"datastore_{store.name}_password", token)
+    elif store.engine == "queue":
+        dlq = prog.resource(
+            ("datastore", store.name, "dead_letters"),
+            "aws.sqs.Queue",
+            f"{base}-dead-letters",
+            {"sqs_managed_sse_enabled": True, "message_retention_seconds": 1209600},
+            line,
+            opts(provider),
+        )
+        queue = prog.resource(
+            ("datastore", store.name),
+            "aws.sqs.Queue",
+            base,
+            {
+                "sqs_managed_sse_enabled": True,
+                "visibility_timeout_seconds": 60,
+                "redrive_policy": Call(
+                    "pulumi.Output.json_dumps",
+                    [{"deadLetterTargetArn": Code(f"{dlq}.arn"), "maxReceiveCount": 5}],
+                ),
+            },
+            line,
+            opts(provider),
+        )
+        prog.export(f"datastore_{store.name}_url", Code(f"{queue}.url"))
+        prog.export(f"datastore_{store.name}_arn", Code(f"{queue}.arn"))
+    else:  # document
+        table = prog.resource(
+            ("datastore", store.name),
+            "aws.dynamodb.Table",
+            base,
+            {
+                "billing_mode": "PAY_PER_REQUEST",
+                "hash_key": "pk",
+                "range_key": "sk",
+                "attributes": [{"name": "pk", "type": "S"}, {"name": "sk", "type": "S"}],
+                "point_in_time_recovery": {"enabled": True},
+                "server_side_encryption": {"enabled": True},
+                "deletion_protection_enabled": protect,
+            },
+            line,
+            opts(provider),
+        )
+        prog.export(f"datastore_{store.name}_table", Code(f"{table}.name"))
+        prog.export(f"datastore_{store.name}_arn", Code(f"{table}.arn"))

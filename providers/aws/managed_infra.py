@@ -1,0 +1,206 @@
+"""Layer 2 on AWS: the VPC and its subnets, NAT, the platform KMS key, ECR registries."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.emit import StackContext
+from crosswalk.providers.aws.common import (
+    aws_provider,
+    opts,
+)
+
+
+def _subnets(cidr: str, zones: int) -> tuple[list[str], list[str]]:
+    """Public /24-ish and private larger subnets per zone, carved at compile time."""
+    network = ipaddress.ip_network(cidr)
+    halves = list(network.subnets(prefixlen_diff=1))
+    private_bits = max(1, (zones - 1).bit_length())
+    private = [str(s) for s in list(halves[0].subnets(prefixlen_diff=private_bits))[:zones]]
+    public_pool = list(halves[1].subnets(prefixlen_diff=private_bits + 2))
+    public = [str(s) for s in public_pool[:zones]]
+    return public, private
+
+
+def emit_managed_infra(ctx: StackContext) -> None:
+    p, prog = ctx.platform, ctx.program
+    provider = aws_provider(ctx)
+    net = p.network
+    line = ctx.line(("network",))
+    prog.assign(
+        "zones",
+        Call(
+            "aws.get_availability_zones",
+            kwargs={
+                "state": "available",
+                "opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider}),
+            },
+        ),
+    )
+    vpc = prog.resource(
+        "vpc",
+        "aws.ec2.Vpc",
+        f"{p.name}-vpc",
+        {
+            "cidr_block": net.cidr,
+            "enable_dns_hostnames": True,
+            "enable_dns_support": True,
+            "tags": {"Name": f"{p.name}-vpc"},
+        },
+        line,
+        opts(provider),
+    )
+    prog.resource(
+        "default_security_group",
+        "aws.ec2.DefaultSecurityGroup",
+        f"{p.name}-default",
+        {"vpc_id": Code(f"{vpc}.id"), "tags": {"Name": f"{p.name}-default-deny"}},
+        line,
+        opts(provider),
+    )
+    igw = prog.resource(
+        "internet_gateway",
+        "aws.ec2.InternetGateway",
+        f"{p.name}-igw",
+        {"vpc_id": Code(f"{vpc}.id")},
+        line,
+        opts(provider),
+    )
+    public_cidrs, private_cidrs = _subnets(net.cidr, net.zones)
+    public_rt = prog.resource(
+        "public_route_table",
+        "aws.ec2.RouteTable",
+        f"{p.name}-public",
+        {
+            "vpc_id": Code(f"{vpc}.id"),
+            "routes": [{"cidr_block": "0.0.0.0/0", "gateway_id": Code(f"{igw}.id")}],
+        },
+        line,
+        opts(provider),
+    )
+    public, private, nats = [], [], []
+    for zone in range(net.zones):
+        az = Code(f"zones.names[{zone}]")
+        subnet = prog.resource(
+            ("public", str(zone)),
+            "aws.ec2.Subnet",
+            f"{p.name}-public-{zone}",
+            {
+                "vpc_id": Code(f"{vpc}.id"),
+                "cidr_block": public_cidrs[zone],
+                "availability_zone": az,
+                "map_public_ip_on_launch": False,
+                "tags": {"Name": f"{p.name}-public-{zone}", "kubernetes.io/role/elb": "1"},
+            },
+            line,
+            opts(provider),
+        )
+        public.append(subnet)
+        prog.resource(
+            ("public", str(zone), "routes"),
+            "aws.ec2.RouteTableAssociation",
+            f"{p.name}-public-{zone}",
+            {"subnet_id": Code(f"{subnet}.id"), "route_table_id": Code(f"{public_rt}.id")},
+            line,
+            opts(provider),
+        )
+        if zone == 0 or net.nat_gateways == "perZone":
+            eip = prog.resource(
+                ("nat", str(zone), "ip"),
+                "aws.ec2.Eip",
+                f"{p.name}-nat-{zone}",
+                {"domain": "vpc"},
+                ctx.line(("network", "natGateways")),
+                opts(provider),
+            )
+            nats.append(
+                prog.resource(
+                    ("nat", str(zone)),
+                    "aws.ec2.NatGateway",
+                    f"{p.name}-nat-{zone}",
+                    {"allocation_id": Code(f"{eip}.id"), "subnet_id": Code(f"{subnet}.id")},
+                    ctx.line(("network", "natGateways")),
+                    opts(provider),
+                )
+            )
+    for zone in range(net.zones):
+        nat = nats[zone] if net.nat_gateways == "perZone" else nats[0]
+        subnet = prog.resource(
+            ("private", str(zone)),
+            "aws.ec2.Subnet",
+            f"{p.name}-private-{zone}",
+            {
+                "vpc_id": Code(f"{vpc}.id"),
+                "cidr_block": private_cidrs[zone],
+                "availability_zone": Code(f"zones.names[{zone}]"),
+                "tags": {
+                    "Name": f"{p.name}-private-{zone}",
+                    "kubernetes.io/role/internal-elb": "1",
+                },
+            },
+            line,
+            opts(provider),
+        )
+        private.append(subnet)
+        table = prog.resource(
+            ("private", str(zone), "route_table"),
+            "aws.ec2.RouteTable",
+            f"{p.name}-private-{zone}",
+            {
+                "vpc_id": Code(f"{vpc}.id"),
+                "routes": [{"cidr_block": "0.0.0.0/0", "nat_gateway_id": Code(f"{nat}.id")}],
+            },
+            line,
+            opts(provider),
+        )
+        prog.resource(
+            ("private", str(zone), "routes"),
+            "aws.ec2.RouteTableAssociation",
+            f"{p.name}-private-{zone}",
+            {"subnet_id": Code(f"{subnet}.id"), "route_table_id": Code(f"{table}.id")},
+            line,
+            opts(provider),
+        )
+    key = prog.resource(
+        "secrets_key",
+        "aws.kms.Key",
+        f"{p.name}-secrets",
+        {
+            "description": f"Encrypts Kubernetes secrets and data of platform {p.name}",
+            "enable_key_rotation": True,
+            "deletion_window_in_days": 30,
+        },
+        ctx.line(("cluster",)),
+        opts(provider),
+    )
+    prog.resource(
+        "secrets_key_alias",
+        "aws.kms.Alias",
+        f"{p.name}-secrets",
+        {"name": f"alias/{p.name}-secrets", "target_key_id": Code(f"{key}.key_id")},
+        ctx.line(("cluster",)),
+        opts(provider),
+    )
+    for registry in p.registries:
+        repo = prog.resource(
+            ("registry", registry.name),
+            "aws.ecr.Repository",
+            f"{p.name}-{registry.name}",
+            {
+                "name": f"{p.name}/{registry.name}",
+                "image_scanning_configuration": {"scan_on_push": registry.scan_on_push},
+                "image_tag_mutability": "IMMUTABLE" if registry.immutable_tags else "MUTABLE",
+                "encryption_configurations": [
+                    {"encryption_type": "KMS", "kms_key": Code(f"{key}.arn")}
+                ],
+            },
+            ctx.line(registry.path),
+            opts(provider),
+        )
+        prog.export(f"registry_{registry.name}_url", Code(f"{repo}.repository_url"))
+    prog.export("vpc_id", Code(f"{vpc}.id"))
+    prog.export("vpc_cidr", Code(f"{vpc}.cidr_block"))
+    prog.export("public_subnet_ids", Code("[" + ", ".join(f"{s}.id" for s in public) + "]"))
+    prog.export("private_subnet_ids", Code("[" + ", ".join(f"{s}.id" for s in private) + "]"))
+    prog.export("secrets_key_arn", Code(f"{key}.arn"))

@@ -1,0 +1,361 @@
+"""Datastores on Azure (layer 5): PostgreSQL/MySQL flexible servers, Redis, Service Bus, Cosmos DB, behind private endpoints."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Call, Code
+from crosswalk.providers.azure.common import var_name
+from crosswalk.providers.azure.program import (
+    AzureProgram,
+)
+from crosswalk.providers.azure.rules import (
+    DATASTORE_NAMES,
+    DEFAULT_VERSIONS,
+    REDIS_CLASS,
+    SQL_VERSIONS,
+    redis_sku,
+)
+
+# Datastores: portable sizes -> Azure SKUs.
+SQL_SIZES = {
+    "postgres": {
+        "small": "Standard_D2ds_v5",
+        "medium": "Standard_D4ds_v5",
+        "large": "Standard_D8ds_v5",
+        "xlarge": "Standard_D16ds_v5",
+    },
+    "mysql": {
+        "small": "Standard_D2ds_v4",
+        "medium": "Standard_D4ds_v4",
+        "large": "Standard_D8ds_v4",
+        "xlarge": "Standard_D16ds_v4",
+    },
+}
+
+
+SQL_TIERS = {"B": "Burstable", "E": "MemoryOptimized"}  # by the size's family; else GeneralPurpose
+
+
+POSTGRES_STORAGE_GB = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+
+
+REDIS_SIZES = {
+    "small": ("Standard", "C", 1),
+    "medium": ("Standard", "C", 3),
+    "large": ("Premium", "P", 2),
+    "xlarge": ("Premium", "P", 3),
+}
+
+
+REDIS_TLS_PORT = 6380
+
+
+def _sql_tier(sku: str) -> str:
+    family = sku.removeprefix("Standard_")[:1]
+    return SQL_TIERS.get(family, "GeneralPurpose")
+
+
+def _postgres_storage(gb: int) -> int:
+    return next((size for size in POSTGRES_STORAGE_GB if size >= gb), POSTGRES_STORAGE_GB[-1])
+
+
+def _redis_sku(store) -> dict:
+    if store.instance_class and REDIS_CLASS.match(store.instance_class):
+        return redis_sku(store.instance_class)
+    name, family, capacity = REDIS_SIZES[store.size]
+    return {"name": name, "family": family, "capacity": capacity}
+
+
+def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
+    """A datastore; returns what apps are granted access on."""
+    p, prog, ctx = az.p, az.prog, az.ctx
+    line = ctx.line(store.path)
+    rg = az.resource_group()
+    var = f"datastore_{var_name(store.name)}"
+    base = f"{p.name}-{store.name}"
+    out = lambda name: f"datastore_{store.name}_{name}"
+    vnet_id = ctx.upstream("02-managed-infra", "vnet_id")
+    name = az.name_of(DATASTORE_NAMES[store.engine], store.name)
+
+    def protect():
+        """Deletion protection outside dev (SQL and document stores, as on AWS)."""
+        return ctx.setting(
+            f"datastores.{store.name}.deletionProtection", lambda q, env: env != "dev"
+        )
+
+    def per_ha(key: str, on, off):
+        return ctx.setting(
+            f"datastores.{store.name}.{key}",
+            lambda q, env: on if q.datastore(store.name).high_availability else off,
+        )
+
+    def resilience() -> dict:
+        """Backups and a zone-redundant standby, as both flexible servers take them."""
+        return {
+            "backup": {
+                "backup_retention_days": store.backup_retention_days,
+                "geo_redundant_backup": per_ha("geoRedundantBackup", "Enabled", "Disabled"),
+            },
+            "high_availability": {
+                "mode": per_ha("highAvailabilityMode", "ZoneRedundant", "Disabled")
+            },
+        }
+
+    def database(module: str, server: Code, charset: str, collation: str) -> None:
+        """The app's database on a flexible server, the server's delete lock,
+        and the host and database apps connect to."""
+        made = az.res(
+            (var, "database"),
+            f"{module}.Database",
+            base,
+            {
+                "resource_group_name": rg,
+                "server_name": Code(f"{server}.name"),
+                "database_name": store.name.replace("-", "_"),
+                "charset": charset,
+                "collation": collation,
+            },
+            line,
+        )
+        az.lock(var, base, server, protect(), line)
+        prog.export(out("host"), Code(f"{server}.fully_qualified_domain_name"))
+        prog.export(out("database"), Code(f"{made}.name"))
+
+    if store.engine == "postgres":
+        az.use("dbforpostgresql")
+        sku = store.instance_class or SQL_SIZES["postgres"][store.size]
+        zone = az.private_zone(f"{p.name}.private.postgres.database.azure.com", vnet_id, line)
+        server = az.res(
+            var,
+            "dbforpostgresql.Server",
+            base,
+            {
+                "resource_group_name": rg,
+                "server_name": name,
+                "location": az.location,
+                "version": store.version or DEFAULT_VERSIONS["postgres"],
+                "sku": {"name": sku, "tier": _sql_tier(sku)},
+                "storage": {
+                    "storage_size_gb": _postgres_storage(store.storage_gb),
+                    "auto_grow": "Enabled",
+                },
+                **resilience(),
+                "network": {
+                    "delegated_subnet_resource_id": ctx.upstream(
+                        "02-managed-infra", "postgres_subnet_id"
+                    ),
+                    "private_dns_zone_arm_resource_id": Code(f"{zone}.id"),
+                    "public_network_access": "Disabled",
+                },
+                # Entra ID only: apps sign in as their managed identity, no password exists.
+                "auth_config": {
+                    "active_directory_auth": "Enabled",
+                    "password_auth": "Disabled",
+                    "tenant_id": Code(f"{az.client}.tenant_id"),
+                },
+                "tags": az.tags,
+            },
+            line,
+        )
+        database("dbforpostgresql", server, "UTF8", "en_US.utf8")
+        prog.export(out("server"), Code(f"{server}.name"))
+        return {"server": server}
+    if store.engine == "mysql":
+        az.use("dbformysql", "keyvault")
+        prog.imports.add("import secrets")
+        sku = store.instance_class or SQL_SIZES["mysql"][store.size]
+        zone = az.private_zone(f"{p.name}.private.mysql.database.azure.com", vnet_id, line)
+        # MySQL's Entra ID sign-in needs Microsoft Graph rights only a tenant
+        # admin can grant, so it keeps a password: made once, when the server
+        # is created (both resources ignore later values), kept in Key Vault.
+        password = prog.assign(
+            f"{var}_password",
+            Code('pulumi.Output.secret("Cw1-" + secrets.token_urlsafe(32))'),
+            line,
+        )
+        server = az.res(
+            var,
+            "dbformysql.Server",
+            base,
+            {
+                "resource_group_name": rg,
+                "server_name": name,
+                "location": az.location,
+                "version": SQL_VERSIONS["mysql"][store.version or DEFAULT_VERSIONS["mysql"]],
+                "sku": {"name": sku, "tier": _sql_tier(sku)},
+                "administrator_login": "crosswalk",
+                "administrator_login_password": password,
+                "storage": {
+                    "storage_size_gb": min(max(store.storage_gb, 20), 16384),
+                    "auto_grow": "Enabled",
+                    "auto_io_scaling": "Enabled",
+                },
+                **resilience(),
+                "network": {
+                    "delegated_subnet_resource_id": ctx.upstream(
+                        "02-managed-infra", "mysql_subnet_id"
+                    ),
+                    "private_dns_zone_resource_id": Code(f"{zone}.id"),
+                    "public_network_access": "Disabled",
+                },
+                "tags": az.tags,
+            },
+            line,
+            ignore_changes=["administratorLoginPassword"],
+        )
+        secret = az.res(
+            (var, "password_secret"),
+            "keyvault.Secret",
+            f"{base}-password",
+            {
+                "resource_group_name": rg,
+                "vault_name": ctx.upstream("02-managed-infra", "key_vault_name"),
+                "secret_name": f"{store.name}-password",
+                "properties": {
+                    "value": password,
+                    "content_type": "password of MySQL user crosswalk",
+                },
+                "tags": az.tags,
+            },
+            line,
+            ignore_changes=["properties.value"],
+        )
+        database("dbformysql", server, "utf8mb4", "utf8mb4_0900_ai_ci")
+        prog.export(out("password_secret_uri"), Code(f"{secret}.properties.secret_uri"))
+        prog.export(out("password_secret_id"), Code(f"{secret}.id"))
+        return {"server": server, "password_secret": secret}
+    subnet = ctx.upstream("02-managed-infra", "endpoints_subnet_id")
+    if store.engine == "redis":
+        az.use("redis")
+        cache = az.res(
+            var,
+            "redis.Redis",
+            base,
+            {
+                "resource_group_name": rg,
+                "name": name,
+                "location": az.location,
+                "sku": _redis_sku(store),
+                "redis_version": store.version or DEFAULT_VERSIONS["redis"],
+                "enable_non_ssl_port": False,
+                "minimum_tls_version": "1.2",
+                "public_network_access": "Disabled",
+                # Entra ID sign-in only: no access keys to leak.
+                "disable_access_key_authentication": True,
+                "redis_configuration": {"aad_enabled": "true"},
+                "tags": az.tags,
+            },
+            line,
+        )
+        az.private_endpoint(var, base, "redis", cache, subnet, vnet_id, line)
+        prog.export(out("host"), Code(f"{cache}.host_name"))
+        prog.export(out("name"), Code(f"{cache}.name"))
+        return {"cache": cache}
+    if store.engine == "queue":
+        az.use("servicebus")
+        namespace = az.res(
+            var,
+            "servicebus.Namespace",
+            base,
+            {
+                "resource_group_name": rg,
+                "namespace_name": name,
+                "location": az.location,
+                "sku": {
+                    "name": Code("servicebus.SkuName.STANDARD"),
+                    "tier": Code("servicebus.SkuTier.STANDARD"),
+                },
+                # Entra ID only (no shared access keys), like SQS's IAM.
+                "disable_local_auth": True,
+                "minimum_tls_version": "1.2",
+                "tags": az.tags,
+            },
+            line,
+        )
+        queue = az.res(
+            (var, "queue"),
+            "servicebus.Queue",
+            base,
+            {
+                "resource_group_name": rg,
+                "namespace_name": Code(f"{namespace}.name"),
+                "queue_name": store.name,
+                "lock_duration": "PT1M",
+                "max_delivery_count": 5,
+                "dead_lettering_on_message_expiration": True,
+                "default_message_time_to_live": "P14D",
+            },
+            line,
+        )
+        host = prog.assign(
+            prog.name(var, "host"),
+            Call("pulumi.Output.concat", [Code(f"{namespace}.name"), ".servicebus.windows.net"]),
+        )
+        prog.export(out("namespace"), host)
+        prog.export(out("queue"), Code(f"{queue}.name"))
+        prog.export(out("queue_id"), Code(f"{queue}.id"))
+        return {"queue": queue}
+    # document
+    az.use("cosmosdb")
+    account = az.res(
+        var,
+        "cosmosdb.DatabaseAccount",
+        base,
+        {
+            "resource_group_name": rg,
+            "account_name": name,
+            "location": az.location,
+            "kind": "GlobalDocumentDB",
+            "database_account_offer_type": Code("cosmosdb.DatabaseAccountOfferType.STANDARD"),
+            "locations": [
+                {
+                    "location_name": az.location,
+                    "failover_priority": 0,
+                    "is_zone_redundant": per_ha("zoneRedundant", True, False),
+                }
+            ],
+            "consistency_policy": {
+                "default_consistency_level": Code("cosmosdb.DefaultConsistencyLevel.SESSION")
+            },
+            "backup_policy": {
+                "type": "Continuous",
+                "continuous_mode_properties": {"tier": "Continuous7Days"},
+            },
+            "disable_local_auth": True,
+            "disable_key_based_metadata_write_access": True,
+            "public_network_access": "Disabled",
+            "minimal_tls_version": "Tls12",
+            "tags": az.tags,
+        },
+        line,
+    )
+    database = az.res(
+        (var, "database"),
+        "cosmosdb.SqlResourceSqlDatabase",
+        base,
+        {
+            "resource_group_name": rg,
+            "account_name": Code(f"{account}.name"),
+            "database_name": store.name,
+            "resource": {"id": store.name},
+        },
+        line,
+    )
+    container = az.res(
+        (var, "container"),
+        "cosmosdb.SqlResourceSqlContainer",
+        base,
+        {
+            "resource_group_name": rg,
+            "account_name": Code(f"{account}.name"),
+            "database_name": Code(f"{database}.name"),
+            "container_name": "items",
+            "resource": {"id": "items", "partition_key": {"paths": ["/pk"], "kind": "Hash"}},
+        },
+        line,
+    )
+    az.private_endpoint(var, base, "document", account, subnet, vnet_id, line)
+    az.lock(var, base, account, protect(), line)
+    prog.export(out("endpoint"), Code(f"{account}.document_endpoint"))
+    prog.export(out("database"), Code(f"{database}.name"))
+    prog.export(out("container"), Code(f"{container}.name"))
+    return {"account": account}

@@ -1,0 +1,323 @@
+"""One Azure program being written: its provider, the azure-native submodules it
+imports, the built-in roles it assigns, and the building blocks every layer uses
+(identities, federation, role assignments, private endpoints, locks)."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Call, Code, literal, py_string
+from crosswalk.compiler.emit import StackContext
+from crosswalk.providers.azure.rules import (
+    AzureName,
+)
+
+AZURE_MODULE = "pulumi_azure_native"
+
+
+PROVIDER_IMPORT = "Provider as AzureProvider"
+
+
+LINE_LENGTH = 88  # ruff format's default, which generated programs are checked against
+
+
+# A derived name fits its keyword argument's line up to this width ("    namespace_name=...,").
+NAME_EXPRESSION_WIDTH = LINE_LENGTH - len("    namespace_name=,")
+
+
+TOKEN_AUDIENCE = "api://AzureADTokenExchange"
+
+
+# Built-in Azure roles crosswalk assigns, by name.
+ROLES = {
+    "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+    "Azure Kubernetes Service Cluster User Role": "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
+    "Azure Kubernetes Service RBAC Admin": "3498e952-d568-435e-9b2c-8d77e338d7f7",
+    "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
+    "Azure Kubernetes Service RBAC Reader": "7f6c6a51-bcf8-42ba-9220-52d62157d7db",
+    "Azure Kubernetes Service RBAC Writer": "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb",
+    "Azure Service Bus Data Receiver": "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0",
+    "Azure Service Bus Data Sender": "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",
+    "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
+    "DNS Zone Contributor": "befefa01-2a29-4197-83a8-272ff33ce314",
+    "Key Vault Crypto User": "12338af0-0e69-4776-bea7-57ae8d297424",
+    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
+    "Managed Identity Contributor": "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59",
+    "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
+    "Monitoring Contributor": "749f88d5-cbae-40b8-bcfc-e573ddc772fa",
+    "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
+    "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    "Role Based Access Control Administrator": "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+}
+
+
+# Private DNS zones of private endpoints, and the sub-resource each endpoint reaches.
+PRIVATE_LINKS = {
+    "registry": ("privatelink.azurecr.io", "registry"),
+    "redis": ("privatelink.redis.cache.windows.net", "redisCache"),
+    "document": ("privatelink.documents.azure.com", "Sql"),
+}
+
+
+ROLE_DEFINITION = '''
+def role_definition(name):
+    """The id of a built-in Azure role, by its name, in this subscription."""
+    return (
+        "/subscriptions/"
+        + client.subscription_id
+        + "/providers/Microsoft.Authorization/roleDefinitions/"
+        + BUILT_IN_ROLES[name]
+    )
+'''
+
+
+class AzureProgram:
+    """One program being written: its provider, the Azure submodules it uses,
+    the built-in roles it assigns and the values it reads more than once."""
+
+    def __init__(self, ctx: StackContext):
+        self.ctx = ctx
+        self.p = ctx.platform
+        self.prog = ctx.program
+        self.modules: set[str] = set()
+        self.roles: set[str] = set()
+        self._provider: Code | None = None
+        self._client: Code | None = None
+        self._tags: Code | None = None
+        self.group: Code | None = None  # set where the group is made (identity)
+        self.zones: dict[str, Code] = {}
+        self.serial: dict[str, Code] = {}  # the last change to what Azure changes one at a time
+        self.prog.names.add("client")  # role_definition() reads the subscription from `client`
+
+    # Program plumbing -------------------------------------------------------
+
+    def use(self, *modules: str) -> None:
+        self.modules.update(modules)
+
+    @property
+    def provider(self) -> Code:
+        if self._provider is None:
+            self.use(PROVIDER_IMPORT)
+            self._provider = self.prog.resource(
+                "azure_provider",
+                "AzureProvider",
+                "azure",
+                {"location": self.p.cloud.region},
+                self.ctx.line(("cloud",)),
+            )
+        return self._provider
+
+    @property
+    def client(self) -> Code:
+        """Who runs the program: its tenant and subscription."""
+        if self._client is None:
+            self.use("authorization")
+            provider = self.provider
+            self._client = self.prog.assign(
+                "client",
+                Call(
+                    "authorization.get_client_config",
+                    kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},
+                ),
+            )
+        return self._client
+
+    @property
+    def tags(self) -> Code:
+        if self._tags is None:
+            self._tags = self.prog.assign(
+                self.prog.name("tags"),
+                dict(self.p.tags)
+                | {"crosswalk-platform": self.p.name, "crosswalk-environment": Code("stack")},
+            )
+        return self._tags
+
+    @property
+    def location(self) -> str:
+        return self.p.cloud.region
+
+    def resource_group(self) -> Code:
+        if self.group is not None:
+            return self.group
+        return self.ctx.upstream("01-identity", "resource_group_name")
+
+    def res(self, var, cls: str, name: str, kwargs: dict, line, **opts) -> Code:
+        return self.prog.resource(var, cls, name, kwargs, line, {"provider": self.provider, **opts})
+
+    def name_of(self, rule: AzureName, item: str = "") -> Code | Call:
+        """A globally unique name: the environment comes from the stack's name."""
+        before, after = rule.around_env(self.p.name, item)
+        env = (
+            "stack.replace(" + py_string("-") + ", " + py_string("") + ")"
+            if rule.compact
+            else "stack"
+        )
+        parts = (
+            ([py_string(before)] if before else []) + [env] + ([py_string(after)] if after else [])
+        )
+        joined = " + ".join(parts)
+        if len(joined) <= NAME_EXPRESSION_WIDTH:
+            return Code(joined)
+        return Call(py_string("") + ".join", [[Code(part) for part in parts]])
+
+    def role(self, name: str) -> Code:
+        self.roles.add(name)
+        self.client  # noqa: B018 - role_definition reads the subscription from it
+        return Code(f"role_definition({py_string(name)})")
+
+    def assign_role(
+        self, var, name: str, role: str, principal, scope, line, principal_type=None, **extra
+    ):
+        self.use("authorization")
+        kwargs = {
+            "principal_id": principal,
+            "principal_type": principal_type,
+            "role_definition_id": self.role(role),
+            "scope": scope,
+        } | extra
+        return self.res(var, "authorization.RoleAssignment", name, kwargs, line)
+
+    def identity(self, var, name: str, line) -> Code:
+        self.use("managedidentity")
+        return self.res(
+            var,
+            "managedidentity.UserAssignedIdentity",
+            name,
+            {
+                "resource_group_name": self.resource_group(),
+                "resource_name_": name,
+                "location": self.location,
+                "tags": self.tags,
+            },
+            line,
+        )
+
+    def federate(
+        self, var, name: str, identity: Code, credential: str, issuer, subject: str, line
+    ) -> Code:
+        self.use("managedidentity")
+        return self.res(
+            var,
+            "managedidentity.FederatedIdentityCredential",
+            name,
+            {
+                "resource_group_name": self.resource_group(),
+                "resource_name_": Code(f"{identity}.name"),
+                "federated_identity_credential_resource_name": credential,
+                "issuer": issuer,
+                "subject": subject,
+                "audiences": [TOKEN_AUDIENCE],
+            },
+            line,
+        )
+
+    def private_zone(self, zone: str, vnet_id, line) -> Code:
+        """A private DNS zone linked to the platform's network (once per program)."""
+        if zone not in self.zones:
+            self.use("privatedns")
+            var = ("zone", zone.split(".")[1 if zone.startswith("privatelink.") else 2])
+            self.zones[zone] = self.res(
+                var,
+                "privatedns.PrivateZone",
+                zone,
+                {
+                    "resource_group_name": self.resource_group(),
+                    "private_zone_name": zone,
+                    "location": "global",
+                    "tags": self.tags,
+                },
+                line,
+            )
+            self.res(
+                (*var, "link"),
+                "privatedns.VirtualNetworkLink",
+                zone,
+                {
+                    "resource_group_name": self.resource_group(),
+                    "private_zone_name": Code(f"{self.zones[zone]}.name"),
+                    "virtual_network_link_name": f"{self.p.name}-vnet",
+                    "virtual_network": {"id": vnet_id},
+                    "registration_enabled": False,
+                    "location": "global",
+                    "tags": self.tags,
+                },
+                line,
+            )
+        return self.zones[zone]
+
+    def private_endpoint(
+        self, var: str, name: str, kind: str, target: Code, subnet_id, vnet_id, line
+    ) -> Code:
+        """A private endpoint in the endpoints subnet, registered in its private DNS zone."""
+        self.use("network")
+        zone_name, group = PRIVATE_LINKS[kind]
+        zone = self.private_zone(zone_name, vnet_id, line)
+        endpoint = self.res(
+            (var, "endpoint"),
+            "network.PrivateEndpoint",
+            name,
+            {
+                "resource_group_name": self.resource_group(),
+                "private_endpoint_name": f"{name}-endpoint",
+                "location": self.location,
+                "subnet": {"id": subnet_id},
+                "private_link_service_connections": [
+                    {
+                        "name": group,
+                        "private_link_service_id": Code(f"{target}.id"),
+                        "group_ids": [group],
+                    }
+                ],
+                "tags": self.tags,
+            },
+            line,
+        )
+        self.res(
+            (var, "endpoint_dns"),
+            "network.PrivateDnsZoneGroup",
+            name,
+            {
+                "resource_group_name": self.resource_group(),
+                "private_endpoint_name": Code(f"{endpoint}.name"),
+                "private_dns_zone_group_name": "default",
+                "private_dns_zone_configs": [
+                    {"name": group, "private_dns_zone_id": Code(f"{zone}.id")}
+                ],
+            },
+            line,
+        )
+        return endpoint
+
+    def lock(self, var: str, name: str, target: Code, protect, line) -> None:
+        """A CanNotDelete lock, created where `protect` (a literal or a config read) holds."""
+        if protect is False:
+            return
+        self.use("authorization")
+        self.res(
+            (var, "lock"),
+            "authorization.ManagementLockByScope",
+            name,
+            {
+                "scope": Code(f"{target}.id"),
+                "level": "CanNotDelete",
+                "lock_name": "crosswalk-deletion-protection",
+                "notes": "Deletion protection (crosswalk): remove this lock to delete the datastore.",
+            },
+            line,
+        )
+        if protect is not True:
+            statement = self.prog.statements.pop()
+            body = "\n".join(("    " + s) if s else s for s in statement.split("\n"))
+            self.prog.statement(f"if {protect}:\n{body}")
+
+    def finish(self) -> None:
+        """The one import line of pulumi_azure_native and the role table."""
+        if self.roles:
+            table = {name: ROLES[name] for name in sorted(self.roles)}
+            self.prog.helpers["BUILT_IN_ROLES"] = f"BUILT_IN_ROLES = {literal(table)}\n"
+            self.prog.helpers["role_definition"] = ROLE_DEFINITION
+        if not self.modules:
+            return
+        names = sorted(self.modules, key=lambda n: (n != PROVIDER_IMPORT, n))
+        line = f"from {AZURE_MODULE} import {', '.join(names)}"
+        if len(line) > LINE_LENGTH:
+            line = f"from {AZURE_MODULE} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+        self.prog.imports.add(line)

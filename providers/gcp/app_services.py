@@ -1,0 +1,163 @@
+"""Layer 5 on GCP: Cloud DNS, workload identities for external-dns and cert-manager, the shared charts, and the datastores."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.emit import StackContext
+from crosswalk.providers import kubernetes as k8s
+from crosswalk.providers.gcp.common import (
+    WORKLOAD_IDENTITY_ANNOTATION,
+    enable_apis,
+    gcp_provider,
+    invoke_opts,
+    opts,
+    workload_account,
+)
+from crosswalk.providers.gcp.datastores import (
+    DB_PORTS,
+    emit_document,
+    emit_queue,
+    emit_redis,
+    emit_sql,
+)
+from crosswalk.providers.kubernetes import charts
+
+
+def emit_app_services(ctx: StackContext) -> None:
+    p, prog = ctx.platform, ctx.program
+    project = p.cloud.project
+    provider = gcp_provider(ctx)
+    stores = p.app_services.datastores
+    engines = {store.engine for store in stores}
+    names = []
+    if p.app_services.dns_zone:
+        names.append("dns.googleapis.com")
+    if engines & {"postgres", "mysql"}:
+        names.append("sqladmin.googleapis.com")
+    if "redis" in engines:
+        names.append("redis.googleapis.com")
+    if "queue" in engines:
+        names.append("pubsub.googleapis.com")
+    if "document" in engines:
+        names.append("firestore.googleapis.com")
+    apis = enable_apis(ctx, provider, names)
+    k8s_provider = k8s.emit_provider(
+        ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("appServices",))
+    )
+    cloud_values: dict[str, dict] = {}
+    if p.app_services.dns_zone:
+        dns_line = ctx.line(("appServices", "dns"))
+        zone = prog.resource(
+            "dns_zone",
+            "gcp.dns.ManagedZone",
+            f"{p.name}-zone",
+            {
+                "name": f"{p.name}-zone",
+                "dns_name": p.app_services.dns_zone + ".",
+                "description": f"Managed by crosswalk for platform {p.name}",
+                "visibility": "public",
+                "dnssec_config": {"state": "on"},
+            },
+            dns_line,
+            opts(provider, apis),
+        )
+        account = workload_account(
+            ctx,
+            provider,
+            apis,
+            "external_dns",
+            "external-dns",
+            "external-dns",
+            "external-dns",
+            dns_line,
+        )
+        # Lists the project's zones; changes records in this zone only.
+        prog.resource(
+            ("external_dns", "reader"),
+            "gcp.projects.IAMMember",
+            f"{p.name}-external-dns-reader",
+            {
+                "project": project,
+                "role": "roles/dns.reader",
+                "member": Code(f"{account}.member"),
+            },
+            dns_line,
+            opts(provider, apis),
+        )
+        prog.resource(
+            ("external_dns", "zone_admin"),
+            "gcp.dns.DnsManagedZoneIamMember",
+            f"{p.name}-external-dns-zone",
+            {
+                "managed_zone": Code(f"{zone}.name"),
+                "role": "roles/dns.admin",
+                "member": Code(f"{account}.member"),
+            },
+            dns_line,
+            opts(provider, apis),
+        )
+        cloud_values["dns"] = {
+            "provider": {"name": "google"},
+            "extraArgs": [f"--google-project={project}", "--google-zone-visibility=public"],
+            "serviceAccount": {
+                "annotations": {WORKLOAD_IDENTITY_ANNOTATION: Code(f"{account}.email")}
+            },
+        }
+        prog.export("dns_name_servers", Code(f"{zone}.name_servers"))
+        if p.app_services.email:
+            # The Gateway's wildcard certificate is proven through DNS-01 in the zone.
+            cert_line = ctx.line(("appServices", "certificates"))
+            account = workload_account(
+                ctx,
+                provider,
+                apis,
+                "cert_manager",
+                "cert-manager",
+                "cert-manager",
+                "cert-manager",
+                cert_line,
+            )
+            prog.resource(
+                ("cert_manager", "zone_admin"),
+                "gcp.dns.DnsManagedZoneIamMember",
+                f"{p.name}-cert-manager-zone",
+                {
+                    "managed_zone": Code(f"{zone}.name"),
+                    "role": "roles/dns.admin",
+                    "member": Code(f"{account}.member"),
+                },
+                cert_line,
+                opts(provider, apis),
+            )
+            cloud_values["certificates"] = {
+                "serviceAccount": {
+                    "annotations": {WORKLOAD_IDENTITY_ANNOTATION: Code(f"{account}.email")}
+                },
+            }
+            cloud_values["certificates_solver"] = {
+                "dns01": {"cloudDNS": {"project": project, "hostedZoneName": Code(f"{zone}.name")}}
+            }
+    charts.emit_app_services(ctx, k8s_provider, cloud="gcp", cloud_values=cloud_values)
+
+    if not stores:
+        return
+    network = ctx.upstream("02-managed-infra", "network_id")
+    if engines & {"postgres", "mysql", "redis"}:
+        peering = ctx.upstream("02-managed-infra", "private_services_range")
+    if engines & {"queue"}:
+        project_info = prog.assign(
+            prog.name("project"),
+            Call(
+                "gcp.organizations.get_project",
+                kwargs={"project_id": project, "opts": invoke_opts(provider)},
+            ),
+        )
+    for store in stores:
+        if store.engine in DB_PORTS:
+            emit_sql(ctx, provider, apis, store, network, peering)
+        elif store.engine == "redis":
+            emit_redis(ctx, provider, apis, store, network, peering)
+        elif store.engine == "queue":
+            emit_queue(ctx, provider, apis, store, project_info)
+        else:
+            emit_document(ctx, provider, apis, store)

@@ -1,0 +1,215 @@
+"""Layer 6 on GCP: an app's stack, its workload identity and datastore grants, and the shared Kubernetes objects."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.emit import StackContext
+from crosswalk.providers import kubernetes as k8s
+from crosswalk.providers.gcp.common import (
+    WORKLOAD_IDENTITY_ANNOTATION,
+    cel_string,
+    gcp_id,
+    gcp_provider,
+    opts,
+    short_role,
+    var_part,
+    workload_account,
+)
+from crosswalk.providers.gcp.datastores import (
+    DB_PORTS,
+)
+from crosswalk.providers.gcp.rules import (
+    address_plan,
+)
+
+CLOUD_SQL_CONNECTOR_PORT = 3307  # the Cloud SQL Auth Proxy and connectors' server side
+
+
+REDIS_TLS_PORT = 6378  # Memorystore's port when in-transit encryption is on
+
+
+# What a pod needs to reach the GKE metadata server, which hands out
+# workload identity tokens (Dataplane V2, and the older node-local agent).
+METADATA_SERVER_EGRESS = [
+    {
+        "to": [{"ip_block": {"cidr": "169.254.169.254/32"}}],
+        "ports": [{"protocol": "TCP", "port": 80}],
+    },
+    {
+        "to": [{"ip_block": {"cidr": "169.254.169.252/32"}}],
+        "ports": [{"protocol": "TCP", "port": 988}],
+    },
+]
+
+
+# The database user Cloud SQL makes of a service account, per engine.
+IAM_USERS = {
+    "postgres": '''
+def postgres_iam_user(email):
+    """PostgreSQL's user for a service account: its email without the domain suffix."""
+    return email.removesuffix(".gserviceaccount.com")
+''',
+    "mysql": '''
+def mysql_iam_user(email):
+    """MySQL's user for a service account: its email up to the @."""
+    return email.split("@")[0]
+''',
+}
+
+
+GOOGLE_APIS_EGRESS = {
+    "to": [{"ip_block": {"cidr": "0.0.0.0/0"}}],
+    "ports": [{"protocol": "TCP", "port": 443}],
+}
+
+
+def emit_app(ctx: StackContext) -> None:
+    p, prog = ctx.platform, ctx.program
+    project = p.cloud.project
+    app = p.app(ctx.stack.split("/", 1)[1])
+    k8s_provider = k8s.emit_provider(
+        ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(app.path)
+    )
+    parts = k8s.AppCloudParts()
+    plan = address_plan(p.network)
+    uses_line = ctx.line(app.path + ("uses",))
+    grants = []  # (kind, store) a Google service account of the app needs
+    private_ports: set[int] = set()
+    for store_name in app.uses:
+        store = p.datastore(store_name)
+        prefix = k8s.env_prefix(store.name)
+        out = lambda output, store=store: ctx.upstream(
+            "05-app-services", f"datastore_{store.name}_{output}"
+        )
+        if store.engine in DB_PORTS:
+            parts.datastore_env[store.name] = {
+                f"{prefix}_HOST": out("host"),
+                f"{prefix}_PORT": str(DB_PORTS[store.engine]),
+                f"{prefix}_DATABASE": out("database"),
+                f"{prefix}_INSTANCE_CONNECTION_NAME": out("connection_name"),
+                f"{prefix}_IAM_AUTH": "true",
+            }
+            grants.append(("sql", store))
+            private_ports |= {DB_PORTS[store.engine], CLOUD_SQL_CONNECTOR_PORT}
+        elif store.engine == "redis":
+            parts.datastore_env[store.name] = {
+                f"{prefix}_HOST": out("host"),
+                f"{prefix}_PORT": Call(f"{out('port')}.apply", [Code("str")]),
+                f"{prefix}_PASSWORD": out("password"),
+                f"{prefix}_TLS": "true",
+                f"{prefix}_CA_CERTIFICATE": out("ca_certificate"),
+            }
+            private_ports.add(REDIS_TLS_PORT)
+        elif store.engine == "queue":
+            parts.datastore_env[store.name] = {
+                f"{prefix}_TOPIC": out("topic"),
+                f"{prefix}_SUBSCRIPTION": out("subscription"),
+                f"{prefix}_PROJECT": project,
+            }
+            grants.append(("queue", store))
+        else:
+            parts.datastore_env[store.name] = {
+                f"{prefix}_DATABASE": out("database"),
+                f"{prefix}_PROJECT": project,
+            }
+            grants.append(("document", store))
+    if grants:
+        provider = gcp_provider(ctx)
+        account = workload_account(
+            ctx, provider, None, "app", f"app-{app.name}", app.namespace, app.name, uses_line
+        )
+        member = Code(f"{account}.member")
+        for kind, store in grants:
+            out = lambda output, store=store: ctx.upstream(
+                "05-app-services", f"datastore_{store.name}_{output}"
+            )
+            base = f"{p.name}-app-{app.name}-{store.name}"
+            if kind == "sql":
+                # Cloud SQL IAM login: the database user is the service account.
+                on_instance = {
+                    "title": f"{store.name}-only",
+                    "expression": "resource.name == "
+                    + cel_string(f"projects/{project}/instances/{gcp_id(84, p.name, store.name)}"),
+                }
+                for role in ("roles/cloudsql.client", "roles/cloudsql.instanceUser"):
+                    prog.resource(
+                        (var_part(store.name), short_role(role)),
+                        "gcp.projects.IAMMember",
+                        f"{base}-{short_role(role)}",
+                        {
+                            "project": project,
+                            "role": role,
+                            "member": member,
+                            "condition": on_instance,
+                        },
+                        uses_line,
+                        opts(provider),
+                    )
+                helper = f"{store.engine}_iam_user"
+                prog.helpers[helper] = IAM_USERS[store.engine]
+                user = prog.resource(
+                    (var_part(store.name), "user"),
+                    "gcp.sql.User",
+                    base,
+                    {
+                        "instance": out("instance"),
+                        "name": Call(f"{account}.email.apply", [Code(helper)]),
+                        "type": "CLOUD_IAM_SERVICE_ACCOUNT",
+                    },
+                    uses_line,
+                    opts(provider),
+                )
+                parts.datastore_env[store.name][f"{k8s.env_prefix(store.name)}_USERNAME"] = Code(
+                    f"{user}.name"
+                )
+            elif kind == "queue":
+                prog.resource(
+                    (var_part(store.name), "publisher"),
+                    "gcp.pubsub.TopicIAMMember",
+                    f"{base}-publisher",
+                    {"topic": out("topic"), "role": "roles/pubsub.publisher", "member": member},
+                    uses_line,
+                    opts(provider),
+                )
+                prog.resource(
+                    (var_part(store.name), "subscriber"),
+                    "gcp.pubsub.SubscriptionIAMMember",
+                    f"{base}-subscriber",
+                    {
+                        "subscription": out("subscription"),
+                        "role": "roles/pubsub.subscriber",
+                        "member": member,
+                    },
+                    uses_line,
+                    opts(provider),
+                )
+            else:
+                prog.resource(
+                    (var_part(store.name), "user"),
+                    "gcp.projects.IAMMember",
+                    f"{base}-datastore-user",
+                    {
+                        "project": project,
+                        "role": "roles/datastore.user",
+                        "member": member,
+                        "condition": {
+                            "title": f"{store.name}-only",
+                            "expression": "resource.name == "
+                            + cel_string(
+                                f"projects/{project}/databases/{gcp_id(63, p.name, store.name)}"
+                            ),
+                        },
+                    },
+                    uses_line,
+                    opts(provider),
+                )
+        parts.service_account_annotations[WORKLOAD_IDENTITY_ANNOTATION] = Code(f"{account}.email")
+        parts.egress += METADATA_SERVER_EGRESS + [GOOGLE_APIS_EGRESS]
+    if private_ports:
+        parts.egress.append(
+            {
+                "to": [{"ip_block": {"cidr": str(plan.private_services)}}],
+                "ports": [{"protocol": "TCP", "port": port} for port in sorted(private_ports)],
+            }
+        )
+    k8s.emit_app(ctx, k8s_provider, app, parts)

@@ -1,0 +1,142 @@
+"""What every GCP layer's program shares: the provider, API enablement, ids, workload identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.emit import StackContext
+
+GCP_IMPORT = "import pulumi_gcp as gcp"
+
+
+WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
+
+
+PODS_RANGE, SERVICES_RANGE = "pods", "services"
+
+
+def gcp_provider(ctx: StackContext) -> Code:
+    p = ctx.platform
+    ctx.program.imports.add(GCP_IMPORT)
+    labels = dict(p.tags) | {"crosswalk-platform": p.name}
+    return ctx.program.resource(
+        "gcp_provider",
+        "gcp.Provider",
+        "gcp",
+        {"project": p.cloud.project, "region": p.cloud.region, "default_labels": labels},
+        ctx.line(("cloud",)),
+    )
+
+
+def enable_apis(ctx: StackContext, provider: Code, names: list[str]) -> Code | None:
+    """Turn on the Google APIs a layer uses; its resources wait for them.
+    Turning them off on destroy could break the other layers: it never happens."""
+    prog = ctx.program
+    enabled = []
+    for api in names:
+        short = api.split(".")[0]
+        enabled.append(
+            prog.resource(
+                ("api", short),
+                "gcp.projects.Service",
+                f"{ctx.platform.name}-{short}",
+                {"service": api, "disable_on_destroy": False, "disable_dependent_services": False},
+                ctx.line(("cloud",)),
+                {"provider": provider},
+            )
+        )
+    if not enabled:
+        return None
+    return prog.assign(prog.name("apis"), enabled)
+
+
+def opts(provider: Code, apis: Code | None = None, **extra) -> dict:
+    """Resource options: the explicit provider, after the layer's APIs are on."""
+    opts: dict = {"provider": provider}
+    if apis is not None:
+        opts["depends_on"] = apis
+    return opts | extra
+
+
+def invoke_opts(provider: Code) -> Call:
+    return Call("pulumi.InvokeOptions", kwargs={"provider": provider})
+
+
+def gcp_id(limit: int, *parts: str) -> str:
+    """A GCP resource id from name parts; shortened with a stable hash when too long."""
+    text = "-".join(parts)
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+    return text[: limit - 7].rstrip("-") + "-" + digest
+
+
+def account_id(*parts: str) -> str:
+    """A service account id: 6 to 30 characters."""
+    return gcp_id(30, *parts)
+
+
+def var_part(name: str) -> str:
+    """A user's name as part of a variable name: short enough that every
+    statement's first line fits ruff's line length (the program keeps names unique)."""
+    return name[:20]
+
+
+def short_role(role: str) -> str:
+    return role.split("/", 1)[1].replace(".", "-")
+
+
+def cel_string(text: str) -> str:
+    """A CEL string literal (CEL reads JSON's escapes)."""
+    return json.dumps(text)
+
+
+def workload_member(project: str, namespace: str, service_account: str) -> str:
+    """The principal a Kubernetes service account has under GKE's workload identity."""
+    return f"serviceAccount:{project}.svc.id.goog[{namespace}/{service_account}]"
+
+
+def service_agent(project_info: Code, agent: str) -> Call:
+    """The member name of one of Google's per-project service agents."""
+    return Call(
+        "pulumi.Output.concat",
+        [
+            "serviceAccount:service-",
+            Code(f"{project_info}.number"),
+            f"@{agent}.iam.gserviceaccount.com",
+        ],
+    )
+
+
+def workload_account(ctx, provider, apis, var, name, namespace, service_account, line) -> Code:
+    """A Google service account one Kubernetes service account may act as."""
+    p, prog = ctx.platform, ctx.program
+    account = prog.resource(
+        (var, "account"),
+        "gcp.serviceaccount.Account",
+        f"{p.name}-{name}",
+        {
+            "account_id": account_id(p.name, name),
+            "display_name": f"{namespace}/{service_account} of platform {p.name}"[:100],
+            "description": f"Workload identity of Kubernetes service account {namespace}/{service_account}"[
+                :256
+            ],
+        },
+        line,
+        opts(provider, apis),
+    )
+    prog.resource(
+        (var, "workload_identity"),
+        "gcp.serviceaccount.IAMMember",
+        f"{p.name}-{name}-workload-identity",
+        {
+            "service_account_id": Code(f"{account}.name"),
+            "role": "roles/iam.workloadIdentityUser",
+            "member": workload_member(p.cloud.project, namespace, service_account),
+        },
+        line,
+        opts(provider, apis),
+    )
+    return account

@@ -1,0 +1,268 @@
+"""Datastores on GCP (layer 5): Cloud SQL, Memorystore, Pub/Sub and Firestore, private and encrypted."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Code
+from crosswalk.providers.gcp.common import (
+    gcp_id,
+    opts,
+    service_agent,
+    var_part,
+)
+from crosswalk.providers.gcp.rules import (
+    REDIS_MEMORY_GB,
+    redis_version,
+    sql_version,
+)
+
+DB_TIERS = {
+    "small": "db-custom-1-3840",
+    "medium": "db-custom-2-7680",
+    "large": "db-custom-4-15360",
+    "xlarge": "db-custom-8-30720",
+}
+
+
+DB_PORTS = {"postgres": 5432, "mysql": 3306}
+
+
+# Cloud SQL's IAM-authentication flag, per engine.
+IAM_AUTH_FLAGS = {"postgres": "cloudsql.iam_authentication", "mysql": "cloudsql_iam_authentication"}
+
+
+def emit_sql(ctx, provider, apis, store, network, peering) -> None:
+    p, prog = ctx.platform, ctx.program
+    line = ctx.line(store.path)
+    base = gcp_id(84, p.name, store.name)
+    name = store.name
+    protect = ctx.setting(f"datastores.{name}.deletionProtection", lambda q, env: env != "dev")
+    tier = store.instance_class or DB_TIERS[store.size]
+    backups = {
+        "enabled": True,
+        "start_time": "02:00",
+        "transaction_log_retention_days": min(store.backup_retention_days, 7),
+        "backup_retention_settings": {
+            "retained_backups": store.backup_retention_days,
+            "retention_unit": "COUNT",
+        },
+    }
+    if store.engine == "postgres":
+        backups["point_in_time_recovery_enabled"] = True
+    else:
+        backups["binary_log_enabled"] = True
+    instance = prog.resource(
+        ("datastore", var_part(name)),
+        "gcp.sql.DatabaseInstance",
+        base,
+        {
+            "name": base,
+            "database_version": sql_version(store.engine, store.version),
+            "region": p.cloud.region,
+            "deletion_protection": protect,
+            "settings": {
+                "tier": tier,
+                "edition": "ENTERPRISE_PLUS"
+                if tier.startswith("db-perf-optimized")
+                else "ENTERPRISE",
+                "availability_type": ctx.setting(
+                    f"datastores.{name}.availabilityType",
+                    lambda q, env: "REGIONAL" if q.datastore(name).high_availability else "ZONAL",
+                ),
+                "disk_type": "PD_SSD",
+                "disk_size": store.storage_gb,
+                "disk_autoresize": True,
+                "deletion_protection_enabled": protect,
+                # Private IP only, through the Private Service Access peering.
+                "ip_configuration": {
+                    "ipv4_enabled": False,
+                    "private_network": network,
+                    "allocated_ip_range": peering,
+                    "ssl_mode": "ENCRYPTED_ONLY",
+                },
+                "backup_configuration": backups,
+                # Apps log in as their Google service account: no password exists.
+                "database_flags": [{"name": IAM_AUTH_FLAGS[store.engine], "value": "on"}],
+                "insights_config": {"query_insights_enabled": True},
+                "maintenance_window": {"day": 7, "hour": 3, "update_track": "stable"},
+            },
+        },
+        line,
+        opts(provider, apis),
+    )
+    database = prog.resource(
+        ("datastore", var_part(name), "database"),
+        "gcp.sql.Database",
+        f"{base}-{name}",
+        {"name": name.replace("-", "_"), "instance": Code(f"{instance}.name")},
+        line,
+        opts(provider, apis),
+    )
+    prog.export(f"datastore_{name}_instance", Code(f"{instance}.name"))
+    prog.export(f"datastore_{name}_connection_name", Code(f"{instance}.connection_name"))
+    prog.export(f"datastore_{name}_host", Code(f"{instance}.private_ip_address"))
+    prog.export(f"datastore_{name}_database", Code(f"{database}.name"))
+
+
+def emit_redis(ctx, provider, apis, store, network, peering) -> None:
+    p, prog = ctx.platform, ctx.program
+    name = store.name
+    base = gcp_id(40, p.name, name)
+    cache = prog.resource(
+        ("datastore", var_part(name)),
+        "gcp.redis.Instance",
+        base,
+        {
+            "name": base,
+            "display_name": f"redis {name} of platform {p.name}",
+            "region": p.cloud.region,
+            "tier": ctx.setting(
+                f"datastores.{name}.tier",
+                lambda q, env: "STANDARD_HA" if q.datastore(name).high_availability else "BASIC",
+            ),
+            "memory_size_gb": REDIS_MEMORY_GB[store.size],
+            "redis_version": redis_version(store.version),
+            "authorized_network": network,
+            "connect_mode": "PRIVATE_SERVICE_ACCESS",
+            "reserved_ip_range": peering,
+            "auth_enabled": True,
+            "transit_encryption_mode": "SERVER_AUTHENTICATION",
+            "persistence_config": {
+                "persistence_mode": "RDB",
+                "rdb_snapshot_period": "SIX_HOURS",
+            },
+            "deletion_protection": ctx.setting(
+                f"datastores.{name}.deletionProtection", lambda q, env: env != "dev"
+            ),
+        },
+        ctx.line(store.path),
+        opts(provider, apis, additional_secret_outputs=["authString"]),
+    )
+    prog.export(f"datastore_{name}_host", Code(f"{cache}.host"))
+    prog.export(f"datastore_{name}_port", Code(f"{cache}.port"))
+    prog.export(f"datastore_{name}_password", Code(f"pulumi.Output.secret({cache}.auth_string)"))
+    prog.export(f"datastore_{name}_ca_certificate", Code(f"{cache}.server_ca_certs[0].cert"))
+
+
+def emit_queue(ctx, provider, apis, store, project_info) -> None:
+    p, prog = ctx.platform, ctx.program
+    name = store.name
+    base = f"{p.name}-{name}"
+    line = ctx.line(store.path)
+    week = "604800s"
+    dead_letters = prog.resource(
+        ("datastore", var_part(name), "dead_letters"),
+        "gcp.pubsub.Topic",
+        f"{base}-dead-letters",
+        {"name": f"{base}-dead-letters", "message_retention_duration": week},
+        line,
+        opts(provider, apis),
+    )
+    # Messages sent to a topic nobody subscribes to are lost: keep the dead ones.
+    prog.resource(
+        ("datastore", var_part(name), "dead_letters_subscription"),
+        "gcp.pubsub.Subscription",
+        f"{base}-dead-letters",
+        {
+            "name": f"{base}-dead-letters",
+            "topic": Code(f"{dead_letters}.id"),
+            "message_retention_duration": week,
+            "expiration_policy": {"ttl": ""},
+        },
+        line,
+        opts(provider, apis),
+    )
+    topic = prog.resource(
+        ("datastore", var_part(name)),
+        "gcp.pubsub.Topic",
+        base,
+        {"name": base, "message_retention_duration": week},
+        line,
+        opts(provider, apis),
+    )
+    subscription = prog.resource(
+        ("datastore", var_part(name), "subscription"),
+        "gcp.pubsub.Subscription",
+        base,
+        {
+            "name": base,
+            "topic": Code(f"{topic}.id"),
+            "ack_deadline_seconds": 60,
+            "message_retention_duration": week,
+            "expiration_policy": {"ttl": ""},
+            "retry_policy": {"minimum_backoff": "10s", "maximum_backoff": "600s"},
+            "dead_letter_policy": {
+                "dead_letter_topic": Code(f"{dead_letters}.id"),
+                "max_delivery_attempts": 5,
+            },
+        },
+        line,
+        opts(provider, apis),
+    )
+    # Pub/Sub's service agent moves undeliverable messages to the dead-letter topic.
+    agent = service_agent(project_info, "gcp-sa-pubsub")
+    prog.resource(
+        ("datastore", var_part(name), "dead_letters_publisher"),
+        "gcp.pubsub.TopicIAMMember",
+        f"{base}-dead-letters-publisher",
+        {
+            "topic": Code(f"{dead_letters}.id"),
+            "role": "roles/pubsub.publisher",
+            "member": agent,
+        },
+        line,
+        opts(provider, apis),
+    )
+    prog.resource(
+        ("datastore", var_part(name), "dead_letters_subscriber"),
+        "gcp.pubsub.SubscriptionIAMMember",
+        f"{base}-dead-letters-subscriber",
+        {
+            "subscription": Code(f"{subscription}.id"),
+            "role": "roles/pubsub.subscriber",
+            "member": agent,
+        },
+        line,
+        opts(provider, apis),
+    )
+    prog.export(f"datastore_{name}_topic", Code(f"{topic}.id"))
+    prog.export(f"datastore_{name}_subscription", Code(f"{subscription}.id"))
+
+
+def emit_document(ctx, provider, apis, store) -> None:
+    p, prog = ctx.platform, ctx.program
+    name = store.name
+    base = gcp_id(63, p.name, name)
+    database = prog.resource(
+        ("datastore", var_part(name)),
+        "gcp.firestore.Database",
+        base,
+        {
+            "name": base,
+            "location_id": p.cloud.region,
+            "type": "FIRESTORE_NATIVE",
+            "concurrency_mode": "OPTIMISTIC",
+            "point_in_time_recovery_enablement": "POINT_IN_TIME_RECOVERY_ENABLED",
+            "delete_protection_state": ctx.setting(
+                f"datastores.{name}.deleteProtectionState",
+                lambda q, env: (
+                    "DELETE_PROTECTION_DISABLED" if env == "dev" else "DELETE_PROTECTION_ENABLED"
+                ),
+            ),
+            "deletion_policy": "DELETE",
+        },
+        ctx.line(store.path),
+        opts(provider, apis),
+    )
+    prog.resource(
+        ("datastore", var_part(name), "backups"),
+        "gcp.firestore.BackupSchedule",
+        base,
+        {
+            "database": Code(f"{database}.name"),
+            "daily_recurrence": {},
+            "retention": f"{store.backup_retention_days * 86400}s",
+        },
+        ctx.line(store.path + ("backupRetentionDays",)),
+        opts(provider, apis),
+    )
+    prog.export(f"datastore_{name}_database", Code(f"{database}.name"))

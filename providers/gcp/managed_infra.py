@@ -1,0 +1,197 @@
+"""Layer 2 on GCP: the VPC, subnets with secondary ranges, Cloud NAT, the KMS key ring, Artifact Registry."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.emit import StackContext
+from crosswalk.providers.gcp.common import (
+    PODS_RANGE,
+    SERVICES_RANGE,
+    enable_apis,
+    gcp_id,
+    gcp_provider,
+    invoke_opts,
+    opts,
+    service_agent,
+    var_part,
+)
+from crosswalk.providers.gcp.rules import (
+    address_plan,
+)
+
+
+def emit_managed_infra(ctx: StackContext) -> None:
+    p, prog = ctx.platform, ctx.program
+    project, region = p.cloud.project, p.cloud.region
+    provider = gcp_provider(ctx)
+    plan = address_plan(p.network)
+    stores = {store.engine for store in p.app_services.datastores}
+    private_services = bool(stores & {"postgres", "mysql", "redis"})
+    names = ["compute.googleapis.com", "cloudkms.googleapis.com"]
+    # GKE's service agent exists once its API is on; the key grant below needs it.
+    names.append("container.googleapis.com")
+    if private_services:
+        names.append("servicenetworking.googleapis.com")
+    if p.registries:
+        names.append("artifactregistry.googleapis.com")
+    if any(registry.scan_on_push for registry in p.registries):
+        names.append("containerscanning.googleapis.com")
+    apis = enable_apis(ctx, provider, names)
+    line = ctx.line(("network",))
+    vpc = prog.resource(
+        "network",
+        "gcp.compute.Network",
+        f"{p.name}-vpc",
+        {
+            "name": f"{p.name}-vpc",
+            "description": f"Network of platform {p.name}",
+            "auto_create_subnetworks": False,
+            "routing_mode": "REGIONAL",
+        },
+        line,
+        opts(provider, apis),
+    )
+    subnet = prog.resource(
+        "nodes_subnetwork",
+        "gcp.compute.Subnetwork",
+        f"{p.name}-nodes",
+        {
+            "name": f"{p.name}-nodes",
+            "description": "GKE nodes, with secondary ranges for pods and services",
+            "network": Code(f"{vpc}.id"),
+            "region": region,
+            "ip_cidr_range": str(plan.nodes),
+            "secondary_ip_ranges": [
+                {"range_name": PODS_RANGE, "ip_cidr_range": str(plan.pods)},
+                {"range_name": SERVICES_RANGE, "ip_cidr_range": str(plan.services)},
+            ],
+            "private_ip_google_access": True,
+            "log_config": {
+                "aggregation_interval": "INTERVAL_5_SEC",
+                "flow_sampling": 0.5,
+                "metadata": "INCLUDE_ALL_METADATA",
+            },
+        },
+        line,
+        opts(provider, apis),
+    )
+    router = prog.resource(
+        "router",
+        "gcp.compute.Router",
+        f"{p.name}-router",
+        {"name": f"{p.name}-router", "network": Code(f"{vpc}.id"), "region": region},
+        ctx.line(("network", "natGateways")),
+        opts(provider, apis),
+    )
+    prog.comment("Cloud NAT is regional and redundant across zones: one serves every zone.")
+    prog.resource(
+        "nat",
+        "gcp.compute.RouterNat",
+        f"{p.name}-nat",
+        {
+            "name": f"{p.name}-nat",
+            "router": Code(f"{router}.name"),
+            "region": region,
+            "nat_ip_allocate_option": "AUTO_ONLY",
+            "source_subnetwork_ip_ranges_to_nat": "ALL_SUBNETWORKS_ALL_IP_RANGES",
+            "log_config": {"enable": True, "filter": "ERRORS_ONLY"},
+        },
+        ctx.line(("network", "natGateways")),
+        opts(provider, apis),
+    )
+    if private_services:
+        stores_line = ctx.line(("appServices", "datastores"))
+        peering = prog.resource(
+            "private_services_range",
+            "gcp.compute.GlobalAddress",
+            f"{p.name}-private-services",
+            {
+                "name": f"{p.name}-private-services",
+                "description": "Private Service Access for Cloud SQL and Memorystore",
+                "purpose": "VPC_PEERING",
+                "address_type": "INTERNAL",
+                "address": str(plan.private_services.network_address),
+                "prefix_length": plan.private_services.prefixlen,
+                "network": Code(f"{vpc}.id"),
+            },
+            stores_line,
+            opts(provider, apis),
+        )
+        connection = prog.resource(
+            "private_services",
+            "gcp.servicenetworking.Connection",
+            f"{p.name}-private-services",
+            {
+                "network": Code(f"{vpc}.id"),
+                "service": "servicenetworking.googleapis.com",
+                "reserved_peering_ranges": [Code(f"{peering}.name")],
+            },
+            stores_line,
+            opts(provider, apis),
+        )
+        prog.export("private_services_range", Code(f"{connection}.reserved_peering_ranges[0]"))
+
+    key_line = ctx.line(("cluster",))
+    ring = prog.resource(
+        "key_ring",
+        "gcp.kms.KeyRing",
+        f"{p.name}-keys",
+        {"name": f"{p.name}-keys", "location": region},
+        key_line,
+        opts(provider, apis),
+    )
+    key = prog.resource(
+        "secrets_key",
+        "gcp.kms.CryptoKey",
+        f"{p.name}-secrets",
+        {
+            "name": f"{p.name}-secrets",
+            "key_ring": Code(f"{ring}.id"),
+            "purpose": "ENCRYPT_DECRYPT",
+            "rotation_period": "7776000s",  # 90 days
+        },
+        key_line,
+        opts(provider, apis),
+    )
+    project_info = prog.assign(
+        prog.name("project"),
+        Call(
+            "gcp.organizations.get_project",
+            kwargs={"project_id": project, "opts": invoke_opts(provider)},
+        ),
+    )
+    prog.resource(
+        "secrets_key_gke",
+        "gcp.kms.CryptoKeyIAMMember",
+        f"{p.name}-secrets-gke",
+        {
+            "crypto_key_id": Code(f"{key}.id"),
+            "role": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            # GKE's service agent encrypts the cluster's Secrets with the key.
+            "member": service_agent(project_info, "container-engine-robot"),
+        },
+        key_line,
+        opts(provider, apis),
+    )
+    for registry in p.registries:
+        repo = prog.resource(
+            ("registry", var_part(registry.name)),
+            "gcp.artifactregistry.Repository",
+            f"{p.name}-{registry.name}",
+            {
+                "repository_id": gcp_id(63, p.name, registry.name),
+                "location": region,
+                "format": "DOCKER",
+                "description": f"Images of platform {p.name}",
+                "docker_config": {"immutable_tags": registry.immutable_tags},
+                "vulnerability_scanning_config": {
+                    "enablement_config": "INHERITED" if registry.scan_on_push else "DISABLED"
+                },
+            },
+            ctx.line(registry.path),
+            opts(provider, apis),
+        )
+        prog.export(f"registry_{registry.name}_url", Code(f"{repo}.registry_uri"))
+    prog.export("network_id", Code(f"{vpc}.id"))
+    prog.export("subnetwork_id", Code(f"{subnet}.id"))
+    prog.export("secrets_key_id", Code(f"{key}.id"))

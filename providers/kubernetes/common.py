@@ -1,0 +1,178 @@
+"""Kubernetes facts and plumbing every cloud's programs share: labels, the provider, kubeconfig, the default storage class."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.emit import StackContext
+from crosswalk.compiler.model import App, Namespace, Platform
+
+K8S_IMPORT = "import pulumi_kubernetes as kubernetes"
+
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "crosswalk"}
+
+
+NAME_LABEL = "app.kubernetes.io/name"
+
+
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+
+
+# The non-root user and group apps run as (distroless' "nonroot"; above 10000,
+# so it maps to no user of the host).
+RUN_AS = 65532
+
+
+SERVICE_PORT = 80
+
+
+# What a container gets when it declares no resources of its own.
+DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
+
+
+DEFAULT_LIMITS = {"cpu": "200m", "memory": "128Mi"}
+
+
+# Where each ingress controller's proxies run: traffic to apps comes from there.
+# (Envoy Gateway runs its Envoy proxies in its own namespace, not the Gateway's.)
+INGRESS_NAMESPACES = {
+    "envoy-gateway": "envoy-gateway-system",
+    "traefik": "traefik",
+    "nginx": "ingress-nginx",
+}
+
+
+ACME_SOLVER_PORT = 8089  # cert-manager's HTTP-01 solver pod
+
+
+GATEWAY_STACK = "05-app-services"
+
+
+# Kubernetes group a team's members are mapped to by each cloud's identity layer.
+def team_group(platform: Platform, team: str) -> str:
+    return f"{platform.name}:team:{team}"
+
+
+ACCESS_CLUSTER_ROLES = {"admin": "admin", "developer": "edit", "viewer": "view"}
+
+
+def env_prefix(datastore: str) -> str:
+    """The prefix of a datastore's connection variables: 'order-db' -> 'ORDER_DB'."""
+    return datastore.upper().replace("-", "_")
+
+
+@dataclass
+class AppCloudParts:
+    """What the cloud adds to an app's objects."""
+
+    # annotations on the app's ServiceAccount (IRSA role ARN, GCP SA, Azure client id)
+    service_account_annotations: dict = field(default_factory=dict)
+    # labels on the pod template (Azure workload identity needs one)
+    pod_labels: dict = field(default_factory=dict)
+    # datastore name -> {ENV_VAR: value (str or Code)} for its connection Secret
+    datastore_env: dict[str, dict] = field(default_factory=dict)
+    # extra egress rules the app needs, e.g. to datastores / cloud APIs: NetworkPolicy egress
+    # items spelled as pulumi_kubernetes' NetworkPolicyEgressRuleArgsDict ("to", "ip_block", ...)
+    egress: list = field(default_factory=list)
+
+
+def emit_provider(ctx: StackContext, kubeconfig, line: int | None) -> Code:
+    """The program's one explicit Kubernetes provider (objects never use a default one)."""
+    ctx.program.imports.add(K8S_IMPORT)
+    return ctx.program.resource(
+        "k8s_provider",
+        "kubernetes.Provider",
+        "k8s",
+        {"kubeconfig": kubeconfig, "enable_server_side_apply": True},
+        line,
+    )
+
+
+def emit_kubeconfig(ctx: StackContext, name: str, server, ca_data, exec_config: dict) -> Code:
+    """The cluster's kubeconfig (a secret Output): one cluster, one user whose
+    credentials come from the cloud's CLI (`exec_config`), never a static token."""
+    exec_config = {"apiVersion": "client.authentication.k8s.io/v1beta1"} | exec_config
+    kubeconfig = ctx.program.assign(
+        "kubeconfig",
+        Call(
+            "pulumi.Output.json_dumps",
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": name,
+                            "cluster": {"server": server, "certificate-authority-data": ca_data},
+                        }
+                    ],
+                    "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+                    "current-context": name,
+                    "users": [{"name": name, "user": {"exec": exec_config}}],
+                }
+            ],
+        ),
+    )
+    return Code(f"pulumi.Output.secret({kubeconfig})")
+
+
+def emit_default_storage_class(
+    ctx: StackContext, provider: Code, name: str, provisioner: str, parameters: dict, line
+) -> Code:
+    """The cluster's default StorageClass: encrypted, kept on release, bound
+    where the pod lands."""
+    return ctx.program.resource(
+        "default_storage_class",
+        "kubernetes.storage.v1.StorageClass",
+        name,
+        {
+            "metadata": {
+                "name": name,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": provisioner,
+            "parameters": parameters,
+            "reclaim_policy": "Retain",
+            "volume_binding_mode": "WaitForFirstConsumer",
+            "allow_volume_expansion": True,
+        },
+        line,
+        {"provider": provider},
+    )
+
+
+def double_cpu(quantity: str) -> str:
+    """Twice a CPU quantity ("250m" -> "500m", "0.5" -> "1"), rounded up to a millicore."""
+    if quantity.endswith("m"):
+        millis = Decimal(quantity[:-1]) * 2
+    else:
+        millis = Decimal(quantity) * 2000
+    millis = Decimal(math.ceil(millis))
+    if millis % 1000 == 0:
+        return str(int(millis // 1000))
+    return f"{int(millis)}m"
+
+
+def namespace_of(platform: Platform, name: str) -> Namespace:
+    namespace = platform.namespace(name)
+    if namespace is None:  # references are checked before emission
+        raise KeyError(f"namespace {name!r} is not declared")
+    return namespace
+
+
+def app_of(platform: Platform, name: str) -> App:
+    app = platform.app(name)
+    if app is None:
+        raise KeyError(f"app {name!r} is not declared")
+    return app
+
+
+def services_namespace(chart: str) -> str:
+    """The namespace a shared Helm release runs in."""
+    from crosswalk.providers.kubernetes.charts import CHARTS
+
+    return CHARTS[chart].namespace

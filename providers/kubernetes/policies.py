@@ -1,0 +1,198 @@
+"""An app's NetworkPolicies (layer 6, every cloud)."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Code
+from crosswalk.compiler.emit import StackContext
+from crosswalk.compiler.model import App
+from crosswalk.providers.kubernetes.common import (
+    ACME_SOLVER_PORT,
+    INGRESS_NAMESPACES,
+    MANAGED_BY,
+    NAME_LABEL,
+    NAMESPACE_LABEL,
+    AppCloudParts,
+    app_of,
+    namespace_of,
+    services_namespace,
+)
+
+
+def emit_app_policies(
+    ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts, selector: dict, labels: dict
+) -> None:
+    """Open what the app's traffic needs in default-deny namespaces: from the
+    ingress controller, to the apps it depends on (both ends), and the cloud's
+    egress (datastores, cloud APIs)."""
+    program = ctx.program
+    platform = ctx.platform
+    name, namespace = app.name, app.namespace
+    opts = {"provider": provider}
+    own = namespace_of(platform, namespace).network_policy == "default-deny"
+
+    def allow_from_namespace(suffix: str, source: str, line) -> None:
+        """Let pods of namespace `source` reach the app's port."""
+        program.resource(
+            (name, "from", suffix),
+            "kubernetes.networking.v1.NetworkPolicy",
+            f"{namespace}/{name}.from-{suffix}",
+            {
+                "metadata": {
+                    "name": f"{name}.from-{suffix}",
+                    "namespace": namespace,
+                    "labels": labels,
+                },
+                "spec": {
+                    "pod_selector": {"match_labels": selector},
+                    "policy_types": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from_": [
+                                {"namespace_selector": {"match_labels": {NAMESPACE_LABEL: source}}},
+                            ],
+                            "ports": [{"protocol": "TCP", "port": app.port}],
+                        },
+                    ],
+                },
+            },
+            line,
+            opts,
+        )
+
+    if own and platform.services.monitoring:
+        # Prometheus (kube-prometheus-stack) scrapes the app's port.
+        allow_from_namespace(
+            "monitoring",
+            services_namespace("kube-prometheus-stack"),
+            ctx.line(("clusterServices", "monitoring")),
+        )
+
+    if own and app.ingress is not None and platform.app_services.ingress in INGRESS_NAMESPACES:
+        controller = INGRESS_NAMESPACES[platform.app_services.ingress]
+        allow_from_namespace("ingress", controller, ctx.line(app.path + ("ingress",)))
+        # cert-manager's HTTP-01 solver for an Ingress runs beside it in this namespace.
+        if (
+            platform.app_services.ingress == "nginx"
+            and app.ingress.host
+            and platform.app_services.issuer
+        ):
+            program.resource(
+                (name, "acme_solver"),
+                "kubernetes.networking.v1.NetworkPolicy",
+                f"{namespace}/{name}.acme-solver",
+                {
+                    "metadata": {
+                        "name": f"{name}.acme-solver",
+                        "namespace": namespace,
+                        "labels": labels,
+                    },
+                    "spec": {
+                        "pod_selector": {
+                            "match_labels": {"acme.cert-manager.io/http01-solver": "true"},
+                        },
+                        "policy_types": ["Ingress"],
+                        "ingress": [
+                            {
+                                "from_": [
+                                    {
+                                        "namespace_selector": {
+                                            "match_labels": {NAMESPACE_LABEL: controller},
+                                        },
+                                    },
+                                ],
+                                "ports": [{"protocol": "TCP", "port": ACME_SOLVER_PORT}],
+                            },
+                        ],
+                    },
+                },
+                ctx.line(app.path + ("ingress",)),
+                opts,
+            )
+
+    for index, other in enumerate(app.depends_on):
+        target = app_of(platform, other)
+        if target.namespace == namespace:
+            continue  # allow-same-namespace covers it
+        peer_line = ctx.line(app.path + ("dependsOn", index))
+        if own:
+            program.resource(
+                (name, "to", other),
+                "kubernetes.networking.v1.NetworkPolicy",
+                f"{namespace}/{name}.to.{other}",
+                {
+                    "metadata": {
+                        "name": f"{name}.to.{other}",
+                        "namespace": namespace,
+                        "labels": labels,
+                    },
+                    "spec": {
+                        "pod_selector": {"match_labels": selector},
+                        "policy_types": ["Egress"],
+                        "egress": [
+                            {
+                                "to": [
+                                    {
+                                        "namespace_selector": {
+                                            "match_labels": {NAMESPACE_LABEL: target.namespace},
+                                        },
+                                        "pod_selector": {"match_labels": {NAME_LABEL: other}},
+                                    },
+                                ],
+                                "ports": [{"protocol": "TCP", "port": target.port}],
+                            },
+                        ],
+                    },
+                },
+                peer_line,
+                opts,
+            )
+        if namespace_of(platform, target.namespace).network_policy == "default-deny":
+            program.resource(
+                (other, "from", name),
+                "kubernetes.networking.v1.NetworkPolicy",
+                f"{target.namespace}/{other}.from.{name}",
+                {
+                    "metadata": {
+                        "name": f"{other}.from.{name}",
+                        "namespace": target.namespace,
+                        "labels": {NAME_LABEL: other, "app.kubernetes.io/part-of": platform.name}
+                        | MANAGED_BY,
+                    },
+                    "spec": {
+                        "pod_selector": {"match_labels": {NAME_LABEL: other}},
+                        "policy_types": ["Ingress"],
+                        "ingress": [
+                            {
+                                "from_": [
+                                    {
+                                        "namespace_selector": {
+                                            "match_labels": {NAMESPACE_LABEL: namespace},
+                                        },
+                                        "pod_selector": {"match_labels": selector},
+                                    },
+                                ],
+                                "ports": [{"protocol": "TCP", "port": target.port}],
+                            },
+                        ],
+                    },
+                },
+                peer_line,
+                opts,
+            )
+
+    if own and cloud.egress:
+        program.resource(
+            (name, "egress"),
+            "kubernetes.networking.v1.NetworkPolicy",
+            f"{namespace}/{name}.egress",
+            {
+                "metadata": {"name": f"{name}.egress", "namespace": namespace, "labels": labels},
+                "spec": {
+                    "pod_selector": {"match_labels": selector},
+                    "policy_types": ["Egress"],
+                    "egress": list(cloud.egress),
+                },
+            },
+            ctx.line(app.path + ("uses",)),
+            opts,
+        )

@@ -1,0 +1,82 @@
+"""An app's route through the platform's ingress (layer 6, every cloud)."""
+
+from __future__ import annotations
+
+from crosswalk.compiler.codegen import Code
+from crosswalk.compiler.emit import StackContext
+from crosswalk.compiler.model import App
+from crosswalk.providers.kubernetes.common import (
+    GATEWAY_STACK,
+    SERVICE_PORT,
+)
+
+
+def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> None:
+    """An HTTPRoute on the platform's Gateway, or an Ingress for nginx."""
+    program = ctx.program
+    platform = ctx.platform
+    ingress = app.ingress
+    name, namespace = app.name, app.namespace
+    line = ctx.line(app.path + ("ingress",))
+    if platform.app_services.ingress == "nginx":
+        rule = {
+            "http": {
+                "paths": [
+                    {
+                        "path": ingress.path,
+                        "path_type": "Prefix",
+                        "backend": {"service": {"name": name, "port": {"name": "http"}}},
+                    },
+                ],
+            },
+        }
+        spec = {"ingress_class_name": "nginx", "rules": [rule]}
+        metadata = {"name": name, "namespace": namespace, "labels": labels}
+        if ingress.host:
+            rule = {"host": ingress.host} | rule
+            spec["rules"] = [rule]
+            spec["tls"] = [{"hosts": [ingress.host], "secret_name": f"{name}.tls"}]
+            if platform.app_services.issuer:
+                metadata["annotations"] = {
+                    "cert-manager.io/cluster-issuer": platform.app_services.issuer,
+                }
+        program.resource(
+            (name, "ingress"),
+            "kubernetes.networking.v1.Ingress",
+            f"{namespace}/{name}",
+            {"metadata": metadata, "spec": spec},
+            line,
+            {"provider": provider},
+        )
+        return
+    spec = {
+        "parentRefs": [
+            {
+                "group": "gateway.networking.k8s.io",
+                "kind": "Gateway",
+                "name": ctx.upstream(GATEWAY_STACK, "gateway_name"),
+                "namespace": ctx.upstream(GATEWAY_STACK, "gateway_namespace"),
+            },
+        ],
+    }
+    if ingress.host:
+        spec["hostnames"] = [ingress.host]
+    spec["rules"] = [
+        {
+            "matches": [{"path": {"type": "PathPrefix", "value": ingress.path}}],
+            "backendRefs": [{"name": name, "port": SERVICE_PORT}],
+        },
+    ]
+    program.resource(
+        (name, "route"),
+        "kubernetes.apiextensions.CustomResource",
+        f"{namespace}/{name}",
+        {
+            "api_version": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": spec,
+        },
+        line,
+        {"provider": provider},
+    )
