@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from crosswalk.compiler.codegen import Code, Program, call_statement, py_string
 from crosswalk.compiler.graph import LAYER_DIRS, ResourceGraph, stack_layer
 from crosswalk.compiler.model import Platform
@@ -284,6 +285,32 @@ class Backend:
 
     def emit_layer(self, ctx: StackContext) -> None:
         getattr(self, LAYER_EMITTERS[ctx.stack.split("/")[0]])(ctx)
+
+
+# Where each Backend field's function lives in a cloud's package:
+# crosswalk.providers.<cloud>.<module>.emit_<field>.
+LAYER_MODULES = {
+    "identity": "identity",
+    "managed_infra": "managed_infra",
+    "cluster": "cluster",
+    "cluster_services": "cluster_services",
+    "app_services": "app_services",
+    "app": "apps",
+}
+
+
+def assemble_backend(cloud: str, wrap: Callable[[Callable], Emitter] | None = None) -> Backend:
+    """A cloud's Backend from its package's layer modules (see LAYER_MODULES);
+    `wrap` adapts each emitter where a cloud writes through a helper object."""
+    import importlib
+
+    emitters = {}
+    for name, module in LAYER_MODULES.items():
+        emit = getattr(
+            importlib.import_module(f"crosswalk.providers.{cloud}.{module}"), f"emit_{name}"
+        )
+        emitters[name] = wrap(emit) if wrap else emit
+    return Backend(cloud, **emitters)
 
 
 def backend_for(cloud: str) -> Backend:

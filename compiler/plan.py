@@ -25,16 +25,9 @@ from typing import Any
 import click
 import yaml
 
-from crosswalk.compiler.mocks import (
-    SECRET_MASK,
-    ProgramRun,
-    ResourceRecord,
-    Secret,
-    check_sdk,
-    contains_secret,
-    mask,
-    run_program,
-)
+from crosswalk.compiler.mock_run import ProgramRun, run_program
+from crosswalk.compiler.mock_values import SECRET_MASK, Secret, contains_secret, mask
+from crosswalk.compiler.mocks import ResourceRecord, check_sdk
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 STACKS_FILE = "crosswalk.stacks.json"

@@ -25,7 +25,7 @@ from crosswalk.compiler.codegen import Program
 from crosswalk.compiler.document import parse_document
 from crosswalk.compiler.emit import compile_document
 from crosswalk.compiler.graph import stack_layer
-from crosswalk.compiler.mocks import Secret, reveal
+from crosswalk.compiler.mock_values import Secret, reveal
 from crosswalk.compiler.model import Network
 from crosswalk.compiler.plan import PlanResult, plan_tree
 from crosswalk.compiler.writer import write_tree

@@ -19,7 +19,7 @@ import yaml
 
 from crosswalk.compiler.document import parse_document
 from crosswalk.compiler.emit import compile_document
-from crosswalk.compiler.mocks import Secret, reveal
+from crosswalk.compiler.mock_values import Secret, reveal
 from crosswalk.compiler.plan import PlanResult, plan_tree
 from crosswalk.compiler.writer import write_tree
 from crosswalk.providers.gcp.common import gcp_id

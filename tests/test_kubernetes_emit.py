@@ -24,7 +24,8 @@ from crosswalk.compiler.codegen import Code, py_string
 from crosswalk.compiler.document import parse_document
 from crosswalk.compiler.emit import compile_document, emit_projects
 from crosswalk.compiler.graph import build_graph
-from crosswalk.compiler.mocks import Secret, reveal, run_program
+from crosswalk.compiler.mock_run import run_program
+from crosswalk.compiler.mock_values import Secret, reveal
 from crosswalk.compiler.model import build_platform
 from crosswalk.compiler.writer import write_tree
 from crosswalk.providers import kubernetes as k8s

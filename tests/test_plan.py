@@ -22,7 +22,9 @@ import yaml
 from click.testing import CliRunner
 
 from crosswalk.compiler import mocks
-from crosswalk.compiler.mocks import PINNED_PULUMI, SECRET_MASK, Secret, UnknownInvokeError
+from crosswalk.compiler.mock_outputs import MockError, UnknownInvokeError
+from crosswalk.compiler.mock_values import SECRET_MASK, Secret
+from crosswalk.compiler.mocks import PINNED_PULUMI
 from crosswalk.compiler.plan import (
     PlanInputError,
     load_stack_config,
@@ -396,7 +398,7 @@ def test_missing_provider_sdk_names_the_extra(monkeypatch):
 
 
 def test_unknown_invoke_error_type():
-    assert issubclass(UnknownInvokeError, mocks.MockError)
+    assert issubclass(UnknownInvokeError, MockError)
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,11 +5,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.aws.common import (
-    aws_provider,
-    irsa_role,
-    opts,
-)
+from crosswalk.providers.aws.common import aws_provider, irsa_role, opts
 from crosswalk.providers.aws.datastores import emit_datastore
 from crosswalk.providers.kubernetes import charts
 
@@ -39,8 +35,6 @@ def emit_app_services(ctx: StackContext) -> None:
             provider,
             "external_dns",
             f"{p.name}-external-dns",
-            ctx.upstream("03-cluster", "oidc_provider_arn"),
-            ctx.upstream("03-cluster", "oidc_provider_url"),
             "external-dns",
             "external-dns",
             ("appServices", "dns"),
@@ -64,8 +58,6 @@ def emit_app_services(ctx: StackContext) -> None:
                 provider,
                 "cert_manager",
                 f"{p.name}-cert-manager",
-                ctx.upstream("03-cluster", "oidc_provider_arn"),
-                ctx.upstream("03-cluster", "oidc_provider_url"),
                 "cert-manager",
                 "cert-manager",
                 ("appServices", "certificates"),

@@ -5,10 +5,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.aws.common import (
-    aws_provider,
-    irsa_role,
-)
+from crosswalk.providers.aws.common import aws_provider, irsa_role
 from crosswalk.providers.aws.datastores import DB_ENGINES
 
 
@@ -82,8 +79,6 @@ def emit_app(ctx: StackContext) -> None:
             provider,
             "app",
             f"{p.name}-app-{app.name}",
-            ctx.upstream("03-cluster", "oidc_provider_arn"),
-            ctx.upstream("03-cluster", "oidc_provider_url"),
             app.namespace,
             app.name,
             app.path + ("uses",),

@@ -5,12 +5,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.aws.common import (
-    MANAGED,
-    aws_provider,
-    irsa_role,
-    opts,
-)
+from crosswalk.providers.aws.common import MANAGED, aws_provider, irsa_role, opts
 
 NODE_SIZES = {
     "small": "t3.medium",
@@ -163,12 +158,11 @@ def emit_cluster(ctx: StackContext) -> None:
         provider,
         "ebs_csi",
         f"{p.name}-ebs-csi",
-        Code(f"{oidc}.arn"),
-        Code(f"{oidc}.url"),
         "kube-system",
         "ebs-csi-controller-sa",
         ("cluster",),
         managed=[MANAGED + "service-role/AmazonEBSCSIDriverPolicy"],
+        oidc=(Code(f"{oidc}.arn"), Code(f"{oidc}.url")),
     )
     prog.resource(
         "ebs_csi",

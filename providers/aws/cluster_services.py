@@ -5,10 +5,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.aws.common import (
-    aws_provider,
-    irsa_role,
-)
+from crosswalk.providers.aws.common import aws_provider, irsa_role
 from crosswalk.providers.kubernetes import charts
 
 
@@ -18,8 +15,6 @@ def emit_cluster_services(ctx: StackContext) -> None:
     k8s_provider = k8s.emit_provider(
         ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("clusterServices",))
     )
-    oidc_arn = ctx.upstream("03-cluster", "oidc_provider_arn")
-    oidc_url = ctx.upstream("03-cluster", "oidc_provider_url")
     cloud_values: dict[str, dict] = {}
     if p.services.logging:
         role = irsa_role(
@@ -27,8 +22,6 @@ def emit_cluster_services(ctx: StackContext) -> None:
             provider,
             "fluent_bit",
             f"{p.name}-fluent-bit",
-            oidc_arn,
-            oidc_url,
             "logging",
             "fluent-bit",
             ("clusterServices", "logging"),
@@ -54,8 +47,6 @@ def emit_cluster_services(ctx: StackContext) -> None:
             provider,
             "cluster_autoscaler",
             f"{p.name}-cluster-autoscaler",
-            oidc_arn,
-            oidc_url,
             "kube-system",
             "cluster-autoscaler",
             ("clusterServices", "autoscaler"),

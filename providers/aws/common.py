@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
+from crosswalk.providers.common import emit_cloud_provider
 
 AWS_IMPORT = "import pulumi_aws as aws"
-
-
 MANAGED = "arn:aws:iam::aws:policy/"
 
 
 def aws_provider(ctx: StackContext) -> Code:
     p = ctx.platform
-    ctx.program.imports.add(AWS_IMPORT)
     tags = dict(p.tags) | {"crosswalk/platform": p.name}
-    return ctx.program.resource(
-        "aws_provider",
-        "aws.Provider",
-        "aws",
-        {"region": p.cloud.region, "default_tags": {"tags": tags}},
-        ctx.line(("cloud",)),
-    )
+    args = {"region": p.cloud.region, "default_tags": {"tags": tags}}
+    return emit_cloud_provider(ctx, AWS_IMPORT, "aws.Provider", "aws", args)
 
 
 def opts(provider: Code, **extra) -> dict:
@@ -79,16 +72,23 @@ def irsa_role(
     provider,
     var,
     name,
-    oidc_arn,
-    oidc_url,
     namespace,
     service_account,
     path,
     actions=(),
     managed=(),
+    oidc: tuple | None = None,
 ) -> Code:
-    """An IAM role for one Kubernetes service account: inline policy and/or managed policies."""
+    """An IAM role for one Kubernetes service account: inline policy and/or
+    managed policies. `oidc` is the cluster's (provider ARN, issuer URL),
+    read from the cluster stack unless given."""
     prog = ctx.program
+    if oidc is None:
+        oidc = (
+            ctx.upstream("03-cluster", "oidc_provider_arn"),
+            ctx.upstream("03-cluster", "oidc_provider_url"),
+        )
+    oidc_arn, oidc_url = oidc
     role = prog.resource(
         (var, "role"),
         "aws.iam.Role",

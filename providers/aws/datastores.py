@@ -35,9 +35,13 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
         f"datastores.{store.name}.deletionProtection", lambda q, env: env != "dev"
     )
 
+    def store_resource(cls: str, name: str, kwargs: dict, suffix: str = "", **extra) -> Code:
+        """One of the datastore's resources: named after it, with its provider."""
+        var = ("datastore", store.name, suffix) if suffix else ("datastore", store.name)
+        return prog.resource(var, cls, name, kwargs, line, opts(provider, **extra))
+
     def security_group(port: int) -> Code:
-        return prog.resource(
-            ("datastore", store.name, "sg"),
+        return store_resource(
             "aws.ec2.SecurityGroup",
             base,
             {
@@ -53,23 +57,16 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                     }
                 ],
             },
-            line,
-            opts(provider),
+            suffix="sg",
         )
 
     if store.engine in DB_ENGINES:
         engine, default_version, port = DB_ENGINES[store.engine]
         sg = security_group(port)
-        subnets = prog.resource(
-            ("datastore", store.name, "subnets"),
-            "aws.rds.SubnetGroup",
-            base,
-            {"subnet_ids": private_subnets},
-            line,
-            opts(provider),
+        subnets = store_resource(
+            "aws.rds.SubnetGroup", base, {"subnet_ids": private_subnets}, suffix="subnets"
         )
-        db = prog.resource(
-            ("datastore", store.name),
+        db = store_resource(
             "aws.rds.Instance",
             base,
             {
@@ -101,8 +98,6 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                 if engine == "postgres"
                 else ["error", "slowquery"],
             },
-            line,
-            opts(provider),
         )
         prog.export(f"datastore_{store.name}_host", Code(f"{db}.address"))
         # Ports travel as strings: apps put them in Secrets.
@@ -115,13 +110,8 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
         )
     elif store.engine == "redis":
         sg = security_group(6379)
-        subnets = prog.resource(
-            ("datastore", store.name, "subnets"),
-            "aws.elasticache.SubnetGroup",
-            base,
-            {"subnet_ids": private_subnets},
-            line,
-            opts(provider),
+        subnets = store_resource(
+            "aws.elasticache.SubnetGroup", base, {"subnet_ids": private_subnets}, suffix="subnets"
         )
         prog.assign(
             f"{var_name(store.name)}_auth",
@@ -136,8 +126,7 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
         )
         token = Code(f"pulumi.Output.secret({var_name(store.name)}_auth.random_password)")
         ha = store.high_availability
-        cache = prog.resource(
-            ("datastore", store.name),
+        cache = store_resource(
             "aws.elasticache.ReplicationGroup",
             base,
             {
@@ -157,23 +146,19 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                 "snapshot_retention_limit": store.backup_retention_days,
                 "auto_minor_version_upgrade": True,
             },
-            line,
-            opts(provider, additional_secret_outputs=["authToken"]),
+            additional_secret_outputs=["authToken"],
         )
         prog.export(f"datastore_{store.name}_host", Code(f"{cache}.primary_endpoint_address"))
         prog.export(f"datastore_{store.name}_port", Code(f"{cache}.port.apply(str)"))
         prog.export(f"datastore_{store.name}_password", token)
     elif store.engine == "queue":
-        dlq = prog.resource(
-            ("datastore", store.name, "dead_letters"),
+        dlq = store_resource(
             "aws.sqs.Queue",
             f"{base}-dead-letters",
             {"sqs_managed_sse_enabled": True, "message_retention_seconds": 1209600},
-            line,
-            opts(provider),
+            suffix="dead_letters",
         )
-        queue = prog.resource(
-            ("datastore", store.name),
+        queue = store_resource(
             "aws.sqs.Queue",
             base,
             {
@@ -184,14 +169,11 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                     [{"deadLetterTargetArn": Code(f"{dlq}.arn"), "maxReceiveCount": 5}],
                 ),
             },
-            line,
-            opts(provider),
         )
         prog.export(f"datastore_{store.name}_url", Code(f"{queue}.url"))
         prog.export(f"datastore_{store.name}_arn", Code(f"{queue}.arn"))
     else:  # document
-        table = prog.resource(
-            ("datastore", store.name),
+        table = store_resource(
             "aws.dynamodb.Table",
             base,
             {
@@ -203,8 +185,6 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                 "server_side_encryption": {"enabled": True},
                 "deletion_protection_enabled": protect,
             },
-            line,
-            opts(provider),
         )
         prog.export(f"datastore_{store.name}_table", Code(f"{table}.name"))
         prog.export(f"datastore_{store.name}_arn", Code(f"{table}.arn"))

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
-from crosswalk.providers.aws.common import (
-    MANAGED,
-    aws_provider,
-    opts,
-    trust_policy,
-)
+from crosswalk.providers.aws.common import MANAGED, aws_provider, opts, trust_policy
 
 GITHUB_OIDC = "token.actions.githubusercontent.com"
 
@@ -55,16 +50,13 @@ def emit_identity(ctx: StackContext) -> None:
         ),
     )
     account_root = Code('"arn:aws:iam::" + caller.account_id + ":root"')
-    cluster_role = prog.resource(
-        "cluster_role",
-        "aws.iam.Role",
-        f"{p.name}-cluster",
-        {
-            "description": f"EKS control plane of platform {p.name}",
-            "assume_role_policy": trust_policy({"Service": "eks.amazonaws.com"}),
-        },
-        ctx.line(("cluster",)),
-        opts(provider),
+    cluster_role = _service_role(
+        ctx,
+        provider,
+        "cluster",
+        f"EKS control plane of platform {p.name}",
+        "eks.amazonaws.com",
+        ("cluster",),
     )
     prog.resource(
         "cluster_role_policy",
@@ -77,16 +69,13 @@ def emit_identity(ctx: StackContext) -> None:
         ctx.line(("cluster",)),
         opts(provider),
     )
-    node_role = prog.resource(
-        "node_role",
-        "aws.iam.Role",
-        f"{p.name}-node",
-        {
-            "description": f"Worker nodes of platform {p.name}",
-            "assume_role_policy": trust_policy({"Service": "ec2.amazonaws.com"}),
-        },
-        ctx.line(("cluster", "nodePools")),
-        opts(provider),
+    node_role = _service_role(
+        ctx,
+        provider,
+        "node",
+        f"Worker nodes of platform {p.name}",
+        "ec2.amazonaws.com",
+        ("cluster", "nodePools"),
     )
     for policy in (
         "AmazonEKSWorkerNodePolicy",
@@ -184,3 +173,15 @@ def emit_identity(ctx: StackContext) -> None:
             opts(provider),
         )
         prog.export(f"automation_{bot.name}_role_arn", Code(f"{role}.arn"))
+
+
+def _service_role(ctx, provider, purpose: str, description: str, service: str, path) -> Code:
+    """A role an AWS service assumes on the platform's behalf (`<platform>-<purpose>`)."""
+    return ctx.program.resource(
+        f"{purpose}_role",
+        "aws.iam.Role",
+        f"{ctx.platform.name}-{purpose}",
+        {"description": description, "assume_role_policy": trust_policy({"Service": service})},
+        ctx.line(path),
+        opts(provider),
+    )

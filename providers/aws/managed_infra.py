@@ -6,10 +6,7 @@ import ipaddress
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
-from crosswalk.providers.aws.common import (
-    aws_provider,
-    opts,
-)
+from crosswalk.providers.aws.common import aws_provider, opts
 
 
 def _subnets(cidr: str, zones: int) -> tuple[list[str], list[str]]:
@@ -81,30 +78,20 @@ def emit_managed_infra(ctx: StackContext) -> None:
     )
     public, private, nats = [], [], []
     for zone in range(net.zones):
-        az = Code(f"zones.names[{zone}]")
-        subnet = prog.resource(
-            ("public", str(zone)),
-            "aws.ec2.Subnet",
-            f"{p.name}-public-{zone}",
+        subnet = _subnet(
+            ctx,
+            provider,
+            vpc,
+            "public",
+            zone,
+            public_cidrs[zone],
             {
-                "vpc_id": Code(f"{vpc}.id"),
-                "cidr_block": public_cidrs[zone],
-                "availability_zone": az,
                 "map_public_ip_on_launch": False,
                 "tags": {"Name": f"{p.name}-public-{zone}", "kubernetes.io/role/elb": "1"},
             },
-            line,
-            opts(provider),
         )
         public.append(subnet)
-        prog.resource(
-            ("public", str(zone), "routes"),
-            "aws.ec2.RouteTableAssociation",
-            f"{p.name}-public-{zone}",
-            {"subnet_id": Code(f"{subnet}.id"), "route_table_id": Code(f"{public_rt}.id")},
-            line,
-            opts(provider),
-        )
+        _route_through(ctx, provider, "public", zone, subnet, public_rt)
         if zone == 0 or net.nat_gateways == "perZone":
             eip = prog.resource(
                 ("nat", str(zone), "ip"),
@@ -126,21 +113,14 @@ def emit_managed_infra(ctx: StackContext) -> None:
             )
     for zone in range(net.zones):
         nat = nats[zone] if net.nat_gateways == "perZone" else nats[0]
-        subnet = prog.resource(
-            ("private", str(zone)),
-            "aws.ec2.Subnet",
-            f"{p.name}-private-{zone}",
-            {
-                "vpc_id": Code(f"{vpc}.id"),
-                "cidr_block": private_cidrs[zone],
-                "availability_zone": Code(f"zones.names[{zone}]"),
-                "tags": {
-                    "Name": f"{p.name}-private-{zone}",
-                    "kubernetes.io/role/internal-elb": "1",
-                },
-            },
-            line,
-            opts(provider),
+        subnet = _subnet(
+            ctx,
+            provider,
+            vpc,
+            "private",
+            zone,
+            private_cidrs[zone],
+            {"tags": {"Name": f"{p.name}-private-{zone}", "kubernetes.io/role/internal-elb": "1"}},
         )
         private.append(subnet)
         table = prog.resource(
@@ -154,14 +134,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
             line,
             opts(provider),
         )
-        prog.resource(
-            ("private", str(zone), "routes"),
-            "aws.ec2.RouteTableAssociation",
-            f"{p.name}-private-{zone}",
-            {"subnet_id": Code(f"{subnet}.id"), "route_table_id": Code(f"{table}.id")},
-            line,
-            opts(provider),
-        )
+        _route_through(ctx, provider, "private", zone, subnet, table)
     key = prog.resource(
         "secrets_key",
         "aws.kms.Key",
@@ -204,3 +177,32 @@ def emit_managed_infra(ctx: StackContext) -> None:
     prog.export("public_subnet_ids", Code("[" + ", ".join(f"{s}.id" for s in public) + "]"))
     prog.export("private_subnet_ids", Code("[" + ", ".join(f"{s}.id" for s in private) + "]"))
     prog.export("secrets_key_arn", Code(f"{key}.arn"))
+
+
+def _subnet(ctx, provider, vpc: Code, kind: str, zone: int, cidr: str, extra: dict) -> Code:
+    """A public or private subnet in the zone-th availability zone."""
+    return ctx.program.resource(
+        (kind, str(zone)),
+        "aws.ec2.Subnet",
+        f"{ctx.platform.name}-{kind}-{zone}",
+        {
+            "vpc_id": Code(f"{vpc}.id"),
+            "cidr_block": cidr,
+            "availability_zone": Code(f"zones.names[{zone}]"),
+        }
+        | extra,
+        ctx.line(("network",)),
+        opts(provider),
+    )
+
+
+def _route_through(ctx, provider, kind: str, zone: int, subnet: Code, table: Code) -> Code:
+    """A subnet's traffic through a route table."""
+    return ctx.program.resource(
+        (kind, str(zone), "routes"),
+        "aws.ec2.RouteTableAssociation",
+        f"{ctx.platform.name}-{kind}-{zone}",
+        {"subnet_id": Code(f"{subnet}.id"), "route_table_id": Code(f"{table}.id")},
+        ctx.line(("network",)),
+        opts(provider),
+    )

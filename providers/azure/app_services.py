@@ -5,12 +5,8 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.azure.common import CLIENT_ID_ANNOTATION, WORKLOAD_IDENTITY_LABEL, var_name
-from crosswalk.providers.azure.datastores import (
-    emit_datastore,
-)
-from crosswalk.providers.azure.program import (
-    AzureProgram,
-)
+from crosswalk.providers.azure.datastores import emit_datastore
+from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.kubernetes import charts
 
 COSMOS_DATA_CONTRIBUTOR = (
@@ -186,9 +182,8 @@ def _app_identity(az: AzureProgram, app, stores: dict[str, dict[str, Code]], iss
         if store.engine == "postgres":
             # Entra ID administrator of the server, as AWS's apps hold the master secret.
             # A server takes one administrator change at a time.
-            before = az.serial.get(store.name)
-            opts = {"depends_on": [before]} if before is not None else {}
-            az.serial[store.name] = az.res(
+            az.one_at_a_time(
+                store.name,
                 grant,
                 "dbforpostgresql.Administrator",
                 f"{app.name}-{store.name}",
@@ -201,7 +196,6 @@ def _app_identity(az: AzureProgram, app, stores: dict[str, dict[str, Code]], iss
                     "tenant_id": Code(f"{az.client}.tenant_id"),
                 },
                 at,
-                **opts,
             )
         elif store.engine == "mysql":
             az.assign_role(
@@ -215,9 +209,8 @@ def _app_identity(az: AzureProgram, app, stores: dict[str, dict[str, Code]], iss
             )
         elif store.engine == "redis":
             # A cache takes one access policy change at a time.
-            before = az.serial.get(store.name)
-            opts = {"depends_on": [before]} if before is not None else {}
-            az.serial[store.name] = az.res(
+            az.one_at_a_time(
+                store.name,
                 grant,
                 "redis.AccessPolicyAssignment",
                 f"{app.name}-{store.name}",
@@ -230,7 +223,6 @@ def _app_identity(az: AzureProgram, app, stores: dict[str, dict[str, Code]], iss
                     "object_id_alias": Code(f"{identity}.name"),
                 },
                 at,
-                **opts,
             )
         elif store.engine == "queue":
             for direction in ("Sender", "Receiver"):

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.azure.common import CLIENT_ID_ANNOTATION, WORKLOAD_IDENTITY_LABEL
-from crosswalk.providers.azure.datastores import (
-    REDIS_TLS_PORT,
-)
-from crosswalk.providers.azure.program import (
-    AzureProgram,
-)
+from crosswalk.providers.azure.datastores import REDIS_TLS_PORT
+from crosswalk.providers.azure.program import AzureProgram
 
 SQL_PORTS = {"postgres": 5432, "mysql": 3306}
 

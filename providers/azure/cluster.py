@@ -5,15 +5,8 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.azure.common import var_name
-from crosswalk.providers.azure.program import (
-    AzureProgram,
-)
-from crosswalk.providers.azure.rules import (
-    address_plan,
-    premium_storage,
-    system_pool,
-    vm_size,
-)
+from crosswalk.providers.azure.program import AzureProgram
+from crosswalk.providers.azure.rules import address_plan, premium_storage, system_pool, vm_size
 
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"  # Entra application of every AKS API server
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Code
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.azure.program import (
-    AzureProgram,
-)
+from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.kubernetes import charts
 
 

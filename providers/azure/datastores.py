@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.providers.azure.common import var_name
-from crosswalk.providers.azure.program import (
-    AzureProgram,
-)
+from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.azure.rules import (
     DATASTORE_NAMES,
     DEFAULT_VERSIONS,

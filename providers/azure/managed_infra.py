@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Code
 from crosswalk.providers.azure.common import var_name
-from crosswalk.providers.azure.program import (
-    AzureProgram,
-)
-from crosswalk.providers.azure.rules import (
-    KEY_VAULT,
-    REGISTRY,
-    subnet_plan,
-)
+from crosswalk.providers.azure.program import AzureProgram
+from crosswalk.providers.azure.rules import KEY_VAULT, REGISTRY, subnet_plan
 
 DELEGATIONS = {
     "postgres": "Microsoft.DBforPostgreSQL/flexibleServers",

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code, literal, py_string
 from crosswalk.compiler.emit import StackContext
-from crosswalk.providers.azure.rules import (
-    AzureName,
-)
+from crosswalk.providers.azure.rules import AzureName
 
 AZURE_MODULE = "pulumi_azure_native"
 
@@ -174,6 +172,13 @@ class AzureProgram:
             "scope": scope,
         } | extra
         return self.res(var, "authorization.RoleAssignment", name, kwargs, line)
+
+    def one_at_a_time(self, target: str, var, cls: str, name: str, kwargs: dict, line) -> Code:
+        """A change to `target`, which Azure takes one at a time: after the last one."""
+        before = self.serial.get(target)
+        opts = {"depends_on": [before]} if before is not None else {}
+        self.serial[target] = self.res(var, cls, name, kwargs, line, **opts)
+        return self.serial[target]
 
     def identity(self, var, name: str, line) -> Code:
         self.use("managedidentity")

@@ -1,20 +1,12 @@
-"""The GCP (GKE) backend: what each layer's program creates on Google Cloud.
-
-One module per layer (`identity`, `managed_infra`, `cluster`,
-`cluster_services`, `app_services` with `datastores`, `apps`), what they share
-in `common`, the cloud's facts and validation rules in `rules`, and the
-outputs the offline plan makes up for GCP resources in `mocks`. Kubernetes
-objects and Helm releases every cloud shares come from
-`crosswalk.providers.kubernetes`.
+"""The GCP (GKE) backend. Which module emits what, and the path a new
+resource kind takes, are in providers/README.md; `rules` holds what validation
+knows about GCP and loads without the emitters.
 
 Workload identity is GKE's: a Google service account per workload that calls
 a Google API, which one Kubernetes service account may impersonate
 (`roles/iam.workloadIdentityUser` for `<project>.svc.id.goog[<ns>/<ksa>]`).
 CI identities federate GitHub's OIDC tokens through a Workload Identity pool.
 No service-account key exists anywhere.
-
-Importing this package stays cheap (validation imports `rules` through it);
-the emitters load when `backend()` is first called.
 """
 
 from __future__ import annotations
@@ -24,22 +16,6 @@ from functools import cache
 
 @cache
 def backend():
-    from crosswalk.compiler.emit import Backend
-    from crosswalk.providers.gcp import (
-        app_services,
-        apps,
-        cluster,
-        cluster_services,
-        identity,
-        managed_infra,
-    )
+    from crosswalk.compiler.emit import assemble_backend
 
-    return Backend(
-        cloud="gcp",
-        identity=identity.emit_identity,
-        managed_infra=managed_infra.emit_managed_infra,
-        cluster=cluster.emit_cluster,
-        cluster_services=cluster_services.emit_cluster_services,
-        app_services=app_services.emit_app_services,
-        app=apps.emit_app,
-    )
+    return assemble_backend("gcp")

@@ -15,12 +15,8 @@ from crosswalk.providers.gcp.common import (
     var_part,
     workload_account,
 )
-from crosswalk.providers.gcp.datastores import (
-    DB_PORTS,
-)
-from crosswalk.providers.gcp.rules import (
-    address_plan,
-)
+from crosswalk.providers.gcp.datastores import DB_PORTS
+from crosswalk.providers.gcp.rules import address_plan
 
 CLOUD_SQL_CONNECTOR_PORT = 3307  # the Cloud SQL Auth Proxy and connectors' server side
 

@@ -16,11 +16,7 @@ from crosswalk.providers.gcp.common import (
     opts,
     var_part,
 )
-from crosswalk.providers.gcp.rules import (
-    MEMBER,
-    address_plan,
-    security_group_domain,
-)
+from crosswalk.providers.gcp.rules import MEMBER, address_plan, security_group_domain
 
 NODE_SIZES = {
     "small": "e2-standard-2",

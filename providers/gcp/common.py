@@ -7,27 +7,18 @@ import json
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
+from crosswalk.providers.common import emit_cloud_provider
 
 GCP_IMPORT = "import pulumi_gcp as gcp"
-
-
 WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
-
-
 PODS_RANGE, SERVICES_RANGE = "pods", "services"
 
 
 def gcp_provider(ctx: StackContext) -> Code:
     p = ctx.platform
-    ctx.program.imports.add(GCP_IMPORT)
     labels = dict(p.tags) | {"crosswalk-platform": p.name}
-    return ctx.program.resource(
-        "gcp_provider",
-        "gcp.Provider",
-        "gcp",
-        {"project": p.cloud.project, "region": p.cloud.region, "default_labels": labels},
-        ctx.line(("cloud",)),
-    )
+    args = {"project": p.cloud.project, "region": p.cloud.region, "default_labels": labels}
+    return emit_cloud_provider(ctx, GCP_IMPORT, "gcp.Provider", "gcp", args)
 
 
 def enable_apis(ctx: StackContext, provider: Code, names: list[str]) -> Code | None:

@@ -3,17 +3,8 @@
 from __future__ import annotations
 
 from crosswalk.compiler.codegen import Code
-from crosswalk.providers.gcp.common import (
-    gcp_id,
-    opts,
-    service_agent,
-    var_part,
-)
-from crosswalk.providers.gcp.rules import (
-    REDIS_MEMORY_GB,
-    redis_version,
-    sql_version,
-)
+from crosswalk.providers.gcp.common import gcp_id, opts, service_agent, var_part
+from crosswalk.providers.gcp.rules import REDIS_MEMORY_GB, redis_version, sql_version
 
 DB_TIERS = {
     "small": "db-custom-1-3840",

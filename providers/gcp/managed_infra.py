@@ -15,9 +15,7 @@ from crosswalk.providers.gcp.common import (
     service_agent,
     var_part,
 )
-from crosswalk.providers.gcp.rules import (
-    address_plan,
-)
+from crosswalk.providers.gcp.rules import address_plan
 
 
 def emit_managed_infra(ctx: StackContext) -> None:

@@ -28,11 +28,7 @@ for Kubernetes objects and charts). Backends use the names below.
 
 from __future__ import annotations
 
-from crosswalk.providers.kubernetes.apps import (
-    ENV_HASH_ANNOTATION,
-    emit_app,
-    env_hash,
-)
+from crosswalk.providers.kubernetes.apps import ENV_HASH_ANNOTATION, emit_app, env_hash
 from crosswalk.providers.kubernetes.common import (
     ACCESS_CLUSTER_ROLES,
     INGRESS_NAMESPACES,

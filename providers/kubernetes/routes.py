@@ -5,10 +5,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import App
-from crosswalk.providers.kubernetes.common import (
-    GATEWAY_STACK,
-    SERVICE_PORT,
-)
+from crosswalk.providers.kubernetes.common import GATEWAY_STACK, SERVICE_PORT
 
 
 def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> None:

@@ -1,0 +1,409 @@
+"""What the offline plan makes up for AWS resources, invokes and component methods:
+the values AWS (or pulumi-eks) would compute, keyed by type token."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from crosswalk.compiler.mock_outputs import (
+    Fabrication,
+    InvokeContext,
+    UnknownInvokeError,
+    digest,
+    fake_cert,
+    fake_ip,
+    fake_kubeconfig,
+    fake_uuid,
+    fixed_outputs,
+)
+from crosswalk.compiler.mock_values import Secret, reveal
+
+PACKAGES = ("aws", "eks", "awsx")  # type-token packages whose outputs are made up here
+
+
+ACCOUNT_ID = "123456789012"
+
+
+def arn(f: Fabrication, service: str, resource: str, *, regional: bool = True) -> str:
+    region = f.region if regional else ""
+    return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}"
+
+
+def _eks_user(cluster_name: str, region: str) -> dict[str, Any]:
+    return {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region],
+        }
+    }
+
+
+def _eks_endpoint(f: Fabrication) -> str:
+    return f"https://{f.hex(32).upper()}.gr7.{f.region}.eks.amazonaws.com"
+
+
+def _aws_eks_cluster(f: Fabrication) -> dict[str, Any]:
+    oidc = f"https://oidc.eks.{f.region}.amazonaws.com/id/{f.hex(32).upper()}"
+    return {
+        "arn": arn(f, "eks", f"cluster/{f.physical_name}"),
+        "endpoint": _eks_endpoint(f),
+        "certificateAuthority": {"data": fake_cert(f.urn)},
+        "identities": [{"oidcs": [{"issuer": oidc}]}],
+        "status": "ACTIVE",
+        "platformVersion": "eks.1",
+        "version": "1.31",
+        "vpcConfig": {"clusterSecurityGroupId": f"sg-{f.hex()}", "vpcId": f"vpc-{f.hex()}"},
+    }
+
+
+def _eks_component_cluster(f: Fabrication) -> dict[str, Any]:
+    name = f.physical_name
+    endpoint = _eks_endpoint(f)
+    kubeconfig = fake_kubeconfig(name, endpoint, fake_cert(f.urn), _eks_user(name, f.region))
+    oidc_url = f"oidc.eks.{f.region}.amazonaws.com/id/{f.hex(32).upper()}"
+    return {
+        "kubeconfig": kubeconfig,
+        "kubeconfigJson": json.dumps(kubeconfig, sort_keys=True),
+        "oidcIssuer": oidc_url,
+        "oidcProviderUrl": oidc_url,
+        "oidcProviderArn": arn(f, "iam", f"oidc-provider/{oidc_url}", regional=False),
+        "clusterSecurityGroupId": f"sg-{f.hex()}",
+        "nodeSecurityGroupId": f"sg-{digest(f.urn, 'nodes', length=17)}",
+        "defaultNodeGroupAsgName": f"{name}-default",
+    }
+
+
+def _aws_rds_instance(f: Fabrication) -> dict[str, Any]:
+    engine = str(reveal(f.inputs.get("engine", "postgres")))
+    port = f.inputs.get("port") or (3306 if "mysql" in engine or "maria" in engine else 5432)
+    address = f"{f.physical_name}.c{f.hex(12)}.{f.region}.rds.amazonaws.com"
+    identifier = reveal(f.inputs.get("identifier")) or f.physical_name
+    return {
+        "identifier": identifier,
+        "address": address,
+        "endpoint": f"{address}:{port}",
+        "port": port,
+        "arn": arn(f, "rds", f"db:{identifier}"),
+        "resourceId": f"db-{f.hex(26).upper()}",
+        "status": "available",
+        "masterUserSecrets": [
+            {
+                "secretArn": arn(f, "secretsmanager", f"secret:rds!db-{f.hex(8)}-{f.hex(6)}"),
+                "kmsKeyId": arn(f, "kms", f"key/{fake_uuid(f.urn, 'kms')}"),
+                "secretStatus": "active",
+            }
+        ],
+    }
+
+
+def _aws_rds_cluster(f: Fabrication) -> dict[str, Any]:
+    outputs = _aws_rds_instance(f)
+    host = f"{f.physical_name}.cluster-c{f.hex(12)}.{f.region}.rds.amazonaws.com"
+    outputs.update(
+        endpoint=host,
+        readerEndpoint=host.replace(".cluster-", ".cluster-ro-"),
+        arn=arn(f, "rds", f"cluster:{f.physical_name}"),
+        clusterIdentifier=reveal(f.inputs.get("clusterIdentifier")) or f.physical_name,
+    )
+    return outputs
+
+
+def _region_code(region: str) -> str:
+    """`us-west-2` -> `usw2`, as AWS abbreviates regions in hostnames and zone ids."""
+    parts = region.split("-")
+    return parts[0] + "".join(p[0] for p in parts[1:-1]) + parts[-1] if len(parts) > 2 else region
+
+
+def _aws_elasticache_replication_group(f: Fabrication) -> dict[str, Any]:
+    group = reveal(f.inputs.get("replicationGroupId")) or f.physical_name
+    host = f"{group}.{f.hex(6)}.ng.0001.{_region_code(f.region)}.cache.amazonaws.com"
+    return {
+        "replicationGroupId": group,
+        "primaryEndpointAddress": f"master.{host}",
+        "readerEndpointAddress": f"replica.{host}",
+        "port": f.inputs.get("port") or 6379,
+        "arn": arn(f, "elasticache", f"replicationgroup:{group}"),
+        "memberClusters": [f"{group}-001"],
+    }
+
+
+def _aws_sqs_queue(f: Fabrication) -> dict[str, Any]:
+    name = f.physical_name
+    if f.inputs.get("fifoQueue") and not name.endswith(".fifo"):
+        name += ".fifo"
+    url = f"https://sqs.{f.region}.amazonaws.com/{ACCOUNT_ID}/{name}"
+    return {"name": name, "url": url, "id": url, "arn": arn(f, "sqs", name)}
+
+
+def _aws_s3_bucket(f: Fabrication) -> dict[str, Any]:
+    bucket = reveal(f.inputs.get("bucket")) or f.physical_name
+    return {
+        "bucket": bucket,
+        "id": bucket,
+        "arn": f"arn:aws:s3:::{bucket}",
+        "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{bucket}.s3.{f.region}.amazonaws.com",
+        "region": f.region,
+    }
+
+
+def _aws_iam_oidc_provider(f: Fabrication) -> dict[str, Any]:
+    url = str(reveal(f.inputs.get("url", f.name))).removeprefix("https://")
+    return {"arn": arn(f, "iam", f"oidc-provider/{url}", regional=False)}
+
+
+def _aws_iam(kind: str) -> Callable[[Fabrication], dict[str, Any]]:
+    def fabricate(f: Fabrication) -> dict[str, Any]:
+        path = str(reveal(f.inputs.get("path", "/")) or "/")
+        return {
+            "arn": arn(f, "iam", f"{kind}{path}{f.physical_name}", regional=False),
+            "uniqueId": f"AROA{f.hex(17).upper()}",
+        }
+
+    return fabricate
+
+
+def _aws_ecr_repository(f: Fabrication) -> dict[str, Any]:
+    return {
+        "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{f.region}.amazonaws.com/{f.physical_name}",
+        "registryId": ACCOUNT_ID,
+        "arn": arn(f, "ecr", f"repository/{f.physical_name}"),
+    }
+
+
+def _aws_kms_key(f: Fabrication) -> dict[str, Any]:
+    key_id = fake_uuid(f.urn)
+    return {"id": key_id, "keyId": key_id, "arn": arn(f, "kms", f"key/{key_id}")}
+
+
+def _aws_route53_zone(f: Fabrication) -> dict[str, Any]:
+    zone = f"Z{f.hex(20).upper()}"
+    return {
+        "id": zone,
+        "zoneId": zone,
+        "arn": f"arn:aws:route53:::hostedzone/{zone}",
+        "nameServers": [f"ns-{i}.awsdns-{i:02d}.net" for i in (1, 2, 3, 4)],
+    }
+
+
+def _aws_acm_certificate(f: Fabrication) -> dict[str, Any]:
+    domain = str(reveal(f.inputs.get("domainName", f.name)))
+    return {
+        "arn": arn(f, "acm", f"certificate/{fake_uuid(f.urn)}"),
+        "status": "ISSUED",
+        "domainValidationOptions": [
+            {
+                "domainName": domain,
+                "resourceRecordName": f"_{f.hex(32)}.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{f.hex(32)}.acm-validations.aws.",
+            }
+        ],
+    }
+
+
+def _aws_eks_node_group(f: Fabrication) -> dict[str, Any]:
+    cluster = str(reveal(f.inputs.get("clusterName", "cluster")))
+    name = reveal(f.inputs.get("nodeGroupName")) or f.physical_name
+    return {
+        "nodeGroupName": name,
+        "arn": arn(f, "eks", f"nodegroup/{cluster}/{name}/{fake_uuid(f.urn)}"),
+        "status": "ACTIVE",
+        "resources": [{"autoscalingGroups": [{"name": f"eks-{name}-{f.hex(8)}"}]}],
+    }
+
+
+def _aws_secret(f: Fabrication) -> dict[str, Any]:
+    secret = arn(f, "secretsmanager", f"secret:{f.physical_name}-{f.hex(6)}")
+    return {"arn": secret, "id": secret}
+
+
+def _aws_id(prefix: str) -> Callable[[Fabrication], dict[str, Any]]:
+    def fabricate(f: Fabrication) -> dict[str, Any]:
+        ident = f"{prefix}-{f.hex()}"
+        out = {"id": ident, "arn": arn(f, "ec2", f"{prefix}/{ident}")}
+        if prefix == "vpc":
+            out.update(
+                defaultSecurityGroupId=f"sg-{digest(f.urn, 'sg', length=17)}",
+                mainRouteTableId=f"rtb-{digest(f.urn, 'rtb', length=17)}",
+                defaultNetworkAclId=f"acl-{digest(f.urn, 'acl', length=17)}",
+            )
+        if prefix == "eipalloc":
+            out.update(publicIp=fake_ip("52.10", f.urn), allocationId=ident)
+        if prefix == "subnet" and "availabilityZone" not in f.inputs:
+            out["availabilityZone"] = f"{f.region}a"
+        return out
+
+    return fabricate
+
+
+def generic_outputs(f: Fabrication) -> tuple[str, dict[str, Any]]:
+    """What every AWS resource has: an ARN, its tags as tagsAll, a name."""
+    out: dict[str, Any] = {"arn": arn(f, f.module.lower(), f"{f.kind.lower()}/{f.physical_name}")}
+    if "tags" in f.inputs:
+        out["tagsAll"] = f.inputs["tags"]
+    out["name"] = f.physical_name
+    return f.physical_name, out
+
+
+OUTPUT_SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+# Type token -> outputs beyond the generic defaults (inputs are echoed back over them).
+RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
+    "aws:eks/cluster:Cluster": _aws_eks_cluster,
+    "aws:eks/nodeGroup:NodeGroup": _aws_eks_node_group,
+    "aws:eks/addon:Addon": fixed_outputs(status="ACTIVE"),
+    "aws:eks/accessEntry:AccessEntry": fixed_outputs(),
+    "aws:rds/instance:Instance": _aws_rds_instance,
+    "aws:rds/cluster:Cluster": _aws_rds_cluster,
+    "aws:elasticache/replicationGroup:ReplicationGroup": _aws_elasticache_replication_group,
+    "aws:sqs/queue:Queue": _aws_sqs_queue,
+    "aws:s3/bucket:Bucket": _aws_s3_bucket,
+    "aws:s3/bucketV2:BucketV2": _aws_s3_bucket,
+    "aws:iam/role:Role": _aws_iam("role"),
+    "aws:iam/policy:Policy": _aws_iam("policy"),
+    "aws:iam/user:User": _aws_iam("user"),
+    "aws:iam/instanceProfile:InstanceProfile": _aws_iam("instance-profile"),
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _aws_iam_oidc_provider,
+    "aws:ecr/repository:Repository": _aws_ecr_repository,
+    "aws:kms/key:Key": _aws_kms_key,
+    "aws:route53/zone:Zone": _aws_route53_zone,
+    "aws:acm/certificate:Certificate": _aws_acm_certificate,
+    "aws:secretsmanager/secret:Secret": _aws_secret,
+    "aws:ec2/vpc:Vpc": _aws_id("vpc"),
+    "aws:ec2/subnet:Subnet": _aws_id("subnet"),
+    "aws:ec2/securityGroup:SecurityGroup": _aws_id("sg"),
+    "aws:ec2/internetGateway:InternetGateway": _aws_id("igw"),
+    "aws:ec2/natGateway:NatGateway": _aws_id("nat"),
+    "aws:ec2/eip:Eip": _aws_id("eipalloc"),
+    "aws:ec2/routeTable:RouteTable": _aws_id("rtb"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _aws_id("vpce"),
+    "aws:ec2/launchTemplate:LaunchTemplate": _aws_id("lt"),
+    "aws:cloudwatch/logGroup:LogGroup": lambda f: {
+        "arn": arn(f, "logs", f"log-group:{f.physical_name}")
+    },
+    # pulumi-eks remote components: one opaque record each, so their outputs must be whole.
+    "eks:index:Cluster": _eks_component_cluster,
+    "eks:index:ManagedNodeGroup": fixed_outputs(),
+    "eks:index:NodeGroupV2": fixed_outputs(),
+}
+
+
+def _policy_document(c: InvokeContext) -> dict[str, Any]:
+    def principals(items: list[dict[str, Any]]) -> dict[str, Any]:
+        grouped: dict[str, list[str]] = {}
+        for item in items:
+            grouped.setdefault(item["type"], []).extend(item.get("identifiers", []))
+        return {k: v[0] if len(v) == 1 else v for k, v in grouped.items()}
+
+    statements = []
+    for raw in reveal(c.args.get("statements", [])):
+        statement: dict[str, Any] = {}
+        if "sid" in raw:
+            statement["Sid"] = raw["sid"]
+        statement["Effect"] = raw.get("effect", "Allow")
+        for key, name in (("actions", "Action"), ("notActions", "NotAction")):
+            if key in raw:
+                statement[name] = raw[key][0] if len(raw[key]) == 1 else raw[key]
+        for key, name in (("resources", "Resource"), ("notResources", "NotResource")):
+            if key in raw:
+                statement[name] = raw[key][0] if len(raw[key]) == 1 else raw[key]
+        if "principals" in raw:
+            statement["Principal"] = principals(raw["principals"])
+        if "notPrincipals" in raw:
+            statement["NotPrincipal"] = principals(raw["notPrincipals"])
+        conditions: dict[str, dict[str, Any]] = {}
+        for cond in raw.get("conditions", []):
+            values = cond.get("values", [])
+            conditions.setdefault(cond["test"], {})[cond["variable"]] = (
+                values[0] if len(values) == 1 else values
+            )
+        if conditions:
+            statement["Condition"] = conditions
+        statements.append(statement)
+    document = {"Version": c.args.get("version", "2012-10-17"), "Statement": statements}
+    text = json.dumps(document, indent=2)
+    return {
+        "json": text,
+        "minifiedJson": json.dumps(document, separators=(",", ":")),
+        "id": digest(text, length=10),
+    }
+
+
+def _random_password(c: InvokeContext) -> dict[str, Any]:
+    length = int(c.args.get("passwordLength", 32))
+    password = ("Mock" + digest(json.dumps(c.args, sort_keys=True, default=str), length=64))[
+        :length
+    ]
+    return {"randomPassword": Secret(password), "id": digest(password, length=8)}
+
+
+def _eks_get_kubeconfig(c: InvokeContext) -> dict[str, Any]:
+    record = c.monitor.record(str(c.args.get("__self__", "")))
+    if record is None or "kubeconfig" not in record.outputs:
+        raise UnknownInvokeError(
+            f"{c.token}: no eks:index:Cluster recorded at {c.args.get('__self__')!r}"
+        )
+    config = json.loads(json.dumps(reveal(record.outputs["kubeconfig"])))
+    if c.args.get("roleArn"):
+        config["users"][0]["user"]["exec"]["args"] += ["--role-arn", c.args["roleArn"]]
+    if c.args.get("profileName"):
+        config["users"][0]["user"]["exec"]["env"] = [
+            {"name": "AWS_PROFILE", "value": c.args["profileName"]}
+        ]
+    return {"result": json.dumps(config, sort_keys=True)}
+
+
+INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": lambda c: {
+        "names": [f"{c.region}{s}" for s in "abc"],
+        "zoneIds": [f"{_region_code(c.region)}-az{i}" for i in (1, 2, 3)],
+        "groupNames": [c.region],
+        "state": c.args.get("state", "available"),
+        "id": c.region,
+    },
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda c: {
+        "accountId": ACCOUNT_ID,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/crosswalk-plan",
+        "userId": "AIDACROSSWALKPLAN",
+        "id": ACCOUNT_ID,
+    },
+    "aws:index/getPartition:getPartition": lambda c: {
+        "partition": "aws",
+        "dnsSuffix": "amazonaws.com",
+        "reverseDnsPrefix": "com.amazonaws",
+        "id": "aws",
+    },
+    "aws:index/getRegion:getRegion": lambda c: {
+        "name": c.region,
+        "region": c.region,
+        "description": c.region,
+        "endpoint": f"ec2.{c.region}.amazonaws.com",
+        "id": c.region,
+    },
+    "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
+    "aws:secretsmanager/getRandomPassword:getRandomPassword": _random_password,
+    "aws:eks/getClusterAuth:getClusterAuth": lambda c: {
+        "name": c.args.get("name"),
+        "token": Secret("k8s-aws-v1.mock-token"),
+        "id": c.args.get("name"),
+    },
+    "aws:route53/getZone:getZone": lambda c: {
+        "name": c.args.get("name"),
+        "zoneId": f"Z{digest(str(c.args.get('name')), length=20).upper()}",
+        "id": f"Z{digest(str(c.args.get('name')), length=20).upper()}",
+        "arn": f"arn:aws:route53:::hostedzone/Z{digest(str(c.args.get('name')), length=20).upper()}",
+        "nameServers": [f"ns-{i}.awsdns-{i:02d}.net" for i in (1, 2, 3, 4)],
+        "privateZone": bool(c.args.get("privateZone", False)),
+    },
+}
+
+
+# Component methods (`Call`), e.g. `eks.Cluster.get_kubeconfig()`.
+METHOD_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
+    "eks:index:Cluster/getKubeconfig": _eks_get_kubeconfig,
+}
