@@ -1,4 +1,6 @@
-"""Layer 6 on AWS: an app's stack, its IRSA role for the datastores it uses, and the shared Kubernetes objects."""
+"""Layer 6 on AWS: an app's stack, its IRSA role for the datastores it uses, and
+the shared Kubernetes objects.
+"""
 
 from __future__ import annotations
 

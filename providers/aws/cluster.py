@@ -1,4 +1,6 @@
-"""Layer 3 on AWS: the EKS cluster, node groups, access entries, add-ons and namespaces."""
+"""Layer 3 on AWS: the EKS cluster, node groups, access entries, add-ons and
+namespaces.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Layer 4 on AWS: IRSA roles for fluent-bit and the cluster autoscaler, and the shared charts."""
+"""Layer 4 on AWS: IRSA roles for fluent-bit and the cluster autoscaler, and the
+shared charts.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Datastores on AWS (layer 5): RDS, ElastiCache, SQS and DynamoDB, private and encrypted."""
+"""Datastores on AWS (layer 5): RDS, ElastiCache, SQS and DynamoDB, private and
+encrypted.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Layer 5 on Azure: DNS, workload identities for external-dns, cert-manager and apps, the shared charts, and the datastores."""
+"""Layer 5 on Azure: DNS, workload identities for external-dns, cert-manager and
+apps, the shared charts, and the datastores.
+"""
 
 from __future__ import annotations
 

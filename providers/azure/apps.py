@@ -1,4 +1,6 @@
-"""Layer 6 on Azure: an app's stack and the shared Kubernetes objects, with its workload identity's client id."""
+"""Layer 6 on Azure: an app's stack and the shared Kubernetes objects, with its
+workload identity's client id.
+"""
 
 from __future__ import annotations
 

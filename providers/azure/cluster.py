@@ -1,4 +1,6 @@
-"""Layer 3 on Azure: the AKS cluster, node pools, team role assignments and RBAC, namespaces."""
+"""Layer 3 on Azure: the AKS cluster, node pools, team role assignments and RBAC,
+namespaces.
+"""
 
 from __future__ import annotations
 

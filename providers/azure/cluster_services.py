@@ -1,4 +1,6 @@
-"""Layer 4 on Azure: workload identities for the services that call Azure, and the shared charts."""
+"""Layer 4 on Azure: workload identities for the services that call Azure, and the
+shared charts.
+"""
 
 from __future__ import annotations
 

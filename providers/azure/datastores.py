@@ -1,4 +1,6 @@
-"""Datastores on Azure (layer 5): PostgreSQL/MySQL flexible servers, Redis, Service Bus, Cosmos DB, behind private endpoints."""
+"""Datastores on Azure (layer 5): PostgreSQL/MySQL flexible servers, Redis,
+Service Bus, Cosmos DB, behind private endpoints.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Layer 1 on Azure: the resource group, the cluster's identities, and GitHub CI identities with their layers' roles."""
+"""Layer 1 on Azure: the resource group, the cluster's identities, and GitHub CI
+identities with their layers' roles.
+"""
 
 from __future__ import annotations
 

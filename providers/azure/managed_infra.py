@@ -1,4 +1,6 @@
-"""Layer 2 on Azure: the VNet and subnets, NAT, Key Vault with the platform key, the container registry."""
+"""Layer 2 on Azure: the VNet and subnets, NAT, Key Vault with the platform key,
+the container registry.
+"""
 
 from __future__ import annotations
 

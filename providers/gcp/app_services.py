@@ -1,4 +1,6 @@
-"""Layer 5 on GCP: Cloud DNS, workload identities for external-dns and cert-manager, the shared charts, and the datastores."""
+"""Layer 5 on GCP: Cloud DNS, workload identities for external-dns and
+cert-manager, the shared charts, and the datastores.
+"""
 
 from __future__ import annotations
 

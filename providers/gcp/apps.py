@@ -1,4 +1,6 @@
-"""Layer 6 on GCP: an app's stack, its workload identity and datastore grants, and the shared Kubernetes objects."""
+"""Layer 6 on GCP: an app's stack, its workload identity and datastore grants, and
+the shared Kubernetes objects.
+"""
 
 from __future__ import annotations
 

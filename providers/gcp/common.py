@@ -1,4 +1,6 @@
-"""What every GCP layer's program shares: the provider, API enablement, ids, workload identity."""
+"""What every GCP layer's program shares: the provider, API enablement, ids,
+workload identity.
+"""
 
 from __future__ import annotations
 

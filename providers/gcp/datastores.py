@@ -1,4 +1,6 @@
-"""Datastores on GCP (layer 5): Cloud SQL, Memorystore, Pub/Sub and Firestore, private and encrypted."""
+"""Datastores on GCP (layer 5): Cloud SQL, Memorystore, Pub/Sub and Firestore,
+private and encrypted.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Layer 1 on GCP: node and team service accounts and roles, and GitHub CI identities through a Workload Identity pool."""
+"""Layer 1 on GCP: node and team service accounts and roles, and GitHub CI
+identities through a Workload Identity pool.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Layer 2 on GCP: the VPC, subnets with secondary ranges, Cloud NAT, the KMS key ring, Artifact Registry."""
+"""Layer 2 on GCP: the VPC, subnets with secondary ranges, Cloud NAT, the KMS key
+ring, Artifact Registry.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Kubernetes facts and plumbing every cloud's programs share: labels, the provider, kubeconfig, the default storage class."""
+"""Kubernetes facts and plumbing every cloud's programs share: labels, the
+provider, kubeconfig, the default storage class.
+"""
 
 from __future__ import annotations
 
