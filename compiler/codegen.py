@@ -187,19 +187,20 @@ class Program:
     def comment(self, text: str) -> None:
         self.statements.append(f"# {text}")
 
-    def assign(self, var: str, value, line: int | None = None) -> Code:
-        prefix = f"# platform.yaml:{line}\n" if line else ""
+    def assign(self, var: str, value, source: str | None = None) -> Code:
+        """`var = value`, under a comment citing the YAML path it comes from."""
+        prefix = f"# {source}\n" if source else ""
         self.statements.append(f"{prefix}{var} = {literal(value)}")
         return Code(var)
 
     def resource(
-        self, var_parts, cls: str, name: str, kwargs: dict, line: int | None, opts=None
+        self, var_parts, cls: str, name: str, kwargs: dict, source: str | None, opts=None
     ) -> Code:
         var = self.name(*var_parts) if isinstance(var_parts, tuple) else self.name(var_parts)
         call_kwargs = dict(kwargs)
         if opts:
             call_kwargs["opts"] = Call("pulumi.ResourceOptions", kwargs=opts)
-        return self.assign(var, Call(cls, [name], call_kwargs), line)
+        return self.assign(var, Call(cls, [name], call_kwargs), source)
 
     def statement(self, code: str) -> None:
         self.statements.append(code)

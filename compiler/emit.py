@@ -28,7 +28,6 @@ SDK_VERSIONS = {
     "pulumi-azure-native": "3.29.0",
     "pulumi-kubernetes": "4.34.2",
 }
-DEFAULT_ORGANIZATION = "organization"  # the local file backend's organization
 
 
 def project_name(platform: Platform, stack: str) -> str:
@@ -37,14 +36,33 @@ def project_name(platform: Platform, stack: str) -> str:
     return f"{platform.name}-{stack_layer(stack)}"
 
 
-def resolve_line(lines: dict[tuple, int], path: tuple) -> int | None:
-    """The line that declared `path`, or its nearest declared parent."""
-    probe = tuple(path)
-    while probe:
-        if probe in lines:
-            return lines[probe]
-        probe = probe[:-1]
-    return None
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+def yaml_path(data: object, path: tuple) -> str:
+    """`path` as a reader finds it in platform.yaml: keys joined by dots, list
+    items by their name (`apps.storefront.ingress`), else by index (`[0]`).
+
+    It names the setting, not where it sits in the file, so comments, blank
+    lines and key order never change it; any other key is quoted
+    (`tags["example.com/team"]`), so no text from the file can end the
+    comment it goes into."""
+    parts: list[str] = []
+    node = data
+    for key in path:
+        if isinstance(key, int):
+            item = node[key] if isinstance(node, list) and 0 <= key < len(node) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str) and _PLAIN_KEY.fullmatch(name):
+                parts.append("." + name)
+            else:
+                parts.append(f"[{key}]")
+            node = item
+            continue
+        key = str(key)
+        parts.append("." + key if _PLAIN_KEY.fullmatch(key) else f"[{json.dumps(key)}]")
+        node = node.get(key) if isinstance(node, dict) else None
+    return "".join(parts).removeprefix(".")
 
 
 @dataclass
@@ -62,19 +80,17 @@ class StackContext:
     platform: Platform
     platforms: dict[str, Platform]
     program: Program
-    lines: dict[tuple, int]
+    data: dict  # platform.yaml as loaded: what `line` names paths in
     references: dict[str, Code] = field(default_factory=dict)
     reads: dict[str, dict[str, Code]] = field(default_factory=dict)
     config: dict[str, dict[str, object]] = field(default_factory=dict)
     settings: dict[str, tuple[Code, str]] = field(default_factory=dict)  # key -> (var, reader)
-    cited: dict[tuple, int | None] = field(default_factory=dict)  # paths whose lines it cites
     reads_apps: bool = False  # a layer's program looked at the platform's apps
 
-    def line(self, path: tuple) -> int | None:
-        """The platform.yaml line that declared `path` (or its nearest parent)."""
-        found = resolve_line(self.lines, path)
-        self.cited[tuple(path)] = found
-        return found
+    def line(self, path: tuple) -> str:
+        """The citation of `path` for a generated comment: its YAML path
+        (`apps.storefront.ingress`, see `yaml_path`), never a line number."""
+        return yaml_path(self.data, tuple(path))
 
     def setting(self, key: str, value_in) -> object:
         """`value_in(platform, env)` for every environment: a literal when they
@@ -112,7 +128,7 @@ class StackContext:
 
 
 CACHE_FILE = "crosswalk.cache.json"
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 
 
 class StackCache:
@@ -123,9 +139,8 @@ class StackCache:
     platform but the other apps: the app itself and the apps it depends on. A
     layer stack reads the platform but the apps, unless its emitter looked at
     them last time (the apps it is shown note that; see emit_programs), and
-    then the apps too. The platform.yaml lines a program cites must not have
-    moved, and its consumers must read the same outputs it exported. When all
-    that holds, the stack's files are carried over unread. The cache lives in
+    then the apps too. Its consumers must read the same outputs it exported.
+    When that holds, the stack's files are carried over unread. The cache lives in
     OUT as crosswalk.cache.json; deleting it only costs time.
     """
 
@@ -178,7 +193,6 @@ class StackCache:
                 "readsApps": ctx.reads_apps,
                 "reads": {u: sorted(o) for u, o in sorted(ctx.reads.items())},
                 "exports": sorted(wanted.get(stack, ())),
-                "cites": sorted(([list(path), line] for path, line in ctx.cited.items()), key=repr),
                 "meta": {"hash": meta["hash"]},
             }
         cache = {
@@ -210,19 +224,17 @@ class StackCache:
         return [digest for digest in validated if isinstance(digest, str)]
 
     @staticmethod
-    def reusable(previous: dict | None, inputs: dict, lines: dict) -> dict[str, dict]:
-        """Entries of the previous cache whose stack inputs are unchanged and
-        whose cited platform.yaml lines did not move (whether consumers still
-        read what a stack exports is checked once the others are emitted)."""
+    def reusable(previous: dict | None, inputs: dict) -> dict[str, dict]:
+        """Entries of the previous cache whose stack inputs are unchanged
+        (whether consumers still read what a stack exports is checked once the
+        others are emitted)."""
         if not isinstance(previous, dict) or previous.get("version") != CACHE_VERSION:
             return {}
         found = {}
         for stack, entry in previous.get("stacks", {}).items():
             try:
                 fingerprint = StackCache._chosen(inputs.get(stack), entry["readsApps"] is True)
-                same = fingerprint == entry["inputs"] and all(
-                    resolve_line(lines, tuple(path)) == line for path, line in entry["cites"]
-                )
+                same = fingerprint == entry["inputs"]
                 usable = (
                     isinstance(entry["reads"], dict)
                     and isinstance(entry["exports"], list)
@@ -338,7 +350,7 @@ def emit_programs(
     platform: Platform,
     platforms: dict[str, Platform],
     resources: ResourceGraph,
-    lines: dict[tuple, int],
+    data: dict,
     stacks: list[str] | None = None,
     source_name: str = "platform.yaml",
 ) -> dict[str, StackContext]:
@@ -361,7 +373,7 @@ def emit_programs(
             watched = {id(p): _watching_apps(p, seen) for p in (platform, *platforms.values())}
             shown = watched[id(platform)]
             shown_per_env = {env: watched[id(p)] for env, p in platforms.items()}
-        ctx = StackContext(stack, project, shown, shown_per_env, Program(title, source_name), lines)
+        ctx = StackContext(stack, project, shown, shown_per_env, Program(title, source_name), data)
         backend.emit_layer(ctx)
         ctx.reads_apps = seen[0]
         contexts[stack] = ctx
@@ -439,7 +451,7 @@ def emit_projects(
     platform: Platform,
     platforms: dict[str, Platform],
     resources: ResourceGraph,
-    lines: dict[tuple, int],
+    data: dict,
     source_name: str = "platform.yaml",
     contexts: dict[str, StackContext] | None = None,
     kept: dict[str, dict] | None = None,
@@ -453,7 +465,7 @@ def emit_projects(
     """
     kept = kept or {}
     if contexts is None:
-        contexts = emit_programs(platform, platforms, resources, lines, None, source_name)
+        contexts = emit_programs(platform, platforms, resources, data, None, source_name)
 
     # Each stack exports exactly what its consumers read.
     wanted = wanted_outputs(contexts, kept)
@@ -508,9 +520,9 @@ def emit_projects(
 def _prelude(ctx: StackContext) -> list[str]:
     lines = ["config = pulumi.Config()", "stack = pulumi.get_stack()"]
     if ctx.references:
-        lines.append(
-            f"org = config.get({py_string('organization')}) or {py_string(DEFAULT_ORGANIZATION)}"
-        )
+        # The stack's own organization: Pulumi Cloud's, or "organization" on
+        # a self-managed backend, with no config to set.
+        lines.append("org = pulumi.get_organization()")
     block = ["\n".join(lines)]
     if ctx.settings:
         reads = ["# Values that differ between environments (Pulumi.<env>.yaml)."]
@@ -616,16 +628,15 @@ def compile_document(
         for name, seen_as in checked.environments.items()
         if env is None or name == env
     }
-    lines = {path: location.value.line for path, location in document.locations.items()}
     source = source or _source_name(document.file)
     inputs = StackCache.fingerprints(document.data, env, source)
-    kept = StackCache.reusable(previous, inputs, lines)
+    kept = StackCache.reusable(previous, inputs)
     try:
         contexts = emit_programs(
             platform,
             platforms,
             resources,
-            lines,
+            document.data,
             [s for s in resources.stack_order() if s not in kept],
             source,
         )
@@ -654,7 +665,7 @@ def compile_document(
     ]:
         for stack in stale:
             del kept[stack]
-        contexts.update(emit_programs(platform, platforms, resources, lines, stale, source))
+        contexts.update(emit_programs(platform, platforms, resources, document.data, stale, source))
     contexts = {stack: contexts[stack] for stack in resources.stack_order() if stack in contexts}
     # An override may only change values the programs read from config; one
     # that changes what a program creates cannot differ between environments.
@@ -664,7 +675,7 @@ def compile_document(
             continue
         stacks = _stacks_an_override_can_touch(environment.overrides, contexts)
         alternative = emit_programs(
-            platforms[environment.name], platforms, resources, lines, stacks
+            platforms[environment.name], platforms, resources, document.data, stacks
         )
         for stack in stacks:
             contexts[stack].reads_apps |= alternative[stack].reads_apps
@@ -695,7 +706,7 @@ def compile_document(
         platform,
         platforms,
         resources,
-        lines,
+        document.data,
         contexts=contexts,
         kept=kept,
         inputs=inputs,

@@ -254,7 +254,13 @@ def _run_in_context(
     from pulumi.runtime.mocks import MockSettings
     from pulumi.runtime.stack import run_in_stack
 
-    monitor = monitor_class()(program=main, stack_outputs=stack_outputs, stack=stack, config=config)
+    monitor = monitor_class()(
+        program=main,
+        stack_outputs=stack_outputs,
+        stack=stack,
+        config=config,
+        organization=organization,
+    )
     features = set(monitor.GetDeploymentInfo(None).supportedFeatures)
     settings = MockSettings(
         monitor=monitor,

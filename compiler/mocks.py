@@ -136,12 +136,14 @@ def _make_monitor_class() -> type:
             stack_outputs: Mapping[str, Mapping[str, Any]],
             stack: str,
             config: Mapping[str, str],
+            organization: str,
         ):
             self.logs: list[tuple[str, str]] = []
             super().__init__(mocks=_NoMocks(self.logs))
             self.program = program
             self.stack_outputs = stack_outputs
             self.stack_name = stack
+            self.organization = organization
             self.config = config
             self.records: dict[str, ResourceRecord] = {}
             self.stack_urn: str | None = None
@@ -312,7 +314,13 @@ def _make_monitor_class() -> type:
                 raise MockError(
                     f"StackReference {name!r}: expected 'organization/project/stack'", source_line
                 )
-            _, project, stack = parts
+            organization, project, stack = parts
+            if organization != self.organization:
+                raise MockError(
+                    f"StackReference {name!r} reads organization {organization!r}, but this plan "
+                    f"runs in {self.organization!r} (pulumi.get_organization())",
+                    source_line,
+                )
             if stack != self.stack_name:
                 raise MockError(
                     f"StackReference {name!r} reads stack {stack!r}, but this plan is for {self.stack_name!r}",

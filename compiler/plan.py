@@ -3,8 +3,8 @@
 Runs the compiled programs of one environment in `crosswalk.stacks.json` order, each in-process
 under the SDK's mock runtime with the real provider SDKs (see `mocks.py`), feeds each stack's
 exports to the `StackReference`s of the stacks after it, and reports what was registered. A
-stack that fails is reported with the `# platform.yaml:LINE` comment nearest above the failing
-line of its program; the stacks that depend on it are skipped, the others still run.
+stack that fails is reported with the YAML path its program cites nearest above the failing
+line (a comment such as `# apps.storefront.ingress`); the stacks that depend on it are skipped, the others still run.
 
 Stages, as elsewhere in crosswalk: `load_tree` -> `Tree`; `plan_tree` -> `PlanResult` (a plain
 result object, nothing printed); `render_text` / `render_json` / `render_manifests` turn it
@@ -47,7 +47,11 @@ _REQUIREMENT_EXTRAS = {
     "pulumi-azure-native": "azure",
 }
 
-_ORIGIN_COMMENT = re.compile(r"#\s*([\w./-]*\.ya?ml):(\d+)\b")
+# A generated program cites the platform.yaml setting a statement comes from in a comment of
+# its own line: `# apps.storefront.ingress`, `# identity.teams.web.namespaces[0]`.
+_ORIGIN_COMMENT = re.compile(
+    r'\s*# ([a-z][A-Za-z]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])*)\s*'
+)
 
 
 class PlanInputError(Exception):
@@ -189,7 +193,7 @@ class StackError:
 
     message: str
     program_line: int | None = None  # in the stack's __main__.py
-    origin: str | None = None  # "platform.yaml:LINE", from the comment above that line
+    origin: str | None = None  # the YAML path cited above that line, e.g. "apps.shop.ingress"
     hint: str | None = None
     skipped: bool = False  # True: not run because a stack it depends on did not plan
 
@@ -332,7 +336,6 @@ def _plan_stack(
             f"Pulumi.yaml names project {project!r} but {STACKS_FILE} says {entry.project!r}"
         )
         return
-    organization = config.get(f"{project}:organization", "organization")
     run = runner(
         program_dir,
         project=project,
@@ -340,7 +343,6 @@ def _plan_stack(
         config=config,
         secret_keys=secret_keys,
         stack_outputs=exports_by_project,
-        organization=organization,
     )
     source = _read_lines(main)
     for record in run.resources:
@@ -369,13 +371,13 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _origin(lines: list[str], line: int | None) -> str | None:
-    """The `# platform.yaml:LINE` comment nearest above (or on) a program line."""
+    """The YAML path cited nearest above (or on) a program line."""
     if not line:
         return None
     for index in range(min(line, len(lines)) - 1, -1, -1):
-        match = _ORIGIN_COMMENT.search(lines[index])
+        match = _ORIGIN_COMMENT.fullmatch(lines[index])
         if match:
-            return f"{match.group(1)}:{match.group(2)}"
+            return match.group(1)
     return None
 
 
@@ -475,7 +477,7 @@ def render_text(result: PlanResult, *, only: Iterable[str] = ()) -> str:
             if stack.error.program_line:
                 where = f"{stack.dir}/__main__.py:{stack.error.program_line}"
                 if stack.error.origin:
-                    where += f" ({stack.error.origin})"
+                    where += f" (from {stack.error.origin})"
                 lines.append(f"    at {where}")
             if stack.error.hint:
                 lines.append(f"    help: {stack.error.hint}")

@@ -11,6 +11,7 @@ and type-checked by pyright against the SDK's TypedDicts.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -254,24 +255,38 @@ def test_programs_compile_and_are_formatted(files) -> None:
         )
 
 
-def test_every_object_names_the_platform_line_that_made_it(files) -> None:
-    lines = PLATFORM.splitlines()
+def _setting_at(data, citation: str):
+    """What a generated comment's YAML path names in platform.yaml's data."""
+    node = data
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", citation):
+        if part.startswith("["):
+            node = node[int(part[1:-1])]
+        elif isinstance(node, list):
+            node = next(item for item in node if item.get("name") == part)
+        else:
+            node = node[part]
+    return node
+
+
+def test_every_object_names_the_platform_setting_that_made_it(files) -> None:
+    data = yaml.safe_load(PLATFORM)
     cluster = files["03-cluster/__main__.py"]
     assert 'kubernetes.core.v1.Namespace(\n    "payments"' in cluster
     blocks = [b for b in cluster.split("\n\n") if "kubernetes." in b and "= kubernetes." in b]
     assert blocks
     for block in blocks:
         head = block.splitlines()[0]
-        assert head.startswith("# platform.yaml:"), block[:200]
-        line = int(head.split(":")[1])
-        assert 1 <= line <= len(lines)
+        assert head.startswith("# "), block[:200]
+        # The setting is in the file, or a default of a mapping that is.
+        parent, _, last = head[2:].rpartition(".")
+        try:
+            _setting_at(data, head[2:])
+        except (KeyError, StopIteration):
+            assert isinstance(_setting_at(data, parent), dict), head
     # The quota points at `quota:`, a team's binding at the reason it exists.
-    quota = lines.index('      quota: {cpu: "20", memory: 64Gi, pods: 200}') + 1
-    assert f"# platform.yaml:{quota}\npayments_quota" in cluster
-    auditors = (
-        lines.index("    - {name: auditors, access: viewer, namespaces: [payments, web]}") + 1
-    )
-    assert f"# platform.yaml:{auditors}\npayments_team_auditors" in cluster
+    assert "# cluster.namespaces.payments.quota\npayments_quota" in cluster
+    assert _setting_at(data, "identity.teams.auditors.namespaces[0]") == "payments"
+    assert "# identity.teams.auditors.namespaces[0]\npayments_team_auditors" in cluster
 
 
 def test_environment_differences_are_config_not_code(files) -> None:
@@ -731,8 +746,7 @@ def hostile_files() -> dict[str, str]:
     app["args"] = list(reversed(HOSTILE))
     app["health"]["path"] = HOSTILE[1]
     platform = build_platform(data)
-    lines = {path: location.value.line for path, location in document.locations.items()}
-    return emit_projects(platform, {"dev": platform}, build_graph(platform), lines)
+    return emit_projects(platform, {"dev": platform}, build_graph(platform), data)
 
 
 def test_hostile_strings_round_trip_as_data(tmp_path) -> None:

@@ -137,7 +137,7 @@ def test_cluster_resources_with_parents_providers_and_dependencies(acme):
             "Principal": {"Service": "eks.amazonaws.com"},
         }
     ]
-    assert eks.origin == "platform.yaml:24" and vpc.origin == "platform.yaml:21"
+    assert eks.origin == "cluster" and vpc.origin == "network"
 
 
 def test_exports_and_secrets(acme):
@@ -194,7 +194,7 @@ def test_kubernetes_objects_and_helm_release(acme):
     assert (
         deployment.inputs["apiVersion"] == "apps/v1" and deployment.inputs["kind"] == "Deployment"
     )
-    assert deployment.origin == "platform.yaml:57"
+    assert deployment.origin == "apps.storefront"
 
     release = by_name(
         acme.stack("05-app-services"), "kubernetes:helm.sh/v3:Release", "envoy-gateway"
@@ -228,7 +228,7 @@ def test_failure_reports_the_platform_line_and_skips_dependents(acme):
     broken = acme.stack("06-apps/broken")
     assert "acme-app-broken:replicas" in broken.error.message
     assert broken.error.message.startswith("ConfigMissingError: ")
-    assert (broken.error.program_line, broken.error.origin) == (14, "platform.yaml:71")
+    assert (broken.error.program_line, broken.error.origin) == (14, "apps.broken.env")
     assert [r.type for r in broken.resources] == [
         "pulumi:providers:kubernetes",
         "pulumi:pulumi:StackReference",
@@ -237,7 +237,7 @@ def test_failure_reports_the_platform_line_and_skips_dependents(acme):
     assert worker.error.skipped and "06-apps/broken (failed)" in worker.error.message
     assert worker.resources == []  # its program raises AssertionError if it ever runs
     text = render_text(acme)
-    assert "at 06-apps/broken/__main__.py:14 (platform.yaml:71)" in text
+    assert "at 06-apps/broken/__main__.py:14 (from apps.broken.env)" in text
     assert "06-apps/worker (acme-app-worker): skipped, depends on 06-apps/broken (failed)" in text
     assert text.rstrip().endswith("total: 17 resources in 3 stacks; 1 failed, 1 skipped")
 
@@ -256,7 +256,7 @@ def test_json_is_deterministic_and_minimal(acme):
     assert [(r["type"], r["name"]) for r in stack["resources"]] == sorted(
         (r["type"], r["name"]) for r in stack["resources"]
     )
-    assert data["stacks"][2]["error"]["origin"] == "platform.yaml:71"
+    assert data["stacks"][2]["error"]["origin"] == "apps.broken.env"
     assert render_json(acme) == render_json(acme)
     assert '"replicas": 3,' in render_json(acme) and '"replicas": 3.0' not in render_json(acme)
 
@@ -357,7 +357,7 @@ def test_unknown_invoke_fails_loudly(edge):
     assert stack.error.message.startswith(
         "UnknownInvokeError: no offline answer for invoke 'aws:ec2/getAmi:getAmi'"
     )
-    assert stack.error.origin == "platform.yaml:12"
+    assert stack.error.origin == "apps.unknown-invoke"
     assert edge.stack("06-apps/gcp-app").status == "ok"  # independent stacks still ran
 
 
@@ -367,7 +367,7 @@ def test_missing_upstream_export_points_at_the_resource(edge):
     assert "require_output('ingressDomain')" in stack.error.message
     assert "it exports: kubeconfig, oidcProviderArn" in stack.error.message
     assert "while registering kubernetes:core/v1:ConfigMap 'settings'" in stack.error.message
-    assert (stack.error.program_line, stack.error.origin) == (12, "platform.yaml:50")
+    assert (stack.error.program_line, stack.error.origin) == (12, "apps.missing-output.uses")
 
 
 def test_gcp_outputs(edge):

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 config = pulumi.Config()
 stack = pulumi.get_stack()
 
-# platform.yaml:8
+# cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -30,7 +30,7 @@ caller = aws.get_caller_identity(
     ),
 )
 
-# platform.yaml:40
+# cluster
 cluster_role = aws.iam.Role(
     "acme-cluster",
     description="EKS control plane of platform acme",
@@ -53,7 +53,7 @@ cluster_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:40
+# cluster
 cluster_role_policy = aws.iam.RolePolicyAttachment(
     "acme-cluster-policy",
     role=cluster_role.name,
@@ -63,7 +63,7 @@ cluster_role_policy = aws.iam.RolePolicyAttachment(
     ),
 )
 
-# platform.yaml:43
+# cluster.nodePools
 node_role = aws.iam.Role(
     "acme-node",
     description="Worker nodes of platform acme",
@@ -86,7 +86,7 @@ node_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:43
+# cluster.nodePools
 node_role_amazoneksworkernodepolicy = aws.iam.RolePolicyAttachment(
     "acme-node-AmazonEKSWorkerNodePolicy",
     role=node_role.name,
@@ -96,7 +96,7 @@ node_role_amazoneksworkernodepolicy = aws.iam.RolePolicyAttachment(
     ),
 )
 
-# platform.yaml:43
+# cluster.nodePools
 node_role_amazoneks_cni_policy = aws.iam.RolePolicyAttachment(
     "acme-node-AmazonEKS_CNI_Policy",
     role=node_role.name,
@@ -106,7 +106,7 @@ node_role_amazoneks_cni_policy = aws.iam.RolePolicyAttachment(
     ),
 )
 
-# platform.yaml:43
+# cluster.nodePools
 node_role_amazonec2containerr_f674fa = aws.iam.RolePolicyAttachment(
     "acme-node-AmazonEC2ContainerRegistryReadOnly",
     role=node_role.name,
@@ -116,7 +116,7 @@ node_role_amazonec2containerr_f674fa = aws.iam.RolePolicyAttachment(
     ),
 )
 
-# platform.yaml:16
+# identity.teams.platform
 team_platform_role = aws.iam.Role(
     "acme-team-platform",
     description="Team platform (admin) of platform acme",
@@ -142,7 +142,7 @@ team_platform_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:19
+# identity.teams.payments
 team_payments_role = aws.iam.Role(
     "acme-team-payments",
     description="Team payments (developer) of platform acme",
@@ -168,7 +168,7 @@ team_payments_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:23
+# identity.teams.web
 team_web_role = aws.iam.Role(
     "acme-team-web",
     description="Team web (developer) of platform acme",
@@ -194,7 +194,7 @@ team_web_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:28
+# identity.automation
 github_oidc = aws.iam.OpenIdConnectProvider(
     "acme-github",
     url="https://token.actions.githubusercontent.com",
@@ -206,7 +206,7 @@ github_oidc = aws.iam.OpenIdConnectProvider(
     ),
 )
 
-# platform.yaml:28
+# identity.automation.deploy-apps
 automation_deploy_apps_role = aws.iam.Role(
     "acme-ci-deploy-apps",
     description="CI identity deploy-apps: deploys apps",
@@ -236,7 +236,7 @@ automation_deploy_apps_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:30
+# identity.automation.deploy-apps.layers
 automation_deploy_apps_policy = aws.iam.RolePolicy(
     "acme-ci-deploy-apps",
     role=automation_deploy_apps_role.id,
@@ -261,7 +261,7 @@ automation_deploy_apps_policy = aws.iam.RolePolicy(
     ),
 )
 
-# platform.yaml:31
+# identity.automation.deploy-platform
 automation_deploy_platform_role = aws.iam.Role(
     "acme-ci-deploy-platform",
     description="CI identity deploy-platform: deploys identity, managed-infra, cluster, cluster-services, app-services",
@@ -291,7 +291,7 @@ automation_deploy_platform_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:33
+# identity.automation.deploy-platform.layers
 automation_deploy_platform_policy = aws.iam.RolePolicy(
     "acme-ci-deploy-platform",
     role=automation_deploy_platform_role.id,

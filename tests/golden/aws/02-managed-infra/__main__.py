@@ -9,7 +9,7 @@ import pulumi_aws as aws
 config = pulumi.Config()
 stack = pulumi.get_stack()
 
-# platform.yaml:8
+# cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -29,7 +29,7 @@ zones = aws.get_availability_zones(
     ),
 )
 
-# platform.yaml:35
+# network
 vpc = aws.ec2.Vpc(
     "acme-vpc",
     cidr_block="10.0.0.0/16",
@@ -43,7 +43,7 @@ vpc = aws.ec2.Vpc(
     ),
 )
 
-# platform.yaml:35
+# network
 default_security_group = aws.ec2.DefaultSecurityGroup(
     "acme-default",
     vpc_id=vpc.id,
@@ -55,7 +55,7 @@ default_security_group = aws.ec2.DefaultSecurityGroup(
     ),
 )
 
-# platform.yaml:35
+# network
 internet_gateway = aws.ec2.InternetGateway(
     "acme-igw",
     vpc_id=vpc.id,
@@ -64,7 +64,7 @@ internet_gateway = aws.ec2.InternetGateway(
     ),
 )
 
-# platform.yaml:35
+# network
 public_route_table = aws.ec2.RouteTable(
     "acme-public",
     vpc_id=vpc.id,
@@ -79,7 +79,7 @@ public_route_table = aws.ec2.RouteTable(
     ),
 )
 
-# platform.yaml:35
+# network
 public_0 = aws.ec2.Subnet(
     "acme-public-0",
     vpc_id=vpc.id,
@@ -95,7 +95,7 @@ public_0 = aws.ec2.Subnet(
     ),
 )
 
-# platform.yaml:35
+# network
 public_0_routes = aws.ec2.RouteTableAssociation(
     "acme-public-0",
     subnet_id=public_0.id,
@@ -105,7 +105,7 @@ public_0_routes = aws.ec2.RouteTableAssociation(
     ),
 )
 
-# platform.yaml:35
+# network.natGateways
 nat_0_ip = aws.ec2.Eip(
     "acme-nat-0",
     domain="vpc",
@@ -114,7 +114,7 @@ nat_0_ip = aws.ec2.Eip(
     ),
 )
 
-# platform.yaml:35
+# network.natGateways
 nat_0 = aws.ec2.NatGateway(
     "acme-nat-0",
     allocation_id=nat_0_ip.id,
@@ -124,7 +124,7 @@ nat_0 = aws.ec2.NatGateway(
     ),
 )
 
-# platform.yaml:35
+# network
 public_1 = aws.ec2.Subnet(
     "acme-public-1",
     vpc_id=vpc.id,
@@ -140,7 +140,7 @@ public_1 = aws.ec2.Subnet(
     ),
 )
 
-# platform.yaml:35
+# network
 public_1_routes = aws.ec2.RouteTableAssociation(
     "acme-public-1",
     subnet_id=public_1.id,
@@ -150,7 +150,7 @@ public_1_routes = aws.ec2.RouteTableAssociation(
     ),
 )
 
-# platform.yaml:35
+# network.natGateways
 nat_1_ip = aws.ec2.Eip(
     "acme-nat-1",
     domain="vpc",
@@ -159,7 +159,7 @@ nat_1_ip = aws.ec2.Eip(
     ),
 )
 
-# platform.yaml:35
+# network.natGateways
 nat_1 = aws.ec2.NatGateway(
     "acme-nat-1",
     allocation_id=nat_1_ip.id,
@@ -169,7 +169,7 @@ nat_1 = aws.ec2.NatGateway(
     ),
 )
 
-# platform.yaml:35
+# network
 public_2 = aws.ec2.Subnet(
     "acme-public-2",
     vpc_id=vpc.id,
@@ -185,7 +185,7 @@ public_2 = aws.ec2.Subnet(
     ),
 )
 
-# platform.yaml:35
+# network
 public_2_routes = aws.ec2.RouteTableAssociation(
     "acme-public-2",
     subnet_id=public_2.id,
@@ -195,7 +195,7 @@ public_2_routes = aws.ec2.RouteTableAssociation(
     ),
 )
 
-# platform.yaml:35
+# network.natGateways
 nat_2_ip = aws.ec2.Eip(
     "acme-nat-2",
     domain="vpc",
@@ -204,7 +204,7 @@ nat_2_ip = aws.ec2.Eip(
     ),
 )
 
-# platform.yaml:35
+# network.natGateways
 nat_2 = aws.ec2.NatGateway(
     "acme-nat-2",
     allocation_id=nat_2_ip.id,
@@ -214,7 +214,7 @@ nat_2 = aws.ec2.NatGateway(
     ),
 )
 
-# platform.yaml:35
+# network
 private_0 = aws.ec2.Subnet(
     "acme-private-0",
     vpc_id=vpc.id,
@@ -229,7 +229,7 @@ private_0 = aws.ec2.Subnet(
     ),
 )
 
-# platform.yaml:35
+# network
 private_0_route_table = aws.ec2.RouteTable(
     "acme-private-0",
     vpc_id=vpc.id,
@@ -244,7 +244,7 @@ private_0_route_table = aws.ec2.RouteTable(
     ),
 )
 
-# platform.yaml:35
+# network
 private_0_routes = aws.ec2.RouteTableAssociation(
     "acme-private-0",
     subnet_id=private_0.id,
@@ -254,7 +254,7 @@ private_0_routes = aws.ec2.RouteTableAssociation(
     ),
 )
 
-# platform.yaml:35
+# network
 private_1 = aws.ec2.Subnet(
     "acme-private-1",
     vpc_id=vpc.id,
@@ -269,7 +269,7 @@ private_1 = aws.ec2.Subnet(
     ),
 )
 
-# platform.yaml:35
+# network
 private_1_route_table = aws.ec2.RouteTable(
     "acme-private-1",
     vpc_id=vpc.id,
@@ -284,7 +284,7 @@ private_1_route_table = aws.ec2.RouteTable(
     ),
 )
 
-# platform.yaml:35
+# network
 private_1_routes = aws.ec2.RouteTableAssociation(
     "acme-private-1",
     subnet_id=private_1.id,
@@ -294,7 +294,7 @@ private_1_routes = aws.ec2.RouteTableAssociation(
     ),
 )
 
-# platform.yaml:35
+# network
 private_2 = aws.ec2.Subnet(
     "acme-private-2",
     vpc_id=vpc.id,
@@ -309,7 +309,7 @@ private_2 = aws.ec2.Subnet(
     ),
 )
 
-# platform.yaml:35
+# network
 private_2_route_table = aws.ec2.RouteTable(
     "acme-private-2",
     vpc_id=vpc.id,
@@ -324,7 +324,7 @@ private_2_route_table = aws.ec2.RouteTable(
     ),
 )
 
-# platform.yaml:35
+# network
 private_2_routes = aws.ec2.RouteTableAssociation(
     "acme-private-2",
     subnet_id=private_2.id,
@@ -334,7 +334,7 @@ private_2_routes = aws.ec2.RouteTableAssociation(
     ),
 )
 
-# platform.yaml:40
+# cluster
 secrets_key = aws.kms.Key(
     "acme-secrets",
     description="Encrypts Kubernetes secrets and data of platform acme",
@@ -345,7 +345,7 @@ secrets_key = aws.kms.Key(
     ),
 )
 
-# platform.yaml:40
+# cluster
 secrets_key_alias = aws.kms.Alias(
     "acme-secrets",
     name="alias/acme-secrets",
@@ -355,7 +355,7 @@ secrets_key_alias = aws.kms.Alias(
     ),
 )
 
-# platform.yaml:37
+# registries.images
 registry_images = aws.ecr.Repository(
     "acme-images",
     name="acme/images",

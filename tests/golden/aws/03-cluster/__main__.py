@@ -21,7 +21,7 @@ def irsa_condition(issuer_url, service_account):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 nodepools_general_desired = config.require_int("nodePools.general.desired")
@@ -41,7 +41,7 @@ managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack
 private_subnet_ids = managed_infra_stack.require_output("private_subnet_ids")
 secrets_key_arn = managed_infra_stack.require_output("secrets_key_arn")
 
-# platform.yaml:8
+# cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -54,7 +54,7 @@ aws_provider = aws.Provider(
     },
 )
 
-# platform.yaml:40
+# cluster
 cluster = aws.eks.Cluster(
     "acme-cluster",
     role_arn=cluster_role_arn,
@@ -91,7 +91,7 @@ cluster = aws.eks.Cluster(
     ),
 )
 
-# platform.yaml:40
+# cluster
 cluster_oidc = aws.iam.OpenIdConnectProvider(
     "acme-cluster-oidc",
     url=cluster.identities[0].oidcs[0].issuer,
@@ -103,7 +103,7 @@ cluster_oidc = aws.iam.OpenIdConnectProvider(
     ),
 )
 
-# platform.yaml:43
+# cluster.nodePools.general
 node_pool_general = aws.eks.NodeGroup(
     "acme-general",
     cluster_name=cluster.name,
@@ -134,7 +134,7 @@ node_pool_general = aws.eks.NodeGroup(
     ),
 )
 
-# platform.yaml:44
+# cluster.nodePools.batch
 node_pool_batch = aws.eks.NodeGroup(
     "acme-batch",
     cluster_name=cluster.name,
@@ -173,7 +173,7 @@ node_pool_batch = aws.eks.NodeGroup(
     ),
 )
 
-# platform.yaml:16
+# identity.teams.platform
 team_platform_access = aws.eks.AccessEntry(
     "acme-team-platform",
     cluster_name=cluster.name,
@@ -186,7 +186,7 @@ team_platform_access = aws.eks.AccessEntry(
     ),
 )
 
-# platform.yaml:17
+# identity.teams.platform.access
 team_platform_admin = aws.eks.AccessPolicyAssociation(
     "acme-team-platform-admin",
     cluster_name=cluster.name,
@@ -203,7 +203,7 @@ team_platform_admin = aws.eks.AccessPolicyAssociation(
     ),
 )
 
-# platform.yaml:19
+# identity.teams.payments
 team_payments_access = aws.eks.AccessEntry(
     "acme-team-payments",
     cluster_name=cluster.name,
@@ -216,7 +216,7 @@ team_payments_access = aws.eks.AccessEntry(
     ),
 )
 
-# platform.yaml:23
+# identity.teams.web
 team_web_access = aws.eks.AccessEntry(
     "acme-team-web",
     cluster_name=cluster.name,
@@ -274,14 +274,14 @@ kubeconfig = pulumi.Output.json_dumps(
     },
 )
 
-# platform.yaml:40
+# cluster
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=pulumi.Output.secret(kubeconfig),
     enable_server_side_apply=True,
 )
 
-# platform.yaml:40
+# cluster
 ebs_csi_role = aws.iam.Role(
     "acme-ebs-csi",
     description="IRSA role of kube-system/ebs-csi-controller-sa",
@@ -310,7 +310,7 @@ ebs_csi_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:40
+# cluster
 ebs_csi_managed = aws.iam.RolePolicyAttachment(
     "acme-ebs-csi",
     role=ebs_csi_role.name,
@@ -320,7 +320,7 @@ ebs_csi_managed = aws.iam.RolePolicyAttachment(
     ),
 )
 
-# platform.yaml:40
+# cluster
 ebs_csi = aws.eks.Addon(
     "acme-ebs-csi",
     cluster_name=cluster.name,
@@ -332,7 +332,7 @@ ebs_csi = aws.eks.Addon(
     ),
 )
 
-# platform.yaml:40
+# cluster
 default_storage_class = kubernetes.storage.v1.StorageClass(
     "encrypted-gp3",
     metadata={
@@ -354,7 +354,7 @@ default_storage_class = kubernetes.storage.v1.StorageClass(
     ),
 )
 
-# platform.yaml:52
+# cluster.namespaces.payments
 payments_namespace = kubernetes.core.v1.Namespace(
     "payments",
     metadata={
@@ -374,7 +374,7 @@ payments_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:54
+# cluster.namespaces.payments.quota
 payments_quota = kubernetes.core.v1.ResourceQuota(
     "payments/quota",
     metadata={
@@ -400,7 +400,7 @@ payments_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:52
+# cluster.namespaces.payments
 payments_limits = kubernetes.core.v1.LimitRange(
     "payments/container-defaults",
     metadata={
@@ -433,7 +433,7 @@ payments_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:52
+# cluster.namespaces.payments.networkPolicy
 payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "payments/default-deny",
     metadata={
@@ -458,7 +458,7 @@ payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:52
+# cluster.namespaces.payments.networkPolicy
 payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-dns",
     metadata={
@@ -510,7 +510,7 @@ payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:52
+# cluster.namespaces.payments.networkPolicy
 payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-same-namespace",
     metadata={
@@ -553,7 +553,7 @@ payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:53
+# cluster.namespaces.payments.team
 payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     "payments/team.payments",
     metadata={
@@ -583,7 +583,7 @@ payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:55
+# cluster.namespaces.storefront
 storefront_namespace = kubernetes.core.v1.Namespace(
     "storefront",
     metadata={
@@ -603,7 +603,7 @@ storefront_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:57
+# cluster.namespaces.storefront.quota
 storefront_quota = kubernetes.core.v1.ResourceQuota(
     "storefront/quota",
     metadata={
@@ -629,7 +629,7 @@ storefront_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:55
+# cluster.namespaces.storefront
 storefront_limits = kubernetes.core.v1.LimitRange(
     "storefront/container-defaults",
     metadata={
@@ -662,7 +662,7 @@ storefront_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:55
+# cluster.namespaces.storefront.networkPolicy
 storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "storefront/default-deny",
     metadata={
@@ -687,7 +687,7 @@ storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:55
+# cluster.namespaces.storefront.networkPolicy
 storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-dns",
     metadata={
@@ -739,7 +739,7 @@ storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:55
+# cluster.namespaces.storefront.networkPolicy
 storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-same-namespace",
     metadata={
@@ -782,7 +782,7 @@ storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:56
+# cluster.namespaces.storefront.team
 storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.web",
     metadata={
@@ -812,7 +812,7 @@ storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal
 internal_namespace = kubernetes.core.v1.Namespace(
     "internal",
     metadata={
@@ -832,7 +832,7 @@ internal_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal.quota
 internal_quota = kubernetes.core.v1.ResourceQuota(
     "internal/quota",
     metadata={
@@ -858,7 +858,7 @@ internal_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal
 internal_limits = kubernetes.core.v1.LimitRange(
     "internal/container-defaults",
     metadata={
@@ -891,7 +891,7 @@ internal_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal.networkPolicy
 internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "internal/default-deny",
     metadata={
@@ -916,7 +916,7 @@ internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal.networkPolicy
 internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-dns",
     metadata={
@@ -968,7 +968,7 @@ internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal.networkPolicy
 internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-same-namespace",
     metadata={
@@ -1011,7 +1011,7 @@ internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:59
+# cluster.namespaces.internal.team
 internal_team_web = kubernetes.rbac.v1.RoleBinding(
     "internal/team.web",
     metadata={

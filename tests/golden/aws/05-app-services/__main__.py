@@ -21,7 +21,7 @@ def irsa_condition(issuer_url, service_account):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 datastores_cache_deletionprotection = config.require_bool(
@@ -46,7 +46,7 @@ kubeconfig = cluster_stack.require_output("kubeconfig")
 oidc_provider_arn = cluster_stack.require_output("oidc_provider_arn")
 oidc_provider_url = cluster_stack.require_output("oidc_provider_url")
 
-# platform.yaml:8
+# cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -59,14 +59,14 @@ aws_provider = aws.Provider(
     },
 )
 
-# platform.yaml:69
+# appServices
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:70
+# appServices.dns
 dns_zone = aws.route53.Zone(
     "acme-zone",
     name="example.com",
@@ -76,7 +76,7 @@ dns_zone = aws.route53.Zone(
     ),
 )
 
-# platform.yaml:70
+# appServices.dns
 external_dns_role = aws.iam.Role(
     "acme-external-dns",
     description="IRSA role of external-dns/external-dns",
@@ -105,7 +105,7 @@ external_dns_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:70
+# appServices.dns
 external_dns_policy = aws.iam.RolePolicy(
     "acme-external-dns",
     role=external_dns_role.id,
@@ -131,7 +131,7 @@ external_dns_policy = aws.iam.RolePolicy(
     ),
 )
 
-# platform.yaml:71
+# appServices.certificates
 cert_manager_role = aws.iam.Role(
     "acme-cert-manager",
     description="IRSA role of cert-manager/cert-manager",
@@ -160,7 +160,7 @@ cert_manager_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:71
+# appServices.certificates
 cert_manager_policy = aws.iam.RolePolicy(
     "acme-cert-manager",
     role=cert_manager_role.id,
@@ -186,7 +186,7 @@ cert_manager_policy = aws.iam.RolePolicy(
     ),
 )
 
-# platform.yaml:69
+# appServices.ingress
 release_envoy_gateway = kubernetes.helm.v3.Release(
     "envoy-gateway",
     name="envoy-gateway",
@@ -203,7 +203,7 @@ release_envoy_gateway = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:71
+# appServices.certificates
 release_cert_manager = kubernetes.helm.v3.Release(
     "cert-manager",
     name="cert-manager",
@@ -238,7 +238,7 @@ release_cert_manager = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:71
+# appServices.certificates
 cluster_issuer = kubernetes.apiextensions.CustomResource(
     "clusterissuer-letsencrypt",
     api_version="cert-manager.io/v1",
@@ -273,7 +273,7 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:70
+# appServices.dns
 release_external_dns = kubernetes.helm.v3.Release(
     "external-dns",
     name="external-dns",
@@ -319,7 +319,7 @@ release_external_dns = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:69
+# appServices.ingress
 gateway_class = kubernetes.apiextensions.CustomResource(
     "gatewayclass-envoy",
     api_version="gateway.networking.k8s.io/v1",
@@ -338,7 +338,7 @@ gateway_class = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:69
+# appServices.ingress
 gateway_namespace = kubernetes.core.v1.Namespace(
     "gateway",
     metadata={
@@ -352,7 +352,7 @@ gateway_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:69
+# appServices.ingress
 gateway = kubernetes.apiextensions.CustomResource(
     "gateway-public",
     api_version="gateway.networking.k8s.io/v1",
@@ -409,7 +409,7 @@ gateway = kubernetes.apiextensions.CustomResource(
 
 gateways = [gateway]
 
-# platform.yaml:73
+# appServices.datastores.orders
 datastore_orders_sg = aws.ec2.SecurityGroup(
     "acme-orders",
     description="postgres orders: reachable only from the cluster",
@@ -430,7 +430,7 @@ datastore_orders_sg = aws.ec2.SecurityGroup(
     ),
 )
 
-# platform.yaml:73
+# appServices.datastores.orders
 datastore_orders_subnets = aws.rds.SubnetGroup(
     "acme-orders",
     subnet_ids=private_subnet_ids,
@@ -439,7 +439,7 @@ datastore_orders_subnets = aws.rds.SubnetGroup(
     ),
 )
 
-# platform.yaml:73
+# appServices.datastores.orders
 datastore_orders = aws.rds.Instance(
     "acme-orders",
     engine="postgres",
@@ -473,7 +473,7 @@ datastore_orders = aws.rds.Instance(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.cache
 datastore_cache_sg = aws.ec2.SecurityGroup(
     "acme-cache",
     description="redis cache: reachable only from the cluster",
@@ -494,7 +494,7 @@ datastore_cache_sg = aws.ec2.SecurityGroup(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.cache
 datastore_cache_subnets = aws.elasticache.SubnetGroup(
     "acme-cache",
     subnet_ids=private_subnet_ids,
@@ -511,7 +511,7 @@ cache_auth = aws.secretsmanager.get_random_password(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.cache
 datastore_cache = aws.elasticache.ReplicationGroup(
     "acme-cache",
     description="redis cache of platform acme",
@@ -539,7 +539,7 @@ datastore_cache = aws.elasticache.ReplicationGroup(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.events
 datastore_events_dead_letters = aws.sqs.Queue(
     "acme-events-dead-letters",
     sqs_managed_sse_enabled=True,
@@ -549,7 +549,7 @@ datastore_events_dead_letters = aws.sqs.Queue(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.events
 datastore_events = aws.sqs.Queue(
     "acme-events",
     sqs_managed_sse_enabled=True,

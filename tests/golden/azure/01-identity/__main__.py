@@ -68,13 +68,13 @@ tags = {
     "crosswalk-environment": stack,
 }
 
-# platform.yaml:8
+# cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
 )
 
-# platform.yaml:6
+# name
 resource_group = resources.ResourceGroup(
     "contoso",
     resource_group_name="contoso-" + stack,
@@ -85,7 +85,7 @@ resource_group = resources.ResourceGroup(
     ),
 )
 
-# platform.yaml:41
+# cluster
 cluster_identity = managedidentity.UserAssignedIdentity(
     "contoso-cluster",
     resource_group_name=resource_group.name,
@@ -97,7 +97,7 @@ cluster_identity = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:44
+# cluster.nodePools
 kubelet_identity = managedidentity.UserAssignedIdentity(
     "contoso-kubelet",
     resource_group_name=resource_group.name,
@@ -115,7 +115,7 @@ client = authorization.get_client_config(
     ),
 )
 
-# platform.yaml:44
+# cluster.nodePools
 cluster_uses_kubelet_identity = authorization.RoleAssignment(
     "contoso-cluster-kubelet-operator",
     principal_id=cluster_identity.principal_id,
@@ -127,7 +127,7 @@ cluster_uses_kubelet_identity = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:29
+# identity.automation.deploy-apps
 ci_deploy_apps = managedidentity.UserAssignedIdentity(
     "contoso-ci-deploy-apps",
     resource_group_name=resource_group.name,
@@ -139,7 +139,7 @@ ci_deploy_apps = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:30
+# identity.automation.deploy-apps.github
 ci_deploy_apps_github = managedidentity.FederatedIdentityCredential(
     "contoso-ci-deploy-apps-github",
     resource_group_name=resource_group.name,
@@ -155,7 +155,7 @@ ci_deploy_apps_github = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:31
+# identity.automation.deploy-apps.layers
 ci_deploy_apps_aks_rbac_admin = authorization.RoleAssignment(
     "contoso-ci-deploy-apps-aks-rbac-admin",
     principal_id=ci_deploy_apps.principal_id,
@@ -168,7 +168,7 @@ ci_deploy_apps_aks_rbac_admin = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:32
+# identity.automation.deploy-platform
 ci_deploy_platform = managedidentity.UserAssignedIdentity(
     "contoso-ci-deploy-platform",
     resource_group_name=resource_group.name,
@@ -180,7 +180,7 @@ ci_deploy_platform = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:33
+# identity.automation.deploy-platform.github
 ci_deploy_platform_github = managedidentity.FederatedIdentityCredential(
     "contoso-ci-deploy-platform-github",
     resource_group_name=resource_group.name,
@@ -196,7 +196,7 @@ ci_deploy_platform_github = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:34
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_aks_rbac_c_a633de = authorization.RoleAssignment(
     "contoso-ci-deploy-platform-aks-rbac-cluster-admin",
     principal_id=ci_deploy_platform.principal_id,
@@ -209,7 +209,7 @@ ci_deploy_platform_aks_rbac_c_a633de = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:34
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_contributor = authorization.RoleAssignment(
     "contoso-ci-deploy-platform-contributor",
     principal_id=ci_deploy_platform.principal_id,
@@ -222,7 +222,7 @@ ci_deploy_platform_contributor = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:34
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_managed_id_8c22e1 = authorization.RoleAssignment(
     "contoso-ci-deploy-platform-managed-identity-contributor",
     principal_id=ci_deploy_platform.principal_id,
@@ -235,7 +235,7 @@ ci_deploy_platform_managed_id_8c22e1 = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:34
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_monitoring_698ca2 = authorization.RoleAssignment(
     "contoso-ci-deploy-platform-monitoring-contributor",
     principal_id=ci_deploy_platform.principal_id,
@@ -248,7 +248,7 @@ ci_deploy_platform_monitoring_698ca2 = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:34
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_rbac_admin_fae51f = authorization.RoleAssignment(
     "contoso-ci-deploy-platform-rbac-administrator",
     principal_id=ci_deploy_platform.principal_id,

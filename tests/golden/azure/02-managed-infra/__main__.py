@@ -16,7 +16,7 @@ from pulumi_azure_native import (
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
@@ -29,13 +29,13 @@ tags = {
     "crosswalk-environment": stack,
 }
 
-# platform.yaml:8
+# cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
 )
 
-# platform.yaml:36
+# network
 vnet = network.VirtualNetwork(
     "contoso-vnet",
     resource_group_name=resource_group_name,
@@ -55,7 +55,7 @@ vnet = network.VirtualNetwork(
     ),
 )
 
-# platform.yaml:36
+# network.natGateways
 nat_ip = network.PublicIPAddress(
     "contoso-nat",
     resource_group_name=resource_group_name,
@@ -71,7 +71,7 @@ nat_ip = network.PublicIPAddress(
     ),
 )
 
-# platform.yaml:36
+# network.natGateways
 nat = network.NatGateway(
     "contoso-nat",
     resource_group_name=resource_group_name,
@@ -92,7 +92,7 @@ nat = network.NatGateway(
     ),
 )
 
-# platform.yaml:36
+# network
 nodes_nsg = network.NetworkSecurityGroup(
     "contoso-nodes",
     resource_group_name=resource_group_name,
@@ -121,7 +121,7 @@ nodes_nsg = network.NetworkSecurityGroup(
     ),
 )
 
-# platform.yaml:36
+# network
 private_nsg = network.NetworkSecurityGroup(
     "contoso-private",
     resource_group_name=resource_group_name,
@@ -134,7 +134,7 @@ private_nsg = network.NetworkSecurityGroup(
     ),
 )
 
-# platform.yaml:36
+# network
 nodes_subnet = network.Subnet(
     "contoso-nodes",
     resource_group_name=resource_group_name,
@@ -153,7 +153,7 @@ nodes_subnet = network.Subnet(
     ),
 )
 
-# platform.yaml:36
+# network
 endpoints_subnet = network.Subnet(
     "contoso-endpoints",
     resource_group_name=resource_group_name,
@@ -173,7 +173,7 @@ endpoints_subnet = network.Subnet(
     ),
 )
 
-# platform.yaml:36
+# network
 postgres_subnet = network.Subnet(
     "contoso-postgres",
     resource_group_name=resource_group_name,
@@ -198,7 +198,7 @@ postgres_subnet = network.Subnet(
     ),
 )
 
-# platform.yaml:63
+# clusterServices.logging
 log_workspace = operationalinsights.Workspace(
     "contoso-logs",
     resource_group_name=resource_group_name,
@@ -220,7 +220,7 @@ client = authorization.get_client_config(
     ),
 )
 
-# platform.yaml:41
+# cluster
 key_vault = keyvault.Vault(
     "contoso-kv",
     resource_group_name=resource_group_name,
@@ -248,7 +248,7 @@ key_vault = keyvault.Vault(
     ),
 )
 
-# platform.yaml:41
+# cluster
 secrets_key = keyvault.Key(
     "contoso-secrets",
     resource_group_name=resource_group_name,
@@ -264,7 +264,7 @@ secrets_key = keyvault.Key(
     ),
 )
 
-# platform.yaml:38
+# registries.images
 registry_images = containerregistry.Registry(
     "contoso-images",
     resource_group_name=resource_group_name,
@@ -293,7 +293,7 @@ registry_images = containerregistry.Registry(
     ),
 )
 
-# platform.yaml:38
+# registries.images
 zone_azurecr = privatedns.PrivateZone(
     "privatelink.azurecr.io",
     resource_group_name=resource_group_name,
@@ -305,7 +305,7 @@ zone_azurecr = privatedns.PrivateZone(
     ),
 )
 
-# platform.yaml:38
+# registries.images
 zone_azurecr_link = privatedns.VirtualNetworkLink(
     "privatelink.azurecr.io",
     resource_group_name=resource_group_name,
@@ -322,7 +322,7 @@ zone_azurecr_link = privatedns.VirtualNetworkLink(
     ),
 )
 
-# platform.yaml:38
+# registries.images
 registry_images_endpoint = network.PrivateEndpoint(
     "contoso-images",
     resource_group_name=resource_group_name,
@@ -346,7 +346,7 @@ registry_images_endpoint = network.PrivateEndpoint(
     ),
 )
 
-# platform.yaml:38
+# registries.images
 registry_images_endpoint_dns = network.PrivateDnsZoneGroup(
     "contoso-images",
     resource_group_name=resource_group_name,

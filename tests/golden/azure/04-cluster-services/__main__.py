@@ -10,7 +10,7 @@ from pulumi_azure_native import monitor
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
@@ -25,7 +25,7 @@ cluster_stack = pulumi.StackReference(org + "/contoso-cluster/" + stack)
 cluster_id = cluster_stack.require_output("cluster_id")
 kubeconfig = cluster_stack.require_output("kubeconfig")
 
-# platform.yaml:63
+# clusterServices
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
@@ -39,13 +39,13 @@ tags = {
     "crosswalk-environment": stack,
 }
 
-# platform.yaml:8
+# cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
 )
 
-# platform.yaml:63
+# clusterServices.logging
 container_insights = monitor.DataCollectionRule(
     "contoso-container-insights",
     resource_group_name=resource_group_name,
@@ -94,7 +94,7 @@ container_insights = monitor.DataCollectionRule(
     ),
 )
 
-# platform.yaml:63
+# clusterServices.logging
 container_insights_association = monitor.DataCollectionRuleAssociation(
     "contoso-container-insights",
     association_name="ContainerInsightsExtension",
@@ -105,7 +105,7 @@ container_insights_association = monitor.DataCollectionRuleAssociation(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.monitoring
 release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     "kube-prometheus-stack",
     name="kube-prometheus-stack",
@@ -137,7 +137,7 @@ release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:65
+# clusterServices.policy
 release_kyverno = kubernetes.helm.v3.Release(
     "kyverno",
     name="kyverno",
@@ -161,7 +161,7 @@ release_kyverno = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:65
+# clusterServices.policy
 release_kyverno_policies = kubernetes.helm.v3.Release(
     "kyverno-policies",
     name="kyverno-policies",
@@ -187,7 +187,7 @@ release_kyverno_policies = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 release_linkerd_crds = kubernetes.helm.v3.Release(
     "linkerd-crds",
     name="linkerd-crds",
@@ -207,7 +207,7 @@ release_linkerd_crds = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 release_linkerd_control_plane = kubernetes.helm.v3.Release(
     "linkerd-control-plane",
     name="linkerd-control-plane",

@@ -37,7 +37,7 @@ def role_definition(name):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 datastores_orders_deletionprotection = config.require_bool(
@@ -59,7 +59,7 @@ cluster_stack = pulumi.StackReference(org + "/contoso-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
 oidc_issuer_url = cluster_stack.require_output("oidc_issuer_url")
 
-# platform.yaml:70
+# appServices
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
@@ -73,13 +73,13 @@ tags = {
     "crosswalk-environment": stack,
 }
 
-# platform.yaml:8
+# cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
 )
 
-# platform.yaml:71
+# appServices.dns
 dns_zone = dns.Zone(
     "contoso.example.net",
     resource_group_name=resource_group_name,
@@ -98,7 +98,7 @@ client = authorization.get_client_config(
     ),
 )
 
-# platform.yaml:71
+# appServices.dns
 external_dns = managedidentity.UserAssignedIdentity(
     "contoso-external-dns",
     resource_group_name=resource_group_name,
@@ -110,7 +110,7 @@ external_dns = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:71
+# appServices.dns
 external_dns_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-external-dns-kubernetes",
     resource_group_name=resource_group_name,
@@ -126,7 +126,7 @@ external_dns_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:71
+# appServices.dns
 external_dns_zone = authorization.RoleAssignment(
     "contoso-external-dns-zone",
     principal_id=external_dns.principal_id,
@@ -138,7 +138,7 @@ external_dns_zone = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:71
+# appServices.dns
 external_dns_group = authorization.RoleAssignment(
     "contoso-external-dns-group",
     principal_id=external_dns.principal_id,
@@ -155,7 +155,7 @@ external_dns_group = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 cert_manager = managedidentity.UserAssignedIdentity(
     "contoso-cert-manager",
     resource_group_name=resource_group_name,
@@ -167,7 +167,7 @@ cert_manager = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 cert_manager_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-cert-manager-kubernetes",
     resource_group_name=resource_group_name,
@@ -183,7 +183,7 @@ cert_manager_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 cert_manager_zone = authorization.RoleAssignment(
     "contoso-cert-manager-zone",
     principal_id=cert_manager.principal_id,
@@ -195,7 +195,7 @@ cert_manager_zone = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:70
+# appServices.ingress
 release_traefik = kubernetes.helm.v3.Release(
     "traefik",
     name="traefik",
@@ -224,7 +224,7 @@ release_traefik = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 release_cert_manager = kubernetes.helm.v3.Release(
     "cert-manager",
     name="cert-manager",
@@ -259,7 +259,7 @@ release_cert_manager = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 cluster_issuer = kubernetes.apiextensions.CustomResource(
     "clusterissuer-letsencrypt",
     api_version="cert-manager.io/v1",
@@ -299,7 +299,7 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:71
+# appServices.dns
 release_external_dns = kubernetes.helm.v3.Release(
     "external-dns",
     name="external-dns",
@@ -359,7 +359,7 @@ release_external_dns = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:70
+# appServices.ingress
 gateway_class = kubernetes.apiextensions.CustomResource(
     "gatewayclass-traefik",
     api_version="gateway.networking.k8s.io/v1",
@@ -378,7 +378,7 @@ gateway_class = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:70
+# appServices.ingress
 gateway_namespace = kubernetes.core.v1.Namespace(
     "gateway",
     metadata={
@@ -392,7 +392,7 @@ gateway_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:70
+# appServices.ingress
 gateway = kubernetes.apiextensions.CustomResource(
     "gateway-public",
     api_version="gateway.networking.k8s.io/v1",
@@ -449,7 +449,7 @@ gateway = kubernetes.apiextensions.CustomResource(
 
 gateways = [gateway]
 
-# platform.yaml:74
+# appServices.datastores.orders
 zone_postgres = privatedns.PrivateZone(
     "contoso.private.postgres.database.azure.com",
     resource_group_name=resource_group_name,
@@ -461,7 +461,7 @@ zone_postgres = privatedns.PrivateZone(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.orders
 zone_postgres_link = privatedns.VirtualNetworkLink(
     "contoso.private.postgres.database.azure.com",
     resource_group_name=resource_group_name,
@@ -478,7 +478,7 @@ zone_postgres_link = privatedns.VirtualNetworkLink(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.orders
 datastore_orders = dbforpostgresql.Server(
     "contoso-orders",
     resource_group_name=resource_group_name,
@@ -516,7 +516,7 @@ datastore_orders = dbforpostgresql.Server(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.orders
 datastore_orders_database = dbforpostgresql.Database(
     "contoso-orders",
     resource_group_name=resource_group_name,
@@ -530,7 +530,7 @@ datastore_orders_database = dbforpostgresql.Database(
 )
 
 if datastores_orders_deletionprotection:
-    # platform.yaml:74
+    # appServices.datastores.orders
     datastore_orders_lock = authorization.ManagementLockByScope(
         "contoso-orders",
         scope=datastore_orders.id,
@@ -542,7 +542,7 @@ if datastores_orders_deletionprotection:
         ),
     )
 
-# platform.yaml:75
+# appServices.datastores.cache
 datastore_cache = redis.Redis(
     "contoso-cache",
     resource_group_name=resource_group_name,
@@ -567,7 +567,7 @@ datastore_cache = redis.Redis(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.cache
 zone_redis = privatedns.PrivateZone(
     "privatelink.redis.cache.windows.net",
     resource_group_name=resource_group_name,
@@ -579,7 +579,7 @@ zone_redis = privatedns.PrivateZone(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.cache
 zone_redis_link = privatedns.VirtualNetworkLink(
     "privatelink.redis.cache.windows.net",
     resource_group_name=resource_group_name,
@@ -596,7 +596,7 @@ zone_redis_link = privatedns.VirtualNetworkLink(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.cache
 datastore_cache_endpoint = network.PrivateEndpoint(
     "contoso-cache",
     resource_group_name=resource_group_name,
@@ -620,7 +620,7 @@ datastore_cache_endpoint = network.PrivateEndpoint(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.cache
 datastore_cache_endpoint_dns = network.PrivateDnsZoneGroup(
     "contoso-cache",
     resource_group_name=resource_group_name,
@@ -637,7 +637,7 @@ datastore_cache_endpoint_dns = network.PrivateDnsZoneGroup(
     ),
 )
 
-# platform.yaml:76
+# appServices.datastores.events
 datastore_events = servicebus.Namespace(
     "contoso-events",
     resource_group_name=resource_group_name,
@@ -655,7 +655,7 @@ datastore_events = servicebus.Namespace(
     ),
 )
 
-# platform.yaml:76
+# appServices.datastores.events
 datastore_events_queue = servicebus.Queue(
     "contoso-events",
     resource_group_name=resource_group_name,
@@ -675,7 +675,7 @@ datastore_events_host = pulumi.Output.concat(
     ".servicebus.windows.net",
 )
 
-# platform.yaml:86
+# apps.storefront.uses
 app_storefront = managedidentity.UserAssignedIdentity(
     "contoso-app-storefront",
     resource_group_name=resource_group_name,
@@ -687,7 +687,7 @@ app_storefront = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:86
+# apps.storefront.uses
 app_storefront_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-storefront-kubernetes",
     resource_group_name=resource_group_name,
@@ -703,7 +703,7 @@ app_storefront_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:86
+# apps.storefront.uses[0]
 app_storefront_cache = redis.AccessPolicyAssignment(
     "storefront-cache",
     resource_group_name=resource_group_name,
@@ -717,7 +717,7 @@ app_storefront_cache = redis.AccessPolicyAssignment(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses
 app_checkout = managedidentity.UserAssignedIdentity(
     "contoso-app-checkout",
     resource_group_name=resource_group_name,
@@ -729,7 +729,7 @@ app_checkout = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses
 app_checkout_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-checkout-kubernetes",
     resource_group_name=resource_group_name,
@@ -745,7 +745,7 @@ app_checkout_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses[0]
 app_checkout_orders = dbforpostgresql.Administrator(
     "checkout-orders",
     resource_group_name=resource_group_name,
@@ -759,7 +759,7 @@ app_checkout_orders = dbforpostgresql.Administrator(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses[1]
 app_checkout_events_sender = authorization.RoleAssignment(
     "checkout-events-sender",
     principal_id=app_checkout.principal_id,
@@ -771,7 +771,7 @@ app_checkout_events_sender = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses[1]
 app_checkout_events_receiver = authorization.RoleAssignment(
     "checkout-events-receiver",
     principal_id=app_checkout.principal_id,
@@ -783,7 +783,7 @@ app_checkout_events_receiver = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses
 app_order_worker = managedidentity.UserAssignedIdentity(
     "contoso-app-order-worker",
     resource_group_name=resource_group_name,
@@ -795,7 +795,7 @@ app_order_worker = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses
 app_order_worker_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-order-worker-kubernetes",
     resource_group_name=resource_group_name,
@@ -811,7 +811,7 @@ app_order_worker_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses[0]
 app_order_worker_orders = dbforpostgresql.Administrator(
     "order-worker-orders",
     resource_group_name=resource_group_name,
@@ -828,7 +828,7 @@ app_order_worker_orders = dbforpostgresql.Administrator(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses[1]
 app_order_worker_events_sender = authorization.RoleAssignment(
     "order-worker-events-sender",
     principal_id=app_order_worker.principal_id,
@@ -840,7 +840,7 @@ app_order_worker_events_sender = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses[1]
 app_order_worker_events_receiver = authorization.RoleAssignment(
     "order-worker-events-receiver",
     principal_id=app_order_worker.principal_id,
@@ -852,7 +852,7 @@ app_order_worker_events_receiver = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses[2]
 app_order_worker_cache = redis.AccessPolicyAssignment(
     "order-worker-cache",
     resource_group_name=resource_group_name,
@@ -869,7 +869,7 @@ app_order_worker_cache = redis.AccessPolicyAssignment(
     ),
 )
 
-# platform.yaml:113
+# apps.admin.uses
 app_admin = managedidentity.UserAssignedIdentity(
     "contoso-app-admin",
     resource_group_name=resource_group_name,
@@ -881,7 +881,7 @@ app_admin = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:113
+# apps.admin.uses
 app_admin_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-admin-kubernetes",
     resource_group_name=resource_group_name,
@@ -897,7 +897,7 @@ app_admin_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:113
+# apps.admin.uses[0]
 app_admin_orders = dbforpostgresql.Administrator(
     "admin-orders",
     resource_group_name=resource_group_name,

@@ -9,7 +9,7 @@ import pulumi_gcp as gcp
 config = pulumi.Config()
 stack = pulumi.get_stack()
 
-# platform.yaml:8
+# cloud
 gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
@@ -21,7 +21,7 @@ gcp_provider = gcp.Provider(
     },
 )
 
-# platform.yaml:8
+# cloud
 api_iam = gcp.projects.Service(
     "acme-iam",
     service="iam.googleapis.com",
@@ -32,7 +32,7 @@ api_iam = gcp.projects.Service(
     ),
 )
 
-# platform.yaml:8
+# cloud
 api_iamcredentials = gcp.projects.Service(
     "acme-iamcredentials",
     service="iamcredentials.googleapis.com",
@@ -43,7 +43,7 @@ api_iamcredentials = gcp.projects.Service(
     ),
 )
 
-# platform.yaml:8
+# cloud
 api_sts = gcp.projects.Service(
     "acme-sts",
     service="sts.googleapis.com",
@@ -54,7 +54,7 @@ api_sts = gcp.projects.Service(
     ),
 )
 
-# platform.yaml:8
+# cloud
 api_cloudresourcemanager = gcp.projects.Service(
     "acme-cloudresourcemanager",
     service="cloudresourcemanager.googleapis.com",
@@ -72,7 +72,7 @@ apis = [
     api_cloudresourcemanager,
 ]
 
-# platform.yaml:53
+# cluster.nodePools
 node_service_account = gcp.serviceaccount.Account(
     "acme-nodes",
     account_id="acme-nodes",
@@ -84,7 +84,7 @@ node_service_account = gcp.serviceaccount.Account(
     ),
 )
 
-# platform.yaml:53
+# cluster.nodePools
 node_logging_logwriter = gcp.projects.IAMMember(
     "acme-nodes-logging-logWriter",
     project="acme-platform-prod",
@@ -96,7 +96,7 @@ node_logging_logwriter = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:53
+# cluster.nodePools
 node_monitoring_metricwriter = gcp.projects.IAMMember(
     "acme-nodes-monitoring-metricWriter",
     project="acme-platform-prod",
@@ -108,7 +108,7 @@ node_monitoring_metricwriter = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:53
+# cluster.nodePools
 node_monitoring_viewer = gcp.projects.IAMMember(
     "acme-nodes-monitoring-viewer",
     project="acme-platform-prod",
@@ -120,7 +120,7 @@ node_monitoring_viewer = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:53
+# cluster.nodePools
 node_stackdriver_resourcemeta_3326de = gcp.projects.IAMMember(
     "acme-nodes-stackdriver-resourceMetadata-writer",
     project="acme-platform-prod",
@@ -132,7 +132,7 @@ node_stackdriver_resourcemeta_3326de = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:53
+# cluster.nodePools
 node_autoscaling_metricswriter = gcp.projects.IAMMember(
     "acme-nodes-autoscaling-metricsWriter",
     project="acme-platform-prod",
@@ -144,7 +144,7 @@ node_autoscaling_metricswriter = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:53
+# cluster.nodePools
 node_artifactregistry_reader = gcp.projects.IAMMember(
     "acme-nodes-artifactregistry-reader",
     project="acme-platform-prod",
@@ -156,7 +156,7 @@ node_artifactregistry_reader = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:19
+# identity.teams.platform.members[0]
 team_platform_0 = gcp.projects.IAMMember(
     "acme-team-platform-group-platform-acme-example-com",
     project="acme-platform-prod",
@@ -168,7 +168,7 @@ team_platform_0 = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:22
+# identity.teams.payments.members[0]
 team_payments_0 = gcp.projects.IAMMember(
     "acme-team-payments-group-payments-acme-example-com",
     project="acme-platform-prod",
@@ -180,7 +180,7 @@ team_payments_0 = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:22
+# identity.teams.payments.members[1]
 team_payments_1 = gcp.projects.IAMMember(
     "acme-team-payments-user-alice-acme-example-com",
     project="acme-platform-prod",
@@ -192,7 +192,7 @@ team_payments_1 = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:26
+# identity.teams.web.members[0]
 team_web_0 = gcp.projects.IAMMember(
     "acme-team-web-group-web-acme-example-com",
     project="acme-platform-prod",
@@ -204,7 +204,7 @@ team_web_0 = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:30
+# identity.teams.auditors.members[0]
 team_auditors_0 = gcp.projects.IAMMember(
     "acme-team-auditors-group-audit-acme-example-com",
     project="acme-platform-prod",
@@ -216,7 +216,7 @@ team_auditors_0 = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:33
+# identity.automation.deploy-apps
 ci_deploy_apps_pool = gcp.iam.WorkloadIdentityPool(
     "acme-ci-deploy-apps",
     workload_identity_pool_id="acme-ci-deploy-apps",
@@ -228,7 +228,7 @@ ci_deploy_apps_pool = gcp.iam.WorkloadIdentityPool(
     ),
 )
 
-# platform.yaml:33
+# identity.automation.deploy-apps
 ci_deploy_apps_github = gcp.iam.WorkloadIdentityPoolProvider(
     "acme-ci-deploy-apps-github",
     workload_identity_pool_id=ci_deploy_apps_pool.workload_identity_pool_id,
@@ -249,7 +249,7 @@ ci_deploy_apps_github = gcp.iam.WorkloadIdentityPoolProvider(
     ),
 )
 
-# platform.yaml:33
+# identity.automation.deploy-apps
 ci_deploy_apps_account = gcp.serviceaccount.Account(
     "acme-ci-deploy-apps",
     account_id="acme-ci-deploy-apps",
@@ -261,7 +261,7 @@ ci_deploy_apps_account = gcp.serviceaccount.Account(
     ),
 )
 
-# platform.yaml:33
+# identity.automation.deploy-apps
 ci_deploy_apps_federation = gcp.serviceaccount.IAMMember(
     "acme-ci-deploy-apps-federation",
     service_account_id=ci_deploy_apps_account.name,
@@ -277,7 +277,7 @@ ci_deploy_apps_federation = gcp.serviceaccount.IAMMember(
     ),
 )
 
-# platform.yaml:35
+# identity.automation.deploy-apps.layers
 ci_deploy_apps_cloudsql_admin = gcp.projects.IAMMember(
     "acme-ci-deploy-apps-cloudsql-admin",
     project="acme-platform-prod",
@@ -289,7 +289,7 @@ ci_deploy_apps_cloudsql_admin = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:35
+# identity.automation.deploy-apps.layers
 ci_deploy_apps_container_developer = gcp.projects.IAMMember(
     "acme-ci-deploy-apps-container-developer",
     project="acme-platform-prod",
@@ -301,7 +301,7 @@ ci_deploy_apps_container_developer = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:35
+# identity.automation.deploy-apps.layers
 ci_deploy_apps_iam_serviceacc_0c26c6 = gcp.projects.IAMMember(
     "acme-ci-deploy-apps-iam-serviceAccountAdmin",
     project="acme-platform-prod",
@@ -313,7 +313,7 @@ ci_deploy_apps_iam_serviceacc_0c26c6 = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:35
+# identity.automation.deploy-apps.layers
 ci_deploy_apps_pubsub_admin = gcp.projects.IAMMember(
     "acme-ci-deploy-apps-pubsub-admin",
     project="acme-platform-prod",
@@ -325,7 +325,7 @@ ci_deploy_apps_pubsub_admin = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:35
+# identity.automation.deploy-apps.layers
 ci_deploy_apps_grants = gcp.projects.IAMMember(
     "acme-ci-deploy-apps-grants",
     project="acme-platform-prod",
@@ -342,7 +342,7 @@ ci_deploy_apps_grants = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:36
+# identity.automation.deploy-platform
 ci_deploy_platform_pool = gcp.iam.WorkloadIdentityPool(
     "acme-ci-deploy-platform",
     workload_identity_pool_id="acme-ci-deploy-platform",
@@ -354,7 +354,7 @@ ci_deploy_platform_pool = gcp.iam.WorkloadIdentityPool(
     ),
 )
 
-# platform.yaml:36
+# identity.automation.deploy-platform
 ci_deploy_platform_github = gcp.iam.WorkloadIdentityPoolProvider(
     "acme-ci-deploy-platform-github",
     workload_identity_pool_id=ci_deploy_platform_pool.workload_identity_pool_id,
@@ -376,7 +376,7 @@ ci_deploy_platform_github = gcp.iam.WorkloadIdentityPoolProvider(
     ),
 )
 
-# platform.yaml:36
+# identity.automation.deploy-platform
 ci_deploy_platform_account = gcp.serviceaccount.Account(
     "acme-ci-deploy-platform",
     account_id="acme-ci-deploy-platform",
@@ -388,7 +388,7 @@ ci_deploy_platform_account = gcp.serviceaccount.Account(
     ),
 )
 
-# platform.yaml:36
+# identity.automation.deploy-platform
 ci_deploy_platform_federation = gcp.serviceaccount.IAMMember(
     "acme-ci-deploy-platform-federation",
     service_account_id=ci_deploy_platform_account.name,
@@ -404,7 +404,7 @@ ci_deploy_platform_federation = gcp.serviceaccount.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_artifactre_01b7d6 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-artifactregistry-admin",
     project="acme-platform-prod",
@@ -416,7 +416,7 @@ ci_deploy_platform_artifactre_01b7d6 = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_cloudkms_admin = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-cloudkms-admin",
     project="acme-platform-prod",
@@ -428,7 +428,7 @@ ci_deploy_platform_cloudkms_admin = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_cloudsql_admin = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-cloudsql-admin",
     project="acme-platform-prod",
@@ -440,7 +440,7 @@ ci_deploy_platform_cloudsql_admin = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_compute_ne_00624a = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-compute-networkAdmin",
     project="acme-platform-prod",
@@ -452,7 +452,7 @@ ci_deploy_platform_compute_ne_00624a = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_compute_viewer = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-compute-viewer",
     project="acme-platform-prod",
@@ -464,7 +464,7 @@ ci_deploy_platform_compute_viewer = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_container_admin = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-container-admin",
     project="acme-platform-prod",
@@ -476,7 +476,7 @@ ci_deploy_platform_container_admin = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_datastore_owner = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-datastore-owner",
     project="acme-platform-prod",
@@ -488,7 +488,7 @@ ci_deploy_platform_datastore_owner = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_dns_admin = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-dns-admin",
     project="acme-platform-prod",
@@ -500,7 +500,7 @@ ci_deploy_platform_dns_admin = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_iam_servic_bcf4f6 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-iam-serviceAccountAdmin",
     project="acme-platform-prod",
@@ -512,7 +512,7 @@ ci_deploy_platform_iam_servic_bcf4f6 = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_iam_worklo_c4384b = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-iam-workloadIdentityPoolAdmin",
     project="acme-platform-prod",
@@ -524,7 +524,7 @@ ci_deploy_platform_iam_worklo_c4384b = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_pubsub_admin = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-pubsub-admin",
     project="acme-platform-prod",
@@ -536,7 +536,7 @@ ci_deploy_platform_pubsub_admin = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_redis_admin = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-redis-admin",
     project="acme-platform-prod",
@@ -548,7 +548,7 @@ ci_deploy_platform_redis_admin = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_resourcema_56a040 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-resourcemanager-projectIamAdmin",
     project="acme-platform-prod",
@@ -560,7 +560,7 @@ ci_deploy_platform_resourcema_56a040 = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_servicenet_a9dea2 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-servicenetworking-networksAdmin",
     project="acme-platform-prod",
@@ -572,7 +572,7 @@ ci_deploy_platform_servicenet_a9dea2 = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_serviceusa_7c274e = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-serviceusage-serviceUsageAdmin",
     project="acme-platform-prod",
@@ -584,7 +584,7 @@ ci_deploy_platform_serviceusa_7c274e = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:38
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_node_account_user = gcp.serviceaccount.IAMMember(
     "acme-ci-deploy-platform-node-account-user",
     service_account_id=node_service_account.name,

@@ -9,7 +9,7 @@ import pulumi_gcp as gcp
 config = pulumi.Config()
 stack = pulumi.get_stack()
 
-# platform.yaml:8
+# cloud
 gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
@@ -21,7 +21,7 @@ gcp_provider = gcp.Provider(
     },
 )
 
-# platform.yaml:8
+# cloud
 api_compute = gcp.projects.Service(
     "acme-compute",
     service="compute.googleapis.com",
@@ -32,7 +32,7 @@ api_compute = gcp.projects.Service(
     ),
 )
 
-# platform.yaml:8
+# cloud
 api_cloudkms = gcp.projects.Service(
     "acme-cloudkms",
     service="cloudkms.googleapis.com",
@@ -43,7 +43,7 @@ api_cloudkms = gcp.projects.Service(
     ),
 )
 
-# platform.yaml:8
+# cloud
 api_container = gcp.projects.Service(
     "acme-container",
     service="container.googleapis.com",
@@ -54,7 +54,7 @@ api_container = gcp.projects.Service(
     ),
 )
 
-# platform.yaml:8
+# cloud
 api_servicenetworking = gcp.projects.Service(
     "acme-servicenetworking",
     service="servicenetworking.googleapis.com",
@@ -65,7 +65,7 @@ api_servicenetworking = gcp.projects.Service(
     ),
 )
 
-# platform.yaml:8
+# cloud
 api_artifactregistry = gcp.projects.Service(
     "acme-artifactregistry",
     service="artifactregistry.googleapis.com",
@@ -76,7 +76,7 @@ api_artifactregistry = gcp.projects.Service(
     ),
 )
 
-# platform.yaml:8
+# cloud
 api_containerscanning = gcp.projects.Service(
     "acme-containerscanning",
     service="containerscanning.googleapis.com",
@@ -96,7 +96,7 @@ apis = [
     api_containerscanning,
 ]
 
-# platform.yaml:41
+# network
 network = gcp.compute.Network(
     "acme-vpc",
     name="acme-vpc",
@@ -109,7 +109,7 @@ network = gcp.compute.Network(
     ),
 )
 
-# platform.yaml:41
+# network
 nodes_subnetwork = gcp.compute.Subnetwork(
     "acme-nodes",
     name="acme-nodes",
@@ -139,7 +139,7 @@ nodes_subnetwork = gcp.compute.Subnetwork(
     ),
 )
 
-# platform.yaml:43
+# network.natGateways
 router = gcp.compute.Router(
     "acme-router",
     name="acme-router",
@@ -153,7 +153,7 @@ router = gcp.compute.Router(
 
 # Cloud NAT is regional and redundant across zones: one serves every zone.
 
-# platform.yaml:43
+# network.natGateways
 nat = gcp.compute.RouterNat(
     "acme-nat",
     name="acme-nat",
@@ -171,7 +171,7 @@ nat = gcp.compute.RouterNat(
     ),
 )
 
-# platform.yaml:85
+# appServices.datastores
 private_services_range = gcp.compute.GlobalAddress(
     "acme-private-services",
     name="acme-private-services",
@@ -187,7 +187,7 @@ private_services_range = gcp.compute.GlobalAddress(
     ),
 )
 
-# platform.yaml:85
+# appServices.datastores
 private_services = gcp.servicenetworking.Connection(
     "acme-private-services",
     network=network.id,
@@ -201,7 +201,7 @@ private_services = gcp.servicenetworking.Connection(
     ),
 )
 
-# platform.yaml:50
+# cluster
 key_ring = gcp.kms.KeyRing(
     "acme-keys",
     name="acme-keys",
@@ -212,7 +212,7 @@ key_ring = gcp.kms.KeyRing(
     ),
 )
 
-# platform.yaml:50
+# cluster
 secrets_key = gcp.kms.CryptoKey(
     "acme-secrets",
     name="acme-secrets",
@@ -232,7 +232,7 @@ project = gcp.organizations.get_project(
     ),
 )
 
-# platform.yaml:50
+# cluster
 secrets_key_gke = gcp.kms.CryptoKeyIAMMember(
     "acme-secrets-gke",
     crypto_key_id=secrets_key.id,
@@ -248,7 +248,7 @@ secrets_key_gke = gcp.kms.CryptoKeyIAMMember(
     ),
 )
 
-# platform.yaml:47
+# registries.images
 registry_images = gcp.artifactregistry.Repository(
     "acme-images",
     repository_id="acme-images",

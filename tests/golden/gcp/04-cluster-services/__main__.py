@@ -8,13 +8,13 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
 
-# platform.yaml:73
+# clusterServices
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
@@ -23,7 +23,7 @@ k8s_provider = kubernetes.Provider(
 
 # GKE runs these itself, so no release here: the cluster autoscaler (node pools' autoscaling), container logs to Cloud Logging (the cluster's logging_config), metrics-server.
 
-# platform.yaml:74
+# clusterServices.monitoring
 release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     "kube-prometheus-stack",
     name="kube-prometheus-stack",
@@ -55,7 +55,7 @@ release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:75
+# clusterServices.policy
 release_gatekeeper = kubernetes.helm.v3.Release(
     "gatekeeper",
     name="gatekeeper",

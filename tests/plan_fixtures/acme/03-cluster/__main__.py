@@ -10,7 +10,7 @@ region = config.require("region")
 zones = config.require_int("zones")
 tags = config.require_object("tags")
 
-# platform.yaml:3
+# cloud
 aws_provider = aws.Provider(
     "aws",
     region=region,
@@ -20,7 +20,7 @@ opts = pulumi.ResourceOptions(provider=aws_provider)
 
 available = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(provider=aws_provider))
 
-# platform.yaml:21
+# network
 vpc = aws.ec2.Vpc(
     "acme-vpc",
     cidr_block="10.0.0.0/16",
@@ -32,7 +32,7 @@ vpc = aws.ec2.Vpc(
 
 subnets = []
 for index, zone in enumerate(available.names[:zones]):
-    # platform.yaml:21
+    # network
     subnets.append(
         aws.ec2.Subnet(
             f"acme-private-{zone}",
@@ -60,14 +60,14 @@ assume_role = aws.iam.get_policy_document(
     opts=pulumi.InvokeOptions(provider=aws_provider),
 )
 
-# platform.yaml:24
+# cluster
 cluster_role = aws.iam.Role(
     "acme-cluster-role",
     assume_role_policy=assume_role.json,
     opts=opts,
 )
 
-# platform.yaml:24
+# cluster
 cluster = aws.eks.Cluster(
     "acme-cluster",
     name="acme-dev",

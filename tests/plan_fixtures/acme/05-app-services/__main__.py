@@ -5,10 +5,10 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 config = pulumi.Config()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 cluster = pulumi.StackReference(f"{org}/acme-cluster/{pulumi.get_stack()}")
 
-# platform.yaml:24
+# cluster
 k8s_provider = k8s.Provider(
     "k8s",
     kubeconfig=cluster.require_output("kubeconfig"),
@@ -16,7 +16,7 @@ k8s_provider = k8s.Provider(
 )
 opts = pulumi.ResourceOptions(provider=k8s_provider)
 
-# platform.yaml:45
+# appServices.ingress
 ingress_namespace = k8s.core.v1.Namespace(
     "envoy-gateway-system",
     metadata={
@@ -26,7 +26,7 @@ ingress_namespace = k8s.core.v1.Namespace(
     opts=opts,
 )
 
-# platform.yaml:45
+# appServices.ingress
 ingress = k8s.helm.v3.Release(
     "envoy-gateway",
     chart="oci://docker.io/envoyproxy/gateway-helm",
@@ -38,7 +38,7 @@ ingress = k8s.helm.v3.Release(
 
 password = aws.secretsmanager.get_random_password(password_length=24, exclude_punctuation=True)
 
-# platform.yaml:48
+# appServices.datastores.orders
 orders_credentials = k8s.core.v1.Secret(
     "orders-credentials",
     metadata=k8s.meta.v1.ObjectMetaArgs(name="orders-credentials", namespace="payments"),

@@ -8,7 +8,7 @@ import pulumi_kubernetes as k8s
 config = pulumi.Config()
 aws_provider = aws.Provider("aws", region="eu-central-1")
 
-# platform.yaml:30
+# cluster.nodePools
 node_role = aws.iam.Role(
     "nodes",
     assume_role_policy=aws.iam.get_policy_document(
@@ -22,7 +22,7 @@ node_role = aws.iam.Role(
     opts=pulumi.ResourceOptions(provider=aws_provider),
 )
 
-# platform.yaml:24
+# cluster
 cluster = eks.Cluster(
     "edge",
     skip_default_node_group=True,
@@ -31,7 +31,7 @@ cluster = eks.Cluster(
     opts=pulumi.ResourceOptions(providers={"aws": aws_provider}),
 )
 
-# platform.yaml:31
+# cluster.nodePools.general
 node_group = eks.ManagedNodeGroup(
     "general",
     cluster=cluster,
@@ -42,7 +42,7 @@ node_group = eks.ManagedNodeGroup(
 
 k8s_provider = k8s.Provider("k8s", kubeconfig=cluster.kubeconfig_json)
 
-# platform.yaml:40
+# cluster.nodePools.batch
 k8s.core.v1.Namespace(
     "team",
     metadata={"labels": {"team": "platform"}},

@@ -21,7 +21,7 @@ def irsa_condition(issuer_url, service_account):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -43,14 +43,14 @@ datastore_orders_username = app_services_stack.require_output(
     "datastore_orders_username",
 )
 
-# platform.yaml:107
+# apps.admin
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:8
+# cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -63,7 +63,7 @@ aws_provider = aws.Provider(
     },
 )
 
-# platform.yaml:112
+# apps.admin.uses
 app_role = aws.iam.Role(
     "acme-app-admin",
     description="IRSA role of internal/admin",
@@ -92,7 +92,7 @@ app_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:112
+# apps.admin.uses
 app_policy = aws.iam.RolePolicy(
     "acme-app-admin",
     role=app_role.id,
@@ -115,7 +115,7 @@ app_policy = aws.iam.RolePolicy(
     ),
 )
 
-# platform.yaml:107
+# apps.admin
 admin_service_account = kubernetes.core.v1.ServiceAccount(
     "internal/admin",
     metadata={
@@ -136,7 +136,7 @@ admin_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:107
+# apps.admin.env
 admin_env = kubernetes.core.v1.ConfigMap(
     "internal/admin.env",
     metadata={
@@ -154,7 +154,7 @@ admin_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:112
+# apps.admin.uses
 admin_orders_secret = kubernetes.core.v1.Secret(
     "internal/admin.orders",
     metadata={
@@ -183,7 +183,7 @@ admin_orders_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:107
+# apps.admin
 admin_deployment = kubernetes.apps.v1.Deployment(
     "internal/admin",
     metadata={
@@ -345,7 +345,7 @@ admin_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:107
+# apps.admin
 admin_service = kubernetes.core.v1.Service(
     "internal/admin",
     metadata={
@@ -376,7 +376,7 @@ admin_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:63
+# clusterServices.monitoring
 admin_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "internal/admin.from-monitoring",
     metadata={
@@ -422,7 +422,7 @@ admin_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:113
+# apps.admin.dependsOn[0]
 admin_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     "internal/admin.to.checkout",
     metadata={
@@ -473,7 +473,7 @@ admin_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:113
+# apps.admin.dependsOn[0]
 checkout_from_admin = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from.admin",
     metadata={
@@ -524,7 +524,7 @@ checkout_from_admin = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:112
+# apps.admin.uses
 admin_egress = kubernetes.networking.v1.NetworkPolicy(
     "internal/admin.egress",
     metadata={

@@ -21,7 +21,7 @@ def irsa_condition(issuer_url, service_account):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -47,14 +47,14 @@ datastore_orders_username = app_services_stack.require_output(
 gateway_name = app_services_stack.require_output("gateway_name")
 gateway_namespace = app_services_stack.require_output("gateway_namespace")
 
-# platform.yaml:90
+# apps.checkout
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:8
+# cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -67,7 +67,7 @@ aws_provider = aws.Provider(
     },
 )
 
-# platform.yaml:97
+# apps.checkout.uses
 app_role = aws.iam.Role(
     "acme-app-checkout",
     description="IRSA role of payments/checkout",
@@ -96,7 +96,7 @@ app_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:97
+# apps.checkout.uses
 app_policy = aws.iam.RolePolicy(
     "acme-app-checkout",
     role=app_role.id,
@@ -130,7 +130,7 @@ app_policy = aws.iam.RolePolicy(
     ),
 )
 
-# platform.yaml:90
+# apps.checkout
 checkout_service_account = kubernetes.core.v1.ServiceAccount(
     "payments/checkout",
     metadata={
@@ -151,7 +151,7 @@ checkout_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:96
+# apps.checkout.env
 checkout_env = kubernetes.core.v1.ConfigMap(
     "payments/checkout.env",
     metadata={
@@ -172,7 +172,7 @@ checkout_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:97
+# apps.checkout.uses
 checkout_orders_secret = kubernetes.core.v1.Secret(
     "payments/checkout.orders",
     metadata={
@@ -201,7 +201,7 @@ checkout_orders_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:97
+# apps.checkout.uses
 checkout_events_secret = kubernetes.core.v1.Secret(
     "payments/checkout.events",
     metadata={
@@ -226,7 +226,7 @@ checkout_events_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:90
+# apps.checkout
 checkout_deployment = kubernetes.apps.v1.Deployment(
     "payments/checkout",
     metadata={
@@ -394,7 +394,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:90
+# apps.checkout
 checkout_service = kubernetes.core.v1.Service(
     "payments/checkout",
     metadata={
@@ -425,7 +425,7 @@ checkout_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.ingress
 checkout_route = kubernetes.apiextensions.CustomResource(
     "payments/checkout",
     api_version="gateway.networking.k8s.io/v1",
@@ -475,7 +475,7 @@ checkout_route = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:90
+# apps.checkout
 checkout_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     "payments/checkout",
     metadata={
@@ -500,7 +500,7 @@ checkout_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     ),
 )
 
-# platform.yaml:63
+# clusterServices.monitoring
 checkout_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from-monitoring",
     metadata={
@@ -546,7 +546,7 @@ checkout_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.ingress
 checkout_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from-ingress",
     metadata={
@@ -592,7 +592,7 @@ checkout_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:97
+# apps.checkout.uses
 checkout_egress = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.egress",
     metadata={

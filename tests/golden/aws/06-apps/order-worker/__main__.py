@@ -21,7 +21,7 @@ def irsa_condition(issuer_url, service_account):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -45,14 +45,14 @@ datastore_orders_username = app_services_stack.require_output(
     "datastore_orders_username",
 )
 
-# platform.yaml:100
+# apps.order-worker
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:8
+# cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -65,7 +65,7 @@ aws_provider = aws.Provider(
     },
 )
 
-# platform.yaml:105
+# apps.order-worker.uses
 app_role = aws.iam.Role(
     "acme-app-order-worker",
     description="IRSA role of payments/order-worker",
@@ -94,7 +94,7 @@ app_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:105
+# apps.order-worker.uses
 app_policy = aws.iam.RolePolicy(
     "acme-app-order-worker",
     role=app_role.id,
@@ -128,7 +128,7 @@ app_policy = aws.iam.RolePolicy(
     ),
 )
 
-# platform.yaml:100
+# apps.order-worker
 order_worker_service_account = kubernetes.core.v1.ServiceAccount(
     "payments/order-worker",
     metadata={
@@ -149,7 +149,7 @@ order_worker_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:100
+# apps.order-worker.env
 order_worker_env = kubernetes.core.v1.ConfigMap(
     "payments/order-worker.env",
     metadata={
@@ -167,7 +167,7 @@ order_worker_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:105
+# apps.order-worker.uses
 order_worker_orders_secret = kubernetes.core.v1.Secret(
     "payments/order-worker.orders",
     metadata={
@@ -196,7 +196,7 @@ order_worker_orders_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:105
+# apps.order-worker.uses
 order_worker_events_secret = kubernetes.core.v1.Secret(
     "payments/order-worker.events",
     metadata={
@@ -221,7 +221,7 @@ order_worker_events_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:100
+# apps.order-worker
 order_worker_deployment = kubernetes.apps.v1.Deployment(
     "payments/order-worker",
     metadata={
@@ -389,7 +389,7 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:100
+# apps.order-worker
 order_worker_service = kubernetes.core.v1.Service(
     "payments/order-worker",
     metadata={
@@ -420,7 +420,7 @@ order_worker_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:100
+# apps.order-worker
 order_worker_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     "payments/order-worker",
     metadata={
@@ -445,7 +445,7 @@ order_worker_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     ),
 )
 
-# platform.yaml:63
+# clusterServices.monitoring
 order_worker_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "payments/order-worker.from-monitoring",
     metadata={
@@ -491,7 +491,7 @@ order_worker_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:105
+# apps.order-worker.uses
 order_worker_egress = kubernetes.networking.v1.NetworkPolicy(
     "payments/order-worker.egress",
     metadata={

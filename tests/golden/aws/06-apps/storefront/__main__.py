@@ -8,7 +8,7 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 replicas = config.require_int("replicas")
@@ -25,14 +25,14 @@ datastore_cache_port = app_services_stack.require_output("datastore_cache_port")
 gateway_name = app_services_stack.require_output("gateway_name")
 gateway_namespace = app_services_stack.require_output("gateway_namespace")
 
-# platform.yaml:78
+# apps.storefront
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:78
+# apps.storefront
 storefront_service_account = kubernetes.core.v1.ServiceAccount(
     "storefront/storefront",
     metadata={
@@ -50,7 +50,7 @@ storefront_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:84
+# apps.storefront.env
 storefront_env = kubernetes.core.v1.ConfigMap(
     "storefront/storefront.env",
     metadata={
@@ -70,7 +70,7 @@ storefront_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:85
+# apps.storefront.uses
 storefront_cache_secret = kubernetes.core.v1.Secret(
     "storefront/storefront.cache",
     metadata={
@@ -98,7 +98,7 @@ storefront_cache_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:78
+# apps.storefront
 storefront_deployment = kubernetes.apps.v1.Deployment(
     "storefront/storefront",
     metadata={
@@ -263,7 +263,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:78
+# apps.storefront
 storefront_service = kubernetes.core.v1.Service(
     "storefront/storefront",
     metadata={
@@ -294,7 +294,7 @@ storefront_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:86
+# apps.storefront.ingress
 storefront_route = kubernetes.apiextensions.CustomResource(
     "storefront/storefront",
     api_version="gateway.networking.k8s.io/v1",
@@ -344,7 +344,7 @@ storefront_route = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:87
+# apps.storefront.autoscale
 storefront_autoscaler = kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     "storefront/storefront",
     metadata={
@@ -385,7 +385,7 @@ storefront_autoscaler = kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     ),
 )
 
-# platform.yaml:78
+# apps.storefront
 storefront_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     "storefront/storefront",
     metadata={
@@ -410,7 +410,7 @@ storefront_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     ),
 )
 
-# platform.yaml:63
+# clusterServices.monitoring
 storefront_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.from-monitoring",
     metadata={
@@ -456,7 +456,7 @@ storefront_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:86
+# apps.storefront.ingress
 storefront_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.from-ingress",
     metadata={
@@ -502,7 +502,7 @@ storefront_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:89
+# apps.storefront.dependsOn[0]
 storefront_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.to.checkout",
     metadata={
@@ -553,7 +553,7 @@ storefront_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:89
+# apps.storefront.dependsOn[0]
 checkout_from_storefront = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from.storefront",
     metadata={
@@ -604,7 +604,7 @@ checkout_from_storefront = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:85
+# apps.storefront.uses
 storefront_egress = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.egress",
     metadata={

@@ -8,7 +8,7 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of contoso-cluster.
 cluster_stack = pulumi.StackReference(org + "/contoso-cluster/" + stack)
@@ -23,14 +23,14 @@ datastore_orders_database = app_services_stack.require_output(
 )
 datastore_orders_host = app_services_stack.require_output("datastore_orders_host")
 
-# platform.yaml:108
+# apps.admin
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:108
+# apps.admin
 admin_service_account = kubernetes.core.v1.ServiceAccount(
     "internal/admin",
     metadata={
@@ -51,7 +51,7 @@ admin_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:108
+# apps.admin.env
 admin_env = kubernetes.core.v1.ConfigMap(
     "internal/admin.env",
     metadata={
@@ -69,7 +69,7 @@ admin_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:113
+# apps.admin.uses
 admin_orders_secret = kubernetes.core.v1.Secret(
     "internal/admin.orders",
     metadata={
@@ -99,7 +99,7 @@ admin_orders_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:108
+# apps.admin
 admin_deployment = kubernetes.apps.v1.Deployment(
     "internal/admin",
     metadata={
@@ -262,7 +262,7 @@ admin_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:108
+# apps.admin
 admin_service = kubernetes.core.v1.Service(
     "internal/admin",
     metadata={
@@ -293,7 +293,7 @@ admin_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.monitoring
 admin_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "internal/admin.from-monitoring",
     metadata={
@@ -339,7 +339,7 @@ admin_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:114
+# apps.admin.dependsOn[0]
 admin_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     "internal/admin.to.checkout",
     metadata={
@@ -390,7 +390,7 @@ admin_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:114
+# apps.admin.dependsOn[0]
 checkout_from_admin = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from.admin",
     metadata={
@@ -441,7 +441,7 @@ checkout_from_admin = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:113
+# apps.admin.uses
 admin_egress = kubernetes.networking.v1.NetworkPolicy(
     "internal/admin.egress",
     metadata={

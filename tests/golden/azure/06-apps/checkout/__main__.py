@@ -8,7 +8,7 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of contoso-cluster.
 cluster_stack = pulumi.StackReference(org + "/contoso-cluster/" + stack)
@@ -31,14 +31,14 @@ datastore_orders_host = app_services_stack.require_output("datastore_orders_host
 gateway_name = app_services_stack.require_output("gateway_name")
 gateway_namespace = app_services_stack.require_output("gateway_namespace")
 
-# platform.yaml:91
+# apps.checkout
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:91
+# apps.checkout
 checkout_service_account = kubernetes.core.v1.ServiceAccount(
     "payments/checkout",
     metadata={
@@ -59,7 +59,7 @@ checkout_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:97
+# apps.checkout.env
 checkout_env = kubernetes.core.v1.ConfigMap(
     "payments/checkout.env",
     metadata={
@@ -80,7 +80,7 @@ checkout_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses
 checkout_orders_secret = kubernetes.core.v1.Secret(
     "payments/checkout.orders",
     metadata={
@@ -110,7 +110,7 @@ checkout_orders_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses
 checkout_events_secret = kubernetes.core.v1.Secret(
     "payments/checkout.events",
     metadata={
@@ -136,7 +136,7 @@ checkout_events_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:91
+# apps.checkout
 checkout_deployment = kubernetes.apps.v1.Deployment(
     "payments/checkout",
     metadata={
@@ -305,7 +305,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:91
+# apps.checkout
 checkout_service = kubernetes.core.v1.Service(
     "payments/checkout",
     metadata={
@@ -336,7 +336,7 @@ checkout_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:99
+# apps.checkout.ingress
 checkout_route = kubernetes.apiextensions.CustomResource(
     "payments/checkout",
     api_version="gateway.networking.k8s.io/v1",
@@ -386,7 +386,7 @@ checkout_route = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:91
+# apps.checkout
 checkout_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     "payments/checkout",
     metadata={
@@ -411,7 +411,7 @@ checkout_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.monitoring
 checkout_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from-monitoring",
     metadata={
@@ -457,7 +457,7 @@ checkout_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:99
+# apps.checkout.ingress
 checkout_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from-ingress",
     metadata={
@@ -503,7 +503,7 @@ checkout_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses
 checkout_egress = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.egress",
     metadata={

@@ -8,7 +8,7 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of contoso-cluster.
 cluster_stack = pulumi.StackReference(org + "/contoso-cluster/" + stack)
@@ -35,14 +35,14 @@ datastore_orders_database = app_services_stack.require_output(
 )
 datastore_orders_host = app_services_stack.require_output("datastore_orders_host")
 
-# platform.yaml:101
+# apps.order-worker
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:101
+# apps.order-worker
 order_worker_service_account = kubernetes.core.v1.ServiceAccount(
     "payments/order-worker",
     metadata={
@@ -63,7 +63,7 @@ order_worker_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:101
+# apps.order-worker.env
 order_worker_env = kubernetes.core.v1.ConfigMap(
     "payments/order-worker.env",
     metadata={
@@ -81,7 +81,7 @@ order_worker_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses
 order_worker_orders_secret = kubernetes.core.v1.Secret(
     "payments/order-worker.orders",
     metadata={
@@ -111,7 +111,7 @@ order_worker_orders_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses
 order_worker_events_secret = kubernetes.core.v1.Secret(
     "payments/order-worker.events",
     metadata={
@@ -137,7 +137,7 @@ order_worker_events_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses
 order_worker_cache_secret = kubernetes.core.v1.Secret(
     "payments/order-worker.cache",
     metadata={
@@ -166,7 +166,7 @@ order_worker_cache_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:101
+# apps.order-worker
 order_worker_deployment = kubernetes.apps.v1.Deployment(
     "payments/order-worker",
     metadata={
@@ -341,7 +341,7 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:101
+# apps.order-worker
 order_worker_service = kubernetes.core.v1.Service(
     "payments/order-worker",
     metadata={
@@ -372,7 +372,7 @@ order_worker_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:101
+# apps.order-worker
 order_worker_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     "payments/order-worker",
     metadata={
@@ -397,7 +397,7 @@ order_worker_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.monitoring
 order_worker_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "payments/order-worker.from-monitoring",
     metadata={
@@ -443,7 +443,7 @@ order_worker_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses
 order_worker_egress = kubernetes.networking.v1.NetworkPolicy(
     "payments/order-worker.egress",
     metadata={

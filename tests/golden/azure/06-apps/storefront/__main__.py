@@ -8,7 +8,7 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 replicas = config.require_int("replicas")
@@ -27,14 +27,14 @@ datastore_cache_host = app_services_stack.require_output("datastore_cache_host")
 gateway_name = app_services_stack.require_output("gateway_name")
 gateway_namespace = app_services_stack.require_output("gateway_namespace")
 
-# platform.yaml:79
+# apps.storefront
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:79
+# apps.storefront
 storefront_service_account = kubernetes.core.v1.ServiceAccount(
     "storefront/storefront",
     metadata={
@@ -55,7 +55,7 @@ storefront_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:85
+# apps.storefront.env
 storefront_env = kubernetes.core.v1.ConfigMap(
     "storefront/storefront.env",
     metadata={
@@ -75,7 +75,7 @@ storefront_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:86
+# apps.storefront.uses
 storefront_cache_secret = kubernetes.core.v1.Secret(
     "storefront/storefront.cache",
     metadata={
@@ -104,7 +104,7 @@ storefront_cache_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:79
+# apps.storefront
 storefront_deployment = kubernetes.apps.v1.Deployment(
     "storefront/storefront",
     metadata={
@@ -270,7 +270,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:79
+# apps.storefront
 storefront_service = kubernetes.core.v1.Service(
     "storefront/storefront",
     metadata={
@@ -301,7 +301,7 @@ storefront_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:87
+# apps.storefront.ingress
 storefront_route = kubernetes.apiextensions.CustomResource(
     "storefront/storefront",
     api_version="gateway.networking.k8s.io/v1",
@@ -351,7 +351,7 @@ storefront_route = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:88
+# apps.storefront.autoscale
 storefront_autoscaler = kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     "storefront/storefront",
     metadata={
@@ -392,7 +392,7 @@ storefront_autoscaler = kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     ),
 )
 
-# platform.yaml:79
+# apps.storefront
 storefront_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     "storefront/storefront",
     metadata={
@@ -417,7 +417,7 @@ storefront_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.monitoring
 storefront_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.from-monitoring",
     metadata={
@@ -463,7 +463,7 @@ storefront_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:87
+# apps.storefront.ingress
 storefront_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.from-ingress",
     metadata={
@@ -509,7 +509,7 @@ storefront_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:90
+# apps.storefront.dependsOn[0]
 storefront_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.to.checkout",
     metadata={
@@ -560,7 +560,7 @@ storefront_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:90
+# apps.storefront.dependsOn[0]
 checkout_from_storefront = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from.storefront",
     metadata={
@@ -611,7 +611,7 @@ checkout_from_storefront = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:86
+# apps.storefront.uses
 storefront_egress = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.egress",
     metadata={

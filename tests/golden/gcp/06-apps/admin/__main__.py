@@ -15,7 +15,7 @@ def postgres_iam_user(email):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -36,14 +36,14 @@ datastore_orders_instance = app_services_stack.require_output(
 gateway_name = app_services_stack.require_output("gateway_name")
 gateway_namespace = app_services_stack.require_output("gateway_namespace")
 
-# platform.yaml:126
+# apps.admin
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:8
+# cloud
 gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
@@ -55,7 +55,7 @@ gcp_provider = gcp.Provider(
     },
 )
 
-# platform.yaml:131
+# apps.admin.uses
 app_account = gcp.serviceaccount.Account(
     "acme-app-admin",
     account_id="acme-app-admin",
@@ -66,7 +66,7 @@ app_account = gcp.serviceaccount.Account(
     ),
 )
 
-# platform.yaml:131
+# apps.admin.uses
 app_workload_identity = gcp.serviceaccount.IAMMember(
     "acme-app-admin-workload-identity",
     service_account_id=app_account.name,
@@ -77,7 +77,7 @@ app_workload_identity = gcp.serviceaccount.IAMMember(
     ),
 )
 
-# platform.yaml:131
+# apps.admin.uses
 orders_cloudsql_client = gcp.projects.IAMMember(
     "acme-app-admin-orders-cloudsql-client",
     project="acme-platform-prod",
@@ -92,7 +92,7 @@ orders_cloudsql_client = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:131
+# apps.admin.uses
 orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     "acme-app-admin-orders-cloudsql-instanceUser",
     project="acme-platform-prod",
@@ -107,7 +107,7 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:131
+# apps.admin.uses
 orders_user = gcp.sql.User(
     "acme-app-admin-orders",
     instance=datastore_orders_instance,
@@ -120,7 +120,7 @@ orders_user = gcp.sql.User(
     ),
 )
 
-# platform.yaml:126
+# apps.admin
 admin_service_account = kubernetes.core.v1.ServiceAccount(
     "internal/admin",
     metadata={
@@ -141,7 +141,7 @@ admin_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:126
+# apps.admin.env
 admin_env = kubernetes.core.v1.ConfigMap(
     "internal/admin.env",
     metadata={
@@ -159,7 +159,7 @@ admin_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:131
+# apps.admin.uses
 admin_orders_secret = kubernetes.core.v1.Secret(
     "internal/admin.orders",
     metadata={
@@ -189,7 +189,7 @@ admin_orders_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:126
+# apps.admin
 admin_deployment = kubernetes.apps.v1.Deployment(
     "internal/admin",
     metadata={
@@ -351,7 +351,7 @@ admin_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:126
+# apps.admin
 admin_service = kubernetes.core.v1.Service(
     "internal/admin",
     metadata={
@@ -382,7 +382,7 @@ admin_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:132
+# apps.admin.ingress
 admin_route = kubernetes.apiextensions.CustomResource(
     "internal/admin",
     api_version="gateway.networking.k8s.io/v1",
@@ -432,7 +432,7 @@ admin_route = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:74
+# clusterServices.monitoring
 admin_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "internal/admin.from-monitoring",
     metadata={
@@ -478,7 +478,7 @@ admin_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:132
+# apps.admin.ingress
 admin_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     "internal/admin.from-ingress",
     metadata={
@@ -524,7 +524,7 @@ admin_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:133
+# apps.admin.dependsOn[0]
 admin_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     "internal/admin.to.checkout",
     metadata={
@@ -575,7 +575,7 @@ admin_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:133
+# apps.admin.dependsOn[0]
 checkout_from_admin = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from.admin",
     metadata={
@@ -626,7 +626,7 @@ checkout_from_admin = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:131
+# apps.admin.uses
 admin_egress = kubernetes.networking.v1.NetworkPolicy(
     "internal/admin.egress",
     metadata={

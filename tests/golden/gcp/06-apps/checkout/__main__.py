@@ -15,7 +15,7 @@ def postgres_iam_user(email):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -40,14 +40,14 @@ datastore_orders_instance = app_services_stack.require_output(
 gateway_name = app_services_stack.require_output("gateway_name")
 gateway_namespace = app_services_stack.require_output("gateway_namespace")
 
-# platform.yaml:108
+# apps.checkout
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:8
+# cloud
 gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
@@ -59,7 +59,7 @@ gcp_provider = gcp.Provider(
     },
 )
 
-# platform.yaml:115
+# apps.checkout.uses
 app_account = gcp.serviceaccount.Account(
     "acme-app-checkout",
     account_id="acme-app-checkout",
@@ -70,7 +70,7 @@ app_account = gcp.serviceaccount.Account(
     ),
 )
 
-# platform.yaml:115
+# apps.checkout.uses
 app_workload_identity = gcp.serviceaccount.IAMMember(
     "acme-app-checkout-workload-identity",
     service_account_id=app_account.name,
@@ -81,7 +81,7 @@ app_workload_identity = gcp.serviceaccount.IAMMember(
     ),
 )
 
-# platform.yaml:115
+# apps.checkout.uses
 orders_cloudsql_client = gcp.projects.IAMMember(
     "acme-app-checkout-orders-cloudsql-client",
     project="acme-platform-prod",
@@ -96,7 +96,7 @@ orders_cloudsql_client = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:115
+# apps.checkout.uses
 orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     "acme-app-checkout-orders-cloudsql-instanceUser",
     project="acme-platform-prod",
@@ -111,7 +111,7 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:115
+# apps.checkout.uses
 orders_user = gcp.sql.User(
     "acme-app-checkout-orders",
     instance=datastore_orders_instance,
@@ -124,7 +124,7 @@ orders_user = gcp.sql.User(
     ),
 )
 
-# platform.yaml:115
+# apps.checkout.uses
 events_publisher = gcp.pubsub.TopicIAMMember(
     "acme-app-checkout-events-publisher",
     topic=datastore_events_topic,
@@ -135,7 +135,7 @@ events_publisher = gcp.pubsub.TopicIAMMember(
     ),
 )
 
-# platform.yaml:115
+# apps.checkout.uses
 events_subscriber = gcp.pubsub.SubscriptionIAMMember(
     "acme-app-checkout-events-subscriber",
     subscription=datastore_events_subscription,
@@ -146,7 +146,7 @@ events_subscriber = gcp.pubsub.SubscriptionIAMMember(
     ),
 )
 
-# platform.yaml:108
+# apps.checkout
 checkout_service_account = kubernetes.core.v1.ServiceAccount(
     "payments/checkout",
     metadata={
@@ -167,7 +167,7 @@ checkout_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:114
+# apps.checkout.env
 checkout_env = kubernetes.core.v1.ConfigMap(
     "payments/checkout.env",
     metadata={
@@ -188,7 +188,7 @@ checkout_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:115
+# apps.checkout.uses
 checkout_orders_secret = kubernetes.core.v1.Secret(
     "payments/checkout.orders",
     metadata={
@@ -218,7 +218,7 @@ checkout_orders_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:115
+# apps.checkout.uses
 checkout_events_secret = kubernetes.core.v1.Secret(
     "payments/checkout.events",
     metadata={
@@ -245,7 +245,7 @@ checkout_events_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:108
+# apps.checkout
 checkout_deployment = kubernetes.apps.v1.Deployment(
     "payments/checkout",
     metadata={
@@ -413,7 +413,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:108
+# apps.checkout
 checkout_service = kubernetes.core.v1.Service(
     "payments/checkout",
     metadata={
@@ -444,7 +444,7 @@ checkout_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:116
+# apps.checkout.ingress
 checkout_route = kubernetes.apiextensions.CustomResource(
     "payments/checkout",
     api_version="gateway.networking.k8s.io/v1",
@@ -494,7 +494,7 @@ checkout_route = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:108
+# apps.checkout
 checkout_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     "payments/checkout",
     metadata={
@@ -519,7 +519,7 @@ checkout_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     ),
 )
 
-# platform.yaml:74
+# clusterServices.monitoring
 checkout_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from-monitoring",
     metadata={
@@ -565,7 +565,7 @@ checkout_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:116
+# apps.checkout.ingress
 checkout_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from-ingress",
     metadata={
@@ -611,7 +611,7 @@ checkout_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:115
+# apps.checkout.uses
 checkout_egress = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.egress",
     metadata={

@@ -15,7 +15,7 @@ def postgres_iam_user(email):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -38,14 +38,14 @@ datastore_orders_instance = app_services_stack.require_output(
     "datastore_orders_instance",
 )
 
-# platform.yaml:118
+# apps.order-worker
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:8
+# cloud
 gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
@@ -57,7 +57,7 @@ gcp_provider = gcp.Provider(
     },
 )
 
-# platform.yaml:124
+# apps.order-worker.uses
 app_account = gcp.serviceaccount.Account(
     "acme-app-order-worker",
     account_id="acme-app-order-worker",
@@ -68,7 +68,7 @@ app_account = gcp.serviceaccount.Account(
     ),
 )
 
-# platform.yaml:124
+# apps.order-worker.uses
 app_workload_identity = gcp.serviceaccount.IAMMember(
     "acme-app-order-worker-workload-identity",
     service_account_id=app_account.name,
@@ -79,7 +79,7 @@ app_workload_identity = gcp.serviceaccount.IAMMember(
     ),
 )
 
-# platform.yaml:124
+# apps.order-worker.uses
 orders_cloudsql_client = gcp.projects.IAMMember(
     "acme-app-order-worker-orders-cloudsql-client",
     project="acme-platform-prod",
@@ -94,7 +94,7 @@ orders_cloudsql_client = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:124
+# apps.order-worker.uses
 orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     "acme-app-order-worker-orders-cloudsql-instanceUser",
     project="acme-platform-prod",
@@ -109,7 +109,7 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:124
+# apps.order-worker.uses
 orders_user = gcp.sql.User(
     "acme-app-order-worker-orders",
     instance=datastore_orders_instance,
@@ -122,7 +122,7 @@ orders_user = gcp.sql.User(
     ),
 )
 
-# platform.yaml:124
+# apps.order-worker.uses
 events_publisher = gcp.pubsub.TopicIAMMember(
     "acme-app-order-worker-events-publisher",
     topic=datastore_events_topic,
@@ -133,7 +133,7 @@ events_publisher = gcp.pubsub.TopicIAMMember(
     ),
 )
 
-# platform.yaml:124
+# apps.order-worker.uses
 events_subscriber = gcp.pubsub.SubscriptionIAMMember(
     "acme-app-order-worker-events-subscriber",
     subscription=datastore_events_subscription,
@@ -144,7 +144,7 @@ events_subscriber = gcp.pubsub.SubscriptionIAMMember(
     ),
 )
 
-# platform.yaml:118
+# apps.order-worker
 order_worker_service_account = kubernetes.core.v1.ServiceAccount(
     "payments/order-worker",
     metadata={
@@ -165,7 +165,7 @@ order_worker_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:118
+# apps.order-worker.env
 order_worker_env = kubernetes.core.v1.ConfigMap(
     "payments/order-worker.env",
     metadata={
@@ -183,7 +183,7 @@ order_worker_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:124
+# apps.order-worker.uses
 order_worker_orders_secret = kubernetes.core.v1.Secret(
     "payments/order-worker.orders",
     metadata={
@@ -213,7 +213,7 @@ order_worker_orders_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:124
+# apps.order-worker.uses
 order_worker_events_secret = kubernetes.core.v1.Secret(
     "payments/order-worker.events",
     metadata={
@@ -240,7 +240,7 @@ order_worker_events_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:118
+# apps.order-worker
 order_worker_deployment = kubernetes.apps.v1.Deployment(
     "payments/order-worker",
     metadata={
@@ -412,7 +412,7 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:118
+# apps.order-worker
 order_worker_service = kubernetes.core.v1.Service(
     "payments/order-worker",
     metadata={
@@ -443,7 +443,7 @@ order_worker_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:118
+# apps.order-worker
 order_worker_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     "payments/order-worker",
     metadata={
@@ -468,7 +468,7 @@ order_worker_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     ),
 )
 
-# platform.yaml:74
+# clusterServices.monitoring
 order_worker_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "payments/order-worker.from-monitoring",
     metadata={
@@ -514,7 +514,7 @@ order_worker_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:124
+# apps.order-worker.uses
 order_worker_egress = kubernetes.networking.v1.NetworkPolicy(
     "payments/order-worker.egress",
     metadata={

@@ -8,7 +8,7 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 replicas = config.require_int("replicas")
@@ -30,14 +30,14 @@ datastore_sessions_port = app_services_stack.require_output("datastore_sessions_
 gateway_name = app_services_stack.require_output("gateway_name")
 gateway_namespace = app_services_stack.require_output("gateway_namespace")
 
-# platform.yaml:96
+# apps.storefront
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:96
+# apps.storefront
 storefront_service_account = kubernetes.core.v1.ServiceAccount(
     "storefront/storefront",
     metadata={
@@ -55,7 +55,7 @@ storefront_service_account = kubernetes.core.v1.ServiceAccount(
     ),
 )
 
-# platform.yaml:102
+# apps.storefront.env
 storefront_env = kubernetes.core.v1.ConfigMap(
     "storefront/storefront.env",
     metadata={
@@ -76,7 +76,7 @@ storefront_env = kubernetes.core.v1.ConfigMap(
     ),
 )
 
-# platform.yaml:103
+# apps.storefront.uses
 storefront_sessions_secret = kubernetes.core.v1.Secret(
     "storefront/storefront.sessions",
     metadata={
@@ -107,7 +107,7 @@ storefront_sessions_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# platform.yaml:96
+# apps.storefront
 storefront_deployment = kubernetes.apps.v1.Deployment(
     "storefront/storefront",
     metadata={
@@ -272,7 +272,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
     ),
 )
 
-# platform.yaml:96
+# apps.storefront
 storefront_service = kubernetes.core.v1.Service(
     "storefront/storefront",
     metadata={
@@ -303,7 +303,7 @@ storefront_service = kubernetes.core.v1.Service(
     ),
 )
 
-# platform.yaml:104
+# apps.storefront.ingress
 storefront_route = kubernetes.apiextensions.CustomResource(
     "storefront/storefront",
     api_version="gateway.networking.k8s.io/v1",
@@ -353,7 +353,7 @@ storefront_route = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:105
+# apps.storefront.autoscale
 storefront_autoscaler = kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     "storefront/storefront",
     metadata={
@@ -394,7 +394,7 @@ storefront_autoscaler = kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     ),
 )
 
-# platform.yaml:96
+# apps.storefront
 storefront_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     "storefront/storefront",
     metadata={
@@ -419,7 +419,7 @@ storefront_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
     ),
 )
 
-# platform.yaml:74
+# clusterServices.monitoring
 storefront_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.from-monitoring",
     metadata={
@@ -465,7 +465,7 @@ storefront_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:104
+# apps.storefront.ingress
 storefront_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.from-ingress",
     metadata={
@@ -511,7 +511,7 @@ storefront_from_ingress = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:107
+# apps.storefront.dependsOn[0]
 storefront_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.to.checkout",
     metadata={
@@ -562,7 +562,7 @@ storefront_to_checkout = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:107
+# apps.storefront.dependsOn[0]
 checkout_from_storefront = kubernetes.networking.v1.NetworkPolicy(
     "payments/checkout.from.storefront",
     metadata={
@@ -613,7 +613,7 @@ checkout_from_storefront = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:103
+# apps.storefront.uses
 storefront_egress = kubernetes.networking.v1.NetworkPolicy(
     "storefront/storefront.egress",
     metadata={

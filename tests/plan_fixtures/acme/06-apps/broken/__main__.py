@@ -4,13 +4,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 config = pulumi.Config()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 cluster = pulumi.StackReference(f"{org}/acme-cluster/{pulumi.get_stack()}")
 
-# platform.yaml:24
+# cluster
 k8s_provider = k8s.Provider("k8s", kubeconfig=cluster.require_output("kubeconfig"))
 
-# platform.yaml:71
+# apps.broken.env
 replicas = config.require_int("replicas")  # not in Pulumi.dev.yaml: raises ConfigMissingError
 
 k8s.apps.v1.Deployment(

@@ -6,14 +6,14 @@ import pulumi_kubernetes as k8s
 from labels import labels
 
 config = pulumi.Config()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 cluster = pulumi.StackReference(f"{org}/acme-cluster/{pulumi.get_stack()}")
 services = pulumi.StackReference(f"{org}/acme-app-services/{pulumi.get_stack()}")
 
-# platform.yaml:24
+# cluster
 k8s_provider = k8s.Provider("k8s", kubeconfig=cluster.require_output("kubeconfig"))
 
-# platform.yaml:57
+# apps.storefront
 namespace = k8s.core.v1.Namespace(
     "payments",
     metadata={"name": "payments", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
@@ -22,7 +22,7 @@ namespace = k8s.core.v1.Namespace(
 
 env = config.require_object("env")
 
-# platform.yaml:57
+# apps.storefront
 deployment = k8s.apps.v1.Deployment(
     "storefront",
     metadata={"name": "storefront", "namespace": namespace.metadata.name, "labels": labels("web")},
@@ -58,7 +58,7 @@ deployment = k8s.apps.v1.Deployment(
     opts=pulumi.ResourceOptions(provider=k8s_provider, depends_on=[namespace]),
 )
 
-# platform.yaml:64
+# apps.storefront.ingress
 service = k8s.core.v1.Service(
     "storefront",
     metadata=k8s.meta.v1.ObjectMetaArgs(name="storefront", namespace="payments", labels=labels("web")),

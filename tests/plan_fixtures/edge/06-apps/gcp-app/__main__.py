@@ -3,7 +3,7 @@
 import pulumi
 import pulumi_gcp as gcp
 
-# platform.yaml:8
+# apps.gcp-app
 account = gcp.serviceaccount.Account("app", account_id="edge-app")
 
 pulumi.log.warn("gcp-app: no workload identity binding yet")

@@ -5,10 +5,10 @@ import pulumi_kubernetes as k8s
 
 cluster = pulumi.StackReference(f"organization/edge-cluster/{pulumi.get_stack()}")
 
-# platform.yaml:24
+# cluster
 provider = k8s.Provider("k8s", kubeconfig=cluster.require_output("kubeconfig"))
 
-# platform.yaml:50
+# apps.missing-output.uses
 k8s.core.v1.ConfigMap(
     "settings",
     metadata={"namespace": "default"},

@@ -3,7 +3,7 @@
 import pulumi
 import pulumi_aws as aws
 
-# platform.yaml:12
+# apps.unknown-invoke
 ami = aws.ec2.get_ami(most_recent=True, owners=["amazon"], filters=[{"name": "name", "values": ["al2023-*"]}])
 
 pulumi.export("ami", ami.id)
