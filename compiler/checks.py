@@ -68,6 +68,7 @@ def check_platform(document: Document, platform: Platform) -> list[Diagnostic]:
     _check_network(checker)
     _check_ranges(checker)
     _check_provider(checker)
+    _check_state(checker)
     _check_relaxed_defaults(checker)
     return checker.found
 
@@ -477,6 +478,30 @@ def _check_named_items(c: _Checker, items: list, base, schema: dict, where: tupl
             continue
         i = index[name]
         _check_override(c, item, base[i], schema, where + (j,), at + (i,))
+
+
+def _check_state(c: _Checker) -> None:
+    """The secrets provider must fit the backend, and the backend must mean
+    the same place from every stack's directory to go into Pulumi.yaml."""
+    backend = c.platform.state_backend
+    on_pulumi_cloud = (backend or "").startswith("https://")
+    if c.platform.state_secrets_provider == "default" and not on_pulumi_cloud:
+        c.error(
+            "CW312",
+            "secrets provider 'default' is Pulumi Cloud's keys, but the state backend is "
+            + (f"'{backend}'" if backend else "the local file backend"),
+            ("state", "secretsProvider"),
+            help="set state.backend to https://api.pulumi.com, or use 'passphrase' or a key URL",
+        )
+    if backend and backend.startswith("file://") and not backend[7:].startswith(("/", "~")):
+        c.warn(
+            "CW313",
+            f"the relative file backend '{backend}' is not written into Pulumi.yaml: Pulumi "
+            "would read it from each stack's directory",
+            ("state", "backend"),
+            help="crosswalk apply finds it next to platform.yaml; for plain `pulumi` runs, use "
+            "an absolute path or file://~/...",
+        )
 
 
 def _check_relaxed_defaults(c: _Checker) -> None:

@@ -223,25 +223,62 @@ def _report_failure(file: str, result, verbose: bool = False) -> None:
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Directory that receives the Pulumi projects (replaced as a whole, atomically).",
+    help="Directory that receives the Pulumi projects (updated atomically).",
 )
 @click.option("--env", default=None, help="Write stack config for this environment only.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing: exit 1 and list the files when OUT differs from what FILE compiles "
+    "to (hand edits included), 0 when it matches. For CI and pre-commit hooks.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show the source line under each problem.")
-def compile(file: str, out_dir: str, env: str | None, verbose: bool) -> None:
+def compile(file: str, out_dir: str, env: str | None, check: bool, verbose: bool) -> None:
     """Compile FILE into one Pulumi project per layer and per app under OUT.
 
     \b
     OUT/crosswalk.stacks.json   stacks, their order, edges and content hashes
+    OUT/crosswalk.cache.json    lets recompiles skip unchanged stacks; keep it out of git
     OUT/01-identity/ .. OUT/05-app-services/, OUT/06-apps/<app>/
     each with Pulumi.yaml, __main__.py, requirements.txt, Pulumi.<env>.yaml
 
-    A failed compile leaves OUT as it was; an unchanged input rewrites nothing.
+    Each directory runs with plain `pulumi up`. A recompile rewrites only
+    what changed and keeps what is not crosswalk's: in Pulumi.<env>.yaml,
+    Pulumi's encryptionsalt, encryptedkey and secretsprovider and values set
+    with `pulumi config set`; in OUT, `venv/`, `__pycache__/` and any other
+    file (reported, never deleted). A stack that left the platform has its
+    directory removed. A failed compile leaves OUT as it was.
+
+    Exit 0 when compiled (with --check: OUT matches), 1 on errors in FILE
+    (with --check: OUT differs), 2 when FILE or OUT cannot be used.
     """
     from crosswalk.compiler.document import LoadError
-    from crosswalk.compiler.emit import compile_file
+    from crosswalk.compiler.emit import check_file, compile_file
     from crosswalk.compiler.writer import WriteError
 
     _only_memory_left()
+
+    if check:
+        try:
+            result, difference = check_file(file, out_dir, env)
+        except (LoadError, WriteError) as exc:
+            raise UsageError(str(exc)) from None
+        if difference is None:
+            _report_failure(file, result, verbose)
+            raise UsageError(f"{file} does not compile, so {out_dir} cannot be checked")
+        _print_notes(result.notes)
+        if difference.ok:
+            click.echo(f"{out_dir} matches {file}")
+            return
+        count = len(difference.lines())
+        click.echo(
+            f"{out_dir} differs from what {file} compiles to "
+            f"({count} file{'' if count == 1 else 's'}):"
+        )
+        for line in difference.lines():
+            click.echo(f"  {line}")
+        click.echo(f"run `crosswalk compile {file} -o {out_dir}` to bring it up to date", err=True)
+        sys.exit(EXIT_ERRORS)
 
     try:
         result = compile_file(file, out_dir, env)
@@ -252,6 +289,13 @@ def compile(file: str, out_dir: str, env: str | None, verbose: bool) -> None:
         sys.exit(EXIT_ERRORS)
     warnings = result.report.sorted()
     print_diagnostics(warnings, None, False)
+    _print_notes(result.notes)
+    for stack in result.removed_stacks:
+        click.echo(
+            f"removed {Path(out_dir) / stack}/: {stack} is no longer in {file}; its stacks still "
+            "exist in the state backend until they are destroyed",
+            err=True,
+        )
     stacks = len(json.loads(result.files["crosswalk.stacks.json"])["stacks"])
     click.echo(
         f"compiled {file} -> {out_dir}: {stacks} stacks"
@@ -270,6 +314,12 @@ def compile(file: str, out_dir: str, env: str | None, verbose: bool) -> None:
             click.echo(f"  {stack}/ ({by_stack[stack]} files)")
         if len(by_stack) > 20:
             click.echo(f"  ... and {len(by_stack) - 20} more stacks (-v lists every file)")
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        line = f"warning: {note}"
+        click.echo(click.style(line, fg="yellow") if sys.stderr.isatty() else line, err=True)
 
 
 @main.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from crosswalk.compiler.codegen import Code, Program, call_statement, py_string
 from crosswalk.compiler.graph import LAYER_DIRS, ResourceGraph, stack_layer
 from crosswalk.compiler.model import Platform
+from crosswalk.compiler.stackconfig import KEY_SERVICES, OwnedKeys, render_stack_config, scalar
 
 # The SDK versions the tests ran against; generated requirements pin them.
 SDK_VERSIONS = {
@@ -100,16 +102,7 @@ class StackContext:
         if len(distinct) == 1:
             return next(iter(values.values()))
         if key not in self.config:
-            sample = next(iter(values.values()))
-            reader = (
-                "require_bool"
-                if isinstance(sample, bool)
-                else "require_int"
-                if isinstance(sample, int)
-                else "require"
-                if isinstance(sample, str)
-                else "require_object"
-            )
+            reader = _reader_of(next(iter(values.values())))
             self.settings[key] = (self.program.name(key), reader)
         self.config[key] = values
         return self.settings[key][0]
@@ -551,25 +544,74 @@ def _project_files(ctx: StackContext, environments: list[str]) -> dict[str, str]
     program = ctx.program
     program.imports.add("import pulumi")
     program.statements[:0] = _prelude(ctx)
-    files = {"__main__.py": program.render()}
-    files["Pulumi.yaml"] = (
-        f"name: {ctx.project}\n"
-        "runtime:\n"
-        "  name: python\n"
-        "  options:\n"
-        "    toolchain: pip\n"
-        "    virtualenv: venv\n"
-        f"description: {json.dumps(program.title)}\n"
-    )
+    files = {"__main__.py": program.render(), "Pulumi.yaml": _project_file(ctx)}
     packages = {"pulumi"} | _sdk_packages(program)
     files["requirements.txt"] = "".join(sorted(f"{p}=={SDK_VERSIONS[p]}\n" for p in packages))
+    secrets = ctx.platform.state_secrets_provider
     for env in environments:
-        values = {
-            f"{ctx.project}:{key}": per_env[env] for key, per_env in sorted(ctx.config.items())
-        }
-        body = json.dumps({"config": values}, indent=2, sort_keys=True, ensure_ascii=False)
-        files[f"Pulumi.{env}.yaml"] = f"# Stack '{env}' of {ctx.project}.\n{body}\n"
+        owned = stack_config_keys(ctx.project, ctx.config, env, secrets)
+        files[f"Pulumi.{env}.yaml"] = render_stack_config(env, ctx.project, owned, secrets)
     return files
+
+
+def stack_config_keys(
+    project: str, config: dict[str, dict[str, object]], env: str, secrets: str | None
+) -> OwnedKeys:
+    """What crosswalk writes into a stack's Pulumi.<env>.yaml."""
+    values = {f"{project}:{key}": per_env[env] for key, per_env in sorted(config.items())}
+    key_service = secrets if secrets and secrets.startswith(KEY_SERVICES) else None
+    return OwnedKeys(values, key_service)
+
+
+_CONFIG_TYPES = {"require_int": "integer", "require_bool": "boolean", "require": "string"}
+
+
+def _project_file(ctx: StackContext) -> str:
+    """Pulumi.yaml: the project, its runtime, the backend when the platform
+    names one, and every config key the program reads."""
+    lines = [
+        f"name: {ctx.project}",
+        "runtime:",
+        "  name: python",
+        "  options:",
+        "    toolchain: pip",
+        "    virtualenv: venv",
+        f"description: {json.dumps(ctx.program.title)}",
+    ]
+    backend = ctx.platform.state_backend
+    if backend and not (backend.startswith("file://") and not backend[7:].startswith(("/", "~"))):
+        lines += ["backend:", f"  url: {scalar(backend)}"]  # not a relative path: see CW313
+    if ctx.settings:
+        lines.append("config:")
+        for key, (_, reader) in sorted(ctx.settings.items()):
+            lines.append(f"  {scalar(key)}:")
+            declared = _CONFIG_TYPES.get(reader)
+            sample = next(iter(ctx.config[key].values()))
+            if declared is None and isinstance(sample, list) and sample:
+                kinds = {_CONFIG_TYPES.get(_reader_of(item)) for item in sample}
+                if len(kinds) == 1 and None not in kinds:
+                    declared = "array"
+                    lines += ["    type: array", "    items:", f"      type: {kinds.pop()}"]
+            elif declared is not None:
+                lines.append(f"    type: {declared}")
+            lines.append(
+                "    description: "
+                + json.dumps(
+                    "Differs between environments: crosswalk sets it in each Pulumi.<env>.yaml "
+                    "from platform.yaml."
+                )
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _reader_of(value: object) -> str:
+    if isinstance(value, bool):
+        return "require_bool"
+    if isinstance(value, int):
+        return "require_int"
+    if isinstance(value, str):
+        return "require"
+    return "require_object"
 
 
 def _sdk_packages(program: Program) -> set[str]:
@@ -588,6 +630,10 @@ class CompileResult:
     changed: list[str] = field(default_factory=list)
     resources: ResourceGraph | None = None
     kept: list[str] = field(default_factory=list)  # stack dirs carried over unchanged
+    environments: list[str] = field(default_factory=list)  # every one the platform declares
+    secrets_provider: str | None = None  # state.secretsProvider
+    removed_stacks: list[str] = field(default_factory=list)  # directories compile removed
+    notes: list[str] = field(default_factory=list)  # what it found in OUT and left alone
 
 
 def compile_document(
@@ -714,7 +760,14 @@ def compile_document(
     )
     if report.errors:
         return CompileResult(report, resources=resources)
-    return CompileResult(report, files, resources=resources, kept=sorted(kept))
+    return CompileResult(
+        report,
+        files,
+        resources=resources,
+        kept=sorted(kept),
+        environments=names,
+        secrets_provider=platform.state_secrets_provider,
+    )
 
 
 # Parts of the platform an app's program reads; an override elsewhere (node
@@ -749,22 +802,78 @@ def compile_file(file, out_dir, env: str | None = None) -> CompileResult:
     """Load, check, emit and write FILE into OUT. Raises LoadError / WriteError."""
     from crosswalk.compiler.diagnostics import Report
     from crosswalk.compiler.document import load_document
-    from crosswalk.compiler.writer import existing_files, write_tree
+    from crosswalk.compiler.writer import list_tree, write_tree
 
     document, diagnostics = load_document(str(file))
     if document is None:
         return CompileResult(Report(list(diagnostics)))
     out = Path(out_dir)
-    existing = existing_files(out)
-    result = compile_document(document, env, _previous_cache(out, existing))
+    listing = list_tree(out)
+    result = compile_document(document, env, _previous_cache(out, listing.files))
     if result.files:
-        result.changed = write_tree(result.files, out, keep=result.kept, existing=existing)
+        output = _output(result, out, listing)
+        cache = output.files.pop(CACHE_FILE)
+        written = write_tree(
+            output.files,
+            out,
+            keep=result.kept,
+            listing=listing,
+            preserve=[*output.preserve, CACHE_FILE],
+        )
+        result.changed, result.removed_stacks = written.changed, written.removed_stacks
+        if _write_cache(out, cache, output.files, result.kept):
+            result.changed = sorted([*result.changed, CACHE_FILE])
+        result.notes = output.notes
     return result
 
 
+def check_file(file, out_dir, env: str | None = None):
+    """Whether OUT holds what FILE compiles to: (CompileResult, Difference or
+    None when FILE does not compile). Compares content, never trusting the
+    cache. Raises LoadError; WriteError when OUT is not a compiled tree."""
+    from crosswalk.compiler.diagnostics import Report
+    from crosswalk.compiler.document import load_document
+    from crosswalk.compiler.output import compare_output
+    from crosswalk.compiler.writer import MANIFEST, WriteError, list_tree
+
+    document, diagnostics = load_document(str(file))
+    if document is None:
+        return CompileResult(Report(list(diagnostics))), None
+    out = Path(out_dir)
+    listing = list_tree(out)
+    if not listing.empty and MANIFEST not in listing.files:
+        raise WriteError(f"{out}: was not written by crosswalk (no {MANIFEST})")
+    result = compile_document(document, env)
+    if not result.files:
+        return result, None
+    output = _output(result, out, listing)
+    result.notes = output.notes
+    return result, compare_output(output, listing)
+
+
+def _output(result: CompileResult, out: Path, listing):
+    from crosswalk.compiler.output import prepare_output
+    from crosswalk.compiler.stackconfig import StackConfigError
+    from crosswalk.compiler.writer import WriteError
+
+    try:
+        return prepare_output(
+            result.files,
+            out,
+            listing,
+            kept=result.kept,
+            environments=result.environments,
+            secrets=result.secrets_provider,
+        )
+    except (StackConfigError, OSError) as exc:
+        raise WriteError(str(exc)) from None
+
+
 def _previous_cache(out: Path, existing: dict[str, str]) -> dict | None:
-    """The previous compile's cache, with only the stacks whose files are
-    still all there (`existing`: OUT's files, see writer.existing_files)."""
+    """The previous compile's cache, with only the stacks whose files are all
+    still there as that compile left them (same size and modification time:
+    a hand edit, or Pulumi writing into a stack's config, re-emits the stack).
+    `existing`: OUT's files, see writer.list_tree."""
     if CACHE_FILE not in existing:
         return None
     try:
@@ -780,5 +889,62 @@ def _previous_cache(out: Path, existing: dict[str, str]) -> dict | None:
         if isinstance(stack, str)
         and f"{stack}/__main__.py" in existing
         and f"{stack}/Pulumi.yaml" in existing
+        and isinstance(entry, dict)
+        and _unchanged_since(existing, stack, entry.get("files"))
     }
     return cache
+
+
+def _unchanged_since(existing: dict[str, str], stack: str, recorded) -> bool:
+    if not isinstance(recorded, dict) or not recorded:
+        return False
+    for name, seen in recorded.items():
+        path = existing.get(f"{stack}/{name}")
+        if path is None:
+            return False
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return False
+        if [stat.st_size, stat.st_mtime_ns] != seen:
+            return False
+    return True
+
+
+def _write_cache(out: Path, text: str, files: dict[str, str], kept: list[str]) -> bool:
+    """Write the cache with the size and modification time of every stack's
+    files as they are now in OUT; whether its bytes changed. Written after
+    the tree: a crash in between leaves a cache whose sizes and times do not
+    match, which only costs the next compile time."""
+    from crosswalk.compiler.writer import TEMPORARY
+
+    cache = json.loads(text)
+    names: dict[str, list[str]] = {}
+    for path in files:
+        if "/" in path:
+            stack, _, name = path.rpartition("/")
+            names.setdefault(stack, []).append(name)
+    for stack, entry in cache["stacks"].items():
+        if stack in kept:
+            listed = [n for n in os.listdir(out / stack) if n.endswith((".py", ".yaml", ".txt"))]
+        else:
+            listed = names.get(stack, [])
+        recorded = {}
+        for name in sorted(listed):
+            try:
+                stat = os.stat(out / stack / name)
+            except OSError:
+                continue
+            recorded[name] = [stat.st_size, stat.st_mtime_ns]
+        entry["files"] = recorded
+    rendered = json.dumps(cache, sort_keys=True, separators=(",", ":")) + "\n"
+    target = out / CACHE_FILE
+    try:
+        if target.read_text(encoding="utf-8") == rendered:
+            return False
+    except OSError:
+        pass
+    temporary = target.with_name(target.name + TEMPORARY)
+    temporary.write_text(rendered, encoding="utf-8")
+    os.replace(temporary, target)
+    return True

@@ -261,6 +261,7 @@ class Platform:
     cloud: Cloud
     tags: tuple[tuple[str, str], ...]
     state_backend: str | None
+    state_secrets_provider: str | None  # passphrase, default (Pulumi Cloud's) or a key URL
     teams: tuple[Team, ...]
     automation: tuple[Automation, ...]
     network: Network
@@ -393,6 +394,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         cloud=Cloud(cloud["provider"], cloud["region"], cloud.get("project")),
         tags=_pairs(data.get("tags")),
         state_backend=data.get("state", {}).get("backend"),
+        state_secrets_provider=data.get("state", {}).get("secretsProvider"),
         teams=teams,
         automation=automation,
         network=Network(

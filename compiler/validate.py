@@ -46,6 +46,24 @@ PATTERN_WORDS = {
     "^(s3|gs|azblob|file|https)://\\S+$": (
         "a Pulumi backend URL starting with s3://, gs://, azblob://, file:// or https://"
     ),
+    "^(passphrase|default|(awskms|gcpkms|azurekeyvault)://\\S+)$": (
+        "a secrets provider: passphrase, default (Pulumi Cloud's keys), or a key URL starting"
+        " with awskms://, gcpkms:// or azurekeyvault://"
+    ),
+    "^awskms://(/?arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]+"
+    "|alias/[A-Za-z0-9/_-]+|(mrk-)?[0-9a-f-]{32,36})(\\?[A-Za-z0-9_=&.-]+)?$": (
+        "an AWS KMS key URL: awskms://alias/NAME?region=REGION, awskms://KEY-ID?region=REGION"
+        " or awskms:///arn:aws:kms:REGION:ACCOUNT:key/KEY-ID"
+    ),
+    "^gcpkms://projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/locations/[a-z0-9-]+"
+    "/keyRings/[A-Za-z0-9_-]+/cryptoKeys/[A-Za-z0-9_-]+$": (
+        "a Cloud KMS key URL: gcpkms://projects/PROJECT/locations/LOCATION/keyRings/RING"
+        "/cryptoKeys/KEY"
+    ),
+    "^azurekeyvault://[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]\\.vault\\.azure\\.net"
+    "/keys/[A-Za-z0-9-]+(/[0-9a-f]{32})?$": (
+        "an Azure Key Vault key URL: azurekeyvault://VAULT.vault.azure.net/keys/KEY"
+    ),
     "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$": "a GitHub repository such as acme/apps",
     "^refs/(heads|tags)/\\S+$": "a git ref such as refs/heads/main or refs/tags/v1",
     "^[A-Za-z0-9_.-]+$": "a GitHub environment name: letters, digits, '_', '.' and '-'",

@@ -599,7 +599,7 @@ def test_names_are_derived_per_environment(sample_plan: PlanResult) -> None:
 def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
     def config(env: str) -> dict:
         text = (sample_tree / "03-cluster" / f"Pulumi.{env}.yaml").read_text()
-        return json.loads(text.split("\n", 1)[1])["config"]
+        return yaml.safe_load(text)["config"]
 
     dev, prod = config("dev"), config("prod")
     assert dev["contoso-cluster:nodePools.system.vmSize"] == "Standard_D2s_v5"
@@ -608,9 +608,9 @@ def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
         dev["contoso-cluster:nodePools.system.min"],
         prod["contoso-cluster:nodePools.system.max"],
     ) == (1, 12)
-    services = json.loads(
-        (sample_tree / "05-app-services" / "Pulumi.dev.yaml").read_text().split("\n", 1)[1]
-    )["config"]
+    services = yaml.safe_load((sample_tree / "05-app-services" / "Pulumi.dev.yaml").read_text())[
+        "config"
+    ]
     assert services["contoso-app-services:datastores.orders.deletionProtection"] is False
 
 

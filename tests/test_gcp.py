@@ -415,7 +415,7 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
 def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
     def config(env: str) -> dict:
         text = (sample_tree / "03-cluster" / f"Pulumi.{env}.yaml").read_text()
-        return json.loads(text.split("\n", 1)[1])["config"]
+        return yaml.safe_load(text)["config"]
 
     assert config("dev")["acme-cluster:nodePools.general.min"] == 1
     assert config("prod")["acme-cluster:nodePools.general.min"] == 3
@@ -506,9 +506,7 @@ def test_datastores_are_private_encrypted_backed_up_and_protected(
         "acme-events-dead-letters"
     )
     assert "acme-events-dead-letters" in subscriptions, "dead letters are kept, not dropped"
-    dev = json.loads(
-        (sample_tree / "05-app-services" / "Pulumi.dev.yaml").read_text().split("\n", 1)[1]
-    )
+    dev = yaml.safe_load((sample_tree / "05-app-services" / "Pulumi.dev.yaml").read_text())
     assert dev["config"]["acme-app-services:datastores.orders.deletionProtection"] is False
     assert dev["config"]["acme-app-services:datastores.orders.availabilityType"] == "ZONAL"
 

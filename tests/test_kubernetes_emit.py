@@ -170,7 +170,7 @@ def compile_text(text: str) -> dict[str, str]:
 
 def config_of(files: dict[str, str], stack: str, env: str) -> dict[str, str]:
     project = yaml.safe_load(files[f"{stack}/Pulumi.yaml"])["name"]
-    values = yaml.safe_load(files[f"{stack}/Pulumi.{env}.yaml"])["config"]
+    values = (yaml.safe_load(files[f"{stack}/Pulumi.{env}.yaml"]) or {}).get("config", {})
     as_text = {}
     for key, value in values.items():
         if isinstance(value, str):
@@ -278,7 +278,7 @@ def test_every_object_names_the_platform_setting_that_made_it(files) -> None:
         head = block.splitlines()[0]
         assert head.startswith("# "), block[:200]
         # The setting is in the file, or a default of a mapping that is.
-        parent, _, last = head[2:].rpartition(".")
+        parent = head[2:].rpartition(".")[0]
         try:
             _setting_at(data, head[2:])
         except (KeyError, StopIteration):
@@ -293,7 +293,7 @@ def test_environment_differences_are_config_not_code(files) -> None:
     program = files["06-apps/checkout/__main__.py"]
     assert 'config.require_int("replicas")' in program
     assert 'config.require("image")' in program
-    assert json.loads(files["06-apps/checkout/Pulumi.prod.yaml"].split("\n", 1)[1])["config"] == {
+    assert yaml.safe_load(files["06-apps/checkout/Pulumi.prod.yaml"])["config"] == {
         "acme-app-checkout:image": "ghcr.io/acme/checkout:2.1.0",
         "acme-app-checkout:replicas": 4,
     }
