@@ -91,8 +91,6 @@ def prepare_output(
         match = _STACK_CONFIG.fullmatch(path.rpartition("/")[2])
         if match is None or path in files or "/" not in path or stack_of(path) not in stacks:
             continue
-        if stack_of(path) in kept:
-            continue  # carried over with its stack
         output.preserve.append(path)
         if match["env"] not in environments:
             output.notes.append(

@@ -127,3 +127,192 @@ def test_a_removed_line_moves_no_citation(tmp_path: Path) -> None:
     del a[CACHE_FILE], b[CACHE_FILE]
     assert a == b
     shutil.rmtree(tmp_path / "out-b")
+
+
+# --- recompiles keep what Pulumi and users wrote ------------------------------------------
+
+SALT = "encryptionsalt: v1:6jY0Sg5Gq0k=:v1:G2WKuv0yBjc0vYfc:1y0i8wAtWlGRa6iqJMzC4w==\n"
+
+
+def pulumi_wrote(out: Path) -> None:
+    """What `pulumi stack init` (passphrase), `pulumi config set`, Pulumi's
+    virtualenv option and a user leave in a compiled tree."""
+    prod = out / "03-cluster" / "Pulumi.prod.yaml"
+    prod.write_text(
+        SALT + prod.read_text().replace("config:\n", "config:\n  aws:profile: acme-prod\n")
+    )
+    dev = out / "06-apps" / "storefront" / "Pulumi.dev.yaml"
+    dev.write_text(dev.read_text() + SALT + "config:\n  acme-app-storefront:debug: \"true\"\n")
+    venv = out / "03-cluster" / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(shutil.which("python3") or "/usr/bin/python3")
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (out / "03-cluster" / "__pycache__").mkdir()
+    (out / "NOTES.md").write_text("how we deploy\n")
+    (out / "03-cluster" / "runbook.md").write_text("page the platform team\n")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ("min: 3, max: 15", "min: 4, max: 16"),  # a few files: updated in place
+        ("name: acme\n", "name: acme2\n"),  # every file: a new tree swapped in
+    ],
+    ids=["in place", "swapped"],
+)
+def test_a_recompile_keeps_the_salt_config_set_values_venv_and_strays(
+    tmp_path: Path, edit: tuple[str, str]
+) -> None:
+    source = tmp_path / "platform.yaml"
+    text = sample("aws").read_text().replace('version: "1.31"', 'version: "1.32"')
+    source.write_text(sample("aws").read_text())
+    out = tmp_path / "out"
+    compile_file(source, out)
+    pulumi_wrote(out)
+
+    source.write_text(text.replace(*edit))
+    result = CliRunner().invoke(main, ["compile", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "03-cluster/__main__.py" in result.output  # the stack was rewritten
+    assert "03-cluster/Pulumi.prod.yaml" in result.output
+
+    project = "acme2" if "acme2" in edit[1] else "acme"
+    prod = (out / "03-cluster" / "Pulumi.prod.yaml").read_text()
+    data = yaml.safe_load(prod)
+    assert SALT in prod and data["encryptionsalt"].startswith("v1:")
+    assert data["config"]["aws:profile"] == "acme-prod"
+    expected_min = 4 if edit[1].startswith("min: 4") else 3
+    assert data["config"][f"{project}-cluster:nodePools.general.min"] == expected_min
+    if project == "acme2":  # keys crosswalk wrote under the old project name are gone
+        assert not [k for k in data["config"] if k.startswith("acme-cluster:")]
+    assert prod.startswith("# Stack 'prod' of")
+    dev = yaml.safe_load((out / "06-apps" / "storefront" / "Pulumi.dev.yaml").read_text())
+    assert dev["config"]["acme-app-storefront:debug"] == "true"
+    assert dev["encryptionsalt"].startswith("v1:")
+
+    assert (out / "03-cluster" / "venv" / "bin" / "python").is_symlink()
+    assert (out / "03-cluster" / "venv" / "pyvenv.cfg").read_text() == "home = /usr/bin\n"
+    assert (out / "03-cluster" / "__pycache__").is_dir()
+    assert (out / "NOTES.md").read_text() == "how we deploy\n"
+    assert (out / "03-cluster" / "runbook.md").is_file()
+    for stray in ("NOTES.md", "03-cluster/runbook.md"):
+        assert f"warning: {out / stray}: not written by crosswalk or Pulumi" in result.output
+    assert "venv" not in result.output and "__pycache__" not in result.output
+
+    # The tree still matches platform.yaml: Pulumi's keys are not a difference.
+    check = CliRunner().invoke(main, ["compile", str(source), "-o", str(out), "--check"])
+    assert check.exit_code == 0, check.output
+
+
+def test_a_recompile_with_nothing_to_change_leaves_pulumis_edits_as_they_are(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    compile_file(sample("aws"), out)
+    prod = out / "03-cluster" / "Pulumi.prod.yaml"
+    # As Pulumi might save it: comments gone, its own order, a key of its own.
+    rewritten = (
+        "encryptionsalt: v1:abc\n"
+        "config:\n"
+        "  acme-cluster:nodePools.general.desired: 3\n"
+        "  acme-cluster:nodePools.general.max: 15\n"
+        "  acme-cluster:nodePools.general.min: 3\n"
+        "  aws:region: us-west-2\n"
+    )
+    prod.write_text(rewritten)
+    result = compile_file(sample("aws"), out)
+    assert "03-cluster/Pulumi.prod.yaml" not in result.changed
+    assert prod.read_text() == rewritten
+
+
+def test_a_removed_app_takes_its_directory_and_says_so(tmp_path: Path) -> None:
+    source = tmp_path / "platform.yaml"
+    text = sample("aws").read_text()
+    source.write_text(text)
+    out = tmp_path / "out"
+    compile_file(source, out)
+    (out / "06-apps" / "order-worker" / "venv").mkdir()
+    (out / "06-apps" / "order-worker" / "venv" / "x").write_text("")
+    (out / "06-apps" / "admin" / "venv").mkdir()
+    (out / "06-apps" / "admin" / "notes.txt").write_text("mine")
+
+    data = yaml.safe_load(text)
+    data["apps"] = [a for a in data["apps"] if a["name"] not in ("order-worker", "admin")]
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = CliRunner().invoke(main, ["compile", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert not (out / "06-apps" / "order-worker").exists()
+    assert f"removed {out / '06-apps/order-worker'}/" in result.output
+    assert "still exist in the state backend" in result.output
+    # A file of the user's keeps its directory; crosswalk's and Pulumi's go.
+    assert sorted(p.name for p in (out / "06-apps" / "admin").iterdir()) == ["notes.txt"]
+    assert f"warning: {out / '06-apps/admin/notes.txt'}" in result.output
+
+
+def test_stack_config_of_another_environment_is_kept(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    compile_file(sample("aws"), out)
+    staging = out / "03-cluster" / "Pulumi.staging.yaml"
+    staging.write_text("config:\n  aws:region: eu-west-1\n")
+    result = CliRunner().invoke(main, ["compile", str(sample("aws")), "-o", str(out)])
+    assert staging.read_text() == "config:\n  aws:region: eu-west-1\n"
+    assert "config of stack 'staging', an environment platform.yaml does not declare" in (
+        result.output
+    )
+    # --env writes one environment's config and keeps the others'.
+    prod = (out / "03-cluster" / "Pulumi.prod.yaml").read_text()
+    compile_file(sample("aws"), out, env="dev")
+    assert (out / "03-cluster" / "Pulumi.prod.yaml").read_text() == prod
+
+
+# --- compile --check -------------------------------------------------------------------
+
+
+def test_check_passes_on_a_fresh_tree_and_names_a_hand_edited_file(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(main, ["compile", str(sample("aws")), "-o", str(out)]).exit_code == 0
+    fresh = runner.invoke(main, ["compile", str(sample("aws")), "-o", str(out), "--check"])
+    assert fresh.exit_code == 0 and "matches" in fresh.output
+
+    program = out / "06-apps" / "storefront" / "__main__.py"
+    program.write_text(program.read_text().replace("replicas", "replicaz", 1))
+    stale = runner.invoke(main, ["compile", str(sample("aws")), "-o", str(out), "--check"])
+    assert stale.exit_code == 1
+    assert "changed  06-apps/storefront/__main__.py" in stale.output
+    assert stale.output.count("  changed  ") == 1
+    assert "replicaz" in program.read_text(), "--check writes nothing"
+
+    # A plain compile notices the edit (no trusting the cache) and undoes it.
+    again = runner.invoke(main, ["compile", str(sample("aws")), "-o", str(out)])
+    assert "06-apps/storefront/__main__.py" in again.output
+    assert runner.invoke(
+        main, ["compile", str(sample("aws")), "-o", str(out), "--check"]
+    ).exit_code == 0
+
+
+def test_check_lists_missing_and_extra_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    compile_file(sample("aws"), out)
+    (out / "01-identity" / "requirements.txt").unlink()
+    shutil.copytree(out / "06-apps" / "admin", out / "06-apps" / "gone")
+    result = CliRunner().invoke(main, ["compile", str(sample("aws")), "-o", str(out), "--check"])
+    assert result.exit_code == 1
+    assert "missing  01-identity/requirements.txt" in result.output
+    assert "extra  06-apps/gone/__main__.py" in result.output
+
+
+def test_check_of_a_directory_crosswalk_did_not_write_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    result = CliRunner().invoke(
+        main, ["compile", str(sample("aws")), "-o", str(tmp_path / "mine"), "--check"]
+    )
+    assert result.exit_code == 2 and "was not written by crosswalk" in result.output
+
+
+def test_check_of_a_missing_tree_fails(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["compile", str(sample("minimal")), "-o", str(tmp_path / "out"), "--check"]
+    )
+    assert result.exit_code == 1 and "missing  crosswalk.stacks.json" in result.output
