@@ -91,6 +91,9 @@ def scalar(text: str) -> str:
     return text if _plain(text) else json.dumps(text)
 
 
+_HEADER_END = "# written by Pulumi"  # how the header's last sentence starts
+
+
 def header(env: str, project: str, owned: OwnedKeys, secrets: str | None) -> str:
     """The comment that opens the file: which keys crosswalk owns."""
     lines = [f"# Stack '{env}' of {project}, written by crosswalk from platform.yaml."]
@@ -106,7 +109,7 @@ def header(env: str, project: str, owned: OwnedKeys, secrets: str | None) -> str
     lines.append(
         f"# It keeps everything else as it is: {', '.join(pulumis[:-1])} and {pulumis[-1]}"
     )
-    lines.append("# written by Pulumi, and values set with `pulumi config set`.")
+    lines.append(f"{_HEADER_END}, and values set with `pulumi config set`.")
     if secrets == PASSPHRASE:
         lines.append(
             "# Secrets: passphrase (PULUMI_CONFIG_PASSPHRASE); Pulumi adds encryptionsalt."
@@ -264,10 +267,13 @@ def _replace_header(head: list[str], fresh_header: list[str]) -> list[str]:
     """crosswalk's header in place of its old one (found by its first line),
     or on top when Pulumi or a user dropped it; other comments stay."""
     marker = fresh_header[0].split(",", 1)[0] if fresh_header else None
-    if marker and head and head[0].startswith(marker):
-        old = _leading_comments(head)
-        return fresh_header + head[len(old) :]
-    return fresh_header + head
+    if not (marker and head and head[0].startswith(marker)):
+        return fresh_header + head
+    old = _leading_comments(head)
+    end = next((i + 1 for i, line in enumerate(old) if line.startswith(_HEADER_END)), 1)
+    if end < len(old) and old[end].startswith("# Secrets:"):
+        end += 1
+    return fresh_header + head[end:]
 
 
 def _segments(lines: list[str], starts: list[int]) -> list[list[str]]:

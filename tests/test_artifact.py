@@ -4,6 +4,7 @@ run on their own."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from crosswalk.compiler.cli import main
 from crosswalk.compiler.emit import CACHE_FILE, compile_file, yaml_path
+from crosswalk.compiler.stackconfig import OwnedKeys, merge_stack_config, render_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ["aws", "gcp", "azure", "minimal"]
@@ -142,7 +144,7 @@ def pulumi_wrote(out: Path) -> None:
         SALT + prod.read_text().replace("config:\n", "config:\n  aws:profile: acme-prod\n")
     )
     dev = out / "06-apps" / "storefront" / "Pulumi.dev.yaml"
-    dev.write_text(dev.read_text() + SALT + "config:\n  acme-app-storefront:debug: \"true\"\n")
+    dev.write_text(dev.read_text() + SALT + 'config:\n  acme-app-storefront:debug: "true"\n')
     venv = out / "03-cluster" / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(shutil.which("python3") or "/usr/bin/python3")
@@ -286,9 +288,10 @@ def test_check_passes_on_a_fresh_tree_and_names_a_hand_edited_file(tmp_path: Pat
     # A plain compile notices the edit (no trusting the cache) and undoes it.
     again = runner.invoke(main, ["compile", str(sample("aws")), "-o", str(out)])
     assert "06-apps/storefront/__main__.py" in again.output
-    assert runner.invoke(
-        main, ["compile", str(sample("aws")), "-o", str(out), "--check"]
-    ).exit_code == 0
+    assert (
+        runner.invoke(main, ["compile", str(sample("aws")), "-o", str(out), "--check"]).exit_code
+        == 0
+    )
 
 
 def test_check_lists_missing_and_extra_files(tmp_path: Path) -> None:
@@ -316,3 +319,250 @@ def test_check_of_a_missing_tree_fails(tmp_path: Path) -> None:
         main, ["compile", str(sample("minimal")), "-o", str(tmp_path / "out"), "--check"]
     )
     assert result.exit_code == 1 and "missing  crosswalk.stacks.json" in result.output
+
+
+# --- standalone: backend, organization, secrets ------------------------------------------
+
+
+def with_state(tmp_path: Path, state: str, name: str = "aws") -> Path:
+    source = tmp_path / "platform.yaml"
+    source.write_text(sample(name).read_text() + state)
+    return source
+
+
+def test_no_program_reads_an_organization_config_key(tmp_path: Path) -> None:
+    for name in ("aws", "gcp", "azure"):
+        out = tmp_path / name
+        compile_file(sample(name), out)
+        for program in out.rglob("__main__.py"):
+            text = program.read_text()
+            assert '"organization"' not in text, program
+            if "StackReference" in text:
+                assert "org = pulumi.get_organization()" in text
+
+
+@pytest.mark.parametrize(
+    "backend", ["s3://acme-state", "https://api.pulumi.com", "file:///srv/pulumi", "file://~/st"]
+)
+def test_pulumi_yaml_names_the_backend_the_platform_sets(tmp_path: Path, backend: str) -> None:
+    source = with_state(tmp_path, f"state: {{backend: '{backend}'}}\n")
+    out = tmp_path / "out"
+    assert not compile_file(source, out).report.errors
+    for project in out.rglob("Pulumi.yaml"):
+        assert yaml.safe_load(project.read_text())["backend"] == {"url": backend}
+
+
+def test_without_a_backend_pulumi_yaml_names_none(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    compile_file(sample("aws"), out)
+    assert all("backend" not in yaml.safe_load(p.read_text()) for p in out.rglob("Pulumi.yaml"))
+
+
+def test_a_relative_file_backend_is_left_out_of_pulumi_yaml_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    source = with_state(tmp_path, "state: {backend: 'file://state'}\n")
+    result = CliRunner().invoke(main, ["compile", str(source), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "warning[CW313]" in result.output
+    assert "backend" not in (tmp_path / "out" / "03-cluster" / "Pulumi.yaml").read_text()
+
+
+def test_pulumi_yaml_declares_the_config_its_program_reads(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    compile_file(sample("aws"), out)
+    project = yaml.safe_load((out / "03-cluster" / "Pulumi.yaml").read_text())
+    program = (out / "03-cluster" / "__main__.py").read_text()
+    read = set(re.findall(r'config\.require\w*\("([^"]+)"\)', program))
+    assert set(project["config"]) == read and read
+    for key, declaration in project["config"].items():
+        assert declaration["type"] == "integer" and declaration["description"], key
+    prod = yaml.safe_load((out / "03-cluster" / "Pulumi.prod.yaml").read_text())
+    assert set(prod["config"]) == {f"acme-cluster:{key}" for key in read}
+
+
+KMS = "awskms://alias/acme-pulumi?region=us-west-2"
+
+
+def test_a_key_service_is_written_into_every_stack_file(tmp_path: Path) -> None:
+    source = with_state(
+        tmp_path, f"state: {{backend: 's3://acme-state', secretsProvider: '{KMS}'}}\n"
+    )
+    out = tmp_path / "out"
+    assert not compile_file(source, out).report.errors
+    files = list(out.rglob("Pulumi.*.yaml"))
+    assert len(files) == 18
+    for path in files:
+        text = path.read_text()
+        assert yaml.safe_load(text)["secretsprovider"] == KMS, path
+        assert "#   secretsprovider\n" in text  # the header says crosswalk owns it
+
+    # Pulumi adds its encrypted data key; a recompile keeps it.
+    dev = out / "01-identity" / "Pulumi.dev.yaml"
+    dev.write_text(dev.read_text() + "encryptedkey: AQICAHh2bG9jYWw=\n")
+    source.write_text(source.read_text().replace('version: "1.31"', 'version: "1.32"'))
+    compile_file(source, out)
+    assert yaml.safe_load(dev.read_text())["encryptedkey"] == "AQICAHh2bG9jYWw="
+
+
+@pytest.mark.parametrize("provider", ["passphrase", "default"])
+def test_passphrase_and_pulumi_cloud_keys_write_no_secretsprovider(
+    tmp_path: Path, provider: str
+) -> None:
+    source = with_state(
+        tmp_path, f"state: {{backend: 'https://api.pulumi.com', secretsProvider: {provider}}}\n"
+    )
+    out = tmp_path / "out"
+    assert not compile_file(source, out).report.errors
+    for path in out.rglob("Pulumi.*.yaml"):
+        assert "secretsprovider" not in (yaml.safe_load(path.read_text()) or {})
+
+
+def test_moving_encrypted_secrets_to_another_provider_is_refused(tmp_path: Path) -> None:
+    source = with_state(tmp_path, "state: {backend: 's3://acme-state'}\n")
+    out = tmp_path / "out"
+    compile_file(source, out)
+    dev = out / "03-cluster" / "Pulumi.dev.yaml"
+    dev.write_text(SALT + dev.read_text())
+    before = files_of(out)
+    source.write_text(
+        source.read_text().replace(
+            "'s3://acme-state'", f"'s3://acme-state', secretsProvider: '{KMS}'"
+        )
+    )
+    result = CliRunner().invoke(main, ["compile", str(source), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "encrypted with a passphrase" in result.output
+    assert f"pulumi stack change-secrets-provider {KMS}" in result.output
+    assert files_of(out) == before, "a refused compile writes nothing"
+
+
+@pytest.mark.parametrize(
+    "state, code, column_text",
+    [
+        ("{secretsProvider: 'gcpkms://projects/acme/keyRings/x'}", "CW105", "Cloud KMS key URL"),
+        ("{secretsProvider: 'vault://x'}", "CW105", "a secrets provider"),
+        ("{secretsProvider: 'azurekeyvault://v.example.com/keys/k'}", "CW105", "Key Vault"),
+        ("{backend: 's3://acme-state', secretsProvider: default}", "CW312", "Pulumi Cloud"),
+    ],
+)
+def test_secrets_provider_shapes_are_checked_where_they_are_written(
+    tmp_path: Path, state: str, code: str, column_text: str
+) -> None:
+    source = with_state(tmp_path, f"state: {state}\n", "minimal")
+    line = len(source.read_text().splitlines())
+    result = CliRunner().invoke(main, ["validate", str(source)])
+    assert result.exit_code == 1
+    assert f"platform.yaml:{line}:" in result.output and f"error[{code}]" in result.output
+    assert column_text in result.output
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        "passphrase",
+        KMS,
+        "awskms://1234abcd-12ab-34cd-56ef-1234567890ab?region=us-east-1",
+        "awskms:///arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "gcpkms://projects/acme-prod/locations/global/keyRings/pulumi/cryptoKeys/state",
+        "azurekeyvault://acme-pulumi.vault.azure.net/keys/state",
+    ],
+)
+def test_every_documented_secrets_provider_validates(tmp_path: Path, provider: str) -> None:
+    source = with_state(tmp_path, f"state: {{secretsProvider: '{provider}'}}\n", "minimal")
+    result = CliRunner().invoke(main, ["validate", str(source)])
+    assert result.exit_code == 0, result.output
+
+
+# --- merging one stack file ---------------------------------------------------------------
+
+
+def owned(**config) -> OwnedKeys:
+    return OwnedKeys({f"p:{k}": v for k, v in config.items()})
+
+
+def fresh(keys: OwnedKeys) -> str:
+    return render_stack_config("dev", "p", keys, None)
+
+
+def test_merge_edits_only_the_lines_crosswalk_owns() -> None:
+    existing = (
+        "# Stack 'dev' of p, written by crosswalk from platform.yaml.\n"
+        "# (old header)\n"
+        "# written by Pulumi, and values set with `pulumi config set`.\n"
+        "# my own note\n"
+        "encryptionsalt: v1:abc\n"
+        "config:\n"
+        "  aws:region: us-west-2   # set by hand\n"
+        "  p:min: 2\n"
+        "  p:old: x\n"
+        '  p:mine: "true"\n'
+    )
+    keys = owned(min=3, new="a b")
+    merged = merge_stack_config(existing, fresh(keys), keys, previously={"p:min", "p:old"})
+    assert merged.endswith(
+        "# my own note\n"
+        "encryptionsalt: v1:abc\n"
+        "config:\n"
+        "  aws:region: us-west-2   # set by hand\n"
+        "  p:min: 3\n"
+        "  p:new: a b\n"
+        '  p:mine: "true"\n'
+    )
+    assert merged.startswith(fresh(keys).split("config:")[0])  # the new header, once
+    assert "(old header)" not in merged
+
+
+def test_merge_of_an_up_to_date_file_changes_no_byte() -> None:
+    existing = "config:\n  p:min: 3\n  other:key: [1, 2]\n"
+    assert merge_stack_config(existing, fresh(owned(min=3)), owned(min=3)) == existing
+
+
+def test_merge_tells_true_from_one_and_text_from_numbers() -> None:
+    existing = "config:\n  p:on: 1\n  p:n: '2'\n"
+    keys = owned(on=True, n=2)
+    assert yaml.safe_load(merge_stack_config(existing, fresh(keys), keys))["config"] == {
+        "p:on": True,
+        "p:n": 2,
+    }
+
+
+def test_merge_of_a_flow_style_file_keeps_its_data() -> None:
+    existing = "{encryptionsalt: v1:abc, config: {aws:region: us-west-2, p:min: 1}}\n"
+    keys = owned(min=3)
+    merged = yaml.safe_load(merge_stack_config(existing, fresh(keys), keys))
+    assert merged == {"encryptionsalt": "v1:abc", "config": {"aws:region": "us-west-2", "p:min": 3}}
+
+
+def test_merge_drops_an_emptied_config_and_adds_a_missing_one() -> None:
+    assert "config" not in (
+        yaml.safe_load(
+            merge_stack_config(
+                "config:\n  p:min: 1\n", fresh(owned()), owned(), previously={"p:min"}
+            )
+        )
+        or {}
+    )
+    keys = owned(min=1)
+    added = merge_stack_config("encryptionsalt: s\n", fresh(keys), keys)
+    assert yaml.safe_load(added) == {"encryptionsalt": "s", "config": {"p:min": 1}}
+
+
+def test_strings_that_would_read_as_something_else_are_quoted() -> None:
+    keys = owned(a="true", b="16", c="yes", d="x: y", e="#x", f="ghcr.io/acme/app:1.0", g="")
+    text = fresh(keys)
+    assert yaml.safe_load(text)["config"] == dict(keys.config)
+    assert "p:f: ghcr.io/acme/app:1.0\n" in text and 'p:a: "true"\n' in text
+
+
+def test_an_unreadable_stack_file_stops_the_compile_naming_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    source = tmp_path / "platform.yaml"
+    source.write_text(sample("aws").read_text())
+    compile_file(source, out)
+    broken = out / "03-cluster" / "Pulumi.prod.yaml"
+    broken.write_text("config: [\n")
+    source.write_text(sample("aws").read_text().replace("min: 3, max: 15", "min: 4, max: 15"))
+    result = CliRunner().invoke(main, ["compile", str(source), "-o", str(out)])
+    assert result.exit_code == 2
+    assert f"{broken}: not valid YAML" in result.output and "Traceback" not in result.output
