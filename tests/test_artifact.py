@@ -4,8 +4,11 @@ run on their own."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -566,3 +569,111 @@ def test_an_unreadable_stack_file_stops_the_compile_naming_it(tmp_path: Path) ->
     result = CliRunner().invoke(main, ["compile", str(source), "-o", str(out)])
     assert result.exit_code == 2
     assert f"{broken}: not valid YAML" in result.output and "Traceback" not in result.output
+
+
+# --- every directory runs on its own ------------------------------------------------------
+
+# Runs each stack directory of a compiled tree from a directory of its own that
+# holds only that stack's files, under the SDK's mock runtime, with the
+# config Pulumi would hand it (its Pulumi.yaml and Pulumi.<env>.yaml) and
+# crosswalk unimportable while the program runs. Prints one JSON line.
+STANDALONE = """
+import json, shutil, sys, tempfile
+from pathlib import Path
+from crosswalk.compiler.mocks import run_program
+from crosswalk.compiler.plan import load_stack_config
+
+out, env, organization = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+manifest = json.loads((out / "crosswalk.stacks.json").read_text())
+exports, report = {}, {}
+for stack in manifest["stacks"]:
+    alone = Path(tempfile.mkdtemp()) / "program"
+    shutil.copytree(out / stack["dir"], alone)
+    config, secret_keys = load_stack_config(alone, stack["project"], env)
+    ours = {name: module for name, module in sys.modules.items() if name.startswith("crosswalk")}
+    for name in ours:
+        del sys.modules[name]
+    sys.modules["crosswalk"] = None  # an import of crosswalk by the program fails
+    try:
+        run = run_program(
+            alone, project=stack["project"], stack=env, config=config,
+            secret_keys=secret_keys, stack_outputs=exports, organization=organization,
+        )
+    finally:
+        del sys.modules["crosswalk"]
+        sys.modules.update(ours)
+    exports[stack["project"]] = run.exports
+    report[stack["dir"]] = repr(run.error) if run.error else len(run.resources)
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize(
+    "name, backend, organization",
+    [
+        ("aws", None, "organization"),
+        ("aws", "s3://acme-state", "organization"),
+        ("aws", "https://api.pulumi.com", "acme-org"),
+        ("aws", "file:///srv/pulumi-state", "organization"),
+        ("gcp", "gs://acme-state", "organization"),
+        ("azure", "azblob://acme-state", "organization"),
+    ],
+)
+def test_every_directory_runs_alone_on_every_backend(
+    tmp_path: Path, name: str, backend: str | None, organization: str
+) -> None:
+    pytest.importorskip("pulumi")
+    state = f"state: {{backend: '{backend}'}}\n" if backend else ""
+    out = tmp_path / "out"
+    assert not compile_file(with_state(tmp_path, state, name), out).report.errors
+    done = subprocess.run(
+        [sys.executable, "-c", STANDALONE, str(out), "prod", organization],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.splitlines()[-1])
+    manifest = json.loads((out / "crosswalk.stacks.json").read_text())
+    assert list(report) == [stack["dir"] for stack in manifest["stacks"]]
+    failed = {stack: result for stack, result in report.items() if isinstance(result, str)}
+    assert not failed
+    assert all(count > 0 for count in report.values())
+    for project in out.rglob("Pulumi.yaml"):
+        assert yaml.safe_load(project.read_text()).get("backend") == (
+            {"url": backend} if backend else None
+        )
+
+
+def test_a_stack_reference_to_another_organization_does_not_resolve(tmp_path: Path) -> None:
+    pytest.importorskip("pulumi")
+    from crosswalk.compiler.mocks import run_program
+
+    program = tmp_path / "app"
+    program.mkdir()
+    (program / "__main__.py").write_text(
+        "import pulumi\n"
+        'ref = pulumi.StackReference("organization/acme-cluster/dev")\n'
+        'pulumi.export("x", ref.require_output("kubeconfig"))\n'
+    )
+    outputs = {"acme-cluster": {"kubeconfig": "{}"}}
+    run = run_program(
+        program,
+        project="acme-app",
+        stack="dev",
+        config={},
+        stack_outputs=outputs,
+        organization="acme-org",
+    )
+    assert run.error is not None and "reads organization 'organization'" in str(run.error)
+    run = run_program(
+        program,
+        project="acme-app",
+        stack="dev",
+        config={},
+        stack_outputs=outputs,
+        organization="organization",
+    )
+    assert run.error is None and run.exports == {"x": "{}"}
