@@ -68,6 +68,8 @@ class Manifest:
     environments: tuple[str, ...]
     stacks: tuple[StackSpec, ...]
     root: Path
+    state_backend: str | None = None  # as platform.yaml's state section says
+    secrets_provider: str | None = None
 
     def stack(self, directory: str) -> StackSpec:
         return next(s for s in self.stacks if s.dir == directory)
@@ -92,8 +94,15 @@ def load_manifest(build_dir: Path | str) -> Manifest:
             )
             for entry in data["stacks"]
         )
+        state = data.get("state") or {}
         manifest = Manifest(
-            data["platform"], data["cloud"], tuple(data["environments"]), stacks, root
+            data["platform"],
+            data["cloud"],
+            tuple(data["environments"]),
+            stacks,
+            root,
+            state.get("backend"),
+            state.get("secretsProvider"),
         )
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read: {exc.strerror or exc}") from None

@@ -1,9 +1,15 @@
-"""`crosswalk preview|apply|destroy|drift`: compile, then run the stacks.
+"""`crosswalk preview|apply|destroy|drift`: run the compiled stacks.
 
 Each command checks that the Pulumi CLI is there before anything else, takes
-the platform's state lock, compiles FILE into `.crosswalk/build/<env>/` next
-to it (atomically, as `compile` does) and hands the stacks to the scheduler
-(apply.py) with the Automation-API runner (automation.py). Progress is a live
+the platform's state lock and hands the stacks to the scheduler (apply.py)
+with the Automation-API runner (automation.py). Which stacks:
+
+- `FILE` (a platform.yaml): FILE compiled into `.crosswalk/build/<env>/` next
+  to it (atomically, as `compile` does);
+- `OUT` (a compiled tree): OUT as it is, as reviewed and committed;
+- `FILE -o OUT`: OUT, once `compile --check` finds it is what FILE compiles
+  to; a stale OUT is refused (exit 2) with the files that differ.
+ Progress is a live
 table on a terminal, else one line per event (JSON lines with --json); every
 stack's Pulumi output goes to `.crosswalk/logs/<env>/<stack>.log`.
 
@@ -65,8 +71,8 @@ class Session:
     """One command's run: where things are and how to show them."""
 
     command: str
-    file: Path
-    root: Path
+    file: Path  # the platform.yaml or the compiled tree named on the command line
+    root: Path  # where `.crosswalk/` (state, logs, the shared virtualenv) lives
     env: str
     platform: str
     build_dir: Path
@@ -241,8 +247,7 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _choose_env(platform, env: str | None, file: str) -> str:
-    names = [e.name for e in platform.environments]
+def _choose_env(names: list[str], env: str | None, file: str) -> str:
     if env is not None:
         if env not in names:
             raise Stop(f"{file}: environment '{env}' is not declared; declared: {', '.join(names)}")
@@ -313,10 +318,69 @@ def make_runner(session: Session) -> Runner:
     return runner
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a command was pointed at: a platform.yaml, a compiled tree, or both."""
+
+    file: str | None
+    tree: Path | None
+    root: Path
+
+    @property
+    def shown(self) -> str:
+        return self.file if self.file is not None else str(self.tree)
+
+
+def _target(target: str, out: str | None) -> Target:
+    path = Path(target)
+    if path.is_dir():
+        if out is not None:
+            raise Stop(f"{target} is a compiled tree already; -o names one for a platform.yaml")
+        return Target(None, path, path.resolve().parent)
+    return Target(target, Path(out) if out is not None else None, path.resolve().parent)
+
+
+def _tree_manifest(tree: Path) -> Manifest:
+    try:
+        return load_manifest(tree)
+    except ManifestError as exc:
+        raise Stop(f"{exc}; is {tree} the output of `crosswalk compile`?") from None
+
+
+def _not_compiled_for(tree: Path, env: str, environments) -> str:
+    return (
+        f"{tree} has no stack config for environment '{env}' (compiled for: "
+        f"{', '.join(environments)}); compile it without --env"
+    )
+
+
+def _refuse_stale(file: str, tree: Path) -> None:
+    """OUT must be what FILE compiles to, or the run would not be what was reviewed."""
+    from crosswalk.compiler.document import LoadError
+    from crosswalk.compiler.emit import check_file
+    from crosswalk.compiler.writer import WriteError
+
+    try:
+        result, difference = check_file(file, tree)
+    except (LoadError, WriteError) as exc:
+        raise Stop(str(exc)) from None
+    if difference is None:
+        _report(file, result.report.sorted(), failed=True)
+        sys.exit(EXIT_FAILED)
+    if not difference.ok:
+        listed = "\n".join(f"  {line}" for line in difference.lines())
+        raise Stop(
+            f"{tree} is not what {file} compiles to, so it is not what was reviewed:\n{listed}\n"
+            f"run `crosswalk compile {file} -o {tree}`, review and commit the change, then run "
+            "this again"
+        )
+
+
 def _execute(
     command: str,
     flow: Callable[[Session, Runner, bool], int],
-    file: str,
+    target: str,
+    out: str | None,
     env: str | None,
     names: tuple[str, ...],
     with_dependencies: bool,
@@ -335,32 +399,49 @@ def _execute(
             f"refusing to {command} without confirmation: there is no terminal to ask on; "
             "pass --yes to go ahead unattended (review 'crosswalk preview' first)"
         )
-    platform = _check_platform(file)
-    env = _choose_env(platform, env, file)
-    root = Path(file).resolve().parent
+    where = _target(target, out)
+    if where.file is not None:
+        platform = _check_platform(where.file)
+        environments = [e.name for e in platform.environments]
+        backend, secrets = platform.state_backend, platform.state_secrets_provider
+    else:
+        compiled = _tree_manifest(where.tree)
+        environments = list(compiled.environments)
+        backend, secrets = compiled.state_backend, compiled.secrets_provider
+    if where.file is None and env is not None and env not in environments:
+        raise Stop(_not_compiled_for(where.tree, env, environments))
+    env = _choose_env(environments, env, where.shown)
+    root = where.root
     try:
-        state = resolve_state(root, platform.state_backend, os.environ)
+        state = resolve_state(root, backend, os.environ, secrets)
         check_secrets(state, os.environ)
     except StateError as exc:
         raise Stop(str(exc)) from None
     lock_path = root / WORK_DIR / "state" / ".crosswalk.lock"
     try:
-        with state_lock(lock_path, f"crosswalk {command} {file} --env {env}"):
-            build_dir = root / WORK_DIR / "build" / env
-            _compile(file, build_dir, env)
+        with state_lock(lock_path, f"crosswalk {command} {where.shown} --env {env}"):
+            if where.tree is None:
+                build_dir = root / WORK_DIR / "build" / env
+                _compile(where.file, build_dir, env)
+            else:
+                build_dir = where.tree
+                if where.file is not None:
+                    _refuse_stale(where.file, build_dir)
+            manifest = _tree_manifest(build_dir)
+            if env not in manifest.environments:
+                raise Stop(_not_compiled_for(build_dir, env, manifest.environments))
             try:
-                manifest = load_manifest(build_dir)
                 stacks = select_stacks(
                     manifest.stacks,
                     names,
                     with_dependencies=with_dependencies,
                     with_dependents=with_dependents,
                 )
-            except (ManifestError, SelectionError) as exc:
+            except SelectionError as exc:
                 raise Stop(str(exc)) from None
             session = Session(
                 command=command,
-                file=Path(file),
+                file=Path(where.shown),
                 root=root,
                 env=env,
                 platform=manifest.platform,
@@ -376,8 +457,9 @@ def _execute(
             if not json_output:
                 click.echo(
                     f"{command}: platform '{session.platform}', environment '{env}', "
-                    f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''}, "
-                    f"state {state.backend_url}"
+                    f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''}"
+                    + (f" of {build_dir}" if where.tree is not None else "")
+                    + f", state {state.backend_url}"
                 )
             runner = make_runner(session)
             code = flow(session, runner, yes)
@@ -579,7 +661,15 @@ def drift_flow(session: Session, runner: Runner, yes: bool) -> int:
 def _common(confirm: str | None):
     def decorate(function):
         options = [
-            click.argument("file", type=click.Path(dir_okay=False)),
+            click.argument("target", metavar="FILE|OUT", type=click.Path()),
+            click.option(
+                "-o",
+                "--out",
+                metavar="OUT",
+                type=click.Path(file_okay=False),
+                help="Run this compiled tree of FILE, once it is checked to be what FILE "
+                "compiles to (refused, exit 2, when it is stale).",
+            ),
             click.option(
                 "--env", default=None, help="Environment (the stack name); `dev` when declared."
             ),
@@ -625,11 +715,16 @@ def _invoke(command, flow, yes=False, **options) -> None:
 @click.command("preview")
 @_common(None)
 def preview(**options) -> None:
-    """Show what apply would change in every stack of FILE, in graph order.
+    """Show what apply would change in every stack, in graph order.
 
     Stacks that read a stack with changes still to apply cannot be previewed
     until it is; they are listed as waiting, not as failures. Exit 0 when every
     stack previewed, 1 when one failed.
+
+    FILE is a platform.yaml, compiled into .crosswalk/build/<env>/ next to it
+    first; OUT a compiled tree (crosswalk compile -o OUT), run as it is; with
+    FILE -o OUT, OUT runs once it matches what FILE compiles to, and a stale
+    OUT is refused (exit 2).
     """
     _invoke("preview", preview_flow, **options)
 
@@ -637,11 +732,16 @@ def preview(**options) -> None:
 @click.command("apply")
 @_common("Apply without asking (needed when there is no terminal, as in CI).")
 def apply(**options) -> None:
-    """Deploy FILE: preview every stack, ask once, then update in graph order.
+    """Deploy: preview every stack, ask once, then update in graph order.
 
     A stack starts when the stacks it needs are done; independent ones run at
     once (--parallel). A failure skips the stacks that need it; the others
     carry on. Exit 0 when all succeeded, 1 otherwise.
+
+    FILE is a platform.yaml, compiled into .crosswalk/build/<env>/ next to it
+    first; OUT a compiled tree (crosswalk compile -o OUT), run as it is; with
+    FILE -o OUT, OUT runs once it matches what FILE compiles to, and a stale
+    OUT is refused (exit 2).
     """
     _invoke("apply", apply_flow, **options)
 
@@ -649,9 +749,14 @@ def apply(**options) -> None:
 @click.command("destroy")
 @_common("Destroy without asking for the platform name.")
 def destroy(**options) -> None:
-    """Delete every resource of FILE's stacks, in reverse graph order.
+    """Delete every resource of the stacks, in reverse graph order.
 
     Asks for the platform name to be typed back unless --yes.
+
+    FILE is a platform.yaml, compiled into .crosswalk/build/<env>/ next to it
+    first; OUT a compiled tree (crosswalk compile -o OUT), run as it is; with
+    FILE -o OUT, OUT runs once it matches what FILE compiles to, and a stale
+    OUT is refused (exit 2).
     """
     _invoke("destroy", destroy_flow, **options)
 
@@ -664,6 +769,11 @@ def drift(**options) -> None:
     Refreshes every stack in preview mode (nothing is written) and lists, per
     stack, the resources whose real state differs. Exit 0 no drift, 1 drift,
     2 a stack could not be checked: meant for a nightly CI job.
+
+    FILE is a platform.yaml, compiled into .crosswalk/build/<env>/ next to it
+    first; OUT a compiled tree (crosswalk compile -o OUT), run as it is; with
+    FILE -o OUT, OUT runs once it matches what FILE compiles to, and a stale
+    OUT is refused (exit 2).
     """
     _invoke("drift", drift_flow, **options)
 

@@ -7,17 +7,20 @@ up to the CLI boundary is a pure function that tests can call:
 - `cli_problem`: what is missing (the `pulumi` CLI, the SDK) and how to get it;
 - `resolve_state`: the backend URL (PULUMI_BACKEND_URL, then `state.backend`,
   then a local file backend under `.crosswalk/state/` next to platform.yaml)
-  and its secrets provider; `check_secrets`: the passphrase is there;
-- `workspace_spec` / `workspace_options`: the LocalWorkspaceOptions, project
-  settings, environment and config one stack's workspace gets.
+  and its secrets provider (`state.secretsProvider`, else the backend's
+  default); `check_secrets`: the passphrase is there;
+- `workspace_spec` / `workspace_options`: the LocalWorkspaceOptions,
+  environment and config one stack's workspace gets.
 
 Each stack gets one `LocalWorkspace` on its project directory of the compiled
-tree and `create_or_select_stack(<env>)`, so the CLI reads the stack's config
-from the compiled `Pulumi.<env>.yaml`. The compiled tree is rewritten on each
-compile, so the secrets-provider details Pulumi writes into that file do not
-survive; `PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER` makes the CLI take them
-from the state instead. All stacks share one virtualenv, `.crosswalk/venv/`,
-outside the compiled tree (which a recompile would otherwise wipe).
+tree and `create_or_select_stack(<env>)`, so the CLI reads the project and the
+stack's config from the compiled `Pulumi.yaml` and `Pulumi.<env>.yaml`, exactly
+as a plain `pulumi up` in that directory would; nothing in the tree is
+rewritten (what Pulumi adds to a stack's file, such as the passphrase salt,
+survives recompiles). StackReferences name the stack's own organization
+(`pulumi.get_organization()`). All stacks share one virtualenv,
+`.crosswalk/venv/`: a stack directory without a `venv/` of its own gets a
+link to it, where Pulumi.yaml's `virtualenv: venv` looks.
 """
 
 from __future__ import annotations
@@ -82,7 +85,8 @@ class StateSettings:
 
     backend_url: str
     source: str  # what chose it: PULUMI_BACKEND_URL, state.backend, or the default
-    secrets_provider: str | None  # "passphrase", or None: the backend's own (Pulumi Cloud)
+    # "passphrase", a key URL (awskms://...), or None: Pulumi Cloud's own keys
+    secrets_provider: str | None
     local_dir: Path | None = None  # the directory of a file:// backend
 
     @property
@@ -91,11 +95,16 @@ class StateSettings:
 
 
 def resolve_state(
-    platform_dir: Path | str, declared: str | None, environ: Mapping[str, str]
+    platform_dir: Path | str,
+    declared: str | None,
+    environ: Mapping[str, str],
+    secrets: str | None = None,
 ) -> StateSettings:
     """PULUMI_BACKEND_URL wins (CI can point any platform elsewhere), then
     `state.backend` in platform.yaml, then a local file backend in
-    `.crosswalk/state/` next to platform.yaml, which needs no account."""
+    `.crosswalk/state/` next to platform.yaml, which needs no account.
+    `secrets`: `state.secretsProvider`; without it, self-managed backends use
+    a passphrase and Pulumi Cloud its own keys."""
     platform_dir = Path(platform_dir).resolve()
     from_env = environ.get("PULUMI_BACKEND_URL", "").strip()
     if from_env:
@@ -119,7 +128,12 @@ def resolve_state(
             if not local_dir.is_absolute():  # relative to platform.yaml, not to the cwd
                 local_dir = (platform_dir / local_dir).resolve()
         url = "file://" + local_dir.as_posix()
-    provider = "passphrase" if scheme in PASSPHRASE_SCHEMES else None
+    if secrets == "default":
+        provider = None
+    elif secrets:
+        provider = secrets
+    else:
+        provider = "passphrase" if scheme in PASSPHRASE_SCHEMES else None
     return StateSettings(url, source, provider, local_dir)
 
 
@@ -157,12 +171,12 @@ class WorkspaceSpec:
     work_dir: Path
     stack_name: str
     project: str
-    project_settings: dict[str, Any]
+    project_settings: dict[str, Any]  # Pulumi.yaml as compiled (read, never rewritten)
     env_vars: dict[str, str]
     secrets_provider: str | None
     config_file: Path
     config: dict[str, Any] = field(default_factory=dict)  # Pulumi.<env>.yaml, as compiled
-    extra_config: dict[str, str] = field(default_factory=dict)  # set on the stack before it runs
+    virtualenv: Path | None = None  # the stack's `venv/`, linked to this shared one
 
 
 def _load_yaml(path: Path) -> Any:
@@ -178,7 +192,6 @@ def workspace_spec(
     state: StateSettings,
     *,
     virtualenv: Path | str | None = None,
-    organization: str | None = None,
 ) -> WorkspaceSpec:
     """The workspace of `stack` in the compiled tree at `build_dir`, for
     environment `env` (the stack's name, so the CLI reads Pulumi.<env>.yaml).
@@ -188,14 +201,6 @@ def workspace_spec(
     settings = _load_yaml(work_dir / "Pulumi.yaml")
     if not isinstance(settings, dict) or settings.get("name") != stack.project:
         raise StackFailed(f"{work_dir / 'Pulumi.yaml'} is not project '{stack.project}'")
-    if virtualenv is not None:
-        declared: Any = settings.get("runtime")
-        runtime: dict[str, Any] = (
-            dict(declared) if isinstance(declared, dict) else {"name": declared or "python"}
-        )
-        options: dict[str, Any] = dict(runtime.get("options") or {})
-        options["virtualenv"] = str(Path(virtualenv).resolve())
-        settings = {**settings, "runtime": {**runtime, "options": options}}
     config_file = work_dir / f"Pulumi.{env}.yaml"
     config: dict[str, Any] = {}
     if config_file.is_file():
@@ -204,13 +209,10 @@ def workspace_spec(
     env_vars = {
         "PULUMI_BACKEND_URL": state.backend_url,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
-        # The compiled Pulumi.<env>.yaml is rewritten on every compile: take
-        # the secrets provider (the passphrase salt) from the state instead.
+        # A stack file that lost Pulumi's keys (a deleted tree compiled anew):
+        # the secrets provider is in the state too.
         "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER": "true",
     }
-    extra = {}
-    if organization:  # StackReferences name "<org>/<project>/<env>"
-        extra[f"{stack.project}:organization"] = organization
     return WorkspaceSpec(
         work_dir=work_dir,
         stack_name=env,
@@ -220,7 +222,7 @@ def workspace_spec(
         secrets_provider=state.secrets_provider,
         config_file=config_file,
         config=config,
-        extra_config=extra,
+        virtualenv=Path(virtualenv).resolve() if virtualenv is not None else None,
     )
 
 
@@ -231,15 +233,40 @@ def _automation():
 
 
 def workspace_options(spec: WorkspaceSpec, pulumi_command: Any = None) -> Any:
-    """The LocalWorkspaceOptions for `spec` (constructing them runs nothing)."""
+    """The LocalWorkspaceOptions for `spec` (constructing them runs nothing).
+    No project settings: given some, the SDK would rewrite Pulumi.yaml."""
     auto = _automation()
     return auto.LocalWorkspaceOptions(
         work_dir=str(spec.work_dir),
         env_vars=dict(spec.env_vars),
         secrets_provider=spec.secrets_provider,
-        project_settings=auto.ProjectSettings.from_dict(dict(spec.project_settings)),
         pulumi_command=pulumi_command,
     )
+
+
+def link_virtualenv(spec: WorkspaceSpec) -> Path | None:
+    """Point the stack's `virtualenv` directory (Pulumi.yaml's option) at the
+    shared one, unless it has one of its own. Returns the link made."""
+    if spec.virtualenv is None:
+        return None
+    runtime = spec.project_settings.get("runtime")
+    options = runtime.get("options") if isinstance(runtime, dict) else None
+    name = options.get("virtualenv") if isinstance(options, dict) else None
+    if (
+        not isinstance(name, str)
+        or not name
+        or Path(name).is_absolute()
+        or ".." in Path(name).parts
+    ):
+        return None
+    link = spec.work_dir / name
+    if link.exists() or link.is_symlink():
+        return None
+    try:
+        link.symlink_to(spec.virtualenv, target_is_directory=True)
+    except OSError:
+        return None  # Pulumi makes the stack a virtualenv of its own
+    return link
 
 
 # --- engine events -> progress, changes, drift ----------------------------------------
@@ -362,7 +389,6 @@ class AutomationRunner:
         self.env = env
         self.state = state
         self.virtualenv = Path(virtualenv) if virtualenv else None
-        self.organization: str | None = None
         auto = _automation()
         self._auto = auto
         self._command = auto.PulumiCommand(skip_version_check=False)  # `pulumi version`, once
@@ -372,8 +398,7 @@ class AutomationRunner:
     def prepare(
         self, stacks: list[StackSpec], log: Path, notify: Callable[[str], object] = print
     ) -> None:
-        """Create the state directory, the shared virtualenv and (on Pulumi
-        Cloud) learn the organization that StackReferences name."""
+        """Create the state directory and the shared virtualenv."""
         if self.state.local_dir is not None:
             self.state.local_dir.mkdir(parents=True, exist_ok=True)
         if self.virtualenv is not None:
@@ -384,18 +409,6 @@ class AutomationRunner:
                     f"(only when they change; log: {log})"
                 )
                 prepare_virtualenv(self.virtualenv, wanted, log)
-        if self.state.secrets_provider is None and stacks:
-            self.organization = self._default_organization(stacks[0])
-
-    def _default_organization(self, stack: StackSpec) -> str | None:
-        spec = workspace_spec(self.build_dir, stack, self.env, self.state)
-        ws = self._auto.LocalWorkspace(
-            work_dir=str(spec.work_dir), env_vars=spec.env_vars, pulumi_command=self._command
-        )
-        try:
-            return ws.org_get_default() or ws.who_am_i().user
-        except self._auto.errors.CommandError as exc:
-            raise StackFailed(f"cannot learn the Pulumi organization: {failure_message(exc)}")
 
     # The Runner protocol.
 
@@ -413,13 +426,9 @@ class AutomationRunner:
 
     def _stack(self, stack: StackSpec, create: bool) -> Any:
         spec = workspace_spec(
-            self.build_dir,
-            stack,
-            self.env,
-            self.state,
-            virtualenv=self.virtualenv,
-            organization=self.organization,
+            self.build_dir, stack, self.env, self.state, virtualenv=self.virtualenv
         )
+        link_virtualenv(spec)
         auto = self._auto
         options = workspace_options(spec, self._command)
         if create:
@@ -430,8 +439,6 @@ class AutomationRunner:
             pulumi_stack = auto.select_stack(
                 spec.stack_name, work_dir=str(spec.work_dir), opts=options
             )
-        for key, value in spec.extra_config.items():
-            pulumi_stack.set_config(key, auto.ConfigValue(value=value))
         return pulumi_stack
 
     def _run(self, stack: StackSpec, io: StackIO, operation: str) -> StackOutcome:

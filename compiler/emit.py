@@ -505,6 +505,16 @@ def emit_projects(
         "environments": sorted(platforms),
         "stacks": stacks_meta,
     }
+    state = {
+        key: value
+        for key, value in (
+            ("backend", platform.state_backend),
+            ("secretsProvider", platform.state_secrets_provider),
+        )
+        if value
+    }
+    if state:  # what `crosswalk apply OUT` uses without platform.yaml
+        manifest["state"] = state
     files["crosswalk.stacks.json"] = json.dumps(manifest, indent=2) + "\n"
     files[CACHE_FILE] = StackCache.render(stacks_meta, contexts, kept, inputs or {}, valid, wanted)
     return files

@@ -132,4 +132,3 @@ def compare_output(output: Output, listing: Listing) -> Difference:
     skip = set(output.files) | set(output.preserve) | {CACHE}
     difference.extra = sorted(path for path in listing.files if path not in skip)
     return difference
-

@@ -98,7 +98,9 @@ def list_tree(out: Path) -> Listing:
                 elif kind == "stack" and entry.name in PULUMI_ENTRIES:
                     listing.pulumi.append(path)
                 elif is_dir and kind == "top" and _LAYER_DIR.fullmatch(entry.name):
-                    pending.append((entry.path, path + "/", "apps" if path == APPS_DIR else "stack"))
+                    pending.append(
+                        (entry.path, path + "/", "apps" if path == APPS_DIR else "stack")
+                    )
                 elif is_dir and kind == "apps":
                     pending.append((entry.path, path + "/", "stack"))
                 elif entry.is_file() and (

@@ -41,6 +41,7 @@ from crosswalk.compiler.apply import (
     state_lock,
     waiting_on_upstream,
 )
+from crosswalk.compiler.emit import compile_file
 
 ROOT = Path(__file__).resolve().parent.parent
 DELAY = 0.04
@@ -684,3 +685,87 @@ def test_an_invalid_platform_reports_its_diagnostics_and_exits_1(platform, fake)
     assert result.exit_code == 1
     assert "error[CW105]" in result.output
     assert fake.calls == []
+
+
+# --- running a compiled tree: what was reviewed is what runs --------------------------------
+
+
+@pytest.fixture
+def tree(platform: Path) -> Path:
+    out = platform.parent / "out"
+    result = compile_file(platform, out)
+    assert result.files, result.report.sorted()
+    return out
+
+
+@pytest.mark.parametrize("command", ["preview", "drift"])
+def test_a_compiled_tree_runs_as_it_is(platform, tree, fake, command) -> None:
+    before = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    result = invoke(getattr(apply_cli, command), tree)
+    assert result.exit_code in (0, 1), result.output
+    session = fake.sessions[0]
+    assert session.build_dir == tree and session.root == platform.parent.resolve()
+    assert f"of {tree}" in result.output
+    assert not (platform.parent / ".crosswalk" / "build").exists(), "nothing compiled"
+    assert sorted(c.stack for c in fake.calls) == [
+        "01-identity",
+        "02-managed-infra",
+        "03-cluster",
+        "04-cluster-services",
+    ]
+    assert {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()} == before
+
+
+def test_platform_and_tree_run_the_tree_when_it_matches(platform, tree, fake) -> None:
+    result = invoke(apply_cli.apply, platform, "-o", tree, "--yes")
+    assert result.exit_code == 0, result.output
+    assert fake.sessions[0].build_dir == tree
+    assert not (platform.parent / ".crosswalk" / "build").exists()
+
+
+@pytest.mark.parametrize("command", ["preview", "apply", "destroy", "drift"])
+def test_a_stale_tree_is_refused_naming_the_files(platform, tree, fake, command) -> None:
+    program = tree / "03-cluster" / "__main__.py"
+    program.write_text(program.read_text() + "# tweak\n")
+    platform.write_text(platform.read_text().replace("name: general", "name: general2"))
+    yes = ["--yes"] if command in ("apply", "destroy") else []
+    result = invoke(getattr(apply_cli, command), platform, "-o", tree, *yes)
+    assert result.exit_code == 2
+    assert f"{tree} is not what {platform} compiles to" in result.output
+    assert "changed  03-cluster/__main__.py" in result.output
+    assert f"crosswalk compile {platform} -o {tree}" in result.output
+    assert fake.calls == [] and fake.sessions == []
+
+
+def test_a_tree_reads_its_state_settings_from_its_manifest(platform, tree, monkeypatch) -> None:
+    platform.write_text(platform.read_text() + "state: {backend: 's3://acme-state'}\n")
+    compile_file(platform, tree)
+    seen = []
+
+    def stop(session):
+        seen.append(session.state)
+        raise apply_cli.Stop("stopped by the test")
+
+    monkeypatch.setattr(apply_cli, "make_runner", stop)
+    result = invoke(apply_cli.drift, tree)
+    assert result.exit_code == 2
+    assert seen[0].backend_url == "s3://acme-state"
+
+
+def test_a_tree_and_another_tree_or_a_plain_directory_are_refused(platform, tree, fake) -> None:
+    both = invoke(apply_cli.preview, tree, "-o", tree)
+    assert both.exit_code == 2 and "is a compiled tree already" in both.output
+    plain = platform.parent / "plain"
+    plain.mkdir()
+    nothing = invoke(apply_cli.preview, plain)
+    assert nothing.exit_code == 2 and "the output of `crosswalk compile`?" in nothing.output
+    assert fake.calls == []
+
+
+def test_a_tree_compiled_for_one_environment_runs_only_that_one(platform, fake) -> None:
+    platform.write_text(platform.read_text() + "environments: {dev: {}, prod: {}}\n")
+    out = platform.parent / "out"
+    compile_file(platform, out, env="prod")
+    result = invoke(apply_cli.preview, out, "--env", "dev")
+    assert result.exit_code == 2
+    assert "has no stack config for environment 'dev'" in result.output

@@ -24,6 +24,7 @@ from crosswalk.compiler.automation import (
     cli_problem,
     drift_op,
     failure_message,
+    link_virtualenv,
     prepare_virtualenv,
     requirements,
     resolve_state,
@@ -219,10 +220,34 @@ def test_the_workspace_spec_of_a_stack(build: Path, tmp_path: Path) -> None:
     settings = spec.project_settings
     assert settings["name"] == "demo-cluster"
     assert settings["runtime"]["name"] == "python"
-    assert settings["runtime"]["options"] == {"toolchain": "pip", "virtualenv": str(venv.resolve())}
-    compiled = automation._load_yaml(spec.config_file)["config"]
-    assert spec.config == compiled
-    assert spec.extra_config == {}
+    assert settings["runtime"]["options"] == {"toolchain": "pip", "virtualenv": "venv"}
+    compiled = automation._load_yaml(spec.config_file) or {}
+    assert spec.config == compiled.get("config", {})
+    assert spec.virtualenv == venv.resolve()
+
+
+def test_a_stack_gets_a_link_to_the_shared_virtualenv_unless_it_has_its_own(
+    build: Path, tmp_path: Path
+) -> None:
+    manifest = load_manifest(build)
+    venv = tmp_path / "shared-venv"
+    venv.mkdir()
+    cluster = workspace_spec(
+        build, manifest.stack("03-cluster"), "dev", resolve_state(build, None, {}), virtualenv=venv
+    )
+    link = link_virtualenv(cluster)
+    assert link == cluster.work_dir / "venv" and link.resolve() == venv.resolve()
+    assert link_virtualenv(cluster) is None  # there already
+    identity = workspace_spec(
+        build, manifest.stack("01-identity"), "dev", resolve_state(build, None, {}), virtualenv=venv
+    )
+    (identity.work_dir / "venv").mkdir()  # made by a plain `pulumi up`: Pulumi's, kept
+    assert link_virtualenv(identity) is None and not (identity.work_dir / "venv").is_symlink()
+    # A recompile keeps the link and says nothing about it.
+    before = (build / "03-cluster" / "Pulumi.yaml").read_text()
+    compile_file(str(build.parent.parent.parent / "platform.yaml"), build, "dev")
+    assert (build / "03-cluster" / "venv").is_symlink()
+    assert (build / "03-cluster" / "Pulumi.yaml").read_text() == before
 
 
 def test_config_comes_from_the_compiled_environment_file(build: Path) -> None:
@@ -230,7 +255,7 @@ def test_config_comes_from_the_compiled_environment_file(build: Path) -> None:
     spec = workspace_spec(
         build, manifest.stack("03-cluster"), "dev", resolve_state(build, None, {})
     )
-    (spec.config_file).write_text('# Stack\n{"config": {"demo-cluster:size": 3}}\n')
+    (spec.config_file).write_text("# Stack\nconfig:\n  demo-cluster:size: 3\n")
     again = workspace_spec(
         build, manifest.stack("03-cluster"), "dev", resolve_state(build, None, {})
     )
@@ -241,15 +266,34 @@ def test_config_comes_from_the_compiled_environment_file(build: Path) -> None:
     assert missing.config == {} and missing.stack_name == "qa"
 
 
-def test_on_pulumi_cloud_the_organization_is_set_for_stack_references(build: Path) -> None:
+def test_on_pulumi_cloud_no_organization_is_set_and_secrets_use_its_keys(build: Path) -> None:
     manifest = load_manifest(build)
     state = resolve_state(build, "https://api.pulumi.com", {})
-    spec = workspace_spec(
-        build, manifest.stack("04-cluster-services"), "dev", state, organization="acme-corp"
-    )
+    spec = workspace_spec(build, manifest.stack("04-cluster-services"), "dev", state)
     assert spec.secrets_provider is None
-    assert spec.extra_config == {"demo-cluster-services:organization": "acme-corp"}
     assert spec.env_vars["PULUMI_BACKEND_URL"] == "https://api.pulumi.com"
+    # StackReferences name the stack's own organization; nothing to configure.
+    program = (spec.work_dir / "__main__.py").read_text()
+    assert "org = pulumi.get_organization()" in program and "organization" not in spec.config
+
+
+@pytest.mark.parametrize(
+    "declared, backend, expected",
+    [
+        (None, None, "passphrase"),
+        (None, "https://api.pulumi.com", None),
+        ("passphrase", "https://api.pulumi.com", "passphrase"),
+        ("default", "https://api.pulumi.com", None),
+        ("awskms://alias/x?region=us-west-2", "s3://b", "awskms://alias/x?region=us-west-2"),
+    ],
+)
+def test_the_secrets_provider_follows_state_secrets_provider(
+    tmp_path: Path, declared, backend, expected
+) -> None:
+    state = resolve_state(tmp_path, backend, {}, declared)
+    assert state.secrets_provider == expected
+    if expected != "passphrase":
+        check_secrets(state, {})  # no passphrase needed
 
 
 def test_a_directory_holding_another_project_is_refused(build: Path) -> None:
@@ -270,10 +314,8 @@ def test_the_local_workspace_options_it_would_pass(build: Path, no_pulumi) -> No
     assert options.env_vars == spec.env_vars
     assert options.secrets_provider == "passphrase"
     assert options.program is None  # a local program: the compiled __main__.py
-    settings = options.project_settings
-    assert isinstance(settings, auto.ProjectSettings)
-    assert settings.name == "demo-identity"
-    assert settings.to_dict()["runtime"]["options"]["virtualenv"] == str((build / "venv").resolve())
+    # No project settings: the SDK would write them over the compiled Pulumi.yaml.
+    assert options.project_settings is None
 
 
 # --- engine events ------------------------------------------------------------------------------
@@ -469,12 +511,13 @@ def test_the_runner_maps_each_operation_to_the_sdk(build: Path, stub_sdk) -> Non
     assert runner.destroy(cluster, io).changes == {}  # never deployed: nothing to destroy
 
 
-def test_the_runner_sets_the_organization_config_on_pulumi_cloud(build: Path, stub_sdk) -> None:
+def test_the_runner_sets_no_config_and_leaves_the_tree_as_compiled(build: Path, stub_sdk) -> None:
     manifest = load_manifest(build)
+    before = {p: p.read_bytes() for p in build.rglob("*") if p.is_file()}
     runner = AutomationRunner(build, "dev", resolve_state(build, "https://api.pulumi.com", {}))
-    runner.organization = "acme-corp"
     stack = runner._stack(manifest.stack("03-cluster"), create=True)
-    assert stack.config == {"demo-cluster:organization": "acme-corp"}
+    assert stack.config == {}
+    assert {p: p.read_bytes() for p in build.rglob("*") if p.is_file()} == before
 
 
 # --- the shared virtualenv ----------------------------------------------------------------------
