@@ -185,9 +185,10 @@ def init(directory: str, cloud: str, force: bool) -> None:
 
     Also writes platform.schema.json beside it and .vscode/settings.json, so
     editors with a YAML language server (VS Code with Red Hat YAML, Neovim,
-    JetBrains) validate and complete the file as you type. Existing VS Code
-    settings are merged into, never replaced; --force replaces only
-    platform.yaml and platform.schema.json.
+    JetBrains) validate and complete the file as you type, and a .gitignore
+    for .crosswalk/, venv/, __pycache__/ and crosswalk.cache.json. Existing
+    VS Code settings and .gitignore are merged into, never replaced; --force
+    replaces only platform.yaml and platform.schema.json.
     """
     from crosswalk.compiler.starter import StarterExists, write_starter
 

@@ -1,16 +1,20 @@
 """`crosswalk init`: a commented starter platform.yaml, wired to the schema.
 
-A starter is four files: the platform for one cloud (from the package data in
+A starter is five files: the platform for one cloud (from the package data in
 ``starters/<cloud>.yaml``), a copy of the JSON Schema beside it that the
-platform's modeline points at, and VS Code settings that associate
-``platform.yaml`` and ``*.platform.yaml`` with that schema.
+platform's modeline points at, VS Code settings that associate
+``platform.yaml`` and ``*.platform.yaml`` with that schema, and a
+``.gitignore`` that keeps what is not to be committed out of git: what
+`crosswalk apply` keeps in ``.crosswalk/``, the virtualenvs and bytecode Pulumi
+and Python put in each compiled stack, and the compile cache.
 
 The platform and the schema are never overwritten unless asked: both are
 checked before the first file is written. The VS Code files belong to the
 whole repository, so they are merged instead: crosswalk's schema association
 and extension recommendation are added to what is there, and a file that is
 not plain JSON (VS Code allows comments) is left alone with advice on what to
-add. Each file is swapped into place whole.
+add. An existing ``.gitignore`` gets the patterns it lacks. Each file is
+swapped into place whole.
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ PLATFORM_FILE = "platform.yaml"
 SCHEMA_FILE = "platform.schema.json"
 VSCODE_SETTINGS = ".vscode/settings.json"
 VSCODE_EXTENSIONS = ".vscode/extensions.json"
+GITIGNORE = ".gitignore"
+IGNORED = (".crosswalk/", "venv/", "__pycache__/", "crosswalk.cache.json")
+IGNORE_COMMENT = (
+    "# crosswalk: apply's state, logs and builds (.crosswalk/), what Pulumi and Python\n"
+    "# put in each compiled stack (venv/, __pycache__/), and the compile cache.\n"
+)
 
 # The Red Hat YAML extension bundles yaml-language-server, which reads both the
 # modeline and `yaml.schemas`; the latter also covers files without a modeline.
@@ -68,6 +78,7 @@ def starter_files(cloud: str) -> dict[str, str]:
         SCHEMA_FILE: schema_text(),
         VSCODE_SETTINGS: _json({"yaml.schemas": {f"./{SCHEMA_FILE}": list(SCHEMA_GLOBS)}}),
         VSCODE_EXTENSIONS: _json({"recommendations": [YAML_EXTENSION]}),
+        GITIGNORE: IGNORE_COMMENT + "".join(f"{pattern}\n" for pattern in IGNORED),
     }
 
 
@@ -95,6 +106,10 @@ def write_starter(directory: Path, cloud: str, *, force: bool) -> StarterWritten
                 done.advice.append(advice)
             if text is None:
                 continue
+        if name == GITIGNORE and path.exists():
+            text = _ignored(path)
+            if text is None:
+                continue
         _replace(path, text)
         done.written.append(path)
     return done
@@ -119,6 +134,24 @@ def _merged(path: Path, ours: str) -> tuple[str | None, str | None]:
     if merged == current:
         return None, None
     return _json(merged), None
+
+
+def _ignored(path: Path) -> str | None:
+    """The repository's .gitignore with crosswalk's patterns it lacks added
+    at the end; None when it has them all."""
+    current = path.read_text(encoding="utf-8")
+    have = {line.strip().rstrip("/") for line in current.splitlines()}
+    missing = [pattern for pattern in IGNORED if pattern.rstrip("/") not in have]
+    if not missing:
+        return None
+    lead = "" if not current or current.endswith("\n") else "\n"
+    return (
+        current
+        + lead
+        + ("\n" if current else "")
+        + IGNORE_COMMENT
+        + "".join(f"{pattern}\n" for pattern in missing)
+    )
 
 
 def _replace(path: Path, text: str) -> None:

@@ -23,6 +23,7 @@ FILES = (
     "platform.schema.json",
     ".vscode/settings.json",
     ".vscode/extensions.json",
+    ".gitignore",
 )
 MODELINE = "# yaml-language-server: $schema=platform.schema.json"
 
@@ -219,3 +220,27 @@ def test_init_output_is_the_same_bytes_every_time(tmp_path, cloud):
 
     assert trees[0] == trees[1] == trees[2]
     assert all(b"\r\n" not in data for data in trees[0].values())
+
+
+def test_init_keeps_crosswalks_working_files_out_of_git(tmp_path):
+    target = tmp_path / "platform"
+    assert run("init", str(target)).exit_code == 0
+    ignored = (target / ".gitignore").read_text(encoding="utf-8")
+    patterns = [line for line in ignored.splitlines() if line and not line.startswith("#")]
+    assert patterns == [".crosswalk/", "venv/", "__pycache__/", "crosswalk.cache.json"]
+
+
+def test_init_adds_only_the_missing_patterns_to_an_existing_gitignore(tmp_path):
+    target = tmp_path / "repo"
+    target.mkdir()
+    (target / ".gitignore").write_text("node_modules/\nvenv\n", encoding="utf-8")
+    result = run("init", str(target))
+    assert result.exit_code == 0, result.output
+    text = (target / ".gitignore").read_text(encoding="utf-8")
+    assert text.startswith("node_modules/\nvenv\n\n# crosswalk:")
+    assert text.endswith(".crosswalk/\n__pycache__/\ncrosswalk.cache.json\n")
+    assert text.count("\nvenv") == 1
+    again = run("init", "--force", str(target))
+    assert again.exit_code == 0
+    assert (target / ".gitignore").read_text(encoding="utf-8") == text
+    assert f"wrote {target / '.gitignore'}" not in again.output
