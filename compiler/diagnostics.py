@@ -52,6 +52,8 @@ CODES: dict[str, str] = {
     "CW309": "minimum above maximum",
     "CW310": "environment override touches a path that does not exist",
     "CW311": "ingress host outside the DNS zone",
+    "CW312": "secrets provider does not fit the state backend",
+    "CW313": "relative file backend left out of Pulumi.yaml",
     # CW4xx: the dependency graph
     "CW401": "dependency cycle",
     "CW402": "dependency from a higher layer to a lower one",
