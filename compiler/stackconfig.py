@@ -224,13 +224,13 @@ def merge_stack_config(
         return existing
     root = yaml.compose(existing)
     fresh_header = _leading_comments(fresh.splitlines(keepends=True))
-    if root is None:
-        return fresh
-    if not isinstance(root, yaml.MappingNode) or root.flow_style:
-        return _rewritten(data, owned, previously, fresh_header)
     lines = existing.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
+    if root is None:  # comments only: they stay, under crosswalk's header
+        return "".join(_replace_header(lines, fresh_header)) + fresh[len("".join(fresh_header)) :]
+    if not isinstance(root, yaml.MappingNode) or root.flow_style:
+        return _rewritten(data, owned, previously, fresh_header)
     starts = [key.start_mark.line for key, _ in root.value]
     head, segments = lines[: starts[0]], _segments(lines, starts)
     keys = [key.value for key, _ in root.value]

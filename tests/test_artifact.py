@@ -677,3 +677,10 @@ def test_a_stack_reference_to_another_organization_does_not_resolve(tmp_path: Pa
         organization="organization",
     )
     assert run.error is None and run.exports == {"x": "{}"}
+
+
+def test_merge_into_a_file_of_comments_keeps_them() -> None:
+    keys = owned(min=1)
+    merged = merge_stack_config("# ours, not crosswalk's\n", fresh(keys), keys)
+    assert "# ours, not crosswalk's\n" in merged
+    assert yaml.safe_load(merged) == {"config": {"p:min": 1}}
