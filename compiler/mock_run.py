@@ -191,7 +191,9 @@ def run_program(
 
     `config` maps `<namespace>:<key>` to strings (objects as JSON), as the CLI passes them.
     `stack_outputs` maps upstream project names to their exports (values may be `Secret`):
-    `StackReference("<org>/<project>/<stack>")` reads them. Runs in a copy of the current
+    `StackReference("<org>/<project>/<stack>")` reads them when `<org>` is `organization`,
+    what `pulumi.get_organization()` returns (a self-managed backend's is "organization";
+    Pulumi Cloud's is the account's). Runs in a copy of the current
     context with its own settings, config and event loop, so runs do not see each other, and a
     failed run leaves nothing behind.
     """

@@ -67,7 +67,7 @@ class ResourceRecord:
     inputs: dict[str, Any]  # may hold Secret / UNKNOWN values: use mask() before display
     outputs: dict[str, Any] = field(repr=False, default_factory=dict)
     source_line: int | None = None  # line in the program's __main__.py that created it
-    origin: str | None = None  # set by the caller, e.g. "platform.yaml:41"
+    origin: str | None = None  # set by the caller: the YAML path cited, e.g. "apps.shop.ingress"
 
 
 # Package of a type token -> the cloud whose provider settings (region...) apply to it.
