@@ -580,8 +580,12 @@ def test_an_unreadable_stack_file_stops_the_compile_naming_it(tmp_path: Path) ->
 STANDALONE = """
 import json, shutil, sys, tempfile
 from pathlib import Path
-from crosswalk.compiler.mocks import run_program
+from crosswalk.compiler.mock_outputs import mock_tables
+from crosswalk.compiler.mock_run import run_program
+from crosswalk.compiler.mocks import monitor_class
 from crosswalk.compiler.plan import load_stack_config
+
+mock_tables(), monitor_class()  # the harness's own lazy imports, done before crosswalk is gone
 
 out, env, organization = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 manifest = json.loads((out / "crosswalk.stacks.json").read_text())
@@ -649,7 +653,7 @@ def test_every_directory_runs_alone_on_every_backend(
 
 def test_a_stack_reference_to_another_organization_does_not_resolve(tmp_path: Path) -> None:
     pytest.importorskip("pulumi")
-    from crosswalk.compiler.mocks import run_program
+    from crosswalk.compiler.mock_run import run_program
 
     program = tmp_path / "app"
     program.mkdir()
