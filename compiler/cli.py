@@ -301,7 +301,7 @@ def compile(file: str, out_dir: str, env: str | None, check: bool, verbose: bool
     click.echo(
         f"compiled {file} -> {out_dir}: {stacks} stacks"
         + (f" ({len(result.kept)} unchanged, not re-emitted)" if result.kept else "")
-        + f", {len(result.changed)} files changed"
+        + f", {len(result.changed)} file{'' if len(result.changed) == 1 else 's'} changed"
     )
     if len(result.changed) <= 60 or verbose:
         for path in result.changed:

@@ -151,7 +151,8 @@ def test_the_command_flushes_everything_before_its_quick_exit(tmp_path: Path) ->
         if p.is_file()
     )
     lines = done.stdout.splitlines()
-    assert lines[0].endswith(f", {len(written)} files changed") and len(written) <= 60
+    plural = "" if len(written) == 1 else "s"
+    assert lines[0].endswith(f", {len(written)} file{plural} changed") and len(written) <= 60
     assert lines[1:] == [f"  {path}" for path in written]
 
 
