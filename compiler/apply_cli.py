@@ -271,11 +271,12 @@ def _report(file: str, diagnostics, *, failed: bool) -> None:
 
 
 def _check_platform(file: str):
+    from crosswalk.compiler import cli
     from crosswalk.compiler.document import LoadError
     from crosswalk.compiler.pipeline import check_file
 
     try:
-        result = check_file(file)
+        result = check_file(file, cli.today())
     except LoadError as exc:
         raise Stop(str(exc)) from None
     if not result.ok:
@@ -285,12 +286,13 @@ def _check_platform(file: str):
 
 
 def _compile(file: str, build_dir: Path, env: str) -> None:
+    from crosswalk.compiler import cli
     from crosswalk.compiler.document import LoadError
     from crosswalk.compiler.emit import compile_file
     from crosswalk.compiler.writer import WriteError
 
     try:
-        result = compile_file(file, build_dir, env)
+        result = compile_file(file, build_dir, env, cli.today())
     except (LoadError, WriteError) as exc:
         raise Stop(str(exc)) from None
     _report(file, result.report.sorted(), failed=not result.files)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from datetime import date
 
 from crosswalk.compiler.diagnostics import ERROR, WARNING, Diagnostic, format_path
 from crosswalk.compiler.document import Document
 from crosswalk.compiler.model import Environment, Platform, apply_defaults
 from crosswalk.compiler.validate import did_you_mean, quoted_list
-from crosswalk.providers import rules_for
+from crosswalk.providers import kubernetes_version_findings, rules_for
 from crosswalk.schema import load_schema
 
 # Lists whose items are matched by `name` in environment overrides.
@@ -31,6 +32,7 @@ class _Checker:
     document: Document
     platform: Platform | None
     found: list[Diagnostic] = field(default_factory=list)
+    today: date | None = None  # the day version support is judged on (see check_platform)
 
     def report(self, severity, code, message, path, *, key=False, help=None) -> None:
         self.found.append(
@@ -60,8 +62,13 @@ class _Checker:
         self.error(code, f"'{value}' is not a declared {what}", path, help=help)
 
 
-def check_platform(document: Document, platform: Platform) -> list[Diagnostic]:
-    checker = _Checker(document, platform)
+def check_platform(
+    document: Document, platform: Platform, today: date | None = None
+) -> list[Diagnostic]:
+    """`today`: the day the cloud's Kubernetes calendar is read on (the CLI
+    passes the real date, tests a fixed one); without it only versions the
+    cloud never offered are reported."""
+    checker = _Checker(document, platform, today=today)
     _check_unique_names(checker)
     _check_references(checker)
     _check_dependency_cycles(checker)
@@ -357,7 +364,10 @@ def _check_provider(c: _Checker) -> None:
                 pool.path + ("machineType",),
                 help=f"{rules.title} machine types look like '{rules.machine_type_example}'",
             )
-    for finding in rules.extra_checks(p):
+    findings = kubernetes_version_findings(
+        rules, p.cluster.version, c.today, ("cluster", "version")
+    )
+    for finding in findings + rules.extra_checks(p):
         c.report(finding.severity, finding.code, finding.message, finding.path, help=finding.help)
 
 
@@ -564,4 +574,11 @@ def _check_relaxed_defaults(c: _Checker) -> None:
             "no policy engine: nothing enforces baseline policies at admission",
             ("clusterServices", "policy", "engine"),
             help="use 'kyverno' or 'gatekeeper'",
+        )
+    elif p.services.policy_mode == "audit":
+        c.warn(
+            "CW610",
+            f"{p.services.policy} audits its policies: what breaks them is reported, not refused",
+            ("clusterServices", "policy", "mode"),
+            help="remove 'mode: audit' once the reports are clean; 'enforce' is the default",
         )

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 
 import click
@@ -65,12 +66,17 @@ def main() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
+def today() -> date:
+    """The day the clouds' Kubernetes calendars are read on: the real date."""
+    return date.today()
+
+
 def _check(file: str):
     from crosswalk.compiler.document import LoadError
     from crosswalk.compiler.pipeline import check_file
 
     try:
-        return check_file(file)
+        return check_file(file, today())
     except LoadError as exc:
         raise UsageError(str(exc)) from None
 
@@ -282,7 +288,7 @@ def compile(file: str, out_dir: str, env: str | None, check: bool, verbose: bool
         sys.exit(EXIT_ERRORS)
 
     try:
-        result = compile_file(file, out_dir, env)
+        result = compile_file(file, out_dir, env, today())
     except (LoadError, WriteError) as exc:
         raise UsageError(str(exc)) from None
     if not result.files:
@@ -398,7 +404,11 @@ def diff(old: str, new: str, env: str | None, json_output: bool) -> None:
         except LoadError as exc:
             raise UsageError(str(exc)) from None
         # Both sides under one name: a renamed file is not a change.
-        result = compile_document(document, env, source="platform.yaml") if document else None
+        result = (
+            compile_document(document, env, source="platform.yaml", today=today())
+            if document
+            else None
+        )
         if result is None or not result.files:
             report = result.report if result is not None else None
             if report is not None:

@@ -69,6 +69,7 @@ CODES: dict[str, str] = {
     "CW509": "name not usable for the cloud's resources",
     "CW510": "Google Groups of several domains",
     "CW511": "machine type does not fit the node pool",
+    "CW512": "Kubernetes version not offered by the cloud",
     # CW6xx: secure defaults relaxed on purpose (warnings)
     "CW601": "public API endpoint open to the internet",
     "CW602": "namespace allows privileged pods",
@@ -77,6 +78,8 @@ CODES: dict[str, str] = {
     "CW605": "registry scanning or tag immutability turned off",
     "CW607": "ingress controller retired upstream",
     "CW608": "policy engine turned off",
+    "CW609": "Kubernetes version near or past its end of standard support",
+    "CW610": "policy engine audits instead of enforcing",
 }
 
 

@@ -647,14 +647,19 @@ class CompileResult:
 
 
 def compile_document(
-    document, env: str | None = None, previous: dict | None = None, source: str | None = None
+    document,
+    env: str | None = None,
+    previous: dict | None = None,
+    source: str | None = None,
+    today=None,
 ) -> CompileResult:
-    """Check, graph and emit one loaded document (pure: nothing is written)."""
+    """Check, graph and emit one loaded document (pure: nothing is written).
+    `today` (a date): the day version support is judged on."""
     from crosswalk.compiler.diagnostics import ERROR, Diagnostic, format_path
     from crosswalk.compiler.graph import build_graph, check_graph
     from crosswalk.compiler.pipeline import check_document
 
-    checked = check_document(document, StackCache.known_valid(previous))
+    checked = check_document(document, StackCache.known_valid(previous), today)
     report = checked.report
     if not checked.ok:
         return CompileResult(report)
@@ -808,8 +813,9 @@ def _source_name(file: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}", name) else "platform.yaml"
 
 
-def compile_file(file, out_dir, env: str | None = None) -> CompileResult:
-    """Load, check, emit and write FILE into OUT. Raises LoadError / WriteError."""
+def compile_file(file, out_dir, env: str | None = None, today=None) -> CompileResult:
+    """Load, check, emit and write FILE into OUT. Raises LoadError / WriteError.
+    `today` (a date): the day version support is judged on."""
     from crosswalk.compiler.diagnostics import Report
     from crosswalk.compiler.document import load_document
     from crosswalk.compiler.writer import list_tree, write_tree
@@ -819,7 +825,7 @@ def compile_file(file, out_dir, env: str | None = None) -> CompileResult:
         return CompileResult(Report(list(diagnostics)))
     out = Path(out_dir)
     listing = list_tree(out)
-    result = compile_document(document, env, _previous_cache(out, listing.files))
+    result = compile_document(document, env, _previous_cache(out, listing.files), today=today)
     if result.files:
         output = _output(result, out, listing)
         cache = output.files.pop(CACHE_FILE)
@@ -837,10 +843,11 @@ def compile_file(file, out_dir, env: str | None = None) -> CompileResult:
     return result
 
 
-def check_file(file, out_dir, env: str | None = None):
+def check_file(file, out_dir, env: str | None = None, today=None):
     """Whether OUT holds what FILE compiles to: (CompileResult, Difference or
     None when FILE does not compile). Compares content, never trusting the
-    cache. Raises LoadError; WriteError when OUT is not a compiled tree."""
+    cache. Raises LoadError; WriteError when OUT is not a compiled tree.
+    `today` (a date): the day version support is judged on."""
     from crosswalk.compiler.diagnostics import Report
     from crosswalk.compiler.document import load_document
     from crosswalk.compiler.output import compare_output
@@ -853,7 +860,7 @@ def check_file(file, out_dir, env: str | None = None):
     listing = list_tree(out)
     if not listing.empty and MANIFEST not in listing.files:
         raise WriteError(f"{out}: was not written by crosswalk (no {MANIFEST})")
-    result = compile_document(document, env)
+    result = compile_document(document, env, today=today)
     if not result.files:
         return result, None
     output = _output(result, out, listing)

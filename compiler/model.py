@@ -190,6 +190,8 @@ class ClusterServices:
     mesh: str
     autoscaler: bool
     metrics_server: bool
+    policy_mode: str = "enforce"  # enforce | audit
+    allowed_registries: tuple[str, ...] = ()  # image prefixes; empty: any registry
 
 
 @dataclass(frozen=True)
@@ -423,6 +425,8 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             services["mesh"]["engine"],
             services["autoscaler"]["enabled"],
             services["metricsServer"]["enabled"],
+            services["policy"]["mode"],
+            tuple(services["policy"].get("allowedRegistries", [])),
         ),
         app_services=AppServices(
             app_services["ingress"]["controller"] if "ingress" in app_services else None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
+from datetime import date
 
 from crosswalk.compiler.checks import check_overrides, check_platform
 from crosswalk.compiler.diagnostics import Diagnostic, Report, Span
@@ -60,9 +61,12 @@ class CheckResult:
         return self.platform is not None and not self.report.errors
 
 
-def check_document(document: Document, known: Collection[str] = ()) -> CheckResult:
+def check_document(
+    document: Document, known: Collection[str] = (), today: date | None = None
+) -> CheckResult:
     """`known`: digests of parts a previous check found valid (a recompile
-    passes the last compile's); those parts skip the schema."""
+    passes the last compile's); those parts skip the schema. `today`: the day
+    version support is judged on (see checks.check_platform)."""
     report = Report()
     valid: set[str] = set()
     report.extend(validate_document(document, known=known, valid=valid))
@@ -70,12 +74,12 @@ def check_document(document: Document, known: Collection[str] = ()) -> CheckResu
         return CheckResult(document, None, report)
     memo: dict = {}  # sections filled with defaults, shared with the environments
     platform = build_platform(document.data, memo)
-    base = check_platform(document, platform)
+    base = check_platform(document, platform, today)
     report.extend(base)
     environments = {}
     for env in platform.environments:
         if env.overrides:
-            found, seen_as = _check_environment(document, env, base, known, valid, memo)
+            found, seen_as = _check_environment(document, env, base, known, valid, memo, today)
             report.extend(found)
             environments[env.name] = seen_as
         else:
@@ -92,6 +96,7 @@ def _check_environment(
     known: Collection[str],
     valid: set[str],
     memo: dict,
+    today: date | None,
 ) -> tuple[list[Diagnostic], Platform | None]:
     """The environment's overrides must fit the platform (CW310); then the
     platform as the environment sees it is validated and checked like the
@@ -106,7 +111,7 @@ def _check_environment(
     seen_as = None
     if not found:
         seen_as = build_platform(merged, memo)
-        found = check_platform(view, seen_as)
+        found = check_platform(view, seen_as, today)
     seen = {_identity(d) for d in base}
     return [
         replace(d, message=f"{d.message} (in environment '{env.name}')")
@@ -119,9 +124,9 @@ def _identity(d: Diagnostic) -> tuple:
     return (d.code, d.span, d.path, d.message)
 
 
-def check_file(file: str) -> CheckResult:
+def check_file(file: str, today: date | None = None) -> CheckResult:
     """Load and check one platform.yaml. Raises LoadError when it cannot be read."""
     document, diagnostics = load_document(file)
     if document is None:
         return CheckResult(None, None, Report(list(diagnostics)))
-    return check_document(document)
+    return check_document(document, today=today)

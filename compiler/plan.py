@@ -758,7 +758,9 @@ def _compile(file: Path, out_dir: Path, env: str | None) -> None:
             "this build does not have; run `crosswalk compile FILE -o OUT` and plan OUT"
         ) from None
     try:
-        result = compile_file(file, out_dir, env)
+        from crosswalk.compiler import cli
+
+        result = compile_file(file, out_dir, env, cli.today())
     except Exception as exc:  # noqa: BLE001 - LoadError / WriteError: the file or OUT is unusable
         raise _UsageError(str(exc)) from None
     report = getattr(result, "report", None)

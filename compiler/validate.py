@@ -32,7 +32,7 @@ PATTERN_WORDS = {
         " with a letter or digit"
     ),
     "^([0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}$": "an IPv4 CIDR such as 10.0.0.0/16",
-    "^1\\.[0-9]{2}$": 'a Kubernetes minor version such as "1.31"',
+    "^1\\.[0-9]{2}$": 'a Kubernetes minor version such as "1.35"',
     "^([0-9]+m|[0-9]+(\\.[0-9]+)?)$": "a CPU quantity such as 250m or 2",
     "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$": "a memory quantity such as 256Mi or 4Gi",
     "^[a-z0-9-]+$": "a region name: lower-case letters, digits and '-'",

@@ -11,8 +11,22 @@ import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 CLOUDS = ("aws", "gcp", "azure")
+
+# `validate` warns this long before a version leaves standard support.
+SUPPORT_WARNING = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class KubernetesVersion:
+    """One Kubernetes minor version on one cloud, from the cloud's calendar."""
+
+    minor: str  # "1.35"
+    released: date  # offered for new clusters from this day
+    end_of_standard: date
+    end_of_extended: date
 
 
 @dataclass(frozen=True)
@@ -26,6 +40,11 @@ class ProviderRules:
     region_example: str
     machine_type_pattern: re.Pattern
     machine_type_example: str
+    # The cloud's version calendar (newest first) and whether the clusters
+    # crosswalk makes can run a version after standard support ends.
+    kubernetes_service: str = ""  # "EKS"
+    kubernetes_versions: tuple[KubernetesVersion, ...] = ()
+    extended_support: str | None = None  # what extended support is, when crosswalk's clusters get it
     needs_project: bool = False
     # Cloud-specific rules beyond the shared ones: Platform -> [Finding].
     extra_checks: Callable[[object], list[Finding]] = lambda platform: []
@@ -46,3 +65,95 @@ def rules_for(cloud: str) -> ProviderRules:
     if cloud not in CLOUDS:
         raise ValueError(f"unknown cloud {cloud!r}")
     return importlib.import_module(f"crosswalk.providers.{cloud}.rules").RULES
+
+
+def kubernetes_version_findings(
+    rules: ProviderRules, minor: str, today: date | None, path: tuple
+) -> list[Finding]:
+    """CW512 when the cloud does not offer `minor` (unknown, not yet released, or
+    past its last day of support for crosswalk's clusters), CW609 from 90 days
+    before its end of standard support. Without `today`, only unknown versions
+    are judged: the calendar needs a date (the CLI passes the real one)."""
+    known = {v.minor: v for v in rules.kubernetes_versions}
+    found = known.get(minor)
+    if found is None:
+        return [
+            Finding(
+                "error",
+                "CW512",
+                f"Kubernetes {minor} is not a version {rules.kubernetes_service} offers",
+                path,
+                f"{rules.kubernetes_service} offers: {', '.join(_offered(rules, today))}",
+            )
+        ]
+    if today is None:
+        return []
+    last_day = found.end_of_extended if rules.extended_support else found.end_of_standard
+    if today < found.released:
+        return [
+            Finding(
+                "error",
+                "CW512",
+                f"Kubernetes {minor} is offered on {rules.kubernetes_service} from {found.released}",
+                path,
+                f"{rules.kubernetes_service} offers today: {', '.join(_offered(rules, today))}",
+            )
+        ]
+    if today > last_day:
+        ended = "extended" if rules.extended_support else "standard"
+        return [
+            Finding(
+                "error",
+                "CW512",
+                f"Kubernetes {minor} left {ended} support on {rules.kubernetes_service} on {last_day}; "
+                "new clusters cannot use it",
+                path,
+                _upgrade_help(rules, today),
+            )
+        ]
+    if today > found.end_of_standard:
+        return [
+            Finding(
+                "warning",
+                "CW609",
+                f"Kubernetes {minor} left standard support on {rules.kubernetes_service} on "
+                f"{found.end_of_standard}; {rules.extended_support} ends {last_day}",
+                path,
+                _upgrade_help(rules, today),
+            )
+        ]
+    if today >= found.end_of_standard - SUPPORT_WARNING:
+        days = (found.end_of_standard - today).days
+        when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
+        return [
+            Finding(
+                "warning",
+                "CW609",
+                f"Kubernetes {minor} leaves standard support on {rules.kubernetes_service} on "
+                f"{found.end_of_standard} ({when})",
+                path,
+                _upgrade_help(rules, today),
+            )
+        ]
+    return []
+
+
+def _offered(rules: ProviderRules, today: date | None) -> list[str]:
+    """The versions a new cluster can use on `today` (all known ones without a date), oldest first."""
+    return [
+        v.minor
+        for v in sorted(rules.kubernetes_versions, key=lambda v: v.released)
+        if today is None
+        or v.released <= today <= (v.end_of_extended if rules.extended_support else v.end_of_standard)
+    ]
+
+
+def _upgrade_help(rules: ProviderRules, today: date) -> str:
+    lasting = [
+        f"{v.minor} (until {v.end_of_standard})"
+        for v in sorted(rules.kubernetes_versions, key=lambda v: v.released)
+        if v.released <= today and v.end_of_standard - SUPPORT_WARNING > today
+    ]
+    return "upgrade to a version with more than 90 days of standard support left: " + ", ".join(
+        lasting
+    )

@@ -17,11 +17,13 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from crosswalk.compiler import cli
 from crosswalk.compiler import validate as validate_module
 from crosswalk.compiler.cli import main
 from crosswalk.compiler.diagnostics import CODES
@@ -34,6 +36,9 @@ VALID = sorted((CASES / "valid").glob("*.yaml"))
 SAMPLES = sorted(REPO.glob("samples/*/platform.yaml"))
 ACCEPT = os.environ.get("CROSSWALK_ACCEPT") == "1"
 MODELINE = "# yaml-language-server: $schema=../../schema/platform.schema.json"
+# The day the cases are judged on: the clouds' version calendars say what a
+# version's support is on a given day, and the expected output must not move.
+TODAY = date(2026, 12, 2)
 
 # Codes `crosswalk validate` cannot produce from a file, and where they are tested.
 NOT_FROM_VALIDATE = {
@@ -45,8 +50,9 @@ NOT_FROM_VALIDATE = {
 
 
 def run_validate(monkeypatch, file: str, *args: str):
-    """`crosswalk validate FILE` from the repository root, as CI runs it."""
+    """`crosswalk validate FILE` from the repository root, as CI runs it, on TODAY."""
     monkeypatch.chdir(REPO)
+    monkeypatch.setattr(cli, "today", lambda: TODAY)
     return CliRunner().invoke(main, ["validate", *args, file], catch_exceptions=False)
 
 

@@ -343,3 +343,90 @@ def test_override_of_the_wrong_shape_is_a_type_error_not_an_unknown_path() -> No
     d = only(check(text))
     assert (d.code, d.path) == ("CW102", "apps")
     assert d.message == "expected a list, found a mapping (in environment 'prod')"
+
+
+# --- Kubernetes versions against each cloud's calendar ------------------------------
+
+
+def versioned(cloud: str, version: str) -> str:
+    clouds = {
+        "aws": "{provider: aws, region: us-west-2}",
+        "gcp": "{provider: gcp, region: europe-west1, project: acme-prod}",
+        "azure": "{provider: azure, region: westeurope}",
+    }
+    return (
+        "apiVersion: crosswalk/v1\nkind: Platform\nname: acme\n"
+        f"cloud: {clouds[cloud]}\n"
+        f'cluster:\n  version: "{version}"\n  nodePools: [{{name: general}}]\n'
+    )
+
+
+def on(text: str, today):
+    document, diagnostics = parse_document(text.encode("utf-8"), "platform.yaml")
+    assert document is not None
+    return [
+        (d.severity, d.code, d.message)
+        for d in check_document(document, today=today).report.sorted()
+    ]
+
+
+def test_versions_are_judged_on_the_day_given() -> None:
+    """EKS 1.34 ends standard support on 2026-12-02 and extended support on 2027-12-02."""
+    from datetime import date
+
+    text = versioned("aws", "1.34")
+    assert on(text, date(2026, 9, 2)) == []  # 91 days before
+    (found,) = on(text, date(2026, 9, 3))  # 90 days before: the warning starts
+    assert found[:2] == ("warning", "CW609") and "2026-12-02 (in 90 days)" in found[2]
+    (found,) = on(text, date(2026, 12, 3))  # EKS moved it into extended support
+    assert found[:2] == ("warning", "CW609") and "extended support" in found[2]
+    assert "2027-12-02" in found[2]
+    (found,) = on(text, date(2027, 12, 3))
+    assert found[:2] == ("error", "CW512") and "2027-12-02" in found[2]
+
+
+def test_gke_and_aks_end_with_standard_support() -> None:
+    """crosswalk's GKE clusters are on the Regular channel and its AKS ones on the
+    Standard tier: neither gets extended (or LTS) support."""
+    from datetime import date
+
+    (found,) = on(versioned("gcp", "1.34"), date(2026, 10, 2))
+    assert found[:2] == ("error", "CW512") and "2026-10-01" in found[2]
+    (found,) = on(versioned("azure", "1.34"), date(2026, 12, 1))
+    assert found[:2] == ("error", "CW512") and "2026-11-30" in found[2]
+    assert on(versioned("azure", "1.35"), date(2026, 12, 1)) == []
+
+
+def test_versions_before_their_release_and_unknown_ones() -> None:
+    from datetime import date
+
+    (found,) = on(versioned("azure", "1.36"), date(2026, 6, 1))
+    assert found[:2] == ("error", "CW512") and "from 2026-06-30" in found[2]
+    (found,) = on(versioned("aws", "1.99"), date(2026, 12, 2))
+    assert found == ("error", "CW512", "Kubernetes 1.99 is not a version EKS offers")
+    # Without a date only what the cloud never offered is judged.
+    assert on(versioned("aws", "1.31"), None) == []
+    assert [f[1] for f in on(versioned("aws", "1.28"), None)] == ["CW512"]
+
+
+def test_the_cli_reads_the_calendar_on_the_real_date() -> None:
+    from datetime import date
+
+    from crosswalk.compiler import cli
+
+    assert cli.today() == date.today()
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_the_default_version_has_standard_support_on_every_cloud(cloud: str) -> None:
+    """The schema's default, the samples' and the starters' version: in standard
+    support for more than 90 days on the day the calendars were last read."""
+    from datetime import date
+
+    from crosswalk.providers import rules_for
+    from crosswalk.schema import load_schema
+
+    default = load_schema()["properties"]["cluster"]["properties"]["version"]["default"]
+    assert default == "1.35"
+    (entry,) = [v for v in rules_for(cloud).kubernetes_versions if v.minor == default]
+    assert (entry.end_of_standard - date(2026, 12, 2)).days > 90

@@ -447,7 +447,7 @@ def test_cli_usage_errors(tmp_path):
 def test_cli_compiles_a_platform_file_first(tmp_path, monkeypatch):
     calls = []
 
-    def compile_file(file, out_dir, env):  # stands in for the compiler
+    def compile_file(file, out_dir, env, today=None):  # stands in for the compiler
         calls.append((Path(file).name, env))
         shutil.copytree(ACME, out_dir)
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from datetime import date
 
-from crosswalk.providers import Finding, ProviderRules
+from crosswalk.providers import Finding, KubernetesVersion, ProviderRules
 
 LOCATIONS = frozenset(
     """
@@ -26,6 +27,26 @@ LOCATIONS = frozenset(
     southafricanorth qatarcentral israelcentral indonesiacentral malaysiawest chilecentral
     """.split()  # noqa: SIM905
 )
+
+# AKS's Kubernetes calendar: GA on AKS, end of community support, end of LTS
+# support. Source: the Microsoft page
+# https://learn.microsoft.com/en-us/azure/aks/supported-kubernetes-versions as
+# collected in endoflife.date's products/azure-kubernetes-service.md, snapshot
+# of 2026-08-22. LTS needs the Premium tier; crosswalk's clusters are on the
+# Standard tier, where a version ends with community support.
+KUBERNETES_VERSIONS = tuple(
+    KubernetesVersion(minor, date.fromisoformat(released), date.fromisoformat(standard),
+                      date.fromisoformat(extended))
+    for minor, released, standard, extended in (
+        ("1.36", "2026-06-30", "2027-06-30", "2028-06-30"),
+        ("1.35", "2026-03-05", "2027-03-31", "2028-03-31"),
+        ("1.34", "2026-01-04", "2026-11-30", "2027-11-30"),
+        ("1.33", "2025-06-17", "2026-07-31", "2027-07-31"),
+        ("1.32", "2025-04-06", "2026-03-31", "2027-03-31"),
+        ("1.31", "2024-10-25", "2025-11-01", "2026-11-30"),
+        ("1.30", "2024-08-05", "2025-08-22", "2026-07-31"),
+    )
+)  # fmt: skip
 
 # Portable node sizes -> VM sizes (general purpose, premium storage capable).
 NODE_SIZES = {
@@ -457,5 +478,7 @@ RULES = ProviderRules(
     region_example="westeurope",
     machine_type_pattern=re.compile(r"^Standard_[A-Za-z0-9_]+$"),
     machine_type_example="Standard_D4s_v5",
+    kubernetes_service="AKS",
+    kubernetes_versions=KUBERNETES_VERSIONS,
     extra_checks=_checks,
 )

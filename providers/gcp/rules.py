@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from datetime import date
 
-from crosswalk.providers import Finding, ProviderRules
+from crosswalk.providers import Finding, KubernetesVersion, ProviderRules
 
 REGIONS = frozenset(
     """
@@ -24,6 +25,28 @@ REGIONS = frozenset(
     australia-southeast1 australia-southeast2 me-west1 me-central1 me-central2 africa-south1
     """.split()  # noqa: SIM905 (one region list, easy to read and extend)
 )
+
+# GKE's Kubernetes calendar: available in the Regular channel, end of standard
+# support, end of extended support. Source: the Google page
+# https://cloud.google.com/kubernetes-engine/docs/release-schedule as collected
+# in endoflife.date's products/google-kubernetes-engine.md, snapshot of
+# 2026-08-22. That file gives no extended date: GKE offers about 24 months in
+# all through the Extended channel, so it is derived as release + 24 months.
+# crosswalk's clusters are on the Regular channel, where a version ends with
+# standard support (the Extended channel is not used).
+KUBERNETES_VERSIONS = tuple(
+    KubernetesVersion(minor, date.fromisoformat(released), date.fromisoformat(standard),
+                      date.fromisoformat(extended))
+    for minor, released, standard, extended in (
+        ("1.36", "2026-06-09", "2027-08-09", "2028-06-09"),
+        ("1.35", "2026-02-11", "2027-04-11", "2028-02-11"),
+        ("1.34", "2025-09-30", "2026-10-01", "2027-09-30"),
+        ("1.33", "2025-06-03", "2026-08-03", "2027-06-03"),
+        ("1.32", "2025-02-11", "2026-04-11", "2027-02-11"),
+        ("1.31", "2024-10-25", "2026-01-16", "2026-10-25"),
+        ("1.30", "2024-07-31", "2025-09-30", "2026-07-31"),
+    )
+)  # fmt: skip
 
 # Engine versions as platform.yaml writes them -> what Cloud SQL / Memorystore call them.
 SQL_VERSIONS = {
@@ -317,6 +340,8 @@ RULES = ProviderRules(
     region_example="europe-west1",
     machine_type_pattern=re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$"),
     machine_type_example="e2-standard-4",
+    kubernetes_service="GKE",
+    kubernetes_versions=KUBERNETES_VERSIONS,
     needs_project=True,
     extra_checks=_checks,
 )
