@@ -26,6 +26,7 @@ from crosswalk.compiler.stackconfig import KEY_SERVICES, OwnedKeys, render_stack
 SDK_VERSIONS = {
     "pulumi": "3.272.0",
     "pulumi-aws": "7.51.1",
+    "pulumi-eks": "4.4.0",
     "pulumi-gcp": "10.2.0",
     "pulumi-azure-native": "3.29.0",
     "pulumi-kubernetes": "4.34.2",

@@ -44,7 +44,8 @@ class ProviderRules:
     # crosswalk makes can run a version after standard support ends.
     kubernetes_service: str = ""  # "EKS"
     kubernetes_versions: tuple[KubernetesVersion, ...] = ()
-    extended_support: str | None = None  # what extended support is, when crosswalk's clusters get it
+    # What extended support is called, when crosswalk's clusters get it.
+    extended_support: str | None = None
     needs_project: bool = False
     # Cloud-specific rules beyond the shared ones: Platform -> [Finding].
     extra_checks: Callable[[object], list[Finding]] = lambda platform: []
@@ -88,7 +89,7 @@ def kubernetes_version_findings(
         ]
     if today is None:
         return []
-    last_day = found.end_of_extended if rules.extended_support else found.end_of_standard
+    last_day = _last_day(rules, found)
     if today < found.released:
         return [
             Finding(
@@ -143,9 +144,13 @@ def _offered(rules: ProviderRules, today: date | None) -> list[str]:
     return [
         v.minor
         for v in sorted(rules.kubernetes_versions, key=lambda v: v.released)
-        if today is None
-        or v.released <= today <= (v.end_of_extended if rules.extended_support else v.end_of_standard)
+        if today is None or v.released <= today <= _last_day(rules, v)
     ]
+
+
+def _last_day(rules: ProviderRules, version: KubernetesVersion) -> date:
+    """The last day crosswalk's clusters may run `version` on the cloud."""
+    return version.end_of_extended if rules.extended_support else version.end_of_standard
 
 
 def _upgrade_help(rules: ProviderRules, today: date) -> str:

@@ -289,6 +289,8 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     # pulumi-eks remote components: one opaque record each, so their outputs must be whole.
     "eks:index:Cluster": _eks_component_cluster,
     "eks:index:ManagedNodeGroup": fixed_outputs(),
+    "eks:index:VpcCniAddon": fixed_outputs(),
+    "eks:index:Addon": fixed_outputs(),
     "eks:index:NodeGroupV2": fixed_outputs(),
 }
 
@@ -331,6 +333,32 @@ def _policy_document(c: InvokeContext) -> dict[str, Any]:
         "json": text,
         "minifiedJson": json.dumps(document, separators=(",", ":")),
         "id": digest(text, length=10),
+    }
+
+
+def _session_context(c: InvokeContext) -> dict[str, Any]:
+    """An assumed role's session ARN traced back to its role (other ARNs are their own issuer)."""
+    session_arn = str(c.args.get("arn", ""))
+    issuer = session_arn
+    parts = session_arn.split(":", 5)
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        _, role, session = parts[5].split("/", 2)
+        issuer = f"arn:aws:iam::{parts[4]}:role/{role}"
+        return {
+            "arn": session_arn,
+            "issuerArn": issuer,
+            "issuerName": role,
+            "sessionName": session,
+            "issuerId": f"AROA{digest(role, length=17).upper()}",
+            "id": session_arn,
+        }
+    return {
+        "arn": session_arn,
+        "issuerArn": issuer,
+        "issuerName": issuer.rsplit("/", 1)[-1],
+        "sessionName": "",
+        "issuerId": "",
+        "id": session_arn,
     }
 
 
@@ -386,6 +414,7 @@ INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
         "id": c.region,
     },
     "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
+    "aws:iam/getSessionContext:getSessionContext": _session_context,
     "aws:secretsmanager/getRandomPassword:getRandomPassword": _random_password,
     "aws:eks/getClusterAuth:getClusterAuth": lambda c: {
         "name": c.args.get("name"),

@@ -331,6 +331,7 @@ def emit_cluster(az: AzureProgram) -> None:
         line,
         k8s_opts,
     )
+    k8s.emit_route_roles(ctx, k8s_provider, line)
     for namespace in p.cluster.namespaces:
         k8s.emit_namespace(ctx, k8s_provider, namespace)
     prog.export("cluster_name", Code(f"{cluster}.name"))

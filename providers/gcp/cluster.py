@@ -170,6 +170,7 @@ def emit_cluster(ctx: StackContext) -> None:
         {"type": "pd-balanced"},
         line,
     )
+    k8s.emit_route_roles(ctx, k8s_provider, line)
     namespaces = {}
     for namespace in p.cluster.namespaces:
         namespaces[namespace.name] = k8s.emit_namespace(ctx, k8s_provider, namespace)

@@ -42,7 +42,7 @@ from crosswalk.providers.kubernetes.common import (
     env_prefix,
     team_group,
 )
-from crosswalk.providers.kubernetes.namespaces import emit_namespace
+from crosswalk.providers.kubernetes.namespaces import emit_namespace, emit_route_roles
 
 __all__ = [
     "ACCESS_CLUSTER_ROLES",
@@ -57,6 +57,7 @@ __all__ = [
     "emit_kubeconfig",
     "emit_namespace",
     "emit_provider",
+    "emit_route_roles",
     "env_hash",
     "env_prefix",
     "team_group",

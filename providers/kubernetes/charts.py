@@ -18,60 +18,103 @@ class Chart:
     version: str
     repo: str | None  # None for OCI charts, whose `chart` is the full reference
     namespace: str
+    released: str  # the pinned release's date (its repository's tag or index)
+    # The Kubernetes minor versions the release supports, inclusive (None: no
+    # bound published), and where that is said.
+    kubernetes: tuple[str | None, str | None]
+    support_source: str
 
 
+# Every chart pinned to its release current in August 2026, read from each
+# project's repository (chart version, release date, Chart.yaml kubeVersion or
+# the project's compatibility matrix). The values crosswalk sets were checked
+# against each pinned release's values.yaml; the README's chart table lists them.
 CHARTS = {
-    "fluent-bit": Chart("fluent-bit", "0.47.10", "https://fluent.github.io/helm-charts", "logging"),
+    "fluent-bit": Chart(
+        "fluent-bit", "0.58.1", "https://fluent.github.io/helm-charts", "logging",
+        "2026-08-17", (None, None), "Chart.yaml has no kubeVersion",
+    ),
     "aws-for-fluent-bit": Chart(
-        "aws-for-fluent-bit", "0.1.34", "https://aws.github.io/eks-charts", "logging"
+        "aws-for-fluent-bit", "0.2.0", "https://aws.github.io/eks-charts", "logging",
+        "2026-02-03", (None, None), "Chart.yaml has no kubeVersion",
     ),
     "kube-prometheus-stack": Chart(
-        "kube-prometheus-stack",
-        "65.1.1",
-        "https://prometheus-community.github.io/helm-charts",
-        "monitoring",
+        "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts",
+        "monitoring", "2026-08-21", ("1.25", None), "Chart.yaml kubeVersion >=1.25.0-0",
     ),
-    "kyverno": Chart("kyverno", "3.2.6", "https://kyverno.github.io/kyverno/", "kyverno"),
+    "kyverno": Chart(
+        "kyverno", "3.9.0", "https://kyverno.github.io/kyverno/", "kyverno",
+        "2026-08-20", ("1.33", "1.35"), "kyverno.io compatibility matrix (Kyverno 1.19)",
+    ),
     "kyverno-policies": Chart(
-        "kyverno-policies", "3.2.5", "https://kyverno.github.io/kyverno/", "kyverno"
+        "kyverno-policies", "3.9.0", "https://kyverno.github.io/kyverno/", "kyverno",
+        "2026-08-20", ("1.33", "1.35"), "as kyverno (same release)",
     ),
     "gatekeeper": Chart(
-        "gatekeeper",
-        "3.17.1",
-        "https://open-policy-agent.github.io/gatekeeper/charts",
-        "gatekeeper-system",
+        "gatekeeper", "3.23.0", "https://open-policy-agent.github.io/gatekeeper/charts",
+        "gatekeeper-system", "2026-07-08", ("1.33", None),
+        "tested in the project's CI on 1.33; no upper bound published",
     ),
     "metrics-server": Chart(
-        "metrics-server",
-        "3.12.2",
-        "https://kubernetes-sigs.github.io/metrics-server/",
-        "kube-system",
+        "metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/",
+        "kube-system", "2026-06-08", (None, None), "Chart.yaml has no kubeVersion",
     ),
+    # The autoscaler's minor must equal the cluster's: image.tag follows
+    # cluster.version (AUTOSCALER_IMAGES).
     "cluster-autoscaler": Chart(
-        "cluster-autoscaler", "9.43.2", "https://kubernetes.github.io/autoscaler", "kube-system"
+        "cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler", "kube-system",
+        "2026-07-21", (None, None), "Chart.yaml has no kubeVersion; the image follows the cluster",
     ),
     "istio-base": Chart(
-        "base", "1.24.1", "https://istio-release.storage.googleapis.com/charts", "istio-system"
+        "base", "1.30.3", "https://istio-release.storage.googleapis.com/charts", "istio-system",
+        "2026-07-13", ("1.32", "1.36"), "istio.io support table",
     ),
     "istiod": Chart(
-        "istiod", "1.24.1", "https://istio-release.storage.googleapis.com/charts", "istio-system"
+        "istiod", "1.30.3", "https://istio-release.storage.googleapis.com/charts", "istio-system",
+        "2026-07-13", ("1.32", "1.36"), "istio.io support table",
     ),
-    "linkerd-crds": Chart("linkerd-crds", "1.8.0", "https://helm.linkerd.io/stable", "linkerd"),
+    # The open-source Linkerd project ships edge releases only: helm.linkerd.io/stable
+    # gets no open-source stable release since 2.15, so the pins are edge-26.8.3.
+    "linkerd-crds": Chart(
+        "linkerd-crds", "2026.8.3", "https://helm.linkerd.io/edge", "linkerd",
+        "2026-08-21", ("1.31", None), "Chart.yaml kubeVersion >=1.31.0-0",
+    ),
     "linkerd-control-plane": Chart(
-        "linkerd-control-plane", "1.16.11", "https://helm.linkerd.io/stable", "linkerd"
+        "linkerd-control-plane", "2026.8.3", "https://helm.linkerd.io/edge", "linkerd",
+        "2026-08-21", ("1.31", None), "Chart.yaml kubeVersion >=1.31.0-0",
     ),
     "envoy-gateway": Chart(
-        "oci://docker.io/envoyproxy/gateway-helm", "v1.2.4", None, "envoy-gateway-system"
+        "oci://docker.io/envoyproxy/gateway-helm", "v1.9.0", None, "envoy-gateway-system",
+        "2026-08-15", ("1.33", "1.36"), "Envoy Gateway compatibility matrix (Gateway API v1.6.1)",
     ),
-    "traefik": Chart("traefik", "33.2.1", "https://traefik.github.io/charts", "traefik"),
+    "traefik": Chart(
+        "traefik", "41.3.0", "https://traefik.github.io/charts", "traefik",
+        "2026-08-21", ("1.25", None), "Chart.yaml kubeVersion >=1.25.0-0",
+    ),
+    # ingress-nginx is retired: 4.15.1 is its last release (validate warns, CW607).
     "nginx": Chart(
-        "ingress-nginx", "4.11.3", "https://kubernetes.github.io/ingress-nginx", "ingress-nginx"
+        "ingress-nginx", "4.15.1", "https://kubernetes.github.io/ingress-nginx", "ingress-nginx",
+        "2026-03-20", ("1.21", None), "Chart.yaml kubeVersion >=1.21.0-0",
     ),
     "external-dns": Chart(
-        "external-dns", "1.15.0", "https://kubernetes-sigs.github.io/external-dns/", "external-dns"
+        "external-dns", "1.21.1", "https://kubernetes-sigs.github.io/external-dns/",
+        "external-dns", "2026-04-30", (None, None), "Chart.yaml has no kubeVersion",
     ),
-    "cert-manager": Chart("cert-manager", "v1.16.2", "https://charts.jetstack.io", "cert-manager"),
-}
+    "cert-manager": Chart(
+        "cert-manager", "v1.21.1", "https://charts.jetstack.io", "cert-manager",
+        "2026-07-29", (None, None),
+        "cert-manager.io supported releases: 1.21 supports current Kubernetes (no range recorded)",
+    ),
+}  # fmt: skip
+
+# cluster-autoscaler images by the cluster's minor version (tags of
+# github.com/kubernetes/autoscaler, August 2026); other minors get <minor>.0.
+AUTOSCALER_IMAGES = {"1.35": "v1.35.2", "1.36": "v1.36.1"}
+
+
+def autoscaler_image_tag(minor: str) -> str:
+    return AUTOSCALER_IMAGES.get(minor, f"v{minor}.0")
+
 
 GATEWAY_NAMESPACE = "gateway"
 GATEWAY_NAME = "public"
@@ -173,11 +216,17 @@ def emit_cluster_services(
     if s.metrics_server and "metricsServer" not in native:
         release(ctx, provider, "metrics-server", {"replicas": 2}, at("metricsServer"))
     if s.autoscaler and "autoscaler" not in native:
+        # The autoscaler's minor version must be the cluster's.
+        image = {
+            "tag": ctx.setting(
+                "autoscaler.imageTag", lambda q, env: autoscaler_image_tag(q.cluster.version)
+            )
+        }
         release(
             ctx,
             provider,
             "cluster-autoscaler",
-            cloud_values.get("autoscaler", {}),
+            cloud_values.get("autoscaler", {}) | {"image": image},
             at("autoscaler"),
         )
     if s.mesh == "istio":
@@ -208,8 +257,10 @@ def emit_app_services(ctx: StackContext, provider: Code, *, cloud: str, cloud_va
     at = lambda key: ctx.line(("appServices", key))
     controller = None
     if a.ingress is not None:
-        values = {"service": {"type": "LoadBalancer"}} if a.ingress != "envoy-gateway" else {}
-        if a.ingress == "traefik":
+        values: dict = {}
+        if a.ingress == "nginx":
+            values = {"controller": {"service": {"type": "LoadBalancer"}}}
+        elif a.ingress == "traefik":
             values = {
                 "providers": {"kubernetesGateway": {"enabled": True}},
                 "gateway": {"enabled": False},

@@ -218,3 +218,38 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
             opts,
         )
     return namespace_var
+
+
+def emit_route_roles(ctx: StackContext, provider: Code, line) -> Code | None:
+    """With a Gateway API ingress, namespace admins and editors (developer
+    teams, the apps' CI) may manage HTTPRoutes: Kubernetes' admin and edit
+    roles only cover built-in kinds, so a ClusterRole aggregates into them."""
+    from crosswalk.providers.kubernetes.charts import GATEWAY_CLASSES
+
+    if ctx.platform.app_services.ingress not in GATEWAY_CLASSES:
+        return None
+    ctx.program.imports.add(K8S_IMPORT)
+    return ctx.program.resource(
+        "route_editors",
+        "kubernetes.rbac.v1.ClusterRole",
+        "crosswalk-route-editors",
+        {
+            "metadata": {
+                "name": "crosswalk:route-editors",
+                "labels": {
+                    "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+                    "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+                }
+                | MANAGED_BY,
+            },
+            "rules": [
+                {
+                    "api_groups": ["gateway.networking.k8s.io"],
+                    "resources": ["httproutes"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                }
+            ],
+        },
+        line,
+        {"provider": provider},
+    )
