@@ -181,6 +181,9 @@ def build_graph(platform: Platform) -> ResourceGraph:
         b.node("certificates", "certificates", "app-services", ("appServices", "certificates"))
         b.edge("cluster", "certificates")
         b.edge("ingress", "certificates")
+        if p.services.mesh == "linkerd":
+            # cluster-services runs cert-manager then (it issues Linkerd's identity).
+            b.edge("service/mesh", "certificates", ("clusterServices", "mesh"))
     for store in app_services.datastores:
         b.node(f"datastore/{store.name}", "datastore", "app-services", store.path)
         b.edge("network", f"datastore/{store.name}")
@@ -189,9 +192,16 @@ def build_graph(platform: Platform) -> ResourceGraph:
     # Layer 6: apps, one stack each.
     for app in p.apps:
         b.node(f"app/{app.name}", "app", "apps", app.path, app_stack(app.name))
+    # Apps wait for the cluster's services: the policy engine admits their pods
+    # and the mesh injects its proxies, so both must run first (with neither,
+    # any service still orders the stack before the apps).
+    enabled = [f"service/{name}" for name, on in sorted(services.items()) if on]
+    admitting = [n for n in ("service/policy", "service/mesh") if n in enabled] or enabled[:1]
     for app in p.apps:
         node = f"app/{app.name}"
         b.edge("cluster", node)
+        for service in admitting:
+            b.edge(service, node)
         b.edge(f"namespace/{app.namespace}", node, app.path + ("namespace",))
         for i, store in enumerate(app.uses):
             b.edge(f"datastore/{store}", node, app.path + ("uses", i))

@@ -46,6 +46,9 @@ class ProviderRules:
     kubernetes_versions: tuple[KubernetesVersion, ...] = ()
     # What extended support is called, when crosswalk's clusters get it.
     extended_support: str | None = None
+    # What enforces NetworkPolicies on the clusters crosswalk makes; None:
+    # nothing does, so none are emitted (a policy nothing enforces is a lie).
+    network_policy_enforcer: str | None = None
     needs_project: bool = False
     # Cloud-specific rules beyond the shared ones: Platform -> [Finding].
     extra_checks: Callable[[object], list[Finding]] = lambda platform: []

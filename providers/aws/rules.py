@@ -78,5 +78,6 @@ RULES = ProviderRules(
     machine_type_example="m6i.large",
     kubernetes_service="EKS",
     kubernetes_versions=KUBERNETES_VERSIONS,
+    network_policy_enforcer="the VPC CNI's network policy agent (its add-on's enable_network_policy)",
     extended_support="extended support (billed per cluster hour)",
 )

@@ -480,5 +480,6 @@ RULES = ProviderRules(
     machine_type_example="Standard_D4s_v5",
     kubernetes_service="AKS",
     kubernetes_versions=KUBERNETES_VERSIONS,
+    network_policy_enforcer="Cilium (the cluster's network_profile.network_policy)",
     extra_checks=_checks,
 )

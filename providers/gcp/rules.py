@@ -342,6 +342,7 @@ RULES = ProviderRules(
     machine_type_example="e2-standard-4",
     kubernetes_service="GKE",
     kubernetes_versions=KUBERNETES_VERSIONS,
+    network_policy_enforcer="GKE Dataplane V2 (the cluster's datapath_provider ADVANCED_DATAPATH)",
     needs_project=True,
     extra_checks=_checks,
 )

@@ -51,6 +51,41 @@ INGRESS_NAMESPACES = {
 ACME_SOLVER_PORT = 8089  # cert-manager's HTTP-01 solver pod
 
 
+@dataclass(frozen=True)
+class Mesh:
+    """What a service mesh needs of the namespaces it meshes."""
+
+    namespace: str  # where its control plane runs
+    labels: dict  # on each meshed namespace: injection
+    annotations: dict
+    strict: dict  # annotations of app namespaces that accept only mutual TLS
+    control_ports: tuple[int, ...]  # proxies reach the control plane here
+    proxy_ports: tuple[int, ...]  # meshed traffic into a pod, beside the app's port
+    metrics_ports: tuple[int, ...]  # Prometheus scrapes the proxies here
+
+
+MESHES = {
+    # Sidecars with the istio CNI (no privileged init container, so pods stay
+    # Pod Security restricted); istiod serves xDS and certificates on 15012.
+    # Strict mutual TLS is a PeerAuthentication per app namespace (charts.py).
+    "istio": Mesh(
+        "istio-system", {"istio-injection": "enabled"}, {}, {}, (15012,), (), (15020,)
+    ),
+    # The proxy injector meshes annotated namespaces; proxies reach the
+    # identity (8080), destination (8086) and policy (8090) controllers, take
+    # meshed traffic on 4143 and serve metrics on 4191.
+    "linkerd": Mesh(
+        "linkerd",
+        {},
+        {"linkerd.io/inject": "enabled"},
+        {"config.linkerd.io/default-inbound-policy": "all-authenticated"},
+        (8080, 8086, 8090),
+        (4143,),
+        (4191,),
+    ),
+}
+
+
 GATEWAY_STACK = "05-app-services"
 
 
@@ -178,3 +213,15 @@ def services_namespace(chart: str) -> str:
     from crosswalk.providers.kubernetes.charts import CHARTS
 
     return CHARTS[chart].namespace
+
+
+def enforces_network_policies(platform: Platform) -> bool:
+    """Whether the cloud's clusters enforce NetworkPolicies (see ProviderRules);
+    where nothing does, none are emitted."""
+    from crosswalk.providers import rules_for
+
+    return rules_for(platform.cloud.provider).network_policy_enforcer is not None
+
+
+def mesh_of(platform: Platform) -> Mesh | None:
+    return MESHES.get(platform.services.mesh)

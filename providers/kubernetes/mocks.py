@@ -9,11 +9,12 @@ from typing import Any
 from crosswalk.compiler.mock_outputs import (
     Fabrication,
     InvokeContext,
+    fake_cert,
     fake_ip,
     fake_uuid,
     fixed_outputs,
 )
-from crosswalk.compiler.mock_values import reveal
+from crosswalk.compiler.mock_values import Secret, reveal
 
 PACKAGES = ("kubernetes",)  # type-token packages whose outputs are made up here
 
@@ -49,6 +50,11 @@ def kubernetes_object(f: Fabrication) -> dict[str, Any]:
         }
     elif f.kind == "Namespace":
         out["status"] = {"phase": "Active"}
+    elif f.kind == "Secret" and not f.inputs:
+        # A Secret read, not made: one cert-manager wrote for a Certificate.
+        cert = fake_cert(f.urn)
+        out["type"] = "kubernetes.io/tls"
+        out["data"] = Secret({"ca.crt": cert, "tls.crt": cert, "tls.key": fake_cert(f.urn, "key")})
     return out
 
 

@@ -12,6 +12,8 @@ from crosswalk.providers.kubernetes.common import (
     K8S_IMPORT,
     MANAGED_BY,
     NAMESPACE_LABEL,
+    enforces_network_policies,
+    mesh_of,
     namespace_of,
     team_group,
 )
@@ -56,24 +58,27 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
     pod_security = ctx.setting(
         f"{key}.podSecurity", lambda p, env: namespace_of(p, name).pod_security
     )
+    labels = {
+        "pod-security.kubernetes.io/enforce": pod_security,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/audit": pod_security,
+        "pod-security.kubernetes.io/audit-version": "latest",
+        "pod-security.kubernetes.io/warn": pod_security,
+        "pod-security.kubernetes.io/warn-version": "latest",
+    }
+    metadata: dict = {"name": name}
+    mesh = mesh_of(platform)
+    if mesh is not None:
+        # Every app namespace is in the mesh, accepting only mutual TLS.
+        labels |= mesh.labels
+        if mesh.annotations or mesh.strict:
+            metadata["annotations"] = mesh.annotations | mesh.strict
+    metadata["labels"] = labels | MANAGED_BY
     namespace_var = program.resource(
         (name, "namespace"),
         "kubernetes.core.v1.Namespace",
         name,
-        {
-            "metadata": {
-                "name": name,
-                "labels": {
-                    "pod-security.kubernetes.io/enforce": pod_security,
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                    "pod-security.kubernetes.io/audit": pod_security,
-                    "pod-security.kubernetes.io/audit-version": "latest",
-                    "pod-security.kubernetes.io/warn": pod_security,
-                    "pod-security.kubernetes.io/warn-version": "latest",
-                }
-                | MANAGED_BY,
-            },
-        },
+        {"metadata": metadata},
         line,
         {"provider": provider},
     )
@@ -129,7 +134,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
         opts,
     )
 
-    if namespace.network_policy == "default-deny":
+    if namespace.network_policy == "default-deny" and enforces_network_policies(platform):
         policy_line = ctx.line(namespace.path + ("networkPolicy",))
         program.resource(
             (name, "default_deny"),
@@ -192,6 +197,37 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
             policy_line,
             opts,
         )
+        if mesh is not None:
+            # The proxies reach their control plane.
+            program.resource(
+                (name, "allow_mesh"),
+                "kubernetes.networking.v1.NetworkPolicy",
+                f"{name}/allow-mesh",
+                {
+                    "metadata": {"name": "allow-mesh", "namespace": name, "labels": MANAGED_BY},
+                    "spec": {
+                        "pod_selector": {},
+                        "policy_types": ["Egress"],
+                        "egress": [
+                            {
+                                "to": [
+                                    {
+                                        "namespace_selector": {
+                                            "match_labels": {NAMESPACE_LABEL: mesh.namespace},
+                                        },
+                                    },
+                                ],
+                                "ports": [
+                                    {"protocol": "TCP", "port": port}
+                                    for port in mesh.control_ports
+                                ],
+                            },
+                        ],
+                    },
+                },
+                ctx.line(("clusterServices", "mesh")),
+                opts,
+            )
 
     for team, team_line in _bound_teams(ctx, namespace):
         role = ACCESS_CLUSTER_ROLES[team.access]

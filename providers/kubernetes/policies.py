@@ -13,6 +13,8 @@ from crosswalk.providers.kubernetes.common import (
     NAMESPACE_LABEL,
     AppCloudParts,
     app_of,
+    enforces_network_policies,
+    mesh_of,
     namespace_of,
     services_namespace,
 )
@@ -28,10 +30,14 @@ def emit_app_policies(
     platform = ctx.platform
     name, namespace = app.name, app.namespace
     opts = {"provider": provider}
-    own = namespace_of(platform, namespace).network_policy == "default-deny"
+    enforced = enforces_network_policies(platform)
+    own = enforced and namespace_of(platform, namespace).network_policy == "default-deny"
+    mesh = mesh_of(platform)
+    # Meshed traffic also reaches the proxy's own ports.
+    proxy_ports = list(mesh.proxy_ports) if mesh else []
 
-    def allow_from_namespace(suffix: str, source: str, line) -> None:
-        """Let pods of namespace `source` reach the app's port."""
+    def allow_from_namespace(suffix: str, source: str, line, extra=()) -> None:
+        """Let pods of namespace `source` reach the app's port (and `extra` ports)."""
         program.resource(
             (name, "from", suffix),
             "kubernetes.networking.v1.NetworkPolicy",
@@ -50,7 +56,10 @@ def emit_app_policies(
                             "from_": [
                                 {"namespace_selector": {"match_labels": {NAMESPACE_LABEL: source}}},
                             ],
-                            "ports": [{"protocol": "TCP", "port": app.port}],
+                            "ports": [
+                                {"protocol": "TCP", "port": port}
+                                for port in [app.port, *proxy_ports, *extra]
+                            ],
                         },
                     ],
                 },
@@ -60,11 +69,12 @@ def emit_app_policies(
         )
 
     if own and platform.services.monitoring:
-        # Prometheus (kube-prometheus-stack) scrapes the app's port.
+        # Prometheus (kube-prometheus-stack) scrapes the app's port and its proxy's metrics.
         allow_from_namespace(
             "monitoring",
             services_namespace("kube-prometheus-stack"),
             ctx.line(("clusterServices", "monitoring")),
+            mesh.metrics_ports if mesh else (),
         )
 
     if own and app.ingress is not None and platform.app_services.ingress in INGRESS_NAMESPACES:
@@ -138,7 +148,10 @@ def emit_app_policies(
                                         "pod_selector": {"match_labels": {NAME_LABEL: other}},
                                     },
                                 ],
-                                "ports": [{"protocol": "TCP", "port": target.port}],
+                                "ports": [
+                                    {"protocol": "TCP", "port": port}
+                                    for port in [target.port, *proxy_ports]
+                                ],
                             },
                         ],
                     },
@@ -146,7 +159,7 @@ def emit_app_policies(
                 peer_line,
                 opts,
             )
-        if namespace_of(platform, target.namespace).network_policy == "default-deny":
+        if enforced and namespace_of(platform, target.namespace).network_policy == "default-deny":
             program.resource(
                 (other, "from", name),
                 "kubernetes.networking.v1.NetworkPolicy",
@@ -171,7 +184,10 @@ def emit_app_policies(
                                         "pod_selector": {"match_labels": selector},
                                     },
                                 ],
-                                "ports": [{"protocol": "TCP", "port": target.port}],
+                                "ports": [
+                                    {"protocol": "TCP", "port": port}
+                                    for port in [target.port, *proxy_ports]
+                                ],
                             },
                         ],
                     },

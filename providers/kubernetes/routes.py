@@ -36,6 +36,8 @@ def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> Non
             if platform.app_services.issuer:
                 metadata["annotations"] = {
                     "cert-manager.io/cluster-issuer": platform.app_services.issuer,
+                    # Plain HTTP is redirected once the certificate exists.
+                    "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
                 }
         program.resource(
             (name, "ingress"),
@@ -46,16 +48,17 @@ def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> Non
             {"provider": provider},
         )
         return
-    spec = {
-        "parentRefs": [
-            {
-                "group": "gateway.networking.k8s.io",
-                "kind": "Gateway",
-                "name": ctx.upstream(GATEWAY_STACK, "gateway_name"),
-                "namespace": ctx.upstream(GATEWAY_STACK, "gateway_namespace"),
-            },
-        ],
+    parent = {
+        "group": "gateway.networking.k8s.io",
+        "kind": "Gateway",
+        "name": ctx.upstream(GATEWAY_STACK, "gateway_name"),
+        "namespace": ctx.upstream(GATEWAY_STACK, "gateway_namespace"),
     }
+    if ingress.host:
+        # A host has a certificate (validate requires dns and certificates):
+        # served over HTTPS, while the Gateway redirects its plain HTTP.
+        parent["sectionName"] = "https"
+    spec = {"parentRefs": [parent]}
     if ingress.host:
         spec["hostnames"] = [ingress.host]
     spec["rules"] = [
