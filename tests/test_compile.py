@@ -373,10 +373,11 @@ class TestDiff:
     def test_a_cluster_change_reaches_every_stack_above_it(self, tmp_path: Path) -> None:
         text = sample("aws").read_text()
         result = self.run(
-            tmp_path, text, text.replace('version: "1.31"', 'version: "1.32"'), "--json"
+            tmp_path, text, text.replace('version: "1.35"', 'version: "1.36"'), "--json"
         )
         radius = json.loads(result.output)
-        assert radius["changed"] == ["03-cluster"]
+        # The cluster autoscaler's image follows the cluster's minor version.
+        assert radius["changed"] == ["03-cluster", "04-cluster-services"]
         assert "01-identity" not in radius["downstream"] and "06-apps/admin" in radius["downstream"]
 
     def test_no_change(self, tmp_path: Path) -> None:

@@ -51,11 +51,7 @@ _ALL_CONTAINERS = (
 
 def namespaces_of(platform: Platform, level: str | None = None) -> list[str]:
     """The declared namespaces (those that enforce Pod Security `level`)."""
-    return [
-        n.name
-        for n in platform.cluster.namespaces
-        if level is None or n.pod_security == level
-    ]
+    return [n.name for n in platform.cluster.namespaces if level is None or n.pod_security == level]
 
 
 def _cel_in(namespaces: list[str]) -> str:

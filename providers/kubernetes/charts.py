@@ -684,7 +684,11 @@ def emit_app_services(ctx: StackContext, provider: Code, *, cloud: str, cloud_va
                 GATEWAY_NAMESPACE,
                 {
                     "parentRefs": [
-                        {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE, "sectionName": "http"}
+                        {
+                            "name": GATEWAY_NAME,
+                            "namespace": GATEWAY_NAMESPACE,
+                            "sectionName": "http",
+                        }
                     ],
                     "hostnames": [f"*.{a.dns_zone}"],
                     "rules": [

@@ -68,9 +68,7 @@ MESHES = {
     # Sidecars with the istio CNI (no privileged init container, so pods stay
     # Pod Security restricted); istiod serves xDS and certificates on 15012.
     # Strict mutual TLS is a PeerAuthentication per app namespace (charts.py).
-    "istio": Mesh(
-        "istio-system", {"istio-injection": "enabled"}, {}, {}, (15012,), (), (15020,)
-    ),
+    "istio": Mesh("istio-system", {"istio-injection": "enabled"}, {}, {}, (15012,), (), (15020,)),
     # The proxy injector meshes annotated namespaces; proxies reach the
     # identity (8080), destination (8086) and policy (8090) controllers, take
     # meshed traffic on 4143 and serve metrics on 4191.

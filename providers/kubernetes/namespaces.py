@@ -218,8 +218,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
                                     },
                                 ],
                                 "ports": [
-                                    {"protocol": "TCP", "port": port}
-                                    for port in mesh.control_ports
+                                    {"protocol": "TCP", "port": port} for port in mesh.control_ports
                                 ],
                             },
                         ],

@@ -334,6 +334,11 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
     ),
 )
 
+pulumi.export("automation_deploy-apps_role_arn", automation_deploy_apps_role.arn)
+pulumi.export(
+    "automation_deploy-platform_role_arn",
+    automation_deploy_platform_role.arn,
+)
 pulumi.export("cluster_role_arn", cluster_role.arn)
 pulumi.export("node_role_arn", node_role.arn)
 pulumi.export("team_payments_role_arn", team_payments_role.arn)

@@ -21,7 +21,7 @@ def irsa_condition(issuer_url, service_account):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = pulumi.get_organization()
+org = config.get("organization") or "organization"
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -30,7 +30,7 @@ kubeconfig = cluster_stack.require_output("kubeconfig")
 oidc_provider_arn = cluster_stack.require_output("oidc_provider_arn")
 oidc_provider_url = cluster_stack.require_output("oidc_provider_url")
 
-# cloud
+# platform.yaml:8
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -43,14 +43,14 @@ aws_provider = aws.Provider(
     },
 )
 
-# clusterServices
+# platform.yaml:62
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# clusterServices.logging
+# platform.yaml:62
 fluent_bit_role = aws.iam.Role(
     "acme-fluent-bit",
     description="IRSA role of logging/fluent-bit",
@@ -79,7 +79,7 @@ fluent_bit_role = aws.iam.Role(
     ),
 )
 
-# clusterServices.logging
+# platform.yaml:62
 fluent_bit_policy = aws.iam.RolePolicy(
     "acme-fluent-bit",
     role=fluent_bit_role.id,
@@ -105,7 +105,7 @@ fluent_bit_policy = aws.iam.RolePolicy(
     ),
 )
 
-# clusterServices.autoscaler
+# platform.yaml:66
 cluster_autoscaler_role = aws.iam.Role(
     "acme-cluster-autoscaler",
     description="IRSA role of kube-system/cluster-autoscaler",
@@ -134,7 +134,7 @@ cluster_autoscaler_role = aws.iam.Role(
     ),
 )
 
-# clusterServices.autoscaler
+# platform.yaml:66
 cluster_autoscaler_policy = aws.iam.RolePolicy(
     "acme-cluster-autoscaler",
     role=cluster_autoscaler_role.id,
@@ -165,14 +165,34 @@ cluster_autoscaler_policy = aws.iam.RolePolicy(
     ),
 )
 
-# clusterServices.logging
+# platform.yaml:62
+chart_namespace_logging = kubernetes.core.v1.Namespace(
+    "logging",
+    metadata={
+        "name": "logging",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "privileged",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "privileged",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "privileged",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:62
 release_aws_for_fluent_bit = kubernetes.helm.v3.Release(
     "aws-for-fluent-bit",
     name="aws-for-fluent-bit",
     chart="aws-for-fluent-bit",
-    version="0.1.34",
+    version="0.2.0",
     namespace="logging",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -194,17 +214,40 @@ release_aws_for_fluent_bit = kubernetes.helm.v3.Release(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_logging,
+        ],
     ),
 )
 
-# clusterServices.monitoring
+# platform.yaml:63
+chart_namespace_monitoring = kubernetes.core.v1.Namespace(
+    "monitoring",
+    metadata={
+        "name": "monitoring",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "privileged",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "privileged",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "privileged",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:63
 release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     "kube-prometheus-stack",
     name="kube-prometheus-stack",
     chart="kube-prometheus-stack",
-    version="65.1.1",
+    version="88.5.3",
     namespace="monitoring",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -226,17 +269,40 @@ release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_monitoring,
+        ],
     ),
 )
 
-# clusterServices.policy
+# platform.yaml:64
+chart_namespace_kyverno = kubernetes.core.v1.Namespace(
+    "kyverno",
+    metadata={
+        "name": "kyverno",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:64
 release_kyverno = kubernetes.helm.v3.Release(
     "kyverno",
     name="kyverno",
     chart="kyverno",
-    version="3.2.6",
+    version="3.9.0",
     namespace="kyverno",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -250,26 +316,92 @@ release_kyverno = kubernetes.helm.v3.Release(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_kyverno,
+        ],
     ),
 )
 
-# clusterServices.policy
+# platform.yaml:64
 release_kyverno_policies = kubernetes.helm.v3.Release(
     "kyverno-policies",
     name="kyverno-policies",
     chart="kyverno-policies",
-    version="3.2.5",
+    version="3.9.0",
     namespace="kyverno",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
     values={
-        "podSecurityStandard": "baseline",
+        "podSecurityStandard": "restricted",
         "validationFailureAction": "Enforce",
+        "failurePolicy": "Fail",
+        "vpolExclude": {
+            "matchConditions": [
+                {
+                    "name": "crosswalk-restricted-namespaces",
+                    "expression": "request.namespace in ['payments', 'storefront', 'internal']",
+                },
+            ],
+        },
     },
     repository_opts={
         "repo": "https://kyverno.github.io/kyverno/",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            chart_namespace_kyverno,
+            release_kyverno,
+        ],
+    ),
+)
+
+# platform.yaml:64
+policy_require_requests_limits = kubernetes.apiextensions.CustomResource(
+    "validatingpolicy-crosswalk-require-requests-limits",
+    api_version="policies.kyverno.io/v1beta1",
+    kind="ValidatingPolicy",
+    metadata={
+        "name": "crosswalk-require-requests-limits",
+    },
+    spec={
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [
+                {
+                    "apiGroups": [
+                        "",
+                    ],
+                    "apiVersions": [
+                        "v1",
+                    ],
+                    "operations": [
+                        "CREATE",
+                        "UPDATE",
+                    ],
+                    "resources": [
+                        "pods",
+                    ],
+                },
+            ],
+        },
+        "matchConditions": [
+            {
+                "name": "crosswalk-namespaces",
+                "expression": "request.namespace in ['payments', 'storefront', 'internal']",
+            },
+        ],
+        "validations": [
+            {
+                "expression": "(!has(object.spec.initContainers) || object.spec.initContainers.all(c, has(c.resources) && has(c.resources.requests) && 'cpu' in c.resources.requests && has(c.resources) && has(c.resources.requests) && 'memory' in c.resources.requests && has(c.resources) && has(c.resources.limits) && 'cpu' in c.resources.limits && has(c.resources) && has(c.resources.limits) && 'memory' in c.resources.limits)) && object.spec.containers.all(c, has(c.resources) && has(c.resources.requests) && 'cpu' in c.resources.requests && has(c.resources) && has(c.resources.requests) && 'memory' in c.resources.requests && has(c.resources) && has(c.resources.limits) && 'cpu' in c.resources.limits && has(c.resources) && has(c.resources.limits) && 'memory' in c.resources.limits)",
+                "message": "every container requests and limits cpu and memory",
+            },
+        ],
+        "validationActions": [
+            "Deny",
+        ],
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
@@ -279,14 +411,67 @@ release_kyverno_policies = kubernetes.helm.v3.Release(
     ),
 )
 
-# clusterServices.metricsServer
+# platform.yaml:64
+policy_disallow_latest_tag = kubernetes.apiextensions.CustomResource(
+    "validatingpolicy-crosswalk-disallow-latest-tag",
+    api_version="policies.kyverno.io/v1beta1",
+    kind="ValidatingPolicy",
+    metadata={
+        "name": "crosswalk-disallow-latest-tag",
+    },
+    spec={
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [
+                {
+                    "apiGroups": [
+                        "",
+                    ],
+                    "apiVersions": [
+                        "v1",
+                    ],
+                    "operations": [
+                        "CREATE",
+                        "UPDATE",
+                    ],
+                    "resources": [
+                        "pods",
+                    ],
+                },
+            ],
+        },
+        "matchConditions": [
+            {
+                "name": "crosswalk-namespaces",
+                "expression": "request.namespace in ['payments', 'storefront', 'internal']",
+            },
+        ],
+        "validations": [
+            {
+                "expression": "(!has(object.spec.initContainers) || object.spec.initContainers.all(c, !c.image.endsWith(':latest') && (c.image.contains('@') || c.image.substring(c.image.lastIndexOf('/') + 1).contains(':')))) && object.spec.containers.all(c, !c.image.endsWith(':latest') && (c.image.contains('@') || c.image.substring(c.image.lastIndexOf('/') + 1).contains(':')))",
+                "message": "every image names a tag other than 'latest', or a digest",
+            },
+        ],
+        "validationActions": [
+            "Deny",
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            release_kyverno,
+        ],
+    ),
+)
+
+# platform.yaml:62
 release_metrics_server = kubernetes.helm.v3.Release(
     "metrics-server",
     name="metrics-server",
     chart="metrics-server",
-    version="3.12.2",
+    version="3.13.1",
     namespace="kube-system",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -301,14 +486,14 @@ release_metrics_server = kubernetes.helm.v3.Release(
     ),
 )
 
-# clusterServices.autoscaler
+# platform.yaml:66
 release_cluster_autoscaler = kubernetes.helm.v3.Release(
     "cluster-autoscaler",
     name="cluster-autoscaler",
     chart="cluster-autoscaler",
-    version="9.43.2",
+    version="9.59.0",
     namespace="kube-system",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -325,6 +510,9 @@ release_cluster_autoscaler = kubernetes.helm.v3.Release(
                     "eks.amazonaws.com/role-arn": cluster_autoscaler_role.arn,
                 },
             },
+        },
+        "image": {
+            "tag": "v1.35.2",
         },
     },
     repository_opts={

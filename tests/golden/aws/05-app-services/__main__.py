@@ -21,7 +21,7 @@ def irsa_condition(issuer_url, service_account):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = pulumi.get_organization()
+org = config.get("organization") or "organization"
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 datastores_cache_deletionprotection = config.require_bool(
@@ -46,7 +46,7 @@ kubeconfig = cluster_stack.require_output("kubeconfig")
 oidc_provider_arn = cluster_stack.require_output("oidc_provider_arn")
 oidc_provider_url = cluster_stack.require_output("oidc_provider_url")
 
-# cloud
+# platform.yaml:8
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -59,14 +59,14 @@ aws_provider = aws.Provider(
     },
 )
 
-# appServices
+# platform.yaml:69
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# appServices.dns
+# platform.yaml:70
 dns_zone = aws.route53.Zone(
     "acme-zone",
     name="example.com",
@@ -76,7 +76,7 @@ dns_zone = aws.route53.Zone(
     ),
 )
 
-# appServices.dns
+# platform.yaml:70
 external_dns_role = aws.iam.Role(
     "acme-external-dns",
     description="IRSA role of external-dns/external-dns",
@@ -105,7 +105,7 @@ external_dns_role = aws.iam.Role(
     ),
 )
 
-# appServices.dns
+# platform.yaml:70
 external_dns_policy = aws.iam.RolePolicy(
     "acme-external-dns",
     role=external_dns_role.id,
@@ -131,7 +131,7 @@ external_dns_policy = aws.iam.RolePolicy(
     ),
 )
 
-# appServices.certificates
+# platform.yaml:71
 cert_manager_role = aws.iam.Role(
     "acme-cert-manager",
     description="IRSA role of cert-manager/cert-manager",
@@ -160,7 +160,7 @@ cert_manager_role = aws.iam.Role(
     ),
 )
 
-# appServices.certificates
+# platform.yaml:71
 cert_manager_policy = aws.iam.RolePolicy(
     "acme-cert-manager",
     role=cert_manager_role.id,
@@ -186,31 +186,74 @@ cert_manager_policy = aws.iam.RolePolicy(
     ),
 )
 
-# appServices.ingress
+# platform.yaml:69
+chart_namespace_envoy_gateway_system = kubernetes.core.v1.Namespace(
+    "envoy-gateway-system",
+    metadata={
+        "name": "envoy-gateway-system",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:69
 release_envoy_gateway = kubernetes.helm.v3.Release(
     "envoy-gateway",
     name="envoy-gateway",
     chart="oci://docker.io/envoyproxy/gateway-helm",
-    version="v1.2.4",
+    version="v1.9.0",
     namespace="envoy-gateway-system",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
     values={},
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_envoy_gateway_system,
+        ],
     ),
 )
 
-# appServices.certificates
+# platform.yaml:71
+chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
+    "cert-manager",
+    metadata={
+        "name": "cert-manager",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:71
 release_cert_manager = kubernetes.helm.v3.Release(
     "cert-manager",
     name="cert-manager",
     chart="cert-manager",
-    version="v1.16.2",
+    version="v1.21.1",
     namespace="cert-manager",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -235,10 +278,13 @@ release_cert_manager = kubernetes.helm.v3.Release(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_cert_manager,
+        ],
     ),
 )
 
-# appServices.certificates
+# platform.yaml:71
 cluster_issuer = kubernetes.apiextensions.CustomResource(
     "clusterissuer-letsencrypt",
     api_version="cert-manager.io/v1",
@@ -273,14 +319,34 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# appServices.dns
+# platform.yaml:70
+chart_namespace_external_dns = kubernetes.core.v1.Namespace(
+    "external-dns",
+    metadata={
+        "name": "external-dns",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:70
 release_external_dns = kubernetes.helm.v3.Release(
     "external-dns",
     name="external-dns",
     chart="external-dns",
-    version="1.15.0",
+    version="1.21.1",
     namespace="external-dns",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -316,10 +382,13 @@ release_external_dns = kubernetes.helm.v3.Release(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_external_dns,
+        ],
     ),
 )
 
-# appServices.ingress
+# platform.yaml:69
 gateway_class = kubernetes.apiextensions.CustomResource(
     "gatewayclass-envoy",
     api_version="gateway.networking.k8s.io/v1",
@@ -338,13 +407,19 @@ gateway_class = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# appServices.ingress
-gateway_namespace = kubernetes.core.v1.Namespace(
+# platform.yaml:69
+chart_namespace_gateway = kubernetes.core.v1.Namespace(
     "gateway",
     metadata={
         "name": "gateway",
         "labels": {
             "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
         },
     },
     opts=pulumi.ResourceOptions(
@@ -352,7 +427,7 @@ gateway_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# appServices.ingress
+# platform.yaml:69
 gateway = kubernetes.apiextensions.CustomResource(
     "gateway-public",
     api_version="gateway.networking.k8s.io/v1",
@@ -402,14 +477,56 @@ gateway = kubernetes.apiextensions.CustomResource(
         provider=k8s_provider,
         depends_on=[
             gateway_class,
-            gateway_namespace,
+            chart_namespace_gateway,
+        ],
+    ),
+)
+
+# platform.yaml:71
+https_redirect = kubernetes.apiextensions.CustomResource(
+    "httproute-https-redirect",
+    api_version="gateway.networking.k8s.io/v1",
+    kind="HTTPRoute",
+    metadata={
+        "name": "https-redirect",
+        "namespace": "gateway",
+    },
+    spec={
+        "parentRefs": [
+            {
+                "name": "public",
+                "namespace": "gateway",
+                "sectionName": "http",
+            },
+        ],
+        "hostnames": [
+            "*.example.com",
+        ],
+        "rules": [
+            {
+                "filters": [
+                    {
+                        "type": "RequestRedirect",
+                        "requestRedirect": {
+                            "scheme": "https",
+                            "statusCode": 301,
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            gateway,
         ],
     ),
 )
 
 gateways = [gateway]
 
-# appServices.datastores.orders
+# platform.yaml:73
 datastore_orders_sg = aws.ec2.SecurityGroup(
     "acme-orders",
     description="postgres orders: reachable only from the cluster",
@@ -430,7 +547,7 @@ datastore_orders_sg = aws.ec2.SecurityGroup(
     ),
 )
 
-# appServices.datastores.orders
+# platform.yaml:73
 datastore_orders_subnets = aws.rds.SubnetGroup(
     "acme-orders",
     subnet_ids=private_subnet_ids,
@@ -439,7 +556,7 @@ datastore_orders_subnets = aws.rds.SubnetGroup(
     ),
 )
 
-# appServices.datastores.orders
+# platform.yaml:73
 datastore_orders = aws.rds.Instance(
     "acme-orders",
     engine="postgres",
@@ -473,7 +590,7 @@ datastore_orders = aws.rds.Instance(
     ),
 )
 
-# appServices.datastores.cache
+# platform.yaml:74
 datastore_cache_sg = aws.ec2.SecurityGroup(
     "acme-cache",
     description="redis cache: reachable only from the cluster",
@@ -494,7 +611,7 @@ datastore_cache_sg = aws.ec2.SecurityGroup(
     ),
 )
 
-# appServices.datastores.cache
+# platform.yaml:74
 datastore_cache_subnets = aws.elasticache.SubnetGroup(
     "acme-cache",
     subnet_ids=private_subnet_ids,
@@ -511,7 +628,7 @@ cache_auth = aws.secretsmanager.get_random_password(
     ),
 )
 
-# appServices.datastores.cache
+# platform.yaml:74
 datastore_cache = aws.elasticache.ReplicationGroup(
     "acme-cache",
     description="redis cache of platform acme",
@@ -539,7 +656,7 @@ datastore_cache = aws.elasticache.ReplicationGroup(
     ),
 )
 
-# appServices.datastores.events
+# platform.yaml:75
 datastore_events_dead_letters = aws.sqs.Queue(
     "acme-events-dead-letters",
     sqs_managed_sse_enabled=True,
@@ -549,7 +666,7 @@ datastore_events_dead_letters = aws.sqs.Queue(
     ),
 )
 
-# appServices.datastores.events
+# platform.yaml:75
 datastore_events = aws.sqs.Queue(
     "acme-events",
     sqs_managed_sse_enabled=True,

@@ -45,7 +45,7 @@ def role_definition(name):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = pulumi.get_organization()
+org = config.get("organization") or "organization"
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 nodepools_system_count = config.require_int("nodePools.system.count")
@@ -74,7 +74,7 @@ nodes_subnet_id = managed_infra_stack.require_output("nodes_subnet_id")
 registry_images_id = managed_infra_stack.require_output("registry_images_id")
 secrets_key_uri = managed_infra_stack.require_output("secrets_key_uri")
 
-# cloud
+# platform.yaml:8
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
@@ -86,7 +86,7 @@ client = authorization.get_client_config(
     ),
 )
 
-# network
+# platform.yaml:36
 cluster_network = authorization.RoleAssignment(
     "contoso-cluster-network",
     principal_id=cluster_identity_principal_id,
@@ -98,7 +98,7 @@ cluster_network = authorization.RoleAssignment(
     ),
 )
 
-# cluster
+# platform.yaml:41
 cluster_kms = authorization.RoleAssignment(
     "contoso-cluster-kms",
     principal_id=cluster_identity_principal_id,
@@ -117,14 +117,14 @@ tags = {
     "crosswalk-environment": stack,
 }
 
-# cluster
+# platform.yaml:41
 cluster = containerservice.ManagedCluster(
     "contoso",
     resource_group_name=resource_group_name,
     resource_name_="contoso",
     location="westeurope",
     dns_prefix="contoso",
-    kubernetes_version="1.31",
+    kubernetes_version="1.35",
     sku={
         "name": "Base",
         "tier": "Standard",
@@ -254,7 +254,7 @@ cluster = containerservice.ManagedCluster(
     ),
 )
 
-# cluster
+# platform.yaml:41
 cluster_audit = monitor.DiagnosticSetting(
     "contoso-audit",
     name="control-plane-logs",
@@ -292,7 +292,7 @@ cluster_audit = monitor.DiagnosticSetting(
     ),
 )
 
-# cluster.nodePools.batch
+# platform.yaml:45
 node_pool_batch = containerservice.AgentPool(
     "contoso-batch",
     resource_group_name=resource_group_name,
@@ -336,7 +336,7 @@ node_pool_batch = containerservice.AgentPool(
     ),
 )
 
-# identity.teams.platform
+# platform.yaml:17
 team_platform_user = authorization.RoleAssignment(
     "contoso-team-platform-3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90-cluster-user",
     principal_id="3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90",
@@ -347,7 +347,7 @@ team_platform_user = authorization.RoleAssignment(
     ),
 )
 
-# identity.teams.platform.access
+# platform.yaml:18
 team_platform_admin = authorization.RoleAssignment(
     "contoso-team-platform-3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90-cluster-admin",
     principal_id="3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90",
@@ -358,7 +358,7 @@ team_platform_admin = authorization.RoleAssignment(
     ),
 )
 
-# identity.teams.payments
+# platform.yaml:20
 team_payments_user = authorization.RoleAssignment(
     "contoso-team-payments-b7c4d2e1-5a6f-4b8c-9d0e-1f2a3b4c5d6e-cluster-user",
     principal_id="b7c4d2e1-5a6f-4b8c-9d0e-1f2a3b4c5d6e",
@@ -369,7 +369,7 @@ team_payments_user = authorization.RoleAssignment(
     ),
 )
 
-# identity.teams.payments.access
+# platform.yaml:21
 team_payments_payments = authorization.RoleAssignment(
     "contoso-team-payments-b7c4d2e1-5a6f-4b8c-9d0e-1f2a3b4c5d6e-payments",
     principal_id="b7c4d2e1-5a6f-4b8c-9d0e-1f2a3b4c5d6e",
@@ -383,7 +383,7 @@ team_payments_payments = authorization.RoleAssignment(
     ),
 )
 
-# identity.teams.web
+# platform.yaml:24
 team_web_user = authorization.RoleAssignment(
     "contoso-team-web-0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d-cluster-user",
     principal_id="0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",
@@ -394,7 +394,7 @@ team_web_user = authorization.RoleAssignment(
     ),
 )
 
-# identity.teams.web.access
+# platform.yaml:25
 team_web_storefront = authorization.RoleAssignment(
     "contoso-team-web-0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d-storefront",
     principal_id="0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",
@@ -408,7 +408,7 @@ team_web_storefront = authorization.RoleAssignment(
     ),
 )
 
-# identity.teams.web.access
+# platform.yaml:25
 team_web_internal = authorization.RoleAssignment(
     "contoso-team-web-0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d-internal",
     principal_id="0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",
@@ -422,7 +422,7 @@ team_web_internal = authorization.RoleAssignment(
     ),
 )
 
-# registries.images
+# platform.yaml:38
 registry_images_pull = authorization.RoleAssignment(
     "contoso-images-pull",
     principal_id=kubelet_identity_principal_id,
@@ -491,14 +491,14 @@ kubeconfig = pulumi.Output.secret(
     ),
 )
 
-# cluster
+# platform.yaml:41
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# cluster
+# platform.yaml:41
 default_storage_class = kubernetes.storage.v1.StorageClass(
     "encrypted-ssd",
     metadata={
@@ -520,11 +520,50 @@ default_storage_class = kubernetes.storage.v1.StorageClass(
     ),
 )
 
-# cluster.namespaces.payments
+# platform.yaml:41
+route_editors = kubernetes.rbac.v1.ClusterRole(
+    "crosswalk-route-editors",
+    metadata={
+        "name": "crosswalk:route-editors",
+        "labels": {
+            "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+            "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    rules=[
+        {
+            "api_groups": [
+                "gateway.networking.k8s.io",
+            ],
+            "resources": [
+                "httproutes",
+            ],
+            "verbs": [
+                "get",
+                "list",
+                "watch",
+                "create",
+                "update",
+                "patch",
+                "delete",
+            ],
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:53
 payments_namespace = kubernetes.core.v1.Namespace(
     "payments",
     metadata={
         "name": "payments",
+        "annotations": {
+            "linkerd.io/inject": "enabled",
+            "config.linkerd.io/default-inbound-policy": "all-authenticated",
+        },
         "labels": {
             "pod-security.kubernetes.io/enforce": "restricted",
             "pod-security.kubernetes.io/enforce-version": "latest",
@@ -540,7 +579,7 @@ payments_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# cluster.namespaces.payments.quota
+# platform.yaml:55
 payments_quota = kubernetes.core.v1.ResourceQuota(
     "payments/quota",
     metadata={
@@ -566,7 +605,7 @@ payments_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# cluster.namespaces.payments
+# platform.yaml:53
 payments_limits = kubernetes.core.v1.LimitRange(
     "payments/container-defaults",
     metadata={
@@ -599,7 +638,7 @@ payments_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# cluster.namespaces.payments.networkPolicy
+# platform.yaml:53
 payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "payments/default-deny",
     metadata={
@@ -624,7 +663,7 @@ payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.payments.networkPolicy
+# platform.yaml:53
 payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-dns",
     metadata={
@@ -676,7 +715,7 @@ payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.payments.networkPolicy
+# platform.yaml:53
 payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-same-namespace",
     metadata={
@@ -719,7 +758,58 @@ payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.payments.team
+# platform.yaml:66
+payments_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
+    "payments/allow-mesh",
+    metadata={
+        "name": "allow-mesh",
+        "namespace": "payments",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    spec={
+        "pod_selector": {},
+        "policy_types": [
+            "Egress",
+        ],
+        "egress": [
+            {
+                "to": [
+                    {
+                        "namespace_selector": {
+                            "match_labels": {
+                                "kubernetes.io/metadata.name": "linkerd",
+                            },
+                        },
+                    },
+                ],
+                "ports": [
+                    {
+                        "protocol": "TCP",
+                        "port": 8080,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 8086,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 8090,
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            payments_namespace,
+        ],
+    ),
+)
+
+# platform.yaml:54
 payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     "payments/team.payments",
     metadata={
@@ -749,11 +839,15 @@ payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# cluster.namespaces.storefront
+# platform.yaml:56
 storefront_namespace = kubernetes.core.v1.Namespace(
     "storefront",
     metadata={
         "name": "storefront",
+        "annotations": {
+            "linkerd.io/inject": "enabled",
+            "config.linkerd.io/default-inbound-policy": "all-authenticated",
+        },
         "labels": {
             "pod-security.kubernetes.io/enforce": "restricted",
             "pod-security.kubernetes.io/enforce-version": "latest",
@@ -769,7 +863,7 @@ storefront_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# cluster.namespaces.storefront.quota
+# platform.yaml:58
 storefront_quota = kubernetes.core.v1.ResourceQuota(
     "storefront/quota",
     metadata={
@@ -795,7 +889,7 @@ storefront_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# cluster.namespaces.storefront
+# platform.yaml:56
 storefront_limits = kubernetes.core.v1.LimitRange(
     "storefront/container-defaults",
     metadata={
@@ -828,7 +922,7 @@ storefront_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# cluster.namespaces.storefront.networkPolicy
+# platform.yaml:56
 storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "storefront/default-deny",
     metadata={
@@ -853,7 +947,7 @@ storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.storefront.networkPolicy
+# platform.yaml:56
 storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-dns",
     metadata={
@@ -905,7 +999,7 @@ storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.storefront.networkPolicy
+# platform.yaml:56
 storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-same-namespace",
     metadata={
@@ -948,7 +1042,58 @@ storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.storefront.team
+# platform.yaml:66
+storefront_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
+    "storefront/allow-mesh",
+    metadata={
+        "name": "allow-mesh",
+        "namespace": "storefront",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    spec={
+        "pod_selector": {},
+        "policy_types": [
+            "Egress",
+        ],
+        "egress": [
+            {
+                "to": [
+                    {
+                        "namespace_selector": {
+                            "match_labels": {
+                                "kubernetes.io/metadata.name": "linkerd",
+                            },
+                        },
+                    },
+                ],
+                "ports": [
+                    {
+                        "protocol": "TCP",
+                        "port": 8080,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 8086,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 8090,
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            storefront_namespace,
+        ],
+    ),
+)
+
+# platform.yaml:57
 storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.web",
     metadata={
@@ -978,11 +1123,15 @@ storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# cluster.namespaces.internal
+# platform.yaml:59
 internal_namespace = kubernetes.core.v1.Namespace(
     "internal",
     metadata={
         "name": "internal",
+        "annotations": {
+            "linkerd.io/inject": "enabled",
+            "config.linkerd.io/default-inbound-policy": "all-authenticated",
+        },
         "labels": {
             "pod-security.kubernetes.io/enforce": "restricted",
             "pod-security.kubernetes.io/enforce-version": "latest",
@@ -998,7 +1147,7 @@ internal_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# cluster.namespaces.internal.quota
+# platform.yaml:59
 internal_quota = kubernetes.core.v1.ResourceQuota(
     "internal/quota",
     metadata={
@@ -1024,7 +1173,7 @@ internal_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# cluster.namespaces.internal
+# platform.yaml:59
 internal_limits = kubernetes.core.v1.LimitRange(
     "internal/container-defaults",
     metadata={
@@ -1057,7 +1206,7 @@ internal_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# cluster.namespaces.internal.networkPolicy
+# platform.yaml:59
 internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "internal/default-deny",
     metadata={
@@ -1082,7 +1231,7 @@ internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.internal.networkPolicy
+# platform.yaml:59
 internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-dns",
     metadata={
@@ -1134,7 +1283,7 @@ internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.internal.networkPolicy
+# platform.yaml:59
 internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-same-namespace",
     metadata={
@@ -1177,7 +1326,58 @@ internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.internal.team
+# platform.yaml:66
+internal_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
+    "internal/allow-mesh",
+    metadata={
+        "name": "allow-mesh",
+        "namespace": "internal",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    spec={
+        "pod_selector": {},
+        "policy_types": [
+            "Egress",
+        ],
+        "egress": [
+            {
+                "to": [
+                    {
+                        "namespace_selector": {
+                            "match_labels": {
+                                "kubernetes.io/metadata.name": "linkerd",
+                            },
+                        },
+                    },
+                ],
+                "ports": [
+                    {
+                        "protocol": "TCP",
+                        "port": 8080,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 8086,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 8090,
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            internal_namespace,
+        ],
+    ),
+)
+
+# platform.yaml:60
 internal_team_web = kubernetes.rbac.v1.RoleBinding(
     "internal/team.web",
     metadata={

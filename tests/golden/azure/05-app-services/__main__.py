@@ -37,7 +37,7 @@ def role_definition(name):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = pulumi.get_organization()
+org = config.get("organization") or "organization"
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 datastores_orders_deletionprotection = config.require_bool(
@@ -59,7 +59,7 @@ cluster_stack = pulumi.StackReference(org + "/contoso-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
 oidc_issuer_url = cluster_stack.require_output("oidc_issuer_url")
 
-# appServices
+# platform.yaml:70
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
@@ -73,13 +73,13 @@ tags = {
     "crosswalk-environment": stack,
 }
 
-# cloud
+# platform.yaml:8
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
 )
 
-# appServices.dns
+# platform.yaml:71
 dns_zone = dns.Zone(
     "contoso.example.net",
     resource_group_name=resource_group_name,
@@ -98,7 +98,7 @@ client = authorization.get_client_config(
     ),
 )
 
-# appServices.dns
+# platform.yaml:71
 external_dns = managedidentity.UserAssignedIdentity(
     "contoso-external-dns",
     resource_group_name=resource_group_name,
@@ -110,7 +110,7 @@ external_dns = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# appServices.dns
+# platform.yaml:71
 external_dns_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-external-dns-kubernetes",
     resource_group_name=resource_group_name,
@@ -126,7 +126,7 @@ external_dns_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# appServices.dns
+# platform.yaml:71
 external_dns_zone = authorization.RoleAssignment(
     "contoso-external-dns-zone",
     principal_id=external_dns.principal_id,
@@ -138,7 +138,7 @@ external_dns_zone = authorization.RoleAssignment(
     ),
 )
 
-# appServices.dns
+# platform.yaml:71
 external_dns_group = authorization.RoleAssignment(
     "contoso-external-dns-group",
     principal_id=external_dns.principal_id,
@@ -155,7 +155,7 @@ external_dns_group = authorization.RoleAssignment(
     ),
 )
 
-# appServices.certificates
+# platform.yaml:72
 cert_manager = managedidentity.UserAssignedIdentity(
     "contoso-cert-manager",
     resource_group_name=resource_group_name,
@@ -167,7 +167,7 @@ cert_manager = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# appServices.certificates
+# platform.yaml:72
 cert_manager_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-cert-manager-kubernetes",
     resource_group_name=resource_group_name,
@@ -183,7 +183,7 @@ cert_manager_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# appServices.certificates
+# platform.yaml:72
 cert_manager_zone = authorization.RoleAssignment(
     "contoso-cert-manager-zone",
     principal_id=cert_manager.principal_id,
@@ -195,14 +195,37 @@ cert_manager_zone = authorization.RoleAssignment(
     ),
 )
 
-# appServices.ingress
+# platform.yaml:70
+chart_namespace_traefik = kubernetes.core.v1.Namespace(
+    "traefik",
+    metadata={
+        "name": "traefik",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+        "annotations": {
+            "linkerd.io/inject": "enabled",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:70
 release_traefik = kubernetes.helm.v3.Release(
     "traefik",
     name="traefik",
     chart="traefik",
-    version="33.2.1",
+    version="41.3.0",
     namespace="traefik",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -221,45 +244,52 @@ release_traefik = kubernetes.helm.v3.Release(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_traefik,
+        ],
     ),
 )
 
-# appServices.certificates
-release_cert_manager = kubernetes.helm.v3.Release(
-    "cert-manager",
-    name="cert-manager",
-    chart="cert-manager",
-    version="v1.16.2",
-    namespace="cert-manager",
-    create_namespace=True,
-    atomic=True,
-    cleanup_on_fail=True,
-    timeout=900,
-    values={
-        "crds": {
-            "enabled": True,
-        },
-        "config": {
-            "enableGatewayAPI": True,
-        },
-        "podLabels": {
+# platform.yaml:72
+cert_manager_service_account = kubernetes.core.v1.ServiceAccountPatch(
+    "cert-manager/cert-manager",
+    metadata={
+        "name": "cert-manager",
+        "namespace": "cert-manager",
+        "labels": {
             "azure.workload.identity/use": "true",
         },
-        "serviceAccount": {
-            "labels": {
-                "azure.workload.identity/use": "true",
-            },
-        },
-    },
-    repository_opts={
-        "repo": "https://charts.jetstack.io",
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
     ),
 )
 
-# appServices.certificates
+# platform.yaml:72
+cert_manager_deployment = kubernetes.apps.v1.DeploymentPatch(
+    "cert-manager/cert-manager",
+    metadata={
+        "name": "cert-manager",
+        "namespace": "cert-manager",
+    },
+    spec={
+        "template": {
+            "metadata": {
+                "labels": {
+                    "azure.workload.identity/use": "true",
+                },
+            },
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            cert_manager_service_account,
+        ],
+    ),
+)
+
+# platform.yaml:72
 cluster_issuer = kubernetes.apiextensions.CustomResource(
     "clusterissuer-letsencrypt",
     api_version="cert-manager.io/v1",
@@ -294,19 +324,40 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
         depends_on=[
-            release_cert_manager,
+            cert_manager_service_account,
+            cert_manager_deployment,
         ],
     ),
 )
 
-# appServices.dns
+# platform.yaml:71
+chart_namespace_external_dns = kubernetes.core.v1.Namespace(
+    "external-dns",
+    metadata={
+        "name": "external-dns",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:71
 release_external_dns = kubernetes.helm.v3.Release(
     "external-dns",
     name="external-dns",
     chart="external-dns",
-    version="1.15.0",
+    version="1.21.1",
     namespace="external-dns",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -356,10 +407,13 @@ release_external_dns = kubernetes.helm.v3.Release(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_external_dns,
+        ],
     ),
 )
 
-# appServices.ingress
+# platform.yaml:70
 gateway_class = kubernetes.apiextensions.CustomResource(
     "gatewayclass-traefik",
     api_version="gateway.networking.k8s.io/v1",
@@ -378,13 +432,19 @@ gateway_class = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# appServices.ingress
-gateway_namespace = kubernetes.core.v1.Namespace(
+# platform.yaml:70
+chart_namespace_gateway = kubernetes.core.v1.Namespace(
     "gateway",
     metadata={
         "name": "gateway",
         "labels": {
             "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
         },
     },
     opts=pulumi.ResourceOptions(
@@ -392,7 +452,7 @@ gateway_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# appServices.ingress
+# platform.yaml:70
 gateway = kubernetes.apiextensions.CustomResource(
     "gateway-public",
     api_version="gateway.networking.k8s.io/v1",
@@ -442,14 +502,56 @@ gateway = kubernetes.apiextensions.CustomResource(
         provider=k8s_provider,
         depends_on=[
             gateway_class,
-            gateway_namespace,
+            chart_namespace_gateway,
+        ],
+    ),
+)
+
+# platform.yaml:72
+https_redirect = kubernetes.apiextensions.CustomResource(
+    "httproute-https-redirect",
+    api_version="gateway.networking.k8s.io/v1",
+    kind="HTTPRoute",
+    metadata={
+        "name": "https-redirect",
+        "namespace": "gateway",
+    },
+    spec={
+        "parentRefs": [
+            {
+                "name": "public",
+                "namespace": "gateway",
+                "sectionName": "http",
+            },
+        ],
+        "hostnames": [
+            "*.contoso.example.net",
+        ],
+        "rules": [
+            {
+                "filters": [
+                    {
+                        "type": "RequestRedirect",
+                        "requestRedirect": {
+                            "scheme": "https",
+                            "statusCode": 301,
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            gateway,
         ],
     ),
 )
 
 gateways = [gateway]
 
-# appServices.datastores.orders
+# platform.yaml:74
 zone_postgres = privatedns.PrivateZone(
     "contoso.private.postgres.database.azure.com",
     resource_group_name=resource_group_name,
@@ -461,7 +563,7 @@ zone_postgres = privatedns.PrivateZone(
     ),
 )
 
-# appServices.datastores.orders
+# platform.yaml:74
 zone_postgres_link = privatedns.VirtualNetworkLink(
     "contoso.private.postgres.database.azure.com",
     resource_group_name=resource_group_name,
@@ -478,7 +580,7 @@ zone_postgres_link = privatedns.VirtualNetworkLink(
     ),
 )
 
-# appServices.datastores.orders
+# platform.yaml:74
 datastore_orders = dbforpostgresql.Server(
     "contoso-orders",
     resource_group_name=resource_group_name,
@@ -516,7 +618,7 @@ datastore_orders = dbforpostgresql.Server(
     ),
 )
 
-# appServices.datastores.orders
+# platform.yaml:74
 datastore_orders_database = dbforpostgresql.Database(
     "contoso-orders",
     resource_group_name=resource_group_name,
@@ -530,7 +632,7 @@ datastore_orders_database = dbforpostgresql.Database(
 )
 
 if datastores_orders_deletionprotection:
-    # appServices.datastores.orders
+    # platform.yaml:74
     datastore_orders_lock = authorization.ManagementLockByScope(
         "contoso-orders",
         scope=datastore_orders.id,
@@ -542,7 +644,7 @@ if datastores_orders_deletionprotection:
         ),
     )
 
-# appServices.datastores.cache
+# platform.yaml:75
 datastore_cache = redis.Redis(
     "contoso-cache",
     resource_group_name=resource_group_name,
@@ -567,7 +669,7 @@ datastore_cache = redis.Redis(
     ),
 )
 
-# appServices.datastores.cache
+# platform.yaml:75
 zone_redis = privatedns.PrivateZone(
     "privatelink.redis.cache.windows.net",
     resource_group_name=resource_group_name,
@@ -579,7 +681,7 @@ zone_redis = privatedns.PrivateZone(
     ),
 )
 
-# appServices.datastores.cache
+# platform.yaml:75
 zone_redis_link = privatedns.VirtualNetworkLink(
     "privatelink.redis.cache.windows.net",
     resource_group_name=resource_group_name,
@@ -596,7 +698,7 @@ zone_redis_link = privatedns.VirtualNetworkLink(
     ),
 )
 
-# appServices.datastores.cache
+# platform.yaml:75
 datastore_cache_endpoint = network.PrivateEndpoint(
     "contoso-cache",
     resource_group_name=resource_group_name,
@@ -620,7 +722,7 @@ datastore_cache_endpoint = network.PrivateEndpoint(
     ),
 )
 
-# appServices.datastores.cache
+# platform.yaml:75
 datastore_cache_endpoint_dns = network.PrivateDnsZoneGroup(
     "contoso-cache",
     resource_group_name=resource_group_name,
@@ -637,7 +739,7 @@ datastore_cache_endpoint_dns = network.PrivateDnsZoneGroup(
     ),
 )
 
-# appServices.datastores.events
+# platform.yaml:76
 datastore_events = servicebus.Namespace(
     "contoso-events",
     resource_group_name=resource_group_name,
@@ -655,7 +757,7 @@ datastore_events = servicebus.Namespace(
     ),
 )
 
-# appServices.datastores.events
+# platform.yaml:76
 datastore_events_queue = servicebus.Queue(
     "contoso-events",
     resource_group_name=resource_group_name,
@@ -675,7 +777,7 @@ datastore_events_host = pulumi.Output.concat(
     ".servicebus.windows.net",
 )
 
-# apps.storefront.uses
+# platform.yaml:86
 app_storefront = managedidentity.UserAssignedIdentity(
     "contoso-app-storefront",
     resource_group_name=resource_group_name,
@@ -687,7 +789,7 @@ app_storefront = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# apps.storefront.uses
+# platform.yaml:86
 app_storefront_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-storefront-kubernetes",
     resource_group_name=resource_group_name,
@@ -703,7 +805,7 @@ app_storefront_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# apps.storefront.uses[0]
+# platform.yaml:86
 app_storefront_cache = redis.AccessPolicyAssignment(
     "storefront-cache",
     resource_group_name=resource_group_name,
@@ -717,7 +819,7 @@ app_storefront_cache = redis.AccessPolicyAssignment(
     ),
 )
 
-# apps.checkout.uses
+# platform.yaml:98
 app_checkout = managedidentity.UserAssignedIdentity(
     "contoso-app-checkout",
     resource_group_name=resource_group_name,
@@ -729,7 +831,7 @@ app_checkout = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# apps.checkout.uses
+# platform.yaml:98
 app_checkout_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-checkout-kubernetes",
     resource_group_name=resource_group_name,
@@ -745,7 +847,7 @@ app_checkout_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# apps.checkout.uses[0]
+# platform.yaml:98
 app_checkout_orders = dbforpostgresql.Administrator(
     "checkout-orders",
     resource_group_name=resource_group_name,
@@ -759,7 +861,7 @@ app_checkout_orders = dbforpostgresql.Administrator(
     ),
 )
 
-# apps.checkout.uses[1]
+# platform.yaml:98
 app_checkout_events_sender = authorization.RoleAssignment(
     "checkout-events-sender",
     principal_id=app_checkout.principal_id,
@@ -771,7 +873,7 @@ app_checkout_events_sender = authorization.RoleAssignment(
     ),
 )
 
-# apps.checkout.uses[1]
+# platform.yaml:98
 app_checkout_events_receiver = authorization.RoleAssignment(
     "checkout-events-receiver",
     principal_id=app_checkout.principal_id,
@@ -783,7 +885,7 @@ app_checkout_events_receiver = authorization.RoleAssignment(
     ),
 )
 
-# apps.order-worker.uses
+# platform.yaml:106
 app_order_worker = managedidentity.UserAssignedIdentity(
     "contoso-app-order-worker",
     resource_group_name=resource_group_name,
@@ -795,7 +897,7 @@ app_order_worker = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# apps.order-worker.uses
+# platform.yaml:106
 app_order_worker_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-order-worker-kubernetes",
     resource_group_name=resource_group_name,
@@ -811,7 +913,7 @@ app_order_worker_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# apps.order-worker.uses[0]
+# platform.yaml:106
 app_order_worker_orders = dbforpostgresql.Administrator(
     "order-worker-orders",
     resource_group_name=resource_group_name,
@@ -828,7 +930,7 @@ app_order_worker_orders = dbforpostgresql.Administrator(
     ),
 )
 
-# apps.order-worker.uses[1]
+# platform.yaml:106
 app_order_worker_events_sender = authorization.RoleAssignment(
     "order-worker-events-sender",
     principal_id=app_order_worker.principal_id,
@@ -840,7 +942,7 @@ app_order_worker_events_sender = authorization.RoleAssignment(
     ),
 )
 
-# apps.order-worker.uses[1]
+# platform.yaml:106
 app_order_worker_events_receiver = authorization.RoleAssignment(
     "order-worker-events-receiver",
     principal_id=app_order_worker.principal_id,
@@ -852,7 +954,7 @@ app_order_worker_events_receiver = authorization.RoleAssignment(
     ),
 )
 
-# apps.order-worker.uses[2]
+# platform.yaml:106
 app_order_worker_cache = redis.AccessPolicyAssignment(
     "order-worker-cache",
     resource_group_name=resource_group_name,
@@ -869,7 +971,7 @@ app_order_worker_cache = redis.AccessPolicyAssignment(
     ),
 )
 
-# apps.admin.uses
+# platform.yaml:113
 app_admin = managedidentity.UserAssignedIdentity(
     "contoso-app-admin",
     resource_group_name=resource_group_name,
@@ -881,7 +983,7 @@ app_admin = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# apps.admin.uses
+# platform.yaml:113
 app_admin_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-admin-kubernetes",
     resource_group_name=resource_group_name,
@@ -897,7 +999,7 @@ app_admin_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# apps.admin.uses[0]
+# platform.yaml:113
 app_admin_orders = dbforpostgresql.Administrator(
     "admin-orders",
     resource_group_name=resource_group_name,

@@ -9,7 +9,7 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = pulumi.get_organization()
+org = config.get("organization") or "organization"
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 cluster_deletionprotection = config.require_bool("cluster.deletionProtection")
@@ -27,7 +27,7 @@ network_id = managed_infra_stack.require_output("network_id")
 secrets_key_id = managed_infra_stack.require_output("secrets_key_id")
 subnetwork_id = managed_infra_stack.require_output("subnetwork_id")
 
-# cloud
+# platform.yaml:8
 gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
@@ -39,7 +39,7 @@ gcp_provider = gcp.Provider(
     },
 )
 
-# cloud
+# platform.yaml:8
 api_container = gcp.projects.Service(
     "acme-container",
     service="container.googleapis.com",
@@ -62,14 +62,14 @@ zones = gcp.compute.get_zones(
     ),
 )
 
-# cluster
+# platform.yaml:50
 cluster = gcp.container.Cluster(
     "acme-cluster",
     name="acme-cluster",
     description="Cluster of platform acme",
     location="europe-west1",
     node_locations=zones.names[:3],
-    min_master_version="1.31",
+    min_master_version="1.35",
     release_channel={
         "channel": "REGULAR",
     },
@@ -174,7 +174,7 @@ cluster = gcp.container.Cluster(
     ),
 )
 
-# cluster.nodePools.general
+# platform.yaml:53
 node_pool_general = gcp.container.NodePool(
     "acme-general",
     name="general",
@@ -229,7 +229,7 @@ node_pool_general = gcp.container.NodePool(
     ),
 )
 
-# cluster.nodePools.batch
+# platform.yaml:54
 node_pool_batch = gcp.container.NodePool(
     "acme-batch",
     name="batch",
@@ -333,14 +333,14 @@ kubeconfig = pulumi.Output.json_dumps(
     },
 )
 
-# cluster
+# platform.yaml:50
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=pulumi.Output.secret(kubeconfig),
     enable_server_side_apply=True,
 )
 
-# cluster
+# platform.yaml:50
 default_storage_class = kubernetes.storage.v1.StorageClass(
     "encrypted-pd-balanced",
     metadata={
@@ -361,7 +361,42 @@ default_storage_class = kubernetes.storage.v1.StorageClass(
     ),
 )
 
-# cluster.namespaces.payments
+# platform.yaml:50
+route_editors = kubernetes.rbac.v1.ClusterRole(
+    "crosswalk-route-editors",
+    metadata={
+        "name": "crosswalk:route-editors",
+        "labels": {
+            "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+            "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    rules=[
+        {
+            "api_groups": [
+                "gateway.networking.k8s.io",
+            ],
+            "resources": [
+                "httproutes",
+            ],
+            "verbs": [
+                "get",
+                "list",
+                "watch",
+                "create",
+                "update",
+                "patch",
+                "delete",
+            ],
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:63
 payments_namespace = kubernetes.core.v1.Namespace(
     "payments",
     metadata={
@@ -381,7 +416,7 @@ payments_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# cluster.namespaces.payments.quota
+# platform.yaml:65
 payments_quota = kubernetes.core.v1.ResourceQuota(
     "payments/quota",
     metadata={
@@ -407,7 +442,7 @@ payments_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# cluster.namespaces.payments
+# platform.yaml:63
 payments_limits = kubernetes.core.v1.LimitRange(
     "payments/container-defaults",
     metadata={
@@ -440,7 +475,7 @@ payments_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# cluster.namespaces.payments.networkPolicy
+# platform.yaml:63
 payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "payments/default-deny",
     metadata={
@@ -465,7 +500,7 @@ payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.payments.networkPolicy
+# platform.yaml:63
 payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-dns",
     metadata={
@@ -517,7 +552,7 @@ payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.payments.networkPolicy
+# platform.yaml:63
 payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-same-namespace",
     metadata={
@@ -560,7 +595,7 @@ payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.payments.team
+# platform.yaml:64
 payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     "payments/team.payments",
     metadata={
@@ -590,7 +625,7 @@ payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# identity.teams.auditors.namespaces[0]
+# platform.yaml:31
 payments_team_auditors = kubernetes.rbac.v1.RoleBinding(
     "payments/team.auditors",
     metadata={
@@ -620,7 +655,7 @@ payments_team_auditors = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# cluster.namespaces.storefront
+# platform.yaml:66
 storefront_namespace = kubernetes.core.v1.Namespace(
     "storefront",
     metadata={
@@ -640,7 +675,7 @@ storefront_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# cluster.namespaces.storefront.quota
+# platform.yaml:68
 storefront_quota = kubernetes.core.v1.ResourceQuota(
     "storefront/quota",
     metadata={
@@ -666,7 +701,7 @@ storefront_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# cluster.namespaces.storefront
+# platform.yaml:66
 storefront_limits = kubernetes.core.v1.LimitRange(
     "storefront/container-defaults",
     metadata={
@@ -699,7 +734,7 @@ storefront_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# cluster.namespaces.storefront.networkPolicy
+# platform.yaml:66
 storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "storefront/default-deny",
     metadata={
@@ -724,7 +759,7 @@ storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.storefront.networkPolicy
+# platform.yaml:66
 storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-dns",
     metadata={
@@ -776,7 +811,7 @@ storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.storefront.networkPolicy
+# platform.yaml:66
 storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-same-namespace",
     metadata={
@@ -819,7 +854,7 @@ storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.storefront.team
+# platform.yaml:67
 storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.web",
     metadata={
@@ -849,7 +884,7 @@ storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# identity.teams.auditors.namespaces[1]
+# platform.yaml:31
 storefront_team_auditors = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.auditors",
     metadata={
@@ -879,7 +914,7 @@ storefront_team_auditors = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# cluster.namespaces.internal
+# platform.yaml:69
 internal_namespace = kubernetes.core.v1.Namespace(
     "internal",
     metadata={
@@ -899,7 +934,7 @@ internal_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# cluster.namespaces.internal.quota
+# platform.yaml:69
 internal_quota = kubernetes.core.v1.ResourceQuota(
     "internal/quota",
     metadata={
@@ -925,7 +960,7 @@ internal_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# cluster.namespaces.internal
+# platform.yaml:69
 internal_limits = kubernetes.core.v1.LimitRange(
     "internal/container-defaults",
     metadata={
@@ -958,7 +993,7 @@ internal_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# cluster.namespaces.internal.networkPolicy
+# platform.yaml:69
 internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "internal/default-deny",
     metadata={
@@ -983,7 +1018,7 @@ internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.internal.networkPolicy
+# platform.yaml:69
 internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-dns",
     metadata={
@@ -1035,7 +1070,7 @@ internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.internal.networkPolicy
+# platform.yaml:69
 internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-same-namespace",
     metadata={
@@ -1078,7 +1113,7 @@ internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# cluster.namespaces.internal.team
+# platform.yaml:70
 internal_team_web = kubernetes.rbac.v1.RoleBinding(
     "internal/team.web",
     metadata={
@@ -1108,7 +1143,7 @@ internal_team_web = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# identity.teams.auditors.namespaces[2]
+# platform.yaml:31
 internal_team_auditors = kubernetes.rbac.v1.RoleBinding(
     "internal/team.auditors",
     metadata={
@@ -1138,7 +1173,7 @@ internal_team_auditors = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# identity.teams.payments.members
+# platform.yaml:22
 payments_team_payments_members = kubernetes.rbac.v1.RoleBinding(
     "payments/team.payments.members",
     metadata={
@@ -1173,7 +1208,7 @@ payments_team_payments_members = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# identity.teams.web.members
+# platform.yaml:26
 storefront_team_web_members = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.web.members",
     metadata={
@@ -1203,7 +1238,7 @@ storefront_team_web_members = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# identity.teams.web.members
+# platform.yaml:26
 internal_team_web_members = kubernetes.rbac.v1.RoleBinding(
     "internal/team.web.members",
     metadata={
@@ -1233,7 +1268,7 @@ internal_team_web_members = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# identity.teams.auditors.members
+# platform.yaml:30
 payments_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
     "payments/team.auditors.members",
     metadata={
@@ -1263,7 +1298,7 @@ payments_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# identity.teams.auditors.members
+# platform.yaml:30
 storefront_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.auditors.members",
     metadata={
@@ -1293,7 +1328,7 @@ storefront_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# identity.teams.auditors.members
+# platform.yaml:30
 internal_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
     "internal/team.auditors.members",
     metadata={

@@ -8,13 +8,13 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = pulumi.get_organization()
+org = config.get("organization") or "organization"
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
 
-# clusterServices
+# platform.yaml:73
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
@@ -23,14 +23,34 @@ k8s_provider = kubernetes.Provider(
 
 # GKE runs these itself, so no release here: the cluster autoscaler (node pools' autoscaling), container logs to Cloud Logging (the cluster's logging_config), metrics-server.
 
-# clusterServices.monitoring
+# platform.yaml:74
+chart_namespace_monitoring = kubernetes.core.v1.Namespace(
+    "monitoring",
+    metadata={
+        "name": "monitoring",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "privileged",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "privileged",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "privileged",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:74
 release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     "kube-prometheus-stack",
     name="kube-prometheus-stack",
     chart="kube-prometheus-stack",
-    version="65.1.1",
+    version="88.5.3",
     namespace="monitoring",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -52,17 +72,40 @@ release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_monitoring,
+        ],
     ),
 )
 
-# clusterServices.policy
+# platform.yaml:75
+chart_namespace_gatekeeper_system = kubernetes.core.v1.Namespace(
+    "gatekeeper-system",
+    metadata={
+        "name": "gatekeeper-system",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:75
 release_gatekeeper = kubernetes.helm.v3.Release(
     "gatekeeper",
     name="gatekeeper",
     chart="gatekeeper",
-    version="3.17.1",
+    version="3.23.0",
     namespace="gatekeeper-system",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -74,5 +117,218 @@ release_gatekeeper = kubernetes.helm.v3.Release(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_gatekeeper_system,
+        ],
+    ),
+)
+
+# platform.yaml:75
+template_crosswalkpodsecurity_df4842 = kubernetes.apiextensions.CustomResource(
+    "constrainttemplate-crosswalkpodsecurityrestricted",
+    api_version="templates.gatekeeper.sh/v1",
+    kind="ConstraintTemplate",
+    metadata={
+        "name": "crosswalkpodsecurityrestricted",
+        "annotations": {
+            "pulumi.com/waitFor": "jsonpath={.status.created}=true",
+        },
+    },
+    spec={
+        "crd": {
+            "spec": {
+                "names": {
+                    "kind": "CrosswalkPodSecurityRestricted",
+                },
+            },
+        },
+        "targets": [
+            {
+                "target": "admission.k8s.gatekeeper.sh",
+                "rego": 'package crosswalkpodsecurityrestricted\n\ncontainers[c] { c := input.review.object.spec.containers[_] }\ncontainers[c] { c := input.review.object.spec.initContainers[_] }\ncontainers[c] { c := input.review.object.spec.ephemeralContainers[_] }\n\npod := input.review.object.spec\n\nallowed_volumes := {"name", "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",\n  "persistentVolumeClaim", "projected", "secret"}\n\nallowed_seccomp := {"RuntimeDefault", "Localhost"}\n\nviolation[{"msg": msg}] {\n  host := {"hostNetwork", "hostPID", "hostIPC"}[_]\n  pod[host]\n  msg := sprintf("%v is not allowed", [host])\n}\n\nviolation[{"msg": msg}] {\n  c := containers[_]\n  c.securityContext.privileged\n  msg := sprintf("container %v is privileged", [c.name])\n}\n\nviolation[{"msg": msg}] {\n  c := containers[_]\n  not c.securityContext.allowPrivilegeEscalation == false\n  msg := sprintf("container %v must set allowPrivilegeEscalation: false", [c.name])\n}\n\nviolation[{"msg": msg}] {\n  c := containers[_]\n  not non_root(c)\n  msg := sprintf("container %v must run as non-root (runAsNonRoot: true)", [c.name])\n}\n\nviolation[{"msg": msg}] {\n  c := containers[_]\n  root_user(c)\n  msg := sprintf("container %v must not run as user 0", [c.name])\n}\n\nviolation[{"msg": msg}] {\n  c := containers[_]\n  not seccomp_set(c)\n  msg := sprintf("container %v needs seccompProfile RuntimeDefault or Localhost", [c.name])\n}\n\nviolation[{"msg": msg}] {\n  c := containers[_]\n  not drops_all(c)\n  msg := sprintf("container %v must drop ALL capabilities", [c.name])\n}\n\nviolation[{"msg": msg}] {\n  c := containers[_]\n  added := c.securityContext.capabilities.add[_]\n  added != "NET_BIND_SERVICE"\n  msg := sprintf("container %v adds capability %v", [c.name, added])\n}\n\nviolation[{"msg": msg}] {\n  c := containers[_]\n  port := c.ports[_]\n  port.hostPort > 0\n  msg := sprintf("container %v uses host port %v", [c.name, port.hostPort])\n}\n\nviolation[{"msg": msg}] {\n  volume := pod.volumes[_]\n  volume[kind]\n  not allowed_volumes[kind]\n  msg := sprintf("volume %v of type %v is not allowed", [volume.name, kind])\n}\n\nnon_root(c) { c.securityContext.runAsNonRoot == true }\nnon_root(c) {\n  not c.securityContext.runAsNonRoot == false\n  pod.securityContext.runAsNonRoot == true\n}\n\nroot_user(c) { c.securityContext.runAsUser == 0 }\nroot_user(c) {\n  not c.securityContext.runAsUser\n  pod.securityContext.runAsUser == 0\n}\n\nseccomp_set(c) { allowed_seccomp[c.securityContext.seccompProfile.type] }\nseccomp_set(c) {\n  not c.securityContext.seccompProfile\n  allowed_seccomp[pod.securityContext.seccompProfile.type]\n}\n\ndrops_all(c) { c.securityContext.capabilities.drop[_] == "ALL" }\n',
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            release_gatekeeper,
+        ],
+    ),
+)
+
+# platform.yaml:75
+constraint_crosswalkpodsecuri_6fb290 = kubernetes.apiextensions.CustomResource(
+    "crosswalkpodsecurityrestricted-crosswalk",
+    api_version="constraints.gatekeeper.sh/v1beta1",
+    kind="CrosswalkPodSecurityRestricted",
+    metadata={
+        "name": "crosswalk",
+    },
+    spec={
+        "enforcementAction": "deny",
+        "match": {
+            "kinds": [
+                {
+                    "apiGroups": [
+                        "",
+                    ],
+                    "kinds": [
+                        "Pod",
+                    ],
+                },
+            ],
+            "namespaces": [
+                "payments",
+                "storefront",
+                "internal",
+            ],
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            template_crosswalkpodsecurity_df4842,
+        ],
+    ),
+)
+
+# platform.yaml:75
+template_crosswalkrequestslimits = kubernetes.apiextensions.CustomResource(
+    "constrainttemplate-crosswalkrequestslimits",
+    api_version="templates.gatekeeper.sh/v1",
+    kind="ConstraintTemplate",
+    metadata={
+        "name": "crosswalkrequestslimits",
+        "annotations": {
+            "pulumi.com/waitFor": "jsonpath={.status.created}=true",
+        },
+    },
+    spec={
+        "crd": {
+            "spec": {
+                "names": {
+                    "kind": "CrosswalkRequestsLimits",
+                },
+            },
+        },
+        "targets": [
+            {
+                "target": "admission.k8s.gatekeeper.sh",
+                "rego": 'package crosswalkrequestslimits\n\ncontainers[c] { c := input.review.object.spec.containers[_] }\ncontainers[c] { c := input.review.object.spec.initContainers[_] }\ncontainers[c] { c := input.review.object.spec.ephemeralContainers[_] }\n\nviolation[{"msg": msg}] {\n  c := containers[_]\n  part := {"requests", "limits"}[_]\n  kind := {"cpu", "memory"}[_]\n  not c.resources[part][kind]\n  msg := sprintf("container %v has no %v.%v", [c.name, part, kind])\n}\n',
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            release_gatekeeper,
+        ],
+    ),
+)
+
+# platform.yaml:75
+constraint_crosswalkrequestslimits = kubernetes.apiextensions.CustomResource(
+    "crosswalkrequestslimits-crosswalk",
+    api_version="constraints.gatekeeper.sh/v1beta1",
+    kind="CrosswalkRequestsLimits",
+    metadata={
+        "name": "crosswalk",
+    },
+    spec={
+        "enforcementAction": "deny",
+        "match": {
+            "kinds": [
+                {
+                    "apiGroups": [
+                        "",
+                    ],
+                    "kinds": [
+                        "Pod",
+                    ],
+                },
+            ],
+            "namespaces": [
+                "payments",
+                "storefront",
+                "internal",
+            ],
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            template_crosswalkrequestslimits,
+        ],
+    ),
+)
+
+# platform.yaml:75
+template_crosswalkimagetag = kubernetes.apiextensions.CustomResource(
+    "constrainttemplate-crosswalkimagetag",
+    api_version="templates.gatekeeper.sh/v1",
+    kind="ConstraintTemplate",
+    metadata={
+        "name": "crosswalkimagetag",
+        "annotations": {
+            "pulumi.com/waitFor": "jsonpath={.status.created}=true",
+        },
+    },
+    spec={
+        "crd": {
+            "spec": {
+                "names": {
+                    "kind": "CrosswalkImageTag",
+                },
+            },
+        },
+        "targets": [
+            {
+                "target": "admission.k8s.gatekeeper.sh",
+                "rego": 'package crosswalkimagetag\n\ncontainers[c] { c := input.review.object.spec.containers[_] }\ncontainers[c] { c := input.review.object.spec.initContainers[_] }\ncontainers[c] { c := input.review.object.spec.ephemeralContainers[_] }\n\nviolation[{"msg": msg}] {\n  c := containers[_]\n  endswith(c.image, ":latest")\n  msg := sprintf("container %v uses the tag latest", [c.name])\n}\n\nviolation[{"msg": msg}] {\n  c := containers[_]\n  not contains(c.image, "@")\n  parts := split(c.image, "/")\n  not contains(parts[count(parts) - 1], ":")\n  msg := sprintf("container %v names no tag", [c.name])\n}\n',
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            release_gatekeeper,
+        ],
+    ),
+)
+
+# platform.yaml:75
+constraint_crosswalkimagetag = kubernetes.apiextensions.CustomResource(
+    "crosswalkimagetag-crosswalk",
+    api_version="constraints.gatekeeper.sh/v1beta1",
+    kind="CrosswalkImageTag",
+    metadata={
+        "name": "crosswalk",
+    },
+    spec={
+        "enforcementAction": "deny",
+        "match": {
+            "kinds": [
+                {
+                    "apiGroups": [
+                        "",
+                    ],
+                    "kinds": [
+                        "Pod",
+                    ],
+                },
+            ],
+            "namespaces": [
+                "payments",
+                "storefront",
+                "internal",
+            ],
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            template_crosswalkimagetag,
+        ],
     ),
 )

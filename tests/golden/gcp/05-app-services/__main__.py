@@ -9,7 +9,7 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = pulumi.get_organization()
+org = config.get("organization") or "organization"
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 datastores_orders_availabilitytype = config.require(
@@ -31,7 +31,7 @@ private_services_range = managed_infra_stack.require_output("private_services_ra
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
 
-# cloud
+# platform.yaml:8
 gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
@@ -43,7 +43,7 @@ gcp_provider = gcp.Provider(
     },
 )
 
-# cloud
+# platform.yaml:8
 api_dns = gcp.projects.Service(
     "acme-dns",
     service="dns.googleapis.com",
@@ -54,7 +54,7 @@ api_dns = gcp.projects.Service(
     ),
 )
 
-# cloud
+# platform.yaml:8
 api_sqladmin = gcp.projects.Service(
     "acme-sqladmin",
     service="sqladmin.googleapis.com",
@@ -65,7 +65,7 @@ api_sqladmin = gcp.projects.Service(
     ),
 )
 
-# cloud
+# platform.yaml:8
 api_redis = gcp.projects.Service(
     "acme-redis",
     service="redis.googleapis.com",
@@ -76,7 +76,7 @@ api_redis = gcp.projects.Service(
     ),
 )
 
-# cloud
+# platform.yaml:8
 api_pubsub = gcp.projects.Service(
     "acme-pubsub",
     service="pubsub.googleapis.com",
@@ -94,14 +94,14 @@ apis = [
     api_pubsub,
 ]
 
-# appServices
+# platform.yaml:81
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# appServices.dns
+# platform.yaml:82
 dns_zone = gcp.dns.ManagedZone(
     "acme-zone",
     name="acme-zone",
@@ -117,7 +117,7 @@ dns_zone = gcp.dns.ManagedZone(
     ),
 )
 
-# appServices.dns
+# platform.yaml:82
 external_dns_account = gcp.serviceaccount.Account(
     "acme-external-dns",
     account_id="acme-external-dns",
@@ -129,7 +129,7 @@ external_dns_account = gcp.serviceaccount.Account(
     ),
 )
 
-# appServices.dns
+# platform.yaml:82
 external_dns_workload_identity = gcp.serviceaccount.IAMMember(
     "acme-external-dns-workload-identity",
     service_account_id=external_dns_account.name,
@@ -141,7 +141,7 @@ external_dns_workload_identity = gcp.serviceaccount.IAMMember(
     ),
 )
 
-# appServices.dns
+# platform.yaml:82
 external_dns_reader = gcp.projects.IAMMember(
     "acme-external-dns-reader",
     project="acme-platform-prod",
@@ -153,7 +153,7 @@ external_dns_reader = gcp.projects.IAMMember(
     ),
 )
 
-# appServices.dns
+# platform.yaml:82
 external_dns_zone_admin = gcp.dns.DnsManagedZoneIamMember(
     "acme-external-dns-zone",
     managed_zone=dns_zone.name,
@@ -165,7 +165,7 @@ external_dns_zone_admin = gcp.dns.DnsManagedZoneIamMember(
     ),
 )
 
-# appServices.certificates
+# platform.yaml:83
 cert_manager_account = gcp.serviceaccount.Account(
     "acme-cert-manager",
     account_id="acme-cert-manager",
@@ -177,7 +177,7 @@ cert_manager_account = gcp.serviceaccount.Account(
     ),
 )
 
-# appServices.certificates
+# platform.yaml:83
 cert_manager_workload_identity = gcp.serviceaccount.IAMMember(
     "acme-cert-manager-workload-identity",
     service_account_id=cert_manager_account.name,
@@ -189,7 +189,7 @@ cert_manager_workload_identity = gcp.serviceaccount.IAMMember(
     ),
 )
 
-# appServices.certificates
+# platform.yaml:83
 cert_manager_zone_admin = gcp.dns.DnsManagedZoneIamMember(
     "acme-cert-manager-zone",
     managed_zone=dns_zone.name,
@@ -201,31 +201,74 @@ cert_manager_zone_admin = gcp.dns.DnsManagedZoneIamMember(
     ),
 )
 
-# appServices.ingress
+# platform.yaml:81
+chart_namespace_envoy_gateway_system = kubernetes.core.v1.Namespace(
+    "envoy-gateway-system",
+    metadata={
+        "name": "envoy-gateway-system",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:81
 release_envoy_gateway = kubernetes.helm.v3.Release(
     "envoy-gateway",
     name="envoy-gateway",
     chart="oci://docker.io/envoyproxy/gateway-helm",
-    version="v1.2.4",
+    version="v1.9.0",
     namespace="envoy-gateway-system",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
     values={},
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_envoy_gateway_system,
+        ],
     ),
 )
 
-# appServices.certificates
+# platform.yaml:83
+chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
+    "cert-manager",
+    metadata={
+        "name": "cert-manager",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:83
 release_cert_manager = kubernetes.helm.v3.Release(
     "cert-manager",
     name="cert-manager",
     chart="cert-manager",
-    version="v1.16.2",
+    version="v1.21.1",
     namespace="cert-manager",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -247,10 +290,13 @@ release_cert_manager = kubernetes.helm.v3.Release(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_cert_manager,
+        ],
     ),
 )
 
-# appServices.certificates
+# platform.yaml:83
 cluster_issuer = kubernetes.apiextensions.CustomResource(
     "clusterissuer-letsencrypt",
     api_version="cert-manager.io/v1",
@@ -285,14 +331,34 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# appServices.dns
+# platform.yaml:82
+chart_namespace_external_dns = kubernetes.core.v1.Namespace(
+    "external-dns",
+    metadata={
+        "name": "external-dns",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# platform.yaml:82
 release_external_dns = kubernetes.helm.v3.Release(
     "external-dns",
     name="external-dns",
     chart="external-dns",
-    version="1.15.0",
+    version="1.21.1",
     namespace="external-dns",
-    create_namespace=True,
+    create_namespace=False,
     atomic=True,
     cleanup_on_fail=True,
     timeout=900,
@@ -326,10 +392,13 @@ release_external_dns = kubernetes.helm.v3.Release(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            chart_namespace_external_dns,
+        ],
     ),
 )
 
-# appServices.ingress
+# platform.yaml:81
 gateway_class = kubernetes.apiextensions.CustomResource(
     "gatewayclass-envoy",
     api_version="gateway.networking.k8s.io/v1",
@@ -348,13 +417,19 @@ gateway_class = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# appServices.ingress
-gateway_namespace = kubernetes.core.v1.Namespace(
+# platform.yaml:81
+chart_namespace_gateway = kubernetes.core.v1.Namespace(
     "gateway",
     metadata={
         "name": "gateway",
         "labels": {
             "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
         },
     },
     opts=pulumi.ResourceOptions(
@@ -362,7 +437,7 @@ gateway_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# appServices.ingress
+# platform.yaml:81
 gateway = kubernetes.apiextensions.CustomResource(
     "gateway-public",
     api_version="gateway.networking.k8s.io/v1",
@@ -412,7 +487,49 @@ gateway = kubernetes.apiextensions.CustomResource(
         provider=k8s_provider,
         depends_on=[
             gateway_class,
-            gateway_namespace,
+            chart_namespace_gateway,
+        ],
+    ),
+)
+
+# platform.yaml:83
+https_redirect = kubernetes.apiextensions.CustomResource(
+    "httproute-https-redirect",
+    api_version="gateway.networking.k8s.io/v1",
+    kind="HTTPRoute",
+    metadata={
+        "name": "https-redirect",
+        "namespace": "gateway",
+    },
+    spec={
+        "parentRefs": [
+            {
+                "name": "public",
+                "namespace": "gateway",
+                "sectionName": "http",
+            },
+        ],
+        "hostnames": [
+            "*.acme.example.com",
+        ],
+        "rules": [
+            {
+                "filters": [
+                    {
+                        "type": "RequestRedirect",
+                        "requestRedirect": {
+                            "scheme": "https",
+                            "statusCode": 301,
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            gateway,
         ],
     ),
 )
@@ -426,7 +543,7 @@ project = gcp.organizations.get_project(
     ),
 )
 
-# appServices.datastores.orders
+# platform.yaml:85
 datastore_orders = gcp.sql.DatabaseInstance(
     "acme-orders",
     name="acme-orders",
@@ -478,7 +595,7 @@ datastore_orders = gcp.sql.DatabaseInstance(
     ),
 )
 
-# appServices.datastores.orders
+# platform.yaml:85
 datastore_orders_database = gcp.sql.Database(
     "acme-orders-orders",
     name="orders",
@@ -489,7 +606,7 @@ datastore_orders_database = gcp.sql.Database(
     ),
 )
 
-# appServices.datastores.sessions
+# platform.yaml:92
 datastore_sessions = gcp.redis.Instance(
     "acme-sessions",
     name="acme-sessions",
@@ -517,7 +634,7 @@ datastore_sessions = gcp.redis.Instance(
     ),
 )
 
-# appServices.datastores.events
+# platform.yaml:93
 datastore_events_dead_letters = gcp.pubsub.Topic(
     "acme-events-dead-letters",
     name="acme-events-dead-letters",
@@ -528,7 +645,7 @@ datastore_events_dead_letters = gcp.pubsub.Topic(
     ),
 )
 
-# appServices.datastores.events
+# platform.yaml:93
 datastore_events_dead_letters_6d3b8d = gcp.pubsub.Subscription(
     "acme-events-dead-letters",
     name="acme-events-dead-letters",
@@ -543,7 +660,7 @@ datastore_events_dead_letters_6d3b8d = gcp.pubsub.Subscription(
     ),
 )
 
-# appServices.datastores.events
+# platform.yaml:93
 datastore_events = gcp.pubsub.Topic(
     "acme-events",
     name="acme-events",
@@ -554,7 +671,7 @@ datastore_events = gcp.pubsub.Topic(
     ),
 )
 
-# appServices.datastores.events
+# platform.yaml:93
 datastore_events_subscription = gcp.pubsub.Subscription(
     "acme-events",
     name="acme-events",
@@ -578,7 +695,7 @@ datastore_events_subscription = gcp.pubsub.Subscription(
     ),
 )
 
-# appServices.datastores.events
+# platform.yaml:93
 datastore_events_dead_letters_7cf5c0 = gcp.pubsub.TopicIAMMember(
     "acme-events-dead-letters-publisher",
     topic=datastore_events_dead_letters.id,
@@ -594,7 +711,7 @@ datastore_events_dead_letters_7cf5c0 = gcp.pubsub.TopicIAMMember(
     ),
 )
 
-# appServices.datastores.events
+# platform.yaml:93
 datastore_events_dead_letters_78cbe3 = gcp.pubsub.SubscriptionIAMMember(
     "acme-events-dead-letters-subscriber",
     subscription=datastore_events_subscription.id,

@@ -330,6 +330,14 @@ admin_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
                         "protocol": "TCP",
                         "port": 3000,
                     },
+                    {
+                        "protocol": "TCP",
+                        "port": 4143,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 4191,
+                    },
                 ],
             },
         ],
@@ -381,6 +389,10 @@ admin_to_checkout = kubernetes.networking.v1.NetworkPolicy(
                         "protocol": "TCP",
                         "port": 8080,
                     },
+                    {
+                        "protocol": "TCP",
+                        "port": 4143,
+                    },
                 ],
             },
         ],
@@ -431,6 +443,10 @@ checkout_from_admin = kubernetes.networking.v1.NetworkPolicy(
                     {
                         "protocol": "TCP",
                         "port": 8080,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 4143,
                     },
                 ],
             },

@@ -357,6 +357,7 @@ checkout_route = kubernetes.apiextensions.CustomResource(
                 "kind": "Gateway",
                 "name": gateway_name,
                 "namespace": gateway_namespace,
+                "sectionName": "https",
             },
         ],
         "hostnames": [
@@ -448,6 +449,14 @@ checkout_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
                         "protocol": "TCP",
                         "port": 8080,
                     },
+                    {
+                        "protocol": "TCP",
+                        "port": 4143,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 4191,
+                    },
                 ],
             },
         ],
@@ -493,6 +502,10 @@ checkout_from_ingress = kubernetes.networking.v1.NetworkPolicy(
                     {
                         "protocol": "TCP",
                         "port": 8080,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 4143,
                     },
                 ],
             },

@@ -434,6 +434,14 @@ order_worker_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
                         "protocol": "TCP",
                         "port": 9090,
                     },
+                    {
+                        "protocol": "TCP",
+                        "port": 4143,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 4191,
+                    },
                 ],
             },
         ],

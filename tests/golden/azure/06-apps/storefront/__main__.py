@@ -322,6 +322,7 @@ storefront_route = kubernetes.apiextensions.CustomResource(
                 "kind": "Gateway",
                 "name": gateway_name,
                 "namespace": gateway_namespace,
+                "sectionName": "https",
             },
         ],
         "hostnames": [
@@ -454,6 +455,14 @@ storefront_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
                         "protocol": "TCP",
                         "port": 8080,
                     },
+                    {
+                        "protocol": "TCP",
+                        "port": 4143,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 4191,
+                    },
                 ],
             },
         ],
@@ -499,6 +508,10 @@ storefront_from_ingress = kubernetes.networking.v1.NetworkPolicy(
                     {
                         "protocol": "TCP",
                         "port": 8080,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 4143,
                     },
                 ],
             },
@@ -551,6 +564,10 @@ storefront_to_checkout = kubernetes.networking.v1.NetworkPolicy(
                         "protocol": "TCP",
                         "port": 8080,
                     },
+                    {
+                        "protocol": "TCP",
+                        "port": 4143,
+                    },
                 ],
             },
         ],
@@ -601,6 +618,10 @@ checkout_from_storefront = kubernetes.networking.v1.NetworkPolicy(
                     {
                         "protocol": "TCP",
                         "port": 8080,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 4143,
                     },
                 ],
             },

@@ -403,6 +403,7 @@ admin_route = kubernetes.apiextensions.CustomResource(
                 "kind": "Gateway",
                 "name": gateway_name,
                 "namespace": gateway_namespace,
+                "sectionName": "https",
             },
         ],
         "hostnames": [

@@ -465,6 +465,7 @@ checkout_route = kubernetes.apiextensions.CustomResource(
                 "kind": "Gateway",
                 "name": gateway_name,
                 "namespace": gateway_namespace,
+                "sectionName": "https",
             },
         ],
         "hostnames": [

@@ -324,6 +324,7 @@ storefront_route = kubernetes.apiextensions.CustomResource(
                 "kind": "Gateway",
                 "name": gateway_name,
                 "namespace": gateway_namespace,
+                "sectionName": "https",
             },
         ],
         "hostnames": [
