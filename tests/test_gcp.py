@@ -252,7 +252,14 @@ def test_variant_plans(variant_tree: Path) -> None:
     pools = of_type(plan, "gcp:container/nodePool:NodePool")
     assert all("autoscaling" not in p.inputs and p.inputs["nodeCount"] >= 1 for p in pools)
     releases = {r.inputs["name"] for r in of_type(plan, "kubernetes:helm.sh/v3:Release")}
-    assert releases == {"kyverno", "kyverno-policies", "istio-base", "istiod", "envoy-gateway"}
+    assert releases == {
+        "kyverno",
+        "kyverno-policies",
+        "istio-base",
+        "istio-cni",
+        "istiod",
+        "envoy-gateway",
+    }
     # Ids that would pass GCP's length limits only shortened.
     for pool in of_type(plan, "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"):
         assert 4 <= len(pool.inputs["workloadIdentityPoolId"]) <= 32

@@ -601,6 +601,7 @@ def test_service_route_and_disruption_budget(runs) -> None:
                 "kind": "Gateway",
                 "name": "public",
                 "namespace": "gateway",
+                "sectionName": "https",  # a host has a certificate: HTTPS only
             }
         ],
         "hostnames": ["shop.example.com"],
@@ -697,7 +698,10 @@ def test_nginx_gets_an_ingress_with_tls_and_an_open_acme_solver(tmp_path) -> Non
     assert "gateway_name" not in files["06-apps/checkout/__main__.py"]
     app = run_tree(files, tmp_path)["06-apps/checkout"]
     ingress = obj(app, "Ingress", "payments/checkout")
-    assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    assert ingress["metadata"]["annotations"] == {
+        "cert-manager.io/cluster-issuer": "letsencrypt",
+        "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+    }
     assert ingress["spec"] == {
         "ingressClassName": "nginx",
         "rules": [

@@ -590,7 +590,7 @@ def test_shell_config_does_not_leak_into_a_plan(tmp_path: Path, monkeypatch) -> 
     group = next(
         r
         for r in result.stack("03-cluster").resources
-        if r.type == "aws:eks/nodeGroup:NodeGroup" and r.name == "acme-general"
+        if r.type == "eks:index:ManagedNodeGroup" and r.name == "acme-general"
     )
     assert group.inputs["scalingConfig"]["minSize"] == 2
     assert os.environ["PULUMI_CONFIG"].endswith('"99"}')  # restored afterwards
