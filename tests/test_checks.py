@@ -362,7 +362,7 @@ def versioned(cloud: str, version: str) -> str:
 
 
 def on(text: str, today):
-    document, diagnostics = parse_document(text.encode("utf-8"), "platform.yaml")
+    document, _ = parse_document(text.encode("utf-8"), "platform.yaml")
     assert document is not None
     return [
         (d.severity, d.code, d.message)
