@@ -65,3 +65,13 @@ def test_the_autoscaler_image_follows_the_cluster_version() -> None:
     assert autoscaler_image_tag("1.35") == "v1.35.2"
     assert autoscaler_image_tag("1.36") == "v1.36.1"
     assert autoscaler_image_tag("1.34") == "v1.34.0"
+
+
+def test_the_readme_lists_every_pin_and_namespace_level() -> None:
+    from crosswalk.providers.kubernetes.charts import PLATFORM_NAMESPACES
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for chart in CHARTS.values():
+        assert f"| `{chart.chart}` | {chart.version} | {chart.released} |" in readme, chart
+    for namespace, (level, _) in PLATFORM_NAMESPACES.items():
+        assert f"| `{namespace}` | {level} |" in readme, namespace
