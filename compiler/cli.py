@@ -129,6 +129,9 @@ def validate(file: str, output_format: str, strict: bool, verbose: bool) -> None
     """Check FILE against the schema and crosswalk's rules.
 
     Every problem is reported at once as FILE:LINE:COL: severity[CODE]: message.
+    cluster.version is judged on today's date against the cloud's Kubernetes
+    calendar: an error once the cloud no longer offers it (CW512), a warning
+    from 90 days before its end of standard support (CW609).
     Exit 0 when clean (or warnings only), 1 on errors, 2 when FILE cannot be read.
     """
     _only_memory_left()
