@@ -29,6 +29,15 @@ class KubernetesVersion:
     end_of_extended: date
 
 
+def calendar(rows) -> tuple[KubernetesVersion, ...]:
+    """A cloud's version calendar from (minor, released, end of standard,
+    end of extended) rows of ISO dates."""
+    return tuple(
+        KubernetesVersion(minor, *(date.fromisoformat(day) for day in days))
+        for minor, *days in rows
+    )
+
+
 @dataclass(frozen=True)
 class ProviderRules:
     """What `crosswalk validate` knows about a cloud, without any SDK."""

@@ -54,6 +54,7 @@ def test_the_cluster_keeps_its_secure_defaults(aws) -> None:
     assert cluster.remote  # a pulumi-eks component: one record, its inputs as sent
     assert inputs["name"] == "acme-cluster" and inputs["version"] == "1.35"
     assert inputs["authenticationMode"] == "API"
+    assert inputs["upgradePolicy"] == {"supportType": "EXTENDED"}  # what rules.py assumes
     assert inputs["endpointPrivateAccess"] is True
     assert inputs["endpointPublicAccess"] is True
     assert inputs["publicAccessCidrs"] == ["203.0.113.0/24"]

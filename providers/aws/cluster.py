@@ -91,6 +91,8 @@ def emit_cluster(ctx: StackContext) -> None:
         {
             "name": cluster_name,
             "version": p.cluster.version,
+            # After standard support EKS keeps the version, billed (see rules.py).
+            "upgrade_policy": {"support_type": "EXTENDED"},
             "service_role": service_role,
             "vpc_id": ctx.upstream("02-managed-infra", "vpc_id"),
             # Control plane and nodes in the private subnets only.

@@ -1,21 +1,17 @@
 """AWS (EKS): facts about the cloud."""
 
 import re
-from datetime import date
 
-from crosswalk.providers import KubernetesVersion, ProviderRules
+from crosswalk.providers import ProviderRules, calendar
 
 # EKS's Kubernetes calendar: released on EKS, end of standard support, end of
 # extended support (14 months standard, then 12 extended). Source: the AWS page
 # https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html as
 # collected in endoflife.date's products/amazon-eks.md, snapshot of 2026-08-22.
-# EKS moves a cluster into extended support by itself (upgrade policy
-# EXTENDED, pulumi-eks' default), so a version is usable until its end of
-# extended support.
-KUBERNETES_VERSIONS = tuple(
-    KubernetesVersion(minor, date.fromisoformat(released), date.fromisoformat(standard),
-                      date.fromisoformat(extended))
-    for minor, released, standard, extended in (
+# crosswalk's clusters have the upgrade policy EXTENDED (aws/cluster.py): EKS
+# moves them into extended support, so a version is usable until its end.
+KUBERNETES_VERSIONS = calendar(
+    (
         ("1.36", "2026-06-02", "2027-08-02", "2028-08-02"),
         ("1.35", "2026-01-28", "2027-03-27", "2028-03-27"),
         ("1.34", "2025-10-06", "2026-12-02", "2027-12-02"),
@@ -25,7 +21,7 @@ KUBERNETES_VERSIONS = tuple(
         ("1.30", "2024-05-23", "2025-07-23", "2026-07-23"),
         ("1.29", "2024-01-23", "2025-03-23", "2026-03-23"),
     )
-)  # fmt: skip
+)
 
 RULES = ProviderRules(
     cloud="aws",

@@ -12,9 +12,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import date
 
-from crosswalk.providers import Finding, KubernetesVersion, ProviderRules
+from crosswalk.providers import Finding, ProviderRules, calendar
 
 LOCATIONS = frozenset(
     """
@@ -34,10 +33,8 @@ LOCATIONS = frozenset(
 # collected in endoflife.date's products/azure-kubernetes-service.md, snapshot
 # of 2026-08-22. LTS needs the Premium tier; crosswalk's clusters are on the
 # Standard tier, where a version ends with community support.
-KUBERNETES_VERSIONS = tuple(
-    KubernetesVersion(minor, date.fromisoformat(released), date.fromisoformat(standard),
-                      date.fromisoformat(extended))
-    for minor, released, standard, extended in (
+KUBERNETES_VERSIONS = calendar(
+    (
         ("1.36", "2026-06-30", "2027-06-30", "2028-06-30"),
         ("1.35", "2026-03-05", "2027-03-31", "2028-03-31"),
         ("1.34", "2026-01-04", "2026-11-30", "2027-11-30"),
@@ -46,7 +43,7 @@ KUBERNETES_VERSIONS = tuple(
         ("1.31", "2024-10-25", "2025-11-01", "2026-11-30"),
         ("1.30", "2024-08-05", "2025-08-22", "2026-07-31"),
     )
-)  # fmt: skip
+)
 
 # Portable node sizes -> VM sizes (general purpose, premium storage capable).
 NODE_SIZES = {

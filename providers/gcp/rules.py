@@ -10,9 +10,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import date
 
-from crosswalk.providers import Finding, KubernetesVersion, ProviderRules
+from crosswalk.providers import Finding, ProviderRules, calendar
 
 REGIONS = frozenset(
     """
@@ -34,10 +33,8 @@ REGIONS = frozenset(
 # all through the Extended channel, so it is derived as release + 24 months.
 # crosswalk's clusters are on the Regular channel, where a version ends with
 # standard support (the Extended channel is not used).
-KUBERNETES_VERSIONS = tuple(
-    KubernetesVersion(minor, date.fromisoformat(released), date.fromisoformat(standard),
-                      date.fromisoformat(extended))
-    for minor, released, standard, extended in (
+KUBERNETES_VERSIONS = calendar(
+    (
         ("1.36", "2026-06-09", "2027-08-09", "2028-06-09"),
         ("1.35", "2026-02-11", "2027-04-11", "2028-02-11"),
         ("1.34", "2025-09-30", "2026-10-01", "2027-09-30"),
@@ -46,7 +43,7 @@ KUBERNETES_VERSIONS = tuple(
         ("1.31", "2024-10-25", "2026-01-16", "2026-10-25"),
         ("1.30", "2024-07-31", "2025-09-30", "2026-07-31"),
     )
-)  # fmt: skip
+)
 
 # Engine versions as platform.yaml writes them -> what Cloud SQL / Memorystore call them.
 SQL_VERSIONS = {

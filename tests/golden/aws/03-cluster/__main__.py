@@ -90,6 +90,9 @@ cluster = eks.Cluster(
     "acme-cluster",
     name="acme-cluster",
     version="1.35",
+    upgrade_policy={
+        "support_type": "EXTENDED",
+    },
     service_role=cluster_role,
     vpc_id=vpc_id,
     private_subnet_ids=private_subnet_ids,
