@@ -358,12 +358,13 @@ def _not_compiled_for(tree: Path, env: str, environments) -> str:
 
 def _refuse_stale(file: str, tree: Path) -> None:
     """OUT must be what FILE compiles to, or the run would not be what was reviewed."""
+    from crosswalk.compiler import cli
     from crosswalk.compiler.document import LoadError
     from crosswalk.compiler.emit import check_file
     from crosswalk.compiler.writer import WriteError
 
     try:
-        result, difference = check_file(file, tree)
+        result, difference = check_file(file, tree, today=cli.today())
     except (LoadError, WriteError) as exc:
         raise Stop(str(exc)) from None
     if difference is None:

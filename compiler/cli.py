@@ -270,7 +270,7 @@ def compile(file: str, out_dir: str, env: str | None, check: bool, verbose: bool
 
     if check:
         try:
-            result, difference = check_file(file, out_dir, env)
+            result, difference = check_file(file, out_dir, env, today())
         except (LoadError, WriteError) as exc:
             raise UsageError(str(exc)) from None
         if difference is None:

@@ -169,7 +169,7 @@ def test_a_recompile_keeps_the_salt_config_set_values_venv_and_strays(
     tmp_path: Path, edit: tuple[str, str]
 ) -> None:
     source = tmp_path / "platform.yaml"
-    text = sample("aws").read_text().replace('version: "1.31"', 'version: "1.32"')
+    text = sample("aws").read_text().replace('version: "1.35"', 'version: "1.36"')
     source.write_text(sample("aws").read_text())
     out = tmp_path / "out"
     compile_file(source, out)
@@ -403,7 +403,7 @@ def test_a_key_service_is_written_into_every_stack_file(tmp_path: Path) -> None:
     # Pulumi adds its encrypted data key; a recompile keeps it.
     dev = out / "01-identity" / "Pulumi.dev.yaml"
     dev.write_text(dev.read_text() + "encryptedkey: AQICAHh2bG9jYWw=\n")
-    source.write_text(source.read_text().replace('version: "1.31"', 'version: "1.32"'))
+    source.write_text(source.read_text().replace('version: "1.35"', 'version: "1.36"'))
     compile_file(source, out)
     assert yaml.safe_load(dev.read_text())["encryptedkey"] == "AQICAHh2bG9jYWw="
 

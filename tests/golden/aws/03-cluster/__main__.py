@@ -36,7 +36,7 @@ def no_creator_admin(args: pulumi.ResourceTransformArgs):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 nodepools_general_desired = config.require_int("nodePools.general.desired")
@@ -63,7 +63,7 @@ private_subnet_ids = managed_infra_stack.require_output("private_subnet_ids")
 secrets_key_arn = managed_infra_stack.require_output("secrets_key_arn")
 vpc_id = managed_infra_stack.require_output("vpc_id")
 
-# platform.yaml:8
+# cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -76,7 +76,7 @@ aws_provider = aws.Provider(
     },
 )
 
-# platform.yaml:40
+# cluster
 cluster_role = aws.iam.Role.get(
     "acme-cluster-role",
     id=cluster_role_arn.apply(lambda arn: arn.split("/")[-1]),
@@ -85,7 +85,7 @@ cluster_role = aws.iam.Role.get(
     ),
 )
 
-# platform.yaml:40
+# cluster
 cluster = eks.Cluster(
     "acme-cluster",
     name="acme-cluster",
@@ -185,7 +185,7 @@ cluster = eks.Cluster(
     ),
 )
 
-# platform.yaml:40
+# cluster
 vpc_cni_role = aws.iam.Role(
     "acme-vpc-cni",
     description="IRSA role of kube-system/aws-node",
@@ -214,7 +214,7 @@ vpc_cni_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:40
+# cluster
 vpc_cni_managed = aws.iam.RolePolicyAttachment(
     "acme-vpc-cni",
     role=vpc_cni_role.name,
@@ -224,7 +224,7 @@ vpc_cni_managed = aws.iam.RolePolicyAttachment(
     ),
 )
 
-# platform.yaml:40
+# cluster
 vpc_cni = eks.VpcCniAddon(
     "acme-vpc-cni",
     cluster_name="acme-cluster",
@@ -242,7 +242,7 @@ vpc_cni = eks.VpcCniAddon(
     ),
 )
 
-# platform.yaml:43
+# cluster.nodePools.general
 node_pool_general = eks.ManagedNodeGroup(
     "acme-general",
     cluster=cluster,
@@ -273,7 +273,7 @@ node_pool_general = eks.ManagedNodeGroup(
     ),
 )
 
-# platform.yaml:44
+# cluster.nodePools.batch
 node_pool_batch = eks.ManagedNodeGroup(
     "acme-batch",
     cluster=cluster,
@@ -312,7 +312,7 @@ node_pool_batch = eks.ManagedNodeGroup(
     ),
 )
 
-# platform.yaml:40
+# cluster
 coredns = eks.Addon(
     "acme-coredns",
     cluster=cluster,
@@ -330,7 +330,7 @@ coredns = eks.Addon(
     ),
 )
 
-# platform.yaml:40
+# cluster
 ebs_csi_role = aws.iam.Role(
     "acme-ebs-csi",
     description="IRSA role of kube-system/ebs-csi-controller-sa",
@@ -359,7 +359,7 @@ ebs_csi_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:40
+# cluster
 ebs_csi_managed = aws.iam.RolePolicyAttachment(
     "acme-ebs-csi",
     role=ebs_csi_role.name,
@@ -369,7 +369,7 @@ ebs_csi_managed = aws.iam.RolePolicyAttachment(
     ),
 )
 
-# platform.yaml:40
+# cluster
 ebs_csi = eks.Addon(
     "acme-ebs-csi",
     cluster=cluster,
@@ -387,14 +387,14 @@ ebs_csi = eks.Addon(
     ),
 )
 
-# platform.yaml:40
+# cluster
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=cluster.kubeconfig_json,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:40
+# cluster
 default_storage_class = kubernetes.storage.v1.StorageClass(
     "encrypted-gp3",
     metadata={
@@ -416,7 +416,7 @@ default_storage_class = kubernetes.storage.v1.StorageClass(
     ),
 )
 
-# platform.yaml:40
+# cluster
 route_editors = kubernetes.rbac.v1.ClusterRole(
     "crosswalk-route-editors",
     metadata={
@@ -451,7 +451,7 @@ route_editors = kubernetes.rbac.v1.ClusterRole(
     ),
 )
 
-# platform.yaml:52
+# cluster.namespaces.payments
 payments_namespace = kubernetes.core.v1.Namespace(
     "payments",
     metadata={
@@ -471,7 +471,7 @@ payments_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:54
+# cluster.namespaces.payments.quota
 payments_quota = kubernetes.core.v1.ResourceQuota(
     "payments/quota",
     metadata={
@@ -497,7 +497,7 @@ payments_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:52
+# cluster.namespaces.payments
 payments_limits = kubernetes.core.v1.LimitRange(
     "payments/container-defaults",
     metadata={
@@ -530,7 +530,7 @@ payments_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:52
+# cluster.namespaces.payments.networkPolicy
 payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "payments/default-deny",
     metadata={
@@ -555,7 +555,7 @@ payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:52
+# cluster.namespaces.payments.networkPolicy
 payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-dns",
     metadata={
@@ -607,7 +607,7 @@ payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:52
+# cluster.namespaces.payments.networkPolicy
 payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-same-namespace",
     metadata={
@@ -650,7 +650,7 @@ payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:53
+# cluster.namespaces.payments.team
 payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     "payments/team.payments",
     metadata={
@@ -680,7 +680,7 @@ payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:55
+# cluster.namespaces.storefront
 storefront_namespace = kubernetes.core.v1.Namespace(
     "storefront",
     metadata={
@@ -700,7 +700,7 @@ storefront_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:57
+# cluster.namespaces.storefront.quota
 storefront_quota = kubernetes.core.v1.ResourceQuota(
     "storefront/quota",
     metadata={
@@ -726,7 +726,7 @@ storefront_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:55
+# cluster.namespaces.storefront
 storefront_limits = kubernetes.core.v1.LimitRange(
     "storefront/container-defaults",
     metadata={
@@ -759,7 +759,7 @@ storefront_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:55
+# cluster.namespaces.storefront.networkPolicy
 storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "storefront/default-deny",
     metadata={
@@ -784,7 +784,7 @@ storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:55
+# cluster.namespaces.storefront.networkPolicy
 storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-dns",
     metadata={
@@ -836,7 +836,7 @@ storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:55
+# cluster.namespaces.storefront.networkPolicy
 storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-same-namespace",
     metadata={
@@ -879,7 +879,7 @@ storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:56
+# cluster.namespaces.storefront.team
 storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.web",
     metadata={
@@ -909,7 +909,7 @@ storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal
 internal_namespace = kubernetes.core.v1.Namespace(
     "internal",
     metadata={
@@ -929,7 +929,7 @@ internal_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal.quota
 internal_quota = kubernetes.core.v1.ResourceQuota(
     "internal/quota",
     metadata={
@@ -955,7 +955,7 @@ internal_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal
 internal_limits = kubernetes.core.v1.LimitRange(
     "internal/container-defaults",
     metadata={
@@ -988,7 +988,7 @@ internal_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal.networkPolicy
 internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "internal/default-deny",
     metadata={
@@ -1013,7 +1013,7 @@ internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal.networkPolicy
 internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-dns",
     metadata={
@@ -1065,7 +1065,7 @@ internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.internal.networkPolicy
 internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-same-namespace",
     metadata={
@@ -1108,7 +1108,7 @@ internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:59
+# cluster.namespaces.internal.team
 internal_team_web = kubernetes.rbac.v1.RoleBinding(
     "internal/team.web",
     metadata={

@@ -21,7 +21,7 @@ def irsa_condition(issuer_url, service_account):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -30,7 +30,7 @@ kubeconfig = cluster_stack.require_output("kubeconfig")
 oidc_provider_arn = cluster_stack.require_output("oidc_provider_arn")
 oidc_provider_url = cluster_stack.require_output("oidc_provider_url")
 
-# platform.yaml:8
+# cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -43,14 +43,14 @@ aws_provider = aws.Provider(
     },
 )
 
-# platform.yaml:62
+# clusterServices
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:62
+# clusterServices.logging
 fluent_bit_role = aws.iam.Role(
     "acme-fluent-bit",
     description="IRSA role of logging/fluent-bit",
@@ -79,7 +79,7 @@ fluent_bit_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:62
+# clusterServices.logging
 fluent_bit_policy = aws.iam.RolePolicy(
     "acme-fluent-bit",
     role=fluent_bit_role.id,
@@ -105,7 +105,7 @@ fluent_bit_policy = aws.iam.RolePolicy(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.autoscaler
 cluster_autoscaler_role = aws.iam.Role(
     "acme-cluster-autoscaler",
     description="IRSA role of kube-system/cluster-autoscaler",
@@ -134,7 +134,7 @@ cluster_autoscaler_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.autoscaler
 cluster_autoscaler_policy = aws.iam.RolePolicy(
     "acme-cluster-autoscaler",
     role=cluster_autoscaler_role.id,
@@ -165,7 +165,7 @@ cluster_autoscaler_policy = aws.iam.RolePolicy(
     ),
 )
 
-# platform.yaml:62
+# clusterServices.logging
 chart_namespace_logging = kubernetes.core.v1.Namespace(
     "logging",
     metadata={
@@ -185,7 +185,7 @@ chart_namespace_logging = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:62
+# clusterServices.logging
 release_aws_for_fluent_bit = kubernetes.helm.v3.Release(
     "aws-for-fluent-bit",
     name="aws-for-fluent-bit",
@@ -220,7 +220,7 @@ release_aws_for_fluent_bit = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:63
+# clusterServices.monitoring
 chart_namespace_monitoring = kubernetes.core.v1.Namespace(
     "monitoring",
     metadata={
@@ -240,7 +240,7 @@ chart_namespace_monitoring = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:63
+# clusterServices.monitoring
 release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     "kube-prometheus-stack",
     name="kube-prometheus-stack",
@@ -275,7 +275,7 @@ release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.policy
 chart_namespace_kyverno = kubernetes.core.v1.Namespace(
     "kyverno",
     metadata={
@@ -295,7 +295,7 @@ chart_namespace_kyverno = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.policy
 release_kyverno = kubernetes.helm.v3.Release(
     "kyverno",
     name="kyverno",
@@ -322,7 +322,7 @@ release_kyverno = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.policy
 release_kyverno_policies = kubernetes.helm.v3.Release(
     "kyverno-policies",
     name="kyverno-policies",
@@ -358,7 +358,7 @@ release_kyverno_policies = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.policy
 policy_require_requests_limits = kubernetes.apiextensions.CustomResource(
     "validatingpolicy-crosswalk-require-requests-limits",
     api_version="policies.kyverno.io/v1beta1",
@@ -411,7 +411,7 @@ policy_require_requests_limits = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.policy
 policy_disallow_latest_tag = kubernetes.apiextensions.CustomResource(
     "validatingpolicy-crosswalk-disallow-latest-tag",
     api_version="policies.kyverno.io/v1beta1",
@@ -464,7 +464,7 @@ policy_disallow_latest_tag = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:62
+# clusterServices.metricsServer
 release_metrics_server = kubernetes.helm.v3.Release(
     "metrics-server",
     name="metrics-server",
@@ -486,7 +486,7 @@ release_metrics_server = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.autoscaler
 release_cluster_autoscaler = kubernetes.helm.v3.Release(
     "cluster-autoscaler",
     name="cluster-autoscaler",

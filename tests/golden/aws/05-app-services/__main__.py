@@ -21,7 +21,7 @@ def irsa_condition(issuer_url, service_account):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 datastores_cache_deletionprotection = config.require_bool(
@@ -46,7 +46,7 @@ kubeconfig = cluster_stack.require_output("kubeconfig")
 oidc_provider_arn = cluster_stack.require_output("oidc_provider_arn")
 oidc_provider_url = cluster_stack.require_output("oidc_provider_url")
 
-# platform.yaml:8
+# cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
@@ -59,14 +59,14 @@ aws_provider = aws.Provider(
     },
 )
 
-# platform.yaml:69
+# appServices
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:70
+# appServices.dns
 dns_zone = aws.route53.Zone(
     "acme-zone",
     name="example.com",
@@ -76,7 +76,7 @@ dns_zone = aws.route53.Zone(
     ),
 )
 
-# platform.yaml:70
+# appServices.dns
 external_dns_role = aws.iam.Role(
     "acme-external-dns",
     description="IRSA role of external-dns/external-dns",
@@ -105,7 +105,7 @@ external_dns_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:70
+# appServices.dns
 external_dns_policy = aws.iam.RolePolicy(
     "acme-external-dns",
     role=external_dns_role.id,
@@ -131,7 +131,7 @@ external_dns_policy = aws.iam.RolePolicy(
     ),
 )
 
-# platform.yaml:71
+# appServices.certificates
 cert_manager_role = aws.iam.Role(
     "acme-cert-manager",
     description="IRSA role of cert-manager/cert-manager",
@@ -160,7 +160,7 @@ cert_manager_role = aws.iam.Role(
     ),
 )
 
-# platform.yaml:71
+# appServices.certificates
 cert_manager_policy = aws.iam.RolePolicy(
     "acme-cert-manager",
     role=cert_manager_role.id,
@@ -186,7 +186,7 @@ cert_manager_policy = aws.iam.RolePolicy(
     ),
 )
 
-# platform.yaml:69
+# appServices.ingress
 chart_namespace_envoy_gateway_system = kubernetes.core.v1.Namespace(
     "envoy-gateway-system",
     metadata={
@@ -206,7 +206,7 @@ chart_namespace_envoy_gateway_system = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:69
+# appServices.ingress
 release_envoy_gateway = kubernetes.helm.v3.Release(
     "envoy-gateway",
     name="envoy-gateway",
@@ -226,7 +226,7 @@ release_envoy_gateway = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:71
+# appServices.certificates
 chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
     "cert-manager",
     metadata={
@@ -246,7 +246,7 @@ chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:71
+# appServices.certificates
 release_cert_manager = kubernetes.helm.v3.Release(
     "cert-manager",
     name="cert-manager",
@@ -284,7 +284,7 @@ release_cert_manager = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:71
+# appServices.certificates
 cluster_issuer = kubernetes.apiextensions.CustomResource(
     "clusterissuer-letsencrypt",
     api_version="cert-manager.io/v1",
@@ -319,7 +319,7 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:70
+# appServices.dns
 chart_namespace_external_dns = kubernetes.core.v1.Namespace(
     "external-dns",
     metadata={
@@ -339,7 +339,7 @@ chart_namespace_external_dns = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:70
+# appServices.dns
 release_external_dns = kubernetes.helm.v3.Release(
     "external-dns",
     name="external-dns",
@@ -388,7 +388,7 @@ release_external_dns = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:69
+# appServices.ingress
 gateway_class = kubernetes.apiextensions.CustomResource(
     "gatewayclass-envoy",
     api_version="gateway.networking.k8s.io/v1",
@@ -407,7 +407,7 @@ gateway_class = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:69
+# appServices.ingress
 chart_namespace_gateway = kubernetes.core.v1.Namespace(
     "gateway",
     metadata={
@@ -427,7 +427,7 @@ chart_namespace_gateway = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:69
+# appServices.ingress
 gateway = kubernetes.apiextensions.CustomResource(
     "gateway-public",
     api_version="gateway.networking.k8s.io/v1",
@@ -482,7 +482,7 @@ gateway = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:71
+# appServices.certificates
 https_redirect = kubernetes.apiextensions.CustomResource(
     "httproute-https-redirect",
     api_version="gateway.networking.k8s.io/v1",
@@ -526,7 +526,7 @@ https_redirect = kubernetes.apiextensions.CustomResource(
 
 gateways = [gateway]
 
-# platform.yaml:73
+# appServices.datastores.orders
 datastore_orders_sg = aws.ec2.SecurityGroup(
     "acme-orders",
     description="postgres orders: reachable only from the cluster",
@@ -547,7 +547,7 @@ datastore_orders_sg = aws.ec2.SecurityGroup(
     ),
 )
 
-# platform.yaml:73
+# appServices.datastores.orders
 datastore_orders_subnets = aws.rds.SubnetGroup(
     "acme-orders",
     subnet_ids=private_subnet_ids,
@@ -556,7 +556,7 @@ datastore_orders_subnets = aws.rds.SubnetGroup(
     ),
 )
 
-# platform.yaml:73
+# appServices.datastores.orders
 datastore_orders = aws.rds.Instance(
     "acme-orders",
     engine="postgres",
@@ -590,7 +590,7 @@ datastore_orders = aws.rds.Instance(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.cache
 datastore_cache_sg = aws.ec2.SecurityGroup(
     "acme-cache",
     description="redis cache: reachable only from the cluster",
@@ -611,7 +611,7 @@ datastore_cache_sg = aws.ec2.SecurityGroup(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.cache
 datastore_cache_subnets = aws.elasticache.SubnetGroup(
     "acme-cache",
     subnet_ids=private_subnet_ids,
@@ -628,7 +628,7 @@ cache_auth = aws.secretsmanager.get_random_password(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.cache
 datastore_cache = aws.elasticache.ReplicationGroup(
     "acme-cache",
     description="redis cache of platform acme",
@@ -656,7 +656,7 @@ datastore_cache = aws.elasticache.ReplicationGroup(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.events
 datastore_events_dead_letters = aws.sqs.Queue(
     "acme-events-dead-letters",
     sqs_managed_sse_enabled=True,
@@ -666,7 +666,7 @@ datastore_events_dead_letters = aws.sqs.Queue(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.events
 datastore_events = aws.sqs.Queue(
     "acme-events",
     sqs_managed_sse_enabled=True,

@@ -45,7 +45,7 @@ def role_definition(name):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 nodepools_system_count = config.require_int("nodePools.system.count")
@@ -74,7 +74,7 @@ nodes_subnet_id = managed_infra_stack.require_output("nodes_subnet_id")
 registry_images_id = managed_infra_stack.require_output("registry_images_id")
 secrets_key_uri = managed_infra_stack.require_output("secrets_key_uri")
 
-# platform.yaml:8
+# cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
@@ -86,7 +86,7 @@ client = authorization.get_client_config(
     ),
 )
 
-# platform.yaml:36
+# network
 cluster_network = authorization.RoleAssignment(
     "contoso-cluster-network",
     principal_id=cluster_identity_principal_id,
@@ -98,7 +98,7 @@ cluster_network = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:41
+# cluster
 cluster_kms = authorization.RoleAssignment(
     "contoso-cluster-kms",
     principal_id=cluster_identity_principal_id,
@@ -117,7 +117,7 @@ tags = {
     "crosswalk-environment": stack,
 }
 
-# platform.yaml:41
+# cluster
 cluster = containerservice.ManagedCluster(
     "contoso",
     resource_group_name=resource_group_name,
@@ -254,7 +254,7 @@ cluster = containerservice.ManagedCluster(
     ),
 )
 
-# platform.yaml:41
+# cluster
 cluster_audit = monitor.DiagnosticSetting(
     "contoso-audit",
     name="control-plane-logs",
@@ -292,7 +292,7 @@ cluster_audit = monitor.DiagnosticSetting(
     ),
 )
 
-# platform.yaml:45
+# cluster.nodePools.batch
 node_pool_batch = containerservice.AgentPool(
     "contoso-batch",
     resource_group_name=resource_group_name,
@@ -336,7 +336,7 @@ node_pool_batch = containerservice.AgentPool(
     ),
 )
 
-# platform.yaml:17
+# identity.teams.platform
 team_platform_user = authorization.RoleAssignment(
     "contoso-team-platform-3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90-cluster-user",
     principal_id="3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90",
@@ -347,7 +347,7 @@ team_platform_user = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:18
+# identity.teams.platform.access
 team_platform_admin = authorization.RoleAssignment(
     "contoso-team-platform-3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90-cluster-admin",
     principal_id="3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90",
@@ -358,7 +358,7 @@ team_platform_admin = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:20
+# identity.teams.payments
 team_payments_user = authorization.RoleAssignment(
     "contoso-team-payments-b7c4d2e1-5a6f-4b8c-9d0e-1f2a3b4c5d6e-cluster-user",
     principal_id="b7c4d2e1-5a6f-4b8c-9d0e-1f2a3b4c5d6e",
@@ -369,7 +369,7 @@ team_payments_user = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:21
+# identity.teams.payments.access
 team_payments_payments = authorization.RoleAssignment(
     "contoso-team-payments-b7c4d2e1-5a6f-4b8c-9d0e-1f2a3b4c5d6e-payments",
     principal_id="b7c4d2e1-5a6f-4b8c-9d0e-1f2a3b4c5d6e",
@@ -383,7 +383,7 @@ team_payments_payments = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:24
+# identity.teams.web
 team_web_user = authorization.RoleAssignment(
     "contoso-team-web-0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d-cluster-user",
     principal_id="0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",
@@ -394,7 +394,7 @@ team_web_user = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:25
+# identity.teams.web.access
 team_web_storefront = authorization.RoleAssignment(
     "contoso-team-web-0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d-storefront",
     principal_id="0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",
@@ -408,7 +408,7 @@ team_web_storefront = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:25
+# identity.teams.web.access
 team_web_internal = authorization.RoleAssignment(
     "contoso-team-web-0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d-internal",
     principal_id="0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",
@@ -422,7 +422,7 @@ team_web_internal = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:38
+# registries.images
 registry_images_pull = authorization.RoleAssignment(
     "contoso-images-pull",
     principal_id=kubelet_identity_principal_id,
@@ -491,14 +491,14 @@ kubeconfig = pulumi.Output.secret(
     ),
 )
 
-# platform.yaml:41
+# cluster
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:41
+# cluster
 default_storage_class = kubernetes.storage.v1.StorageClass(
     "encrypted-ssd",
     metadata={
@@ -520,7 +520,7 @@ default_storage_class = kubernetes.storage.v1.StorageClass(
     ),
 )
 
-# platform.yaml:41
+# cluster
 route_editors = kubernetes.rbac.v1.ClusterRole(
     "crosswalk-route-editors",
     metadata={
@@ -555,7 +555,7 @@ route_editors = kubernetes.rbac.v1.ClusterRole(
     ),
 )
 
-# platform.yaml:53
+# cluster.namespaces.payments
 payments_namespace = kubernetes.core.v1.Namespace(
     "payments",
     metadata={
@@ -579,7 +579,7 @@ payments_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:55
+# cluster.namespaces.payments.quota
 payments_quota = kubernetes.core.v1.ResourceQuota(
     "payments/quota",
     metadata={
@@ -605,7 +605,7 @@ payments_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:53
+# cluster.namespaces.payments
 payments_limits = kubernetes.core.v1.LimitRange(
     "payments/container-defaults",
     metadata={
@@ -638,7 +638,7 @@ payments_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:53
+# cluster.namespaces.payments.networkPolicy
 payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "payments/default-deny",
     metadata={
@@ -663,7 +663,7 @@ payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:53
+# cluster.namespaces.payments.networkPolicy
 payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-dns",
     metadata={
@@ -715,7 +715,7 @@ payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:53
+# cluster.namespaces.payments.networkPolicy
 payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-same-namespace",
     metadata={
@@ -758,7 +758,7 @@ payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 payments_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-mesh",
     metadata={
@@ -809,7 +809,7 @@ payments_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:54
+# cluster.namespaces.payments.team
 payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     "payments/team.payments",
     metadata={
@@ -839,7 +839,7 @@ payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:56
+# cluster.namespaces.storefront
 storefront_namespace = kubernetes.core.v1.Namespace(
     "storefront",
     metadata={
@@ -863,7 +863,7 @@ storefront_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:58
+# cluster.namespaces.storefront.quota
 storefront_quota = kubernetes.core.v1.ResourceQuota(
     "storefront/quota",
     metadata={
@@ -889,7 +889,7 @@ storefront_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:56
+# cluster.namespaces.storefront
 storefront_limits = kubernetes.core.v1.LimitRange(
     "storefront/container-defaults",
     metadata={
@@ -922,7 +922,7 @@ storefront_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:56
+# cluster.namespaces.storefront.networkPolicy
 storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "storefront/default-deny",
     metadata={
@@ -947,7 +947,7 @@ storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:56
+# cluster.namespaces.storefront.networkPolicy
 storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-dns",
     metadata={
@@ -999,7 +999,7 @@ storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:56
+# cluster.namespaces.storefront.networkPolicy
 storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-same-namespace",
     metadata={
@@ -1042,7 +1042,7 @@ storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 storefront_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-mesh",
     metadata={
@@ -1093,7 +1093,7 @@ storefront_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:57
+# cluster.namespaces.storefront.team
 storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.web",
     metadata={
@@ -1123,7 +1123,7 @@ storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:59
+# cluster.namespaces.internal
 internal_namespace = kubernetes.core.v1.Namespace(
     "internal",
     metadata={
@@ -1147,7 +1147,7 @@ internal_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:59
+# cluster.namespaces.internal.quota
 internal_quota = kubernetes.core.v1.ResourceQuota(
     "internal/quota",
     metadata={
@@ -1173,7 +1173,7 @@ internal_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:59
+# cluster.namespaces.internal
 internal_limits = kubernetes.core.v1.LimitRange(
     "internal/container-defaults",
     metadata={
@@ -1206,7 +1206,7 @@ internal_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:59
+# cluster.namespaces.internal.networkPolicy
 internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "internal/default-deny",
     metadata={
@@ -1231,7 +1231,7 @@ internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:59
+# cluster.namespaces.internal.networkPolicy
 internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-dns",
     metadata={
@@ -1283,7 +1283,7 @@ internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:59
+# cluster.namespaces.internal.networkPolicy
 internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-same-namespace",
     metadata={
@@ -1326,7 +1326,7 @@ internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 internal_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-mesh",
     metadata={
@@ -1377,7 +1377,7 @@ internal_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:60
+# cluster.namespaces.internal.team
 internal_team_web = kubernetes.rbac.v1.RoleBinding(
     "internal/team.web",
     metadata={

@@ -20,7 +20,7 @@ def certificate_of(secret):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
@@ -35,7 +35,7 @@ cluster_stack = pulumi.StackReference(org + "/contoso-cluster/" + stack)
 cluster_id = cluster_stack.require_output("cluster_id")
 kubeconfig = cluster_stack.require_output("kubeconfig")
 
-# platform.yaml:63
+# clusterServices
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
@@ -49,13 +49,13 @@ tags = {
     "crosswalk-environment": stack,
 }
 
-# platform.yaml:8
+# cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
 )
 
-# platform.yaml:63
+# clusterServices.logging
 container_insights = monitor.DataCollectionRule(
     "contoso-container-insights",
     resource_group_name=resource_group_name,
@@ -104,7 +104,7 @@ container_insights = monitor.DataCollectionRule(
     ),
 )
 
-# platform.yaml:63
+# clusterServices.logging
 container_insights_association = monitor.DataCollectionRuleAssociation(
     "contoso-container-insights",
     association_name="ContainerInsightsExtension",
@@ -115,7 +115,7 @@ container_insights_association = monitor.DataCollectionRuleAssociation(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.monitoring
 chart_namespace_monitoring = kubernetes.core.v1.Namespace(
     "monitoring",
     metadata={
@@ -135,7 +135,7 @@ chart_namespace_monitoring = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:64
+# clusterServices.monitoring
 release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     "kube-prometheus-stack",
     name="kube-prometheus-stack",
@@ -170,7 +170,7 @@ release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:65
+# clusterServices.policy
 chart_namespace_kyverno = kubernetes.core.v1.Namespace(
     "kyverno",
     metadata={
@@ -190,7 +190,7 @@ chart_namespace_kyverno = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:65
+# clusterServices.policy
 release_kyverno = kubernetes.helm.v3.Release(
     "kyverno",
     name="kyverno",
@@ -217,7 +217,7 @@ release_kyverno = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:65
+# clusterServices.policy
 release_kyverno_policies = kubernetes.helm.v3.Release(
     "kyverno-policies",
     name="kyverno-policies",
@@ -253,7 +253,7 @@ release_kyverno_policies = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:65
+# clusterServices.policy
 policy_require_requests_limits = kubernetes.apiextensions.CustomResource(
     "validatingpolicy-crosswalk-require-requests-limits",
     api_version="policies.kyverno.io/v1beta1",
@@ -306,7 +306,7 @@ policy_require_requests_limits = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:65
+# clusterServices.policy
 policy_disallow_latest_tag = kubernetes.apiextensions.CustomResource(
     "validatingpolicy-crosswalk-disallow-latest-tag",
     api_version="policies.kyverno.io/v1beta1",
@@ -359,7 +359,7 @@ policy_disallow_latest_tag = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
     "cert-manager",
     metadata={
@@ -379,7 +379,7 @@ chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 release_cert_manager = kubernetes.helm.v3.Release(
     "cert-manager",
     name="cert-manager",
@@ -409,7 +409,7 @@ release_cert_manager = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 chart_namespace_linkerd = kubernetes.core.v1.Namespace(
     "linkerd",
     metadata={
@@ -429,7 +429,7 @@ chart_namespace_linkerd = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 release_linkerd_crds = kubernetes.helm.v3.Release(
     "linkerd-crds",
     name="linkerd-crds",
@@ -452,7 +452,7 @@ release_linkerd_crds = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 linkerd_root_issuer = kubernetes.apiextensions.CustomResource(
     "issuer-linkerd-trust-root",
     api_version="cert-manager.io/v1",
@@ -472,7 +472,7 @@ linkerd_root_issuer = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 linkerd_trust_anchor = kubernetes.apiextensions.CustomResource(
     "certificate-linkerd-trust-anchor",
     api_version="cert-manager.io/v1",
@@ -508,7 +508,7 @@ linkerd_trust_anchor = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 linkerd_anchor_issuer = kubernetes.apiextensions.CustomResource(
     "clusterissuer-linkerd-trust-anchor",
     api_version="cert-manager.io/v1",
@@ -529,7 +529,7 @@ linkerd_anchor_issuer = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 linkerd_identity_issuer = kubernetes.apiextensions.CustomResource(
     "certificate-linkerd-identity-issuer",
     api_version="cert-manager.io/v1",
@@ -572,7 +572,7 @@ linkerd_identity_issuer = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 trust_anchor = kubernetes.core.v1.Secret.get(
     "linkerd-trust-anchor",
     id=linkerd_trust_anchor.id.apply(lambda _: "cert-manager/linkerd-trust-anchor"),
@@ -581,7 +581,7 @@ trust_anchor = kubernetes.core.v1.Secret.get(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 chart_namespace_linkerd_cni = kubernetes.core.v1.Namespace(
     "linkerd-cni",
     metadata={
@@ -601,7 +601,7 @@ chart_namespace_linkerd_cni = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 release_linkerd_cni = kubernetes.helm.v3.Release(
     "linkerd-cni",
     name="linkerd-cni",
@@ -624,7 +624,7 @@ release_linkerd_cni = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:66
+# clusterServices.mesh
 release_linkerd_control_plane = kubernetes.helm.v3.Release(
     "linkerd-control-plane",
     name="linkerd-control-plane",

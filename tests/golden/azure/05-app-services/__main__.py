@@ -37,7 +37,7 @@ def role_definition(name):
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 datastores_orders_deletionprotection = config.require_bool(
@@ -59,7 +59,7 @@ cluster_stack = pulumi.StackReference(org + "/contoso-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
 oidc_issuer_url = cluster_stack.require_output("oidc_issuer_url")
 
-# platform.yaml:70
+# appServices
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
@@ -73,13 +73,13 @@ tags = {
     "crosswalk-environment": stack,
 }
 
-# platform.yaml:8
+# cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
 )
 
-# platform.yaml:71
+# appServices.dns
 dns_zone = dns.Zone(
     "contoso.example.net",
     resource_group_name=resource_group_name,
@@ -98,7 +98,7 @@ client = authorization.get_client_config(
     ),
 )
 
-# platform.yaml:71
+# appServices.dns
 external_dns = managedidentity.UserAssignedIdentity(
     "contoso-external-dns",
     resource_group_name=resource_group_name,
@@ -110,7 +110,7 @@ external_dns = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:71
+# appServices.dns
 external_dns_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-external-dns-kubernetes",
     resource_group_name=resource_group_name,
@@ -126,7 +126,7 @@ external_dns_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:71
+# appServices.dns
 external_dns_zone = authorization.RoleAssignment(
     "contoso-external-dns-zone",
     principal_id=external_dns.principal_id,
@@ -138,7 +138,7 @@ external_dns_zone = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:71
+# appServices.dns
 external_dns_group = authorization.RoleAssignment(
     "contoso-external-dns-group",
     principal_id=external_dns.principal_id,
@@ -155,7 +155,7 @@ external_dns_group = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 cert_manager = managedidentity.UserAssignedIdentity(
     "contoso-cert-manager",
     resource_group_name=resource_group_name,
@@ -167,7 +167,7 @@ cert_manager = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 cert_manager_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-cert-manager-kubernetes",
     resource_group_name=resource_group_name,
@@ -183,7 +183,7 @@ cert_manager_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 cert_manager_zone = authorization.RoleAssignment(
     "contoso-cert-manager-zone",
     principal_id=cert_manager.principal_id,
@@ -195,7 +195,7 @@ cert_manager_zone = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:70
+# appServices.ingress
 chart_namespace_traefik = kubernetes.core.v1.Namespace(
     "traefik",
     metadata={
@@ -218,7 +218,7 @@ chart_namespace_traefik = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:70
+# appServices.ingress
 release_traefik = kubernetes.helm.v3.Release(
     "traefik",
     name="traefik",
@@ -250,7 +250,7 @@ release_traefik = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 cert_manager_service_account = kubernetes.core.v1.ServiceAccountPatch(
     "cert-manager/cert-manager",
     metadata={
@@ -265,7 +265,7 @@ cert_manager_service_account = kubernetes.core.v1.ServiceAccountPatch(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 cert_manager_deployment = kubernetes.apps.v1.DeploymentPatch(
     "cert-manager/cert-manager",
     metadata={
@@ -289,7 +289,7 @@ cert_manager_deployment = kubernetes.apps.v1.DeploymentPatch(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 cluster_issuer = kubernetes.apiextensions.CustomResource(
     "clusterissuer-letsencrypt",
     api_version="cert-manager.io/v1",
@@ -330,7 +330,7 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:71
+# appServices.dns
 chart_namespace_external_dns = kubernetes.core.v1.Namespace(
     "external-dns",
     metadata={
@@ -350,7 +350,7 @@ chart_namespace_external_dns = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:71
+# appServices.dns
 release_external_dns = kubernetes.helm.v3.Release(
     "external-dns",
     name="external-dns",
@@ -413,7 +413,7 @@ release_external_dns = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:70
+# appServices.ingress
 gateway_class = kubernetes.apiextensions.CustomResource(
     "gatewayclass-traefik",
     api_version="gateway.networking.k8s.io/v1",
@@ -432,7 +432,7 @@ gateway_class = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:70
+# appServices.ingress
 chart_namespace_gateway = kubernetes.core.v1.Namespace(
     "gateway",
     metadata={
@@ -452,7 +452,7 @@ chart_namespace_gateway = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:70
+# appServices.ingress
 gateway = kubernetes.apiextensions.CustomResource(
     "gateway-public",
     api_version="gateway.networking.k8s.io/v1",
@@ -507,7 +507,7 @@ gateway = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:72
+# appServices.certificates
 https_redirect = kubernetes.apiextensions.CustomResource(
     "httproute-https-redirect",
     api_version="gateway.networking.k8s.io/v1",
@@ -551,7 +551,7 @@ https_redirect = kubernetes.apiextensions.CustomResource(
 
 gateways = [gateway]
 
-# platform.yaml:74
+# appServices.datastores.orders
 zone_postgres = privatedns.PrivateZone(
     "contoso.private.postgres.database.azure.com",
     resource_group_name=resource_group_name,
@@ -563,7 +563,7 @@ zone_postgres = privatedns.PrivateZone(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.orders
 zone_postgres_link = privatedns.VirtualNetworkLink(
     "contoso.private.postgres.database.azure.com",
     resource_group_name=resource_group_name,
@@ -580,7 +580,7 @@ zone_postgres_link = privatedns.VirtualNetworkLink(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.orders
 datastore_orders = dbforpostgresql.Server(
     "contoso-orders",
     resource_group_name=resource_group_name,
@@ -618,7 +618,7 @@ datastore_orders = dbforpostgresql.Server(
     ),
 )
 
-# platform.yaml:74
+# appServices.datastores.orders
 datastore_orders_database = dbforpostgresql.Database(
     "contoso-orders",
     resource_group_name=resource_group_name,
@@ -632,7 +632,7 @@ datastore_orders_database = dbforpostgresql.Database(
 )
 
 if datastores_orders_deletionprotection:
-    # platform.yaml:74
+    # appServices.datastores.orders
     datastore_orders_lock = authorization.ManagementLockByScope(
         "contoso-orders",
         scope=datastore_orders.id,
@@ -644,7 +644,7 @@ if datastores_orders_deletionprotection:
         ),
     )
 
-# platform.yaml:75
+# appServices.datastores.cache
 datastore_cache = redis.Redis(
     "contoso-cache",
     resource_group_name=resource_group_name,
@@ -669,7 +669,7 @@ datastore_cache = redis.Redis(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.cache
 zone_redis = privatedns.PrivateZone(
     "privatelink.redis.cache.windows.net",
     resource_group_name=resource_group_name,
@@ -681,7 +681,7 @@ zone_redis = privatedns.PrivateZone(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.cache
 zone_redis_link = privatedns.VirtualNetworkLink(
     "privatelink.redis.cache.windows.net",
     resource_group_name=resource_group_name,
@@ -698,7 +698,7 @@ zone_redis_link = privatedns.VirtualNetworkLink(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.cache
 datastore_cache_endpoint = network.PrivateEndpoint(
     "contoso-cache",
     resource_group_name=resource_group_name,
@@ -722,7 +722,7 @@ datastore_cache_endpoint = network.PrivateEndpoint(
     ),
 )
 
-# platform.yaml:75
+# appServices.datastores.cache
 datastore_cache_endpoint_dns = network.PrivateDnsZoneGroup(
     "contoso-cache",
     resource_group_name=resource_group_name,
@@ -739,7 +739,7 @@ datastore_cache_endpoint_dns = network.PrivateDnsZoneGroup(
     ),
 )
 
-# platform.yaml:76
+# appServices.datastores.events
 datastore_events = servicebus.Namespace(
     "contoso-events",
     resource_group_name=resource_group_name,
@@ -757,7 +757,7 @@ datastore_events = servicebus.Namespace(
     ),
 )
 
-# platform.yaml:76
+# appServices.datastores.events
 datastore_events_queue = servicebus.Queue(
     "contoso-events",
     resource_group_name=resource_group_name,
@@ -777,7 +777,7 @@ datastore_events_host = pulumi.Output.concat(
     ".servicebus.windows.net",
 )
 
-# platform.yaml:86
+# apps.storefront.uses
 app_storefront = managedidentity.UserAssignedIdentity(
     "contoso-app-storefront",
     resource_group_name=resource_group_name,
@@ -789,7 +789,7 @@ app_storefront = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:86
+# apps.storefront.uses
 app_storefront_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-storefront-kubernetes",
     resource_group_name=resource_group_name,
@@ -805,7 +805,7 @@ app_storefront_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:86
+# apps.storefront.uses[0]
 app_storefront_cache = redis.AccessPolicyAssignment(
     "storefront-cache",
     resource_group_name=resource_group_name,
@@ -819,7 +819,7 @@ app_storefront_cache = redis.AccessPolicyAssignment(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses
 app_checkout = managedidentity.UserAssignedIdentity(
     "contoso-app-checkout",
     resource_group_name=resource_group_name,
@@ -831,7 +831,7 @@ app_checkout = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses
 app_checkout_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-checkout-kubernetes",
     resource_group_name=resource_group_name,
@@ -847,7 +847,7 @@ app_checkout_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses[0]
 app_checkout_orders = dbforpostgresql.Administrator(
     "checkout-orders",
     resource_group_name=resource_group_name,
@@ -861,7 +861,7 @@ app_checkout_orders = dbforpostgresql.Administrator(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses[1]
 app_checkout_events_sender = authorization.RoleAssignment(
     "checkout-events-sender",
     principal_id=app_checkout.principal_id,
@@ -873,7 +873,7 @@ app_checkout_events_sender = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:98
+# apps.checkout.uses[1]
 app_checkout_events_receiver = authorization.RoleAssignment(
     "checkout-events-receiver",
     principal_id=app_checkout.principal_id,
@@ -885,7 +885,7 @@ app_checkout_events_receiver = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses
 app_order_worker = managedidentity.UserAssignedIdentity(
     "contoso-app-order-worker",
     resource_group_name=resource_group_name,
@@ -897,7 +897,7 @@ app_order_worker = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses
 app_order_worker_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-order-worker-kubernetes",
     resource_group_name=resource_group_name,
@@ -913,7 +913,7 @@ app_order_worker_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses[0]
 app_order_worker_orders = dbforpostgresql.Administrator(
     "order-worker-orders",
     resource_group_name=resource_group_name,
@@ -930,7 +930,7 @@ app_order_worker_orders = dbforpostgresql.Administrator(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses[1]
 app_order_worker_events_sender = authorization.RoleAssignment(
     "order-worker-events-sender",
     principal_id=app_order_worker.principal_id,
@@ -942,7 +942,7 @@ app_order_worker_events_sender = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses[1]
 app_order_worker_events_receiver = authorization.RoleAssignment(
     "order-worker-events-receiver",
     principal_id=app_order_worker.principal_id,
@@ -954,7 +954,7 @@ app_order_worker_events_receiver = authorization.RoleAssignment(
     ),
 )
 
-# platform.yaml:106
+# apps.order-worker.uses[2]
 app_order_worker_cache = redis.AccessPolicyAssignment(
     "order-worker-cache",
     resource_group_name=resource_group_name,
@@ -971,7 +971,7 @@ app_order_worker_cache = redis.AccessPolicyAssignment(
     ),
 )
 
-# platform.yaml:113
+# apps.admin.uses
 app_admin = managedidentity.UserAssignedIdentity(
     "contoso-app-admin",
     resource_group_name=resource_group_name,
@@ -983,7 +983,7 @@ app_admin = managedidentity.UserAssignedIdentity(
     ),
 )
 
-# platform.yaml:113
+# apps.admin.uses
 app_admin_kubernetes = managedidentity.FederatedIdentityCredential(
     "contoso-app-admin-kubernetes",
     resource_group_name=resource_group_name,
@@ -999,7 +999,7 @@ app_admin_kubernetes = managedidentity.FederatedIdentityCredential(
     ),
 )
 
-# platform.yaml:113
+# apps.admin.uses[0]
 app_admin_orders = dbforpostgresql.Administrator(
     "admin-orders",
     resource_group_name=resource_group_name,

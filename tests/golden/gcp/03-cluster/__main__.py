@@ -9,7 +9,7 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 cluster_deletionprotection = config.require_bool("cluster.deletionProtection")
@@ -27,7 +27,7 @@ network_id = managed_infra_stack.require_output("network_id")
 secrets_key_id = managed_infra_stack.require_output("secrets_key_id")
 subnetwork_id = managed_infra_stack.require_output("subnetwork_id")
 
-# platform.yaml:8
+# cloud
 gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
@@ -39,7 +39,7 @@ gcp_provider = gcp.Provider(
     },
 )
 
-# platform.yaml:8
+# cloud
 api_container = gcp.projects.Service(
     "acme-container",
     service="container.googleapis.com",
@@ -62,7 +62,7 @@ zones = gcp.compute.get_zones(
     ),
 )
 
-# platform.yaml:50
+# cluster
 cluster = gcp.container.Cluster(
     "acme-cluster",
     name="acme-cluster",
@@ -174,7 +174,7 @@ cluster = gcp.container.Cluster(
     ),
 )
 
-# platform.yaml:53
+# cluster.nodePools.general
 node_pool_general = gcp.container.NodePool(
     "acme-general",
     name="general",
@@ -229,7 +229,7 @@ node_pool_general = gcp.container.NodePool(
     ),
 )
 
-# platform.yaml:54
+# cluster.nodePools.batch
 node_pool_batch = gcp.container.NodePool(
     "acme-batch",
     name="batch",
@@ -333,14 +333,14 @@ kubeconfig = pulumi.Output.json_dumps(
     },
 )
 
-# platform.yaml:50
+# cluster
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=pulumi.Output.secret(kubeconfig),
     enable_server_side_apply=True,
 )
 
-# platform.yaml:50
+# cluster
 default_storage_class = kubernetes.storage.v1.StorageClass(
     "encrypted-pd-balanced",
     metadata={
@@ -361,7 +361,7 @@ default_storage_class = kubernetes.storage.v1.StorageClass(
     ),
 )
 
-# platform.yaml:50
+# cluster
 route_editors = kubernetes.rbac.v1.ClusterRole(
     "crosswalk-route-editors",
     metadata={
@@ -396,7 +396,7 @@ route_editors = kubernetes.rbac.v1.ClusterRole(
     ),
 )
 
-# platform.yaml:63
+# cluster.namespaces.payments
 payments_namespace = kubernetes.core.v1.Namespace(
     "payments",
     metadata={
@@ -416,7 +416,7 @@ payments_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:65
+# cluster.namespaces.payments.quota
 payments_quota = kubernetes.core.v1.ResourceQuota(
     "payments/quota",
     metadata={
@@ -442,7 +442,7 @@ payments_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:63
+# cluster.namespaces.payments
 payments_limits = kubernetes.core.v1.LimitRange(
     "payments/container-defaults",
     metadata={
@@ -475,7 +475,7 @@ payments_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:63
+# cluster.namespaces.payments.networkPolicy
 payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "payments/default-deny",
     metadata={
@@ -500,7 +500,7 @@ payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:63
+# cluster.namespaces.payments.networkPolicy
 payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-dns",
     metadata={
@@ -552,7 +552,7 @@ payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:63
+# cluster.namespaces.payments.networkPolicy
 payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "payments/allow-same-namespace",
     metadata={
@@ -595,7 +595,7 @@ payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:64
+# cluster.namespaces.payments.team
 payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     "payments/team.payments",
     metadata={
@@ -625,7 +625,7 @@ payments_team_payments = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:31
+# identity.teams.auditors.namespaces[0]
 payments_team_auditors = kubernetes.rbac.v1.RoleBinding(
     "payments/team.auditors",
     metadata={
@@ -655,7 +655,7 @@ payments_team_auditors = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:66
+# cluster.namespaces.storefront
 storefront_namespace = kubernetes.core.v1.Namespace(
     "storefront",
     metadata={
@@ -675,7 +675,7 @@ storefront_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:68
+# cluster.namespaces.storefront.quota
 storefront_quota = kubernetes.core.v1.ResourceQuota(
     "storefront/quota",
     metadata={
@@ -701,7 +701,7 @@ storefront_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:66
+# cluster.namespaces.storefront
 storefront_limits = kubernetes.core.v1.LimitRange(
     "storefront/container-defaults",
     metadata={
@@ -734,7 +734,7 @@ storefront_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:66
+# cluster.namespaces.storefront.networkPolicy
 storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "storefront/default-deny",
     metadata={
@@ -759,7 +759,7 @@ storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:66
+# cluster.namespaces.storefront.networkPolicy
 storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-dns",
     metadata={
@@ -811,7 +811,7 @@ storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:66
+# cluster.namespaces.storefront.networkPolicy
 storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "storefront/allow-same-namespace",
     metadata={
@@ -854,7 +854,7 @@ storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:67
+# cluster.namespaces.storefront.team
 storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.web",
     metadata={
@@ -884,7 +884,7 @@ storefront_team_web = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:31
+# identity.teams.auditors.namespaces[1]
 storefront_team_auditors = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.auditors",
     metadata={
@@ -914,7 +914,7 @@ storefront_team_auditors = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:69
+# cluster.namespaces.internal
 internal_namespace = kubernetes.core.v1.Namespace(
     "internal",
     metadata={
@@ -934,7 +934,7 @@ internal_namespace = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:69
+# cluster.namespaces.internal.quota
 internal_quota = kubernetes.core.v1.ResourceQuota(
     "internal/quota",
     metadata={
@@ -960,7 +960,7 @@ internal_quota = kubernetes.core.v1.ResourceQuota(
     ),
 )
 
-# platform.yaml:69
+# cluster.namespaces.internal
 internal_limits = kubernetes.core.v1.LimitRange(
     "internal/container-defaults",
     metadata={
@@ -993,7 +993,7 @@ internal_limits = kubernetes.core.v1.LimitRange(
     ),
 )
 
-# platform.yaml:69
+# cluster.namespaces.internal.networkPolicy
 internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     "internal/default-deny",
     metadata={
@@ -1018,7 +1018,7 @@ internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:69
+# cluster.namespaces.internal.networkPolicy
 internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-dns",
     metadata={
@@ -1070,7 +1070,7 @@ internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:69
+# cluster.namespaces.internal.networkPolicy
 internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     "internal/allow-same-namespace",
     metadata={
@@ -1113,7 +1113,7 @@ internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
     ),
 )
 
-# platform.yaml:70
+# cluster.namespaces.internal.team
 internal_team_web = kubernetes.rbac.v1.RoleBinding(
     "internal/team.web",
     metadata={
@@ -1143,7 +1143,7 @@ internal_team_web = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:31
+# identity.teams.auditors.namespaces[2]
 internal_team_auditors = kubernetes.rbac.v1.RoleBinding(
     "internal/team.auditors",
     metadata={
@@ -1173,7 +1173,7 @@ internal_team_auditors = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:22
+# identity.teams.payments.members
 payments_team_payments_members = kubernetes.rbac.v1.RoleBinding(
     "payments/team.payments.members",
     metadata={
@@ -1208,7 +1208,7 @@ payments_team_payments_members = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:26
+# identity.teams.web.members
 storefront_team_web_members = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.web.members",
     metadata={
@@ -1238,7 +1238,7 @@ storefront_team_web_members = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:26
+# identity.teams.web.members
 internal_team_web_members = kubernetes.rbac.v1.RoleBinding(
     "internal/team.web.members",
     metadata={
@@ -1268,7 +1268,7 @@ internal_team_web_members = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:30
+# identity.teams.auditors.members
 payments_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
     "payments/team.auditors.members",
     metadata={
@@ -1298,7 +1298,7 @@ payments_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:30
+# identity.teams.auditors.members
 storefront_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
     "storefront/team.auditors.members",
     metadata={
@@ -1328,7 +1328,7 @@ storefront_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-# platform.yaml:30
+# identity.teams.auditors.members
 internal_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
     "internal/team.auditors.members",
     metadata={

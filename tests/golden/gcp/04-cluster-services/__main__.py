@@ -8,13 +8,13 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
 
-# platform.yaml:73
+# clusterServices
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
@@ -23,7 +23,7 @@ k8s_provider = kubernetes.Provider(
 
 # GKE runs these itself, so no release here: the cluster autoscaler (node pools' autoscaling), container logs to Cloud Logging (the cluster's logging_config), metrics-server.
 
-# platform.yaml:74
+# clusterServices.monitoring
 chart_namespace_monitoring = kubernetes.core.v1.Namespace(
     "monitoring",
     metadata={
@@ -43,7 +43,7 @@ chart_namespace_monitoring = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:74
+# clusterServices.monitoring
 release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     "kube-prometheus-stack",
     name="kube-prometheus-stack",
@@ -78,7 +78,7 @@ release_kube_prometheus_stack = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:75
+# clusterServices.policy
 chart_namespace_gatekeeper_system = kubernetes.core.v1.Namespace(
     "gatekeeper-system",
     metadata={
@@ -98,7 +98,7 @@ chart_namespace_gatekeeper_system = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:75
+# clusterServices.policy
 release_gatekeeper = kubernetes.helm.v3.Release(
     "gatekeeper",
     name="gatekeeper",
@@ -123,7 +123,7 @@ release_gatekeeper = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:75
+# clusterServices.policy
 template_crosswalkpodsecurity_df4842 = kubernetes.apiextensions.CustomResource(
     "constrainttemplate-crosswalkpodsecurityrestricted",
     api_version="templates.gatekeeper.sh/v1",
@@ -157,7 +157,7 @@ template_crosswalkpodsecurity_df4842 = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:75
+# clusterServices.policy
 constraint_crosswalkpodsecuri_6fb290 = kubernetes.apiextensions.CustomResource(
     "crosswalkpodsecurityrestricted-crosswalk",
     api_version="constraints.gatekeeper.sh/v1beta1",
@@ -193,7 +193,7 @@ constraint_crosswalkpodsecuri_6fb290 = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:75
+# clusterServices.policy
 template_crosswalkrequestslimits = kubernetes.apiextensions.CustomResource(
     "constrainttemplate-crosswalkrequestslimits",
     api_version="templates.gatekeeper.sh/v1",
@@ -227,7 +227,7 @@ template_crosswalkrequestslimits = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:75
+# clusterServices.policy
 constraint_crosswalkrequestslimits = kubernetes.apiextensions.CustomResource(
     "crosswalkrequestslimits-crosswalk",
     api_version="constraints.gatekeeper.sh/v1beta1",
@@ -263,7 +263,7 @@ constraint_crosswalkrequestslimits = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:75
+# clusterServices.policy
 template_crosswalkimagetag = kubernetes.apiextensions.CustomResource(
     "constrainttemplate-crosswalkimagetag",
     api_version="templates.gatekeeper.sh/v1",
@@ -297,7 +297,7 @@ template_crosswalkimagetag = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:75
+# clusterServices.policy
 constraint_crosswalkimagetag = kubernetes.apiextensions.CustomResource(
     "crosswalkimagetag-crosswalk",
     api_version="constraints.gatekeeper.sh/v1beta1",

@@ -9,7 +9,7 @@ import pulumi_kubernetes as kubernetes
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
-org = config.get("organization") or "organization"
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 datastores_orders_availabilitytype = config.require(
@@ -31,7 +31,7 @@ private_services_range = managed_infra_stack.require_output("private_services_ra
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
 
-# platform.yaml:8
+# cloud
 gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
@@ -43,7 +43,7 @@ gcp_provider = gcp.Provider(
     },
 )
 
-# platform.yaml:8
+# cloud
 api_dns = gcp.projects.Service(
     "acme-dns",
     service="dns.googleapis.com",
@@ -54,7 +54,7 @@ api_dns = gcp.projects.Service(
     ),
 )
 
-# platform.yaml:8
+# cloud
 api_sqladmin = gcp.projects.Service(
     "acme-sqladmin",
     service="sqladmin.googleapis.com",
@@ -65,7 +65,7 @@ api_sqladmin = gcp.projects.Service(
     ),
 )
 
-# platform.yaml:8
+# cloud
 api_redis = gcp.projects.Service(
     "acme-redis",
     service="redis.googleapis.com",
@@ -76,7 +76,7 @@ api_redis = gcp.projects.Service(
     ),
 )
 
-# platform.yaml:8
+# cloud
 api_pubsub = gcp.projects.Service(
     "acme-pubsub",
     service="pubsub.googleapis.com",
@@ -94,14 +94,14 @@ apis = [
     api_pubsub,
 ]
 
-# platform.yaml:81
+# appServices
 k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
 )
 
-# platform.yaml:82
+# appServices.dns
 dns_zone = gcp.dns.ManagedZone(
     "acme-zone",
     name="acme-zone",
@@ -117,7 +117,7 @@ dns_zone = gcp.dns.ManagedZone(
     ),
 )
 
-# platform.yaml:82
+# appServices.dns
 external_dns_account = gcp.serviceaccount.Account(
     "acme-external-dns",
     account_id="acme-external-dns",
@@ -129,7 +129,7 @@ external_dns_account = gcp.serviceaccount.Account(
     ),
 )
 
-# platform.yaml:82
+# appServices.dns
 external_dns_workload_identity = gcp.serviceaccount.IAMMember(
     "acme-external-dns-workload-identity",
     service_account_id=external_dns_account.name,
@@ -141,7 +141,7 @@ external_dns_workload_identity = gcp.serviceaccount.IAMMember(
     ),
 )
 
-# platform.yaml:82
+# appServices.dns
 external_dns_reader = gcp.projects.IAMMember(
     "acme-external-dns-reader",
     project="acme-platform-prod",
@@ -153,7 +153,7 @@ external_dns_reader = gcp.projects.IAMMember(
     ),
 )
 
-# platform.yaml:82
+# appServices.dns
 external_dns_zone_admin = gcp.dns.DnsManagedZoneIamMember(
     "acme-external-dns-zone",
     managed_zone=dns_zone.name,
@@ -165,7 +165,7 @@ external_dns_zone_admin = gcp.dns.DnsManagedZoneIamMember(
     ),
 )
 
-# platform.yaml:83
+# appServices.certificates
 cert_manager_account = gcp.serviceaccount.Account(
     "acme-cert-manager",
     account_id="acme-cert-manager",
@@ -177,7 +177,7 @@ cert_manager_account = gcp.serviceaccount.Account(
     ),
 )
 
-# platform.yaml:83
+# appServices.certificates
 cert_manager_workload_identity = gcp.serviceaccount.IAMMember(
     "acme-cert-manager-workload-identity",
     service_account_id=cert_manager_account.name,
@@ -189,7 +189,7 @@ cert_manager_workload_identity = gcp.serviceaccount.IAMMember(
     ),
 )
 
-# platform.yaml:83
+# appServices.certificates
 cert_manager_zone_admin = gcp.dns.DnsManagedZoneIamMember(
     "acme-cert-manager-zone",
     managed_zone=dns_zone.name,
@@ -201,7 +201,7 @@ cert_manager_zone_admin = gcp.dns.DnsManagedZoneIamMember(
     ),
 )
 
-# platform.yaml:81
+# appServices.ingress
 chart_namespace_envoy_gateway_system = kubernetes.core.v1.Namespace(
     "envoy-gateway-system",
     metadata={
@@ -221,7 +221,7 @@ chart_namespace_envoy_gateway_system = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:81
+# appServices.ingress
 release_envoy_gateway = kubernetes.helm.v3.Release(
     "envoy-gateway",
     name="envoy-gateway",
@@ -241,7 +241,7 @@ release_envoy_gateway = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:83
+# appServices.certificates
 chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
     "cert-manager",
     metadata={
@@ -261,7 +261,7 @@ chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:83
+# appServices.certificates
 release_cert_manager = kubernetes.helm.v3.Release(
     "cert-manager",
     name="cert-manager",
@@ -296,7 +296,7 @@ release_cert_manager = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:83
+# appServices.certificates
 cluster_issuer = kubernetes.apiextensions.CustomResource(
     "clusterissuer-letsencrypt",
     api_version="cert-manager.io/v1",
@@ -331,7 +331,7 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:82
+# appServices.dns
 chart_namespace_external_dns = kubernetes.core.v1.Namespace(
     "external-dns",
     metadata={
@@ -351,7 +351,7 @@ chart_namespace_external_dns = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:82
+# appServices.dns
 release_external_dns = kubernetes.helm.v3.Release(
     "external-dns",
     name="external-dns",
@@ -398,7 +398,7 @@ release_external_dns = kubernetes.helm.v3.Release(
     ),
 )
 
-# platform.yaml:81
+# appServices.ingress
 gateway_class = kubernetes.apiextensions.CustomResource(
     "gatewayclass-envoy",
     api_version="gateway.networking.k8s.io/v1",
@@ -417,7 +417,7 @@ gateway_class = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:81
+# appServices.ingress
 chart_namespace_gateway = kubernetes.core.v1.Namespace(
     "gateway",
     metadata={
@@ -437,7 +437,7 @@ chart_namespace_gateway = kubernetes.core.v1.Namespace(
     ),
 )
 
-# platform.yaml:81
+# appServices.ingress
 gateway = kubernetes.apiextensions.CustomResource(
     "gateway-public",
     api_version="gateway.networking.k8s.io/v1",
@@ -492,7 +492,7 @@ gateway = kubernetes.apiextensions.CustomResource(
     ),
 )
 
-# platform.yaml:83
+# appServices.certificates
 https_redirect = kubernetes.apiextensions.CustomResource(
     "httproute-https-redirect",
     api_version="gateway.networking.k8s.io/v1",
@@ -543,7 +543,7 @@ project = gcp.organizations.get_project(
     ),
 )
 
-# platform.yaml:85
+# appServices.datastores.orders
 datastore_orders = gcp.sql.DatabaseInstance(
     "acme-orders",
     name="acme-orders",
@@ -595,7 +595,7 @@ datastore_orders = gcp.sql.DatabaseInstance(
     ),
 )
 
-# platform.yaml:85
+# appServices.datastores.orders
 datastore_orders_database = gcp.sql.Database(
     "acme-orders-orders",
     name="orders",
@@ -606,7 +606,7 @@ datastore_orders_database = gcp.sql.Database(
     ),
 )
 
-# platform.yaml:92
+# appServices.datastores.sessions
 datastore_sessions = gcp.redis.Instance(
     "acme-sessions",
     name="acme-sessions",
@@ -634,7 +634,7 @@ datastore_sessions = gcp.redis.Instance(
     ),
 )
 
-# platform.yaml:93
+# appServices.datastores.events
 datastore_events_dead_letters = gcp.pubsub.Topic(
     "acme-events-dead-letters",
     name="acme-events-dead-letters",
@@ -645,7 +645,7 @@ datastore_events_dead_letters = gcp.pubsub.Topic(
     ),
 )
 
-# platform.yaml:93
+# appServices.datastores.events
 datastore_events_dead_letters_6d3b8d = gcp.pubsub.Subscription(
     "acme-events-dead-letters",
     name="acme-events-dead-letters",
@@ -660,7 +660,7 @@ datastore_events_dead_letters_6d3b8d = gcp.pubsub.Subscription(
     ),
 )
 
-# platform.yaml:93
+# appServices.datastores.events
 datastore_events = gcp.pubsub.Topic(
     "acme-events",
     name="acme-events",
@@ -671,7 +671,7 @@ datastore_events = gcp.pubsub.Topic(
     ),
 )
 
-# platform.yaml:93
+# appServices.datastores.events
 datastore_events_subscription = gcp.pubsub.Subscription(
     "acme-events",
     name="acme-events",
@@ -695,7 +695,7 @@ datastore_events_subscription = gcp.pubsub.Subscription(
     ),
 )
 
-# platform.yaml:93
+# appServices.datastores.events
 datastore_events_dead_letters_7cf5c0 = gcp.pubsub.TopicIAMMember(
     "acme-events-dead-letters-publisher",
     topic=datastore_events_dead_letters.id,
@@ -711,7 +711,7 @@ datastore_events_dead_letters_7cf5c0 = gcp.pubsub.TopicIAMMember(
     ),
 )
 
-# platform.yaml:93
+# appServices.datastores.events
 datastore_events_dead_letters_78cbe3 = gcp.pubsub.SubscriptionIAMMember(
     "acme-events-dead-letters-subscriber",
     subscription=datastore_events_subscription.id,
