@@ -11,8 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from crosswalk.compiler.document import parse_document
+from crosswalk.compiler.emit import compile_document
 from crosswalk.compiler.writer import write_tree
 from tests.test_compile import COMPILED_SAMPLES, compiled
+from tests.test_enforcement import variant_text
+
+# Variants whose cluster and app services the samples do not use (istio, and
+# each ingress controller with a mesh): their cluster-services and app-services
+# programs are checked too.
+VARIANTS = [
+    "aws-istio-envoy-kyverno",
+    "gcp-linkerd-traefik-kyverno",
+    "gcp-istio-nginx-gatekeeper-audit",
+]
 
 
 def test_generated_programs_typecheck(tmp_path: Path) -> None:
@@ -21,6 +33,11 @@ def test_generated_programs_typecheck(tmp_path: Path) -> None:
         pytest.skip("pyright is not installed (pip install 'crosswalk[test]')")
     for cloud in COMPILED_SAMPLES:
         write_tree(compiled(cloud), tmp_path / cloud)
+    for name in VARIANTS:
+        document, _ = parse_document(variant_text(name).encode(), "platform.yaml")
+        files = compile_document(document).files
+        layers = {k: v for k, v in files.items() if k.startswith(("04-", "05-"))}
+        write_tree(layers, tmp_path / name)
     programs = sorted(str(p) for p in tmp_path.rglob("__main__.py"))
     # Each program is its own project: check them as separate files.
     config = {"typeCheckingMode": "standard", "reportMissingModuleSource": False}
