@@ -68,6 +68,10 @@ class ResourceRecord:
     outputs: dict[str, Any] = field(repr=False, default_factory=dict)
     source_line: int | None = None  # line in the program's __main__.py that created it
     origin: str | None = None  # set by the caller: the YAML path cited, e.g. "apps.shop.ingress"
+    # Resource options the engine acts on: the names this resource had before
+    # (each a dict of the alias spec's set fields, or {"urn": ...}), and `protect`.
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    protect: bool = False
 
 
 # Package of a type token -> the cloud whose provider settings (region...) apply to it.
@@ -90,6 +94,30 @@ def _provider_urn(reference: str) -> str | None:
         return None
     urn, sep, _ = reference.rpartition("::")
     return urn if sep else reference
+
+
+def _aliases(request: Any) -> list[dict[str, Any]]:
+    """The aliases of a register request, as plain data: the SDK sends full
+    specs (the mock monitor supports them) or, from older SDKs, bare URNs."""
+    found: list[dict[str, Any]] = []
+    for alias in request.aliases:
+        if alias.HasField("spec"):
+            spec = alias.spec
+            fields = {
+                "name": spec.name,
+                "type": spec.type,
+                "stack": spec.stack,
+                "project": spec.project,
+                "parentUrn": spec.parentUrn,
+            }
+            entry: dict[str, Any] = {key: value for key, value in fields.items() if value}
+            if spec.noParent:
+                entry["noParent"] = True
+            found.append(entry)
+        elif alias.urn:
+            found.append({"urn": alias.urn})
+    found += [{"urn": urn} for urn in request.aliasURNs]
+    return found
 
 
 def _stack_output_record(exports: Mapping[str, Any]) -> dict[str, Any]:
@@ -246,6 +274,8 @@ def _make_monitor_class() -> type:
                     inputs=inputs,
                     outputs=outputs,
                     source_line=source_line,
+                    aliases=_aliases(request),
+                    protect=bool(request.protect),
                 )
             except MockError:
                 raise

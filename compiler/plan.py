@@ -524,9 +524,7 @@ def plan_json(result: PlanResult, *, only: Iterable[str] = ()) -> dict[str, Any]
                 "dir": stack.dir,
                 "project": stack.project,
                 "status": stack.status,
-                "resources": [
-                    {"type": r.type, "name": r.name, "inputs": _plain(r.inputs)} for r in resources
-                ],
+                "resources": [_resource_json(r) for r in resources],
                 "exports": _plain(stack.exports),
                 "error": error,
             }
@@ -539,6 +537,20 @@ def plan_json(result: PlanResult, *, only: Iterable[str] = ()) -> dict[str, Any]
     if result.warnings:
         data["warnings"] = list(result.warnings)
     return data
+
+
+def _resource_json(record: ResourceRecord) -> dict[str, Any]:
+    """A resource of the JSON plan; `protect` and `aliases` only where set."""
+    entry: dict[str, Any] = {
+        "type": record.type,
+        "name": record.name,
+        "inputs": _plain(record.inputs),
+    }
+    if record.protect:
+        entry["protect"] = True
+    if record.aliases:
+        entry["aliases"] = record.aliases
+    return entry
 
 
 def render_json(result: PlanResult, *, only: Iterable[str] = ()) -> str:

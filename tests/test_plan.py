@@ -534,6 +534,42 @@ def test_transforms_are_reported_not_silently_ignored(tmp_path):
     assert any("stack transform 'label' is not applied offline" in m for _, m in stack.logs)
 
 
+def test_aliases_and_protect_are_recorded_as_the_engine_receives_them(tmp_path):
+    program = tmp_path / "03-cluster"
+    program.mkdir()
+    (program / "Pulumi.yaml").write_text("name: demo-cluster\nruntime: python\n")
+    (program / "__main__.py").write_text(
+        "import pulumi\n"
+        "import pulumi_kubernetes as k8s\n\n"
+        "provider = k8s.Provider('k8s', kubeconfig='{}')\n"
+        "k8s.core.v1.Namespace('billing', metadata={'name': 'payments'}, opts=pulumi.ResourceOptions(\n"
+        "    provider=provider, protect=True,\n"
+        "    aliases=[pulumi.Alias(name='payments'), 'urn:pulumi:dev::old::kubernetes:core/v1:Namespace::x'],\n"
+        "))\n"
+        "k8s.core.v1.Namespace('plain', opts=pulumi.ResourceOptions(provider=provider))\n"
+    )
+    stacks = [{"dir": "03-cluster", "project": "demo-cluster", "dependsOn": []}]
+    (tmp_path / "crosswalk.stacks.json").write_text(
+        json.dumps({"platform": "demo", "stacks": stacks})
+    )
+    result = plan_tree(tmp_path)
+    stack = result.stack("03-cluster")
+    assert stack.status == "ok", stack.error
+    billing = by_name(stack, "kubernetes:core/v1:Namespace", "billing")
+    assert billing.protect is True
+    assert billing.aliases == [
+        {"name": "payments"},
+        {"urn": "urn:pulumi:dev::old::kubernetes:core/v1:Namespace::x"},
+    ]
+    plain = by_name(stack, "kubernetes:core/v1:Namespace", "plain")
+    assert plain.protect is False and plain.aliases == []
+    shown = {r["name"]: r for r in plan_json(result)["stacks"][0]["resources"]}
+    assert shown["billing"]["protect"] is True and shown["billing"]["aliases"][0] == {
+        "name": "payments"
+    }
+    assert "protect" not in shown["plain"] and "aliases" not in shown["plain"]
+
+
 def test_the_compilers_aws_sample_plans_clean(tmp_path):
     """The contract with `crosswalk compile`: what it emits for the AWS sample plans offline."""
     emit = pytest.importorskip("crosswalk.compiler.emit")
