@@ -55,6 +55,11 @@ class StackSpec:
     layer: str
     depends_on: tuple[str, ...] = ()
     hash: str = ""
+    exports: tuple[str, ...] = ()  # the outputs it exports
+    reads: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (upstream dir, outputs it reads)
+
+    def reads_of(self, upstream: str) -> tuple[str, ...]:
+        return dict(self.reads).get(upstream, ())
 
     @property
     def log_name(self) -> str:
@@ -91,6 +96,11 @@ def load_manifest(build_dir: Path | str) -> Manifest:
                 entry["layer"],
                 tuple(entry.get("dependsOn", ())),
                 entry.get("hash", ""),
+                tuple(entry.get("exports", ())),
+                tuple(
+                    (upstream, tuple(outputs))
+                    for upstream, outputs in sorted((entry.get("reads") or {}).items())
+                ),
             )
             for entry in data["stacks"]
         )

@@ -382,57 +382,107 @@ def graph(file: str, output_format: str, stacks_only: bool, output: str | None) 
 
 
 @main.command()
-@click.argument("old", type=click.Path())
-@click.argument("new", type=click.Path())
-@click.option("--env", default=None, help="Compare this environment's stack config only.")
-@click.option("--json", "json_output", is_flag=True, help="Print the result as JSON.")
-def diff(old: str, new: str, env: str | None, json_output: bool) -> None:
-    """The blast radius of a change: the stacks whose programs or config differ
-    between OLD and NEW (two platform.yaml files), and the stacks downstream of
-    them that read their outputs.
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option(
+    "--file",
+    "file",
+    metavar="FILE",
+    help="OLD and NEW are git revisions of FILE (NEW left out: FILE as it is on disk).",
+)
+@click.option(
+    "--base",
+    metavar="REV",
+    help="Compare FILE (--file, default platform.yaml) where this branch left REV (their "
+    "merge base, as a pull request's diff) with FILE as it is on disk.",
+)
+@click.option("--env", default=None, help="Only this environment (default: every one).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default=None,
+    help="text (default); json for tools; markdown for a pull-request comment.",
+)
+@click.option("--json", "json_output", is_flag=True, help="Same as --format json.")
+def diff(
+    old: str | None,
+    new: str | None,
+    file: str | None,
+    base: str | None,
+    env: str | None,
+    output_format: str | None,
+    json_output: bool,
+) -> None:
+    """What a change to platform.yaml does, resource by resource, in every
+    environment: each stack that changes, and in it the resources created,
+    updated (with the inputs that change), replaced and deleted.
 
-    Exit 0 when nothing changed, 1 when stacks changed (so CI can gate on it),
-    2 when either file cannot be read or does not compile.
+    \b
+    crosswalk diff old.yaml new.yaml              two files
+    crosswalk diff main HEAD --file platform.yaml two git revisions of a file
+    crosswalk diff main --file platform.yaml      a revision and the file on disk
+    crosswalk diff --base main                    a pull request: the merge base and the file
+
+    Both versions are compiled and planned offline (no cloud, no Pulumi CLI).
+    A replacement is said to be inferred when it follows from an input the
+    provider cannot change in place, or from a rename without `renamedFrom`.
+    Deleting or replacing a database, cache, queue, bucket, key, DNS zone,
+    namespace or registry is destructive. A stack is affected only when an
+    output it reads changes.
+
+    Exit 0 when nothing changes, 1 when something does, 3 when a change is
+    destructive (so CI can ask for another approval), 2 when a version cannot
+    be read, compiled or planned.
     """
-    import json as json_module
+    from crosswalk.compiler.diff import (
+        DiffInputError,
+        diff_sources,
+        read_base,
+        read_file,
+        read_revision,
+        render_json,
+        render_markdown,
+        render_text,
+    )
 
-    from crosswalk.compiler.blast import blast_radius
-    from crosswalk.compiler.document import LoadError, load_document
-    from crosswalk.compiler.emit import compile_document
-
-    compiled = []
-    for file in (old, new):
-        try:
-            document, problems = load_document(file)
-        except LoadError as exc:
-            raise UsageError(str(exc)) from None
-        # Both sides under one name: a renamed file is not a change.
-        result = (
-            compile_document(document, env, source="platform.yaml", today=today())
-            if document
-            else None
-        )
-        if result is None or not result.files:
-            report = result.report if result is not None else None
-            if report is not None:
-                _report_failure(file, result)
-            else:
-                print_diagnostics(problems, None, False)
-            raise UsageError(f"{file} does not compile; fix it first")
-        compiled.append(result)
-    radius = blast_radius(compiled[0].files, compiled[1].files, compiled[1].resources)
-    if json_output:
-        click.echo(json_module.dumps(radius, indent=2))
+    if json_output and output_format not in (None, "json"):
+        raise UsageError("--json and --format markdown/text: choose one")
+    output_format = "json" if json_output else output_format or "text"
+    try:
+        if base is not None:
+            if old is not None or new is not None:
+                raise UsageError("--base REV compares FILE (--file) with REV: give no OLD or NEW")
+            target = file or "platform.yaml"
+            sources = (read_base(base, target), read_file(target))
+        elif file is not None:
+            if old is None:
+                raise UsageError(
+                    "--file FILE needs a revision: crosswalk diff OLD [NEW] --file FILE"
+                )
+            sources = (
+                read_revision(old, file),
+                read_revision(new, file) if new is not None else read_file(file),
+            )
+        else:
+            if old is None or new is None:
+                raise UsageError(
+                    "give two platform files (crosswalk diff OLD NEW), two revisions of one "
+                    "(crosswalk diff OLD NEW --file FILE) or a base (crosswalk diff --base main)"
+                )
+            sources = (read_file(old), read_file(new))
+        result = diff_sources(*sources, env, today=today())
+    except DiffInputError as exc:
+        if exc.diagnostics:
+            print_diagnostics(exc.diagnostics, exc.text, False)
+        raise UsageError(str(exc)) from None
+    if output_format == "json":
+        click.echo(render_json(result), nl=False)
+    elif output_format == "markdown":
+        click.echo(render_markdown(result), nl=False)
     else:
-        if not radius["changed"] and not radius["added"] and not radius["removed"]:
-            click.echo("no stack changes")
-        for kind in ("added", "removed", "changed"):
-            for stack in radius[kind]:
-                click.echo(f"{kind:>9}  {stack}")
-        for stack in radius["downstream"]:
-            click.echo(f"{'affected':>9}  {stack}  (downstream of a changed stack)")
-    if radius["changed"] or radius["added"] or radius["removed"]:
-        sys.exit(EXIT_ERRORS)
+        click.echo(render_text(result), nl=False)
+    sys.exit(result.exit_code)
 
 
 def _render_picture(dot_text: str, picture_format: str, output: str | None) -> None:

@@ -474,6 +474,8 @@ def emit_projects(
                     "layer": stack_layer(stack),
                     "dependsOn": resources.upstream(stack),
                     "hash": kept[stack]["meta"]["hash"],
+                    "exports": sorted(wanted.get(stack, ())),
+                    "reads": {u: sorted(o) for u, o in sorted(kept[stack]["reads"].items())},
                 }
             )
             continue
@@ -498,6 +500,10 @@ def emit_projects(
                 "layer": stack_layer(stack),
                 "dependsOn": resources.upstream(stack),
                 "hash": "sha256:" + digest.hexdigest(),
+                # What it exports and what it reads of each upstream stack:
+                # apply checks them against what the deployed stacks read.
+                "exports": sorted(wanted.get(stack, ())),
+                "reads": {u: sorted(o) for u, o in sorted(ctx.reads.items())},
             }
         )
     manifest = {

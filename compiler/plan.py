@@ -17,7 +17,7 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,6 +280,22 @@ def plan_tree(
     return PlanResult(tree.platform, env, list(plans.values()), warnings)
 
 
+def plan_stack(
+    tree: Tree,
+    dir_: str,
+    env: str,
+    upstream_exports: Mapping[str, Mapping[str, Any]],
+    *,
+    runner: Runner = run_program,
+) -> StackPlan:
+    """One stack of `tree` for `env`, given the exports of the stacks it reads
+    (by project name). A failure is reported in the plan's `error`."""
+    entry = tree.entry(dir_)
+    plan = StackPlan(dir=entry.dir, project=entry.project, layer=entry.layer)
+    _plan_stack(tree, entry, env, plan, dict(upstream_exports), runner)
+    return plan
+
+
 def _sdk_warnings() -> list[str]:
     """The plan leans on pulumi internals pinned in mocks.py: say so when they moved."""
     try:
@@ -316,7 +332,7 @@ def _plan_stack(
     entry: StackEntry,
     env: str,
     plan: StackPlan,
-    exports_by_project: dict[str, dict[str, Any]],
+    exports_by_project: Mapping[str, Mapping[str, Any]],
     runner: Runner,
 ) -> None:
     program_dir = tree.root / entry.dir

@@ -1,0 +1,810 @@
+"""`crosswalk diff OLD NEW`: what a change to platform.yaml does, resource by
+resource, in every environment.
+
+Both versions are compiled in memory and planned offline (plan.py's mock
+runtime: no cloud, no Pulumi CLI). In each environment a stack is *changed*
+when the files it runs differ (its program, Pulumi.yaml, requirements or
+Pulumi.<env>.yaml), *added* or *removed* when only one side has it (stacks
+are matched by Pulumi project, the name their state lives under), and
+*affected* when its files are the same but an output it reads changed value.
+Only those stacks are planned on both sides; an unchanged stack another one
+reads is planned once and its exports shared (`_Planner.plan` is the one
+place a stack is planned).
+
+Resources are matched by URN, or through an alias to the URN they had
+(`renamedFrom`). A matched resource whose inputs differ is *updated*, or
+*replaced* when an input its provider cannot change in place differs (the
+tables in `crosswalk.providers.<cloud>.changes`), or when its provider is
+replaced. Resources only in the old plan are *deleted*, only in the new one
+*created*; a deleted and a created resource of one type whose inputs are
+mostly the same are one resource that was renamed without an alias, so it is
+*replaced* (an inferred replacement, and said so). Deleting or replacing a
+stateful resource (databases, caches, queues, buckets, keys, DNS zones,
+namespaces, registries: each table's `STATEFUL`) is *destructive*.
+
+Stages: `read_file` / `read_revision` / `read_base` -> `Source`;
+`diff_sources` -> `DiffResult` (plain data, nothing printed); `render_text`,
+`render_json`, `render_markdown`. The exit code comes from the result: 0 no
+change, 1 changes, 3 destructive changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from crosswalk.compiler.plan import STACKS_FILE, Runner, StackPlan, Tree, load_tree, plan_stack
+
+EXIT_NONE, EXIT_CHANGES, EXIT_USAGE, EXIT_DESTRUCTIVE = 0, 1, 2, 3
+
+# Where each cloud's knowledge of how its resources change lives.
+CHANGE_MODULES = (
+    "crosswalk.providers.aws.changes",
+    "crosswalk.providers.gcp.changes",
+    "crosswalk.providers.azure.changes",
+    "crosswalk.providers.kubernetes.changes",
+)
+
+CHANGES = ("create", "update", "replace", "delete")
+
+
+class DiffInputError(Exception):
+    """A side cannot be read, compiled or planned; `diagnostics` say why when it does not compile."""
+
+    def __init__(self, message: str, diagnostics: Iterable = (), text: str | None = None):
+        super().__init__(message)
+        self.diagnostics = list(diagnostics)
+        self.text = text
+
+
+# --------------------------------------------------------------------------------------------
+# The two versions.
+
+
+@dataclass(frozen=True)
+class Source:
+    """One version of the platform file: `label` says where it came from."""
+
+    label: str
+    data: bytes
+
+
+def read_file(path: str) -> Source:
+    try:
+        return Source(path, Path(path).read_bytes())
+    except FileNotFoundError:
+        raise DiffInputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DiffInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _git(directory: Path, *args: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=directory, capture_output=True, check=False, timeout=60
+        )
+    except FileNotFoundError:
+        raise DiffInputError("git is not installed, so revisions cannot be read") from None
+
+
+def _repository(file: str) -> Path:
+    directory = Path(file).parent
+    if not directory.is_dir():
+        raise DiffInputError(f"{file}: its directory does not exist")
+    done = _git(directory, "rev-parse", "--show-toplevel")
+    if done.returncode != 0:
+        raise DiffInputError(
+            f"{file} is not in a git repository, so a revision of it cannot be read; "
+            "compare two files instead: crosswalk diff OLD.yaml NEW.yaml"
+        )
+    return directory
+
+
+def _commit(directory: Path, revision: str) -> str:
+    done = _git(
+        directory, "rev-parse", "--verify", "--quiet", "--end-of-options", revision + "^{commit}"
+    )
+    if done.returncode != 0 or not revision or revision.startswith("-"):
+        raise DiffInputError(
+            f"'{revision}' is not a revision of this repository (a branch, tag or commit; "
+            "in CI, fetch it first: git fetch origin main)"
+        )
+    return done.stdout.decode().strip()
+
+
+def read_revision(revision: str, file: str) -> Source:
+    """FILE as it is at REVISION, read with git itself (`git show REV:./FILE`)."""
+    directory = _repository(file)
+    commit = _commit(directory, revision)
+    done = _git(directory, "show", f"{commit}:./{Path(file).name}")
+    if done.returncode != 0:
+        raise DiffInputError(f"{file} does not exist at revision '{revision}'")
+    return Source(f"{file} at {revision} ({commit[:12]})", done.stdout)
+
+
+def read_base(revision: str, file: str) -> Source:
+    """FILE where the current branch left REVISION (their merge base), as a
+    pull request's diff compares."""
+    directory = _repository(file)
+    commit = _commit(directory, revision)
+    head = _commit(directory, "HEAD")
+    done = _git(directory, "merge-base", commit, head)
+    if done.returncode != 0:
+        raise DiffInputError(f"'{revision}' and HEAD have no common ancestor")
+    base = done.stdout.decode().strip()
+    shown = _git(directory, "show", f"{base}:./{Path(file).name}")
+    if shown.returncode != 0:
+        raise DiffInputError(f"{file} does not exist at the merge base of '{revision}' and HEAD")
+    return Source(f"{file} at the merge base of {revision} ({base[:12]})", shown.stdout)
+
+
+# --------------------------------------------------------------------------------------------
+# The result.
+
+
+@dataclass
+class ResourceChange:
+    type: str
+    name: str
+    change: str  # create | update | replace | delete
+    destructive: bool
+    paths: list[str]  # changed inputs (wire names), and "opts.protect" / "opts.aliases"
+    renamed_from: str | None = None  # the name it had, when matched through an alias or inferred
+    reasons: list[str] = field(default_factory=list)  # why it is replaced, said when inferred
+    loses: str | None = None  # for a destructive change: what is lost
+
+    def sort_key(self) -> tuple:
+        rank = {"replace": 0, "delete": 1, "update": 2, "create": 3}[self.change]
+        return (not self.destructive, rank, self.type, self.name)
+
+
+@dataclass
+class StackChange:
+    dir: str
+    project: str
+    status: str  # changed | affected | added | removed
+    resources: list[ResourceChange]
+    reads_changed: list[str] = field(default_factory=list)  # affected: "<upstream>.<output>"
+
+    @property
+    def destructive(self) -> bool:
+        return any(r.destructive for r in self.resources)
+
+    def count(self, change: str) -> int:
+        return sum(r.change == change for r in self.resources)
+
+
+@dataclass
+class EnvironmentDiff:
+    name: str
+    stacks: list[StackChange]
+
+    @property
+    def destructive(self) -> int:
+        return sum(r.destructive for s in self.stacks for r in s.resources)
+
+
+@dataclass
+class DiffResult:
+    old: str
+    new: str
+    environments: list[EnvironmentDiff]
+
+    @property
+    def changed(self) -> bool:
+        return any(e.stacks for e in self.environments)
+
+    @property
+    def destructive(self) -> int:
+        return sum(e.destructive for e in self.environments)
+
+    @property
+    def exit_code(self) -> int:
+        if self.destructive:
+            return EXIT_DESTRUCTIVE
+        return EXIT_CHANGES if self.changed else EXIT_NONE
+
+
+# --------------------------------------------------------------------------------------------
+# How resources change, by type (each cloud's tables, merged).
+
+
+@dataclass(frozen=True)
+class ChangeTables:
+    replaced_on_change: dict[str, tuple[str, ...]]
+    stateful: dict[str, str]
+    every_object: tuple[str, ...]  # replace-forcing fields of every Kubernetes object
+
+    def forcing(self, type_: str, paths: Iterable[str]) -> list[str]:
+        """The changed paths that replace a resource of `type_`."""
+        fields = self.replaced_on_change.get(type_, ())
+        if type_.startswith("kubernetes:") and not type_.startswith("kubernetes:helm.sh/"):
+            fields = self.every_object + tuple(fields)
+        return [p for p in paths if any(_within(p, f) for f in fields)]
+
+
+def _within(path: str, field_path: str) -> bool:
+    return path == field_path or path.startswith((field_path + ".", field_path + "["))
+
+
+@cache
+def change_tables() -> ChangeTables:
+    replaced: dict[str, tuple[str, ...]] = {}
+    stateful: dict[str, str] = {}
+    every_object: tuple[str, ...] = ()
+    for name in CHANGE_MODULES:
+        module = importlib.import_module(name)
+        replaced.update(module.REPLACED_ON_CHANGE)
+        stateful.update(module.STATEFUL)
+        every_object += getattr(module, "EVERY_OBJECT", ())
+    return ChangeTables(replaced, stateful, every_object)
+
+
+# --------------------------------------------------------------------------------------------
+# One compiled side.
+
+
+@dataclass
+class _Side:
+    label: str
+    tree: Tree
+    entries: dict[str, dict]  # project -> its crosswalk.stacks.json entry
+    order: list[str]  # projects, topological
+    environments: tuple[str, ...]
+    by_stack: dict[str, dict[str, str]]  # stack dir -> file name -> text
+
+    def dir_of(self, project: str) -> str:
+        return self.entries[project]["dir"]
+
+    def project_of(self, directory: str) -> str:
+        return self.tree.entry(directory).project
+
+    def stack_files(self, project: str, env: str) -> tuple:
+        """What the stack runs in `env`: its files but other environments' config."""
+        files = self.by_stack.get(self.dir_of(project), {})
+        return tuple(
+            (name, text)
+            for name, text in sorted(files.items())
+            if name in ("Pulumi.yaml", f"Pulumi.{env}.yaml") or not name.startswith("Pulumi.")
+        )
+
+    def reads(self, project: str) -> dict[str, list[str]]:
+        """Upstream project -> the outputs this stack reads of it."""
+        return {
+            self.project_of(upstream): list(outputs)
+            for upstream, outputs in (self.entries[project].get("reads") or {}).items()
+        }
+
+    def needs(self, project: str) -> list[str]:
+        return [self.project_of(d) for d in self.entries[project].get("dependsOn") or ()]
+
+
+def _compile(source: Source, directory: Path, today) -> _Side:
+    from crosswalk.compiler.document import parse_document
+    from crosswalk.compiler.emit import CACHE_FILE, compile_document
+
+    document, problems = parse_document(source.data, source.label)
+    if document is None:
+        raise DiffInputError(f"{source.label} cannot be read as a platform", problems)
+    # Both sides under one name: where the file lives is not a change.
+    result = compile_document(document, None, source="platform.yaml", today=today)
+    if not result.files:
+        raise DiffInputError(
+            f"{source.label} does not compile; fix it first", result.report.sorted(), document.text
+        )
+    for path, text in result.files.items():
+        if path == CACHE_FILE:
+            continue
+        target = directory / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    manifest = json.loads(result.files[STACKS_FILE])
+    entries = {entry["project"]: entry for entry in manifest["stacks"]}
+    by_stack: dict[str, dict[str, str]] = {}
+    for path, text in result.files.items():
+        stack, _, name = path.rpartition("/")
+        if stack:
+            by_stack.setdefault(stack, {})[name] = text
+    return _Side(
+        label=source.label,
+        tree=load_tree(directory),
+        entries=entries,
+        order=list(entries),
+        environments=tuple(manifest.get("environments") or ()),
+        by_stack=by_stack,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Planning, only what the comparison needs.
+
+
+class _Planner:
+    """Plans stacks of either side for one environment, each at most once; a
+    stack that is the same on both sides is planned once for both."""
+
+    def __init__(self, old: _Side, new: _Side, env: str, runner: Runner | None):
+        self.sides = {"old": old, "new": new}
+        self.env = env
+        self.runner = runner
+        self.same: set[str] = set()  # projects whose plan is the same on both sides
+        self._plans: dict[tuple[str, str], StackPlan] = {}
+
+    def plan(self, side: str, project: str) -> StackPlan:
+        """The one place a stack is planned (a plan cache or parallel
+        planning would go here)."""
+        key = ("same" if project in self.same else side, project)
+        if key not in self._plans:
+            where = "new" if key[0] == "same" else side
+            tree_side = self.sides[where]
+            upstream = {dep: self.plan(where, dep).exports for dep in tree_side.needs(project)}
+            options = {"runner": self.runner} if self.runner is not None else {}
+            plan = plan_stack(
+                tree_side.tree, tree_side.dir_of(project), self.env, upstream, **options
+            )
+            if plan.error is not None:
+                first = plan.error.message.splitlines()[0]
+                raise DiffInputError(
+                    f"{tree_side.label}: stack {plan.dir} does not plan offline in environment "
+                    f"'{self.env}': {first} (crosswalk plan FILE --offline --env {self.env} "
+                    "says more)"
+                )
+            self._plans[key] = plan
+        return self._plans[key]
+
+
+_MISSING = object()
+
+
+def _environment_diff(
+    old: _Side, new: _Side, env: str, runner: Runner | None, tables: ChangeTables
+) -> EnvironmentDiff:
+    has_old, has_new = env in old.environments, env in new.environments
+    old_projects = set(old.entries) if has_old else set()
+    new_projects = set(new.entries) if has_new else set()
+    planner = _Planner(old, new, env, runner)
+    order = [p for p in new.order if p in new_projects] + [
+        p for p in old.order if p in old_projects - new_projects
+    ]
+    status: dict[str, str] = {}
+    reads_changed: dict[str, list[str]] = {}
+    for project in order:
+        if project not in old_projects:
+            status[project] = "added"
+        elif project not in new_projects:
+            status[project] = "removed"
+        elif old.stack_files(project, env) != new.stack_files(project, env):
+            status[project] = "changed"
+        else:
+            changed = []
+            for upstream, outputs in sorted(new.reads(project).items()):
+                if status.get(upstream) not in ("changed", "affected"):
+                    continue
+                before = planner.plan("old", upstream).exports
+                after = planner.plan("new", upstream).exports
+                changed += [
+                    f"{new.dir_of(upstream)}.{output}"
+                    for output in outputs
+                    if before.get(output, _MISSING) != after.get(output, _MISSING)
+                ]
+            if changed:
+                status[project], reads_changed[project] = "affected", changed
+            else:
+                planner.same.add(project)
+    stacks = []
+    for project in order:
+        if project not in status or project in planner.same:
+            continue
+        before = planner.plan("old", project) if project in old_projects else None
+        after = planner.plan("new", project) if project in new_projects else None
+        resources = resource_changes(before, after, tables)
+        side = new if after is not None else old
+        stacks.append(
+            StackChange(
+                side.dir_of(project),
+                project,
+                status[project],
+                resources,
+                reads_changed.get(project, []),
+            )
+        )
+    return EnvironmentDiff(env, stacks)
+
+
+def diff_sources(
+    old: Source,
+    new: Source,
+    env: str | None = None,
+    *,
+    runner: Runner | None = None,
+    today=None,
+) -> DiffResult:
+    """Compile and plan both versions and compare them, in `env` or in every
+    environment either declares (`today`: the date version support is judged
+    on, as compile does). Raises DiffInputError."""
+    tables = change_tables()
+    with tempfile.TemporaryDirectory(prefix="crosswalk-diff-") as tmp:
+        sides = []
+        for name, source in (("old", old), ("new", new)):
+            directory = Path(tmp) / name
+            directory.mkdir()
+            sides.append(_compile(source, directory, today))
+        old_side, new_side = sides
+        declared = sorted(set(old_side.environments) | set(new_side.environments))
+        if env is not None and env not in declared:
+            raise DiffInputError(
+                f"environment '{env}' is declared by neither version; declared: "
+                + ", ".join(declared)
+            )
+        chosen = [env] if env is not None else declared
+        return DiffResult(
+            old.label,
+            new.label,
+            [_environment_diff(old_side, new_side, e, runner, tables) for e in chosen],
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Resources.
+
+
+def _key(urn: str) -> str:
+    """A resource's URN without its stack and project: `<type chain>::<name>`."""
+    return urn.split("::", 2)[2] if urn.count("::") >= 2 else urn
+
+
+def _alias_keys(record) -> list[str]:
+    chain = _key(record.urn).rsplit("::", 1)[0]
+    keys = []
+    for alias in record.aliases:
+        if "urn" in alias:
+            keys.append(_key(alias["urn"]))
+            continue
+        alias_chain = chain
+        if "type" in alias:
+            alias_chain = (
+                chain.rsplit("$", 1)[0] + "$" + alias["type"] if "$" in chain else alias["type"]
+            )
+        if "parentUrn" in alias:
+            parent_chain = _key(alias["parentUrn"]).rsplit("::", 1)[0]
+            alias_chain = parent_chain + "$" + alias_chain.rsplit("$", 1)[-1]
+        elif alias.get("noParent"):
+            alias_chain = alias_chain.rsplit("$", 1)[-1]
+        keys.append(alias_chain + "::" + alias.get("name", record.name))
+    return keys
+
+
+def _leaves(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        found: dict[str, Any] = {}
+        for key in value:
+            found.update(_leaves(value[key], _join(path, key)))
+        return found
+    if isinstance(value, list) and value:
+        found = {}
+        for index, item in enumerate(value):
+            found.update(_leaves(item, f"{path}[{index}]"))
+        return found
+    return {path: value}
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _join(path: str, key: Any) -> str:
+    key = str(key)
+    if _PLAIN_KEY.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key)}]"
+
+
+def changed_paths(old: Any, new: Any, path: str = "") -> list[str]:
+    """The input paths whose values differ (values are never shown: they may be secret)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new), key=str):
+            found += changed_paths(old.get(key, _MISSING), new.get(key, _MISSING), _join(path, key))
+        return found
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        found = []
+        for index, (before, after) in enumerate(zip(old, new, strict=True)):
+            found += changed_paths(before, after, f"{path}[{index}]")
+        return found
+    return [] if old == new else [path or "(inputs)"]
+
+
+def _similarity(old, new) -> float:
+    before, after = _leaves(old.inputs), _leaves(new.inputs)
+    same = sum(1 for path, value in before.items() if after.get(path, _MISSING) == value)
+    return same / max(len(before), len(after), 1)
+
+
+def resource_changes(
+    old: StackPlan | None, new: StackPlan | None, tables: ChangeTables
+) -> list[ResourceChange]:
+    """What changes in one stack between two plans (either may be absent)."""
+    before = {_key(r.urn): r for r in (old.resources if old else []) if r.operation == "register"}
+    after = {_key(r.urn): r for r in (new.resources if new else []) if r.operation == "register"}
+    pairs: list[tuple[Any, Any, str | None]] = []  # (old, new, how matched when renamed)
+    matched_old: set[str] = set()
+    for key, record in sorted(after.items()):
+        if key in before:
+            pairs.append((before[key], record, None))
+            matched_old.add(key)
+            continue
+        for alias in _alias_keys(record):
+            if alias in before and alias not in after and alias not in matched_old:
+                pairs.append((before[alias], record, "alias"))
+                matched_old.add(alias)
+                break
+    matched_new = {_key(n.urn) for _, n, _ in pairs}
+    deleted = [r for k, r in sorted(before.items()) if k not in matched_old]
+    created = [r for k, r in sorted(after.items()) if k not in matched_new]
+    # A deleted and a created resource of one type that are mostly the same:
+    # one resource renamed without an alias.
+    candidates = sorted(
+        (
+            (-_similarity(d, c), d.name, c.name, index_d, index_c)
+            for index_d, d in enumerate(deleted)
+            for index_c, c in enumerate(created)
+            if d.type == c.type
+        )
+    )
+    used_d: set[int] = set()
+    used_c: set[int] = set()
+    for score, _, _, index_d, index_c in candidates:
+        if -score < 0.5 or index_d in used_d or index_c in used_c:
+            continue
+        used_d.add(index_d)
+        used_c.add(index_c)
+        pairs.append((deleted[index_d], created[index_c], "inferred"))
+    replaced_providers = set()
+    changes: list[ResourceChange] = []
+    for before_record, after_record, how in sorted(
+        pairs, key=lambda p: p[1].type.startswith("pulumi:providers:"), reverse=True
+    ):
+        paths = changed_paths(before_record.inputs, after_record.inputs)
+        if before_record.protect != after_record.protect:
+            paths.append("opts.protect")
+        reasons = []
+        renamed_from = before_record.name if how else None
+        if how == "alias":
+            paths.append("opts.aliases")
+        forcing = tables.forcing(after_record.type, paths)
+        if how == "inferred":
+            change = "replace"
+            reasons.append("its name changed, and no alias names the old one")
+            if forcing:
+                reasons.append(f"{', '.join(forcing)} cannot change in place")
+        elif forcing:
+            change = "replace"
+            reasons.append(f"{', '.join(forcing)} cannot change in place")
+        elif before_record.provider and _key(before_record.provider) in replaced_providers:
+            change = "replace"
+            reasons.append("its provider is replaced")
+        elif paths:
+            change = "update"
+        else:
+            continue
+        if change == "replace" and after_record.type.startswith("pulumi:providers:"):
+            replaced_providers.add(_key(before_record.urn))
+        changes.append(_change(after_record, change, paths, tables, renamed_from, reasons))
+    for index, record in enumerate(deleted):
+        if index not in used_d:
+            changes.append(_change(record, "delete", [], tables))
+    for index, record in enumerate(created):
+        if index not in used_c:
+            changes.append(_change(record, "create", [], tables))
+    return sorted(changes, key=ResourceChange.sort_key)
+
+
+def _change(record, change: str, paths, tables: ChangeTables, renamed_from=None, reasons=()):
+    loses = tables.stateful.get(record.type) if change in ("delete", "replace") else None
+    return ResourceChange(
+        record.type,
+        record.name,
+        change,
+        loses is not None,
+        list(paths),
+        renamed_from,
+        list(reasons),
+        loses,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering.
+
+
+def diff_json(result: DiffResult) -> dict[str, Any]:
+    return {
+        "environments": [
+            {
+                "name": environment.name,
+                "stacks": [
+                    {
+                        "dir": stack.dir,
+                        "status": stack.status,
+                        "resources": [
+                            {
+                                "type": r.type,
+                                "name": r.name,
+                                "change": r.change,
+                                "destructive": r.destructive,
+                                "paths": r.paths,
+                            }
+                            for r in stack.resources
+                        ],
+                    }
+                    for stack in environment.stacks
+                ],
+            }
+            for environment in result.environments
+        ]
+    }
+
+
+def render_json(result: DiffResult) -> str:
+    return json.dumps(diff_json(result), indent=2) + "\n"
+
+
+_SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _counts(stack: StackChange) -> str:
+    parts = [
+        f"{stack.count(c)} to {c}"
+        for c in ("replace", "delete", "update", "create")
+        if stack.count(c)
+    ]
+    return ", ".join(parts) if parts else "no resource changes"
+
+
+def _notes(change: ResourceChange) -> list[str]:
+    """What a reviewer should know about a change, one line each."""
+    notes = []
+    if change.destructive:
+        notes.append(f"DESTRUCTIVE: loses {change.loses}")
+    if change.renamed_from and not change.reasons:
+        notes.append(f"renamed from {change.renamed_from} through an alias: kept, not replaced")
+    if change.reasons:
+        notes.append("replacement inferred: " + "; ".join(change.reasons))
+    return notes
+
+
+def _status_line(stack: StackChange) -> str:
+    if stack.status == "affected":
+        return f"affected {stack.dir}: reads changed outputs {', '.join(stack.reads_changed)}"
+    return f"{stack.status} {stack.dir} ({stack.project}): {_counts(stack)}"
+
+
+def render_text(result: DiffResult) -> str:
+    lines = [f"crosswalk diff: {result.old} -> {result.new}"]
+    for environment in result.environments:
+        lines.append("")
+        if not environment.stacks:
+            lines.append(f"environment {environment.name}: no changes")
+            continue
+        head = f"environment {environment.name}: {_count(len(environment.stacks), 'stack')} changed"
+        if environment.destructive:
+            head += f", {_count(environment.destructive, 'destructive change')}"
+        lines.append(head)
+        for stack in sorted(environment.stacks, key=lambda s: not s.destructive):
+            lines.append(f"  {_status_line(stack)}")
+            for change in stack.resources:
+                mark = "!" if change.destructive else " "
+                name = change.name
+                if change.renamed_from:
+                    name += f" (was {change.renamed_from})"
+                lines.append(
+                    f"   {mark}{_SYMBOLS[change.change]:>2} {change.change:<7} {change.type} {name}"
+                )
+                if change.change in ("update", "replace") and change.paths:
+                    lines.append(f"          changes: {', '.join(change.paths)}")
+                lines += [f"          {note}" for note in _notes(change)]
+    lines += ["", _summary(result)]
+    return "\n".join(lines) + "\n"
+
+
+def _summary(result: DiffResult) -> str:
+    if not result.changed:
+        return "no changes"
+    stacks = sum(len(e.stacks) for e in result.environments)
+    text = (
+        f"{_count(stacks, 'stack')} to change in {_count(len(result.environments), 'environment')}"
+    )
+    if result.destructive:
+        text += f"; {_count(result.destructive, 'destructive change')} (exit 3)"
+    return text
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    return "`" + text.replace("`", "'") + "`"
+
+
+def render_markdown(result: DiffResult) -> str:
+    """A pull-request comment: a summary table (destructive changes first),
+    then each stack's resources in a collapsed section."""
+    lines = ["### crosswalk diff", "", f"{_code(result.old)} → {_code(result.new)}", ""]
+    if not result.changed:
+        lines.append("No changes: no resource would be created, updated, replaced or deleted.")
+        return "\n".join(lines) + "\n"
+    if result.destructive:
+        lost = sorted(
+            {
+                f"{e.name}: {_code(r.type)} {_code(r.renamed_from or r.name)}: {r.loses}"
+                for e in result.environments
+                for s in e.stacks
+                for r in s.resources
+                if r.destructive
+            }
+        )
+        lines += [
+            "> [!CAUTION]",
+            f"> **{_count(result.destructive, 'destructive change')}**: applying this "
+            + "deletes or replaces what holds data:",
+        ]
+        lines += [f"> - {_md(item)}" for item in lost]
+        lines += [
+            "> ",
+            "> If a rename was meant, say so with `renamedFrom` and the resources are kept.",
+            "",
+        ]
+    rows = [
+        (environment, stack) for environment in result.environments for stack in environment.stacks
+    ]
+    rows.sort(key=lambda row: not row[1].destructive)
+    lines += [
+        "| environment | stack | status | replace | delete | update | create |",
+        "|---|---|---|--:|--:|--:|--:|",
+    ]
+    for environment, stack in rows:
+        status = stack.status + (" ⚠️ **destructive**" if stack.destructive else "")
+        counts = " | ".join(str(stack.count(c)) for c in ("replace", "delete", "update", "create"))
+        lines.append(f"| {environment.name} | {_code(stack.dir)} | {status} | {counts} |")
+    unchanged = [e.name for e in result.environments if not e.stacks]
+    if unchanged:
+        lines += ["", "No changes in " + ", ".join(unchanged) + "."]
+    for environment, stack in rows:
+        lines += ["", "<details>"]
+        summary = f"{environment.name}: {stack.dir} ({stack.status})"
+        if stack.destructive:
+            summary += " ⚠️ destructive"
+        lines += [f"<summary>{summary}</summary>", ""]
+        if stack.status == "affected":
+            lines += [
+                "Reads outputs that change: " + ", ".join(_code(o) for o in stack.reads_changed),
+                "",
+            ]
+        if not stack.resources:
+            lines += ["No resource changes.", "", "</details>"]
+            continue
+        lines += ["| | change | type | name | what changes |", "|---|---|---|---|---|"]
+        for change in stack.resources:
+            mark = "⚠️" if change.destructive else ""
+            name = _code(change.name)
+            if change.renamed_from:
+                name = f"{_code(change.renamed_from)} → {_code(change.name)}"
+            what = ", ".join(_code(p) for p in change.paths)
+            notes = "<br>".join(_md(note) for note in _notes(change))
+            if notes:
+                what = f"{what}<br>{notes}" if what else notes
+            lines.append(f"| {mark} | {change.change} | {_code(change.type)} | {name} | {what} |")
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
