@@ -70,6 +70,7 @@ def check_platform(
     cloud never offered are reported."""
     checker = _Checker(document, platform, today=today)
     _check_unique_names(checker)
+    _check_earlier_names(checker)
     _check_references(checker)
     _check_dependency_cycles(checker)
     _check_network(checker)
@@ -104,6 +105,49 @@ def _check_unique_names(c: _Checker) -> None:
                 )
             else:
                 first[item.name] = item.path
+
+
+def _check_earlier_names(c: _Checker) -> None:
+    """`renamedFrom` hands an item the resources created under its earlier
+    names: no other item of its kind may hold those names, now or before."""
+    p = c.platform
+    groups = {
+        "node pool": p.cluster.node_pools,
+        "namespace": p.cluster.namespaces,
+        "datastore": p.app_services.datastores,
+        "app": p.apps,
+    }
+    for what, items in groups.items():
+        holders: dict[str, tuple] = {item.name: item.path + ("name",) for item in reversed(items)}
+        for item in items:
+            for index, old in enumerate(item.renamed_from):
+                path = item.path + ("renamedFrom",)
+                if _is_list(c.document, path):
+                    path += (index,)
+                if old == item.name:
+                    c.error(
+                        "CW202",
+                        f"{what} '{item.name}' is renamed from its own name",
+                        path,
+                        help="renamedFrom names the name it had before; remove it if it has none",
+                    )
+                elif old in holders:
+                    line = c.document.span(holders[old]).line
+                    c.error(
+                        "CW202",
+                        f"{what} '{item.name}' is renamed from '{old}', which another {what} holds",
+                        path,
+                        help=f"the resources of '{old}' (line {line}) can belong to one {what} only",
+                    )
+                else:
+                    holders[old] = path
+
+
+def _is_list(document: Document, path: tuple) -> bool:
+    node = document.data
+    for key in path:
+        node = node[key]
+    return isinstance(node, list)
 
 
 def _check_references(c: _Checker) -> None:

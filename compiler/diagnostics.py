@@ -40,6 +40,7 @@ CODES: dict[str, str] = {
     "CW108": "wrong fixed value",
     # CW2xx: names
     "CW201": "duplicate name",
+    "CW202": "renamedFrom names a name in use",
     # CW3xx: references and consistency
     "CW301": "unknown namespace",
     "CW302": "unknown team",

@@ -34,8 +34,13 @@ SDK_VERSIONS = {
 
 
 def project_name(platform: Platform, stack: str) -> str:
+    """The Pulumi project of a stack directory. A renamed app keeps the project
+    of the name it was created under (`renamedFrom`), so its stack and state
+    stay where they are while its directory takes the new name."""
     if stack.startswith("06-apps/"):
-        return f"{platform.name}-app-{stack.split('/', 1)[1]}"
+        name = stack.split("/", 1)[1]
+        app = platform.app(name)
+        return f"{platform.name}-app-{app.cloud_name if app is not None else name}"
     return f"{platform.name}-{stack_layer(stack)}"
 
 

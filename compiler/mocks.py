@@ -120,6 +120,18 @@ def _aliases(request: Any) -> list[dict[str, Any]]:
     return found
 
 
+def _first_identity(request: Any, urn: str) -> tuple[str, str]:
+    """The name and URN a resource's outputs are made up from: a renamed one
+    (its first alias names it by its first name) keeps what it was created
+    with, as Pulumi keeps its real outputs; any other, its own."""
+    aliases = list(getattr(request, "aliases", ()))
+    if aliases and aliases[0].HasField("spec") and aliases[0].spec.name:
+        spec = aliases[0].spec
+        if not (spec.type or spec.stack or spec.project or spec.parentUrn or spec.noParent):
+            return spec.name, urn.rsplit("::", 1)[0] + "::" + spec.name
+    return request.name, urn
+
+
 def _stack_output_record(exports: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "outputs": dict(exports),
@@ -220,8 +232,9 @@ def _make_monitor_class() -> type:
         def _fabricate(self, request: Any, urn: str, inputs: dict[str, Any], provider: str | None):
             typ = request.type
             providers = dict(getattr(request, "providers", None) or {})
+            name, urn = _first_identity(request, urn)
             fabrication = Fabrication(
-                typ, request.name, urn, inputs, **self._context(provider, typ, providers)
+                typ, name, urn, inputs, **self._context(provider, typ, providers)
             )
             tables = mock_tables()
             ident, generic = generic_outputs(fabrication)

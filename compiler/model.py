@@ -84,6 +84,21 @@ def _filled(value: object, schema: dict) -> object:
     return value
 
 
+def cloud_name(item) -> str:
+    """The name a renamable item (node pool, namespace, datastore, app) was
+    created under, which its resources keep in the cloud and the cluster:
+    the first of its `renamedFrom` names, else its name. Pulumi's logical
+    names follow `name`, with aliases from the earlier ones."""
+    return item.renamed_from[0] if item.renamed_from else item.name
+
+
+def earlier_names(value) -> tuple[str, ...]:
+    """`renamedFrom` as the model keeps it: one name or a list, oldest first."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 @dataclass(frozen=True)
 class Cloud:
     provider: str
@@ -148,6 +163,11 @@ class NodePool:
     labels: tuple[tuple[str, str], ...]
     taints: tuple[Taint, ...]
     path: tuple
+    renamed_from: tuple[str, ...] = ()  # earlier names, oldest first
+
+    @property
+    def cloud_name(self) -> str:
+        return cloud_name(self)
 
 
 @dataclass(frozen=True)
@@ -165,6 +185,11 @@ class Namespace:
     pod_security: str
     network_policy: str
     path: tuple
+    renamed_from: tuple[str, ...] = ()  # earlier names, oldest first
+
+    @property
+    def cloud_name(self) -> str:
+        return cloud_name(self)
 
 
 @dataclass(frozen=True)
@@ -205,6 +230,11 @@ class Datastore:
     storage_gb: int
     backup_retention_days: int
     path: tuple
+    renamed_from: tuple[str, ...] = ()  # earlier names, oldest first
+
+    @property
+    def cloud_name(self) -> str:
+        return cloud_name(self)
 
 
 @dataclass(frozen=True)
@@ -248,6 +278,11 @@ class App:
     health_port: int
     depends_on: tuple[str, ...]
     path: tuple
+    renamed_from: tuple[str, ...] = ()  # earlier names, oldest first
+
+    @property
+    def cloud_name(self) -> str:
+        return cloud_name(self)
 
 
 @dataclass(frozen=True)
@@ -360,6 +395,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             _pairs(p.get("labels")),
             tuple(Taint(t["key"], t.get("value", ""), t["effect"]) for t in p.get("taints", [])),
             ("cluster", "nodePools", i),
+            earlier_names(p.get("renamedFrom")),
         )
         for i, p in enumerate(cluster["nodePools"])
     )
@@ -373,6 +409,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             n["podSecurity"],
             n["networkPolicy"],
             ("cluster", "namespaces", i),
+            earlier_names(n.get("renamedFrom")),
         )
         for i, n in enumerate(cluster.get("namespaces", []))
     )
@@ -387,6 +424,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             d["storageGb"],
             d["backupRetentionDays"],
             ("appServices", "datastores", i),
+            earlier_names(d.get("renamedFrom")),
         )
         for i, d in enumerate(app_services.get("datastores", []))
     )
@@ -466,6 +504,7 @@ def _build_app(a: dict, index: int) -> App:
         health_port=a["health"].get("port", a["port"]),
         depends_on=tuple(a.get("dependsOn", [])),
         path=("apps", index),
+        renamed_from=earlier_names(a.get("renamedFrom")),
     )
 
 

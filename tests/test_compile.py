@@ -353,44 +353,6 @@ class TestGraph:
         assert "error[CW401]" in result.output and "cycle" in result.output
 
 
-class TestDiff:
-    def run(self, tmp_path: Path, old: str, new: str, *extra: str):
-        (tmp_path / "old.yaml").write_text(old)
-        (tmp_path / "new.yaml").write_text(new)
-        return CliRunner().invoke(
-            main, ["diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"), *extra]
-        )
-
-    def test_an_app_change_touches_only_that_app_and_its_dependents(self, tmp_path: Path) -> None:
-        text = sample("aws").read_text()
-        new = text.replace("ghcr.io/acme/checkout:2.0.1", "ghcr.io/acme/checkout:2.0.2")
-        result = self.run(tmp_path, text, new, "--json")
-        assert result.exit_code == 1
-        radius = json.loads(result.output)
-        assert radius["changed"] == ["06-apps/checkout"]
-        assert sorted(radius["downstream"]) == ["06-apps/admin", "06-apps/storefront"]
-
-    def test_a_cluster_change_reaches_every_stack_above_it(self, tmp_path: Path) -> None:
-        text = sample("aws").read_text()
-        result = self.run(
-            tmp_path, text, text.replace('version: "1.35"', 'version: "1.36"'), "--json"
-        )
-        radius = json.loads(result.output)
-        # The cluster autoscaler's image follows the cluster's minor version.
-        assert radius["changed"] == ["03-cluster", "04-cluster-services"]
-        assert "01-identity" not in radius["downstream"] and "06-apps/admin" in radius["downstream"]
-
-    def test_no_change(self, tmp_path: Path) -> None:
-        text = sample("aws").read_text()
-        result = self.run(tmp_path, text, text + "\n# a comment\n")
-        assert result.exit_code == 0 and "no stack changes" in result.output
-
-    def test_a_broken_file_is_a_usage_error(self, tmp_path: Path) -> None:
-        text = sample("aws").read_text()
-        result = self.run(tmp_path, text, text.replace("uses: [cache]", "uses: [nope]"))
-        assert result.exit_code == 2 and "error[CW303]" in result.output
-
-
 @pytest.mark.parametrize("cloud", COMPILED_SAMPLES)
 def test_longest_names_still_format_cleanly(cloud: str, tmp_path: Path) -> None:
     """Names at their schema limits must not push generated lines past what

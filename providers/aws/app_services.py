@@ -9,6 +9,7 @@ from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.aws.common import aws_provider, irsa_role, opts
 from crosswalk.providers.aws.datastores import emit_datastore
+from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import charts
 
 
@@ -30,7 +31,7 @@ def emit_app_services(ctx: StackContext) -> None:
                 "comment": f"Managed by crosswalk for platform {p.name}",
             },
             ctx.line(("appServices", "dns")),
-            opts(provider),
+            opts(provider, **protect(ctx)),
         )
         role = irsa_role(
             ctx,

@@ -9,6 +9,7 @@ from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.aws.common import aws_provider, irsa_role
 from crosswalk.providers.aws.datastores import DB_ENGINES
+from crosswalk.providers.common import moved_from
 
 
 def emit_app(ctx: StackContext) -> None:
@@ -81,10 +82,11 @@ def emit_app(ctx: StackContext) -> None:
             provider,
             "app",
             f"{p.name}-app-{app.name}",
-            app.namespace,
-            app.name,
+            p.namespace(app.namespace).cloud_name,
+            app.cloud_name,
             app.path + ("uses",),
             statements,
+            moved=moved_from(lambda name: f"{p.name}-app-{name}", app),
         )
         parts.service_account_annotations["eks.amazonaws.com/role-arn"] = Code(f"{role}.arn")
         parts.egress.append(

@@ -15,6 +15,7 @@ from crosswalk.compiler.codegen import Call, Code, py_string
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.aws.common import MANAGED, aws_provider, irsa_role
+from crosswalk.providers.common import moved_from
 
 EKS_IMPORT = "import pulumi_eks as eks"
 
@@ -307,7 +308,7 @@ def _node_group(ctx: StackContext, provider: Code, cluster: Code, vpc_cni: Code,
             },
             # The cluster autoscaler owns the desired size once the group exists.
             "ignore_scaling_changes": True,
-            "labels": dict(pool.labels) | {"crosswalk/node-pool": pool.name},
+            "labels": dict(pool.labels) | {"crosswalk/node-pool": pool.cloud_name},
             "taints": [
                 {"key": t.key, "value": t.value or None, "effect": TAINT_EFFECTS[t.effect]}
                 for t in pool.taints
@@ -316,5 +317,6 @@ def _node_group(ctx: StackContext, provider: Code, cluster: Code, vpc_cni: Code,
         },
         ctx.line(pool.path),
         # Nodes join once the CNI enforces network policy.
-        {"providers": [provider], "depends_on": [vpc_cni]},
+        {"providers": [provider], "depends_on": [vpc_cni]}
+        | moved_from(lambda n: f"{p.name}-{n}", pool),
     )

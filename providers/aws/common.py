@@ -78,10 +78,12 @@ def irsa_role(
     actions=(),
     managed=(),
     oidc: tuple | None = None,
+    moved: dict | None = None,
 ) -> Code:
     """An IAM role for one Kubernetes service account: inline policy and/or
     managed policies. `oidc` is the cluster's (provider ARN, issuer URL),
-    read from the cluster stack unless given."""
+    read from the cluster stack unless given; `moved`, the aliases of a
+    renamed app (see providers.common.moved_from)."""
     prog = ctx.program
     if oidc is None:
         oidc = (
@@ -98,7 +100,7 @@ def irsa_role(
             "assume_role_policy": irsa_trust(ctx, oidc_arn, oidc_url, namespace, service_account),
         },
         ctx.line(path),
-        opts(provider),
+        opts(provider, **(moved or {})),
     )
     if actions:
         statements = (
@@ -117,7 +119,7 @@ def irsa_role(
                 ),
             },
             ctx.line(path),
-            opts(provider),
+            opts(provider, **(moved or {})),
         )
     for policy in managed:
         prog.resource(
@@ -126,6 +128,6 @@ def irsa_role(
             name,
             {"role": Code(f"{role}.name"), "policy_arn": policy},
             ctx.line(path),
-            opts(provider),
+            opts(provider, **(moved or {})),
         )
     return role

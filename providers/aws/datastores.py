@@ -9,6 +9,7 @@ from crosswalk.providers.aws.common import (
     opts,
     var_name,
 )
+from crosswalk.providers.common import moved_from, protect
 
 DB_SIZES = {
     "small": "db.t4g.medium",
@@ -32,22 +33,34 @@ DB_ENGINES = {"postgres": ("postgres", "16", 5432), "mysql": ("mysql", "8.0", 33
 def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> None:
     p, prog = ctx.platform, ctx.program
     line = ctx.line(store.path)
-    base = f"{p.name}-{store.name}"
-    protect = ctx.setting(
+    # Pulumi names follow platform.yaml; names in AWS stay those the datastore
+    # was created with (`renamedFrom`), so a rename replaces nothing.
+    base, cloud_base = f"{p.name}-{store.name}", f"{p.name}-{store.cloud_name}"
+    deletion_protection = ctx.setting(
         f"datastores.{store.name}.deletionProtection", lambda q, env: env != "dev"
     )
 
-    def store_resource(cls: str, name: str, kwargs: dict, suffix: str = "", **extra) -> Code:
+    def store_resource(
+        cls: str,
+        kwargs: dict,
+        suffix: str = "",
+        name_suffix: str = "",
+        holds_data: bool = False,
+        **extra,
+    ) -> Code:
         """One of the datastore's resources: named after it, with its provider."""
         var = ("datastore", store.name, suffix) if suffix else ("datastore", store.name)
-        return prog.resource(var, cls, name, kwargs, line, opts(provider, **extra))
+        moved = moved_from(lambda n: f"{p.name}-{n}{name_suffix}", store)
+        kept = protect(ctx) if holds_data else {}
+        return prog.resource(
+            var, cls, base + name_suffix, kwargs, line, opts(provider, **extra, **moved, **kept)
+        )
 
     def security_group(port: int) -> Code:
         return store_resource(
             "aws.ec2.SecurityGroup",
-            base,
             {
-                "description": f"{store.engine} {store.name}: reachable only from the cluster",
+                "description": f"{store.engine} {store.cloud_name}: reachable only from the cluster",
                 "vpc_id": vpc_id,
                 "ingress": [
                     {
@@ -66,11 +79,10 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
         engine, default_version, port = DB_ENGINES[store.engine]
         sg = security_group(port)
         subnets = store_resource(
-            "aws.rds.SubnetGroup", base, {"subnet_ids": private_subnets}, suffix="subnets"
+            "aws.rds.SubnetGroup", {"subnet_ids": private_subnets}, suffix="subnets"
         )
         db = store_resource(
             "aws.rds.Instance",
-            base,
             {
                 "engine": engine,
                 "engine_version": store.version or default_version,
@@ -78,7 +90,7 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                 "allocated_storage": store.storage_gb,
                 "storage_type": "gp3",
                 "storage_encrypted": True,
-                "db_name": store.name.replace("-", "_"),
+                "db_name": store.cloud_name.replace("-", "_"),
                 "username": "crosswalk",
                 "manage_master_user_password": True,
                 "db_subnet_group_name": Code(f"{subnets}.name"),
@@ -90,9 +102,9 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                 ),
                 "backup_retention_period": store.backup_retention_days,
                 "copy_tags_to_snapshot": True,
-                "deletion_protection": protect,
+                "deletion_protection": deletion_protection,
                 "skip_final_snapshot": False,
-                "final_snapshot_identifier": f"{base}-final",
+                "final_snapshot_identifier": f"{cloud_base}-final",
                 "iam_database_authentication_enabled": True,
                 "auto_minor_version_upgrade": True,
                 "performance_insights_enabled": True,
@@ -100,6 +112,7 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                 if engine == "postgres"
                 else ["error", "slowquery"],
             },
+            holds_data=True,
         )
         prog.export(f"datastore_{store.name}_host", Code(f"{db}.address"))
         # Ports travel as strings: apps put them in Secrets.
@@ -113,7 +126,7 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
     elif store.engine == "redis":
         sg = security_group(6379)
         subnets = store_resource(
-            "aws.elasticache.SubnetGroup", base, {"subnet_ids": private_subnets}, suffix="subnets"
+            "aws.elasticache.SubnetGroup", {"subnet_ids": private_subnets}, suffix="subnets"
         )
         prog.assign(
             f"{var_name(store.name)}_auth",
@@ -130,9 +143,8 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
         ha = store.high_availability
         cache = store_resource(
             "aws.elasticache.ReplicationGroup",
-            base,
             {
-                "description": f"redis {store.name} of platform {p.name}",
+                "description": f"redis {store.cloud_name} of platform {p.name}",
                 "engine": "redis",
                 "engine_version": store.version or "7.1",
                 "node_type": store.instance_class or CACHE_SIZES[store.size],
@@ -148,6 +160,7 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                 "snapshot_retention_limit": store.backup_retention_days,
                 "auto_minor_version_upgrade": True,
             },
+            holds_data=True,
             additional_secret_outputs=["authToken"],
         )
         prog.export(f"datastore_{store.name}_host", Code(f"{cache}.primary_endpoint_address"))
@@ -156,13 +169,13 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
     elif store.engine == "queue":
         dlq = store_resource(
             "aws.sqs.Queue",
-            f"{base}-dead-letters",
             {"sqs_managed_sse_enabled": True, "message_retention_seconds": 1209600},
             suffix="dead_letters",
+            name_suffix="-dead-letters",
+            holds_data=True,
         )
         queue = store_resource(
             "aws.sqs.Queue",
-            base,
             {
                 "sqs_managed_sse_enabled": True,
                 "visibility_timeout_seconds": 60,
@@ -171,13 +184,13 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                     [{"deadLetterTargetArn": Code(f"{dlq}.arn"), "maxReceiveCount": 5}],
                 ),
             },
+            holds_data=True,
         )
         prog.export(f"datastore_{store.name}_url", Code(f"{queue}.url"))
         prog.export(f"datastore_{store.name}_arn", Code(f"{queue}.arn"))
     else:  # document
         table = store_resource(
             "aws.dynamodb.Table",
-            base,
             {
                 "billing_mode": "PAY_PER_REQUEST",
                 "hash_key": "pk",
@@ -185,8 +198,9 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                 "attributes": [{"name": "pk", "type": "S"}, {"name": "sk", "type": "S"}],
                 "point_in_time_recovery": {"enabled": True},
                 "server_side_encryption": {"enabled": True},
-                "deletion_protection_enabled": protect,
+                "deletion_protection_enabled": deletion_protection,
             },
+            holds_data=True,
         )
         prog.export(f"datastore_{store.name}_table", Code(f"{table}.name"))
         prog.export(f"datastore_{store.name}_arn", Code(f"{table}.arn"))

@@ -7,6 +7,7 @@ import ipaddress
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.aws.common import aws_provider, opts
+from crosswalk.providers.common import protect
 
 
 def _subnets(cidr: str, zones: int) -> tuple[list[str], list[str]]:
@@ -145,7 +146,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
             "deletion_window_in_days": 30,
         },
         ctx.line(("cluster",)),
-        opts(provider),
+        opts(provider, **protect(ctx)),
     )
     prog.resource(
         "secrets_key_alias",
@@ -169,7 +170,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
                 ],
             },
             ctx.line(registry.path),
-            opts(provider),
+            opts(provider, **protect(ctx)),
         )
         prog.export(f"registry_{registry.name}_url", Code(f"{repo}.repository_url"))
     prog.export("vpc_id", Code(f"{vpc}.id"))

@@ -9,6 +9,7 @@ from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.azure.common import CLIENT_ID_ANNOTATION, WORKLOAD_IDENTITY_LABEL, var_name
 from crosswalk.providers.azure.datastores import emit_datastore
 from crosswalk.providers.azure.program import AzureProgram
+from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import charts
 
 COSMOS_DATA_CONTRIBUTOR = (
@@ -39,6 +40,7 @@ def emit_app_services(az: AzureProgram) -> None:
                 "tags": az.tags,
             },
             dns_line,
+            **protect(ctx),
         )
         prog.export("dns_name_servers", Code(f"{zone}.name_servers"))
         group_id = Call(

@@ -9,6 +9,7 @@ from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.azure.common import var_name
 from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.azure.rules import address_plan, premium_storage, system_pool, vm_size
+from crosswalk.providers.common import moved_from
 
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"  # Entra application of every AKS API server
 
@@ -139,7 +140,7 @@ def emit_cluster(az: AzureProgram) -> None:
             "disk_csi_driver": {"enabled": True},
             "snapshot_controller": {"enabled": True},
         },
-        "agent_pool_profiles": [{"name": system.name} | _pool_args(az, system, node_subnet)],
+        "agent_pool_profiles": [{"name": system.cloud_name} | _pool_args(az, system, node_subnet)],
     }
     if p.services.autoscaler:
         cluster_kwargs["auto_scaler_profile"] = {
@@ -190,11 +191,12 @@ def emit_cluster(az: AzureProgram) -> None:
             {
                 "resource_group_name": rg,
                 "resource_name_": Code(f"{cluster}.name"),
-                "agent_pool_name": pool.name,
+                "agent_pool_name": pool.cloud_name,  # AKS cannot rename a pool
             }
             | _pool_args(az, pool, node_subnet),
             ctx.line(pool.path),
             ignore_changes=["count"],
+            **moved_from(lambda n: f"{p.name}-{n}", pool),
         )
     cluster_id = Code(f"{cluster}.id")
     for team in p.teams:
@@ -378,7 +380,7 @@ def _pool_args(az: AzureProgram, pool, node_subnet) -> dict:
             "spot_max_price": -1,  # up to the on-demand price
         }
     args |= {
-        "node_labels": dict(pool.labels) | {"crosswalk/node-pool": pool.name},
+        "node_labels": dict(pool.labels) | {"crosswalk/node-pool": pool.cloud_name},
         "node_taints": taints or None,
         "upgrade_settings": {"max_surge": "33%"} if not pool.spot else None,
         "tags": az.tags,

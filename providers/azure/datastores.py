@@ -14,6 +14,8 @@ from crosswalk.providers.azure.rules import (
     SQL_VERSIONS,
     redis_sku,
 )
+from crosswalk.providers.common import moved_from
+from crosswalk.providers.common import protect as kept
 
 # Datastores: portable sizes -> Azure SKUs.
 SQL_SIZES = {
@@ -71,10 +73,15 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
     line = ctx.line(store.path)
     rg = az.resource_group()
     var = f"datastore_{var_name(store.name)}"
-    base = f"{p.name}-{store.name}"
+    # Pulumi names follow platform.yaml; names in Azure stay those the
+    # datastore was created with (`renamedFrom`), so a rename replaces nothing.
+    base, cloud_base = f"{p.name}-{store.name}", f"{p.name}-{store.cloud_name}"
     out = lambda name: f"datastore_{store.name}_{name}"
     vnet_id = ctx.upstream("02-managed-infra", "vnet_id")
-    name = az.name_of(DATASTORE_NAMES[store.engine], store.name)
+    name = az.name_of(DATASTORE_NAMES[store.engine], store.cloud_name)
+
+    def moved(suffix: str = "") -> dict:
+        return moved_from(lambda n: f"{p.name}-{n}{suffix}", store)
 
     def protect():
         """Deletion protection outside dev (SQL and document stores, as on AWS)."""
@@ -110,13 +117,15 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
             {
                 "resource_group_name": rg,
                 "server_name": Code(f"{server}.name"),
-                "database_name": store.name.replace("-", "_"),
+                "database_name": store.cloud_name.replace("-", "_"),
                 "charset": charset,
                 "collation": collation,
             },
             line,
+            **moved(),
+            **kept(ctx),
         )
-        az.lock(var, base, server, protect(), line)
+        az.lock(var, base, server, protect(), line, moved())
         prog.export(out("host"), Code(f"{server}.fully_qualified_domain_name"))
         prog.export(out("database"), Code(f"{made}.name"))
 
@@ -155,6 +164,8 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
                 "tags": az.tags,
             },
             line,
+            **moved(),
+            **kept(ctx),
         )
         database("dbforpostgresql", server, "UTF8", "en_US.utf8")
         prog.export(out("server"), Code(f"{server}.name"))
@@ -201,6 +212,8 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
             },
             line,
             ignore_changes=["administratorLoginPassword"],
+            **moved(),
+            **kept(ctx),
         )
         secret = az.res(
             (var, "password_secret"),
@@ -209,7 +222,7 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
             {
                 "resource_group_name": rg,
                 "vault_name": ctx.upstream("02-managed-infra", "key_vault_name"),
-                "secret_name": f"{store.name}-password",
+                "secret_name": f"{store.cloud_name}-password",
                 "properties": {
                     "value": password,
                     "content_type": "password of MySQL user crosswalk",
@@ -218,6 +231,7 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
             },
             line,
             ignore_changes=["properties.value"],
+            **moved("-password"),
         )
         database("dbformysql", server, "utf8mb4", "utf8mb4_0900_ai_ci")
         prog.export(out("password_secret_uri"), Code(f"{secret}.properties.secret_uri"))
@@ -245,8 +259,10 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
                 "tags": az.tags,
             },
             line,
+            **moved(),
+            **kept(ctx),
         )
-        az.private_endpoint(var, base, "redis", cache, subnet, vnet_id, line)
+        az.private_endpoint(var, base, "redis", cache, subnet, vnet_id, line, cloud_base, moved())
         prog.export(out("host"), Code(f"{cache}.host_name"))
         prog.export(out("name"), Code(f"{cache}.name"))
         return {"cache": cache}
@@ -270,6 +286,8 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
                 "tags": az.tags,
             },
             line,
+            **moved(),
+            **kept(ctx),
         )
         queue = az.res(
             (var, "queue"),
@@ -278,13 +296,15 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
             {
                 "resource_group_name": rg,
                 "namespace_name": Code(f"{namespace}.name"),
-                "queue_name": store.name,
+                "queue_name": store.cloud_name,
                 "lock_duration": "PT1M",
                 "max_delivery_count": 5,
                 "dead_lettering_on_message_expiration": True,
                 "default_message_time_to_live": "P14D",
             },
             line,
+            **moved(),
+            **kept(ctx),
         )
         host = prog.assign(
             prog.name(var, "host"),
@@ -327,6 +347,8 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
             "tags": az.tags,
         },
         line,
+        **moved(),
+        **kept(ctx),
     )
     database = az.res(
         (var, "database"),
@@ -335,10 +357,12 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
         {
             "resource_group_name": rg,
             "account_name": Code(f"{account}.name"),
-            "database_name": store.name,
-            "resource": {"id": store.name},
+            "database_name": store.cloud_name,
+            "resource": {"id": store.cloud_name},
         },
         line,
+        **moved(),
+        **kept(ctx),
     )
     container = az.res(
         (var, "container"),
@@ -352,9 +376,11 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
             "resource": {"id": "items", "partition_key": {"paths": ["/pk"], "kind": "Hash"}},
         },
         line,
+        **moved(),
+        **kept(ctx),
     )
-    az.private_endpoint(var, base, "document", account, subnet, vnet_id, line)
-    az.lock(var, base, account, protect(), line)
+    az.private_endpoint(var, base, "document", account, subnet, vnet_id, line, cloud_base, moved())
+    az.lock(var, base, account, protect(), line, moved())
     prog.export(out("endpoint"), Code(f"{account}.document_endpoint"))
     prog.export(out("database"), Code(f"{database}.name"))
     prog.export(out("container"), Code(f"{container}.name"))

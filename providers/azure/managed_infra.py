@@ -8,6 +8,7 @@ from crosswalk.compiler.codegen import Code
 from crosswalk.providers.azure.common import var_name
 from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.azure.rules import KEY_VAULT, REGISTRY, subnet_plan
+from crosswalk.providers.common import protect
 
 DELEGATIONS = {
     "postgres": "Microsoft.DBforPostgreSQL/flexibleServers",
@@ -181,6 +182,7 @@ def emit_managed_infra(az: AzureProgram) -> None:
             "tags": az.tags,
         },
         key_line,
+        **protect(ctx),
     )
     key = az.res(
         "secrets_key",
@@ -194,6 +196,7 @@ def emit_managed_infra(az: AzureProgram) -> None:
             "tags": az.tags,
         },
         key_line,
+        **protect(ctx),
     )
     for registry in p.registries:
         reg_line = ctx.line(registry.path)
@@ -219,6 +222,7 @@ def emit_managed_infra(az: AzureProgram) -> None:
                 "tags": az.tags,
             },
             reg_line,
+            **protect(ctx),
         )
         az.use("containerregistry")
         az.private_endpoint(

@@ -249,10 +249,22 @@ class AzureProgram:
         return self.zones[zone]
 
     def private_endpoint(
-        self, var: str, name: str, kind: str, target: Code, subnet_id, vnet_id, line
+        self,
+        var: str,
+        name: str,
+        kind: str,
+        target: Code,
+        subnet_id,
+        vnet_id,
+        line,
+        cloud_name: str | None = None,
+        moved: dict | None = None,
     ) -> Code:
-        """A private endpoint in the endpoints subnet, registered in its private DNS zone."""
+        """A private endpoint in the endpoints subnet, registered in its private DNS zone.
+        `cloud_name`: the name it keeps in Azure when its datastore was renamed
+        (`renamedFrom`), whose aliases `moved` are."""
         self.use("network")
+        moved = moved or {}
         zone_name, group = PRIVATE_LINKS[kind]
         zone = self.private_zone(zone_name, vnet_id, line)
         endpoint = self.res(
@@ -261,7 +273,7 @@ class AzureProgram:
             name,
             {
                 "resource_group_name": self.resource_group(),
-                "private_endpoint_name": f"{name}-endpoint",
+                "private_endpoint_name": f"{cloud_name or name}-endpoint",
                 "location": self.location,
                 "subnet": {"id": subnet_id},
                 "private_link_service_connections": [
@@ -274,6 +286,7 @@ class AzureProgram:
                 "tags": self.tags,
             },
             line,
+            **moved,
         )
         self.res(
             (var, "endpoint_dns"),
@@ -288,10 +301,13 @@ class AzureProgram:
                 ],
             },
             line,
+            **moved,
         )
         return endpoint
 
-    def lock(self, var: str, name: str, target: Code, protect, line) -> None:
+    def lock(
+        self, var: str, name: str, target: Code, protect, line, moved: dict | None = None
+    ) -> None:
         """A CanNotDelete lock, created where `protect` (a literal or a config read) holds."""
         if protect is False:
             return
@@ -307,6 +323,7 @@ class AzureProgram:
                 "notes": "Deletion protection (crosswalk): remove this lock to delete the datastore.",
             },
             line,
+            **(moved or {}),
         )
         if protect is not True:
             statement = self.prog.statements.pop()

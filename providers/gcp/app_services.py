@@ -7,6 +7,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
+from crosswalk.providers.common import protect
 from crosswalk.providers.gcp.common import (
     WORKLOAD_IDENTITY_ANNOTATION,
     enable_apis,
@@ -61,7 +62,7 @@ def emit_app_services(ctx: StackContext) -> None:
                 "dnssec_config": {"state": "on"},
             },
             dns_line,
-            opts(provider, apis),
+            opts(provider, apis, **protect(ctx)),
         )
         account = workload_account(
             ctx,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
+from crosswalk.providers.common import moved_from
 from crosswalk.providers.gcp.common import (
     WORKLOAD_IDENTITY_ANNOTATION,
     cel_string,
@@ -113,8 +114,19 @@ def emit_app(ctx: StackContext) -> None:
             grants.append(("document", store))
     if grants:
         provider = gcp_provider(ctx)
+        # Pulumi names follow platform.yaml; ids in GCP keep the names they were
+        # created with (`renamedFrom`).
         account = workload_account(
-            ctx, provider, None, "app", f"app-{app.name}", app.namespace, app.name, uses_line
+            ctx,
+            provider,
+            None,
+            "app",
+            f"app-{app.name}",
+            p.namespace(app.namespace).cloud_name,
+            app.cloud_name,
+            uses_line,
+            cloud_name=f"app-{app.cloud_name}",
+            moved=lambda suffix: moved_from(lambda a: f"{p.name}-app-{a}{suffix}", app),
         )
         member = Code(f"{account}.member")
         for kind, store in grants:
@@ -122,12 +134,17 @@ def emit_app(ctx: StackContext) -> None:
                 "05-app-services", f"datastore_{store.name}_{output}"
             )
             base = f"{p.name}-app-{app.name}-{store.name}"
+
+            def moved(suffix: str, store=store) -> dict:
+                return moved_from(lambda a, d: f"{p.name}-app-{a}-{d}{suffix}", app, store)
+
             if kind == "sql":
                 # Cloud SQL IAM login: the database user is the service account.
+                instance = gcp_id(84, p.name, store.cloud_name)
                 on_instance = {
-                    "title": f"{store.name}-only",
+                    "title": f"{store.cloud_name}-only",
                     "expression": "resource.name == "
-                    + cel_string(f"projects/{project}/instances/{gcp_id(84, p.name, store.name)}"),
+                    + cel_string(f"projects/{project}/instances/{instance}"),
                 }
                 for role in ("roles/cloudsql.client", "roles/cloudsql.instanceUser"):
                     prog.resource(
@@ -141,7 +158,7 @@ def emit_app(ctx: StackContext) -> None:
                             "condition": on_instance,
                         },
                         uses_line,
-                        opts(provider),
+                        opts(provider, **moved(f"-{short_role(role)}")),
                     )
                 helper = f"{store.engine}_iam_user"
                 prog.helpers[helper] = IAM_USERS[store.engine]
@@ -155,7 +172,7 @@ def emit_app(ctx: StackContext) -> None:
                         "type": "CLOUD_IAM_SERVICE_ACCOUNT",
                     },
                     uses_line,
-                    opts(provider),
+                    opts(provider, **moved("")),
                 )
                 parts.datastore_env[store.name][f"{k8s.env_prefix(store.name)}_USERNAME"] = Code(
                     f"{user}.name"
@@ -167,7 +184,7 @@ def emit_app(ctx: StackContext) -> None:
                     f"{base}-publisher",
                     {"topic": out("topic"), "role": "roles/pubsub.publisher", "member": member},
                     uses_line,
-                    opts(provider),
+                    opts(provider, **moved("-publisher")),
                 )
                 prog.resource(
                     (var_part(store.name), "subscriber"),
@@ -179,7 +196,7 @@ def emit_app(ctx: StackContext) -> None:
                         "member": member,
                     },
                     uses_line,
-                    opts(provider),
+                    opts(provider, **moved("-subscriber")),
                 )
             else:
                 prog.resource(
@@ -191,15 +208,15 @@ def emit_app(ctx: StackContext) -> None:
                         "role": "roles/datastore.user",
                         "member": member,
                         "condition": {
-                            "title": f"{store.name}-only",
+                            "title": f"{store.cloud_name}-only",
                             "expression": "resource.name == "
                             + cel_string(
-                                f"projects/{project}/databases/{gcp_id(63, p.name, store.name)}"
+                                f"projects/{project}/databases/{gcp_id(63, p.name, store.cloud_name)}"
                             ),
                         },
                     },
                     uses_line,
-                    opts(provider),
+                    opts(provider, **moved("-datastore-user")),
                 )
         parts.service_account_annotations[WORKLOAD_IDENTITY_ANNOTATION] = Code(f"{account}.email")
         parts.egress += METADATA_SERVER_EGRESS + [GOOGLE_APIS_EGRESS]

@@ -7,6 +7,7 @@ import math
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
+from crosswalk.providers.common import moved_from
 from crosswalk.providers.gcp.common import (
     PODS_RANGE,
     SERVICES_RANGE,
@@ -185,7 +186,7 @@ def _node_pool(ctx: StackContext, provider, apis, cluster, pool, node_account, s
     zones = p.network.zones
     name = pool.name
     args = {
-        "name": pool.name,
+        "name": pool.cloud_name,  # GKE cannot rename a pool (`renamedFrom` keeps it)
         "cluster": Code(f"{cluster}.id"),
         "location": p.cloud.region,
         "management": {"auto_repair": True, "auto_upgrade": True},
@@ -201,7 +202,7 @@ def _node_pool(ctx: StackContext, provider, apis, cluster, pool, node_account, s
             "image_type": "COS_CONTAINERD",
             "service_account": node_account,
             "oauth_scopes": [CLOUD_PLATFORM_SCOPE],
-            "labels": dict(pool.labels) | {"crosswalk/node-pool": pool.name},
+            "labels": dict(pool.labels) | {"crosswalk/node-pool": pool.cloud_name},
             "taints": [
                 {"key": t.key, "value": t.value, "effect": TAINT_EFFECTS[t.effect]}
                 for t in pool.taints
@@ -230,13 +231,14 @@ def _node_pool(ctx: StackContext, provider, apis, cluster, pool, node_account, s
             lambda q, env: math.ceil(max(q.node_pool(name).min, 1) / zones),
         )
         ignore = []
+    extra = {"ignore_changes": ignore} if ignore else {}
     prog.resource(
         ("node_pool", var_part(pool.name)),
         "gcp.container.NodePool",
         f"{p.name}-{pool.name}",
         args,
         ctx.line(pool.path),
-        opts(provider, apis, ignore_changes=ignore) if ignore else opts(provider, apis),
+        opts(provider, apis, **extra, **moved_from(lambda n: f"{p.name}-{n}", pool)),
     )
 
 
@@ -260,7 +262,7 @@ def _team_bindings(ctx: StackContext, k8s_provider: Code, namespaces: dict) -> N
                 {
                     "metadata": {
                         "name": f"team.{team.name}.members",
-                        "namespace": namespace.name,
+                        "namespace": namespace.cloud_name,
                         "labels": k8s.MANAGED_BY,
                     },
                     "role_ref": {
@@ -271,5 +273,6 @@ def _team_bindings(ctx: StackContext, k8s_provider: Code, namespaces: dict) -> N
                     "subjects": subjects,
                 },
                 ctx.line(team.path + ("members",)),
-                {"provider": k8s_provider, "depends_on": [namespaces[namespace.name]]},
+                {"provider": k8s_provider, "depends_on": [namespaces[namespace.name]]}
+                | moved_from(lambda n, t=team.name: f"{n}/team.{t}.members", namespace),
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
@@ -103,22 +104,36 @@ def service_agent(project_info: Code, agent: str) -> Call:
     )
 
 
-def workload_account(ctx, provider, apis, var, name, namespace, service_account, line) -> Code:
-    """A Google service account one Kubernetes service account may act as."""
+def workload_account(
+    ctx,
+    provider,
+    apis,
+    var,
+    name,
+    namespace,
+    service_account,
+    line,
+    cloud_name: str | None = None,
+    moved: Callable[[str], dict] | None = None,
+) -> Code:
+    """A Google service account one Kubernetes service account may act as.
+    `cloud_name`: the name part its id keeps when it was renamed (an id cannot
+    change); `moved(suffix)`: the aliases of its resources then."""
     p, prog = ctx.platform, ctx.program
+    moved = moved or (lambda suffix: {})
     account = prog.resource(
         (var, "account"),
         "gcp.serviceaccount.Account",
         f"{p.name}-{name}",
         {
-            "account_id": account_id(p.name, name),
+            "account_id": account_id(p.name, cloud_name or name),
             "display_name": f"{namespace}/{service_account} of platform {p.name}"[:100],
             "description": f"Workload identity of Kubernetes service account {namespace}/{service_account}"[
                 :256
             ],
         },
         line,
-        opts(provider, apis),
+        opts(provider, apis, **moved("")),
     )
     prog.resource(
         (var, "workload_identity"),
@@ -130,6 +145,6 @@ def workload_account(ctx, provider, apis, var, name, namespace, service_account,
             "member": workload_member(p.cloud.project, namespace, service_account),
         },
         line,
-        opts(provider, apis),
+        opts(provider, apis, **moved("-workload-identity")),
     )
     return account

@@ -5,6 +5,7 @@ private and encrypted.
 from __future__ import annotations
 
 from crosswalk.compiler.codegen import Code
+from crosswalk.providers.common import moved_from, protect
 from crosswalk.providers.gcp.common import gcp_id, opts, service_agent, var_part
 from crosswalk.providers.gcp.rules import REDIS_MEMORY_GB, redis_version, sql_version
 
@@ -23,12 +24,26 @@ DB_PORTS = {"postgres": 5432, "mysql": 3306}
 IAM_AUTH_FLAGS = {"postgres": "cloudsql.iam_authentication", "mysql": "cloudsql_iam_authentication"}
 
 
+def _names(ctx, store, limit: int) -> tuple[str, str, object]:
+    """A datastore's Pulumi name, the name it keeps in GCP (the one it was
+    created with: `renamedFrom`), and the aliases of a resource named
+    `<Pulumi name><suffix>`."""
+    p = ctx.platform
+    return (
+        gcp_id(limit, p.name, store.name),
+        gcp_id(limit, p.name, store.cloud_name),
+        lambda suffix="": moved_from(lambda n: gcp_id(limit, p.name, n) + suffix, store),
+    )
+
+
 def emit_sql(ctx, provider, apis, store, network, peering) -> None:
     p, prog = ctx.platform, ctx.program
     line = ctx.line(store.path)
-    base = gcp_id(84, p.name, store.name)
+    base, cloud, moved = _names(ctx, store, 84)
     name = store.name
-    protect = ctx.setting(f"datastores.{name}.deletionProtection", lambda q, env: env != "dev")
+    deletion_protection = ctx.setting(
+        f"datastores.{name}.deletionProtection", lambda q, env: env != "dev"
+    )
     tier = store.instance_class or DB_TIERS[store.size]
     backups = {
         "enabled": True,
@@ -48,10 +63,10 @@ def emit_sql(ctx, provider, apis, store, network, peering) -> None:
         "gcp.sql.DatabaseInstance",
         base,
         {
-            "name": base,
+            "name": cloud,
             "database_version": sql_version(store.engine, store.version),
             "region": p.cloud.region,
-            "deletion_protection": protect,
+            "deletion_protection": deletion_protection,
             "settings": {
                 "tier": tier,
                 "edition": "ENTERPRISE_PLUS"
@@ -64,7 +79,7 @@ def emit_sql(ctx, provider, apis, store, network, peering) -> None:
                 "disk_type": "PD_SSD",
                 "disk_size": store.storage_gb,
                 "disk_autoresize": True,
-                "deletion_protection_enabled": protect,
+                "deletion_protection_enabled": deletion_protection,
                 # Private IP only, through the Private Service Access peering.
                 "ip_configuration": {
                     "ipv4_enabled": False,
@@ -80,15 +95,20 @@ def emit_sql(ctx, provider, apis, store, network, peering) -> None:
             },
         },
         line,
-        opts(provider, apis),
+        opts(provider, apis, **moved(), **protect(ctx)),
     )
     database = prog.resource(
         ("datastore", var_part(name), "database"),
         "gcp.sql.Database",
         f"{base}-{name}",
-        {"name": name.replace("-", "_"), "instance": Code(f"{instance}.name")},
+        {"name": store.cloud_name.replace("-", "_"), "instance": Code(f"{instance}.name")},
         line,
-        opts(provider, apis),
+        opts(
+            provider,
+            apis,
+            **moved_from(lambda n: f"{gcp_id(84, p.name, n)}-{n}", store),
+            **protect(ctx),
+        ),
     )
     prog.export(f"datastore_{name}_instance", Code(f"{instance}.name"))
     prog.export(f"datastore_{name}_connection_name", Code(f"{instance}.connection_name"))
@@ -99,14 +119,14 @@ def emit_sql(ctx, provider, apis, store, network, peering) -> None:
 def emit_redis(ctx, provider, apis, store, network, peering) -> None:
     p, prog = ctx.platform, ctx.program
     name = store.name
-    base = gcp_id(40, p.name, name)
+    base, cloud, moved = _names(ctx, store, 40)
     cache = prog.resource(
         ("datastore", var_part(name)),
         "gcp.redis.Instance",
         base,
         {
-            "name": base,
-            "display_name": f"redis {name} of platform {p.name}",
+            "name": cloud,
+            "display_name": f"redis {store.cloud_name} of platform {p.name}",
             "region": p.cloud.region,
             "tier": ctx.setting(
                 f"datastores.{name}.tier",
@@ -128,7 +148,13 @@ def emit_redis(ctx, provider, apis, store, network, peering) -> None:
             ),
         },
         ctx.line(store.path),
-        opts(provider, apis, additional_secret_outputs=["authString"]),
+        opts(
+            provider,
+            apis,
+            additional_secret_outputs=["authString"],
+            **moved(),
+            **protect(ctx),
+        ),
     )
     prog.export(f"datastore_{name}_host", Code(f"{cache}.host"))
     prog.export(f"datastore_{name}_port", Code(f"{cache}.port"))
@@ -139,16 +165,20 @@ def emit_redis(ctx, provider, apis, store, network, peering) -> None:
 def emit_queue(ctx, provider, apis, store, project_info) -> None:
     p, prog = ctx.platform, ctx.program
     name = store.name
-    base = f"{p.name}-{name}"
+    base, cloud = f"{p.name}-{name}", f"{p.name}-{store.cloud_name}"
+
+    def moved(suffix: str = "") -> dict:
+        return moved_from(lambda n: f"{p.name}-{n}{suffix}", store)
+
     line = ctx.line(store.path)
     week = "604800s"
     dead_letters = prog.resource(
         ("datastore", var_part(name), "dead_letters"),
         "gcp.pubsub.Topic",
         f"{base}-dead-letters",
-        {"name": f"{base}-dead-letters", "message_retention_duration": week},
+        {"name": f"{cloud}-dead-letters", "message_retention_duration": week},
         line,
-        opts(provider, apis),
+        opts(provider, apis, **moved("-dead-letters"), **protect(ctx)),
     )
     # Messages sent to a topic nobody subscribes to are lost: keep the dead ones.
     prog.resource(
@@ -156,28 +186,28 @@ def emit_queue(ctx, provider, apis, store, project_info) -> None:
         "gcp.pubsub.Subscription",
         f"{base}-dead-letters",
         {
-            "name": f"{base}-dead-letters",
+            "name": f"{cloud}-dead-letters",
             "topic": Code(f"{dead_letters}.id"),
             "message_retention_duration": week,
             "expiration_policy": {"ttl": ""},
         },
         line,
-        opts(provider, apis),
+        opts(provider, apis, **moved("-dead-letters"), **protect(ctx)),
     )
     topic = prog.resource(
         ("datastore", var_part(name)),
         "gcp.pubsub.Topic",
         base,
-        {"name": base, "message_retention_duration": week},
+        {"name": cloud, "message_retention_duration": week},
         line,
-        opts(provider, apis),
+        opts(provider, apis, **moved(), **protect(ctx)),
     )
     subscription = prog.resource(
         ("datastore", var_part(name), "subscription"),
         "gcp.pubsub.Subscription",
         base,
         {
-            "name": base,
+            "name": cloud,
             "topic": Code(f"{topic}.id"),
             "ack_deadline_seconds": 60,
             "message_retention_duration": week,
@@ -189,7 +219,7 @@ def emit_queue(ctx, provider, apis, store, project_info) -> None:
             },
         },
         line,
-        opts(provider, apis),
+        opts(provider, apis, **moved(), **protect(ctx)),
     )
     # Pub/Sub's service agent moves undeliverable messages to the dead-letter topic.
     agent = service_agent(project_info, "gcp-sa-pubsub")
@@ -203,7 +233,7 @@ def emit_queue(ctx, provider, apis, store, project_info) -> None:
             "member": agent,
         },
         line,
-        opts(provider, apis),
+        opts(provider, apis, **moved("-dead-letters-publisher")),
     )
     prog.resource(
         ("datastore", var_part(name), "dead_letters_subscriber"),
@@ -215,7 +245,7 @@ def emit_queue(ctx, provider, apis, store, project_info) -> None:
             "member": agent,
         },
         line,
-        opts(provider, apis),
+        opts(provider, apis, **moved("-dead-letters-subscriber")),
     )
     prog.export(f"datastore_{name}_topic", Code(f"{topic}.id"))
     prog.export(f"datastore_{name}_subscription", Code(f"{subscription}.id"))
@@ -224,13 +254,13 @@ def emit_queue(ctx, provider, apis, store, project_info) -> None:
 def emit_document(ctx, provider, apis, store) -> None:
     p, prog = ctx.platform, ctx.program
     name = store.name
-    base = gcp_id(63, p.name, name)
+    base, cloud, moved = _names(ctx, store, 63)
     database = prog.resource(
         ("datastore", var_part(name)),
         "gcp.firestore.Database",
         base,
         {
-            "name": base,
+            "name": cloud,
             "location_id": p.cloud.region,
             "type": "FIRESTORE_NATIVE",
             "concurrency_mode": "OPTIMISTIC",
@@ -244,7 +274,7 @@ def emit_document(ctx, provider, apis, store) -> None:
             "deletion_policy": "DELETE",
         },
         ctx.line(store.path),
-        opts(provider, apis),
+        opts(provider, apis, **moved(), **protect(ctx)),
     )
     prog.resource(
         ("datastore", var_part(name), "backups"),
@@ -256,6 +286,6 @@ def emit_document(ctx, provider, apis, store) -> None:
             "retention": f"{store.backup_retention_days * 86400}s",
         },
         ctx.line(store.path + ("backupRetentionDays",)),
-        opts(provider, apis),
+        opts(provider, apis, **moved()),
     )
     prog.export(f"datastore_{name}_database", Code(f"{database}.name"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
+from crosswalk.providers.common import protect
 from crosswalk.providers.gcp.common import (
     PODS_RANGE,
     SERVICES_RANGE,
@@ -138,7 +139,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
         f"{p.name}-keys",
         {"name": f"{p.name}-keys", "location": region},
         key_line,
-        opts(provider, apis),
+        opts(provider, apis, **protect(ctx)),
     )
     key = prog.resource(
         "secrets_key",
@@ -151,7 +152,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
             "rotation_period": "7776000s",  # 90 days
         },
         key_line,
-        opts(provider, apis),
+        opts(provider, apis, **protect(ctx)),
     )
     project_info = prog.assign(
         prog.name("project"),
@@ -189,7 +190,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
                 },
             },
             ctx.line(registry.path),
-            opts(provider, apis),
+            opts(provider, apis, **protect(ctx)),
         )
         prog.export(f"registry_{registry.name}_url", Code(f"{repo}.registry_uri"))
     prog.export("network_id", Code(f"{vpc}.id"))

@@ -8,6 +8,7 @@ import json
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import App, Platform
+from crosswalk.providers.common import moved_from
 from crosswalk.providers.kubernetes.common import (
     K8S_IMPORT,
     MANAGED_BY,
@@ -16,7 +17,9 @@ from crosswalk.providers.kubernetes.common import (
     SERVICE_PORT,
     AppCloudParts,
     app_of,
+    cluster_namespace,
     double_cpu,
+    namespace_of,
 )
 from crosswalk.providers.kubernetes.policies import emit_app_policies
 from crosswalk.providers.kubernetes.routes import emit_route
@@ -43,13 +46,20 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
     program = ctx.program
     program.imports.add(K8S_IMPORT)
     platform = ctx.platform
+    # Pulumi names follow platform.yaml; the objects keep the names they were
+    # created with in the cluster (see model.cloud_name and `renamedFrom`).
     name, namespace = app.name, app.namespace
+    in_cluster, namespace_in_cluster = app.cloud_name, cluster_namespace(platform, namespace)
     line = ctx.line(app.path)
 
     def at(key: str) -> int | None:
         return ctx.line(app.path + (key,))
 
-    selector = {NAME_LABEL: name}
+    def moved(suffix: str = "") -> dict:
+        """The aliases of an object named `<namespace>/<app><suffix>`."""
+        return moved_from(lambda ns, a: f"{ns}/{a}{suffix}", namespace_of(platform, namespace), app)
+
+    selector = {NAME_LABEL: in_cluster}
     labels = selector | {"app.kubernetes.io/part-of": platform.name} | MANAGED_BY
     opts = {"provider": provider}
 
@@ -58,27 +68,32 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
         "kubernetes.core.v1.ServiceAccount",
         f"{namespace}/{name}",
         {
-            "metadata": {"name": name, "namespace": namespace, "labels": labels}
+            "metadata": {"name": in_cluster, "namespace": namespace_in_cluster, "labels": labels}
             | _annotations(cloud.service_account_annotations),
             # Workload identity needs no API token: IRSA and Azure project their
             # own tokens through their webhooks, GKE uses the metadata server.
             "automount_service_account_token": False,
         },
         line,
-        opts,
+        opts | moved(),
     )
     config_map = program.resource(
         (name, "env"),
         "kubernetes.core.v1.ConfigMap",
         f"{namespace}/{name}.env",
         {
-            "metadata": {"name": f"{name}.env", "namespace": namespace, "labels": labels},
+            "metadata": {
+                "name": f"{in_cluster}.env",
+                "namespace": namespace_in_cluster,
+                "labels": labels,
+            },
             "data": ctx.setting("env", lambda p, env: dict(sorted(app_of(p, name).env))),
         },
         at("env"),
-        opts,
+        opts | moved(".env"),
     )
     secrets = []
+    secret_names = {s: f"{in_cluster}.{platform.datastore(s).cloud_name}" for s in app.uses}
     for store in app.uses:
         secrets.append(
             program.resource(
@@ -87,21 +102,28 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
                 f"{namespace}/{name}.{store}",
                 {
                     "metadata": {
-                        "name": f"{name}.{store}",
-                        "namespace": namespace,
+                        "name": secret_names[store],
+                        "namespace": namespace_in_cluster,
                         "labels": labels,
                     },
                     "type": "Opaque",
                     "string_data": dict(sorted(cloud.datastore_env.get(store, {}).items())),
                 },
                 at("uses"),
-                opts | {"additional_secret_outputs": ["data", "stringData"]},
+                opts
+                | {"additional_secret_outputs": ["data", "stringData"]}
+                | moved_from(
+                    lambda ns, a, d: f"{ns}/{a}.{d}",
+                    namespace_of(platform, namespace),
+                    app,
+                    platform.datastore(store),
+                ),
             )
         )
 
     probe = {"path": app.health_path, "port": app.health_port, "scheme": "HTTP"}
     container = {
-        "name": name,
+        "name": in_cluster,
         "image": ctx.setting("image", lambda p, env: app_of(p, name).image),
         "image_pull_policy": "Always",
     }
@@ -111,8 +133,8 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
         container["args"] = list(app.args)
     container |= {
         "ports": [{"name": "http", "container_port": app.port, "protocol": "TCP"}],
-        "env_from": [{"config_map_ref": {"name": f"{name}.env"}}]
-        + [{"secret_ref": {"name": f"{name}.{store}"}} for store in app.uses],
+        "env_from": [{"config_map_ref": {"name": f"{in_cluster}.env"}}]
+        + [{"secret_ref": {"name": secret_names[store]}} for store in app.uses],
         "resources": {
             "requests": {
                 "cpu": ctx.setting("cpu", lambda p, env: app_of(p, name).cpu),
@@ -155,7 +177,7 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
     }
     # With an autoscaler, `replicas` is only the starting count: the HPA owns
     # it afterwards, and re-applying it would fight the HPA (an SSA conflict).
-    deployment_opts = opts | {"depends_on": [service_account, config_map, *secrets]}
+    deployment_opts = opts | {"depends_on": [service_account, config_map, *secrets]} | moved()
     if _autoscaled(ctx, name):
         deployment_opts["ignore_changes"] = ["spec.replicas"]
     deployment = program.resource(
@@ -163,7 +185,7 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
         "kubernetes.apps.v1.Deployment",
         f"{namespace}/{name}",
         {
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "metadata": {"name": in_cluster, "namespace": namespace_in_cluster, "labels": labels},
             "spec": {
                 "replicas": ctx.setting("replicas", lambda p, env: app_of(p, name).replicas),
                 "selector": {"match_labels": selector},
@@ -179,7 +201,7 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
                         },
                     },
                     "spec": {
-                        "service_account_name": name,
+                        "service_account_name": in_cluster,
                         "automount_service_account_token": False,
                         "enable_service_links": False,
                         "security_context": {
@@ -212,7 +234,7 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
         "kubernetes.core.v1.Service",
         f"{namespace}/{name}",
         {
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "metadata": {"name": in_cluster, "namespace": namespace_in_cluster, "labels": labels},
             "spec": {
                 "type": "ClusterIP",
                 "selector": selector,
@@ -227,7 +249,7 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
             },
         },
         line,
-        opts,
+        opts | moved(),
     )
 
     if app.ingress is not None:
@@ -239,12 +261,16 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
             "kubernetes.autoscaling.v2.HorizontalPodAutoscaler",
             f"{namespace}/{name}",
             {
-                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "metadata": {
+                    "name": in_cluster,
+                    "namespace": namespace_in_cluster,
+                    "labels": labels,
+                },
                 "spec": {
                     "scale_target_ref": {
                         "api_version": "apps/v1",
                         "kind": "Deployment",
-                        "name": name,
+                        "name": in_cluster,
                     },
                     "min_replicas": ctx.setting(
                         "autoscale.min", lambda p, env: _autoscale_value(p, name, "min")
@@ -270,7 +296,7 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
                 },
             },
             at("autoscale"),
-            opts | {"depends_on": [deployment]},
+            opts | {"depends_on": [deployment]} | moved(),
         )
 
     # Decided over every environment, so the program is the same for all of
@@ -281,11 +307,15 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
             "kubernetes.policy.v1.PodDisruptionBudget",
             f"{namespace}/{name}",
             {
-                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "metadata": {
+                    "name": in_cluster,
+                    "namespace": namespace_in_cluster,
+                    "labels": labels,
+                },
                 "spec": {"max_unavailable": 1, "selector": {"match_labels": selector}},
             },
             line,
-            opts,
+            opts | moved(),
         )
 
     emit_app_policies(ctx, provider, app, cloud, selector, labels)

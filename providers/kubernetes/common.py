@@ -199,6 +199,12 @@ def namespace_of(platform: Platform, name: str) -> Namespace:
     return namespace
 
 
+def cluster_namespace(platform: Platform, name: str) -> str:
+    """The name of namespace `name` in the cluster: the one it was created
+    with, which a Kubernetes namespace keeps (see `renamedFrom`)."""
+    return namespace_of(platform, name).cloud_name
+
+
 def app_of(platform: Platform, name: str) -> App:
     app = platform.app(name)
     if app is None:

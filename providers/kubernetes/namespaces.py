@@ -5,6 +5,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import Namespace, Platform
+from crosswalk.providers.common import moved_from, protect
 from crosswalk.providers.kubernetes.common import (
     ACCESS_CLUSTER_ROLES,
     DEFAULT_LIMITS,
@@ -52,8 +53,14 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
     program = ctx.program
     program.imports.add(K8S_IMPORT)
     platform = ctx.platform
-    name = namespace.name
+    # Pulumi names follow platform.yaml; in the cluster the namespace keeps the
+    # name it was created with (Kubernetes cannot rename one: `renamedFrom`).
+    name, in_cluster = namespace.name, namespace.cloud_name
     key = f"namespaces.{name}"
+
+    def moved(suffix: str = "") -> dict:
+        return moved_from(lambda n: f"{n}{suffix}", namespace)
+
     line = ctx.line(namespace.path)
     pod_security = ctx.setting(
         f"{key}.podSecurity", lambda p, env: namespace_of(p, name).pod_security
@@ -66,7 +73,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
         "pod-security.kubernetes.io/warn": pod_security,
         "pod-security.kubernetes.io/warn-version": "latest",
     }
-    metadata: dict = {"name": name}
+    metadata: dict = {"name": in_cluster}
     mesh = mesh_of(platform)
     if mesh is not None:
         # Every app namespace is in the mesh, accepting only mutual TLS.
@@ -80,7 +87,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
         name,
         {"metadata": metadata},
         line,
-        {"provider": provider},
+        {"provider": provider} | moved() | protect(ctx),
     )
     opts = {"provider": provider, "depends_on": [namespace_var]}
 
@@ -90,7 +97,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
             "kubernetes.core.v1.ResourceQuota",
             f"{name}/quota",
             {
-                "metadata": {"name": "quota", "namespace": name, "labels": MANAGED_BY},
+                "metadata": {"name": "quota", "namespace": in_cluster, "labels": MANAGED_BY},
                 "spec": {
                     "hard": {
                         "requests.cpu": ctx.setting(
@@ -110,7 +117,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
                 },
             },
             ctx.line(namespace.path + ("quota",)),
-            opts,
+            opts | moved("/quota"),
         )
 
     # Under a quota, a pod that declares no resources is refused: give containers defaults.
@@ -119,7 +126,11 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
         "kubernetes.core.v1.LimitRange",
         f"{name}/container-defaults",
         {
-            "metadata": {"name": "container-defaults", "namespace": name, "labels": MANAGED_BY},
+            "metadata": {
+                "name": "container-defaults",
+                "namespace": in_cluster,
+                "labels": MANAGED_BY,
+            },
             "spec": {
                 "limits": [
                     {
@@ -131,7 +142,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
             },
         },
         line,
-        opts,
+        opts | moved("/container-defaults"),
     )
 
     if namespace.network_policy == "default-deny" and enforces_network_policies(platform):
@@ -141,18 +152,18 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
             "kubernetes.networking.v1.NetworkPolicy",
             f"{name}/default-deny",
             {
-                "metadata": {"name": "default-deny", "namespace": name, "labels": MANAGED_BY},
+                "metadata": {"name": "default-deny", "namespace": in_cluster, "labels": MANAGED_BY},
                 "spec": {"pod_selector": {}, "policy_types": ["Ingress", "Egress"]},
             },
             policy_line,
-            opts,
+            opts | moved("/default-deny"),
         )
         program.resource(
             (name, "allow_dns"),
             "kubernetes.networking.v1.NetworkPolicy",
             f"{name}/allow-dns",
             {
-                "metadata": {"name": "allow-dns", "namespace": name, "labels": MANAGED_BY},
+                "metadata": {"name": "allow-dns", "namespace": in_cluster, "labels": MANAGED_BY},
                 "spec": {
                     "pod_selector": {},
                     "policy_types": ["Egress"],
@@ -175,7 +186,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
                 },
             },
             policy_line,
-            opts,
+            opts | moved("/allow-dns"),
         )
         program.resource(
             (name, "allow_same_namespace"),
@@ -184,7 +195,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
             {
                 "metadata": {
                     "name": "allow-same-namespace",
-                    "namespace": name,
+                    "namespace": in_cluster,
                     "labels": MANAGED_BY,
                 },
                 "spec": {
@@ -195,7 +206,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
                 },
             },
             policy_line,
-            opts,
+            opts | moved("/allow-same-namespace"),
         )
         if mesh is not None:
             # The proxies reach their control plane.
@@ -204,7 +215,11 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
                 "kubernetes.networking.v1.NetworkPolicy",
                 f"{name}/allow-mesh",
                 {
-                    "metadata": {"name": "allow-mesh", "namespace": name, "labels": MANAGED_BY},
+                    "metadata": {
+                        "name": "allow-mesh",
+                        "namespace": in_cluster,
+                        "labels": MANAGED_BY,
+                    },
                     "spec": {
                         "pod_selector": {},
                         "policy_types": ["Egress"],
@@ -225,7 +240,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
                     },
                 },
                 ctx.line(("clusterServices", "mesh")),
-                opts,
+                opts | moved("/allow-mesh"),
             )
 
     for team, team_line in _bound_teams(ctx, namespace):
@@ -235,7 +250,11 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
             "kubernetes.rbac.v1.RoleBinding",
             f"{name}/team.{team.name}",
             {
-                "metadata": {"name": f"team.{team.name}", "namespace": name, "labels": MANAGED_BY},
+                "metadata": {
+                    "name": f"team.{team.name}",
+                    "namespace": in_cluster,
+                    "labels": MANAGED_BY,
+                },
                 "role_ref": {
                     "api_group": "rbac.authorization.k8s.io",
                     "kind": "ClusterRole",
@@ -250,7 +269,7 @@ def emit_namespace(ctx: StackContext, provider: Code, namespace: Namespace) -> C
                 ],
             },
             team_line,
-            opts,
+            opts | moved(f"/team.{team.name}"),
         )
     return namespace_var
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import App
+from crosswalk.providers.common import moved_from
 from crosswalk.providers.kubernetes.common import (
     ACME_SOLVER_PORT,
     INGRESS_NAMESPACES,
@@ -13,6 +14,7 @@ from crosswalk.providers.kubernetes.common import (
     NAMESPACE_LABEL,
     AppCloudParts,
     app_of,
+    cluster_namespace,
     enforces_network_policies,
     mesh_of,
     namespace_of,
@@ -29,12 +31,18 @@ def emit_app_policies(
     program = ctx.program
     platform = ctx.platform
     name, namespace = app.name, app.namespace
+    # Pulumi names follow platform.yaml, the objects keep their names in the cluster.
+    in_cluster, namespace_in_cluster = app.cloud_name, cluster_namespace(platform, namespace)
     opts = {"provider": provider}
     enforced = enforces_network_policies(platform)
     own = enforced and namespace_of(platform, namespace).network_policy == "default-deny"
     mesh = mesh_of(platform)
     # Meshed traffic also reaches the proxy's own ports.
     proxy_ports = list(mesh.proxy_ports) if mesh else []
+
+    def moved(suffix: str) -> dict:
+        """The aliases of a policy named `<namespace>/<app><suffix>`."""
+        return moved_from(lambda ns, a: f"{ns}/{a}{suffix}", namespace_of(platform, namespace), app)
 
     def allow_from_namespace(suffix: str, source: str, line, extra=()) -> None:
         """Let pods of namespace `source` reach the app's port (and `extra` ports)."""
@@ -44,8 +52,8 @@ def emit_app_policies(
             f"{namespace}/{name}.from-{suffix}",
             {
                 "metadata": {
-                    "name": f"{name}.from-{suffix}",
-                    "namespace": namespace,
+                    "name": f"{in_cluster}.from-{suffix}",
+                    "namespace": namespace_in_cluster,
                     "labels": labels,
                 },
                 "spec": {
@@ -65,7 +73,7 @@ def emit_app_policies(
                 },
             },
             line,
-            opts,
+            opts | moved(f".from-{suffix}"),
         )
 
     if own and platform.services.monitoring:
@@ -92,8 +100,8 @@ def emit_app_policies(
                 f"{namespace}/{name}.acme-solver",
                 {
                     "metadata": {
-                        "name": f"{name}.acme-solver",
-                        "namespace": namespace,
+                        "name": f"{in_cluster}.acme-solver",
+                        "namespace": namespace_in_cluster,
                         "labels": labels,
                     },
                     "spec": {
@@ -116,7 +124,7 @@ def emit_app_policies(
                     },
                 },
                 ctx.line(app.path + ("ingress",)),
-                opts,
+                opts | moved(".acme-solver"),
             )
 
     for index, other in enumerate(app.depends_on):
@@ -124,6 +132,7 @@ def emit_app_policies(
         if target.namespace == namespace:
             continue  # allow-same-namespace covers it
         peer_line = ctx.line(app.path + ("dependsOn", index))
+        target_namespace = namespace_of(platform, target.namespace)
         if own:
             program.resource(
                 (name, "to", other),
@@ -131,8 +140,8 @@ def emit_app_policies(
                 f"{namespace}/{name}.to.{other}",
                 {
                     "metadata": {
-                        "name": f"{name}.to.{other}",
-                        "namespace": namespace,
+                        "name": f"{in_cluster}.to.{target.cloud_name}",
+                        "namespace": namespace_in_cluster,
                         "labels": labels,
                     },
                     "spec": {
@@ -143,9 +152,13 @@ def emit_app_policies(
                                 "to": [
                                     {
                                         "namespace_selector": {
-                                            "match_labels": {NAMESPACE_LABEL: target.namespace},
+                                            "match_labels": {
+                                                NAMESPACE_LABEL: target_namespace.cloud_name
+                                            },
                                         },
-                                        "pod_selector": {"match_labels": {NAME_LABEL: other}},
+                                        "pod_selector": {
+                                            "match_labels": {NAME_LABEL: target.cloud_name}
+                                        },
                                     },
                                 ],
                                 "ports": [
@@ -157,29 +170,37 @@ def emit_app_policies(
                     },
                 },
                 peer_line,
-                opts,
+                opts
+                | moved_from(
+                    lambda ns, a, o: f"{ns}/{a}.to.{o}",
+                    namespace_of(platform, namespace),
+                    app,
+                    target,
+                ),
             )
-        if enforced and namespace_of(platform, target.namespace).network_policy == "default-deny":
+        if enforced and target_namespace.network_policy == "default-deny":
+            target_labels = {NAME_LABEL: target.cloud_name}
             program.resource(
                 (other, "from", name),
                 "kubernetes.networking.v1.NetworkPolicy",
                 f"{target.namespace}/{other}.from.{name}",
                 {
                     "metadata": {
-                        "name": f"{other}.from.{name}",
-                        "namespace": target.namespace,
-                        "labels": {NAME_LABEL: other, "app.kubernetes.io/part-of": platform.name}
+                        "name": f"{target.cloud_name}.from.{in_cluster}",
+                        "namespace": target_namespace.cloud_name,
+                        "labels": target_labels
+                        | {"app.kubernetes.io/part-of": platform.name}
                         | MANAGED_BY,
                     },
                     "spec": {
-                        "pod_selector": {"match_labels": {NAME_LABEL: other}},
+                        "pod_selector": {"match_labels": target_labels},
                         "policy_types": ["Ingress"],
                         "ingress": [
                             {
                                 "from_": [
                                     {
                                         "namespace_selector": {
-                                            "match_labels": {NAMESPACE_LABEL: namespace},
+                                            "match_labels": {NAMESPACE_LABEL: namespace_in_cluster},
                                         },
                                         "pod_selector": {"match_labels": selector},
                                     },
@@ -193,7 +214,8 @@ def emit_app_policies(
                     },
                 },
                 peer_line,
-                opts,
+                opts
+                | moved_from(lambda ns, o, a: f"{ns}/{o}.from.{a}", target_namespace, target, app),
             )
 
     if own and cloud.egress:
@@ -202,7 +224,11 @@ def emit_app_policies(
             "kubernetes.networking.v1.NetworkPolicy",
             f"{namespace}/{name}.egress",
             {
-                "metadata": {"name": f"{name}.egress", "namespace": namespace, "labels": labels},
+                "metadata": {
+                    "name": f"{in_cluster}.egress",
+                    "namespace": namespace_in_cluster,
+                    "labels": labels,
+                },
                 "spec": {
                     "pod_selector": {"match_labels": selector},
                     "policy_types": ["Egress"],
@@ -210,5 +236,5 @@ def emit_app_policies(
                 },
             },
             ctx.line(app.path + ("uses",)),
-            opts,
+            opts | moved(".egress"),
         )

@@ -5,7 +5,13 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import App
-from crosswalk.providers.kubernetes.common import GATEWAY_STACK, SERVICE_PORT
+from crosswalk.providers.common import moved_from
+from crosswalk.providers.kubernetes.common import (
+    GATEWAY_STACK,
+    SERVICE_PORT,
+    cluster_namespace,
+    namespace_of,
+)
 
 
 def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> None:
@@ -14,7 +20,11 @@ def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> Non
     platform = ctx.platform
     ingress = app.ingress
     name, namespace = app.name, app.namespace
+    in_cluster, namespace_in_cluster = app.cloud_name, cluster_namespace(platform, namespace)
     line = ctx.line(app.path + ("ingress",))
+    opts = {"provider": provider} | moved_from(
+        lambda ns, a: f"{ns}/{a}", namespace_of(platform, namespace), app
+    )
     if platform.app_services.ingress == "nginx":
         rule = {
             "http": {
@@ -22,17 +32,17 @@ def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> Non
                     {
                         "path": ingress.path,
                         "path_type": "Prefix",
-                        "backend": {"service": {"name": name, "port": {"name": "http"}}},
+                        "backend": {"service": {"name": in_cluster, "port": {"name": "http"}}},
                     },
                 ],
             },
         }
         spec = {"ingress_class_name": "nginx", "rules": [rule]}
-        metadata = {"name": name, "namespace": namespace, "labels": labels}
+        metadata = {"name": in_cluster, "namespace": namespace_in_cluster, "labels": labels}
         if ingress.host:
             rule = {"host": ingress.host} | rule
             spec["rules"] = [rule]
-            spec["tls"] = [{"hosts": [ingress.host], "secret_name": f"{name}.tls"}]
+            spec["tls"] = [{"hosts": [ingress.host], "secret_name": f"{in_cluster}.tls"}]
             if platform.app_services.issuer:
                 metadata["annotations"] = {
                     "cert-manager.io/cluster-issuer": platform.app_services.issuer,
@@ -45,7 +55,7 @@ def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> Non
             f"{namespace}/{name}",
             {"metadata": metadata, "spec": spec},
             line,
-            {"provider": provider},
+            opts,
         )
         return
     parent = {
@@ -64,7 +74,7 @@ def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> Non
     spec["rules"] = [
         {
             "matches": [{"path": {"type": "PathPrefix", "value": ingress.path}}],
-            "backendRefs": [{"name": name, "port": SERVICE_PORT}],
+            "backendRefs": [{"name": in_cluster, "port": SERVICE_PORT}],
         },
     ]
     program.resource(
@@ -74,9 +84,9 @@ def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> Non
         {
             "api_version": "gateway.networking.k8s.io/v1",
             "kind": "HTTPRoute",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "metadata": {"name": in_cluster, "namespace": namespace_in_cluster, "labels": labels},
             "spec": spec,
         },
         line,
-        {"provider": provider},
+        opts,
     )

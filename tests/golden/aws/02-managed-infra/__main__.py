@@ -342,6 +342,7 @@ secrets_key = aws.kms.Key(
     deletion_window_in_days=30,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
+        protect=True,
     ),
 )
 
@@ -371,6 +372,7 @@ registry_images = aws.ecr.Repository(
     ],
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
+        protect=True,
     ),
 )
 

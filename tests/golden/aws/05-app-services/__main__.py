@@ -73,6 +73,7 @@ dns_zone = aws.route53.Zone(
     comment="Managed by crosswalk for platform acme",
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
+        protect=True,
     ),
 )
 
@@ -587,6 +588,7 @@ datastore_orders = aws.rds.Instance(
     ],
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
+        protect=True,
     ),
 )
 
@@ -653,6 +655,7 @@ datastore_cache = aws.elasticache.ReplicationGroup(
         additional_secret_outputs=[
             "authToken",
         ],
+        protect=True,
     ),
 )
 
@@ -663,6 +666,7 @@ datastore_events_dead_letters = aws.sqs.Queue(
     message_retention_seconds=1209600,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
+        protect=True,
     ),
 )
 
@@ -679,6 +683,7 @@ datastore_events = aws.sqs.Queue(
     ),
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
+        protect=True,
     ),
 )
 

@@ -245,6 +245,7 @@ key_vault = keyvault.Vault(
     tags=tags,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
+        protect=True,
     ),
 )
 
@@ -261,6 +262,7 @@ secrets_key = keyvault.Key(
     tags=tags,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
+        protect=True,
     ),
 )
 
@@ -290,6 +292,7 @@ registry_images = containerregistry.Registry(
     tags=tags,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
+        protect=True,
     ),
 )
 

@@ -89,6 +89,7 @@ dns_zone = dns.Zone(
     tags=tags,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
+        protect=True,
     ),
 )
 
@@ -615,6 +616,7 @@ datastore_orders = dbforpostgresql.Server(
     tags=tags,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
+        protect=True,
     ),
 )
 
@@ -628,6 +630,7 @@ datastore_orders_database = dbforpostgresql.Database(
     collation="en_US.utf8",
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
+        protect=True,
     ),
 )
 
@@ -666,6 +669,7 @@ datastore_cache = redis.Redis(
     tags=tags,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
+        protect=True,
     ),
 )
 
@@ -754,6 +758,7 @@ datastore_events = servicebus.Namespace(
     tags=tags,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
+        protect=True,
     ),
 )
 
@@ -769,6 +774,7 @@ datastore_events_queue = servicebus.Queue(
     default_message_time_to_live="P14D",
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
+        protect=True,
     ),
 )
 

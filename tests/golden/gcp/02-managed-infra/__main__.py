@@ -209,6 +209,7 @@ key_ring = gcp.kms.KeyRing(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 
@@ -222,6 +223,7 @@ secrets_key = gcp.kms.CryptoKey(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 
@@ -264,6 +266,7 @@ registry_images = gcp.artifactregistry.Repository(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 

@@ -114,6 +114,7 @@ dns_zone = gcp.dns.ManagedZone(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 
@@ -592,6 +593,7 @@ datastore_orders = gcp.sql.DatabaseInstance(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 
@@ -603,6 +605,7 @@ datastore_orders_database = gcp.sql.Database(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 
@@ -631,6 +634,7 @@ datastore_sessions = gcp.redis.Instance(
         additional_secret_outputs=[
             "authString",
         ],
+        protect=True,
     ),
 )
 
@@ -642,6 +646,7 @@ datastore_events_dead_letters = gcp.pubsub.Topic(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 
@@ -657,6 +662,7 @@ datastore_events_dead_letters_6d3b8d = gcp.pubsub.Subscription(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 
@@ -668,6 +674,7 @@ datastore_events = gcp.pubsub.Topic(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 
@@ -692,6 +699,7 @@ datastore_events_subscription = gcp.pubsub.Subscription(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 
