@@ -7,6 +7,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code, py_string
 from crosswalk.providers.azure.common import var_name
 from crosswalk.providers.azure.program import AzureProgram
+from crosswalk.providers.common import protect
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
@@ -97,6 +98,7 @@ def emit_identity(az: AzureProgram) -> None:
             "tags": az.tags,
         },
         ctx.line(("name",)),
+        **protect(ctx),  # everything of the platform's environment lives in it
     )
     rg_name = az.group = Code(f"{group}.name")
     cluster_line = ctx.line(("cluster",))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from crosswalk.compiler.codegen import Call, Code, identifier, py_string
 from crosswalk.compiler.emit import StackContext
+from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import admission
 from crosswalk.providers.kubernetes.common import INGRESS_NAMESPACES, MESHES
 
@@ -193,7 +194,7 @@ def platform_namespace(ctx: StackContext, provider: Code, name: str, line) -> Co
         name,
         {"metadata": metadata},
         line,
-        {"provider": provider},
+        {"provider": provider} | protect(ctx),
     )
 
 
