@@ -57,6 +57,7 @@ class StackSpec:
     hash: str = ""
     exports: tuple[str, ...] = ()  # the outputs it exports
     reads: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (upstream dir, outputs it reads)
+    removed: bool = False  # in the backend, no longer in the tree: only destroyed
 
     def reads_of(self, upstream: str) -> tuple[str, ...]:
         return dict(self.reads).get(upstream, ())
@@ -261,7 +262,12 @@ class StackIO:
 class Runner(Protocol):
     """Runs one operation on one stack. Return what it found or did; raise
     (preferably `StackFailed`) when it fails. Called from worker threads, one
-    call per stack at a time, several stacks at once."""
+    call per stack at a time, several stacks at once.
+
+    `up` also records on the stack what it now exports and reads
+    (lifecycle.record_tags). A `removed` stack (in the backend, no longer in
+    the tree) is only previewed as its destroy and destroyed, and once
+    destroyed is removed from the backend."""
 
     def preview(self, stack: StackSpec, io: StackIO) -> StackOutcome: ...
 
@@ -271,6 +277,15 @@ class Runner(Protocol):
 
     def refresh(self, stack: StackSpec, io: StackIO) -> StackOutcome:
         """A refresh in preview mode: report drift, change nothing."""
+        ...
+
+    def deployed_projects(self) -> list[str]:
+        """The projects with a stack for the run's environment in the backend
+        whose names crosswalk could have given this platform's stacks."""
+        ...
+
+    def stack_tags(self, project: str) -> dict[str, str]:
+        """crosswalk's tags on that project's stack (empty when it has none)."""
         ...
 
 

@@ -83,6 +83,7 @@ class Session:
     parallel: int
     json_output: bool
     live: bool
+    narrowed: bool = False  # --stack chose some stacks: the others are left as they are
 
 
 # --- presentation helpers ------------------------------------------------------------
@@ -306,7 +307,11 @@ def make_runner(session: Session) -> Runner:
 
     try:
         runner = AutomationRunner(
-            session.build_dir, session.env, session.state, virtualenv=session.root / VENV_DIR
+            session.build_dir,
+            session.env,
+            session.state,
+            virtualenv=session.root / VENV_DIR,
+            platform=session.platform,
         )
         runner.prepare(
             session.stacks,
@@ -456,6 +461,7 @@ def _execute(
                 parallel=parallel,
                 json_output=json_output,
                 live=sys.stdout.isatty() and not json_output,
+                narrowed=bool(names),
             )
             if not json_output:
                 click.echo(
@@ -471,14 +477,20 @@ def _execute(
     sys.exit(code)
 
 
-def _run(session: Session, operation: str, runner: Runner, reverse: bool = False) -> RunResult:
+def _run(
+    session: Session,
+    operation: str,
+    runner: Runner,
+    reverse: bool = False,
+    stacks: list[StackSpec] | None = None,
+) -> RunResult:
     if session.live:
         title = f"{operation} - {session.platform} ({session.env})"
         reporter: Reporter = LiveReporter(title, reverse)
     else:
         reporter = LineReporter(session.json_output, reverse)
     return run_stacks(
-        session.stacks,
+        session.stacks if stacks is None else stacks,
         operation,
         runner,
         parallel=session.parallel,
@@ -570,16 +582,131 @@ def _print_plan(session: Session, run: RunResult, pending: dict[str, str]) -> No
             continue
         if r.status != DONE or r.outcome is None:
             continue
+        if r.spec.removed:
+            head += ": no longer in the platform, to be destroyed"
         click.echo(f"{head}: {describe_changes(r.outcome.changes, 'preview')}")
         for op, urn in r.outcome.resources:
             click.echo(f"  {_SYMBOLS.get(op, op):>2} {resource_label(urn)}")
+
+
+# --- stacks across runs ----------------------------------------------------------------
+
+
+@dataclass
+class Lifecycle:
+    """What the backend holds beyond the tree, and what this run would pull
+    from under a deployed reader (see lifecycle.py)."""
+
+    deployed: dict  # project -> lifecycle.Deployed, for the stacks whose tags were read
+    removed: list[StackSpec]  # stacks that left the platform, destroyed by this run
+    left_alone: list[StackSpec]  # ... that a run of some stacks (--stack) leaves alone
+    dropped: list  # lifecycle.DroppedOutput
+
+
+def read_lifecycle(session: Session, runner: Runner) -> Lifecycle:
+    """Read the deployed stacks' tags this run needs: every stack the tree no
+    longer has, every stack the run updates and, when one of those would stop
+    exporting something, every other deployed stack (a possible reader)."""
+    from crosswalk.compiler.lifecycle import (
+        deployed_from_tags,
+        dropped_outputs,
+        drops_any,
+        removed_stacks,
+    )
+
+    tree = {spec.project for spec in session.manifest.stacks}
+    projects = list(runner.deployed_projects())
+    deployed: dict = {}
+
+    def read(project: str) -> None:
+        if project not in deployed:
+            deployed[project] = deployed_from_tags(project, runner.stack_tags(project))
+
+    for project in projects:
+        if project not in tree:
+            read(project)
+    every_removed = removed_stacks(session.manifest, deployed)
+    removed = [] if session.narrowed else every_removed
+    updating = {spec.project for spec in session.stacks}
+    for project in projects:
+        if project in updating:
+            read(project)
+    if any(drops_any(spec, deployed.get(spec.project)) for spec in session.stacks):
+        for project in projects:
+            read(project)
+    leaving = {spec.dir for spec in session.stacks} | {spec.dir for spec in removed}
+    return Lifecycle(
+        deployed,
+        removed,
+        [spec for spec in every_removed if spec not in removed],
+        dropped_outputs(list(session.stacks), deployed, leaving),
+    )
+
+
+def refuse_dropped_outputs(session: Session, life: Lifecycle) -> None:
+    """Before anything runs: no update may drop an output a deployed stack
+    outside the run still reads (its next update would fail)."""
+    if not life.dropped:
+        return
+    readers = sorted({d.reader for d in life.dropped})
+    listed = "\n".join(f"  {d.describe()}" for d in life.dropped)
+    raise Stop(
+        f"refusing to {session.command}: it would remove outputs that deployed stacks still "
+        f"read, and their next update would fail:\n{listed}\n"
+        "to proceed, update the readers in the same run, so they stop reading them first "
+        f"(add {' '.join('--stack ' + r for r in readers)}, or --with-dependents), or remove "
+        "them from the platform; nothing was changed"
+    )
+
+
+def _announce_removed(session: Session, life: Lifecycle) -> None:
+    if session.json_output:
+        if life.removed or life.left_alone:
+            click.echo(
+                json.dumps(
+                    {
+                        "event": "removed",
+                        "stacks": [{"stack": s.dir, "project": s.project} for s in life.removed],
+                        "leftAlone": [
+                            {"stack": s.dir, "project": s.project} for s in life.left_alone
+                        ],
+                    }
+                )
+            )
+        return
+    if life.removed:
+        click.echo(
+            f"{len(life.removed)} stack{'s' if len(life.removed) != 1 else ''} in the state "
+            f"backend {'are' if len(life.removed) != 1 else 'is'} no longer in the platform, "
+            "to be destroyed after the updates: "
+            + ", ".join(f"{s.dir} ({s.project})" for s in life.removed)
+        )
+    if life.left_alone:
+        click.echo(
+            "no longer in the platform, left alone by this run of some stacks (a run of every "
+            "stack destroys them): " + ", ".join(s.dir for s in life.left_alone)
+        )
+
+
+def _merged(first: RunResult, second: RunResult | None) -> RunResult:
+    if second is None:
+        return first
+    return RunResult(
+        first.operation,
+        {**first.results, **second.results},
+        first.interrupted or second.interrupted,
+    )
 
 
 # --- the four flows ----------------------------------------------------------------------
 
 
 def preview_flow(session: Session, runner: Runner, yes: bool) -> int:
-    run = _run(session, "preview", runner)
+    life = read_lifecycle(session, runner)
+    refuse_dropped_outputs(session, life)
+    _announce_removed(session, life)
+    # A removed stack's preview is the preview of its destroy.
+    run = _run(session, "preview", runner, stacks=[*session.stacks, *life.removed])
     pending = waiting_on_upstream(run)
     blocking = [r for r in run if r.status in (FAILED, SKIPPED) and r.spec.dir not in pending]
     code = EXIT_FAILED if blocking or run.interrupted else EXIT_OK
@@ -589,7 +716,12 @@ def preview_flow(session: Session, runner: Runner, yes: bool) -> int:
 
 
 def apply_flow(session: Session, runner: Runner, yes: bool) -> int:
-    preview = _run(session, "preview", runner)
+    from crosswalk.compiler.lifecycle import blocked_removals
+
+    life = read_lifecycle(session, runner)
+    refuse_dropped_outputs(session, life)
+    _announce_removed(session, life)
+    preview = _run(session, "preview", runner, stacks=[*session.stacks, *life.removed])
     pending = waiting_on_upstream(preview)
     blocking = [r for r in preview if r.status in (FAILED, SKIPPED) and r.spec.dir not in pending]
     _print_plan(session, preview, pending)
@@ -598,7 +730,7 @@ def apply_flow(session: Session, runner: Runner, yes: bool) -> int:
         click.echo("nothing applied: the preview failed", err=True)
         return EXIT_FAILED
     changed = [r for r in preview if r.outcome is not None and r.outcome.changed]
-    if not changed and not pending:
+    if not changed and not pending and not life.removed:
         _summary(session, preview, phase="summary", exit_code=EXIT_OK)
         if not session.json_output:
             click.echo("no changes: the platform is up to date")
@@ -608,20 +740,50 @@ def apply_flow(session: Session, runner: Runner, yes: bool) -> int:
     if not yes:
         question = (
             f"Apply these changes to {len(session.stacks)} stacks of '{session.platform}' "
-            f"(environment '{session.env}')?"
+            f"(environment '{session.env}')"
         )
-        if not click.confirm(question, default=False, err=True):
+        if life.removed:
+            question += (
+                f", then destroy {len(life.removed)} stack"
+                f"{'s' if len(life.removed) != 1 else ''} no longer in it ("
+                + ", ".join(s.dir for s in life.removed)
+                + ")"
+            )
+        if not click.confirm(question + "?", default=False, err=True):
             click.echo("nothing applied", err=True)
             return EXIT_FAILED
     up = _run(session, "up", runner)
-    _summary(session, up, phase="summary", exit_code=up.exit_code)
-    return up.exit_code
+    destroyed, blocked = None, {}
+    if life.removed:
+        # After the updates that stop reading them, and only where they succeeded.
+        updated = {r.spec.dir for r in up if r.status == DONE}
+        tree = {s.dir for s in session.manifest.stacks}
+        blocked = blocked_removals(life.removed, life.deployed, updated, tree)
+        for directory, reason in blocked.items():
+            click.echo(f"{directory}: not destroyed: {reason}", err=True)
+        destroyed = _run(
+            session,
+            "destroy",
+            runner,
+            reverse=True,
+            stacks=[s for s in life.removed if s.dir not in blocked],
+        )
+    result = _merged(up, destroyed)
+    code = EXIT_FAILED if blocked else result.exit_code
+    _summary(session, result, phase="summary", exit_code=code)
+    return code
 
 
 def destroy_flow(session: Session, runner: Runner, yes: bool) -> int:
-    order = list(reversed(session.stacks))
+    life = read_lifecycle(session, runner)
+    order = list(reversed([*session.stacks, *life.removed]))
     if not session.json_output:
         click.echo("stacks to destroy, in this order: " + ", ".join(s.dir for s in order))
+        if life.removed:
+            click.echo(
+                "of which no longer in the platform (removed from the state backend too): "
+                + ", ".join(s.dir for s in life.removed)
+            )
     if not yes:
         typed = click.prompt(
             f"This deletes every resource of {len(order)} stacks of '{session.platform}' in "
@@ -635,7 +797,7 @@ def destroy_flow(session: Session, runner: Runner, yes: bool) -> int:
                 f"nothing destroyed ('{typed.strip()}' is not '{session.platform}')", err=True
             )
             return EXIT_FAILED
-    run = _run(session, "destroy", runner, reverse=True)
+    run = _run(session, "destroy", runner, reverse=True, stacks=[*session.stacks, *life.removed])
     _summary(session, run, phase="summary", exit_code=run.exit_code, reverse=True)
     return run.exit_code
 

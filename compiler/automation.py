@@ -232,6 +232,19 @@ def _automation():
     return auto
 
 
+def _no_program() -> None:
+    """The program of a stack no longer in the tree: destroy never runs it."""
+
+
+def _workspace_kwargs(options: Any) -> dict[str, Any]:
+    return {
+        "work_dir": options.work_dir,
+        "env_vars": options.env_vars,
+        "secrets_provider": options.secrets_provider,
+        "pulumi_command": options.pulumi_command,
+    }
+
+
 def workspace_options(spec: WorkspaceSpec, pulumi_command: Any = None) -> Any:
     """The LocalWorkspaceOptions for `spec` (constructing them runs nothing).
     No project settings: given some, the SDK would rewrite Pulumi.yaml."""
@@ -384,14 +397,17 @@ class AutomationRunner:
         state: StateSettings,
         *,
         virtualenv: Path | str | None = None,
+        platform: str = "",
     ):
         self.build_dir = Path(build_dir)
         self.env = env
         self.state = state
         self.virtualenv = Path(virtualenv) if virtualenv else None
+        self.platform = platform
         auto = _automation()
         self._auto = auto
         self._command = auto.PulumiCommand(skip_version_check=False)  # `pulumi version`, once
+        self._stack_names: dict[str, str] = {}  # project -> its stack's fully qualified name
 
     # Before the first stack runs.
 
@@ -424,6 +440,99 @@ class AutomationRunner:
     def refresh(self, stack: StackSpec, io: StackIO) -> StackOutcome:
         return self._run(stack, io, "refresh")
 
+    # What the backend holds (see lifecycle.py).
+
+    def _workspace(self) -> Any:
+        """A workspace on the tree's first stack: listing and tags need a project."""
+        first = next(p.parent for p in sorted(self.build_dir.glob("*/Pulumi.yaml")))
+        spec = WorkspaceSpec(
+            work_dir=first.resolve(),
+            stack_name=self.env,
+            project="",
+            project_settings={},
+            env_vars={
+                "PULUMI_BACKEND_URL": self.state.backend_url,
+                "PULUMI_SKIP_UPDATE_CHECK": "true",
+            },
+            secrets_provider=self.state.secrets_provider,
+            config_file=first / f"Pulumi.{self.env}.yaml",
+        )
+        return self._auto.LocalWorkspace(
+            **_workspace_kwargs(workspace_options(spec, self._command))
+        )
+
+    def deployed_projects(self) -> list[str]:
+        """The projects with a stack for this environment in the backend whose
+        names crosswalk gives this platform's stacks (`pulumi stack ls --all`)."""
+        from crosswalk.compiler.lifecycle import could_belong
+
+        try:
+            summaries = self._workspace().list_stacks(include_all=True)
+        except self._auto.errors.CommandError as exc:
+            raise StackFailed(
+                f"cannot list the stacks in {self.state.backend_url}: {exc}"
+            ) from None
+        found = []
+        for summary in summaries:
+            parts = summary.name.split("/")
+            if len(parts) < 2 or parts[-1] != self.env:
+                continue
+            project = parts[-2]
+            if could_belong(self.platform, project):
+                self._stack_names[project] = summary.name
+                found.append(project)
+        return sorted(set(found))
+
+    def stack_tags(self, project: str) -> dict[str, str]:
+        """crosswalk's tags on the project's stack; none when it has none or
+        the backend keeps no tags."""
+        from crosswalk.compiler.lifecycle import is_crosswalk_tag
+
+        name = self._stack_names.get(project, f"{project}/{self.env}")
+        try:
+            tags = self._workspace().list_tags(name)
+        except self._auto.errors.CommandError:
+            return {}
+        return {k: str(v) for k, v in (tags or {}).items() if is_crosswalk_tag(k)}
+
+    def _record(self, pulumi_stack: Any, stack: StackSpec, io: StackIO) -> None:
+        """After an update: tag the stack with what it now exports and reads."""
+        from crosswalk.compiler.lifecycle import is_crosswalk_tag, record_tags
+
+        wanted = record_tags(self.platform, stack)
+        workspace = pulumi_stack.workspace
+        try:
+            existing = workspace.list_tags(pulumi_stack.name) or {}
+            for key in sorted(existing):
+                if is_crosswalk_tag(key) and key not in wanted:
+                    workspace.remove_tag(pulumi_stack.name, key)
+            for key, value in wanted.items():
+                if existing.get(key) != value:
+                    workspace.set_tag(pulumi_stack.name, key, value)
+        except self._auto.errors.CommandError as exc:
+            io.output(
+                "crosswalk: could not record what this stack exports and reads as stack tags "
+                f"({failure_message(exc)}); removed stacks and dropped outputs cannot be "
+                "checked against it"
+            )
+
+    def _removed_stack(self, stack: StackSpec) -> Any:
+        """A stack whose program left the tree: selected by its project name
+        with an empty inline program, which destroy never runs."""
+        auto = self._auto
+        options = auto.LocalWorkspaceOptions(
+            env_vars={
+                "PULUMI_BACKEND_URL": self.state.backend_url,
+                "PULUMI_SKIP_UPDATE_CHECK": "true",
+                "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER": "true",
+            },
+            secrets_provider=self.state.secrets_provider,
+            pulumi_command=self._command,
+        )
+        return auto.select_stack(
+            self.env, project_name=stack.project, program=_no_program, opts=options
+        )
+
     def _stack(self, stack: StackSpec, create: bool) -> Any:
         spec = workspace_spec(
             self.build_dir, stack, self.env, self.state, virtualenv=self.virtualenv
@@ -447,17 +556,23 @@ class AutomationRunner:
         streams = {"on_output": io.output, "on_error": io.output, "on_event": recorder}
         try:
             try:
-                # destroy and drift look at what exists; they never create a stack
-                pulumi_stack = self._stack(stack, create=operation in ("preview", "up"))
+                if stack.removed:
+                    pulumi_stack = self._removed_stack(stack)
+                else:
+                    # destroy and drift look at what exists; they never create a stack
+                    pulumi_stack = self._stack(stack, create=operation in ("preview", "up"))
             except auto.errors.StackNotFoundError:
                 io.output(f"crosswalk: stack '{self.env}' of {stack.project} does not exist")
                 return StackOutcome()
+            if stack.removed:
+                return self._run_removed(pulumi_stack, operation, streams)
             if operation == "preview":
                 result = pulumi_stack.preview(color="never", **streams)
                 counts = _counts(result.change_summary)
             elif operation == "up":
                 result = pulumi_stack.up(color="never", **streams)
                 counts = _counts(result.summary.resource_changes)
+                self._record(pulumi_stack, stack, io)
             elif operation == "destroy":
                 result = pulumi_stack.destroy(color="never", **streams)
                 counts = _counts(result.summary.resource_changes)
@@ -468,6 +583,19 @@ class AutomationRunner:
             io.output(str(exc))
             raise StackFailed(failure_message(exc, recorder.errors)) from None
         return StackOutcome(counts, recorder.resources())
+
+    def _run_removed(self, pulumi_stack: Any, operation: str, streams: dict) -> StackOutcome:
+        """A removed stack is only ever destroyed: previewed as its destroy,
+        and once destroyed, removed from the backend."""
+        if operation == "preview":
+            result = pulumi_stack.preview_destroy(color="never", **streams)
+            return StackOutcome(_counts(result.change_summary), streams["on_event"].resources())
+        if operation != "destroy":
+            raise StackFailed(f"{operation} of a stack no longer in the platform: only destroy")
+        result = pulumi_stack.destroy(color="never", remove=True, **streams)
+        return StackOutcome(
+            _counts(result.summary.resource_changes), streams["on_event"].resources()
+        )
 
 
 # --- the shared virtualenv -------------------------------------------------------------

@@ -42,6 +42,7 @@ from crosswalk.compiler.apply import (
     waiting_on_upstream,
 )
 from crosswalk.compiler.emit import compile_file
+from crosswalk.compiler.lifecycle import record_tags
 
 ROOT = Path(__file__).resolve().parent.parent
 DELAY = 0.04
@@ -72,7 +73,7 @@ class FakeRunner:
     """Implements the Runner protocol: sleeps a little, records when each
     stack ran, fails the stacks it is told to, reports what it is told to."""
 
-    def __init__(self, fail=(), changes=None, delay=DELAY):
+    def __init__(self, fail=(), changes=None, delay=DELAY, deployed=None, platform="demo"):
         self.fail = set(fail)
         self.changes = changes or {}
         self.delay = delay
@@ -80,6 +81,9 @@ class FakeRunner:
         self.active = 0
         self.max_active = 0
         self._lock = threading.Lock()
+        # The state backend: project -> the tags of its stack (for this environment).
+        self.deployed: dict[str, dict[str, str]] = dict(deployed or {})
+        self.platform = platform
 
     def _run(self, operation: str, stack: StackSpec, io: StackIO) -> StackOutcome:
         with self._lock:
@@ -94,6 +98,15 @@ class FakeRunner:
             io.resource_finished(urn)
             if stack.dir in self.fail or (operation, stack.dir) in self.fail:
                 raise StackFailed(f"{stack.dir} broke")
+            if stack.removed:
+                assert operation in ("preview", "destroy"), f"{operation} of a removed stack"
+                if operation == "destroy":
+                    with self._lock:
+                        del self.deployed[stack.project]
+                return StackOutcome({"delete": 3}, [])
+            if operation == "up":
+                with self._lock:
+                    self.deployed[stack.project] = record_tags(self.platform, stack)
             counts, resources = self.changes.get(stack.dir, ({"same": 1}, []))
             return StackOutcome(dict(counts), list(resources))
         finally:
@@ -112,6 +125,12 @@ class FakeRunner:
 
     def refresh(self, stack, io):
         return self._run("refresh", stack, io)
+
+    def deployed_projects(self):
+        return sorted(self.deployed)
+
+    def stack_tags(self, project):
+        return dict(self.deployed.get(project, {}))
 
     def by_stack(self) -> dict[str, Call]:
         return {c.stack: c for c in self.calls}
@@ -769,3 +788,164 @@ def test_a_tree_compiled_for_one_environment_runs_only_that_one(platform, fake) 
     result = invoke(apply_cli.preview, out, "--env", "dev")
     assert result.exit_code == 2
     assert "has no stack config for environment 'dev'" in result.output
+
+
+# --- stacks across runs: removed stacks and dropped outputs ------------------------------
+
+APPS_PLATFORM = """\
+apiVersion: crosswalk/v1
+kind: Platform
+name: demo
+cloud: {provider: aws, region: us-west-2}
+cluster:
+  nodePools: [{name: general}]
+  namespaces: [{name: shop}]
+appServices:
+  datastores: [{name: orders, engine: postgres}]
+apps:
+  - {name: shop, namespace: shop, image: "ghcr.io/acme/shop:1.0", uses: [orders]}
+  - {name: extra, namespace: shop, image: "ghcr.io/acme/extra:1.0"}
+"""
+
+
+@pytest.fixture
+def deployed(platform: Path, monkeypatch) -> FakeRunner:
+    """APPS_PLATFORM applied once: every stack of it is in the fake backend, tagged."""
+    platform.write_text(APPS_PLATFORM)
+    runner = FakeRunner(delay=0.001, changes={"06-apps/shop": ({"update": 1}, [])})
+    monkeypatch.setattr(apply_cli, "make_runner", lambda session: runner)
+    first = invoke(apply_cli.apply, platform, "--yes")
+    assert first.exit_code == 0, first.output
+    assert "demo-app-extra" in runner.deployed
+    assert runner.deployed["demo-app-shop"]["crosswalk:stack"] == "06-apps/shop"
+    assert "datastore_orders_host" in runner.deployed["demo-app-shop"]["crosswalk:reads"]
+    runner.calls.clear()
+    return runner
+
+
+def test_a_removed_apps_stack_is_shown_and_destroyed_after_the_updates(
+    platform, deployed, monkeypatch
+) -> None:
+    platform.write_text(
+        APPS_PLATFORM.replace(
+            '  - {name: extra, namespace: shop, image: "ghcr.io/acme/extra:1.0"}\n', ""
+        )
+    )
+    monkeypatch.setattr(apply_cli, "_interactive", lambda: True)
+
+    previewed = invoke(apply_cli.preview, platform)
+    assert previewed.exit_code == 0, previewed.output
+    assert (
+        "no longer in the platform, to be destroyed after the updates: 06-apps/extra (demo-app-extra)"
+        in previewed.output
+    )
+    assert (
+        "06-apps/extra (demo-app-extra): no longer in the platform, to be destroyed: 3 to delete"
+        in previewed.output
+    )
+    assert ("preview", "06-apps/extra") in [(c.operation, c.stack) for c in deployed.calls]
+
+    declined = invoke(apply_cli.apply, platform, input="n\n")
+    assert declined.exit_code == 1
+    assert "then destroy 1 stack no longer in it (06-apps/extra)?" in declined.output
+    assert "demo-app-extra" in deployed.deployed, "nothing destroyed without confirmation"
+
+    deployed.calls.clear()
+    accepted = invoke(apply_cli.apply, platform, input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    calls = sorted(deployed.calls, key=lambda c: c.start)
+    destroy = next(c for c in calls if c.operation == "destroy")
+    assert destroy.stack == "06-apps/extra"
+    assert all(c.end <= destroy.start for c in calls if c.operation == "up"), "after the updates"
+    assert {c.stack for c in calls if c.operation == "up"} == {
+        "01-identity", "02-managed-infra", "03-cluster", "04-cluster-services",
+        "05-app-services", "06-apps/shop",
+    }  # fmt: skip
+    assert "demo-app-extra" not in deployed.deployed
+    assert re.search(r"\n  06-apps/extra +done +3 deleted", accepted.output)
+
+
+def test_without_a_terminal_removed_stacks_need_yes(platform, deployed) -> None:
+    platform.write_text(
+        APPS_PLATFORM.replace(
+            '  - {name: extra, namespace: shop, image: "ghcr.io/acme/extra:1.0"}\n', ""
+        )
+    )
+    refused = invoke(apply_cli.apply, platform)
+    assert refused.exit_code == 2 and "demo-app-extra" in deployed.deployed
+    done = invoke(apply_cli.apply, platform, "--yes", "--json")
+    assert done.exit_code == 0, done.output
+    removed = next(e for e in json_lines(done.output) if e["event"] == "removed")
+    assert removed["stacks"] == [{"stack": "06-apps/extra", "project": "demo-app-extra"}]
+    assert "demo-app-extra" not in deployed.deployed
+
+
+def test_a_run_of_some_stacks_leaves_removed_stacks_alone(platform, deployed) -> None:
+    platform.write_text(
+        APPS_PLATFORM.replace(
+            '  - {name: extra, namespace: shop, image: "ghcr.io/acme/extra:1.0"}\n', ""
+        )
+    )
+    result = invoke(apply_cli.apply, platform, "--stack", "06-apps/shop", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "left alone by this run of some stacks" in result.output
+    assert "demo-app-extra" in deployed.deployed
+    assert {c.stack for c in deployed.calls} == {"06-apps/shop"}
+
+
+def test_destroy_of_the_platform_removes_its_removed_stacks_too(platform, deployed) -> None:
+    platform.write_text(
+        APPS_PLATFORM.replace(
+            '  - {name: extra, namespace: shop, image: "ghcr.io/acme/extra:1.0"}\n', ""
+        )
+    )
+    result = invoke(apply_cli.destroy, platform, "--yes", "--parallel", "1")
+    assert result.exit_code == 0, result.output
+    assert (
+        "of which no longer in the platform (removed from the state backend too): 06-apps/extra"
+        in result.output
+    )
+    order = deployed.started()
+    assert "06-apps/extra" in order and order.index("06-apps/extra") < order.index("03-cluster")
+    assert "demo-app-extra" not in deployed.deployed
+
+
+def test_a_stack_of_another_platform_with_a_like_name_is_never_touched(platform, deployed) -> None:
+    deployed.deployed["demo-app-theirs"] = {
+        "crosswalk:platform": "demo-app",
+        "crosswalk:stack": "01-identity",
+    }
+    deployed.deployed["demo-app-untagged"] = {}
+    result = invoke(apply_cli.apply, platform, "--yes")
+    assert result.exit_code == 0, result.output
+    assert "demo-app-theirs" in deployed.deployed and "demo-app-untagged" in deployed.deployed
+    assert "no longer in the platform" not in result.output
+
+
+def test_a_run_that_would_drop_an_output_a_deployed_stack_reads_is_refused(
+    platform, deployed
+) -> None:
+    # The datastore goes, and the app stops using it: 05-app-services stops
+    # exporting what the deployed 06-apps/shop still reads.
+    platform.write_text(
+        APPS_PLATFORM.replace(
+            "{name: orders, engine: postgres}", "{name: sessions, engine: redis}"
+        ).replace(", uses: [orders]", "")
+    )
+    before = {k: dict(v) for k, v in deployed.deployed.items()}
+    for command, yes in ((apply_cli.preview, ()), (apply_cli.apply, ("--yes",))):
+        refused = invoke(command, platform, "--stack", "05-app-services", *yes)
+        assert refused.exit_code == 2, refused.output
+        assert (
+            "05-app-services would stop exporting 'datastore_orders_host', which the deployed "
+            "stack 06-apps/shop still reads" in refused.output
+        )
+        assert "--stack 06-apps/shop" in refused.output and "nothing was changed" in refused.output
+    assert deployed.calls == [] and deployed.deployed == before
+
+    # With the reader in the same run, it is updated and stops reading them.
+    together = invoke(
+        apply_cli.apply, platform, "--stack", "05-app-services", "--stack", "06-apps/shop", "--yes"
+    )
+    assert together.exit_code == 0, together.output
+    assert "datastore_orders_host" not in deployed.deployed["demo-app-shop"]["crosswalk:reads"]

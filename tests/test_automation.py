@@ -418,10 +418,33 @@ def test_failure_messages_are_one_line() -> None:
 # --- the runner against a stand-in for the CLI-driven SDK calls --------------------------------
 
 
+class StubWorkspace:
+    """The CLI-driven workspace calls: stack listing and tags, kept in `backend`."""
+
+    def __init__(self, backend, log):
+        self.backend, self.log = backend, log
+
+    def list_stacks(self, include_all=None):
+        self.log.append(("list_stacks", include_all))
+        return [types.SimpleNamespace(name=name) for name in sorted(self.backend.tags)]
+
+    def list_tags(self, stack_name):
+        return dict(self.backend.tags.get(self.backend.qualified(stack_name), {}))
+
+    def set_tag(self, stack_name, key, value):
+        self.backend.tags.setdefault(self.backend.qualified(stack_name), {})[key] = value
+
+    def remove_tag(self, stack_name, key):
+        del self.backend.tags[self.backend.qualified(stack_name)][key]
+
+
 class StubStack:
-    def __init__(self, name, opts, log):
+    def __init__(self, name, opts, log, backend=None, project=None):
         self.name, self.opts, self.log = name, opts, log
         self.config = {}
+        self.project = project
+        self.backend = backend
+        self.workspace = StubWorkspace(backend, log) if backend is not None else None
 
     def set_config(self, key, value):
         self.config[key] = value.value
@@ -441,37 +464,68 @@ class StubStack:
 
     def up(self, on_output, on_error, on_event, color):
         self.log.append(("up", self.name, color))
-        raise command_error(stderr="error: creating EKS cluster: AccessDenied")
+        if self.backend is None or self.backend.up_fails:
+            raise command_error(stderr="error: creating EKS cluster: AccessDenied")
+        self.backend.current = self.project
+        summary = types.SimpleNamespace(resource_changes={"update": 1})
+        return types.SimpleNamespace(summary=summary)
 
-    def destroy(self, on_output, on_error, on_event, color):
-        self.log.append(("destroy", self.name, color))
+    def destroy(self, on_output, on_error, on_event, color, remove=False):
+        self.log.append(("destroy", self.name, color, remove))
         summary = types.SimpleNamespace(resource_changes={"delete": 4})
         return types.SimpleNamespace(summary=summary)
+
+    def preview_destroy(self, on_output, on_error, on_event, color):
+        self.log.append(("preview_destroy", self.project, color))
+        return types.SimpleNamespace(change_summary={auto.OpType.DELETE: 4})
 
     def preview_refresh(self, on_output, on_error, on_event, color):
         self.log.append(("preview_refresh", self.name, color))
         return types.SimpleNamespace(change_summary={"same": 3, "update": 1})
 
 
+class StubBackend:
+    """Stacks by fully qualified name, each with its tags."""
+
+    def __init__(self):
+        self.tags: dict[str, dict[str, str]] = {}
+        self.up_fails = True
+        self.current = None  # the project of the workspace a short stack name means
+
+    def qualified(self, name: str) -> str:
+        return name if "/" in name else f"organization/{self.current}/{name}"
+
+
 @pytest.fixture
 def stub_sdk(monkeypatch):
     log: list = []
     missing: set[str] = set()
+    backend = StubBackend()
+
+    def project_of(work_dir):
+        return automation._load_yaml(Path(work_dir) / "Pulumi.yaml")["name"]
 
     def create_or_select_stack(name, work_dir, opts):
         log.append(("create_or_select_stack", work_dir, opts.secrets_provider))
-        return StubStack(name, opts, log)
+        backend.current = project_of(work_dir)
+        return StubStack(name, opts, log, backend, backend.current)
 
-    def select_stack(name, work_dir, opts):
+    def select_stack(name, work_dir=None, opts=None, project_name=None, program=None):
+        if program is not None:  # a stack no longer in the tree: inline, by project name
+            log.append(("select_stack", project_name, program()))
+            backend.current = project_name
+            return StubStack(name, opts, log, backend, project_name)
         log.append(("select_stack", work_dir))
         if work_dir.endswith(tuple(missing)):
             raise command_error(
                 auto.errors.StackNotFoundError, stderr="error: no stack named 'dev' found"
             )
-        return StubStack(name, opts, log)
+        backend.current = project_of(work_dir)
+        return StubStack(name, opts, log, backend, backend.current)
 
     stub = types.SimpleNamespace(
         PulumiCommand=lambda skip_version_check=False: "pulumi-command",
+        LocalWorkspace=lambda **kwargs: StubWorkspace(backend, log),
         LocalWorkspaceOptions=auto.LocalWorkspaceOptions,
         ProjectSettings=auto.ProjectSettings,
         ConfigValue=auto.ConfigValue,
@@ -480,7 +534,7 @@ def stub_sdk(monkeypatch):
         select_stack=select_stack,
     )
     monkeypatch.setattr(automation, "_automation", lambda: stub)
-    return types.SimpleNamespace(log=log, missing=missing)
+    return types.SimpleNamespace(log=log, missing=missing, backend=backend)
 
 
 def test_the_runner_maps_each_operation_to_the_sdk(build: Path, stub_sdk) -> None:
@@ -518,6 +572,52 @@ def test_the_runner_sets_no_config_and_leaves_the_tree_as_compiled(build: Path, 
     stack = runner._stack(manifest.stack("03-cluster"), create=True)
     assert stack.config == {}
     assert {p: p.read_bytes() for p in build.rglob("*") if p.is_file()} == before
+
+
+def test_the_runner_lists_this_platforms_stacks_and_reads_their_tags(build: Path, stub_sdk) -> None:
+    backend = stub_sdk.backend
+    backend.tags = {
+        "organization/demo-cluster/dev": {"crosswalk:platform": "demo", "other": "x"},
+        "organization/demo-app-old/dev": {"crosswalk:platform": "demo"},
+        "organization/demo-app-old/prod": {},
+        "organization/someone-else/dev": {},
+        "organization/demo-billing/dev": {},
+    }
+    runner = AutomationRunner(build, "dev", resolve_state(build, None, {}), platform="demo")
+    assert runner.deployed_projects() == ["demo-app-old", "demo-cluster"]
+    assert ("list_stacks", True) in stub_sdk.log
+    assert runner.stack_tags("demo-cluster") == {"crosswalk:platform": "demo"}
+
+
+def test_an_update_records_what_the_stack_exports_and_reads(build: Path, stub_sdk) -> None:
+    backend = stub_sdk.backend
+    backend.up_fails = False
+    backend.tags["organization/demo-cluster/dev"] = {"crosswalk:reads.2": "stale", "team": "ops"}
+    cluster = load_manifest(build).stack("03-cluster")
+    runner = AutomationRunner(build, "dev", resolve_state(build, None, {}), platform="demo")
+    runner.up(cluster, StackIO(cluster))
+    tags = backend.tags["organization/demo-cluster/dev"]
+    assert tags["crosswalk:platform"] == "demo" and tags["crosswalk:stack"] == "03-cluster"
+    assert tags["crosswalk:exports"] == ",".join(cluster.exports)
+    assert tags["crosswalk:reads"].startswith("01-identity=")
+    assert "crosswalk:reads.2" not in tags, "a stale chunk goes"
+    assert tags["team"] == "ops", "tags crosswalk does not own stay"
+
+
+def test_a_removed_stack_is_previewed_and_destroyed_by_its_project_then_removed(
+    build: Path, stub_sdk
+) -> None:
+    gone = StackSpec("06-apps/old", "demo-app-old", "apps", removed=True)
+    runner = AutomationRunner(build, "dev", resolve_state(build, None, {}), platform="demo")
+    preview = runner.preview(gone, StackIO(gone))
+    assert preview.changes == {"delete": 4}
+    assert ("select_stack", "demo-app-old", None) in stub_sdk.log
+    assert ("preview_destroy", "demo-app-old", "never") in stub_sdk.log
+    done = runner.destroy(gone, StackIO(gone))
+    assert done.changes == {"delete": 4}
+    assert ("destroy", "dev", "never", True) in stub_sdk.log, "destroyed, then removed"
+    with pytest.raises(StackFailed, match="only destroy"):
+        runner.up(gone, StackIO(gone))
 
 
 # --- the shared virtualenv ----------------------------------------------------------------------
