@@ -58,6 +58,9 @@ class StackSpec:
     exports: tuple[str, ...] = ()  # the outputs it exports
     reads: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (upstream dir, outputs it reads)
     removed: bool = False  # in the backend, no longer in the tree: only destroyed
+    # What it changes that the cloud changes one change at a time: two stacks
+    # sharing one of these never run at once.
+    one_at_a_time: tuple[str, ...] = ()
 
     def reads_of(self, upstream: str) -> tuple[str, ...]:
         return dict(self.reads).get(upstream, ())
@@ -102,6 +105,7 @@ def load_manifest(build_dir: Path | str) -> Manifest:
                     (upstream, tuple(outputs))
                     for upstream, outputs in sorted((entry.get("reads") or {}).items())
                 ),
+                one_at_a_time=tuple(entry.get("oneAtATime", ())),
             )
             for entry in data["stacks"]
         )
@@ -455,9 +459,10 @@ def run_stacks(
     """Run `operation` (preview, up, destroy, refresh) on every stack.
 
     A stack starts once every stack it depends on within `stacks` is done
-    (with `reverse`, once every stack depending on it is done: destroy order);
-    at most `parallel` run at once. A failure skips everything downstream of
-    it; other stacks carry on. Ctrl-C starts nothing new, lets running stacks
+    (with `reverse`, once every stack depending on it is done: destroy order)
+    and no running stack shares one of its `one_at_a_time` marks; at most
+    `parallel` run at once. A failure skips everything downstream of it;
+    other stacks carry on. Ctrl-C starts nothing new, lets running stacks
     finish (Pulumi cancels them cleanly) and marks the rest skipped.
     """
     if operation not in OPERATIONS:
@@ -537,6 +542,7 @@ def run_stacks(
 
     pending = list(ordered)
     running: dict[Future, str] = {}
+    held: set[str] = set()  # the one-at-a-time marks of the running stacks
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="crosswalk-stack") as pool:
         try:
             while pending or running:
@@ -545,8 +551,13 @@ def run_stacks(
                     if any(s in (FAILED, SKIPPED) for s in statuses.values()):
                         pending.remove(spec)
                         skip(spec, root_failures(spec.dir))
-                    elif all(s == DONE for s in statuses.values()) and len(running) < parallel:
+                    elif (
+                        all(s == DONE for s in statuses.values())
+                        and len(running) < parallel
+                        and not held & set(spec.one_at_a_time)
+                    ):
                         pending.remove(spec)
+                        held.update(spec.one_at_a_time)
                         running[pool.submit(execute, spec)] = spec.dir
                 if not running:
                     for spec in pending:  # unreachable with a valid manifest (a cycle)
@@ -555,7 +566,7 @@ def run_stacks(
                     break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    del running[future]
+                    held.difference_update(results[running.pop(future)].spec.one_at_a_time)
                     future.result()
         except KeyboardInterrupt:
             run.interrupted = True

@@ -94,6 +94,9 @@ class StackContext:
     config: dict[str, dict[str, object]] = field(default_factory=dict)
     settings: dict[str, tuple[Code, str]] = field(default_factory=dict)  # key -> (var, reader)
     reads_apps: bool = False  # a layer's program looked at the platform's apps
+    # What the program changes that its cloud changes one change at a time
+    # (an Azure server's administrators): no two stacks marked alike run at once.
+    one_at_a_time: set[str] = field(default_factory=set)
 
     def line(self, path: tuple) -> str:
         """The citation of `path` for a generated comment: its YAML path
@@ -192,7 +195,7 @@ class StackCache:
                 "readsApps": ctx.reads_apps,
                 "reads": {u: sorted(o) for u, o in sorted(ctx.reads.items())},
                 "exports": sorted(wanted.get(stack, ())),
-                "meta": {"hash": meta["hash"]},
+                "meta": {k: v for k, v in meta.items() if k in ("hash", "oneAtATime")},
             }
         cache = {
             "version": CACHE_VERSION,
@@ -482,6 +485,7 @@ def emit_projects(
                     "exports": sorted(wanted.get(stack, ())),
                     "reads": {u: sorted(o) for u, o in sorted(kept[stack]["reads"].items())},
                 }
+                | {k: v for k, v in kept[stack]["meta"].items() if k == "oneAtATime"}
             )
             continue
         ctx = contexts[stack]
@@ -510,6 +514,7 @@ def emit_projects(
                 "exports": sorted(wanted.get(stack, ())),
                 "reads": {u: sorted(o) for u, o in sorted(ctx.reads.items())},
             }
+            | ({"oneAtATime": sorted(ctx.one_at_a_time)} if ctx.one_at_a_time else {})
         )
     manifest = {
         "platform": platform.name,

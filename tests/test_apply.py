@@ -475,6 +475,25 @@ def test_two_threads_racing_for_a_stale_lock_cannot_both_win(tmp_path: Path) -> 
     assert sorted(results) == ["held", "refused", "refused", "refused"]
 
 
+def test_stacks_sharing_a_one_at_a_time_mark_never_run_together() -> None:
+    marked = [
+        StackSpec("a", "p-a", "apps", one_at_a_time=("postgres:orders",)),
+        StackSpec("b", "p-b", "apps", one_at_a_time=("postgres:orders", "redis:cache")),
+        StackSpec("c", "p-c", "apps", one_at_a_time=("redis:cache",)),
+        StackSpec("d", "p-d", "apps"),
+    ]
+    runner = FakeRunner(delay=0.03)
+    run = run_stacks(marked, "up", runner, parallel=4)
+    assert run.ok
+    calls = runner.by_stack()
+
+    def overlap(x: str, y: str) -> bool:
+        return calls[x].start < calls[y].end and calls[y].start < calls[x].end
+
+    assert not overlap("a", "b") and not overlap("b", "c")
+    assert overlap("a", "c") or overlap("a", "d"), "unrelated stacks still run side by side"
+
+
 # --- the commands, with the fake runner ---------------------------------------------------
 
 

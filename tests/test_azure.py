@@ -296,13 +296,15 @@ def test_variant_plans(variant_tree: Path) -> None:
         assert len(locks) == (2 if env == "prod" else 0)  # MySQL and Cosmos DB outside dev
         grants = {
             r.name: inputs(r)
-            for r in of_type(plan, "authorization:RoleAssignment", "05-app-services")
+            for r in of_type(plan, "authorization:RoleAssignment", "06-apps/checkout")
         }
         assert (
             role_name(grants["checkout-orders-password"]["roleDefinitionId"])
             == "Key Vault Secrets User"
         )
-        assert of_type(plan, "cosmosdb:SqlResourceSqlRoleAssignment")
+        (cosmos,) = of_type(plan, "cosmosdb:SqlResourceSqlRoleAssignment", "06-apps/storefront")
+        (account_record,) = of_type(plan, "cosmosdb:DatabaseAccount", "05-app-services")
+        assert cosmos.inputs["scope"] == account_record.outputs["id"], "read from its stack"
         releases = {r.name for r in of_type(plan, "kubernetes:helm.sh/v3:Release")}
         assert {"gatekeeper", "istio-base", "istiod", "nginx"} <= releases
 
@@ -410,7 +412,23 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
             assert grant["scope"] == group and grant["principalType"] == "ServicePrincipal"
             bot = record.name.split("-ci-")[1].split("-")[1]
             held.setdefault(bot, set()).add(role_name(grant["roleDefinitionId"]))
-    assert held["apps"] == {"Azure Kubernetes Service RBAC Admin"}
+    # Apps make their own identities and grants (in their own stacks); the
+    # sample's PostgreSQL administrators and Redis policies take Contributor.
+    assert held["apps"] == {
+        "Azure Kubernetes Service RBAC Admin",
+        "Contributor",
+        "Managed Identity Contributor",
+        "Role Based Access Control Administrator",
+    }
+    (apps_admin,) = [
+        r
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "01-identity")
+        if r.name.endswith("deploy-apps-rbac-administrator")
+    ]
+    apps_may = apps_admin.inputs["condition"]
+    assert ROLES["Azure Service Bus Data Sender"] in apps_may
+    assert ROLES["Key Vault Secrets User"] in apps_may
+    assert ROLES["Contributor"] not in apps_may and ROLES["AcrPull"] not in apps_may
     assert held["platform"] == {
         "Azure Kubernetes Service RBAC Cluster Admin",
         "Contributor",
@@ -642,42 +660,72 @@ def test_datastores_are_private_backed_up_and_protected_outside_dev(
     assert queue.inputs["maxDeliveryCount"] == 5
 
 
-def test_apps_use_workload_identity_and_hold_no_azure_rights(sample_plan: PlanResult) -> None:
-    credentials = {
+def test_each_apps_identity_and_grants_live_in_its_own_stack(sample_plan: PlanResult) -> None:
+    """As on AWS and GCP: adding, changing or removing an app touches its stack alone."""
+    services = {
         inputs(r)["subject"]
         for r in of_type(
             sample_plan, "managedidentity:FederatedIdentityCredential", "05-app-services"
         )
     }
-    assert credentials == {
+    assert services == {
         "system:serviceaccount:external-dns:external-dns",
         "system:serviceaccount:cert-manager:cert-manager",
-        "system:serviceaccount:storefront:storefront",
-        "system:serviceaccount:payments:checkout",
-        "system:serviceaccount:payments:order-worker",
-        "system:serviceaccount:internal:admin",
     }
+    assert not of_type(sample_plan, "dbforpostgresql:Administrator", "05-app-services")
+    assert not of_type(sample_plan, "redis:AccessPolicyAssignment", "05-app-services")
+    subjects = {}
     for stack in sample_plan.stacks:
         if not stack.dir.startswith("06-apps/"):
             continue
-        assert not [r for r in stack.resources if r.type.startswith(AZURE)], stack.dir
+        (credential,) = of_type(
+            sample_plan, "managedidentity:FederatedIdentityCredential", stack.dir
+        )
+        subjects[stack.dir] = inputs(credential)["subject"]
+        (identity,) = of_type(sample_plan, "managedidentity:UserAssignedIdentity", stack.dir)
         (account,) = [r for r in stack.resources if r.type == "kubernetes:core/v1:ServiceAccount"]
-        assert "azure.workload.identity/client-id" in account.inputs["metadata"]["annotations"]
+        annotations = account.inputs["metadata"]["annotations"]
+        assert annotations["azure.workload.identity/client-id"] == identity.outputs["clientId"]
         (deployment,) = [r for r in stack.resources if r.type == "kubernetes:apps/v1:Deployment"]
         labels = deployment.inputs["spec"]["template"]["metadata"]["labels"]
         assert labels["azure.workload.identity/use"] == "true"
+    assert subjects == {
+        "06-apps/storefront": "system:serviceaccount:storefront:storefront",
+        "06-apps/checkout": "system:serviceaccount:payments:checkout",
+        "06-apps/order-worker": "system:serviceaccount:payments:order-worker",
+        "06-apps/admin": "system:serviceaccount:internal:admin",
+    }
     grants = {
         r.name: role_name(r.inputs["roleDefinitionId"])
-        for r in of_type(sample_plan, "authorization:RoleAssignment", "05-app-services")
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "06-apps/checkout")
     }
     assert grants["checkout-events-sender"] == "Azure Service Bus Data Sender"
-    assert grants["contoso-external-dns-zone"] == "DNS Zone Contributor"
+    (zone_grant,) = [
+        r
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "05-app-services")
+        if r.name == "contoso-external-dns-zone"
+    ]
+    assert role_name(zone_grant.inputs["roleDefinitionId"]) == "DNS Zone Contributor"
     admins = {
         inputs(r)["principalName"] for r in of_type(sample_plan, "dbforpostgresql:Administrator")
     }
     assert len(admins) == 3  # checkout, order-worker, admin use orders
     policies = {r.name for r in of_type(sample_plan, "redis:AccessPolicyAssignment")}
     assert policies == {"storefront-cache", "order-worker-cache"}
+
+
+def test_stacks_that_change_a_server_azure_changes_one_at_a_time_never_run_together(
+    sample_tree: Path,
+) -> None:
+    """A PostgreSQL server takes one administrator change at a time: the app
+    stacks that add one are marked, and the scheduler runs them one by one."""
+    from crosswalk.compiler.apply import load_manifest
+
+    marks = {s.dir: s.one_at_a_time for s in load_manifest(sample_tree).stacks}
+    assert marks["06-apps/checkout"] == ("postgres:orders",)
+    assert marks["06-apps/order-worker"] == ("postgres:orders", "redis:cache")
+    assert marks["06-apps/storefront"] == ("redis:cache",)
+    assert marks["05-app-services"] == ()
 
 
 def test_aks_runs_its_own_logging_autoscaler_and_metrics_server(sample_plan: PlanResult) -> None:

@@ -420,16 +420,20 @@ class TestStackCache:
             "06-apps/storefront",
         }
 
-    def test_a_layer_that_reads_the_apps_is_emitted_when_an_app_changes(
-        self, tmp_path: Path
+    @pytest.mark.parametrize("cloud", COMPILED_SAMPLES)
+    def test_no_layer_reads_the_apps_so_an_app_change_emits_that_app_alone(
+        self, tmp_path: Path, cloud: str
     ) -> None:
-        # Azure's app-services creates each app's identity and its grants.
-        text = sample("azure").read_text()
-        result = self.recompile(tmp_path, text, text.replace("admin:0.9.0", "admin:0.9.1"))
-        assert "05-app-services" not in result.kept and "03-cluster" in result.kept
+        # Azure's apps make their identities and grants in their own stacks too.
+        text = sample(cloud).read_text()
+        new = re.sub(r"admin:0\.9\.0", "admin:0.9.1", text)
+        assert new != text
+        result = self.recompile(tmp_path, text, new)
+        assert "06-apps/admin" not in result.kept
+        assert {"01-identity", "03-cluster", "05-app-services"} <= set(result.kept)
+        assert {path.split("/")[1] for path in result.changed if "/" in path} <= {"admin"}
         cache = json.loads((tmp_path / "out" / CACHE_FILE).read_text())
-        reading = {stack for stack, entry in cache["stacks"].items() if entry["readsApps"]}
-        assert reading == {"05-app-services"}
+        assert not [stack for stack, entry in cache["stacks"].items() if entry["readsApps"]]
 
     @pytest.mark.parametrize(
         "look",

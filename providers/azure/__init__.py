@@ -13,12 +13,15 @@ Where things live, and why:
   automation federated with GitHub, holding only its layers' roles on the
   resource group. Team role assignments need the cluster as their scope, so
   they are made in the cluster layer.
-- app-services owns datastores and therefore who may use them: the managed
-  identity of each app that uses a datastore, its federated credential for
-  the app's Kubernetes service account and its data-plane grants are made
-  there. An app's own stack then needs no Azure rights at all, so the CI
-  identity deploying apps cannot federate itself into another identity or
-  grant itself access to a datastore.
+- app-services owns the datastores and exports what grants on them name.
+- each app's stack owns the app's managed identity, its federated credential
+  for the app's Kubernetes service account and its data-plane grants, as on
+  AWS and GCP: adding, changing or removing an app touches its stack alone.
+  The CI identity deploying apps therefore holds Managed Identity
+  Contributor, a Role Based Access Control Administrator limited to the data
+  roles apps are given, and Contributor where apps are granted a PostgreSQL
+  administrator, a Redis access policy or a Cosmos DB role (those are not
+  role assignments).
 """
 
 from __future__ import annotations

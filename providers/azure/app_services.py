@@ -1,20 +1,17 @@
-"""Layer 5 on Azure: DNS, workload identities for external-dns, cert-manager and
-apps, the shared charts, and the datastores.
+"""Layer 5 on Azure: DNS, workload identities for external-dns and
+cert-manager, the shared charts, and the datastores (each app's identity and
+grants are in its own stack: apps.py).
 """
 
 from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.azure.common import CLIENT_ID_ANNOTATION, WORKLOAD_IDENTITY_LABEL, var_name
+from crosswalk.providers.azure.common import CLIENT_ID_ANNOTATION, WORKLOAD_IDENTITY_LABEL
 from crosswalk.providers.azure.datastores import emit_datastore
 from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import charts
-
-COSMOS_DATA_CONTRIBUTOR = (
-    "00000000-0000-0000-0000-000000000002"  # Cosmos DB Built-in Data Contributor
-)
 
 
 def emit_app_services(az: AzureProgram) -> None:
@@ -52,8 +49,7 @@ def emit_app_services(az: AzureProgram) -> None:
                 az.resource_group(),
             ],
         )
-        identity = _workload_identity(
-            az,
+        identity = az.workload_identity(
             "external_dns",
             f"{p.name}-external-dns",
             issuer,
@@ -107,8 +103,7 @@ def emit_app_services(az: AzureProgram) -> None:
         }
         if a.email:
             cert_line = ctx.line(("appServices", "certificates"))
-            identity = _workload_identity(
-                az,
+            identity = az.workload_identity(
                 "cert_manager",
                 f"{p.name}-cert-manager",
                 issuer,
@@ -142,123 +137,5 @@ def emit_app_services(az: AzureProgram) -> None:
             }
     charts.emit_app_services(ctx, k8s_provider, cloud="azure", cloud_values=cloud_values)
 
-    stores: dict[str, dict[str, Code]] = {}
     for store in a.datastores:
-        stores[store.name] = emit_datastore(az, store)
-    for app in p.apps:
-        if app.uses:
-            _app_identity(az, app, stores, issuer)
-
-
-def _workload_identity(
-    az: AzureProgram, var: str, name: str, issuer, namespace: str, account: str, line
-) -> Code:
-    """A managed identity that one Kubernetes service account signs in as."""
-    identity = az.identity(var, name, line)
-    az.federate(
-        f"{var}_kubernetes",
-        f"{name}-kubernetes",
-        identity,
-        "kubernetes",
-        issuer,
-        f"system:serviceaccount:{namespace}:{account}",
-        line,
-    )
-    return identity
-
-
-def _app_identity(az: AzureProgram, app, stores: dict[str, dict[str, Code]], issuer) -> None:
-    """An app's managed identity, federated with its service account, and
-    the access to each datastore it uses."""
-    p, prog, ctx = az.p, az.prog, az.ctx
-    line = ctx.line(app.path + ("uses",))
-    var = f"app_{var_name(app.name)}"
-    identity = _workload_identity(
-        az, var, f"{p.name}-app-{app.name}", issuer, app.namespace, app.name, line
-    )
-    principal = Code(f"{identity}.principal_id")
-    for index, store_name in enumerate(app.uses):
-        store = p.datastore(store_name)
-        made = stores[store.name]
-        target = next(iter(made.values()))
-        at = ctx.line(app.path + ("uses", index))
-        grant = (var, var_name(store.name))
-        if store.engine == "postgres":
-            # Entra ID administrator of the server, as AWS's apps hold the master secret.
-            # A server takes one administrator change at a time.
-            az.one_at_a_time(
-                store.name,
-                grant,
-                "dbforpostgresql.Administrator",
-                f"{app.name}-{store.name}",
-                {
-                    "resource_group_name": az.resource_group(),
-                    "server_name": Code(f"{target}.name"),
-                    "object_id": principal,
-                    "principal_name": Code(f"{identity}.name"),
-                    "principal_type": "ServicePrincipal",
-                    "tenant_id": Code(f"{az.client}.tenant_id"),
-                },
-                at,
-            )
-        elif store.engine == "mysql":
-            az.assign_role(
-                grant,
-                f"{app.name}-{store.name}-password",
-                "Key Vault Secrets User",
-                principal,
-                Code(f"{made['password_secret']}.id"),
-                at,
-                "ServicePrincipal",
-            )
-        elif store.engine == "redis":
-            # A cache takes one access policy change at a time.
-            az.one_at_a_time(
-                store.name,
-                grant,
-                "redis.AccessPolicyAssignment",
-                f"{app.name}-{store.name}",
-                {
-                    "resource_group_name": az.resource_group(),
-                    "cache_name": Code(f"{target}.name"),
-                    "access_policy_assignment_name": app.name,
-                    "access_policy_name": "Data Contributor",
-                    "object_id": principal,
-                    "object_id_alias": Code(f"{identity}.name"),
-                },
-                at,
-            )
-        elif store.engine == "queue":
-            for direction in ("Sender", "Receiver"):
-                az.assign_role(
-                    (var, var_name(store.name), direction.lower()),
-                    f"{app.name}-{store.name}-{direction.lower()}",
-                    f"Azure Service Bus Data {direction}",
-                    principal,
-                    Code(f"{target}.id"),
-                    at,
-                    "ServicePrincipal",
-                )
-        else:
-            az.res(
-                grant,
-                "cosmosdb.SqlResourceSqlRoleAssignment",
-                f"{app.name}-{store.name}",
-                {
-                    "resource_group_name": az.resource_group(),
-                    "account_name": Code(f"{target}.name"),
-                    "role_definition_id": Call(
-                        "pulumi.Output.concat",
-                        [
-                            Code(f"{target}.id"),
-                            f"/sqlRoleDefinitions/{COSMOS_DATA_CONTRIBUTOR}",
-                        ],
-                    ),
-                    "principal_id": principal,
-                    "scope": Code(f"{target}.id"),
-                },
-                at,
-            )
-    prog.export(f"app_{app.name}_client_id", Code(f"{identity}.client_id"))
-    prog.export(f"app_{app.name}_principal_id", principal)
-    prog.export(f"app_{app.name}_identity_name", Code(f"{identity}.name"))
+        emit_datastore(az, store)

@@ -1,15 +1,32 @@
-"""Layer 6 on Azure: an app's stack and the shared Kubernetes objects, with its
-workload identity's client id.
+"""Layer 6 on Azure: an app's stack: its managed identity, federated with its
+Kubernetes service account, the access to each datastore it uses, and the
+shared Kubernetes objects.
+
+Each app's identity and grants live in its own stack, as on AWS and GCP, so
+adding, changing or removing an app touches that stack alone. The datastores
+they are granted on stay in 05-app-services, which exports what the grants
+name (server, cache, queue, secret and account ids).
 """
 
 from __future__ import annotations
 
+from crosswalk.compiler.codegen import Call, Code
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.azure.common import CLIENT_ID_ANNOTATION, WORKLOAD_IDENTITY_LABEL
+from crosswalk.providers.azure.common import (
+    CLIENT_ID_ANNOTATION,
+    WORKLOAD_IDENTITY_LABEL,
+    var_name,
+)
 from crosswalk.providers.azure.datastores import REDIS_TLS_PORT
 from crosswalk.providers.azure.program import AzureProgram
+from crosswalk.providers.common import moved_from
 
 SQL_PORTS = {"postgres": 5432, "mysql": 3306}
+
+
+COSMOS_DATA_CONTRIBUTOR = (
+    "00000000-0000-0000-0000-000000000002"  # Cosmos DB Built-in Data Contributor
+)
 
 
 def emit_app(az: AzureProgram) -> None:
@@ -19,6 +36,7 @@ def emit_app(az: AzureProgram) -> None:
         ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(app.path)
     )
     parts = k8s.AppCloudParts()
+    identity = _app_identity(az, app) if app.uses else None
     services_out = lambda name: ctx.upstream("05-app-services", name)
     ports: set[int] = set()
     for store_name in app.uses:
@@ -30,7 +48,7 @@ def emit_app(az: AzureProgram) -> None:
                 f"{prefix}_HOST": out("host"),
                 f"{prefix}_PORT": str(SQL_PORTS["postgres"]),
                 f"{prefix}_DATABASE": out("database"),
-                f"{prefix}_USERNAME": services_out(f"app_{app.name}_identity_name"),
+                f"{prefix}_USERNAME": Code(f"{identity}.name"),
                 f"{prefix}_AUTH": "entra-id",
                 f"{prefix}_SSLMODE": "require",
             }
@@ -48,7 +66,7 @@ def emit_app(az: AzureProgram) -> None:
             parts.datastore_env[store.name] = {
                 f"{prefix}_HOST": out("host"),
                 f"{prefix}_PORT": str(REDIS_TLS_PORT),
-                f"{prefix}_USERNAME": services_out(f"app_{app.name}_principal_id"),
+                f"{prefix}_USERNAME": Code(f"{identity}.principal_id"),
                 f"{prefix}_TLS": "true",
                 f"{prefix}_AUTH": "entra-id",
             }
@@ -65,11 +83,9 @@ def emit_app(az: AzureProgram) -> None:
                 f"{prefix}_CONTAINER": out("container"),
             }
             ports.add(443)
-    if app.uses:
+    if identity is not None:
         # Workload identity: the webhook projects a token for the app's managed identity.
-        parts.service_account_annotations[CLIENT_ID_ANNOTATION] = services_out(
-            f"app_{app.name}_client_id"
-        )
+        parts.service_account_annotations[CLIENT_ID_ANNOTATION] = Code(f"{identity}.client_id")
         parts.pod_labels[WORKLOAD_IDENTITY_LABEL] = "true"
         # Entra ID (and Service Bus, Key Vault) are public endpoints.
         parts.egress.append(
@@ -87,3 +103,123 @@ def emit_app(az: AzureProgram) -> None:
             }
         )
     k8s.emit_app(ctx, k8s_provider, app, parts)
+
+
+def _app_identity(az: AzureProgram, app) -> Code:
+    """The app's managed identity, federated with its service account, and
+    the access to each datastore it uses."""
+    p, ctx = az.p, az.ctx
+    line = ctx.line(app.path + ("uses",))
+    var = f"app_{var_name(app.name)}"
+    namespace = p.namespace(app.namespace)
+
+    def moved(suffix: str = "") -> dict:
+        return moved_from(lambda a: f"{p.name}-app-{a}{suffix}", app)
+
+    identity = az.identity(
+        var, f"{p.name}-app-{app.name}", line, f"{p.name}-app-{app.cloud_name}", **moved()
+    )
+    az.federate(
+        f"{var}_kubernetes",
+        f"{p.name}-app-{app.name}-kubernetes",
+        identity,
+        "kubernetes",
+        ctx.upstream("03-cluster", "oidc_issuer_url"),
+        f"system:serviceaccount:{namespace.cloud_name}:{app.cloud_name}",
+        line,
+        **moved("-kubernetes"),
+    )
+    principal = Code(f"{identity}.principal_id")
+    for index, store_name in enumerate(app.uses):
+        store = p.datastore(store_name)
+        out = lambda name, store=store: ctx.upstream(
+            "05-app-services", f"datastore_{store.name}_{name}"
+        )
+        at = ctx.line(app.path + ("uses", index))
+        grant = (var, var_name(store.name))
+
+        def grant_moved(suffix: str = "", store=store) -> dict:
+            return moved_from(lambda a, d: f"{a}-{d}{suffix}", app, store)
+
+        if store.engine == "postgres":
+            az.use("dbforpostgresql")
+            # Entra ID administrator of the server, as AWS's apps hold the master secret.
+            # A server takes one administrator change at a time.
+            az.one_at_a_time(
+                f"postgres:{store.cloud_name}",
+                grant,
+                "dbforpostgresql.Administrator",
+                f"{app.name}-{store.name}",
+                {
+                    "resource_group_name": az.resource_group(),
+                    "server_name": out("server"),
+                    "object_id": principal,
+                    "principal_name": Code(f"{identity}.name"),
+                    "principal_type": "ServicePrincipal",
+                    "tenant_id": Code(f"{az.client}.tenant_id"),
+                },
+                at,
+                **grant_moved(),
+            )
+        elif store.engine == "mysql":
+            az.assign_role(
+                grant,
+                f"{app.name}-{store.name}-password",
+                "Key Vault Secrets User",
+                principal,
+                out("password_secret_id"),
+                at,
+                "ServicePrincipal",
+                opts=grant_moved("-password"),
+            )
+        elif store.engine == "redis":
+            az.use("redis")
+            # A cache takes one access policy change at a time.
+            az.one_at_a_time(
+                f"redis:{store.cloud_name}",
+                grant,
+                "redis.AccessPolicyAssignment",
+                f"{app.name}-{store.name}",
+                {
+                    "resource_group_name": az.resource_group(),
+                    "cache_name": out("name"),
+                    "access_policy_assignment_name": app.cloud_name,
+                    "access_policy_name": "Data Contributor",
+                    "object_id": principal,
+                    "object_id_alias": Code(f"{identity}.name"),
+                },
+                at,
+                **grant_moved(),
+            )
+        elif store.engine == "queue":
+            for direction in ("Sender", "Receiver"):
+                az.assign_role(
+                    (var, var_name(store.name), direction.lower()),
+                    f"{app.name}-{store.name}-{direction.lower()}",
+                    f"Azure Service Bus Data {direction}",
+                    principal,
+                    out("queue_id"),
+                    at,
+                    "ServicePrincipal",
+                    opts=grant_moved(f"-{direction.lower()}"),
+                )
+        else:
+            az.use("cosmosdb")
+            az.res(
+                grant,
+                "cosmosdb.SqlResourceSqlRoleAssignment",
+                f"{app.name}-{store.name}",
+                {
+                    "resource_group_name": az.resource_group(),
+                    "account_name": out("account"),
+                    "role_definition_id": Call(
+                        "pulumi.Output.concat",
+                        [out("account_id"), f"/sqlRoleDefinitions/{COSMOS_DATA_CONTRIBUTOR}"],
+                    ),
+                    "principal_id": principal,
+                    "scope": out("account_id"),
+                },
+                at,
+                **grant_moved(),
+            )
+    return identity

@@ -67,8 +67,9 @@ def _redis_sku(store) -> dict:
     return {"name": name, "family": family, "capacity": capacity}
 
 
-def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
-    """A datastore; returns what apps are granted access on."""
+def emit_datastore(az: AzureProgram, store) -> None:
+    """A datastore, and the outputs apps' stacks read to use it and to be
+    granted access to it."""
     p, prog, ctx = az.p, az.prog, az.ctx
     line = ctx.line(store.path)
     rg = az.resource_group()
@@ -169,7 +170,7 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
         )
         database("dbforpostgresql", server, "UTF8", "en_US.utf8")
         prog.export(out("server"), Code(f"{server}.name"))
-        return {"server": server}
+        return
     if store.engine == "mysql":
         az.use("dbformysql", "keyvault")
         prog.imports.add("import secrets")
@@ -236,7 +237,7 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
         database("dbformysql", server, "utf8mb4", "utf8mb4_0900_ai_ci")
         prog.export(out("password_secret_uri"), Code(f"{secret}.properties.secret_uri"))
         prog.export(out("password_secret_id"), Code(f"{secret}.id"))
-        return {"server": server, "password_secret": secret}
+        return
     subnet = ctx.upstream("02-managed-infra", "endpoints_subnet_id")
     if store.engine == "redis":
         az.use("redis")
@@ -265,7 +266,7 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
         az.private_endpoint(var, base, "redis", cache, subnet, vnet_id, line, cloud_base, moved())
         prog.export(out("host"), Code(f"{cache}.host_name"))
         prog.export(out("name"), Code(f"{cache}.name"))
-        return {"cache": cache}
+        return
     if store.engine == "queue":
         az.use("servicebus")
         namespace = az.res(
@@ -313,7 +314,7 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
         prog.export(out("namespace"), host)
         prog.export(out("queue"), Code(f"{queue}.name"))
         prog.export(out("queue_id"), Code(f"{queue}.id"))
-        return {"queue": queue}
+        return
     # document
     az.use("cosmosdb")
     account = az.res(
@@ -382,6 +383,7 @@ def emit_datastore(az: AzureProgram, store) -> dict[str, Code]:
     az.private_endpoint(var, base, "document", account, subnet, vnet_id, line, cloud_base, moved())
     az.lock(var, base, account, protect(), line, moved())
     prog.export(out("endpoint"), Code(f"{account}.document_endpoint"))
+    prog.export(out("account"), Code(f"{account}.name"))
+    prog.export(out("account_id"), Code(f"{account}.id"))
     prog.export(out("database"), Code(f"{database}.name"))
     prog.export(out("container"), Code(f"{container}.name"))
-    return {"account": account}

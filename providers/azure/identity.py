@@ -27,8 +27,20 @@ LAYER_ROLES = {
         "Role Based Access Control Administrator",
         "Azure Kubernetes Service RBAC Cluster Admin",
     ],
-    "apps": ["Azure Kubernetes Service RBAC Admin"],
+    # Each app's stack makes its managed identity and federated credential and
+    # assigns it its datastores' data roles.
+    "apps": [
+        "Azure Kubernetes Service RBAC Admin",
+        "Managed Identity Contributor",
+        "Role Based Access Control Administrator",
+    ],
 }
+
+
+# Datastore engines whose grants to an app are not role assignments but the
+# datastore's own (a PostgreSQL Entra ID administrator, a Redis access policy,
+# a Cosmos DB SQL role assignment): writing them takes Contributor.
+CONTRIBUTOR_GRANTS = ("postgres", "redis", "document")
 
 
 # The roles each layer's program assigns: a CI identity that may assign roles
@@ -43,12 +55,11 @@ LAYER_ASSIGNS = {
         "Key Vault Crypto User",
         "Network Contributor",
     ],
-    "app-services": [
+    "app-services": ["DNS Zone Contributor", "Reader"],
+    "apps": [
         "Azure Service Bus Data Receiver",
         "Azure Service Bus Data Sender",
-        "DNS Zone Contributor",
         "Key Vault Secrets User",
-        "Reader",
     ],
 }
 
@@ -133,7 +144,7 @@ def emit_identity(az: AzureProgram) -> None:
             subject,
             ctx.line(bot.path + ("github",)),
         )
-        roles = sorted({role for layer in bot.layers for role in LAYER_ROLES[layer]})
+        roles = sorted({role for layer in bot.layers for role in _roles_of(p, layer)})
         assigns = sorted({r for layer in bot.layers for r in _assigned_in(p, layer)})
         for role in roles:
             extra = {}
@@ -165,10 +176,24 @@ def emit_identity(az: AzureProgram) -> None:
     prog.export("kubelet_identity_principal_id", Code(f"{kubelet_identity}.principal_id"))
 
 
+def _roles_of(platform, layer: str) -> list[str]:
+    """What a CI identity deploying `layer` holds on the resource group."""
+    roles = list(LAYER_ROLES[layer])
+    engines = {store.engine for store in platform.app_services.datastores}
+    if layer == "apps" and engines & set(CONTRIBUTOR_GRANTS):
+        roles.append("Contributor")
+    return roles
+
+
 def _assigned_in(platform, layer: str) -> list[str]:
     """The roles a layer's program assigns (a CI identity deploying it may assign those)."""
     if layer == "identity":
         return ["Managed Identity Operator"] + sorted(
-            {r for bot in platform.automation for layer_ in bot.layers for r in LAYER_ROLES[layer_]}
+            {
+                r
+                for bot in platform.automation
+                for layer_ in bot.layers
+                for r in _roles_of(platform, layer_)
+            }
         )
     return LAYER_ASSIGNS.get(layer, [])

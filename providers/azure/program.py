@@ -162,8 +162,18 @@ class AzureProgram:
         return Code(f"role_definition({py_string(name)})")
 
     def assign_role(
-        self, var, name: str, role: str, principal, scope, line, principal_type=None, **extra
+        self,
+        var,
+        name: str,
+        role: str,
+        principal,
+        scope,
+        line,
+        principal_type=None,
+        opts: dict | None = None,
+        **extra,
     ):
+        """A role assignment; `extra` are its inputs, `opts` its resource options."""
         self.use("authorization")
         kwargs = {
             "principal_id": principal,
@@ -171,16 +181,40 @@ class AzureProgram:
             "role_definition_id": self.role(role),
             "scope": scope,
         } | extra
-        return self.res(var, "authorization.RoleAssignment", name, kwargs, line)
+        return self.res(var, "authorization.RoleAssignment", name, kwargs, line, **(opts or {}))
 
-    def one_at_a_time(self, target: str, var, cls: str, name: str, kwargs: dict, line) -> Code:
-        """A change to `target`, which Azure takes one at a time: after the last one."""
+    def one_at_a_time(
+        self, target: str, var, cls: str, name: str, kwargs: dict, line, **extra
+    ) -> Code:
+        """A change to `target`, which Azure takes one at a time: after the last
+        one in this program, and never while another stack changes it (the
+        stack is marked, see StackContext.one_at_a_time)."""
         before = self.serial.get(target)
         opts = {"depends_on": [before]} if before is not None else {}
-        self.serial[target] = self.res(var, cls, name, kwargs, line, **opts)
+        self.ctx.one_at_a_time.add(target)
+        self.serial[target] = self.res(var, cls, name, kwargs, line, **opts, **extra)
         return self.serial[target]
 
-    def identity(self, var, name: str, line) -> Code:
+    def workload_identity(
+        self, var: str, name: str, issuer, namespace: str, account: str, line, **extra
+    ) -> Code:
+        """A managed identity that one Kubernetes service account signs in as
+        (`extra`: options of both resources, such as a renamed app's aliases)."""
+        identity = self.identity(var, name, line, **extra.get("identity", {}))
+        self.federate(
+            f"{var}_kubernetes",
+            f"{name}-kubernetes",
+            identity,
+            "kubernetes",
+            issuer,
+            f"system:serviceaccount:{namespace}:{account}",
+            line,
+            **extra.get("federation", {}),
+        )
+        return identity
+
+    def identity(self, var, name: str, line, cloud_name: str | None = None, **opts) -> Code:
+        """`cloud_name`: the name it keeps in Azure when renamed (`renamedFrom`)."""
         self.use("managedidentity")
         return self.res(
             var,
@@ -188,15 +222,16 @@ class AzureProgram:
             name,
             {
                 "resource_group_name": self.resource_group(),
-                "resource_name_": name,
+                "resource_name_": cloud_name or name,
                 "location": self.location,
                 "tags": self.tags,
             },
             line,
+            **opts,
         )
 
     def federate(
-        self, var, name: str, identity: Code, credential: str, issuer, subject: str, line
+        self, var, name: str, identity: Code, credential: str, issuer, subject: str, line, **opts
     ) -> Code:
         self.use("managedidentity")
         return self.res(
@@ -212,6 +247,7 @@ class AzureProgram:
                 "audiences": [TOKEN_AUDIENCE],
             },
             line,
+            **opts,
         )
 
     def private_zone(self, zone: str, vnet_id, line) -> Code:

@@ -82,6 +82,7 @@ resource_group = resources.ResourceGroup(
     tags=tags,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
+        protect=True,
     ),
 )
 
@@ -163,6 +164,53 @@ ci_deploy_apps_aks_rbac_admin = authorization.RoleAssignment(
     role_definition_id=role_definition("Azure Kubernetes Service RBAC Admin"),
     scope=resource_group.id,
     description="CI identity deploy-apps: deploys apps",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_contributor = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-contributor",
+    principal_id=ci_deploy_apps.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Contributor"),
+    scope=resource_group.id,
+    description="CI identity deploy-apps: deploys apps",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_managed_identi_ac5b72 = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-managed-identity-contributor",
+    principal_id=ci_deploy_apps.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Managed Identity Contributor"),
+    scope=resource_group.id,
+    description="CI identity deploy-apps: deploys apps",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_rbac_administrator = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-rbac-administrator",
+    principal_id=ci_deploy_apps.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Role Based Access Control Administrator"),
+    scope=resource_group.id,
+    description="CI identity deploy-apps: deploys apps",
+    condition=only_assigning(
+        [
+            "Azure Service Bus Data Receiver",
+            "Azure Service Bus Data Sender",
+            "Key Vault Secrets User",
+        ],
+    ),
+    condition_version="2.0",
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
     ),
@@ -264,12 +312,9 @@ ci_deploy_platform_rbac_admin_fae51f = authorization.RoleAssignment(
             "Azure Kubernetes Service RBAC Cluster Admin",
             "Azure Kubernetes Service RBAC Reader",
             "Azure Kubernetes Service RBAC Writer",
-            "Azure Service Bus Data Receiver",
-            "Azure Service Bus Data Sender",
             "Contributor",
             "DNS Zone Contributor",
             "Key Vault Crypto User",
-            "Key Vault Secrets User",
             "Managed Identity Contributor",
             "Managed Identity Operator",
             "Monitoring Contributor",

@@ -18,8 +18,6 @@ from pulumi_azure_native import (
 )
 
 BUILT_IN_ROLES = {
-    "Azure Service Bus Data Receiver": "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0",
-    "Azure Service Bus Data Sender": "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",
     "DNS Zone Contributor": "befefa01-2a29-4197-83a8-272ff33ce314",
     "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
 }
@@ -450,6 +448,7 @@ chart_namespace_gateway = kubernetes.core.v1.Namespace(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        protect=True,
     ),
 )
 
@@ -783,258 +782,13 @@ datastore_events_host = pulumi.Output.concat(
     ".servicebus.windows.net",
 )
 
-# apps.storefront.uses
-app_storefront = managedidentity.UserAssignedIdentity(
-    "contoso-app-storefront",
-    resource_group_name=resource_group_name,
-    resource_name_="contoso-app-storefront",
-    location="westeurope",
-    tags=tags,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.storefront.uses
-app_storefront_kubernetes = managedidentity.FederatedIdentityCredential(
-    "contoso-app-storefront-kubernetes",
-    resource_group_name=resource_group_name,
-    resource_name_=app_storefront.name,
-    federated_identity_credential_resource_name="kubernetes",
-    issuer=oidc_issuer_url,
-    subject="system:serviceaccount:storefront:storefront",
-    audiences=[
-        "api://AzureADTokenExchange",
-    ],
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.storefront.uses[0]
-app_storefront_cache = redis.AccessPolicyAssignment(
-    "storefront-cache",
-    resource_group_name=resource_group_name,
-    cache_name=datastore_cache.name,
-    access_policy_assignment_name="storefront",
-    access_policy_name="Data Contributor",
-    object_id=app_storefront.principal_id,
-    object_id_alias=app_storefront.name,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.checkout.uses
-app_checkout = managedidentity.UserAssignedIdentity(
-    "contoso-app-checkout",
-    resource_group_name=resource_group_name,
-    resource_name_="contoso-app-checkout",
-    location="westeurope",
-    tags=tags,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.checkout.uses
-app_checkout_kubernetes = managedidentity.FederatedIdentityCredential(
-    "contoso-app-checkout-kubernetes",
-    resource_group_name=resource_group_name,
-    resource_name_=app_checkout.name,
-    federated_identity_credential_resource_name="kubernetes",
-    issuer=oidc_issuer_url,
-    subject="system:serviceaccount:payments:checkout",
-    audiences=[
-        "api://AzureADTokenExchange",
-    ],
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.checkout.uses[0]
-app_checkout_orders = dbforpostgresql.Administrator(
-    "checkout-orders",
-    resource_group_name=resource_group_name,
-    server_name=datastore_orders.name,
-    object_id=app_checkout.principal_id,
-    principal_name=app_checkout.name,
-    principal_type="ServicePrincipal",
-    tenant_id=client.tenant_id,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.checkout.uses[1]
-app_checkout_events_sender = authorization.RoleAssignment(
-    "checkout-events-sender",
-    principal_id=app_checkout.principal_id,
-    principal_type="ServicePrincipal",
-    role_definition_id=role_definition("Azure Service Bus Data Sender"),
-    scope=datastore_events_queue.id,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.checkout.uses[1]
-app_checkout_events_receiver = authorization.RoleAssignment(
-    "checkout-events-receiver",
-    principal_id=app_checkout.principal_id,
-    principal_type="ServicePrincipal",
-    role_definition_id=role_definition("Azure Service Bus Data Receiver"),
-    scope=datastore_events_queue.id,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.order-worker.uses
-app_order_worker = managedidentity.UserAssignedIdentity(
-    "contoso-app-order-worker",
-    resource_group_name=resource_group_name,
-    resource_name_="contoso-app-order-worker",
-    location="westeurope",
-    tags=tags,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.order-worker.uses
-app_order_worker_kubernetes = managedidentity.FederatedIdentityCredential(
-    "contoso-app-order-worker-kubernetes",
-    resource_group_name=resource_group_name,
-    resource_name_=app_order_worker.name,
-    federated_identity_credential_resource_name="kubernetes",
-    issuer=oidc_issuer_url,
-    subject="system:serviceaccount:payments:order-worker",
-    audiences=[
-        "api://AzureADTokenExchange",
-    ],
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.order-worker.uses[0]
-app_order_worker_orders = dbforpostgresql.Administrator(
-    "order-worker-orders",
-    resource_group_name=resource_group_name,
-    server_name=datastore_orders.name,
-    object_id=app_order_worker.principal_id,
-    principal_name=app_order_worker.name,
-    principal_type="ServicePrincipal",
-    tenant_id=client.tenant_id,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-        depends_on=[
-            app_checkout_orders,
-        ],
-    ),
-)
-
-# apps.order-worker.uses[1]
-app_order_worker_events_sender = authorization.RoleAssignment(
-    "order-worker-events-sender",
-    principal_id=app_order_worker.principal_id,
-    principal_type="ServicePrincipal",
-    role_definition_id=role_definition("Azure Service Bus Data Sender"),
-    scope=datastore_events_queue.id,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.order-worker.uses[1]
-app_order_worker_events_receiver = authorization.RoleAssignment(
-    "order-worker-events-receiver",
-    principal_id=app_order_worker.principal_id,
-    principal_type="ServicePrincipal",
-    role_definition_id=role_definition("Azure Service Bus Data Receiver"),
-    scope=datastore_events_queue.id,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.order-worker.uses[2]
-app_order_worker_cache = redis.AccessPolicyAssignment(
-    "order-worker-cache",
-    resource_group_name=resource_group_name,
-    cache_name=datastore_cache.name,
-    access_policy_assignment_name="order-worker",
-    access_policy_name="Data Contributor",
-    object_id=app_order_worker.principal_id,
-    object_id_alias=app_order_worker.name,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-        depends_on=[
-            app_storefront_cache,
-        ],
-    ),
-)
-
-# apps.admin.uses
-app_admin = managedidentity.UserAssignedIdentity(
-    "contoso-app-admin",
-    resource_group_name=resource_group_name,
-    resource_name_="contoso-app-admin",
-    location="westeurope",
-    tags=tags,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.admin.uses
-app_admin_kubernetes = managedidentity.FederatedIdentityCredential(
-    "contoso-app-admin-kubernetes",
-    resource_group_name=resource_group_name,
-    resource_name_=app_admin.name,
-    federated_identity_credential_resource_name="kubernetes",
-    issuer=oidc_issuer_url,
-    subject="system:serviceaccount:internal:admin",
-    audiences=[
-        "api://AzureADTokenExchange",
-    ],
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-    ),
-)
-
-# apps.admin.uses[0]
-app_admin_orders = dbforpostgresql.Administrator(
-    "admin-orders",
-    resource_group_name=resource_group_name,
-    server_name=datastore_orders.name,
-    object_id=app_admin.principal_id,
-    principal_name=app_admin.name,
-    principal_type="ServicePrincipal",
-    tenant_id=client.tenant_id,
-    opts=pulumi.ResourceOptions(
-        provider=azure_provider,
-        depends_on=[
-            app_order_worker_orders,
-        ],
-    ),
-)
-
-pulumi.export("app_admin_client_id", app_admin.client_id)
-pulumi.export("app_admin_identity_name", app_admin.name)
-pulumi.export("app_checkout_client_id", app_checkout.client_id)
-pulumi.export("app_checkout_identity_name", app_checkout.name)
-pulumi.export("app_order-worker_client_id", app_order_worker.client_id)
-pulumi.export("app_order-worker_identity_name", app_order_worker.name)
-pulumi.export("app_order-worker_principal_id", app_order_worker.principal_id)
-pulumi.export("app_storefront_client_id", app_storefront.client_id)
-pulumi.export("app_storefront_principal_id", app_storefront.principal_id)
 pulumi.export("datastore_cache_host", datastore_cache.host_name)
+pulumi.export("datastore_cache_name", datastore_cache.name)
 pulumi.export("datastore_events_namespace", datastore_events_host)
 pulumi.export("datastore_events_queue", datastore_events_queue.name)
+pulumi.export("datastore_events_queue_id", datastore_events_queue.id)
 pulumi.export("datastore_orders_database", datastore_orders_database.name)
 pulumi.export("datastore_orders_host", datastore_orders.fully_qualified_domain_name)
+pulumi.export("datastore_orders_server", datastore_orders.name)
 pulumi.export("gateway_name", pulumi.Output.from_input("public"))
 pulumi.export("gateway_namespace", pulumi.Output.from_input("gateway"))

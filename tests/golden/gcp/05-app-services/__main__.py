@@ -435,6 +435,7 @@ chart_namespace_gateway = kubernetes.core.v1.Namespace(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        protect=True,
     ),
 )
 
