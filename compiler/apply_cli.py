@@ -13,9 +13,15 @@ with the Automation-API runner (automation.py). Which stacks:
 table on a terminal, else one line per event (JSON lines with --json); every
 stack's Pulumi output goes to `.crosswalk/logs/<env>/<stack>.log`.
 
+Across runs (lifecycle.py): stacks of the platform left in the backend by a
+removal are previewed as their destroy and destroyed after the updates; an
+update that would drop an output a deployed reader outside the run still
+reads is refused before anything runs.
+
 Exit codes: 0 done, 1 a stack failed (or was skipped, or the user declined),
-2 nothing could start (usage, missing CLI, no passphrase, lock held). drift:
-0 nothing drifted, 1 drift found, 2 some stack could not be checked.
+2 nothing could start (usage, missing CLI, no passphrase, lock held, an
+output still read). drift: 0 nothing drifted, 1 drift found, 2 some stack
+could not be checked.
 """
 
 from __future__ import annotations
@@ -883,8 +889,12 @@ def preview(**options) -> None:
     """Show what apply would change in every stack, in graph order.
 
     Stacks that read a stack with changes still to apply cannot be previewed
-    until it is; they are listed as waiting, not as failures. Exit 0 when every
-    stack previewed, 1 when one failed.
+    until it is; they are listed as waiting, not as failures. Stacks of the
+    platform still in the state backend but no longer in the compiled tree (a
+    removed app) are listed as to be destroyed, with their destroy previewed.
+    A run that would stop exporting an output a deployed stack outside it
+    still reads is refused (exit 2), naming both. Exit 0 when every stack
+    previewed, 1 when one failed.
 
     FILE is a platform.yaml, compiled into .crosswalk/build/<env>/ next to it
     first; OUT a compiled tree (crosswalk compile -o OUT), run as it is; with
@@ -895,13 +905,24 @@ def preview(**options) -> None:
 
 
 @click.command("apply")
-@_common("Apply without asking (needed when there is no terminal, as in CI).")
+@_common(
+    "Apply without asking, destroying the stacks no longer in the platform too (needed "
+    "when there is no terminal, as in CI)."
+)
 def apply(**options) -> None:
     """Deploy: preview every stack, ask once, then update in graph order.
 
     A stack starts when the stacks it needs are done; independent ones run at
     once (--parallel). A failure skips the stacks that need it; the others
-    carry on. Exit 0 when all succeeded, 1 otherwise.
+    carry on. Each updated stack is tagged with what it exports and reads.
+
+    Stacks of the platform in the state backend that the tree no longer has
+    (a removed app) are destroyed after the updates that stop reading them,
+    in reverse graph order, once named in the question (or with --yes); a run
+    of some stacks (--stack) leaves them alone. An update that would stop
+    exporting an output a deployed stack outside the run still reads is
+    refused before anything runs (exit 2). Exit 0 when all succeeded, 1
+    otherwise.
 
     FILE is a platform.yaml, compiled into .crosswalk/build/<env>/ next to it
     first; OUT a compiled tree (crosswalk compile -o OUT), run as it is; with
@@ -916,7 +937,11 @@ def apply(**options) -> None:
 def destroy(**options) -> None:
     """Delete every resource of the stacks, in reverse graph order.
 
-    Asks for the platform name to be typed back unless --yes.
+    Without --stack, the platform's stacks no longer in the tree (still in the
+    state backend) are destroyed too, and removed from the backend. Asks for
+    the platform name to be typed back unless --yes. Pulumi refuses to delete
+    protected resources (databases, caches, queues, keys, zones, registries,
+    namespaces): unprotect them first (pulumi state unprotect).
 
     FILE is a platform.yaml, compiled into .crosswalk/build/<env>/ next to it
     first; OUT a compiled tree (crosswalk compile -o OUT), run as it is; with

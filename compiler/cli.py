@@ -303,7 +303,7 @@ def compile(file: str, out_dir: str, env: str | None, check: bool, verbose: bool
     for stack in result.removed_stacks:
         click.echo(
             f"removed {Path(out_dir) / stack}/: {stack} is no longer in {file}; its stacks still "
-            "exist in the state backend until they are destroyed",
+            "exist in the state backend until `crosswalk apply` destroys them",
             err=True,
         )
     stacks = len(json.loads(result.files["crosswalk.stacks.json"])["stacks"])
