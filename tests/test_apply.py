@@ -825,6 +825,10 @@ apps:
   - {name: shop, namespace: shop, image: "ghcr.io/acme/shop:1.0", uses: [orders]}
   - {name: extra, namespace: shop, image: "ghcr.io/acme/extra:1.0"}
 """
+# The platform once its app `extra` is removed.
+WITHOUT_EXTRA = APPS_PLATFORM.replace(
+    '  - {name: extra, namespace: shop, image: "ghcr.io/acme/extra:1.0"}\n', ""
+)
 
 
 @pytest.fixture
@@ -845,11 +849,7 @@ def deployed(platform: Path, monkeypatch) -> FakeRunner:
 def test_a_removed_apps_stack_is_shown_and_destroyed_after_the_updates(
     platform, deployed, monkeypatch
 ) -> None:
-    platform.write_text(
-        APPS_PLATFORM.replace(
-            '  - {name: extra, namespace: shop, image: "ghcr.io/acme/extra:1.0"}\n', ""
-        )
-    )
+    platform.write_text(WITHOUT_EXTRA)
     monkeypatch.setattr(apply_cli, "_interactive", lambda: True)
 
     previewed = invoke(apply_cli.preview, platform)
@@ -885,11 +885,7 @@ def test_a_removed_apps_stack_is_shown_and_destroyed_after_the_updates(
 
 
 def test_without_a_terminal_removed_stacks_need_yes(platform, deployed) -> None:
-    platform.write_text(
-        APPS_PLATFORM.replace(
-            '  - {name: extra, namespace: shop, image: "ghcr.io/acme/extra:1.0"}\n', ""
-        )
-    )
+    platform.write_text(WITHOUT_EXTRA)
     refused = invoke(apply_cli.apply, platform)
     assert refused.exit_code == 2 and "demo-app-extra" in deployed.deployed
     done = invoke(apply_cli.apply, platform, "--yes", "--json")
@@ -900,11 +896,7 @@ def test_without_a_terminal_removed_stacks_need_yes(platform, deployed) -> None:
 
 
 def test_a_run_of_some_stacks_leaves_removed_stacks_alone(platform, deployed) -> None:
-    platform.write_text(
-        APPS_PLATFORM.replace(
-            '  - {name: extra, namespace: shop, image: "ghcr.io/acme/extra:1.0"}\n', ""
-        )
-    )
+    platform.write_text(WITHOUT_EXTRA)
     result = invoke(apply_cli.apply, platform, "--stack", "06-apps/shop", "--yes")
     assert result.exit_code == 0, result.output
     assert "left alone by this run of some stacks" in result.output
@@ -913,11 +905,7 @@ def test_a_run_of_some_stacks_leaves_removed_stacks_alone(platform, deployed) ->
 
 
 def test_destroy_of_the_platform_removes_its_removed_stacks_too(platform, deployed) -> None:
-    platform.write_text(
-        APPS_PLATFORM.replace(
-            '  - {name: extra, namespace: shop, image: "ghcr.io/acme/extra:1.0"}\n', ""
-        )
-    )
+    platform.write_text(WITHOUT_EXTRA)
     result = invoke(apply_cli.destroy, platform, "--yes", "--parallel", "1")
     assert result.exit_code == 0, result.output
     assert (
