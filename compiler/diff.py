@@ -260,12 +260,21 @@ class _Side:
     order: list[str]  # projects, topological
     environments: tuple[str, ...]
     by_stack: dict[str, dict[str, str]]  # stack dir -> file name -> text
+    projects: dict[str, str]  # stack dir -> project
 
     def dir_of(self, project: str) -> str:
         return self.entries[project]["dir"]
 
     def project_of(self, directory: str) -> str:
-        return self.tree.entry(directory).project
+        return self.projects[directory]
+
+    def same_files(self, other: _Side, project: str, env: str) -> bool:
+        """Whether the stack runs the same files in `env` on both sides: the
+        manifest's content hashes first (they cover every environment's
+        config), then the files this environment reads."""
+        if self.entries[project]["hash"] == other.entries[project]["hash"]:
+            return True
+        return self.stack_files(project, env) == other.stack_files(project, env)
 
     def stack_files(self, project: str, env: str) -> tuple:
         """What the stack runs in `env`: its files but other environments' config."""
@@ -320,6 +329,7 @@ def _compile(source: Source, directory: Path, today) -> _Side:
         order=list(entries),
         environments=tuple(manifest.get("environments") or ()),
         by_stack=by_stack,
+        projects={entry["dir"]: project for project, entry in entries.items()},
     )
 
 
@@ -381,7 +391,7 @@ def _environment_diff(
             status[project] = "added"
         elif project not in new_projects:
             status[project] = "removed"
-        elif old.stack_files(project, env) != new.stack_files(project, env):
+        elif not old.same_files(new, project, env):
             status[project] = "changed"
         else:
             changed = []
