@@ -293,7 +293,11 @@ class _Side:
         }
 
     def needs(self, project: str) -> list[str]:
-        return [self.project_of(d) for d in self.entries[project].get("dependsOn") or ()]
+        """The stacks whose exports planning this one takes: those it depends on
+        and those it reads (which may lie further upstream)."""
+        entry = self.entries[project]
+        dirs = set(entry.get("dependsOn") or ()) | set(entry.get("reads") or {})
+        return [self.project_of(d) for d in sorted(dirs)]
 
 
 def _compile(source: Source, directory: Path, today) -> _Side:

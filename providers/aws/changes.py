@@ -6,8 +6,9 @@ resource. `STATEFUL`: the types whose deletion or replacement loses data or
 what others rely on, with what is lost.
 
 Source: the pulumi-aws 7.51 resource documentation (bridged from the
-Terraform AWS provider, whose "forces new resource" marks these inputs),
-as of December 2026. A type crosswalk emits with no entry here is a test
+Terraform AWS provider, whose "forces new resource" marks these inputs) and
+pulumi-eks 4.4's components (the inputs that reach those), as of December
+2026. A type crosswalk emits with no entry here is a test
 failure (tests/test_diff.py), so a new resource kind adds its row.
 """
 
@@ -15,6 +16,28 @@ from __future__ import annotations
 
 REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "aws:dynamodb/table:Table": ("name", "hashKey", "rangeKey", "localSecondaryIndexes"),
+    # pulumi-eks components: replacing one replaces the AWS resources it holds.
+    "eks:index:Addon": ("addonName", "cluster"),
+    "eks:index:Cluster": (
+        "name",
+        "serviceRole",
+        "kubernetesServiceIpAddressRange",
+        "ipFamily",
+        "bootstrapSelfManagedAddons",
+    ),
+    "eks:index:ManagedNodeGroup": (
+        "nodeGroupName",
+        "nodeGroupNamePrefix",
+        "cluster",
+        "nodeRoleArn",
+        "subnetIds",
+        "amiType",
+        "capacityType",
+        "diskSize",
+        "instanceTypes",
+        "remoteAccess",
+    ),
+    "eks:index:VpcCniAddon": ("clusterName",),
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": ("vpcId",),
     "aws:ec2/eip:Eip": ("domain", "networkBorderGroup", "publicIpv4Pool"),
     "aws:ec2/internetGateway:InternetGateway": (),

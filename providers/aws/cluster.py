@@ -249,7 +249,7 @@ def _access_entries(ctx: StackContext, provider: Code) -> dict:
         if layers & CLUSTER_WIDE_LAYERS:
             policy = {"policy_arn": CLUSTER_ADMIN_POLICY, "access_scope": {"type": "cluster"}}
         else:
-            namespaces = [namespace.name for namespace in p.cluster.namespaces]
+            namespaces = [namespace.cloud_name for namespace in p.cluster.namespaces]
             policy = {
                 "policy_arn": NAMESPACE_ADMIN_POLICY,
                 "access_scope": {"type": "namespace", "namespaces": namespaces},

@@ -221,13 +221,20 @@ def emit_cluster(az: AzureProgram) -> None:
                 )
                 continue
             for namespace in _bound_namespaces(p, team):
+                bound = p.namespace(namespace)
                 az.assign_role(
                     ("team", var_name(team.name), var_name(namespace)),
                     f"{p.name}-team-{team.name}-{member}-{namespace}",
                     TEAM_ROLES[team.access],
                     member,
-                    Call("pulumi.Output.concat", [cluster_id, f"/namespaces/{namespace}"]),
+                    Call(
+                        "pulumi.Output.concat",
+                        [cluster_id, f"/namespaces/{bound.cloud_name}"],
+                    ),
                     ctx.line(team.path + ("access",)),
+                    opts=moved_from(
+                        lambda n, t=team.name, m=member: f"{p.name}-team-{t}-{m}-{n}", bound
+                    ),
                 )
     for registry in p.registries:
         az.assign_role(

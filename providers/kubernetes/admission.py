@@ -50,8 +50,13 @@ _ALL_CONTAINERS = (
 
 
 def namespaces_of(platform: Platform, level: str | None = None) -> list[str]:
-    """The declared namespaces (those that enforce Pod Security `level`)."""
-    return [n.name for n in platform.cluster.namespaces if level is None or n.pod_security == level]
+    """The declared namespaces (those that enforce Pod Security `level`), by
+    their names in the cluster (a renamed one keeps its first: `renamedFrom`)."""
+    return [
+        n.cloud_name
+        for n in platform.cluster.namespaces
+        if level is None or n.pod_security == level
+    ]
 
 
 def _cel_in(namespaces: list[str]) -> str:

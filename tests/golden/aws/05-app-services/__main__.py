@@ -204,6 +204,7 @@ chart_namespace_envoy_gateway_system = kubernetes.core.v1.Namespace(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        protect=True,
     ),
 )
 
@@ -244,6 +245,7 @@ chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        protect=True,
     ),
 )
 
@@ -337,6 +339,7 @@ chart_namespace_external_dns = kubernetes.core.v1.Namespace(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        protect=True,
     ),
 )
 

@@ -40,6 +40,7 @@ chart_namespace_monitoring = kubernetes.core.v1.Namespace(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        protect=True,
     ),
 )
 
@@ -95,6 +96,7 @@ chart_namespace_gatekeeper_system = kubernetes.core.v1.Namespace(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        protect=True,
     ),
 )
 

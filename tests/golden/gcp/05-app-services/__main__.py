@@ -219,6 +219,7 @@ chart_namespace_envoy_gateway_system = kubernetes.core.v1.Namespace(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        protect=True,
     ),
 )
 
@@ -259,6 +260,7 @@ chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        protect=True,
     ),
 )
 
@@ -349,6 +351,7 @@ chart_namespace_external_dns = kubernetes.core.v1.Namespace(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        protect=True,
     ),
 )
 
