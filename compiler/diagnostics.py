@@ -8,6 +8,7 @@ below is the one list of them (the README renders it).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -29,6 +30,7 @@ CODES: dict[str, str] = {
     "CW009": "aliases expand beyond the size limit",
     "CW010": "more than one YAML document",
     "CW011": "unsupported YAML tag",
+    "CW012": "number too long to read",
     # CW1xx: the JSON Schema
     "CW101": "unknown key",
     "CW102": "wrong type",
@@ -157,6 +159,19 @@ def render_text(diagnostics: list[Diagnostic]) -> str:
 
 def render_json(diagnostics: list[Diagnostic]) -> str:
     return json.dumps([d.as_json() for d in diagnostics], indent=2, ensure_ascii=False)
+
+
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of a file as editors number them: broken at LF, CRLF and CR
+    only (str.splitlines also breaks at U+0085, U+2028 and others, which
+    editors show inside a line); a final line break ends the last line."""
+    lines = _LINE_BREAK.split(text)
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def format_path(path: tuple) -> str:

@@ -8,7 +8,11 @@ builds plain Python data from them itself, so that it can
 * refuse duplicate keys, non-string keys and unknown tags instead of silently
   keeping the last value,
 * cap how far aliases expand (a "billion laughs" file stops early),
-* remember the line and column of every key and value.
+* read U+0085, U+2028 and U+2029 as YAML 1.2 does (as text, not as line
+  breaks), so values keep them and positions are the ones editors show,
+* remember the line and column of every key and value,
+* refuse numbers too long to read (Python will not turn an integer of more
+  than 4,300 digits into text, and nothing in a platform needs a hundred).
 
 The YAML library is used only here.
 """
@@ -17,16 +21,17 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import yaml
 
-from crosswalk.compiler.diagnostics import ERROR, Diagnostic, Span, format_path
+from crosswalk.compiler.diagnostics import ERROR, Diagnostic, Span, format_path, source_lines
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_EXPANDED_NODES = 1_000_000
 MAX_DEPTH = 64
+MAX_NUMBER_CHARS = 100
 
 try:  # the C parser is 10x faster; fall back where libyaml is missing
     _BaseLoader = yaml.CSafeLoader
@@ -109,6 +114,54 @@ def _span(mark) -> Span:
     return _new(Span, (mark.line + 1, mark.column + 1))
 
 
+# YAML 1.1 (libyaml's) also breaks lines at NEL, LINE SEPARATOR and PARAGRAPH
+# SEPARATOR; YAML 1.2 and editors read them as ordinary characters.
+_YAML11_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+class _StandIns:
+    """libyaml reads each U+0085, U+2028 or U+2029 of the text as a stand-in
+    from the Private Use Area (one character for one, so every position
+    stays), and the data gets the characters back: lines are counted as
+    editors count them and values keep what was written, as YAML 1.2 says."""
+
+    def __init__(self, text: str):
+        present = [c for c in _YAML11_BREAKS if c in text]
+        free = (chr(code) for code in range(0xE000, 0xF900) if chr(code) not in text)
+        pairs = dict(zip(present, free))
+        self.active = bool(pairs)
+        self.text = text.translate(str.maketrans(pairs)) if pairs else text
+        self.back = str.maketrans({stand_in: c for c, stand_in in pairs.items()})
+
+    def restore_diagnostic(self, diagnostic: Diagnostic) -> Diagnostic:
+        if not self.active:
+            return diagnostic
+        return replace(
+            diagnostic,
+            message=self.restore(diagnostic.message),
+            help=self.restore(diagnostic.help),
+            path=self.restore(diagnostic.path),
+        )
+
+    def restore(self, value: object) -> object:
+        if isinstance(value, str):
+            return value.translate(self.back)
+        if isinstance(value, dict):
+            return {self.restore(k): self.restore(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.restore(item) for item in value]
+        return value
+
+
+def _within(span: Span, text: str) -> Span:
+    """`span`, or just after the last character when it lies past the last
+    line (libyaml reports the end of the file on the line after a final break)."""
+    lines = source_lines(text)
+    if lines and span.line > len(lines):
+        return Span(len(lines), len(lines[-1]) + 1)
+    return span
+
+
 def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
 
@@ -121,11 +174,17 @@ _WORDS |= {word: False for word in ("false", "False", "FALSE")}
 _NUMBER_STARTS = frozenset("0123456789+-.")
 
 
+class NumberTooLong(Exception):
+    """A plain scalar reads as a number of more than MAX_NUMBER_CHARS characters."""
+
+
 def _resolve_plain(text: str) -> object:
     if not text:
         return None
     if text[0] not in _NUMBER_STARTS:
         return _WORDS.get(text, text)
+    if len(text) > MAX_NUMBER_CHARS and _looks_like_number(text):
+        raise NumberTooLong(text)
     if _INT10.match(text):
         return int(text, 10)
     if _INT8.match(text):
@@ -139,6 +198,10 @@ def _resolve_plain(text: str) -> object:
     if _NAN.match(text):
         return float("nan")
     return text
+
+
+def _looks_like_number(text: str) -> bool:
+    return any(pattern.match(text) for pattern in (_INT10, _INT8, _INT16, _FLOAT))
 
 
 _SCALAR, _ALIAS = yaml.ScalarEvent, yaml.AliasEvent
@@ -349,9 +412,12 @@ class _Builder:
         self.locations[path] = _new(Location, (key_span, _span(event.start_mark)))
         kind = type(event)
         if kind is _SCALAR:
-            if event.tag is None:  # most values: plain or quoted, no tag
-                return _resolve_plain(event.value) if event.implicit[0] else event.value
-            return self.scalar(event, path)
+            if event.tag is not None or not event.implicit[0]:
+                return self.scalar(event, path)
+            try:  # most values: plain, no tag
+                return _resolve_plain(event.value)
+            except NumberTooLong:
+                return self.number_too_long(event, path)
         if kind is _SEQUENCE_START:
             self.check_tag(event, _SEQ, path)
             return [
@@ -374,14 +440,29 @@ class _Builder:
         )
         return False
 
+    def number_too_long(self, event, path: tuple) -> None:
+        self.error(
+            "CW012",
+            f"the number is {len(event.value):,} characters long; crosswalk reads numbers of at"
+            f" most {MAX_NUMBER_CHARS}",
+            _span(event.start_mark),
+            path,
+            "platform.yaml's numbers are counts and sizes; quote the value if it is text",
+        )
+
     def scalar(self, event, path: tuple) -> object:
         """The value of a scalar: plain ones by the YAML 1.2 core schema, quoted
         ones and `!!str` as strings, `!!int` and friends only when the text fits."""
+        if event.tag is None and not event.implicit[0]:
+            return event.value  # quoted, no tag
         tag = _tag(event)
+        try:
+            value = _resolve_plain(event.value) if tag == _PLAIN or tag in _CORE_TAGS else None
+        except NumberTooLong:
+            return self.number_too_long(event, path)
         if tag == _PLAIN:
-            return _resolve_plain(event.value)
+            return value
         if tag in _CORE_TAGS:
-            value = _resolve_plain(event.value)
             wanted = _CORE_TAGS[tag]
             if wanted is float and type(value) is int:
                 return float(value)
@@ -411,7 +492,15 @@ class _Builder:
             key_span = _span(key_event.start_mark)
             if type(key_event) is _SCALAR and key_event.tag is None and key_event.value != "<<":
                 # Most keys: plain or quoted text, no tag.
-                key = _resolve_plain(key_event.value) if key_event.implicit[0] else key_event.value
+                try:
+                    key = (
+                        _resolve_plain(key_event.value)
+                        if key_event.implicit[0]
+                        else key_event.value
+                    )
+                except NumberTooLong:
+                    self.number_too_long(key_event, path)
+                    continue
             elif _is_merge_key(key_event):
                 merged = merged or _Merged()
                 self.merge_sources(value_index, key_span, path, depth, merged)
@@ -564,14 +653,16 @@ def parse_document(raw: bytes, file: str) -> tuple[Document | None, list[Diagnos
     ):
         return fail("CW008", "file is empty", Span(1, 1), "run 'crosswalk init' for a starter file")
 
+    stand_ins = _StandIns(text)
     try:
-        stream = _Events(text)
+        stream = _Events(stand_ins.text)
     except yaml.MarkedYAMLError as exc:
-        return None, [_syntax_diagnostic(exc, text, file)]
+        return None, [stand_ins.restore_diagnostic(_syntax_diagnostic(exc, stand_ins.text, file))]
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow
-        before = text[: exc.position]
+        read = stand_ins.text
+        before = read[: exc.position]
         if _BaseLoader is not yaml.SafeLoader:  # libyaml counts bytes, PyYAML characters
-            before = text.encode("utf-8")[: exc.position].decode("utf-8", errors="replace")
+            before = read.encode("utf-8")[: exc.position].decode("utf-8", errors="replace")
         character = exc.character
         return fail(
             "CW003",
@@ -593,7 +684,8 @@ def parse_document(raw: bytes, file: str) -> tuple[Document | None, list[Diagnos
             "flatten the structure; platform.yaml needs only a few levels",
         )
     if stream.problem is not None:
-        return None, [_syntax_diagnostic(stream.problem, text, file)]
+        problem = _syntax_diagnostic(stream.problem, stand_ins.text, file)
+        return None, [stand_ins.restore_diagnostic(problem)]
 
     root = None if stream.root is None else stream.events[stream.root]
     if root is None or (type(root) is _SCALAR and _tag(root) == _PLAIN and not root.value):
@@ -624,14 +716,22 @@ def parse_document(raw: bytes, file: str) -> tuple[Document | None, list[Diagnos
         )
     builder = _Builder(file, stream)
     data = builder.build(stream.root, (), None)
+    locations = builder.locations
+    if stand_ins.active:
+        data = stand_ins.restore(data)
+        locations = {
+            tuple(stand_ins.restore(part) for part in path): where
+            for path, where in locations.items()
+        }
+        builder.diagnostics = [stand_ins.restore_diagnostic(d) for d in builder.diagnostics]
     if builder.diagnostics:
         return None, builder.diagnostics
-    return Document(file, text, data, builder.locations), []
+    return Document(file, text, data, locations), []
 
 
 def _syntax_diagnostic(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
-    span = _span(mark) if mark is not None else Span(1, 1)
+    span = _within(_span(mark), text) if mark is not None else Span(1, 1)
     problem = (exc.problem or exc.context or "invalid YAML").strip()
     if "expected a single document" in str(exc):
         return Diagnostic(
@@ -643,16 +743,17 @@ def _syntax_diagnostic(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagn
             "platform.yaml is one document; remove the '---' separator",
             file,
         )
-    lines = text.splitlines()
+    lines = source_lines(text)
     if mark is not None and mark.line < len(lines):
         line = lines[mark.line]
         if "\t" in line[: len(line) - len(line.lstrip(" \t"))] or "'\\t'" in problem:
-            column = line.index("\t") + 1 if "\t" in line else span.column
+            if "\t" in line:
+                span = Span(mark.line + 1, line.index("\t") + 1)
             return Diagnostic(
                 ERROR,
                 "CW004",
                 "tab character used for indentation",
-                Span(span.line, column),
+                span,
                 "",
                 "YAML indents with spaces only; replace the tab with spaces",
                 file,
