@@ -2,7 +2,9 @@
 
 Defaults come from the JSON Schema's `default` keywords (the schema is the one
 source of truth), filled in by `apply_defaults` before the dataclasses are
-built. Every object keeps its `path` in the document, so later stages can
+built; the same pass turns a whole float where the schema asks for an integer
+(`zones: 3.0`, which JSON Schema accepts) into an int, so nothing later sees
+a float there. Every object keeps its `path` in the document, so later stages can
 point diagnostics at the line that produced it.
 """
 
@@ -81,6 +83,9 @@ def _filled(value: object, schema: dict) -> object:
         if isinstance(items, dict):
             return [_filled(item, items) for item in value]
         return copy_data(value)
+    if type(value) is float and schema.get("type") == "integer" and value.is_integer():
+        # JSON Schema counts 3.0 as an integer; the model holds it as one.
+        return int(value)
     return value
 
 
@@ -506,6 +511,98 @@ def _build_app(a: dict, index: int) -> App:
         path=("apps", index),
         renamed_from=earlier_names(a.get("renamedFrom")),
     )
+
+
+CLOUDS = frozenset({"aws", "gcp", "azure"})
+
+
+@dataclass(frozen=True)
+class PerEnvironment:
+    """A value an environment may set differently from the platform.
+
+    `path` is written as in the schema, `[]` standing for an item of a named
+    list (overrides match items by name); it covers everything under it.
+    `clouds` are the clouds whose programs read it from stack config; `when`
+    narrows it to items whose fields have one of the listed values."""
+
+    path: str
+    clouds: frozenset[str] = CLOUDS
+    when: tuple[tuple[str, frozenset[str]], ...] = ()
+
+    def shown(self, prefix: str = "") -> str:
+        """The path without `prefix` and with its condition, for messages."""
+        text = self.path[len(prefix) :].lstrip(".") if prefix else self.path
+        for key, values in self.when:
+            text += f" (where {key} is {' or '.join(sorted(values))})"
+        return text
+
+    def holds_for(self, cloud: str, item: object) -> bool:
+        if cloud not in self.clouds:
+            return False
+        return all(isinstance(item, dict) and item.get(k) in v for k, v in self.when)
+
+
+# What an environment may change: the values every backend reads from stack
+# config (`StackContext.setting`, one Pulumi.<env>.yaml per environment), so
+# that all environments run the same programs. Anything else would change
+# which resources a program creates or what they are named, and is CW310.
+# New entries need a backend that reads the value through `setting`.
+PER_ENVIRONMENT: tuple[PerEnvironment, ...] = (
+    PerEnvironment("cluster.nodePools[].min"),
+    PerEnvironment("cluster.nodePools[].max"),
+    PerEnvironment("cluster.nodePools[].size", frozenset({"gcp", "azure"})),
+    PerEnvironment("cluster.nodePools[].machineType", frozenset({"gcp", "azure"})),
+    PerEnvironment("cluster.namespaces[].podSecurity"),
+    PerEnvironment("cluster.namespaces[].quota.cpu"),
+    PerEnvironment("cluster.namespaces[].quota.memory"),
+    PerEnvironment("cluster.namespaces[].quota.pods"),
+    PerEnvironment("appServices.datastores[].highAvailability", frozenset({"gcp", "azure"})),
+    PerEnvironment(
+        "appServices.datastores[].highAvailability",
+        frozenset({"aws"}),
+        (("engine", frozenset({"postgres", "mysql"})),),
+    ),
+    PerEnvironment("apps[].image"),
+    PerEnvironment("apps[].replicas"),
+    PerEnvironment("apps[].resources.cpu"),
+    PerEnvironment("apps[].resources.memory"),
+    PerEnvironment("apps[].env"),
+    PerEnvironment("apps[].autoscale.min"),
+    PerEnvironment("apps[].autoscale.max"),
+    PerEnvironment("apps[].autoscale.cpuPercent"),
+)
+
+
+def schema_path(path: tuple) -> str:
+    """('apps', 0, 'env', 'A') -> 'apps[].env.A': a data path as PER_ENVIRONMENT writes it."""
+    text = ""
+    for part in path:
+        text += "[]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def may_differ(path: tuple, cloud: str, data: dict) -> bool:
+    """Whether an environment may set the value at `path` of the platform's
+    `data` (list items by index) differently: PER_ENVIRONMENT names it or a
+    value above it."""
+    item: object = None
+    node: object = data
+    for depth, part in enumerate(path):
+        node = _child(node, part)
+        if isinstance(part, int):
+            item = node
+        pattern = schema_path(path[: depth + 1])
+        if any(e.path == pattern and e.holds_for(cloud, item) for e in PER_ENVIRONMENT):
+            return True
+    return False
+
+
+def _child(node: object, part) -> object:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
 
 
 def merge_overrides(data: dict, overrides: dict) -> tuple[dict, dict[tuple, tuple]]:

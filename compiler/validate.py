@@ -260,7 +260,7 @@ def _diagnose(
     if kind == "oneOf" or kind == "anyOf":
         # Report the branch meant for this kind of value; else jsonschema's best match.
         branches = error.validator_value
-        meant = [i for i, b in enumerate(branches) if _fits_type(instance, b.get("type"))]
+        meant = [i for i, b in enumerate(branches) if fits_type(instance, b.get("type"))]
         context = error.context or []
         if len(meant) == 1:
             context = [e for e in context if e.schema_path and e.schema_path[0] == meant[0]]
@@ -351,10 +351,19 @@ def _diagnose(
         items = "item" if count == 1 else "items"
         return [at("CW106", f"the list must have {bound} {count} {items}")]
 
+    if kind in ("minProperties", "maxProperties"):
+        bound = "at least" if kind == "minProperties" else "at most"
+        count = error.validator_value
+        entries = "entry" if count == 1 else "entries"
+        help = None
+        if "default" in schema and path:
+            help = f"remove '{path[-1]}' to take its default, or add an entry"
+        return [at("CW106", f"the mapping must have {bound} {count} {entries}", key=True, help=help)]
+
     if kind == "uniqueItems" and isinstance(instance, list):
         # Equal as jsonschema sees it (1 == 1.0), so every such error lands here.
         for index, item in enumerate(instance):
-            if any(_same(item, earlier) for earlier in instance[:index]):
+            if any(same_value(item, earlier) for earlier in instance[:index]):
                 return [
                     at(
                         "CW201",
@@ -378,14 +387,14 @@ def _literal(value: object) -> str:
     return str(value)
 
 
-def _same(a: object, b: object) -> bool:
+def same_value(a: object, b: object) -> bool:
     """Equality as JSON Schema means it: 1 equals 1.0, true does not equal 1."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(map(_same, a, b))
+        return len(a) == len(b) and all(map(same_value, a, b))
     return a == b
 
 
@@ -403,7 +412,7 @@ _PYTHON_TYPES = {
 }
 
 
-def _fits_type(value: object, schema_type) -> bool:
+def fits_type(value: object, schema_type) -> bool:
     if schema_type is None:
         return True
     expected = _PYTHON_TYPES.get(schema_type, object)
