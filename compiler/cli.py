@@ -12,9 +12,10 @@ from pathlib import Path
 
 import click
 
-from crosswalk.compiler.diagnostics import Diagnostic, render_json
+from crosswalk.compiler.diagnostics import Diagnostic, render_json, source_lines
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_BUG = 70  # sysexits' EX_SOFTWARE: crosswalk itself failed
 
 
 class UsageError(click.ClickException):
@@ -35,6 +36,17 @@ LAZY_COMMANDS = {
 
 
 class LazyGroup(click.Group):
+    def main(self, args=None, prog_name=None, **extra):
+        """Click's main with a last line of defence: an exception that nothing
+        expected is a crosswalk bug, reported in one line (exit 70) with the
+        traceback in a file, never as a traceback on the terminal."""
+        args = list(sys.argv[1:] if args is None else args)
+        try:
+            return super().main(args, prog_name, **extra)
+        except Exception as exc:  # noqa: BLE001 - the point: whatever it is
+            click.echo(report_bug(args, exc), err=True)
+            sys.exit(EXIT_BUG)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
 
@@ -45,6 +57,38 @@ class LazyGroup(click.Group):
             module, attribute = LAZY_COMMANDS[name]
             return getattr(importlib.import_module(module), attribute)
         return super().get_command(ctx, name)
+
+
+def report_bug(args: list[str], exc: BaseException) -> str:
+    """Write the traceback of an unexpected exception to a file of its own
+    under the temporary directory; return the line that says where it is."""
+    import platform
+    import shlex
+    import tempfile
+    import traceback
+    from importlib.metadata import PackageNotFoundError, version
+
+    command = shlex.join(["crosswalk", *args])
+    try:
+        release = version("crosswalk")
+    except PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        release = "unknown"
+    details = (
+        f"command: {command}\n"
+        f"crosswalk {release}, Python {platform.python_version()} on {platform.platform()}\n\n"
+        + "".join(traceback.format_exception(exc))
+    )
+    try:
+        handle, path = tempfile.mkstemp(prefix="crosswalk-bug-", suffix=".txt")
+        with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace") as out:
+            out.write(details)
+        where = f"the traceback is in {path}"
+    except OSError as problem:
+        where = f"the traceback could not be written ({problem.strerror or problem})"
+    return (
+        f"crosswalk: internal error ({type(exc).__name__}): this is a crosswalk bug, not a "
+        f"problem with your input; {where}; please report it with the command: {command}"
+    )
 
 
 @click.group(
@@ -92,7 +136,7 @@ def _render_snippet(diagnostic: Diagnostic, lines: list[str]) -> str:
 
 
 def print_diagnostics(diagnostics, text: str | None, verbose: bool) -> None:
-    lines = text.splitlines() if (verbose and text) else []
+    lines = source_lines(text) if (verbose and text) else []
     for diagnostic in diagnostics:
         rendered = diagnostic.render()
         if verbose:
