@@ -10,8 +10,15 @@ from datetime import date
 
 from crosswalk.compiler.diagnostics import ERROR, WARNING, Diagnostic, format_path
 from crosswalk.compiler.document import Document
-from crosswalk.compiler.model import Environment, Platform, apply_defaults
-from crosswalk.compiler.validate import did_you_mean, quoted_list
+from crosswalk.compiler.model import (
+    PER_ENVIRONMENT,
+    Environment,
+    Platform,
+    apply_defaults,
+    may_differ,
+    schema_path,
+)
+from crosswalk.compiler.validate import did_you_mean, fits_type, quoted_list, same_value
 from crosswalk.providers import kubernetes_version_findings, rules_for
 from crosswalk.schema import load_schema
 
@@ -417,24 +424,21 @@ def _check_provider(c: _Checker) -> None:
 
 def check_overrides(document: Document, environment: Environment) -> list[Diagnostic]:
     """CW310: every key of an environment's overrides must name a setting the
-    platform has (defaults count) or may have (the schema knows it), and every
-    item of a named list must match an item of the platform by `name`.
+    platform has (defaults count) or may have (the schema knows it), every
+    item of a named list must match an item of the platform by `name`, and
+    what an override changes must be a value that may differ between
+    environments (model.PER_ENVIRONMENT): the programs are the same for every
+    environment, only their stack config differs.
 
     The merged platform is validated and checked separately; this finds what
-    merging would silently drop or misplace."""
-    checker = _Checker(document, None)
+    merging would silently drop or misplace, and what no stack config can say."""
     # Only the sections the overrides name are compared (a 1,000-app platform
     # need not be copied because prod raises a node pool's minimum).
     named = {key: document.data[key] for key in environment.overrides if key in document.data}
-    _check_override(
-        checker,
-        environment.overrides,
-        apply_defaults(named),
-        load_schema(),
-        environment.path + ("overrides",),
-        (),
-    )
-    return checker.found
+    base = apply_defaults(named)
+    walk = _OverrideWalk(_Checker(document, None), document.data["cloud"]["provider"], base)
+    walk.mapping(environment.overrides, base, load_schema(), environment.path + ("overrides",), ())
+    return walk.checker.found
 
 
 def _object_schema(schema: dict) -> dict:
@@ -447,91 +451,134 @@ def _object_schema(schema: dict) -> dict:
     return {}
 
 
-def _check_override(c: _Checker, override, base, schema: dict, where: tuple, at: tuple) -> None:
-    """`override` sits at `where` in the file and applies to `base`, the
-    platform's value at `at` (described by `schema`)."""
-    schema = _object_schema(schema)
-    if not isinstance(override, dict) or not schema:
-        return  # replaces the value; validating the merged platform judges it
-    properties = schema.get("properties", {})
-    extra = schema.get("additionalProperties")
-    for key, value in override.items():
-        here = at + (key,)
-        if here == ("environments",):
-            c.error(
-                "CW310",
-                "environments cannot be overridden by an environment",
-                where + (key,),
-                key=True,
-                help="remove 'environments' from the overrides",
-            )
-            continue
-        has = isinstance(base, dict) and key in base
-        if not has and key not in properties and not isinstance(extra, dict):
-            choices = set(properties) | (set(base) if isinstance(base, dict) else set())
-            c.error(
-                "CW310",
-                f"'{format_path(here)}' does not exist in the platform, so it cannot be overridden",
-                where + (key,),
-                key=True,
-                help=did_you_mean(key, choices)
-                or (f"settings here: {quoted_list(sorted(choices))}" if choices else None),
-            )
-            continue
-        target = base[key] if has else None
-        sub = properties.get(key, extra if isinstance(extra, dict) else {})
-        if here in NAMED_LISTS and isinstance(value, list):
-            _check_named_items(c, value, target, sub.get("items", {}), where + (key,), here)
-        elif isinstance(value, dict):
-            _check_override(c, value, target, sub, where + (key,), here)
+@dataclass
+class _OverrideWalk:
+    """One environment's overrides, walked beside the platform's data (`base`,
+    defaults applied) and the schema."""
 
+    checker: _Checker
+    cloud: str
+    base: dict
 
-def _check_named_items(c: _Checker, items: list, base, schema: dict, where: tuple, at: tuple):
-    """Override items of a named list change the platform's items of the same
-    name; they never add items."""
-    index = {
-        item["name"]: i
-        for i, item in enumerate(base if isinstance(base, list) else [])
-        if isinstance(item, dict) and isinstance(item.get("name"), str)
-    }
-    seen: dict[str, int] = {}
-    for j, item in enumerate(items):
-        name = item.get("name") if isinstance(item, dict) else None
-        if isinstance(name, str) and name in seen:
-            c.error(
-                "CW201",
-                f"{format_path(at)} item '{name}' is overridden twice in this environment",
-                where + (j, "name"),
-                help=f"merge it with the override at item {seen[name]}",
-            )
-            continue
-        if isinstance(name, str):
-            seen[name] = j
-        if not isinstance(name, str):
-            c.error(
-                "CW310",
-                f"an override of {format_path(at)} needs a 'name' to say which item it changes",
-                where + (j,),
-                help="items of named lists are matched by 'name'",
-            )
-            continue
-        if name not in index:
-            help = did_you_mean(name, index)
-            if help is None:
-                help = (
-                    f"declared: {quoted_list(index)}"
-                    if index
-                    else f"declare it under {format_path(at)} first"
+    def mapping(self, override, base, schema: dict, where: tuple, at: tuple) -> None:
+        """`override` sits at `where` in the file and applies to `base`, the
+        platform's value at `at` (described by `schema`)."""
+        c = self.checker
+        schema = _object_schema(schema)
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, value in override.items():
+            here = at + (key,)
+            if here == ("environments",):
+                c.error(
+                    "CW310",
+                    "environments cannot be overridden by an environment",
+                    where + (key,),
+                    key=True,
+                    help="remove 'environments' from the overrides",
                 )
-            c.error(
-                "CW310",
-                f"{format_path(at)} has no item named '{name}' to override",
-                where + (j, "name"),
-                help=help,
-            )
-            continue
-        i = index[name]
-        _check_override(c, item, base[i], schema, where + (j,), at + (i,))
+                continue
+            has = isinstance(base, dict) and key in base
+            if not has and key not in properties and not isinstance(extra, dict):
+                choices = set(properties) | (set(base) if isinstance(base, dict) else set())
+                c.error(
+                    "CW310",
+                    f"'{format_path(here)}' does not exist in the platform, "
+                    "so it cannot be overridden",
+                    where + (key,),
+                    key=True,
+                    help=did_you_mean(key, choices)
+                    or (f"settings here: {quoted_list(sorted(choices))}" if choices else None),
+                )
+                continue
+            target = base[key] if has else None
+            if may_differ(here, self.cloud, self.base) or (has and same_value(value, target)):
+                continue  # the merged platform's schema and checks judge the value
+            sub = properties.get(key, extra if isinstance(extra, dict) else {})
+            if here in NAMED_LISTS and isinstance(value, list):
+                self.named_items(value, target, sub.get("items", {}), where + (key,), here)
+            elif isinstance(value, dict) and isinstance(target, dict):
+                self.mapping(value, target, sub, where + (key,), here)
+            elif fits_type(value, sub.get("type")):
+                self.fixed(here, where + (key,))
+            # else: a value of the wrong type, which validating the merged platform reports
+
+    def fixed(self, here: tuple, where: tuple) -> None:
+        """An override of a value every environment must share."""
+        self.checker.error(
+            "CW310",
+            f"'{format_path(here)}' cannot differ between environments: it would change which "
+            "resources exist or what they are named (every environment runs the same programs)",
+            where,
+            key=True,
+            help=f"set it in the platform itself; {self.what_may_differ(schema_path(here))}",
+        )
+
+    def what_may_differ(self, pattern: str) -> str:
+        """What may differ near `pattern`: under its nearest ancestor that has
+        such values, or (at the top) the sections that have them."""
+        entries = [entry for entry in PER_ENVIRONMENT if self.cloud in entry.clouds]
+        parent = pattern
+        while "." in parent:
+            parent = parent.rsplit(".", 1)[0]
+            under = sorted({e.shown(parent) for e in entries if e.path.startswith(parent + ".")})
+            if under:
+                return f"{parent} may differ only in {', '.join(under)}"
+        sections = sorted({entry.path.split("[]")[0] + "[]" for entry in entries})
+        return (
+            f"environments may differ only in some values of {', '.join(sections[:-1])} and "
+            f"{sections[-1]} (the README lists them)"
+        )
+
+    def named_items(self, items: list, base, schema: dict, where: tuple, at: tuple) -> None:
+        """Override items of a named list change the platform's items of the
+        same name; they never add items."""
+        c = self.checker
+        index = {
+            item["name"]: i
+            for i, item in enumerate(base if isinstance(base, list) else [])
+            if isinstance(item, dict) and isinstance(item.get("name"), str)
+        }
+        seen: dict[str, int] = {}
+        for j, item in enumerate(items):
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str) and name in seen:
+                c.error(
+                    "CW201",
+                    f"{format_path(at)} item '{name}' is overridden twice in this environment",
+                    where + (j, "name"),
+                    help=f"merge it with the override at item {seen[name]}",
+                )
+                continue
+            if isinstance(name, str):
+                seen[name] = j
+            if not isinstance(name, str):
+                c.error(
+                    "CW310",
+                    f"an override of {format_path(at)} needs a 'name' to say which item it changes",
+                    where + (j,),
+                    help="items of named lists are matched by 'name'",
+                )
+                continue
+            if name not in index:
+                help = did_you_mean(name, index)
+                if help is None:
+                    help = (
+                        f"declared: {quoted_list(index)}"
+                        if index
+                        else f"declare it under {format_path(at)} first"
+                    )
+                c.error(
+                    "CW310",
+                    f"{format_path(at)} has no item named '{name}' to override",
+                    where + (j, "name"),
+                    help=help,
+                )
+                continue
+            i = index[name]
+            # `name` only says which item: it is not a change.
+            changes = {key: value for key, value in item.items() if key != "name"}
+            self.mapping(changes, base[i], schema, where + (j,), at + (i,))
 
 
 def _check_state(c: _Checker) -> None:

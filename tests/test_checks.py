@@ -156,17 +156,62 @@ def test_environments_cannot_override_environments() -> None:
 @pytest.mark.parametrize(
     "overrides",
     [
-        "{cluster: {version: '1.30'}}",  # not written in the base: its default is
-        "{cluster: {nodePools: [{name: general, machineType: m6i.2xlarge}]}}",  # optional key
-        "{cluster: {namespaces: [{name: storefront, quota: {cpu: '40'}}]}}",
-        "{apps: [{name: storefront, replicas: 4, autoscale: {min: 4, max: 8}}]}",
+        "{cluster: {nodePools: [{name: general, min: 3, max: 9}]}}",
+        "{cluster: {namespaces: [{name: storefront, quota: {cpu: '40'}, podSecurity: baseline}]}}",
+        "{apps: [{name: storefront, replicas: 4, image: 'ghcr.io/acme/storefront:2.0'}]}",
+        "{apps: [{name: checkout, resources: {cpu: '1', memory: 1Gi}}]}",
         "{appServices: {datastores: [{name: orders, highAvailability: true}]}}",
-        "{tags: {env: prod}}",
         "{apps: [{name: checkout, env: {MODE: live}}]}",
+        "{cluster: {version: '1.31', nodePools: [{name: batch, spot: true}]}}",  # what it is
     ],
 )
-def test_overrides_may_set_what_the_schema_allows(overrides: str) -> None:
-    assert check(with_environments(f"prod: {{overrides: {overrides}}}\n")) == []
+def test_overrides_may_set_what_stack_config_holds(overrides: str) -> None:
+    """Validate accepts them, and so does compile (the programs are the same)."""
+    from crosswalk.compiler.emit import compile_document
+
+    text = with_environments(f"prod: {{overrides: {overrides}}}\n")
+    assert [d for d in check(text) if d.severity == "error"] == []
+    document, _ = parse_document(text.encode("utf-8"), "platform.yaml")
+    compiled = compile_document(document)
+    assert compiled.report.errors == [] and compiled.files
+
+
+@pytest.mark.parametrize(
+    ("overrides", "offending"),
+    [
+        ("{cluster: {version: '1.30'}}", "version"),  # only its default is in the base
+        ("{cluster: {nodePools: [{name: batch, machineType: c6i.4xlarge}]}}", "machineType"),
+        ("{appServices: {datastores: [{name: cache, highAvailability: true}]}}", "cache, hi"),
+        ("{apps: [{name: storefront, autoscale: {max: 8}}]}", "autoscale"),
+        ("{tags: {env: prod}}", "tags"),
+        ("{network: {zones: 2}}", "zones"),
+        ("{apps: [{name: checkout, ingress: {host: pay.example.com}}]}", "host"),
+    ],
+)
+def test_overrides_of_what_every_environment_shares(overrides: str, offending: str) -> None:
+    """Validate reports them itself (compile would find the programs differ),
+    at the offending key, and says why."""
+    text = with_environments(f"prod: {{overrides: {overrides}}}\n")
+    d = only(check(text))
+    assert d.code == "CW310"
+    line = text.splitlines()[-1]
+    at = line.index(offending.split(", ")[-1]) + 1
+    assert d.span == Span(len(text.splitlines()), at)
+    assert "cannot differ between environments: it would change which resources" in d.message
+    assert d.help.startswith("set it in the platform itself; ")
+
+
+def test_what_may_differ_is_said_for_the_cloud() -> None:
+    text = with_environments(
+        "prod: {overrides: {cluster: {nodePools: [{name: general, size: large}]}}}\n"
+    )
+    d = only(check(text))
+    assert d.help == "set it in the platform itself; cluster.nodePools[] may differ only in max, min"
+    gcp = text.replace(
+        "provider: aws, region: us-west-2", "provider: gcp, region: us-central1, project: acme-prod"
+    )
+    gcp = gcp.replace("machineType: c6i.2xlarge", "machineType: c2-standard-8")
+    assert [x.code for x in check(gcp)] == []
 
 
 def test_prod_override_setting_min_above_max_is_reported_at_the_override() -> None:
@@ -205,28 +250,39 @@ def test_override_with_a_wrong_type_is_reported_at_the_override() -> None:
     assert d.message.endswith("(in environment 'prod')")
 
 
-def test_override_that_breaks_a_reference_elsewhere_names_the_environment() -> None:
-    # the host stays in the base; the zone changes only in dev
-    text = with_environments("dev: {overrides: {appServices: {dns: {zone: dev.example.com}}}}\n")
+def _on_gcp(text: str) -> str:
+    text = text.replace(
+        "provider: aws, region: us-west-2", "provider: gcp, region: us-central1, project: acme-prod"
+    )
+    return text.replace("machineType: c6i.2xlarge", "machineType: c2-standard-8")
+
+
+def test_override_that_breaks_a_check_elsewhere_names_the_environment() -> None:
+    # the network stays in the base; the pools outgrow its nodes' range only in prod
+    text = _on_gcp(
+        with_environments("prod: {overrides: {cluster: {nodePools: [{name: general, max: 900}]}}}\n")
+    ).replace("cluster:\n  nodePools:", "network: {cidr: 10.0.0.0/24}\ncluster:\n  nodePools:")
     d = only(check(text))
-    assert d.code == "CW311"
-    assert d.span.line == LINE["ingress: {host: checkout.example.com}"]
-    assert d.message.endswith("(in environment 'dev')")
+    assert d.code == "CW506"
+    assert d.span.line == line_of(text, "network: {cidr: 10.0.0.0/24}")
+    assert d.message.endswith("(in environment 'prod')")
 
 
 def test_override_with_a_machine_type_of_another_cloud() -> None:
-    text = with_environments(
-        "prod: {overrides: {cluster: {nodePools: [{name: general, machineType: e2-standard-4}]}}}\n"
+    text = _on_gcp(
+        with_environments(
+            "prod: {overrides: {cluster: {nodePools: [{name: general, machineType: m6i.large}]}}}\n"
+        )
     )
     d = only(check(text))
     assert d.code == "CW503"
-    assert d.span.line == line_of(text, "e2-standard-4")
+    assert d.span.line == line_of(text, "m6i.large")
 
 
 def test_base_problems_are_not_repeated_per_environment() -> None:
-    text = with_environments("dev: {}\nprod: {overrides: {tags: {env: prod}}}\n").replace(
-        "region: us-west-2", "region: us-wst-2"
-    )
+    text = with_environments(
+        "dev: {}\nprod: {overrides: {cluster: {nodePools: [{name: general, min: 3}]}}}\n"
+    ).replace("region: us-west-2", "region: us-wst-2")
     d = only(check(text))
     assert (d.code, d.severity) == ("CW502", "warning")
     assert "environment" not in d.message

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from crosswalk.compiler import writer
 from crosswalk.compiler.cli import main
-from crosswalk.compiler.document import load_document
+from crosswalk.compiler.document import load_document, parse_document
 from crosswalk.compiler.emit import CACHE_FILE, compile_document, compile_file
 from crosswalk.compiler.writer import write_tree
 
@@ -287,6 +287,30 @@ def test_structural_override_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compile", str(source), "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert "error[CW310]" in result.output and "cannot differ between environments" in result.output
+    assert f"{source}:122:" in result.output  # at `logging:`, not at `overrides:`
+
+
+def test_compile_still_compares_the_programs_of_each_environment(tmp_path: Path, monkeypatch):
+    """The safety net behind model.PER_ENVIRONMENT: were the table to allow a
+    value that changes what a program creates, compile would still refuse it."""
+    from crosswalk.compiler import model
+
+    wrong = model.PerEnvironment("clusterServices.logging.enabled")
+    monkeypatch.setattr(model, "PER_ENVIRONMENT", (*model.PER_ENVIRONMENT, wrong))
+    text = (
+        sample("aws")
+        .read_text()
+        .replace(
+            "      apps: [{name: storefront, replicas: 4}]",
+            "      apps: [{name: storefront, replicas: 4}]\n      clusterServices: {logging: {enabled: false}}",
+        )
+    )
+    document, _ = parse_document(text.encode(), "platform.yaml")
+    result = compile_document(document)
+    (error,) = result.report.errors
+    assert error.code == "CW310" and error.path == "environments.prod.overrides"
+    assert "changes what 04-cluster-services creates" in error.message
+    assert result.files == {}
 
 
 def test_unsupported_cloud_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
