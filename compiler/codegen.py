@@ -14,6 +14,7 @@ at any line length.
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
 import json
 import keyword
@@ -101,13 +102,23 @@ class Call:
         return f"{self.func}(\n" + "\n".join(lines) + "\n" + INDENT * depth + ")"
 
 
+# Names a generated program binds at module level besides its variables (the
+# prelude's, the modules it imports) and the builtins it may call.
+RESERVED_NAMES = frozenset(
+    {"pulumi", "config", "json", "stack", "org", "aws", "gcp", "kubernetes"} | set(dir(builtins))
+)
+
+
 def identifier(*parts: str) -> str:
-    """A snake_case Python identifier from name parts ('order-worker', 'sa')."""
-    text = "_".join(re.sub(r"[^0-9a-zA-Z]+", "_", p).strip("_").lower() for p in parts if p)
-    text = re.sub(r"_+", "_", text) or "resource"
+    """A snake_case Python identifier from name parts ('order-worker', 'sa'):
+    the one way a name becomes a variable. Never a keyword, a reserved name,
+    empty, or starting with a digit; long ones keep a head and a hash of the
+    whole. Program.name makes it unique in its program."""
+    words = (re.sub(r"[^0-9a-zA-Z]+", "_", p).strip("_").lower() for p in parts if p)
+    text = re.sub(r"_+", "_", "_".join(word for word in words if word)) or "resource"
     if text[0].isdigit():
         text = "r_" + text
-    if keyword.iskeyword(text) or text in {"pulumi", "config", "json", "stack", "org"}:
+    if keyword.iskeyword(text) or text in RESERVED_NAMES:
         text += "_"
     if len(text) > MAX_IDENTIFIER:
         # Long names (63-character namespaces, say) would push statements past
@@ -163,6 +174,15 @@ def import_block(lines) -> str:
     return "\n".join(out)
 
 
+def _bound_by(import_lines) -> set[str]:
+    """The names import statements bind."""
+    bound = set()
+    for statement in ast.parse("\n".join(import_lines)).body:
+        for alias in getattr(statement, "names", ()):
+            bound.add(alias.asname or alias.name.split(".")[0])
+    return bound
+
+
 @dataclass
 class Program:
     """One `__main__.py`: header, imports, statements, exports."""
@@ -184,11 +204,22 @@ class Program:
         self.names.add(candidate)
         return Code(candidate)
 
+    def fixed(self, name: str) -> Code:
+        """A variable the program's own helpers refer to by this very name;
+        taken before any other name, so nothing else gets it."""
+        if name in self.names or name != identifier(name):
+            raise ValueError(f"{name!r} cannot be a fixed name: taken, or not an identifier")
+        self.names.add(name)
+        return Code(name)
+
     def comment(self, text: str) -> None:
         self.statements.append(f"# {text}")
 
     def assign(self, var: str, value, source: str | None = None) -> Code:
-        """`var = value`, under a comment citing the YAML path it comes from."""
+        """`var = value`, under a comment citing the YAML path it comes from;
+        `var` comes from `name` (or `fixed`), never from text."""
+        if var not in self.names:
+            raise ValueError(f"{var!r} was not made by Program.name")
         prefix = f"# {source}\n" if source else ""
         self.statements.append(f"{prefix}{var} = {literal(value)}")
         return Code(var)
@@ -215,6 +246,9 @@ class Program:
         )
         body = "\n\n".join(self.statements)
         imports = set(self.imports)
+        shadowed = self.names & (_bound_by(imports) | set(self.helpers))
+        if shadowed:
+            raise RuntimeError(f"variables would shadow imports or helpers: {sorted(shadowed)}")
         if "json." in body and re.search(r"(?<![\w.\"'])json\.", body):  # json.dumps(...) calls
             imports.add("import json")
         else:

@@ -28,10 +28,6 @@ def trust_policy(principal: dict, conditions: dict | None = None) -> Call:
     return Call("json.dumps", [{"Version": "2012-10-17", "Statement": [statement]}])
 
 
-def var_name(name: str) -> str:
-    return name.replace("-", "_")
-
-
 IRSA_CONDITION = '''
 def irsa_condition(issuer_url, service_account):
     """The trust condition that pins a role to one Kubernetes service account."""

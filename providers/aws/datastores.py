@@ -5,10 +5,7 @@ encrypted.
 from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
-from crosswalk.providers.aws.common import (
-    opts,
-    var_name,
-)
+from crosswalk.providers.aws.common import opts
 from crosswalk.providers.common import moved_from, protect
 
 DB_SIZES = {
@@ -128,8 +125,8 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
         subnets = store_resource(
             "aws.elasticache.SubnetGroup", {"subnet_ids": private_subnets}, suffix="subnets"
         )
-        prog.assign(
-            f"{var_name(store.name)}_auth",
+        auth = prog.assign(
+            prog.name(store.name, "auth"),
             Call(
                 "aws.secretsmanager.get_random_password",
                 kwargs={
@@ -139,7 +136,7 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                 },
             ),
         )
-        token = Code(f"pulumi.Output.secret({var_name(store.name)}_auth.random_password)")
+        token = Code(f"pulumi.Output.secret({auth}.random_password)")
         ha = store.high_availability
         cache = store_resource(
             "aws.elasticache.ReplicationGroup",

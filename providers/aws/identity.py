@@ -42,14 +42,14 @@ def emit_identity(ctx: StackContext) -> None:
     p, prog = ctx.platform, ctx.program
     prog.imports.add("import json")
     provider = aws_provider(ctx)
-    prog.assign(
-        "caller",
+    caller = prog.assign(
+        prog.name("caller"),
         Call(
             "aws.get_caller_identity",
             kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},
         ),
     )
-    account_root = Code('"arn:aws:iam::" + caller.account_id + ":root"')
+    account_root = Code(f'"arn:aws:iam::" + {caller}.account_id + ":root"')
     cluster_role = _service_role(
         ctx,
         provider,

@@ -26,8 +26,8 @@ def emit_managed_infra(ctx: StackContext) -> None:
     provider = aws_provider(ctx)
     net = p.network
     line = ctx.line(("network",))
-    prog.assign(
-        "zones",
+    zones = prog.assign(
+        prog.name("zones"),
         Call(
             "aws.get_availability_zones",
             kwargs={
@@ -83,6 +83,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
             ctx,
             provider,
             vpc,
+            zones,
             "public",
             zone,
             public_cidrs[zone],
@@ -118,6 +119,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
             ctx,
             provider,
             vpc,
+            zones,
             "private",
             zone,
             private_cidrs[zone],
@@ -180,7 +182,9 @@ def emit_managed_infra(ctx: StackContext) -> None:
     prog.export("secrets_key_arn", Code(f"{key}.arn"))
 
 
-def _subnet(ctx, provider, vpc: Code, kind: str, zone: int, cidr: str, extra: dict) -> Code:
+def _subnet(
+    ctx, provider, vpc: Code, zones: Code, kind: str, zone: int, cidr: str, extra: dict
+) -> Code:
     """A public or private subnet in the zone-th availability zone."""
     return ctx.program.resource(
         (kind, str(zone)),
@@ -189,7 +193,7 @@ def _subnet(ctx, provider, vpc: Code, kind: str, zone: int, cidr: str, extra: di
         {
             "vpc_id": Code(f"{vpc}.id"),
             "cidr_block": cidr,
-            "availability_zone": Code(f"zones.names[{zone}]"),
+            "availability_zone": Code(f"{zones}.names[{zone}]"),
         }
         | extra,
         ctx.line(("network",)),

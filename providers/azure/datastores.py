@@ -180,7 +180,7 @@ def emit_datastore(az: AzureProgram, store) -> None:
         # admin can grant, so it keeps a password: made once, when the server
         # is created (both resources ignore later values), kept in Key Vault.
         password = prog.assign(
-            f"{var}_password",
+            prog.name(var, "password"),
             Code('pulumi.Output.secret("Cw1-" + secrets.token_urlsafe(32))'),
             line,
         )

@@ -83,7 +83,7 @@ class AzureProgram:
         self.group: Code | None = None  # set where the group is made (identity)
         self.zones: dict[str, Code] = {}
         self.serial: dict[str, Code] = {}  # the last change to what Azure changes one at a time
-        self.prog.names.add("client")  # role_definition() reads the subscription from `client`
+        self.prog.fixed("client")  # role_definition() reads the subscription from `client`
 
     # Program plumbing -------------------------------------------------------
 
@@ -110,7 +110,7 @@ class AzureProgram:
             self.use("authorization")
             provider = self.provider
             self._client = self.prog.assign(
-                "client",
+                Code("client"),
                 Call(
                     "authorization.get_client_config",
                     kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},

@@ -132,7 +132,7 @@ def emit_kubeconfig(ctx: StackContext, name: str, server, ca_data, exec_config: 
     credentials come from the cloud's CLI (`exec_config`), never a static token."""
     exec_config = {"apiVersion": "client.authentication.k8s.io/v1beta1"} | exec_config
     kubeconfig = ctx.program.assign(
-        "kubeconfig",
+        ctx.program.name("kubeconfig"),
         Call(
             "pulumi.Output.json_dumps",
             [

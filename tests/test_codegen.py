@@ -1,0 +1,89 @@
+"""Names become Python identifiers through one function, `codegen.identifier`,
+and a program's variables through `Program.name`: tested with hostile input
+(a leading digit, a keyword, a builtin, the length limit, collisions)."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crosswalk.compiler.codegen import MAX_IDENTIFIER, RESERVED_NAMES, Code, Program, identifier
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (("41", "auth"), "r_41_auth"),  # a datastore named 41 (a valid DNS label)
+        (("0",), "r_0"),
+        (("class",), "class_"),
+        (("None",), "none"),  # lower case: no longer the keyword
+        (("import",), "import_"),
+        (("str",), "str_"),  # a builtin the programs call (`.apply(str)`)
+        (("print",), "print_"),
+        (("config",), "config_"),  # the prelude's names
+        (("aws",), "aws_"),  # a module the programs import
+        (("order-worker", "sa"), "order_worker_sa"),
+        (("a--b", "", "-c-"), "a_b_c"),
+        (("-", "x"), "x"),
+        (("", "-", "ü"), "resource"),
+        (("Ünïcode", "名前"), "n_code"),
+    ],
+)
+def test_identifier_of_hostile_names(parts: tuple, expected: str) -> None:
+    assert identifier(*parts) == expected
+
+
+def test_long_names_keep_a_head_and_a_hash() -> None:
+    long_a, long_b = "a" * 63, "a" * 62 + "b"
+    first, second = identifier(long_a, "namespace"), identifier(long_b, "namespace")
+    assert len(first) == len(second) == MAX_IDENTIFIER
+    assert first != second
+    assert first.startswith("a" * 20)
+
+
+@settings(max_examples=500, derandomize=True, database=None)
+@given(st.lists(st.text(max_size=70), max_size=4))
+def test_identifier_is_always_a_usable_name(parts: list[str]) -> None:
+    name = identifier(*parts)
+    assert name.isidentifier() and name.isascii()
+    assert not keyword.iskeyword(name)
+    assert name not in RESERVED_NAMES and name not in dir(builtins)
+    assert len(name) <= MAX_IDENTIFIER
+    assert identifier(*parts) == name  # stable
+
+
+def test_program_names_never_collide() -> None:
+    program = Program("t", "platform.yaml")
+    names = [program.name(part) for part in ("a-b", "a_b", "A B", "a.b", "a--b")]
+    assert names == ["a_b", "a_b_2", "a_b_3", "a_b_4", "a_b_5"]
+    fixed = Program("t", "platform.yaml")
+    assert fixed.fixed("client") == "client"
+    assert fixed.name("client") == "client_2"
+    with pytest.raises(ValueError):
+        fixed.fixed("client")
+
+
+def test_assign_takes_only_names_the_program_made() -> None:
+    program = Program("t", "platform.yaml")
+    with pytest.raises(ValueError, match="not made by Program.name"):
+        program.assign("41_auth", 1)
+    assert program.assign(program.name("41", "auth"), 1) == "r_41_auth"
+
+
+def test_a_variable_that_would_shadow_an_import_is_refused() -> None:
+    program = Program("t", "platform.yaml")
+    program.imports.add("from pulumi_azure_native import network")
+    program.assign(program.fixed("network"), 1)
+    with pytest.raises(RuntimeError, match="shadow"):
+        program.render()
+
+
+def test_every_name_compiles_as_a_variable() -> None:
+    program = Program("t", "platform.yaml")
+    for parts in [("41",), ("class",), ("x" * 80,), ("",), ("yield", "from")]:
+        program.assign(program.name(*parts), Code("1"))
+    compile(program.render(), "__main__.py", "exec")
