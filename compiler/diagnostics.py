@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "CW510": "Google Groups of several domains",
     "CW511": "machine type does not fit the node pool",
     "CW512": "Kubernetes version not offered by the cloud",
+    "CW514": "more zones than the region offers",
     # CW6xx: secure defaults relaxed on purpose (warnings)
     "CW601": "public API endpoint open to the internet",
     "CW602": "namespace allows privileged pods",

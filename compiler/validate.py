@@ -358,7 +358,9 @@ def _diagnose(
         help = None
         if "default" in schema and path:
             help = f"remove '{path[-1]}' to take its default, or add an entry"
-        return [at("CW106", f"the mapping must have {bound} {count} {entries}", key=True, help=help)]
+        return [
+            at("CW106", f"the mapping must have {bound} {count} {entries}", key=True, help=help)
+        ]
 
     if kind == "uniqueItems" and isinstance(instance, list):
         # Equal as jsonschema sees it (1 == 1.0), so every such error lands here.

@@ -206,7 +206,9 @@ def test_what_may_differ_is_said_for_the_cloud() -> None:
         "prod: {overrides: {cluster: {nodePools: [{name: general, size: large}]}}}\n"
     )
     d = only(check(text))
-    assert d.help == "set it in the platform itself; cluster.nodePools[] may differ only in max, min"
+    assert (
+        d.help == "set it in the platform itself; cluster.nodePools[] may differ only in max, min"
+    )
     gcp = text.replace(
         "provider: aws, region: us-west-2", "provider: gcp, region: us-central1, project: acme-prod"
     )
@@ -260,7 +262,9 @@ def _on_gcp(text: str) -> str:
 def test_override_that_breaks_a_check_elsewhere_names_the_environment() -> None:
     # the network stays in the base; the pools outgrow its nodes' range only in prod
     text = _on_gcp(
-        with_environments("prod: {overrides: {cluster: {nodePools: [{name: general, max: 900}]}}}\n")
+        with_environments(
+            "prod: {overrides: {cluster: {nodePools: [{name: general, max: 900}]}}}\n"
+        )
     ).replace("cluster:\n  nodePools:", "network: {cidr: 10.0.0.0/24}\ncluster:\n  nodePools:")
     d = only(check(text))
     assert d.code == "CW506"

@@ -25,3 +25,21 @@ def test_ci_runs_the_readme_commands() -> None:
     assert commands, "CI runs nothing"
     for command in commands:
         assert command in readme_commands, f"CI runs a command the README does not show: {command}"
+
+
+def test_what_environments_may_change_is_the_table() -> None:
+    """The README's list is model.PER_ENVIRONMENT, entry for entry."""
+    from crosswalk.compiler.model import CLOUDS, PER_ENVIRONMENT
+
+    titles = {"aws": "AWS", "gcp": "GCP", "azure": "Azure"}
+    expected: dict[str, list[str]] = {}
+    for entry in PER_ENVIRONMENT:
+        clouds = [titles[c] for c in ("aws", "gcp", "azure") if c in entry.clouds]
+        where = "".join(
+            f" where {key} is {' or '.join(sorted(values))}" for key, values in entry.when
+        )
+        shown = "every cloud" if entry.clouds == CLOUDS and not where else ", ".join(clouds)
+        expected.setdefault(entry.path, []).append(shown + where)
+    section = README.split("## Environments", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \| (.+) \|$", section, flags=re.MULTILINE)
+    assert rows == [(path, "; ".join(shown)) for path, shown in expected.items()]

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.aws.common import aws_provider, opts
+from crosswalk.providers.aws.rules import subnet_plan
 from crosswalk.providers.common import protect
-
-
-def _subnets(cidr: str, zones: int) -> tuple[list[str], list[str]]:
-    """Public /24-ish and private larger subnets per zone, carved at compile time."""
-    network = ipaddress.ip_network(cidr)
-    halves = list(network.subnets(prefixlen_diff=1))
-    private_bits = max(1, (zones - 1).bit_length())
-    private = [str(s) for s in list(halves[0].subnets(prefixlen_diff=private_bits))[:zones]]
-    public_pool = list(halves[1].subnets(prefixlen_diff=private_bits + 2))
-    public = [str(s) for s in public_pool[:zones]]
-    return public, private
 
 
 def emit_managed_infra(ctx: StackContext) -> None:
@@ -65,7 +53,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
         line,
         opts(provider),
     )
-    public_cidrs, private_cidrs = _subnets(net.cidr, net.zones)
+    public_cidrs, private_cidrs = subnet_plan(net.cidr, net.zones)
     public_rt = prog.resource(
         "public_route_table",
         "aws.ec2.RouteTable",

@@ -19,6 +19,8 @@ from crosswalk.compiler.mock_outputs import (
     fixed_outputs,
 )
 from crosswalk.compiler.mock_values import Secret, reveal
+from crosswalk.providers.aws.rules import availability_zones
+from crosswalk.schema import load_schema
 
 PACKAGES = ("aws", "eks", "awsx")  # type-token packages whose outputs are made up here
 
@@ -109,6 +111,9 @@ def _aws_rds_cluster(f: Fabrication) -> dict[str, Any]:
         clusterIdentifier=reveal(f.inputs.get("clusterIdentifier")) or f.physical_name,
     )
     return outputs
+
+
+MOST_ZONES = load_schema()["properties"]["network"]["properties"]["zones"]["maximum"]
 
 
 def _region_code(region: str) -> str:
@@ -386,14 +391,21 @@ def _eks_get_kubeconfig(c: InvokeContext) -> dict[str, Any]:
     return {"result": json.dumps(config, sort_keys=True)}
 
 
-INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
-    "aws:index/getAvailabilityZones:getAvailabilityZones": lambda c: {
-        "names": [f"{c.region}{s}" for s in "abc"],
-        "zoneIds": [f"{_region_code(c.region)}-az{i}" for i in (1, 2, 3)],
+def _availability_zones(c: InvokeContext) -> dict[str, Any]:
+    """As many zones as the region has (validate holds platforms to that); a
+    region crosswalk does not know gets as many as a platform may ask for."""
+    count = availability_zones(c.region) or MOST_ZONES
+    return {
+        "names": [f"{c.region}{letter}" for letter in "abcdef"[:count]],
+        "zoneIds": [f"{_region_code(c.region)}-az{i}" for i in range(1, count + 1)],
         "groupNames": [c.region],
         "state": c.args.get("state", "available"),
         "id": c.region,
-    },
+    }
+
+
+INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:index/getCallerIdentity:getCallerIdentity": lambda c: {
         "accountId": ACCOUNT_ID,
         "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/crosswalk-plan",

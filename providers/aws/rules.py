@@ -1,8 +1,12 @@
-"""AWS (EKS): facts about the cloud."""
+"""AWS (EKS): facts about the cloud, the subnets crosswalk carves, and the
+rules `crosswalk validate` checks only on AWS."""
 
+from __future__ import annotations
+
+import ipaddress
 import re
 
-from crosswalk.providers import ProviderRules, calendar
+from crosswalk.providers import Finding, ProviderRules, calendar
 
 # EKS's Kubernetes calendar: released on EKS, end of standard support, end of
 # extended support (14 months standard, then 12 extended). Source: the AWS page
@@ -22,6 +26,81 @@ KUBERNETES_VERSIONS = calendar(
         ("1.29", "2024-01-23", "2025-03-23", "2026-03-23"),
     )
 )
+# Availability Zones an account sees in each region (what
+# aws.get_availability_zones lists), from AWS's Regions and Availability Zones
+# page, 2025. Regions not listed here but known to crosswalk have three.
+# us-west-1 has three zones, but accounts made since 2014 see two of them.
+AVAILABILITY_ZONES = {"us-east-1": 6, "us-west-1": 2, "us-west-2": 4, "ap-northeast-2": 4}
+DEFAULT_AVAILABILITY_ZONES = 3
+SMALLEST_SUBNET = 28  # AWS subnets are /16 to /28
+
+
+def availability_zones(region: str) -> int | None:
+    """How many zones `region` offers; None for a region crosswalk does not know."""
+    if region not in RULES.regions:
+        return None
+    return AVAILABILITY_ZONES.get(region, DEFAULT_AVAILABILITY_ZONES)
+
+
+def subnet_plan(cidr: str, zones: int) -> tuple[list[str], list[str]]:
+    """(public, private) subnets, one of each per zone: the private ones share
+    the network's first half, the public ones (a quarter of their size) the
+    second."""
+    network = ipaddress.ip_network(cidr)
+    halves = list(network.subnets(prefixlen_diff=1))
+    private_bits = _zone_bits(zones)
+    private = [str(s) for s in list(halves[0].subnets(prefixlen_diff=private_bits))[:zones]]
+    public_pool = list(halves[1].subnets(prefixlen_diff=private_bits + 2))
+    public = [str(s) for s in public_pool[:zones]]
+    return public, private
+
+
+def _zone_bits(zones: int) -> int:
+    return max(1, (zones - 1).bit_length())
+
+
+def _checks(platform) -> list[Finding]:
+    return _check_zones(platform) + _check_subnets(platform)
+
+
+def _check_zones(platform) -> list[Finding]:
+    zones, region = platform.network.zones, platform.cloud.region
+    offered = availability_zones(region)
+    if offered is None or zones <= offered:
+        return []
+    return [
+        Finding(
+            "error",
+            "CW514",
+            f"'{region}' has {offered} availability zones, not {zones}",
+            ("network", "zones"),
+            f"set network.zones to {offered} or fewer",
+        )
+    ]
+
+
+def _check_subnets(platform) -> list[Finding]:
+    """Each zone's public subnet is the smallest the carve makes; AWS takes /28 at least."""
+    network = platform.network
+    try:
+        prefix = ipaddress.ip_network(network.cidr).prefixlen
+    except ValueError:  # an invalid CIDR: the shared checks report it (CW307)
+        return []
+    public = prefix + 1 + _zone_bits(network.zones) + 2
+    if prefix > 24 or public <= SMALLEST_SUBNET:  # past /24 the shared checks report it
+        return []
+    largest = SMALLEST_SUBNET - 3 - _zone_bits(network.zones)
+    return [
+        Finding(
+            "error",
+            "CW506",
+            f"'{network.cidr}' is too small for {network.zones} zones: each zone's public subnet "
+            f"would be a /{public}, and AWS subnets are /{SMALLEST_SUBNET} or larger",
+            ("network", "cidr"),
+            f"use a /{largest} or larger network.cidr, or fewer zones",
+        )
+    ]
+
 
 RULES = ProviderRules(
     cloud="aws",
@@ -76,4 +155,5 @@ RULES = ProviderRules(
     kubernetes_versions=KUBERNETES_VERSIONS,
     network_policy_enforcer="the VPC CNI's network policy agent (its add-on's enable_network_policy)",
     extended_support="extended support (billed per cluster hour)",
+    extra_checks=_checks,
 )

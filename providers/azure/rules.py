@@ -92,18 +92,25 @@ NODE_POD_PREFIX = 24
 POD_RANGES = ("10.244.0.0/14", "172.20.0.0/14", "192.168.0.0/16")
 SERVICE_RANGES = ("172.16.0.0/16", "10.96.0.0/16", "192.168.128.0/17")
 AZURE_RESERVED = 5  # addresses Azure keeps in every subnet
+AVAILABILITY_ZONES = 3  # in every region that has zones (Azure's list of regions, 2025)
 
 
-def address_plan(network) -> tuple[str, str, str]:
-    """The overlay pod range, the service range and the cluster DNS address,
-    none overlapping the virtual network (or each other)."""
+DNS_SERVICE_INDEX = 10  # the cluster DNS service takes the service range's x.x.x.10
+SMALLEST_SERVICE_RANGE = 28
+
+
+def address_plan(network) -> tuple[str, str, str | None]:
+    """The overlay pod range, the service range and the cluster DNS address
+    (None when the range is too small to hold it: validation says so), none
+    overlapping the virtual network (or each other)."""
     vnet = ipaddress.ip_network(network.cidr)
     if network.service_cidr:
         service = ipaddress.ip_network(network.service_cidr)
     else:
         service = _free(SERVICE_RANGES, [vnet])
     pods = _free(POD_RANGES, [vnet, service])
-    return str(pods), str(service), str(service[10])
+    dns = str(service[DNS_SERVICE_INDEX]) if service.prefixlen <= SMALLEST_SERVICE_RANGE else None
+    return str(pods), str(service), dns
 
 
 def _free(candidates: tuple[str, ...], taken: list):
@@ -245,9 +252,26 @@ DATASTORE_NAMES = {
 }
 
 
+def _check_zones(platform) -> list[Finding]:
+    """Azure regions with availability zones have three of them."""
+    if platform.network.zones <= AVAILABILITY_ZONES:
+        return []
+    return [
+        Finding(
+            "error",
+            "CW514",
+            f"Azure regions have at most {AVAILABILITY_ZONES} availability zones, not "
+            f"{platform.network.zones}",
+            ("network", "zones"),
+            f"set network.zones to {AVAILABILITY_ZONES} or fewer",
+        )
+    ]
+
+
 def _checks(platform) -> list[Finding]:
     return (
-        _check_address_plan(platform)
+        _check_zones(platform)
+        + _check_address_plan(platform)
         + _check_members(platform)
         + _check_names(platform)
         + _check_pools(platform)
@@ -259,12 +283,23 @@ def _check_address_plan(platform) -> list[Finding]:
     """Room for every node the pools scale to, in the nodes' subnet and in the pod range."""
     network = platform.network
     try:
-        pods, _, _ = address_plan(network)
+        pods, _, dns = address_plan(network)
         nodes = ipaddress.ip_network(subnet_plan(network.cidr, [])["nodes"])
     except ValueError:  # an invalid CIDR: the shared checks report it (CW307)
         return []
     most = sum(pool.max for pool in platform.cluster.node_pools)
     found = []
+    if dns is None:
+        found.append(
+            Finding(
+                "error",
+                "CW506",
+                f"the service range '{network.service_cidr}' is too small: AKS gives the cluster's "
+                f"DNS service its address .{DNS_SERVICE_INDEX}, and Services need the rest",
+                ("network", "serviceCidr"),
+                f"use a /{SMALLEST_SERVICE_RANGE} or larger serviceCidr (a /16 is usual)",
+            )
+        )
     room = nodes.num_addresses - AZURE_RESERVED
     if room < most:
         found.append(

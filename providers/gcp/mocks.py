@@ -15,6 +15,7 @@ from crosswalk.compiler.mock_outputs import (
     fake_uuid,
 )
 from crosswalk.compiler.mock_values import Secret, reveal
+from crosswalk.providers.gcp.rules import zones_of
 
 PACKAGES = ("gcp",)  # type-token packages whose outputs are made up here
 
@@ -144,6 +145,13 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
 }
 
 
+def _zones(region: str) -> list[str]:
+    """The region's zones; for a region crosswalk does not know, as many as a
+    platform may ask for."""
+    letters = zones_of(region) or tuple("abcdef")
+    return [f"{region}-{letter}" for letter in letters]
+
+
 INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
     "gcp:organizations/getProject:getProject": lambda c: {
         "projectId": c.args.get("projectId") or c.project,
@@ -159,7 +167,7 @@ INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
         "id": c.project,
     },
     "gcp:compute/getZones:getZones": lambda c: {
-        "names": [f"{c.args.get('region') or c.region}-{s}" for s in "abc"],
+        "names": _zones(c.args.get("region") or c.region),
         "project": c.project,
         "region": c.args.get("region") or c.region,
         "id": c.project,

@@ -44,6 +44,19 @@ KUBERNETES_VERSIONS = calendar(
         ("1.30", "2024-07-31", "2025-09-30", "2026-07-31"),
     )
 )
+# Zones of each region, from Google Cloud's list of regions and zones, 2025:
+# three everywhere but us-central1. GKE spreads node pools over the first
+# network.zones of them.
+ZONES = {"us-central1": ("a", "b", "c", "f")}
+DEFAULT_ZONES = ("a", "b", "c")
+
+
+def zones_of(region: str) -> tuple[str, ...] | None:
+    """The zone letters of `region`; None for a region crosswalk does not know."""
+    if region not in REGIONS:
+        return None
+    return ZONES.get(region, DEFAULT_ZONES)
+
 
 # Engine versions as platform.yaml writes them -> what Cloud SQL / Memorystore call them.
 SQL_VERSIONS = {
@@ -169,6 +182,22 @@ def security_group_domain(platform) -> str | None:
     return None
 
 
+def _check_zones(platform) -> list[Finding]:
+    zones, region = platform.network.zones, platform.cloud.region
+    offered = zones_of(region)
+    if offered is None or zones <= len(offered):
+        return []
+    return [
+        Finding(
+            "error",
+            "CW514",
+            f"'{region}' has {len(offered)} zones, not {zones}",
+            ("network", "zones"),
+            f"set network.zones to {len(offered)} or fewer",
+        )
+    ]
+
+
 def _checks(platform) -> list[Finding]:
     found: list[Finding] = []
     if not platform.name[0].isalpha():
@@ -184,6 +213,7 @@ def _checks(platform) -> list[Finding]:
     found += _check_members(platform)
     found += _check_address_plan(platform)
     found += _check_datastores(platform)
+    found += _check_zones(platform)
     return found
 
 
