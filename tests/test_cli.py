@@ -78,3 +78,14 @@ def test_usage_errors_and_diagnostics_are_not_bugs(tmp_path, monkeypatch) -> Non
     invalid = CliRunner().invoke(main, ["validate", "tests/cases/invalid/CW101-unknown-key.yaml"])
     assert (missing.exit_code, invalid.exit_code) == (2, 1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_verbose_shows_the_line_editors_show(monkeypatch) -> None:
+    """U+0085 and U+2028 in a value do not shift the lines under --verbose."""
+    monkeypatch.chdir(REPO)
+    case = "tests/cases/invalid/CW105-positions-after-line-separators.yaml"
+    result = CliRunner().invoke(main, ["validate", "-v", case])
+    assert result.exit_code == 1
+    snippet = result.stdout.split("cluster.nodePools[0].name", 1)[1].splitlines()
+    assert snippet[2] == "8 |   nodePools: [{name: General}]"
+    assert snippet[3] == "  |                      ^"

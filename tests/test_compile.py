@@ -273,8 +273,9 @@ def test_environment_values_live_in_stack_config(tree: Path) -> None:
     assert services["config"]["acme-app-services:datastores.orders.deletionProtection"] is False
 
 
-def test_structural_override_is_refused(tmp_path: Path) -> None:
-    text = (
+def _aws_sample_with_prod_logging_off() -> str:
+    """An override of what every environment shares: whether logging runs."""
+    return (
         sample("aws")
         .read_text()
         .replace(
@@ -282,6 +283,10 @@ def test_structural_override_is_refused(tmp_path: Path) -> None:
             "      apps: [{name: storefront, replicas: 4}]\n      clusterServices: {logging: {enabled: false}}",
         )
     )
+
+
+def test_structural_override_is_refused(tmp_path: Path) -> None:
+    text = _aws_sample_with_prod_logging_off()
     source = tmp_path / "platform.yaml"
     source.write_text(text)
     result = CliRunner().invoke(main, ["compile", str(source), "-o", str(tmp_path / "o")])
@@ -297,14 +302,7 @@ def test_compile_still_compares_the_programs_of_each_environment(tmp_path: Path,
 
     wrong = model.PerEnvironment("clusterServices.logging.enabled")
     monkeypatch.setattr(model, "PER_ENVIRONMENT", (*model.PER_ENVIRONMENT, wrong))
-    text = (
-        sample("aws")
-        .read_text()
-        .replace(
-            "      apps: [{name: storefront, replicas: 4}]",
-            "      apps: [{name: storefront, replicas: 4}]\n      clusterServices: {logging: {enabled: false}}",
-        )
-    )
+    text = _aws_sample_with_prod_logging_off()
     document, _ = parse_document(text.encode(), "platform.yaml")
     result = compile_document(document)
     (error,) = result.report.errors

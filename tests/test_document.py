@@ -503,3 +503,52 @@ def test_aliases_cannot_nest_past_the_limit() -> None:
     ((code, line, _, message),) = problems(text)
     assert (code, line) == ("CW003", 1)
     assert message == f"aliases nest values deeper than {MAX_DEPTH} levels"
+
+
+# --- numbers too long to read -------------------------------------------------------------
+
+LONG = "9" * 4400  # past Python's 4,300-digit limit for turning an integer into text
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        (f"v: {LONG}\n", 4),
+        (f"v: -{LONG}\n", 4),
+        (f"v: 0x{'f' * 4000}\n", 4),  # read fine, but it would not turn into text
+        (f"v: 0o{'7' * 200}\n", 4),
+        (f"v: {'1' * 150}.5e3\n", 4),
+        (f"v: [1, {LONG}]\n", 8),
+        (f"v: !!int {LONG}\n", 4),
+        (f"v: !!float {LONG}\n", 4),
+        (f"{'1' * 150}: v\n", 1),  # as a key
+    ],
+)
+def test_numbers_too_long_are_refused_where_they_are(text: str, column: int) -> None:
+    ((code, line, at, message),) = problems(text)
+    assert (code, line, at) == ("CW012", 1, column)
+    assert "crosswalk reads numbers of at most 100" in message
+
+
+def test_long_text_that_is_no_number_is_text() -> None:
+    assert value(f'"{LONG}"') == LONG
+    assert value("9" * 99 + "x" * 5000) == "9" * 99 + "x" * 5000
+    assert value("1" * 100) == int("1" * 100)
+
+
+# --- lines as editors count them -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("separator", ["\x85", "\u2028", "\u2029"])
+def test_yaml11_line_breaks_are_text_and_do_not_shift_positions(separator: str) -> None:
+    text = f"a: x{separator}y\nb: 'p{separator}q'\n# note{separator}c: 1\nd: 2\n"
+    document = load(text)
+    assert document.data == {"a": f"x{separator}y", "b": f"p{separator}q", "d": 2}
+    assert document.span(("d",)) == Span(4, 4)
+    assert problems(text + "e: [\n")[0][1:3] == (5, 5)
+
+
+def test_a_syntax_error_at_the_end_points_at_the_last_line() -> None:
+    assert problems("a: 1\nb: [x, y\n")[0][1:3] == (2, 9)  # just after the last character
+    assert problems("a: 1\nb: [x, y\n\n\n")[0][1:3] == (4, 1)
+    assert problems("a: 1\nb: [x, y")[0][1:3] == (2, 9)

@@ -123,3 +123,22 @@ def test_generated_code_holds_them_only_as_literals() -> None:
         for text in HOSTILE[:4]:
             assert text in strings, f"{text!r} is not a literal of {path}"
         assert used
+
+
+def test_control_characters_in_an_environments_env_reach_the_app_as_written(tmp_path: Path):
+    """C0 and C1 controls, U+0085, U+2028/2029 and a byte order mark in one
+    environment's env value: Pulumi.<env>.yaml must carry them unchanged
+    (YAML readers refused some and folded others into a space)."""
+    case = ROOT / "tests" / "cases" / "valid" / "override-env-control-characters.yaml"
+    document, problems = parse_document(case.read_bytes(), "platform.yaml")
+    assert document is not None, problems
+    written = document.data["environments"]["prod"]["overrides"]["apps"][0]["env"]["GREETING"]
+    assert {"\x01", "\x7f", "\x80", "\x85", "\u2028", "\u2029", "\ufeff"} <= set(written)
+    result = compile_document(document)
+    assert not result.report.errors
+    write_tree(result.files, tmp_path / "out")
+    for env, expected in (("prod", written), ("dev", "hello")):
+        plan = plan_tree(tmp_path / "out", env)
+        assert plan.ok, [(s.dir, s.error) for s in plan.stacks if s.error]
+        config = resource(plan, "06-apps/shop", "kubernetes:core/v1:ConfigMap", "shop")
+        assert config.inputs["data"] == {"GREETING": expected}
