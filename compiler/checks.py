@@ -382,6 +382,27 @@ def _check_provider(c: _Checker) -> None:
             key=True,
             help="remove it",
         )
+    for key, value, cloud, title in (
+        ("account", p.cloud.account, "aws", "AWS"),
+        ("subscription", p.cloud.subscription, "azure", "Azure"),
+    ):
+        if value is not None and p.cloud.provider != cloud:
+            c.error(
+                "CW504",
+                f"'{key}' applies only to {title}, not to {rules.title}",
+                ("cloud", key),
+                key=True,
+                help="remove it"
+                + ("; GCP places a platform by cloud.project" if p.cloud.provider == "gcp" else ""),
+            )
+    if p.github_oidc_provider is not None and p.cloud.provider != "aws":
+        c.error(
+            "CW504",
+            f"'githubOidcProvider' applies only to AWS, not to {rules.title}",
+            ("identity", "githubOidcProvider"),
+            key=True,
+            help="remove it; CI identities federate with GitHub through the cloud's own identity",
+        )
     if p.network.pod_cidr is not None and p.cloud.provider != "gcp":
         c.error(
             "CW504",
@@ -419,7 +440,14 @@ def _check_provider(c: _Checker) -> None:
         rules, p.cluster.version, c.today, ("cluster", "version")
     )
     for finding in findings + rules.extra_checks(p):
-        c.report(finding.severity, finding.code, finding.message, finding.path, help=finding.help)
+        c.report(
+            finding.severity,
+            finding.code,
+            finding.message,
+            finding.path,
+            key=finding.key,
+            help=finding.help,
+        )
 
 
 def check_overrides(document: Document, environment: Environment) -> list[Diagnostic]:
@@ -524,7 +552,7 @@ class _OverrideWalk:
             under = sorted({e.shown(parent) for e in entries if e.path.startswith(parent + ".")})
             if under:
                 return f"{parent} may differ only in {', '.join(under)}"
-        sections = sorted({entry.path.split("[]")[0] + "[]" for entry in entries})
+        sections = sorted({entry.path.split(".")[0].split("[]")[0] for entry in entries})
         return (
             f"environments may differ only in some values of {', '.join(sections[:-1])} and "
             f"{sections[-1]} (the README lists them)"
@@ -658,6 +686,14 @@ def _check_relaxed_defaults(c: _Checker) -> None:
             "ingress-nginx is retired upstream and receives no more security fixes",
             ("appServices", "ingress", "controller"),
             help="use 'envoy-gateway' (Gateway API) or 'traefik'",
+        )
+    if not p.deletion_protection:
+        c.warn(
+            "CW611",
+            "deletion protection is off: databases, caches, queues, keys, DNS zones, registries "
+            "and the cluster can be deleted, and replaced by a change",
+            ("deletionProtection",),
+            help="keep it on where data matters; turn it off only in environments you rebuild",
         )
     if p.services.policy == "none":
         c.warn(

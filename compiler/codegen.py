@@ -128,6 +128,20 @@ def identifier(*parts: str) -> str:
     return text
 
 
+def joined(*parts: str) -> str | Code | Call:
+    """Text of literal pieces and values a program reads (`Code`, e.g. a config
+    read): the text itself when every piece is literal, else an expression
+    that joins them at run time (an f-string when the pieces are plain, so
+    it formats on one line)."""
+    if not any(isinstance(part, Code) for part in parts):
+        return "".join(parts)
+    literals = [part for part in parts if not isinstance(part, Code)]
+    if all(_PLAIN.fullmatch(part) and "{" not in part and "}" not in part for part in literals):
+        body = "".join("{" + part + "}" if isinstance(part, Code) else part for part in parts)
+        return Code('f"' + body + '"')
+    return Call(py_string("") + ".join", [list(parts)])
+
+
 def call_statement(prefix: str, func: str, args: list[str], width: int = 88) -> str:
     """`prefix func(a, b)` on one line when it fits, else exploded with a magic
     trailing comma (which ruff keeps exploded at any line length)."""
@@ -235,6 +249,17 @@ class Program:
 
     def statement(self, code: str) -> None:
         self.statements.append(code)
+
+    def block(self, header: str, start: int) -> None:
+        """Make the statements written since `start` the body of `header`
+        (`if ...:`, `elif ...:`, `else:`): what only some environments do."""
+        body = "\n".join(self.statements[start:])
+        del self.statements[start:]
+        indented = "\n".join(INDENT + line if line else line for line in body.split("\n"))
+        if header.startswith(("elif ", "else")) and self.statements:
+            self.statements[-1] += f"\n{header}\n{indented}"
+        else:
+            self.statements.append(f"{header}\n{indented}")
 
     def export(self, name: str, value: Code) -> None:
         self.exports[name] = value

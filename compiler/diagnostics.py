@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "CW510": "Google Groups of several domains",
     "CW511": "machine type does not fit the node pool",
     "CW512": "Kubernetes version not offered by the cloud",
+    "CW513": "tag not allowed by the cloud",
     "CW514": "more zones than the region offers",
     # CW6xx: secure defaults relaxed on purpose (warnings)
     "CW601": "public API endpoint open to the internet",
@@ -84,6 +85,7 @@ CODES: dict[str, str] = {
     "CW608": "policy engine turned off",
     "CW609": "Kubernetes version near or past its end of standard support",
     "CW610": "policy engine audits instead of enforcing",
+    "CW611": "deletion protection turned off",
 }
 
 

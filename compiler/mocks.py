@@ -69,9 +69,12 @@ class ResourceRecord:
     source_line: int | None = None  # line in the program's __main__.py that created it
     origin: str | None = None  # set by the caller: the YAML path cited, e.g. "apps.shop.ingress"
     # Resource options the engine acts on: the names this resource had before
-    # (each a dict of the alias spec's set fields, or {"urn": ...}), and `protect`.
+    # (each a dict of the alias spec's set fields, or {"urn": ...}), `protect`
+    # (Pulumi refuses to delete or replace it) and `retain_on_delete` (a destroy
+    # leaves it in the cloud).
     aliases: list[dict[str, Any]] = field(default_factory=list)
     protect: bool = False
+    retain_on_delete: bool = False
 
 
 # Package of a type token -> the cloud whose provider settings (region...) apply to it.
@@ -289,6 +292,7 @@ def _make_monitor_class() -> type:
                     source_line=source_line,
                     aliases=_aliases(request),
                     protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             except MockError:
                 raise

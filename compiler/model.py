@@ -10,7 +10,7 @@ point diagnostics at the line that produced it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from crosswalk.schema import load_schema
@@ -109,7 +109,17 @@ class Cloud:
     provider: str
     region: str
     project: str | None
+    account: str | None = None  # AWS
+    subscription: str | None = None  # Azure
     path: tuple = ("cloud",)
+
+    @property
+    def scope(self) -> str | None:
+        """What the cloud keeps names unique in: the AWS account, the GCP project,
+        the Azure subscription (None: not declared)."""
+        return {"aws": self.account, "gcp": self.project, "azure": self.subscription}.get(
+            self.provider
+        )
 
 
 @dataclass(frozen=True)
@@ -295,6 +305,30 @@ class Environment:
     name: str
     overrides: dict = field(hash=False, compare=False)
     path: tuple = ()
+    order: int = 0  # where platform.yaml declares it, from 0
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one environment lives, among the platform's environments.
+
+    `neighbours` are the environments in the same account (AWS), project (GCP)
+    or subscription (Azure), in the order platform.yaml declares them, this
+    one included; environments that declare none count as sharing one. The
+    first of them keeps the platform's plain names and creates what the cloud
+    allows once per account; the others carry their name in names that must
+    be unique there, and look those singletons up."""
+
+    environment: str
+    neighbours: tuple[str, ...]
+
+    @property
+    def first(self) -> bool:
+        return self.neighbours[0] == self.environment
+
+    @property
+    def shared(self) -> bool:
+        return len(self.neighbours) > 1
 
 
 @dataclass(frozen=True)
@@ -313,6 +347,10 @@ class Platform:
     app_services: AppServices
     apps: tuple[App, ...]
     environments: tuple[Environment, ...]
+    deletion_protection: bool = True
+    github_oidc_provider: str | None = None  # AWS: an existing provider's ARN
+    # Set on the platform as each environment sees it (see place_environments).
+    placement: Placement | None = None
 
     # Lookups by name; the first declaration wins, as everywhere else. One
     # index per kind: looking up a namespace does not look at the apps.
@@ -436,7 +474,13 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
     apps = tuple(_build_app(a, i) for i, a in enumerate(data.get("apps", [])))
     return Platform(
         name=data["name"],
-        cloud=Cloud(cloud["provider"], cloud["region"], cloud.get("project")),
+        cloud=Cloud(
+            cloud["provider"],
+            cloud["region"],
+            cloud.get("project"),
+            cloud.get("account"),
+            cloud.get("subscription"),
+        ),
         tags=_pairs(data.get("tags")),
         state_backend=data.get("state", {}).get("backend"),
         state_secrets_provider=data.get("state", {}).get("secretsProvider"),
@@ -480,10 +524,29 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         ),
         apps=apps,
         environments=tuple(
-            Environment(name, env.get("overrides", {}), ("environments", name))
-            for name, env in sorted(data["environments"].items())
+            sorted(
+                (
+                    Environment(name, env.get("overrides", {}), ("environments", name), order)
+                    for order, (name, env) in enumerate(data["environments"].items())
+                ),
+                key=lambda e: e.name,
+            )
         ),
+        deletion_protection=data["deletionProtection"],
+        github_oidc_provider=identity.get("githubOidcProvider"),
     )
+
+
+def place_environments(platforms: dict[str, Platform], base: Platform) -> dict[str, Platform]:
+    """Each environment's platform with its Placement: which environments
+    share its account, project or subscription (see Placement)."""
+    declared = sorted(base.environments, key=lambda e: e.order)
+    scopes = {e.name: platforms[e.name].cloud.scope for e in declared if e.name in platforms}
+    placed = {}
+    for name, platform in platforms.items():
+        neighbours = tuple(other for other, scope in scopes.items() if scope == scopes[name])
+        placed[name] = replace(platform, placement=Placement(name, neighbours))
+    return placed
 
 
 def _build_app(a: dict, index: int) -> App:
@@ -523,17 +586,22 @@ class PerEnvironment:
     `path` is written as in the schema, `[]` standing for an item of a named
     list (overrides match items by name); it covers everything under it.
     `clouds` are the clouds whose programs read it from stack config; `when`
-    narrows it to items whose fields have one of the listed values."""
+    narrows it to items whose fields have one of the listed values;
+    `when_set`, to platforms that set it (an environment may change it, not
+    add it: without it the programs would create less)."""
 
     path: str
     clouds: frozenset[str] = CLOUDS
     when: tuple[tuple[str, frozenset[str]], ...] = ()
+    when_set: bool = False
 
     def shown(self, prefix: str = "") -> str:
         """The path without `prefix` and with its condition, for messages."""
         text = self.path[len(prefix) :].lstrip(".") if prefix else self.path
         for key, values in self.when:
             text += f" (where {key} is {' or '.join(sorted(values))})"
+        if self.when_set:
+            text += " (where the platform sets it)"
         return text
 
     def holds_for(self, cloud: str, item: object) -> bool:
@@ -546,22 +614,34 @@ class PerEnvironment:
 # config (`StackContext.setting`, one Pulumi.<env>.yaml per environment), so
 # that all environments run the same programs. Anything else would change
 # which resources a program creates or what they are named, and is CW310.
-# New entries need a backend that reads the value through `setting`.
+# New entries need a backend that reads the value through `setting`; the
+# README's "Environments" section lists them.
 PER_ENVIRONMENT: tuple[PerEnvironment, ...] = (
+    # Where the environment lives, and what it is tagged and protected with.
+    PerEnvironment("cloud.region"),
+    PerEnvironment("cloud.project", frozenset({"gcp"})),
+    PerEnvironment("cloud.account", frozenset({"aws"})),
+    PerEnvironment("cloud.subscription", frozenset({"azure"})),
+    PerEnvironment("identity.githubOidcProvider", frozenset({"aws"})),
+    PerEnvironment("tags"),
+    PerEnvironment("deletionProtection"),
+    # Sizes and counts.
     PerEnvironment("cluster.nodePools[].min"),
     PerEnvironment("cluster.nodePools[].max"),
-    PerEnvironment("cluster.nodePools[].size", frozenset({"gcp", "azure"})),
-    PerEnvironment("cluster.nodePools[].machineType", frozenset({"gcp", "azure"})),
+    PerEnvironment("cluster.nodePools[].size"),
+    PerEnvironment("cluster.nodePools[].machineType"),
+    PerEnvironment("cluster.nodePools[].diskSizeGb"),
     PerEnvironment("cluster.namespaces[].podSecurity"),
     PerEnvironment("cluster.namespaces[].quota.cpu"),
     PerEnvironment("cluster.namespaces[].quota.memory"),
     PerEnvironment("cluster.namespaces[].quota.pods"),
-    PerEnvironment("appServices.datastores[].highAvailability", frozenset({"gcp", "azure"})),
-    PerEnvironment(
-        "appServices.datastores[].highAvailability",
-        frozenset({"aws"}),
-        (("engine", frozenset({"postgres", "mysql"})),),
-    ),
+    PerEnvironment("appServices.dns.zone", when_set=True),
+    PerEnvironment("appServices.certificates.email", when_set=True),
+    PerEnvironment("appServices.datastores[].size"),
+    PerEnvironment("appServices.datastores[].instanceClass"),
+    PerEnvironment("appServices.datastores[].storageGb"),
+    PerEnvironment("appServices.datastores[].backupRetentionDays"),
+    PerEnvironment("appServices.datastores[].highAvailability"),
     PerEnvironment("apps[].image"),
     PerEnvironment("apps[].replicas"),
     PerEnvironment("apps[].resources.cpu"),
@@ -570,6 +650,8 @@ PER_ENVIRONMENT: tuple[PerEnvironment, ...] = (
     PerEnvironment("apps[].autoscale.min"),
     PerEnvironment("apps[].autoscale.max"),
     PerEnvironment("apps[].autoscale.cpuPercent"),
+    PerEnvironment("apps[].ingress.host", when_set=True),
+    PerEnvironment("apps[].ingress.path"),
 )
 
 
@@ -592,7 +674,10 @@ def may_differ(path: tuple, cloud: str, data: dict) -> bool:
         if isinstance(part, int):
             item = node
         pattern = schema_path(path[: depth + 1])
-        if any(e.path == pattern and e.holds_for(cloud, item) for e in PER_ENVIRONMENT):
+        if any(
+            e.path == pattern and e.holds_for(cloud, item) and (node is not None or not e.when_set)
+            for e in PER_ENVIRONMENT
+        ):
             return True
     return False
 

@@ -11,7 +11,13 @@ from datetime import date
 from crosswalk.compiler.checks import check_overrides, check_platform
 from crosswalk.compiler.diagnostics import Diagnostic, Report, Span
 from crosswalk.compiler.document import Document, load_document
-from crosswalk.compiler.model import Environment, Platform, build_platform, merge_overrides
+from crosswalk.compiler.model import (
+    Environment,
+    Platform,
+    build_platform,
+    merge_overrides,
+    place_environments,
+)
 from crosswalk.compiler.validate import validate_document
 
 
@@ -86,6 +92,8 @@ def check_document(
             environments[env.name] = platform
     if report.errors:
         environments = {}
+    else:
+        environments = place_environments(environments, platform)
     return CheckResult(document, platform, report, environments, valid)
 
 

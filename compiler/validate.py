@@ -39,10 +39,14 @@ PATTERN_WORDS = {
     "^[a-z][-a-z0-9]{4,28}[a-z0-9]$": (
         "a GCP project id: 6 to 30 lower-case letters, digits and '-', starting with a letter"
     ),
-    "^[a-z][-a-z0-9_]{0,62}$": (
-        "a tag key: up to 63 lower-case letters, digits, '-' and '_', starting with a letter"
+    "^[0-9]{12}$": "an AWS account id: 12 digits",
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$": (
+        "an Azure subscription id such as 00000000-0000-0000-0000-000000000000"
     ),
-    "^[-a-z0-9_]*$": "a tag value: lower-case letters, digits, '-' and '_'",
+    "^arn:aws(-[a-z]+)*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$": (
+        "the ARN of an account's GitHub OIDC provider, such as "
+        "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    ),
     "^(s3|gs|azblob|file|https)://\\S+$": (
         "a Pulumi backend URL starting with s3://, gs://, azblob://, file:// or https://"
     ),

@@ -7,6 +7,7 @@ A module exposes `RULES`, the facts validation needs about the cloud.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import re
 from collections.abc import Callable
@@ -65,13 +66,72 @@ class ProviderRules:
 
 @dataclass(frozen=True)
 class Finding:
-    """A problem a cloud's own rules found; `path` points into platform.yaml."""
+    """A problem a cloud's own rules found; `path` points into platform.yaml
+    (at the key itself when `key`)."""
 
     severity: str  # "error" | "warning"
     code: str  # CW5xx
     message: str
     path: tuple
     help: str | None = None
+    key: bool = False
+
+
+# A tag rule: the text -> what is wrong with it and a hint, or None when it is fine.
+TagRule = Callable[[str], tuple[str, str] | None]
+
+
+def check_tags(platform, what: str, key_rule: TagRule, value_rule: TagRule) -> list[Finding]:
+    """CW513: the platform's tags by one cloud's rules (`what`: 'AWS tag',
+    'GCP label'), each problem at its key or value."""
+    found = []
+    for key, value in platform.tags:
+        problem = key_rule(key)
+        if problem is not None:
+            message, hint = problem
+            found.append(
+                Finding(
+                    "error",
+                    "CW513",
+                    f"'{key}' is not {what} key: {message}",
+                    ("tags", key),
+                    hint,
+                    key=True,
+                )
+            )
+        problem = value_rule(value)
+        if problem is not None:
+            message, hint = problem
+            found.append(
+                Finding(
+                    "error",
+                    "CW513",
+                    f"'{value}' is not {what} value: {message}",
+                    ("tags", key),
+                    hint,
+                )
+            )
+    return found
+
+
+def environment_scope(platform) -> tuple[str, ...]:
+    """What starts the names a cloud keeps unique: the platform's name, then
+    the environment's, unless the environment is the first of its account,
+    project or subscription (model.Placement), whose names stay as they were."""
+    placement = platform.placement
+    if placement is None or placement.first:
+        return (platform.name,)
+    return (platform.name, placement.environment)
+
+
+def shortened(text: str, limit: int, separator: str = "-") -> str:
+    """`text`, or when it is longer than `limit` a head of it and a stable hash
+    of the whole (6 hex digits), so that two long names that differ only in
+    their tails stay different."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+    return text[: limit - len(digest) - len(separator)].rstrip(separator) + separator + digest
 
 
 def rules_for(cloud: str) -> ProviderRules:

@@ -1,4 +1,6 @@
-"""What every cloud's backend shares beyond the Kubernetes objects."""
+"""What every cloud's backend shares beyond the Kubernetes objects: the
+program's cloud provider, and the values every cloud reads per environment
+(tags, deletion protection)."""
 
 from __future__ import annotations
 
@@ -36,9 +38,37 @@ def moved_from(logical: Callable[..., str], *items) -> dict:
     return {"aliases": [Call("pulumi.Alias", kwargs={"name": name}) for name in earlier]}
 
 
+def optional_setting(ctx: StackContext, key: str, value_in: Callable) -> str | Code | None:
+    """`ctx.setting` of a text some environments may leave unset: None when
+    none sets it, else the text (or a config read, "" where unset, that
+    reads as None)."""
+    values = {value_in(p, env) for env, p in ctx.platforms.items()}
+    if values == {None}:
+        return None
+    value = ctx.setting(key, lambda q, env: value_in(q, env) or "")
+    if isinstance(value, Code):
+        return Code(f"{value} or None")
+    return value or None
+
+
+def environment_tags(ctx: StackContext, platform_key: str, environment_key: str) -> object:
+    """The tags (GCP: labels) of every resource: the platform's own, and which
+    platform and environment it belongs to (the cloud's spelling of the keys)."""
+    return ctx.setting(
+        "tags",
+        lambda q, env: dict(q.tags) | {platform_key: q.name, environment_key: env},
+    )
+
+
+def deletion_protection(ctx: StackContext) -> bool | Code:
+    """Whether the environment protects its stateful resources (a literal, or
+    a config read when environments differ)."""
+    return ctx.setting("deletionProtection", lambda q, env: q.deletion_protection)
+
+
 def protect(ctx: StackContext) -> dict:
     """Pulumi's `protect` for a stateful resource (a database, cache, queue,
-    key, DNS zone, registry, bucket): Pulumi then refuses to delete or replace
-    it until the option is removed. On everywhere for now; per-environment
-    protection settings switch it here."""
-    return {"protect": True}
+    key, DNS zone, registry, bucket) where deletion protection is on: Pulumi
+    then refuses to delete or replace it until the option is removed."""
+    value = deletion_protection(ctx)
+    return {} if value is False else {"protect": value}

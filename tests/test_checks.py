@@ -163,6 +163,23 @@ def test_environments_cannot_override_environments() -> None:
         "{appServices: {datastores: [{name: orders, highAvailability: true}]}}",
         "{apps: [{name: checkout, env: {MODE: live}}]}",
         "{cluster: {version: '1.31', nodePools: [{name: batch, spot: true}]}}",  # what it is
+        # Where the environment lives, and its tags, hosts, zones and protection.
+        "{cloud: {region: eu-west-1, account: '210987654321'}, tags: {Env: Prod}}",
+        (
+            "{identity: {githubOidcProvider: "
+            "'arn:aws:iam::210987654321:oidc-provider/token.actions.githubusercontent.com'}}"
+        ),
+        "{deletionProtection: false}",
+        (
+            "{appServices: {dns: {zone: prod.example.com}, certificates: {email: sre@x.com}}, "
+            "apps: [{name: checkout, ingress: {host: checkout.prod.example.com, path: /shop}}]}"
+        ),
+        "{cluster: {nodePools: [{name: batch, machineType: c6i.4xlarge, diskSizeGb: 200}]}}",
+        (
+            "{appServices: {datastores: [{name: cache, highAvailability: true, size: large}, "
+            "{name: orders, storageGb: 500, backupRetentionDays: 30, "
+            "instanceClass: db.r6g.4xlarge}]}}"
+        ),
     ],
 )
 def test_overrides_may_set_what_stack_config_holds(overrides: str) -> None:
@@ -180,12 +197,12 @@ def test_overrides_may_set_what_stack_config_holds(overrides: str) -> None:
     ("overrides", "offending"),
     [
         ("{cluster: {version: '1.30'}}", "version"),  # only its default is in the base
-        ("{cluster: {nodePools: [{name: batch, machineType: c6i.4xlarge}]}}", "machineType"),
-        ("{appServices: {datastores: [{name: cache, highAvailability: true}]}}", "cache, hi"),
+        ("{cluster: {nodePools: [{name: batch, spot: false}]}}", "spot"),
+        ("{appServices: {datastores: [{name: cache, version: '7.0'}]}}", "version"),
         ("{apps: [{name: storefront, autoscale: {max: 8}}]}", "autoscale"),
-        ("{tags: {env: prod}}", "tags"),
+        ("{cloud: {provider: gcp}}", "provider"),
         ("{network: {zones: 2}}", "zones"),
-        ("{apps: [{name: checkout, ingress: {host: pay.example.com}}]}", "host"),
+        ("{apps: [{name: storefront, ingress: {host: shop.example.com}}]}", "ingress"),
     ],
 )
 def test_overrides_of_what_every_environment_shares(overrides: str, offending: str) -> None:
@@ -202,15 +219,12 @@ def test_overrides_of_what_every_environment_shares(overrides: str, offending: s
 
 
 def test_what_may_differ_is_said_for_the_cloud() -> None:
-    text = with_environments(
-        "prod: {overrides: {cluster: {nodePools: [{name: general, size: large}]}}}\n"
-    )
+    text = with_environments("prod: {overrides: {cloud: {project: acme-prod}}}\n")
     d = only(check(text))
-    assert (
-        d.help == "set it in the platform itself; cluster.nodePools[] may differ only in max, min"
-    )
+    assert d.code == "CW310"
+    assert d.help == "set it in the platform itself; cloud may differ only in account, region"
     gcp = text.replace(
-        "provider: aws, region: us-west-2", "provider: gcp, region: us-central1, project: acme-prod"
+        "provider: aws, region: us-west-2", "provider: gcp, region: us-central1, project: acme-dev"
     )
     gcp = gcp.replace("machineType: c6i.2xlarge", "machineType: c2-standard-8")
     assert [x.code for x in check(gcp)] == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.aws.common import aws_provider, irsa_role, opts
+from crosswalk.providers.aws.common import aws_provider, irsa_role, opts, region
 from crosswalk.providers.aws.datastores import emit_datastore
 from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import charts
@@ -27,7 +27,7 @@ def emit_app_services(ctx: StackContext) -> None:
             "aws.route53.Zone",
             f"{p.name}-zone",
             {
-                "name": p.app_services.dns_zone,
+                "name": k8s.dns_zone(ctx),
                 "comment": f"Managed by crosswalk for platform {p.name}",
             },
             ctx.line(("appServices", "dns")),
@@ -50,7 +50,7 @@ def emit_app_services(ctx: StackContext) -> None:
         )
         cloud_values["dns"] = {
             "provider": {"name": "aws"},
-            "env": [{"name": "AWS_DEFAULT_REGION", "value": p.cloud.region}],
+            "env": [{"name": "AWS_DEFAULT_REGION", "value": region(ctx)}],
             "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": Code(f"{role}.arn")}},
         }
         prog.export("dns_zone_id", Code(f"{zone}.zone_id"))
@@ -80,7 +80,7 @@ def emit_app_services(ctx: StackContext) -> None:
             cloud_values["certificates_solver"] = {
                 "dns01": {
                     "route53": {
-                        "region": p.cloud.region,
+                        "region": region(ctx),
                         "hostedZoneID": Code(f"{zone}.zone_id"),
                     }
                 }

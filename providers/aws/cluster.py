@@ -11,10 +11,10 @@ group per node pool.
 
 from __future__ import annotations
 
-from crosswalk.compiler.codegen import Call, Code, py_string
+from crosswalk.compiler.codegen import Call, Code, literal
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.aws.common import MANAGED, aws_provider, irsa_role
+from crosswalk.providers.aws.common import MANAGED, aws_provider, irsa_role, unique_name
 from crosswalk.providers.common import moved_from
 
 EKS_IMPORT = "import pulumi_eks as eks"
@@ -68,7 +68,8 @@ def emit_cluster(ctx: StackContext) -> None:
     provider = aws_provider(ctx)
     line = ctx.line(("cluster",))
     endpoint = p.cluster.endpoint
-    cluster_name = f"{p.name}-cluster"
+    # EKS keeps cluster names unique in an account and region.
+    cluster_name = unique_name(ctx, "cluster", "cluster", limit=100)
     private_subnets = ctx.upstream("02-managed-infra", "private_subnet_ids")
     role_arn = ctx.upstream("01-identity", "cluster_role_arn")
     # pulumi-eks takes the control plane's role itself: the identity layer's, read by name.
@@ -88,7 +89,7 @@ def emit_cluster(ctx: StackContext) -> None:
     cluster = prog.resource(
         "cluster",
         "eks.Cluster",
-        cluster_name,
+        f"{p.name}-cluster",
         {
             "name": cluster_name,
             "version": p.cluster.version,
@@ -202,7 +203,7 @@ def emit_cluster(ctx: StackContext) -> None:
     for namespace in p.cluster.namespaces:
         k8s.emit_namespace(ctx, k8s_provider, namespace)
     # pulumi-eks names the EKS cluster as told (`name` above).
-    prog.export("cluster_name", Code(f"pulumi.Output.from_input({py_string(cluster_name)})"))
+    prog.export("cluster_name", Code(f"pulumi.Output.from_input({literal(cluster_name)})"))
     prog.export("kubeconfig", kubeconfig)
     prog.export("oidc_provider_arn", oidc[0])
     prog.export("oidc_provider_url", oidc[1])
@@ -291,10 +292,19 @@ def _node_group(ctx: StackContext, provider: Code, cluster: Code, vpc_cni: Code,
             "cluster": cluster,
             "node_role_arn": ctx.upstream("01-identity", "node_role_arn"),
             "subnet_ids": ctx.upstream("02-managed-infra", "private_subnet_ids"),
-            "instance_types": [pool.machine_type or NODE_SIZES[pool.size]],
+            "instance_types": [
+                ctx.setting(
+                    f"{key}.instanceType",
+                    lambda q, env, n=pool.name: (
+                        q.node_pool(n).machine_type or NODE_SIZES[q.node_pool(n).size]
+                    ),
+                )
+            ],
             "capacity_type": "SPOT" if pool.spot else "ON_DEMAND",
             "ami_type": "AL2023_x86_64_STANDARD",
-            "disk_size": pool.disk_size_gb,
+            "disk_size": ctx.setting(
+                f"{key}.diskSizeGb", lambda q, env, n=pool.name: q.node_pool(n).disk_size_gb
+            ),
             "scaling_config": {
                 "min_size": ctx.setting(
                     f"{key}.min", lambda q, env, n=pool.name: q.node_pool(n).min

@@ -7,7 +7,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.aws.common import aws_provider, irsa_role
+from crosswalk.providers.aws.common import aws_provider, irsa_role, region, unique_name
 from crosswalk.providers.kubernetes import charts
 
 
@@ -38,8 +38,8 @@ def emit_cluster_services(ctx: StackContext) -> None:
             "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": Code(f"{role}.arn")}},
             "cloudWatchLogs": {
                 "enabled": True,
-                "region": p.cloud.region,
-                "logGroupName": f"/{p.name}/containers",
+                "region": region(ctx),
+                "logGroupName": unique_name(ctx, "logGroup", template="/{}/containers"),
                 "autoCreateGroup": True,
             },
         }
@@ -66,7 +66,7 @@ def emit_cluster_services(ctx: StackContext) -> None:
         )
         cloud_values["autoscaler"] = {
             "cloudProvider": "aws",
-            "awsRegion": p.cloud.region,
+            "awsRegion": region(ctx),
             "autoDiscovery": {"clusterName": ctx.upstream("03-cluster", "cluster_name")},
             "rbac": {
                 "serviceAccount": {

@@ -1,20 +1,45 @@
-"""What every AWS layer's program shares: the provider, trust policies, IRSA roles."""
+"""What every AWS layer's program shares: the provider, the environment's
+region and names, trust policies, IRSA roles."""
 
 from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
-from crosswalk.providers.common import emit_cloud_provider
+from crosswalk.providers.aws.rules import aws_name
+from crosswalk.providers.common import emit_cloud_provider, environment_tags
 
 AWS_IMPORT = "import pulumi_aws as aws"
 MANAGED = "arn:aws:iam::aws:policy/"
+PLATFORM_TAG, ENVIRONMENT_TAG = "crosswalk/platform", "crosswalk/environment"
 
 
 def aws_provider(ctx: StackContext) -> Code:
-    p = ctx.platform
-    tags = dict(p.tags) | {"crosswalk/platform": p.name}
-    args = {"region": p.cloud.region, "default_tags": {"tags": tags}}
+    """The program's AWS provider: the environment's region, every resource
+    tagged with the platform and the environment, and, where platform.yaml
+    names the account, no other account."""
+    tags = environment_tags(ctx, PLATFORM_TAG, ENVIRONMENT_TAG)
+    args = {"region": region(ctx), "default_tags": {"tags": tags}}
+    if any(q.cloud.account for q in ctx.platforms.values()):
+        account = ctx.setting("cloud.account", lambda q, env: q.cloud.account or "")
+        args["allowed_account_ids"] = (
+            Code(f"[{account}] if {account} else None") if isinstance(account, Code) else [account]
+        )
     return emit_cloud_provider(ctx, AWS_IMPORT, "aws.Provider", "aws", args)
+
+
+def region(ctx: StackContext) -> str | Code:
+    """The environment's region."""
+    return ctx.setting("cloud.region", lambda q, env: q.cloud.region)
+
+
+def unique_name(
+    ctx: StackContext, key: str, *parts: str, limit: int = 255, template: str = "{}"
+) -> str | Code:
+    """A name AWS keeps unique in the account (rules.aws_name) within
+    `template`, per environment."""
+    return ctx.setting(
+        f"names.{key}", lambda q, env: template.format(aws_name(q, *parts, limit=limit))
+    )
 
 
 def opts(provider: Code, **extra) -> dict:

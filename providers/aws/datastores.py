@@ -5,8 +5,8 @@ encrypted.
 from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
-from crosswalk.providers.aws.common import opts
-from crosswalk.providers.common import moved_from, protect
+from crosswalk.providers.aws.common import opts, unique_name
+from crosswalk.providers.common import deletion_protection, moved_from, protect
 
 DB_SIZES = {
     "small": "db.t4g.medium",
@@ -32,10 +32,9 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
     line = ctx.line(store.path)
     # Pulumi names follow platform.yaml; names in AWS stay those the datastore
     # was created with (`renamedFrom`), so a rename replaces nothing.
-    base, cloud_base = f"{p.name}-{store.name}", f"{p.name}-{store.cloud_name}"
-    deletion_protection = ctx.setting(
-        f"datastores.{store.name}.deletionProtection", lambda q, env: env != "dev"
-    )
+    base = f"{p.name}-{store.name}"
+    key = f"datastores.{store.name}"
+    protected = deletion_protection(ctx)
 
     def store_resource(
         cls: str,
@@ -52,6 +51,10 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
         return prog.resource(
             var, cls, base + name_suffix, kwargs, line, opts(provider, **extra, **moved, **kept)
         )
+
+    def per_env(name: str, value_in):
+        """A value of the datastore as each environment sets it."""
+        return ctx.setting(f"{key}.{name}", lambda q, env: value_in(q.datastore(store.name)))
 
     def security_group(port: int) -> Code:
         return store_resource(
@@ -83,8 +86,10 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
             {
                 "engine": engine,
                 "engine_version": store.version or default_version,
-                "instance_class": store.instance_class or DB_SIZES[store.size],
-                "allocated_storage": store.storage_gb,
+                "instance_class": per_env(
+                    "instanceClass", lambda s: s.instance_class or DB_SIZES[s.size]
+                ),
+                "allocated_storage": per_env("storageGb", lambda s: s.storage_gb),
                 "storage_type": "gp3",
                 "storage_encrypted": True,
                 "db_name": store.cloud_name.replace("-", "_"),
@@ -93,15 +98,16 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                 "db_subnet_group_name": Code(f"{subnets}.name"),
                 "vpc_security_group_ids": [Code(f"{sg}.id")],
                 "publicly_accessible": False,
-                "multi_az": ctx.setting(
-                    f"datastores.{store.name}.highAvailability",
-                    lambda q, env: q.datastore(store.name).high_availability,
+                "multi_az": per_env("highAvailability", lambda s: s.high_availability),
+                "backup_retention_period": per_env(
+                    "backupRetentionDays", lambda s: s.backup_retention_days
                 ),
-                "backup_retention_period": store.backup_retention_days,
                 "copy_tags_to_snapshot": True,
-                "deletion_protection": deletion_protection,
+                "deletion_protection": protected,
                 "skip_final_snapshot": False,
-                "final_snapshot_identifier": f"{cloud_base}-final",
+                "final_snapshot_identifier": unique_name(
+                    ctx, f"{key}.finalSnapshot", store.cloud_name, "final"
+                ),
                 "iam_database_authentication_enabled": True,
                 "auto_minor_version_upgrade": True,
                 "performance_insights_enabled": True,
@@ -137,24 +143,29 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
             ),
         )
         token = Code(f"pulumi.Output.secret({auth}.random_password)")
-        ha = store.high_availability
         cache = store_resource(
             "aws.elasticache.ReplicationGroup",
             {
                 "description": f"redis {store.cloud_name} of platform {p.name}",
                 "engine": "redis",
                 "engine_version": store.version or "7.1",
-                "node_type": store.instance_class or CACHE_SIZES[store.size],
-                "num_cache_clusters": 2 if ha else 1,
-                "automatic_failover_enabled": ha,
-                "multi_az_enabled": ha,
+                "node_type": per_env("nodeType", lambda s: s.instance_class or CACHE_SIZES[s.size]),
+                "num_cache_clusters": per_env(
+                    "cacheClusters", lambda s: 2 if s.high_availability else 1
+                ),
+                "automatic_failover_enabled": per_env(
+                    "highAvailability", lambda s: s.high_availability
+                ),
+                "multi_az_enabled": per_env("highAvailability", lambda s: s.high_availability),
                 "port": 6379,
                 "subnet_group_name": Code(f"{subnets}.name"),
                 "security_group_ids": [Code(f"{sg}.id")],
                 "at_rest_encryption_enabled": True,
                 "transit_encryption_enabled": True,
                 "auth_token": token,
-                "snapshot_retention_limit": store.backup_retention_days,
+                "snapshot_retention_limit": per_env(
+                    "backupRetentionDays", lambda s: s.backup_retention_days
+                ),
                 "auto_minor_version_upgrade": True,
             },
             holds_data=True,
@@ -195,7 +206,7 @@ def emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg) -> N
                 "attributes": [{"name": "pk", "type": "S"}, {"name": "sk", "type": "S"}],
                 "point_in_time_recovery": {"enabled": True},
                 "server_side_encryption": {"enabled": True},
-                "deletion_protection_enabled": deletion_protection,
+                "deletion_protection_enabled": protected,
             },
             holds_data=True,
         )

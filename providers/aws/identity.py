@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.codegen import Call, Code, py_string
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.aws.common import MANAGED, aws_provider, opts, trust_policy
 
@@ -109,15 +109,7 @@ def emit_identity(ctx: StackContext) -> None:
         )
         prog.export(f"team_{team.name}_role_arn", Code(f"{role}.arn"))
 
-    if p.automation:
-        oidc = prog.resource(
-            "github_oidc",
-            "aws.iam.OpenIdConnectProvider",
-            f"{p.name}-github",
-            {"url": f"https://{GITHUB_OIDC}", "client_id_lists": ["sts.amazonaws.com"]},
-            ctx.line(("identity", "automation")),
-            opts(provider),
-        )
+    oidc_arn = _github_oidc_provider(ctx, provider) if p.automation else None
     for bot in p.automation:
         subject = (
             f"repo:{bot.repository}:environment:{bot.environment}"
@@ -129,7 +121,7 @@ def emit_identity(ctx: StackContext) -> None:
             "Statement": [
                 {
                     "Effect": "Allow",
-                    "Principal": {"Federated": Code(f"{oidc}.arn")},
+                    "Principal": {"Federated": oidc_arn},
                     "Action": "sts:AssumeRoleWithWebIdentity",
                     "Condition": {
                         "StringEquals": {
@@ -173,6 +165,77 @@ def emit_identity(ctx: StackContext) -> None:
             opts(provider),
         )
         prog.export(f"automation_{bot.name}_role_arn", Code(f"{role}.arn"))
+
+
+def github_oidc_source(platform) -> str:
+    """Where an environment's GitHub OIDC provider comes from: AWS allows one
+    per URL in an account, so the first environment of each account creates
+    it ("create") and the others look it up ("lookup"), unless platform.yaml
+    names an existing one (its ARN)."""
+    if platform.github_oidc_provider:
+        return platform.github_oidc_provider
+    placement = platform.placement
+    return "create" if placement is None or placement.first else "lookup"
+
+
+def _github_oidc_provider(ctx: StackContext, provider: Code) -> Code | str:
+    """The ARN of the account's GitHub OIDC provider, made, looked up or named
+    as each environment's placement says (github_oidc_source)."""
+    prog = ctx.program
+    line = ctx.line(("identity", "automation"))
+    source = ctx.setting("githubOidcProvider", lambda q, env: github_oidc_source(q))
+    sources = {github_oidc_source(q) for q in ctx.platforms.values()}
+    arn = prog.name("github_oidc_arn")
+    url = f"https://{GITHUB_OIDC}"
+    # Environments sharing an account share the provider: destroying the one
+    # that made it must not take it from the others.
+    retained = ctx.setting(
+        "githubOidcProviderRetained", lambda q, env: bool(q.placement and q.placement.shared)
+    )
+
+    def create() -> None:
+        oidc = prog.resource(
+            "github_oidc",
+            "aws.iam.OpenIdConnectProvider",
+            f"{ctx.platform.name}-github",
+            {"url": url, "client_id_lists": ["sts.amazonaws.com"]},
+            line,
+            opts(provider, retain_on_delete=retained) if retained is not False else opts(provider),
+        )
+        prog.assign(arn, Code(f"{oidc}.arn"))
+
+    def look_up() -> None:
+        found = Call(
+            "aws.iam.get_open_id_connect_provider",
+            kwargs={
+                "url": url,
+                "opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider}),
+            },
+        )
+        prog.assign(arn, Code(f"{found.render()}.arn"), line)
+
+    if not isinstance(source, Code):
+        if source == "create":
+            create()
+        elif source == "lookup":
+            look_up()
+        else:
+            return source
+        return arn
+    prog.comment(
+        "GitHub's OIDC provider: one per account. The first environment of an account "
+        "creates it, the others look it up; platform.yaml may name an existing one."
+    )
+    branches = [(s, f) for s, f in (("create", create), ("lookup", look_up)) if s in sources]
+    if sources - {"create", "lookup"}:
+        branches.append(("", lambda: prog.assign(arn, source)))  # the ARN platform.yaml names
+    for index, (value, emit) in enumerate(branches):
+        start = len(prog.statements)
+        emit()
+        test = f"{source} == {py_string(value)}"
+        last = index == len(branches) - 1
+        prog.block("else:" if last else f"{'if' if index == 0 else 'elif'} {test}:", start)
+    return arn
 
 
 def _service_role(ctx, provider, purpose: str, description: str, service: str, path) -> Code:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
-from crosswalk.providers.aws.common import aws_provider, opts
+from crosswalk.providers.aws.common import aws_provider, opts, unique_name
 from crosswalk.providers.aws.rules import subnet_plan
 from crosswalk.providers.common import protect
 
@@ -142,7 +142,10 @@ def emit_managed_infra(ctx: StackContext) -> None:
         "secrets_key_alias",
         "aws.kms.Alias",
         f"{p.name}-secrets",
-        {"name": f"alias/{p.name}-secrets", "target_key_id": Code(f"{key}.key_id")},
+        {
+            "name": unique_name(ctx, "secretsKeyAlias", "secrets", template="alias/{}"),
+            "target_key_id": Code(f"{key}.key_id"),
+        },
         ctx.line(("cluster",)),
         opts(provider),
     )
@@ -152,7 +155,9 @@ def emit_managed_infra(ctx: StackContext) -> None:
             "aws.ecr.Repository",
             f"{p.name}-{registry.name}",
             {
-                "name": f"{p.name}/{registry.name}",
+                "name": unique_name(
+                    ctx, f"registry.{registry.name}", template="{}/" + registry.name
+                ),
                 "image_scanning_configuration": {"scan_on_push": registry.scan_on_push},
                 "image_tag_mutability": "IMMUTABLE" if registry.immutable_tags else "MUTABLE",
                 "encryption_configurations": [

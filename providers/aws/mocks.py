@@ -367,6 +367,23 @@ def _session_context(c: InvokeContext) -> dict[str, Any]:
     }
 
 
+def _get_oidc_provider(c: InvokeContext) -> dict[str, Any]:
+    """The account's OIDC provider for a URL (or ARN), as if it exists: another
+    environment of the account creates it."""
+    arn_given = c.args.get("arn")
+    url = str(c.args.get("url") or str(arn_given).split("oidc-provider/", 1)[-1])
+    host = url.removeprefix("https://")
+    found = arn_given or f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}"
+    return {
+        "arn": found,
+        "url": host,
+        "clientIdLists": ["sts.amazonaws.com"],
+        "thumbprintLists": [],
+        "tags": {},
+        "id": found,
+    }
+
+
 def _random_password(c: InvokeContext) -> dict[str, Any]:
     length = int(c.args.get("passwordLength", 32))
     password = ("Mock" + digest(json.dumps(c.args, sort_keys=True, default=str), length=64))[
@@ -427,6 +444,7 @@ INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
     },
     "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
     "aws:iam/getSessionContext:getSessionContext": _session_context,
+    "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider": _get_oidc_provider,
     "aws:secretsmanager/getRandomPassword:getRandomPassword": _random_password,
     "aws:eks/getClusterAuth:getClusterAuth": lambda c: {
         "name": c.args.get("name"),

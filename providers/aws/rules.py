@@ -1,12 +1,20 @@
-"""AWS (EKS): facts about the cloud, the subnets crosswalk carves, and the
-rules `crosswalk validate` checks only on AWS."""
+"""AWS (EKS): facts about the cloud, the subnets crosswalk carves, the names
+it gives what AWS keeps unique in an account, and the rules `crosswalk
+validate` checks only on AWS."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 
-from crosswalk.providers import Finding, ProviderRules, calendar
+from crosswalk.providers import (
+    Finding,
+    ProviderRules,
+    calendar,
+    check_tags,
+    environment_scope,
+    shortened,
+)
 
 # EKS's Kubernetes calendar: released on EKS, end of standard support, end of
 # extended support (14 months standard, then 12 extended). Source: the AWS page
@@ -33,6 +41,17 @@ KUBERNETES_VERSIONS = calendar(
 AVAILABILITY_ZONES = {"us-east-1": 6, "us-west-1": 2, "us-west-2": 4, "ap-northeast-2": 4}
 DEFAULT_AVAILABILITY_ZONES = 3
 SMALLEST_SUBNET = 28  # AWS subnets are /16 to /28
+# Tag keys and values: letters of any language, digits, spaces and _.:/=+-@.
+TAG_TEXT = re.compile(r"^[\w .:/=+\-@]*$")
+TAG_KEY_LIMIT, TAG_VALUE_LIMIT = 128, 256
+
+
+def aws_name(platform, *parts: str, limit: int = 255, separator: str = "-") -> str:
+    """The name of a resource AWS keeps unique in an account (and region):
+    the platform's name, the environment's unless it is the first of its
+    account (see providers.environment_scope), then `parts`; a stable hash of
+    the whole replaces its tail when it is longer than `limit`."""
+    return shortened(separator.join(environment_scope(platform) + parts), limit, separator)
 
 
 def availability_zones(region: str) -> int | None:
@@ -60,7 +79,36 @@ def _zone_bits(zones: int) -> int:
 
 
 def _checks(platform) -> list[Finding]:
-    return _check_zones(platform) + _check_subnets(platform)
+    return (
+        _check_zones(platform)
+        + _check_subnets(platform)
+        + check_tags(platform, "an AWS tag", _tag_key, _tag_value)
+    )
+
+
+def _tag_key(key: str) -> tuple[str, str] | None:
+    if len(key) > TAG_KEY_LIMIT:
+        return f"AWS tag keys have at most {TAG_KEY_LIMIT} characters", "shorten it"
+    if key.lower().startswith("aws:"):
+        return "the 'aws:' prefix is AWS's own", f"use '{key[4:] or 'name'}'"
+    if not TAG_TEXT.match(key):
+        return _tag_characters()
+    return None
+
+
+def _tag_value(value: str) -> tuple[str, str] | None:
+    if len(value) > TAG_VALUE_LIMIT:
+        return f"AWS tag values have at most {TAG_VALUE_LIMIT} characters", "shorten it"
+    if not TAG_TEXT.match(value):
+        return _tag_characters()
+    return None
+
+
+def _tag_characters() -> tuple[str, str]:
+    return (
+        "AWS tags hold letters, digits, spaces and _ . : / = + - @",
+        "remove the other characters",
+    )
 
 
 def _check_zones(platform) -> list[Finding]:

@@ -25,13 +25,14 @@ def emit_app_services(az: AzureProgram) -> None:
     if a.dns_zone:
         az.use("dns")
         dns_line = ctx.line(("appServices", "dns"))
+        zone_name = k8s.dns_zone(ctx)
         zone = az.res(
             "dns_zone",
             "dns.Zone",
-            a.dns_zone,
+            zone_name,  # as it was named before environments could differ in it
             {
                 "resource_group_name": az.resource_group(),
-                "zone_name": a.dns_zone,
+                "zone_name": zone_name,
                 "zone_type": Code("dns.ZoneType.PUBLIC"),
                 "location": "global",
                 "tags": az.tags,
@@ -129,7 +130,7 @@ def emit_app_services(az: AzureProgram) -> None:
                     "azureDNS": {
                         "subscriptionID": Code(f"{az.client}.subscription_id"),
                         "resourceGroupName": az.resource_group(),
-                        "hostedZoneName": a.dns_zone,
+                        "hostedZoneName": zone_name,
                         "environment": "AzurePublicCloud",
                         "managedIdentity": {"clientID": Code(f"{identity}.client_id")},
                     }

@@ -365,7 +365,9 @@ def _pool_args(az: AzureProgram, pool, node_subnet) -> dict:
         "os_type": "Linux",
         "os_sku": "AzureLinux",
         "os_disk_type": "Managed",
-        "os_disk_size_gb": pool.disk_size_gb,
+        "os_disk_size_gb": ctx.setting(
+            f"{key}.diskSizeGb", lambda q, env: q.node_pool(name).disk_size_gb
+        ),
         "type": "VirtualMachineScaleSets",
         "vnet_subnet_id": node_subnet,
         "availability_zones": zones,

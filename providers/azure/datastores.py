@@ -60,6 +60,11 @@ def _postgres_storage(gb: int) -> int:
     return next((size for size in POSTGRES_STORAGE_GB if size >= gb), POSTGRES_STORAGE_GB[-1])
 
 
+def _sql_sku(engine: str, store) -> dict:
+    size = store.instance_class or SQL_SIZES[engine][store.size]
+    return {"name": size, "tier": _sql_tier(size)}
+
+
 def _redis_sku(store) -> dict:
     if store.instance_class and REDIS_CLASS.match(store.instance_class):
         return redis_sku(store.instance_class)
@@ -84,10 +89,10 @@ def emit_datastore(az: AzureProgram, store) -> None:
     def moved(suffix: str = "") -> dict:
         return moved_from(lambda n: f"{p.name}-{n}{suffix}", store)
 
-    def protect():
-        """Deletion protection outside dev (SQL and document stores, as on AWS)."""
+    def per_env(key: str, value_in):
+        """A value of the datastore as each environment sets it."""
         return ctx.setting(
-            f"datastores.{store.name}.deletionProtection", lambda q, env: env != "dev"
+            f"datastores.{store.name}.{key}", lambda q, env: value_in(q.datastore(store.name))
         )
 
     def per_ha(key: str, on, off):
@@ -100,7 +105,9 @@ def emit_datastore(az: AzureProgram, store) -> None:
         """Backups and a zone-redundant standby, as both flexible servers take them."""
         return {
             "backup": {
-                "backup_retention_days": store.backup_retention_days,
+                "backup_retention_days": per_env(
+                    "backupRetentionDays", lambda s: s.backup_retention_days
+                ),
                 "geo_redundant_backup": per_ha("geoRedundantBackup", "Enabled", "Disabled"),
             },
             "high_availability": {
@@ -126,13 +133,13 @@ def emit_datastore(az: AzureProgram, store) -> None:
             **moved(),
             **kept(ctx),
         )
-        az.lock(var, base, server, protect(), line, moved())
+        az.lock(var, base, server, az.deletion_protection(), line, moved())
         prog.export(out("host"), Code(f"{server}.fully_qualified_domain_name"))
         prog.export(out("database"), Code(f"{made}.name"))
 
     if store.engine == "postgres":
         az.use("dbforpostgresql")
-        sku = store.instance_class or SQL_SIZES["postgres"][store.size]
+        sku = per_env("sku", lambda s: _sql_sku("postgres", s))
         zone = az.private_zone(f"{p.name}.private.postgres.database.azure.com", vnet_id, line)
         server = az.res(
             var,
@@ -143,9 +150,11 @@ def emit_datastore(az: AzureProgram, store) -> None:
                 "server_name": name,
                 "location": az.location,
                 "version": store.version or DEFAULT_VERSIONS["postgres"],
-                "sku": {"name": sku, "tier": _sql_tier(sku)},
+                "sku": sku,
                 "storage": {
-                    "storage_size_gb": _postgres_storage(store.storage_gb),
+                    "storage_size_gb": per_env(
+                        "storageGb", lambda s: _postgres_storage(s.storage_gb)
+                    ),
                     "auto_grow": "Enabled",
                 },
                 **resilience(),
@@ -174,7 +183,7 @@ def emit_datastore(az: AzureProgram, store) -> None:
     if store.engine == "mysql":
         az.use("dbformysql", "keyvault")
         prog.imports.add("import secrets")
-        sku = store.instance_class or SQL_SIZES["mysql"][store.size]
+        sku = per_env("sku", lambda s: _sql_sku("mysql", s))
         zone = az.private_zone(f"{p.name}.private.mysql.database.azure.com", vnet_id, line)
         # MySQL's Entra ID sign-in needs Microsoft Graph rights only a tenant
         # admin can grant, so it keeps a password: made once, when the server
@@ -193,11 +202,13 @@ def emit_datastore(az: AzureProgram, store) -> None:
                 "server_name": name,
                 "location": az.location,
                 "version": SQL_VERSIONS["mysql"][store.version or DEFAULT_VERSIONS["mysql"]],
-                "sku": {"name": sku, "tier": _sql_tier(sku)},
+                "sku": sku,
                 "administrator_login": "crosswalk",
                 "administrator_login_password": password,
                 "storage": {
-                    "storage_size_gb": min(max(store.storage_gb, 20), 16384),
+                    "storage_size_gb": per_env(
+                        "storageGb", lambda s: min(max(s.storage_gb, 20), 16384)
+                    ),
                     "auto_grow": "Enabled",
                     "auto_io_scaling": "Enabled",
                 },
@@ -249,7 +260,7 @@ def emit_datastore(az: AzureProgram, store) -> None:
                 "resource_group_name": rg,
                 "name": name,
                 "location": az.location,
-                "sku": _redis_sku(store),
+                "sku": per_env("sku", _redis_sku),
                 "redis_version": store.version or DEFAULT_VERSIONS["redis"],
                 "enable_non_ssl_port": False,
                 "minimum_tls_version": "1.2",
@@ -381,7 +392,7 @@ def emit_datastore(az: AzureProgram, store) -> None:
         **kept(ctx),
     )
     az.private_endpoint(var, base, "document", account, subnet, vnet_id, line, cloud_base, moved())
-    az.lock(var, base, account, protect(), line, moved())
+    az.lock(var, base, account, az.deletion_protection(), line, moved())
     prog.export(out("endpoint"), Code(f"{account}.document_endpoint"))
     prog.export(out("account"), Code(f"{account}.name"))
     prog.export(out("account_id"), Code(f"{account}.id"))

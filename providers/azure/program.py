@@ -7,6 +7,11 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code, literal, py_string
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.azure.rules import AzureName
+from crosswalk.providers.common import (
+    deletion_protection,
+    environment_tags,
+    optional_setting,
+)
 
 AZURE_MODULE = "pulumi_azure_native"
 
@@ -92,13 +97,18 @@ class AzureProgram:
 
     @property
     def provider(self) -> Code:
+        """The program's Azure provider: the environment's location, and its
+        subscription where platform.yaml names one."""
         if self._provider is None:
             self.use(PROVIDER_IMPORT)
+            subscription = optional_setting(
+                self.ctx, "cloud.subscription", lambda q, env: q.cloud.subscription
+            )
             self._provider = self.prog.resource(
                 "azure_provider",
                 "AzureProvider",
                 "azure",
-                {"location": self.p.cloud.region},
+                {"location": self.location, "subscription_id": subscription},
                 self.ctx.line(("cloud",)),
             )
         return self._provider
@@ -120,17 +130,21 @@ class AzureProgram:
 
     @property
     def tags(self) -> Code:
+        """The tags of every resource (Azure tag names take no '/')."""
         if self._tags is None:
-            self._tags = self.prog.assign(
-                self.prog.name("tags"),
-                dict(self.p.tags)
-                | {"crosswalk-platform": self.p.name, "crosswalk-environment": Code("stack")},
+            tags = environment_tags(self.ctx, "crosswalk-platform", "crosswalk-environment")
+            self._tags = (
+                tags if isinstance(tags, Code) else self.prog.assign(self.prog.name("tags"), tags)
             )
         return self._tags
 
     @property
-    def location(self) -> str:
-        return self.p.cloud.region
+    def location(self) -> str | Code:
+        """The environment's location."""
+        return self.ctx.setting("cloud.region", lambda q, env: q.cloud.region)
+
+    def deletion_protection(self) -> bool | Code:
+        return deletion_protection(self.ctx)
 
     def resource_group(self) -> Code:
         if self.group is not None:
@@ -348,6 +362,7 @@ class AzureProgram:
         if protect is False:
             return
         self.use("authorization")
+        start = len(self.prog.statements)
         self.res(
             (var, "lock"),
             "authorization.ManagementLockByScope",
@@ -362,9 +377,7 @@ class AzureProgram:
             **(moved or {}),
         )
         if protect is not True:
-            statement = self.prog.statements.pop()
-            body = "\n".join(("    " + s) if s else s for s in statement.split("\n"))
-            self.prog.statement(f"if {protect}:\n{body}")
+            self.prog.block(f"if {protect}:", start)
 
     def finish(self) -> None:
         """The one import line of pulumi_azure_native and the role table."""

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from crosswalk.providers import Finding, ProviderRules, calendar
+from crosswalk.providers import Finding, ProviderRules, calendar, check_tags
 
 LOCATIONS = frozenset(
     """
@@ -268,9 +268,29 @@ def _check_zones(platform) -> list[Finding]:
     ]
 
 
+# Tag names: up to 512 characters, none of these; values up to 256.
+TAG_NAME_FORBIDDEN = re.compile(r"[<>%&\\?/]")
+TAG_NAME_LIMIT, TAG_VALUE_LIMIT = 512, 256
+
+
+def _tag_name(key: str) -> tuple[str, str] | None:
+    if len(key) > TAG_NAME_LIMIT:
+        return f"Azure tag names have at most {TAG_NAME_LIMIT} characters", "shorten it"
+    if TAG_NAME_FORBIDDEN.search(key):
+        return "Azure tag names cannot hold < > % & \\ ? /", "remove those characters"
+    return None
+
+
+def _tag_value(value: str) -> tuple[str, str] | None:
+    if len(value) > TAG_VALUE_LIMIT:
+        return f"Azure tag values have at most {TAG_VALUE_LIMIT} characters", "shorten it"
+    return None
+
+
 def _checks(platform) -> list[Finding]:
     return (
         _check_zones(platform)
+        + check_tags(platform, "an Azure tag", _tag_name, _tag_value)
         + _check_address_plan(platform)
         + _check_members(platform)
         + _check_names(platform)
@@ -401,8 +421,24 @@ def _check_names(platform) -> list[Finding]:
     envs = [e.name for e in platform.environments]
 
     def check(rule: AzureName, path: tuple, item: str = "", what: str = "") -> None:
+        seen: dict[str, str] = {}
         for env in envs:
             name = rule.render(platform.name, env, item)
+            if name in seen:  # compact names drop hyphens: 'prod-1' and 'prod1' meet
+                found.append(
+                    Finding(
+                        "error",
+                        "CW509",
+                        f"environments '{seen[name]}' and '{env}' would give the {rule.title} "
+                        f"the same name '{name}'",
+                        ("environments", env),
+                        f"crosswalk names it '{rule.pattern_in_words()}' without hyphens: "
+                        "rename one of the environments",
+                        key=True,
+                    )
+                )
+                return
+            seen[name] = env
             problem = rule.problem(name)
             if problem:
                 whose = f"the {what}'s name" if what else "the platform's or the environment's name"

@@ -4,7 +4,7 @@ cert-manager, the shared charts, and the datastores.
 
 from __future__ import annotations
 
-from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.codegen import Call, Code, joined
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.common import protect
@@ -14,6 +14,8 @@ from crosswalk.providers.gcp.common import (
     gcp_provider,
     invoke_opts,
     opts,
+    project,
+    unique_name,
     workload_account,
 )
 from crosswalk.providers.gcp.datastores import (
@@ -28,7 +30,7 @@ from crosswalk.providers.kubernetes import charts
 
 def emit_app_services(ctx: StackContext) -> None:
     p, prog = ctx.platform, ctx.program
-    project = p.cloud.project
+    project_id = project(ctx)
     provider = gcp_provider(ctx)
     stores = p.app_services.datastores
     engines = {store.engine for store in stores}
@@ -55,8 +57,8 @@ def emit_app_services(ctx: StackContext) -> None:
             "gcp.dns.ManagedZone",
             f"{p.name}-zone",
             {
-                "name": f"{p.name}-zone",
-                "dns_name": p.app_services.dns_zone + ".",
+                "name": unique_name(ctx, "dnsZone", 63, "zone"),
+                "dns_name": joined(k8s.dns_zone(ctx), "."),
                 "description": f"Managed by crosswalk for platform {p.name}",
                 "visibility": "public",
                 "dnssec_config": {"state": "on"},
@@ -80,7 +82,7 @@ def emit_app_services(ctx: StackContext) -> None:
             "gcp.projects.IAMMember",
             f"{p.name}-external-dns-reader",
             {
-                "project": project,
+                "project": project_id,
                 "role": "roles/dns.reader",
                 "member": Code(f"{account}.member"),
             },
@@ -101,7 +103,10 @@ def emit_app_services(ctx: StackContext) -> None:
         )
         cloud_values["dns"] = {
             "provider": {"name": "google"},
-            "extraArgs": [f"--google-project={project}", "--google-zone-visibility=public"],
+            "extraArgs": [
+                joined("--google-project=", project_id),
+                "--google-zone-visibility=public",
+            ],
             "serviceAccount": {
                 "annotations": {WORKLOAD_IDENTITY_ANNOTATION: Code(f"{account}.email")}
             },
@@ -138,7 +143,9 @@ def emit_app_services(ctx: StackContext) -> None:
                 },
             }
             cloud_values["certificates_solver"] = {
-                "dns01": {"cloudDNS": {"project": project, "hostedZoneName": Code(f"{zone}.name")}}
+                "dns01": {
+                    "cloudDNS": {"project": project_id, "hostedZoneName": Code(f"{zone}.name")}
+                }
             }
     charts.emit_app_services(ctx, k8s_provider, cloud="gcp", cloud_values=cloud_values)
 
@@ -152,7 +159,7 @@ def emit_app_services(ctx: StackContext) -> None:
             prog.name("project"),
             Call(
                 "gcp.organizations.get_project",
-                kwargs={"project_id": project, "opts": invoke_opts(provider)},
+                kwargs={"project_id": project_id, "opts": invoke_opts(provider)},
             ),
         )
     for store in stores:

@@ -11,14 +11,14 @@ from crosswalk.providers.common import moved_from
 from crosswalk.providers.gcp.common import (
     WORKLOAD_IDENTITY_ANNOTATION,
     cel_string,
-    gcp_id,
     gcp_provider,
     opts,
+    project,
     short_role,
     var_part,
     workload_account,
 )
-from crosswalk.providers.gcp.datastores import DB_PORTS
+from crosswalk.providers.gcp.datastores import DB_PORTS, datastore_id
 from crosswalk.providers.gcp.rules import address_plan
 
 CLOUD_SQL_CONNECTOR_PORT = 3307  # the Cloud SQL Auth Proxy and connectors' server side
@@ -64,7 +64,7 @@ GOOGLE_APIS_EGRESS = {
 
 def emit_app(ctx: StackContext) -> None:
     p, prog = ctx.platform, ctx.program
-    project = p.cloud.project
+    project_id = project(ctx)
     app = p.app(ctx.stack.split("/", 1)[1])
     k8s_provider = k8s.emit_provider(
         ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(app.path)
@@ -103,13 +103,13 @@ def emit_app(ctx: StackContext) -> None:
             parts.datastore_env[store.name] = {
                 f"{prefix}_TOPIC": out("topic"),
                 f"{prefix}_SUBSCRIPTION": out("subscription"),
-                f"{prefix}_PROJECT": project,
+                f"{prefix}_PROJECT": project_id,
             }
             grants.append(("queue", store))
         else:
             parts.datastore_env[store.name] = {
                 f"{prefix}_DATABASE": out("database"),
-                f"{prefix}_PROJECT": project,
+                f"{prefix}_PROJECT": project_id,
             }
             grants.append(("document", store))
     if grants:
@@ -140,11 +140,9 @@ def emit_app(ctx: StackContext) -> None:
 
             if kind == "sql":
                 # Cloud SQL IAM login: the database user is the service account.
-                instance = gcp_id(84, p.name, store.cloud_name)
                 on_instance = {
                     "title": f"{store.cloud_name}-only",
-                    "expression": "resource.name == "
-                    + cel_string(f"projects/{project}/instances/{instance}"),
+                    "expression": _only(ctx, store, "instances"),
                 }
                 for role in ("roles/cloudsql.client", "roles/cloudsql.instanceUser"):
                     prog.resource(
@@ -152,7 +150,7 @@ def emit_app(ctx: StackContext) -> None:
                         "gcp.projects.IAMMember",
                         f"{base}-{short_role(role)}",
                         {
-                            "project": project,
+                            "project": project_id,
                             "role": role,
                             "member": member,
                             "condition": on_instance,
@@ -204,15 +202,12 @@ def emit_app(ctx: StackContext) -> None:
                     "gcp.projects.IAMMember",
                     f"{base}-datastore-user",
                     {
-                        "project": project,
+                        "project": project_id,
                         "role": "roles/datastore.user",
                         "member": member,
                         "condition": {
                             "title": f"{store.cloud_name}-only",
-                            "expression": "resource.name == "
-                            + cel_string(
-                                f"projects/{project}/databases/{gcp_id(63, p.name, store.cloud_name)}"
-                            ),
+                            "expression": _only(ctx, store, "databases"),
                         },
                     },
                     uses_line,
@@ -228,3 +223,15 @@ def emit_app(ctx: StackContext) -> None:
             }
         )
     k8s.emit_app(ctx, k8s_provider, app, parts)
+
+
+def _only(ctx: StackContext, store, collection: str) -> str | Code:
+    """An IAM condition that holds for one datastore only, per environment
+    (its project and name may differ)."""
+    return ctx.setting(
+        f"datastores.{store.name}.condition",
+        lambda q, env: (
+            "resource.name == "
+            + cel_string(f"projects/{q.cloud.project}/{collection}/{datastore_id(q, store)}")
+        ),
+    )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.codegen import Call, Code, joined
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.common import moved_from
+from crosswalk.providers.common import deletion_protection, moved_from
 from crosswalk.providers.gcp.common import (
     PODS_RANGE,
     SERVICES_RANGE,
@@ -15,6 +15,9 @@ from crosswalk.providers.gcp.common import (
     gcp_provider,
     invoke_opts,
     opts,
+    project,
+    region,
+    unique_name,
     var_part,
 )
 from crosswalk.providers.gcp.rules import MEMBER, address_plan, security_group_domain
@@ -50,7 +53,7 @@ def _subject(member: str) -> dict:
 
 def emit_cluster(ctx: StackContext) -> None:
     p, prog = ctx.platform, ctx.program
-    project, region = p.cloud.project, p.cloud.region
+    region_name = region(ctx)
     provider = gcp_provider(ctx)
     apis = enable_apis(ctx, provider, ["container.googleapis.com"])
     plan = address_plan(p.network)
@@ -61,7 +64,7 @@ def emit_cluster(ctx: StackContext) -> None:
         prog.name("zones"),
         Call(
             "gcp.compute.get_zones",
-            kwargs={"region": region, "status": "UP", "opts": invoke_opts(provider)},
+            kwargs={"region": region_name, "status": "UP", "opts": invoke_opts(provider)},
         ),
     )
     shielded = {"enable_secure_boot": True, "enable_integrity_monitoring": True}
@@ -72,9 +75,9 @@ def emit_cluster(ctx: StackContext) -> None:
     if p.services.monitoring:
         monitoring += ["STORAGE", "HPA", "POD", "DAEMONSET", "DEPLOYMENT", "STATEFULSET"]
     args = {
-        "name": f"{p.name}-cluster",
+        "name": unique_name(ctx, "cluster", 40, "cluster"),
         "description": f"Cluster of platform {p.name}",
-        "location": region,
+        "location": region_name,
         "node_locations": Code(f"{zones}.names[:{p.network.zones}]"),
         "min_master_version": p.cluster.version,
         "release_channel": {"channel": "REGULAR"},
@@ -109,7 +112,7 @@ def emit_cluster(ctx: StackContext) -> None:
         }
         if endpoint.allowed_cidrs or not endpoint.public
         else None,
-        "workload_identity_config": {"workload_pool": f"{project}.svc.id.goog"},
+        "workload_identity_config": {"workload_pool": joined(project(ctx), ".svc.id.goog")},
         "enable_shielded_nodes": True,
         "enable_legacy_abac": False,
         "database_encryption": {
@@ -131,9 +134,7 @@ def emit_cluster(ctx: StackContext) -> None:
             "mode": "BASIC",
             "vulnerability_mode": "VULNERABILITY_BASIC",
         },
-        "deletion_protection": ctx.setting(
-            "cluster.deletionProtection", lambda q, env: env != "dev"
-        ),
+        "deletion_protection": deletion_protection(ctx),
     }
     domain = security_group_domain(p)
     if domain:
@@ -188,7 +189,7 @@ def _node_pool(ctx: StackContext, provider, apis, cluster, pool, node_account, s
     args = {
         "name": pool.cloud_name,  # GKE cannot rename a pool (`renamedFrom` keeps it)
         "cluster": Code(f"{cluster}.id"),
-        "location": p.cloud.region,
+        "location": region(ctx),
         "management": {"auto_repair": True, "auto_upgrade": True},
         "upgrade_settings": {"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
         "node_config": {
@@ -197,7 +198,9 @@ def _node_pool(ctx: StackContext, provider, apis, cluster, pool, node_account, s
                 lambda q, env: q.node_pool(name).machine_type or NODE_SIZES[q.node_pool(name).size],
             ),
             "spot": pool.spot,
-            "disk_size_gb": pool.disk_size_gb,
+            "disk_size_gb": ctx.setting(
+                f"{key}.diskSizeGb", lambda q, env: q.node_pool(name).disk_size_gb
+            ),
             "disk_type": "pd-balanced",
             "image_type": "COS_CONTAINERD",
             "service_account": node_account,

@@ -1,5 +1,5 @@
-"""What every GCP layer's program shares: the provider, API enablement, ids,
-workload identity.
+"""What every GCP layer's program shares: the provider, the environment's
+project, region and names, API enablement, ids, workload identity.
 """
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import hashlib
 import json
 from collections.abc import Callable
 
-from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.codegen import Call, Code, joined
 from crosswalk.compiler.emit import StackContext
-from crosswalk.providers.common import emit_cloud_provider
+from crosswalk.providers.common import emit_cloud_provider, environment_tags
+from crosswalk.providers.gcp.rules import gcp_name
 
 GCP_IMPORT = "import pulumi_gcp as gcp"
 WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
@@ -18,10 +19,26 @@ PODS_RANGE, SERVICES_RANGE = "pods", "services"
 
 
 def gcp_provider(ctx: StackContext) -> Code:
-    p = ctx.platform
-    labels = dict(p.tags) | {"crosswalk-platform": p.name}
-    args = {"project": p.cloud.project, "region": p.cloud.region, "default_labels": labels}
+    """The program's Google provider: the environment's project and region,
+    every resource labelled with the platform and the environment."""
+    labels = environment_tags(ctx, "crosswalk-platform", "crosswalk-environment")
+    args = {"project": project(ctx), "region": region(ctx), "default_labels": labels}
     return emit_cloud_provider(ctx, GCP_IMPORT, "gcp.Provider", "gcp", args)
+
+
+def project(ctx: StackContext) -> str | Code:
+    """The environment's project."""
+    return ctx.setting("cloud.project", lambda q, env: q.cloud.project)
+
+
+def region(ctx: StackContext) -> str | Code:
+    """The environment's region."""
+    return ctx.setting("cloud.region", lambda q, env: q.cloud.region)
+
+
+def unique_name(ctx: StackContext, key: str, limit: int, *parts: str) -> str | Code:
+    """A name GCP keeps unique in the project (rules.gcp_name), per environment."""
+    return ctx.setting(f"names.{key}", lambda q, env: gcp_name(q, limit, *parts))
 
 
 def enable_apis(ctx: StackContext, provider: Code, names: list[str]) -> Code | None:
@@ -67,9 +84,10 @@ def gcp_id(limit: int, *parts: str) -> str:
     return text[: limit - 7].rstrip("-") + "-" + digest
 
 
-def account_id(*parts: str) -> str:
-    """A service account id: 6 to 30 characters."""
-    return gcp_id(30, *parts)
+def account_id(ctx: StackContext, key: str, *parts: str) -> str | Code:
+    """The id of one of the platform's service accounts (6 to 30 characters),
+    per environment."""
+    return unique_name(ctx, f"serviceAccount.{key}", 30, *parts)
 
 
 def var_part(name: str) -> str:
@@ -87,9 +105,9 @@ def cel_string(text: str) -> str:
     return json.dumps(text)
 
 
-def workload_member(project: str, namespace: str, service_account: str) -> str:
+def workload_member(ctx: StackContext, namespace: str, service_account: str) -> str | Code:
     """The principal a Kubernetes service account has under GKE's workload identity."""
-    return f"serviceAccount:{project}.svc.id.goog[{namespace}/{service_account}]"
+    return joined("serviceAccount:", project(ctx), f".svc.id.goog[{namespace}/{service_account}]")
 
 
 def service_agent(project_info: Code, agent: str) -> Call:
@@ -126,7 +144,7 @@ def workload_account(
         "gcp.serviceaccount.Account",
         f"{p.name}-{name}",
         {
-            "account_id": account_id(p.name, cloud_name or name),
+            "account_id": account_id(ctx, name, cloud_name or name),
             "display_name": f"{namespace}/{service_account} of platform {p.name}"[:100],
             "description": f"Workload identity of Kubernetes service account {namespace}/{service_account}"[
                 :256
@@ -142,7 +160,7 @@ def workload_account(
         {
             "service_account_id": Code(f"{account}.name"),
             "role": "roles/iam.workloadIdentityUser",
-            "member": workload_member(p.cloud.project, namespace, service_account),
+            "member": workload_member(ctx, namespace, service_account),
         },
         line,
         opts(provider, apis, **moved("-workload-identity")),

@@ -5,9 +5,15 @@ private and encrypted.
 from __future__ import annotations
 
 from crosswalk.compiler.codegen import Code
-from crosswalk.providers.common import moved_from, protect
-from crosswalk.providers.gcp.common import gcp_id, opts, service_agent, var_part
-from crosswalk.providers.gcp.rules import REDIS_MEMORY_GB, redis_version, sql_version
+from crosswalk.providers.common import deletion_protection, moved_from, protect
+from crosswalk.providers.gcp.common import (
+    gcp_id,
+    opts,
+    region,
+    service_agent,
+    var_part,
+)
+from crosswalk.providers.gcp.rules import REDIS_MEMORY_GB, gcp_name, redis_version, sql_version
 
 DB_TIERS = {
     "small": "db-custom-1-3840",
@@ -24,33 +30,60 @@ DB_PORTS = {"postgres": 5432, "mysql": 3306}
 IAM_AUTH_FLAGS = {"postgres": "cloudsql.iam_authentication", "mysql": "cloudsql_iam_authentication"}
 
 
-def _names(ctx, store, limit: int) -> tuple[str, str, object]:
-    """A datastore's Pulumi name, the name it keeps in GCP (the one it was
-    created with: `renamedFrom`), and the aliases of a resource named
-    `<Pulumi name><suffix>`."""
+def _names(ctx, store, limit: int) -> tuple[str, object]:
+    """A datastore's Pulumi name and the aliases of a resource named
+    `<Pulumi name><suffix>` (its name in GCP is datastore_name's)."""
     p = ctx.platform
     return (
         gcp_id(limit, p.name, store.name),
-        gcp_id(limit, p.name, store.cloud_name),
         lambda suffix="": moved_from(lambda n: gcp_id(limit, p.name, n) + suffix, store),
     )
+
+
+# The longest id GCP takes for each engine's instance or database.
+NAME_LIMITS = {"postgres": 84, "mysql": 84, "redis": 40, "queue": 255, "document": 63}
+
+
+def datastore_id(platform, store, *suffix: str) -> str:
+    """The project-unique id of a datastore (or of one of its parts) as an
+    environment names it (rules.gcp_name), after the name it was created with
+    (`renamedFrom`): the apps' grants name it too."""
+    return gcp_name(platform, NAME_LIMITS[store.engine], store.cloud_name, *suffix)
+
+
+def datastore_name(ctx, store, *suffix: str) -> str | Code:
+    """datastore_id, per environment."""
+    key = ".".join(("datastore", store.name, *suffix))
+    return ctx.setting(f"names.{key}", lambda q, env: datastore_id(q, store, *suffix))
+
+
+def _per_env(ctx, store, name: str, value_in):
+    """A value of the datastore as each environment sets it."""
+    return ctx.setting(
+        f"datastores.{store.name}.{name}", lambda q, env: value_in(q.datastore(store.name))
+    )
+
+
+def _sql_tier(store) -> str:
+    return store.instance_class or DB_TIERS[store.size]
 
 
 def emit_sql(ctx, provider, apis, store, network, peering) -> None:
     p, prog = ctx.platform, ctx.program
     line = ctx.line(store.path)
-    base, cloud, moved = _names(ctx, store, 84)
+    base, moved = _names(ctx, store, 84)
     name = store.name
-    deletion_protection = ctx.setting(
-        f"datastores.{name}.deletionProtection", lambda q, env: env != "dev"
-    )
-    tier = store.instance_class or DB_TIERS[store.size]
+    protected = deletion_protection(ctx)
     backups = {
         "enabled": True,
         "start_time": "02:00",
-        "transaction_log_retention_days": min(store.backup_retention_days, 7),
+        "transaction_log_retention_days": _per_env(
+            ctx, store, "transactionLogRetentionDays", lambda s: min(s.backup_retention_days, 7)
+        ),
         "backup_retention_settings": {
-            "retained_backups": store.backup_retention_days,
+            "retained_backups": _per_env(
+                ctx, store, "backupRetentionDays", lambda s: s.backup_retention_days
+            ),
             "retention_unit": "COUNT",
         },
     }
@@ -63,23 +96,30 @@ def emit_sql(ctx, provider, apis, store, network, peering) -> None:
         "gcp.sql.DatabaseInstance",
         base,
         {
-            "name": cloud,
+            "name": datastore_name(ctx, store),
             "database_version": sql_version(store.engine, store.version),
-            "region": p.cloud.region,
-            "deletion_protection": deletion_protection,
+            "region": region(ctx),
+            "deletion_protection": protected,
             "settings": {
-                "tier": tier,
-                "edition": "ENTERPRISE_PLUS"
-                if tier.startswith("db-perf-optimized")
-                else "ENTERPRISE",
+                "tier": _per_env(ctx, store, "tier", _sql_tier),
+                "edition": _per_env(
+                    ctx,
+                    store,
+                    "edition",
+                    lambda s: (
+                        "ENTERPRISE_PLUS"
+                        if _sql_tier(s).startswith("db-perf-optimized")
+                        else "ENTERPRISE"
+                    ),
+                ),
                 "availability_type": ctx.setting(
                     f"datastores.{name}.availabilityType",
                     lambda q, env: "REGIONAL" if q.datastore(name).high_availability else "ZONAL",
                 ),
                 "disk_type": "PD_SSD",
-                "disk_size": store.storage_gb,
+                "disk_size": _per_env(ctx, store, "storageGb", lambda s: s.storage_gb),
                 "disk_autoresize": True,
-                "deletion_protection_enabled": deletion_protection,
+                "deletion_protection_enabled": protected,
                 # Private IP only, through the Private Service Access peering.
                 "ip_configuration": {
                     "ipv4_enabled": False,
@@ -119,20 +159,22 @@ def emit_sql(ctx, provider, apis, store, network, peering) -> None:
 def emit_redis(ctx, provider, apis, store, network, peering) -> None:
     p, prog = ctx.platform, ctx.program
     name = store.name
-    base, cloud, moved = _names(ctx, store, 40)
+    base, moved = _names(ctx, store, 40)
     cache = prog.resource(
         ("datastore", var_part(name)),
         "gcp.redis.Instance",
         base,
         {
-            "name": cloud,
+            "name": datastore_name(ctx, store),
             "display_name": f"redis {store.cloud_name} of platform {p.name}",
-            "region": p.cloud.region,
+            "region": region(ctx),
             "tier": ctx.setting(
                 f"datastores.{name}.tier",
                 lambda q, env: "STANDARD_HA" if q.datastore(name).high_availability else "BASIC",
             ),
-            "memory_size_gb": REDIS_MEMORY_GB[store.size],
+            "memory_size_gb": _per_env(
+                ctx, store, "memorySizeGb", lambda s: REDIS_MEMORY_GB[s.size]
+            ),
             "redis_version": redis_version(store.version),
             "authorized_network": network,
             "connect_mode": "PRIVATE_SERVICE_ACCESS",
@@ -143,9 +185,7 @@ def emit_redis(ctx, provider, apis, store, network, peering) -> None:
                 "persistence_mode": "RDB",
                 "rdb_snapshot_period": "SIX_HOURS",
             },
-            "deletion_protection": ctx.setting(
-                f"datastores.{name}.deletionProtection", lambda q, env: env != "dev"
-            ),
+            "deletion_protection": deletion_protection(ctx),
         },
         ctx.line(store.path),
         opts(
@@ -165,7 +205,7 @@ def emit_redis(ctx, provider, apis, store, network, peering) -> None:
 def emit_queue(ctx, provider, apis, store, project_info) -> None:
     p, prog = ctx.platform, ctx.program
     name = store.name
-    base, cloud = f"{p.name}-{name}", f"{p.name}-{store.cloud_name}"
+    base = f"{p.name}-{name}"
 
     def moved(suffix: str = "") -> dict:
         return moved_from(lambda n: f"{p.name}-{n}{suffix}", store)
@@ -176,7 +216,10 @@ def emit_queue(ctx, provider, apis, store, project_info) -> None:
         ("datastore", var_part(name), "dead_letters"),
         "gcp.pubsub.Topic",
         f"{base}-dead-letters",
-        {"name": f"{cloud}-dead-letters", "message_retention_duration": week},
+        {
+            "name": datastore_name(ctx, store, "dead-letters"),
+            "message_retention_duration": week,
+        },
         line,
         opts(provider, apis, **moved("-dead-letters"), **protect(ctx)),
     )
@@ -186,7 +229,7 @@ def emit_queue(ctx, provider, apis, store, project_info) -> None:
         "gcp.pubsub.Subscription",
         f"{base}-dead-letters",
         {
-            "name": f"{cloud}-dead-letters",
+            "name": datastore_name(ctx, store, "dead-letters"),
             "topic": Code(f"{dead_letters}.id"),
             "message_retention_duration": week,
             "expiration_policy": {"ttl": ""},
@@ -198,7 +241,7 @@ def emit_queue(ctx, provider, apis, store, project_info) -> None:
         ("datastore", var_part(name)),
         "gcp.pubsub.Topic",
         base,
-        {"name": cloud, "message_retention_duration": week},
+        {"name": datastore_name(ctx, store), "message_retention_duration": week},
         line,
         opts(provider, apis, **moved(), **protect(ctx)),
     )
@@ -207,7 +250,7 @@ def emit_queue(ctx, provider, apis, store, project_info) -> None:
         "gcp.pubsub.Subscription",
         base,
         {
-            "name": cloud,
+            "name": datastore_name(ctx, store),
             "topic": Code(f"{topic}.id"),
             "ack_deadline_seconds": 60,
             "message_retention_duration": week,
@@ -252,23 +295,25 @@ def emit_queue(ctx, provider, apis, store, project_info) -> None:
 
 
 def emit_document(ctx, provider, apis, store) -> None:
-    p, prog = ctx.platform, ctx.program
+    prog = ctx.program
     name = store.name
-    base, cloud, moved = _names(ctx, store, 63)
+    base, moved = _names(ctx, store, 63)
     database = prog.resource(
         ("datastore", var_part(name)),
         "gcp.firestore.Database",
         base,
         {
-            "name": cloud,
-            "location_id": p.cloud.region,
+            "name": datastore_name(ctx, store),
+            "location_id": region(ctx),
             "type": "FIRESTORE_NATIVE",
             "concurrency_mode": "OPTIMISTIC",
             "point_in_time_recovery_enablement": "POINT_IN_TIME_RECOVERY_ENABLED",
             "delete_protection_state": ctx.setting(
-                f"datastores.{name}.deleteProtectionState",
+                "deleteProtectionState",
                 lambda q, env: (
-                    "DELETE_PROTECTION_DISABLED" if env == "dev" else "DELETE_PROTECTION_ENABLED"
+                    "DELETE_PROTECTION_ENABLED"
+                    if q.deletion_protection
+                    else "DELETE_PROTECTION_DISABLED"
                 ),
             ),
             "deletion_policy": "DELETE",
@@ -283,7 +328,9 @@ def emit_document(ctx, provider, apis, store) -> None:
         {
             "database": Code(f"{database}.name"),
             "daily_recurrence": {},
-            "retention": f"{store.backup_retention_days * 86400}s",
+            "retention": _per_env(
+                ctx, store, "backupRetention", lambda s: f"{s.backup_retention_days * 86400}s"
+            ),
         },
         ctx.line(store.path + ("backupRetentionDays",)),
         opts(provider, apis, **moved()),

@@ -9,16 +9,18 @@ import re
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
+from crosswalk.providers import shortened
 from crosswalk.providers.gcp.common import (
     account_id,
     cel_string,
     enable_apis,
-    gcp_id,
     gcp_provider,
     opts,
+    project,
     short_role,
     var_part,
 )
+from crosswalk.providers.gcp.rules import gcp_name
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
@@ -97,9 +99,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def pool_id(platform, bot: str) -> str:
+    """A CI identity's workload identity pool (4 to 32 characters; Google
+    keeps the 'gcp-' prefix for itself)."""
+    pool = gcp_name(platform, 32, "ci", bot)
+    return shortened("cw-" + pool, 32) if pool.startswith("gcp-") else pool
+
+
 def emit_identity(ctx: StackContext) -> None:
     p, prog = ctx.platform, ctx.program
-    project = p.cloud.project
+    project_id = project(ctx)
     provider = gcp_provider(ctx)
     apis = enable_apis(
         ctx,
@@ -117,7 +126,7 @@ def emit_identity(ctx: StackContext) -> None:
         "gcp.serviceaccount.Account",
         f"{p.name}-nodes",
         {
-            "account_id": account_id(p.name, "nodes"),
+            "account_id": account_id(ctx, "nodes", "nodes"),
             "display_name": f"GKE nodes of platform {p.name}",
             "description": "Least privilege for nodes: writes logs and metrics, reads images",
         },
@@ -129,7 +138,7 @@ def emit_identity(ctx: StackContext) -> None:
             ("node", short_role(role)),
             "gcp.projects.IAMMember",
             f"{p.name}-nodes-{short_role(role)}",
-            {"project": project, "role": role, "member": Code(f"{node_account}.member")},
+            {"project": project_id, "role": role, "member": Code(f"{node_account}.member")},
             nodes_line,
             opts(provider, apis),
         )
@@ -147,7 +156,7 @@ def emit_identity(ctx: StackContext) -> None:
                 ("team", var_part(team.name), str(i)),
                 "gcp.projects.IAMMember",
                 f"{p.name}-team-{team.name}-{slug}",
-                {"project": project, "role": role, "member": member},
+                {"project": project_id, "role": role, "member": member},
                 ctx.line(team.path + ("members", i)),
                 opts(provider, apis),
             )
@@ -158,17 +167,16 @@ def emit_identity(ctx: StackContext) -> None:
 
 def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code) -> None:
     p, prog = ctx.platform, ctx.program
-    project = p.cloud.project
+    project_id = project(ctx)
     line = ctx.line(bot.path)
-    pool_id = gcp_id(32, p.name, "ci", bot.name)
-    if pool_id.startswith("gcp-"):  # a prefix Google keeps for itself
-        pool_id = gcp_id(32, "cw", pool_id)
     pool = prog.resource(
         ("ci", var_part(bot.name), "pool"),
         "gcp.iam.WorkloadIdentityPool",
         f"{p.name}-ci-{bot.name}",
         {
-            "workload_identity_pool_id": pool_id,
+            "workload_identity_pool_id": ctx.setting(
+                f"names.pool.{bot.name}", lambda q, env: pool_id(q, bot.name)
+            ),
             "display_name": f"{p.name} CI {bot.name}"[:32],
             "description": f"GitHub Actions of {bot.repository}: deploys {', '.join(bot.layers)}"[
                 :256
@@ -209,7 +217,7 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
         "gcp.serviceaccount.Account",
         f"{p.name}-ci-{bot.name}",
         {
-            "account_id": account_id(p.name, "ci", bot.name),
+            "account_id": account_id(ctx, f"ci.{bot.name}", "ci", bot.name),
             "display_name": f"CI {bot.name} of platform {p.name}",
             "description": f"Deploys {', '.join(bot.layers)}; impersonated from GitHub, never by key",
         },
@@ -242,7 +250,7 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
             ("ci", var_part(bot.name), short_role(role)),
             "gcp.projects.IAMMember",
             f"{p.name}-ci-{bot.name}-{short_role(role)}",
-            {"project": project, "role": role, "member": Code(f"{account}.member")},
+            {"project": project_id, "role": role, "member": Code(f"{account}.member")},
             layers_line,
             opts(provider, apis),
         )
@@ -254,7 +262,7 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
             "gcp.projects.IAMMember",
             f"{p.name}-ci-{bot.name}-grants",
             {
-                "project": project,
+                "project": project_id,
                 "role": "roles/resourcemanager.projectIamAdmin",
                 "member": Code(f"{account}.member"),
                 "condition": {

@@ -11,11 +11,13 @@ from crosswalk.providers.gcp.common import (
     PODS_RANGE,
     SERVICES_RANGE,
     enable_apis,
-    gcp_id,
     gcp_provider,
     invoke_opts,
     opts,
+    project,
+    region,
     service_agent,
+    unique_name,
     var_part,
 )
 from crosswalk.providers.gcp.rules import address_plan
@@ -23,7 +25,7 @@ from crosswalk.providers.gcp.rules import address_plan
 
 def emit_managed_infra(ctx: StackContext) -> None:
     p, prog = ctx.platform, ctx.program
-    project, region = p.cloud.project, p.cloud.region
+    project_id, region_name = project(ctx), region(ctx)
     provider = gcp_provider(ctx)
     plan = address_plan(p.network)
     stores = {store.engine for store in p.app_services.datastores}
@@ -44,7 +46,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
         "gcp.compute.Network",
         f"{p.name}-vpc",
         {
-            "name": f"{p.name}-vpc",
+            "name": unique_name(ctx, "network", 63, "vpc"),
             "description": f"Network of platform {p.name}",
             "auto_create_subnetworks": False,
             "routing_mode": "REGIONAL",
@@ -57,10 +59,10 @@ def emit_managed_infra(ctx: StackContext) -> None:
         "gcp.compute.Subnetwork",
         f"{p.name}-nodes",
         {
-            "name": f"{p.name}-nodes",
+            "name": unique_name(ctx, "subnetwork", 63, "nodes"),
             "description": "GKE nodes, with secondary ranges for pods and services",
             "network": Code(f"{vpc}.id"),
-            "region": region,
+            "region": region_name,
             "ip_cidr_range": str(plan.nodes),
             "secondary_ip_ranges": [
                 {"range_name": PODS_RANGE, "ip_cidr_range": str(plan.pods)},
@@ -80,7 +82,11 @@ def emit_managed_infra(ctx: StackContext) -> None:
         "router",
         "gcp.compute.Router",
         f"{p.name}-router",
-        {"name": f"{p.name}-router", "network": Code(f"{vpc}.id"), "region": region},
+        {
+            "name": unique_name(ctx, "router", 63, "router"),
+            "network": Code(f"{vpc}.id"),
+            "region": region_name,
+        },
         ctx.line(("network", "natGateways")),
         opts(provider, apis),
     )
@@ -90,9 +96,9 @@ def emit_managed_infra(ctx: StackContext) -> None:
         "gcp.compute.RouterNat",
         f"{p.name}-nat",
         {
-            "name": f"{p.name}-nat",
+            "name": unique_name(ctx, "nat", 63, "nat"),
             "router": Code(f"{router}.name"),
-            "region": region,
+            "region": region_name,
             "nat_ip_allocate_option": "AUTO_ONLY",
             "source_subnetwork_ip_ranges_to_nat": "ALL_SUBNETWORKS_ALL_IP_RANGES",
             "log_config": {"enable": True, "filter": "ERRORS_ONLY"},
@@ -107,7 +113,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
             "gcp.compute.GlobalAddress",
             f"{p.name}-private-services",
             {
-                "name": f"{p.name}-private-services",
+                "name": unique_name(ctx, "privateServices", 63, "private-services"),
                 "description": "Private Service Access for Cloud SQL and Memorystore",
                 "purpose": "VPC_PEERING",
                 "address_type": "INTERNAL",
@@ -137,7 +143,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
         "key_ring",
         "gcp.kms.KeyRing",
         f"{p.name}-keys",
-        {"name": f"{p.name}-keys", "location": region},
+        {"name": unique_name(ctx, "keyRing", 63, "keys"), "location": region_name},
         key_line,
         opts(provider, apis, **protect(ctx)),
     )
@@ -158,7 +164,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
         prog.name("project"),
         Call(
             "gcp.organizations.get_project",
-            kwargs={"project_id": project, "opts": invoke_opts(provider)},
+            kwargs={"project_id": project_id, "opts": invoke_opts(provider)},
         ),
     )
     prog.resource(
@@ -180,8 +186,8 @@ def emit_managed_infra(ctx: StackContext) -> None:
             "gcp.artifactregistry.Repository",
             f"{p.name}-{registry.name}",
             {
-                "repository_id": gcp_id(63, p.name, registry.name),
-                "location": region,
+                "repository_id": unique_name(ctx, f"registry.{registry.name}", 63, registry.name),
+                "location": region_name,
                 "format": "DOCKER",
                 "description": f"Images of platform {p.name}",
                 "docker_config": {"immutable_tags": registry.immutable_tags},

@@ -11,7 +11,14 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from crosswalk.providers import Finding, ProviderRules, calendar
+from crosswalk.providers import (
+    Finding,
+    ProviderRules,
+    calendar,
+    check_tags,
+    environment_scope,
+    shortened,
+)
 
 REGIONS = frozenset(
     """
@@ -81,6 +88,10 @@ REDIS_MEMORY_GB = {"small": 1, "medium": 5, "large": 13, "xlarge": 26}
 SQL_TIER = re.compile(
     r"^db-(f1-micro|g1-small|custom-[0-9]+-[0-9]+|(perf-optimized|memory-optimized)-N-[0-9]+)$"
 )
+
+# Label keys and values: lower case (GCP takes no upper-case letter), 63 characters at most.
+LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 
 # Team members as IAM principals; Kubernetes RBAC names them by their email.
 MEMBER = re.compile(r"^(user|group|serviceAccount):([^@\s]+@([^@\s]+))$")
@@ -171,6 +182,32 @@ def redis_version(version: str | None) -> str | None:
     return REDIS_VERSIONS.get(version or DEFAULT_VERSIONS["redis"])
 
 
+def gcp_name(platform, limit: int, *parts: str) -> str:
+    """The id of a resource GCP keeps unique in a project (or a region of it):
+    the platform's name, the environment's unless it is the first of its
+    project (see providers.environment_scope), then `parts`, joined by '-'; a
+    stable hash of the whole replaces its tail when it is longer than `limit`.
+    Ids start with a letter (the platform's name does: CW509)."""
+    return shortened("-".join(environment_scope(platform) + parts), limit)
+
+
+def _label_key(key: str) -> tuple[str, str] | None:
+    if LABEL_KEY.match(key):
+        return None
+    if LABEL_KEY.match(key.lower()):
+        return "GCP labels are lower case", f"use '{key.lower()}'"
+    shape = "up to 63 lower-case letters, digits, '-' and '_', starting with a letter"
+    return f"GCP label keys are {shape}", "rename it"
+
+
+def _label_value(value: str) -> tuple[str, str] | None:
+    if LABEL_VALUE.match(value):
+        return None
+    if LABEL_VALUE.match(value.lower()):
+        return "GCP labels are lower case", f"use '{value.lower()}'"
+    return "GCP label values are up to 63 lower-case letters, digits, '-' and '_'", "change it"
+
+
 def security_group_domain(platform) -> str | None:
     """The domain of the teams' Google Groups: GKE's Google Groups for RBAC
     looks them up through gke-security-groups@<domain>."""
@@ -210,6 +247,7 @@ def _checks(platform) -> list[Finding]:
                 "start the platform's name with a letter",
             )
         )
+    found += check_tags(platform, "a GCP label", _label_key, _label_value)
     found += _check_members(platform)
     found += _check_address_plan(platform)
     found += _check_datastores(platform)

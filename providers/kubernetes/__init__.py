@@ -31,10 +31,15 @@ from __future__ import annotations
 from crosswalk.providers.kubernetes.apps import ENV_HASH_ANNOTATION, emit_app, env_hash
 from crosswalk.providers.kubernetes.common import (
     ACCESS_CLUSTER_ROLES,
+    ENVIRONMENT_LABEL,
     INGRESS_NAMESPACES,
     K8S_IMPORT,
     MANAGED_BY,
     AppCloudParts,
+    app_host,
+    certificates_email,
+    dns_owner,
+    dns_zone,
     double_cpu,
     emit_default_storage_class,
     emit_kubeconfig,
@@ -46,11 +51,16 @@ from crosswalk.providers.kubernetes.namespaces import emit_namespace, emit_route
 
 __all__ = [
     "ACCESS_CLUSTER_ROLES",
+    "ENVIRONMENT_LABEL",
     "ENV_HASH_ANNOTATION",
     "INGRESS_NAMESPACES",
     "K8S_IMPORT",
     "MANAGED_BY",
     "AppCloudParts",
+    "app_host",
+    "certificates_email",
+    "dns_owner",
+    "dns_zone",
     "double_cpu",
     "emit_app",
     "emit_default_storage_class",

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crosswalk.compiler.codegen import Call, Code, identifier, py_string
+from crosswalk.compiler.codegen import Call, Code, identifier, joined, py_string
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import admission
-from crosswalk.providers.kubernetes.common import INGRESS_NAMESPACES, MESHES
+from crosswalk.providers.kubernetes.common import (
+    INGRESS_NAMESPACES,
+    MANAGED_BY,
+    MESHES,
+    certificates_email,
+    dns_owner,
+    dns_zone,
+)
 
 
 @dataclass(frozen=True)
@@ -242,7 +249,7 @@ def custom_resource(
     """A custom resource (its kind's CRD comes with a chart). `pulumi_name`
     defaults to `<kind>-<name>`; objects of one name in several namespaces
     give their own."""
-    metadata = {"name": name}
+    metadata = {"name": name, "labels": MANAGED_BY}
     if namespace:
         metadata["namespace"] = namespace
     if annotations:
@@ -606,7 +613,7 @@ def emit_app_services(ctx: StackContext, provider: Code, *, cloud: str, cloud_va
             {
                 "acme": {
                     "server": ACME_SERVERS[a.issuer],
-                    "email": a.email,
+                    "email": certificates_email(ctx),
                     "privateKeySecretRef": {"name": f"{a.issuer}-account-key"},
                     "solvers": [solver],
                 }
@@ -618,8 +625,8 @@ def emit_app_services(ctx: StackContext, provider: Code, *, cloud: str, cloud_va
         values = {
             "policy": "sync",
             "registry": "txt",
-            "txtOwnerId": ctx.platform.name,
-            "domainFilters": [a.dns_zone],
+            "txtOwnerId": dns_owner(ctx),
+            "domainFilters": [dns_zone(ctx)],
             "sources": ["service", "ingress", "gateway-httproute"],
         } | cloud_values.get("dns", {})
         release(ctx, provider, "external-dns", values, at("dns"))
@@ -654,7 +661,7 @@ def emit_app_services(ctx: StackContext, provider: Code, *, cloud: str, cloud_va
                     "name": "https",
                     "protocol": "HTTPS",
                     "port": 443,
-                    "hostname": f"*.{a.dns_zone}",
+                    "hostname": joined("*.", dns_zone(ctx)),
                     "tls": {"mode": "Terminate", "certificateRefs": [{"name": "wildcard-tls"}]},
                     "allowedRoutes": {"namespaces": {"from": "All"}},
                 }
@@ -691,7 +698,7 @@ def emit_app_services(ctx: StackContext, provider: Code, *, cloud: str, cloud_va
                             "sectionName": "http",
                         }
                     ],
-                    "hostnames": [f"*.{a.dns_zone}"],
+                    "hostnames": [joined("*.", dns_zone(ctx))],
                     "rules": [
                         {
                             "filters": [

@@ -11,11 +11,17 @@ from decimal import Decimal
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import App, Namespace, Platform
+from crosswalk.providers import environment_scope
 
 K8S_IMPORT = "import pulumi_kubernetes as kubernetes"
 
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "crosswalk"}
+ENVIRONMENT_LABEL = "crosswalk/environment"
+
+
+# On everything the platform creates in a cluster: who manages it, and for
+# which environment (the stack's name, which is the environment's).
+MANAGED_BY = {"app.kubernetes.io/managed-by": "crosswalk", ENVIRONMENT_LABEL: Code("stack")}
 
 
 NAME_LABEL = "app.kubernetes.io/name"
@@ -93,6 +99,28 @@ def team_group(platform: Platform, team: str) -> str:
 
 
 ACCESS_CLUSTER_ROLES = {"admin": "admin", "developer": "edit", "viewer": "view"}
+
+
+def dns_zone(ctx: StackContext) -> str | Code:
+    """The environment's DNS zone."""
+    return ctx.setting("dns.zone", lambda q, env: q.app_services.dns_zone)
+
+
+def certificates_email(ctx: StackContext) -> str | Code:
+    """The environment's ACME account email."""
+    return ctx.setting("certificates.email", lambda q, env: q.app_services.email)
+
+
+def app_host(ctx: StackContext, app: App) -> str | Code:
+    """The environment's host of an app's ingress."""
+    return ctx.setting("ingress.host", lambda q, env: q.app(app.name).ingress.host)
+
+
+def dns_owner(ctx: StackContext) -> str | Code:
+    """What external-dns marks the records it owns with: environments sharing
+    a zone must not take each other's records (the first environment of an
+    account keeps the platform's name, as records it owns say)."""
+    return ctx.setting("names.dnsOwner", lambda q, env: "-".join(environment_scope(q)))
 
 
 def env_prefix(datastore: str) -> str:

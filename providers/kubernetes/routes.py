@@ -9,6 +9,7 @@ from crosswalk.providers.common import moved_from
 from crosswalk.providers.kubernetes.common import (
     GATEWAY_STACK,
     SERVICE_PORT,
+    app_host,
     cluster_namespace,
     namespace_of,
 )
@@ -25,12 +26,14 @@ def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> Non
     opts = {"provider": provider} | moved_from(
         lambda ns, a: f"{ns}/{a}", namespace_of(platform, namespace), app
     )
+    host = app_host(ctx, app) if ingress.host else None
+    path = ctx.setting("ingress.path", lambda q, env: q.app(app.name).ingress.path)
     if platform.app_services.ingress == "nginx":
         rule = {
             "http": {
                 "paths": [
                     {
-                        "path": ingress.path,
+                        "path": path,
                         "path_type": "Prefix",
                         "backend": {"service": {"name": in_cluster, "port": {"name": "http"}}},
                     },
@@ -39,10 +42,10 @@ def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> Non
         }
         spec = {"ingress_class_name": "nginx", "rules": [rule]}
         metadata = {"name": in_cluster, "namespace": namespace_in_cluster, "labels": labels}
-        if ingress.host:
-            rule = {"host": ingress.host} | rule
+        if host:
+            rule = {"host": host} | rule
             spec["rules"] = [rule]
-            spec["tls"] = [{"hosts": [ingress.host], "secret_name": f"{in_cluster}.tls"}]
+            spec["tls"] = [{"hosts": [host], "secret_name": f"{in_cluster}.tls"}]
             if platform.app_services.issuer:
                 metadata["annotations"] = {
                     "cert-manager.io/cluster-issuer": platform.app_services.issuer,
@@ -64,16 +67,16 @@ def emit_route(ctx: StackContext, provider: Code, app: App, labels: dict) -> Non
         "name": ctx.upstream(GATEWAY_STACK, "gateway_name"),
         "namespace": ctx.upstream(GATEWAY_STACK, "gateway_namespace"),
     }
-    if ingress.host:
+    if host:
         # A host has a certificate (validate requires dns and certificates):
         # served over HTTPS, while the Gateway redirects its plain HTTP.
         parent["sectionName"] = "https"
     spec = {"parentRefs": [parent]}
-    if ingress.host:
-        spec["hostnames"] = [ingress.host]
+    if host:
+        spec["hostnames"] = [host]
     spec["rules"] = [
         {
-            "matches": [{"path": {"type": "PathPrefix", "value": ingress.path}}],
+            "matches": [{"path": {"type": "PathPrefix", "value": path}}],
             "backendRefs": [{"name": in_cluster, "port": SERVICE_PORT}],
         },
     ]
