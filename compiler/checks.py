@@ -450,6 +450,41 @@ def _check_provider(c: _Checker) -> None:
         )
 
 
+def check_environment_names(document: Document, platforms: dict[str, Platform]) -> list[Diagnostic]:
+    """CW509: environments that share an account, project or subscription (or,
+    on Azure, any two) must not give two resources one name. Names there join
+    the platform's name, the environment's and the item's with '-': a
+    datastore 'prod-orders' of the first environment and 'orders' of 'prod'
+    would both be '<platform>-prod-orders'."""
+    checker = _Checker(document, None)
+    any_platform = next(iter(platforms.values()))
+    declared = [e.name for e in sorted(any_platform.environments, key=lambda e: e.order)]
+    rules = rules_for(any_platform.cloud.provider)
+    kinds = {
+        "registry": lambda p: p.registries,
+        "datastore": lambda p: p.app_services.datastores,
+        "app": lambda p: p.apps,
+        "automation identity": lambda p: p.automation,
+    }
+    for what, items_of in kinds.items():
+        seen: dict[tuple, tuple[str, str]] = {}  # (scope, name) -> (environment, item)
+        for env, platform in sorted(platforms.items(), key=lambda e: declared.index(e[0])):
+            group = None if rules.global_names else platform.cloud.scope
+            for item in items_of(platform):
+                name = "-".join(rules.name_scope(platform) + (item.name,))
+                first = seen.setdefault((group, name), (env, item.name))
+                if first[0] != env:
+                    checker.error(
+                        "CW509",
+                        f"{what} '{item.name}' of environment '{env}' and {what} '{first[1]}' "
+                        f"of environment '{first[0]}' would both name their resources '{name}'",
+                        item.path + ("name",),
+                        help=f"rename the {what}: names that must be unique join the platform's, "
+                        "the environment's and its own with '-'",
+                    )
+    return checker.found
+
+
 def check_overrides(document: Document, environment: Environment) -> list[Diagnostic]:
     """CW310: every key of an environment's overrides must name a setting the
     platform has (defaults count) or may have (the schema knows it), every

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from crosswalk.compiler.checks import check_overrides, check_platform
+from crosswalk.compiler.checks import check_environment_names, check_overrides, check_platform
 from crosswalk.compiler.diagnostics import Diagnostic, Report, Span
 from crosswalk.compiler.document import Document, load_document
 from crosswalk.compiler.model import (
@@ -94,6 +94,9 @@ def check_document(
         environments = {}
     else:
         environments = place_environments(environments, platform)
+        report.extend(check_environment_names(document, environments))
+        if report.errors:
+            environments = {}
     return CheckResult(document, platform, report, environments, valid)
 
 

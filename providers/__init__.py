@@ -62,6 +62,11 @@ class ProviderRules:
     needs_project: bool = False
     # Cloud-specific rules beyond the shared ones: Platform -> [Finding].
     extra_checks: Callable[[object], list[Finding]] = lambda platform: []
+    # What starts an environment's names that must be unique (Platform -> the
+    # parts), and whether they must be unique across every environment (Azure's
+    # are global) or only among those sharing an account or project.
+    name_scope: Callable[[object], tuple[str, ...]] = lambda platform: environment_scope(platform)
+    global_names: bool = False
 
 
 @dataclass(frozen=True)

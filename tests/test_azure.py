@@ -293,7 +293,7 @@ def test_variant_plans(variant_tree: Path) -> None:
         (redis,) = of_type(plan, "redis:Redis")
         assert inputs(redis)["sku"] == {"name": "Premium", "family": "P", "capacity": 1}
         locks = of_type(plan, "authorization:ManagementLockByScope")
-        assert len(locks) == (2 if env == "prod" else 0)  # MySQL and Cosmos DB outside dev
+        assert len(locks) == 2  # MySQL and Cosmos DB: protection is on in every environment
         grants = {
             r.name: inputs(r)
             for r in of_type(plan, "authorization:RoleAssignment", "06-apps/checkout")
@@ -629,10 +629,15 @@ def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
     services = yaml.safe_load((sample_tree / "05-app-services" / "Pulumi.dev.yaml").read_text())[
         "config"
     ]
-    assert services["contoso-app-services:datastores.orders.deletionProtection"] is False
+    assert services["contoso-app-services:dns.zone"] == "dev.contoso.example.net"
+    assert not [key for key in services if "rotection" in key]  # on in both environments
+    identity = yaml.safe_load((sample_tree / "01-identity" / "Pulumi.prod.yaml").read_text())[
+        "config"
+    ]
+    assert identity["contoso-identity:cloud.subscription"] == "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 
 
-def test_datastores_are_private_backed_up_and_protected_outside_dev(
+def test_datastores_are_private_backed_up_and_protected(
     sample_plan: PlanResult, sample_tree: Path
 ) -> None:
     (server,) = of_type(sample_plan, "dbforpostgresql:Server")
@@ -644,7 +649,8 @@ def test_datastores_are_private_backed_up_and_protected_outside_dev(
     (lock,) = of_type(sample_plan, "authorization:ManagementLockByScope")
     assert lock.inputs["level"] == "CanNotDelete"
     dev = plan_tree(sample_tree, "dev", only=["05-app-services"])
-    assert not of_type(dev, "authorization:ManagementLockByScope")
+    (dev_lock,) = of_type(dev, "authorization:ManagementLockByScope")
+    assert dev_lock.inputs["level"] == "CanNotDelete"
     (cache,) = of_type(sample_plan, "redis:Redis")
     cache = inputs(cache)
     assert cache["enableNonSslPort"] is False and cache["minimumTlsVersion"] == "1.2"

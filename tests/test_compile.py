@@ -269,8 +269,20 @@ def test_environment_values_live_in_stack_config(tree: Path) -> None:
     dev = yaml.safe_load((tree / "03-cluster" / "Pulumi.dev.yaml").read_text())
     assert prod["config"]["acme-cluster:nodePools.general.min"] == 3
     assert dev["config"]["acme-cluster:nodePools.general.min"] == 2
-    services = yaml.safe_load((tree / "05-app-services" / "Pulumi.dev.yaml").read_text())
-    assert services["config"]["acme-app-services:datastores.orders.deletionProtection"] is False
+    assert prod["config"]["acme-cluster:nodePools.general.instanceType"] == "m6i.xlarge"
+    assert dev["config"]["acme-cluster:nodePools.general.instanceType"] == "m6i.large"
+    services = {
+        env: yaml.safe_load((tree / "05-app-services" / f"Pulumi.{env}.yaml").read_text())["config"]
+        for env in ("dev", "prod")
+    }
+    # One account: the names it keeps unique carry the environment but dev's.
+    snapshot = "acme-app-services:names.datastores.orders.finalSnapshot"
+    assert services["dev"][snapshot] == "acme-orders-final"
+    assert services["prod"][snapshot] == "acme-prod-orders-final"
+    assert services["prod"]["acme-app-services:dns.zone"] == "example.com"
+    assert services["dev"]["acme-app-services:dns.zone"] == "dev.example.com"
+    # Protection is on in both, so it is no config at all.
+    assert not [key for key in services["dev"] if "rotection" in key]
 
 
 def _aws_sample_with_prod_logging_off() -> str:
@@ -292,7 +304,8 @@ def test_structural_override_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compile", str(source), "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert "error[CW310]" in result.output and "cannot differ between environments" in result.output
-    assert f"{source}:122:" in result.output  # at `logging:`, not at `overrides:`
+    line = text.splitlines().index("      clusterServices: {logging: {enabled: false}}") + 1
+    assert f"{source}:{line}:" in result.output  # at `logging:`, not at `overrides:`
 
 
 def test_compile_still_compares_the_programs_of_each_environment(tmp_path: Path, monkeypatch):
@@ -512,12 +525,18 @@ class TestStackCache:
                 overrides = env.get("overrides", {})
                 overrides["apps"] = [a for a in overrides.get("apps", []) if a["name"] != gone]
         elif change == "app added":
-            apps.append({**apps[-1], "name": "reports", "dependsOn": []})
+            # No host: dev's DNS zone is its own, and its hosts are overrides.
+            added = {**apps[-1], "name": "reports", "dependsOn": []}
+            added.pop("ingress", None)
+            apps.append(added)
         elif change == "moved namespace":
             apps[0]["namespace"] = next(n for n in namespaces if n != apps[0]["namespace"])
         elif change == "no ingress":
             for app in apps:
                 app.pop("ingress", None)
+            for env in data.get("environments", {}).values():
+                for app in env.get("overrides", {}).get("apps", []):
+                    app.pop("ingress", None)
         elif change == "no dependsOn":
             for app in apps:
                 app.pop("dependsOn", None)
@@ -612,11 +631,13 @@ class TestValidationCache:
         out = tmp_path / "out"
         compile_file(sample("aws"), out)
         changed = tmp_path / "platform.yaml"
-        changed.write_text(sample("aws").read_text().replace("checkout:2.0.1", "checkout:2.0.2"))
+        changed.write_text(
+            sample("aws").read_text().replace("order-worker:2.0.1", "order-worker:2.0.2")
+        )
         seen = self.validated_parts(monkeypatch)
         result = compile_file(changed, out)
         assert not result.report.errors
-        assert [part.get("image") for part in seen] == ["ghcr.io/acme/checkout:2.0.2"]
+        assert [part.get("image") for part in seen] == ["ghcr.io/acme/order-worker:2.0.2"]
 
     def test_a_part_that_turns_invalid_is_reported(self, tmp_path: Path) -> None:
         out = tmp_path / "out"

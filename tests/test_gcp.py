@@ -402,7 +402,10 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
     ]
     for pool in pools.values():
         config = pool["nodeConfig"]
-        assert config["serviceAccount"] == "acme-nodes@acme-platform-prod.iam.gserviceaccount.com"
+        # prod shares the project with dev, which keeps the plain names.
+        assert (
+            config["serviceAccount"] == "acme-prod-nodes@acme-platform-prod.iam.gserviceaccount.com"
+        )
         assert config["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
         assert config["shieldedInstanceConfig"] == {
             "enableSecureBoot": True,
@@ -427,7 +430,9 @@ def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
     assert config("dev")["acme-cluster:nodePools.general.min"] == 1
     assert config("prod")["acme-cluster:nodePools.general.min"] == 3
     assert config("dev")["acme-cluster:nodePools.general.machineType"] == "e2-standard-2"
-    assert config("dev")["acme-cluster:cluster.deletionProtection"] is False
+    assert config("dev")["acme-cluster:names.cluster"] == "acme-cluster"
+    assert config("prod")["acme-cluster:names.cluster"] == "acme-prod-cluster"
+    assert not [key for key in config("dev") if "rotection" in key]  # on in both
     program = (sample_tree / "03-cluster" / "__main__.py").read_text()
     assert 'config.require_int("nodePools.general.min")' in program
 
@@ -489,7 +494,7 @@ def test_datastores_are_private_encrypted_backed_up_and_protected(
     settings = sql.inputs["settings"]
     assert settings["ipConfiguration"]["ipv4Enabled"] is False
     assert settings["ipConfiguration"]["sslMode"] == "ENCRYPTED_ONLY"
-    assert settings["ipConfiguration"]["privateNetwork"].endswith("/networks/acme-vpc")
+    assert settings["ipConfiguration"]["privateNetwork"].endswith("/networks/acme-prod-vpc")
     assert settings["backupConfiguration"]["enabled"] is True
     assert settings["backupConfiguration"]["pointInTimeRecoveryEnabled"] is True
     assert settings["backupConfiguration"]["backupRetentionSettings"]["retainedBackups"] == 14
@@ -510,12 +515,13 @@ def test_datastores_are_private_encrypted_backed_up_and_protected(
     }
     policy = subscriptions["acme-events"]["deadLetterPolicy"]
     assert policy["maxDeliveryAttempts"] == 5 and policy["deadLetterTopic"].endswith(
-        "acme-events-dead-letters"
+        "acme-prod-events-dead-letters"
     )
     assert "acme-events-dead-letters" in subscriptions, "dead letters are kept, not dropped"
     dev = yaml.safe_load((sample_tree / "05-app-services" / "Pulumi.dev.yaml").read_text())
-    assert dev["config"]["acme-app-services:datastores.orders.deletionProtection"] is False
     assert dev["config"]["acme-app-services:datastores.orders.availabilityType"] == "ZONAL"
+    assert dev["config"]["acme-app-services:names.datastore.orders"] == "acme-orders"
+    assert sql.inputs["name"] == "acme-prod-orders" and sql.protect
 
 
 def test_apps_use_workload_identity_only_where_they_call_google(sample_plan: PlanResult) -> None:
@@ -528,7 +534,7 @@ def test_apps_use_workload_identity_only_where_they_call_google(sample_plan: Pla
     for app in ("checkout", "order-worker", "admin"):
         assert (
             accounts[app][annotation]
-            == f"acme-app-{app}@acme-platform-prod.iam.gserviceaccount.com"
+            == f"acme-prod-app-{app}@acme-platform-prod.iam.gserviceaccount.com"
         )
     bindings = [
         r.inputs["member"]
@@ -549,7 +555,7 @@ def test_apps_use_workload_identity_only_where_they_call_google(sample_plan: Pla
         if r.name == "payments/checkout.orders"
     ]
     data = reveal(checkout_orders.inputs["stringData"])
-    assert data["ORDERS_USERNAME"] == "acme-app-checkout@acme-platform-prod.iam"
+    assert data["ORDERS_USERNAME"] == "acme-prod-app-checkout@acme-platform-prod.iam"
     assert data["ORDERS_IAM_AUTH"] == "true" and "ORDERS_PASSWORD" not in data
 
 

@@ -350,6 +350,7 @@ def test_namespace_carries_pod_security_and_ownership(runs) -> None:
         labels = obj(cluster, "Namespace", name)["metadata"]["labels"]
         assert labels == {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": "dev",
             **{
                 f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")
             },
@@ -471,6 +472,7 @@ def test_deployment_has_the_secure_defaults(runs) -> None:
         "app.kubernetes.io/name": "checkout",
         "app.kubernetes.io/part-of": "acme",
         "app.kubernetes.io/managed-by": "crosswalk",
+        "crosswalk/environment": "dev",
         "azure.workload.identity/use": "true",
     }
     assert pod["serviceAccountName"] == "checkout"

@@ -550,4 +550,6 @@ RULES = ProviderRules(
     kubernetes_versions=KUBERNETES_VERSIONS,
     network_policy_enforcer="Cilium (the cluster's network_profile.network_policy)",
     extra_checks=_checks,
+    name_scope=lambda platform: (platform.name, platform.placement.environment),
+    global_names=True,
 )

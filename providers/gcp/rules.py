@@ -191,11 +191,16 @@ def gcp_name(platform, limit: int, *parts: str) -> str:
     return shortened("-".join(environment_scope(platform) + parts), limit)
 
 
+def _lower(text: str) -> str:
+    """'CostCenter' -> 'cost-center': how a label spells a tag of another cloud."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"-\1", text).lower()
+
+
 def _label_key(key: str) -> tuple[str, str] | None:
     if LABEL_KEY.match(key):
         return None
-    if LABEL_KEY.match(key.lower()):
-        return "GCP labels are lower case", f"use '{key.lower()}'"
+    if LABEL_KEY.match(_lower(key)):
+        return "GCP labels are lower case", f"use '{_lower(key)}'"
     shape = "up to 63 lower-case letters, digits, '-' and '_', starting with a letter"
     return f"GCP label keys are {shape}", "rename it"
 
@@ -203,8 +208,8 @@ def _label_key(key: str) -> tuple[str, str] | None:
 def _label_value(value: str) -> tuple[str, str] | None:
     if LABEL_VALUE.match(value):
         return None
-    if LABEL_VALUE.match(value.lower()):
-        return "GCP labels are lower case", f"use '{value.lower()}'"
+    if LABEL_VALUE.match(_lower(value)):
+        return "GCP labels are lower case", f"use '{_lower(value)}'"
     return "GCP label values are up to 63 lower-case letters, digits, '-' and '_'", "change it"
 
 
