@@ -46,7 +46,7 @@ def optional_setting(ctx: StackContext, key: str, value_in: Callable) -> str | C
     if values == {None}:
         return None
     value = ctx.setting(key, lambda q, env: value_in(q, env) or "")
-    if isinstance(value, Code):
+    if isinstance(value, Code) and None in values:
         return Code(f"{value} or None")
     return value or None
 

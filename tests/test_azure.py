@@ -629,7 +629,7 @@ def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
     services = yaml.safe_load((sample_tree / "05-app-services" / "Pulumi.dev.yaml").read_text())[
         "config"
     ]
-    assert services["contoso-app-services:dns.zone"] == "dev.contoso.example.net"
+    assert services["contoso-app-services:dns.zoneName"] == "dev.contoso.example.net"
     assert not [key for key in services if "rotection" in key]  # on in both environments
     identity = yaml.safe_load((sample_tree / "01-identity" / "Pulumi.prod.yaml").read_text())[
         "config"

@@ -279,8 +279,8 @@ def test_environment_values_live_in_stack_config(tree: Path) -> None:
     snapshot = "acme-app-services:names.datastores.orders.finalSnapshot"
     assert services["dev"][snapshot] == "acme-orders-final"
     assert services["prod"][snapshot] == "acme-prod-orders-final"
-    assert services["prod"]["acme-app-services:dns.zone"] == "example.com"
-    assert services["dev"]["acme-app-services:dns.zone"] == "dev.example.com"
+    assert services["prod"]["acme-app-services:dns.zoneName"] == "example.com"
+    assert services["dev"]["acme-app-services:dns.zoneName"] == "dev.example.com"
     # Protection is on in both, so it is no config at all.
     assert not [key for key in services["dev"] if "rotection" in key]
 

@@ -328,6 +328,7 @@ def emit_cluster(az: AzureProgram) -> None:
         {
             "metadata": {
                 "name": "encrypted-ssd",
+                "labels": k8s.MANAGED_BY,
                 "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
             },
             "provisioner": "disk.csi.azure.com",

@@ -103,7 +103,7 @@ ACCESS_CLUSTER_ROLES = {"admin": "admin", "developer": "edit", "viewer": "view"}
 
 def dns_zone(ctx: StackContext) -> str | Code:
     """The environment's DNS zone."""
-    return ctx.setting("dns.zone", lambda q, env: q.app_services.dns_zone)
+    return ctx.setting("dns.zoneName", lambda q, env: q.app_services.dns_zone)
 
 
 def certificates_email(ctx: StackContext) -> str | Code:
@@ -195,6 +195,7 @@ def emit_default_storage_class(
         {
             "metadata": {
                 "name": name,
+                "labels": MANAGED_BY,
                 "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
             },
             "provisioner": provisioner,
