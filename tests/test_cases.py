@@ -97,6 +97,26 @@ def test_valid_case(case: Path, monkeypatch) -> None:
     assert result.stderr == ""
 
 
+CASES_AND_SAMPLES = INVALID + VALID + SAMPLES
+
+
+@pytest.mark.parametrize("case", CASES_AND_SAMPLES, ids=[relative(p) for p in CASES_AND_SAMPLES])
+def test_validate_and_compile_agree(case: Path) -> None:
+    """What validate reports, compile reports, at the same place (CW310 at the
+    offending key of an override included); what validate accepts, compiles."""
+    from crosswalk.compiler.document import load_document
+    from crosswalk.compiler.emit import compile_document
+    from crosswalk.compiler.pipeline import check_document
+
+    document, _ = load_document(str(case))
+    if document is None:
+        return  # the loader's diagnostics, which stop both the same way
+    checked = check_document(document).report.sorted()
+    compiled = compile_document(document)
+    assert [d.render() for d in compiled.report.sorted()] == [d.render() for d in checked]
+    assert bool(compiled.files) == (not checked or all(d.severity == "warning" for d in checked))
+
+
 @pytest.mark.parametrize("sample", SAMPLES, ids=[relative(p) for p in SAMPLES])
 def test_sample_starts_with_the_schema_modeline(sample: Path) -> None:
     assert sample.read_text(encoding="utf-8").splitlines()[0] == MODELINE

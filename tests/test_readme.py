@@ -37,8 +37,8 @@ def test_what_environments_may_change_is_the_table() -> None:
         clouds = [titles[c] for c in ("aws", "gcp", "azure") if c in entry.clouds]
         where = "".join(
             f" where {key} is {' or '.join(sorted(values))}" for key, values in entry.when
-        )
-        shown = "every cloud" if entry.clouds == CLOUDS and not where else ", ".join(clouds)
+        ) + (" where the platform sets it" if entry.when_set else "")
+        shown = "every cloud" if entry.clouds == CLOUDS and not entry.when else ", ".join(clouds)
         expected.setdefault(entry.path, []).append(shown + where)
     section = README.split("## Environments", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([^`]+)` \| (.+) \|$", section, flags=re.MULTILINE)
