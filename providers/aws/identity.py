@@ -222,10 +222,7 @@ def _github_oidc_provider(ctx: StackContext, provider: Code) -> Code | str:
         else:
             return source
         return arn
-    prog.comment(
-        "GitHub's OIDC provider: one per account. The first environment of an account "
-        "creates it, the others look it up; platform.yaml may name an existing one."
-    )
+    first = len(prog.statements)
     branches = [(s, f) for s, f in (("create", create), ("lookup", look_up)) if s in sources]
     if sources - {"create", "lookup"}:
         branches.append(("", lambda: prog.assign(arn, source)))  # the ARN platform.yaml names
@@ -235,6 +232,11 @@ def _github_oidc_provider(ctx: StackContext, provider: Code) -> Code | str:
         test = f"{source} == {py_string(value)}"
         last = index == len(branches) - 1
         prog.block("else:" if last else f"{'if' if index == 0 else 'elif'} {test}:", start)
+    prog.statements[first] = (
+        "# GitHub's OIDC provider, one per account: the first environment of an\n"
+        "# account creates it, the others look it up or name an existing one.\n"
+        + prog.statements[first]
+    )
     return arn
 
 

@@ -11,17 +11,20 @@ import pulumi_aws as aws
 config = pulumi.Config()
 stack = pulumi.get_stack()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+githuboidcprovider = config.require("githubOidcProvider")
+tags = config.require_object("tags")
+
 # cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
     default_tags={
-        "tags": {
-            "cost-center": "platform",
-            "owner": "platform-team",
-            "crosswalk/platform": "acme",
-        },
+        "tags": tags,
     },
+    allowed_account_ids=[
+        "123456789012",
+    ],
 )
 
 caller = aws.get_caller_identity(
@@ -194,17 +197,30 @@ team_web_role = aws.iam.Role(
     ),
 )
 
-# identity.automation
-github_oidc = aws.iam.OpenIdConnectProvider(
-    "acme-github",
-    url="https://token.actions.githubusercontent.com",
-    client_id_lists=[
-        "sts.amazonaws.com",
-    ],
-    opts=pulumi.ResourceOptions(
-        provider=aws_provider,
-    ),
-)
+# GitHub's OIDC provider, one per account: the first environment of an
+# account creates it, the others look it up or name an existing one.
+if githuboidcprovider == "create":
+    # identity.automation
+    github_oidc = aws.iam.OpenIdConnectProvider(
+        "acme-github",
+        url="https://token.actions.githubusercontent.com",
+        client_id_lists=[
+            "sts.amazonaws.com",
+        ],
+        opts=pulumi.ResourceOptions(
+            provider=aws_provider,
+            retain_on_delete=True,
+        ),
+    )
+    github_oidc_arn = github_oidc.arn
+else:
+    # identity.automation
+    github_oidc_arn = aws.iam.get_open_id_connect_provider(
+        url="https://token.actions.githubusercontent.com",
+        opts=pulumi.InvokeOptions(
+            provider=aws_provider,
+        ),
+    ).arn
 
 # identity.automation.deploy-apps
 automation_deploy_apps_role = aws.iam.Role(
@@ -217,7 +233,7 @@ automation_deploy_apps_role = aws.iam.Role(
                 {
                     "Effect": "Allow",
                     "Principal": {
-                        "Federated": github_oidc.arn,
+                        "Federated": github_oidc_arn,
                     },
                     "Action": "sts:AssumeRoleWithWebIdentity",
                     "Condition": {
@@ -272,7 +288,7 @@ automation_deploy_platform_role = aws.iam.Role(
                 {
                     "Effect": "Allow",
                     "Principal": {
-                        "Federated": github_oidc.arn,
+                        "Federated": github_oidc_arn,
                     },
                     "Action": "sts:AssumeRoleWithWebIdentity",
                     "Condition": {

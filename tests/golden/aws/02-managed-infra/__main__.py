@@ -9,17 +9,21 @@ import pulumi_aws as aws
 config = pulumi.Config()
 stack = pulumi.get_stack()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+names_registry_images = config.require("names.registry.images")
+names_secretskeyalias = config.require("names.secretsKeyAlias")
+tags = config.require_object("tags")
+
 # cloud
 aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
     default_tags={
-        "tags": {
-            "cost-center": "platform",
-            "owner": "platform-team",
-            "crosswalk/platform": "acme",
-        },
+        "tags": tags,
     },
+    allowed_account_ids=[
+        "123456789012",
+    ],
 )
 
 zones = aws.get_availability_zones(
@@ -349,7 +353,7 @@ secrets_key = aws.kms.Key(
 # cluster
 secrets_key_alias = aws.kms.Alias(
     "acme-secrets",
-    name="alias/acme-secrets",
+    name=names_secretskeyalias,
     target_key_id=secrets_key.key_id,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
@@ -359,7 +363,7 @@ secrets_key_alias = aws.kms.Alias(
 # registries.images
 registry_images = aws.ecr.Repository(
     "acme-images",
-    name="acme/images",
+    name=names_registry_images,
     image_scanning_configuration={
         "scan_on_push": True,
     },

@@ -40,8 +40,10 @@ org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 nodepools_general_desired = config.require_int("nodePools.general.desired")
+nodepools_general_instancetype = config.require("nodePools.general.instanceType")
 nodepools_general_max = config.require_int("nodePools.general.max")
 nodepools_general_min = config.require_int("nodePools.general.min")
+tags = config.require_object("tags")
 
 # Outputs of acme-identity.
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
@@ -68,12 +70,11 @@ aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
     default_tags={
-        "tags": {
-            "cost-center": "platform",
-            "owner": "platform-team",
-            "crosswalk/platform": "acme",
-        },
+        "tags": tags,
     },
+    allowed_account_ids=[
+        "123456789012",
+    ],
 )
 
 # cluster
@@ -249,7 +250,7 @@ node_pool_general = eks.ManagedNodeGroup(
     node_role_arn=node_role_arn,
     subnet_ids=private_subnet_ids,
     instance_types=[
-        "m6i.large",
+        nodepools_general_instancetype,
     ],
     capacity_type="ON_DEMAND",
     ami_type="AL2023_x86_64_STANDARD",
@@ -399,6 +400,10 @@ default_storage_class = kubernetes.storage.v1.StorageClass(
     "encrypted-gp3",
     metadata={
         "name": "encrypted-gp3",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "annotations": {
             "storageclass.kubernetes.io/is-default-class": "true",
         },
@@ -464,6 +469,7 @@ payments_namespace = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -480,6 +486,7 @@ payments_quota = kubernetes.core.v1.ResourceQuota(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -506,6 +513,7 @@ payments_limits = kubernetes.core.v1.LimitRange(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -539,6 +547,7 @@ payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -564,6 +573,7 @@ payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -616,6 +626,7 @@ payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -659,6 +670,7 @@ payments_team_payments = kubernetes.rbac.v1.RoleBinding(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -694,6 +706,7 @@ storefront_namespace = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -710,6 +723,7 @@ storefront_quota = kubernetes.core.v1.ResourceQuota(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -736,6 +750,7 @@ storefront_limits = kubernetes.core.v1.LimitRange(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -769,6 +784,7 @@ storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -794,6 +810,7 @@ storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -846,6 +863,7 @@ storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -889,6 +907,7 @@ storefront_team_web = kubernetes.rbac.v1.RoleBinding(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -924,6 +943,7 @@ internal_namespace = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -940,6 +960,7 @@ internal_quota = kubernetes.core.v1.ResourceQuota(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -966,6 +987,7 @@ internal_limits = kubernetes.core.v1.LimitRange(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -999,6 +1021,7 @@ internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1024,6 +1047,7 @@ internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1076,6 +1100,7 @@ internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1119,6 +1144,7 @@ internal_team_web = kubernetes.rbac.v1.RoleBinding(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={

@@ -23,6 +23,10 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+names_loggroup = config.require("names.logGroup")
+tags = config.require_object("tags")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 cluster_name = cluster_stack.require_output("cluster_name")
@@ -35,12 +39,11 @@ aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
     default_tags={
-        "tags": {
-            "cost-center": "platform",
-            "owner": "platform-team",
-            "crosswalk/platform": "acme",
-        },
+        "tags": tags,
     },
+    allowed_account_ids=[
+        "123456789012",
+    ],
 )
 
 # clusterServices
@@ -206,7 +209,7 @@ release_aws_for_fluent_bit = kubernetes.helm.v3.Release(
         "cloudWatchLogs": {
             "enabled": True,
             "region": "us-west-2",
-            "logGroupName": "/acme/containers",
+            "logGroupName": names_loggroup,
             "autoCreateGroup": True,
         },
     },

@@ -61,17 +61,15 @@ def role_definition(name):
 config = pulumi.Config()
 stack = pulumi.get_stack()
 
-tags = {
-    "cost-center": "platform",
-    "owner": "platform-team",
-    "crosswalk-platform": "contoso",
-    "crosswalk-environment": stack,
-}
+# Values that differ between environments (Pulumi.<env>.yaml).
+cloud_subscription = config.require("cloud.subscription")
+tags = config.require_object("tags")
 
 # cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
+    subscription_id=cloud_subscription,
 )
 
 # name

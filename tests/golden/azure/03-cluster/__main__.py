@@ -48,10 +48,12 @@ stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+cloud_subscription = config.require("cloud.subscription")
 nodepools_system_count = config.require_int("nodePools.system.count")
 nodepools_system_max = config.require_int("nodePools.system.max")
 nodepools_system_min = config.require_int("nodePools.system.min")
 nodepools_system_vmsize = config.require("nodePools.system.vmSize")
+tags = config.require_object("tags")
 
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
@@ -78,6 +80,7 @@ secrets_key_uri = managed_infra_stack.require_output("secrets_key_uri")
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
+    subscription_id=cloud_subscription,
 )
 
 client = authorization.get_client_config(
@@ -109,13 +112,6 @@ cluster_kms = authorization.RoleAssignment(
         provider=azure_provider,
     ),
 )
-
-tags = {
-    "cost-center": "platform",
-    "owner": "platform-team",
-    "crosswalk-platform": "contoso",
-    "crosswalk-environment": stack,
-}
 
 # cluster
 cluster = containerservice.ManagedCluster(
@@ -503,6 +499,10 @@ default_storage_class = kubernetes.storage.v1.StorageClass(
     "encrypted-ssd",
     metadata={
         "name": "encrypted-ssd",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "annotations": {
             "storageclass.kubernetes.io/is-default-class": "true",
         },
@@ -572,6 +572,7 @@ payments_namespace = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -588,6 +589,7 @@ payments_quota = kubernetes.core.v1.ResourceQuota(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -614,6 +616,7 @@ payments_limits = kubernetes.core.v1.LimitRange(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -647,6 +650,7 @@ payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -672,6 +676,7 @@ payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -724,6 +729,7 @@ payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -818,6 +824,7 @@ payments_team_payments = kubernetes.rbac.v1.RoleBinding(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -857,6 +864,7 @@ storefront_namespace = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -873,6 +881,7 @@ storefront_quota = kubernetes.core.v1.ResourceQuota(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -899,6 +908,7 @@ storefront_limits = kubernetes.core.v1.LimitRange(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -932,6 +942,7 @@ storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -957,6 +968,7 @@ storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1009,6 +1021,7 @@ storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1103,6 +1116,7 @@ storefront_team_web = kubernetes.rbac.v1.RoleBinding(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -1142,6 +1156,7 @@ internal_namespace = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -1158,6 +1173,7 @@ internal_quota = kubernetes.core.v1.ResourceQuota(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1184,6 +1200,7 @@ internal_limits = kubernetes.core.v1.LimitRange(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1217,6 +1234,7 @@ internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1242,6 +1260,7 @@ internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1294,6 +1313,7 @@ internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1388,6 +1408,7 @@ internal_team_web = kubernetes.rbac.v1.RoleBinding(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={

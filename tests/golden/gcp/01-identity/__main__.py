@@ -9,16 +9,24 @@ import pulumi_gcp as gcp
 config = pulumi.Config()
 stack = pulumi.get_stack()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+names_pool_deploy_apps = config.require("names.pool.deploy-apps")
+names_pool_deploy_platform = config.require("names.pool.deploy-platform")
+names_serviceaccount_ci_deploy_apps = config.require(
+    "names.serviceAccount.ci.deploy-apps",
+)
+names_serviceaccount_ci_deplo_68b355 = config.require(
+    "names.serviceAccount.ci.deploy-platform",
+)
+names_serviceaccount_nodes = config.require("names.serviceAccount.nodes")
+tags = config.require_object("tags")
+
 # cloud
 gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
     region="europe-west1",
-    default_labels={
-        "cost-center": "platform",
-        "owner": "platform-team",
-        "crosswalk-platform": "acme",
-    },
+    default_labels=tags,
 )
 
 # cloud
@@ -75,7 +83,7 @@ apis = [
 # cluster.nodePools
 node_service_account = gcp.serviceaccount.Account(
     "acme-nodes",
-    account_id="acme-nodes",
+    account_id=names_serviceaccount_nodes,
     display_name="GKE nodes of platform acme",
     description="Least privilege for nodes: writes logs and metrics, reads images",
     opts=pulumi.ResourceOptions(
@@ -219,7 +227,7 @@ team_auditors_0 = gcp.projects.IAMMember(
 # identity.automation.deploy-apps
 ci_deploy_apps_pool = gcp.iam.WorkloadIdentityPool(
     "acme-ci-deploy-apps",
-    workload_identity_pool_id="acme-ci-deploy-apps",
+    workload_identity_pool_id=names_pool_deploy_apps,
     display_name="acme CI deploy-apps",
     description="GitHub Actions of acme/apps: deploys apps",
     opts=pulumi.ResourceOptions(
@@ -252,7 +260,7 @@ ci_deploy_apps_github = gcp.iam.WorkloadIdentityPoolProvider(
 # identity.automation.deploy-apps
 ci_deploy_apps_account = gcp.serviceaccount.Account(
     "acme-ci-deploy-apps",
-    account_id="acme-ci-deploy-apps",
+    account_id=names_serviceaccount_ci_deploy_apps,
     display_name="CI deploy-apps of platform acme",
     description="Deploys apps; impersonated from GitHub, never by key",
     opts=pulumi.ResourceOptions(
@@ -345,7 +353,7 @@ ci_deploy_apps_grants = gcp.projects.IAMMember(
 # identity.automation.deploy-platform
 ci_deploy_platform_pool = gcp.iam.WorkloadIdentityPool(
     "acme-ci-deploy-platform",
-    workload_identity_pool_id="acme-ci-deploy-platform",
+    workload_identity_pool_id=names_pool_deploy_platform,
     display_name="acme CI deploy-platform",
     description="GitHub Actions of acme/platform: deploys identity, managed-infra, cluster, cluster-services, app-services",
     opts=pulumi.ResourceOptions(
@@ -379,7 +387,7 @@ ci_deploy_platform_github = gcp.iam.WorkloadIdentityPoolProvider(
 # identity.automation.deploy-platform
 ci_deploy_platform_account = gcp.serviceaccount.Account(
     "acme-ci-deploy-platform",
-    account_id="acme-ci-deploy-platform",
+    account_id=names_serviceaccount_ci_deplo_68b355,
     display_name="CI deploy-platform of platform acme",
     description="Deploys identity, managed-infra, cluster, cluster-services, app-services; impersonated from GitHub, never by key",
     opts=pulumi.ResourceOptions(

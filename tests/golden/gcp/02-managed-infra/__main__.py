@@ -9,16 +9,22 @@ import pulumi_gcp as gcp
 config = pulumi.Config()
 stack = pulumi.get_stack()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+names_keyring = config.require("names.keyRing")
+names_nat = config.require("names.nat")
+names_network = config.require("names.network")
+names_privateservices = config.require("names.privateServices")
+names_registry_images = config.require("names.registry.images")
+names_router = config.require("names.router")
+names_subnetwork = config.require("names.subnetwork")
+tags = config.require_object("tags")
+
 # cloud
 gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
     region="europe-west1",
-    default_labels={
-        "cost-center": "platform",
-        "owner": "platform-team",
-        "crosswalk-platform": "acme",
-    },
+    default_labels=tags,
 )
 
 # cloud
@@ -99,7 +105,7 @@ apis = [
 # network
 network = gcp.compute.Network(
     "acme-vpc",
-    name="acme-vpc",
+    name=names_network,
     description="Network of platform acme",
     auto_create_subnetworks=False,
     routing_mode="REGIONAL",
@@ -112,7 +118,7 @@ network = gcp.compute.Network(
 # network
 nodes_subnetwork = gcp.compute.Subnetwork(
     "acme-nodes",
-    name="acme-nodes",
+    name=names_subnetwork,
     description="GKE nodes, with secondary ranges for pods and services",
     network=network.id,
     region="europe-west1",
@@ -142,7 +148,7 @@ nodes_subnetwork = gcp.compute.Subnetwork(
 # network.natGateways
 router = gcp.compute.Router(
     "acme-router",
-    name="acme-router",
+    name=names_router,
     network=network.id,
     region="europe-west1",
     opts=pulumi.ResourceOptions(
@@ -156,7 +162,7 @@ router = gcp.compute.Router(
 # network.natGateways
 nat = gcp.compute.RouterNat(
     "acme-nat",
-    name="acme-nat",
+    name=names_nat,
     router=router.name,
     region="europe-west1",
     nat_ip_allocate_option="AUTO_ONLY",
@@ -174,7 +180,7 @@ nat = gcp.compute.RouterNat(
 # appServices.datastores
 private_services_range = gcp.compute.GlobalAddress(
     "acme-private-services",
-    name="acme-private-services",
+    name=names_privateservices,
     description="Private Service Access for Cloud SQL and Memorystore",
     purpose="VPC_PEERING",
     address_type="INTERNAL",
@@ -204,7 +210,7 @@ private_services = gcp.servicenetworking.Connection(
 # cluster
 key_ring = gcp.kms.KeyRing(
     "acme-keys",
-    name="acme-keys",
+    name=names_keyring,
     location="europe-west1",
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -253,7 +259,7 @@ secrets_key_gke = gcp.kms.CryptoKeyIAMMember(
 # registries.images
 registry_images = gcp.artifactregistry.Repository(
     "acme-images",
-    repository_id="acme-images",
+    repository_id=names_registry_images,
     location="europe-west1",
     format="DOCKER",
     description="Images of platform acme",

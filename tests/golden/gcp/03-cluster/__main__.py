@@ -12,10 +12,11 @@ stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
-cluster_deletionprotection = config.require_bool("cluster.deletionProtection")
+names_cluster = config.require("names.cluster")
 nodepools_general_machinetype = config.require("nodePools.general.machineType")
 nodepools_general_max = config.require_int("nodePools.general.max")
 nodepools_general_min = config.require_int("nodePools.general.min")
+tags = config.require_object("tags")
 
 # Outputs of acme-identity.
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
@@ -32,11 +33,7 @@ gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
     region="europe-west1",
-    default_labels={
-        "cost-center": "platform",
-        "owner": "platform-team",
-        "crosswalk-platform": "acme",
-    },
+    default_labels=tags,
 )
 
 # cloud
@@ -65,7 +62,7 @@ zones = gcp.compute.get_zones(
 # cluster
 cluster = gcp.container.Cluster(
     "acme-cluster",
-    name="acme-cluster",
+    name=names_cluster,
     description="Cluster of platform acme",
     location="europe-west1",
     node_locations=zones.names[:3],
@@ -164,7 +161,7 @@ cluster = gcp.container.Cluster(
         "mode": "BASIC",
         "vulnerability_mode": "VULNERABILITY_BASIC",
     },
-    deletion_protection=cluster_deletionprotection,
+    deletion_protection=True,
     authenticator_groups_config={
         "security_group": "gke-security-groups@acme.example.com",
     },
@@ -345,6 +342,10 @@ default_storage_class = kubernetes.storage.v1.StorageClass(
     "encrypted-pd-balanced",
     metadata={
         "name": "encrypted-pd-balanced",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "annotations": {
             "storageclass.kubernetes.io/is-default-class": "true",
         },
@@ -409,6 +410,7 @@ payments_namespace = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -425,6 +427,7 @@ payments_quota = kubernetes.core.v1.ResourceQuota(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -451,6 +454,7 @@ payments_limits = kubernetes.core.v1.LimitRange(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -484,6 +488,7 @@ payments_default_deny = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -509,6 +514,7 @@ payments_allow_dns = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -561,6 +567,7 @@ payments_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -604,6 +611,7 @@ payments_team_payments = kubernetes.rbac.v1.RoleBinding(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -634,6 +642,7 @@ payments_team_auditors = kubernetes.rbac.v1.RoleBinding(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -669,6 +678,7 @@ storefront_namespace = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -685,6 +695,7 @@ storefront_quota = kubernetes.core.v1.ResourceQuota(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -711,6 +722,7 @@ storefront_limits = kubernetes.core.v1.LimitRange(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -744,6 +756,7 @@ storefront_default_deny = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -769,6 +782,7 @@ storefront_allow_dns = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -821,6 +835,7 @@ storefront_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -864,6 +879,7 @@ storefront_team_web = kubernetes.rbac.v1.RoleBinding(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -894,6 +910,7 @@ storefront_team_auditors = kubernetes.rbac.v1.RoleBinding(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -929,6 +946,7 @@ internal_namespace = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -945,6 +963,7 @@ internal_quota = kubernetes.core.v1.ResourceQuota(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -971,6 +990,7 @@ internal_limits = kubernetes.core.v1.LimitRange(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1004,6 +1024,7 @@ internal_default_deny = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1029,6 +1050,7 @@ internal_allow_dns = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1081,6 +1103,7 @@ internal_allow_same_namespace = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1124,6 +1147,7 @@ internal_team_web = kubernetes.rbac.v1.RoleBinding(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -1154,6 +1178,7 @@ internal_team_auditors = kubernetes.rbac.v1.RoleBinding(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -1184,6 +1209,7 @@ payments_team_payments_members = kubernetes.rbac.v1.RoleBinding(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -1219,6 +1245,7 @@ storefront_team_web_members = kubernetes.rbac.v1.RoleBinding(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -1249,6 +1276,7 @@ internal_team_web_members = kubernetes.rbac.v1.RoleBinding(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -1279,6 +1307,7 @@ payments_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -1309,6 +1338,7 @@ storefront_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={
@@ -1339,6 +1369,7 @@ internal_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     role_ref={

@@ -23,6 +23,9 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+tags = config.require_object("tags")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -55,12 +58,11 @@ aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
     default_tags={
-        "tags": {
-            "cost-center": "platform",
-            "owner": "platform-team",
-            "crosswalk/platform": "acme",
-        },
+        "tags": tags,
     },
+    allowed_account_ids=[
+        "123456789012",
+    ],
 )
 
 # apps.admin.uses
@@ -125,6 +127,7 @@ admin_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
         "annotations": {
             "eks.amazonaws.com/role-arn": app_role.arn,
@@ -146,6 +149,7 @@ admin_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={},
@@ -164,6 +168,7 @@ admin_orders_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -193,6 +198,7 @@ admin_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -208,6 +214,7 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "admin",
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                 },
                 "annotations": {
                     "crosswalk.dev/env-hash": "44136fa355b3678a",
@@ -355,6 +362,7 @@ admin_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -386,6 +394,7 @@ admin_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -432,6 +441,7 @@ admin_to_checkout = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -483,6 +493,7 @@ checkout_from_admin = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -534,6 +545,7 @@ admin_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

@@ -23,6 +23,10 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+ingress_host = config.require("ingress.host")
+tags = config.require_object("tags")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -59,12 +63,11 @@ aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
     default_tags={
-        "tags": {
-            "cost-center": "platform",
-            "owner": "platform-team",
-            "crosswalk/platform": "acme",
-        },
+        "tags": tags,
     },
+    allowed_account_ids=[
+        "123456789012",
+    ],
 )
 
 # apps.checkout.uses
@@ -140,6 +143,7 @@ checkout_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
         "annotations": {
             "eks.amazonaws.com/role-arn": app_role.arn,
@@ -161,6 +165,7 @@ checkout_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={
@@ -182,6 +187,7 @@ checkout_orders_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -211,6 +217,7 @@ checkout_events_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -236,6 +243,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -251,6 +259,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "checkout",
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                 },
                 "annotations": {
                     "crosswalk.dev/env-hash": "c44708439c4d67d8",
@@ -404,6 +413,7 @@ checkout_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -437,6 +447,7 @@ checkout_route = kubernetes.apiextensions.CustomResource(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -450,7 +461,7 @@ checkout_route = kubernetes.apiextensions.CustomResource(
             },
         ],
         "hostnames": [
-            "checkout.example.com",
+            ingress_host,
         ],
         "rules": [
             {
@@ -486,6 +497,7 @@ checkout_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -511,6 +523,7 @@ checkout_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -557,6 +570,7 @@ checkout_from_ingress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -603,6 +617,7 @@ checkout_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

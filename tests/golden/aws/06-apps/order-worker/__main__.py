@@ -23,6 +23,9 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+tags = config.require_object("tags")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -57,12 +60,11 @@ aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
     default_tags={
-        "tags": {
-            "cost-center": "platform",
-            "owner": "platform-team",
-            "crosswalk/platform": "acme",
-        },
+        "tags": tags,
     },
+    allowed_account_ids=[
+        "123456789012",
+    ],
 )
 
 # apps.order-worker.uses
@@ -138,6 +140,7 @@ order_worker_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
         "annotations": {
             "eks.amazonaws.com/role-arn": app_role.arn,
@@ -159,6 +162,7 @@ order_worker_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={},
@@ -177,6 +181,7 @@ order_worker_orders_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -206,6 +211,7 @@ order_worker_events_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -231,6 +237,7 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -246,6 +253,7 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "order-worker",
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                 },
                 "annotations": {
                     "crosswalk.dev/env-hash": "44136fa355b3678a",
@@ -399,6 +407,7 @@ order_worker_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -430,6 +439,7 @@ order_worker_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -455,6 +465,7 @@ order_worker_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -501,6 +512,7 @@ order_worker_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

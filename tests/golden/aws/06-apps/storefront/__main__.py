@@ -11,6 +11,7 @@ stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+ingress_host = config.require("ingress.host")
 replicas = config.require_int("replicas")
 
 # Outputs of acme-cluster.
@@ -42,6 +43,7 @@ storefront_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     automount_service_account_token=False,
@@ -60,6 +62,7 @@ storefront_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={
@@ -80,6 +83,7 @@ storefront_cache_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -108,6 +112,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -123,6 +128,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "storefront",
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                 },
                 "annotations": {
                     "crosswalk.dev/env-hash": "e9b643b0f25f3861",
@@ -273,6 +279,7 @@ storefront_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -306,6 +313,7 @@ storefront_route = kubernetes.apiextensions.CustomResource(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -319,7 +327,7 @@ storefront_route = kubernetes.apiextensions.CustomResource(
             },
         ],
         "hostnames": [
-            "shop.example.com",
+            ingress_host,
         ],
         "rules": [
             {
@@ -355,6 +363,7 @@ storefront_autoscaler = kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -396,6 +405,7 @@ storefront_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -421,6 +431,7 @@ storefront_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -467,6 +478,7 @@ storefront_from_ingress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -513,6 +525,7 @@ storefront_to_checkout = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -564,6 +577,7 @@ checkout_from_storefront = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -615,6 +629,7 @@ storefront_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

@@ -107,6 +107,7 @@ admin_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
         "annotations": {
             "azure.workload.identity/client-id": app_admin.client_id,
@@ -128,6 +129,7 @@ admin_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={},
@@ -146,6 +148,7 @@ admin_orders_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -176,6 +179,7 @@ admin_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -191,6 +195,7 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "admin",
                     "app.kubernetes.io/part-of": "contoso",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                     "azure.workload.identity/use": "true",
                 },
                 "annotations": {
@@ -339,6 +344,7 @@ admin_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -370,6 +376,7 @@ admin_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -424,6 +431,7 @@ admin_to_checkout = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -479,6 +487,7 @@ checkout_from_admin = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -534,6 +543,7 @@ admin_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

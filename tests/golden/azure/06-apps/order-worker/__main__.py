@@ -170,6 +170,7 @@ order_worker_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
         "annotations": {
             "azure.workload.identity/client-id": app_order_worker.client_id,
@@ -191,6 +192,7 @@ order_worker_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={},
@@ -209,6 +211,7 @@ order_worker_orders_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -239,6 +242,7 @@ order_worker_events_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -265,6 +269,7 @@ order_worker_cache_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -294,6 +299,7 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -309,6 +315,7 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "order-worker",
                     "app.kubernetes.io/part-of": "contoso",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                     "azure.workload.identity/use": "true",
                 },
                 "annotations": {
@@ -469,6 +476,7 @@ order_worker_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -500,6 +508,7 @@ order_worker_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -525,6 +534,7 @@ order_worker_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -579,6 +589,7 @@ order_worker_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

@@ -13,6 +13,7 @@ stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+ingress_host = config.require("ingress.host")
 replicas = config.require_int("replicas")
 
 # Outputs of contoso-identity.
@@ -103,6 +104,7 @@ storefront_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
         "annotations": {
             "azure.workload.identity/client-id": app_storefront.client_id,
@@ -124,6 +126,7 @@ storefront_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={
@@ -144,6 +147,7 @@ storefront_cache_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -173,6 +177,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -188,6 +193,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "storefront",
                     "app.kubernetes.io/part-of": "contoso",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                     "azure.workload.identity/use": "true",
                 },
                 "annotations": {
@@ -339,6 +345,7 @@ storefront_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -372,6 +379,7 @@ storefront_route = kubernetes.apiextensions.CustomResource(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -385,7 +393,7 @@ storefront_route = kubernetes.apiextensions.CustomResource(
             },
         ],
         "hostnames": [
-            "shop.contoso.example.net",
+            ingress_host,
         ],
         "rules": [
             {
@@ -421,6 +429,7 @@ storefront_autoscaler = kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -462,6 +471,7 @@ storefront_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -487,6 +497,7 @@ storefront_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -541,6 +552,7 @@ storefront_from_ingress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -591,6 +603,7 @@ storefront_to_checkout = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -646,6 +659,7 @@ checkout_from_storefront = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -701,6 +715,7 @@ storefront_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

@@ -17,6 +17,12 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+datastores_orders_condition = config.require("datastores.orders.condition")
+ingress_host = config.require("ingress.host")
+names_serviceaccount_app_admin = config.require("names.serviceAccount.app-admin")
+tags = config.require_object("tags")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -48,17 +54,13 @@ gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
     region="europe-west1",
-    default_labels={
-        "cost-center": "platform",
-        "owner": "platform-team",
-        "crosswalk-platform": "acme",
-    },
+    default_labels=tags,
 )
 
 # apps.admin.uses
 app_account = gcp.serviceaccount.Account(
     "acme-app-admin",
-    account_id="acme-app-admin",
+    account_id=names_serviceaccount_app_admin,
     display_name="internal/admin of platform acme",
     description="Workload identity of Kubernetes service account internal/admin",
     opts=pulumi.ResourceOptions(
@@ -85,7 +87,7 @@ orders_cloudsql_client = gcp.projects.IAMMember(
     member=app_account.member,
     condition={
         "title": "orders-only",
-        "expression": 'resource.name == "projects/acme-platform-prod/instances/acme-orders"',
+        "expression": datastores_orders_condition,
     },
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -100,7 +102,7 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     member=app_account.member,
     condition={
         "title": "orders-only",
-        "expression": 'resource.name == "projects/acme-platform-prod/instances/acme-orders"',
+        "expression": datastores_orders_condition,
     },
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -130,6 +132,7 @@ admin_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
         "annotations": {
             "iam.gke.io/gcp-service-account": app_account.email,
@@ -151,6 +154,7 @@ admin_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={},
@@ -169,6 +173,7 @@ admin_orders_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -199,6 +204,7 @@ admin_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -214,6 +220,7 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "admin",
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                 },
                 "annotations": {
                     "crosswalk.dev/env-hash": "44136fa355b3678a",
@@ -361,6 +368,7 @@ admin_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -394,6 +402,7 @@ admin_route = kubernetes.apiextensions.CustomResource(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -407,7 +416,7 @@ admin_route = kubernetes.apiextensions.CustomResource(
             },
         ],
         "hostnames": [
-            "admin.acme.example.com",
+            ingress_host,
         ],
         "rules": [
             {
@@ -443,6 +452,7 @@ admin_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -489,6 +499,7 @@ admin_from_ingress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -535,6 +546,7 @@ admin_to_checkout = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -586,6 +598,7 @@ checkout_from_admin = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -637,6 +650,7 @@ admin_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "admin",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

@@ -17,6 +17,12 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+datastores_orders_condition = config.require("datastores.orders.condition")
+ingress_host = config.require("ingress.host")
+names_serviceaccount_app_checkout = config.require("names.serviceAccount.app-checkout")
+tags = config.require_object("tags")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -52,17 +58,13 @@ gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
     region="europe-west1",
-    default_labels={
-        "cost-center": "platform",
-        "owner": "platform-team",
-        "crosswalk-platform": "acme",
-    },
+    default_labels=tags,
 )
 
 # apps.checkout.uses
 app_account = gcp.serviceaccount.Account(
     "acme-app-checkout",
-    account_id="acme-app-checkout",
+    account_id=names_serviceaccount_app_checkout,
     display_name="payments/checkout of platform acme",
     description="Workload identity of Kubernetes service account payments/checkout",
     opts=pulumi.ResourceOptions(
@@ -89,7 +91,7 @@ orders_cloudsql_client = gcp.projects.IAMMember(
     member=app_account.member,
     condition={
         "title": "orders-only",
-        "expression": 'resource.name == "projects/acme-platform-prod/instances/acme-orders"',
+        "expression": datastores_orders_condition,
     },
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -104,7 +106,7 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     member=app_account.member,
     condition={
         "title": "orders-only",
-        "expression": 'resource.name == "projects/acme-platform-prod/instances/acme-orders"',
+        "expression": datastores_orders_condition,
     },
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -156,6 +158,7 @@ checkout_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
         "annotations": {
             "iam.gke.io/gcp-service-account": app_account.email,
@@ -177,6 +180,7 @@ checkout_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={
@@ -198,6 +202,7 @@ checkout_orders_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -228,6 +233,7 @@ checkout_events_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -255,6 +261,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -270,6 +277,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "checkout",
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                 },
                 "annotations": {
                     "crosswalk.dev/env-hash": "c44708439c4d67d8",
@@ -423,6 +431,7 @@ checkout_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -456,6 +465,7 @@ checkout_route = kubernetes.apiextensions.CustomResource(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -469,7 +479,7 @@ checkout_route = kubernetes.apiextensions.CustomResource(
             },
         ],
         "hostnames": [
-            "checkout.acme.example.com",
+            ingress_host,
         ],
         "rules": [
             {
@@ -505,6 +515,7 @@ checkout_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -530,6 +541,7 @@ checkout_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -576,6 +588,7 @@ checkout_from_ingress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -622,6 +635,7 @@ checkout_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

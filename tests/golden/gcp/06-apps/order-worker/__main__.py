@@ -17,6 +17,13 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+datastores_orders_condition = config.require("datastores.orders.condition")
+names_serviceaccount_app_orde_88ec3c = config.require(
+    "names.serviceAccount.app-order-worker",
+)
+tags = config.require_object("tags")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -50,17 +57,13 @@ gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
     region="europe-west1",
-    default_labels={
-        "cost-center": "platform",
-        "owner": "platform-team",
-        "crosswalk-platform": "acme",
-    },
+    default_labels=tags,
 )
 
 # apps.order-worker.uses
 app_account = gcp.serviceaccount.Account(
     "acme-app-order-worker",
-    account_id="acme-app-order-worker",
+    account_id=names_serviceaccount_app_orde_88ec3c,
     display_name="payments/order-worker of platform acme",
     description="Workload identity of Kubernetes service account payments/order-worker",
     opts=pulumi.ResourceOptions(
@@ -87,7 +90,7 @@ orders_cloudsql_client = gcp.projects.IAMMember(
     member=app_account.member,
     condition={
         "title": "orders-only",
-        "expression": 'resource.name == "projects/acme-platform-prod/instances/acme-orders"',
+        "expression": datastores_orders_condition,
     },
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -102,7 +105,7 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     member=app_account.member,
     condition={
         "title": "orders-only",
-        "expression": 'resource.name == "projects/acme-platform-prod/instances/acme-orders"',
+        "expression": datastores_orders_condition,
     },
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -154,6 +157,7 @@ order_worker_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
         "annotations": {
             "iam.gke.io/gcp-service-account": app_account.email,
@@ -175,6 +179,7 @@ order_worker_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={},
@@ -193,6 +198,7 @@ order_worker_orders_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -223,6 +229,7 @@ order_worker_events_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -250,6 +257,7 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -265,6 +273,7 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "order-worker",
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                 },
                 "annotations": {
                     "crosswalk.dev/env-hash": "44136fa355b3678a",
@@ -422,6 +431,7 @@ order_worker_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -453,6 +463,7 @@ order_worker_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -478,6 +489,7 @@ order_worker_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -524,6 +536,7 @@ order_worker_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "order-worker",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

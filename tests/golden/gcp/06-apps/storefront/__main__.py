@@ -11,6 +11,7 @@ stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+ingress_host = config.require("ingress.host")
 replicas = config.require_int("replicas")
 
 # Outputs of acme-cluster.
@@ -47,6 +48,7 @@ storefront_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     automount_service_account_token=False,
@@ -65,6 +67,7 @@ storefront_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={
@@ -86,6 +89,7 @@ storefront_sessions_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -117,6 +121,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -132,6 +137,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "storefront",
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                 },
                 "annotations": {
                     "crosswalk.dev/env-hash": "0ca9b7aec16b45a9",
@@ -282,6 +288,7 @@ storefront_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -315,6 +322,7 @@ storefront_route = kubernetes.apiextensions.CustomResource(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -328,7 +336,7 @@ storefront_route = kubernetes.apiextensions.CustomResource(
             },
         ],
         "hostnames": [
-            "shop.acme.example.com",
+            ingress_host,
         ],
         "rules": [
             {
@@ -364,6 +372,7 @@ storefront_autoscaler = kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -405,6 +414,7 @@ storefront_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -430,6 +440,7 @@ storefront_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -476,6 +487,7 @@ storefront_from_ingress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -522,6 +534,7 @@ storefront_to_checkout = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -573,6 +586,7 @@ checkout_from_storefront = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -624,6 +638,7 @@ storefront_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "storefront",
             "app.kubernetes.io/part-of": "acme",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
