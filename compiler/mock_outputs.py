@@ -73,6 +73,7 @@ class Fabrication:
     region: str
     project: str  # GCP project
     location: str  # Azure location
+    account: str | None = None  # AWS: the one the provider allows, if it names one
 
     @property
     def module(self) -> str:
@@ -101,6 +102,7 @@ class InvokeContext:
     project: str
     location: str
     monitor: Any  # the RecordingMonitor answering the request
+    account: str | None = None  # AWS: the one the provider allows, if it names one
 
 
 def fixed_outputs(**values: Any) -> Callable[[Fabrication], dict[str, Any]]:

@@ -22,6 +22,7 @@ Nothing here knows about platform.yaml: `plan.py` owns the tree. Values on the w
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -230,7 +231,21 @@ def _make_monitor_class() -> type:
                 "location": self._setting(
                     provider, "location", "azure-native:location", "westeurope"
                 ),
+                "account": self._account(provider),
             }
+
+        def _account(self, provider: str | None) -> str | None:
+            """The AWS account a provider allows (its first), if it names one."""
+            record = self.record(provider) if provider else None
+            allowed = record.inputs.get("allowedAccountIds") if record is not None else None
+            if isinstance(allowed, str):
+                try:
+                    allowed = json.loads(allowed)
+                except ValueError:
+                    return None
+            if isinstance(allowed, list) and allowed and isinstance(allowed[0], str):
+                return allowed[0]
+            return None
 
         def _fabricate(self, request: Any, urn: str, inputs: dict[str, Any], provider: str | None):
             typ = request.type

@@ -573,6 +573,9 @@ def test_each_environment_plans_where_it_lives(apart) -> None:
         if cloud == "aws":
             assert provider_input(provider, "allowedAccountIds") == ["210987654321"]
             assert provider_input(provider, "defaultTags")["tags"]["Team"] == "SRE"
+            # The plan's made-up ARNs and URLs are the account's too.
+            (repository,) = [r for r in records(plan) if r.type == "aws:ecr/repository:Repository"]
+            assert repository.outputs["repositoryUrl"].startswith("210987654321.dkr.ecr.")
         if cloud == "gcp":
             assert provider_input(provider, "project") == "acme-production"
             assert provider_input(provider, "defaultLabels")["team"] == "sre"

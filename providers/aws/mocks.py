@@ -30,7 +30,7 @@ ACCOUNT_ID = "123456789012"
 
 def arn(f: Fabrication, service: str, resource: str, *, regional: bool = True) -> str:
     region = f.region if regional else ""
-    return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}"
+    return f"arn:aws:{service}:{region}:{f.account or ACCOUNT_ID}:{resource}"
 
 
 def _eks_user(cluster_name: str, region: str) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def _aws_sqs_queue(f: Fabrication) -> dict[str, Any]:
     name = f.physical_name
     if f.inputs.get("fifoQueue") and not name.endswith(".fifo"):
         name += ".fifo"
-    url = f"https://sqs.{f.region}.amazonaws.com/{ACCOUNT_ID}/{name}"
+    url = f"https://sqs.{f.region}.amazonaws.com/{f.account or ACCOUNT_ID}/{name}"
     return {"name": name, "url": url, "id": url, "arn": arn(f, "sqs", name)}
 
 
@@ -173,8 +173,9 @@ def _aws_iam(kind: str) -> Callable[[Fabrication], dict[str, Any]]:
 
 def _aws_ecr_repository(f: Fabrication) -> dict[str, Any]:
     return {
-        "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{f.region}.amazonaws.com/{f.physical_name}",
-        "registryId": ACCOUNT_ID,
+        "repositoryUrl": f"{f.account or ACCOUNT_ID}.dkr.ecr.{f.region}.amazonaws.com/"
+        + f.physical_name,
+        "registryId": f.account or ACCOUNT_ID,
         "arn": arn(f, "ecr", f"repository/{f.physical_name}"),
     }
 
@@ -373,7 +374,7 @@ def _get_oidc_provider(c: InvokeContext) -> dict[str, Any]:
     arn_given = c.args.get("arn")
     url = str(c.args.get("url") or str(arn_given).split("oidc-provider/", 1)[-1])
     host = url.removeprefix("https://")
-    found = arn_given or f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}"
+    found = arn_given or f"arn:aws:iam::{c.account or ACCOUNT_ID}:oidc-provider/{host}"
     return {
         "arn": found,
         "url": host,
@@ -424,10 +425,10 @@ def _availability_zones(c: InvokeContext) -> dict[str, Any]:
 INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:index/getCallerIdentity:getCallerIdentity": lambda c: {
-        "accountId": ACCOUNT_ID,
-        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/crosswalk-plan",
+        "accountId": c.account or ACCOUNT_ID,
+        "arn": f"arn:aws:iam::{c.account or ACCOUNT_ID}:user/crosswalk-plan",
         "userId": "AIDACROSSWALKPLAN",
-        "id": ACCOUNT_ID,
+        "id": c.account or ACCOUNT_ID,
     },
     "aws:index/getPartition:getPartition": lambda c: {
         "partition": "aws",
