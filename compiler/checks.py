@@ -15,6 +15,7 @@ from crosswalk.compiler.model import (
     Environment,
     Platform,
     apply_defaults,
+    default_first,
     may_differ,
     schema_path,
 )
@@ -457,9 +458,7 @@ def check_environment_names(document: Document, platforms: dict[str, Platform]) 
     datastore 'prod-orders' of the first environment and 'orders' of 'prod'
     would both be '<platform>-prod-orders'."""
     checker = _Checker(document, None)
-    any_platform = next(iter(platforms.values()))
-    declared = [e.name for e in sorted(any_platform.environments, key=lambda e: e.order)]
-    rules = rules_for(any_platform.cloud.provider)
+    rules = rules_for(next(iter(platforms.values())).cloud.provider)
     kinds = {
         "registry": lambda p: p.registries,
         "datastore": lambda p: p.app_services.datastores,
@@ -468,7 +467,8 @@ def check_environment_names(document: Document, platforms: dict[str, Platform]) 
     }
     for what, items_of in kinds.items():
         seen: dict[tuple, tuple[str, str]] = {}  # (scope, name) -> (environment, item)
-        for env, platform in sorted(platforms.items(), key=lambda e: declared.index(e[0])):
+        for env in default_first(platforms):
+            platform = platforms[env]
             group = None if rules.global_names else platform.cloud.scope
             for item in items_of(platform):
                 name = "-".join(rules.name_scope(platform) + (item.name,))

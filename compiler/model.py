@@ -305,7 +305,6 @@ class Environment:
     name: str
     overrides: dict = field(hash=False, compare=False)
     path: tuple = ()
-    order: int = 0  # where platform.yaml declares it, from 0
 
 
 @dataclass(frozen=True)
@@ -313,11 +312,13 @@ class Placement:
     """Where one environment lives, among the platform's environments.
 
     `neighbours` are the environments in the same account (AWS), project (GCP)
-    or subscription (Azure), in the order platform.yaml declares them, this
-    one included; environments that declare none count as sharing one. The
-    first of them keeps the platform's plain names and creates what the cloud
-    allows once per account; the others carry their name in names that must
-    be unique there, and look those singletons up."""
+    or subscription (Azure), this one included; environments that declare
+    none count as sharing one. The first of them, the account's default
+    environment (`dev` where it is one of them, else the one whose name sorts
+    first, as `plan` and `apply` default), keeps the platform's plain names and
+    creates what the cloud allows once per account; the others carry their
+    name in names that must be unique there, and look those singletons up.
+    The order of platform.yaml's keys changes nothing."""
 
     environment: str
     neighbours: tuple[str, ...]
@@ -524,24 +525,23 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         ),
         apps=apps,
         environments=tuple(
-            sorted(
-                (
-                    Environment(name, env.get("overrides", {}), ("environments", name), order)
-                    for order, (name, env) in enumerate(data["environments"].items())
-                ),
-                key=lambda e: e.name,
-            )
+            Environment(name, env.get("overrides", {}), ("environments", name))
+            for name, env in sorted(data["environments"].items())
         ),
         deletion_protection=data["deletionProtection"],
         github_oidc_provider=identity.get("githubOidcProvider"),
     )
 
 
-def place_environments(platforms: dict[str, Platform], base: Platform) -> dict[str, Platform]:
+def default_first(names) -> list[str]:
+    """Environment names, the default one first: `dev`, then by name."""
+    return sorted(names, key=lambda name: (name != "dev", name))
+
+
+def place_environments(platforms: dict[str, Platform]) -> dict[str, Platform]:
     """Each environment's platform with its Placement: which environments
     share its account, project or subscription (see Placement)."""
-    declared = sorted(base.environments, key=lambda e: e.order)
-    scopes = {e.name: platforms[e.name].cloud.scope for e in declared if e.name in platforms}
+    scopes = {name: platforms[name].cloud.scope for name in default_first(platforms)}
     placed = {}
     for name, platform in platforms.items():
         neighbours = tuple(other for other, scope in scopes.items() if scope == scopes[name])

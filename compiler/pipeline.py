@@ -93,7 +93,7 @@ def check_document(
     if report.errors:
         environments = {}
     else:
-        environments = place_environments(environments, platform)
+        environments = place_environments(environments)
         report.extend(check_environment_names(document, environments))
         if report.errors:
             environments = {}

@@ -121,8 +121,9 @@ def check_tags(platform, what: str, key_rule: TagRule, value_rule: TagRule) -> l
 
 def environment_scope(platform) -> tuple[str, ...]:
     """What starts the names a cloud keeps unique: the platform's name, then
-    the environment's, unless the environment is the first of its account,
-    project or subscription (model.Placement), whose names stay as they were."""
+    the environment's, unless the environment is the default one of its
+    account, project or subscription (model.Placement), whose names stay as
+    they were."""
     placement = platform.placement
     if placement is None or placement.first:
         return (platform.name,)

@@ -4,7 +4,8 @@ would reach the cloud.
 
 - Names a cloud keeps unique (in an account, a project, or the whole cloud)
   differ between two environments that share one; the first environment of
-  an account keeps the plain names (one rule per cloud, hostile input below).
+  an account (`dev`, else the one whose name sorts first) keeps the plain
+  names (one rule per cloud, hostile input below).
 - The GitHub OIDC provider AWS allows once per account is made by one
   environment and looked up by the others, or named by its ARN.
 - Every taggable resource carries the environment; so does every Kubernetes
@@ -102,16 +103,26 @@ AWS = {"provider": "aws", "region": "us-west-2", "account": "123456789012"}
 GCP = {"provider": "gcp", "region": "us-central1", "project": "acme-shared"}
 
 
-def test_the_first_environment_of_an_account_keeps_the_plain_names() -> None:
-    envs = placed(AWS, {"prod": {}, "dev": {}, "staging": {"cloud": {"account": "210987654321"}}})
-    # Declared first in its account: prod; staging is alone in its own.
-    assert envs["prod"].placement.neighbours == ("prod", "dev")
+def test_the_default_environment_of_an_account_keeps_the_plain_names() -> None:
+    envs = placed(
+        AWS, {"prod": {}, "dev": {}, "qa": {}, "staging": {"cloud": {"account": "210987654321"}}}
+    )
+    # dev is its account's default; staging is alone in its own.
+    assert envs["prod"].placement.neighbours == ("dev", "prod", "qa")
     assert envs["staging"].placement.neighbours == ("staging",)
-    assert aws_name(envs["prod"], "secrets") == "acme-secrets"
-    assert aws_name(envs["dev"], "secrets") == "acme-dev-secrets"
+    assert aws_name(envs["dev"], "secrets") == "acme-secrets"
+    assert aws_name(envs["prod"], "secrets") == "acme-prod-secrets"
     assert aws_name(envs["staging"], "secrets") == "acme-secrets"  # no neighbour to meet
-    envs = placed(GCP, {"dev": {}, "prod": {}})
-    assert [gcp_name(envs[e], 63, "vpc") for e in ENVIRONMENTS] == ["acme-vpc", "acme-prod-vpc"]
+    # Without dev, the name that sorts first.
+    envs = placed(GCP, {"staging": {}, "prod": {}})
+    assert gcp_name(envs["prod"], 63, "vpc") == "acme-vpc"
+    assert gcp_name(envs["staging"], 63, "vpc") == "acme-staging-vpc"
+
+
+def test_the_order_of_the_environments_changes_no_name() -> None:
+    one = placed(AWS, {"dev": {}, "prod": {}, "qa": {}})
+    other = placed(AWS, {"qa": {}, "prod": {}, "dev": {}})
+    assert {e: p.placement for e, p in one.items()} == {e: p.placement for e, p in other.items()}
 
 
 def test_environments_without_a_declared_account_count_as_sharing_one() -> None:
@@ -127,14 +138,14 @@ def test_long_names_keep_their_limit_and_stay_apart(limit: int) -> None:
     long = "e" * 29
     envs = placed(
         {**GCP, "project": "acme-shared"},
-        {"first": {}, long + "1": {}, long + "2": {}},
+        {"dev": {}, long + "1": {}, long + "2": {}},
     )
     # The schema's longest platform name.
     envs = {name: dataclasses.replace(p, name="p" * 20) for name, p in envs.items()}
     names = {env: gcp_name(p, limit, "ci", "deploy-everything") for env, p in envs.items()}
     assert all(len(name) <= limit for name in names.values())
     assert len(set(names.values())) == 3
-    assert names["first"] == shortened("p" * 20 + "-ci-deploy-everything", limit)
+    assert names["dev"] == shortened("p" * 20 + "-ci-deploy-everything", limit)
     assert all(not name.endswith("-") and name[0].isalpha() for name in names.values())
     assert aws_name(envs[long + "1"], "x" * 300, limit=255) != aws_name(
         envs[long + "2"], "x" * 300, limit=255
@@ -344,7 +355,7 @@ def test_one_github_oidc_provider_per_account(side_by_side) -> None:
             and r.inputs["url"] == github
         ]
 
-    (made,) = providers("dev")  # the first environment of the account makes it
+    (made,) = providers("dev")  # the account's default environment makes it
     assert made.retain_on_delete  # destroying dev must not take it from prod
     assert providers("prod") == []  # prod looks it up
     for env in ENVIRONMENTS:
@@ -641,7 +652,7 @@ def test_environments_mixing_how_they_find_the_provider_run_one_program(tmp_path
     }
     out = compiled(data, tmp_path / "out")
     config = {
-        env: json.loads((out / "01-identity" / f"Pulumi.{env}.yaml").read_text().split("\n", 1)[1])
+        env: yaml.safe_load((out / "01-identity" / f"Pulumi.{env}.yaml").read_text())
         for env in ("dev", "staging", "prod")
     }
     assert [config[env]["config"]["acme-identity:githubOidcProvider"] for env in config] == [

@@ -169,9 +169,9 @@ def emit_identity(ctx: StackContext) -> None:
 
 def github_oidc_source(platform) -> str:
     """Where an environment's GitHub OIDC provider comes from: AWS allows one
-    per URL in an account, so the first environment of each account creates
-    it ("create") and the others look it up ("lookup"), unless platform.yaml
-    names an existing one (its ARN)."""
+    per URL in an account, so the default environment of each account (see
+    model.Placement) creates it ("create") and the others look it up
+    ("lookup"), unless platform.yaml names an existing one (its ARN)."""
     if platform.github_oidc_provider:
         return platform.github_oidc_provider
     placement = platform.placement
@@ -187,13 +187,13 @@ def _github_oidc_provider(ctx: StackContext, provider: Code) -> Code | str:
     sources = {github_oidc_source(q) for q in ctx.platforms.values()}
     arn = prog.name("github_oidc_arn")
     url = f"https://{GITHUB_OIDC}"
-    # Environments sharing an account share the provider: destroying the one
-    # that made it must not take it from the others.
-    retained = ctx.setting(
-        "githubOidcProviderRetained", lambda q, env: bool(q.placement and q.placement.shared)
-    )
 
     def create() -> None:
+        # Environments sharing an account share the provider: destroying the
+        # one that made it must not take it from the others.
+        retained = ctx.setting(
+            "githubOidcProviderRetained", lambda q, env: bool(q.placement and q.placement.shared)
+        )
         oidc = prog.resource(
             "github_oidc",
             "aws.iam.OpenIdConnectProvider",
@@ -233,9 +233,8 @@ def _github_oidc_provider(ctx: StackContext, provider: Code) -> Code | str:
         last = index == len(branches) - 1
         prog.block("else:" if last else f"{'if' if index == 0 else 'elif'} {test}:", start)
     prog.statements[first] = (
-        "# GitHub's OIDC provider, one per account: the first environment of an\n"
-        "# account creates it, the others look it up or name an existing one.\n"
-        + prog.statements[first]
+        "# GitHub's OIDC provider, one per account: the account's default environment\n"
+        "# creates it, the others look it up or name an existing one.\n" + prog.statements[first]
     )
     return arn
 

@@ -48,7 +48,7 @@ TAG_KEY_LIMIT, TAG_VALUE_LIMIT = 128, 256
 
 def aws_name(platform, *parts: str, limit: int = 255, separator: str = "-") -> str:
     """The name of a resource AWS keeps unique in an account (and region):
-    the platform's name, the environment's unless it is the first of its
+    the platform's name, the environment's unless it is the default one of its
     account (see providers.environment_scope), then `parts`; a stable hash of
     the whole replaces its tail when it is longer than `limit`."""
     return shortened(separator.join(environment_scope(platform) + parts), limit, separator)

@@ -184,7 +184,7 @@ def redis_version(version: str | None) -> str | None:
 
 def gcp_name(platform, limit: int, *parts: str) -> str:
     """The id of a resource GCP keeps unique in a project (or a region of it):
-    the platform's name, the environment's unless it is the first of its
+    the platform's name, the environment's unless it is the default one of its
     project (see providers.environment_scope), then `parts`, joined by '-'; a
     stable hash of the whole replaces its tail when it is longer than `limit`.
     Ids start with a letter (the platform's name does: CW509)."""

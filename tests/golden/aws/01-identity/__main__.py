@@ -197,8 +197,8 @@ team_web_role = aws.iam.Role(
     ),
 )
 
-# GitHub's OIDC provider, one per account: the first environment of an
-# account creates it, the others look it up or name an existing one.
+# GitHub's OIDC provider, one per account: the account's default environment
+# creates it, the others look it up or name an existing one.
 if githuboidcprovider == "create":
     # identity.automation
     github_oidc = aws.iam.OpenIdConnectProvider(
