@@ -499,7 +499,7 @@ def test_an_environment_may_turn_protection_off(dev_unprotected, cloud: str) -> 
     data = together(cloud)
     data["environments"]["dev"].setdefault("overrides", {})["deletionProtection"] = False
     (warning,) = checked(data).report.sorted()
-    assert (warning.code, warning.severity) == ("CW609", "warning")
+    assert (warning.code, warning.severity) == ("CW611", "warning")
     assert warning.message.endswith("(in environment 'dev')")
     plans = dev_unprotected[cloud]
     dev = [r for r in records(plans["dev"]) if r.type in STATEFUL[cloud]]

@@ -39,6 +39,7 @@ stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+names_cluster = config.require("names.cluster")
 nodepools_general_desired = config.require_int("nodePools.general.desired")
 nodepools_general_instancetype = config.require("nodePools.general.instanceType")
 nodepools_general_max = config.require_int("nodePools.general.max")
@@ -89,7 +90,7 @@ cluster_role = aws.iam.Role.get(
 # cluster
 cluster = eks.Cluster(
     "acme-cluster",
-    name="acme-cluster",
+    name=names_cluster,
     version="1.35",
     upgrade_policy={
         "support_type": "EXTENDED",
@@ -228,7 +229,7 @@ vpc_cni_managed = aws.iam.RolePolicyAttachment(
 # cluster
 vpc_cni = eks.VpcCniAddon(
     "acme-vpc-cni",
-    cluster_name="acme-cluster",
+    cluster_name=names_cluster,
     enable_network_policy=True,
     service_account_role_arn=vpc_cni_role.arn,
     resolve_conflicts_on_create=eks.ResolveConflictsOnCreate.OVERWRITE,
@@ -430,6 +431,7 @@ route_editors = kubernetes.rbac.v1.ClusterRole(
             "rbac.authorization.k8s.io/aggregate-to-admin": "true",
             "rbac.authorization.k8s.io/aggregate-to-edit": "true",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     rules=[
@@ -1167,7 +1169,7 @@ internal_team_web = kubernetes.rbac.v1.RoleBinding(
     ),
 )
 
-pulumi.export("cluster_name", pulumi.Output.from_input("acme-cluster"))
+pulumi.export("cluster_name", pulumi.Output.from_input(names_cluster))
 pulumi.export("cluster_security_group_id", cluster.cluster_security_group_id)
 pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig_json))
 pulumi.export("oidc_provider_arn", cluster.oidc_provider_arn)

@@ -181,6 +181,7 @@ chart_namespace_logging = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "privileged",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -237,6 +238,7 @@ chart_namespace_monitoring = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "privileged",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -293,6 +295,7 @@ chart_namespace_kyverno = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -371,6 +374,10 @@ policy_require_requests_limits = kubernetes.apiextensions.CustomResource(
     kind="ValidatingPolicy",
     metadata={
         "name": "crosswalk-require-requests-limits",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "failurePolicy": "Fail",
@@ -424,6 +431,10 @@ policy_disallow_latest_tag = kubernetes.apiextensions.CustomResource(
     kind="ValidatingPolicy",
     metadata={
         "name": "crosswalk-disallow-latest-tag",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "failurePolicy": "Fail",

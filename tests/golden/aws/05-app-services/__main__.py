@@ -24,15 +24,18 @@ stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
-datastores_cache_deletionprotection = config.require_bool(
-    "datastores.cache.deletionProtection",
+datastores_cache_nodetype = config.require("datastores.cache.nodeType")
+datastores_orders_backupreten_724499 = config.require_int(
+    "datastores.orders.backupRetentionDays",
 )
-datastores_events_deletionprotection = config.require_bool(
-    "datastores.events.deletionProtection",
+datastores_orders_instanceclass = config.require("datastores.orders.instanceClass")
+datastores_orders_storagegb = config.require_int("datastores.orders.storageGb")
+dns_zonename = config.require("dns.zoneName")
+names_datastores_orders_final_b010f5 = config.require(
+    "names.datastores.orders.finalSnapshot",
 )
-datastores_orders_deletionprotection = config.require_bool(
-    "datastores.orders.deletionProtection",
-)
+names_dnsowner = config.require("names.dnsOwner")
+tags = config.require_object("tags")
 
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
@@ -51,12 +54,11 @@ aws_provider = aws.Provider(
     "aws",
     region="us-west-2",
     default_tags={
-        "tags": {
-            "cost-center": "platform",
-            "owner": "platform-team",
-            "crosswalk/platform": "acme",
-        },
+        "tags": tags,
     },
+    allowed_account_ids=[
+        "123456789012",
+    ],
 )
 
 # appServices
@@ -69,7 +71,7 @@ k8s_provider = kubernetes.Provider(
 # appServices.dns
 dns_zone = aws.route53.Zone(
     "acme-zone",
-    name="example.com",
+    name=dns_zonename,
     comment="Managed by crosswalk for platform acme",
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
@@ -200,6 +202,7 @@ chart_namespace_envoy_gateway_system = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -241,6 +244,7 @@ chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -294,6 +298,10 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
     kind="ClusterIssuer",
     metadata={
         "name": "letsencrypt",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "acme": {
@@ -335,6 +343,7 @@ chart_namespace_external_dns = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -357,9 +366,9 @@ release_external_dns = kubernetes.helm.v3.Release(
     values={
         "policy": "sync",
         "registry": "txt",
-        "txtOwnerId": "acme",
+        "txtOwnerId": names_dnsowner,
         "domainFilters": [
-            "example.com",
+            dns_zonename,
         ],
         "sources": [
             "service",
@@ -399,6 +408,10 @@ gateway_class = kubernetes.apiextensions.CustomResource(
     kind="GatewayClass",
     metadata={
         "name": "envoy",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "controllerName": "gateway.envoyproxy.io/gatewayclass-controller",
@@ -424,6 +437,7 @@ chart_namespace_gateway = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -439,6 +453,10 @@ gateway = kubernetes.apiextensions.CustomResource(
     kind="Gateway",
     metadata={
         "name": "public",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "namespace": "gateway",
         "annotations": {
             "cert-manager.io/cluster-issuer": "letsencrypt",
@@ -461,7 +479,7 @@ gateway = kubernetes.apiextensions.CustomResource(
                 "name": "https",
                 "protocol": "HTTPS",
                 "port": 443,
-                "hostname": "*.example.com",
+                "hostname": f"*.{dns_zonename}",
                 "tls": {
                     "mode": "Terminate",
                     "certificateRefs": [
@@ -494,6 +512,10 @@ https_redirect = kubernetes.apiextensions.CustomResource(
     kind="HTTPRoute",
     metadata={
         "name": "https-redirect",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "namespace": "gateway",
     },
     spec={
@@ -505,7 +527,7 @@ https_redirect = kubernetes.apiextensions.CustomResource(
             },
         ],
         "hostnames": [
-            "*.example.com",
+            f"*.{dns_zonename}",
         ],
         "rules": [
             {
@@ -566,8 +588,8 @@ datastore_orders = aws.rds.Instance(
     "acme-orders",
     engine="postgres",
     engine_version="16",
-    instance_class="db.t4g.medium",
-    allocated_storage=20,
+    instance_class=datastores_orders_instanceclass,
+    allocated_storage=datastores_orders_storagegb,
     storage_type="gp3",
     storage_encrypted=True,
     db_name="orders",
@@ -579,11 +601,11 @@ datastore_orders = aws.rds.Instance(
     ],
     publicly_accessible=False,
     multi_az=True,
-    backup_retention_period=7,
+    backup_retention_period=datastores_orders_backupreten_724499,
     copy_tags_to_snapshot=True,
-    deletion_protection=datastores_orders_deletionprotection,
+    deletion_protection=True,
     skip_final_snapshot=False,
-    final_snapshot_identifier="acme-orders-final",
+    final_snapshot_identifier=names_datastores_orders_final_b010f5,
     iam_database_authentication_enabled=True,
     auto_minor_version_upgrade=True,
     performance_insights_enabled=True,
@@ -640,7 +662,7 @@ datastore_cache = aws.elasticache.ReplicationGroup(
     description="redis cache of platform acme",
     engine="redis",
     engine_version="7.1",
-    node_type="cache.t4g.small",
+    node_type=datastores_cache_nodetype,
     num_cache_clusters=1,
     automatic_failover_enabled=False,
     multi_az_enabled=False,

@@ -529,6 +529,7 @@ route_editors = kubernetes.rbac.v1.ClusterRole(
             "rbac.authorization.k8s.io/aggregate-to-admin": "true",
             "rbac.authorization.k8s.io/aggregate-to-edit": "true",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     rules=[
@@ -773,6 +774,7 @@ payments_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "payments",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1065,6 +1067,7 @@ storefront_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "storefront",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -1357,6 +1360,7 @@ internal_allow_mesh = kubernetes.networking.v1.NetworkPolicy(
         "namespace": "internal",
         "labels": {
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

@@ -126,6 +126,7 @@ chart_namespace_monitoring = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "privileged",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -182,6 +183,7 @@ chart_namespace_kyverno = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -260,6 +262,10 @@ policy_require_requests_limits = kubernetes.apiextensions.CustomResource(
     kind="ValidatingPolicy",
     metadata={
         "name": "crosswalk-require-requests-limits",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "failurePolicy": "Fail",
@@ -313,6 +319,10 @@ policy_disallow_latest_tag = kubernetes.apiextensions.CustomResource(
     kind="ValidatingPolicy",
     metadata={
         "name": "crosswalk-disallow-latest-tag",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "failurePolicy": "Fail",
@@ -372,6 +382,7 @@ chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -423,6 +434,7 @@ chart_namespace_linkerd = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -461,6 +473,10 @@ linkerd_root_issuer = kubernetes.apiextensions.CustomResource(
     kind="Issuer",
     metadata={
         "name": "linkerd-trust-root",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "namespace": "cert-manager",
     },
     spec={
@@ -481,6 +497,10 @@ linkerd_trust_anchor = kubernetes.apiextensions.CustomResource(
     kind="Certificate",
     metadata={
         "name": "linkerd-trust-anchor",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "namespace": "cert-manager",
         "annotations": {
             "pulumi.com/waitFor": "condition=Ready",
@@ -517,6 +537,10 @@ linkerd_anchor_issuer = kubernetes.apiextensions.CustomResource(
     kind="ClusterIssuer",
     metadata={
         "name": "linkerd-trust-anchor",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "ca": {
@@ -538,6 +562,10 @@ linkerd_identity_issuer = kubernetes.apiextensions.CustomResource(
     kind="Certificate",
     metadata={
         "name": "linkerd-identity-issuer",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "namespace": "linkerd",
         "annotations": {
             "pulumi.com/waitFor": "condition=Ready",
@@ -596,6 +624,7 @@ chart_namespace_linkerd_cni = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "privileged",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(

@@ -38,9 +38,9 @@ stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
-datastores_orders_deletionprotection = config.require_bool(
-    "datastores.orders.deletionProtection",
-)
+cloud_subscription = config.require("cloud.subscription")
+dns_zonename = config.require("dns.zoneName")
+tags = config.require_object("tags")
 
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
@@ -64,24 +64,18 @@ k8s_provider = kubernetes.Provider(
     enable_server_side_apply=True,
 )
 
-tags = {
-    "cost-center": "platform",
-    "owner": "platform-team",
-    "crosswalk-platform": "contoso",
-    "crosswalk-environment": stack,
-}
-
 # cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
+    subscription_id=cloud_subscription,
 )
 
 # appServices.dns
 dns_zone = dns.Zone(
-    "contoso.example.net",
+    dns_zonename,
     resource_group_name=resource_group_name,
-    zone_name="contoso.example.net",
+    zone_name=dns_zonename,
     zone_type=dns.ZoneType.PUBLIC,
     location="global",
     tags=tags,
@@ -207,6 +201,7 @@ chart_namespace_traefik = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
         "annotations": {
             "linkerd.io/inject": "enabled",
@@ -296,6 +291,10 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
     kind="ClusterIssuer",
     metadata={
         "name": "letsencrypt",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "acme": {
@@ -310,7 +309,7 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
                         "azureDNS": {
                             "subscriptionID": client.subscription_id,
                             "resourceGroupName": resource_group_name,
-                            "hostedZoneName": "contoso.example.net",
+                            "hostedZoneName": dns_zonename,
                             "environment": "AzurePublicCloud",
                             "managedIdentity": {
                                 "clientID": cert_manager.client_id,
@@ -343,6 +342,7 @@ chart_namespace_external_dns = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -367,7 +367,7 @@ release_external_dns = kubernetes.helm.v3.Release(
         "registry": "txt",
         "txtOwnerId": "contoso",
         "domainFilters": [
-            "contoso.example.net",
+            dns_zonename,
         ],
         "sources": [
             "service",
@@ -421,6 +421,10 @@ gateway_class = kubernetes.apiextensions.CustomResource(
     kind="GatewayClass",
     metadata={
         "name": "traefik",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "controllerName": "traefik.io/gateway-controller",
@@ -446,6 +450,7 @@ chart_namespace_gateway = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -461,6 +466,10 @@ gateway = kubernetes.apiextensions.CustomResource(
     kind="Gateway",
     metadata={
         "name": "public",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "namespace": "gateway",
         "annotations": {
             "cert-manager.io/cluster-issuer": "letsencrypt",
@@ -483,7 +492,7 @@ gateway = kubernetes.apiextensions.CustomResource(
                 "name": "https",
                 "protocol": "HTTPS",
                 "port": 443,
-                "hostname": "*.contoso.example.net",
+                "hostname": f"*.{dns_zonename}",
                 "tls": {
                     "mode": "Terminate",
                     "certificateRefs": [
@@ -516,6 +525,10 @@ https_redirect = kubernetes.apiextensions.CustomResource(
     kind="HTTPRoute",
     metadata={
         "name": "https-redirect",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "namespace": "gateway",
     },
     spec={
@@ -527,7 +540,7 @@ https_redirect = kubernetes.apiextensions.CustomResource(
             },
         ],
         "hostnames": [
-            "*.contoso.example.net",
+            f"*.{dns_zonename}",
         ],
         "rules": [
             {
@@ -635,18 +648,17 @@ datastore_orders_database = dbforpostgresql.Database(
     ),
 )
 
-if datastores_orders_deletionprotection:
-    # appServices.datastores.orders
-    datastore_orders_lock = authorization.ManagementLockByScope(
-        "contoso-orders",
-        scope=datastore_orders.id,
-        level="CanNotDelete",
-        lock_name="crosswalk-deletion-protection",
-        notes="Deletion protection (crosswalk): remove this lock to delete the datastore.",
-        opts=pulumi.ResourceOptions(
-            provider=azure_provider,
-        ),
-    )
+# appServices.datastores.orders
+datastore_orders_lock = authorization.ManagementLockByScope(
+    "contoso-orders",
+    scope=datastore_orders.id,
+    level="CanNotDelete",
+    lock_name="crosswalk-deletion-protection",
+    notes="Deletion protection (crosswalk): remove this lock to delete the datastore.",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
 
 # appServices.datastores.cache
 datastore_cache = redis.Redis(

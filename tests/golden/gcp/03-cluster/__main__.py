@@ -371,6 +371,7 @@ route_editors = kubernetes.rbac.v1.ClusterRole(
             "rbac.authorization.k8s.io/aggregate-to-admin": "true",
             "rbac.authorization.k8s.io/aggregate-to-edit": "true",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     rules=[

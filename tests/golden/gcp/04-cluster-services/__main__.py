@@ -36,6 +36,7 @@ chart_namespace_monitoring = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "privileged",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -92,6 +93,7 @@ chart_namespace_gatekeeper_system = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -132,6 +134,10 @@ template_crosswalkpodsecurity_df4842 = kubernetes.apiextensions.CustomResource(
     kind="ConstraintTemplate",
     metadata={
         "name": "crosswalkpodsecurityrestricted",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "annotations": {
             "pulumi.com/waitFor": "jsonpath={.status.created}=true",
         },
@@ -166,6 +172,10 @@ constraint_crosswalkpodsecuri_6fb290 = kubernetes.apiextensions.CustomResource(
     kind="CrosswalkPodSecurityRestricted",
     metadata={
         "name": "crosswalk",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "enforcementAction": "deny",
@@ -202,6 +212,10 @@ template_crosswalkrequestslimits = kubernetes.apiextensions.CustomResource(
     kind="ConstraintTemplate",
     metadata={
         "name": "crosswalkrequestslimits",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "annotations": {
             "pulumi.com/waitFor": "jsonpath={.status.created}=true",
         },
@@ -236,6 +250,10 @@ constraint_crosswalkrequestslimits = kubernetes.apiextensions.CustomResource(
     kind="CrosswalkRequestsLimits",
     metadata={
         "name": "crosswalk",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "enforcementAction": "deny",
@@ -272,6 +290,10 @@ template_crosswalkimagetag = kubernetes.apiextensions.CustomResource(
     kind="ConstraintTemplate",
     metadata={
         "name": "crosswalkimagetag",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "annotations": {
             "pulumi.com/waitFor": "jsonpath={.status.created}=true",
         },
@@ -306,6 +328,10 @@ constraint_crosswalkimagetag = kubernetes.apiextensions.CustomResource(
     kind="CrosswalkImageTag",
     metadata={
         "name": "crosswalk",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "enforcementAction": "deny",

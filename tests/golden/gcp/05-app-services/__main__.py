@@ -15,12 +15,19 @@ org = pulumi.get_organization()
 datastores_orders_availabilitytype = config.require(
     "datastores.orders.availabilityType",
 )
-datastores_orders_deletionprotection = config.require_bool(
-    "datastores.orders.deletionProtection",
+datastores_orders_tier = config.require("datastores.orders.tier")
+dns_zonename = config.require("dns.zoneName")
+names_datastore_events = config.require("names.datastore.events")
+names_datastore_events_dead_letters = config.require(
+    "names.datastore.events.dead-letters",
 )
-datastores_sessions_deletionp_af8e08 = config.require_bool(
-    "datastores.sessions.deletionProtection",
-)
+names_datastore_orders = config.require("names.datastore.orders")
+names_datastore_sessions = config.require("names.datastore.sessions")
+names_dnsowner = config.require("names.dnsOwner")
+names_dnszone = config.require("names.dnsZone")
+names_serviceaccount_cert_manager = config.require("names.serviceAccount.cert-manager")
+names_serviceaccount_external_dns = config.require("names.serviceAccount.external-dns")
+tags = config.require_object("tags")
 
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
@@ -36,11 +43,7 @@ gcp_provider = gcp.Provider(
     "gcp",
     project="acme-platform-prod",
     region="europe-west1",
-    default_labels={
-        "cost-center": "platform",
-        "owner": "platform-team",
-        "crosswalk-platform": "acme",
-    },
+    default_labels=tags,
 )
 
 # cloud
@@ -104,8 +107,8 @@ k8s_provider = kubernetes.Provider(
 # appServices.dns
 dns_zone = gcp.dns.ManagedZone(
     "acme-zone",
-    name="acme-zone",
-    dns_name="acme.example.com.",
+    name=names_dnszone,
+    dns_name=f"{dns_zonename}.",
     description="Managed by crosswalk for platform acme",
     visibility="public",
     dnssec_config={
@@ -121,7 +124,7 @@ dns_zone = gcp.dns.ManagedZone(
 # appServices.dns
 external_dns_account = gcp.serviceaccount.Account(
     "acme-external-dns",
-    account_id="acme-external-dns",
+    account_id=names_serviceaccount_external_dns,
     display_name="external-dns/external-dns of platform acme",
     description="Workload identity of Kubernetes service account external-dns/external-dns",
     opts=pulumi.ResourceOptions(
@@ -169,7 +172,7 @@ external_dns_zone_admin = gcp.dns.DnsManagedZoneIamMember(
 # appServices.certificates
 cert_manager_account = gcp.serviceaccount.Account(
     "acme-cert-manager",
-    account_id="acme-cert-manager",
+    account_id=names_serviceaccount_cert_manager,
     display_name="cert-manager/cert-manager of platform acme",
     description="Workload identity of Kubernetes service account cert-manager/cert-manager",
     opts=pulumi.ResourceOptions(
@@ -215,6 +218,7 @@ chart_namespace_envoy_gateway_system = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -256,6 +260,7 @@ chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -306,6 +311,10 @@ cluster_issuer = kubernetes.apiextensions.CustomResource(
     kind="ClusterIssuer",
     metadata={
         "name": "letsencrypt",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "acme": {
@@ -347,6 +356,7 @@ chart_namespace_external_dns = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -369,9 +379,9 @@ release_external_dns = kubernetes.helm.v3.Release(
     values={
         "policy": "sync",
         "registry": "txt",
-        "txtOwnerId": "acme",
+        "txtOwnerId": names_dnsowner,
         "domainFilters": [
-            "acme.example.com",
+            dns_zonename,
         ],
         "sources": [
             "service",
@@ -409,6 +419,10 @@ gateway_class = kubernetes.apiextensions.CustomResource(
     kind="GatewayClass",
     metadata={
         "name": "envoy",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
     },
     spec={
         "controllerName": "gateway.envoyproxy.io/gatewayclass-controller",
@@ -434,6 +448,7 @@ chart_namespace_gateway = kubernetes.core.v1.Namespace(
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": "latest",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     opts=pulumi.ResourceOptions(
@@ -449,6 +464,10 @@ gateway = kubernetes.apiextensions.CustomResource(
     kind="Gateway",
     metadata={
         "name": "public",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "namespace": "gateway",
         "annotations": {
             "cert-manager.io/cluster-issuer": "letsencrypt",
@@ -471,7 +490,7 @@ gateway = kubernetes.apiextensions.CustomResource(
                 "name": "https",
                 "protocol": "HTTPS",
                 "port": 443,
-                "hostname": "*.acme.example.com",
+                "hostname": f"*.{dns_zonename}",
                 "tls": {
                     "mode": "Terminate",
                     "certificateRefs": [
@@ -504,6 +523,10 @@ https_redirect = kubernetes.apiextensions.CustomResource(
     kind="HTTPRoute",
     metadata={
         "name": "https-redirect",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
         "namespace": "gateway",
     },
     spec={
@@ -515,7 +538,7 @@ https_redirect = kubernetes.apiextensions.CustomResource(
             },
         ],
         "hostnames": [
-            "*.acme.example.com",
+            f"*.{dns_zonename}",
         ],
         "rules": [
             {
@@ -551,18 +574,18 @@ project = gcp.organizations.get_project(
 # appServices.datastores.orders
 datastore_orders = gcp.sql.DatabaseInstance(
     "acme-orders",
-    name="acme-orders",
+    name=names_datastore_orders,
     database_version="POSTGRES_16",
     region="europe-west1",
-    deletion_protection=datastores_orders_deletionprotection,
+    deletion_protection=True,
     settings={
-        "tier": "db-custom-2-7680",
+        "tier": datastores_orders_tier,
         "edition": "ENTERPRISE",
         "availability_type": datastores_orders_availabilitytype,
         "disk_type": "PD_SSD",
         "disk_size": 100,
         "disk_autoresize": True,
-        "deletion_protection_enabled": datastores_orders_deletionprotection,
+        "deletion_protection_enabled": True,
         "ip_configuration": {
             "ipv4_enabled": False,
             "private_network": network_id,
@@ -616,7 +639,7 @@ datastore_orders_database = gcp.sql.Database(
 # appServices.datastores.sessions
 datastore_sessions = gcp.redis.Instance(
     "acme-sessions",
-    name="acme-sessions",
+    name=names_datastore_sessions,
     display_name="redis sessions of platform acme",
     region="europe-west1",
     tier="BASIC",
@@ -631,7 +654,7 @@ datastore_sessions = gcp.redis.Instance(
         "persistence_mode": "RDB",
         "rdb_snapshot_period": "SIX_HOURS",
     },
-    deletion_protection=datastores_sessions_deletionp_af8e08,
+    deletion_protection=True,
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
@@ -645,7 +668,7 @@ datastore_sessions = gcp.redis.Instance(
 # appServices.datastores.events
 datastore_events_dead_letters = gcp.pubsub.Topic(
     "acme-events-dead-letters",
-    name="acme-events-dead-letters",
+    name=names_datastore_events_dead_letters,
     message_retention_duration="604800s",
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -657,7 +680,7 @@ datastore_events_dead_letters = gcp.pubsub.Topic(
 # appServices.datastores.events
 datastore_events_dead_letters_6d3b8d = gcp.pubsub.Subscription(
     "acme-events-dead-letters",
-    name="acme-events-dead-letters",
+    name=names_datastore_events_dead_letters,
     topic=datastore_events_dead_letters.id,
     message_retention_duration="604800s",
     expiration_policy={
@@ -673,7 +696,7 @@ datastore_events_dead_letters_6d3b8d = gcp.pubsub.Subscription(
 # appServices.datastores.events
 datastore_events = gcp.pubsub.Topic(
     "acme-events",
-    name="acme-events",
+    name=names_datastore_events,
     message_retention_duration="604800s",
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -685,7 +708,7 @@ datastore_events = gcp.pubsub.Topic(
 # appServices.datastores.events
 datastore_events_subscription = gcp.pubsub.Subscription(
     "acme-events",
-    name="acme-events",
+    name=names_datastore_events,
     topic=datastore_events.id,
     ack_deadline_seconds=60,
     message_retention_duration="604800s",

@@ -12,6 +12,10 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+cloud_subscription = config.require("cloud.subscription")
+tags = config.require_object("tags")
+
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
 resource_group_name = identity_stack.require_output("resource_group_name")
@@ -36,17 +40,11 @@ k8s_provider = kubernetes.Provider(
     enable_server_side_apply=True,
 )
 
-tags = {
-    "cost-center": "platform",
-    "owner": "platform-team",
-    "crosswalk-platform": "contoso",
-    "crosswalk-environment": stack,
-}
-
 # cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
+    subscription_id=cloud_subscription,
 )
 
 # apps.admin.uses

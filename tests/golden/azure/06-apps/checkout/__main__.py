@@ -28,6 +28,11 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
+# Values that differ between environments (Pulumi.<env>.yaml).
+cloud_subscription = config.require("cloud.subscription")
+ingress_host = config.require("ingress.host")
+tags = config.require_object("tags")
+
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
 resource_group_name = identity_stack.require_output("resource_group_name")
@@ -61,17 +66,11 @@ k8s_provider = kubernetes.Provider(
     enable_server_side_apply=True,
 )
 
-tags = {
-    "cost-center": "platform",
-    "owner": "platform-team",
-    "crosswalk-platform": "contoso",
-    "crosswalk-environment": stack,
-}
-
 # cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
+    subscription_id=cloud_subscription,
 )
 
 # apps.checkout.uses
@@ -156,6 +155,7 @@ checkout_service_account = kubernetes.core.v1.ServiceAccount(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
         "annotations": {
             "azure.workload.identity/client-id": app_checkout.client_id,
@@ -177,6 +177,7 @@ checkout_env = kubernetes.core.v1.ConfigMap(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     data={
@@ -198,6 +199,7 @@ checkout_orders_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -228,6 +230,7 @@ checkout_events_secret = kubernetes.core.v1.Secret(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     type="Opaque",
@@ -254,6 +257,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -269,6 +273,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/name": "checkout",
                     "app.kubernetes.io/part-of": "contoso",
                     "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
                     "azure.workload.identity/use": "true",
                 },
                 "annotations": {
@@ -423,6 +428,7 @@ checkout_service = kubernetes.core.v1.Service(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -456,6 +462,7 @@ checkout_route = kubernetes.apiextensions.CustomResource(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -469,7 +476,7 @@ checkout_route = kubernetes.apiextensions.CustomResource(
             },
         ],
         "hostnames": [
-            "checkout.contoso.example.net",
+            ingress_host,
         ],
         "rules": [
             {
@@ -505,6 +512,7 @@ checkout_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -530,6 +538,7 @@ checkout_from_monitoring = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -584,6 +593,7 @@ checkout_from_ingress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={
@@ -634,6 +644,7 @@ checkout_egress = kubernetes.networking.v1.NetworkPolicy(
             "app.kubernetes.io/name": "checkout",
             "app.kubernetes.io/part-of": "contoso",
             "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
         },
     },
     spec={

@@ -13,8 +13,10 @@ stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+cloud_subscription = config.require("cloud.subscription")
 ingress_host = config.require("ingress.host")
 replicas = config.require_int("replicas")
+tags = config.require_object("tags")
 
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
@@ -39,17 +41,11 @@ k8s_provider = kubernetes.Provider(
     enable_server_side_apply=True,
 )
 
-tags = {
-    "cost-center": "platform",
-    "owner": "platform-team",
-    "crosswalk-platform": "contoso",
-    "crosswalk-environment": stack,
-}
-
 # cloud
 azure_provider = AzureProvider(
     "azure",
     location="westeurope",
+    subscription_id=cloud_subscription,
 )
 
 # apps.storefront.uses
