@@ -631,7 +631,6 @@ PER_ENVIRONMENT: tuple[PerEnvironment, ...] = (
     PerEnvironment("cluster.nodePools[].size"),
     PerEnvironment("cluster.nodePools[].machineType"),
     PerEnvironment("cluster.nodePools[].diskSizeGb"),
-    PerEnvironment("cluster.namespaces[].podSecurity"),
     PerEnvironment("cluster.namespaces[].quota.cpu"),
     PerEnvironment("cluster.namespaces[].quota.memory"),
     PerEnvironment("cluster.namespaces[].quota.pods"),

@@ -157,12 +157,12 @@ def test_environments_cannot_override_environments() -> None:
     "overrides",
     [
         "{cluster: {nodePools: [{name: general, min: 3, max: 9}]}}",
-        "{cluster: {namespaces: [{name: storefront, quota: {cpu: '40'}, podSecurity: baseline}]}}",
+        "{cluster: {namespaces: [{name: storefront, quota: {cpu: '40'}}]}}",
         "{apps: [{name: storefront, replicas: 4, image: 'ghcr.io/acme/storefront:2.0'}]}",
         "{apps: [{name: checkout, resources: {cpu: '1', memory: 1Gi}}]}",
         "{appServices: {datastores: [{name: orders, highAvailability: true}]}}",
         "{apps: [{name: checkout, env: {MODE: live}}]}",
-        "{cluster: {version: '1.31', nodePools: [{name: batch, spot: true}]}}",  # what it is
+        "{cluster: {version: '1.35', nodePools: [{name: batch, spot: true}]}}",  # what it is
         # Where the environment lives, and its tags, hosts, zones and protection.
         "{cloud: {region: eu-west-1, account: '210987654321'}, tags: {Env: Prod}}",
         (

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = "samples/minimal/platform.yaml"
 
 
-def _broken(file):
+def _broken(file, *args):
     raise ZeroDivisionError("planted for the test")
 
 
@@ -46,7 +46,7 @@ def test_the_console_script_exits_70_without_a_traceback(tmp_path) -> None:
     program = (
         "import sys\n"
         "from crosswalk.compiler import pipeline\n"
-        "def broken(file):\n"
+        "def broken(file, *args):\n"
         "    raise KeyError('planted')\n"
         "pipeline.check_file = broken\n"
         "from crosswalk.compiler.cli import run\n"

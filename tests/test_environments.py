@@ -378,12 +378,14 @@ def test_every_taggable_resource_carries_the_environment(side_by_side) -> None:
     for env, plan in plans.items():
         by_urn = {r.urn: r for r in records(plan)}
         for record in records(plan):
-            if record.type.startswith("pulumi:") or record.type.startswith("kubernetes:"):
+            if record.type.startswith(("pulumi:", "kubernetes:")) or record.operation == "read":
                 continue
             if cloud == "azure":
                 if _takes_tags(record.type):
                     tags = plain(record.inputs.get("tags"))
                     assert tags and tags["crosswalk-environment"] == env, record.urn
+                continue
+            if record.remote:  # a component (pulumi-eks): its resources take its providers
                 continue
             provider = by_urn[record.provider]
             if cloud == "aws":
@@ -413,6 +415,8 @@ def test_every_kubernetes_object_carries_the_environment(side_by_side) -> None:
             for r in records(plan)
             if r.type.startswith("kubernetes:")
             and not r.type.startswith(("kubernetes:helm.sh/", "pulumi:providers:"))
+            and r.operation == "register"  # not what it only reads
+            and not r.type.endswith("Patch")  # nor what a chart made and it patches
         ]
         assert objects
         for record in objects:
@@ -422,6 +426,8 @@ def test_every_kubernetes_object_carries_the_environment(side_by_side) -> None:
 
 # --- protection ------------------------------------------------------------------------------
 
+# What holds data, or everything in it (a namespace, Azure's resource group).
+IN_CLUSTER_STATEFUL = {"kubernetes:core/v1:Namespace"}
 STATEFUL = {
     "aws": {
         "aws:rds/instance:Instance",
@@ -460,8 +466,10 @@ STATEFUL = {
         "azure-native:keyvault:Secret",
         "azure-native:containerregistry:Registry",
         "azure-native:dns:Zone",
+        "azure-native:resources:ResourceGroup",
     },
 }
+STATEFUL = {cloud: types | IN_CLUSTER_STATEFUL for cloud, types in STATEFUL.items()}
 
 
 def test_stateful_resources_are_protected_in_every_environment(side_by_side) -> None:

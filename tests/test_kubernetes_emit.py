@@ -308,14 +308,11 @@ def test_overrides_of_guard_rails_are_config_and_structural_ones_are_refused() -
     tuned = PLATFORM.replace(
         base,
         "      apps: [{name: checkout, env: {ZONE: us}, resources: {cpu: '1'}, autoscale: {max: 30}}]\n"
-        "      cluster: {namespaces: [{name: payments, podSecurity: baseline, quota: {pods: 300}}]}",
+        "      cluster: {namespaces: [{name: payments, quota: {pods: 300}}]}",
     )
     files = compile_text(tuned)
     cluster = yaml.safe_load(files["03-cluster/Pulumi.prod.yaml"])["config"]
-    assert cluster == {
-        "acme-cluster:namespaces.payments.podSecurity": "baseline",
-        "acme-cluster:namespaces.payments.quota.pods": "300",
-    }
+    assert cluster == {"acme-cluster:namespaces.payments.quota.pods": "300"}
     app = yaml.safe_load(files["06-apps/checkout/Pulumi.prod.yaml"])["config"]
     assert app == {
         "acme-app-checkout:autoscale.max": 30,
