@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crosswalk.compiler import emit
 from crosswalk.compiler.codegen import Code, py_string
@@ -784,6 +786,24 @@ def test_double_cpu() -> None:
         "1m",
         "6m",
     ]
+
+
+@settings(max_examples=300, derandomize=True, database=None)
+@given(st.data())
+def test_double_cpu_of_any_quantity_the_schema_takes(data) -> None:
+    """The schema caps quantities at 20 characters: doubling the longest one
+    (28 digits passed decimal's precision) still gives a quantity."""
+    from crosswalk.schema import load_schema
+
+    cpu = load_schema()["properties"]["apps"]["items"]["properties"]["resources"]["properties"]
+    pattern, longest = cpu["cpu"]["pattern"], cpu["cpu"]["maxLength"]
+    inner = pattern.removeprefix("^").removesuffix("$")
+    quantity = data.draw(
+        st.from_regex(inner, fullmatch=True).filter(lambda q: len(q) <= longest)
+        | st.sampled_from(["9" * longest, "9" * (longest - 1) + "m", "9.9999999999999999999"])
+    )
+    doubled = k8s.double_cpu(quantity)
+    assert re.fullmatch(pattern, doubled) or re.fullmatch(r"[0-9]+", doubled), doubled
 
 
 def test_pyright_accepts_every_program_and_catches_a_misspelt_key(files, tmp_path) -> None:
