@@ -103,7 +103,11 @@ def test_every_valid_case_compiles_and_plans(case: Path, tmp_path: Path) -> None
 def test_what_validates_compiles(cloud: str, data) -> None:
     platform = data.draw(platforms(cloud), label="platform")
     with tempfile.TemporaryDirectory() as folder:
-        event(holds(as_yaml(platform), Path(folder), plan=False))
+        outcome = holds(as_yaml(platform), Path(folder), plan=False)
+    event(outcome)
+    environments = platform.get("environments") or {}
+    if outcome == "compiles" and any(env.get("overrides") for env in environments.values()):
+        event("compiles, with overrides")
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)
