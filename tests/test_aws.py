@@ -122,11 +122,6 @@ def test_the_vpc_cni_enforces_network_policy_with_its_own_role(aws) -> None:
     assert subject == "system:serviceaccount:kube-system:aws-node"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the node role lives in the identity layer (aws/identity.py), which still attaches "
-    "AmazonEKS_CNI_Policy; drop it there now that the VPC CNI has its own IRSA role",
-)
 def test_the_node_role_no_longer_holds_the_cni_policy(aws) -> None:
     _, plan = aws
     identity = plan.stack("01-identity").resources

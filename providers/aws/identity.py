@@ -78,8 +78,8 @@ def emit_identity(ctx: StackContext) -> None:
         ("cluster", "nodePools"),
     )
     for policy in (
+        # The VPC CNI has its own IRSA role (cluster layer): nodes do not hold its rights.
         "AmazonEKSWorkerNodePolicy",
-        "AmazonEKS_CNI_Policy",
         "AmazonEC2ContainerRegistryReadOnly",
     ):
         prog.resource(

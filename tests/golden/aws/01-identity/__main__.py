@@ -100,16 +100,6 @@ node_role_amazoneksworkernodepolicy = aws.iam.RolePolicyAttachment(
 )
 
 # cluster.nodePools
-node_role_amazoneks_cni_policy = aws.iam.RolePolicyAttachment(
-    "acme-node-AmazonEKS_CNI_Policy",
-    role=node_role.name,
-    policy_arn="arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
-    opts=pulumi.ResourceOptions(
-        provider=aws_provider,
-    ),
-)
-
-# cluster.nodePools
 node_role_amazonec2containerr_f674fa = aws.iam.RolePolicyAttachment(
     "acme-node-AmazonEC2ContainerRegistryReadOnly",
     role=node_role.name,
