@@ -747,6 +747,19 @@ def test_aks_runs_its_own_logging_autoscaler_and_metrics_server(sample_plan: Pla
     assert of_type(sample_plan, "monitor:DataCollectionRuleAssociation")
 
 
+def test_the_kms_key_rotates_and_its_versions_expire(sample_plan: PlanResult) -> None:
+    """Key Vault rotates the key yearly and each version expires (checkov's
+    CKV_AZURE_40): durations, never a date, so the output stays the same."""
+    (key,) = of_type(sample_plan, "keyvault:Key", "02-managed-infra")
+    policy = inputs(key)["properties"]["rotationPolicy"]
+    assert policy["attributes"] == {"expiryTime": "P2Y"}
+    assert {a["action"]["type"]: a["trigger"] for a in policy["lifetimeActions"]} == {
+        "rotate": {"timeAfterCreate": "P1Y"},
+        "notify": {"timeBeforeExpiry": "P30D"},
+    }
+    assert "attributes" not in inputs(key)["properties"]  # no absolute expiry date
+
+
 @pytest.mark.parametrize(
     "cidr,service",
     [

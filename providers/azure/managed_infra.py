@@ -16,6 +16,23 @@ DELEGATIONS = {
 }
 
 
+# The KMS key rotates yearly (as AWS's keys do); each version expires two years
+# after it was made, durations rather than dates so that the program is the same
+# for the same platform.yaml. AKS's KMS names one key version (the key's
+# versioned URI, `secrets_key_uri`): after a rotation the version it uses stays
+# enabled and keeps decrypting (an expired key still decrypts and unwraps), and
+# the cluster moves to the new version when 02-managed-infra is refreshed and
+# 03-cluster updated, which it must do within the year before the old version
+# expires (Key Vault notifies 30 days before; AKS then re-wraps its data key).
+KEY_ROTATION = {
+    "attributes": {"expiry_time": "P2Y"},
+    "lifetime_actions": [
+        {"trigger": {"time_after_create": "P1Y"}, "action": {"type": "rotate"}},
+        {"trigger": {"time_before_expiry": "P30D"}, "action": {"type": "notify"}},
+    ],
+}
+
+
 def _sql_engines(platform) -> list[str]:
     return [
         e
@@ -192,7 +209,11 @@ def emit_managed_infra(az: AzureProgram) -> None:
             "resource_group_name": rg,
             "vault_name": Code(f"{vault}.name"),
             "key_name": "kubernetes-secrets",
-            "properties": {"kty": "RSA", "key_size": 2048},
+            "properties": {
+                "kty": "RSA",
+                "key_size": 2048,
+                "rotation_policy": KEY_ROTATION,
+            },
             "tags": az.tags,
         },
         key_line,

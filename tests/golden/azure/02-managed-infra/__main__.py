@@ -256,6 +256,29 @@ secrets_key = keyvault.Key(
     properties={
         "kty": "RSA",
         "key_size": 2048,
+        "rotation_policy": {
+            "attributes": {
+                "expiry_time": "P2Y",
+            },
+            "lifetime_actions": [
+                {
+                    "trigger": {
+                        "time_after_create": "P1Y",
+                    },
+                    "action": {
+                        "type": "rotate",
+                    },
+                },
+                {
+                    "trigger": {
+                        "time_before_expiry": "P30D",
+                    },
+                    "action": {
+                        "type": "notify",
+                    },
+                },
+            ],
+        },
     },
     tags=tags,
     opts=pulumi.ResourceOptions(
