@@ -412,6 +412,14 @@ def _check_provider(c: _Checker) -> None:
             key=True,
             help="remove it; pods take addresses from the network's subnets",
         )
+    if p.cluster.encryption_at_host is not None and p.cloud.provider != "azure":
+        c.error(
+            "CW504",
+            f"'encryptionAtHost' applies only to Azure, not to {rules.title}",
+            ("cluster", "encryptionAtHost"),
+            key=True,
+            help="remove it; the cloud encrypts its nodes' disks by its own rules",
+        )
     region = p.cloud.region
     if region not in rules.regions:
         help = did_you_mean(region, rules.regions)
@@ -729,6 +737,16 @@ def _check_relaxed_defaults(c: _Checker) -> None:
             "and the cluster can be deleted, and replaced by a change",
             ("deletionProtection",),
             help="keep it on where data matters; turn it off only in environments you rebuild",
+        )
+    if p.cluster.encryption_at_host is False and p.cloud.provider == "azure":
+        c.warn(
+            "CW615",
+            "encryption at host is off: the nodes' temporary disks and disk caches are not "
+            "encrypted on their hosts",
+            ("cluster", "encryptionAtHost"),
+            key=True,
+            help="remove 'encryptionAtHost: false' once the subscription has registered the "
+            "Microsoft.Compute/EncryptionAtHost feature",
         )
     if p.services.policy == "none":
         c.warn(

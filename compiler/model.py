@@ -220,6 +220,7 @@ class Cluster:
     node_pools: tuple[NodePool, ...]
     namespaces: tuple[Namespace, ...]
     path: tuple = ("cluster",)
+    encryption_at_host: bool | None = None  # Azure only; unset means on
 
 
 @dataclass(frozen=True)
@@ -505,6 +506,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             ),
             pools,
             namespaces,
+            encryption_at_host=cluster.get("encryptionAtHost"),
         ),
         services=ClusterServices(
             services["logging"]["enabled"],

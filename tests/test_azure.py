@@ -760,6 +760,40 @@ def test_the_kms_key_rotates_and_its_versions_expire(sample_plan: PlanResult) ->
     assert "attributes" not in inputs(key)["properties"]  # no absolute expiry date
 
 
+def test_nodes_encrypt_at_host_by_default(sample_plan: PlanResult) -> None:
+    """checkov's CKV_AZURE_227: the system pool (in the cluster) and every agent pool."""
+    (cluster,) = of_type(sample_plan, "containerservice:ManagedCluster")
+    (system,) = inputs(cluster)["agentPoolProfiles"]
+    (batch,) = of_type(sample_plan, "containerservice:AgentPool")
+    assert system["enableEncryptionAtHost"] is True
+    assert inputs(batch)["enableEncryptionAtHost"] is True
+
+
+def test_encryption_at_host_off_is_left_out_and_warned_at_its_key(tmp_path: Path) -> None:
+    data = load(SAMPLE)
+    cluster = {"version": data["cluster"]["version"], "encryptionAtHost": False}
+    data["cluster"] = cluster | {k: v for k, v in data["cluster"].items() if k != "version"}
+    text = yaml.safe_dump(data, sort_keys=False)
+    document, problems = parse_document(text.encode(), "platform.yaml")
+    assert document is not None, problems
+    result = compile_document(document)
+    assert not result.report.errors
+    (warning,) = [d for d in result.report.warnings if d.code == "CW615"]
+    lines = text.splitlines()
+    row = next(i for i, line in enumerate(lines) if "encryptionAtHost" in line)
+    assert (warning.span.line, warning.span.column) == (
+        row + 1,
+        lines[row].index("encryptionAtHost") + 1,
+    )
+    write_tree(result.files, tmp_path)
+    plan = plan_tree(tmp_path, "prod", only=["03-cluster"])
+    (record,) = of_type(plan, "containerservice:ManagedCluster")
+    (system,) = inputs(record)["agentPoolProfiles"]
+    (batch,) = of_type(plan, "containerservice:AgentPool")
+    assert "enableEncryptionAtHost" not in system
+    assert "enableEncryptionAtHost" not in inputs(batch)
+
+
 @pytest.mark.parametrize(
     "cidr,service",
     [

@@ -366,6 +366,9 @@ def _pool_args(az: AzureProgram, pool, node_subnet) -> dict:
         "os_type": "Linux",
         "os_sku": "AzureLinux",
         "os_disk_type": "Managed",
+        # Temporary disks and disk caches encrypted on the host too (the
+        # subscription registers Microsoft.Compute/EncryptionAtHost).
+        "enable_encryption_at_host": True if p.cluster.encryption_at_host is not False else None,
         "os_disk_size_gb": ctx.setting(
             f"{key}.diskSizeGb", lambda q, env: q.node_pool(name).disk_size_gb
         ),
