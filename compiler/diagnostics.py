@@ -87,6 +87,7 @@ CODES: dict[str, str] = {
     "CW610": "policy engine audits instead of enforcing",
     "CW611": "deletion protection turned off",
     "CW615": "encryption at host turned off",
+    "CW616": "OS disk too large for the VM size's local disk",
 }
 
 

@@ -536,7 +536,7 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
     }
     (system,) = cluster["agentPoolProfiles"]
     assert system["name"] == "system" and system["mode"] == "System"
-    assert system["vmSize"] == "Standard_D4s_v5" and system["enableNodePublicIP"] is False
+    assert system["vmSize"] == "Standard_D4ds_v5" and system["enableNodePublicIP"] is False
     assert (system["minCount"], system["maxCount"]) == (3, 12)  # prod overrides
     (batch,) = of_type(sample_plan, "containerservice:AgentPool")
     batch = inputs(batch)
@@ -620,8 +620,8 @@ def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
         return yaml.safe_load(text)["config"]
 
     dev, prod = config("dev"), config("prod")
-    assert dev["contoso-cluster:nodePools.system.vmSize"] == "Standard_D2s_v5"
-    assert prod["contoso-cluster:nodePools.system.vmSize"] == "Standard_D4s_v5"
+    assert dev["contoso-cluster:nodePools.system.vmSize"] == "Standard_D2ds_v5"
+    assert prod["contoso-cluster:nodePools.system.vmSize"] == "Standard_D4ds_v5"
     assert (
         dev["contoso-cluster:nodePools.system.min"],
         prod["contoso-cluster:nodePools.system.max"],
@@ -792,6 +792,56 @@ def test_encryption_at_host_off_is_left_out_and_warned_at_its_key(tmp_path: Path
     (batch,) = of_type(plan, "containerservice:AgentPool")
     assert "enableEncryptionAtHost" not in system
     assert "enableEncryptionAtHost" not in inputs(batch)
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_nodes_boot_from_ephemeral_os_disks_on_their_local_disk(
+    env: str, sample_plan: PlanResult, sample_tree: Path
+) -> None:
+    """checkov's CKV_AZURE_226: the sample's sizes have a local disk that holds
+    the OS disk (dev's 64 GB on D2ds_v5's 75 GiB, prod's 100 GB on D4ds_v5's 150)."""
+    plan = sample_plan if env == "prod" else plan_tree(sample_tree, env, only=["03-cluster"])
+    (cluster,) = of_type(plan, "containerservice:ManagedCluster")
+    (batch,) = of_type(plan, "containerservice:AgentPool")
+    for pool in (inputs(cluster)["agentPoolProfiles"][0], inputs(batch)):
+        assert pool["osDiskType"] == "Ephemeral", (env, pool["vmSize"])
+        assert pool["osDiskSizeGB"] <= azure.local_disk_gib(pool["vmSize"])
+
+
+def test_os_disks_are_managed_where_the_size_has_no_local_disk_large_enough(
+    tmp_path: Path,
+) -> None:
+    data = load(SAMPLE)
+    pools = data["cluster"]["nodePools"]
+    pools[0]["machineType"] = "Standard_D4s_v5"  # no local disk
+    pools[1]["diskSizeGb"] = 400  # D8ads_v5's local disk holds 300 GiB
+    data["environments"]["dev"]["overrides"]["cluster"]["nodePools"][0]["machineType"] = (
+        "Standard_D2s_v5"
+    )
+    write_tree(compile_data(data), tmp_path)
+    plan = plan_tree(tmp_path, "prod", only=["03-cluster"])
+    (cluster,) = of_type(plan, "containerservice:ManagedCluster")
+    (batch,) = of_type(plan, "containerservice:AgentPool")
+    assert inputs(cluster)["agentPoolProfiles"][0]["osDiskType"] == "Managed"
+    assert inputs(batch)["osDiskType"] == "Managed"
+
+
+@pytest.mark.parametrize(
+    "size,disk,expected",
+    [
+        ("Standard_D4ds_v5", 100, "Ephemeral"),
+        ("Standard_D2ds_v5", 75, "Ephemeral"),
+        ("Standard_D2ds_v5", 100, "Managed"),
+        ("Standard_E8-4ds_v5", 300, "Ephemeral"),  # constrained vCPUs: the parent's disk
+        ("Standard_E20ads_v5", 750, "Ephemeral"),
+        ("Standard_D4s_v5", 30, "Managed"),  # no local disk
+        ("Standard_D8as_v5", 30, "Managed"),
+        ("Standard_F8s_v2", 30, "Managed"),  # not in the table
+        ("not-a-size", 30, "Managed"),
+    ],
+)
+def test_os_disk_type_follows_the_local_disk_table(size: str, disk: int, expected: str) -> None:
+    assert azure.os_disk_type(size, disk) == expected
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,13 @@ from crosswalk.compiler.codegen import Call, Code
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.azure.common import var_name
 from crosswalk.providers.azure.program import AzureProgram
-from crosswalk.providers.azure.rules import address_plan, premium_storage, system_pool, vm_size
+from crosswalk.providers.azure.rules import (
+    address_plan,
+    os_disk_type,
+    premium_storage,
+    system_pool,
+    vm_size,
+)
 from crosswalk.providers.common import moved_from
 
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"  # Entra application of every AKS API server
@@ -365,7 +371,14 @@ def _pool_args(az: AzureProgram, pool, node_subnet) -> dict:
         "vm_size": ctx.setting(f"{key}.vmSize", lambda q, env: vm_size(q.node_pool(name))),
         "os_type": "Linux",
         "os_sku": "AzureLinux",
-        "os_disk_type": "Managed",
+        # Ephemeral OS disks on the size's local disk where it holds them: nothing
+        # the node wrote outlives it, and nodes start and reimage faster.
+        "os_disk_type": ctx.setting(
+            f"{key}.osDiskType",
+            lambda q, env: os_disk_type(
+                vm_size(q.node_pool(name)), q.node_pool(name).disk_size_gb
+            ),
+        ),
         # Temporary disks and disk caches encrypted on the host too (the
         # subscription registers Microsoft.Compute/EncryptionAtHost).
         "enable_encryption_at_host": True if p.cluster.encryption_at_host is not False else None,

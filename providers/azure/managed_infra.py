@@ -27,8 +27,14 @@ DELEGATIONS = {
 KEY_ROTATION = {
     "attributes": {"expiry_time": "P2Y"},
     "lifetime_actions": [
-        {"trigger": {"time_after_create": "P1Y"}, "action": {"type": "rotate"}},
-        {"trigger": {"time_before_expiry": "P30D"}, "action": {"type": "notify"}},
+        {
+            "trigger": {"time_after_create": "P1Y"},
+            "action": {"type": Code("keyvault.KeyRotationPolicyActionType.ROTATE")},
+        },
+        {
+            "trigger": {"time_before_expiry": "P30D"},
+            "action": {"type": Code("keyvault.KeyRotationPolicyActionType.NOTIFY")},
+        },
     ],
 }
 

@@ -135,6 +135,44 @@ def vm_size(pool) -> str:
     return pool.machine_type or NODE_SIZES[pool.size]
 
 
+# The local disk an ephemeral OS disk can live on (GiB), by (family, feature
+# letters, version) and vCPUs: the temporary SSD of the v5 sizes with the 'd'
+# (local disk) feature letter, 37.5 GiB per vCPU; a constrained-vCPU size
+# (Standard_E8-4ds_v5) has its parent's disk. AKS puts an ephemeral OS disk on
+# the size's cache or temporary disk, which must hold the whole OS disk
+# (diskSizeGb). Sizes not listed get a managed OS disk. Source: Microsoft's
+# size pages (https://learn.microsoft.com/en-us/azure/virtual-machines/sizes/
+# general-purpose/ddsv5-series, .../ddv5-series, .../dadsv5-series,
+# memory-optimized/edsv5-series, .../edv5-series, .../eadsv5-series) and the AKS
+# page https://learn.microsoft.com/en-us/azure/aks/concepts-storage#ephemeral-os-disk,
+# read 2026-12-02.
+_D_V5 = {2: 75, 4: 150, 8: 300, 16: 600, 32: 1200, 48: 1800, 64: 2400, 96: 3600}
+_E_V5 = _D_V5 | {20: 750}
+LOCAL_DISK_GIB: dict[tuple[str, str, str], dict[int, int]] = {
+    ("D", "ds", "v5"): _D_V5,
+    ("D", "d", "v5"): _D_V5,
+    ("D", "ads", "v5"): _D_V5,
+    ("E", "ds", "v5"): _E_V5,
+    ("E", "d", "v5"): _E_V5,
+    ("E", "ads", "v5"): _E_V5,
+}
+
+
+def local_disk_gib(size: str) -> int | None:
+    """The local disk of a VM size an ephemeral OS disk can use, if the table knows one."""
+    match = VM_SIZE.match(size)
+    if match is None:
+        return None
+    sizes = LOCAL_DISK_GIB.get((match.group("family"), match.group("features"), match.group("rest")))
+    return (sizes or {}).get(int(match.group("vcpus")))
+
+
+def os_disk_type(size: str, disk_size_gb: int) -> str:
+    """Ephemeral where the size's local disk holds the OS disk, else Managed."""
+    local = local_disk_gib(size)
+    return "Ephemeral" if local is not None and disk_size_gb <= local else "Managed"
+
+
 def premium_storage(size: str) -> bool:
     """Whether a VM size can attach Premium SSDs (an 's' among its feature letters)."""
     match = VM_SIZE.match(size)
@@ -491,6 +529,19 @@ def _check_pools(platform) -> list[Finding]:
         if family == "A" and (match.group("rest") or "").startswith("v"):
             per_vcpu = 2.0  # Av2 sizes have 2 GiB per vCPU
         role = "the system pool" if pool is system else "a node pool"
+        local = local_disk_gib(size)
+        if local is not None and pool.disk_size_gb > local:
+            found.append(
+                Finding(
+                    "warning",
+                    "CW616",
+                    f"'{size}' has a {local} GiB local disk, too small for the pool's "
+                    f"{pool.disk_size_gb} GB OS disk: its nodes get managed OS disks, not "
+                    "ephemeral ones",
+                    pool.path + ("diskSizeGb",),
+                    f"set diskSizeGb to {local} or less for ephemeral OS disks",
+                )
+            )
         if family == "B":
             found.append(
                 Finding(

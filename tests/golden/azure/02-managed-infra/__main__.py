@@ -266,7 +266,7 @@ secrets_key = keyvault.Key(
                         "time_after_create": "P1Y",
                     },
                     "action": {
-                        "type": "rotate",
+                        "type": keyvault.KeyRotationPolicyActionType.ROTATE,
                     },
                 },
                 {
@@ -274,7 +274,7 @@ secrets_key = keyvault.Key(
                         "time_before_expiry": "P30D",
                     },
                     "action": {
-                        "type": "notify",
+                        "type": keyvault.KeyRotationPolicyActionType.NOTIFY,
                     },
                 },
             ],

@@ -50,6 +50,7 @@ org = pulumi.get_organization()
 # Values that differ between environments (Pulumi.<env>.yaml).
 cloud_subscription = config.require("cloud.subscription")
 nodepools_system_count = config.require_int("nodePools.system.count")
+nodepools_system_disksizegb = config.require_int("nodePools.system.diskSizeGb")
 nodepools_system_max = config.require_int("nodePools.system.max")
 nodepools_system_min = config.require_int("nodePools.system.min")
 nodepools_system_vmsize = config.require("nodePools.system.vmSize")
@@ -210,9 +211,9 @@ cluster = containerservice.ManagedCluster(
             "vm_size": nodepools_system_vmsize,
             "os_type": "Linux",
             "os_sku": "AzureLinux",
-            "os_disk_type": "Managed",
+            "os_disk_type": "Ephemeral",
             "enable_encryption_at_host": True,
-            "os_disk_size_gb": 100,
+            "os_disk_size_gb": nodepools_system_disksizegb,
             "type": "VirtualMachineScaleSets",
             "vnet_subnet_id": nodes_subnet_id,
             "availability_zones": [
@@ -296,10 +297,10 @@ node_pool_batch = containerservice.AgentPool(
     resource_name_=cluster.name,
     agent_pool_name="batch",
     mode="User",
-    vm_size="Standard_D8as_v5",
+    vm_size="Standard_D8ads_v5",
     os_type="Linux",
     os_sku="AzureLinux",
-    os_disk_type="Managed",
+    os_disk_type="Ephemeral",
     enable_encryption_at_host=True,
     os_disk_size_gb=100,
     type="VirtualMachineScaleSets",
