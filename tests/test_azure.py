@@ -260,7 +260,9 @@ def test_variant_plans(variant_tree: Path) -> None:
         assert not failed(plan), env
         (cluster,) = of_type(plan, "containerservice:ManagedCluster")
         cluster = inputs(cluster)
-        assert cluster["apiServerAccessProfile"] == {"authorizedIPRanges": ["203.0.113.0/24"]}
+        access = cluster["apiServerAccessProfile"]
+        assert access["authorizedIPRanges"] == ["203.0.113.0/24"]
+        assert access["enableVnetIntegration"] is True  # the private vault needs it here too
         assert "omsagent" not in cluster["addonProfiles"]  # logging off
         assert "autoScalerProfile" not in cluster
         (system,) = cluster["agentPoolProfiles"]
@@ -507,10 +509,8 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
     cluster = inputs(record)
     assert cluster["aadProfile"] == {"managed": True, "enableAzureRBAC": True}
     assert cluster["oidcIssuerProfile"] == {"enabled": True}
-    assert cluster["apiServerAccessProfile"] == {
-        "enablePrivateCluster": True,
-        "privateDNSZone": "system",
-    }
+    access = cluster["apiServerAccessProfile"]
+    assert (access["enablePrivateCluster"], access["privateDNSZone"]) == (True, "system")
     security = cluster["securityProfile"]
     assert security["workloadIdentity"] == {"enabled": True}
     assert security["azureKeyVaultKms"]["enabled"] is True
@@ -553,7 +553,7 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
         for r in of_type(sample_plan, "authorization:RoleAssignment", "03-cluster")
         if r.name.startswith("contoso-cluster-")
     }
-    assert len(pre) == 2 and pre <= depends
+    assert len(pre) == 4 and pre <= depends  # + the API server's subnet and the vault's link
     (audit,) = of_type(sample_plan, "monitor:DiagnosticSetting")
     assert {log["category"] for log in audit.inputs["logs"]} >= {"kube-audit-admin", "guard"}
     (pull,) = [
@@ -660,7 +660,7 @@ def test_datastores_are_private_backed_up_and_protected(
         inputs(r)["privateLinkServiceConnections"][0]["groupIds"][0]
         for r in of_type(sample_plan, "network:PrivateEndpoint")
     }
-    assert endpoints == {"registry", "redisCache"}
+    assert endpoints == {"registry", "redisCache", "vault"}
     (queue,) = of_type(sample_plan, "servicebus:Queue")
     assert queue.inputs["deadLetteringOnMessageExpiration"] is True
     assert queue.inputs["maxDeliveryCount"] == 5
@@ -745,6 +745,55 @@ def test_aks_runs_its_own_logging_autoscaler_and_metrics_server(sample_plan: Pla
         {"streams": ["Microsoft-ContainerInsights-Group-Default"], "destinations": ["workspace"]}
     ]
     assert of_type(sample_plan, "monitor:DataCollectionRuleAssociation")
+
+
+def test_the_key_vault_is_private_and_the_cluster_reaches_it_privately(
+    sample_plan: PlanResult,
+) -> None:
+    """checkov's CKV_AZURE_109 and CKV_AZURE_189: no public endpoint, a firewall
+    that denies; AKS's KMS plugin reaches the vault from the API server's subnet."""
+    (vault,) = of_type(sample_plan, "keyvault:Vault")
+    props = inputs(vault)["properties"]
+    assert props["publicNetworkAccess"] == "Disabled"
+    assert props["networkAcls"] == {"defaultAction": "Deny", "bypass": "AzureServices"}
+    (endpoint,) = [
+        inputs(r)
+        for r in of_type(sample_plan, "network:PrivateEndpoint", "02-managed-infra")
+        if inputs(r)["privateLinkServiceConnections"][0]["groupIds"] == ["vault"]
+    ]
+    assert endpoint["subnet"]["id"].endswith("/contoso-endpoints")
+    zones = {
+        inputs(r)["privateZoneName"]
+        for r in of_type(sample_plan, "privatedns:PrivateZone", "02-managed-infra")
+    }
+    assert "privatelink.vaultcore.azure.net" in zones
+    links = {
+        inputs(r)["privateZoneName"]: inputs(r)["virtualNetwork"]["id"]
+        for r in of_type(sample_plan, "privatedns:VirtualNetworkLink", "02-managed-infra")
+    }
+    assert links["privatelink.vaultcore.azure.net"].endswith("/contoso-vnet")
+    (subnet,) = [
+        inputs(r)
+        for r in of_type(sample_plan, "network:Subnet")
+        if inputs(r)["subnetName"] == "apiserver"
+    ]
+    assert subnet["delegations"][0]["serviceName"] == "Microsoft.ContainerService/managedClusters"
+    assert ipaddress.ip_network(subnet["addressPrefix"]).prefixlen <= azure.APISERVER_PREFIX
+    (cluster,) = of_type(sample_plan, "containerservice:ManagedCluster")
+    cluster = inputs(cluster)
+    kms = cluster["securityProfile"]["azureKeyVaultKms"]
+    assert kms["keyVaultNetworkAccess"] == "Private"
+    assert kms["keyVaultResourceId"].endswith("/vaults/contoso-kv")  # the offline plan's id
+    access = cluster["apiServerAccessProfile"]
+    assert access["enableVnetIntegration"] is True
+    assert access["subnetId"].endswith("/contoso-apiserver")
+    grants = {
+        role_name(inputs(r)["roleDefinitionId"]): inputs(r)["scope"]
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "03-cluster")
+        if r.name in ("contoso-cluster-kms-link", "contoso-cluster-apiserver-network")
+    }
+    assert grants["Key Vault Contributor"] == kms["keyVaultResourceId"]
+    assert grants["Network Contributor"] == access["subnetId"]
 
 
 def test_the_kms_key_rotates_and_its_versions_expire(sample_plan: PlanResult) -> None:

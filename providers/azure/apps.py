@@ -87,7 +87,8 @@ def emit_app(az: AzureProgram) -> None:
         # Workload identity: the webhook projects a token for the app's managed identity.
         parts.service_account_annotations[CLIENT_ID_ANNOTATION] = Code(f"{identity}.client_id")
         parts.pod_labels[WORKLOAD_IDENTITY_LABEL] = "true"
-        # Entra ID (and Service Bus, Key Vault) are public endpoints.
+        # Entra ID and Service Bus are public endpoints (Key Vault is reached
+        # through its private endpoint in the network).
         parts.egress.append(
             {
                 "to": [{"ip_block": {"cidr": "0.0.0.0/0"}}],

@@ -69,12 +69,35 @@ def emit_cluster(az: AzureProgram) -> None:
         ctx.line(("network",)),
         "ServicePrincipal",
     )
+    apiserver_subnet = up("02-managed-infra", "apiserver_subnet_id")
+    apiserver_access = az.assign_role(
+        "cluster_apiserver_network",
+        f"{p.name}-cluster-apiserver-network",
+        "Network Contributor",
+        cluster_principal,
+        apiserver_subnet,
+        ctx.line(("network",)),
+        "ServicePrincipal",
+    )
+    vault_id = up("02-managed-infra", "key_vault_id")
     key_access = az.assign_role(
         "cluster_kms",
         f"{p.name}-cluster-kms",
         "Key Vault Crypto User",
         cluster_principal,
-        up("02-managed-infra", "key_vault_id"),
+        vault_id,
+        line,
+        "ServicePrincipal",
+    )
+    # A private vault: AKS makes the private endpoint its KMS plugin uses,
+    # which takes Key Vault Contributor on the vault (management plane only;
+    # under the vault's RBAC model it reads no key and assigns no role).
+    vault_link = az.assign_role(
+        "cluster_kms_link",
+        f"{p.name}-cluster-kms-link",
+        "Key Vault Contributor",
+        cluster_principal,
+        vault_id,
         line,
         "ServicePrincipal",
     )
@@ -84,6 +107,9 @@ def emit_cluster(az: AzureProgram) -> None:
         api_access = {"enable_private_cluster": True, "private_dns_zone": "system"}
     else:
         api_access = {"authorized_ip_ranges": list(endpoint.allowed_cidrs)}
+    # The API server in a delegated subnet of the network: how its KMS plugin
+    # reaches the private vault (AKS supports a private vault only so).
+    api_access |= {"enable_vnet_integration": True, "subnet_id": apiserver_subnet}
     addons: dict = {"azurepolicy": {"enabled": True, "config": {"version": "v2"}}}
     if p.services.logging:
         addons["omsagent"] = {
@@ -121,7 +147,8 @@ def emit_cluster(az: AzureProgram) -> None:
             "azure_key_vault_kms": {
                 "enabled": True,
                 "key_id": up("02-managed-infra", "secrets_key_uri"),
-                "key_vault_network_access": "Public",
+                "key_vault_network_access": "Private",
+                "key_vault_resource_id": vault_id,
             },
             "image_cleaner": {"enabled": True, "interval_hours": 168},
         },
@@ -160,7 +187,7 @@ def emit_cluster(az: AzureProgram) -> None:
         p.name,
         cluster_kwargs,
         line,
-        depends_on=[subnet_access, key_access],
+        depends_on=[subnet_access, apiserver_access, key_access, vault_link],
         ignore_changes=["agentPoolProfiles[0].count"],
     )
     az.use("monitor")
@@ -375,9 +402,7 @@ def _pool_args(az: AzureProgram, pool, node_subnet) -> dict:
         # the node wrote outlives it, and nodes start and reimage faster.
         "os_disk_type": ctx.setting(
             f"{key}.osDiskType",
-            lambda q, env: os_disk_type(
-                vm_size(q.node_pool(name)), q.node_pool(name).disk_size_gb
-            ),
+            lambda q, env: os_disk_type(vm_size(q.node_pool(name)), q.node_pool(name).disk_size_gb),
         ),
         # Temporary disks and disk caches encrypted on the host too (the
         # subscription registers Microsoft.Compute/EncryptionAtHost).

@@ -52,6 +52,7 @@ LAYER_ASSIGNS = {
         "Azure Kubernetes Service RBAC Cluster Admin",
         "Azure Kubernetes Service RBAC Reader",
         "Azure Kubernetes Service RBAC Writer",
+        "Key Vault Contributor",
         "Key Vault Crypto User",
         "Network Contributor",
     ],

@@ -13,6 +13,7 @@ from crosswalk.providers.common import protect
 DELEGATIONS = {
     "postgres": "Microsoft.DBforPostgreSQL/flexibleServers",
     "mysql": "Microsoft.DBforMySQL/flexibleServers",
+    "apiserver": "Microsoft.ContainerService/managedClusters",
 }
 
 
@@ -197,10 +198,15 @@ def emit_managed_infra(az: AzureProgram) -> None:
                 "enable_soft_delete": True,
                 "soft_delete_retention_in_days": 90,
                 "enable_purge_protection": True,
-                # AKS's KMS plugin reaches the vault over its public endpoint
-                # (a vault firewall blocks it); access is Entra ID RBAC only.
-                "public_network_access": "Enabled",
-                "network_acls": {"default_action": "Allow", "bypass": "AzureServices"},
+                # No public endpoint. What reaches the vault: Azure Resource
+                # Manager, which creates the key and the MySQL password secrets
+                # (azure-native's Key and Secret are ARM resources, so the
+                # deployers' programs work from outside the network); the KMS
+                # plugin, from the API server's subnet (API Server VNet
+                # Integration) through the private endpoint AKS makes; the apps
+                # reading their password, from the nodes through the endpoint below.
+                "public_network_access": "Disabled",
+                "network_acls": {"default_action": "Deny", "bypass": "AzureServices"},
             },
             "tags": az.tags,
         },
@@ -224,6 +230,15 @@ def emit_managed_infra(az: AzureProgram) -> None:
         },
         key_line,
         **protect(ctx),
+    )
+    az.private_endpoint(
+        "key_vault",
+        f"{p.name}-kv",
+        "vault",
+        vault,
+        Code(f"{subnets['endpoints']}.id"),
+        Code(f"{vnet}.id"),
+        key_line,
     )
     for registry in p.registries:
         reg_line = ctx.line(registry.path)

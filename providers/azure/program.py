@@ -41,6 +41,7 @@ ROLES = {
     "Azure Service Bus Data Sender": "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",
     "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
     "DNS Zone Contributor": "befefa01-2a29-4197-83a8-272ff33ce314",
+    "Key Vault Contributor": "f25e0fa2-a7c8-4377-a976-54943a77a395",
     "Key Vault Crypto User": "12338af0-0e69-4776-bea7-57ae8d297424",
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "Managed Identity Contributor": "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59",
@@ -55,6 +56,7 @@ ROLES = {
 # Private DNS zones of private endpoints, and the sub-resource each endpoint reaches.
 PRIVATE_LINKS = {
     "registry": ("privatelink.azurecr.io", "registry"),
+    "vault": ("privatelink.vaultcore.azure.net", "vault"),
     "redis": ("privatelink.redis.cache.windows.net", "redisCache"),
     "document": ("privatelink.documents.azure.com", "Sql"),
 }

@@ -119,15 +119,22 @@ def _free(candidates: tuple[str, ...], taken: list):
     return next((r for r in ranges if not any(r.overlaps(t) for t in taken)), ranges[0])
 
 
+# The smallest subnet AKS's API Server VNet Integration takes; the planned one is
+# an eighth of the network, a /27 in a /24, the smallest network crosswalk accepts (CW307).
+APISERVER_PREFIX = 28
+
+
 def subnet_plan(cidr: str, engines: list[str]) -> dict[str, str]:
     """Nodes take the first half of the network; private endpoints and each SQL
-    engine's delegated subnet an eighth each of the rest."""
+    engine's delegated subnet an eighth each of the rest, the API server's
+    delegated subnet (API Server VNet Integration) the last eighth."""
     network = ipaddress.ip_network(cidr)
     nodes, rest = network.subnets(prefixlen_diff=1)
     eighths = list(rest.subnets(prefixlen_diff=2))
     plan = {"nodes": str(nodes), "endpoints": str(eighths[0])}
     for i, engine in enumerate(engines, start=1):
         plan[engine] = str(eighths[i])
+    plan["apiserver"] = str(eighths[-1])
     return plan
 
 
@@ -163,7 +170,9 @@ def local_disk_gib(size: str) -> int | None:
     match = VM_SIZE.match(size)
     if match is None:
         return None
-    sizes = LOCAL_DISK_GIB.get((match.group("family"), match.group("features"), match.group("rest")))
+    sizes = LOCAL_DISK_GIB.get(
+        (match.group("family"), match.group("features"), match.group("rest"))
+    )
     return (sizes or {}).get(int(match.group("vcpus")))
 
 

@@ -196,6 +196,31 @@ postgres_subnet = network.Subnet(
     ),
 )
 
+# network
+apiserver_subnet = network.Subnet(
+    "contoso-apiserver",
+    resource_group_name=resource_group_name,
+    virtual_network_name=vnet.name,
+    subnet_name="apiserver",
+    address_prefix="10.20.224.0/19",
+    default_outbound_access=False,
+    network_security_group={
+        "id": private_nsg.id,
+    },
+    delegations=[
+        {
+            "name": "apiserver",
+            "service_name": "Microsoft.ContainerService/managedClusters",
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        depends_on=[
+            postgres_subnet,
+        ],
+    ),
+)
+
 # clusterServices.logging
 log_workspace = operationalinsights.Workspace(
     "contoso-logs",
@@ -234,9 +259,9 @@ key_vault = keyvault.Vault(
         "enable_soft_delete": True,
         "soft_delete_retention_in_days": 90,
         "enable_purge_protection": True,
-        "public_network_access": "Enabled",
+        "public_network_access": "Disabled",
         "network_acls": {
-            "default_action": "Allow",
+            "default_action": "Deny",
             "bypass": "AzureServices",
         },
     },
@@ -284,6 +309,76 @@ secrets_key = keyvault.Key(
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
         protect=True,
+    ),
+)
+
+# cluster
+zone_vaultcore = privatedns.PrivateZone(
+    "privatelink.vaultcore.azure.net",
+    resource_group_name=resource_group_name,
+    private_zone_name="privatelink.vaultcore.azure.net",
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# cluster
+zone_vaultcore_link = privatedns.VirtualNetworkLink(
+    "privatelink.vaultcore.azure.net",
+    resource_group_name=resource_group_name,
+    private_zone_name=zone_vaultcore.name,
+    virtual_network_link_name="contoso-vnet",
+    virtual_network={
+        "id": vnet.id,
+    },
+    registration_enabled=False,
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# cluster
+key_vault_endpoint = network.PrivateEndpoint(
+    "contoso-kv",
+    resource_group_name=resource_group_name,
+    private_endpoint_name="contoso-kv-endpoint",
+    location="westeurope",
+    subnet={
+        "id": endpoints_subnet.id,
+    },
+    private_link_service_connections=[
+        {
+            "name": "vault",
+            "private_link_service_id": key_vault.id,
+            "group_ids": [
+                "vault",
+            ],
+        },
+    ],
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# cluster
+key_vault_endpoint_dns = network.PrivateDnsZoneGroup(
+    "contoso-kv",
+    resource_group_name=resource_group_name,
+    private_endpoint_name=key_vault_endpoint.name,
+    private_dns_zone_group_name="default",
+    private_dns_zone_configs=[
+        {
+            "name": "vault",
+            "private_dns_zone_id": zone_vaultcore.id,
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
     ),
 )
 
@@ -387,6 +482,7 @@ registry_images_endpoint_dns = network.PrivateDnsZoneGroup(
     ),
 )
 
+pulumi.export("apiserver_subnet_id", apiserver_subnet.id)
 pulumi.export("endpoints_subnet_id", endpoints_subnet.id)
 pulumi.export("key_vault_id", key_vault.id)
 pulumi.export("log_workspace_id", log_workspace.id)

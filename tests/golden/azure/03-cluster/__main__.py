@@ -16,6 +16,7 @@ BUILT_IN_ROLES = {
     "Azure Kubernetes Service Cluster User Role": "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
     "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
     "Azure Kubernetes Service RBAC Writer": "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb",
+    "Key Vault Contributor": "f25e0fa2-a7c8-4377-a976-54943a77a395",
     "Key Vault Crypto User": "12338af0-0e69-4776-bea7-57ae8d297424",
     "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
 }
@@ -71,6 +72,7 @@ resource_group_name = identity_stack.require_output("resource_group_name")
 
 # Outputs of contoso-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/contoso-managed-infra/" + stack)
+apiserver_subnet_id = managed_infra_stack.require_output("apiserver_subnet_id")
 key_vault_id = managed_infra_stack.require_output("key_vault_id")
 log_workspace_id = managed_infra_stack.require_output("log_workspace_id")
 nodes_subnet_id = managed_infra_stack.require_output("nodes_subnet_id")
@@ -102,12 +104,36 @@ cluster_network = authorization.RoleAssignment(
     ),
 )
 
+# network
+cluster_apiserver_network = authorization.RoleAssignment(
+    "contoso-cluster-apiserver-network",
+    principal_id=cluster_identity_principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Network Contributor"),
+    scope=apiserver_subnet_id,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
 # cluster
 cluster_kms = authorization.RoleAssignment(
     "contoso-cluster-kms",
     principal_id=cluster_identity_principal_id,
     principal_type="ServicePrincipal",
     role_definition_id=role_definition("Key Vault Crypto User"),
+    scope=key_vault_id,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# cluster
+cluster_kms_link = authorization.RoleAssignment(
+    "contoso-cluster-kms-link",
+    principal_id=cluster_identity_principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Key Vault Contributor"),
     scope=key_vault_id,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
@@ -155,7 +181,8 @@ cluster = containerservice.ManagedCluster(
         "azure_key_vault_kms": {
             "enabled": True,
             "key_id": secrets_key_uri,
-            "key_vault_network_access": "Public",
+            "key_vault_network_access": "Private",
+            "key_vault_resource_id": key_vault_id,
         },
         "image_cleaner": {
             "enabled": True,
@@ -176,6 +203,8 @@ cluster = containerservice.ManagedCluster(
     api_server_access_profile={
         "enable_private_cluster": True,
         "private_dns_zone": "system",
+        "enable_vnet_integration": True,
+        "subnet_id": apiserver_subnet_id,
     },
     auto_upgrade_profile={
         "upgrade_channel": "patch",
@@ -244,7 +273,9 @@ cluster = containerservice.ManagedCluster(
         provider=azure_provider,
         depends_on=[
             cluster_network,
+            cluster_apiserver_network,
             cluster_kms,
+            cluster_kms_link,
         ],
         ignore_changes=[
             "agentPoolProfiles[0].count",
