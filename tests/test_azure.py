@@ -807,6 +807,14 @@ def test_the_kms_key_rotates_and_its_versions_expire(sample_plan: PlanResult) ->
         "notify": {"timeBeforeExpiry": "P30D"},
     }
     assert "attributes" not in inputs(key)["properties"]  # no absolute expiry date
+    # The cluster names the key's current version, read when 03-cluster runs,
+    # so that its next update after a rotation moves it to the new version.
+    (cluster,) = of_type(sample_plan, "containerservice:ManagedCluster")
+    key_id = inputs(cluster)["securityProfile"]["azureKeyVaultKms"]["keyId"]
+    assert key_id.startswith("https://") and "/keys/" in key_id
+    assert key_id.endswith("/" + "0" * 32)  # the offline plan's answer to keyvault.getKey
+    infra = next(s for s in sample_plan.stacks if s.dir == "02-managed-infra")
+    assert "secrets_key_uri" not in infra.exports  # not the version of the key's creation
 
 
 def test_nodes_encrypt_at_host_by_default(sample_plan: PlanResult) -> None:

@@ -101,6 +101,21 @@ def emit_cluster(az: AzureProgram) -> None:
         line,
         "ServicePrincipal",
     )
+    # The key's current version, read when the program runs: after a rotation
+    # the next update moves the cluster to the new version (see KEY_ROTATION).
+    az.use("keyvault")
+    secrets_key = prog.assign(
+        prog.name("secrets_key"),
+        Call(
+            "keyvault.get_key_output",
+            kwargs={
+                "resource_group_name": rg,
+                "vault_name": up("02-managed-infra", "key_vault_name"),
+                "key_name": up("02-managed-infra", "secrets_key_name"),
+                "opts": Call("pulumi.InvokeOutputOptions", kwargs={"provider": az.provider}),
+            },
+        ),
+    )
     pods, service, dns = address_plan(p.network)
     endpoint = p.cluster.endpoint
     if not endpoint.public:
@@ -146,7 +161,7 @@ def emit_cluster(az: AzureProgram) -> None:
             "workload_identity": {"enabled": True},
             "azure_key_vault_kms": {
                 "enabled": True,
-                "key_id": up("02-managed-infra", "secrets_key_uri"),
+                "key_id": Code(f"{secrets_key}.key_uri_with_version"),
                 "key_vault_network_access": "Private",
                 "key_vault_resource_id": vault_id,
             },

@@ -19,12 +19,12 @@ DELEGATIONS = {
 
 # The KMS key rotates yearly (as AWS's keys do); each version expires two years
 # after it was made, durations rather than dates so that the program is the same
-# for the same platform.yaml. AKS's KMS names one key version (the key's
-# versioned URI, `secrets_key_uri`): after a rotation the version it uses stays
-# enabled and keeps decrypting (an expired key still decrypts and unwraps), and
-# the cluster moves to the new version when 02-managed-infra is refreshed and
-# 03-cluster updated, which it must do within the year before the old version
-# expires (Key Vault notifies 30 days before; AKS then re-wraps its data key).
+# for the same platform.yaml. AKS's KMS names one key version: 03-cluster reads
+# the key's current version when it runs, so the first update of the cluster
+# after a rotation moves it to the new version (AKS then wraps its data keys
+# with it). That update must come within the year between the rotation and the
+# old version's expiry, after which Key Vault no longer wraps with it (it still
+# unwraps); Key Vault notifies 30 days before.
 KEY_ROTATION = {
     "attributes": {"expiry_time": "P2Y"},
     "lifetime_actions": [
@@ -284,4 +284,4 @@ def emit_managed_infra(az: AzureProgram) -> None:
     prog.export("log_workspace_id", Code(f"{workspace}.id"))
     prog.export("key_vault_id", Code(f"{vault}.id"))
     prog.export("key_vault_name", Code(f"{vault}.name"))
-    prog.export("secrets_key_uri", Code(f"{key}.key_uri_with_version"))
+    prog.export("secrets_key_name", Code(f"{key}.name"))

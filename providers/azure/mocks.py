@@ -160,6 +160,13 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
 }
 
 
+def _key_version(c: InvokeContext) -> dict[str, Any]:
+    """A key's current version, as the key's own made-up outputs name it."""
+    vault, name = str(c.args.get("vaultName", "vault")), str(c.args.get("keyName", "key"))
+    uri = f"https://{vault}.vault.azure.net/keys/{name}"
+    return {"name": name, "keyUri": uri, "keyUriWithVersion": f"{uri}/{'0' * 32}"}
+
+
 def _aks_credentials(c: InvokeContext) -> dict[str, Any]:
     name = str(c.args.get("resourceName", "cluster"))
     config = fake_kubeconfig(
@@ -180,6 +187,7 @@ INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
         "tenantId": AZURE_TENANT,
     },
     "azure-native:containerservice:listManagedClusterUserCredentials": _aks_credentials,
+    "azure-native:keyvault:getKey": _key_version,
     "azure-native:containerservice:listManagedClusterAdminCredentials": _aks_credentials,
 }
 

@@ -9,7 +9,7 @@ import re
 import pulumi
 import pulumi_kubernetes as kubernetes
 from pulumi_azure_native import Provider as AzureProvider
-from pulumi_azure_native import authorization, containerservice, monitor
+from pulumi_azure_native import authorization, containerservice, keyvault, monitor
 
 BUILT_IN_ROLES = {
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
@@ -74,10 +74,11 @@ resource_group_name = identity_stack.require_output("resource_group_name")
 managed_infra_stack = pulumi.StackReference(org + "/contoso-managed-infra/" + stack)
 apiserver_subnet_id = managed_infra_stack.require_output("apiserver_subnet_id")
 key_vault_id = managed_infra_stack.require_output("key_vault_id")
+key_vault_name = managed_infra_stack.require_output("key_vault_name")
 log_workspace_id = managed_infra_stack.require_output("log_workspace_id")
 nodes_subnet_id = managed_infra_stack.require_output("nodes_subnet_id")
 registry_images_id = managed_infra_stack.require_output("registry_images_id")
-secrets_key_uri = managed_infra_stack.require_output("secrets_key_uri")
+secrets_key_name = managed_infra_stack.require_output("secrets_key_name")
 
 # cloud
 azure_provider = AzureProvider(
@@ -140,6 +141,15 @@ cluster_kms_link = authorization.RoleAssignment(
     ),
 )
 
+secrets_key = keyvault.get_key_output(
+    resource_group_name=resource_group_name,
+    vault_name=key_vault_name,
+    key_name=secrets_key_name,
+    opts=pulumi.InvokeOutputOptions(
+        provider=azure_provider,
+    ),
+)
+
 # cluster
 cluster = containerservice.ManagedCluster(
     "contoso",
@@ -180,7 +190,7 @@ cluster = containerservice.ManagedCluster(
         },
         "azure_key_vault_kms": {
             "enabled": True,
-            "key_id": secrets_key_uri,
+            "key_id": secrets_key.key_uri_with_version,
             "key_vault_network_access": "Private",
             "key_vault_resource_id": key_vault_id,
         },
