@@ -730,6 +730,16 @@ def _check_relaxed_defaults(c: _Checker) -> None:
             ("deletionProtection",),
             help="keep it on where data matters; turn it off only in environments you rebuild",
         )
+    for team in p.teams:
+        if not team.members:
+            c.warn(
+                "CW618",
+                f"team '{team.name}' has no members: it grants nothing, neither a cloud role "
+                "nor access to the cluster or its namespaces",
+                team.path,
+                help="list who makes up the team under 'members' (the cloud's principals: IAM role ARNs, "
+                "Google accounts or groups, Entra object ids)",
+            )
     if p.services.policy == "none":
         c.warn(
             "CW608",

@@ -267,3 +267,52 @@ def test_exports_other_layers_read_keep_their_names(aws) -> None:
     kubeconfig = json.loads(reveal(exports["kubeconfig"]))
     user = kubeconfig["users"][0]["user"]["exec"]
     assert user["command"] == "aws" and "acme-cluster" in user["args"]
+
+
+# --- least privilege of the identity layer (teams without members, CI policies) ---------
+
+MEMBERLESS_ADMIN = """\
+apiVersion: crosswalk/v1
+kind: Platform
+name: demo
+cloud: {provider: aws, region: us-west-2}
+identity:
+  teams:
+    - {name: ops, access: admin}
+    - name: web
+      access: developer
+      members: ["arn:aws:iam::123456789012:role/WebTeam"]
+      namespaces: [web]
+cluster:
+  nodePools: [{name: general}]
+  namespaces: [{name: web, team: web}]
+"""
+
+
+def plan_of_text(text: str, tmp_path_factory, name: str):
+    source = tmp_path_factory.mktemp(name) / "platform.yaml"
+    source.write_text(text, encoding="utf-8")
+    out = source.parent / "out"
+    result = compile_file(source, out)
+    assert result.files, [d.render() for d in result.report.errors]
+    plan = plan_tree(out, "dev")
+    assert [s.dir for s in plan.stacks if s.error is not None] == []
+    return out, plan
+
+
+def test_a_team_without_members_grants_nothing(tmp_path_factory) -> None:
+    """No role trusting the whole account (any principal allowed
+    sts:AssumeRole on * would become the team), no export, no access entry;
+    with no admin team left, the deployer keeps its entry."""
+    _, plan = plan_of_text(MEMBERLESS_ADMIN, tmp_path_factory, "memberless")
+    identity = plan.stack("01-identity")
+    roles = {r.name: r for r in identity.resources if r.type == "aws:iam/role:Role"}
+    assert "demo-team-ops" not in roles and "demo-team-web" in roles
+    for role in roles.values():
+        for statement in json.loads(reveal(role.inputs)["assumeRolePolicy"])["Statement"]:
+            assert not str(statement.get("Principal", {}).get("AWS", "")).endswith(":root")
+    assert "team_ops_role_arn" not in identity.exports
+    entries = reveal(one(cluster_records(plan), "eks:index:Cluster").inputs)["accessEntries"]
+    assert sorted(entries) == ["deployer", "team-web"]
+    assert entries["deployer"]["accessPolicies"]["cluster-admin"]["policyArn"] == ADMIN
+    assert "accessPolicies" not in entries["team-web"]

@@ -49,7 +49,6 @@ def emit_identity(ctx: StackContext) -> None:
             kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},
         ),
     )
-    account_root = Code(f'"arn:aws:iam::" + {caller}.account_id + ":root"')
     cluster_role = _service_role(
         ctx,
         provider,
@@ -93,8 +92,10 @@ def emit_identity(ctx: StackContext) -> None:
     prog.export("cluster_role_arn", Code(f"{cluster_role}.arn"))
     prog.export("node_role_arn", Code(f"{node_role}.arn"))
 
-    for team in p.teams:
-        principal = {"AWS": list(team.members) if team.members else account_root}
+    # A team without members grants nothing (as on GCP and Azure): no role to
+    # assume, so no principal of the account becomes the team (validate: CW618).
+    for team in (t for t in p.teams if t.members):
+        principal = {"AWS": list(team.members)}
         role = prog.resource(
             ("team", team.name, "role"),
             "aws.iam.Role",
