@@ -249,6 +249,8 @@ LAYER_READS = {
     "apps": [],
 }
 
+GLOBAL_SERVICES = frozenset({"iam", "route53"})
+
 LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services", "apps")
 
 
@@ -373,7 +375,7 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
     nothing narrower. `passed`: the identity layer's roles other layers pass
     to AWS services (their ARNs). Only what the platform uses: the identity
     layer, deployed first, changes the policy with platform.yaml."""
-    name = p.name
+    name, deployed_in = p.name, arn.region
     tagged = {"StringEquals": {f"aws:ResourceTag/{PLATFORM_TAG}": name}}
     tagging = {"StringEquals": {f"aws:RequestTag/{PLATFORM_TAG}": name}}
     out: list[dict] = []
@@ -415,8 +417,18 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             reads += ["route53:CreateHostedZone"]
     elif layer == "managed-infra" and p.registries:
         reads += ["ecr:DescribeRepositories"]
-    if reads:
-        allow(reads, "*")
+    # Reads of the global services' on "*"; the regional ones' in the
+    # environment's region only (ec2:Describe* holds a few describes AWS
+    # could scope, of resources the provider has yet to find).
+    global_reads = [a for a in reads if a.split(":")[0] in GLOBAL_SERVICES]
+    if global_reads:
+        allow(global_reads, "*")
+    if len(global_reads) < len(reads):
+        allow(
+            [a for a in reads if a not in global_reads],
+            "*",
+            {"StringEquals": {"aws:RequestedRegion": deployed_in}},
+        )
     roles = [
         arn("iam", f"role/{name}-{role}" + ("" if role.endswith("*") else "-*"), False)
         for role in layer_roles(p, layer)

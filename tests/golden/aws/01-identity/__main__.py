@@ -342,20 +342,10 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "ec2:Describe*",
-                        "ecr:DescribeRepositories",
-                        "eks:DescribeAddonConfiguration",
-                        "eks:DescribeAddonVersions",
-                        "eks:ListClusters",
-                        "elasticache:DescribeCacheEngineVersions",
                         "iam:ListOpenIDConnectProviders",
-                        "kms:ListAliases",
-                        "rds:DescribeDBEngineVersions",
                         "route53:CreateHostedZone",
                         "route53:ListHostedZones",
                         "route53:ListHostedZonesByName",
-                        "secretsmanager:GetRandomPassword",
-                        "sqs:ListQueues",
                     ],
                     "Resource": "*",
                 },
@@ -425,6 +415,27 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                             "oidc-provider/oidc.eks.*",
                         ),
                     ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:Describe*",
+                        "ecr:DescribeRepositories",
+                        "eks:DescribeAddonConfiguration",
+                        "eks:DescribeAddonVersions",
+                        "eks:ListClusters",
+                        "elasticache:DescribeCacheEngineVersions",
+                        "kms:ListAliases",
+                        "rds:DescribeDBEngineVersions",
+                        "secretsmanager:GetRandomPassword",
+                        "sqs:ListQueues",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestedRegion": "us-west-2",
+                        },
+                    },
                 },
                 {
                     "Effect": "Allow",
