@@ -234,7 +234,13 @@ def test_variant_plans(variant_tree: Path) -> None:
     assert instance.inputs["databaseVersion"] == "MYSQL_8_0"
     settings = instance.inputs["settings"]
     assert settings["backupConfiguration"]["binaryLogEnabled"] is True
-    assert settings["databaseFlags"] == [{"name": "cloudsql_iam_authentication", "value": "on"}]
+    # MySQL: IAM logins, and the CIS flags (no LOAD DATA LOCAL, SHOW DATABASES
+    # lists only what a user may see).
+    assert {f["name"]: f["value"] for f in settings["databaseFlags"]} == {
+        "cloudsql_iam_authentication": "on",
+        "local_infile": "off",
+        "skip_show_database": "on",
+    }
     (cache,) = of_type(plan, "gcp:redis/instance:Instance")
     assert (cache.inputs["tier"], cache.inputs["redisVersion"], cache.inputs["memorySizeGb"]) == (
         "STANDARD_HA",
@@ -383,6 +389,7 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
     assert i["databaseEncryption"]["state"] == "ENCRYPTED"
     assert i["databaseEncryption"]["keyName"].endswith("/cryptoKeys/acme-secrets")
     assert i["datapathProvider"] == "ADVANCED_DATAPATH"  # enforces NetworkPolicies
+    assert i["enableIntranodeVisibility"] is True  # same-node traffic in the flow logs
     assert i["releaseChannel"] == {"channel": "REGULAR"}
     assert i["enableShieldedNodes"] is True
     assert i["deletionProtection"] is True  # prod
@@ -498,7 +505,23 @@ def test_datastores_are_private_encrypted_backed_up_and_protected(
     assert settings["backupConfiguration"]["enabled"] is True
     assert settings["backupConfiguration"]["pointInTimeRecoveryEnabled"] is True
     assert settings["backupConfiguration"]["backupRetentionSettings"]["retainedBackups"] == 14
-    assert settings["databaseFlags"] == [{"name": "cloudsql.iam_authentication", "value": "on"}]
+    # IAM logins, and the CIS benchmark's logging: connections, DDL, lock
+    # waits, errors, and pgAudit for schema and role changes.
+    assert {f["name"]: f["value"] for f in settings["databaseFlags"]} == {
+        "cloudsql.iam_authentication": "on",
+        "log_connections": "on",
+        "log_disconnections": "on",
+        "log_checkpoints": "on",
+        "log_lock_waits": "on",
+        "log_duration": "on",
+        "log_hostname": "on",
+        "log_statement": "ddl",
+        "log_min_messages": "warning",
+        "log_min_error_statement": "error",
+        "log_min_duration_statement": "-1",
+        "cloudsql.enable_pgaudit": "on",
+        "pgaudit.log": "ddl,role",
+    }
     assert settings["availabilityType"] == "REGIONAL"  # highAvailability in prod
     assert settings["edition"] == "ENTERPRISE"
     assert (

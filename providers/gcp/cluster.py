@@ -99,6 +99,9 @@ def emit_cluster(ctx: StackContext) -> None:
         },
         # Dataplane V2 enforces the namespaces' NetworkPolicies.
         "datapath_provider": "ADVANCED_DATAPATH",
+        # Pod-to-pod traffic on one node goes through the VPC too, so the
+        # subnet's flow logs and firewall see it (checkov's CKV_GCP_61).
+        "enable_intranode_visibility": True,
         "private_cluster_config": {
             "enable_private_nodes": True,
             "enable_private_endpoint": not endpoint.public,

@@ -93,6 +93,7 @@ cluster = gcp.container.Cluster(
         "services_secondary_range_name": "services",
     },
     datapath_provider="ADVANCED_DATAPATH",
+    enable_intranode_visibility=True,
     private_cluster_config={
         "enable_private_nodes": True,
         "enable_private_endpoint": False,
