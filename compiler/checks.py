@@ -404,6 +404,16 @@ def _check_provider(c: _Checker) -> None:
             key=True,
             help="remove it; CI identities federate with GitHub through the cloud's own identity",
         )
+    binary_authorization = ("cluster", "binaryAuthorization")
+    written = "binaryAuthorization" in c.document.data.get("cluster", {})  # not the default
+    if written and p.cloud.provider != "gcp":
+        c.error(
+            "CW504",
+            f"'binaryAuthorization' applies only to GCP, not to {rules.title}",
+            binary_authorization,
+            key=True,
+            help="remove it; Binary Authorization is GKE's",
+        )
     if p.network.pod_cidr is not None and p.cloud.provider != "gcp":
         c.error(
             "CW504",
@@ -729,6 +739,15 @@ def _check_relaxed_defaults(c: _Checker) -> None:
             "and the cluster can be deleted, and replaced by a change",
             ("deletionProtection",),
             help="keep it on where data matters; turn it off only in environments you rebuild",
+        )
+    if p.cloud.provider == "gcp" and not p.cluster.binary_authorization:
+        c.warn(
+            "CW612",
+            "Binary Authorization is off: GKE runs any image, whatever the project's or the "
+            "organization's policy requires",
+            ("cluster", "binaryAuthorization"),
+            help="remove 'binaryAuthorization: false'; it is on by default and enforces the "
+            "project's policy, which allows every image until you tighten it",
         )
     if p.services.policy == "none":
         c.warn(

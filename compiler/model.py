@@ -220,6 +220,7 @@ class Cluster:
     node_pools: tuple[NodePool, ...]
     namespaces: tuple[Namespace, ...]
     path: tuple = ("cluster",)
+    binary_authorization: bool = True  # GCP only: GKE enforces the project's policy
 
 
 @dataclass(frozen=True)
@@ -505,6 +506,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             ),
             pools,
             namespaces,
+            binary_authorization=cluster.get("binaryAuthorization", True),
         ),
         services=ClusterServices(
             services["logging"]["enabled"],

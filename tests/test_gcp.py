@@ -17,9 +17,11 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from crosswalk.compiler.diagnostics import Span
 from crosswalk.compiler.document import parse_document
 from crosswalk.compiler.emit import compile_document
 from crosswalk.compiler.mock_values import Secret, reveal
+from crosswalk.compiler.pipeline import check_document
 from crosswalk.compiler.plan import PlanResult, plan_tree
 from crosswalk.compiler.writer import write_tree
 from crosswalk.providers.gcp.common import gcp_id
@@ -390,6 +392,13 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
     assert i["databaseEncryption"]["keyName"].endswith("/cryptoKeys/acme-secrets")
     assert i["datapathProvider"] == "ADVANCED_DATAPATH"  # enforces NetworkPolicies
     assert i["enableIntranodeVisibility"] is True  # same-node traffic in the flow logs
+    # Binary Authorization enforces the project's (or organization's) policy.
+    assert i["binaryAuthorization"] == {"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"}
+    apis = {
+        r.inputs["service"]
+        for r in of_type(sample_plan, "gcp:projects/service:Service", "03-cluster")
+    }
+    assert "binaryauthorization.googleapis.com" in apis
     assert i["releaseChannel"] == {"channel": "REGULAR"}
     assert i["enableShieldedNodes"] is True
     assert i["deletionProtection"] is True  # prod
@@ -427,6 +436,45 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
     kubeconfig = json.loads(reveal(exports["kubeconfig"]))
     assert kubeconfig["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
     assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://")
+
+
+def test_binary_authorization_off_is_declared_and_warned(tmp_path: Path) -> None:
+    data = load(SAMPLE)
+    data["cluster"]["binaryAuthorization"] = False
+    write_tree(compile_data(data), tmp_path)
+    plan = plan_tree(tmp_path, "prod", only=["03-cluster"])
+    (cluster,) = of_type(plan, "gcp:container/cluster:Cluster")
+    assert "binaryAuthorization" not in cluster.inputs
+    apis = {
+        r.inputs["service"] for r in of_type(plan, "gcp:projects/service:Service", "03-cluster")
+    }
+    assert "binaryauthorization.googleapis.com" not in apis
+
+    text = SAMPLE.read_text(encoding="utf-8").replace(
+        "\ncluster:\n", "\ncluster:\n  binaryAuthorization: false\n", 1
+    )
+    document, problems = parse_document(text.encode("utf-8"), "platform.yaml")
+    assert document is not None, problems
+    report = check_document(document).report
+    assert not report.errors, [d.render() for d in report.errors]
+    (warning,) = [d for d in report.sorted() if d.code == "CW612"]
+    line = text.splitlines().index("  binaryAuthorization: false") + 1
+    assert warning.span == Span(line, len("  binaryAuthorization: ") + 1)
+    assert warning.path == "cluster.binaryAuthorization"
+
+
+def test_binary_authorization_is_gcp_only() -> None:
+    text = (ROOT / "samples" / "aws" / "platform.yaml").read_text(encoding="utf-8")
+    text = text.replace("\ncluster:\n", "\ncluster:\n  binaryAuthorization: true\n", 1)
+    document, problems = parse_document(text.encode("utf-8"), "platform.yaml")
+    assert document is not None, problems
+    codes = [d.code for d in check_document(document).report.errors]
+    assert codes == ["CW504"]
+    # Unwritten, the default is no error on another cloud.
+    document, _ = parse_document(
+        (ROOT / "samples" / "aws" / "platform.yaml").read_bytes(), "platform.yaml"
+    )
+    assert not [d.code for d in check_document(document).report.sorted() if d.code == "CW504"]
 
 
 def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
