@@ -208,6 +208,7 @@ UNIQUE_NAMES = {
         "gcp:kms/cryptoKey:CryptoKey": ("keyRing", "name"),
         "gcp:artifactregistry/repository:Repository": ("repositoryId",),
         "gcp:serviceaccount/account:Account": ("accountId",),
+        "gcp:projects/iAMCustomRole:IAMCustomRole": ("roleId",),
         "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": ("workloadIdentityPoolId",),
         "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": (
             "workloadIdentityPoolId",
@@ -298,6 +299,7 @@ def test_every_name_the_cloud_keeps_unique_is_classified(side_by_side) -> None:
         "name",
         "identifier",
         "accountId",
+        "roleId",
         "repositoryId",
         "workloadIdentityPoolId",
         "finalSnapshotIdentifier",

@@ -320,13 +320,60 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
         for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember", "01-identity")
         if r.name.startswith("acme-ci-deploy-apps-")
     }
+    custom = {
+        r.name: r.inputs for r in of_type(sample_plan, "gcp:projects/iAMCustomRole:IAMCustomRole")
+    }
+    sql_users = "projects/acme-platform-prod/roles/acme_prod_ci_deploy_apps_sql_users"
+    pubsub_grants = "projects/acme-platform-prod/roles/acme_prod_ci_deploy_apps_pubsub_grants"
     assert roles == {
         "roles/container.developer",
-        "roles/cloudsql.admin",
-        "roles/pubsub.admin",
         "roles/iam.serviceAccountAdmin",
-        "roles/resourcemanager.projectIamAdmin",  # conditioned: the next assertion
+        "roles/resourcemanager.projectIamAdmin",  # conditioned: the next assertions
+        sql_users,
+        pubsub_grants,
     }
+    # No project-wide cloudsql.admin or pubsub.admin: it creates IAM database
+    # users on the platform's instances, and grants topics and subscriptions.
+    assert custom["acme-ci-deploy-apps-sql-users"]["permissions"] == [
+        "cloudsql.instances.get",
+        "cloudsql.users.create",
+        "cloudsql.users.delete",
+        "cloudsql.users.get",
+        "cloudsql.users.list",
+        "cloudsql.users.update",
+    ]
+    assert {
+        p.split(".")[-1] for p in custom["acme-ci-deploy-apps-pubsub-grants"]["permissions"]
+    } == {
+        "get",
+        "getIamPolicy",
+        "setIamPolicy",
+    }
+    members = {
+        r.name: r.inputs
+        for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember", "01-identity")
+    }
+    assert members["acme-ci-deploy-apps-sql-users"]["condition"]["expression"] == (
+        'resource.name == "projects/acme-platform-prod/instances/acme-prod-orders"'
+    )
+    # The platform's deployer may grant the roles the platform grants, never owner.
+    platform = members["acme-ci-deploy-platform-grants"]
+    assert platform["role"] == "roles/resourcemanager.projectIamAdmin"
+    expression = platform["condition"]["expression"]
+    assert expression.startswith(
+        "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(["
+    )
+    grantable = set(expression.split("hasOnly([", 1)[1].rstrip("])").replace("'", "").split(", "))
+    # (every project role of the identity layer, and app-services' DNS reader)
+    granted = {inputs["role"] for inputs in members.values()} | {"roles/dns.reader"}
+    assert granted <= grantable
+    assert not {"roles/owner", "roles/editor", "roles/iam.securityAdmin"} & grantable
+    assert not [
+        r
+        for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember")
+        if r.inputs["role"] == "roles/resourcemanager.projectIamAdmin"
+        and "condition" not in r.inputs
+    ]
     (grants,) = [
         r
         for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember")
