@@ -33,6 +33,8 @@ def emit_app_services(ctx: StackContext) -> None:
             ctx.line(("appServices", "dns")),
             opts(provider, **protect(ctx)),
         )
+        # external-dns and cert-manager may change records of this zone only.
+        zone_arn = Code(f"{zone}.arn")
         role = irsa_role(
             ctx,
             provider,
@@ -42,10 +44,17 @@ def emit_app_services(ctx: StackContext) -> None:
             "external-dns",
             ("appServices", "dns"),
             [
-                "route53:ChangeResourceRecordSets",
-                "route53:ListResourceRecordSets",
-                "route53:ListHostedZones",
-                "route53:ListTagsForResource",
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:ChangeResourceRecordSets",
+                        "route53:ListResourceRecordSets",
+                        "route53:ListTagsForResource",
+                    ],
+                    "Resource": zone_arn,
+                },
+                # Listing zones names no zone: it cannot be narrowed.
+                {"Effect": "Allow", "Action": ["route53:ListHostedZones"], "Resource": "*"},
             ],
         )
         cloud_values["dns"] = {
@@ -65,10 +74,24 @@ def emit_app_services(ctx: StackContext) -> None:
                 "cert-manager",
                 ("appServices", "certificates"),
                 [
-                    "route53:GetChange",
-                    "route53:ChangeResourceRecordSets",
-                    "route53:ListResourceRecordSets",
-                    "route53:ListHostedZonesByName",
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "route53:ChangeResourceRecordSets",
+                            "route53:ListResourceRecordSets",
+                        ],
+                        "Resource": zone_arn,
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["route53:GetChange"],
+                        "Resource": "arn:aws:route53:::change/*",
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["route53:ListHostedZonesByName"],
+                        "Resource": "*",
+                    },
                 ],
             )
             cloud_values["certificates"] = {

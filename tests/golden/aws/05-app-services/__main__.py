@@ -121,8 +121,14 @@ external_dns_policy = aws.iam.RolePolicy(
                     "Action": [
                         "route53:ChangeResourceRecordSets",
                         "route53:ListResourceRecordSets",
-                        "route53:ListHostedZones",
                         "route53:ListTagsForResource",
+                    ],
+                    "Resource": dns_zone.arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:ListHostedZones",
                     ],
                     "Resource": "*",
                 },
@@ -174,9 +180,21 @@ cert_manager_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "route53:GetChange",
                         "route53:ChangeResourceRecordSets",
                         "route53:ListResourceRecordSets",
+                    ],
+                    "Resource": dns_zone.arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:GetChange",
+                    ],
+                    "Resource": "arn:aws:route53:::change/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "route53:ListHostedZonesByName",
                     ],
                     "Resource": "*",
