@@ -16,6 +16,7 @@ from crosswalk.providers.aws.common import (
     region,
     unique_name,
 )
+from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import charts
 
 AUTOSCALER_OWNED = '''
@@ -47,7 +48,7 @@ def emit_cluster_services(ctx: StackContext) -> None:
                 "kms_key_id": ctx.upstream("02-managed-infra", "secrets_key_arn"),
             },
             ctx.line(("clusterServices", "logging")),
-            opts(provider),
+            opts(provider, **protect(ctx)),
         )
         role = irsa_role(
             ctx,

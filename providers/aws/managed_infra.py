@@ -336,7 +336,7 @@ def _flow_logs(ctx, provider, vpc: Code, key: Code) -> None:
             "kms_key_id": Code(f"{key}.arn"),
         },
         line,
-        opts(provider),
+        opts(provider, **protect(ctx)),
     )
     role = prog.resource(
         ("flow_logs", "role"),

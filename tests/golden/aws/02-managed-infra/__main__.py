@@ -488,6 +488,7 @@ flow_logs = aws.cloudwatch.LogGroup(
     kms_key_id=secrets_key.arn,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
+        protect=True,
     ),
 )
 

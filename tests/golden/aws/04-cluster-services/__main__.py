@@ -72,6 +72,7 @@ container_logs = aws.cloudwatch.LogGroup(
     kms_key_id=secrets_key_arn,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
+        protect=True,
     ),
 )
 
