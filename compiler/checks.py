@@ -414,6 +414,18 @@ def _check_provider(c: _Checker) -> None:
             key=True,
             help="remove it; Binary Authorization is GKE's",
         )
+    for store in p.app_services.datastores:
+        if store.enhanced_monitoring is None:
+            continue
+        if p.cloud.provider != "aws" or store.engine not in ("postgres", "mysql"):
+            c.error(
+                "CW504",
+                "'enhancedMonitoring' applies only to SQL datastores on AWS, not to "
+                + (store.engine if p.cloud.provider == "aws" else rules.title),
+                store.path + ("enhancedMonitoring",),
+                key=True,
+                help="remove it",
+            )
     if p.network.pod_cidr is not None and p.cloud.provider != "gcp":
         c.error(
             "CW504",
@@ -732,6 +744,16 @@ def _check_relaxed_defaults(c: _Checker) -> None:
             ("appServices", "ingress", "controller"),
             help="use 'envoy-gateway' (Gateway API) or 'traefik'",
         )
+    for store in p.app_services.datastores:
+        if store.enhanced_monitoring is False and p.cloud.provider == "aws":
+            c.warn(
+                "CW619",
+                f"datastore '{store.name}' turns enhanced monitoring off: no per-minute "
+                "metrics of its host's CPU, memory and disks",
+                store.path + ("enhancedMonitoring",),
+                help="remove 'enhancedMonitoring: false'; it costs a few CloudWatch Logs entries "
+                "a minute",
+            )
     if not p.deletion_protection:
         c.warn(
             "CW611",

@@ -87,6 +87,7 @@ CODES: dict[str, str] = {
     "CW610": "policy engine audits instead of enforcing",
     "CW611": "deletion protection turned off",
     "CW612": "Binary Authorization turned off",
+    "CW619": "datastore enhanced monitoring turned off",
 }
 
 

@@ -197,6 +197,7 @@ UNIQUE_NAMES = {
         "aws:rds/subnetGroup:SubnetGroup": ("name",),
         "aws:elasticache/subnetGroup:SubnetGroup": ("name",),
         "aws:route53/zone:Zone": ("name",),
+        "aws:cloudwatch/logGroup:LogGroup": ("name",),
     },
     "gcp": {
         "gcp:compute/network:Network": ("name",),
@@ -432,6 +433,7 @@ def test_every_kubernetes_object_carries_the_environment(side_by_side) -> None:
 IN_CLUSTER_STATEFUL = {"kubernetes:core/v1:Namespace"}
 STATEFUL = {
     "aws": {
+        "aws:cloudwatch/logGroup:LogGroup",
         "aws:rds/instance:Instance",
         "aws:elasticache/replicationGroup:ReplicationGroup",
         "aws:sqs/queue:Queue",

@@ -7,7 +7,14 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.aws.common import aws_provider, irsa_role, opts, region
+from crosswalk.providers.aws.common import (
+    MANAGED,
+    aws_provider,
+    irsa_role,
+    opts,
+    region,
+    trust_policy,
+)
 from crosswalk.providers.aws.datastores import emit_datastore
 from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import charts
@@ -33,6 +40,8 @@ def emit_app_services(ctx: StackContext) -> None:
             ctx.line(("appServices", "dns")),
             opts(provider, **protect(ctx)),
         )
+        # external-dns and cert-manager may change records of this zone only.
+        zone_arn = Code(f"{zone}.arn")
         role = irsa_role(
             ctx,
             provider,
@@ -42,10 +51,17 @@ def emit_app_services(ctx: StackContext) -> None:
             "external-dns",
             ("appServices", "dns"),
             [
-                "route53:ChangeResourceRecordSets",
-                "route53:ListResourceRecordSets",
-                "route53:ListHostedZones",
-                "route53:ListTagsForResource",
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:ChangeResourceRecordSets",
+                        "route53:ListResourceRecordSets",
+                        "route53:ListTagsForResource",
+                    ],
+                    "Resource": zone_arn,
+                },
+                # Listing zones names no zone: it cannot be narrowed.
+                {"Effect": "Allow", "Action": ["route53:ListHostedZones"], "Resource": "*"},
             ],
         )
         cloud_values["dns"] = {
@@ -65,10 +81,24 @@ def emit_app_services(ctx: StackContext) -> None:
                 "cert-manager",
                 ("appServices", "certificates"),
                 [
-                    "route53:GetChange",
-                    "route53:ChangeResourceRecordSets",
-                    "route53:ListResourceRecordSets",
-                    "route53:ListHostedZonesByName",
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "route53:ChangeResourceRecordSets",
+                            "route53:ListResourceRecordSets",
+                        ],
+                        "Resource": zone_arn,
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["route53:GetChange"],
+                        "Resource": "arn:aws:route53:::change/*",
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["route53:ListHostedZonesByName"],
+                        "Resource": "*",
+                    },
                 ],
             )
             cloud_values["certificates"] = {
@@ -93,5 +123,30 @@ def emit_app_services(ctx: StackContext) -> None:
     private_subnets = ctx.upstream("02-managed-infra", "private_subnet_ids")
     vpc_id = ctx.upstream("02-managed-infra", "vpc_id")
     nodes_sg = ctx.upstream("03-cluster", "cluster_security_group_id")
+    monitoring_role = None
+    if any(s.engine in ("postgres", "mysql") for s in stores):
+        # RDS Enhanced Monitoring publishes each host's metrics through this role.
+        monitoring_role = prog.resource(
+            "rds_monitoring",
+            "aws.iam.Role",
+            f"{p.name}-rds-monitoring",
+            {
+                "description": f"RDS Enhanced Monitoring of platform {p.name}",
+                "assume_role_policy": trust_policy({"Service": "monitoring.rds.amazonaws.com"}),
+            },
+            ctx.line(("appServices", "datastores")),
+            opts(provider),
+        )
+        prog.resource(
+            ("rds_monitoring", "policy"),
+            "aws.iam.RolePolicyAttachment",
+            f"{p.name}-rds-monitoring",
+            {
+                "role": Code(f"{monitoring_role}.name"),
+                "policy_arn": MANAGED + "service-role/AmazonRDSEnhancedMonitoringRole",
+            },
+            ctx.line(("appServices", "datastores")),
+            opts(provider),
+        )
     for store in stores:
-        emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg)
+        emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg, monitoring_role)

@@ -38,8 +38,18 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "remoteAccess",
     ),
     "eks:index:VpcCniAddon": ("clusterName",),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", "namePrefix"),
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": ("vpcId",),
     "aws:ec2/eip:Eip": ("domain", "networkBorderGroup", "publicIpv4Pool"),
+    "aws:ec2/flowLog:FlowLog": (
+        "vpcId",
+        "trafficType",
+        "logDestination",
+        "logDestinationType",
+        "iamRoleArn",
+        "maxAggregationInterval",
+        "logFormat",
+    ),
     "aws:ec2/internetGateway:InternetGateway": (),
     "aws:ec2/natGateway:NatGateway": (
         "allocationId",
@@ -107,6 +117,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "characterSetName",
         "timezone",
     ),
+    "aws:rds/parameterGroup:ParameterGroup": ("name", "namePrefix", "family", "description"),
     "aws:rds/subnetGroup:SubnetGroup": ("name", "namePrefix"),
     "aws:route53/zone:Zone": ("name", "delegationSetId"),
     "aws:sqs/queue:Queue": ("name", "namePrefix", "fifoQueue"),
@@ -115,6 +126,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
 }
 
 STATEFUL: dict[str, str] = {
+    "aws:cloudwatch/logGroup:LogGroup": "the log group and the logs it keeps",
     "aws:dynamodb/table:Table": "the table and its items",
     "aws:ecr/repository:Repository": "the registry and its images",
     "aws:elasticache/replicationGroup:ReplicationGroup": "the cache and its data",

@@ -10,6 +10,8 @@ from crosswalk.providers.common import emit_cloud_provider, environment_tags
 
 AWS_IMPORT = "import pulumi_aws as aws"
 MANAGED = "arn:aws:iam::aws:policy/"
+# How long CloudWatch keeps the platform's logs: a year, as CIS asks of audit records.
+LOG_RETENTION_DAYS = 365
 PLATFORM_TAG, ENVIRONMENT_TAG = "crosswalk/platform", "crosswalk/environment"
 
 
