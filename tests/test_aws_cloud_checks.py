@@ -249,3 +249,46 @@ def test_enhanced_monitoring_is_a_setting_of_sql_datastores_on_aws(sample, tmp_p
     at = [n for n, line in enumerate(lines, 1) if "enhancedMonitoring" in line]
     wrong = at if sample != "aws" else at[1:]  # on AWS only the cache's is wrong
     assert [(d.code, d.span.line) for d in errors] == [("CW504", n) for n in wrong]
+
+
+def test_the_zone_is_signed_with_a_key_only_route53_may_sign_with(plan) -> None:
+    zone = one(plan, "aws:route53/zone:Zone", "acme-zone")
+    key = one(plan, "aws:kms/key:Key", "acme-dnssec")
+    ksk = reveal(one(plan, "aws:route53/keySigningKey:KeySigningKey", "acme-zone").inputs)
+    signing = reveal(one(plan, "aws:route53/hostedZoneDnsSec:HostedZoneDnsSec", "acme-zone").inputs)
+    assert ksk["hostedZoneId"] == signing["hostedZoneId"] == zone.outputs["zoneId"]
+    assert ksk["keyManagementServiceArn"] == key.outputs["arn"]
+    assert ksk["status"] == "ACTIVE" and signing["signingStatus"] == "SIGNING"
+    inputs = reveal(key.inputs)
+    assert inputs["customerMasterKeySpec"] == "ECC_NIST_P256"
+    assert inputs["keyUsage"] == "SIGN_VERIFY"
+    assert key.outputs["arn"].startswith("arn:aws:kms:us-east-1:")  # Route 53 signs only there
+    assert key.protect
+    statements = json.loads(inputs["policy"])["Statement"]
+    signers = [s for s in statements if "kms:Sign" in as_list(s["Action"])]
+    assert [s["Principal"] for s in signers] == [{"Service": "dnssec-route53.amazonaws.com"}]
+    assert signers[0]["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert not any("kms:*" in as_list(s["Action"]) for s in statements)
+
+
+def test_the_zones_queries_are_logged_encrypted_for_a_year(plan) -> None:
+    zone = one(plan, "aws:route53/zone:Zone", "acme-zone")
+    group = one(plan, LOG_GROUP, "acme-dns-queries")
+    inputs = reveal(group.inputs)
+    assert inputs["name"] == "/aws/route53/acme-prod"
+    assert inputs["retentionInDays"] >= 365
+    logs_key = one(plan, "aws:kms/key:Key", "acme-dns-logs")
+    assert inputs["kmsKeyId"] == logs_key.outputs["arn"]
+    assert group.outputs["arn"].startswith("arn:aws:logs:us-east-1:")
+    query_log = reveal(one(plan, "aws:route53/queryLog:QueryLog", "acme-zone").inputs)
+    assert query_log == {
+        "zoneId": zone.outputs["zoneId"],
+        "cloudwatchLogGroupArn": group.outputs["arn"],
+    }
+    policy = reveal(
+        one(plan, "aws:cloudwatch/logResourcePolicy:LogResourcePolicy", "acme-dns-queries").inputs
+    )
+    (statement,) = json.loads(policy["policyDocument"])["Statement"]
+    assert statement["Principal"] == {"Service": "route53.amazonaws.com"}
+    assert statement["Resource"] == group.outputs["arn"] + ":*"
+    assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": zone.outputs["arn"]}

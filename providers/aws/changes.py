@@ -39,6 +39,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     ),
     "eks:index:VpcCniAddon": ("clusterName",),
     "aws:cloudwatch/logGroup:LogGroup": ("name", "namePrefix"),
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": ("policyName",),
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": ("vpcId",),
     "aws:ec2/eip:Eip": ("domain", "networkBorderGroup", "publicIpv4Pool"),
     "aws:ec2/flowLog:FlowLog": (
@@ -117,6 +118,9 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "characterSetName",
         "timezone",
     ),
+    "aws:route53/hostedZoneDnsSec:HostedZoneDnsSec": ("hostedZoneId",),
+    "aws:route53/keySigningKey:KeySigningKey": ("hostedZoneId", "keyManagementServiceArn", "name"),
+    "aws:route53/queryLog:QueryLog": ("zoneId", "cloudwatchLogGroupArn"),
     "aws:rds/parameterGroup:ParameterGroup": ("name", "namePrefix", "family", "description"),
     "aws:rds/subnetGroup:SubnetGroup": ("name", "namePrefix"),
     "aws:route53/zone:Zone": ("name", "delegationSetId"),

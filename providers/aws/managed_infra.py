@@ -6,6 +6,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.aws.common import (
+    KEY_ADMIN_ACTIONS,
     LOG_RETENTION_DAYS,
     aws_provider,
     opts,
@@ -216,25 +217,6 @@ def _route_through(ctx, provider, kind: str, zone: int, subnet: Code, table: Cod
     )
 
 
-# What the platform key's administrators may do (AWS's key-administrator set):
-# manage the key, not use it.
-KEY_ADMIN_ACTIONS = [
-    "kms:CancelKeyDeletion",
-    "kms:Create*",
-    "kms:Delete*",
-    "kms:Describe*",
-    "kms:Disable*",
-    "kms:Enable*",
-    "kms:Get*",
-    "kms:List*",
-    "kms:Put*",
-    "kms:Revoke*",
-    "kms:RotateKeyOnDemand",
-    "kms:ScheduleKeyDeletion",
-    "kms:TagResource",
-    "kms:UntagResource",
-    "kms:Update*",
-]
 KEY_USE_ACTIONS = [
     "kms:Decrypt",
     "kms:DescribeKey",
