@@ -86,6 +86,8 @@ CODES: dict[str, str] = {
     "CW609": "Kubernetes version near or past its end of standard support",
     "CW610": "policy engine audits instead of enforcing",
     "CW611": "deletion protection turned off",
+    "CW612": "Binary Authorization turned off",
+    "CW619": "datastore enhanced monitoring turned off",
     "CW618": "team without members grants nothing",
 }
 
