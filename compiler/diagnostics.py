@@ -75,6 +75,7 @@ CODES: dict[str, str] = {
     "CW512": "Kubernetes version not offered by the cloud",
     "CW513": "tag not allowed by the cloud",
     "CW514": "more zones than the region offers",
+    "CW515": "CI identity's deploy policy too large for one AWS role",
     # CW6xx: secure defaults relaxed on purpose (warnings)
     "CW601": "public API endpoint open to the internet",
     "CW602": "namespace allows privileged pods",

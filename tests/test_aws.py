@@ -456,6 +456,23 @@ TYPE_ACTIONS = {
     "eks:index:ManagedNodeGroup": ["eks:CreateNodegroup", "iam:PassRole"],
     "eks:index:VpcCniAddon": ["eks:CreateAddon", "iam:PassRole"],
     "eks:index:Addon": ["eks:CreateAddon"],
+    "aws:cloudwatch/logGroup:LogGroup": [
+        "logs:CreateLogGroup",
+        "logs:PutRetentionPolicy",
+        "logs:AssociateKmsKey",
+    ],
+    "aws:ec2/flowLog:FlowLog": ["ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "iam:PassRole"],
+    "aws:rds/parameterGroup:ParameterGroup": [
+        "rds:CreateDBParameterGroup",
+        "rds:ModifyDBParameterGroup",
+    ],
+    "aws:route53/keySigningKey:KeySigningKey": [
+        "route53:CreateKeySigningKey",
+        "route53:ActivateKeySigningKey",
+    ],
+    "aws:route53/hostedZoneDnsSec:HostedZoneDnsSec": ["route53:EnableHostedZoneDNSSEC"],
+    "aws:route53/queryLog:QueryLog": ["route53:CreateQueryLoggingConfig"],
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": ["logs:PutResourcePolicy"],
 }
 READ_ONLY = ("Describe", "List", "Get")
 # Writes AWS offers on "*" only (no resource type to name).
@@ -503,12 +520,12 @@ def test_a_layers_deploy_identity_manages_only_its_own_roles(per_layer) -> None:
     services = ci_policy(plan, "demo", "ci-cluster-services")
     assert not allows(services, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/demo-node")
     assert allows(services, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/demo-fluent-bit-1")
-    for layer in ("managed-infra",):
-        assert not any(
-            a.startswith("iam:")
-            for st in ci_policy(plan, "demo", f"ci-{layer}")["Statement"]
-            for a in as_list(st["Action"])
-        )
+    # managed-infra makes no role: it only passes the identity layer's flow-log role.
+    infra = ci_policy(plan, "demo", "ci-managed-infra")["Statement"]
+    iam = [st for st in infra if any(a.startswith("iam:") for a in as_list(st["Action"]))]
+    assert [(st["Action"], st["Resource"]) for st in iam] == [
+        (["iam:PassRole"], "arn:aws:iam::123456789012:role/demo-vpc-flow-logs")
+    ]
 
 
 FORBIDDEN = {
@@ -598,18 +615,54 @@ def test_tagged_and_tagging_conditions_name_the_platform(per_layer) -> None:
     assert create_tags and "CreateVpc" in create_tags[0]["ec2:CreateAction"]
 
 
-def test_the_deploy_policy_of_every_layer_fits_an_inline_policy(tmp_path_factory) -> None:
-    """AWS holds 10,240 characters (whitespace aside) of inline policies per
-    role: one identity deploying every layer of a platform of the longest
-    name, with every kind of resource."""
-    name = "a" * 20
-    _, plan = plan_of_text(
-        full_platform({"all": list(LAYERS)}, name=name), tmp_path_factory, "longest"
+def test_deploy_policies_are_measured_as_aws_counts_them(per_layer) -> None:
+    """Validation's measure of a deploy policy (CW515) is the size of the
+    policy the program makes."""
+    from crosswalk.compiler.document import parse_document
+    from crosswalk.compiler.model import build_platform
+    from crosswalk.providers.aws.deploy_policy import policy_size
+
+    document, _ = parse_document(
+        full_platform({f"ci-{layer}": [layer] for layer in LAYERS}).encode(), "platform.yaml"
     )
-    policy = ci_policy(plan, name, "all")
-    assert len(json.dumps(policy, separators=(",", ":"))) < 10_240
+    platform = build_platform(document.data)
+    _, plan = per_layer
     for layer in LAYERS:
-        for record in layer_records(plan, layer):
-            if record.operation != "read":
-                for action in TYPE_ACTIONS[record.type]:
-                    assert allows(policy, action), (layer, record.type, action)
+        policy = ci_policy(plan, "demo", f"ci-{layer}")
+        made = len(json.dumps(policy, separators=(",", ":")))
+        # The offline plan's roles lack the 8 characters Pulumi adds to their names.
+        passed = sum(
+            not arn.endswith("*")
+            for st in policy["Statement"]
+            if st["Action"] in (["iam:PassRole"], ["iam:GetRole"])
+            for arn in as_list(st["Resource"])
+        )
+        assert policy_size(platform, [layer]) == made + 8 * passed, layer
+
+
+def test_one_identity_for_every_layer_is_split_when_aws_cannot_hold_its_policy(
+    tmp_path_factory,
+) -> None:
+    """AWS holds 10,240 characters (whitespace aside) of inline policies per
+    role. A platform of the longest name with every kind of resource: one
+    identity for all its layers is refused at its layers, naming the size;
+    the platform's layers and the apps' fit, each with what its layers make."""
+    from crosswalk.compiler.document import parse_document
+    from crosswalk.compiler.pipeline import check_document
+
+    name = "a" * 20
+    text = full_platform({"all": list(LAYERS)}, name=name)
+    document, _ = parse_document(text.encode(), "platform.yaml")
+    (error,) = [d for d in check_document(document).report.errors]
+    assert error.code == "CW515" and "10,240" in error.message
+    assert "layers: [identity" in text.splitlines()[error.span.line - 1]
+    split = {"platform": list(LAYERS[:4]), "services": list(LAYERS[4:])}
+    _, plan = plan_of_text(full_platform(split, name=name), tmp_path_factory, "longest")
+    for bot, layers in split.items():
+        policy = ci_policy(plan, name, bot)
+        assert len(json.dumps(policy, separators=(",", ":"))) <= 10_240
+        for layer in layers:
+            for record in layer_records(plan, layer):
+                if record.operation != "read":
+                    for action in TYPE_ACTIONS[record.type]:
+                        assert allows(policy, action), (layer, record.type, action)

@@ -134,9 +134,10 @@ def test_every_flow_of_the_vpc_is_logged_encrypted_for_a_year(plan) -> None:
     assert inputs["logDestinationType"] == "cloud-watch-logs"
     assert inputs["logDestination"] == group.outputs["arn"]
     assert reveal(group.inputs)["retentionInDays"] >= 365
-    assert reveal(group.inputs)["kmsKeyId"] == one(plan, "aws:kms/key:Key", "acme-secrets").outputs[
-        "arn"
-    ]
+    assert (
+        reveal(group.inputs)["kmsKeyId"]
+        == one(plan, "aws:kms/key:Key", "acme-secrets").outputs["arn"]
+    )
     role = one(plan, "aws:iam/role:Role", "acme-vpc-flow-logs")
     assert inputs["iamRoleArn"] == role.outputs["arn"]
     (trust,) = json.loads(reveal(role.inputs)["assumeRolePolicy"])["Statement"]

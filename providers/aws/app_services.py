@@ -12,13 +12,11 @@ from crosswalk.providers.aws.common import (
     GLOBAL_REGION,
     KEY_ADMIN_ACTIONS,
     LOG_RETENTION_DAYS,
-    MANAGED,
     aws_provider,
     global_provider,
     irsa_role,
     opts,
     region,
-    trust_policy,
     unique_name,
 )
 from crosswalk.providers.aws.datastores import emit_datastore
@@ -130,31 +128,12 @@ def emit_app_services(ctx: StackContext) -> None:
     private_subnets = ctx.upstream("02-managed-infra", "private_subnet_ids")
     vpc_id = ctx.upstream("02-managed-infra", "vpc_id")
     nodes_sg = ctx.upstream("03-cluster", "cluster_security_group_id")
-    monitoring_role = None
-    if any(s.engine in ("postgres", "mysql") for s in stores):
-        # RDS Enhanced Monitoring publishes each host's metrics through this role.
-        monitoring_role = prog.resource(
-            "rds_monitoring",
-            "aws.iam.Role",
-            f"{p.name}-rds-monitoring",
-            {
-                "description": f"RDS Enhanced Monitoring of platform {p.name}",
-                "assume_role_policy": trust_policy({"Service": "monitoring.rds.amazonaws.com"}),
-            },
-            ctx.line(("appServices", "datastores")),
-            opts(provider),
-        )
-        prog.resource(
-            ("rds_monitoring", "policy"),
-            "aws.iam.RolePolicyAttachment",
-            f"{p.name}-rds-monitoring",
-            {
-                "role": Code(f"{monitoring_role}.name"),
-                "policy_arn": MANAGED + "service-role/AmazonRDSEnhancedMonitoringRole",
-            },
-            ctx.line(("appServices", "datastores")),
-            opts(provider),
-        )
+    # RDS Enhanced Monitoring's role is the identity layer's.
+    monitoring_role = (
+        ctx.upstream("01-identity", "rds_monitoring_role_arn")
+        if any(s.engine in ("postgres", "mysql") for s in stores)
+        else None
+    )
     for store in stores:
         emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg, monitoring_role)
 

@@ -48,7 +48,9 @@ def global_provider(ctx: StackContext) -> Code:
     """A provider in us-east-1, for what AWS keeps only there (the keys and
     logs of Route 53), tagged and bound to the account as the program's own."""
     args = _provider_args(ctx) | {"region": GLOBAL_REGION}
-    return ctx.program.resource("aws_global", "aws.Provider", "aws-global", args, ctx.line(("cloud",)))
+    return ctx.program.resource(
+        "aws_global", "aws.Provider", "aws-global", args, ctx.line(("cloud",))
+    )
 
 
 def _provider_args(ctx: StackContext) -> dict:

@@ -163,9 +163,9 @@ def emit_datastore(
                 "performance_insights_enabled": True,
                 "monitoring_interval": interval,
                 "monitoring_role_arn": (
-                    Code(f"{monitoring_role}.arn if {interval} else None")
+                    Code(f"{monitoring_role} if {interval} else None")
                     if isinstance(interval, Code)
-                    else (Code(f"{monitoring_role}.arn") if interval else None)
+                    else (monitoring_role if interval else None)
                 ),
                 "enabled_cloudwatch_logs_exports": ["postgresql"]
                 if engine == "postgres"

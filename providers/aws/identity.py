@@ -2,582 +2,27 @@
 
 from __future__ import annotations
 
-import fnmatch
-
-from crosswalk.compiler.codegen import Call, Code, literal, py_string
+from crosswalk.compiler.codegen import Call, Code, py_string
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.aws.common import (
     MANAGED,
-    PLATFORM_TAG,
     aws_provider,
     opts,
     region,
     trust_policy,
+    unique_name,
 )
-
-GITHUB_OIDC = "token.actions.githubusercontent.com"
-
-
-# The AWS managed policies each layer attaches to the roles it makes (its
-# deploy identity may attach these and no other: iam:PolicyARN).
-LAYER_MANAGED_POLICIES = {
-    "identity": (
-        "AmazonEKSClusterPolicy",
-        "AmazonEKSWorkerNodePolicy",
-        "AmazonEC2ContainerRegistryReadOnly",
-    ),
-    "cluster": ("AmazonEKS_CNI_Policy", "service-role/AmazonEBSCSIDriverPolicy"),
-}
-
-
-def layer_roles(p, layer: str) -> list[str]:
-    """The roles `layer` makes, by the name Pulumi gives them
-    (`<platform>-<name>` and its random suffix): its deploy identity manages
-    those and no other."""
-    if layer == "identity":
-        # It makes the CI roles, its own included: whatever a list said, it
-        # would administer every role of the platform.
-        return ["*"]
-    if layer == "cluster":
-        return ["vpc-cni", "ebs-csi"]
-    if layer == "cluster-services":
-        return ["fluent-bit"] * p.services.logging + ["cluster-autoscaler"] * p.services.autoscaler
-    if layer == "app-services":
-        zone = bool(p.app_services.dns_zone)
-        return ["external-dns"] * zone + ["cert-manager"] * (zone and bool(p.app_services.email))
-    if layer == "apps":
-        return ["app-*"]
-    return []
-
-
-def engines(p) -> set[str]:
-    return {store.engine for store in p.app_services.datastores}
-
-
-def service_linked_roles(p, layer: str) -> list[str]:
-    """The service-linked roles AWS creates on a layer's first use of a service."""
-    if layer == "cluster":
-        return ["eks.amazonaws.com", "eks-nodegroup.amazonaws.com", "autoscaling.amazonaws.com"]
-    if layer == "app-services":
-        used = engines(p)
-        return ["rds.amazonaws.com"] * bool(used & SQL) + ["elasticache.amazonaws.com"] * (
-            "redis" in used
-        )
-    return []
-
-
-SQL = frozenset({"postgres", "mysql"})
-
-ROLE_ACTIONS = [
-    "iam:CreateRole",
-    "iam:DeleteRole",
-    "iam:GetRole",
-    "iam:UpdateRole",
-    "iam:UpdateRoleDescription",
-    "iam:UpdateAssumeRolePolicy",
-    "iam:TagRole",
-    "iam:UntagRole",
-    "iam:ListRoleTags",
-    "iam:PutRolePolicy",
-    "iam:GetRolePolicy",
-    "iam:DeleteRolePolicy",
-    "iam:ListRolePolicies",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListInstanceProfilesForRole",
-]
-OIDC_PROVIDER_ACTIONS = [
-    "iam:CreateOpenIDConnectProvider",
-    "iam:DeleteOpenIDConnectProvider",
-    "iam:GetOpenIDConnectProvider",
-    "iam:TagOpenIDConnectProvider",
-    "iam:UntagOpenIDConnectProvider",
-    "iam:UpdateOpenIDConnectProviderThumbprint",
-    "iam:AddClientIDToOpenIDConnectProvider",
-    "iam:RemoveClientIDFromOpenIDConnectProvider",
-]
-
-# EC2: what managed-infra (the network) and app-services (datastore security
-# groups) create, always tagged crosswalk/platform by the provider's
-# default_tags; what they change or delete, only where it carries that tag.
-EC2_CREATE = {
-    "managed-infra": [
-        "ec2:CreateVpc",
-        "ec2:CreateSubnet",
-        "ec2:CreateInternetGateway",
-        "ec2:CreateRouteTable",
-        "ec2:AllocateAddress",
-        "ec2:CreateNatGateway",
-    ],
-    "app-services": ["ec2:CreateSecurityGroup"],
-}
-# The creates that name existing resources besides what they make.
-EC2_NAMING_CREATES = frozenset(
-    {"ec2:CreateSubnet", "ec2:CreateRouteTable", "ec2:CreateNatGateway", "ec2:CreateSecurityGroup"}
+from crosswalk.providers.aws.deploy_policy import (
+    ACCOUNT_ARN,
+    GITHUB_OIDC,
+    LAYERS,
+    RDS_MONITORING_POLICY,
+    SQL,
+    _Arn,
+    _merged,
+    deploy_statements,
+    engines,
 )
-EC2_CHANGE = {
-    "managed-infra": [
-        "ec2:ModifyVpcAttribute",
-        "ec2:DeleteVpc",
-        "ec2:ModifySubnetAttribute",
-        "ec2:DeleteSubnet",
-        "ec2:AttachInternetGateway",
-        "ec2:DetachInternetGateway",
-        "ec2:DeleteInternetGateway",
-        "ec2:CreateRoute",
-        "ec2:ReplaceRoute",
-        "ec2:DeleteRoute",
-        "ec2:AssociateRouteTable",
-        "ec2:DisassociateRouteTable",
-        "ec2:ReplaceRouteTableAssociation",
-        "ec2:DeleteRouteTable",
-        "ec2:ReleaseAddress",
-        "ec2:DisassociateAddress",
-        "ec2:DeleteNatGateway",
-        # The VPC's default security group, emptied of its rules.
-        "ec2:RevokeSecurityGroupIngress",
-        "ec2:RevokeSecurityGroupEgress",
-    ],
-    "app-services": [
-        "ec2:AuthorizeSecurityGroupIngress",
-        "ec2:AuthorizeSecurityGroupEgress",
-        "ec2:RevokeSecurityGroupIngress",
-        "ec2:RevokeSecurityGroupEgress",
-        "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
-        "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
-        "ec2:ModifySecurityGroupRules",
-        "ec2:DeleteSecurityGroup",
-    ],
-}
-
-ROUTE53_ACTIONS = [
-    "route53:GetHostedZone",
-    "route53:UpdateHostedZoneComment",
-    "route53:DeleteHostedZone",
-    "route53:ChangeTagsForResource",
-    "route53:ListTagsForResource",
-    "route53:ListResourceRecordSets",
-    "route53:GetChange",
-]
-ROUTE53_RESOURCES = [
-    "arn:aws:route53:::hostedzone/*",
-    "arn:aws:route53:::change/*",
-    # ChangeTagsForResource's other resource: crosswalk makes no health checks.
-    "arn:aws:route53:::healthcheck/*",
-]
-RDS_ACTIONS = [
-    "rds:CreateDBInstance",
-    "rds:ModifyDBInstance",
-    "rds:DeleteDBInstance",
-    "rds:RebootDBInstance",
-    "rds:DescribeDBInstances",
-    "rds:CreateDBSnapshot",
-    "rds:CreateDBSubnetGroup",
-    "rds:ModifyDBSubnetGroup",
-    "rds:DeleteDBSubnetGroup",
-    "rds:DescribeDBSubnetGroups",
-    "rds:AddTagsToResource",
-    "rds:RemoveTagsFromResource",
-    "rds:ListTagsForResource",
-]
-# The platform's instances, subnet groups and final snapshots; an instance is
-# created with its engine's default parameter and option groups.
-RDS_RESOURCES = ["db:{}-*", "subgrp:{}-*", "snapshot:{}-*", "pg:default.*", "og:default:*"]
-RDS_SECRET_ACTIONS = [
-    "secretsmanager:CreateSecret",
-    "secretsmanager:TagResource",
-    "secretsmanager:DescribeSecret",
-    "secretsmanager:RotateSecret",
-    "secretsmanager:DeleteSecret",
-]
-CACHE_ACTIONS = [
-    "elasticache:CreateReplicationGroup",
-    "elasticache:ModifyReplicationGroup",
-    "elasticache:DeleteReplicationGroup",
-    "elasticache:DescribeReplicationGroups",
-    "elasticache:CreateCacheCluster",
-    "elasticache:DescribeCacheClusters",
-    "elasticache:CreateCacheSubnetGroup",
-    "elasticache:ModifyCacheSubnetGroup",
-    "elasticache:DeleteCacheSubnetGroup",
-    "elasticache:DescribeCacheSubnetGroups",
-    "elasticache:AddTagsToResource",
-    "elasticache:RemoveTagsFromResource",
-    "elasticache:ListTagsForResource",
-]
-CACHE_RESOURCES = [
-    "replicationgroup:{}-*",
-    "cluster:{}-*",
-    "subnetgroup:{}-*",
-    "parametergroup:default.*",
-]
-QUEUE_ACTIONS = [
-    "sqs:CreateQueue",
-    "sqs:DeleteQueue",
-    "sqs:GetQueueAttributes",
-    "sqs:SetQueueAttributes",
-    "sqs:GetQueueUrl",
-    "sqs:TagQueue",
-    "sqs:UntagQueue",
-    "sqs:ListQueueTags",
-]
-TABLE_ACTIONS = [
-    "dynamodb:CreateTable",
-    "dynamodb:UpdateTable",
-    "dynamodb:DeleteTable",
-    "dynamodb:DescribeTable",
-    "dynamodb:DescribeContinuousBackups",
-    "dynamodb:UpdateContinuousBackups",
-    "dynamodb:DescribeTimeToLive",
-    "dynamodb:TagResource",
-    "dynamodb:UntagResource",
-    "dynamodb:ListTagsOfResource",
-]
-
-# Read-only actions AWS offers on no resource narrower than "*".
-LAYER_READS = {
-    "identity": ["iam:ListOpenIDConnectProviders"],
-    "managed-infra": ["ec2:Describe*", "kms:ListAliases"],
-    "cluster": [
-        "ec2:Describe*",
-        "eks:DescribeAddonVersions",
-        "eks:DescribeAddonConfiguration",
-        "eks:ListClusters",
-        "iam:ListOpenIDConnectProviders",
-    ],
-    "cluster-services": [],
-    "app-services": [],
-    "apps": [],
-}
-
-GLOBAL_SERVICES = frozenset({"iam", "route53"})
-
-LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services", "apps")
-
-
-ACCOUNT_ARN = '''
-def account_arn(service, resource, region=""):
-    """An ARN in the account this program deploys into."""
-    return f"arn:aws:{service}:{region}:{account}:{resource}"
-'''
-
-
-class _Arn:
-    """ARNs of the account the program deploys into, as calls of the
-    program's `account_arn` (the environment's region unless global)."""
-
-    def __init__(self, region) -> None:
-        self.region = region
-
-    def __call__(self, service: str, resource: str, regional: bool = True) -> Call:
-        return Call("account_arn", [service, resource] + ([self.region] if regional else []))
-
-
-def _key(value) -> str:
-    return literal(value)
-
-
-def _matches(value, pattern) -> bool:
-    """Whether the ARN `value` is among those `pattern` names."""
-    if isinstance(value, Call) and isinstance(pattern, Call):
-        same = value.func == pattern.func == "account_arn"
-        if not same or value.args[0] != pattern.args[0] or value.args[2:] != pattern.args[2:]:
-            return False
-        value, pattern = value.args[1], pattern.args[1]
-    if isinstance(value, Code) or isinstance(pattern, Code):
-        return _key(value) == _key(pattern)
-    if isinstance(value, str) and isinstance(pattern, str):
-        return value == pattern or ("*" in pattern and fnmatch.fnmatchcase(value, pattern))
-    return False
-
-
-def _merged(statements) -> list[dict]:
-    """The same grants in fewer statements (an inline policy holds 10,240
-    characters): statements on the same resources under the same condition
-    share one action list, statements of the same actions under the same
-    condition one resource list."""
-
-    def merge(items, same: str, other: str) -> list[dict]:
-        merged: dict[str, dict] = {}
-        for statement in items:
-            key = _key([statement[same], statement.get("Condition")])
-            if key not in merged:
-                merged[key] = dict(statement)
-                continue
-            values = _unique(_as_list(merged[key][other]) + _as_list(statement[other]))
-            merged[key][other] = values[0] if len(values) == 1 and other == "Resource" else values
-        return list(merged.values())
-
-    by_resource = merge(statements, "Resource", "Action")
-    for statement in by_resource:
-        statement["Action"] = sorted(set(statement["Action"]))  # actions are strings
-    out = merge(by_resource, "Action", "Resource")
-    for statement in out:
-        if isinstance(statement["Resource"], list):
-            # A resource another of the list already names (role/<platform>-*
-            # holds role/<platform>-app-*).
-            resources = statement["Resource"]
-            kept = [
-                r
-                for n, r in enumerate(resources)
-                if not any(m != n and _matches(r, o) for m, o in enumerate(resources))
-            ]
-            statement["Resource"] = kept[0] if len(kept) == 1 else kept
-    out = _one_condition_each(out)
-    return [st for st in out if not any(_covers(other, st) for other in out)]
-
-
-def _one_condition_each(statements: list[dict]) -> list[dict]:
-    """Statements of the same actions and resources whose conditions test
-    one key against values: one statement, the values together."""
-    merged: dict[str, dict] = {}
-    for statement in statements:
-        condition = statement.get("Condition", {})
-        tests = [(op, key) for op, keys in condition.items() for key in keys]
-        if len(tests) != 1:
-            merged[str(id(statement))] = statement
-            continue
-        (op, key), value = tests[0], condition[tests[0][0]][tests[0][1]]
-        mark = _key([statement["Action"], statement["Resource"], op, key])
-        if mark not in merged:
-            merged[mark] = statement
-            continue
-        values = _unique(_as_list(merged[mark]["Condition"][op][key]) + _as_list(value))
-        merged[mark] = {**merged[mark], "Condition": {op: {key: values}}}
-    return list(merged.values())
-
-
-def _covers(big: dict, small: dict) -> bool:
-    """Whether `big` grants all `small` does (same condition, its actions and
-    resources among big's; a pattern covers what it matches)."""
-    if big is small or _key(big.get("Condition")) != _key(small.get("Condition")):
-        return False
-    if not set(_as_list(small["Action"])) <= set(_as_list(big["Action"])):
-        return False
-    wide = _as_list(big["Resource"])
-    return all(any(_matches(r, w) for w in wide) for r in _as_list(small["Resource"]))
-
-
-def _unique(values: list) -> list:
-    seen: dict[str, object] = {}
-    for value in values:
-        seen.setdefault(_key(value), value)
-    return list(seen.values())
-
-
-def _as_list(value) -> list:
-    return list(value) if isinstance(value, list) else [value]
-
-
-def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
-    """What the deploy identity of `layer` may do: each action on the
-    platform's own resources (by name, or by the crosswalk/platform tag the
-    provider puts on every resource it creates), reads on "*" where AWS offers
-    nothing narrower. `passed`: the identity layer's roles other layers pass
-    to AWS services (their ARNs). Only what the platform uses: the identity
-    layer, deployed first, changes the policy with platform.yaml."""
-    name, deployed_in = p.name, arn.region
-    tagged = {"StringEquals": {f"aws:ResourceTag/{PLATFORM_TAG}": name}}
-    tagging = {"StringEquals": {f"aws:RequestTag/{PLATFORM_TAG}": name}}
-    out: list[dict] = []
-
-    def allow(actions, resources, condition=None) -> None:
-        statement = {"Effect": "Allow", "Action": list(actions), "Resource": resources}
-        if condition:
-            statement["Condition"] = condition
-        out.append(statement)
-
-    def ec2(layer: str) -> None:
-        create, change = EC2_CREATE[layer], EC2_CHANGE[layer]
-        # What a create makes carries the tag in the request; what it names
-        # besides (a subnet's VPC, a NAT gateway's subnet and address)
-        # carries it already. Tags on create only for those creates.
-        allow(create, "*", tagging)
-        naming = [a for a in create if a in EC2_NAMING_CREATES]
-        allow(naming + change + ["ec2:CreateTags", "ec2:DeleteTags"], "*", tagged)
-        every_create = sorted({a.split(":")[1] for c in EC2_CREATE.values() for a in c})
-        allow(
-            ["ec2:CreateTags"],
-            "*",
-            {"StringEquals": {**tagging["StringEquals"], "ec2:CreateAction": every_create}},
-        )
-
-    reads = list(LAYER_READS[layer])
-    if layer == "app-services":
-        used = engines(p)
-        reads += ["ec2:Describe*"] * bool(used & (SQL | {"redis"}))
-        reads += ["rds:DescribeDBEngineVersions"] * bool(used & SQL)
-        reads += ["elasticache:DescribeCacheEngineVersions"] * ("redis" in used)
-        # The provider's invoke for the cache's auth token.
-        reads += ["secretsmanager:GetRandomPassword"] * ("redis" in used)
-        reads += ["sqs:ListQueues"] * ("queue" in used)
-        reads += ["dynamodb:ListTables"] * ("document" in used)
-        if p.app_services.dns_zone:
-            reads += ["route53:ListHostedZones", "route53:ListHostedZonesByName"]
-            # A zone is created on "*" (AWS offers nothing narrower).
-            reads += ["route53:CreateHostedZone"]
-    elif layer == "managed-infra" and p.registries:
-        reads += ["ecr:DescribeRepositories"]
-    # Reads of the global services' on "*"; the regional ones' in the
-    # environment's region only (ec2:Describe* holds a few describes AWS
-    # could scope, of resources the provider has yet to find).
-    global_reads = [a for a in reads if a.split(":")[0] in GLOBAL_SERVICES]
-    if global_reads:
-        allow(global_reads, "*")
-    if len(global_reads) < len(reads):
-        allow(
-            [a for a in reads if a not in global_reads],
-            "*",
-            {"StringEquals": {"aws:RequestedRegion": deployed_in}},
-        )
-    roles = [
-        arn("iam", f"role/{name}-{role}" + ("" if role.endswith("*") else "-*"), False)
-        for role in layer_roles(p, layer)
-    ]
-    if roles:
-        allow(ROLE_ACTIONS, roles)
-    if layer in LAYER_MANAGED_POLICIES:
-        allow(
-            ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
-            roles,
-            {"ArnEquals": {"iam:PolicyARN": [MANAGED + m for m in LAYER_MANAGED_POLICIES[layer]]}},
-        )
-    if service_linked_roles(p, layer):
-        allow(
-            ["iam:CreateServiceLinkedRole"],
-            arn("iam", "role/aws-service-role/*", False),
-            {"StringEquals": {"iam:AWSServiceName": service_linked_roles(p, layer)}},
-        )
-    kubernetes = arn("eks", f"cluster/{name}-*")
-    if layer == "identity":
-        allow(OIDC_PROVIDER_ACTIONS, arn("iam", f"oidc-provider/{GITHUB_OIDC}", False))
-    elif layer == "managed-infra":
-        ec2(layer)
-        # The VPC's default security group exists before it carries the tag:
-        # it is tagged, then emptied of its rules.
-        allow(["ec2:CreateTags"], arn("ec2", "security-group/*"), tagging)
-        # KMS offers no narrower resource than "*" for CreateKey: the request's tag.
-        allow(["kms:CreateKey", "kms:TagResource"], "*", tagging)
-        allow(
-            [
-                "kms:DescribeKey",
-                "kms:GetKeyPolicy",
-                "kms:PutKeyPolicy",
-                "kms:GetKeyRotationStatus",
-                "kms:EnableKeyRotation",
-                "kms:ListResourceTags",
-                "kms:TagResource",
-                "kms:UntagResource",
-                "kms:UpdateKeyDescription",
-                "kms:ScheduleKeyDeletion",
-                # ECR encrypts its repositories with the key.
-                "kms:CreateGrant",
-            ],
-            arn("kms", "key/*"),
-            tagged,
-        )
-        # An alias names a key: the platform's aliases, on any key (aliases
-        # carry no tags, and naming a key grants nothing on it).
-        allow(
-            ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"],
-            [arn("kms", f"alias/{name}-*"), arn("kms", "key/*")],
-        )
-        if p.registries:
-            allow(
-                [
-                    "ecr:CreateRepository",
-                    "ecr:DeleteRepository",
-                    "ecr:PutImageScanningConfiguration",
-                    "ecr:PutImageTagMutability",
-                    "ecr:GetLifecyclePolicy",
-                    "ecr:GetRepositoryPolicy",
-                    "ecr:ListTagsForResource",
-                    "ecr:TagResource",
-                    "ecr:UntagResource",
-                ],
-                [arn("ecr", f"repository/{name}/*"), arn("ecr", f"repository/{name}-*")],
-            )
-    elif layer == "cluster":
-        allow(
-            [
-                "eks:DeleteCluster",
-                "eks:DescribeCluster",
-                "eks:DescribeUpdate",
-                "eks:ListUpdates",
-                "eks:ListTagsForResource",
-                "eks:DescribeAccessEntry",
-                "eks:ListAccessEntries",
-                "eks:ListAssociatedAccessPolicies",
-                "eks:DescribeAddon",
-                "eks:ListAddons",
-                "eks:DescribeNodegroup",
-                "eks:ListNodegroups",
-                "eks:UpdateClusterConfig",
-                "eks:UpdateClusterVersion",
-                "eks:TagResource",
-                "eks:UntagResource",
-                "eks:CreateAccessEntry",
-                "eks:DeleteAccessEntry",
-                "eks:UpdateAccessEntry",
-                "eks:AssociateAccessPolicy",
-                "eks:DisassociateAccessPolicy",
-                "eks:CreateAddon",
-                "eks:DeleteAddon",
-                "eks:UpdateAddon",
-                "eks:CreateNodegroup",
-                "eks:DeleteNodegroup",
-                "eks:UpdateNodegroupConfig",
-                "eks:UpdateNodegroupVersion",
-            ],
-            [
-                kubernetes,
-                arn("eks", f"nodegroup/{name}-*"),
-                arn("eks", f"addon/{name}-*"),
-                arn("eks", f"access-entry/{name}-*"),
-            ],
-        )
-        # Parliament knows CreateCluster on "*" only: the request's tag.
-        allow(["eks:CreateCluster", "eks:TagResource"], "*", tagging)
-        # The cluster's own OIDC provider (IRSA), which pulumi-eks makes.
-        allow(OIDC_PROVIDER_ACTIONS, arn("iam", "oidc-provider/oidc.eks.*", False))
-        # EKS encrypts the cluster's secrets with the managed-infra key.
-        allow(["kms:DescribeKey", "kms:CreateGrant"], arn("kms", "key/*"), tagged)
-        # pulumi-eks takes the control plane's role as a resource: read by name.
-        allow(["iam:GetRole"], passed["cluster"])
-        # The control plane's and nodes' roles (identity layer), the add-ons' (this one).
-        allow(
-            ["iam:PassRole"],
-            [passed["cluster"], *roles],
-            {"StringEquals": {"iam:PassedToService": "eks.amazonaws.com"}},
-        )
-        allow(
-            ["iam:PassRole"],
-            passed["node"],
-            {"StringEquals": {"iam:PassedToService": ["eks.amazonaws.com", "ec2.amazonaws.com"]}},
-        )
-    elif layer in ("cluster-services", "apps"):
-        allow(["eks:DescribeCluster"], kubernetes)
-    elif layer == "app-services":
-        allow(["eks:DescribeCluster"], kubernetes)
-        used = engines(p)
-        if used & (SQL | {"redis"}):
-            ec2(layer)  # the datastores' security groups
-        if p.app_services.dns_zone:
-            # Route 53 offers no tag conditions and zone ids are AWS's: the
-            # zone is changed as any hosted zone of the account.
-            allow(ROUTE53_ACTIONS, ROUTE53_RESOURCES)
-        # Datastores, by the names Pulumi gives them (`<platform>-<datastore>-...`).
-        if used & SQL:
-            allow(RDS_ACTIONS, [arn("rds", r.format(name)) for r in RDS_RESOURCES])
-            # RDS keeps the master password in Secrets Manager, in a secret it
-            # names rds!<id> and makes with the deployer's rights.
-            allow(RDS_SECRET_ACTIONS, arn("secretsmanager", "secret:rds!*"))
-        if "redis" in used:
-            allow(CACHE_ACTIONS, [arn("elasticache", r.format(name)) for r in CACHE_RESOURCES])
-        if "queue" in used:
-            allow(QUEUE_ACTIONS, arn("sqs", f"{name}-*"))
-        if "document" in used:
-            allow(TABLE_ACTIONS, arn("dynamodb", f"table/{name}-*"))
-    return out
 
 
 def emit_identity(ctx: StackContext) -> None:
@@ -633,6 +78,79 @@ def emit_identity(ctx: StackContext) -> None:
         )
     prog.export("cluster_role_arn", Code(f"{cluster_role}.arn"))
     prog.export("node_role_arn", Code(f"{node_role}.arn"))
+    flow_logs = _service_role(
+        ctx,
+        provider,
+        "vpc-flow-logs",
+        f"VPC flow logs of platform {p.name}",
+        "vpc-flow-logs.amazonaws.com",
+        ("network",),
+    )
+    # It writes the flow log group managed-infra makes (named as there).
+    flow_log_group = unique_name(ctx, "flowLogGroup", template="/{}/vpc-flow-logs")
+    group_arn = Call(
+        "pulumi.Output.concat",
+        [
+            "arn:aws:logs:",
+            region(ctx),
+            ":",
+            Code(f"{caller}.account_id"),
+            ":log-group:",
+            flow_log_group,
+        ],
+    )
+    prog.resource(
+        ("vpc-flow-logs_role", "policy"),
+        "aws.iam.RolePolicy",
+        f"{p.name}-vpc-flow-logs",
+        {
+            "role": Code(f"{flow_logs}.id"),
+            "policy": Call(
+                "pulumi.Output.json_dumps",
+                [
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": [
+                                    "logs:CreateLogStream",
+                                    "logs:DescribeLogStreams",
+                                    "logs:PutLogEvents",
+                                ],
+                                "Resource": [
+                                    group_arn,
+                                    Call("pulumi.Output.concat", [group_arn, ":*"]),
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            ),
+        },
+        ctx.line(("network",)),
+        opts(provider),
+    )
+    prog.export("flow_logs_role_arn", Code(f"{flow_logs}.arn"))
+    if engines(p) & SQL:
+        # RDS Enhanced Monitoring publishes each database host's metrics through it.
+        monitoring = _service_role(
+            ctx,
+            provider,
+            "rds-monitoring",
+            f"RDS Enhanced Monitoring of platform {p.name}",
+            "monitoring.rds.amazonaws.com",
+            ("appServices", "datastores"),
+        )
+        prog.resource(
+            ("rds-monitoring_role", "policy"),
+            "aws.iam.RolePolicyAttachment",
+            f"{p.name}-rds-monitoring",
+            {"role": Code(f"{monitoring}.name"), "policy_arn": MANAGED + RDS_MONITORING_POLICY},
+            ctx.line(("appServices", "datastores")),
+            opts(provider),
+        )
+        prog.export("rds_monitoring_role_arn", Code(f"{monitoring}.arn"))
 
     # A team without members grants nothing (as on GCP and Azure): no role to
     # assume, so no principal of the account becomes the team (validate: CW618).
@@ -657,7 +175,13 @@ def emit_identity(ctx: StackContext) -> None:
         prog.assign(prog.fixed("account"), Code(f"{caller}.account_id"))
         prog.helpers["account_arn"] = ACCOUNT_ARN
         arn = _Arn(region(ctx))
-        passed = {"cluster": Code(f"{cluster_role}.arn"), "node": Code(f"{node_role}.arn")}
+        passed = {
+            "cluster": Code(f"{cluster_role}.arn"),
+            "node": Code(f"{node_role}.arn"),
+            "vpc-flow-logs": Code(f"{flow_logs}.arn"),
+        }
+        if engines(p) & SQL:
+            passed["rds-monitoring"] = Code(f"{monitoring}.arn")
     for bot in p.automation:
         subject = (
             f"repo:{bot.repository}:environment:{bot.environment}"

@@ -11,7 +11,6 @@ from crosswalk.providers.aws.common import (
     aws_provider,
     opts,
     region,
-    trust_policy,
     unique_name,
 )
 from crosswalk.providers.aws.rules import subnet_plan
@@ -284,7 +283,9 @@ def _key_policy(ctx, provider) -> Call:
                         "Sid": "CloudWatchLogsOfThisAccount",
                         "Effect": "Allow",
                         "Principal": {
-                            "Service": Call("pulumi.Output.concat", ["logs.", here, ".amazonaws.com"])
+                            "Service": Call(
+                                "pulumi.Output.concat", ["logs.", here, ".amazonaws.com"]
+                            )
                         },
                         "Action": KEY_USE_ACTIONS,
                         "Resource": "*",
@@ -305,7 +306,9 @@ def _key_policy(ctx, provider) -> Call:
 
 def _flow_logs(ctx, provider, vpc: Code, key: Code) -> None:
     """Every flow of the VPC, accepted or rejected, to an encrypted log group
-    kept a year: the record an incident response starts from."""
+    kept a year: the record an incident response starts from. The role VPC
+    flow logs write with is the identity layer's, as are AWS's other service
+    roles."""
     p, prog = ctx.platform, ctx.program
     line = ctx.line(("network",))
     group = prog.resource(
@@ -320,49 +323,6 @@ def _flow_logs(ctx, provider, vpc: Code, key: Code) -> None:
         line,
         opts(provider, **protect(ctx)),
     )
-    role = prog.resource(
-        ("flow_logs", "role"),
-        "aws.iam.Role",
-        f"{p.name}-vpc-flow-logs",
-        {
-            "description": f"VPC flow logs of platform {p.name}",
-            "assume_role_policy": trust_policy({"Service": "vpc-flow-logs.amazonaws.com"}),
-        },
-        line,
-        opts(provider),
-    )
-    prog.resource(
-        ("flow_logs", "policy"),
-        "aws.iam.RolePolicy",
-        f"{p.name}-vpc-flow-logs",
-        {
-            "role": Code(f"{role}.id"),
-            "policy": Call(
-                "pulumi.Output.json_dumps",
-                [
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": [
-                                    "logs:CreateLogStream",
-                                    "logs:DescribeLogStreams",
-                                    "logs:PutLogEvents",
-                                ],
-                                "Resource": [
-                                    Code(f"{group}.arn"),
-                                    Call("pulumi.Output.concat", [Code(f"{group}.arn"), ":*"]),
-                                ],
-                            }
-                        ],
-                    }
-                ],
-            ),
-        },
-        line,
-        opts(provider),
-    )
     prog.resource(
         "flow_log",
         "aws.ec2.FlowLog",
@@ -372,7 +332,8 @@ def _flow_logs(ctx, provider, vpc: Code, key: Code) -> None:
             "traffic_type": "ALL",
             "log_destination_type": "cloud-watch-logs",
             "log_destination": Code(f"{group}.arn"),
-            "iam_role_arn": Code(f"{role}.arn"),
+            # The identity layer's role, which may write this group only.
+            "iam_role_arn": ctx.upstream("01-identity", "flow_logs_role_arn"),
             "max_aggregation_interval": 60,
         },
         line,

@@ -19,6 +19,7 @@ stack = pulumi.get_stack()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 githuboidcprovider = config.require("githubOidcProvider")
+names_flowloggroup = config.require("names.flowLogGroup")
 tags = config.require_object("tags")
 
 # cloud
@@ -110,6 +111,107 @@ node_role_amazonec2containerr_f674fa = aws.iam.RolePolicyAttachment(
     "acme-node-AmazonEC2ContainerRegistryReadOnly",
     role=node_role.name,
     policy_arn="arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# network
+vpc_flow_logs_role = aws.iam.Role(
+    "acme-vpc-flow-logs",
+    description="VPC flow logs of platform acme",
+    assume_role_policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "vpc-flow-logs.amazonaws.com",
+                    },
+                    "Action": "sts:AssumeRole",
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# network
+vpc_flow_logs_role_policy = aws.iam.RolePolicy(
+    "acme-vpc-flow-logs",
+    role=vpc_flow_logs_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:CreateLogStream",
+                        "logs:DescribeLogStreams",
+                        "logs:PutLogEvents",
+                    ],
+                    "Resource": [
+                        pulumi.Output.concat(
+                            "arn:aws:logs:",
+                            "us-west-2",
+                            ":",
+                            caller.account_id,
+                            ":log-group:",
+                            names_flowloggroup,
+                        ),
+                        pulumi.Output.concat(
+                            pulumi.Output.concat(
+                                "arn:aws:logs:",
+                                "us-west-2",
+                                ":",
+                                caller.account_id,
+                                ":log-group:",
+                                names_flowloggroup,
+                            ),
+                            ":*",
+                        ),
+                    ],
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# appServices.datastores
+rds_monitoring_role = aws.iam.Role(
+    "acme-rds-monitoring",
+    description="RDS Enhanced Monitoring of platform acme",
+    assume_role_policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "monitoring.rds.amazonaws.com",
+                    },
+                    "Action": "sts:AssumeRole",
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# appServices.datastores
+rds_monitoring_role_policy = aws.iam.RolePolicyAttachment(
+    "acme-rds-monitoring",
+    role=rds_monitoring_role.name,
+    policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),
@@ -346,6 +448,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "route53:CreateHostedZone",
                         "route53:ListHostedZones",
                         "route53:ListHostedZonesByName",
+                        "route53:ListQueryLoggingConfigs",
                     ],
                     "Resource": "*",
                 },
@@ -389,6 +492,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                                 "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
                                 "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
                                 "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+                                "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
                             ],
                         },
                     },
@@ -426,6 +530,8 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "eks:ListClusters",
                         "elasticache:DescribeCacheEngineVersions",
                         "kms:ListAliases",
+                        "logs:DescribeLogGroups",
+                        "logs:DescribeResourcePolicies",
                         "rds:DescribeDBEngineVersions",
                         "secretsmanager:GetRandomPassword",
                         "sqs:ListQueues",
@@ -441,6 +547,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Effect": "Allow",
                     "Action": [
                         "ec2:AllocateAddress",
+                        "ec2:CreateFlowLogs",
                         "ec2:CreateInternetGateway",
                         "ec2:CreateNatGateway",
                         "ec2:CreateRouteTable",
@@ -472,6 +579,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:CreateSecurityGroup",
                         "ec2:CreateSubnet",
                         "ec2:CreateTags",
+                        "ec2:DeleteFlowLogs",
                         "ec2:DeleteInternetGateway",
                         "ec2:DeleteNatGateway",
                         "ec2:DeleteRoute",
@@ -556,11 +664,46 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Resource": account_arn(
                         "kms",
                         "key/*",
-                        "us-west-2",
+                        "*",
                     ),
                     "Condition": {
                         "StringEquals": {
                             "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:*KmsKey",
+                        "logs:*LogGroup",
+                        "logs:ListTagsForResource",
+                        "logs:PutRetentionPolicy",
+                        "logs:TagResource",
+                        "logs:UntagResource",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "logs",
+                            "log-group:/acme*",
+                            "*",
+                        ),
+                        account_arn(
+                            "logs",
+                            "log-group:/aws/route53/acme*",
+                            "*",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:PassRole",
+                    ],
+                    "Resource": vpc_flow_logs_role.arn,
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:PassedToService": "vpc-flow-logs.amazonaws.com",
                         },
                     },
                 },
@@ -688,28 +831,28 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "eks:UpdateNodegroupConfig",
                         "eks:UpdateNodegroupVersion",
                     ],
-                    "Resource": [
-                        account_arn(
-                            "eks",
-                            "cluster/acme-*",
-                            "us-west-2",
-                        ),
-                        account_arn(
-                            "eks",
-                            "nodegroup/acme-*",
-                            "us-west-2",
-                        ),
-                        account_arn(
-                            "eks",
-                            "addon/acme-*",
-                            "us-west-2",
-                        ),
-                        account_arn(
-                            "eks",
-                            "access-entry/acme-*",
-                            "us-west-2",
-                        ),
+                    "Resource": account_arn(
+                        "eks",
+                        "*/acme-*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:CreateGrant",
+                        "kms:DescribeKey",
                     ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
                 },
                 {
                     "Effect": "Allow",
@@ -758,9 +901,13 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "route53:*HostedZoneDNSSEC",
+                        "route53:*KeySigningKey",
+                        "route53:*QueryLoggingConfig",
                         "route53:ChangeTagsForResource",
                         "route53:DeleteHostedZone",
                         "route53:GetChange",
+                        "route53:GetDNSSEC",
                         "route53:GetHostedZone",
                         "route53:ListResourceRecordSets",
                         "route53:ListTagsForResource",
@@ -775,16 +922,33 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "logs:DeleteResourcePolicy",
+                        "logs:PutResourcePolicy",
+                    ],
+                    "Resource": account_arn(
+                        "logs",
+                        "*",
+                        "us-east-1",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "rds:AddTagsToResource",
                         "rds:CreateDBInstance",
+                        "rds:CreateDBParameterGroup",
                         "rds:CreateDBSnapshot",
                         "rds:CreateDBSubnetGroup",
                         "rds:DeleteDBInstance",
+                        "rds:DeleteDBParameterGroup",
                         "rds:DeleteDBSubnetGroup",
                         "rds:DescribeDBInstances",
+                        "rds:DescribeDBParameterGroups",
+                        "rds:DescribeDBParameters",
                         "rds:DescribeDBSubnetGroups",
                         "rds:ListTagsForResource",
                         "rds:ModifyDBInstance",
+                        "rds:ModifyDBParameterGroup",
                         "rds:ModifyDBSubnetGroup",
                         "rds:RebootDBInstance",
                         "rds:RemoveTagsFromResource",
@@ -792,17 +956,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Resource": [
                         account_arn(
                             "rds",
-                            "db:acme-*",
-                            "us-west-2",
-                        ),
-                        account_arn(
-                            "rds",
-                            "subgrp:acme-*",
-                            "us-west-2",
-                        ),
-                        account_arn(
-                            "rds",
-                            "snapshot:acme-*",
+                            "*:acme-*",
                             "us-west-2",
                         ),
                         account_arn(
@@ -816,6 +970,18 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                             "us-west-2",
                         ),
                     ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:PassRole",
+                    ],
+                    "Resource": rds_monitoring_role.arn,
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:PassedToService": "monitoring.rds.amazonaws.com",
+                        },
+                    },
                 },
                 {
                     "Effect": "Allow",
@@ -852,17 +1018,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Resource": [
                         account_arn(
                             "elasticache",
-                            "replicationgroup:acme-*",
-                            "us-west-2",
-                        ),
-                        account_arn(
-                            "elasticache",
-                            "cluster:acme-*",
-                            "us-west-2",
-                        ),
-                        account_arn(
-                            "elasticache",
-                            "subnetgroup:acme-*",
+                            "*:acme-*",
                             "us-west-2",
                         ),
                         account_arn(
@@ -904,7 +1060,9 @@ pulumi.export(
     automation_deploy_platform_role.arn,
 )
 pulumi.export("cluster_role_arn", cluster_role.arn)
+pulumi.export("flow_logs_role_arn", vpc_flow_logs_role.arn)
 pulumi.export("node_role_arn", node_role.arn)
+pulumi.export("rds_monitoring_role_arn", rds_monitoring_role.arn)
 pulumi.export("team_payments_role_arn", team_payments_role.arn)
 pulumi.export("team_platform_role_arn", team_platform_role.arn)
 pulumi.export("team_web_role_arn", team_web_role.arn)
