@@ -404,6 +404,28 @@ def _check_provider(c: _Checker) -> None:
             key=True,
             help="remove it; CI identities federate with GitHub through the cloud's own identity",
         )
+    binary_authorization = ("cluster", "binaryAuthorization")
+    written = "binaryAuthorization" in c.document.data.get("cluster", {})  # not the default
+    if written and p.cloud.provider != "gcp":
+        c.error(
+            "CW504",
+            f"'binaryAuthorization' applies only to GCP, not to {rules.title}",
+            binary_authorization,
+            key=True,
+            help="remove it; Binary Authorization is GKE's",
+        )
+    for store in p.app_services.datastores:
+        if store.enhanced_monitoring is None:
+            continue
+        if p.cloud.provider != "aws" or store.engine not in ("postgres", "mysql"):
+            c.error(
+                "CW504",
+                "'enhancedMonitoring' applies only to SQL datastores on AWS, not to "
+                + (store.engine if p.cloud.provider == "aws" else rules.title),
+                store.path + ("enhancedMonitoring",),
+                key=True,
+                help="remove it",
+            )
     if p.network.pod_cidr is not None and p.cloud.provider != "gcp":
         c.error(
             "CW504",
@@ -730,6 +752,16 @@ def _check_relaxed_defaults(c: _Checker) -> None:
             ("appServices", "ingress", "controller"),
             help="use 'envoy-gateway' (Gateway API) or 'traefik'",
         )
+    for store in p.app_services.datastores:
+        if store.enhanced_monitoring is False and p.cloud.provider == "aws":
+            c.warn(
+                "CW619",
+                f"datastore '{store.name}' turns enhanced monitoring off: no per-minute "
+                "metrics of its host's CPU, memory and disks",
+                store.path + ("enhancedMonitoring",),
+                help="remove 'enhancedMonitoring: false'; it costs a few CloudWatch Logs entries "
+                "a minute",
+            )
     if not p.deletion_protection:
         c.warn(
             "CW611",
@@ -738,6 +770,25 @@ def _check_relaxed_defaults(c: _Checker) -> None:
             ("deletionProtection",),
             help="keep it on where data matters; turn it off only in environments you rebuild",
         )
+    if p.cloud.provider == "gcp" and not p.cluster.binary_authorization:
+        c.warn(
+            "CW612",
+            "Binary Authorization is off: GKE runs any image, whatever the project's or the "
+            "organization's policy requires",
+            ("cluster", "binaryAuthorization"),
+            help="remove 'binaryAuthorization: false'; it is on by default and enforces the "
+            "project's policy, which allows every image until you tighten it",
+        )
+    for team in p.teams:
+        if not team.members:
+            c.warn(
+                "CW618",
+                f"team '{team.name}' has no members: it grants nothing, neither a cloud role "
+                "nor access to the cluster or its namespaces",
+                team.path,
+                help="list who makes up the team under 'members' (the cloud's principals: IAM role ARNs, "
+                "Google accounts or groups, Entra object ids)",
+            )
     if p.cluster.encryption_at_host is False and p.cloud.provider == "azure":
         c.warn(
             "CW615",

@@ -75,6 +75,7 @@ CODES: dict[str, str] = {
     "CW512": "Kubernetes version not offered by the cloud",
     "CW513": "tag not allowed by the cloud",
     "CW514": "more zones than the region offers",
+    "CW515": "CI identity's deploy policy too large for one AWS role",
     # CW6xx: secure defaults relaxed on purpose (warnings)
     "CW601": "public API endpoint open to the internet",
     "CW602": "namespace allows privileged pods",
@@ -86,8 +87,11 @@ CODES: dict[str, str] = {
     "CW609": "Kubernetes version near or past its end of standard support",
     "CW610": "policy engine audits instead of enforcing",
     "CW611": "deletion protection turned off",
+    "CW612": "Binary Authorization turned off",
     "CW615": "encryption at host turned off",
     "CW616": "OS disk too large for the VM size's local disk",
+    "CW618": "team without members grants nothing",
+    "CW619": "datastore enhanced monitoring turned off",
 }
 
 

@@ -220,6 +220,7 @@ class Cluster:
     node_pools: tuple[NodePool, ...]
     namespaces: tuple[Namespace, ...]
     path: tuple = ("cluster",)
+    binary_authorization: bool = True  # GCP only: GKE enforces the project's policy
     encryption_at_host: bool | None = None  # Azure only; unset means on
 
 
@@ -247,6 +248,7 @@ class Datastore:
     backup_retention_days: int
     path: tuple
     renamed_from: tuple[str, ...] = ()  # earlier names, oldest first
+    enhanced_monitoring: bool | None = None  # None: not set (on, where it applies)
 
     @property
     def cloud_name(self) -> str:
@@ -470,6 +472,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             d["backupRetentionDays"],
             ("appServices", "datastores", i),
             earlier_names(d.get("renamedFrom")),
+            d.get("enhancedMonitoring"),
         )
         for i, d in enumerate(app_services.get("datastores", []))
     )
@@ -506,6 +509,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             ),
             pools,
             namespaces,
+            binary_authorization=cluster.get("binaryAuthorization", True),
             encryption_at_host=cluster.get("encryptionAtHost"),
         ),
         services=ClusterServices(
@@ -643,6 +647,7 @@ PER_ENVIRONMENT: tuple[PerEnvironment, ...] = (
     PerEnvironment("appServices.datastores[].storageGb"),
     PerEnvironment("appServices.datastores[].backupRetentionDays"),
     PerEnvironment("appServices.datastores[].highAvailability"),
+    PerEnvironment("appServices.datastores[].enhancedMonitoring", frozenset({"aws"})),
     PerEnvironment("apps[].image"),
     PerEnvironment("apps[].replicas"),
     PerEnvironment("apps[].resources.cpu"),

@@ -267,3 +267,402 @@ def test_exports_other_layers_read_keep_their_names(aws) -> None:
     kubeconfig = json.loads(reveal(exports["kubeconfig"]))
     user = kubeconfig["users"][0]["user"]["exec"]
     assert user["command"] == "aws" and "acme-cluster" in user["args"]
+
+
+# --- least privilege of the identity layer (teams without members, CI policies) ---------
+
+MEMBERLESS_ADMIN = """\
+apiVersion: crosswalk/v1
+kind: Platform
+name: demo
+cloud: {provider: aws, region: us-west-2}
+identity:
+  teams:
+    - {name: ops, access: admin}
+    - name: web
+      access: developer
+      members: ["arn:aws:iam::123456789012:role/WebTeam"]
+      namespaces: [web]
+cluster:
+  nodePools: [{name: general}]
+  namespaces: [{name: web, team: web}]
+"""
+
+
+def plan_of_text(text: str, tmp_path_factory, name: str):
+    source = tmp_path_factory.mktemp(name) / "platform.yaml"
+    source.write_text(text, encoding="utf-8")
+    out = source.parent / "out"
+    result = compile_file(source, out)
+    assert result.files, [d.render() for d in result.report.errors]
+    plan = plan_tree(out, "dev")
+    assert [s.dir for s in plan.stacks if s.error is not None] == []
+    return out, plan
+
+
+def test_a_team_without_members_grants_nothing(tmp_path_factory) -> None:
+    """No role trusting the whole account (any principal allowed
+    sts:AssumeRole on * would become the team), no export, no access entry;
+    with no admin team left, the deployer keeps its entry."""
+    _, plan = plan_of_text(MEMBERLESS_ADMIN, tmp_path_factory, "memberless")
+    identity = plan.stack("01-identity")
+    roles = {r.name: r for r in identity.resources if r.type == "aws:iam/role:Role"}
+    assert "demo-team-ops" not in roles and "demo-team-web" in roles
+    for role in roles.values():
+        for statement in json.loads(reveal(role.inputs)["assumeRolePolicy"])["Statement"]:
+            assert not str(statement.get("Principal", {}).get("AWS", "")).endswith(":root")
+    assert "team_ops_role_arn" not in identity.exports
+    entries = reveal(one(cluster_records(plan), "eks:index:Cluster").inputs)["accessEntries"]
+    assert sorted(entries) == ["deployer", "team-web"]
+    assert entries["deployer"]["accessPolicies"]["cluster-admin"]["policyArn"] == ADMIN
+    assert "accessPolicies" not in entries["team-web"]
+
+
+FULL = """\
+apiVersion: crosswalk/v1
+kind: Platform
+name: demo
+cloud: {provider: aws, region: us-west-2, account: "123456789012"}
+identity:
+  teams:
+    - {name: ops, access: admin, members: ["arn:aws:iam::123456789012:role/Ops"]}
+  automation:
+AUTOMATION
+registries: [{name: images}]
+cluster:
+  nodePools: [{name: general}]
+  namespaces: [{name: shop}]
+appServices:
+  dns: {zone: example.com}
+  certificates: {email: ops@example.com}
+  datastores:
+    - {name: orders, engine: postgres}
+    - {name: cache, engine: redis}
+    - {name: events, engine: queue}
+    - {name: carts, engine: document}
+apps:
+  - name: checkout
+    namespace: shop
+    image: ghcr.io/demo/checkout:1.0
+    uses: [orders, cache, events, carts]
+"""
+LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services", "apps")
+STACKS = {
+    "identity": "01-identity",
+    "managed-infra": "02-managed-infra",
+    "cluster": "03-cluster",
+    "cluster-services": "04-cluster-services",
+    "app-services": "05-app-services",
+    "apps": "06-apps/",
+}
+
+
+def full_platform(bots: dict[str, list[str]], name: str = "demo") -> str:
+    automation = "\n".join(
+        f"    - {{name: {bot}, github: {{repository: demo/platform, ref: refs/heads/main}}, "
+        f"layers: [{', '.join(layers)}]}}"
+        for bot, layers in bots.items()
+    )
+    return FULL.replace("AUTOMATION", automation).replace("name: demo\n", f"name: {name}\n", 1)
+
+
+@pytest.fixture(scope="module")
+def per_layer(tmp_path_factory):
+    """Every kind of resource crosswalk makes on AWS, and one CI identity per layer."""
+    return plan_of_text(
+        full_platform({f"ci-{layer}": [layer] for layer in LAYERS}), tmp_path_factory, "full"
+    )
+
+
+def ci_policy(plan, platform: str, bot: str) -> dict:
+    (policy,) = [
+        r
+        for r in plan.stack("01-identity").resources
+        if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name == f"{platform}-ci-{bot}"
+    ]
+    return json.loads(reveal(policy.inputs)["policy"])
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def allows(document: dict, action: str, resource: str | None = None) -> bool:
+    """Whether an Allow statement names the action (and, when given, a
+    resource pattern matching the ARN), whatever its condition."""
+    from fnmatch import fnmatchcase
+
+    return any(
+        any(fnmatchcase(action.lower(), a.lower()) for a in as_list(st["Action"]))
+        and (resource is None or any(fnmatchcase(resource, r) for r in as_list(st["Resource"])))
+        for st in document["Statement"]
+        if st["Effect"] == "Allow"
+    )
+
+
+# What a deploy identity must be allowed to make each type the programs register.
+TYPE_ACTIONS = {
+    "aws:iam/role:Role": ["iam:CreateRole", "iam:TagRole", "iam:GetRole", "iam:DeleteRole"],
+    "aws:iam/rolePolicy:RolePolicy": ["iam:PutRolePolicy", "iam:DeleteRolePolicy"],
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ["iam:AttachRolePolicy"],
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ["iam:CreateOpenIDConnectProvider"],
+    "aws:ec2/vpc:Vpc": ["ec2:CreateVpc", "ec2:ModifyVpcAttribute", "ec2:DescribeVpcs"],
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": [
+        "ec2:CreateTags",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+    ],
+    "aws:ec2/subnet:Subnet": ["ec2:CreateSubnet", "ec2:ModifySubnetAttribute"],
+    "aws:ec2/internetGateway:InternetGateway": [
+        "ec2:CreateInternetGateway",
+        "ec2:AttachInternetGateway",
+    ],
+    "aws:ec2/routeTable:RouteTable": ["ec2:CreateRouteTable", "ec2:CreateRoute"],
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": ["ec2:AssociateRouteTable"],
+    "aws:ec2/eip:Eip": ["ec2:AllocateAddress", "ec2:ReleaseAddress"],
+    "aws:ec2/natGateway:NatGateway": ["ec2:CreateNatGateway", "ec2:DeleteNatGateway"],
+    "aws:ec2/securityGroup:SecurityGroup": [
+        "ec2:CreateSecurityGroup",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+    ],
+    "aws:kms/key:Key": ["kms:CreateKey", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion"],
+    "aws:kms/alias:Alias": ["kms:CreateAlias"],
+    "aws:ecr/repository:Repository": ["ecr:CreateRepository", "kms:CreateGrant"],
+    "aws:route53/zone:Zone": ["route53:CreateHostedZone", "route53:ChangeTagsForResource"],
+    "aws:rds/subnetGroup:SubnetGroup": ["rds:CreateDBSubnetGroup"],
+    "aws:rds/instance:Instance": [
+        "rds:CreateDBInstance",
+        "rds:AddTagsToResource",
+        "secretsmanager:CreateSecret",
+        "iam:CreateServiceLinkedRole",
+    ],
+    "aws:elasticache/subnetGroup:SubnetGroup": ["elasticache:CreateCacheSubnetGroup"],
+    "aws:elasticache/replicationGroup:ReplicationGroup": [
+        "elasticache:CreateReplicationGroup",
+        "secretsmanager:GetRandomPassword",
+    ],
+    "aws:sqs/queue:Queue": ["sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue"],
+    "aws:dynamodb/table:Table": ["dynamodb:CreateTable", "dynamodb:UpdateContinuousBackups"],
+    "eks:index:Cluster": [
+        "eks:CreateCluster",
+        "eks:CreateAccessEntry",
+        "eks:AssociateAccessPolicy",
+        "iam:CreateOpenIDConnectProvider",
+        "iam:PassRole",
+        "kms:CreateGrant",
+        "iam:CreateServiceLinkedRole",
+    ],
+    "eks:index:ManagedNodeGroup": ["eks:CreateNodegroup", "iam:PassRole"],
+    "eks:index:VpcCniAddon": ["eks:CreateAddon", "iam:PassRole"],
+    "eks:index:Addon": ["eks:CreateAddon"],
+    "aws:cloudwatch/logGroup:LogGroup": [
+        "logs:CreateLogGroup",
+        "logs:PutRetentionPolicy",
+        "logs:AssociateKmsKey",
+    ],
+    "aws:ec2/flowLog:FlowLog": ["ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "iam:PassRole"],
+    "aws:rds/parameterGroup:ParameterGroup": [
+        "rds:CreateDBParameterGroup",
+        "rds:ModifyDBParameterGroup",
+    ],
+    "aws:route53/keySigningKey:KeySigningKey": [
+        "route53:CreateKeySigningKey",
+        "route53:ActivateKeySigningKey",
+    ],
+    "aws:route53/hostedZoneDnsSec:HostedZoneDnsSec": ["route53:EnableHostedZoneDNSSEC"],
+    "aws:route53/queryLog:QueryLog": ["route53:CreateQueryLoggingConfig"],
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": ["logs:PutResourcePolicy"],
+}
+READ_ONLY = ("Describe", "List", "Get")
+# Writes AWS offers on "*" only (no resource type to name).
+UNRESTRICTABLE_WRITES = {"route53:CreateHostedZone", "secretsmanager:GetRandomPassword"}
+
+
+def layer_records(plan, layer: str):
+    return [
+        r
+        for s in plan.stacks
+        if s.dir == STACKS[layer]
+        or (STACKS[layer].endswith("/") and s.dir.startswith(STACKS[layer]))
+        for r in s.resources
+        if not r.type.startswith(("kubernetes:", "pulumi:"))
+    ]
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_each_layers_deploy_identity_may_make_what_its_programs_make(per_layer, layer) -> None:
+    _, plan = per_layer
+    policy = ci_policy(plan, "demo", f"ci-{layer}")
+    records = layer_records(plan, layer)
+    assert records
+    for record in records:
+        assert record.type in TYPE_ACTIONS, f"{record.type}: say what deploying it takes"
+        if record.operation == "read":
+            # The identity layer's role, read by its name.
+            arn = "arn:aws:iam::123456789012:role/" + record.id
+            assert allows(policy, "iam:GetRole", arn), record.name
+            continue
+        for action in TYPE_ACTIONS[record.type]:
+            assert allows(policy, action), (layer, record.type, action)
+        if record.type == "aws:iam/role:Role":
+            # Pulumi names the role after the resource, with a random suffix.
+            arn = record.outputs["arn"] + "-1a2b3c4"
+            for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRole"):
+                assert allows(policy, action, arn), (layer, record.name, action)
+
+
+def test_a_layers_deploy_identity_manages_only_its_own_roles(per_layer) -> None:
+    _, plan = per_layer
+    apps = ci_policy(plan, "demo", "ci-apps")
+    assert not allows(apps, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/demo-ci-ci-apps")
+    assert not allows(apps, "iam:CreateRole", "arn:aws:iam::123456789012:role/other-app-x")
+    services = ci_policy(plan, "demo", "ci-cluster-services")
+    assert not allows(services, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/demo-node")
+    assert allows(services, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/demo-fluent-bit-1")
+    # managed-infra makes no role: it only passes the identity layer's flow-log role.
+    infra = ci_policy(plan, "demo", "ci-managed-infra")["Statement"]
+    iam = [st for st in infra if any(a.startswith("iam:") for a in as_list(st["Action"]))]
+    assert [(st["Action"], st["Resource"]) for st in iam] == [
+        (["iam:PassRole"], "arn:aws:iam::123456789012:role/demo-vpc-flow-logs")
+    ]
+
+
+FORBIDDEN = {
+    "iam:CreateUser",
+    "iam:CreateAccessKey",
+    "iam:UpdateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:AttachUserPolicy",
+    "iam:AttachGroupPolicy",
+    "iam:PutUserPolicy",
+    "iam:PutGroupPolicy",
+    "iam:AddUserToGroup",
+    "iam:DeleteRolePermissionsBoundary",
+    "sts:AssumeRole",
+}
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_deploy_identities_hold_no_write_on_everything(per_layer, layer) -> None:
+    """Every write is limited to the platform's resources by ARN or by a
+    condition; IAM never on "*"; nothing that makes static credentials or
+    rewrites a managed policy."""
+    _, plan = per_layer
+    policy = ci_policy(plan, "demo", f"ci-{layer}")
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions = as_list(statement["Action"])
+        assert "*" not in actions and not any(a.endswith(":*") for a in actions)
+        for action in FORBIDDEN:
+            assert not allows({"Statement": [statement]}, action), action
+        if "*" in as_list(statement["Resource"]) and "Condition" not in statement:
+            for action in actions:
+                assert (
+                    action.split(":")[1].startswith(READ_ONLY) or action in UNRESTRICTABLE_WRITES
+                ), action
+                assert not action.startswith("iam:") or action == "iam:ListOpenIDConnectProviders"
+        if "iam:PassRole" in actions:
+            assert actions == ["iam:PassRole"] and "*" not in as_list(statement["Resource"])
+            assert statement["Condition"]["StringEquals"]["iam:PassedToService"]
+        if "iam:AttachRolePolicy" in actions:
+            attached = statement["Condition"]["ArnEquals"]["iam:PolicyARN"]
+            assert attached and all(a.startswith("arn:aws:iam::aws:policy/") for a in attached)
+
+
+def test_roles_are_passed_only_to_eks_and_attached_only_the_platforms_policies(per_layer) -> None:
+    _, plan = per_layer
+    policy = ci_policy(plan, "demo", "ci-cluster")
+    passed = {
+        r: st["Condition"]["StringEquals"]["iam:PassedToService"]
+        for st in policy["Statement"]
+        if "iam:PassRole" in as_list(st["Action"])
+        for r in as_list(st["Resource"])
+    }
+    account = "arn:aws:iam::123456789012:role/"
+    assert passed == {
+        account + "demo-cluster": "eks.amazonaws.com",
+        account + "demo-vpc-cni-*": "eks.amazonaws.com",
+        account + "demo-ebs-csi-*": "eks.amazonaws.com",
+        account + "demo-node": ["eks.amazonaws.com", "ec2.amazonaws.com"],
+    }
+    attached = {
+        reveal(r.inputs)["policyArn"]
+        for layer in LAYERS
+        for r in layer_records(plan, layer)
+        if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    }
+    allowed = {
+        arn
+        for layer in LAYERS
+        for st in ci_policy(plan, "demo", f"ci-{layer}")["Statement"]
+        if "iam:AttachRolePolicy" in as_list(st["Action"])
+        for arn in st["Condition"]["ArnEquals"]["iam:PolicyARN"]
+    }
+    assert allowed == attached
+
+
+def test_tagged_and_tagging_conditions_name_the_platform(per_layer) -> None:
+    _, plan = per_layer
+    policy = ci_policy(plan, "demo", "ci-managed-infra")
+    conditions = [st.get("Condition", {}).get("StringEquals", {}) for st in policy["Statement"]]
+    assert {"aws:ResourceTag/crosswalk/platform": "demo"} in conditions
+    assert {"aws:RequestTag/crosswalk/platform": "demo"} in conditions
+    create_tags = [c for c in conditions if "ec2:CreateAction" in c]
+    assert create_tags and "CreateVpc" in create_tags[0]["ec2:CreateAction"]
+
+
+def test_deploy_policies_are_measured_as_aws_counts_them(per_layer) -> None:
+    """Validation's measure of a deploy policy (CW515) is the size of the
+    policy the program makes."""
+    from crosswalk.compiler.document import parse_document
+    from crosswalk.compiler.model import build_platform
+    from crosswalk.providers.aws.deploy_policy import policy_size
+
+    document, _ = parse_document(
+        full_platform({f"ci-{layer}": [layer] for layer in LAYERS}).encode(), "platform.yaml"
+    )
+    platform = build_platform(document.data)
+    _, plan = per_layer
+    for layer in LAYERS:
+        policy = ci_policy(plan, "demo", f"ci-{layer}")
+        made = len(json.dumps(policy, separators=(",", ":")))
+        # The offline plan's roles lack the 8 characters Pulumi adds to their names.
+        passed = sum(
+            not arn.endswith("*")
+            for st in policy["Statement"]
+            if st["Action"] in (["iam:PassRole"], ["iam:GetRole"])
+            for arn in as_list(st["Resource"])
+        )
+        assert policy_size(platform, [layer]) == made + 8 * passed, layer
+
+
+def test_one_identity_for_every_layer_is_split_when_aws_cannot_hold_its_policy(
+    tmp_path_factory,
+) -> None:
+    """AWS holds 10,240 characters (whitespace aside) of inline policies per
+    role. A platform of the longest name with every kind of resource: one
+    identity for all its layers is refused at its layers, naming the size;
+    the platform's layers and the apps' fit, each with what its layers make."""
+    from crosswalk.compiler.document import parse_document
+    from crosswalk.compiler.pipeline import check_document
+
+    name = "a" * 20
+    text = full_platform({"all": list(LAYERS)}, name=name)
+    document, _ = parse_document(text.encode(), "platform.yaml")
+    (error,) = [d for d in check_document(document).report.errors]
+    assert error.code == "CW515" and "10,240" in error.message
+    assert "layers: [identity" in text.splitlines()[error.span.line - 1]
+    split = {"platform": list(LAYERS[:4]), "services": list(LAYERS[4:])}
+    _, plan = plan_of_text(full_platform(split, name=name), tmp_path_factory, "longest")
+    for bot, layers in split.items():
+        policy = ci_policy(plan, name, bot)
+        assert len(json.dumps(policy, separators=(",", ":"))) <= 10_240
+        for layer in layers:
+            for record in layer_records(plan, layer):
+                if record.operation != "read":
+                    for action in TYPE_ACTIONS[record.type]:
+                        assert allows(policy, action), (layer, record.type, action)

@@ -19,7 +19,10 @@ name: acme
 cloud: {provider: aws, region: us-west-2}
 identity:
   teams:
-    - {name: payments, access: developer, namespaces: [payments]}
+    - name: payments
+      access: developer
+      namespaces: [payments]
+      members: ["arn:aws:iam::123456789012:role/Payments"]
 cluster:
   nodePools:
     - {name: general, min: 2, max: 6}
@@ -48,6 +51,17 @@ apps:
 """
 # line numbers in BASE, for readable assertions
 LINE = {line.strip(): n for n, line in enumerate(BASE.splitlines(), 1)}
+
+
+# The base team's member, as each cloud names a principal (CW507).
+MEMBERS = {
+    "gcp": "user:payments@example.com",
+    "azure": "00000000-0000-0000-0000-00000000000a",
+}
+
+
+def member_on(text: str, cloud: str) -> str:
+    return text.replace("arn:aws:iam::123456789012:role/Payments", MEMBERS[cloud])
 
 
 def check(text: str):
@@ -227,7 +241,7 @@ def test_what_may_differ_is_said_for_the_cloud() -> None:
         "provider: aws, region: us-west-2", "provider: gcp, region: us-central1, project: acme-dev"
     )
     gcp = gcp.replace("machineType: c6i.2xlarge", "machineType: c2-standard-8")
-    assert [x.code for x in check(gcp)] == []
+    assert [x.code for x in check(member_on(gcp, "gcp"))] == []
 
 
 def test_prod_override_setting_min_above_max_is_reported_at_the_override() -> None:
@@ -270,7 +284,7 @@ def _on_gcp(text: str) -> str:
     text = text.replace(
         "provider: aws, region: us-west-2", "provider: gcp, region: us-central1, project: acme-prod"
     )
-    return text.replace("machineType: c6i.2xlarge", "machineType: c2-standard-8")
+    return member_on(text.replace("machineType: c6i.2xlarge", "machineType: c2-standard-8"), "gcp")
 
 
 def test_override_that_breaks_a_check_elsewhere_names_the_environment() -> None:
@@ -331,8 +345,8 @@ def test_every_environment_is_checked() -> None:
         ("uses: [orders]", "uses: [ordrs]", "CW303", "did you mean 'orders'?"),
         ("dependsOn: [checkout]", "dependsOn: [checkot]", "CW304", "did you mean 'checkout'?"),
         (
-            "namespaces: [payments]}",
-            "namespaces: [xyz]}",
+            "namespaces: [payments]",
+            "namespaces: [xyz]",
             "CW301",
             "declared: 'payments', 'storefront'",
         ),
@@ -350,7 +364,9 @@ def test_unknown_region_suggests_a_known_one() -> None:
     text = BASE.replace(
         "{provider: aws, region: us-west-2}", "{provider: azure, region: west-europe}"
     )
-    text = text.replace("machineType: c6i.2xlarge", "machineType: Standard_D8s_v5")
+    text = member_on(
+        text.replace("machineType: c6i.2xlarge", "machineType: Standard_D8s_v5"), "azure"
+    )
     d = only(check(text))
     assert (d.code, d.severity, d.help) == ("CW502", "error", "did you mean 'westeurope'?")
     assert d.message == "'west-europe' is not an Azure region"
@@ -384,7 +400,7 @@ def test_gcp_needs_a_project() -> None:
     text = BASE.replace(
         "{provider: aws, region: us-west-2}", "{provider: gcp, region: europe-west1}"
     )
-    text = text.replace("machineType: c6i.2xlarge", "machineType: n2-standard-8")
+    text = member_on(text.replace("machineType: c6i.2xlarge", "machineType: n2-standard-8"), "gcp")
     d = only(check(text))
     assert (d.code, d.span) == ("CW501", Span(4, 1))
 
@@ -504,3 +520,14 @@ def test_the_default_version_has_standard_support_on_every_cloud(cloud: str) -> 
     assert default == "1.35"
     (entry,) = [v for v in rules_for(cloud).kubernetes_versions if v.minor == default]
     assert (entry.end_of_standard - date(2026, 12, 2)).days > 90
+
+
+# --- teams ----------------------------------------------------------------------------
+
+
+def test_a_team_without_members_is_said_to_grant_nothing() -> None:
+    text = BASE.replace('      members: ["arn:aws:iam::123456789012:role/Payments"]\n', "")
+    d = only(check(text))
+    assert (d.code, d.severity, d.path) == ("CW618", "warning", "identity.teams[0]")
+    assert "grants nothing" in d.message
+    assert d.span.line == line_of(text, "- name: payments")

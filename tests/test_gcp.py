@@ -17,9 +17,11 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from crosswalk.compiler.diagnostics import Span
 from crosswalk.compiler.document import parse_document
 from crosswalk.compiler.emit import compile_document
 from crosswalk.compiler.mock_values import Secret, reveal
+from crosswalk.compiler.pipeline import check_document
 from crosswalk.compiler.plan import PlanResult, plan_tree
 from crosswalk.compiler.writer import write_tree
 from crosswalk.providers.gcp.common import gcp_id
@@ -234,7 +236,13 @@ def test_variant_plans(variant_tree: Path) -> None:
     assert instance.inputs["databaseVersion"] == "MYSQL_8_0"
     settings = instance.inputs["settings"]
     assert settings["backupConfiguration"]["binaryLogEnabled"] is True
-    assert settings["databaseFlags"] == [{"name": "cloudsql_iam_authentication", "value": "on"}]
+    # MySQL: IAM logins, and the CIS flags (no LOAD DATA LOCAL, SHOW DATABASES
+    # lists only what a user may see).
+    assert {f["name"]: f["value"] for f in settings["databaseFlags"]} == {
+        "cloudsql_iam_authentication": "on",
+        "local_infile": "off",
+        "skip_show_database": "on",
+    }
     (cache,) = of_type(plan, "gcp:redis/instance:Instance")
     assert (cache.inputs["tier"], cache.inputs["redisVersion"], cache.inputs["memorySizeGb"]) == (
         "STANDARD_HA",
@@ -312,13 +320,60 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
         for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember", "01-identity")
         if r.name.startswith("acme-ci-deploy-apps-")
     }
+    custom = {
+        r.name: r.inputs for r in of_type(sample_plan, "gcp:projects/iAMCustomRole:IAMCustomRole")
+    }
+    sql_users = "projects/acme-platform-prod/roles/acme_prod_ci_deploy_apps_sql_users"
+    pubsub_grants = "projects/acme-platform-prod/roles/acme_prod_ci_deploy_apps_pubsub_grants"
     assert roles == {
         "roles/container.developer",
-        "roles/cloudsql.admin",
-        "roles/pubsub.admin",
         "roles/iam.serviceAccountAdmin",
-        "roles/resourcemanager.projectIamAdmin",  # conditioned: the next assertion
+        "roles/resourcemanager.projectIamAdmin",  # conditioned: the next assertions
+        sql_users,
+        pubsub_grants,
     }
+    # No project-wide cloudsql.admin or pubsub.admin: it creates IAM database
+    # users on the platform's instances, and grants topics and subscriptions.
+    assert custom["acme-ci-deploy-apps-sql-users"]["permissions"] == [
+        "cloudsql.instances.get",
+        "cloudsql.users.create",
+        "cloudsql.users.delete",
+        "cloudsql.users.get",
+        "cloudsql.users.list",
+        "cloudsql.users.update",
+    ]
+    assert {
+        p.split(".")[-1] for p in custom["acme-ci-deploy-apps-pubsub-grants"]["permissions"]
+    } == {
+        "get",
+        "getIamPolicy",
+        "setIamPolicy",
+    }
+    members = {
+        r.name: r.inputs
+        for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember", "01-identity")
+    }
+    assert members["acme-ci-deploy-apps-sql-users"]["condition"]["expression"] == (
+        'resource.name == "projects/acme-platform-prod/instances/acme-prod-orders"'
+    )
+    # The platform's deployer may grant the roles the platform grants, never owner.
+    platform = members["acme-ci-deploy-platform-grants"]
+    assert platform["role"] == "roles/resourcemanager.projectIamAdmin"
+    expression = platform["condition"]["expression"]
+    assert expression.startswith(
+        "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(["
+    )
+    grantable = set(expression.split("hasOnly([", 1)[1].rstrip("])").replace("'", "").split(", "))
+    # (every project role of the identity layer, and app-services' DNS reader)
+    granted = {inputs["role"] for inputs in members.values()} | {"roles/dns.reader"}
+    assert granted <= grantable
+    assert not {"roles/owner", "roles/editor", "roles/iam.securityAdmin"} & grantable
+    assert not [
+        r
+        for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember")
+        if r.inputs["role"] == "roles/resourcemanager.projectIamAdmin"
+        and "condition" not in r.inputs
+    ]
     (grants,) = [
         r
         for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember")
@@ -383,6 +438,14 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
     assert i["databaseEncryption"]["state"] == "ENCRYPTED"
     assert i["databaseEncryption"]["keyName"].endswith("/cryptoKeys/acme-secrets")
     assert i["datapathProvider"] == "ADVANCED_DATAPATH"  # enforces NetworkPolicies
+    assert i["enableIntranodeVisibility"] is True  # same-node traffic in the flow logs
+    # Binary Authorization enforces the project's (or organization's) policy.
+    assert i["binaryAuthorization"] == {"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"}
+    apis = {
+        r.inputs["service"]
+        for r in of_type(sample_plan, "gcp:projects/service:Service", "03-cluster")
+    }
+    assert "binaryauthorization.googleapis.com" in apis
     assert i["releaseChannel"] == {"channel": "REGULAR"}
     assert i["enableShieldedNodes"] is True
     assert i["deletionProtection"] is True  # prod
@@ -420,6 +483,45 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
     kubeconfig = json.loads(reveal(exports["kubeconfig"]))
     assert kubeconfig["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
     assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://")
+
+
+def test_binary_authorization_off_is_declared_and_warned(tmp_path: Path) -> None:
+    data = load(SAMPLE)
+    data["cluster"]["binaryAuthorization"] = False
+    write_tree(compile_data(data), tmp_path)
+    plan = plan_tree(tmp_path, "prod", only=["03-cluster"])
+    (cluster,) = of_type(plan, "gcp:container/cluster:Cluster")
+    assert "binaryAuthorization" not in cluster.inputs
+    apis = {
+        r.inputs["service"] for r in of_type(plan, "gcp:projects/service:Service", "03-cluster")
+    }
+    assert "binaryauthorization.googleapis.com" not in apis
+
+    text = SAMPLE.read_text(encoding="utf-8").replace(
+        "\ncluster:\n", "\ncluster:\n  binaryAuthorization: false\n", 1
+    )
+    document, problems = parse_document(text.encode("utf-8"), "platform.yaml")
+    assert document is not None, problems
+    report = check_document(document).report
+    assert not report.errors, [d.render() for d in report.errors]
+    (warning,) = [d for d in report.sorted() if d.code == "CW612"]
+    line = text.splitlines().index("  binaryAuthorization: false") + 1
+    assert warning.span == Span(line, len("  binaryAuthorization: ") + 1)
+    assert warning.path == "cluster.binaryAuthorization"
+
+
+def test_binary_authorization_is_gcp_only() -> None:
+    text = (ROOT / "samples" / "aws" / "platform.yaml").read_text(encoding="utf-8")
+    text = text.replace("\ncluster:\n", "\ncluster:\n  binaryAuthorization: true\n", 1)
+    document, problems = parse_document(text.encode("utf-8"), "platform.yaml")
+    assert document is not None, problems
+    codes = [d.code for d in check_document(document).report.errors]
+    assert codes == ["CW504"]
+    # Unwritten, the default is no error on another cloud.
+    document, _ = parse_document(
+        (ROOT / "samples" / "aws" / "platform.yaml").read_bytes(), "platform.yaml"
+    )
+    assert not [d.code for d in check_document(document).report.sorted() if d.code == "CW504"]
 
 
 def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
@@ -498,7 +600,23 @@ def test_datastores_are_private_encrypted_backed_up_and_protected(
     assert settings["backupConfiguration"]["enabled"] is True
     assert settings["backupConfiguration"]["pointInTimeRecoveryEnabled"] is True
     assert settings["backupConfiguration"]["backupRetentionSettings"]["retainedBackups"] == 14
-    assert settings["databaseFlags"] == [{"name": "cloudsql.iam_authentication", "value": "on"}]
+    # IAM logins, and the CIS benchmark's logging: connections, DDL, lock
+    # waits, errors, and pgAudit for schema and role changes.
+    assert {f["name"]: f["value"] for f in settings["databaseFlags"]} == {
+        "cloudsql.iam_authentication": "on",
+        "log_connections": "on",
+        "log_disconnections": "on",
+        "log_checkpoints": "on",
+        "log_lock_waits": "on",
+        "log_duration": "on",
+        "log_hostname": "on",
+        "log_statement": "ddl",
+        "log_min_messages": "warning",
+        "log_min_error_statement": "error",
+        "log_min_duration_statement": "-1",
+        "cloudsql.enable_pgaudit": "on",
+        "pgaudit.log": "ddl,role",
+    }
     assert settings["availabilityType"] == "REGIONAL"  # highAvailability in prod
     assert settings["edition"] == "ENTERPRISE"
     assert (

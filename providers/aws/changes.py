@@ -38,8 +38,19 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "remoteAccess",
     ),
     "eks:index:VpcCniAddon": ("clusterName",),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", "namePrefix"),
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": ("policyName",),
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": ("vpcId",),
     "aws:ec2/eip:Eip": ("domain", "networkBorderGroup", "publicIpv4Pool"),
+    "aws:ec2/flowLog:FlowLog": (
+        "vpcId",
+        "trafficType",
+        "logDestination",
+        "logDestinationType",
+        "iamRoleArn",
+        "maxAggregationInterval",
+        "logFormat",
+    ),
     "aws:ec2/internetGateway:InternetGateway": (),
     "aws:ec2/natGateway:NatGateway": (
         "allocationId",
@@ -107,6 +118,10 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "characterSetName",
         "timezone",
     ),
+    "aws:route53/hostedZoneDnsSec:HostedZoneDnsSec": ("hostedZoneId",),
+    "aws:route53/keySigningKey:KeySigningKey": ("hostedZoneId", "keyManagementServiceArn", "name"),
+    "aws:route53/queryLog:QueryLog": ("zoneId", "cloudwatchLogGroupArn"),
+    "aws:rds/parameterGroup:ParameterGroup": ("name", "namePrefix", "family", "description"),
     "aws:rds/subnetGroup:SubnetGroup": ("name", "namePrefix"),
     "aws:route53/zone:Zone": ("name", "delegationSetId"),
     "aws:sqs/queue:Queue": ("name", "namePrefix", "fifoQueue"),
@@ -115,6 +130,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
 }
 
 STATEFUL: dict[str, str] = {
+    "aws:cloudwatch/logGroup:LogGroup": "the log group and the logs it keeps",
     "aws:dynamodb/table:Table": "the table and its items",
     "aws:ecr/repository:Repository": "the registry and its images",
     "aws:elasticache/replicationGroup:ReplicationGroup": "the cache and its data",

@@ -218,7 +218,10 @@ def _access_entries(ctx: StackContext, provider: Code) -> dict:
     of its own: the cluster's creator gets no admin otherwise."""
     p = ctx.platform
     entries: dict[str, dict] = {}
-    admins = [t for t in p.teams if t.access == "admin"]
+    # A team without members has no role (identity layer): no entry, and it
+    # administers nothing.
+    teams = [t for t in p.teams if t.members]
+    admins = [t for t in teams if t.access == "admin"]
     deployers = [a for a in p.automation if CLUSTER_WIDE_LAYERS & set(a.layers)]
     if not admins and not deployers:
         entries["deployer"] = {
@@ -230,7 +233,7 @@ def _access_entries(ctx: StackContext, provider: Code) -> dict:
                 }
             },
         }
-    for team in p.teams:
+    for team in teams:
         entry: dict = {
             "principal_arn": ctx.upstream("01-identity", f"team_{team.name}_role_arn"),
             "kubernetes_groups": [k8s.team_group(p, team.name)],

@@ -1,14 +1,31 @@
-"""Layer 4 on AWS: IRSA roles for fluent-bit and the cluster autoscaler, and the
-shared charts.
+"""Layer 4 on AWS: the container log group, IRSA roles for fluent-bit and the
+cluster autoscaler (each limited to this platform's resources), and the shared
+charts.
 """
 
 from __future__ import annotations
 
-from crosswalk.compiler.codegen import Code
+from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.aws.common import aws_provider, irsa_role, region, unique_name
+from crosswalk.providers.aws.common import (
+    LOG_RETENTION_DAYS,
+    aws_provider,
+    irsa_role,
+    opts,
+    region,
+    unique_name,
+)
+from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import charts
+
+AUTOSCALER_OWNED = '''
+def autoscaler_owned(cluster_name):
+    """The tag EKS puts on the Auto Scaling groups of the cluster's node groups."""
+    return pulumi.Output.from_input(cluster_name).apply(
+        lambda name: {"aws:ResourceTag/k8s.io/cluster-autoscaler/" + name: "owned"}
+    )
+'''
 
 
 def emit_cluster_services(ctx: StackContext) -> None:
@@ -19,6 +36,20 @@ def emit_cluster_services(ctx: StackContext) -> None:
     )
     cloud_values: dict[str, dict] = {}
     if p.services.logging:
+        # The log group is made here, encrypted and kept a year, so fluent-bit
+        # needs no right to create groups and may write only to this one.
+        group = ctx.program.resource(
+            "container_logs",
+            "aws.cloudwatch.LogGroup",
+            f"{p.name}-containers",
+            {
+                "name": unique_name(ctx, "logGroup", template="/{}/containers"),
+                "retention_in_days": LOG_RETENTION_DAYS,
+                "kms_key_id": ctx.upstream("02-managed-infra", "secrets_key_arn"),
+            },
+            ctx.line(("clusterServices", "logging")),
+            opts(provider, **protect(ctx)),
+        )
         role = irsa_role(
             ctx,
             provider,
@@ -28,10 +59,18 @@ def emit_cluster_services(ctx: StackContext) -> None:
             "fluent-bit",
             ("clusterServices", "logging"),
             [
-                "logs:CreateLogGroup",
-                "logs:CreateLogStream",
-                "logs:PutLogEvents",
-                "logs:DescribeLogStreams",
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
+                    "Resource": [
+                        Code(f"{group}.arn"),
+                        Call("pulumi.Output.concat", [Code(f"{group}.arn"), ":*"]),
+                    ],
+                }
             ],
         )
         cloud_values["logging"] = {
@@ -39,11 +78,13 @@ def emit_cluster_services(ctx: StackContext) -> None:
             "cloudWatchLogs": {
                 "enabled": True,
                 "region": region(ctx),
-                "logGroupName": unique_name(ctx, "logGroup", template="/{}/containers"),
-                "autoCreateGroup": True,
+                "logGroupName": Code(f"{group}.name"),
+                "autoCreateGroup": False,
             },
         }
     if p.services.autoscaler:
+        cluster_name = ctx.upstream("03-cluster", "cluster_name")
+        ctx.program.helpers["autoscaler_owned"] = AUTOSCALER_OWNED
         role = irsa_role(
             ctx,
             provider,
@@ -53,21 +94,45 @@ def emit_cluster_services(ctx: StackContext) -> None:
             "cluster-autoscaler",
             ("clusterServices", "autoscaler"),
             [
-                "autoscaling:DescribeAutoScalingGroups",
-                "autoscaling:DescribeAutoScalingInstances",
-                "autoscaling:DescribeLaunchConfigurations",
-                "autoscaling:DescribeTags",
-                "autoscaling:SetDesiredCapacity",
-                "autoscaling:TerminateInstanceInAutoScalingGroup",
-                "ec2:DescribeLaunchTemplateVersions",
-                "ec2:DescribeInstanceTypes",
-                "eks:DescribeNodegroup",
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "autoscaling:DescribeAutoScalingGroups",
+                        "autoscaling:DescribeAutoScalingInstances",
+                        "autoscaling:DescribeLaunchConfigurations",
+                        "autoscaling:DescribeScalingActivities",
+                        "autoscaling:DescribeTags",
+                        "ec2:DescribeImages",
+                        "ec2:DescribeInstanceTypes",
+                        "ec2:DescribeLaunchTemplateVersions",
+                        "ec2:GetInstanceTypesFromInstanceRequirements",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": ["eks:DescribeNodegroup"],
+                    "Resource": Call(
+                        "pulumi.Output.concat",
+                        ["arn:aws:eks:*:*:nodegroup/", cluster_name, "/*"],
+                    ),
+                },
+                {
+                    # Only the groups EKS made for this cluster's node groups.
+                    "Effect": "Allow",
+                    "Action": [
+                        "autoscaling:SetDesiredCapacity",
+                        "autoscaling:TerminateInstanceInAutoScalingGroup",
+                    ],
+                    "Resource": "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/eks-*",
+                    "Condition": {"StringEquals": Call("autoscaler_owned", [cluster_name])},
+                },
             ],
         )
         cloud_values["autoscaler"] = {
             "cloudProvider": "aws",
             "awsRegion": region(ctx),
-            "autoDiscovery": {"clusterName": ctx.upstream("03-cluster", "cluster_name")},
+            "autoDiscovery": {"clusterName": cluster_name},
             "rbac": {
                 "serviceAccount": {
                     "name": "cluster-autoscaler",

@@ -10,13 +10,50 @@ from crosswalk.providers.common import emit_cloud_provider, environment_tags
 
 AWS_IMPORT = "import pulumi_aws as aws"
 MANAGED = "arn:aws:iam::aws:policy/"
+# Where Route 53 takes its signing keys and writes its query logs.
+GLOBAL_REGION = "us-east-1"
+# How long CloudWatch keeps the platform's logs: a year, as CIS asks of audit records.
+LOG_RETENTION_DAYS = 365
 PLATFORM_TAG, ENVIRONMENT_TAG = "crosswalk/platform", "crosswalk/environment"
+
+# What the platform key's administrators may do (AWS's key-administrator set):
+# manage the key, not use it.
+KEY_ADMIN_ACTIONS = [
+    "kms:CancelKeyDeletion",
+    "kms:Create*",
+    "kms:Delete*",
+    "kms:Describe*",
+    "kms:Disable*",
+    "kms:Enable*",
+    "kms:Get*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Revoke*",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:Update*",
+]
 
 
 def aws_provider(ctx: StackContext) -> Code:
     """The program's AWS provider: the environment's region, every resource
     tagged with the platform and the environment, and, where platform.yaml
     names the account, no other account."""
+    return emit_cloud_provider(ctx, AWS_IMPORT, "aws.Provider", "aws", _provider_args(ctx))
+
+
+def global_provider(ctx: StackContext) -> Code:
+    """A provider in us-east-1, for what AWS keeps only there (the keys and
+    logs of Route 53), tagged and bound to the account as the program's own."""
+    args = _provider_args(ctx) | {"region": GLOBAL_REGION}
+    return ctx.program.resource(
+        "aws_global", "aws.Provider", "aws-global", args, ctx.line(("cloud",))
+    )
+
+
+def _provider_args(ctx: StackContext) -> dict:
     tags = environment_tags(ctx, PLATFORM_TAG, ENVIRONMENT_TAG)
     args = {"region": region(ctx), "default_tags": {"tags": tags}}
     if any(q.cloud.account for q in ctx.platforms.values()):
@@ -24,7 +61,7 @@ def aws_provider(ctx: StackContext) -> Code:
         args["allowed_account_ids"] = (
             Code(f"[{account}] if {account} else None") if isinstance(account, Code) else [account]
         )
-    return emit_cloud_provider(ctx, AWS_IMPORT, "aws.Provider", "aws", args)
+    return args
 
 
 def region(ctx: StackContext) -> str | Code:

@@ -4,38 +4,25 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code, py_string
 from crosswalk.compiler.emit import StackContext
-from crosswalk.providers.aws.common import MANAGED, aws_provider, opts, trust_policy
-
-GITHUB_OIDC = "token.actions.githubusercontent.com"
-
-
-# What an automation identity may do per layer it deploys (least privilege by service).
-LAYER_ACTIONS = {
-    "identity": ["iam:*"],
-    "managed-infra": ["ec2:*", "ecr:*", "kms:*", "logs:*"],
-    "cluster": [
-        "eks:*",
-        "ec2:Describe*",
-        "iam:PassRole",
-        "iam:GetRole",
-        "kms:DescribeKey",
-        "kms:CreateGrant",
-    ],
-    "cluster-services": ["eks:DescribeCluster", "iam:*Role*", "iam:*RolePolicy*"],
-    "app-services": [
-        "eks:DescribeCluster",
-        "rds:*",
-        "elasticache:*",
-        "sqs:*",
-        "dynamodb:*",
-        "route53:*",
-        "secretsmanager:*",
-        "ec2:*SecurityGroup*",
-        "ec2:Describe*",
-        "iam:*Role*",
-    ],
-    "apps": ["eks:DescribeCluster", "iam:*Role*", "iam:*RolePolicy*"],
-}
+from crosswalk.providers.aws.common import (
+    MANAGED,
+    aws_provider,
+    opts,
+    region,
+    trust_policy,
+    unique_name,
+)
+from crosswalk.providers.aws.deploy_policy import (
+    ACCOUNT_ARN,
+    GITHUB_OIDC,
+    LAYERS,
+    RDS_MONITORING_POLICY,
+    SQL,
+    _Arn,
+    _merged,
+    deploy_statements,
+    engines,
+)
 
 
 def emit_identity(ctx: StackContext) -> None:
@@ -49,7 +36,6 @@ def emit_identity(ctx: StackContext) -> None:
             kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},
         ),
     )
-    account_root = Code(f'"arn:aws:iam::" + {caller}.account_id + ":root"')
     cluster_role = _service_role(
         ctx,
         provider,
@@ -92,9 +78,84 @@ def emit_identity(ctx: StackContext) -> None:
         )
     prog.export("cluster_role_arn", Code(f"{cluster_role}.arn"))
     prog.export("node_role_arn", Code(f"{node_role}.arn"))
+    flow_logs = _service_role(
+        ctx,
+        provider,
+        "vpc-flow-logs",
+        f"VPC flow logs of platform {p.name}",
+        "vpc-flow-logs.amazonaws.com",
+        ("network",),
+    )
+    # It writes the flow log group managed-infra makes (named as there).
+    flow_log_group = unique_name(ctx, "flowLogGroup", template="/{}/vpc-flow-logs")
+    group_arn = Call(
+        "pulumi.Output.concat",
+        [
+            "arn:aws:logs:",
+            region(ctx),
+            ":",
+            Code(f"{caller}.account_id"),
+            ":log-group:",
+            flow_log_group,
+        ],
+    )
+    prog.resource(
+        ("vpc-flow-logs_role", "policy"),
+        "aws.iam.RolePolicy",
+        f"{p.name}-vpc-flow-logs",
+        {
+            "role": Code(f"{flow_logs}.id"),
+            "policy": Call(
+                "pulumi.Output.json_dumps",
+                [
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": [
+                                    "logs:CreateLogStream",
+                                    "logs:DescribeLogStreams",
+                                    "logs:PutLogEvents",
+                                ],
+                                "Resource": [
+                                    group_arn,
+                                    Call("pulumi.Output.concat", [group_arn, ":*"]),
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            ),
+        },
+        ctx.line(("network",)),
+        opts(provider),
+    )
+    prog.export("flow_logs_role_arn", Code(f"{flow_logs}.arn"))
+    if engines(p) & SQL:
+        # RDS Enhanced Monitoring publishes each database host's metrics through it.
+        monitoring = _service_role(
+            ctx,
+            provider,
+            "rds-monitoring",
+            f"RDS Enhanced Monitoring of platform {p.name}",
+            "monitoring.rds.amazonaws.com",
+            ("appServices", "datastores"),
+        )
+        prog.resource(
+            ("rds-monitoring_role", "policy"),
+            "aws.iam.RolePolicyAttachment",
+            f"{p.name}-rds-monitoring",
+            {"role": Code(f"{monitoring}.name"), "policy_arn": MANAGED + RDS_MONITORING_POLICY},
+            ctx.line(("appServices", "datastores")),
+            opts(provider),
+        )
+        prog.export("rds_monitoring_role_arn", Code(f"{monitoring}.arn"))
 
-    for team in p.teams:
-        principal = {"AWS": list(team.members) if team.members else account_root}
+    # A team without members grants nothing (as on GCP and Azure): no role to
+    # assume, so no principal of the account becomes the team (validate: CW618).
+    for team in (t for t in p.teams if t.members):
+        principal = {"AWS": list(team.members)}
         role = prog.resource(
             ("team", team.name, "role"),
             "aws.iam.Role",
@@ -110,6 +171,17 @@ def emit_identity(ctx: StackContext) -> None:
         prog.export(f"team_{team.name}_role_arn", Code(f"{role}.arn"))
 
     oidc_arn = _github_oidc_provider(ctx, provider) if p.automation else None
+    if p.automation:
+        prog.assign(prog.fixed("account"), Code(f"{caller}.account_id"))
+        prog.helpers["account_arn"] = ACCOUNT_ARN
+        arn = _Arn(region(ctx))
+        passed = {
+            "cluster": Code(f"{cluster_role}.arn"),
+            "node": Code(f"{node_role}.arn"),
+            "vpc-flow-logs": Code(f"{flow_logs}.arn"),
+        }
+        if engines(p) & SQL:
+            passed["rds-monitoring"] = Code(f"{monitoring}.arn")
     for bot in p.automation:
         subject = (
             f"repo:{bot.repository}:environment:{bot.environment}"
@@ -144,7 +216,12 @@ def emit_identity(ctx: StackContext) -> None:
             ctx.line(bot.path),
             opts(provider),
         )
-        actions = sorted({a for layer in bot.layers for a in LAYER_ACTIONS[layer]})
+        statements = _merged(
+            statement
+            for layer in LAYERS
+            if layer in bot.layers
+            for statement in deploy_statements(p, layer, arn, passed)
+        )
         prog.resource(
             ("automation", bot.name, "policy"),
             "aws.iam.RolePolicy",
@@ -152,13 +229,8 @@ def emit_identity(ctx: StackContext) -> None:
             {
                 "role": Code(f"{role}.id"),
                 "policy": Call(
-                    "json.dumps",
-                    [
-                        {
-                            "Version": "2012-10-17",
-                            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
-                        }
-                    ],
+                    "pulumi.Output.json_dumps",
+                    [{"Version": "2012-10-17", "Statement": statements}],
                 ),
             },
             ctx.line(bot.path + ("layers",)),

@@ -1,10 +1,18 @@
-"""Layer 2 on AWS: the VPC and its subnets, NAT, the platform KMS key, ECR registries."""
+"""Layer 2 on AWS: the VPC and its subnets, NAT, flow logs, the platform KMS key
+(with a key policy of its own), ECR registries."""
 
 from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
-from crosswalk.providers.aws.common import aws_provider, opts, unique_name
+from crosswalk.providers.aws.common import (
+    KEY_ADMIN_ACTIONS,
+    LOG_RETENTION_DAYS,
+    aws_provider,
+    opts,
+    region,
+    unique_name,
+)
 from crosswalk.providers.aws.rules import subnet_plan
 from crosswalk.providers.common import protect
 
@@ -134,6 +142,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
             "description": f"Encrypts Kubernetes secrets and data of platform {p.name}",
             "enable_key_rotation": True,
             "deletion_window_in_days": 30,
+            "policy": _key_policy(ctx, provider),
         },
         ctx.line(("cluster",)),
         opts(provider, **protect(ctx)),
@@ -149,6 +158,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
         ctx.line(("cluster",)),
         opts(provider),
     )
+    _flow_logs(ctx, provider, vpc, key)
     for registry in p.registries:
         repo = prog.resource(
             ("registry", registry.name),
@@ -202,5 +212,130 @@ def _route_through(ctx, provider, kind: str, zone: int, subnet: Code, table: Cod
         f"{ctx.platform.name}-{kind}-{zone}",
         {"subnet_id": Code(f"{subnet}.id"), "route_table_id": Code(f"{table}.id")},
         ctx.line(("network",)),
+        opts(provider),
+    )
+
+
+KEY_USE_ACTIONS = [
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+]
+# The services that encrypt the platform's data with the key.
+KEY_SERVICES = ("ecr", "eks")
+
+
+def _key_policy(ctx, provider) -> Call:
+    """The platform key's policy. Without one, any principal of the account
+    whose IAM policy allows kms:* could use the key directly; with it the
+    account administers the key, but its data keys are used only through EKS,
+    ECR (on grants those services make) and CloudWatch Logs for the
+    platform's log groups."""
+    prog = ctx.program
+    caller = prog.assign(
+        prog.name("caller"),
+        Call(
+            "aws.get_caller_identity",
+            kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},
+        ),
+    )
+    account = Code(f"{caller}.account_id")
+    root = Code(f'"arn:aws:iam::" + {caller}.account_id + ":root"')
+    here = region(ctx)
+    via = [
+        Call("pulumi.Output.concat", [f"{service}.", here, ".amazonaws.com"])
+        for service in KEY_SERVICES
+    ]
+    return Call(
+        "pulumi.Output.json_dumps",
+        [
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AccountAdministersTheKey",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": root},
+                        "Action": KEY_ADMIN_ACTIONS,
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "UseOnlyThroughPlatformServices",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": root},
+                        "Action": KEY_USE_ACTIONS,
+                        "Resource": "*",
+                        "Condition": {
+                            "StringEquals": {"kms:CallerAccount": account, "kms:ViaService": via}
+                        },
+                    },
+                    {
+                        "Sid": "GrantsOnlyForAwsResources",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": root},
+                        "Action": ["kms:CreateGrant", "kms:ListGrants"],
+                        "Resource": "*",
+                        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                    },
+                    {
+                        "Sid": "CloudWatchLogsOfThisAccount",
+                        "Effect": "Allow",
+                        "Principal": {
+                            "Service": Call(
+                                "pulumi.Output.concat", ["logs.", here, ".amazonaws.com"]
+                            )
+                        },
+                        "Action": KEY_USE_ACTIONS,
+                        "Resource": "*",
+                        "Condition": {
+                            "ArnLike": {
+                                "kms:EncryptionContext:aws:logs:arn": Call(
+                                    "pulumi.Output.concat",
+                                    ["arn:aws:logs:", here, ":", account, ":log-group:*"],
+                                )
+                            }
+                        },
+                    },
+                ],
+            }
+        ],
+    )
+
+
+def _flow_logs(ctx, provider, vpc: Code, key: Code) -> None:
+    """Every flow of the VPC, accepted or rejected, to an encrypted log group
+    kept a year: the record an incident response starts from. The role VPC
+    flow logs write with is the identity layer's, as are AWS's other service
+    roles."""
+    p, prog = ctx.platform, ctx.program
+    line = ctx.line(("network",))
+    group = prog.resource(
+        "flow_logs",
+        "aws.cloudwatch.LogGroup",
+        f"{p.name}-vpc-flow-logs",
+        {
+            "name": unique_name(ctx, "flowLogGroup", template="/{}/vpc-flow-logs"),
+            "retention_in_days": LOG_RETENTION_DAYS,
+            "kms_key_id": Code(f"{key}.arn"),
+        },
+        line,
+        opts(provider, **protect(ctx)),
+    )
+    prog.resource(
+        "flow_log",
+        "aws.ec2.FlowLog",
+        f"{p.name}-vpc",
+        {
+            "vpc_id": Code(f"{vpc}.id"),
+            "traffic_type": "ALL",
+            "log_destination_type": "cloud-watch-logs",
+            "log_destination": Code(f"{group}.arn"),
+            # The identity layer's role, which may write this group only.
+            "iam_role_arn": ctx.upstream("01-identity", "flow_logs_role_arn"),
+            "max_aggregation_interval": 60,
+        },
+        line,
         opts(provider),
     )

@@ -195,6 +195,12 @@ def _aws_route53_zone(f: Fabrication) -> dict[str, Any]:
     }
 
 
+def _aws_route53_key_signing_key(f: Fabrication) -> dict[str, Any]:
+    # The DS record the parent zone publishes: key tag, ECDSA P-256 (13), SHA-256 (2), digest.
+    key_tag = int(f.hex(4), 16) % 65536
+    return {"keyTag": key_tag, "dsRecord": f"{key_tag} 13 2 {f.hex(64).upper()}"}
+
+
 def _aws_acm_certificate(f: Fabrication) -> dict[str, Any]:
     domain = str(reveal(f.inputs.get("domainName", f.name)))
     return {
@@ -278,6 +284,7 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     "aws:ecr/repository:Repository": _aws_ecr_repository,
     "aws:kms/key:Key": _aws_kms_key,
     "aws:route53/zone:Zone": _aws_route53_zone,
+    "aws:route53/keySigningKey:KeySigningKey": _aws_route53_key_signing_key,
     "aws:acm/certificate:Certificate": _aws_acm_certificate,
     "aws:secretsmanager/secret:Secret": _aws_secret,
     "aws:ec2/vpc:Vpc": _aws_id("vpc"),

@@ -83,7 +83,32 @@ def _checks(platform) -> list[Finding]:
         _check_zones(platform)
         + _check_subnets(platform)
         + check_tags(platform, "an AWS tag", _tag_key, _tag_value)
+        + _check_deploy_policies(platform)
     )
+
+
+def _check_deploy_policies(platform) -> list[Finding]:
+    """Each CI identity's deploy policy is one inline policy of its role,
+    which AWS limits in size: an identity that deploys too many layers of a
+    platform with many kinds of resources must be split."""
+    from crosswalk.providers.aws.deploy_policy import INLINE_POLICY_LIMIT, policy_size
+
+    findings = []
+    for bot in platform.automation:
+        size = policy_size(platform, bot.layers)
+        if size > INLINE_POLICY_LIMIT:
+            findings.append(
+                Finding(
+                    "error",
+                    "CW515",
+                    f"CI identity '{bot.name}' would need a deploy policy of {size:,} characters; "
+                    f"AWS holds {INLINE_POLICY_LIMIT:,} per role",
+                    bot.path + ("layers",),
+                    "split its layers over two automation entries, e.g. the platform's layers "
+                    "and app-services",
+                )
+            )
+    return findings
 
 
 def _tag_key(key: str) -> tuple[str, str] | None:

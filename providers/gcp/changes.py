@@ -92,6 +92,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     ),
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": ("cryptoKeyId", "role", "member"),
     "gcp:kms/keyRing:KeyRing": ("name", "location", "project"),
+    "gcp:projects/iAMCustomRole:IAMCustomRole": ("roleId", "project"),
     "gcp:projects/iAMMember:IAMMember": ("project", "role", "member", "condition"),
     "gcp:projects/service:Service": ("service", "project"),
     "gcp:pubsub/subscription:Subscription": ("name", "topic", "project"),

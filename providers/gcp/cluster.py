@@ -55,7 +55,13 @@ def emit_cluster(ctx: StackContext) -> None:
     p, prog = ctx.platform, ctx.program
     region_name = region(ctx)
     provider = gcp_provider(ctx)
-    apis = enable_apis(ctx, provider, ["container.googleapis.com"])
+    binary_authorization = p.cluster.binary_authorization
+    apis = enable_apis(
+        ctx,
+        provider,
+        ["container.googleapis.com"]
+        + (["binaryauthorization.googleapis.com"] if binary_authorization else []),
+    )
     plan = address_plan(p.network)
     line = ctx.line(("cluster",))
     endpoint = p.cluster.endpoint
@@ -99,6 +105,9 @@ def emit_cluster(ctx: StackContext) -> None:
         },
         # Dataplane V2 enforces the namespaces' NetworkPolicies.
         "datapath_provider": "ADVANCED_DATAPATH",
+        # Pod-to-pod traffic on one node goes through the VPC too, so the
+        # subnet's flow logs and firewall see it (checkov's CKV_GCP_61).
+        "enable_intranode_visibility": True,
         "private_cluster_config": {
             "enable_private_nodes": True,
             "enable_private_endpoint": not endpoint.public,
@@ -136,6 +145,11 @@ def emit_cluster(ctx: StackContext) -> None:
         },
         "deletion_protection": deletion_protection(ctx),
     }
+    if binary_authorization:
+        # Every image is checked against the project's Binary Authorization
+        # policy (the organization's, where it sets one): it allows every
+        # image until tightened, which then needs no change here (CKV_GCP_66).
+        args["binary_authorization"] = {"evaluation_mode": "PROJECT_SINGLETON_POLICY_ENFORCE"}
     domain = security_group_domain(p)
     if domain:
         # Google Groups for RBAC: team groups are looked up through this group.

@@ -26,8 +26,33 @@ DB_TIERS = {
 DB_PORTS = {"postgres": 5432, "mysql": 3306}
 
 
-# Cloud SQL's IAM-authentication flag, per engine.
-IAM_AUTH_FLAGS = {"postgres": "cloudsql.iam_authentication", "mysql": "cloudsql_iam_authentication"}
+# Cloud SQL's database flags, per engine: IAM authentication (apps log in as
+# their Google service account: no password exists) and the CIS benchmark's
+# logging and hardening flags (checkov's CKV_GCP_50..57, CKV_GCP_108..111,
+# CKV2_GCP_13). Postgres logs every connection, DDL statement, lock wait and
+# error statement, and loads pgAudit for schema and role changes.
+DATABASE_FLAGS = {
+    "postgres": (
+        ("cloudsql.iam_authentication", "on"),
+        ("log_connections", "on"),
+        ("log_disconnections", "on"),
+        ("log_checkpoints", "on"),
+        ("log_lock_waits", "on"),
+        ("log_duration", "on"),
+        ("log_hostname", "on"),
+        ("log_statement", "ddl"),
+        ("log_min_messages", "warning"),
+        ("log_min_error_statement", "error"),
+        ("log_min_duration_statement", "-1"),
+        ("cloudsql.enable_pgaudit", "on"),
+        ("pgaudit.log", "ddl,role"),
+    ),
+    "mysql": (
+        ("cloudsql_iam_authentication", "on"),
+        ("local_infile", "off"),
+        ("skip_show_database", "on"),
+    ),
+}
 
 
 def _names(ctx, store, limit: int) -> tuple[str, object]:
@@ -128,8 +153,9 @@ def emit_sql(ctx, provider, apis, store, network, peering) -> None:
                     "ssl_mode": "ENCRYPTED_ONLY",
                 },
                 "backup_configuration": backups,
-                # Apps log in as their Google service account: no password exists.
-                "database_flags": [{"name": IAM_AUTH_FLAGS[store.engine], "value": "on"}],
+                "database_flags": [
+                    {"name": flag, "value": value} for flag, value in DATABASE_FLAGS[store.engine]
+                ],
                 "insights_config": {"query_insights_enabled": True},
                 "maintenance_window": {"day": 7, "hour": 3, "update_track": "stable"},
             },

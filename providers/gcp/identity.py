@@ -20,6 +20,7 @@ from crosswalk.providers.gcp.common import (
     short_role,
     var_part,
 )
+from crosswalk.providers.gcp.datastores import datastore_id
 from crosswalk.providers.gcp.rules import gcp_name
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -47,12 +48,13 @@ NODE_ROLES = (
 )
 
 
-# What an automation identity may do per layer it deploys (least privilege by service).
+# What an automation identity may do per layer it deploys (least privilege by
+# service). Project IAM is never granted whole: roles/resourcemanager.projectIamAdmin
+# comes with a condition listing the roles the layers grant (see _automation).
 LAYER_ROLES = {
     "identity": [
         "roles/iam.serviceAccountAdmin",
         "roles/iam.workloadIdentityPoolAdmin",
-        "roles/resourcemanager.projectIamAdmin",
         "roles/serviceusage.serviceUsageAdmin",
     ],
     "managed-infra": [
@@ -80,11 +82,40 @@ LAYER_ROLES = {
     ],
     "apps": [
         "roles/container.developer",
-        "roles/cloudsql.admin",
-        "roles/pubsub.admin",
         "roles/iam.serviceAccountAdmin",
     ],
 }
+
+
+# What the apps layer does to the datastores of app-services, as custom roles
+# (the predefined ones, cloudsql.admin and pubsub.admin, could also delete or
+# reconfigure every instance and topic of the project): it creates the apps'
+# IAM database users, and grants apps their topics and subscriptions.
+APPS_CUSTOM_ROLES = {
+    "sql-users": (
+        "Cloud SQL IAM users",
+        (
+            "cloudsql.instances.get",
+            "cloudsql.users.create",
+            "cloudsql.users.delete",
+            "cloudsql.users.get",
+            "cloudsql.users.list",
+            "cloudsql.users.update",
+        ),
+    ),
+    "pubsub-grants": (
+        "Pub/Sub grants",
+        (
+            "pubsub.subscriptions.get",
+            "pubsub.subscriptions.getIamPolicy",
+            "pubsub.subscriptions.setIamPolicy",
+            "pubsub.topics.get",
+            "pubsub.topics.getIamPolicy",
+            "pubsub.topics.setIamPolicy",
+        ),
+    ),
+}
+SQL_ENGINES = ("postgres", "mysql")
 
 
 # Project roles a layer grants to its workloads: its CI identity may grant
@@ -104,6 +135,60 @@ def pool_id(platform, bot: str) -> str:
     keeps the 'gcp-' prefix for itself)."""
     pool = gcp_name(platform, 32, "ci", bot)
     return shortened("cw-" + pool, 32) if pool.startswith("gcp-") else pool
+
+
+def custom_role_id(platform, bot: str, what: str) -> str:
+    """A CI identity's custom role (3 to 64 letters, digits and '_', unique in
+    the project; a deleted one keeps its id for weeks)."""
+    return gcp_name(platform, 64, "ci", bot, what).replace("-", "_")
+
+
+def _custom_roles(platform, bot) -> list[str]:
+    """The custom roles a CI identity gets: those of the apps layer for the
+    kinds of datastore the platform has."""
+    if "apps" not in bot.layers:
+        return []
+    engines = {store.engine for store in platform.app_services.datastores}
+    wanted = {"sql-users": bool(engines & set(SQL_ENGINES)), "pubsub-grants": "queue" in engines}
+    return [what for what in APPS_CUSTOM_ROLES if wanted[what]]
+
+
+def _project_grants(platform) -> list[str]:
+    """Every project role the identity layer grants, per environment (custom
+    roles are named after the environment's project)."""
+    roles = set(NODE_ROLES)
+    roles |= {ACCESS_ROLES[team.access] for team in platform.teams if team.members}
+    for bot in platform.automation:
+        roles |= {role for layer in bot.layers for role in LAYER_ROLES[layer]}
+        if _grantable(bot) or "identity" in bot.layers:
+            roles.add("roles/resourcemanager.projectIamAdmin")
+        roles |= {
+            f"projects/{platform.cloud.project}/roles/{custom_role_id(platform, bot.name, what)}"
+            for what in _custom_roles(platform, bot)
+        }
+    if any(_custom_roles(platform, bot) for bot in platform.automation):
+        roles.add("roles/iam.roleAdmin")
+    return sorted(roles)
+
+
+def _grantable(bot) -> list[str]:
+    """The project roles the layers of a CI identity grant their workloads."""
+    return sorted({role for layer in bot.layers for role in LAYER_GRANTS.get(layer, [])})
+
+
+def _has_only(roles: list[str]) -> str:
+    allowed = ", ".join(f"'{role}'" for role in roles)
+    return f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{allowed}])"
+
+
+def _sql_instances(platform) -> str:
+    """An IAM condition that holds for the platform's Cloud SQL instances only."""
+    return " || ".join(
+        "resource.name == "
+        + cel_string(f"projects/{platform.cloud.project}/instances/{datastore_id(platform, store)}")
+        for store in platform.app_services.datastores
+        if store.engine in SQL_ENGINES
+    )
 
 
 def emit_identity(ctx: StackContext) -> None:
@@ -244,7 +329,10 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
         opts(provider, apis),
     )
     layers_line = ctx.line(bot.path + ("layers",))
-    roles = sorted({role for layer in bot.layers for role in LAYER_ROLES[layer]})
+    roles = {role for layer in bot.layers for role in LAYER_ROLES[layer]}
+    if "identity" in bot.layers and any(_custom_roles(p, other) for other in p.automation):
+        roles.add("roles/iam.roleAdmin")  # creates the CI identities' custom roles
+    roles = sorted(roles)
     for role in roles:
         prog.resource(
             ("ci", var_part(bot.name), short_role(role)),
@@ -254,9 +342,59 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
             layers_line,
             opts(provider, apis),
         )
-    grants = sorted({role for layer in bot.layers for role in LAYER_GRANTS.get(layer, [])})
-    if grants and "identity" not in bot.layers:
-        allowed = ", ".join(f"'{role}'" for role in grants)
+    for what in _custom_roles(p, bot):
+        title, permissions = APPS_CUSTOM_ROLES[what]
+        custom = prog.resource(
+            ("ci", var_part(bot.name), what.replace("-", "_")),
+            "gcp.projects.IAMCustomRole",
+            f"{p.name}-ci-{bot.name}-{what}",
+            {
+                "project": project_id,
+                "role_id": ctx.setting(
+                    f"names.role.{bot.name}.{what}",
+                    lambda q, env, what=what: custom_role_id(q, bot.name, what),
+                ),
+                "title": f"{p.name} CI {bot.name}: {title}"[:100],
+                "description": f"What the apps layer of platform {p.name} does to its datastores",
+                "permissions": list(permissions),
+            },
+            layers_line,
+            opts(provider, apis),
+        )
+        grant = {"project": project_id, "role": Code(f"{custom}.name")}
+        if what == "sql-users":
+            # Cloud SQL reads IAM conditions on its instances: the platform's only.
+            grant["condition"] = {
+                "title": "platform-instances-only",
+                "description": f"The Cloud SQL instances of platform {p.name}",
+                "expression": ctx.setting(
+                    f"ci.{bot.name}.sqlInstances", lambda q, env: _sql_instances(q)
+                ),
+            }
+        # (Pub/Sub reads no resource attributes in IAM conditions: the grant is
+        # the project's, limited to reading and setting topic and subscription IAM.)
+        prog.resource(
+            ("ci", var_part(bot.name), what.replace("-", "_"), "member"),
+            "gcp.projects.IAMMember",
+            f"{p.name}-ci-{bot.name}-{what}",
+            grant | {"member": Code(f"{account}.member")},
+            layers_line,
+            opts(provider, apis),
+        )
+    if "identity" in bot.layers:
+        # The identity layer grants every project role of the platform; no other.
+        grantable, title = (
+            ctx.setting(
+                f"ci.{bot.name}.grantable",
+                lambda q, env: _has_only(sorted(set(_project_grants(q)) | set(_grantable(bot)))),
+            ),
+            "grants-of-the-platform",
+        )
+        description = "May grant only the project roles the platform's layers grant"
+    else:
+        grantable, title = _has_only(_grantable(bot)), "grants-of-its-layers"
+        description = "May grant only the roles its layers give their workloads"
+    if _grantable(bot) or "identity" in bot.layers:
         prog.resource(
             ("ci", var_part(bot.name), "grants"),
             "gcp.projects.IAMMember",
@@ -266,10 +404,9 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
                 "role": "roles/resourcemanager.projectIamAdmin",
                 "member": Code(f"{account}.member"),
                 "condition": {
-                    "title": "grants-of-its-layers",
-                    "description": "May grant only the roles its layers give their workloads",
-                    "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
-                    f".hasOnly([{allowed}])",
+                    "title": title,
+                    "description": description,
+                    "expression": grantable,
                 },
             },
             layers_line,

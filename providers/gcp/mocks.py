@@ -126,6 +126,10 @@ OUTPUT_SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     "gcp:container/cluster:Cluster": _gcp_container_cluster,
     "gcp:serviceaccount/account:Account": _gcp_service_account,
+    "gcp:projects/iAMCustomRole:IAMCustomRole": lambda f: {
+        "name": f"projects/{f.project}/roles/{reveal(f.inputs.get('roleId'))}",
+        "id": f"projects/{f.project}/roles/{reveal(f.inputs.get('roleId'))}",
+    },
     "gcp:sql/databaseInstance:DatabaseInstance": _gcp_sql_instance,
     "gcp:redis/instance:Instance": _gcp_redis_instance,
     "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": _gcp_workload_identity_pool,

@@ -8,11 +8,18 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+
+def account_arn(service, resource, region=""):
+    """An ARN in the account this program deploys into."""
+    return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+
 config = pulumi.Config()
 stack = pulumi.get_stack()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 githuboidcprovider = config.require("githubOidcProvider")
+names_flowloggroup = config.require("names.flowLogGroup")
 tags = config.require_object("tags")
 
 # cloud
@@ -104,6 +111,107 @@ node_role_amazonec2containerr_f674fa = aws.iam.RolePolicyAttachment(
     "acme-node-AmazonEC2ContainerRegistryReadOnly",
     role=node_role.name,
     policy_arn="arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# network
+vpc_flow_logs_role = aws.iam.Role(
+    "acme-vpc-flow-logs",
+    description="VPC flow logs of platform acme",
+    assume_role_policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "vpc-flow-logs.amazonaws.com",
+                    },
+                    "Action": "sts:AssumeRole",
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# network
+vpc_flow_logs_role_policy = aws.iam.RolePolicy(
+    "acme-vpc-flow-logs",
+    role=vpc_flow_logs_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:CreateLogStream",
+                        "logs:DescribeLogStreams",
+                        "logs:PutLogEvents",
+                    ],
+                    "Resource": [
+                        pulumi.Output.concat(
+                            "arn:aws:logs:",
+                            "us-west-2",
+                            ":",
+                            caller.account_id,
+                            ":log-group:",
+                            names_flowloggroup,
+                        ),
+                        pulumi.Output.concat(
+                            pulumi.Output.concat(
+                                "arn:aws:logs:",
+                                "us-west-2",
+                                ":",
+                                caller.account_id,
+                                ":log-group:",
+                                names_flowloggroup,
+                            ),
+                            ":*",
+                        ),
+                    ],
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# appServices.datastores
+rds_monitoring_role = aws.iam.Role(
+    "acme-rds-monitoring",
+    description="RDS Enhanced Monitoring of platform acme",
+    assume_role_policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "monitoring.rds.amazonaws.com",
+                    },
+                    "Action": "sts:AssumeRole",
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# appServices.datastores
+rds_monitoring_role_policy = aws.iam.RolePolicyAttachment(
+    "acme-rds-monitoring",
+    role=rds_monitoring_role.name,
+    policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),
@@ -212,6 +320,8 @@ else:
         ),
     ).arn
 
+account = caller.account_id
+
 # identity.automation.deploy-apps
 automation_deploy_apps_role = aws.iam.Role(
     "acme-ci-deploy-apps",
@@ -246,18 +356,44 @@ automation_deploy_apps_role = aws.iam.Role(
 automation_deploy_apps_policy = aws.iam.RolePolicy(
     "acme-ci-deploy-apps",
     role=automation_deploy_apps_role.id,
-    policy=json.dumps(
+    policy=pulumi.Output.json_dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "eks:DescribeCluster",
-                        "iam:*Role*",
-                        "iam:*RolePolicy*",
+                        "iam:CreateRole",
+                        "iam:DeleteRole",
+                        "iam:DeleteRolePolicy",
+                        "iam:GetRole",
+                        "iam:GetRolePolicy",
+                        "iam:ListAttachedRolePolicies",
+                        "iam:ListInstanceProfilesForRole",
+                        "iam:ListRolePolicies",
+                        "iam:ListRoleTags",
+                        "iam:PutRolePolicy",
+                        "iam:TagRole",
+                        "iam:UntagRole",
+                        "iam:UpdateAssumeRolePolicy",
+                        "iam:UpdateRole",
+                        "iam:UpdateRoleDescription",
                     ],
-                    "Resource": "*",
+                    "Resource": account_arn(
+                        "iam",
+                        "role/acme-app-*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "eks:DescribeCluster",
+                    ],
+                    "Resource": account_arn(
+                        "eks",
+                        "cluster/acme-*",
+                        "us-west-2",
+                    ),
                 },
             ],
         },
@@ -301,36 +437,614 @@ automation_deploy_platform_role = aws.iam.Role(
 automation_deploy_platform_policy = aws.iam.RolePolicy(
     "acme-ci-deploy-platform",
     role=automation_deploy_platform_role.id,
-    policy=json.dumps(
+    policy=pulumi.Output.json_dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "dynamodb:*",
-                        "ec2:*",
-                        "ec2:*SecurityGroup*",
-                        "ec2:Describe*",
-                        "ecr:*",
-                        "eks:*",
-                        "eks:DescribeCluster",
-                        "elasticache:*",
-                        "iam:*",
-                        "iam:*Role*",
-                        "iam:*RolePolicy*",
-                        "iam:GetRole",
-                        "iam:PassRole",
-                        "kms:*",
-                        "kms:CreateGrant",
-                        "kms:DescribeKey",
-                        "logs:*",
-                        "rds:*",
-                        "route53:*",
-                        "secretsmanager:*",
-                        "sqs:*",
+                        "iam:ListOpenIDConnectProviders",
+                        "route53:CreateHostedZone",
+                        "route53:ListHostedZones",
+                        "route53:ListHostedZonesByName",
+                        "route53:ListQueryLoggingConfigs",
                     ],
                     "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:CreateRole",
+                        "iam:DeleteRole",
+                        "iam:DeleteRolePolicy",
+                        "iam:GetRole",
+                        "iam:GetRolePolicy",
+                        "iam:ListAttachedRolePolicies",
+                        "iam:ListInstanceProfilesForRole",
+                        "iam:ListRolePolicies",
+                        "iam:ListRoleTags",
+                        "iam:PutRolePolicy",
+                        "iam:TagRole",
+                        "iam:UntagRole",
+                        "iam:UpdateAssumeRolePolicy",
+                        "iam:UpdateRole",
+                        "iam:UpdateRoleDescription",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/acme-*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:AttachRolePolicy",
+                        "iam:DetachRolePolicy",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/acme-*",
+                    ),
+                    "Condition": {
+                        "ArnEquals": {
+                            "iam:PolicyARN": [
+                                "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+                                "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+                                "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+                                "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+                            ],
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:AddClientIDToOpenIDConnectProvider",
+                        "iam:CreateOpenIDConnectProvider",
+                        "iam:DeleteOpenIDConnectProvider",
+                        "iam:GetOpenIDConnectProvider",
+                        "iam:RemoveClientIDFromOpenIDConnectProvider",
+                        "iam:TagOpenIDConnectProvider",
+                        "iam:UntagOpenIDConnectProvider",
+                        "iam:UpdateOpenIDConnectProviderThumbprint",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "iam",
+                            "oidc-provider/token.actions.githubusercontent.com",
+                        ),
+                        account_arn(
+                            "iam",
+                            "oidc-provider/oidc.eks.*",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:Describe*",
+                        "ecr:DescribeRepositories",
+                        "eks:DescribeAddonConfiguration",
+                        "eks:DescribeAddonVersions",
+                        "eks:ListClusters",
+                        "elasticache:DescribeCacheEngineVersions",
+                        "kms:ListAliases",
+                        "logs:DescribeLogGroups",
+                        "logs:DescribeResourcePolicies",
+                        "rds:DescribeDBEngineVersions",
+                        "secretsmanager:GetRandomPassword",
+                        "sqs:ListQueues",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestedRegion": "us-west-2",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:AllocateAddress",
+                        "ec2:CreateFlowLogs",
+                        "ec2:CreateInternetGateway",
+                        "ec2:CreateNatGateway",
+                        "ec2:CreateRouteTable",
+                        "ec2:CreateSecurityGroup",
+                        "ec2:CreateSubnet",
+                        "ec2:CreateVpc",
+                        "eks:CreateCluster",
+                        "eks:TagResource",
+                        "kms:CreateKey",
+                        "kms:TagResource",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:AssociateRouteTable",
+                        "ec2:AttachInternetGateway",
+                        "ec2:AuthorizeSecurityGroupEgress",
+                        "ec2:AuthorizeSecurityGroupIngress",
+                        "ec2:CreateNatGateway",
+                        "ec2:CreateRoute",
+                        "ec2:CreateRouteTable",
+                        "ec2:CreateSecurityGroup",
+                        "ec2:CreateSubnet",
+                        "ec2:CreateTags",
+                        "ec2:DeleteFlowLogs",
+                        "ec2:DeleteInternetGateway",
+                        "ec2:DeleteNatGateway",
+                        "ec2:DeleteRoute",
+                        "ec2:DeleteRouteTable",
+                        "ec2:DeleteSecurityGroup",
+                        "ec2:DeleteSubnet",
+                        "ec2:DeleteTags",
+                        "ec2:DeleteVpc",
+                        "ec2:DetachInternetGateway",
+                        "ec2:DisassociateAddress",
+                        "ec2:DisassociateRouteTable",
+                        "ec2:ModifySecurityGroupRules",
+                        "ec2:ModifySubnetAttribute",
+                        "ec2:ModifyVpcAttribute",
+                        "ec2:ReleaseAddress",
+                        "ec2:ReplaceRoute",
+                        "ec2:ReplaceRouteTableAssociation",
+                        "ec2:RevokeSecurityGroupEgress",
+                        "ec2:RevokeSecurityGroupIngress",
+                        "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+                        "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:CreateTags",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/crosswalk/platform": "acme",
+                            "ec2:CreateAction": [
+                                "AllocateAddress",
+                                "CreateInternetGateway",
+                                "CreateNatGateway",
+                                "CreateRouteTable",
+                                "CreateSecurityGroup",
+                                "CreateSubnet",
+                                "CreateVpc",
+                            ],
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:CreateTags",
+                    ],
+                    "Resource": account_arn(
+                        "ec2",
+                        "security-group/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:CreateGrant",
+                        "kms:DescribeKey",
+                        "kms:EnableKeyRotation",
+                        "kms:GetKeyPolicy",
+                        "kms:GetKeyRotationStatus",
+                        "kms:ListResourceTags",
+                        "kms:PutKeyPolicy",
+                        "kms:ScheduleKeyDeletion",
+                        "kms:TagResource",
+                        "kms:UntagResource",
+                        "kms:UpdateKeyDescription",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:*KmsKey",
+                        "logs:*LogGroup",
+                        "logs:ListTagsForResource",
+                        "logs:PutRetentionPolicy",
+                        "logs:TagResource",
+                        "logs:UntagResource",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "logs",
+                            "log-group:/acme*",
+                            "*",
+                        ),
+                        account_arn(
+                            "logs",
+                            "log-group:/aws/route53/acme*",
+                            "*",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:PassRole",
+                    ],
+                    "Resource": vpc_flow_logs_role.arn,
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:PassedToService": "vpc-flow-logs.amazonaws.com",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:CreateAlias",
+                        "kms:DeleteAlias",
+                        "kms:UpdateAlias",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "kms",
+                            "alias/acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "kms",
+                            "key/*",
+                            "us-west-2",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ecr:CreateRepository",
+                        "ecr:DeleteRepository",
+                        "ecr:GetLifecyclePolicy",
+                        "ecr:GetRepositoryPolicy",
+                        "ecr:ListTagsForResource",
+                        "ecr:PutImageScanningConfiguration",
+                        "ecr:PutImageTagMutability",
+                        "ecr:TagResource",
+                        "ecr:UntagResource",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "ecr",
+                            "repository/acme/*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "ecr",
+                            "repository/acme-*",
+                            "us-west-2",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:AttachRolePolicy",
+                        "iam:DetachRolePolicy",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "iam",
+                            "role/acme-vpc-cni-*",
+                        ),
+                        account_arn(
+                            "iam",
+                            "role/acme-ebs-csi-*",
+                        ),
+                    ],
+                    "Condition": {
+                        "ArnEquals": {
+                            "iam:PolicyARN": [
+                                "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+                                "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
+                            ],
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:CreateServiceLinkedRole",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/aws-service-role/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:AWSServiceName": [
+                                "eks.amazonaws.com",
+                                "eks-nodegroup.amazonaws.com",
+                                "autoscaling.amazonaws.com",
+                                "rds.amazonaws.com",
+                                "elasticache.amazonaws.com",
+                            ],
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "eks:AssociateAccessPolicy",
+                        "eks:CreateAccessEntry",
+                        "eks:CreateAddon",
+                        "eks:CreateNodegroup",
+                        "eks:DeleteAccessEntry",
+                        "eks:DeleteAddon",
+                        "eks:DeleteCluster",
+                        "eks:DeleteNodegroup",
+                        "eks:DescribeAccessEntry",
+                        "eks:DescribeAddon",
+                        "eks:DescribeCluster",
+                        "eks:DescribeNodegroup",
+                        "eks:DescribeUpdate",
+                        "eks:DisassociateAccessPolicy",
+                        "eks:ListAccessEntries",
+                        "eks:ListAddons",
+                        "eks:ListAssociatedAccessPolicies",
+                        "eks:ListNodegroups",
+                        "eks:ListTagsForResource",
+                        "eks:ListUpdates",
+                        "eks:TagResource",
+                        "eks:UntagResource",
+                        "eks:UpdateAccessEntry",
+                        "eks:UpdateAddon",
+                        "eks:UpdateClusterConfig",
+                        "eks:UpdateClusterVersion",
+                        "eks:UpdateNodegroupConfig",
+                        "eks:UpdateNodegroupVersion",
+                    ],
+                    "Resource": account_arn(
+                        "eks",
+                        "*/acme-*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:CreateGrant",
+                        "kms:DescribeKey",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:GetRole",
+                    ],
+                    "Resource": cluster_role.arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:PassRole",
+                    ],
+                    "Resource": [
+                        cluster_role.arn,
+                        account_arn(
+                            "iam",
+                            "role/acme-vpc-cni-*",
+                        ),
+                        account_arn(
+                            "iam",
+                            "role/acme-ebs-csi-*",
+                        ),
+                    ],
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:PassedToService": "eks.amazonaws.com",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:PassRole",
+                    ],
+                    "Resource": node_role.arn,
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:PassedToService": [
+                                "eks.amazonaws.com",
+                                "ec2.amazonaws.com",
+                            ],
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:*HostedZoneDNSSEC",
+                        "route53:*KeySigningKey",
+                        "route53:*QueryLoggingConfig",
+                        "route53:ChangeTagsForResource",
+                        "route53:DeleteHostedZone",
+                        "route53:GetChange",
+                        "route53:GetDNSSEC",
+                        "route53:GetHostedZone",
+                        "route53:ListResourceRecordSets",
+                        "route53:ListTagsForResource",
+                        "route53:UpdateHostedZoneComment",
+                    ],
+                    "Resource": [
+                        "arn:aws:route53:::hostedzone/*",
+                        "arn:aws:route53:::change/*",
+                        "arn:aws:route53:::healthcheck/*",
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:DeleteResourcePolicy",
+                        "logs:PutResourcePolicy",
+                    ],
+                    "Resource": account_arn(
+                        "logs",
+                        "*",
+                        "us-east-1",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "rds:AddTagsToResource",
+                        "rds:CreateDBInstance",
+                        "rds:CreateDBParameterGroup",
+                        "rds:CreateDBSnapshot",
+                        "rds:CreateDBSubnetGroup",
+                        "rds:DeleteDBInstance",
+                        "rds:DeleteDBParameterGroup",
+                        "rds:DeleteDBSubnetGroup",
+                        "rds:DescribeDBInstances",
+                        "rds:DescribeDBParameterGroups",
+                        "rds:DescribeDBParameters",
+                        "rds:DescribeDBSubnetGroups",
+                        "rds:ListTagsForResource",
+                        "rds:ModifyDBInstance",
+                        "rds:ModifyDBParameterGroup",
+                        "rds:ModifyDBSubnetGroup",
+                        "rds:RebootDBInstance",
+                        "rds:RemoveTagsFromResource",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "rds",
+                            "*:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "pg:default.*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "og:default:*",
+                            "us-west-2",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:PassRole",
+                    ],
+                    "Resource": rds_monitoring_role.arn,
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:PassedToService": "monitoring.rds.amazonaws.com",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:CreateSecret",
+                        "secretsmanager:DeleteSecret",
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:RotateSecret",
+                        "secretsmanager:TagResource",
+                    ],
+                    "Resource": account_arn(
+                        "secretsmanager",
+                        "secret:rds!*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "elasticache:AddTagsToResource",
+                        "elasticache:CreateCacheCluster",
+                        "elasticache:CreateCacheSubnetGroup",
+                        "elasticache:CreateReplicationGroup",
+                        "elasticache:DeleteCacheSubnetGroup",
+                        "elasticache:DeleteReplicationGroup",
+                        "elasticache:DescribeCacheClusters",
+                        "elasticache:DescribeCacheSubnetGroups",
+                        "elasticache:DescribeReplicationGroups",
+                        "elasticache:ListTagsForResource",
+                        "elasticache:ModifyCacheSubnetGroup",
+                        "elasticache:ModifyReplicationGroup",
+                        "elasticache:RemoveTagsFromResource",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "elasticache",
+                            "*:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "elasticache",
+                            "parametergroup:default.*",
+                            "us-west-2",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "sqs:CreateQueue",
+                        "sqs:DeleteQueue",
+                        "sqs:GetQueueAttributes",
+                        "sqs:GetQueueUrl",
+                        "sqs:ListQueueTags",
+                        "sqs:SetQueueAttributes",
+                        "sqs:TagQueue",
+                        "sqs:UntagQueue",
+                    ],
+                    "Resource": account_arn(
+                        "sqs",
+                        "acme-*",
+                        "us-west-2",
+                    ),
                 },
             ],
         },
@@ -346,7 +1060,9 @@ pulumi.export(
     automation_deploy_platform_role.arn,
 )
 pulumi.export("cluster_role_arn", cluster_role.arn)
+pulumi.export("flow_logs_role_arn", vpc_flow_logs_role.arn)
 pulumi.export("node_role_arn", node_role.arn)
+pulumi.export("rds_monitoring_role_arn", rds_monitoring_role.arn)
 pulumi.export("team_payments_role_arn", team_payments_role.arn)
 pulumi.export("team_platform_role_arn", team_platform_role.arn)
 pulumi.export("team_web_role_arn", team_web_role.arn)

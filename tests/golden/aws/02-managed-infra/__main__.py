@@ -8,11 +8,17 @@ import pulumi_aws as aws
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+names_flowloggroup = config.require("names.flowLogGroup")
 names_registry_images = config.require("names.registry.images")
 names_secretskeyalias = config.require("names.secretsKeyAlias")
 tags = config.require_object("tags")
+
+# Outputs of acme-identity.
+identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+flow_logs_role_arn = identity_stack.require_output("flow_logs_role_arn")
 
 # cloud
 aws_provider = aws.Provider(
@@ -338,12 +344,129 @@ private_2_routes = aws.ec2.RouteTableAssociation(
     ),
 )
 
+caller = aws.get_caller_identity(
+    opts=pulumi.InvokeOptions(
+        provider=aws_provider,
+    ),
+)
+
 # cluster
 secrets_key = aws.kms.Key(
     "acme-secrets",
     description="Encrypts Kubernetes secrets and data of platform acme",
     enable_key_rotation=True,
     deletion_window_in_days=30,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersTheKey",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "AWS": "arn:aws:iam::" + caller.account_id + ":root",
+                    },
+                    "Action": [
+                        "kms:CancelKeyDeletion",
+                        "kms:Create*",
+                        "kms:Delete*",
+                        "kms:Describe*",
+                        "kms:Disable*",
+                        "kms:Enable*",
+                        "kms:Get*",
+                        "kms:List*",
+                        "kms:Put*",
+                        "kms:Revoke*",
+                        "kms:RotateKeyOnDemand",
+                        "kms:ScheduleKeyDeletion",
+                        "kms:TagResource",
+                        "kms:UntagResource",
+                        "kms:Update*",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "UseOnlyThroughPlatformServices",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "AWS": "arn:aws:iam::" + caller.account_id + ":root",
+                    },
+                    "Action": [
+                        "kms:Decrypt",
+                        "kms:DescribeKey",
+                        "kms:Encrypt",
+                        "kms:GenerateDataKey*",
+                        "kms:ReEncrypt*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "kms:CallerAccount": caller.account_id,
+                            "kms:ViaService": [
+                                pulumi.Output.concat(
+                                    "ecr.",
+                                    "us-west-2",
+                                    ".amazonaws.com",
+                                ),
+                                pulumi.Output.concat(
+                                    "eks.",
+                                    "us-west-2",
+                                    ".amazonaws.com",
+                                ),
+                            ],
+                        },
+                    },
+                },
+                {
+                    "Sid": "GrantsOnlyForAwsResources",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "AWS": "arn:aws:iam::" + caller.account_id + ":root",
+                    },
+                    "Action": [
+                        "kms:CreateGrant",
+                        "kms:ListGrants",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "Bool": {
+                            "kms:GrantIsForAWSResource": "true",
+                        },
+                    },
+                },
+                {
+                    "Sid": "CloudWatchLogsOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": pulumi.Output.concat(
+                            "logs.",
+                            "us-west-2",
+                            ".amazonaws.com",
+                        ),
+                    },
+                    "Action": [
+                        "kms:Decrypt",
+                        "kms:DescribeKey",
+                        "kms:Encrypt",
+                        "kms:GenerateDataKey*",
+                        "kms:ReEncrypt*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": pulumi.Output.concat(
+                                "arn:aws:logs:",
+                                "us-west-2",
+                                ":",
+                                caller.account_id,
+                                ":log-group:*",
+                            ),
+                        },
+                    },
+                },
+            ],
+        },
+    ),
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
         protect=True,
@@ -355,6 +478,32 @@ secrets_key_alias = aws.kms.Alias(
     "acme-secrets",
     name=names_secretskeyalias,
     target_key_id=secrets_key.key_id,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# network
+flow_logs = aws.cloudwatch.LogGroup(
+    "acme-vpc-flow-logs",
+    name=names_flowloggroup,
+    retention_in_days=365,
+    kms_key_id=secrets_key.arn,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        protect=True,
+    ),
+)
+
+# network
+flow_log = aws.ec2.FlowLog(
+    "acme-vpc",
+    vpc_id=vpc.id,
+    traffic_type="ALL",
+    log_destination_type="cloud-watch-logs",
+    log_destination=flow_logs.arn,
+    iam_role_arn=flow_logs_role_arn,
+    max_aggregation_interval=60,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),

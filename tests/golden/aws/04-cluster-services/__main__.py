@@ -8,6 +8,13 @@ import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
 
+def autoscaler_owned(cluster_name):
+    """The tag EKS puts on the Auto Scaling groups of the cluster's node groups."""
+    return pulumi.Output.from_input(cluster_name).apply(
+        lambda name: {"aws:ResourceTag/k8s.io/cluster-autoscaler/" + name: "owned"}
+    )
+
+
 def irsa_condition(issuer_url, service_account):
     """The trust condition that pins a role to one Kubernetes service account."""
     subject = "system:serviceaccount:" + service_account
@@ -26,6 +33,10 @@ org = pulumi.get_organization()
 # Values that differ between environments (Pulumi.<env>.yaml).
 names_loggroup = config.require("names.logGroup")
 tags = config.require_object("tags")
+
+# Outputs of acme-managed-infra.
+managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
+secrets_key_arn = managed_infra_stack.require_output("secrets_key_arn")
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -51,6 +62,18 @@ k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
+)
+
+# clusterServices.logging
+container_logs = aws.cloudwatch.LogGroup(
+    "acme-containers",
+    name=names_loggroup,
+    retention_in_days=365,
+    kms_key_id=secrets_key_arn,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        protect=True,
+    ),
 )
 
 # clusterServices.logging
@@ -93,12 +116,17 @@ fluent_bit_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "logs:CreateLogGroup",
                         "logs:CreateLogStream",
                         "logs:PutLogEvents",
                         "logs:DescribeLogStreams",
                     ],
-                    "Resource": "*",
+                    "Resource": [
+                        container_logs.arn,
+                        pulumi.Output.concat(
+                            container_logs.arn,
+                            ":*",
+                        ),
+                    ],
                 },
             ],
         },
@@ -151,14 +179,38 @@ cluster_autoscaler_policy = aws.iam.RolePolicy(
                         "autoscaling:DescribeAutoScalingGroups",
                         "autoscaling:DescribeAutoScalingInstances",
                         "autoscaling:DescribeLaunchConfigurations",
+                        "autoscaling:DescribeScalingActivities",
                         "autoscaling:DescribeTags",
-                        "autoscaling:SetDesiredCapacity",
-                        "autoscaling:TerminateInstanceInAutoScalingGroup",
-                        "ec2:DescribeLaunchTemplateVersions",
+                        "ec2:DescribeImages",
                         "ec2:DescribeInstanceTypes",
-                        "eks:DescribeNodegroup",
+                        "ec2:DescribeLaunchTemplateVersions",
+                        "ec2:GetInstanceTypesFromInstanceRequirements",
                     ],
                     "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "eks:DescribeNodegroup",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:eks:*:*:nodegroup/",
+                        cluster_name,
+                        "/*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "autoscaling:SetDesiredCapacity",
+                        "autoscaling:TerminateInstanceInAutoScalingGroup",
+                    ],
+                    "Resource": "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/eks-*",
+                    "Condition": {
+                        "StringEquals": autoscaler_owned(
+                            cluster_name,
+                        ),
+                    },
                 },
             ],
         },
@@ -210,8 +262,8 @@ release_aws_for_fluent_bit = kubernetes.helm.v3.Release(
         "cloudWatchLogs": {
             "enabled": True,
             "region": "us-west-2",
-            "logGroupName": names_loggroup,
-            "autoCreateGroup": True,
+            "logGroupName": container_logs.name,
+            "autoCreateGroup": False,
         },
     },
     repository_opts={

@@ -35,7 +35,12 @@ names_datastores_orders_final_b010f5 = config.require(
     "names.datastores.orders.finalSnapshot",
 )
 names_dnsowner = config.require("names.dnsOwner")
+names_dnsqueryloggroup = config.require("names.dnsQueryLogGroup")
 tags = config.require_object("tags")
+
+# Outputs of acme-identity.
+identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+rds_monitoring_role_arn = identity_stack.require_output("rds_monitoring_role_arn")
 
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
@@ -121,8 +126,14 @@ external_dns_policy = aws.iam.RolePolicy(
                     "Action": [
                         "route53:ChangeResourceRecordSets",
                         "route53:ListResourceRecordSets",
-                        "route53:ListHostedZones",
                         "route53:ListTagsForResource",
+                    ],
+                    "Resource": dns_zone.arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:ListHostedZones",
                     ],
                     "Resource": "*",
                 },
@@ -131,6 +142,260 @@ external_dns_policy = aws.iam.RolePolicy(
     ),
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
+    ),
+)
+
+# cloud
+aws_global = aws.Provider(
+    "aws-global",
+    region="us-east-1",
+    default_tags={
+        "tags": tags,
+    },
+    allowed_account_ids=[
+        "123456789012",
+    ],
+)
+
+caller = aws.get_caller_identity(
+    opts=pulumi.InvokeOptions(
+        provider=aws_global,
+    ),
+)
+
+# appServices.dns
+dnssec_key = aws.kms.Key(
+    "acme-dnssec",
+    description="Signs the DNS zone of platform acme (DNSSEC)",
+    customer_master_key_spec="ECC_NIST_P256",
+    key_usage="SIGN_VERIFY",
+    deletion_window_in_days=30,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersTheKey",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "AWS": "arn:aws:iam::" + caller.account_id + ":root",
+                    },
+                    "Action": [
+                        "kms:CancelKeyDeletion",
+                        "kms:Create*",
+                        "kms:Delete*",
+                        "kms:Describe*",
+                        "kms:Disable*",
+                        "kms:Enable*",
+                        "kms:Get*",
+                        "kms:List*",
+                        "kms:Put*",
+                        "kms:Revoke*",
+                        "kms:RotateKeyOnDemand",
+                        "kms:ScheduleKeyDeletion",
+                        "kms:TagResource",
+                        "kms:UntagResource",
+                        "kms:Update*",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "Route53SignsWithIt",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "dnssec-route53.amazonaws.com",
+                    },
+                    "Action": [
+                        "kms:DescribeKey",
+                        "kms:GetPublicKey",
+                        "kms:Sign",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:SourceAccount": caller.account_id,
+                        },
+                        "ArnLike": {
+                            "aws:SourceArn": "arn:aws:route53:::hostedzone/*",
+                        },
+                    },
+                },
+                {
+                    "Sid": "Route53GrantsForItsZones",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "dnssec-route53.amazonaws.com",
+                    },
+                    "Action": "kms:CreateGrant",
+                    "Resource": "*",
+                    "Condition": {
+                        "Bool": {
+                            "kms:GrantIsForAWSResource": "true",
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_global,
+        protect=True,
+    ),
+)
+
+# appServices.dns
+dnssec_key_signing_key = aws.route53.KeySigningKey(
+    "acme-zone",
+    hosted_zone_id=dns_zone.zone_id,
+    key_management_service_arn=dnssec_key.arn,
+    name="crosswalk",
+    status="ACTIVE",
+    opts=pulumi.ResourceOptions(
+        provider=aws_global,
+    ),
+)
+
+# appServices.dns
+dnssec = aws.route53.HostedZoneDnsSec(
+    "acme-zone",
+    hosted_zone_id=dnssec_key_signing_key.hosted_zone_id,
+    signing_status="SIGNING",
+    opts=pulumi.ResourceOptions(
+        provider=aws_global,
+    ),
+)
+
+# appServices.dns
+dns_logs_key = aws.kms.Key(
+    "acme-dns-logs",
+    description="Encrypts the DNS query log of platform acme",
+    enable_key_rotation=True,
+    deletion_window_in_days=30,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersTheKey",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "AWS": "arn:aws:iam::" + caller.account_id + ":root",
+                    },
+                    "Action": [
+                        "kms:CancelKeyDeletion",
+                        "kms:Create*",
+                        "kms:Delete*",
+                        "kms:Describe*",
+                        "kms:Disable*",
+                        "kms:Enable*",
+                        "kms:Get*",
+                        "kms:List*",
+                        "kms:Put*",
+                        "kms:Revoke*",
+                        "kms:RotateKeyOnDemand",
+                        "kms:ScheduleKeyDeletion",
+                        "kms:TagResource",
+                        "kms:UntagResource",
+                        "kms:Update*",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchLogsOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "logs.us-east-1.amazonaws.com",
+                    },
+                    "Action": [
+                        "kms:Decrypt",
+                        "kms:DescribeKey",
+                        "kms:Encrypt",
+                        "kms:GenerateDataKey*",
+                        "kms:ReEncrypt*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": pulumi.Output.concat(
+                                "arn:aws:logs:us-east-1:",
+                                caller.account_id,
+                                ":log-group:*",
+                            ),
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_global,
+        protect=True,
+    ),
+)
+
+# appServices.dns
+dns_query_logs = aws.cloudwatch.LogGroup(
+    "acme-dns-queries",
+    name=names_dnsqueryloggroup,
+    retention_in_days=365,
+    kms_key_id=dns_logs_key.arn,
+    opts=pulumi.ResourceOptions(
+        provider=aws_global,
+        protect=True,
+    ),
+)
+
+# appServices.dns
+dns_query_logs_policy = aws.cloudwatch.LogResourcePolicy(
+    "acme-dns-queries",
+    policy_name=pulumi.Output.concat(
+        "route53-",
+        dns_zone.zone_id,
+    ),
+    policy_document=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "route53.amazonaws.com",
+                    },
+                    "Action": [
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        dns_query_logs.arn,
+                        ":*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:SourceAccount": caller.account_id,
+                        },
+                        "ArnLike": {
+                            "aws:SourceArn": dns_zone.arn,
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_global,
+    ),
+)
+
+# appServices.dns
+dns_query_log = aws.route53.QueryLog(
+    "acme-zone",
+    zone_id=dns_zone.zone_id,
+    cloudwatch_log_group_arn=dns_query_logs.arn,
+    opts=pulumi.ResourceOptions(
+        provider=aws_global,
+        depends_on=[
+            dns_query_logs_policy,
+        ],
     ),
 )
 
@@ -174,9 +439,21 @@ cert_manager_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "route53:GetChange",
                         "route53:ChangeResourceRecordSets",
                         "route53:ListResourceRecordSets",
+                    ],
+                    "Resource": dns_zone.arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:GetChange",
+                    ],
+                    "Resource": "arn:aws:route53:::change/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "route53:ListHostedZonesByName",
                     ],
                     "Resource": "*",
@@ -584,10 +861,47 @@ datastore_orders_subnets = aws.rds.SubnetGroup(
 )
 
 # appServices.datastores.orders
+datastore_orders_parameters = aws.rds.ParameterGroup(
+    "acme-orders-parameters",
+    family="postgres16",
+    description="postgres orders: TLS only, connection and slow-query logs",
+    parameters=[
+        {
+            "name": "log_connections",
+            "value": "1",
+        },
+        {
+            "name": "log_disconnections",
+            "value": "1",
+        },
+        {
+            "name": "log_lock_waits",
+            "value": "1",
+        },
+        {
+            "name": "log_min_duration_statement",
+            "value": "1000",
+        },
+        {
+            "name": "log_statement",
+            "value": "ddl",
+        },
+        {
+            "name": "rds.force_ssl",
+            "value": "1",
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# appServices.datastores.orders
 datastore_orders = aws.rds.Instance(
     "acme-orders",
     engine="postgres",
     engine_version="16",
+    parameter_group_name=datastore_orders_parameters.name,
     instance_class=datastores_orders_instanceclass,
     allocated_storage=datastores_orders_storagegb,
     storage_type="gp3",
@@ -609,6 +923,8 @@ datastore_orders = aws.rds.Instance(
     iam_database_authentication_enabled=True,
     auto_minor_version_upgrade=True,
     performance_insights_enabled=True,
+    monitoring_interval=60,
+    monitoring_role_arn=rds_monitoring_role_arn,
     enabled_cloudwatch_logs_exports=[
         "postgresql",
     ],

@@ -10,8 +10,14 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+ci_deploy_apps_sqlinstances = config.require("ci.deploy-apps.sqlInstances")
+ci_deploy_platform_grantable = config.require("ci.deploy-platform.grantable")
 names_pool_deploy_apps = config.require("names.pool.deploy-apps")
 names_pool_deploy_platform = config.require("names.pool.deploy-platform")
+names_role_deploy_apps_pubsub_grants = config.require(
+    "names.role.deploy-apps.pubsub-grants",
+)
+names_role_deploy_apps_sql_users = config.require("names.role.deploy-apps.sql-users")
 names_serviceaccount_ci_deploy_apps = config.require(
     "names.serviceAccount.ci.deploy-apps",
 )
@@ -286,18 +292,6 @@ ci_deploy_apps_federation = gcp.serviceaccount.IAMMember(
 )
 
 # identity.automation.deploy-apps.layers
-ci_deploy_apps_cloudsql_admin = gcp.projects.IAMMember(
-    "acme-ci-deploy-apps-cloudsql-admin",
-    project="acme-platform-prod",
-    role="roles/cloudsql.admin",
-    member=ci_deploy_apps_account.member,
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
-    ),
-)
-
-# identity.automation.deploy-apps.layers
 ci_deploy_apps_container_developer = gcp.projects.IAMMember(
     "acme-ci-deploy-apps-container-developer",
     project="acme-platform-prod",
@@ -322,10 +316,69 @@ ci_deploy_apps_iam_serviceacc_0c26c6 = gcp.projects.IAMMember(
 )
 
 # identity.automation.deploy-apps.layers
-ci_deploy_apps_pubsub_admin = gcp.projects.IAMMember(
-    "acme-ci-deploy-apps-pubsub-admin",
+ci_deploy_apps_sql_users = gcp.projects.IAMCustomRole(
+    "acme-ci-deploy-apps-sql-users",
     project="acme-platform-prod",
-    role="roles/pubsub.admin",
+    role_id=names_role_deploy_apps_sql_users,
+    title="acme CI deploy-apps: Cloud SQL IAM users",
+    description="What the apps layer of platform acme does to its datastores",
+    permissions=[
+        "cloudsql.instances.get",
+        "cloudsql.users.create",
+        "cloudsql.users.delete",
+        "cloudsql.users.get",
+        "cloudsql.users.list",
+        "cloudsql.users.update",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_sql_users_member = gcp.projects.IAMMember(
+    "acme-ci-deploy-apps-sql-users",
+    project="acme-platform-prod",
+    role=ci_deploy_apps_sql_users.name,
+    condition={
+        "title": "platform-instances-only",
+        "description": "The Cloud SQL instances of platform acme",
+        "expression": ci_deploy_apps_sqlinstances,
+    },
+    member=ci_deploy_apps_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_pubsub_grants = gcp.projects.IAMCustomRole(
+    "acme-ci-deploy-apps-pubsub-grants",
+    project="acme-platform-prod",
+    role_id=names_role_deploy_apps_pubsub_grants,
+    title="acme CI deploy-apps: Pub/Sub grants",
+    description="What the apps layer of platform acme does to its datastores",
+    permissions=[
+        "pubsub.subscriptions.get",
+        "pubsub.subscriptions.getIamPolicy",
+        "pubsub.subscriptions.setIamPolicy",
+        "pubsub.topics.get",
+        "pubsub.topics.getIamPolicy",
+        "pubsub.topics.setIamPolicy",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_pubsub_grants_member = gcp.projects.IAMMember(
+    "acme-ci-deploy-apps-pubsub-grants",
+    project="acme-platform-prod",
+    role=ci_deploy_apps_pubsub_grants.name,
     member=ci_deploy_apps_account.member,
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -509,6 +562,18 @@ ci_deploy_platform_dns_admin = gcp.projects.IAMMember(
 )
 
 # identity.automation.deploy-platform.layers
+ci_deploy_platform_iam_roleadmin = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-iam-roleAdmin",
+    project="acme-platform-prod",
+    role="roles/iam.roleAdmin",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_iam_servic_bcf4f6 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-iam-serviceAccountAdmin",
     project="acme-platform-prod",
@@ -557,18 +622,6 @@ ci_deploy_platform_redis_admin = gcp.projects.IAMMember(
 )
 
 # identity.automation.deploy-platform.layers
-ci_deploy_platform_resourcema_56a040 = gcp.projects.IAMMember(
-    "acme-ci-deploy-platform-resourcemanager-projectIamAdmin",
-    project="acme-platform-prod",
-    role="roles/resourcemanager.projectIamAdmin",
-    member=ci_deploy_platform_account.member,
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
-    ),
-)
-
-# identity.automation.deploy-platform.layers
 ci_deploy_platform_servicenet_a9dea2 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-servicenetworking-networksAdmin",
     project="acme-platform-prod",
@@ -586,6 +639,23 @@ ci_deploy_platform_serviceusa_7c274e = gcp.projects.IAMMember(
     project="acme-platform-prod",
     role="roles/serviceusage.serviceUsageAdmin",
     member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_grants = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-grants",
+    project="acme-platform-prod",
+    role="roles/resourcemanager.projectIamAdmin",
+    member=ci_deploy_platform_account.member,
+    condition={
+        "title": "grants-of-the-platform",
+        "description": "May grant only the project roles the platform's layers grant",
+        "expression": ci_deploy_platform_grantable,
+    },
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,

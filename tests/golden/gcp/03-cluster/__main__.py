@@ -47,8 +47,20 @@ api_container = gcp.projects.Service(
     ),
 )
 
+# cloud
+api_binaryauthorization = gcp.projects.Service(
+    "acme-binaryauthorization",
+    service="binaryauthorization.googleapis.com",
+    disable_on_destroy=False,
+    disable_dependent_services=False,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
 apis = [
     api_container,
+    api_binaryauthorization,
 ]
 
 zones = gcp.compute.get_zones(
@@ -93,6 +105,7 @@ cluster = gcp.container.Cluster(
         "services_secondary_range_name": "services",
     },
     datapath_provider="ADVANCED_DATAPATH",
+    enable_intranode_visibility=True,
     private_cluster_config={
         "enable_private_nodes": True,
         "enable_private_endpoint": False,
@@ -162,6 +175,9 @@ cluster = gcp.container.Cluster(
         "vulnerability_mode": "VULNERABILITY_BASIC",
     },
     deletion_protection=True,
+    binary_authorization={
+        "evaluation_mode": "PROJECT_SINGLETON_POLICY_ENFORCE",
+    },
     authenticator_groups_config={
         "security_group": "gke-security-groups@acme.example.com",
     },

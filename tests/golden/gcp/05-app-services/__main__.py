@@ -607,6 +607,54 @@ datastore_orders = gcp.sql.DatabaseInstance(
                 "name": "cloudsql.iam_authentication",
                 "value": "on",
             },
+            {
+                "name": "log_connections",
+                "value": "on",
+            },
+            {
+                "name": "log_disconnections",
+                "value": "on",
+            },
+            {
+                "name": "log_checkpoints",
+                "value": "on",
+            },
+            {
+                "name": "log_lock_waits",
+                "value": "on",
+            },
+            {
+                "name": "log_duration",
+                "value": "on",
+            },
+            {
+                "name": "log_hostname",
+                "value": "on",
+            },
+            {
+                "name": "log_statement",
+                "value": "ddl",
+            },
+            {
+                "name": "log_min_messages",
+                "value": "warning",
+            },
+            {
+                "name": "log_min_error_statement",
+                "value": "error",
+            },
+            {
+                "name": "log_min_duration_statement",
+                "value": "-1",
+            },
+            {
+                "name": "cloudsql.enable_pgaudit",
+                "value": "on",
+            },
+            {
+                "name": "pgaudit.log",
+                "value": "ddl,role",
+            },
         ],
         "insights_config": {
             "query_insights_enabled": True,

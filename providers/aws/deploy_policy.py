@@ -1,0 +1,662 @@
+"""What each CI identity of an AWS platform may do, layer by layer: the IAM
+statements of its deploy policy (providers/aws/identity.py makes the roles)
+and their size, which validation checks against AWS's limit."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+
+from crosswalk.compiler.codegen import Call, Code, literal
+from crosswalk.providers.aws.common import GLOBAL_REGION, MANAGED, PLATFORM_TAG
+
+GITHUB_OIDC = "token.actions.githubusercontent.com"
+
+
+# The AWS managed policies each layer attaches to the roles it makes (its
+# deploy identity may attach these and no other: iam:PolicyARN).
+RDS_MONITORING_POLICY = "service-role/AmazonRDSEnhancedMonitoringRole"
+LAYER_MANAGED_POLICIES = {
+    "identity": (
+        "AmazonEKSClusterPolicy",
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEC2ContainerRegistryReadOnly",
+        RDS_MONITORING_POLICY,
+    ),
+    "cluster": ("AmazonEKS_CNI_Policy", "service-role/AmazonEBSCSIDriverPolicy"),
+}
+
+
+def layer_roles(p, layer: str) -> list[str]:
+    """The roles `layer` makes, by the name Pulumi gives them
+    (`<platform>-<name>` and its random suffix): its deploy identity manages
+    those and no other."""
+    if layer == "identity":
+        # It makes the CI roles, its own included: whatever a list said, it
+        # would administer every role of the platform.
+        return ["*"]
+    if layer == "cluster":
+        return ["vpc-cni", "ebs-csi"]
+    if layer == "cluster-services":
+        return ["fluent-bit"] * p.services.logging + ["cluster-autoscaler"] * p.services.autoscaler
+    if layer == "app-services":
+        zone = bool(p.app_services.dns_zone)
+        return ["external-dns"] * zone + ["cert-manager"] * (zone and bool(p.app_services.email))
+    if layer == "apps":
+        return ["app-*"]
+    return []
+
+
+def engines(p) -> set[str]:
+    return {store.engine for store in p.app_services.datastores}
+
+
+def service_linked_roles(p, layer: str) -> list[str]:
+    """The service-linked roles AWS creates on a layer's first use of a service."""
+    if layer == "cluster":
+        return ["eks.amazonaws.com", "eks-nodegroup.amazonaws.com", "autoscaling.amazonaws.com"]
+    if layer == "app-services":
+        used = engines(p)
+        return ["rds.amazonaws.com"] * bool(used & SQL) + ["elasticache.amazonaws.com"] * (
+            "redis" in used
+        )
+    return []
+
+
+SQL = frozenset({"postgres", "mysql"})
+
+ROLE_ACTIONS = [
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:GetRole",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:ListRoleTags",
+    "iam:PutRolePolicy",
+    "iam:GetRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
+]
+OIDC_PROVIDER_ACTIONS = [
+    "iam:CreateOpenIDConnectProvider",
+    "iam:DeleteOpenIDConnectProvider",
+    "iam:GetOpenIDConnectProvider",
+    "iam:TagOpenIDConnectProvider",
+    "iam:UntagOpenIDConnectProvider",
+    "iam:UpdateOpenIDConnectProviderThumbprint",
+    "iam:AddClientIDToOpenIDConnectProvider",
+    "iam:RemoveClientIDFromOpenIDConnectProvider",
+]
+
+# EC2: what managed-infra (the network) and app-services (datastore security
+# groups) create, always tagged crosswalk/platform by the provider's
+# default_tags; what they change or delete, only where it carries that tag.
+EC2_CREATE = {
+    "managed-infra": [
+        "ec2:CreateVpc",
+        "ec2:CreateSubnet",
+        "ec2:CreateInternetGateway",
+        "ec2:CreateRouteTable",
+        "ec2:AllocateAddress",
+        "ec2:CreateNatGateway",
+    ],
+    "app-services": ["ec2:CreateSecurityGroup"],
+}
+# The creates that name existing resources besides what they make.
+EC2_NAMING_CREATES = frozenset(
+    {"ec2:CreateSubnet", "ec2:CreateRouteTable", "ec2:CreateNatGateway", "ec2:CreateSecurityGroup"}
+)
+EC2_CHANGE = {
+    "managed-infra": [
+        "ec2:ModifyVpcAttribute",
+        "ec2:DeleteVpc",
+        "ec2:ModifySubnetAttribute",
+        "ec2:DeleteSubnet",
+        "ec2:AttachInternetGateway",
+        "ec2:DetachInternetGateway",
+        "ec2:DeleteInternetGateway",
+        "ec2:CreateRoute",
+        "ec2:ReplaceRoute",
+        "ec2:DeleteRoute",
+        "ec2:AssociateRouteTable",
+        "ec2:DisassociateRouteTable",
+        "ec2:ReplaceRouteTableAssociation",
+        "ec2:DeleteRouteTable",
+        "ec2:ReleaseAddress",
+        "ec2:DisassociateAddress",
+        "ec2:DeleteNatGateway",
+        # The VPC's default security group, emptied of its rules.
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+    ],
+    "app-services": [
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+        "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+        "ec2:ModifySecurityGroupRules",
+        "ec2:DeleteSecurityGroup",
+    ],
+}
+
+ROUTE53_ACTIONS = [
+    "route53:GetHostedZone",
+    "route53:UpdateHostedZoneComment",
+    "route53:DeleteHostedZone",
+    "route53:ChangeTagsForResource",
+    "route53:ListTagsForResource",
+    "route53:ListResourceRecordSets",
+    "route53:GetChange",
+]
+# DNSSEC signing and query logging of the zone (providers/aws/app_services.py).
+# DNSSEC signing and query logging of the zone (providers/aws/app_services.py):
+# create, activate, deactivate, delete; enable, disable; create, get, delete.
+# Families by wildcard, as the deploy policy must fit one role (CW515).
+ROUTE53_DNSSEC_ACTIONS = [
+    "route53:*KeySigningKey",
+    "route53:*HostedZoneDNSSEC",
+    "route53:GetDNSSEC",
+    "route53:*QueryLoggingConfig",
+]
+# A log group crosswalk makes: created, kept, encrypted, tagged, deleted.
+LOG_GROUP_ACTIONS = [
+    "logs:*LogGroup",  # create, delete, tag, untag, list tags
+    "logs:PutRetentionPolicy",
+    "logs:*KmsKey",  # associate, disassociate
+    "logs:TagResource",
+    "logs:UntagResource",
+    "logs:ListTagsForResource",
+]
+# (ECR and EKS encrypt with the platform key on grants they make as the deployer.)
+KEY_ACTIONS = [
+    "kms:CreateGrant",
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:PutKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:EnableKeyRotation",
+    "kms:ListResourceTags",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateKeyDescription",
+    "kms:ScheduleKeyDeletion",
+]
+ROUTE53_RESOURCES = [
+    "arn:aws:route53:::hostedzone/*",
+    "arn:aws:route53:::change/*",
+    # ChangeTagsForResource's other resource: crosswalk makes no health checks.
+    "arn:aws:route53:::healthcheck/*",
+]
+RDS_ACTIONS = [
+    "rds:CreateDBInstance",
+    "rds:ModifyDBInstance",
+    "rds:DeleteDBInstance",
+    "rds:RebootDBInstance",
+    "rds:DescribeDBInstances",
+    "rds:CreateDBSnapshot",
+    "rds:CreateDBSubnetGroup",
+    "rds:ModifyDBSubnetGroup",
+    "rds:DeleteDBSubnetGroup",
+    "rds:DescribeDBSubnetGroups",
+    "rds:CreateDBParameterGroup",
+    "rds:ModifyDBParameterGroup",
+    "rds:DeleteDBParameterGroup",
+    "rds:DescribeDBParameterGroups",
+    "rds:DescribeDBParameters",
+    "rds:AddTagsToResource",
+    "rds:RemoveTagsFromResource",
+    "rds:ListTagsForResource",
+]
+# The platform's instances, subnet groups and final snapshots; an instance is
+# created with its engine's default parameter and option groups.
+RDS_RESOURCES = [
+    "*:{}-*",  # its instances (db:), subnet and parameter groups, final snapshots
+    "pg:default.*",
+    "og:default:*",
+]
+RDS_SECRET_ACTIONS = [
+    "secretsmanager:CreateSecret",
+    "secretsmanager:TagResource",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:DeleteSecret",
+]
+CACHE_ACTIONS = [
+    "elasticache:CreateReplicationGroup",
+    "elasticache:ModifyReplicationGroup",
+    "elasticache:DeleteReplicationGroup",
+    "elasticache:DescribeReplicationGroups",
+    "elasticache:CreateCacheCluster",
+    "elasticache:DescribeCacheClusters",
+    "elasticache:CreateCacheSubnetGroup",
+    "elasticache:ModifyCacheSubnetGroup",
+    "elasticache:DeleteCacheSubnetGroup",
+    "elasticache:DescribeCacheSubnetGroups",
+    "elasticache:AddTagsToResource",
+    "elasticache:RemoveTagsFromResource",
+    "elasticache:ListTagsForResource",
+]
+CACHE_RESOURCES = [
+    "*:{}-*",  # its replication group, cache clusters and subnet group
+    "parametergroup:default.*",
+]
+QUEUE_ACTIONS = [
+    "sqs:CreateQueue",
+    "sqs:DeleteQueue",
+    "sqs:GetQueueAttributes",
+    "sqs:SetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:TagQueue",
+    "sqs:UntagQueue",
+    "sqs:ListQueueTags",
+]
+TABLE_ACTIONS = [
+    "dynamodb:CreateTable",
+    "dynamodb:UpdateTable",
+    "dynamodb:DeleteTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:TagResource",
+    "dynamodb:UntagResource",
+    "dynamodb:ListTagsOfResource",
+]
+
+# Read-only actions AWS offers on no resource narrower than "*".
+LAYER_READS = {
+    "identity": ["iam:ListOpenIDConnectProviders"],
+    "managed-infra": ["ec2:Describe*", "kms:ListAliases", "logs:DescribeLogGroups"],
+    "cluster": [
+        "ec2:Describe*",
+        "eks:DescribeAddonVersions",
+        "eks:DescribeAddonConfiguration",
+        "eks:ListClusters",
+        "iam:ListOpenIDConnectProviders",
+    ],
+    "cluster-services": ["logs:DescribeLogGroups"],
+    "app-services": [],
+    "apps": [],
+}
+
+GLOBAL_SERVICES = frozenset({"iam", "route53"})
+
+LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services", "apps")
+
+
+ACCOUNT_ARN = '''
+def account_arn(service, resource, region=""):
+    """An ARN in the account this program deploys into."""
+    return f"arn:aws:{service}:{region}:{account}:{resource}"
+'''
+
+
+class _Arn:
+    """ARNs of the account the program deploys into, as calls of the
+    program's `account_arn` (the environment's region unless global)."""
+
+    def __init__(self, region) -> None:
+        self.region = region
+
+    def __call__(self, service: str, resource: str, regional: bool = True) -> Call:
+        return Call("account_arn", [service, resource] + ([self.region] if regional else []))
+
+
+def _key(value) -> str:
+    return literal(value)
+
+
+def _matches(value, pattern) -> bool:
+    """Whether the ARN `value` is among those `pattern` names."""
+    if isinstance(value, Call) and isinstance(pattern, Call):
+        same = value.func == pattern.func == "account_arn"
+        if not same or value.args[0] != pattern.args[0] or value.args[2:] != pattern.args[2:]:
+            return False
+        value, pattern = value.args[1], pattern.args[1]
+    if isinstance(value, Code) or isinstance(pattern, Code):
+        return _key(value) == _key(pattern)
+    if isinstance(value, str) and isinstance(pattern, str):
+        return value == pattern or ("*" in pattern and fnmatch.fnmatchcase(value, pattern))
+    return False
+
+
+def _merged(statements) -> list[dict]:
+    """The same grants in fewer statements (an inline policy holds 10,240
+    characters): statements on the same resources under the same condition
+    share one action list, statements of the same actions under the same
+    condition one resource list."""
+
+    def merge(items, same: str, other: str) -> list[dict]:
+        merged: dict[str, dict] = {}
+        for statement in items:
+            key = _key([statement[same], statement.get("Condition")])
+            if key not in merged:
+                merged[key] = dict(statement)
+                continue
+            values = _unique(_as_list(merged[key][other]) + _as_list(statement[other]))
+            merged[key][other] = values[0] if len(values) == 1 and other == "Resource" else values
+        return list(merged.values())
+
+    by_resource = merge(statements, "Resource", "Action")
+    for statement in by_resource:
+        statement["Action"] = sorted(set(statement["Action"]))  # actions are strings
+    out = merge(by_resource, "Action", "Resource")
+    for statement in out:
+        if isinstance(statement["Resource"], list):
+            # A resource another of the list already names (role/<platform>-*
+            # holds role/<platform>-app-*).
+            resources = statement["Resource"]
+            kept = [
+                r
+                for n, r in enumerate(resources)
+                if not any(m != n and _matches(r, o) for m, o in enumerate(resources))
+            ]
+            statement["Resource"] = kept[0] if len(kept) == 1 else kept
+    out = _one_condition_each(out)
+    return [st for st in out if not any(_covers(other, st) for other in out)]
+
+
+def _one_condition_each(statements: list[dict]) -> list[dict]:
+    """Statements of the same actions and resources whose conditions test
+    one key against values: one statement, the values together."""
+    merged: dict[str, dict] = {}
+    for statement in statements:
+        condition = statement.get("Condition", {})
+        tests = [(op, key) for op, keys in condition.items() for key in keys]
+        if len(tests) != 1:
+            merged[str(id(statement))] = statement
+            continue
+        (op, key), value = tests[0], condition[tests[0][0]][tests[0][1]]
+        mark = _key([statement["Action"], statement["Resource"], op, key])
+        if mark not in merged:
+            merged[mark] = statement
+            continue
+        values = _unique(_as_list(merged[mark]["Condition"][op][key]) + _as_list(value))
+        merged[mark] = {**merged[mark], "Condition": {op: {key: values}}}
+    return list(merged.values())
+
+
+def _covers(big: dict, small: dict) -> bool:
+    """Whether `big` grants all `small` does (same condition, its actions and
+    resources among big's; a pattern covers what it matches)."""
+    if big is small or _key(big.get("Condition")) != _key(small.get("Condition")):
+        return False
+    if not set(_as_list(small["Action"])) <= set(_as_list(big["Action"])):
+        return False
+    wide = _as_list(big["Resource"])
+    return all(any(_matches(r, w) for w in wide) for r in _as_list(small["Resource"]))
+
+
+def _unique(values: list) -> list:
+    seen: dict[str, object] = {}
+    for value in values:
+        seen.setdefault(_key(value), value)
+    return list(seen.values())
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
+    """What the deploy identity of `layer` may do: each action on the
+    platform's own resources (by name, or by the crosswalk/platform tag the
+    provider puts on every resource it creates), reads on "*" where AWS offers
+    nothing narrower. `passed`: the identity layer's roles other layers pass
+    to AWS services (their ARNs). Only what the platform uses: the identity
+    layer, deployed first, changes the policy with platform.yaml."""
+    name, deployed_in = p.name, arn.region
+    tagged = {"StringEquals": {f"aws:ResourceTag/{PLATFORM_TAG}": name}}
+    # Keys and log groups in the environment's region and in us-east-1 (Route
+    # 53's): one statement for both, held to the platform by tag or name.
+    any_region = type(arn)("*")
+    tagging = {"StringEquals": {f"aws:RequestTag/{PLATFORM_TAG}": name}}
+    out: list[dict] = []
+
+    def allow(actions, resources, condition=None) -> None:
+        statement = {"Effect": "Allow", "Action": list(actions), "Resource": resources}
+        if condition:
+            statement["Condition"] = condition
+        out.append(statement)
+
+    def ec2(layer: str) -> None:
+        create, change = EC2_CREATE[layer], EC2_CHANGE[layer]
+        # What a create makes carries the tag in the request; what it names
+        # besides (a subnet's VPC, a NAT gateway's subnet and address)
+        # carries it already. Tags on create only for those creates.
+        allow(create, "*", tagging)
+        naming = [a for a in create if a in EC2_NAMING_CREATES]
+        allow(naming + change + ["ec2:CreateTags", "ec2:DeleteTags"], "*", tagged)
+        every_create = sorted({a.split(":")[1] for c in EC2_CREATE.values() for a in c})
+        allow(
+            ["ec2:CreateTags"],
+            "*",
+            {"StringEquals": {**tagging["StringEquals"], "ec2:CreateAction": every_create}},
+        )
+
+    reads = list(LAYER_READS[layer])
+    if layer == "app-services":
+        used = engines(p)
+        reads += ["ec2:Describe*"] * bool(used & (SQL | {"redis"}))
+        reads += ["rds:DescribeDBEngineVersions"] * bool(used & SQL)
+        reads += ["elasticache:DescribeCacheEngineVersions"] * ("redis" in used)
+        # The provider's invoke for the cache's auth token.
+        reads += ["secretsmanager:GetRandomPassword"] * ("redis" in used)
+        reads += ["sqs:ListQueues"] * ("queue" in used)
+        reads += ["dynamodb:ListTables"] * ("document" in used)
+        if p.app_services.dns_zone:
+            reads += ["route53:ListHostedZones", "route53:ListHostedZonesByName"]
+            reads += ["route53:ListQueryLoggingConfigs", "logs:DescribeResourcePolicies"]
+            # A zone is created on "*" (AWS offers nothing narrower).
+            reads += ["route53:CreateHostedZone"]
+    elif layer == "managed-infra" and p.registries:
+        reads += ["ecr:DescribeRepositories"]
+    # Reads of the global services' on "*"; the regional ones' in the
+    # environment's region only (ec2:Describe* holds a few describes AWS
+    # could scope, of resources the provider has yet to find).
+    global_reads = [a for a in reads if a.split(":")[0] in GLOBAL_SERVICES]
+    if global_reads:
+        allow(global_reads, "*")
+    if len(global_reads) < len(reads):
+        allow(
+            [a for a in reads if a not in global_reads],
+            "*",
+            {"StringEquals": {"aws:RequestedRegion": deployed_in}},
+        )
+    roles = [
+        arn("iam", f"role/{name}-{role}" + ("" if role.endswith("*") else "-*"), False)
+        for role in layer_roles(p, layer)
+    ]
+    if roles:
+        allow(ROLE_ACTIONS, roles)
+    if layer in LAYER_MANAGED_POLICIES:
+        allow(
+            ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+            roles,
+            {"ArnEquals": {"iam:PolicyARN": [MANAGED + m for m in LAYER_MANAGED_POLICIES[layer]]}},
+        )
+    if service_linked_roles(p, layer):
+        allow(
+            ["iam:CreateServiceLinkedRole"],
+            arn("iam", "role/aws-service-role/*", False),
+            {"StringEquals": {"iam:AWSServiceName": service_linked_roles(p, layer)}},
+        )
+    kubernetes = arn("eks", f"cluster/{name}-*")
+    if layer == "identity":
+        allow(OIDC_PROVIDER_ACTIONS, arn("iam", f"oidc-provider/{GITHUB_OIDC}", False))
+    elif layer == "managed-infra":
+        ec2(layer)
+        # The VPC's default security group exists before it carries the tag:
+        # it is tagged, then emptied of its rules.
+        allow(["ec2:CreateTags"], arn("ec2", "security-group/*"), tagging)
+        # KMS offers no narrower resource than "*" for CreateKey: the request's tag.
+        allow(["kms:CreateKey", "kms:TagResource"], "*", tagging)
+        # ECR encrypts its repositories with the key.
+        allow(KEY_ACTIONS, any_region("kms", "key/*"), tagged)
+        # The VPC's flow logs, to the platform's log group, with the identity layer's role.
+        allow(["ec2:CreateFlowLogs"], "*", tagging)
+        allow(["ec2:DeleteFlowLogs"], "*", tagged)
+        allow(LOG_GROUP_ACTIONS, any_region("logs", f"log-group:/{name}*"))
+        allow(
+            ["iam:PassRole"],
+            passed["vpc-flow-logs"],
+            {"StringEquals": {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}},
+        )
+        # An alias names a key: the platform's aliases, on any key (aliases
+        # carry no tags, and naming a key grants nothing on it).
+        allow(
+            ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"],
+            [arn("kms", f"alias/{name}-*"), arn("kms", "key/*")],
+        )
+        if p.registries:
+            allow(
+                [
+                    "ecr:CreateRepository",
+                    "ecr:DeleteRepository",
+                    "ecr:PutImageScanningConfiguration",
+                    "ecr:PutImageTagMutability",
+                    "ecr:GetLifecyclePolicy",
+                    "ecr:GetRepositoryPolicy",
+                    "ecr:ListTagsForResource",
+                    "ecr:TagResource",
+                    "ecr:UntagResource",
+                ],
+                [arn("ecr", f"repository/{name}/*"), arn("ecr", f"repository/{name}-*")],
+            )
+    elif layer == "cluster":
+        allow(
+            [
+                "eks:DeleteCluster",
+                "eks:DescribeCluster",
+                "eks:DescribeUpdate",
+                "eks:ListUpdates",
+                "eks:ListTagsForResource",
+                "eks:DescribeAccessEntry",
+                "eks:ListAccessEntries",
+                "eks:ListAssociatedAccessPolicies",
+                "eks:DescribeAddon",
+                "eks:ListAddons",
+                "eks:DescribeNodegroup",
+                "eks:ListNodegroups",
+                "eks:UpdateClusterConfig",
+                "eks:UpdateClusterVersion",
+                "eks:TagResource",
+                "eks:UntagResource",
+                "eks:CreateAccessEntry",
+                "eks:DeleteAccessEntry",
+                "eks:UpdateAccessEntry",
+                "eks:AssociateAccessPolicy",
+                "eks:DisassociateAccessPolicy",
+                "eks:CreateAddon",
+                "eks:DeleteAddon",
+                "eks:UpdateAddon",
+                "eks:CreateNodegroup",
+                "eks:DeleteNodegroup",
+                "eks:UpdateNodegroupConfig",
+                "eks:UpdateNodegroupVersion",
+            ],
+            # Its cluster and what hangs off it: nodegroup/, addon/, access-entry/.
+            arn("eks", f"*/{name}-*"),
+        )
+        # Parliament knows CreateCluster on "*" only: the request's tag.
+        allow(["eks:CreateCluster", "eks:TagResource"], "*", tagging)
+        # The cluster's own OIDC provider (IRSA), which pulumi-eks makes.
+        allow(OIDC_PROVIDER_ACTIONS, arn("iam", "oidc-provider/oidc.eks.*", False))
+        # EKS encrypts the cluster's secrets with the managed-infra key.
+        allow(["kms:DescribeKey", "kms:CreateGrant"], arn("kms", "key/*"), tagged)
+        # pulumi-eks takes the control plane's role as a resource: read by name.
+        allow(["iam:GetRole"], passed["cluster"])
+        # The control plane's and nodes' roles (identity layer), the add-ons' (this one).
+        allow(
+            ["iam:PassRole"],
+            [passed["cluster"], *roles],
+            {"StringEquals": {"iam:PassedToService": "eks.amazonaws.com"}},
+        )
+        allow(
+            ["iam:PassRole"],
+            passed["node"],
+            {"StringEquals": {"iam:PassedToService": ["eks.amazonaws.com", "ec2.amazonaws.com"]}},
+        )
+    elif layer == "cluster-services":
+        allow(["eks:DescribeCluster"], kubernetes)
+        if p.services.logging:
+            allow(LOG_GROUP_ACTIONS, any_region("logs", f"log-group:/{name}*"))
+    elif layer == "apps":
+        allow(["eks:DescribeCluster"], kubernetes)
+    elif layer == "app-services":
+        allow(["eks:DescribeCluster"], kubernetes)
+        used = engines(p)
+        if used & (SQL | {"redis"}):
+            ec2(layer)  # the datastores' security groups
+        if p.app_services.dns_zone:
+            # Route 53 offers no tag conditions and zone ids are AWS's: the
+            # zone is changed as any hosted zone of the account.
+            allow(ROUTE53_ACTIONS + ROUTE53_DNSSEC_ACTIONS, ROUTE53_RESOURCES)
+            # Route 53 keeps its signing key and query log in us-east-1.
+            global_arn = type(arn)(GLOBAL_REGION)
+            allow(["kms:CreateKey", "kms:TagResource"], "*", tagging)
+            allow(KEY_ACTIONS, any_region("kms", "key/*"), tagged)
+            allow(LOG_GROUP_ACTIONS, any_region("logs", f"log-group:/aws/route53/{name}*"))
+            allow(
+                ["logs:PutResourcePolicy", "logs:DeleteResourcePolicy"],
+                global_arn("logs", "*"),
+            )
+        # Datastores, by the names Pulumi gives them (`<platform>-<datastore>-...`).
+        if used & SQL:
+            allow(RDS_ACTIONS, [arn("rds", r.format(name)) for r in RDS_RESOURCES])
+            allow(
+                ["iam:PassRole"],
+                passed["rds-monitoring"],
+                {"StringEquals": {"iam:PassedToService": "monitoring.rds.amazonaws.com"}},
+            )
+            # RDS keeps the master password in Secrets Manager, in a secret it
+            # names rds!<id> and makes with the deployer's rights.
+            allow(RDS_SECRET_ACTIONS, arn("secretsmanager", "secret:rds!*"))
+        if "redis" in used:
+            allow(CACHE_ACTIONS, [arn("elasticache", r.format(name)) for r in CACHE_RESOURCES])
+        if "queue" in used:
+            allow(QUEUE_ACTIONS, arn("sqs", f"{name}-*"))
+        if "document" in used:
+            allow(TABLE_ACTIONS, arn("dynamodb", f"table/{name}-*"))
+    return out
+
+
+# AWS holds this many characters (whitespace aside) of inline policy per role.
+INLINE_POLICY_LIMIT = 10_240
+
+
+class _TextArn:
+    """ARNs as text, for measuring a policy before any account is known
+    (an account id has 12 digits)."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def __call__(self, service: str, resource: str, regional: bool = True) -> str:
+        return f"arn:aws:{service}:{self.region if regional else ''}:123456789012:{resource}"
+
+
+def policy_size(p, layers) -> int:
+    """The characters of the deploy policy of an identity deploying `layers`,
+    as AWS counts them."""
+    arn = _TextArn(p.cloud.region)
+    # Pulumi names roles after the resource, with a suffix of 8 characters.
+    passed = {
+        role: arn("iam", f"role/{p.name}-{role}-1a2b3c4", False)
+        for role in ("cluster", "node", "vpc-flow-logs", "rds-monitoring")
+    }
+    statements = _merged(
+        statement
+        for layer in LAYERS
+        if layer in layers
+        for statement in deploy_statements(p, layer, arn, passed)
+    )
+    document = {"Version": "2012-10-17", "Statement": statements}
+    return len(json.dumps(document, separators=(",", ":")))

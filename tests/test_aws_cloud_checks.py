@@ -1,0 +1,295 @@
+"""What an auditor's cloud scanner checks on AWS, read from the offline plan of
+the AWS sample: each workload identity acts only on this platform's resources,
+the VPC records its traffic, the platform key has a policy of its own, the
+logs are encrypted and kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crosswalk.compiler.emit import compile_file
+from crosswalk.compiler.mock_values import reveal
+from crosswalk.compiler.plan import plan_tree
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+# Actions IAM cannot narrow to a resource: the only ones a workload identity
+# may hold on Resource "*".
+UNRESTRICTABLE = {
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "route53:ListHostedZones",
+    "route53:ListHostedZonesByName",
+}
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    out = tmp_path_factory.mktemp("aws")
+    result = compile_file(ROOT / "samples" / "aws" / "platform.yaml", out)
+    assert result.files, [d.render() for d in result.report.errors]
+    planned = plan_tree(out, "prod")
+    assert [s.dir for s in planned.stacks if s.error is not None] == []
+    return planned
+
+
+def records(plan, type_: str, stack: str | None = None) -> list:
+    return [
+        r
+        for s in plan.stacks
+        if stack is None or s.dir == stack
+        for r in s.resources
+        if r.type == type_
+    ]
+
+
+def one(plan, type_: str, name: str):
+    found = [r for r in records(plan, type_) if r.name == name]
+    assert len(found) == 1, [(r.type, r.name) for r in records(plan, type_)]
+    return found[0]
+
+
+def policy_of(plan, name: str) -> list[dict]:
+    return json.loads(reveal(one(plan, ROLE_POLICY, name).inputs)["policy"])["Statement"]
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_workload_identities_hold_no_write_action_on_every_resource(plan) -> None:
+    """Every inline policy outside the CI identities: an action on Resource "*"
+    is one IAM cannot narrow."""
+    checked = 0
+    for record in records(plan, ROLE_POLICY):
+        if record.name.startswith("acme-ci-"):
+            continue  # the CI deployers are judged with the identity layer
+        for statement in json.loads(reveal(record.inputs)["policy"])["Statement"]:
+            checked += 1
+            if "*" in as_list(statement["Resource"]):
+                wide = set(as_list(statement["Action"])) - UNRESTRICTABLE
+                assert not wide, (record.name, sorted(wide))
+    assert checked >= 8
+
+
+def test_fluent_bit_writes_only_the_platforms_container_log_group(plan) -> None:
+    group = one(plan, LOG_GROUP, "acme-containers")
+    inputs = reveal(group.inputs)
+    assert inputs["name"] == "/acme-prod/containers"
+    assert inputs["retentionInDays"] >= 365
+    assert inputs["kmsKeyId"] == one(plan, "aws:kms/key:Key", "acme-secrets").outputs["arn"]
+    arn = group.outputs["arn"]
+    (statement,) = policy_of(plan, "acme-fluent-bit")
+    assert sorted(statement["Resource"]) == [arn, arn + ":*"]
+    assert "logs:CreateLogGroup" not in statement["Action"]
+    chart = reveal(one(plan, "kubernetes:helm.sh/v3:Release", "aws-for-fluent-bit").inputs)
+    logs = chart["values"]["cloudWatchLogs"]
+    assert logs["logGroupName"] == inputs["name"]
+    assert logs["autoCreateGroup"] is False
+
+
+def test_the_autoscaler_resizes_only_this_clusters_node_groups(plan) -> None:
+    statements = policy_of(plan, "acme-cluster-autoscaler")
+    mutating = [s for s in statements if "autoscaling:SetDesiredCapacity" in s["Action"]]
+    (statement,) = mutating
+    assert sorted(statement["Action"]) == [
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+    ]
+    cluster = reveal(one(plan, "eks:index:Cluster", "acme-cluster").inputs)["name"]
+    assert statement["Condition"] == {
+        "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "owned"}
+    }
+    (nodegroups,) = [s for s in statements if s["Action"] == ["eks:DescribeNodegroup"]]
+    assert nodegroups["Resource"] == f"arn:aws:eks:*:*:nodegroup/{cluster}/*"
+
+
+@pytest.mark.parametrize("role", ["acme-external-dns", "acme-cert-manager"])
+def test_dns_identities_change_records_of_the_platforms_zone_only(plan, role) -> None:
+    zone = one(plan, "aws:route53/zone:Zone", "acme-zone").outputs["arn"]
+    statements = policy_of(plan, role)
+    (changes,) = [s for s in statements if "route53:ChangeResourceRecordSets" in s["Action"]]
+    assert changes["Resource"] == zone
+
+
+def test_every_flow_of_the_vpc_is_logged_encrypted_for_a_year(plan) -> None:
+    vpc = one(plan, "aws:ec2/vpc:Vpc", "acme-vpc")
+    (flow_log,) = records(plan, "aws:ec2/flowLog:FlowLog")
+    inputs = reveal(flow_log.inputs)
+    group = one(plan, LOG_GROUP, "acme-vpc-flow-logs")
+    assert inputs["vpcId"] == vpc.id
+    assert inputs["trafficType"] == "ALL"
+    assert inputs["logDestinationType"] == "cloud-watch-logs"
+    assert inputs["logDestination"] == group.outputs["arn"]
+    assert reveal(group.inputs)["retentionInDays"] >= 365
+    assert (
+        reveal(group.inputs)["kmsKeyId"]
+        == one(plan, "aws:kms/key:Key", "acme-secrets").outputs["arn"]
+    )
+    role = one(plan, "aws:iam/role:Role", "acme-vpc-flow-logs")
+    assert inputs["iamRoleArn"] == role.outputs["arn"]
+    (trust,) = json.loads(reveal(role.inputs)["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    (write,) = policy_of(plan, "acme-vpc-flow-logs")
+    assert sorted(write["Resource"]) == [group.outputs["arn"], group.outputs["arn"] + ":*"]
+
+
+def test_the_platform_key_is_used_only_through_the_platforms_services(plan) -> None:
+    key = reveal(one(plan, "aws:kms/key:Key", "acme-secrets").inputs)
+    statements = json.loads(key["policy"])["Statement"]
+    use = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"}
+    for statement in statements:
+        actions = set(as_list(statement["Action"]))
+        assert "kms:*" not in actions
+        assert statement["Principal"] != "*" and statement["Principal"] != {"AWS": "*"}
+        if actions & use:
+            # Nobody uses the key directly: only through a service, for this account.
+            condition = statement["Condition"]
+            if "AWS" in statement["Principal"]:
+                assert condition["StringEquals"]["kms:CallerAccount"] == "123456789012"
+                assert sorted(condition["StringEquals"]["kms:ViaService"]) == [
+                    "ecr.us-west-2.amazonaws.com",
+                    "eks.us-west-2.amazonaws.com",
+                ]
+            else:
+                assert statement["Principal"] == {"Service": "logs.us-west-2.amazonaws.com"}
+                assert condition["ArnLike"] == {
+                    "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-west-2:123456789012:"
+                    "log-group:*"
+                }
+    grants = [s for s in statements if "kms:CreateGrant" in as_list(s["Action"])]
+    assert [s["Condition"] for s in grants] == [{"Bool": {"kms:GrantIsForAWSResource": "true"}}]
+
+
+def test_sql_datastores_take_tls_only_and_log_connections_and_slow_queries(plan) -> None:
+    db = reveal(one(plan, "aws:rds/instance:Instance", "acme-orders").inputs)
+    group = one(plan, "aws:rds/parameterGroup:ParameterGroup", "acme-orders-parameters")
+    assert db["parameterGroupName"] == group.outputs["name"]
+    inputs = reveal(group.inputs)
+    assert inputs["family"] == "postgres16"
+    parameters = {p["name"]: p["value"] for p in inputs["parameters"]}
+    assert parameters["rds.force_ssl"] == "1"
+    assert parameters["log_connections"] == parameters["log_disconnections"] == "1"
+    assert parameters["log_statement"] == "ddl"
+    assert int(parameters["log_min_duration_statement"]) > 0
+
+
+def test_sql_datastores_report_host_metrics_every_minute(plan) -> None:
+    db = reveal(one(plan, "aws:rds/instance:Instance", "acme-orders").inputs)
+    role = one(plan, "aws:iam/role:Role", "acme-rds-monitoring")
+    assert db["monitoringInterval"] == 60
+    assert db["monitoringRoleArn"] == role.outputs["arn"]
+    (trust,) = json.loads(reveal(role.inputs)["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
+
+
+def platform_with(tmp_path, change) -> Path:
+    import yaml
+
+    data = yaml.safe_load((ROOT / "samples" / "aws" / "platform.yaml").read_text())
+    change(data)
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_an_environment_may_turn_enhanced_monitoring_off(tmp_path) -> None:
+    def dev_without_monitoring(data):
+        overrides = data["environments"]["dev"].setdefault("overrides", {})
+        services = overrides.setdefault("appServices", {})
+        services["datastores"] = [{"name": "orders", "enhancedMonitoring": False}]
+
+    path = platform_with(tmp_path, dev_without_monitoring)
+    result = compile_file(path, tmp_path / "out")
+    assert result.files, [d.render() for d in result.report.errors]
+    (warning,) = [d for d in result.report.warnings if d.code == "CW619"]
+    assert warning.path.endswith("enhancedMonitoring")
+    line = warning.span.line
+    assert "enhancedMonitoring: false" in path.read_text().splitlines()[line - 1]
+    for env, interval in (("dev", 0), ("prod", 60)):
+        planned = plan_tree(tmp_path / "out", env)
+        db = reveal(one(planned, "aws:rds/instance:Instance", "acme-orders").inputs)
+        assert db["monitoringInterval"] == interval, env
+        assert bool(db.get("monitoringRoleArn")) == bool(interval), env
+
+
+def with_setting(sample: str, tmp_path) -> Path:
+    import yaml
+
+    data = yaml.safe_load((ROOT / "samples" / sample / "platform.yaml").read_text())
+    for store in data["appServices"]["datastores"]:
+        if store["engine"] in ("postgres", "redis"):
+            store["enhancedMonitoring"] = True
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("sample", ["aws", "gcp", "azure"])
+def test_enhanced_monitoring_is_a_setting_of_sql_datastores_on_aws(sample, tmp_path) -> None:
+    from crosswalk.compiler.document import parse_document
+    from crosswalk.compiler.pipeline import check_document
+
+    path = with_setting(sample, tmp_path)
+    document, diagnostics = parse_document(path.read_bytes(), "platform.yaml")
+    assert document is not None, [d.render() for d in diagnostics]
+    errors = check_document(document).report.errors
+    lines = path.read_text().splitlines()
+    at = [n for n, line in enumerate(lines, 1) if "enhancedMonitoring" in line]
+    wrong = at if sample != "aws" else at[1:]  # on AWS only the cache's is wrong
+    assert [(d.code, d.span.line) for d in errors] == [("CW504", n) for n in wrong]
+
+
+def test_the_zone_is_signed_with_a_key_only_route53_may_sign_with(plan) -> None:
+    zone = one(plan, "aws:route53/zone:Zone", "acme-zone")
+    key = one(plan, "aws:kms/key:Key", "acme-dnssec")
+    ksk = reveal(one(plan, "aws:route53/keySigningKey:KeySigningKey", "acme-zone").inputs)
+    signing = reveal(one(plan, "aws:route53/hostedZoneDnsSec:HostedZoneDnsSec", "acme-zone").inputs)
+    assert ksk["hostedZoneId"] == signing["hostedZoneId"] == zone.outputs["zoneId"]
+    assert ksk["keyManagementServiceArn"] == key.outputs["arn"]
+    assert ksk["status"] == "ACTIVE" and signing["signingStatus"] == "SIGNING"
+    inputs = reveal(key.inputs)
+    assert inputs["customerMasterKeySpec"] == "ECC_NIST_P256"
+    assert inputs["keyUsage"] == "SIGN_VERIFY"
+    assert key.outputs["arn"].startswith("arn:aws:kms:us-east-1:")  # Route 53 signs only there
+    assert key.protect
+    statements = json.loads(inputs["policy"])["Statement"]
+    signers = [s for s in statements if "kms:Sign" in as_list(s["Action"])]
+    assert [s["Principal"] for s in signers] == [{"Service": "dnssec-route53.amazonaws.com"}]
+    assert signers[0]["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert not any("kms:*" in as_list(s["Action"]) for s in statements)
+
+
+def test_the_zones_queries_are_logged_encrypted_for_a_year(plan) -> None:
+    zone = one(plan, "aws:route53/zone:Zone", "acme-zone")
+    group = one(plan, LOG_GROUP, "acme-dns-queries")
+    inputs = reveal(group.inputs)
+    assert inputs["name"] == "/aws/route53/acme-prod"
+    assert inputs["retentionInDays"] >= 365
+    logs_key = one(plan, "aws:kms/key:Key", "acme-dns-logs")
+    assert inputs["kmsKeyId"] == logs_key.outputs["arn"]
+    assert group.outputs["arn"].startswith("arn:aws:logs:us-east-1:")
+    query_log = reveal(one(plan, "aws:route53/queryLog:QueryLog", "acme-zone").inputs)
+    assert query_log == {
+        "zoneId": zone.outputs["zoneId"],
+        "cloudwatchLogGroupArn": group.outputs["arn"],
+    }
+    policy = reveal(
+        one(plan, "aws:cloudwatch/logResourcePolicy:LogResourcePolicy", "acme-dns-queries").inputs
+    )
+    (statement,) = json.loads(policy["policyDocument"])["Statement"]
+    assert statement["Principal"] == {"Service": "route53.amazonaws.com"}
+    assert statement["Resource"] == group.outputs["arn"] + ":*"
+    assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": zone.outputs["arn"]}
