@@ -159,6 +159,7 @@ def test_cluster_access_only_through_declared_entries(aws) -> None:
     assert sorted(entries) == [
         "ci-deploy-apps",
         "ci-deploy-platform",
+        "ci-deploy-services",
         "team-payments",
         "team-platform",
         "team-web",
@@ -172,7 +173,8 @@ def test_cluster_access_only_through_declared_entries(aws) -> None:
     for team in ("team-payments", "team-web"):
         assert "accessPolicies" not in entries[team]  # their RoleBindings say what they may do
         assert entries[team]["kubernetesGroups"] == [f"acme:team:{team[5:]}"]
-    assert entries["ci-deploy-platform"]["accessPolicies"]["deploy"]["policyArn"] == ADMIN
+    for bot in ("ci-deploy-platform", "ci-deploy-services"):  # they install cluster-wide charts
+        assert entries[bot]["accessPolicies"]["deploy"]["policyArn"] == ADMIN
     apps = entries["ci-deploy-apps"]["accessPolicies"]["deploy"]
     assert apps["policyArn"].endswith("/AmazonEKSAdminPolicy")
     assert apps["accessScope"] == {

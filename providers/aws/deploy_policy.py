@@ -104,6 +104,7 @@ EC2_CREATE = {
         "ec2:CreateRouteTable",
         "ec2:AllocateAddress",
         "ec2:CreateNatGateway",
+        "ec2:CreateFlowLogs",
     ],
     "app-services": ["ec2:CreateSecurityGroup"],
 }
@@ -130,6 +131,7 @@ EC2_CHANGE = {
         "ec2:ReleaseAddress",
         "ec2:DisassociateAddress",
         "ec2:DeleteNatGateway",
+        "ec2:DeleteFlowLogs",
         # The VPC's default security group, emptied of its rules.
         "ec2:RevokeSecurityGroupIngress",
         "ec2:RevokeSecurityGroupEgress",
@@ -156,18 +158,19 @@ ROUTE53_ACTIONS = [
     "route53:GetChange",
 ]
 # DNSSEC signing and query logging of the zone (providers/aws/app_services.py).
-# DNSSEC signing and query logging of the zone (providers/aws/app_services.py):
-# create, activate, deactivate, delete; enable, disable; create, get, delete.
-# Families by wildcard, as the deploy policy must fit one role (CW515).
+# DNSSEC signing and query logging of the zone (providers/aws/app_services.py).
+# Families by wildcard, each of actions on hosted zones only, as the deploy
+# policy must fit one role (CW515).
 ROUTE53_DNSSEC_ACTIONS = [
     "route53:*KeySigningKey",
-    "route53:*HostedZoneDNSSEC",
-    "route53:GetDNSSEC",
-    "route53:*QueryLoggingConfig",
+    "route53:*DNSSEC",  # enable, disable, get
+    "route53:CreateQueryLoggingConfig",
+    "route53:ListQueryLoggingConfigs",
 ]
 # A log group crosswalk makes: created, kept, encrypted, tagged, deleted.
 LOG_GROUP_ACTIONS = [
-    "logs:*LogGroup",  # create, delete, tag, untag, list tags
+    "logs:CreateLogGroup",
+    "logs:DeleteLogGroup",
     "logs:PutRetentionPolicy",
     "logs:*KmsKey",  # associate, disassociate
     "logs:TagResource",
@@ -217,7 +220,10 @@ RDS_ACTIONS = [
 # The platform's instances, subnet groups and final snapshots; an instance is
 # created with its engine's default parameter and option groups.
 RDS_RESOURCES = [
-    "*:{}-*",  # its instances (db:), subnet and parameter groups, final snapshots
+    "db:{}-*",
+    "subgrp:{}-*",
+    "snapshot:{}-*",
+    "pg:{}-*",
     "pg:default.*",
     "og:default:*",
 ]
@@ -244,7 +250,9 @@ CACHE_ACTIONS = [
     "elasticache:ListTagsForResource",
 ]
 CACHE_RESOURCES = [
-    "*:{}-*",  # its replication group, cache clusters and subnet group
+    "replicationgroup:{}-*",
+    "cluster:{}-*",
+    "subnetgroup:{}-*",
     "parametergroup:default.*",
 ]
 QUEUE_ACTIONS = [
@@ -453,7 +461,7 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
         reads += ["dynamodb:ListTables"] * ("document" in used)
         if p.app_services.dns_zone:
             reads += ["route53:ListHostedZones", "route53:ListHostedZonesByName"]
-            reads += ["route53:ListQueryLoggingConfigs", "logs:DescribeResourcePolicies"]
+            reads += ["logs:DescribeResourcePolicies"]
             # A zone is created on "*" (AWS offers nothing narrower).
             reads += ["route53:CreateHostedZone"]
     elif layer == "managed-infra" and p.registries:
@@ -501,8 +509,6 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
         # ECR encrypts its repositories with the key.
         allow(KEY_ACTIONS, any_region("kms", "key/*"), tagged)
         # The VPC's flow logs, to the platform's log group, with the identity layer's role.
-        allow(["ec2:CreateFlowLogs"], "*", tagging)
-        allow(["ec2:DeleteFlowLogs"], "*", tagged)
         allow(LOG_GROUP_ACTIONS, any_region("logs", f"log-group:/{name}*"))
         allow(
             ["iam:PassRole"],
@@ -562,8 +568,12 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
                 "eks:UpdateNodegroupConfig",
                 "eks:UpdateNodegroupVersion",
             ],
-            # Its cluster and what hangs off it: nodegroup/, addon/, access-entry/.
-            arn("eks", f"*/{name}-*"),
+            [
+                kubernetes,
+                arn("eks", f"nodegroup/{name}-*"),
+                arn("eks", f"addon/{name}-*"),
+                arn("eks", f"access-entry/{name}-*"),
+            ],
         )
         # Parliament knows CreateCluster on "*" only: the request's tag.
         allow(["eks:CreateCluster", "eks:TagResource"], "*", tagging)
@@ -599,14 +609,19 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             # Route 53 offers no tag conditions and zone ids are AWS's: the
             # zone is changed as any hosted zone of the account.
             allow(ROUTE53_ACTIONS + ROUTE53_DNSSEC_ACTIONS, ROUTE53_RESOURCES)
+            allow(
+                ["route53:GetQueryLoggingConfig", "route53:DeleteQueryLoggingConfig"],
+                "arn:aws:route53:::queryloggingconfig/*",
+            )
             # Route 53 keeps its signing key and query log in us-east-1.
-            global_arn = type(arn)(GLOBAL_REGION)
             allow(["kms:CreateKey", "kms:TagResource"], "*", tagging)
             allow(KEY_ACTIONS, any_region("kms", "key/*"), tagged)
             allow(LOG_GROUP_ACTIONS, any_region("logs", f"log-group:/aws/route53/{name}*"))
+            # Resource policies name no resource: Route 53's region only.
             allow(
                 ["logs:PutResourcePolicy", "logs:DeleteResourcePolicy"],
-                global_arn("logs", "*"),
+                "*",
+                {"StringEquals": {"aws:RequestedRegion": GLOBAL_REGION}},
             )
         # Datastores, by the names Pulumi gives them (`<platform>-<datastore>-...`).
         if used & SQL:

@@ -406,7 +406,7 @@ automation_deploy_apps_policy = aws.iam.RolePolicy(
 # identity.automation.deploy-platform
 automation_deploy_platform_role = aws.iam.Role(
     "acme-ci-deploy-platform",
-    description="CI identity deploy-platform: deploys identity, managed-infra, cluster, cluster-services, app-services",
+    description="CI identity deploy-platform: deploys identity, managed-infra, cluster, cluster-services",
     assume_role_policy=pulumi.Output.json_dumps(
         {
             "Version": "2012-10-17",
@@ -445,10 +445,6 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Effect": "Allow",
                     "Action": [
                         "iam:ListOpenIDConnectProviders",
-                        "route53:CreateHostedZone",
-                        "route53:ListHostedZones",
-                        "route53:ListHostedZonesByName",
-                        "route53:ListQueryLoggingConfigs",
                     ],
                     "Resource": "*",
                 },
@@ -528,13 +524,8 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "eks:DescribeAddonConfiguration",
                         "eks:DescribeAddonVersions",
                         "eks:ListClusters",
-                        "elasticache:DescribeCacheEngineVersions",
                         "kms:ListAliases",
                         "logs:DescribeLogGroups",
-                        "logs:DescribeResourcePolicies",
-                        "rds:DescribeDBEngineVersions",
-                        "secretsmanager:GetRandomPassword",
-                        "sqs:ListQueues",
                     ],
                     "Resource": "*",
                     "Condition": {
@@ -551,7 +542,6 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:CreateInternetGateway",
                         "ec2:CreateNatGateway",
                         "ec2:CreateRouteTable",
-                        "ec2:CreateSecurityGroup",
                         "ec2:CreateSubnet",
                         "ec2:CreateVpc",
                         "eks:CreateCluster",
@@ -571,12 +561,9 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Action": [
                         "ec2:AssociateRouteTable",
                         "ec2:AttachInternetGateway",
-                        "ec2:AuthorizeSecurityGroupEgress",
-                        "ec2:AuthorizeSecurityGroupIngress",
                         "ec2:CreateNatGateway",
                         "ec2:CreateRoute",
                         "ec2:CreateRouteTable",
-                        "ec2:CreateSecurityGroup",
                         "ec2:CreateSubnet",
                         "ec2:CreateTags",
                         "ec2:DeleteFlowLogs",
@@ -584,14 +571,12 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:DeleteNatGateway",
                         "ec2:DeleteRoute",
                         "ec2:DeleteRouteTable",
-                        "ec2:DeleteSecurityGroup",
                         "ec2:DeleteSubnet",
                         "ec2:DeleteTags",
                         "ec2:DeleteVpc",
                         "ec2:DetachInternetGateway",
                         "ec2:DisassociateAddress",
                         "ec2:DisassociateRouteTable",
-                        "ec2:ModifySecurityGroupRules",
                         "ec2:ModifySubnetAttribute",
                         "ec2:ModifyVpcAttribute",
                         "ec2:ReleaseAddress",
@@ -599,8 +584,6 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:ReplaceRouteTableAssociation",
                         "ec2:RevokeSecurityGroupEgress",
                         "ec2:RevokeSecurityGroupIngress",
-                        "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
-                        "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
                     ],
                     "Resource": "*",
                     "Condition": {
@@ -620,6 +603,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                             "aws:RequestTag/crosswalk/platform": "acme",
                             "ec2:CreateAction": [
                                 "AllocateAddress",
+                                "CreateFlowLogs",
                                 "CreateInternetGateway",
                                 "CreateNatGateway",
                                 "CreateRouteTable",
@@ -676,24 +660,18 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Effect": "Allow",
                     "Action": [
                         "logs:*KmsKey",
-                        "logs:*LogGroup",
+                        "logs:CreateLogGroup",
+                        "logs:DeleteLogGroup",
                         "logs:ListTagsForResource",
                         "logs:PutRetentionPolicy",
                         "logs:TagResource",
                         "logs:UntagResource",
                     ],
-                    "Resource": [
-                        account_arn(
-                            "logs",
-                            "log-group:/acme*",
-                            "*",
-                        ),
-                        account_arn(
-                            "logs",
-                            "log-group:/aws/route53/acme*",
-                            "*",
-                        ),
-                    ],
+                    "Resource": account_arn(
+                        "logs",
+                        "log-group:/acme*",
+                        "*",
+                    ),
                 },
                 {
                     "Effect": "Allow",
@@ -793,8 +771,6 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                                 "eks.amazonaws.com",
                                 "eks-nodegroup.amazonaws.com",
                                 "autoscaling.amazonaws.com",
-                                "rds.amazonaws.com",
-                                "elasticache.amazonaws.com",
                             ],
                         },
                     },
@@ -831,11 +807,28 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "eks:UpdateNodegroupConfig",
                         "eks:UpdateNodegroupVersion",
                     ],
-                    "Resource": account_arn(
-                        "eks",
-                        "*/acme-*",
-                        "us-west-2",
-                    ),
+                    "Resource": [
+                        account_arn(
+                            "eks",
+                            "cluster/acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "eks",
+                            "nodegroup/acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "eks",
+                            "addon/acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "eks",
+                            "access-entry/acme-*",
+                            "us-west-2",
+                        ),
+                    ],
                 },
                 {
                     "Effect": "Allow",
@@ -898,17 +891,206 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         },
                     },
                 },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# identity.automation.deploy-services
+automation_deploy_services_role = aws.iam.Role(
+    "acme-ci-deploy-services",
+    description="CI identity deploy-services: deploys app-services",
+    assume_role_policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Federated": github_oidc_arn,
+                    },
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                            "token.actions.githubusercontent.com:sub": "repo:acme/platform:ref:refs/heads/main",
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    max_session_duration=3600,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# identity.automation.deploy-services.layers
+automation_deploy_services_policy = aws.iam.RolePolicy(
+    "acme-ci-deploy-services",
+    role=automation_deploy_services_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "route53:*HostedZoneDNSSEC",
+                        "route53:CreateHostedZone",
+                        "route53:ListHostedZones",
+                        "route53:ListHostedZonesByName",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:Describe*",
+                        "elasticache:DescribeCacheEngineVersions",
+                        "logs:DescribeResourcePolicies",
+                        "rds:DescribeDBEngineVersions",
+                        "secretsmanager:GetRandomPassword",
+                        "sqs:ListQueues",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestedRegion": "us-west-2",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:CreateRole",
+                        "iam:DeleteRole",
+                        "iam:DeleteRolePolicy",
+                        "iam:GetRole",
+                        "iam:GetRolePolicy",
+                        "iam:ListAttachedRolePolicies",
+                        "iam:ListInstanceProfilesForRole",
+                        "iam:ListRolePolicies",
+                        "iam:ListRoleTags",
+                        "iam:PutRolePolicy",
+                        "iam:TagRole",
+                        "iam:UntagRole",
+                        "iam:UpdateAssumeRolePolicy",
+                        "iam:UpdateRole",
+                        "iam:UpdateRoleDescription",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "iam",
+                            "role/acme-external-dns-*",
+                        ),
+                        account_arn(
+                            "iam",
+                            "role/acme-cert-manager-*",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:CreateServiceLinkedRole",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/aws-service-role/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:AWSServiceName": [
+                                "rds.amazonaws.com",
+                                "elasticache.amazonaws.com",
+                            ],
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "eks:DescribeCluster",
+                    ],
+                    "Resource": account_arn(
+                        "eks",
+                        "cluster/acme-*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:CreateSecurityGroup",
+                        "kms:CreateKey",
+                        "kms:TagResource",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:AuthorizeSecurityGroupEgress",
+                        "ec2:AuthorizeSecurityGroupIngress",
+                        "ec2:CreateSecurityGroup",
+                        "ec2:CreateTags",
+                        "ec2:DeleteSecurityGroup",
+                        "ec2:DeleteTags",
+                        "ec2:ModifySecurityGroupRules",
+                        "ec2:RevokeSecurityGroupEgress",
+                        "ec2:RevokeSecurityGroupIngress",
+                        "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+                        "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:CreateTags",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/crosswalk/platform": "acme",
+                            "ec2:CreateAction": [
+                                "AllocateAddress",
+                                "CreateFlowLogs",
+                                "CreateInternetGateway",
+                                "CreateNatGateway",
+                                "CreateRouteTable",
+                                "CreateSecurityGroup",
+                                "CreateSubnet",
+                                "CreateVpc",
+                            ],
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:*DNSSEC",
                         "route53:*KeySigningKey",
-                        "route53:*QueryLoggingConfig",
                         "route53:ChangeTagsForResource",
+                        "route53:CreateQueryLoggingConfig",
                         "route53:DeleteHostedZone",
                         "route53:GetChange",
-                        "route53:GetDNSSEC",
                         "route53:GetHostedZone",
+                        "route53:ListQueryLoggingConfigs",
                         "route53:ListResourceRecordSets",
                         "route53:ListTagsForResource",
                         "route53:UpdateHostedZoneComment",
@@ -922,14 +1104,66 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "logs:DeleteResourcePolicy",
-                        "logs:PutResourcePolicy",
+                        "route53:DeleteQueryLoggingConfig",
+                        "route53:GetQueryLoggingConfig",
+                    ],
+                    "Resource": "arn:aws:route53:::queryloggingconfig/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:CreateGrant",
+                        "kms:DescribeKey",
+                        "kms:EnableKeyRotation",
+                        "kms:GetKeyPolicy",
+                        "kms:GetKeyRotationStatus",
+                        "kms:ListResourceTags",
+                        "kms:PutKeyPolicy",
+                        "kms:ScheduleKeyDeletion",
+                        "kms:TagResource",
+                        "kms:UntagResource",
+                        "kms:UpdateKeyDescription",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:*KmsKey",
+                        "logs:CreateLogGroup",
+                        "logs:DeleteLogGroup",
+                        "logs:ListTagsForResource",
+                        "logs:PutRetentionPolicy",
+                        "logs:TagResource",
+                        "logs:UntagResource",
                     ],
                     "Resource": account_arn(
                         "logs",
+                        "log-group:/aws/route53/acme*",
                         "*",
-                        "us-east-1",
                     ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:DeleteResourcePolicy",
+                        "logs:PutResourcePolicy",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestedRegion": "us-east-1",
+                        },
+                    },
                 },
                 {
                     "Effect": "Allow",
@@ -956,7 +1190,22 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Resource": [
                         account_arn(
                             "rds",
-                            "*:acme-*",
+                            "db:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "subgrp:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "snapshot:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "pg:acme-*",
                             "us-west-2",
                         ),
                         account_arn(
@@ -1018,7 +1267,17 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Resource": [
                         account_arn(
                             "elasticache",
-                            "*:acme-*",
+                            "replicationgroup:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "elasticache",
+                            "cluster:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "elasticache",
+                            "subnetgroup:acme-*",
                             "us-west-2",
                         ),
                         account_arn(
@@ -1058,6 +1317,10 @@ pulumi.export("automation_deploy-apps_role_arn", automation_deploy_apps_role.arn
 pulumi.export(
     "automation_deploy-platform_role_arn",
     automation_deploy_platform_role.arn,
+)
+pulumi.export(
+    "automation_deploy-services_role_arn",
+    automation_deploy_services_role.arn,
 )
 pulumi.export("cluster_role_arn", cluster_role.arn)
 pulumi.export("flow_logs_role_arn", vpc_flow_logs_role.arn)

@@ -54,6 +54,9 @@ automation_deploy_apps_role_arn = identity_stack.require_output(
 automation_deploy_platform_role_arn = identity_stack.require_output(
     "automation_deploy-platform_role_arn",
 )
+automation_deploy_services_role_arn = identity_stack.require_output(
+    "automation_deploy-services_role_arn",
+)
 cluster_role_arn = identity_stack.require_output("cluster_role_arn")
 node_role_arn = identity_stack.require_output("node_role_arn")
 team_payments_role_arn = identity_stack.require_output("team_payments_role_arn")
@@ -149,6 +152,17 @@ cluster = eks.Cluster(
         },
         "ci-deploy-platform": {
             "principal_arn": automation_deploy_platform_role_arn,
+            "access_policies": {
+                "deploy": {
+                    "policy_arn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                    "access_scope": {
+                        "type": "cluster",
+                    },
+                },
+            },
+        },
+        "ci-deploy-services": {
+            "principal_arn": automation_deploy_services_role_arn,
             "access_policies": {
                 "deploy": {
                     "policy_arn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
