@@ -43,8 +43,9 @@ def py_string(text: str) -> str:
     # json.dumps leaves these as they are; Python source must not carry them raw.
     body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     body = re.sub(r"[\x7f\x80-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", body)
-    if '"' in text and "'" not in text:
-        return "'" + body.replace('\\"', '"') + "'"
+    # ruff format keeps double quotes unless single ones need fewer escapes.
+    if text.count('"') > text.count("'"):
+        return "'" + body.replace('\\"', '"').replace("'", "\\'") + "'"
     return '"' + body + '"'
 
 
@@ -274,7 +275,8 @@ class Program:
         shadowed = self.names & (_bound_by(imports) | set(self.helpers))
         if shadowed:
             raise RuntimeError(f"variables would shadow imports or helpers: {sorted(shadowed)}")
-        if "json." in body and re.search(r"(?<![\w.\"'])json\.", body):  # json.dumps(...) calls
+        used = body + "\n".join(self.helpers.values())  # helpers may call json too
+        if "json." in used and re.search(r"(?<![\w.\"'])json\.", used):  # json.dumps(...) calls
             imports.add("import json")
         else:
             imports.discard("import json")
