@@ -179,7 +179,8 @@ def test_cluster_access_only_through_declared_entries(aws) -> None:
     assert apps["policyArn"].endswith("/AmazonEKSAdminPolicy")
     assert apps["accessScope"] == {
         "type": "namespace",
-        "namespaces": ["payments", "storefront", "internal"],
+        # and where its apps' database user Jobs run
+        "namespaces": ["payments", "storefront", "internal", "database-users"],
     }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from crosswalk.compiler.emit import compile_file
-from crosswalk.compiler.mock_values import reveal
+from crosswalk.compiler.mock_values import contains_secret, reveal
 from crosswalk.compiler.plan import plan_tree
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -293,3 +293,105 @@ def test_the_zones_queries_are_logged_encrypted_for_a_year(plan) -> None:
     assert statement["Principal"] == {"Service": "route53.amazonaws.com"}
     assert statement["Resource"] == group.outputs["arn"] + ":*"
     assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": zone.outputs["arn"]}
+
+
+SQL_APPS = ("admin", "checkout", "order-worker")  # the sample's apps that use `orders`
+
+
+def app_policy(plan, app: str) -> list[dict]:
+    return json.loads(reveal(one(plan, ROLE_POLICY, f"acme-app-{app}").inputs)["policy"])[
+        "Statement"
+    ]
+
+
+def test_no_app_can_read_an_admin_credential(plan) -> None:
+    """Apps hold no right on Secrets Manager (where RDS keeps the master
+    password), and none of their pods can mount the Secret that holds it."""
+    master = reveal(one(plan, "aws:rds/instance:Instance", "acme-orders").outputs)[
+        "masterUserSecrets"
+    ][0]["secretArn"]
+    for stack in plan.stacks:
+        if not stack.dir.startswith("06-apps/"):
+            continue
+        for record in stack.resources:
+            text = json.dumps(reveal(record.inputs))
+            if record.type == ROLE_POLICY:
+                assert "secretsmanager" not in text and master not in text, stack.dir
+            if record.type == "kubernetes:apps/v1:Deployment":
+                assert "orders-admin" not in text, stack.dir
+    (secret,) = [
+        r
+        for r in records(plan, "kubernetes:core/v1:Secret")
+        if reveal(r.inputs)["metadata"]["name"] == "orders-admin"
+    ]
+    assert reveal(secret.inputs)["metadata"]["namespace"] == "database-users"
+    assert contains_secret(secret.inputs["stringData"])  # masked in plans, encrypted in state
+    # No app runs in that namespace: the apps' namespaces are the declared ones.
+    apps = [r for r in records(plan, "kubernetes:apps/v1:Deployment")]
+    assert apps and all(reveal(r.inputs)["metadata"]["namespace"] != "database-users" for r in apps)
+
+
+@pytest.mark.parametrize("app", SQL_APPS)
+def test_each_app_signs_in_as_its_own_database_user(plan, app) -> None:
+    user = app.replace("-", "_")
+    db = one(plan, "aws:rds/instance:Instance", "acme-orders")
+    prefix = f"arn:aws:rds-db:us-west-2:123456789012:dbuser:{db.outputs['resourceId']}/"
+    (connect,) = [s for s in app_policy(plan, app) if s["Action"] == ["rds-db:connect"]]
+    assert connect["Resource"] == prefix + user  # this user only, on this instance only
+    stack = plan.stack(f"06-apps/{app}")
+    (job,) = [r for r in stack.resources if r.type == "kubernetes:batch/v1:Job"]
+    (script,) = [
+        r
+        for r in stack.resources
+        if r.type == "kubernetes:core/v1:ConfigMap"
+        and "users.sql" in reveal(r.inputs).get("data", {})
+    ]
+    sql = reveal(script.inputs)["data"]["users.sql"]
+    assert f'CREATE ROLE "{user}" LOGIN;' in sql
+    assert f'GRANT rds_iam TO "{user}";' in sql
+    assert f'GRANT CONNECT ON DATABASE "orders" TO "{user}";' in sql
+    assert "SUPERUSER" not in sql and "CREATEROLE" not in sql
+    others = [u.replace("-", "_") for u in SQL_APPS if u != app]
+    assert not any(f'"{other}"' in sql for other in others)
+    spec = reveal(job.inputs)["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert reveal(job.inputs)["metadata"]["namespace"] == "database-users"
+    assert {v["name"]: v["configMap"]["name"] for v in spec["volumes"] if "configMap" in v} == {
+        "script": reveal(script.inputs)["metadata"]["name"]
+    }
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "orders-admin",
+        "key": "password",
+    }
+    assert env["PGHOST"]["value"] == db.outputs["address"]
+    context = container["securityContext"]
+    assert context["runAsNonRoot"] and context["readOnlyRootFilesystem"]
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert spec["automountServiceAccountToken"] is False
+    # The app waits for its user, and connects as it, with an IAM token.
+    (deployment,) = [r for r in stack.resources if r.type == "kubernetes:apps/v1:Deployment"]
+    assert job.urn in deployment.dependencies
+    (connection,) = [
+        r
+        for r in stack.resources
+        if r.type == "kubernetes:core/v1:Secret"
+        and "ORDERS_USERNAME" in reveal(r.inputs).get("stringData", {})
+    ]
+    values = reveal(connection.inputs)["stringData"]
+    assert values["ORDERS_USERNAME"] == user and values["ORDERS_AUTH"] == "iam"
+    assert not any("PASSWORD" in key for key in values)
+
+
+def test_mysql_users_sign_in_with_the_rds_plugin_and_fit_its_name_limit() -> None:
+    from types import SimpleNamespace
+
+    from crosswalk.providers.kubernetes.database_users import database_user, script
+
+    long = SimpleNamespace(cloud_name="a-" * 19 + "pp")  # 40 characters
+    user = database_user(long, "mysql")
+    assert len(user) == 32 and user != database_user(SimpleNamespace(cloud_name="a" * 40), "mysql")
+    sql = script("mysql", "orders", user, "AWSAuthenticationPlugin AS 'RDS'")
+    assert f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED WITH AWSAuthenticationPlugin" in sql
+    assert "REQUIRE SSL" in sql
+    assert f"GRANT ALL PRIVILEGES ON `{user}`.* TO '{user}'@'%';" in sql

@@ -135,7 +135,9 @@ def emit_app_services(ctx: StackContext) -> None:
         else None
     )
     for store in stores:
-        emit_datastore(ctx, provider, store, private_subnets, vpc_id, nodes_sg, monitoring_role)
+        emit_datastore(
+            ctx, provider, k8s_provider, store, private_subnets, vpc_id, nodes_sg, monitoring_role
+        )
 
 
 def _sign_and_log(ctx: StackContext, zone: Code) -> None:

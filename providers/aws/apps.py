@@ -4,12 +4,13 @@ the shared Kubernetes objects.
 
 from __future__ import annotations
 
-from crosswalk.compiler.codegen import Code
+from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.aws.common import aws_provider, irsa_role
 from crosswalk.providers.aws.datastores import DB_ENGINES
 from crosswalk.providers.common import moved_from
+from crosswalk.providers.kubernetes.database_users import database_user, emit_database_user
 
 
 def emit_app(ctx: StackContext) -> None:
@@ -28,14 +29,33 @@ def emit_app(ctx: StackContext) -> None:
             return ctx.upstream("05-app-services", f"datastore_{store.name}_{name}")
 
         if store.engine in DB_ENGINES:
+            # The app's own database user, made by a Job of this stack, signed
+            # in with an IAM token of the app's role: no password.
+            user = database_user(app, store.engine)
             parts.datastore_env[store.name] = {
                 f"{prefix}_HOST": out("host"),
                 f"{prefix}_PORT": out("port"),
                 f"{prefix}_DATABASE": out("database"),
-                f"{prefix}_USERNAME": out("username"),
-                f"{prefix}_PASSWORD_SECRET_ARN": out("secret_arn"),
+                f"{prefix}_USERNAME": user,
+                f"{prefix}_AUTH": "iam",
             }
-            cloud_policies.append((["secretsmanager:GetSecretValue"], out("secret_arn")))
+            cloud_policies.append(
+                (
+                    ["rds-db:connect"],
+                    Call("pulumi.Output.concat", [out("db_user_arn_prefix"), user]),
+                )
+            )
+            parts.depends_on.append(
+                emit_database_user(
+                    ctx,
+                    k8s_provider,
+                    app,
+                    store,
+                    {n: out(n) for n in ("host", "port", "database", "username")},
+                    "rds_iam" if store.engine == "postgres" else "AWSAuthenticationPlugin AS 'RDS'",
+                    ctx.line(app.path + ("uses",)),
+                )
+            )
         elif store.engine == "redis":
             parts.datastore_env[store.name] = {
                 f"{prefix}_HOST": out("host"),

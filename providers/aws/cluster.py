@@ -16,6 +16,7 @@ from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.aws.common import MANAGED, aws_provider, irsa_role, unique_name
 from crosswalk.providers.common import moved_from
+from crosswalk.providers.kubernetes import database_users
 
 EKS_IMPORT = "import pulumi_eks as eks"
 
@@ -254,6 +255,10 @@ def _access_entries(ctx: StackContext, provider: Code) -> dict:
             policy = {"policy_arn": CLUSTER_ADMIN_POLICY, "access_scope": {"type": "cluster"}}
         else:
             namespaces = [namespace.cloud_name for namespace in p.cluster.namespaces]
+            if "apps" in layers and any(
+                store.engine in ("postgres", "mysql") for store in p.app_services.datastores
+            ):
+                namespaces.append(database_users.NAMESPACE)  # the apps' database user Jobs
             policy = {
                 "policy_arn": NAMESPACE_ADMIN_POLICY,
                 "access_scope": {"type": "namespace", "namespaces": namespaces},

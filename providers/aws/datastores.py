@@ -7,6 +7,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.providers.aws.common import opts, unique_name
 from crosswalk.providers.common import deletion_protection, moved_from, protect
+from crosswalk.providers.kubernetes.database_users import emit_admin_secret
 
 DB_SIZES = {
     "small": "db.t4g.medium",
@@ -45,6 +46,21 @@ DB_PARAMETERS = {
         "local_infile": "0",
     },
 }
+DB_USER_ARN_PREFIX = '''
+def db_user_arn_prefix(instance_arn, resource_id):
+    """The ARN of an RDS instance's IAM database users, up to the user's name."""
+
+    def prefix(values):
+        region, account = values[0].split(":")[3:5]
+        return f"arn:aws:rds-db:{region}:{account}:dbuser:{values[1]}/"
+
+    return pulumi.Output.all(instance_arn, resource_id).apply(prefix)
+'''
+PASSWORD_OF = '''
+def password_of(secret_string):
+    """The password in an RDS-managed master user secret."""
+    return json.loads(secret_string)["password"]
+'''
 # Seconds between RDS Enhanced Monitoring samples when it is on.
 MONITORING_INTERVAL = 60
 
@@ -56,7 +72,7 @@ def parameter_family(engine: str, version: str) -> str:
 
 
 def emit_datastore(
-    ctx, provider, store, private_subnets, vpc_id, nodes_sg, monitoring_role
+    ctx, provider, k8s_provider, store, private_subnets, vpc_id, nodes_sg, monitoring_role
 ) -> None:
     p, prog = ctx.platform, ctx.program
     line = ctx.line(store.path)
@@ -178,9 +194,36 @@ def emit_datastore(
         prog.export(f"datastore_{store.name}_port", Code(f"{db}.port.apply(str)"))
         prog.export(f"datastore_{store.name}_database", Code(f"{db}.db_name"))
         prog.export(f"datastore_{store.name}_username", Code(f"{db}.username"))
-        prog.export(
-            f"datastore_{store.name}_secret_arn",
-            Code(f"{db}.master_user_secrets[0].secret_arn"),
+        # Apps sign in with IAM as users of their own (rds-db:connect on
+        # dbuser:<resource id>/<user>), which their stacks' Jobs make with the
+        # master password: it reaches only a Secret in the users namespace.
+        prog.helpers["db_user_arn_prefix"] = DB_USER_ARN_PREFIX
+        prefix = prog.assign(
+            prog.name(store.name, "db_user_arn_prefix"),
+            Call("db_user_arn_prefix", [Code(f"{db}.arn"), Code(f"{db}.resource_id")]),
+        )
+        prog.export(f"datastore_{store.name}_db_user_arn_prefix", Code(prefix))
+        prog.helpers["password_of"] = PASSWORD_OF
+        master = prog.assign(
+            prog.name(store.name, "master"),
+            Call(
+                "aws.secretsmanager.get_secret_version_output",
+                kwargs={
+                    "secret_id": Code(f"{db}.master_user_secrets[0].secret_arn"),
+                    "opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider}),
+                },
+            ),
+        )
+        # Read at each apply: RDS rotates the master password.
+        emit_admin_secret(
+            ctx,
+            k8s_provider,
+            store,
+            Call(
+                "pulumi.Output.secret",
+                [Call(f"{master}.secret_string.apply", [Code("password_of")])],
+            ),
+            line,
         )
     elif store.engine == "redis":
         sg = security_group(6379)

@@ -228,6 +228,8 @@ RDS_RESOURCES = [
     "og:default:*",
 ]
 RDS_SECRET_ACTIONS = [
+    # app-services reads the master password for the apps' database user Jobs.
+    "secretsmanager:GetSecretValue",
     "secretsmanager:CreateSecret",
     "secretsmanager:TagResource",
     "secretsmanager:DescribeSecret",

@@ -454,6 +454,17 @@ INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
     "aws:iam/getSessionContext:getSessionContext": _session_context,
     "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider": _get_oidc_provider,
     "aws:secretsmanager/getRandomPassword:getRandomPassword": _random_password,
+    "aws:secretsmanager/getSecretVersion:getSecretVersion": lambda c: {
+        "arn": c.args.get("secretId"),
+        "id": c.args.get("secretId"),
+        "secretId": c.args.get("secretId"),
+        "versionId": "00000000-0000-0000-0000-000000000000",
+        "secretString": Secret(
+            '{"username": "crosswalk", "password": "mock-'
+            + digest(str(c.args.get("secretId")))
+            + '"}'
+        ),
+    },
     "aws:eks/getClusterAuth:getClusterAuth": lambda c: {
         "name": c.args.get("name"),
         "token": Secret("k8s-aws-v1.mock-token"),

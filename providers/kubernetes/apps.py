@@ -177,7 +177,8 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
     }
     # With an autoscaler, `replicas` is only the starting count: the HPA owns
     # it afterwards, and re-applying it would fight the HPA (an SSA conflict).
-    deployment_opts = opts | {"depends_on": [service_account, config_map, *secrets]} | moved()
+    waits_for = [service_account, config_map, *secrets, *cloud.depends_on]
+    deployment_opts = opts | {"depends_on": waits_for} | moved()
     if _autoscaled(ctx, name):
         deployment_opts["ignore_changes"] = ["spec.replicas"]
     deployment = program.resource(

@@ -18,6 +18,9 @@ EVERY_OBJECT = ("metadata.name", "metadata.namespace")
 REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": (),
     "kubernetes:apps/v1:Deployment": ("spec.selector",),
+    # A Job's pod template cannot change: a new script is a new Job (its name
+    # carries the script's digest).
+    "kubernetes:batch/v1:Job": ("spec.template", "spec.selector"),
     "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": (),
     "kubernetes:apps/v1:DeploymentPatch": ("spec.selector",),
     "kubernetes:cert-manager.io/v1:Certificate": (),

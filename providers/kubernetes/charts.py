@@ -166,6 +166,7 @@ PLATFORM_NAMESPACES = {
     "external-dns": ("restricted", "the chart runs non-root with RuntimeDefault seccomp"),
     "cert-manager": ("restricted", "the chart runs non-root with RuntimeDefault seccomp and drops all capabilities"),
     "gateway": ("restricted", "holds the Gateway object only; its proxies run in the controller's namespace"),
+    "database-users": ("restricted", "the Jobs that make each app's database user run non-root and read-only with RuntimeDefault seccomp"),
 }  # fmt: skip
 
 

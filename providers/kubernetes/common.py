@@ -141,6 +141,8 @@ class AppCloudParts:
     # extra egress rules the app needs, e.g. to datastores / cloud APIs: NetworkPolicy egress
     # items spelled as pulumi_kubernetes' NetworkPolicyEgressRuleArgsDict ("to", "ip_block", ...)
     egress: list = field(default_factory=list)
+    # resources the Deployment waits for (e.g. the Jobs that make its database users)
+    depends_on: list = field(default_factory=list)
 
 
 def emit_provider(ctx: StackContext, kubeconfig, line: int | None) -> Code:

@@ -1238,6 +1238,7 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                         "secretsmanager:CreateSecret",
                         "secretsmanager:DeleteSecret",
                         "secretsmanager:DescribeSecret",
+                        "secretsmanager:GetSecretValue",
                         "secretsmanager:RotateSecret",
                         "secretsmanager:TagResource",
                     ],

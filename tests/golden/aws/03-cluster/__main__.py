@@ -145,6 +145,7 @@ cluster = eks.Cluster(
                             "payments",
                             "storefront",
                             "internal",
+                            "database-users",
                         ],
                     },
                 },

@@ -37,11 +37,11 @@ app_services_stack = pulumi.StackReference(org + "/acme-app-services/" + stack)
 datastore_orders_database = app_services_stack.require_output(
     "datastore_orders_database",
 )
+datastore_orders_db_user_arn_prefix = app_services_stack.require_output(
+    "datastore_orders_db_user_arn_prefix",
+)
 datastore_orders_host = app_services_stack.require_output("datastore_orders_host")
 datastore_orders_port = app_services_stack.require_output("datastore_orders_port")
-datastore_orders_secret_arn = app_services_stack.require_output(
-    "datastore_orders_secret_arn",
-)
 datastore_orders_username = app_services_stack.require_output(
     "datastore_orders_username",
 )
@@ -51,6 +51,154 @@ k8s_provider = kubernetes.Provider(
     "k8s",
     kubeconfig=kubeconfig,
     enable_server_side_apply=True,
+)
+
+# apps.admin.uses
+database_user_orders_script = kubernetes.core.v1.ConfigMap(
+    "orders-user-script",
+    metadata={
+        "name": "admin-orders-7f64f6cfca",
+        "namespace": "database-users",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    data={
+        "users.sql": '\\set ON_ERROR_STOP on\nDO $$ BEGIN\n  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = \'admin\') THEN\n    CREATE ROLE "admin" LOGIN;\n  END IF;\nEND $$;\nGRANT rds_iam TO "admin";\nGRANT CONNECT ON DATABASE "orders" TO "admin";\nCREATE SCHEMA IF NOT EXISTS "admin" AUTHORIZATION "admin";\n',
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# apps.admin.uses
+database_user_orders = kubernetes.batch.v1.Job(
+    "orders-user",
+    metadata={
+        "name": "admin-orders-7f64f6cfca",
+        "namespace": "database-users",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    spec={
+        "backoff_limit": 6,
+        "template": {
+            "metadata": {
+                "labels": {
+                    "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
+                },
+            },
+            "spec": {
+                "restart_policy": "OnFailure",
+                "automount_service_account_token": False,
+                "security_context": {
+                    "run_as_non_root": True,
+                    "seccomp_profile": {
+                        "type": "RuntimeDefault",
+                    },
+                },
+                "containers": [
+                    {
+                        "name": "user",
+                        "image": "postgres:17.2-alpine3.21",
+                        "image_pull_policy": "Always",
+                        "command": [
+                            "psql",
+                            "--no-psqlrc",
+                            "--file",
+                            "/script/users.sql",
+                        ],
+                        "env": [
+                            {
+                                "name": "PGHOST",
+                                "value": datastore_orders_host,
+                            },
+                            {
+                                "name": "PGPORT",
+                                "value": datastore_orders_port,
+                            },
+                            {
+                                "name": "PGDATABASE",
+                                "value": datastore_orders_database,
+                            },
+                            {
+                                "name": "PGUSER",
+                                "value": datastore_orders_username,
+                            },
+                            {
+                                "name": "PGSSLMODE",
+                                "value": "require",
+                            },
+                            {
+                                "name": "PGPASSWORD",
+                                "value_from": {
+                                    "secret_key_ref": {
+                                        "name": "orders-admin",
+                                        "key": "password",
+                                    },
+                                },
+                            },
+                        ],
+                        "volume_mounts": [
+                            {
+                                "name": "script",
+                                "mount_path": "/script",
+                                "read_only": True,
+                            },
+                            {
+                                "name": "tmp",
+                                "mount_path": "/tmp",
+                            },
+                        ],
+                        "resources": {
+                            "requests": {
+                                "cpu": "50m",
+                                "memory": "64Mi",
+                            },
+                            "limits": {
+                                "cpu": "200m",
+                                "memory": "128Mi",
+                            },
+                        },
+                        "security_context": {
+                            "allow_privilege_escalation": False,
+                            "read_only_root_filesystem": True,
+                            "run_as_non_root": True,
+                            "run_as_user": 10001,
+                            "run_as_group": 10001,
+                            "capabilities": {
+                                "drop": [
+                                    "ALL",
+                                ],
+                            },
+                            "seccomp_profile": {
+                                "type": "RuntimeDefault",
+                            },
+                        },
+                    },
+                ],
+                "volumes": [
+                    {
+                        "name": "script",
+                        "config_map": {
+                            "name": database_user_orders_script.metadata.name,
+                        },
+                    },
+                    {
+                        "name": "tmp",
+                        "empty_dir": {},
+                    },
+                ],
+            },
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
 )
 
 # cloud
@@ -105,9 +253,12 @@ app_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "secretsmanager:GetSecretValue",
+                        "rds-db:connect",
                     ],
-                    "Resource": datastore_orders_secret_arn,
+                    "Resource": pulumi.Output.concat(
+                        datastore_orders_db_user_arn_prefix,
+                        "admin",
+                    ),
                 },
             ],
         },
@@ -173,11 +324,11 @@ admin_orders_secret = kubernetes.core.v1.Secret(
     },
     type="Opaque",
     string_data={
+        "ORDERS_AUTH": "iam",
         "ORDERS_DATABASE": datastore_orders_database,
         "ORDERS_HOST": datastore_orders_host,
-        "ORDERS_PASSWORD_SECRET_ARN": datastore_orders_secret_arn,
         "ORDERS_PORT": datastore_orders_port,
-        "ORDERS_USERNAME": datastore_orders_username,
+        "ORDERS_USERNAME": "admin",
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
@@ -348,6 +499,7 @@ admin_deployment = kubernetes.apps.v1.Deployment(
             admin_service_account,
             admin_env,
             admin_orders_secret,
+            database_user_orders,
         ],
     ),
 )

@@ -1,0 +1,224 @@
+"""Each app's own database user, made inside the cluster by the app's stack.
+
+A SQL datastore has one administrator; apps must not hold its credentials.
+The clouds' APIs cannot make a database user that signs in with a cloud
+identity (RDS IAM authentication), so an app's stack runs a Job in the
+platform's `database-users` namespace that connects as the administrator and
+makes the app's user: it signs in only with the app's cloud identity, may
+connect to the datastore's database, and owns a schema (PostgreSQL) or a
+database (MySQL) named after it. The administrator's password reaches only a
+Secret in that namespace, which app-services writes; the apps' pods never see
+it (their namespaces are others). Nothing is dropped: the user of an app that
+is gone keeps its data until a person removes it.
+
+The app-services layer knows no app (an app's change touches its stack
+alone); each app's stack makes its own user.
+
+The script is data, not code: user and database names come from names the
+schema limits to lower-case letters, digits and `-` (`-` becomes `_`), and are
+quoted as identifiers. The Job's name carries a digest of the script, so a
+changed grant runs a new Job and an unchanged app runs none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from crosswalk.compiler.codegen import Code
+from crosswalk.compiler.emit import StackContext
+from crosswalk.compiler.model import App, Datastore
+from crosswalk.providers.kubernetes.common import MANAGED_BY
+
+NAMESPACE = "database-users"
+
+# The SQL clients the Jobs run: the Docker official images, by tag (not
+# `latest`), as of 2026-12-02. A client of a newer major version reads the
+# servers of providers/<cloud>/datastores.py.
+CLIENT_IMAGES = {
+    "postgres": "postgres:17.2-alpine3.21",
+    "mysql": "mysql:8.4.3",
+}
+# The clients run as a high user id of no account on the node (checkov's
+# CKV_K8S_40): they need no home, only the script and /tmp.
+RUN_AS = 10001
+MYSQL_USER_LIMIT = 32  # MySQL's longest user name
+
+
+def database_user(app: App, engine: str) -> str:
+    """The app's database user: its cloud name with `_` for `-` (stable across
+    renames), shortened with a digest where MySQL's limit needs it."""
+    user = app.cloud_name.replace("-", "_")
+    if engine == "mysql" and len(user) > MYSQL_USER_LIMIT:
+        tail = hashlib.sha256(user.encode()).hexdigest()[:8]
+        user = user[: MYSQL_USER_LIMIT - 9] + "_" + tail
+    return user
+
+
+def admin_secret_name(store: Datastore) -> str:
+    """The Secret in NAMESPACE holding the datastore administrator's password."""
+    return f"{store.cloud_name}-admin"
+
+
+def script(engine: str, database: str, user: str, sign_in: str) -> str:
+    """The statements that make the user (idempotent: a rerun changes nothing).
+    `sign_in` is the cloud's: `rds_iam` on AWS RDS PostgreSQL, the
+    AWSAuthenticationPlugin on RDS MySQL."""
+    if engine == "postgres":
+        lines = [
+            "\\set ON_ERROR_STOP on",
+            "DO $$ BEGIN",
+            f"  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN",
+            f'    CREATE ROLE "{user}" LOGIN;',
+            "  END IF;",
+            "END $$;",
+            f'GRANT {sign_in} TO "{user}";',
+            f'GRANT CONNECT ON DATABASE "{database}" TO "{user}";',
+            f'CREATE SCHEMA IF NOT EXISTS "{user}" AUTHORIZATION "{user}";',
+        ]
+    else:
+        lines = [
+            f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED WITH {sign_in} REQUIRE SSL;",
+            f"CREATE DATABASE IF NOT EXISTS `{user}`;",
+            f"GRANT ALL PRIVILEGES ON `{user}`.* TO '{user}'@'%';",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def emit_admin_secret(ctx: StackContext, provider: Code, store: Datastore, password, line) -> Code:
+    """In app-services: the users namespace (once) and the Secret holding the
+    administrator's password (a secret Output) for the apps' user Jobs."""
+    from crosswalk.providers.kubernetes.charts import platform_namespace
+
+    namespace = platform_namespace(ctx, provider, NAMESPACE, line)
+    return ctx.program.resource(
+        ("database_users", store.name, "admin"),
+        "kubernetes.core.v1.Secret",
+        admin_secret_name(store),
+        {
+            "metadata": {
+                "name": admin_secret_name(store),
+                "namespace": Code(f"{namespace}.metadata.name"),
+                "labels": dict(MANAGED_BY),
+            },
+            "type": "Opaque",
+            "string_data": {"password": password},
+        },
+        line,
+        {"provider": provider},
+    )
+
+
+def emit_database_user(
+    ctx: StackContext,
+    provider: Code,
+    app: App,
+    store: Datastore,
+    connection: dict,
+    sign_in: str,
+    line,
+) -> Code:
+    """In an app's stack: the Job that makes the app's user of the datastore.
+    `connection` holds the datastore's host, port, database and admin user
+    (Outputs read from app-services). Returns the Job (the app's Deployment
+    waits for it)."""
+    prog = ctx.program
+    engine = store.engine
+    user = database_user(app, engine)
+    text = script(engine, store.cloud_name.replace("-", "_"), user, sign_in)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    # At most 40 + 1 + 40 + 1 + 10 characters: within Kubernetes' 63 once shortened.
+    base = f"{app.cloud_name}-{store.cloud_name}"[:52].rstrip("-")
+    meta = {"namespace": NAMESPACE, "labels": dict(MANAGED_BY)}
+    config = prog.resource(
+        ("database_user", store.name, "script"),
+        "kubernetes.core.v1.ConfigMap",
+        f"{store.name}-user-script",
+        {"metadata": {"name": f"{base}-{digest}"} | meta, "data": {"users.sql": text}},
+        line,
+        {"provider": provider},
+    )
+    password = {
+        "name": "PGPASSWORD" if engine == "postgres" else "MYSQL_PWD",
+        "value_from": {"secret_key_ref": {"name": admin_secret_name(store), "key": "password"}},
+    }
+    if engine == "postgres":
+        env = [
+            {"name": "PGHOST", "value": connection["host"]},
+            {"name": "PGPORT", "value": connection["port"]},
+            {"name": "PGDATABASE", "value": connection["database"]},
+            {"name": "PGUSER", "value": connection["username"]},
+            {"name": "PGSSLMODE", "value": "require"},
+            password,
+        ]
+        command = ["psql", "--no-psqlrc", "--file", "/script/users.sql"]
+    else:
+        env = [
+            {"name": "DB_HOST", "value": connection["host"]},
+            {"name": "DB_PORT", "value": connection["port"]},
+            {"name": "DB_USER", "value": connection["username"]},
+            password,
+        ]
+        command = [
+            "sh",
+            "-c",
+            (
+                'exec mysql --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" '
+                "--ssl-mode=REQUIRED < /script/users.sql"
+            ),
+        ]
+    container = {
+        "name": "user",
+        "image": CLIENT_IMAGES[engine],
+        "image_pull_policy": "Always",
+        "command": command,
+        "env": env,
+        "volume_mounts": [
+            {"name": "script", "mount_path": "/script", "read_only": True},
+            {"name": "tmp", "mount_path": "/tmp"},
+        ],
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"cpu": "200m", "memory": "128Mi"},
+        },
+        "security_context": {
+            "allow_privilege_escalation": False,
+            "read_only_root_filesystem": True,
+            "run_as_non_root": True,
+            "run_as_user": RUN_AS,
+            "run_as_group": RUN_AS,
+            "capabilities": {"drop": ["ALL"]},
+            "seccomp_profile": {"type": "RuntimeDefault"},
+        },
+    }
+    return prog.resource(
+        ("database_user", store.name),
+        "kubernetes.batch.v1.Job",
+        f"{store.name}-user",
+        {
+            "metadata": {"name": f"{base}-{digest}"} | meta,
+            "spec": {
+                "backoff_limit": 6,
+                "template": {
+                    "metadata": {"labels": dict(MANAGED_BY)},
+                    "spec": {
+                        "restart_policy": "OnFailure",
+                        "automount_service_account_token": False,
+                        "security_context": {
+                            "run_as_non_root": True,
+                            "seccomp_profile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [container],
+                        "volumes": [
+                            {
+                                "name": "script",
+                                "config_map": {"name": Code(f"{config}.metadata.name")},
+                            },
+                            {"name": "tmp", "empty_dir": {}},
+                        ],
+                    },
+                },
+            },
+        },
+        line,
+        {"provider": provider},
+    )
