@@ -677,8 +677,9 @@ def test_each_apps_identity_and_grants_live_in_its_own_stack(sample_plan: PlanRe
     assert services == {
         "system:serviceaccount:external-dns:external-dns",
         "system:serviceaccount:cert-manager:cert-manager",
+        # the server's administrator, which the apps' user Jobs sign in as
+        "system:serviceaccount:database-users:orders-db-admin",
     }
-    assert not of_type(sample_plan, "dbforpostgresql:Administrator", "05-app-services")
     assert not of_type(sample_plan, "redis:AccessPolicyAssignment", "05-app-services")
     subjects = {}
     for stack in sample_plan.stacks:
@@ -712,24 +713,21 @@ def test_each_apps_identity_and_grants_live_in_its_own_stack(sample_plan: PlanRe
         if r.name == "contoso-external-dns-zone"
     ]
     assert role_name(zone_grant.inputs["roleDefinitionId"]) == "DNS Zone Contributor"
-    admins = {
-        inputs(r)["principalName"] for r in of_type(sample_plan, "dbforpostgresql:Administrator")
-    }
-    assert len(admins) == 3  # checkout, order-worker, admin use orders
     policies = {r.name for r in of_type(sample_plan, "redis:AccessPolicyAssignment")}
     assert policies == {"storefront-cache", "order-worker-cache"}
 
 
-def test_stacks_that_change_a_server_azure_changes_one_at_a_time_never_run_together(
+def test_stacks_that_change_a_cache_azure_changes_one_at_a_time_never_run_together(
     sample_tree: Path,
 ) -> None:
-    """A PostgreSQL server takes one administrator change at a time: the app
-    stacks that add one are marked, and the scheduler runs them one by one."""
+    """A Redis cache takes one access policy change at a time: the app stacks
+    that add one are marked, and the scheduler runs them one by one. No app
+    changes a PostgreSQL server's administrators (its role is made in SQL)."""
     from crosswalk.compiler.apply import load_manifest
 
     marks = {s.dir: s.one_at_a_time for s in load_manifest(sample_tree).stacks}
-    assert marks["06-apps/checkout"] == ("postgres:orders",)
-    assert marks["06-apps/order-worker"] == ("postgres:orders", "redis:cache")
+    assert marks["06-apps/checkout"] == ()
+    assert marks["06-apps/order-worker"] == ("redis:cache",)
     assert marks["06-apps/storefront"] == ("redis:cache",)
     assert marks["05-app-services"] == ()
 
@@ -952,8 +950,13 @@ def test_aws_sample_moved_to_azure_keeps_every_in_cluster_object(
 
 
 def _without_azure_identity(objects: dict) -> dict:
-    """What is Azure's by design: the workload identity annotation and pod label."""
-    for value in objects.values():
+    """What is Azure's by design: the workload identity annotation and pod label,
+    and how the apps' user Jobs sign in and make a user (each cloud's own SQL:
+    the same objects, with other contents)."""
+    for key, value in objects.items():
+        if value.get("metadata", {}).get("namespace") == "database-users":
+            objects[key] = {"namespace": "database-users"}
+            continue
         annotations = value.get("metadata", {}).get("annotations", {})
         annotations.pop("azure.workload.identity/client-id", None)
         if not annotations:
@@ -961,3 +964,128 @@ def _without_azure_identity(objects: dict) -> dict:
         template = value.get("spec", {}).get("template", {}).get("metadata", {})
         template.get("labels", {}).pop("azure.workload.identity/use", None)
     return objects
+
+
+# --- apps' PostgreSQL roles: no app is the server's administrator --------------------
+
+POSTGRES_APPS = ("checkout", "order-worker", "admin")  # the sample's apps that use orders
+
+
+def _app_job(plan: PlanResult, app: str):
+    stack = plan.stack(f"06-apps/{app}")
+    (job,) = [r for r in stack.resources if r.type == "kubernetes:batch/v1:Job"]
+    (script,) = [
+        r
+        for r in stack.resources
+        if r.type == "kubernetes:core/v1:ConfigMap"
+        and "users.sql" in reveal(r.inputs).get("data", {})
+    ]
+    return stack, job, reveal(script.inputs)["data"]["users.sql"]
+
+
+def test_a_postgres_server_has_one_administrator_and_it_is_no_app(
+    sample_plan: PlanResult,
+) -> None:
+    admins = of_type(sample_plan, "dbforpostgresql:Administrator")
+    assert admins and not [
+        r for stack in sample_plan.stacks if stack.dir.startswith("06-apps/")
+        for r in of_type(sample_plan, "dbforpostgresql:Administrator", stack.dir)
+    ]
+    (admin,) = admins  # one server, one administrator
+    (server,) = of_type(sample_plan, "dbforpostgresql:Server")
+    assert inputs(admin)["serverName"] == server.outputs["name"]
+    (identity,) = [
+        r
+        for r in of_type(sample_plan, "managedidentity:UserAssignedIdentity", "05-app-services")
+        if r.name == "contoso-orders-db-admin"
+    ]
+    assert inputs(admin)["objectId"] == identity.outputs["principalId"]
+    assert inputs(admin)["principalType"] == "ServicePrincipal"
+    app_principals = {
+        r.outputs["principalId"]
+        for stack in sample_plan.stacks
+        if stack.dir.startswith("06-apps/")
+        for r in of_type(sample_plan, "managedidentity:UserAssignedIdentity", stack.dir)
+    }
+    assert app_principals and inputs(admin)["objectId"] not in app_principals
+    # Only the users namespace's ServiceAccount signs in as it, one credential for every app.
+    (credential,) = [
+        r
+        for r in of_type(sample_plan, "managedidentity:FederatedIdentityCredential")
+        if inputs(r)["resourceName"] == identity.outputs["name"]
+    ]
+    assert inputs(credential)["subject"] == (
+        "system:serviceaccount:database-users:orders-db-admin"
+    )
+    (account,) = [
+        r
+        for r in records(sample_plan, "05-app-services")
+        if r.type == "kubernetes:core/v1:ServiceAccount"
+        and inputs(r)["metadata"]["name"] == "orders-db-admin"
+    ]
+    metadata = inputs(account)["metadata"]
+    assert metadata["namespace"] == "database-users"
+    assert metadata["annotations"] == {
+        "azure.workload.identity/client-id": identity.outputs["clientId"]
+    }
+
+
+@pytest.mark.parametrize("app", POSTGRES_APPS)
+def test_each_app_signs_in_to_postgres_as_a_role_of_its_own(
+    sample_plan: PlanResult, app: str
+) -> None:
+    role = f"contoso-app-{app}"
+    (identity,) = of_type(sample_plan, "managedidentity:UserAssignedIdentity", f"06-apps/{app}")
+    assert identity.outputs["name"] == role
+    stack, job, sql = _app_job(sample_plan, app)
+    # Makes this app's principal only, idempotently, and grants on the datastore's database.
+    assert sql.count("pgaadauth_create_principal(") == 1
+    assert f"PERFORM pgaadauth_create_principal('{role}', false, false);" in sql
+    assert f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}')" in sql
+    assert not any(f"contoso-app-{other}" in sql for other in POSTGRES_APPS if other != app)
+    assert "\\connect orders\n" in sql
+    assert [line for line in sql.splitlines() if "ON DATABASE" in line] == [
+        f'GRANT CONNECT ON DATABASE "orders" TO "{role}";'
+    ]
+    assert f'GRANT USAGE, CREATE ON SCHEMA "{role}" TO "{role}";' in sql
+    assert "SUPERUSER" not in sql and "azure_pg_admin" not in sql
+    assert ", true" not in sql  # never an administrator principal
+    # It runs in the users namespace, as the administrator's ServiceAccount.
+    body = reveal(job.inputs)
+    assert body["metadata"]["namespace"] == "database-users"
+    spec = body["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == "orders-db-admin"
+    assert body["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    (init,) = spec["initContainers"]
+    assert init["image"].startswith("mcr.microsoft.com/azure-cli:")
+    assert not init["image"].endswith(":latest")
+    assert "--resource-type oss-rdbms" in init["command"][-1]
+    (container,) = spec["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert "PGPASSWORD" not in env  # the token, read from the pod's memory volume
+    assert env["PGDATABASE"] == "postgres" and env["PGUSER"] == "contoso-orders-db-admin"
+    for each in (container, init):
+        context = each["securityContext"]
+        assert context["runAsNonRoot"] and context["readOnlyRootFilesystem"]
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert context["runAsUser"] >= 10000
+    # The app waits for its role and signs in as it, with no password.
+    (deployment,) = [r for r in stack.resources if r.type == "kubernetes:apps/v1:Deployment"]
+    assert job.urn in deployment.dependencies
+    (connection,) = [
+        r
+        for r in stack.resources
+        if r.type == "kubernetes:core/v1:Secret"
+        and "ORDERS_USERNAME" in reveal(r.inputs).get("stringData", {})
+    ]
+    values = reveal(connection.inputs)["stringData"]
+    assert values["ORDERS_USERNAME"] == role and values["ORDERS_AUTH"] == "entra-id"
+    assert not any("PASSWORD" in key for key in values)
+
+
+def test_app_services_makes_no_apps_role() -> None:
+    """The roles are the apps' stacks' (app-services reads no app)."""
+    files = compile_data(load(SAMPLE))
+    services = files["05-app-services/__main__.py"]
+    assert "pgaadauth" not in services
+    assert not any(f"contoso-app-{app}" in services for app in POSTGRES_APPS)

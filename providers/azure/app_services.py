@@ -139,4 +139,4 @@ def emit_app_services(az: AzureProgram) -> None:
     charts.emit_app_services(ctx, k8s_provider, cloud="azure", cloud_values=cloud_values)
 
     for store in a.datastores:
-        emit_datastore(az, store)
+        emit_datastore(az, store, k8s_provider)

@@ -6,6 +6,11 @@ Each app's identity and grants live in its own stack, as on AWS and GCP, so
 adding, changing or removing an app touches that stack alone. The datastores
 they are granted on stay in 05-app-services, which exports what the grants
 name (server, cache, queue, secret and account ids).
+
+An app that uses a PostgreSQL server signs in as a role of its own, named
+after its managed identity, which a Job of its stack makes (as the server's
+one Entra ID administrator, an identity of app-services that no app holds):
+the role may connect to the datastore's database and has a schema of its own.
 """
 
 from __future__ import annotations
@@ -20,8 +25,47 @@ from crosswalk.providers.azure.common import (
 from crosswalk.providers.azure.datastores import REDIS_TLS_PORT
 from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.common import moved_from
+from crosswalk.providers.kubernetes.database_users import TokenSignIn, emit_database_user
 
 SQL_PORTS = {"postgres": 5432, "mysql": 3306}
+
+
+# The Azure CLI that fetches the administrator's Entra ID token for the
+# apps' user Jobs: Microsoft's image, by tag (not `latest`).
+AZURE_CLI_IMAGE = "mcr.microsoft.com/azure-cli:2.67.0"
+# Signs in as the pod's workload identity (the webhook sets these variables
+# and projects the token) and writes the token PostgreSQL takes as password.
+TOKEN_COMMAND = (
+    'az login --service-principal -u "$AZURE_CLIENT_ID" -t "$AZURE_TENANT_ID" '
+    '--federated-token "$(cat "$AZURE_FEDERATED_TOKEN_FILE")" --allow-no-subscriptions '
+    "--output none && az account get-access-token --resource-type oss-rdbms "
+    "--query accessToken --output tsv > /token/password"
+)
+
+
+def entra_script(database: str, role: str) -> str:
+    """The statements that make an app's Entra ID role on a flexible server
+    (idempotent: a rerun changes nothing). pgaadauth_create_principal lives in
+    the `postgres` database; the grants are made in the datastore's. The
+    administrator owns the schema (it cannot act as a role the function
+    made) and lets the app's role use it and create in it."""
+    return (
+        "\n".join(
+            [
+                "\\set ON_ERROR_STOP on",
+                "DO $$ BEGIN",
+                f"  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN",
+                f"    PERFORM pgaadauth_create_principal('{role}', false, false);",
+                "  END IF;",
+                "END $$;",
+                f"\\connect {database}",
+                f'GRANT CONNECT ON DATABASE "{database}" TO "{role}";',
+                f'CREATE SCHEMA IF NOT EXISTS "{role}";',
+                f'GRANT USAGE, CREATE ON SCHEMA "{role}" TO "{role}";',
+            ]
+        )
+        + "\n"
+    )
 
 
 COSMOS_DATA_CONTRIBUTOR = (
@@ -53,6 +97,7 @@ def emit_app(az: AzureProgram) -> None:
                 f"{prefix}_SSLMODE": "require",
             }
             ports.add(SQL_PORTS["postgres"])
+            parts.depends_on.append(_database_user(az, k8s_provider, app, store))
         elif store.engine == "mysql":
             parts.datastore_env[store.name] = {
                 f"{prefix}_HOST": out("host"),
@@ -143,26 +188,8 @@ def _app_identity(az: AzureProgram, app) -> Code:
             return moved_from(lambda a, d: f"{a}-{d}{suffix}", app, store)
 
         if store.engine == "postgres":
-            az.use("dbforpostgresql")
-            # Entra ID administrator of the server, as AWS's apps hold the master secret.
-            # A server takes one administrator change at a time.
-            az.one_at_a_time(
-                f"postgres:{store.cloud_name}",
-                grant,
-                "dbforpostgresql.Administrator",
-                f"{app.name}-{store.name}",
-                {
-                    "resource_group_name": az.resource_group(),
-                    "server_name": out("server"),
-                    "object_id": principal,
-                    "principal_name": Code(f"{identity}.name"),
-                    "principal_type": "ServicePrincipal",
-                    "tenant_id": Code(f"{az.client}.tenant_id"),
-                },
-                at,
-                **grant_moved(),
-            )
-        elif store.engine == "mysql":
+            continue  # its role: _database_user
+        if store.engine == "mysql":
             az.assign_role(
                 grant,
                 f"{app.name}-{store.name}-password",
@@ -224,3 +251,38 @@ def _app_identity(az: AzureProgram, app) -> Code:
                 **grant_moved(),
             )
     return identity
+
+
+def app_role(p, app) -> str:
+    """The app's role on a PostgreSQL server: its managed identity's name,
+    which Entra ID sign-in takes as the user (the name it keeps in Azure)."""
+    return f"{p.name}-app-{app.cloud_name}"
+
+
+def _database_user(az: AzureProgram, k8s_provider: Code, app, store) -> Code:
+    """The Job of the app's stack that makes its role on the server, signed in
+    as the server's administrator through app-services' ServiceAccount."""
+    ctx = az.ctx
+    out = lambda name: ctx.upstream("05-app-services", f"datastore_{store.name}_{name}")
+    return emit_database_user(
+        ctx,
+        k8s_provider,
+        app,
+        store,
+        {
+            "host": out("host"),
+            "port": str(SQL_PORTS["postgres"]),
+            "database": "postgres",
+            "username": out("admin"),
+        },
+        "",
+        ctx.line(app.path + ("uses",)),
+        text=entra_script(store.cloud_name.replace("-", "_"), app_role(az.p, app)),
+        token=TokenSignIn(
+            image=AZURE_CLI_IMAGE,
+            command=["sh", "-c", TOKEN_COMMAND],
+            service_account=out("admin_service_account"),
+            env=[{"name": "AZURE_CONFIG_DIR", "value": "/tmp/azure"}],
+            pod_labels={WORKLOAD_IDENTITY_LABEL: "true"},
+        ),
+    )

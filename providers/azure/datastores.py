@@ -5,7 +5,11 @@ Service Bus, Cosmos DB, behind private endpoints.
 from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
-from crosswalk.providers.azure.common import var_name
+from crosswalk.providers.azure.common import (
+    CLIENT_ID_ANNOTATION,
+    WORKLOAD_IDENTITY_LABEL,
+    var_name,
+)
 from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.azure.rules import (
     DATASTORE_NAMES,
@@ -16,6 +20,7 @@ from crosswalk.providers.azure.rules import (
 )
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.common import protect as kept
+from crosswalk.providers.kubernetes import database_users
 
 # Datastores: portable sizes -> Azure SKUs.
 SQL_SIZES = {
@@ -72,7 +77,7 @@ def _redis_sku(store) -> dict:
     return {"name": name, "family": family, "capacity": capacity}
 
 
-def emit_datastore(az: AzureProgram, store) -> None:
+def emit_datastore(az: AzureProgram, store, k8s_provider: Code) -> None:
     """A datastore, and the outputs apps' stacks read to use it and to be
     granted access to it."""
     p, prog, ctx = az.p, az.prog, az.ctx
@@ -115,7 +120,7 @@ def emit_datastore(az: AzureProgram, store) -> None:
             },
         }
 
-    def database(module: str, server: Code, charset: str, collation: str) -> None:
+    def database(module: str, server: Code, charset: str, collation: str) -> Code:
         """The app's database on a flexible server, the server's delete lock,
         and the host and database apps connect to."""
         made = az.res(
@@ -136,6 +141,7 @@ def emit_datastore(az: AzureProgram, store) -> None:
         az.lock(var, base, server, az.deletion_protection(), line, moved())
         prog.export(out("host"), Code(f"{server}.fully_qualified_domain_name"))
         prog.export(out("database"), Code(f"{made}.name"))
+        return made
 
     if store.engine == "postgres":
         az.use("dbforpostgresql")
@@ -177,8 +183,9 @@ def emit_datastore(az: AzureProgram, store) -> None:
             **moved(),
             **kept(ctx),
         )
-        database("dbforpostgresql", server, "UTF8", "en_US.utf8")
+        made = database("dbforpostgresql", server, "UTF8", "en_US.utf8")
         prog.export(out("server"), Code(f"{server}.name"))
+        _postgres_admin(az, store, k8s_provider, server, made, line)
         return
     if store.engine == "mysql":
         az.use("dbformysql", "keyvault")
@@ -398,3 +405,59 @@ def emit_datastore(az: AzureProgram, store) -> None:
     prog.export(out("account_id"), Code(f"{account}.id"))
     prog.export(out("database"), Code(f"{database}.name"))
     prog.export(out("container"), Code(f"{container}.name"))
+
+
+def _postgres_admin(az: AzureProgram, store, k8s_provider: Code, server: Code, made, line) -> None:
+    """The server's one Entra ID administrator: an identity that only the
+    ServiceAccount of the users namespace signs in as, which the apps' user
+    Jobs run as (providers/kubernetes/database_users.py). No app is an
+    administrator: each signs in as a role of its own that its Job makes. One
+    federated credential serves every app (an identity holds at most 20)."""
+    p, prog, ctx = az.p, az.prog, az.ctx
+    var = f"datastore_{var_name(store.name)}"
+    base, cloud_base = f"{p.name}-{store.name}", f"{p.name}-{store.cloud_name}"
+
+    def moved(suffix: str) -> dict:
+        return moved_from(lambda n: f"{p.name}-{n}{suffix}", store)
+
+    account = database_users.admin_service_account_name(store)
+    admin = az.workload_identity(
+        f"{var}_db_admin",
+        f"{base}-db-admin",
+        ctx.upstream("03-cluster", "oidc_issuer_url"),
+        database_users.NAMESPACE,
+        account,
+        line,
+        identity={"cloud_name": f"{cloud_base}-db-admin", **moved("-db-admin")},
+        federation=moved("-db-admin-kubernetes"),
+    )
+    # After the database: the server takes one change at a time.
+    az.res(
+        (var, "admin"),
+        "dbforpostgresql.Administrator",
+        f"{base}-db-admin",
+        {
+            "resource_group_name": az.resource_group(),
+            "server_name": Code(f"{server}.name"),
+            "object_id": Code(f"{admin}.principal_id"),
+            "principal_name": Code(f"{admin}.name"),
+            "principal_type": "ServicePrincipal",
+            "tenant_id": Code(f"{az.client}.tenant_id"),
+        },
+        line,
+        depends_on=[made],
+        **moved("-db-admin"),
+    )
+    service_account = database_users.emit_admin_service_account(
+        ctx,
+        k8s_provider,
+        store,
+        {CLIENT_ID_ANNOTATION: Code(f"{admin}.client_id")},
+        {WORKLOAD_IDENTITY_LABEL: "true"},
+        line,
+    )
+    prog.export(f"datastore_{store.name}_admin", Code(f"{admin}.name"))
+    prog.export(
+        f"datastore_{store.name}_admin_service_account",
+        Code(f"{service_account}.metadata.name"),
+    )

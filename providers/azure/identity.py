@@ -38,9 +38,11 @@ LAYER_ROLES = {
 
 
 # Datastore engines whose grants to an app are not role assignments but the
-# datastore's own (a PostgreSQL Entra ID administrator, a Redis access policy,
-# a Cosmos DB SQL role assignment): writing them takes Contributor.
-CONTRIBUTOR_GRANTS = ("postgres", "redis", "document")
+# datastore's own (a Redis access policy, a Cosmos DB SQL role assignment):
+# writing them takes Contributor. An app's PostgreSQL role is made inside the
+# cluster, by a Job in the database users' namespace (AKS RBAC Admin, on the
+# resource group, reaches every namespace).
+CONTRIBUTOR_GRANTS = ("redis", "document")
 
 
 # The roles each layer's program assigns: a CI identity that may assign roles

@@ -14,6 +14,13 @@ is gone keeps its data until a person removes it.
 The app-services layer knows no app (an app's change touches its stack
 alone); each app's stack makes its own user.
 
+Where the administrator is a cloud identity rather than a password (Azure's
+Entra ID administrator), app-services makes a ServiceAccount in that
+namespace the identity trusts, and the Job runs as it: an init container
+exchanges the account's token for the administrator's access token (a
+`TokenSignIn`), which the client reads as its password from a memory-backed
+volume of the pod.
+
 The script is data, not code: user and database names come from names the
 schema limits to lower-case letters, digits and `-` (`-` becomes `_`), and are
 quoted as identifiers. The Job's name carries a digest of the script, so a
@@ -23,6 +30,7 @@ changed grant runs a new Job and an unchanged app runs none.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
@@ -42,6 +50,19 @@ CLIENT_IMAGES = {
 # CKV_K8S_40): they need no home, only the script and /tmp.
 RUN_AS = 10001
 MYSQL_USER_LIMIT = 32  # MySQL's longest user name
+
+
+@dataclass(frozen=True)
+class TokenSignIn:
+    """The administrator signs in with an access token that an init container
+    writes to `/token/password` (the client's password), as the pod's service
+    account (the cloud's workload identity), with `pod_labels` on the pod."""
+
+    image: str
+    command: list
+    service_account: object  # its name: a string or an Output read from app-services
+    env: list = field(default_factory=list)
+    pod_labels: dict = field(default_factory=dict)
 
 
 def database_user(app: App, engine: str) -> str:
@@ -108,6 +129,38 @@ def emit_admin_secret(ctx: StackContext, provider: Code, store: Datastore, passw
     )
 
 
+def admin_service_account_name(store: Datastore) -> str:
+    """The ServiceAccount in NAMESPACE that signs in as the datastore's
+    administrator, where that is a cloud identity."""
+    return f"{store.cloud_name}-db-admin"
+
+
+def emit_admin_service_account(
+    ctx: StackContext, provider: Code, store: Datastore, annotations: dict, labels: dict, line
+) -> Code:
+    """In app-services: the users namespace (once) and the ServiceAccount the
+    apps' user Jobs run as, which the cloud's administrator identity trusts."""
+    from crosswalk.providers.kubernetes.charts import platform_namespace
+
+    namespace = platform_namespace(ctx, provider, NAMESPACE, line)
+    return ctx.program.resource(
+        ("database_users", store.name, "admin"),
+        "kubernetes.core.v1.ServiceAccount",
+        admin_service_account_name(store),
+        {
+            "metadata": {
+                "name": admin_service_account_name(store),
+                "namespace": Code(f"{namespace}.metadata.name"),
+                "labels": dict(MANAGED_BY) | labels,
+                "annotations": annotations,
+            },
+            "automount_service_account_token": False,
+        },
+        line,
+        {"provider": provider},
+    )
+
+
 def emit_database_user(
     ctx: StackContext,
     provider: Code,
@@ -116,15 +169,21 @@ def emit_database_user(
     connection: dict,
     sign_in: str,
     line,
+    *,
+    text: str | None = None,
+    token: TokenSignIn | None = None,
 ) -> Code:
     """In an app's stack: the Job that makes the app's user of the datastore.
     `connection` holds the datastore's host, port, database and admin user
-    (Outputs read from app-services). Returns the Job (the app's Deployment
-    waits for it)."""
+    (Outputs read from app-services). `text`: the cloud's own script, else
+    `script`'s; `token`: the administrator signs in with a token, not the
+    admin Secret's password. Returns the Job (the app's Deployment waits for
+    it)."""
     prog = ctx.program
     engine = store.engine
-    user = database_user(app, engine)
-    text = script(engine, store.cloud_name.replace("-", "_"), user, sign_in)
+    if text is None:
+        user = database_user(app, engine)
+        text = script(engine, store.cloud_name.replace("-", "_"), user, sign_in)
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
     # At most 40 + 1 + 40 + 1 + 10 characters: within Kubernetes' 63 once shortened.
     base = f"{app.cloud_name}-{store.cloud_name}"[:52].rstrip("-")
@@ -151,6 +210,13 @@ def emit_database_user(
             password,
         ]
         command = ["psql", "--no-psqlrc", "--file", "/script/users.sql"]
+        if token is not None:
+            env.remove(password)
+            command = [
+                "sh",
+                "-c",
+                'PGPASSWORD="$(cat /token/password)" exec psql --no-psqlrc --file /script/users.sql',
+            ]
     else:
         env = [
             {"name": "DB_HOST", "value": connection["host"]},
@@ -166,30 +232,71 @@ def emit_database_user(
                 "--ssl-mode=REQUIRED < /script/users.sql"
             ),
         ]
+    security_context = {
+        "allow_privilege_escalation": False,
+        "read_only_root_filesystem": True,
+        "run_as_non_root": True,
+        "run_as_user": RUN_AS,
+        "run_as_group": RUN_AS,
+        "capabilities": {"drop": ["ALL"]},
+        "seccomp_profile": {"type": "RuntimeDefault"},
+    }
+    mounts = [
+        {"name": "script", "mount_path": "/script", "read_only": True},
+        {"name": "tmp", "mount_path": "/tmp"},
+    ]
+    volumes = [
+        {"name": "script", "config_map": {"name": Code(f"{config}.metadata.name")}},
+        {"name": "tmp", "empty_dir": {}},
+    ]
+    if token is not None:
+        mounts.append({"name": "token", "mount_path": "/token", "read_only": True})
+        volumes.append({"name": "token", "empty_dir": {"medium": "Memory", "size_limit": "1Mi"}})
     container = {
         "name": "user",
         "image": CLIENT_IMAGES[engine],
         "image_pull_policy": "Always",
         "command": command,
         "env": env,
-        "volume_mounts": [
-            {"name": "script", "mount_path": "/script", "read_only": True},
-            {"name": "tmp", "mount_path": "/tmp"},
-        ],
+        "volume_mounts": mounts,
         "resources": {
             "requests": {"cpu": "50m", "memory": "64Mi"},
             "limits": {"cpu": "200m", "memory": "128Mi"},
         },
+        "security_context": security_context,
+    }
+    pod: dict = {
+        "restart_policy": "OnFailure",
+        "automount_service_account_token": False,
         "security_context": {
-            "allow_privilege_escalation": False,
-            "read_only_root_filesystem": True,
             "run_as_non_root": True,
-            "run_as_user": RUN_AS,
-            "run_as_group": RUN_AS,
-            "capabilities": {"drop": ["ALL"]},
             "seccomp_profile": {"type": "RuntimeDefault"},
         },
+        "containers": [container],
+        "volumes": volumes,
     }
+    labels = dict(MANAGED_BY)
+    if token is not None:
+        pod["service_account_name"] = token.service_account
+        pod["init_containers"] = [
+            {
+                "name": "token",
+                "image": token.image,
+                "image_pull_policy": "Always",
+                "command": token.command,
+                "env": token.env,
+                "volume_mounts": [
+                    {"name": "token", "mount_path": "/token"},
+                    {"name": "tmp", "mount_path": "/tmp"},
+                ],
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "128Mi"},
+                    "limits": {"cpu": "500m", "memory": "512Mi"},
+                },
+                "security_context": security_context,
+            }
+        ]
+        labels |= token.pod_labels
     return prog.resource(
         ("database_user", store.name),
         "kubernetes.batch.v1.Job",
@@ -198,25 +305,7 @@ def emit_database_user(
             "metadata": {"name": f"{base}-{digest}"} | meta,
             "spec": {
                 "backoff_limit": 6,
-                "template": {
-                    "metadata": {"labels": dict(MANAGED_BY)},
-                    "spec": {
-                        "restart_policy": "OnFailure",
-                        "automount_service_account_token": False,
-                        "security_context": {
-                            "run_as_non_root": True,
-                            "seccomp_profile": {"type": "RuntimeDefault"},
-                        },
-                        "containers": [container],
-                        "volumes": [
-                            {
-                                "name": "script",
-                                "config_map": {"name": Code(f"{config}.metadata.name")},
-                            },
-                            {"name": "tmp", "empty_dir": {}},
-                        ],
-                    },
-                },
+                "template": {"metadata": {"labels": labels}, "spec": pod},
             },
         },
         line,

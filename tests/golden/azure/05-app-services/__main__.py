@@ -660,6 +660,94 @@ datastore_orders_lock = authorization.ManagementLockByScope(
     ),
 )
 
+# appServices.datastores.orders
+datastore_orders_db_admin = managedidentity.UserAssignedIdentity(
+    "contoso-orders-db-admin",
+    resource_group_name=resource_group_name,
+    resource_name_="contoso-orders-db-admin",
+    location="westeurope",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# appServices.datastores.orders
+datastore_orders_db_admin_kubernetes = managedidentity.FederatedIdentityCredential(
+    "contoso-orders-db-admin-kubernetes",
+    resource_group_name=resource_group_name,
+    resource_name_=datastore_orders_db_admin.name,
+    federated_identity_credential_resource_name="kubernetes",
+    issuer=oidc_issuer_url,
+    subject="system:serviceaccount:database-users:orders-db-admin",
+    audiences=[
+        "api://AzureADTokenExchange",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# appServices.datastores.orders
+datastore_orders_admin = dbforpostgresql.Administrator(
+    "contoso-orders-db-admin",
+    resource_group_name=resource_group_name,
+    server_name=datastore_orders.name,
+    object_id=datastore_orders_db_admin.principal_id,
+    principal_name=datastore_orders_db_admin.name,
+    principal_type="ServicePrincipal",
+    tenant_id=client.tenant_id,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        depends_on=[
+            datastore_orders_database,
+        ],
+    ),
+)
+
+# appServices.datastores.orders
+chart_namespace_database_users = kubernetes.core.v1.Namespace(
+    "database-users",
+    metadata={
+        "name": "database-users",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        protect=True,
+    ),
+)
+
+# appServices.datastores.orders
+database_users_orders_admin = kubernetes.core.v1.ServiceAccount(
+    "orders-db-admin",
+    metadata={
+        "name": "orders-db-admin",
+        "namespace": chart_namespace_database_users.metadata.name,
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+            "azure.workload.identity/use": "true",
+        },
+        "annotations": {
+            "azure.workload.identity/client-id": datastore_orders_db_admin.client_id,
+        },
+    },
+    automount_service_account_token=False,
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
 # appServices.datastores.cache
 datastore_cache = redis.Redis(
     "contoso-cache",
@@ -801,8 +889,12 @@ pulumi.export("datastore_cache_name", datastore_cache.name)
 pulumi.export("datastore_events_namespace", datastore_events_host)
 pulumi.export("datastore_events_queue", datastore_events_queue.name)
 pulumi.export("datastore_events_queue_id", datastore_events_queue.id)
+pulumi.export("datastore_orders_admin", datastore_orders_db_admin.name)
+pulumi.export(
+    "datastore_orders_admin_service_account",
+    database_users_orders_admin.metadata.name,
+)
 pulumi.export("datastore_orders_database", datastore_orders_database.name)
 pulumi.export("datastore_orders_host", datastore_orders.fully_qualified_domain_name)
-pulumi.export("datastore_orders_server", datastore_orders.name)
 pulumi.export("gateway_name", pulumi.Output.from_input("public"))
 pulumi.export("gateway_namespace", pulumi.Output.from_input("gateway"))
