@@ -95,7 +95,7 @@ class StackContext:
     settings: dict[str, tuple[Code, str]] = field(default_factory=dict)  # key -> (var, reader)
     reads_apps: bool = False  # a layer's program looked at the platform's apps
     # What the program changes that its cloud changes one change at a time
-    # (an Azure server's administrators): no two stacks marked alike run at once.
+    # (an Azure Redis cache's access policies): no two stacks marked alike run at once.
     one_at_a_time: set[str] = field(default_factory=set)
 
     def line(self, path: tuple) -> str:

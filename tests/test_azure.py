@@ -988,7 +988,9 @@ def test_a_postgres_server_has_one_administrator_and_it_is_no_app(
 ) -> None:
     admins = of_type(sample_plan, "dbforpostgresql:Administrator")
     assert admins and not [
-        r for stack in sample_plan.stacks if stack.dir.startswith("06-apps/")
+        r
+        for stack in sample_plan.stacks
+        if stack.dir.startswith("06-apps/")
         for r in of_type(sample_plan, "dbforpostgresql:Administrator", stack.dir)
     ]
     (admin,) = admins  # one server, one administrator
@@ -1014,9 +1016,7 @@ def test_a_postgres_server_has_one_administrator_and_it_is_no_app(
         for r in of_type(sample_plan, "managedidentity:FederatedIdentityCredential")
         if inputs(r)["resourceName"] == identity.outputs["name"]
     ]
-    assert inputs(credential)["subject"] == (
-        "system:serviceaccount:database-users:orders-db-admin"
-    )
+    assert inputs(credential)["subject"] == "system:serviceaccount:database-users:orders-db-admin"
     (account,) = [
         r
         for r in records(sample_plan, "05-app-services")
