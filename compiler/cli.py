@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from crosswalk.compiler.diagnostics import Diagnostic, render_json, source_lines
+from crosswalk.compiler.diagnostics import Diagnostic, render_github, render_json, source_lines
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 EXIT_BUG = 70  # sysexits' EX_SOFTWARE: crosswalk itself failed
@@ -162,10 +162,11 @@ def summary(file: str, errors: int, warnings: int) -> str:
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "github"]),
     default="text",
     show_default=True,
-    help="text: one compiler-style line per problem; json: a list for tools.",
+    help="text: one compiler-style line per problem; json: a list for tools; github: GitHub "
+    "Actions workflow commands, which show each problem as an annotation on the pull request.",
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the source line under each problem.")
@@ -185,6 +186,9 @@ def validate(file: str, output_format: str, strict: bool, verbose: bool) -> None
     warnings = len(diagnostics) - errors
     if output_format == "json":
         click.echo(render_json(diagnostics))
+    elif output_format == "github":
+        if diagnostics:
+            click.echo(render_github(diagnostics))
     else:
         text = result.document.text if result.document else _read_text(file)
         print_report(file, diagnostics, text, verbose)

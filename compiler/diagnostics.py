@@ -170,6 +170,34 @@ def render_json(diagnostics: list[Diagnostic]) -> str:
     return json.dumps([d.as_json() for d in diagnostics], indent=2, ensure_ascii=False)
 
 
+def _github_data(text: str) -> str:
+    """A workflow command's message, escaped as GitHub's toolkit does."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    """A workflow command's property value: data escapes plus `:` and `,`."""
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(diagnostics: list[Diagnostic]) -> str:
+    """One GitHub Actions workflow command per problem (`::error file=F,line=L,
+    col=C,title=T::message`): GitHub shows each as an annotation on the pull
+    request's diff, at the offending key."""
+    lines = []
+    for d in diagnostics:
+        where = [f"file={_github_property(d.file)}"] if d.file else []
+        if d.span is not None:
+            where += [f"line={d.span.line}", f"col={d.span.column}"]
+        where.append(f"title={_github_property(f'crosswalk {d.code}')}")
+        message = (f"{d.path}: " if d.path else "") + d.message
+        if d.help:
+            message += f"\nhelp: {d.help}"
+        command = "error" if d.severity == ERROR else "warning"
+        lines.append(f"::{command} {','.join(where)}::{_github_data(message)}")
+    return "\n".join(lines)
+
+
 _LINE_BREAK = re.compile("\r\n|\r|\n")
 
 

@@ -395,3 +395,19 @@ def test_mysql_users_sign_in_with_the_rds_plugin_and_fit_its_name_limit() -> Non
     assert f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED WITH AWSAuthenticationPlugin" in sql
     assert "REQUIRE SSL" in sql
     assert f"GRANT ALL PRIVILEGES ON `{user}`.* TO '{user}'@'%';" in sql
+
+
+def test_the_services_deployer_reads_only_the_platforms_master_secrets(plan) -> None:
+    """app-services reads the master password for the apps' user Jobs: of the
+    platform's instances, which RDS names in each secret's tag, and no other."""
+    statements = policy_of(plan, "acme-ci-deploy-services")
+    reads = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
+    assert [s["Condition"] for s in reads] == [
+        {
+            "ArnLike": {
+                "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": (
+                    "arn:aws:rds:us-west-2:123456789012:db:acme-*"
+                )
+            }
+        }
+    ]

@@ -89,3 +89,34 @@ def test_verbose_shows_the_line_editors_show(monkeypatch) -> None:
     snippet = result.stdout.split("cluster.nodePools[0].name", 1)[1].splitlines()
     assert snippet[2] == "8 |   nodePools: [{name: General}]"
     assert snippet[3] == "  |                      ^"
+
+
+def test_validate_speaks_github_annotations(tmp_path: Path) -> None:
+    """--format github: one workflow command per problem, at the offending key,
+    escaped as GitHub's toolkit escapes them (a message may hold `:`, `,`, `%`
+    and line breaks; property values may not hold `:` or `,`)."""
+    import re
+
+    from crosswalk.compiler.diagnostics import Diagnostic, Span, render_github
+
+    case = Path(__file__).parent / "cases" / "invalid" / "CW619-enhanced-monitoring-off.yaml"
+    result = CliRunner().invoke(main, ["validate", str(case), "--format", "github"])
+    assert result.exit_code == 0, result.output  # a warning only
+    (line,) = result.output.splitlines()
+    match = re.fullmatch(r"::warning file=([^,]+),line=(\d+),col=(\d+),title=([^:]+)::(.*)", line)
+    assert match, line
+    assert match.group(1) == str(case).replace(":", "%3A").replace(",", "%2C")
+    assert (int(match.group(2)), int(match.group(3))) == (15, 57)
+    assert match.group(4) == "crosswalk CW619"
+    assert match.group(5).startswith("appServices.datastores[0].enhancedMonitoring: ")
+    assert "%0Ahelp: remove 'enhancedMonitoring: false'" in match.group(5)
+
+    hostile = Diagnostic("error", "CW301", "100% bad: a, b\nc", Span(3, 4), "", None, "a,b:c.yaml")
+    assert render_github([hostile]) == (
+        "::error file=a%2Cb%3Ac.yaml,line=3,col=4,title=crosswalk CW301::100%25 bad: a, b%0Ac"
+    )
+    broken = tmp_path / "platform.yaml"
+    broken.write_text("apiVersion: crosswalk/v1\nkind: Platform\nname: [\n")
+    result = CliRunner().invoke(main, ["validate", str(broken), "--format", "github"])
+    assert result.exit_code == 1
+    assert result.output.startswith("::error file=") and ",line=" in result.output

@@ -691,11 +691,15 @@ IN_CLUSTER_STACKS = ("03-cluster", "06-apps/")
 CLOUD_ANNOTATIONS = ("eks.amazonaws.com/", "iam.gke.io/")
 
 
+DATABASE_USERS = "database-users"
+
+
 def in_cluster_objects(plan: PlanResult) -> dict[tuple[str, str], dict]:
     """Namespaces, their guard rails, RBAC, policies and apps, minus what is the
     cloud's by design: workload identity annotations, datastore connection
     values, egress destinations (a VPC range on AWS, Google's on GCP), the
-    default StorageClass."""
+    default StorageClass, and how the cloud makes apps' database users (the
+    `database-users` namespace and what runs there)."""
     objects = {}
     for stack in plan.stacks:
         if not stack.dir.startswith(IN_CLUSTER_STACKS):
@@ -708,6 +712,9 @@ def in_cluster_objects(plan: PlanResult) -> dict[tuple[str, str], dict]:
             if record.type.endswith(":StorageClass"):
                 continue
             inputs = json.loads(json.dumps(reveal(record.inputs), default=str))
+            metadata = inputs.get("metadata", {})
+            if DATABASE_USERS in (metadata.get("namespace"), metadata.get("name")):
+                continue
             annotations = inputs.get("metadata", {}).get("annotations", {})
             for key in [k for k in annotations if k.startswith(CLOUD_ANNOTATIONS)]:
                 del annotations[key]

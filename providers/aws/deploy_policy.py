@@ -228,8 +228,6 @@ RDS_RESOURCES = [
     "og:default:*",
 ]
 RDS_SECRET_ACTIONS = [
-    # app-services reads the master password for the apps' database user Jobs.
-    "secretsmanager:GetSecretValue",
     "secretsmanager:CreateSecret",
     "secretsmanager:TagResource",
     "secretsmanager:DescribeSecret",
@@ -636,6 +634,19 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             # RDS keeps the master password in Secrets Manager, in a secret it
             # names rds!<id> and makes with the deployer's rights.
             allow(RDS_SECRET_ACTIONS, arn("secretsmanager", "secret:rds!*"))
+            # It reads the master password (for the apps' database user Jobs)
+            # of the platform's instances only: RDS tags each secret with its instance.
+            allow(
+                ["secretsmanager:GetSecretValue"],
+                arn("secretsmanager", "secret:rds!*"),
+                {
+                    "ArnLike": {
+                        "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": arn(
+                            "rds", f"db:{name}-*"
+                        )
+                    }
+                },
+            )
         if "redis" in used:
             allow(CACHE_ACTIONS, [arn("elasticache", r.format(name)) for r in CACHE_RESOURCES])
         if "queue" in used:

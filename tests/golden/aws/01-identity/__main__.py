@@ -1238,7 +1238,6 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                         "secretsmanager:CreateSecret",
                         "secretsmanager:DeleteSecret",
                         "secretsmanager:DescribeSecret",
-                        "secretsmanager:GetSecretValue",
                         "secretsmanager:RotateSecret",
                         "secretsmanager:TagResource",
                     ],
@@ -1247,6 +1246,26 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                         "secret:rds!*",
                         "us-west-2",
                     ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:GetSecretValue",
+                    ],
+                    "Resource": account_arn(
+                        "secretsmanager",
+                        "secret:rds!*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "ArnLike": {
+                            "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": account_arn(
+                                "rds",
+                                "db:acme-*",
+                                "us-west-2",
+                            ),
+                        },
+                    },
                 },
                 {
                     "Effect": "Allow",
