@@ -29,8 +29,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +38,7 @@ import click
 from crosswalk.compiler.apply import (
     DONE,
     FAILED,
-    RUNNING,
     SKIPPED,
-    WAITING,
     LockHeld,
     Logs,
     Manifest,
@@ -52,7 +48,6 @@ from crosswalk.compiler.apply import (
     RunResult,
     SelectionError,
     StackFailed,
-    StackResult,
     StackSpec,
     drift_exit_code,
     load_manifest,
@@ -60,6 +55,16 @@ from crosswalk.compiler.apply import (
     select_stacks,
     state_lock,
     waiting_on_upstream,
+)
+from crosswalk.compiler.apply_report import (
+    CHANGE_SYMBOLS,
+    LineReporter,
+    LiveReporter,
+    describe_changes,
+    resource_label,
+    seconds_taken,
+    shown_path,
+    stack_detail,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -93,161 +98,6 @@ class Session:
 
 
 # --- presentation helpers ------------------------------------------------------------
-
-_WORDS = {
-    "preview": {"create": "to create", "update": "to update", "replace": "to replace",
-                "delete": "to delete", "import": "to import"},
-    "up": {"create": "created", "update": "updated", "replace": "replaced",
-           "delete": "deleted", "import": "imported"},
-    "destroy": {"delete": "deleted"},
-    "refresh": {"update": "changed outside Pulumi", "delete": "deleted outside Pulumi",
-                "replace": "changed outside Pulumi"},
-}  # fmt: skip
-_SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "import": "="}
-
-
-def describe_changes(counts: dict[str, int], operation: str) -> str:
-    words = _WORDS[operation]
-    parts = [f"{counts[op]} {word}" for op, word in words.items() if counts.get(op)]
-    if parts:
-        return ", ".join(parts)
-    return "no drift" if operation == "refresh" else "no changes"
-
-
-def resource_label(urn: str) -> str:
-    """urn:pulumi:dev::acme-cluster::aws:eks/cluster:Cluster::acme -> 'aws:eks/cluster:Cluster acme'."""
-    parts = urn.split("::")
-    if len(parts) < 4:
-        return urn
-    return f"{parts[2].split('$')[-1]} {parts[-1]}"
-
-
-def _shown_path(path: Path | None) -> str:
-    if path is None:
-        return ""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def _seconds(result: StackResult) -> str:
-    if result.started is None:
-        return ""
-    end = result.ended if result.ended is not None else time.monotonic()
-    return f"{end - result.started:.1f}s"
-
-
-def _why_skipped(result: StackResult, reverse: bool) -> str:
-    if result.error:
-        return result.error
-    blocked = ", ".join(f"'{b}'" for b in result.blocked_by)
-    if reverse:
-        return f"needed by {blocked}, whose {result.operation} failed"
-    return f"needs {blocked}, which failed"
-
-
-def _detail(result: StackResult, reverse: bool = False) -> str:
-    if result.status == DONE and result.outcome is not None:
-        return describe_changes(result.outcome.changes, result.operation)
-    if result.status == FAILED:
-        return result.error or "failed"
-    if result.status == SKIPPED:
-        return _why_skipped(result, reverse)
-    return ""
-
-
-# --- progress reporters -----------------------------------------------------------------
-
-
-class LineReporter(Reporter):
-    """One line per stack event: plain text, or JSON lines for tools."""
-
-    def __init__(self, json_output: bool, reverse: bool = False, echo: Callable = click.echo):
-        self.json_output = json_output
-        self.reverse = reverse
-        self.echo = echo
-        self._lock = threading.Lock()
-
-    def stack_changed(self, result: StackResult) -> None:
-        if self.json_output:
-            line = json.dumps(
-                {
-                    "event": "stack",
-                    "stack": result.spec.dir,
-                    "operation": result.operation,
-                    "status": result.status,
-                    "changes": result.outcome.changes if result.outcome else None,
-                    "error": result.error,
-                    "blockedBy": list(result.blocked_by),
-                    "log": str(result.log) if result.log and result.status == FAILED else None,
-                }
-            )
-        else:
-            stack, op = result.spec.dir, result.operation
-            if result.status == RUNNING:
-                line = f"{stack}: {op} started"
-            elif result.status == DONE:
-                line = f"{stack}: {op} done in {_seconds(result)}: {_detail(result)}"
-            elif result.status == FAILED:
-                line = (
-                    f"{stack}: {op} failed after {_seconds(result)}: {result.error} "
-                    f"(log: {_shown_path(result.log)})"
-                )
-            else:
-                line = f"{stack}: skipped: {_why_skipped(result, self.reverse)}"
-        with self._lock:
-            self.echo(line)
-
-
-_STYLE = {WAITING: "dim", RUNNING: "cyan", DONE: "green", FAILED: "bold red", SKIPPED: "yellow"}
-
-
-class LiveReporter(Reporter):
-    """A rich table of every stack, redrawn in place while the run goes on."""
-
-    def __init__(self, title: str, reverse: bool = False, console=None):
-        from rich.console import Console
-
-        self.title = title
-        self.reverse = reverse
-        self.console = console or Console()
-        self.run: RunResult | None = None
-        self._live = None
-
-    def __rich__(self):
-        from rich.table import Table
-
-        table = Table(title=self.title, title_justify="left", expand=False)
-        for column in ("stack", "status", "resources", "changes", "time"):
-            table.add_column(column, no_wrap=column != "changes")
-        for result in self.run or ():
-            count = ""
-            if result.status in (RUNNING, DONE, FAILED) and result.resources_seen:
-                count = f"{result.resources_done}/{result.resources_seen}"
-            table.add_row(
-                result.spec.dir,
-                f"[{_STYLE[result.status]}]{result.status}[/]",
-                count,
-                _detail(result, self.reverse),
-                _seconds(result),
-            )
-        return table
-
-    def begin(self, run: RunResult) -> None:
-        from rich.live import Live
-
-        self.run = run
-        self._live = Live(self, console=self.console, refresh_per_second=8)
-        self._live.start()
-
-    def end(self, run: RunResult) -> None:
-        if self._live is not None:
-            self._live.refresh()
-            self._live.stop()
-
-
-# --- shared steps -----------------------------------------------------------------------
 
 
 def _interactive() -> bool:
@@ -562,13 +412,13 @@ def _summary(
             status = "waits"
             detail = f"can be previewed once '{pending[r.spec.dir]}' is applied"
         else:
-            status, detail = r.status, _detail(r, reverse)
-        click.echo(f"  {r.spec.dir:<{width}}  {status:<7}  {detail}  {_seconds(r)}".rstrip())
+            status, detail = r.status, stack_detail(r, reverse)
+        click.echo(f"  {r.spec.dir:<{width}}  {status:<7}  {detail}  {seconds_taken(r)}".rstrip())
     failed = [r for r in run if r.status == FAILED and r.spec.dir not in pending]
     if failed:
         click.echo("logs of failed stacks:")
         for r in failed:
-            click.echo(f"  {_shown_path(r.log)}")
+            click.echo(f"  {shown_path(r.log)}")
     if run.interrupted:
         click.echo("interrupted: stacks that had not started were skipped")
 
@@ -592,7 +442,7 @@ def _print_plan(session: Session, run: RunResult, pending: dict[str, str]) -> No
             head += ": no longer in the platform, to be destroyed"
         click.echo(f"{head}: {describe_changes(r.outcome.changes, 'preview')}")
         for op, urn in r.outcome.resources:
-            click.echo(f"  {_SYMBOLS.get(op, op):>2} {resource_label(urn)}")
+            click.echo(f"  {CHANGE_SYMBOLS.get(op, op):>2} {resource_label(urn)}")
 
 
 # --- stacks across runs ----------------------------------------------------------------
@@ -816,9 +666,9 @@ def drift_flow(session: Session, runner: Runner, yes: bool) -> int:
         for r in run:
             if r.outcome is None or not r.outcome.changed:
                 continue
-            click.echo(f"{r.spec.dir} ({r.spec.project}) drifted: {_detail(r)}")
+            click.echo(f"{r.spec.dir} ({r.spec.project}) drifted: {stack_detail(r)}")
             for op, urn in r.outcome.resources:
-                click.echo(f"  {_SYMBOLS.get(op, op):>2} {resource_label(urn)}")
+                click.echo(f"  {CHANGE_SYMBOLS.get(op, op):>2} {resource_label(urn)}")
     _summary(session, run, phase="summary", exit_code=code)
     if not session.json_output:
         verdict = {0: "no drift", 1: "drift found", 2: "some stacks could not be checked"}[code]
