@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from crosswalk.compiler.plan import plan_tree, write_manifests
+from crosswalk.compiler.plan import plan_tree
+from crosswalk.compiler.plan_manifests import write_manifests
 from crosswalk.compiler.writer import write_tree
 from tests.test_compile import COMPILED_SAMPLES, compiled, sample
 

@@ -32,9 +32,9 @@ from crosswalk.compiler.plan import (
     plan_json,
     plan_tree,
     render_json,
-    render_manifests,
     render_text,
 )
+from crosswalk.compiler.plan_manifests import render_manifests
 
 FIXTURES = Path(__file__).parent / "plan_fixtures"
 ACME = FIXTURES / "acme"
