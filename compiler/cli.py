@@ -489,10 +489,8 @@ def diff(
         read_base,
         read_file,
         read_revision,
-        render_json,
-        render_markdown,
-        render_text,
     )
+    from crosswalk.compiler.diff_render import render_json, render_markdown, render_text
 
     if json_output and output_format not in (None, "json"):
         raise UsageError("--json and --format markdown/text: choose one")

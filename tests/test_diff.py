@@ -16,14 +16,8 @@ from click.testing import CliRunner
 
 from crosswalk.compiler import diff as diff_module
 from crosswalk.compiler.cli import main
-from crosswalk.compiler.diff import (
-    Source,
-    change_tables,
-    diff_json,
-    diff_sources,
-    render_markdown,
-    render_text,
-)
+from crosswalk.compiler.diff import Source, change_tables, diff_sources
+from crosswalk.compiler.diff_render import diff_json, render_markdown, render_text
 from crosswalk.compiler.emit import compile_file
 from crosswalk.compiler.mock_run import run_program
 from crosswalk.compiler.plan import plan_tree
