@@ -10,11 +10,13 @@ from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.aws.common import (
     GLOBAL_REGION,
-    KEY_ADMIN_ACTIONS,
-    LOG_RETENTION_DAYS,
     aws_provider,
+    caller_identity,
     global_provider,
     irsa_role,
+    key_administration,
+    log_group,
+    logs_may_use_key,
     opts,
     region,
     unique_name,
@@ -148,21 +150,9 @@ def _sign_and_log(ctx: StackContext, zone: Code) -> None:
     p, prog = ctx.platform, ctx.program
     line = ctx.line(("appServices", "dns"))
     provider = global_provider(ctx)
-    caller = prog.assign(
-        prog.name("caller"),
-        Call(
-            "aws.get_caller_identity",
-            kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},
-        ),
-    )
+    caller = caller_identity(ctx, provider)
     account = Code(f"{caller}.account_id")
-    administer = {
-        "Sid": "AccountAdministersTheKey",
-        "Effect": "Allow",
-        "Principal": {"AWS": Code(f'"arn:aws:iam::" + {caller}.account_id + ":root"')},
-        "Action": KEY_ADMIN_ACTIONS,
-        "Resource": "*",
-    }
+    administer = key_administration(caller)
     from_zones = {
         "StringEquals": {"aws:SourceAccount": account},
         "ArnLike": {"aws:SourceArn": "arn:aws:route53:::hostedzone/*"},
@@ -248,31 +238,7 @@ def _sign_and_log(ctx: StackContext, zone: Code) -> None:
                         "Version": "2012-10-17",
                         "Statement": [
                             administer,
-                            {
-                                "Sid": "CloudWatchLogsOfThisAccount",
-                                "Effect": "Allow",
-                                "Principal": {"Service": f"logs.{GLOBAL_REGION}.amazonaws.com"},
-                                "Action": [
-                                    "kms:Decrypt",
-                                    "kms:DescribeKey",
-                                    "kms:Encrypt",
-                                    "kms:GenerateDataKey*",
-                                    "kms:ReEncrypt*",
-                                ],
-                                "Resource": "*",
-                                "Condition": {
-                                    "ArnLike": {
-                                        "kms:EncryptionContext:aws:logs:arn": Call(
-                                            "pulumi.Output.concat",
-                                            [
-                                                f"arn:aws:logs:{GLOBAL_REGION}:",
-                                                account,
-                                                ":log-group:*",
-                                            ],
-                                        )
-                                    }
-                                },
-                            },
+                            logs_may_use_key(GLOBAL_REGION, caller),
                         ],
                     }
                 ],
@@ -281,18 +247,15 @@ def _sign_and_log(ctx: StackContext, zone: Code) -> None:
         line,
         opts(provider, **protect(ctx)),
     )
-    group = prog.resource(
+    group = log_group(
+        ctx,
+        provider,
         "dns_query_logs",
-        "aws.cloudwatch.LogGroup",
         f"{p.name}-dns-queries",
-        {
-            # Route 53 writes only to groups under /aws/route53/.
-            "name": unique_name(ctx, "dnsQueryLogGroup", template="/aws/route53/{}"),
-            "retention_in_days": LOG_RETENTION_DAYS,
-            "kms_key_id": Code(f"{logs_key}.arn"),
-        },
+        # Route 53 writes only to groups under /aws/route53/.
+        unique_name(ctx, "dnsQueryLogGroup", template="/aws/route53/{}"),
+        Code(f"{logs_key}.arn"),
         line,
-        opts(provider, **protect(ctx)),
     )
     write = prog.resource(
         "dns_query_logs_policy",

@@ -9,14 +9,13 @@ from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.aws.common import (
-    LOG_RETENTION_DAYS,
     aws_provider,
     irsa_role,
-    opts,
+    log_group,
+    log_group_arns,
     region,
     unique_name,
 )
-from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import charts
 
 AUTOSCALER_OWNED = '''
@@ -38,17 +37,14 @@ def emit_cluster_services(ctx: StackContext) -> None:
     if p.services.logging:
         # The log group is made here, encrypted and kept a year, so fluent-bit
         # needs no right to create groups and may write only to this one.
-        group = ctx.program.resource(
+        group = log_group(
+            ctx,
+            provider,
             "container_logs",
-            "aws.cloudwatch.LogGroup",
             f"{p.name}-containers",
-            {
-                "name": unique_name(ctx, "logGroup", template="/{}/containers"),
-                "retention_in_days": LOG_RETENTION_DAYS,
-                "kms_key_id": ctx.upstream("02-managed-infra", "secrets_key_arn"),
-            },
+            unique_name(ctx, "logGroup", template="/{}/containers"),
+            ctx.upstream("02-managed-infra", "secrets_key_arn"),
             ctx.line(("clusterServices", "logging")),
-            opts(provider, **protect(ctx)),
         )
         role = irsa_role(
             ctx,
@@ -66,10 +62,7 @@ def emit_cluster_services(ctx: StackContext) -> None:
                         "logs:PutLogEvents",
                         "logs:DescribeLogStreams",
                     ],
-                    "Resource": [
-                        Code(f"{group}.arn"),
-                        Call("pulumi.Output.concat", [Code(f"{group}.arn"), ":*"]),
-                    ],
+                    "Resource": log_group_arns(Code(f"{group}.arn")),
                 }
             ],
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.aws.rules import aws_name
-from crosswalk.providers.common import emit_cloud_provider, environment_tags
+from crosswalk.providers.common import emit_cloud_provider, environment_tags, protect
 
 AWS_IMPORT = "import pulumi_aws as aws"
 MANAGED = "arn:aws:iam::aws:policy/"
@@ -36,6 +36,15 @@ KEY_ADMIN_ACTIONS = [
     "kms:Update*",
 ]
 
+# What using a key is (as opposed to managing it).
+KEY_USE_ACTIONS = [
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+]
+
 
 def aws_provider(ctx: StackContext) -> Code:
     """The program's AWS provider: the environment's region, every resource
@@ -62,6 +71,72 @@ def _provider_args(ctx: StackContext) -> dict:
             Code(f"[{account}] if {account} else None") if isinstance(account, Code) else [account]
         )
     return args
+
+
+def caller_identity(ctx: StackContext, provider: Code) -> Code:
+    """The account (and principal) the program deploys with, as a variable."""
+    return ctx.program.assign(
+        ctx.program.name("caller"),
+        Call(
+            "aws.get_caller_identity",
+            kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},
+        ),
+    )
+
+
+def key_administration(caller: Code) -> dict:
+    """The key policy statement that lets the account manage a key, not use it."""
+    return {
+        "Sid": "AccountAdministersTheKey",
+        "Effect": "Allow",
+        "Principal": {"AWS": Code(f'"arn:aws:iam::" + {caller}.account_id + ":root"')},
+        "Action": KEY_ADMIN_ACTIONS,
+        "Resource": "*",
+    }
+
+
+def logs_may_use_key(where: str | Code, caller: Code) -> dict:
+    """The key policy statement that lets CloudWatch Logs in `where` (a region,
+    or the config read of each environment's) use a key for the account's log
+    groups, and no other account's."""
+    if isinstance(where, str):
+        service, arn_start = f"logs.{where}.amazonaws.com", [f"arn:aws:logs:{where}:"]
+    else:
+        service = Call("pulumi.Output.concat", ["logs.", where, ".amazonaws.com"])
+        arn_start = ["arn:aws:logs:", where, ":"]
+    return {
+        "Sid": "CloudWatchLogsOfThisAccount",
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": KEY_USE_ACTIONS,
+        "Resource": "*",
+        "Condition": {
+            "ArnLike": {
+                "kms:EncryptionContext:aws:logs:arn": Call(
+                    "pulumi.Output.concat",
+                    [*arn_start, Code(f"{caller}.account_id"), ":log-group:*"],
+                )
+            }
+        },
+    }
+
+
+def log_group(ctx, provider: Code, var, pulumi_name: str, name, key_arn, line) -> Code:
+    """A log group of the platform: encrypted with `key_arn`, kept a year,
+    protected like the other records."""
+    return ctx.program.resource(
+        var,
+        "aws.cloudwatch.LogGroup",
+        pulumi_name,
+        {"name": name, "retention_in_days": LOG_RETENTION_DAYS, "kms_key_id": key_arn},
+        line,
+        opts(provider, **protect(ctx)),
+    )
+
+
+def log_group_arns(group_arn) -> list:
+    """What writing a log group's streams names: the group and its streams."""
+    return [group_arn, Call("pulumi.Output.concat", [group_arn, ":*"])]
 
 
 def region(ctx: StackContext) -> str | Code:

@@ -7,6 +7,8 @@ from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.aws.common import (
     MANAGED,
     aws_provider,
+    caller_identity,
+    log_group_arns,
     opts,
     region,
     trust_policy,
@@ -29,13 +31,7 @@ def emit_identity(ctx: StackContext) -> None:
     p, prog = ctx.platform, ctx.program
     prog.imports.add("import json")
     provider = aws_provider(ctx)
-    caller = prog.assign(
-        prog.name("caller"),
-        Call(
-            "aws.get_caller_identity",
-            kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},
-        ),
-    )
+    caller = caller_identity(ctx, provider)
     cluster_role = _service_role(
         ctx,
         provider,
@@ -118,10 +114,7 @@ def emit_identity(ctx: StackContext) -> None:
                                     "logs:DescribeLogStreams",
                                     "logs:PutLogEvents",
                                 ],
-                                "Resource": [
-                                    group_arn,
-                                    Call("pulumi.Output.concat", [group_arn, ":*"]),
-                                ],
+                                "Resource": log_group_arns(group_arn),
                             }
                         ],
                     }

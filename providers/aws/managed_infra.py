@@ -6,9 +6,12 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.aws.common import (
-    KEY_ADMIN_ACTIONS,
-    LOG_RETENTION_DAYS,
+    KEY_USE_ACTIONS,
     aws_provider,
+    caller_identity,
+    key_administration,
+    log_group,
+    logs_may_use_key,
     opts,
     region,
     unique_name,
@@ -216,13 +219,6 @@ def _route_through(ctx, provider, kind: str, zone: int, subnet: Code, table: Cod
     )
 
 
-KEY_USE_ACTIONS = [
-    "kms:Decrypt",
-    "kms:DescribeKey",
-    "kms:Encrypt",
-    "kms:GenerateDataKey*",
-    "kms:ReEncrypt*",
-]
 # The services that encrypt the platform's data with the key.
 KEY_SERVICES = ("ecr", "eks")
 
@@ -233,14 +229,7 @@ def _key_policy(ctx, provider) -> Call:
     account administers the key, but its data keys are used only through EKS,
     ECR (on grants those services make) and CloudWatch Logs for the
     platform's log groups."""
-    prog = ctx.program
-    caller = prog.assign(
-        prog.name("caller"),
-        Call(
-            "aws.get_caller_identity",
-            kwargs={"opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider})},
-        ),
-    )
+    caller = caller_identity(ctx, provider)
     account = Code(f"{caller}.account_id")
     root = Code(f'"arn:aws:iam::" + {caller}.account_id + ":root"')
     here = region(ctx)
@@ -254,13 +243,7 @@ def _key_policy(ctx, provider) -> Call:
             {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {
-                        "Sid": "AccountAdministersTheKey",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": root},
-                        "Action": KEY_ADMIN_ACTIONS,
-                        "Resource": "*",
-                    },
+                    key_administration(caller),
                     {
                         "Sid": "UseOnlyThroughPlatformServices",
                         "Effect": "Allow",
@@ -279,25 +262,7 @@ def _key_policy(ctx, provider) -> Call:
                         "Resource": "*",
                         "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
                     },
-                    {
-                        "Sid": "CloudWatchLogsOfThisAccount",
-                        "Effect": "Allow",
-                        "Principal": {
-                            "Service": Call(
-                                "pulumi.Output.concat", ["logs.", here, ".amazonaws.com"]
-                            )
-                        },
-                        "Action": KEY_USE_ACTIONS,
-                        "Resource": "*",
-                        "Condition": {
-                            "ArnLike": {
-                                "kms:EncryptionContext:aws:logs:arn": Call(
-                                    "pulumi.Output.concat",
-                                    ["arn:aws:logs:", here, ":", account, ":log-group:*"],
-                                )
-                            }
-                        },
-                    },
+                    logs_may_use_key(here, caller),
                 ],
             }
         ],
@@ -311,17 +276,14 @@ def _flow_logs(ctx, provider, vpc: Code, key: Code) -> None:
     roles."""
     p, prog = ctx.platform, ctx.program
     line = ctx.line(("network",))
-    group = prog.resource(
+    group = log_group(
+        ctx,
+        provider,
         "flow_logs",
-        "aws.cloudwatch.LogGroup",
         f"{p.name}-vpc-flow-logs",
-        {
-            "name": unique_name(ctx, "flowLogGroup", template="/{}/vpc-flow-logs"),
-            "retention_in_days": LOG_RETENTION_DAYS,
-            "kms_key_id": Code(f"{key}.arn"),
-        },
+        unique_name(ctx, "flowLogGroup", template="/{}/vpc-flow-logs"),
+        Code(f"{key}.arn"),
         line,
-        opts(provider, **protect(ctx)),
     )
     prog.resource(
         "flow_log",

@@ -438,11 +438,7 @@ secrets_key = aws.kms.Key(
                     "Sid": "CloudWatchLogsOfThisAccount",
                     "Effect": "Allow",
                     "Principal": {
-                        "Service": pulumi.Output.concat(
-                            "logs.",
-                            "us-west-2",
-                            ".amazonaws.com",
-                        ),
+                        "Service": "logs.us-west-2.amazonaws.com",
                     },
                     "Action": [
                         "kms:Decrypt",
@@ -455,9 +451,7 @@ secrets_key = aws.kms.Key(
                     "Condition": {
                         "ArnLike": {
                             "kms:EncryptionContext:aws:logs:arn": pulumi.Output.concat(
-                                "arn:aws:logs:",
-                                "us-west-2",
-                                ":",
+                                "arn:aws:logs:us-west-2:",
                                 caller.account_id,
                                 ":log-group:*",
                             ),
