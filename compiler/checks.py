@@ -383,37 +383,50 @@ def _check_provider(c: _Checker) -> None:
             key=True,
             help="remove it",
         )
-    for key, value, cloud, title in (
-        ("account", p.cloud.account, "aws", "AWS"),
-        ("subscription", p.cloud.subscription, "azure", "Azure"),
+    # Settings of one cloud, written for another (binaryAuthorization has a
+    # default in the model: what counts is whether the file writes it).
+    places = "; GCP places a platform by cloud.project" if p.cloud.provider == "gcp" else ""
+    for path, written, cloud, help in (
+        (("cloud", "account"), p.cloud.account is not None, "aws", "remove it" + places),
+        (
+            ("cloud", "subscription"),
+            p.cloud.subscription is not None,
+            "azure",
+            "remove it" + places,
+        ),
+        (
+            ("identity", "githubOidcProvider"),
+            p.github_oidc_provider is not None,
+            "aws",
+            "remove it; CI identities federate with GitHub through the cloud's own identity",
+        ),
+        (
+            ("cluster", "binaryAuthorization"),
+            "binaryAuthorization" in c.document.data.get("cluster", {}),
+            "gcp",
+            "remove it; Binary Authorization is GKE's",
+        ),
+        (
+            ("network", "podCidr"),
+            p.network.pod_cidr is not None,
+            "gcp",
+            "remove it; pods take addresses from the network's subnets",
+        ),
+        (
+            ("cluster", "encryptionAtHost"),
+            p.cluster.encryption_at_host is not None,
+            "azure",
+            "remove it; the cloud encrypts its nodes' disks by its own rules",
+        ),
     ):
-        if value is not None and p.cloud.provider != cloud:
+        if written and p.cloud.provider != cloud:
             c.error(
                 "CW504",
-                f"'{key}' applies only to {title}, not to {rules.title}",
-                ("cloud", key),
+                f"'{path[-1]}' applies only to {rules_for(cloud).title}, not to {rules.title}",
+                path,
                 key=True,
-                help="remove it"
-                + ("; GCP places a platform by cloud.project" if p.cloud.provider == "gcp" else ""),
+                help=help,
             )
-    if p.github_oidc_provider is not None and p.cloud.provider != "aws":
-        c.error(
-            "CW504",
-            f"'githubOidcProvider' applies only to AWS, not to {rules.title}",
-            ("identity", "githubOidcProvider"),
-            key=True,
-            help="remove it; CI identities federate with GitHub through the cloud's own identity",
-        )
-    binary_authorization = ("cluster", "binaryAuthorization")
-    written = "binaryAuthorization" in c.document.data.get("cluster", {})  # not the default
-    if written and p.cloud.provider != "gcp":
-        c.error(
-            "CW504",
-            f"'binaryAuthorization' applies only to GCP, not to {rules.title}",
-            binary_authorization,
-            key=True,
-            help="remove it; Binary Authorization is GKE's",
-        )
     for store in p.app_services.datastores:
         if store.enhanced_monitoring is None:
             continue
@@ -426,22 +439,6 @@ def _check_provider(c: _Checker) -> None:
                 key=True,
                 help="remove it",
             )
-    if p.network.pod_cidr is not None and p.cloud.provider != "gcp":
-        c.error(
-            "CW504",
-            f"'podCidr' applies only to GCP, not to {rules.title}",
-            ("network", "podCidr"),
-            key=True,
-            help="remove it; pods take addresses from the network's subnets",
-        )
-    if p.cluster.encryption_at_host is not None and p.cloud.provider != "azure":
-        c.error(
-            "CW504",
-            f"'encryptionAtHost' applies only to Azure, not to {rules.title}",
-            ("cluster", "encryptionAtHost"),
-            key=True,
-            help="remove it; the cloud encrypts its nodes' disks by its own rules",
-        )
     region = p.cloud.region
     if region not in rules.regions:
         help = did_you_mean(region, rules.regions)
