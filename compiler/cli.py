@@ -32,6 +32,7 @@ LAZY_COMMANDS = {
     "apply": ("crosswalk.compiler.apply_cli", "apply"),
     "destroy": ("crosswalk.compiler.apply_cli", "destroy"),
     "drift": ("crosswalk.compiler.apply_cli", "drift"),
+    "ci": ("crosswalk.compiler.ci_cli", "ci"),
 }
 
 

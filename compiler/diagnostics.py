@@ -92,6 +92,10 @@ CODES: dict[str, str] = {
     "CW616": "OS disk too large for the VM size's local disk",
     "CW618": "team without members grants nothing",
     "CW619": "datastore enhanced monitoring turned off",
+    "CW801": "CI: a layer no automation entry of the platform's repository deploys",
+    "CW802": "CI: an automation entry trusts no branch the deploy workflow runs on",
+    "CW803": "CI: no state backend the runners share",
+    "CW804": "CI: two automation entries would share a repository variable",
 }
 
 

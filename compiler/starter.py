@@ -20,11 +20,11 @@ swapped into place whole.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from crosswalk.compiler.writer import replace_file
 from crosswalk.providers import CLOUDS
 
 PLATFORM_FILE = "platform.yaml"
@@ -110,7 +110,7 @@ def write_starter(directory: Path, cloud: str, *, force: bool) -> StarterWritten
             text = _ignored(path)
             if text is None:
                 continue
-        _replace(path, text)
+        replace_file(path, text)
         done.written.append(path)
     return done
 
@@ -154,17 +154,3 @@ def _ignored(path: Path) -> str | None:
     )
 
 
-def _replace(path: Path, text: str) -> None:
-    """Write `text` to a sibling temporary file, then rename it over `path`, so
-    an interrupted write never leaves a half-written platform.yaml behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # os.open with 0o666 lets the umask decide the mode, as for any new file.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

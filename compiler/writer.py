@@ -317,3 +317,19 @@ def _swap(staging: Path, out: Path, moved: list[str] = ()) -> None:
             os.rename(staging / path, out / path)
         raise
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write `text` to a sibling temporary file, then rename it over `path`, so
+    an interrupted write never leaves a half-written file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # os.open with 0o666 lets the umask decide the mode, as for any new file.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
