@@ -173,12 +173,18 @@ def plan_ci(check, settings: CiSettings) -> tuple[CiPlan | None, list[Diagnostic
     problems: list[Diagnostic] = []
 
     def error(code: str, message: str, path: tuple, help: str) -> None:
+        # A list or a mapping is cited at its key; a value, where it is.
+        at_key = (
+            path
+            and not isinstance(path[-1], int)
+            and path[-1] in ("automation", "identity", "state")
+        )
         problems.append(
             Diagnostic(
                 ERROR,
                 code,
                 message,
-                document.span(path),
+                document.span(path, key=bool(at_key)),
                 format_path(path),
                 help,
                 document.file,
@@ -294,8 +300,9 @@ def plan_ci(check, settings: CiSettings) -> tuple[CiPlan | None, list[Diagnostic
                         "CW804",
                         f"automation entry {entry.name} of environment {plan.name} and "
                         f"{variables[name]} would share the repository variable {name}",
-                        automation_path,
-                        "rename one: names that differ only in `-` and `_` collide",
+                        (*automation_path, plan.platform.automation.index(entry), "name"),
+                        "rename one: the variable is made of the environment's and the entry's "
+                        "names in capitals, `-` as `_`",
                     )
     if problems:
         return None, problems

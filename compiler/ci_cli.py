@@ -139,7 +139,7 @@ def ci(
             raise UsageError(
                 f"{file} is not in a git repository: say where the workflows go with -o"
             )
-        root = Path.cwd()
+        root = Path(file).resolve().parent
     settings = CiSettings(
         platform_file=_relative(file, root, "FILE"),
         compiled=_relative(compiled, root, "--compiled") if compiled else None,

@@ -152,5 +152,3 @@ def _ignored(path: Path) -> str | None:
         + IGNORE_COMMENT
         + "".join(f"{pattern}\n" for pattern in missing)
     )
-
-

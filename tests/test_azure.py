@@ -399,12 +399,12 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
         "resourceName": "contoso-ci-deploy-apps",
         "federatedIdentityCredentialResourceName": "github",
         "issuer": "https://token.actions.githubusercontent.com",
-        "subject": "repo:contoso/apps:ref:refs/heads/main",
+        "subject": "repo:contoso/platform:ref:refs/heads/main",
         "audiences": ["api://AzureADTokenExchange"],
     }
     assert (
         credentials["contoso-ci-deploy-platform-github"]["subject"]
-        == "repo:contoso/platform:ref:refs/tags/release"
+        == "repo:contoso/platform:ref:refs/heads/main"
     )
     group = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/contoso-prod"
     held: dict[str, set] = {}

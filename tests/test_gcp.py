@@ -308,7 +308,7 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
     apps = providers["acme-ci-deploy-apps-github"]
     assert (
         apps["attributeCondition"]
-        == 'assertion.repository == "acme/apps" && assertion.ref == "refs/heads/main"'
+        == 'assertion.repository == "acme/platform" && assertion.ref == "refs/heads/main"'
     )
     assert apps["oidc"] == {"issuerUri": "https://token.actions.githubusercontent.com"}
     platform = providers["acme-ci-deploy-platform-github"]

@@ -339,7 +339,7 @@ automation_deploy_apps_role = aws.iam.Role(
                     "Condition": {
                         "StringEquals": {
                             "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-                            "token.actions.githubusercontent.com:sub": "repo:acme/apps:ref:refs/heads/main",
+                            "token.actions.githubusercontent.com:sub": "repo:acme/platform:ref:refs/heads/main",
                         },
                     },
                 },

@@ -146,7 +146,7 @@ ci_deploy_apps_github = managedidentity.FederatedIdentityCredential(
     resource_name_=ci_deploy_apps.name,
     federated_identity_credential_resource_name="github",
     issuer="https://token.actions.githubusercontent.com",
-    subject="repo:contoso/apps:ref:refs/heads/main",
+    subject="repo:contoso/platform:ref:refs/heads/main",
     audiences=[
         "api://AzureADTokenExchange",
     ],
@@ -234,7 +234,7 @@ ci_deploy_platform_github = managedidentity.FederatedIdentityCredential(
     resource_name_=ci_deploy_platform.name,
     federated_identity_credential_resource_name="github",
     issuer="https://token.actions.githubusercontent.com",
-    subject="repo:contoso/platform:ref:refs/tags/release",
+    subject="repo:contoso/platform:ref:refs/heads/main",
     audiences=[
         "api://AzureADTokenExchange",
     ],

@@ -235,7 +235,7 @@ ci_deploy_apps_pool = gcp.iam.WorkloadIdentityPool(
     "acme-ci-deploy-apps",
     workload_identity_pool_id=names_pool_deploy_apps,
     display_name="acme CI deploy-apps",
-    description="GitHub Actions of acme/apps: deploys apps",
+    description="GitHub Actions of acme/platform: deploys apps",
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
@@ -253,7 +253,7 @@ ci_deploy_apps_github = gcp.iam.WorkloadIdentityPoolProvider(
         "attribute.repository": "assertion.repository",
         "attribute.ref": "assertion.ref",
     },
-    attribute_condition='assertion.repository == "acme/apps" && assertion.ref == "refs/heads/main"',
+    attribute_condition='assertion.repository == "acme/platform" && assertion.ref == "refs/heads/main"',
     oidc={
         "issuer_uri": "https://token.actions.githubusercontent.com",
     },
@@ -283,7 +283,7 @@ ci_deploy_apps_federation = gcp.serviceaccount.IAMMember(
     member=pulumi.Output.concat(
         "principalSet://iam.googleapis.com/",
         ci_deploy_apps_pool.name,
-        "/attribute.repository/acme/apps",
+        "/attribute.repository/acme/platform",
     ),
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
