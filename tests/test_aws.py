@@ -669,3 +669,48 @@ def test_one_identity_for_every_layer_is_split_when_aws_cannot_hold_its_policy(
                 if record.operation != "read":
                     for action in TYPE_ACTIONS[record.type]:
                         assert allows(policy, action), (layer, record.type, action)
+
+
+def test_ci_identities_write_only_their_own_stacks_state_and_use_its_key(aws) -> None:
+    # The sample keeps its state in s3://acme-platform-state under a KMS alias.
+    state = "arn:aws:s3:::acme-platform-state/.pulumi"
+    own = {
+        "deploy-platform": ["acme-identity", "acme-managed-infra", "acme-cluster"],
+        "deploy-services": ["acme-app-services"],
+        "deploy-apps": ["acme-app-admin", "acme-app-storefront"],
+    }
+    from fnmatch import fnmatchcase
+
+    def denies(policy, action, resource):
+        return any(
+            st["Effect"] == "Deny"
+            and action in as_list(st["Action"])
+            and any(fnmatchcase(resource, r) for r in as_list(st["Resource"]))
+            for st in policy["Statement"]
+        )
+
+    for bot, projects in own.items():
+        policy = ci_policy(aws[1], "acme", bot)
+        assert allows(policy, "s3:ListBucket", "arn:aws:s3:::acme-platform-state")
+        for project in [p for ps in own.values() for p in ps]:
+            stack = f"{state}/stacks/organization/{project}/dev.json"
+            assert allows(policy, "s3:GetObject", stack)  # StackReferences read upstream
+            writes = allows(policy, "s3:PutObject", stack) and not denies(
+                policy, "s3:PutObject", stack
+            )
+            assert writes == (project in projects), (bot, project)
+            lock = f"{state}/locks/organization/{project}/dev/1.json"
+            deletes = allows(policy, "s3:DeleteObject", lock) and not denies(
+                policy, "s3:DeleteObject", lock
+            )
+            assert deletes == (project in projects), (bot, project)
+        assert not allows(policy, "s3:PutObject", "arn:aws:s3:::acme-platform-state/other")
+        (key,) = [
+            st
+            for st in policy["Statement"]
+            if "kms:Decrypt" in as_list(st["Action"]) and "kms:ResourceAliases" in json.dumps(st)
+        ]
+        assert key["Condition"] == {
+            "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/acme-pulumi"}
+        }
+        assert set(as_list(key["Action"])) == {"kms:Decrypt", "kms:Encrypt"}

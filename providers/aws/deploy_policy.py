@@ -656,6 +656,75 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
     return out
 
 
+def _state_bucket(backend: str) -> tuple[str, str]:
+    """s3://BUCKET[/PREFIX][?query] -> the bucket, and the ARN its objects start with."""
+    location = backend.removeprefix("s3://").split("?", 1)[0]
+    bucket, _, prefix = location.partition("/")
+    prefix = prefix.strip("/")
+    return bucket, f"arn:aws:s3:::{bucket}/" + (f"{prefix}/" if prefix else "")
+
+
+def state_statements(p, layers, arn) -> list[dict]:
+    """What a CI identity needs of the platform's state: on an s3:// backend,
+    read every stack's files (StackReferences read upstream outputs) and
+    write those of its own layers' projects only; with an awskms:// secrets
+    provider, encrypt and decrypt with that one key."""
+    out: list[dict] = []
+    backend = p.state_backend or ""
+    if backend.startswith("s3://"):
+        bucket, root = _state_bucket(backend)
+        projects = [f"{p.name}-{layer}" for layer in LAYERS if layer in layers and layer != "apps"]
+        if "apps" in layers:
+            projects.append(f"{p.name}-app-*")
+        out += [
+            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{bucket}"},
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{root}.pulumi/*"},
+            {
+                # .pulumi/{stacks,history,backups,locks}/[organization/]<project>/...
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:DeleteObject"],
+                "Resource": [f"{root}.pulumi/*/{project}/*" for project in projects],
+            },
+        ]
+    provider = p.state_secrets_provider or ""
+    if provider.startswith("awskms://"):
+        key, _, query = provider.removeprefix("awskms://").partition("?")
+        region = next(
+            (v for k, _, v in (part.partition("=") for part in query.split("&")) if k == "region"),
+            arn.region,
+        )
+        in_region = type(arn)(region)
+        statement = {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:Encrypt"]}
+        if key.startswith("/arn:"):
+            statement["Resource"] = key[1:]
+        elif key.startswith("alias/"):
+            # IAM cannot name a key by its alias: any key of the account that carries it.
+            statement["Resource"] = in_region("kms", "key/*")
+            statement["Condition"] = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": key}}
+        else:
+            statement["Resource"] = in_region("kms", f"key/{key}")
+        out.append(statement)
+    return out
+
+
+def state_denials(p, layers) -> list[dict]:
+    """The apps' projects are `<platform>-app-<name>`, and so, to a pattern,
+    is app-services' `<platform>-app-services`: an apps deployer that does
+    not deploy app-services is denied its state. (Kept out of `_merged`,
+    which merges grants, not denials.)"""
+    backend = p.state_backend or ""
+    if not backend.startswith("s3://") or "apps" not in layers or "app-services" in layers:
+        return []
+    _bucket, root = _state_bucket(backend)
+    return [
+        {
+            "Effect": "Deny",
+            "Action": ["s3:DeleteObject", "s3:PutObject"],
+            "Resource": f"{root}.pulumi/*/{p.name}-app-services/*",
+        }
+    ]
+
+
 # AWS holds this many characters (whitespace aside) of inline policy per role.
 INLINE_POLICY_LIMIT = 10_240
 
@@ -681,10 +750,15 @@ def policy_size(p, layers) -> int:
         for role in ("cluster", "node", "vpc-flow-logs", "rds-monitoring")
     }
     statements = _merged(
-        statement
-        for layer in LAYERS
-        if layer in layers
-        for statement in deploy_statements(p, layer, arn, passed)
-    )
+        [
+            *(
+                statement
+                for layer in LAYERS
+                if layer in layers
+                for statement in deploy_statements(p, layer, arn, passed)
+            ),
+            *state_statements(p, layers, arn),
+        ]
+    ) + state_denials(p, layers)
     document = {"Version": "2012-10-17", "Statement": statements}
     return len(json.dumps(document, separators=(",", ":")))

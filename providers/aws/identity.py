@@ -24,6 +24,8 @@ from crosswalk.providers.aws.deploy_policy import (
     _merged,
     deploy_statements,
     engines,
+    state_denials,
+    state_statements,
 )
 
 
@@ -210,11 +212,16 @@ def emit_identity(ctx: StackContext) -> None:
             opts(provider),
         )
         statements = _merged(
-            statement
-            for layer in LAYERS
-            if layer in bot.layers
-            for statement in deploy_statements(p, layer, arn, passed)
-        )
+            [
+                *(
+                    statement
+                    for layer in LAYERS
+                    if layer in bot.layers
+                    for statement in deploy_statements(p, layer, arn, passed)
+                ),
+                *state_statements(p, bot.layers, arn),
+            ]
+        ) + state_denials(p, bot.layers)
         prog.resource(
             ("automation", bot.name, "policy"),
             "aws.iam.RolePolicy",

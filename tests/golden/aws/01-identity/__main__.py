@@ -395,6 +395,53 @@ automation_deploy_apps_policy = aws.iam.RolePolicy(
                         "us-west-2",
                     ),
                 },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:ListBucket",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObject",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state/.pulumi/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:DeleteObject",
+                        "s3:PutObject",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state/.pulumi/*/acme-app-*/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
+                        "kms:Encrypt",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "ForAnyValue:StringEquals": {
+                            "kms:ResourceAliases": "alias/acme-pulumi",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Deny",
+                    "Action": [
+                        "s3:DeleteObject",
+                        "s3:PutObject",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state/.pulumi/*/acme-app-services/*",
+                },
             ],
         },
     ),
@@ -891,6 +938,50 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         },
                     },
                 },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:ListBucket",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObject",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state/.pulumi/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:DeleteObject",
+                        "s3:PutObject",
+                    ],
+                    "Resource": [
+                        "arn:aws:s3:::acme-platform-state/.pulumi/*/acme-identity/*",
+                        "arn:aws:s3:::acme-platform-state/.pulumi/*/acme-managed-infra/*",
+                        "arn:aws:s3:::acme-platform-state/.pulumi/*/acme-cluster/*",
+                        "arn:aws:s3:::acme-platform-state/.pulumi/*/acme-cluster-services/*",
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
+                        "kms:Encrypt",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "ForAnyValue:StringEquals": {
+                            "kms:ResourceAliases": "alias/acme-pulumi",
+                        },
+                    },
+                },
             ],
         },
     ),
@@ -1324,6 +1415,45 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                         "acme-*",
                         "us-west-2",
                     ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:ListBucket",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObject",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state/.pulumi/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:DeleteObject",
+                        "s3:PutObject",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state/.pulumi/*/acme-app-services/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
+                        "kms:Encrypt",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "ForAnyValue:StringEquals": {
+                            "kms:ResourceAliases": "alias/acme-pulumi",
+                        },
+                    },
                 },
             ],
         },
