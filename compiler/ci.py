@@ -623,7 +623,9 @@ def deploy_workflow(plan: CiPlan) -> dict:
         + _tree_args(plan)
         + (' --env "$CROSSWALK_ENV" --stack "$STACK" --yes')
     )
-    for env in plan.environments:
+    # Environments deploy in the order they are declared, stack by stack: a
+    # change reaches prod's cluster only once dev's took it.
+    for before, env in zip([None, *plan.environments], plan.environments, strict=False):
         for stack in env.layer_stacks:
             layer = stack_layer(stack)
             upstream = [s for s in env.graph.upstream(stack) if stack_layer(s) != "apps"]
@@ -632,7 +634,11 @@ def deploy_workflow(plan: CiPlan) -> dict:
                 env,
                 env.deployer[layer],
                 title=f"{env.name}: apply {stack}",
-                needs=["changes", *(env.job(s) for s in upstream)],
+                needs=[
+                    "changes",
+                    *(env.job(s) for s in upstream),
+                    *_promoted(jobs, before and before.job(stack)),
+                ],
                 condition="${{ !cancelled() && !failure() && contains(fromJSON("
                 f"needs.changes.outputs.{env.key}), '{stack}') }}}}",
                 script=script,
@@ -644,7 +650,11 @@ def deploy_workflow(plan: CiPlan) -> dict:
                 env,
                 env.deployer["apps"],
                 title=f"{env.name}: apply ${{{{ matrix.stacks }}}}",
-                needs=["changes", *(env.job(s) for s in _apps_upstream(env))],
+                needs=[
+                    "changes",
+                    *(env.job(s) for s in _apps_upstream(env)),
+                    *_promoted(jobs, before and before.apps_job),
+                ],
                 condition="${{ !cancelled() && !failure() && "
                 f"needs.changes.outputs.{env.key}_has_apps == 'true' }}}}",
                 script=_matrix_script("apply", plan),
@@ -660,6 +670,11 @@ def deploy_workflow(plan: CiPlan) -> dict:
         jobs,
         concurrency="crosswalk-deploy",
     )
+
+
+def _promoted(jobs: dict, earlier: str | None) -> list[str]:
+    """The same stack's job in the environment before, when it has one."""
+    return [earlier] if earlier and earlier in jobs else []
 
 
 def _apps_upstream(env: EnvironmentPlan) -> list[str]:

@@ -5,6 +5,7 @@ variables."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,6 +127,8 @@ def ci(
     """
     from crosswalk.compiler.ci import CiSettings, plan_ci, workflows
 
+    if repository is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
+        raise UsageError(f"--repository {repository!r}: expected OWNER/NAME, as in acme/platform")
     checked = _check(file)
     if not checked.ok:
         print_diagnostics(

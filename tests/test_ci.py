@@ -205,12 +205,36 @@ def test_deploy_jobs_follow_the_stack_graph(sample, tmp_path):
             assert nx.has_path(needs, _job_of(env, upstream), _job_of(env, stack)), (
                 f"{stack} reads {upstream}, but its job may run first"
             )
-        # And no needs beyond the graph: each job waits only on what it reads.
+        # And no needs beyond the graph: each job waits only on what it reads,
+        # and on the same stack in the environment declared before.
+        before = (
+            plan.environments[plan.environments.index(env) - 1]
+            if env is not plan.environments[0]
+            else None
+        )
         for stack in env.layer_stacks:
             expected = {"changes"} | {_job_of(env, s) for s in stacks.predecessors(stack)}
+            if before is not None and stack in before.layer_stacks:
+                expected.add(before.job(stack))
             assert set(jobs[env.job(stack)]["needs"]) == expected
         # Every stack has its job: a layer job, or the apps matrix.
         assert {_job_of(env, s) for s in stacks} <= set(jobs)
+
+
+def test_prod_takes_a_change_only_after_dev(sample):
+    _, plan, _, parsed = sample
+    jobs = _jobs(parsed["crosswalk-deploy.yml"])
+    dev, prod = plan.environments
+    assert dev.name == "dev" and prod.name == "prod"
+    for stack in prod.layer_stacks:
+        assert dev.job(stack) in jobs[prod.job(stack)]["needs"]
+    assert dev.apps_job in jobs[prod.apps_job]["needs"]
+    assert not any(
+        j.startswith("prod-")
+        for job in jobs.values()
+        if job["name"].startswith("dev")
+        for j in job.get("needs", [])
+    )
 
 
 def test_each_job_assumes_its_layers_identity_and_no_other(sample):
@@ -519,6 +543,13 @@ def test_entries_whose_variables_would_collide(tmp_path):
     assert match, result.output
     line = text.splitlines()[int(match.group(1)) - 1]
     assert line in ("    - name: platform", "    - name: deploy-platform")
+
+
+def test_a_repository_that_is_not_owner_slash_name_is_refused(tmp_path):
+    root = _repository(tmp_path)
+    result = CliRunner().invoke(main, ["ci", str(root / "platform.yaml"), "--repository", "a b"])
+    assert result.exit_code == 2 and "OWNER/NAME" in result.output
+    assert not (root / ".github").exists()
 
 
 def test_no_state_backend_and_no_automation(tmp_path):
