@@ -597,3 +597,72 @@ def test_affected_names_the_stacks_a_change_touches(tmp_path):
     result = runner.invoke(main, ["ci", str(file), "--affected", "--since", "0" * 40])
     assert result.exit_code == 0
     assert _outputs(result.stdout) == every
+
+
+# --------------------------------------------------------------------------------------------
+# The commands the jobs run are commands crosswalk takes.
+
+
+def _expand(command: str, env: dict[str, str]) -> list[str]:
+    import shlex
+
+    words = shlex.split(command)
+    return [re.sub(r"\$(\w+)", lambda m: env[m.group(1)], w) for w in words]
+
+
+def test_the_deploy_jobs_commands_run_their_stacks(tmp_path, monkeypatch):
+    from test_apply import FakeRunner
+
+    from crosswalk.compiler import apply_cli
+
+    root = _repository(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text("#!/bin/sh\necho v3.272.0\n")
+    (bin_dir / "pulumi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    monkeypatch.chdir(root)  # the runner's working directory: the repository root
+    runner = FakeRunner(delay=0.001, platform="acme")
+    monkeypatch.setattr(apply_cli, "make_runner", lambda session: runner)
+
+    plan = _plan(root / "platform.yaml")
+    deploy = yaml.safe_load(workflows(plan)["crosswalk-deploy.yml"])
+    env = plan.environments[0]
+    runner.changes = {s: ({"update": 1}, []) for s in env.graph.stack_order()}
+    outputs = _outputs(affected_outputs(plan, {env.name: None}))
+    for stack in env.layer_stacks:
+        job = deploy["jobs"][env.job(stack)]
+        command = _expand(job["steps"][-1]["run"], job["env"])
+        assert command[0] == "crosswalk"
+        result = CliRunner().invoke(main, command[1:])
+        assert result.exit_code == 0, result.output
+        assert [c.stack for c in runner.calls if c.operation == "up"][-1] == stack
+    job = deploy["jobs"][env.apps_job]
+    script = job["steps"][-1]["run"]
+    for cell in json.loads(outputs[f"{env.key}_apps"])["include"]:
+        # The script's loop turns STACKS into one --stack per app.
+        line = script.splitlines()[-1].replace(
+            '"${args[@]}"', " ".join(f"--stack {s}" for s in cell["stacks"].split())
+        )
+        result = CliRunner().invoke(main, _expand(line, job["env"] | cell)[1:])
+        assert result.exit_code == 0, result.output
+    ups = [c.stack for c in runner.calls if c.operation == "up"]
+    assert sorted(ups) == sorted(env.graph.stack_order())
+    assert ups.index("06-apps/checkout") < ups.index("06-apps/storefront")  # storefront needs it
+
+    # The drift jobs: every stack of the environment checked once.
+    runner.changes, runner.calls = {}, []
+    drift = yaml.safe_load(workflows(plan)["crosswalk-drift.yml"])
+    for name, job in drift["jobs"].items():
+        if not name.startswith(f"{env.key}-"):
+            continue
+        script = job["steps"][-1]["run"]
+        cells = job.get("strategy", {}).get("matrix", {}).get("stacks", [None])
+        for cell in cells:
+            line = script.splitlines()[-1]
+            if cell is not None:
+                line = line.replace('"${args[@]}"', " ".join(f"--stack {s}" for s in cell.split()))
+            result = CliRunner().invoke(main, _expand(line, job["env"])[1:])
+            assert result.exit_code == 0, result.output
+    assert sorted(c.stack for c in runner.calls) == sorted(env.graph.stack_order())
