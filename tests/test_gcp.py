@@ -8,6 +8,7 @@ import copy
 import ipaddress
 import json
 import py_compile
+import re
 import shutil
 import subprocess
 import sys
@@ -476,7 +477,11 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
         }
     (key,) = of_type(sample_plan, "gcp:kms/cryptoKey:CryptoKey")
     assert key.inputs["rotationPeriod"] == "7776000s"
-    (grant,) = of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    (grant,) = [
+        r
+        for r in of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+        if not r.name.endswith("-state-key")  # the CI identities' use of the state's key
+    ]
     assert grant.inputs["member"].endswith("@container-engine-robot.iam.gserviceaccount.com")
     exports = next(s for s in sample_plan.stacks if s.dir == "03-cluster").exports
     assert isinstance(exports["kubeconfig"], Secret)
@@ -752,3 +757,59 @@ def test_aws_sample_moved_to_gcp_keeps_every_in_cluster_object(
         assert sorted(set(gcp) - members) == sorted(aws)
         for key, inputs in aws.items():
             assert gcp[key] == inputs, key
+
+
+def test_ci_identities_write_only_their_own_stacks_state_and_use_its_key(
+    sample_plan: PlanResult,
+) -> None:
+    # The sample keeps its state in gs://acme-platform-state under a Cloud KMS key.
+    base = "projects/_/buckets/acme-platform-state/objects/.pulumi"
+    grants = {
+        r.name: reveal(r.inputs)
+        for r in of_type(sample_plan, "gcp:storage/bucketIAMMember:BucketIAMMember")
+    }
+    own = {
+        "deploy-platform": [
+            "identity",
+            "managed-infra",
+            "cluster",
+            "cluster-services",
+            "app-services",
+        ],
+        "deploy-apps": ["app-admin", "app-storefront"],
+    }
+    for bot, projects in own.items():
+        read = grants[f"acme-ci-{bot}-state-read"]
+        assert (read["bucket"], read["role"]) == (
+            "acme-platform-state",
+            "roles/storage.objectViewer",
+        )
+        assert "condition" not in read
+        write = grants[f"acme-ci-{bot}-state-write"]
+        assert write["role"] == "roles/storage.objectUser"
+        expression = write["condition"]["expression"]
+        for other in [p for ps in own.values() for p in ps]:
+            name = f"{base}/stacks/organization/acme-{other}/prod.json"
+            # The condition, read as IAM reads it: an OR of prefixes, some with an exception.
+            allowed = any(
+                all(
+                    name.startswith(json.loads(arg)) != (negated == "!")
+                    for negated, arg in re.findall(
+                        r'(!?)resource\.name\.startsWith\(("[^"]*")\)', term
+                    )
+                )
+                for term in expression.split(" || ")
+            )
+            assert allowed == (other in projects), (bot, other)
+    keys = [
+        reveal(r.inputs)
+        for r in of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+        if r.name.endswith("-state-key")
+    ]
+    assert {(r["cryptoKeyId"], r["role"]) for r in keys} == {
+        (
+            "projects/acme-platform-prod/locations/europe-west1/keyRings/pulumi/cryptoKeys/state",
+            "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+        )
+    }
+    assert len(keys) == 2  # one per CI identity

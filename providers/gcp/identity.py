@@ -5,6 +5,7 @@ identities through a Workload Identity pool.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 from crosswalk.compiler.codegen import Call, Code
@@ -426,5 +427,89 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
             layers_line,
             opts(provider, apis),
         )
+    for key, type_, suffix, args in state_grants(p, bot):
+        prog.resource(
+            ("ci", var_part(bot.name), key),
+            type_,
+            f"{p.name}-ci-{bot.name}-{suffix}",
+            args | {"member": Code(f"{account}.member")},
+            layers_line,
+            opts(provider, apis),
+        )
     prog.export(f"automation_{bot.name}_service_account", Code(f"{account}.email"))
     prog.export(f"automation_{bot.name}_workload_identity_provider", Code(f"{oidc}.name"))
+
+
+# Pulumi's self-managed backend keeps a stack's files under
+# .pulumi/<kind>/organization/<project>/.
+STATE_KINDS = ("stacks", "history", "backups", "locks")
+STATE_LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services")
+
+
+def state_grants(p, bot) -> list[tuple[str, str, str, dict]]:
+    """What a CI identity needs of the platform's state: on a gs:// backend,
+    read every stack's files (StackReferences read upstream outputs) and
+    write only its own layers' projects' (an IAM condition on object names;
+    the bucket needs uniform bucket-level access); with a gcpkms:// secrets
+    provider, encrypt and decrypt with that one key."""
+    grants = []
+    backend = p.state_backend or ""
+    if backend.startswith("gs://"):
+        bucket, _, prefix = backend.removeprefix("gs://").split("?", 1)[0].partition("/")
+        prefix = prefix.strip("/")
+        base = (
+            f"projects/_/buckets/{bucket}/objects/" + (f"{prefix}/" if prefix else "") + ".pulumi"
+        )
+
+        def under(kind: str, start: str) -> str:
+            # json.dumps: a CEL string literal, whatever the name holds.
+            return f"resource.name.startsWith({json.dumps(f'{base}/{kind}/organization/{start}')})"
+
+        tests = [
+            under(kind, f"{p.name}-{layer}/")
+            for layer in STATE_LAYERS
+            if layer in bot.layers
+            for kind in STATE_KINDS
+        ]
+        if "apps" in bot.layers:
+            for kind in STATE_KINDS:
+                apps = under(kind, f"{p.name}-app-")
+                if "app-services" not in bot.layers:  # <platform>-app-services is not an app's
+                    apps = f"({apps} && !{under(kind, f'{p.name}-app-services/')})"
+                tests.append(apps)
+        grants += [
+            (
+                "state_read",
+                "gcp.storage.BucketIAMMember",
+                "state-read",
+                {"bucket": bucket, "role": "roles/storage.objectViewer"},
+            ),
+            (
+                "state_write",
+                "gcp.storage.BucketIAMMember",
+                "state-write",
+                {
+                    "bucket": bucket,
+                    "role": "roles/storage.objectUser",
+                    "condition": {
+                        "title": "own-stacks-only",
+                        "description": f"The state of the stacks CI identity {bot.name} deploys",
+                        "expression": " || ".join(tests),
+                    },
+                },
+            ),
+        ]
+    provider = p.state_secrets_provider or ""
+    if provider.startswith("gcpkms://"):
+        grants.append(
+            (
+                "state_key",
+                "gcp.kms.CryptoKeyIAMMember",
+                "state-key",
+                {
+                    "crypto_key_id": provider.removeprefix("gcpkms://").split("?", 1)[0],
+                    "role": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                },
+            )
+        )
+    return grants

@@ -403,6 +403,47 @@ ci_deploy_apps_grants = gcp.projects.IAMMember(
     ),
 )
 
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_state_read = gcp.storage.BucketIAMMember(
+    "acme-ci-deploy-apps-state-read",
+    bucket="acme-platform-state",
+    role="roles/storage.objectViewer",
+    member=ci_deploy_apps_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_state_write = gcp.storage.BucketIAMMember(
+    "acme-ci-deploy-apps-state-write",
+    bucket="acme-platform-state",
+    role="roles/storage.objectUser",
+    condition={
+        "title": "own-stacks-only",
+        "description": "The state of the stacks CI identity deploy-apps deploys",
+        "expression": '(resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/stacks/organization/acme-app-") && !resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/stacks/organization/acme-app-services/")) || (resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/history/organization/acme-app-") && !resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/history/organization/acme-app-services/")) || (resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/backups/organization/acme-app-") && !resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/backups/organization/acme-app-services/")) || (resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/locks/organization/acme-app-") && !resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/locks/organization/acme-app-services/"))',
+    },
+    member=ci_deploy_apps_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_state_key = gcp.kms.CryptoKeyIAMMember(
+    "acme-ci-deploy-apps-state-key",
+    crypto_key_id="projects/acme-platform-prod/locations/europe-west1/keyRings/pulumi/cryptoKeys/state",
+    role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+    member=ci_deploy_apps_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
 # identity.automation.deploy-platform
 ci_deploy_platform_pool = gcp.iam.WorkloadIdentityPool(
     "acme-ci-deploy-platform",
@@ -667,6 +708,47 @@ ci_deploy_platform_node_account_user = gcp.serviceaccount.IAMMember(
     "acme-ci-deploy-platform-node-account-user",
     service_account_id=node_service_account.name,
     role="roles/iam.serviceAccountUser",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_state_read = gcp.storage.BucketIAMMember(
+    "acme-ci-deploy-platform-state-read",
+    bucket="acme-platform-state",
+    role="roles/storage.objectViewer",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_state_write = gcp.storage.BucketIAMMember(
+    "acme-ci-deploy-platform-state-write",
+    bucket="acme-platform-state",
+    role="roles/storage.objectUser",
+    condition={
+        "title": "own-stacks-only",
+        "description": "The state of the stacks CI identity deploy-platform deploys",
+        "expression": 'resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/stacks/organization/acme-identity/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/history/organization/acme-identity/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/backups/organization/acme-identity/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/locks/organization/acme-identity/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/stacks/organization/acme-managed-infra/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/history/organization/acme-managed-infra/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/backups/organization/acme-managed-infra/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/locks/organization/acme-managed-infra/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/stacks/organization/acme-cluster/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/history/organization/acme-cluster/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/backups/organization/acme-cluster/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/locks/organization/acme-cluster/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/stacks/organization/acme-cluster-services/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/history/organization/acme-cluster-services/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/backups/organization/acme-cluster-services/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/locks/organization/acme-cluster-services/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/stacks/organization/acme-app-services/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/history/organization/acme-app-services/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/backups/organization/acme-app-services/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/locks/organization/acme-app-services/")',
+    },
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_state_key = gcp.kms.CryptoKeyIAMMember(
+    "acme-ci-deploy-platform-state-key",
+    crypto_key_id="projects/acme-platform-prod/locations/europe-west1/keyRings/pulumi/cryptoKeys/state",
+    role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
     member=ci_deploy_platform_account.member,
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
