@@ -45,8 +45,14 @@ def project_name(platform: Platform, stack: str) -> str:
     if stack.startswith("06-apps/"):
         name = stack.split("/", 1)[1]
         app = platform.app(name)
-        return f"{platform.name}-app-{app.cloud_name if app is not None else name}"
+        return app_project_prefix(platform) + (app.cloud_name if app is not None else name)
     return f"{platform.name}-{stack_layer(stack)}"
+
+
+def app_project_prefix(platform: Platform) -> str:
+    """What the Pulumi project of every app starts with (and, as a pattern,
+    matches `<platform>-app-services` too)."""
+    return f"{platform.name}-app-"
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")

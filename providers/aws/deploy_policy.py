@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from urllib.parse import parse_qs
 
 from crosswalk.compiler.codegen import Call, Code, literal
+from crosswalk.compiler.emit import app_project_prefix, project_name
+from crosswalk.compiler.graph import LAYER_DIRS
 from crosswalk.providers.aws.common import GLOBAL_REGION, MANAGED, PLATFORM_TAG
 
 GITHUB_OIDC = "token.actions.githubusercontent.com"
@@ -673,9 +676,11 @@ def state_statements(p, layers, arn) -> list[dict]:
     backend = p.state_backend or ""
     if backend.startswith("s3://"):
         bucket, root = _state_bucket(backend)
-        projects = [f"{p.name}-{layer}" for layer in LAYERS if layer in layers and layer != "apps"]
+        projects = [
+            project_name(p, stack) for layer, stack in LAYER_DIRS.items() if layer in layers
+        ]
         if "apps" in layers:
-            projects.append(f"{p.name}-app-*")
+            projects.append(app_project_prefix(p) + "*")
         out += [
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{bucket}"},
             {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{root}.pulumi/*"},
@@ -689,10 +694,7 @@ def state_statements(p, layers, arn) -> list[dict]:
     provider = p.state_secrets_provider or ""
     if provider.startswith("awskms://"):
         key, _, query = provider.removeprefix("awskms://").partition("?")
-        region = next(
-            (v for k, _, v in (part.partition("=") for part in query.split("&")) if k == "region"),
-            arn.region,
-        )
+        region = parse_qs(query).get("region", [arn.region])[0]
         in_region = type(arn)(region)
         statement = {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:Encrypt"]}
         if key.startswith("/arn:"):
@@ -720,7 +722,7 @@ def state_denials(p, layers) -> list[dict]:
         {
             "Effect": "Deny",
             "Action": ["s3:DeleteObject", "s3:PutObject"],
-            "Resource": f"{root}.pulumi/*/{p.name}-app-services/*",
+            "Resource": f"{root}.pulumi/*/{project_name(p, LAYER_DIRS['app-services'])}/*",
         }
     ]
 

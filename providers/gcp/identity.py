@@ -9,7 +9,8 @@ import json
 import re
 
 from crosswalk.compiler.codegen import Call, Code
-from crosswalk.compiler.emit import StackContext
+from crosswalk.compiler.emit import StackContext, app_project_prefix, project_name
+from crosswalk.compiler.graph import LAYER_DIRS
 from crosswalk.providers import shortened
 from crosswalk.providers.gcp.common import (
     account_id,
@@ -443,7 +444,6 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
 # Pulumi's self-managed backend keeps a stack's files under
 # .pulumi/<kind>/organization/<project>/.
 STATE_KINDS = ("stacks", "history", "backups", "locks")
-STATE_LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services")
 
 
 def state_grants(p, bot) -> list[tuple[str, str, str, dict]]:
@@ -466,16 +466,17 @@ def state_grants(p, bot) -> list[tuple[str, str, str, dict]]:
             return f"resource.name.startsWith({json.dumps(f'{base}/{kind}/organization/{start}')})"
 
         tests = [
-            under(kind, f"{p.name}-{layer}/")
-            for layer in STATE_LAYERS
+            under(kind, f"{project_name(p, stack)}/")
+            for layer, stack in LAYER_DIRS.items()
             if layer in bot.layers
             for kind in STATE_KINDS
         ]
         if "apps" in bot.layers:
+            app_services = project_name(p, LAYER_DIRS["app-services"])
             for kind in STATE_KINDS:
-                apps = under(kind, f"{p.name}-app-")
+                apps = under(kind, app_project_prefix(p))
                 if "app-services" not in bot.layers:  # <platform>-app-services is not an app's
-                    apps = f"({apps} && !{under(kind, f'{p.name}-app-services/')})"
+                    apps = f"({apps} && !{under(kind, f'{app_services}/')})"
                 tests.append(apps)
         grants += [
             (
