@@ -6,28 +6,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import click
 
 from crosswalk.compiler.cli import EXIT_ERRORS, UsageError, _check, print_diagnostics, today
-
-
-def _toplevel(directory: Path) -> Path | None:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    except (FileNotFoundError, OSError):
-        return None
-    return Path(done.stdout.strip()) if done.returncode == 0 else None
+from crosswalk.compiler.git import toplevel
 
 
 def _relative(path: str, root: Path, what: str) -> str:
@@ -136,7 +121,7 @@ def ci(
         )
         click.echo(f"{file}: has errors; no workflows written", err=True)
         sys.exit(EXIT_ERRORS)
-    root = _toplevel(Path(file).resolve().parent)
+    root = toplevel(Path(file).resolve().parent)
     if root is None:
         if out_dir is None and not (affected or bootstrap):
             raise UsageError(

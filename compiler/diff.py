@@ -41,6 +41,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from crosswalk.compiler.git import GitMissing, run_git
 from crosswalk.compiler.plan import STACKS_FILE, Runner, StackPlan, Tree, load_tree, plan_stack
 
 EXIT_NONE, EXIT_CHANGES, EXIT_USAGE, EXIT_DESTRUCTIVE = 0, 1, 2, 3
@@ -88,10 +89,8 @@ def read_file(path: str) -> Source:
 
 def _git(directory: Path, *args: str) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(
-            ["git", *args], cwd=directory, capture_output=True, check=False, timeout=60
-        )
-    except FileNotFoundError:
+        return run_git(directory, *args)
+    except GitMissing:
         raise DiffInputError("git is not installed, so revisions cannot be read") from None
 
 
