@@ -110,7 +110,8 @@ def ci(
     Exit 0 when written (with --check: up to date), 1 on errors in FILE (with
     --check: out of date), 2 when FILE or DIR cannot be used.
     """
-    from crosswalk.compiler.ci import CiSettings, plan_ci, workflows
+    from crosswalk.compiler.ci import workflows
+    from crosswalk.compiler.ci_plan import CiSettings, plan_ci
 
     if repository is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
         raise UsageError(f"--repository {repository!r}: expected OWNER/NAME, as in acme/platform")

@@ -27,12 +27,11 @@ from crosswalk.compiler.ci import (
     AZURE_TENANT_VARIABLE,
     JOB_OUTPUTS_BYTES,
     MATRIX_JOBS,
-    CiSettings,
     affected_outputs,
     app_cells,
-    plan_ci,
     workflows,
 )
+from crosswalk.compiler.ci_plan import CiSettings, plan_ci
 from crosswalk.compiler.cli import main
 from crosswalk.compiler.graph import stack_layer
 from crosswalk.compiler.pipeline import check_file
