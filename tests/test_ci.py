@@ -430,15 +430,6 @@ def _repository(tmp_path: Path, cloud: str = "aws", text: str | None = None) -> 
     return root
 
 
-def _git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
-
-
 def test_ci_writes_the_workflows_of_the_repository_and_checks_them(tmp_path):
     root = _repository(tmp_path)
     runner = CliRunner()
@@ -574,9 +565,11 @@ def _outputs(text: str) -> dict[str, str]:
 
 
 def test_affected_names_the_stacks_a_change_touches(tmp_path):
+    from test_diff import git
+
     root = _repository(tmp_path)
-    _git(root, "add", "platform.yaml")
-    _git(root, "commit", "-qm", "first")
+    git(root, "add", "platform.yaml")
+    git(root, "commit", "-qm", "first")
     file = root / "platform.yaml"
     runner = CliRunner()
     every = _outputs(runner.invoke(main, ["ci", str(file), "--affected", "--since", ""]).stdout)
