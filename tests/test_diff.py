@@ -223,9 +223,18 @@ def test_adding_an_app_adds_only_its_stack(cloud: str) -> None:
     )
     result = diff(text, text.replace("\nenvironments:", app + "\nenvironments:"))
     stacks = stacks_of(result)
-    assert list(stacks) == ["06-apps/reports"], {d: s["status"] for d, s in stacks.items()}
+    # On GCP the identity stack makes the app's service account (no other
+    # deployer may manage service accounts): it gains that account alone.
+    expected = ["01-identity", "06-apps/reports"] if cloud == "gcp" else ["06-apps/reports"]
+    assert list(stacks) == expected, {d: s["status"] for d, s in stacks.items()}
     assert stacks["06-apps/reports"]["status"] == "added"
     assert {r["change"] for r in stacks["06-apps/reports"]["resources"]} == {"create"}
+    if cloud == "gcp":
+        made = {(r["change"], r["name"]) for r in stacks["01-identity"]["resources"]}
+        assert made == {
+            ("create", "acme-app-reports"),
+            ("create", "acme-app-reports-workload-identity"),
+        }
 
 
 def test_a_stack_is_affected_only_when_an_output_it_reads_changes() -> None:

@@ -328,7 +328,6 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
     pubsub_grants = "projects/acme-platform-prod/roles/acme_prod_ci_deploy_apps_pubsub_grants"
     assert roles == {
         "roles/container.developer",
-        "roles/iam.serviceAccountAdmin",
         "roles/resourcemanager.projectIamAdmin",  # conditioned: the next assertions
         sql_users,
         pubsub_grants,
@@ -384,6 +383,59 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
         ".hasOnly(['roles/cloudsql.client', 'roles/cloudsql.instanceUser', 'roles/datastore.user'])"
         in (grants.inputs["condition"]["expression"])
     )
+
+
+@pytest.mark.parametrize(
+    ("tree", "data", "env"),
+    [
+        ("sample_tree", load(SAMPLE), "prod"),
+        ("variant_tree", variant(), "dev"),
+        ("moved_tree", moved_to_gcp(load(ROOT / "samples" / "aws" / "platform.yaml")), "dev"),
+    ],
+)
+def test_only_the_identity_deployer_manages_service_accounts(tree, data, env, request) -> None:
+    """IAM conditions cannot narrow a right on service accounts to some accounts
+    of a project, so whoever holds it could act as any deployer or the nodes:
+    every service account is the identity stack's, and no CI identity but the
+    identity layer's may manage one (project-wide or through a custom role)."""
+    plan = plan_tree(request.getfixturevalue(tree), env)
+    assert all(s.error is None for s in plan.stacks), [(s.dir, s.error) for s in plan.stacks]
+    made = {
+        stack.dir
+        for stack in plan.stacks
+        for r in stack.resources
+        if r.type == "gcp:serviceaccount/account:Account"
+    }
+    assert made == {"01-identity"}
+    custom = {
+        r.name: r.inputs["permissions"]
+        for r in of_type(plan, "gcp:projects/iAMCustomRole:IAMCustomRole")
+    }
+    roles = {
+        r.name: r.inputs["role"]
+        for r in of_type(plan, "gcp:projects/iAMMember:IAMMember", "01-identity")
+    }
+    managing = {"roles/iam.serviceAccountAdmin", "roles/owner", "roles/editor"}
+    deployers = 0
+    for bot in data["identity"]["automation"]:
+        held = {
+            role
+            for name, role in roles.items()
+            if name.startswith(f"{data['name']}-ci-{bot['name']}-")
+        }
+        permissions = {
+            permission
+            for name, found in custom.items()
+            if name.startswith(f"{data['name']}-ci-{bot['name']}-")
+            for permission in found
+        }
+        if "identity" in bot["layers"]:
+            assert "roles/iam.serviceAccountAdmin" in held
+            continue
+        deployers += 1
+        assert not held & managing, bot["name"]
+        assert not [p for p in permissions if p.startswith("iam.serviceAccounts.")], bot["name"]
+    assert deployers >= 1
 
 
 def test_team_members_get_cluster_access_and_namespace_rbac(sample_plan: PlanResult) -> None:

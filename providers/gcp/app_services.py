@@ -10,13 +10,13 @@ from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.common import protect
 from crosswalk.providers.gcp.common import (
     WORKLOAD_IDENTITY_ANNOTATION,
+    account_member,
     enable_apis,
     gcp_provider,
     invoke_opts,
     opts,
     project,
     unique_name,
-    workload_account,
 )
 from crosswalk.providers.gcp.datastores import (
     DB_PORTS,
@@ -66,16 +66,9 @@ def emit_app_services(ctx: StackContext) -> None:
             dns_line,
             opts(provider, apis, **protect(ctx)),
         )
-        account = workload_account(
-            ctx,
-            provider,
-            apis,
-            "external_dns",
-            "external-dns",
-            "external-dns",
-            "external-dns",
-            dns_line,
-        )
+        # Its service account is the identity layer's (the only layer whose
+        # deployer may manage service accounts).
+        account = ctx.upstream("01-identity", "external_dns_service_account")
         # Lists the project's zones; changes records in this zone only.
         prog.resource(
             ("external_dns", "reader"),
@@ -84,7 +77,7 @@ def emit_app_services(ctx: StackContext) -> None:
             {
                 "project": project_id,
                 "role": "roles/dns.reader",
-                "member": Code(f"{account}.member"),
+                "member": account_member(account),
             },
             dns_line,
             opts(provider, apis),
@@ -96,7 +89,7 @@ def emit_app_services(ctx: StackContext) -> None:
             {
                 "managed_zone": Code(f"{zone}.name"),
                 "role": "roles/dns.admin",
-                "member": Code(f"{account}.member"),
+                "member": account_member(account),
             },
             dns_line,
             opts(provider, apis),
@@ -107,24 +100,13 @@ def emit_app_services(ctx: StackContext) -> None:
                 joined("--google-project=", project_id),
                 "--google-zone-visibility=public",
             ],
-            "serviceAccount": {
-                "annotations": {WORKLOAD_IDENTITY_ANNOTATION: Code(f"{account}.email")}
-            },
+            "serviceAccount": {"annotations": {WORKLOAD_IDENTITY_ANNOTATION: account}},
         }
         prog.export("dns_name_servers", Code(f"{zone}.name_servers"))
         if p.app_services.email:
             # The Gateway's wildcard certificate is proven through DNS-01 in the zone.
             cert_line = ctx.line(("appServices", "certificates"))
-            account = workload_account(
-                ctx,
-                provider,
-                apis,
-                "cert_manager",
-                "cert-manager",
-                "cert-manager",
-                "cert-manager",
-                cert_line,
-            )
+            account = ctx.upstream("01-identity", "cert_manager_service_account")
             prog.resource(
                 ("cert_manager", "zone_admin"),
                 "gcp.dns.DnsManagedZoneIamMember",
@@ -132,15 +114,13 @@ def emit_app_services(ctx: StackContext) -> None:
                 {
                     "managed_zone": Code(f"{zone}.name"),
                     "role": "roles/dns.admin",
-                    "member": Code(f"{account}.member"),
+                    "member": account_member(account),
                 },
                 cert_line,
                 opts(provider, apis),
             )
             cloud_values["certificates"] = {
-                "serviceAccount": {
-                    "annotations": {WORKLOAD_IDENTITY_ANNOTATION: Code(f"{account}.email")}
-                },
+                "serviceAccount": {"annotations": {WORKLOAD_IDENTITY_ANNOTATION: account}},
             }
             cloud_values["certificates_solver"] = {
                 "dns01": {

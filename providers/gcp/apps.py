@@ -10,13 +10,14 @@ from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.gcp.common import (
     WORKLOAD_IDENTITY_ANNOTATION,
+    account_member,
+    app_account_output,
     cel_string,
     gcp_provider,
     opts,
     project,
     short_role,
     var_part,
-    workload_account,
 )
 from crosswalk.providers.gcp.datastores import DB_PORTS, datastore_id
 from crosswalk.providers.gcp.rules import address_plan
@@ -114,21 +115,11 @@ def emit_app(ctx: StackContext) -> None:
             grants.append(("document", store))
     if grants:
         provider = gcp_provider(ctx)
-        # Pulumi names follow platform.yaml; ids in GCP keep the names they were
-        # created with (`renamedFrom`).
-        account = workload_account(
-            ctx,
-            provider,
-            None,
-            "app",
-            f"app-{app.name}",
-            p.namespace(app.namespace).cloud_name,
-            app.cloud_name,
-            uses_line,
-            cloud_name=f"app-{app.cloud_name}",
-            moved=lambda suffix: moved_from(lambda a: f"{p.name}-app-{a}{suffix}", app),
-        )
-        member = Code(f"{account}.member")
+        # The identity layer creates the app's service account: a deployer of
+        # apps may not manage service accounts (IAM conditions cannot narrow
+        # that right to some accounts of a project).
+        email = ctx.upstream("01-identity", app_account_output(app))
+        member = account_member(email)
         for kind, store in grants:
             out = lambda output, store=store: ctx.upstream(
                 "05-app-services", f"datastore_{store.name}_{output}"
@@ -166,7 +157,7 @@ def emit_app(ctx: StackContext) -> None:
                     base,
                     {
                         "instance": out("instance"),
-                        "name": Call(f"{account}.email.apply", [Code(helper)]),
+                        "name": Call(f"{email}.apply", [Code(helper)]),
                         "type": "CLOUD_IAM_SERVICE_ACCOUNT",
                     },
                     uses_line,
@@ -213,7 +204,7 @@ def emit_app(ctx: StackContext) -> None:
                     uses_line,
                     opts(provider, **moved("-datastore-user")),
                 )
-        parts.service_account_annotations[WORKLOAD_IDENTITY_ANNOTATION] = Code(f"{account}.email")
+        parts.service_account_annotations[WORKLOAD_IDENTITY_ANNOTATION] = email
         parts.egress += METADATA_SERVER_EGRESS + [GOOGLE_APIS_EGRESS]
     if private_ports:
         parts.egress.append(

@@ -122,6 +122,22 @@ def service_agent(project_info: Code, agent: str) -> Call:
     )
 
 
+def app_needs_account(platform, app) -> bool:
+    """Whether an app gets a Google service account: it uses a datastore it
+    reaches with Google IAM (Memorystore takes a password instead)."""
+    return any(platform.datastore(name).engine != "redis" for name in app.uses)
+
+
+def app_account_output(app) -> str:
+    """The identity stack's output with the email of an app's service account."""
+    return f"app_{app.name}_service_account"
+
+
+def account_member(email: Code) -> Call:
+    """The IAM member of a service account whose email is an Output."""
+    return Call("pulumi.Output.concat", ["serviceAccount:", email])
+
+
 def workload_account(
     ctx,
     provider,

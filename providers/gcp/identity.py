@@ -12,8 +12,11 @@ from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext, app_project_prefix, project_name
 from crosswalk.compiler.graph import LAYER_DIRS
 from crosswalk.providers import shortened
+from crosswalk.providers.common import moved_from
 from crosswalk.providers.gcp.common import (
     account_id,
+    app_account_output,
+    app_needs_account,
     cel_string,
     enable_apis,
     gcp_provider,
@@ -21,6 +24,7 @@ from crosswalk.providers.gcp.common import (
     project,
     short_role,
     var_part,
+    workload_account,
 )
 from crosswalk.providers.gcp.datastores import datastore_id
 from crosswalk.providers.gcp.rules import gcp_name
@@ -53,6 +57,7 @@ NODE_ROLES = (
 # What an automation identity may do per layer it deploys (least privilege by
 # service). Project IAM is never granted whole: roles/resourcemanager.projectIamAdmin
 # comes with a condition listing the roles the layers grant (see _automation).
+# Only the identity layer makes service accounts (see _workload_accounts).
 LAYER_ROLES = {
     "identity": [
         "roles/iam.serviceAccountAdmin",
@@ -79,13 +84,9 @@ LAYER_ROLES = {
         "roles/pubsub.admin",
         "roles/dns.admin",
         "roles/datastore.owner",
-        "roles/iam.serviceAccountAdmin",
         "roles/serviceusage.serviceUsageAdmin",
     ],
-    "apps": [
-        "roles/container.developer",
-        "roles/iam.serviceAccountAdmin",
-    ],
+    "apps": ["roles/container.developer"],
 }
 
 
@@ -248,8 +249,46 @@ def emit_identity(ctx: StackContext) -> None:
                 opts(provider, apis),
             )
 
+    _workload_accounts(ctx, provider, apis)
     for bot in p.automation:
         _automation(ctx, provider, apis, bot, node_account)
+
+
+def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
+    """The Google service accounts of app services and apps, made here: the
+    identity layer's deployer is the only one that may manage service accounts
+    (IAM conditions cannot narrow that right to some accounts of a project, so
+    a deployer of apps that held it could act as any deployer). The other
+    layers grant these accounts what they reach."""
+    p, prog = ctx.platform, ctx.program
+    services = p.app_services
+    if services.dns_zone:
+        accounts = [("external-dns", ("appServices", "dns"))]
+        if services.email:
+            accounts.append(("cert-manager", ("appServices", "certificates")))
+        for name, path in accounts:
+            account = workload_account(
+                ctx, provider, apis, name.replace("-", "_"), name, name, name, ctx.line(path)
+            )
+            prog.export(f"{name.replace('-', '_')}_service_account", Code(f"{account}.email"))
+    for app in p.apps:
+        if not app_needs_account(p, app):
+            continue
+        # Pulumi names follow platform.yaml; ids in GCP keep the names they were
+        # created with (`renamedFrom`).
+        account = workload_account(
+            ctx,
+            provider,
+            apis,
+            f"app_{var_part(app.name)}",
+            f"app-{app.name}",
+            p.namespace(app.namespace).cloud_name,
+            app.cloud_name,
+            ctx.line(app.path + ("uses",)),
+            cloud_name=f"app-{app.cloud_name}",
+            moved=lambda suffix, app=app: moved_from(lambda a: f"{p.name}-app-{a}{suffix}", app),
+        )
+        prog.export(app_account_output(app), Code(f"{account}.email"))
 
 
 def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code) -> None:

@@ -18,12 +18,19 @@ names_role_deploy_apps_pubsub_grants = config.require(
     "names.role.deploy-apps.pubsub-grants",
 )
 names_role_deploy_apps_sql_users = config.require("names.role.deploy-apps.sql-users")
+names_serviceaccount_app_admin = config.require("names.serviceAccount.app-admin")
+names_serviceaccount_app_checkout = config.require("names.serviceAccount.app-checkout")
+names_serviceaccount_app_orde_88ec3c = config.require(
+    "names.serviceAccount.app-order-worker",
+)
+names_serviceaccount_cert_manager = config.require("names.serviceAccount.cert-manager")
 names_serviceaccount_ci_deploy_apps = config.require(
     "names.serviceAccount.ci.deploy-apps",
 )
 names_serviceaccount_ci_deplo_68b355 = config.require(
     "names.serviceAccount.ci.deploy-platform",
 )
+names_serviceaccount_external_dns = config.require("names.serviceAccount.external-dns")
 names_serviceaccount_nodes = config.require("names.serviceAccount.nodes")
 tags = config.require_object("tags")
 
@@ -230,6 +237,126 @@ team_auditors_0 = gcp.projects.IAMMember(
     ),
 )
 
+# appServices.dns
+external_dns_account = gcp.serviceaccount.Account(
+    "acme-external-dns",
+    account_id=names_serviceaccount_external_dns,
+    display_name="external-dns/external-dns of platform acme",
+    description="Workload identity of Kubernetes service account external-dns/external-dns",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# appServices.dns
+external_dns_workload_identity = gcp.serviceaccount.IAMMember(
+    "acme-external-dns-workload-identity",
+    service_account_id=external_dns_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member="serviceAccount:acme-platform-prod.svc.id.goog[external-dns/external-dns]",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# appServices.certificates
+cert_manager_account = gcp.serviceaccount.Account(
+    "acme-cert-manager",
+    account_id=names_serviceaccount_cert_manager,
+    display_name="cert-manager/cert-manager of platform acme",
+    description="Workload identity of Kubernetes service account cert-manager/cert-manager",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# appServices.certificates
+cert_manager_workload_identity = gcp.serviceaccount.IAMMember(
+    "acme-cert-manager-workload-identity",
+    service_account_id=cert_manager_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member="serviceAccount:acme-platform-prod.svc.id.goog[cert-manager/cert-manager]",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.checkout.uses
+app_checkout_account = gcp.serviceaccount.Account(
+    "acme-app-checkout",
+    account_id=names_serviceaccount_app_checkout,
+    display_name="payments/checkout of platform acme",
+    description="Workload identity of Kubernetes service account payments/checkout",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.checkout.uses
+app_checkout_workload_identity = gcp.serviceaccount.IAMMember(
+    "acme-app-checkout-workload-identity",
+    service_account_id=app_checkout_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member="serviceAccount:acme-platform-prod.svc.id.goog[payments/checkout]",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.order-worker.uses
+app_order_worker_account = gcp.serviceaccount.Account(
+    "acme-app-order-worker",
+    account_id=names_serviceaccount_app_orde_88ec3c,
+    display_name="payments/order-worker of platform acme",
+    description="Workload identity of Kubernetes service account payments/order-worker",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.order-worker.uses
+app_order_worker_workload_identity = gcp.serviceaccount.IAMMember(
+    "acme-app-order-worker-workload-identity",
+    service_account_id=app_order_worker_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member="serviceAccount:acme-platform-prod.svc.id.goog[payments/order-worker]",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.admin.uses
+app_admin_account = gcp.serviceaccount.Account(
+    "acme-app-admin",
+    account_id=names_serviceaccount_app_admin,
+    display_name="internal/admin of platform acme",
+    description="Workload identity of Kubernetes service account internal/admin",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.admin.uses
+app_admin_workload_identity = gcp.serviceaccount.IAMMember(
+    "acme-app-admin-workload-identity",
+    service_account_id=app_admin_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member="serviceAccount:acme-platform-prod.svc.id.goog[internal/admin]",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
 # identity.automation.deploy-apps
 ci_deploy_apps_pool = gcp.iam.WorkloadIdentityPool(
     "acme-ci-deploy-apps",
@@ -296,18 +423,6 @@ ci_deploy_apps_container_developer = gcp.projects.IAMMember(
     "acme-ci-deploy-apps-container-developer",
     project="acme-platform-prod",
     role="roles/container.developer",
-    member=ci_deploy_apps_account.member,
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
-    ),
-)
-
-# identity.automation.deploy-apps.layers
-ci_deploy_apps_iam_serviceacc_0c26c6 = gcp.projects.IAMMember(
-    "acme-ci-deploy-apps-iam-serviceAccountAdmin",
-    project="acme-platform-prod",
-    role="roles/iam.serviceAccountAdmin",
     member=ci_deploy_apps_account.member,
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -756,4 +871,9 @@ ci_deploy_platform_state_key = gcp.kms.CryptoKeyIAMMember(
     ),
 )
 
+pulumi.export("app_admin_service_account", app_admin_account.email)
+pulumi.export("app_checkout_service_account", app_checkout_account.email)
+pulumi.export("app_order-worker_service_account", app_order_worker_account.email)
+pulumi.export("cert_manager_service_account", cert_manager_account.email)
+pulumi.export("external_dns_service_account", external_dns_account.email)
 pulumi.export("node_service_account_email", node_service_account.email)

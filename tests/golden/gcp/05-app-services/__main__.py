@@ -25,9 +25,16 @@ names_datastore_orders = config.require("names.datastore.orders")
 names_datastore_sessions = config.require("names.datastore.sessions")
 names_dnsowner = config.require("names.dnsOwner")
 names_dnszone = config.require("names.dnsZone")
-names_serviceaccount_cert_manager = config.require("names.serviceAccount.cert-manager")
-names_serviceaccount_external_dns = config.require("names.serviceAccount.external-dns")
 tags = config.require_object("tags")
+
+# Outputs of acme-identity.
+identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+cert_manager_service_account = identity_stack.require_output(
+    "cert_manager_service_account",
+)
+external_dns_service_account = identity_stack.require_output(
+    "external_dns_service_account",
+)
 
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
@@ -122,35 +129,14 @@ dns_zone = gcp.dns.ManagedZone(
 )
 
 # appServices.dns
-external_dns_account = gcp.serviceaccount.Account(
-    "acme-external-dns",
-    account_id=names_serviceaccount_external_dns,
-    display_name="external-dns/external-dns of platform acme",
-    description="Workload identity of Kubernetes service account external-dns/external-dns",
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
-    ),
-)
-
-# appServices.dns
-external_dns_workload_identity = gcp.serviceaccount.IAMMember(
-    "acme-external-dns-workload-identity",
-    service_account_id=external_dns_account.name,
-    role="roles/iam.workloadIdentityUser",
-    member="serviceAccount:acme-platform-prod.svc.id.goog[external-dns/external-dns]",
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
-    ),
-)
-
-# appServices.dns
 external_dns_reader = gcp.projects.IAMMember(
     "acme-external-dns-reader",
     project="acme-platform-prod",
     role="roles/dns.reader",
-    member=external_dns_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        external_dns_service_account,
+    ),
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
@@ -162,31 +148,10 @@ external_dns_zone_admin = gcp.dns.DnsManagedZoneIamMember(
     "acme-external-dns-zone",
     managed_zone=dns_zone.name,
     role="roles/dns.admin",
-    member=external_dns_account.member,
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        external_dns_service_account,
     ),
-)
-
-# appServices.certificates
-cert_manager_account = gcp.serviceaccount.Account(
-    "acme-cert-manager",
-    account_id=names_serviceaccount_cert_manager,
-    display_name="cert-manager/cert-manager of platform acme",
-    description="Workload identity of Kubernetes service account cert-manager/cert-manager",
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
-    ),
-)
-
-# appServices.certificates
-cert_manager_workload_identity = gcp.serviceaccount.IAMMember(
-    "acme-cert-manager-workload-identity",
-    service_account_id=cert_manager_account.name,
-    role="roles/iam.workloadIdentityUser",
-    member="serviceAccount:acme-platform-prod.svc.id.goog[cert-manager/cert-manager]",
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
@@ -198,7 +163,10 @@ cert_manager_zone_admin = gcp.dns.DnsManagedZoneIamMember(
     "acme-cert-manager-zone",
     managed_zone=dns_zone.name,
     role="roles/dns.admin",
-    member=cert_manager_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        cert_manager_service_account,
+    ),
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
@@ -289,7 +257,7 @@ release_cert_manager = kubernetes.helm.v3.Release(
         },
         "serviceAccount": {
             "annotations": {
-                "iam.gke.io/gcp-service-account": cert_manager_account.email,
+                "iam.gke.io/gcp-service-account": cert_manager_service_account,
             },
         },
     },
@@ -397,7 +365,7 @@ release_external_dns = kubernetes.helm.v3.Release(
         ],
         "serviceAccount": {
             "annotations": {
-                "iam.gke.io/gcp-service-account": external_dns_account.email,
+                "iam.gke.io/gcp-service-account": external_dns_service_account,
             },
         },
     },

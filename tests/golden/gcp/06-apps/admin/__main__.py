@@ -20,8 +20,11 @@ org = pulumi.get_organization()
 # Values that differ between environments (Pulumi.<env>.yaml).
 datastores_orders_condition = config.require("datastores.orders.condition")
 ingress_host = config.require("ingress.host")
-names_serviceaccount_app_admin = config.require("names.serviceAccount.app-admin")
 tags = config.require_object("tags")
+
+# Outputs of acme-identity.
+identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+app_admin_service_account = identity_stack.require_output("app_admin_service_account")
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -58,33 +61,14 @@ gcp_provider = gcp.Provider(
 )
 
 # apps.admin.uses
-app_account = gcp.serviceaccount.Account(
-    "acme-app-admin",
-    account_id=names_serviceaccount_app_admin,
-    display_name="internal/admin of platform acme",
-    description="Workload identity of Kubernetes service account internal/admin",
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-    ),
-)
-
-# apps.admin.uses
-app_workload_identity = gcp.serviceaccount.IAMMember(
-    "acme-app-admin-workload-identity",
-    service_account_id=app_account.name,
-    role="roles/iam.workloadIdentityUser",
-    member="serviceAccount:acme-platform-prod.svc.id.goog[internal/admin]",
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-    ),
-)
-
-# apps.admin.uses
 orders_cloudsql_client = gcp.projects.IAMMember(
     "acme-app-admin-orders-cloudsql-client",
     project="acme-platform-prod",
     role="roles/cloudsql.client",
-    member=app_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_admin_service_account,
+    ),
     condition={
         "title": "orders-only",
         "expression": datastores_orders_condition,
@@ -99,7 +83,10 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     "acme-app-admin-orders-cloudsql-instanceUser",
     project="acme-platform-prod",
     role="roles/cloudsql.instanceUser",
-    member=app_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_admin_service_account,
+    ),
     condition={
         "title": "orders-only",
         "expression": datastores_orders_condition,
@@ -113,7 +100,7 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
 orders_user = gcp.sql.User(
     "acme-app-admin-orders",
     instance=datastore_orders_instance,
-    name=app_account.email.apply(
+    name=app_admin_service_account.apply(
         postgres_iam_user,
     ),
     type="CLOUD_IAM_SERVICE_ACCOUNT",
@@ -135,7 +122,7 @@ admin_service_account = kubernetes.core.v1.ServiceAccount(
             "crosswalk/environment": stack,
         },
         "annotations": {
-            "iam.gke.io/gcp-service-account": app_account.email,
+            "iam.gke.io/gcp-service-account": app_admin_service_account,
         },
     },
     automount_service_account_token=False,

@@ -20,8 +20,13 @@ org = pulumi.get_organization()
 # Values that differ between environments (Pulumi.<env>.yaml).
 datastores_orders_condition = config.require("datastores.orders.condition")
 ingress_host = config.require("ingress.host")
-names_serviceaccount_app_checkout = config.require("names.serviceAccount.app-checkout")
 tags = config.require_object("tags")
+
+# Outputs of acme-identity.
+identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+app_checkout_service_account = identity_stack.require_output(
+    "app_checkout_service_account",
+)
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -62,33 +67,14 @@ gcp_provider = gcp.Provider(
 )
 
 # apps.checkout.uses
-app_account = gcp.serviceaccount.Account(
-    "acme-app-checkout",
-    account_id=names_serviceaccount_app_checkout,
-    display_name="payments/checkout of platform acme",
-    description="Workload identity of Kubernetes service account payments/checkout",
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-    ),
-)
-
-# apps.checkout.uses
-app_workload_identity = gcp.serviceaccount.IAMMember(
-    "acme-app-checkout-workload-identity",
-    service_account_id=app_account.name,
-    role="roles/iam.workloadIdentityUser",
-    member="serviceAccount:acme-platform-prod.svc.id.goog[payments/checkout]",
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-    ),
-)
-
-# apps.checkout.uses
 orders_cloudsql_client = gcp.projects.IAMMember(
     "acme-app-checkout-orders-cloudsql-client",
     project="acme-platform-prod",
     role="roles/cloudsql.client",
-    member=app_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_checkout_service_account,
+    ),
     condition={
         "title": "orders-only",
         "expression": datastores_orders_condition,
@@ -103,7 +89,10 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     "acme-app-checkout-orders-cloudsql-instanceUser",
     project="acme-platform-prod",
     role="roles/cloudsql.instanceUser",
-    member=app_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_checkout_service_account,
+    ),
     condition={
         "title": "orders-only",
         "expression": datastores_orders_condition,
@@ -117,7 +106,7 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
 orders_user = gcp.sql.User(
     "acme-app-checkout-orders",
     instance=datastore_orders_instance,
-    name=app_account.email.apply(
+    name=app_checkout_service_account.apply(
         postgres_iam_user,
     ),
     type="CLOUD_IAM_SERVICE_ACCOUNT",
@@ -131,7 +120,10 @@ events_publisher = gcp.pubsub.TopicIAMMember(
     "acme-app-checkout-events-publisher",
     topic=datastore_events_topic,
     role="roles/pubsub.publisher",
-    member=app_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_checkout_service_account,
+    ),
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
     ),
@@ -142,7 +134,10 @@ events_subscriber = gcp.pubsub.SubscriptionIAMMember(
     "acme-app-checkout-events-subscriber",
     subscription=datastore_events_subscription,
     role="roles/pubsub.subscriber",
-    member=app_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_checkout_service_account,
+    ),
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
     ),
@@ -161,7 +156,7 @@ checkout_service_account = kubernetes.core.v1.ServiceAccount(
             "crosswalk/environment": stack,
         },
         "annotations": {
-            "iam.gke.io/gcp-service-account": app_account.email,
+            "iam.gke.io/gcp-service-account": app_checkout_service_account,
         },
     },
     automount_service_account_token=False,

@@ -19,10 +19,13 @@ org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 datastores_orders_condition = config.require("datastores.orders.condition")
-names_serviceaccount_app_orde_88ec3c = config.require(
-    "names.serviceAccount.app-order-worker",
-)
 tags = config.require_object("tags")
+
+# Outputs of acme-identity.
+identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+app_order_worker_service_account = identity_stack.require_output(
+    "app_order-worker_service_account",
+)
 
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
@@ -61,33 +64,14 @@ gcp_provider = gcp.Provider(
 )
 
 # apps.order-worker.uses
-app_account = gcp.serviceaccount.Account(
-    "acme-app-order-worker",
-    account_id=names_serviceaccount_app_orde_88ec3c,
-    display_name="payments/order-worker of platform acme",
-    description="Workload identity of Kubernetes service account payments/order-worker",
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-    ),
-)
-
-# apps.order-worker.uses
-app_workload_identity = gcp.serviceaccount.IAMMember(
-    "acme-app-order-worker-workload-identity",
-    service_account_id=app_account.name,
-    role="roles/iam.workloadIdentityUser",
-    member="serviceAccount:acme-platform-prod.svc.id.goog[payments/order-worker]",
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-    ),
-)
-
-# apps.order-worker.uses
 orders_cloudsql_client = gcp.projects.IAMMember(
     "acme-app-order-worker-orders-cloudsql-client",
     project="acme-platform-prod",
     role="roles/cloudsql.client",
-    member=app_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_order_worker_service_account,
+    ),
     condition={
         "title": "orders-only",
         "expression": datastores_orders_condition,
@@ -102,7 +86,10 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
     "acme-app-order-worker-orders-cloudsql-instanceUser",
     project="acme-platform-prod",
     role="roles/cloudsql.instanceUser",
-    member=app_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_order_worker_service_account,
+    ),
     condition={
         "title": "orders-only",
         "expression": datastores_orders_condition,
@@ -116,7 +103,7 @@ orders_cloudsql_instanceuser = gcp.projects.IAMMember(
 orders_user = gcp.sql.User(
     "acme-app-order-worker-orders",
     instance=datastore_orders_instance,
-    name=app_account.email.apply(
+    name=app_order_worker_service_account.apply(
         postgres_iam_user,
     ),
     type="CLOUD_IAM_SERVICE_ACCOUNT",
@@ -130,7 +117,10 @@ events_publisher = gcp.pubsub.TopicIAMMember(
     "acme-app-order-worker-events-publisher",
     topic=datastore_events_topic,
     role="roles/pubsub.publisher",
-    member=app_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_order_worker_service_account,
+    ),
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
     ),
@@ -141,7 +131,10 @@ events_subscriber = gcp.pubsub.SubscriptionIAMMember(
     "acme-app-order-worker-events-subscriber",
     subscription=datastore_events_subscription,
     role="roles/pubsub.subscriber",
-    member=app_account.member,
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_order_worker_service_account,
+    ),
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
     ),
@@ -160,7 +153,7 @@ order_worker_service_account = kubernetes.core.v1.ServiceAccount(
             "crosswalk/environment": stack,
         },
         "annotations": {
-            "iam.gke.io/gcp-service-account": app_account.email,
+            "iam.gke.io/gcp-service-account": app_order_worker_service_account,
         },
     },
     automount_service_account_token=False,
