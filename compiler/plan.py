@@ -352,6 +352,10 @@ class StackPlanner:
         self._pool: Any = None
         self._read: dict[tuple[Path, str, str], list[tuple[str, bytes]]] = {}
 
+    @property
+    def workers_started(self) -> bool:
+        return self._pool is not None
+
     def __enter__(self) -> Self:
         return self
 
