@@ -454,6 +454,21 @@ def graph(file: str, output_format: str, stacks_only: bool, output: str | None) 
     help="text (default); json for tools; markdown for a pull-request comment.",
 )
 @click.option("--json", "json_output", is_flag=True, help="Same as --format json.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Plan up to N stacks at once, each in a worker process (default: one per core).",
+)
+@click.option(
+    "--no-cache",
+    "no_cache",
+    is_flag=True,
+    help="Compile and plan both versions afresh, in a temporary directory, instead of in "
+    ".crosswalk/diff/ next to the platform file.",
+)
 def diff(
     old: str | None,
     new: str | None,
@@ -462,6 +477,8 @@ def diff(
     env: str | None,
     output_format: str | None,
     json_output: bool,
+    jobs: int | None,
+    no_cache: bool,
 ) -> None:
     """What a change to platform.yaml does, resource by resource, in every
     environment: each stack that changes, and in it the resources created,
@@ -480,6 +497,11 @@ def diff(
     namespace or registry is destructive. A stack is affected only when an
     output it reads changes.
 
+    Both compiled versions are kept in .crosswalk/diff/ next to the platform
+    file (NEW, or FILE): the next diff recompiles only the stacks that changed
+    and reuses the plan of every stack whose files and upstream outputs are the
+    same (deleting the directory only costs time; --no-cache skips it).
+
     Exit 0 when nothing changes, 1 when something does, 3 when a change is
     destructive (so CI can ask for another approval), 2 when a version cannot
     be read, compiled or planned.
@@ -492,6 +514,7 @@ def diff(
         read_revision,
     )
     from crosswalk.compiler.diff_render import render_json, render_markdown, render_text
+    from crosswalk.compiler.plan import default_jobs
 
     if json_output and output_format not in (None, "json"):
         raise UsageError("--json and --format markdown/text: choose one")
@@ -518,7 +541,11 @@ def diff(
                     "(crosswalk diff OLD NEW --file FILE) or a base (crosswalk diff --base main)"
                 )
             sources = (read_file(old), read_file(new))
-        result = diff_sources(*sources, env, today=today())
+        platform_file = new if base is None and file is None else (file or "platform.yaml")
+        cache_dir = None if no_cache else Path(platform_file).parent / ".crosswalk" / "diff"
+        result = diff_sources(
+            *sources, env, today=today(), jobs=jobs or default_jobs(), cache_dir=cache_dir
+        )
     except DiffInputError as exc:
         if exc.diagnostics:
             print_diagnostics(exc.diagnostics, exc.text, False)

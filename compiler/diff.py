@@ -8,8 +8,10 @@ Pulumi.<env>.yaml), *added* or *removed* when only one side has it (stacks
 are matched by Pulumi project, the name their state lives under), and
 *affected* when its files are the same but an output it reads changed value.
 Only those stacks are planned on both sides; an unchanged stack another one
-reads is planned once and its exports shared (`_Planner.plan` is the one
-place a stack is planned).
+reads is planned once and its exports shared (`_Planner.plan_many` is the one
+place stacks are planned: side by side in worker processes, and, when the
+diff keeps its compiled versions in a cache directory, reusing the plans
+recorded there for stacks whose inputs did not change; see plan_cache.py).
 
 Resources are matched by URN, or through an alias to the URN they had
 (`renamedFrom`). A matched resource whose inputs differ is *updated*, or
@@ -30,6 +32,7 @@ change, 1 changes, 3 destructive changes.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import re
@@ -42,7 +45,16 @@ from pathlib import Path
 from typing import Any
 
 from crosswalk.compiler.git import GitMissing, run_git
-from crosswalk.compiler.plan import STACKS_FILE, Runner, StackPlan, Tree, load_tree, plan_stack
+from crosswalk.compiler.plan import (
+    STACKS_FILE,
+    PlanRequest,
+    Runner,
+    StackPlan,
+    StackPlanner,
+    Tree,
+    load_tree,
+)
+from crosswalk.compiler.plan_cache import program_files
 
 EXIT_NONE, EXIT_CHANGES, EXIT_USAGE, EXIT_DESTRUCTIVE = 0, 1, 2, 3
 
@@ -258,7 +270,6 @@ class _Side:
     entries: dict[str, dict]  # project -> its crosswalk.stacks.json entry
     order: list[str]  # projects, topological
     environments: tuple[str, ...]
-    by_stack: dict[str, dict[str, str]]  # stack dir -> file name -> text
     projects: dict[str, str]  # stack dir -> project
 
     def dir_of(self, project: str) -> str:
@@ -275,14 +286,9 @@ class _Side:
             return True
         return self.stack_files(project, env) == other.stack_files(project, env)
 
-    def stack_files(self, project: str, env: str) -> tuple:
+    def stack_files(self, project: str, env: str) -> list[tuple[str, bytes]]:
         """What the stack runs in `env`: its files but other environments' config."""
-        files = self.by_stack.get(self.dir_of(project), {})
-        return tuple(
-            (name, text)
-            for name, text in sorted(files.items())
-            if name in ("Pulumi.yaml", f"Pulumi.{env}.yaml") or not name.startswith("Pulumi.")
-        )
+        return program_files(self.tree.root / self.dir_of(project), env)
 
     def reads(self, project: str) -> dict[str, list[str]]:
         """Upstream project -> the outputs this stack reads of it."""
@@ -299,39 +305,47 @@ class _Side:
         return [self.project_of(d) for d in sorted(dirs)]
 
 
-def _compile(source: Source, directory: Path, today) -> _Side:
+def _compile(source: Source, directory: Path, today, *, incremental: bool = False) -> _Side:
+    """One side compiled into `directory`: afresh, or (`incremental`) over what an earlier
+    diff left there, re-emitting only the stacks whose inputs changed."""
     from crosswalk.compiler.document import parse_document
-    from crosswalk.compiler.emit import CACHE_FILE, compile_document
+    from crosswalk.compiler.emit import CACHE_FILE, compile_document, compile_into
 
     document, problems = parse_document(source.data, source.label)
     if document is None:
         raise DiffInputError(f"{source.label} cannot be read as a platform", problems)
     # Both sides under one name: where the file lives is not a change.
-    result = compile_document(document, None, source="platform.yaml", today=today)
+    if incremental:
+        from crosswalk.compiler.writer import WriteError
+
+        try:
+            result = compile_into(document, directory, None, today=today, source="platform.yaml")
+        except (WriteError, OSError) as exc:
+            raise DiffInputError(
+                f"{directory}: cannot keep a compiled version there ({exc}); it only saves "
+                "time: delete it, or diff with --no-cache"
+            ) from None
+    else:
+        result = compile_document(document, None, source="platform.yaml", today=today)
     if not result.files:
         raise DiffInputError(
             f"{source.label} does not compile; fix it first", result.report.sorted(), document.text
         )
-    for path, text in result.files.items():
-        if path == CACHE_FILE:
-            continue
-        target = directory / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    manifest = json.loads(result.files[STACKS_FILE])
+    if not incremental:
+        for path, text in result.files.items():
+            if path == CACHE_FILE:
+                continue
+            target = directory / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+    manifest = json.loads((directory / STACKS_FILE).read_text(encoding="utf-8"))
     entries = {entry["project"]: entry for entry in manifest["stacks"]}
-    by_stack: dict[str, dict[str, str]] = {}
-    for path, text in result.files.items():
-        stack, _, name = path.rpartition("/")
-        if stack:
-            by_stack.setdefault(stack, {})[name] = text
     return _Side(
         label=source.label,
         tree=load_tree(directory),
         entries=entries,
         order=list(entries),
         environments=tuple(manifest.get("environments") or ()),
-        by_stack=by_stack,
         projects={entry["dir"]: project for project, entry in entries.items()},
     )
 
@@ -344,46 +358,65 @@ class _Planner:
     """Plans stacks of either side for one environment, each at most once; a
     stack that is the same on both sides is planned once for both."""
 
-    def __init__(self, old: _Side, new: _Side, env: str, runner: Runner | None):
+    def __init__(self, old: _Side, new: _Side, env: str, planner: StackPlanner):
         self.sides = {"old": old, "new": new}
         self.env = env
-        self.runner = runner
+        self.planner = planner
         self.same: set[str] = set()  # projects whose plan is the same on both sides
         self._plans: dict[tuple[str, str], StackPlan] = {}
 
-    def plan(self, side: str, project: str) -> StackPlan:
-        """The one place a stack is planned (a plan cache or parallel
-        planning would go here)."""
-        key = ("same" if project in self.same else side, project)
-        if key not in self._plans:
+    def _key(self, side: str, project: str) -> tuple[str, str]:
+        return ("same" if project in self.same else side, project)
+
+    def planned(self, side: str, project: str) -> bool:
+        return self._key(side, project) in self._plans
+
+    def plan_many(self, wanted: Iterable[tuple[str, str]]) -> None:
+        """Plan these (side, project) pairs and what they read, side by side where the
+        planner may (the one place a stack is planned)."""
+        requests: dict[tuple[str, str], PlanRequest] = {}
+
+        def add(side: str, project: str) -> tuple[str, str]:
+            key = self._key(side, project)
+            if key in self._plans or key in requests:
+                return key
             where = "new" if key[0] == "same" else side
             tree_side = self.sides[where]
-            upstream = {dep: self.plan(where, dep).exports for dep in tree_side.needs(project)}
-            options = {"runner": self.runner} if self.runner is not None else {}
-            plan = plan_stack(
-                tree_side.tree, tree_side.dir_of(project), self.env, upstream, **options
+            needs = tuple(add(where, dep) for dep in tree_side.needs(project))
+            entry = tree_side.tree.entry(tree_side.dir_of(project))
+            requests[key] = PlanRequest(key, tree_side.tree.root, entry, self.env, needs)
+            return key
+
+        for side, project in wanted:
+            add(side, project)
+        self.planner.run(list(requests.values()), self._plans)
+        failed = [self._plans[k] for k in requests if self._plans[k].error is not None]
+        for plan in sorted(failed, key=lambda p: p.error.skipped):
+            key = next(k for k in requests if self._plans[k] is plan)
+            label = self.sides["new" if key[0] == "same" else key[0]].label
+            first = plan.error.message.splitlines()[0]
+            raise DiffInputError(
+                f"{label}: stack {plan.dir} does not plan offline in environment "
+                f"'{self.env}': {first} (crosswalk plan FILE --offline --env {self.env} "
+                "says more)"
             )
-            if plan.error is not None:
-                first = plan.error.message.splitlines()[0]
-                raise DiffInputError(
-                    f"{tree_side.label}: stack {plan.dir} does not plan offline in environment "
-                    f"'{self.env}': {first} (crosswalk plan FILE --offline --env {self.env} "
-                    "says more)"
-                )
-            self._plans[key] = plan
-        return self._plans[key]
+
+    def plan(self, side: str, project: str) -> StackPlan:
+        if not self.planned(side, project):
+            self.plan_many([(side, project)])
+        return self._plans[self._key(side, project)]
 
 
 _MISSING = object()
 
 
 def _environment_diff(
-    old: _Side, new: _Side, env: str, runner: Runner | None, tables: ChangeTables
+    old: _Side, new: _Side, env: str, stack_planner: StackPlanner, tables: ChangeTables
 ) -> EnvironmentDiff:
     has_old, has_new = env in old.environments, env in new.environments
     old_projects = set(old.entries) if has_old else set()
     new_projects = set(new.entries) if has_new else set()
-    planner = _Planner(old, new, env, runner)
+    planner = _Planner(old, new, env, stack_planner)
     order = [p for p in new.order if p in new_projects] + [
         p for p in old.order if p in old_projects - new_projects
     ]
@@ -396,22 +429,48 @@ def _environment_diff(
             status[project] = "removed"
         elif not old.same_files(new, project, env):
             status[project] = "changed"
-        else:
+    # A stack whose files are the same is affected when an output it reads changed. One that
+    # reads no changed stack is the same on both sides (and planned once for both, as what the
+    # changed ones read); the others are decided once what they read is planned, the affected
+    # ones of each round planned together.
+    for project in order:
+        if project not in status and all(
+            upstream in planner.same or status.get(upstream) in ("added", "removed")
+            for upstream in new.reads(project)
+        ):
+            planner.same.add(project)
+    sides = {"added": ("new",), "removed": ("old",), "changed": ("old", "new")}
+    planner.plan_many([(s, p) for p in order if p in status for s in sides[status[p]]])
+    undecided = [p for p in order if p not in status and p not in planner.same]
+    while undecided:
+        waiting = set(undecided)
+        affected = []
+        for project in list(undecided):
+            upstream = sorted(new.reads(project).items())
+            if any(u in waiting for u, _ in upstream):
+                continue
+            relevant = [(u, o) for u, o in upstream if status.get(u) in ("changed", "affected")]
+            if not all(planner.planned(s, u) for u, _ in relevant for s in ("old", "new")):
+                continue
             changed = []
-            for upstream, outputs in sorted(new.reads(project).items()):
-                if status.get(upstream) not in ("changed", "affected"):
-                    continue
-                before = planner.plan("old", upstream).exports
-                after = planner.plan("new", upstream).exports
+            for u, outputs in relevant:
+                before = planner.plan("old", u).exports
+                after = planner.plan("new", u).exports
                 changed += [
-                    f"{new.dir_of(upstream)}.{output}"
+                    f"{new.dir_of(u)}.{output}"
                     for output in outputs
                     if before.get(output, _MISSING) != after.get(output, _MISSING)
                 ]
             if changed:
                 status[project], reads_changed[project] = "affected", changed
+                affected.append(project)
             else:
                 planner.same.add(project)
+            undecided.remove(project)
+        if affected:
+            planner.plan_many([(s, p) for p in affected for s in ("old", "new")])
+        elif len(waiting) == len(undecided):  # unreachable: the graph has no cycle
+            break
     stacks = []
     for project in order:
         if project not in status or project in planner.same:
@@ -439,17 +498,29 @@ def diff_sources(
     *,
     runner: Runner | None = None,
     today=None,
+    jobs: int = 1,
+    cache_dir: Path | None = None,
 ) -> DiffResult:
     """Compile and plan both versions and compare them, in `env` or in every
     environment either declares (`today`: the date version support is judged
-    on, as compile does). Raises DiffInputError."""
+    on, as compile does). `jobs`: how many stacks may plan at once. `cache_dir`:
+    where both compiled versions are kept between diffs, so the next one compiles
+    only what changed and reuses the plans recorded there (without it, or while
+    another diff uses it, everything is compiled and planned afresh). Raises
+    DiffInputError."""
     tables = change_tables()
-    with tempfile.TemporaryDirectory(prefix="crosswalk-diff-") as tmp:
+    with contextlib.ExitStack() as stack:
+        directory = _cache_lock(stack, cache_dir) if cache_dir is not None else None
+        incremental = directory is not None
+        if directory is None:
+            directory = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="crosswalk-diff-"))
+            )
         sides = []
         for name, source in (("old", old), ("new", new)):
-            directory = Path(tmp) / name
-            directory.mkdir()
-            sides.append(_compile(source, directory, today))
+            side_dir = directory / name
+            side_dir.mkdir(exist_ok=True)
+            sides.append(_compile(source, side_dir, today, incremental=incremental))
         old_side, new_side = sides
         declared = sorted(set(old_side.environments) | set(new_side.environments))
         if env is not None and env not in declared:
@@ -458,11 +529,31 @@ def diff_sources(
                 + ", ".join(declared)
             )
         chosen = [env] if env is not None else declared
+        options = {"runner": runner} if runner is not None else {}
+        roots = [old_side.tree.root, new_side.tree.root] if incremental else []
+        planner = stack.enter_context(StackPlanner(jobs=jobs, cache_roots=roots, **options))
         return DiffResult(
             old.label,
             new.label,
-            [_environment_diff(old_side, new_side, e, runner, tables) for e in chosen],
+            [_environment_diff(old_side, new_side, e, planner, tables) for e in chosen],
         )
+
+
+def _cache_lock(stack: contextlib.ExitStack, cache_dir: Path) -> Path | None:
+    """`cache_dir`, held for this diff; None when it cannot be used (another diff holds it,
+    or it cannot be created): the diff then works in a temporary directory."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock, no shared directory
+        return None
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        handle = stack.enter_context(open(cache_dir / ".lock", "a"))  # noqa: SIM115
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return None
+    stack.callback(fcntl.flock, handle, fcntl.LOCK_UN)
+    return cache_dir
 
 
 # --------------------------------------------------------------------------------------------

@@ -705,14 +705,25 @@ def compile_file(file, out_dir, env: str | None = None, today=None) -> CompileRe
     `today` (a date): the day version support is judged on."""
     from crosswalk.compiler.diagnostics import Report
     from crosswalk.compiler.document import load_document
-    from crosswalk.compiler.writer import list_tree, write_tree
 
     document, diagnostics = load_document(str(file))
     if document is None:
         return CompileResult(Report(list(diagnostics)))
+    return compile_into(document, out_dir, env, today=today)
+
+
+def compile_into(
+    document, out_dir, env: str | None = None, today=None, source: str | None = None
+) -> CompileResult:
+    """Emit one loaded document into OUT, skipping the stacks OUT's cache says are unchanged
+    (`source`: the file name program headers cite). Raises WriteError."""
+    from crosswalk.compiler.writer import list_tree, write_tree
+
     out = Path(out_dir)
     listing = list_tree(out)
-    result = compile_document(document, env, _previous_cache(out, listing.files), today=today)
+    result = compile_document(
+        document, env, _previous_cache(out, listing.files), source=source, today=today
+    )
     if result.files:
         output = _output(result, out, listing)
         cache = output.files.pop(CACHE_FILE)

@@ -57,6 +57,9 @@ class _Unknown:
     def __repr__(self) -> str:
         return "UNKNOWN"
 
+    def __reduce__(self) -> str:  # one UNKNOWN in every process a plan passes through
+        return "UNKNOWN"
+
 
 UNKNOWN = _Unknown()
 
@@ -138,6 +141,33 @@ def encode_value(value: Any) -> Any:
         return {str(k): encode_value(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
         return [encode_value(v) for v in value]
+    return value
+
+
+def dump_value(value: Any) -> Any:
+    """`value` as JSON data that `load_value` turns back into the same value: secrets and
+    unknowns keep their wire signatures, None stays (a recorded plan keeps every byte)."""
+    if isinstance(value, Secret):
+        return {_SIG_KEY: _SECRET_SIG, "value": dump_value(value.value)}
+    if value is UNKNOWN:
+        return _UNKNOWN_WIRE
+    if isinstance(value, Mapping):
+        return {str(k): dump_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [dump_value(v) for v in value]
+    return value
+
+
+def load_value(value: Any) -> Any:
+    """The inverse of `dump_value`."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return Secret(load_value(value.get("value")))
+        return {k: load_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [load_value(v) for v in value]
+    if value == _UNKNOWN_WIRE:
+        return UNKNOWN
     return value
 
 

@@ -14,13 +14,14 @@ into text; `plan_manifests.write_manifests` and the click command are the only p
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import click
 import yaml
@@ -68,6 +69,13 @@ class StackEntry:
     project: str
     layer: str
     depends_on: tuple[str, ...]  # dirs
+    reads: tuple[str, ...] = ()  # dirs of the stacks whose outputs it reads
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The stacks whose exports planning it takes: those it depends on, then those it
+        reads (which may lie further upstream)."""
+        return self.depends_on + tuple(d for d in self.reads if d not in self.depends_on)
 
 
 @dataclass(frozen=True)
@@ -110,12 +118,20 @@ def load_tree(out_dir: Path) -> Tree:
                         f"{path}: stack {raw['dir']!r} depends on unknown stack {name!r}"
                     )
                 depends.append(by_key[name])
+            reads = []
+            for name in sorted(raw.get("reads") or {}):
+                if name not in by_key:
+                    raise PlanInputError(
+                        f"{path}: stack {raw['dir']!r} reads unknown stack {name!r}"
+                    )
+                reads.append(by_key[name])
             stacks.append(
                 StackEntry(
                     dir=str(raw["dir"]),
                     project=str(raw["project"]),
                     layer=str(raw.get("layer", "")),
                     depends_on=tuple(depends),
+                    reads=tuple(reads),
                 )
             )
         return Tree(
@@ -208,6 +224,7 @@ class StackPlan:
     error: StackError | None = None
     logs: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    cached: bool = False  # reused from crosswalk.cache.json: its inputs did not change
 
     @property
     def status(self) -> str:
@@ -241,16 +258,29 @@ class PlanResult:
 Runner = Callable[..., ProgramRun]
 
 
+def default_jobs() -> int:
+    """How many stacks `plan` runs at once by default: one per core it may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def plan_tree(
     out_dir: Path,
     env: str | None = None,
     *,
     only: Iterable[str] = (),
     runner: Runner = run_program,
+    jobs: int = 1,
+    cache: bool = False,
 ) -> PlanResult:
     """Plan every stack of `out_dir` for `env` (default: dev, or the tree's first environment).
 
     `only` restricts the plan to those stack dirs (or projects) plus the stacks they read from.
+    `jobs` > 1 plans independent stacks in that many worker processes (a stack starts once the
+    stacks it reads are planned; the result is the same). `cache` reuses the plans recorded in
+    OUT's crosswalk.cache.json for stacks whose inputs did not change, and records the others.
     Raises `PlanInputError` when the tree itself is unusable; a stack that fails is reported in
     its `StackPlan.error` and never raises.
     """
@@ -261,23 +291,18 @@ def plan_tree(
             f"environment {env!r} is not one of this tree's: {', '.join(tree.environments)}"
         )
     wanted = _closure(tree, only)
-    plans: dict[str, StackPlan] = {}
-    exports_by_project: dict[str, dict[str, Any]] = {}
-    for entry in tree.stacks:
-        if entry.dir not in wanted:
-            continue
-        plan = StackPlan(dir=entry.dir, project=entry.project, layer=entry.layer)
-        plans[entry.dir] = plan
-        blocked = [dep for dep in entry.depends_on if dep in plans and plans[dep].error is not None]
-        if blocked:
-            reason = ", ".join(f"{dep} ({plans[dep].status})" for dep in blocked)
-            plan.error = StackError(f"depends on {reason}", skipped=True)
-            continue
-        _plan_stack(tree, entry, env, plan, exports_by_project, runner)
-        if plan.error is None:
-            exports_by_project[entry.project] = plan.exports
+    entries = [entry for entry in tree.stacks if entry.dir in wanted]
+    requests = [
+        PlanRequest(entry.dir, tree.root, entry, env, tuple(d for d in entry.needs if d in wanted))
+        for entry in entries
+    ]
+    plans: dict[Hashable, StackPlan] = {}
+    with StackPlanner(
+        jobs=jobs, cache_roots=[tree.root] if cache else (), runner=runner
+    ) as planner:
+        planner.run(requests, plans)
     warnings = _sdk_warnings() if plans else []
-    return PlanResult(tree.platform, env, list(plans.values()), warnings)
+    return PlanResult(tree.platform, env, [plans[entry.dir] for entry in entries], warnings)
 
 
 def plan_stack(
@@ -292,7 +317,256 @@ def plan_stack(
     (by project name). A failure is reported in the plan's `error`."""
     entry = tree.entry(dir_)
     plan = StackPlan(dir=entry.dir, project=entry.project, layer=entry.layer)
-    _plan_stack(tree, entry, env, plan, dict(upstream_exports), runner)
+    _plan_stack(tree.root, entry, env, plan, dict(upstream_exports), runner)
+    return plan
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """One stack to plan: `needs` are the keys of the plans whose exports it is given (those of
+    the stacks it depends on and reads), planned in the same run or already done."""
+
+    key: Hashable
+    root: Path  # the compiled tree
+    entry: StackEntry
+    env: str
+    needs: tuple[Hashable, ...] = ()
+
+
+class StackPlanner:
+    """Plans requests in graph order: in this process, or in `jobs` worker processes (started
+    when there is enough to plan, and kept for later runs until the planner is closed); with
+    plans recorded in the cache files of `cache_roots` reused and new ones recorded there."""
+
+    def __init__(
+        self, *, jobs: int = 1, cache_roots: Iterable[Path] = (), runner: Runner = run_program
+    ):
+        from crosswalk.compiler.plan_cache import PlanCache
+
+        if jobs < 1:
+            raise ValueError("jobs must be at least 1")
+        roots = list(cache_roots)
+        self.cache = PlanCache(roots) if roots else None
+        self.jobs = jobs if runner is run_program else 1  # a custom runner stays in-process
+        self.runner = runner
+        self._pool: Any = None
+        self._read: dict[tuple[Path, str, str], list[tuple[str, bytes]]] = {}
+
+    @property
+    def workers_started(self) -> bool:
+        return self._pool is not None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self.cache is not None:
+            self.cache.save()
+
+    def run(self, requests: Iterable[PlanRequest], done: dict[Hashable, StackPlan]) -> None:
+        """Plan every request into `done` (by key). A request whose needs failed is skipped;
+        one whose needs are neither requested nor in `done` is a bug.
+
+        While one stack at a time can run (the layers' chain), it runs in this process; the
+        worker processes start once two can, so they inherit the SDK modules imported so far.
+        """
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        waiting = [r for r in requests if r.key not in done]
+        queued = {r.key for r in waiting}
+        for request in waiting:
+            missing = [n for n in request.needs if n not in done and n not in queued]
+            if missing:
+                raise ValueError(f"{request.key!r} needs {missing!r}, which nobody plans")
+        running: dict[Any, tuple[PlanRequest, StackPlan, str | None]] = {}
+        if self.jobs > 1 and self._pool is None:
+            self._warm_up(waiting)
+        try:
+            while waiting or running:
+                runnable = []
+                resolved = True
+                while resolved:  # skips and cached plans may make more stacks ready
+                    resolved = False
+                    for request in list(waiting):
+                        if any(n not in done for n in request.needs):
+                            continue
+                        waiting.remove(request)
+                        prepared = self._prepare(request, done)
+                        if prepared is None:
+                            resolved = True
+                        else:
+                            runnable.append(prepared)
+                parallel = self.jobs > 1 and (
+                    self._pool is not None or len(runnable) + len(running) >= 2
+                )
+                for request, plan, key, exports in runnable:
+                    if parallel:
+                        future = self._executor().submit(
+                            _plan_in_worker, request.root, request.entry, request.env, exports
+                        )
+                        running[future] = (request, plan, key)
+                    else:  # one stack can run: here, not in a worker
+                        _plan_stack(
+                            request.root, request.entry, request.env, plan, exports, self.runner
+                        )
+                        self._record(request, plan, key, done)
+                if runnable and not parallel:
+                    continue
+                if running:
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in sorted(finished, key=lambda f: str(running[f][0].key)):
+                        request, plan, key = running.pop(future)
+                        self._finish(request, plan, key, future, done)
+                elif waiting:  # needs that never finish: a cycle, impossible in a stacks file
+                    for request in waiting:
+                        done[request.key] = _skipped(request, "its dependencies form a cycle")
+                    waiting.clear()
+        except BaseException:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+            raise
+
+    def _files(self, request: PlanRequest) -> list[tuple[str, bytes]]:
+        from crosswalk.compiler.plan_cache import program_files
+
+        where = (request.root, request.entry.dir, request.env)
+        if where not in self._read:
+            self._read[where] = program_files(request.root / request.entry.dir, request.env)
+        return self._read[where]
+
+    def _warm_up(self, requests: list[PlanRequest]) -> None:
+        """When at least two stacks look like they will run (no plan recorded for their files),
+        start the workers' server now, importing the SDK modules their programs use, while the
+        first stacks run here."""
+        if _start_method() != "forkserver":
+            return
+        likely = []
+        for request in requests:
+            files = self._files(request) if self.cache is not None else None
+            if files is None or not self.cache.knows(files, request.env):
+                likely.append(request)
+        if len(likely) < 2:
+            return
+        import multiprocessing
+        from multiprocessing import forkserver
+
+        sources = []
+        for request in likely:
+            if self.cache is not None:
+                files = self._files(request)
+            else:
+                main = request.root / request.entry.dir / "__main__.py"
+                try:
+                    files = [("__main__.py", main.read_bytes())]
+                except OSError:
+                    continue
+            sources += [data.decode("utf-8", "replace") for p, data in files if p.endswith(".py")]
+        multiprocessing.get_context("forkserver").set_forkserver_preload(sdk_modules(sources))
+        forkserver.ensure_running()
+
+    def _prepare(self, request: PlanRequest, done: dict[Hashable, StackPlan]):
+        """None when the request is settled without running (skipped, or its plan recorded);
+        else what running it takes: (request, plan to fill, cache key, upstream exports)."""
+        entry = request.entry
+        plan = StackPlan(dir=entry.dir, project=entry.project, layer=entry.layer)
+        upstream = {done[n].project: done[n] for n in request.needs}
+        blocked = [p for p in upstream.values() if p.error is not None]
+        if blocked:
+            reason = ", ".join(f"{p.dir} ({p.status})" for p in blocked)
+            plan.error = StackError(f"depends on {reason}", skipped=True)
+            done[request.key] = plan
+            return None
+        exports = {project: p.exports for project, p in upstream.items()}
+        key = None
+        if self.cache is not None:
+            from crosswalk.compiler.plan_cache import plan_key
+
+            files = self._files(request)
+            key = plan_key(files, entry.project, request.env, exports)
+            cached = self.cache.get(key, entry.dir, entry.project, entry.layer, request.env)
+            if cached is not None:
+                self.cache.use(request.root, key, request.env)
+                done[request.key] = cached
+                return None
+        return request, plan, key, exports
+
+    def _finish(self, request, plan, key, future, done) -> None:
+        try:
+            plan = future.result()
+        except Exception as exc:  # noqa: BLE001 - a worker that died fails its stack, not the run
+            from concurrent.futures.process import BrokenProcessPool
+
+            if isinstance(exc, BrokenProcessPool):
+                message = "the process planning it stopped unexpectedly (out of memory?)"
+                self._pool = None  # a broken pool takes no more work: the next stack starts one
+            else:
+                message = f"crosswalk could not plan it: {_describe(exc)}"
+            plan.error = StackError(message)
+        self._record(request, plan, key, done)
+
+    def _record(self, request, plan, key, done) -> None:
+        done[request.key] = plan
+        if key is not None and plan.error is None and self.cache is not None:
+            self.cache.use(request.root, key, request.env, plan, self._files(request))
+
+    def _executor(self) -> Any:
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=multiprocessing.get_context(_start_method())
+            )
+        return self._pool
+
+
+def _start_method() -> str:
+    """How worker processes start. Not forked from this process: once a program has run here,
+    the SDK's gRPC threads are running, and forking a process with threads is unsafe. On Linux
+    they fork from a server process that imported the SDK modules the programs use once
+    (see `_warm_up`); elsewhere each starts afresh."""
+    return "forkserver" if sys.platform.startswith("linux") else "spawn"
+
+
+# `import pulumi_aws as aws` and the submodules used through the alias (`aws.ec2.Vpc`).
+_SDK_IMPORT = re.compile(r"^import (pulumi_[a-z_]+) as ([A-Za-z_]\w*)$", re.MULTILINE)
+
+
+def sdk_modules(sources: Iterable[str]) -> list[str]:
+    """The SDK modules programs import, submodules (which the SDKs load lazily) included."""
+    found = {"pulumi", "pulumi.runtime.mocks", "crosswalk.compiler.plan"}
+    for text in sources:
+        for module, alias in _SDK_IMPORT.findall(text):
+            found.add(module)
+            pattern = (
+                rf"(?<![\w.]){re.escape(alias)}\.([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?\."
+            )
+            for first, second in re.findall(pattern, text):
+                found.add(f"{module}.{first}")
+                if second:
+                    found.add(f"{module}.{first}.{second}")
+    return sorted(found)
+
+
+def _plan_in_worker(
+    root: Path, entry: StackEntry, env: str, exports: Mapping[str, Mapping[str, Any]]
+) -> StackPlan:
+    plan = StackPlan(dir=entry.dir, project=entry.project, layer=entry.layer)
+    _plan_stack(root, entry, env, plan, exports, run_program)
+    return plan
+
+
+def _skipped(request: PlanRequest, reason: str) -> StackPlan:
+    entry = request.entry
+    plan = StackPlan(dir=entry.dir, project=entry.project, layer=entry.layer)
+    plan.error = StackError(reason, skipped=True)
     return plan
 
 
@@ -323,19 +597,19 @@ def _closure(tree: Tree, only: Iterable[str]) -> set[str]:
         current = todo.pop()
         if current not in wanted:
             wanted.add(current)
-            todo.extend(tree.entry(current).depends_on)
+            todo.extend(tree.entry(current).needs)
     return wanted
 
 
 def _plan_stack(
-    tree: Tree,
+    root: Path,
     entry: StackEntry,
     env: str,
     plan: StackPlan,
     exports_by_project: Mapping[str, Mapping[str, Any]],
     runner: Runner,
 ) -> None:
-    program_dir = tree.root / entry.dir
+    program_dir = root / entry.dir
     main = program_dir / "__main__.py"
     if not main.is_file():
         plan.error = StackError(f"{main}: no such program")
@@ -469,7 +743,7 @@ def render_text(result: PlanResult, *, only: Iterable[str] = ()) -> str:
         if stack.error is not None and stack.error.skipped:
             lines.append(f"{head}: skipped, {stack.error.message}")
             continue
-        timing = f"{stack.seconds:.2f}s"
+        timing = "cached" if stack.cached else f"{stack.seconds:.2f}s"
         if stack.status == "failed":
             lines.append(
                 f"{head}: FAILED after {_count(len(stack.resources), 'resource')} ({timing})"
@@ -600,6 +874,22 @@ class _UsageError(click.ClickException):
     metavar="DIR",
     help="Plan only this stack (and the stacks it reads from). Repeatable.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Plan up to N independent stacks at once, each in a worker process "
+    "(default: one per core). The output is the same for every N.",
+)
+@click.option(
+    "--no-cache",
+    "no_cache",
+    is_flag=True,
+    help="Plan every stack again instead of reusing the plans recorded in OUT's "
+    "crosswalk.cache.json for stacks whose program, config and upstream outputs did not change.",
+)
 def plan_command(
     target: Path,
     offline: bool,
@@ -607,12 +897,19 @@ def plan_command(
     as_json: bool,
     manifests_dir: Path | None,
     stacks: tuple[str, ...],
+    jobs: int | None,
+    no_cache: bool,
 ) -> None:
     """Show every resource each stack would register, without a cloud.
 
     TARGET is a compiled tree (the OUT of `crosswalk compile`) or a platform.yaml, which is
     compiled into a temporary directory first. Each program runs in-process under Pulumi's mock
     runtime with the real provider SDKs; outputs such as ids, ARNs and endpoints are made up.
+
+    Independent stacks are planned side by side (--jobs); a stack starts once the stacks it
+    reads are planned. When TARGET is a compiled tree, the plan of each stack is recorded in
+    OUT/crosswalk.cache.json and reused while the stack's files, its environment and the
+    upstream outputs it reads stay the same (deleting the file only costs time).
 
     Exit 0 when every stack planned, 1 when a stack failed (its dependents are skipped), 2 on
     usage errors.
@@ -622,14 +919,15 @@ def plan_command(
             "only the offline plan exists so far: pass --offline "
             "(a preview against the cloud is `crosswalk preview`)"
         )
+    jobs = jobs or default_jobs()
     if target.is_dir():
-        sys.exit(_plan_and_report(target, env, as_json, manifests_dir, stacks))
+        sys.exit(_plan_and_report(target, env, as_json, manifests_dir, stacks, jobs, not no_cache))
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="crosswalk-plan-") as tmp:
         out_dir = Path(tmp) / "out"
         _compile(target, out_dir, env)
-        code = _plan_and_report(out_dir, env, as_json, manifests_dir, stacks)
+        code = _plan_and_report(out_dir, env, as_json, manifests_dir, stacks, jobs, False)
     sys.exit(code)
 
 
@@ -667,9 +965,11 @@ def _plan_and_report(
     as_json: bool,
     manifests_dir: Path | None,
     stacks: tuple[str, ...],
+    jobs: int = 1,
+    cache: bool = False,
 ) -> int:
     try:
-        result = plan_tree(out_dir, env, only=stacks)
+        result = plan_tree(out_dir, env, only=stacks, jobs=jobs, cache=cache)
     except PlanInputError as exc:
         raise _UsageError(str(exc)) from None
     click.echo(

@@ -1,5 +1,10 @@
 """The stack cache: what lets a recompile skip the stacks whose inputs did
-not change (crosswalk.cache.json in OUT; deleting it only costs time)."""
+not change (crosswalk.cache.json in OUT; deleting it only costs time).
+
+The file's first line is the compile's record (one JSON object); each line
+after it is a plan `crosswalk plan --offline` recorded (see plan_cache.py). A
+compile reads the first line alone and carries the others over untouched, so
+recorded plans cost a recompile nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from pathlib import Path
 from crosswalk.compiler.graph import LAYER_DIRS
 
 CACHE_FILE = "crosswalk.cache.json"
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 
 class StackCache:
@@ -131,6 +136,12 @@ class StackCache:
         return found
 
 
+def _current(record: str) -> bool:
+    """Whether a compile record line is of this cache version, without parsing it: its keys
+    are sorted, so "version" comes last."""
+    return record.endswith(f'"version":{CACHE_VERSION}}}\n')
+
+
 _CODE_FINGERPRINT: str | None = None
 
 
@@ -160,7 +171,7 @@ def _previous_cache(out: Path, existing: dict[str, str]) -> dict | None:
     if CACHE_FILE not in existing:
         return None
     try:
-        cache = json.loads((out / CACHE_FILE).read_text(encoding="utf-8"))
+        cache = json.loads(read_cache(out / CACHE_FILE)[0])
         stacks = cache["stacks"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -222,12 +233,41 @@ def _write_cache(out: Path, text: str, files: dict[str, str], kept: list[str]) -
         entry["files"] = recorded
     rendered = json.dumps(cache, sort_keys=True, separators=(",", ":")) + "\n"
     target = out / CACHE_FILE
-    try:
-        if target.read_text(encoding="utf-8") == rendered:
-            return False
-    except OSError:
-        pass
+    first, plans = read_cache(target)
+    if first == rendered:
+        return False
     temporary = target.with_name(target.name + TEMPORARY)
-    temporary.write_text(rendered, encoding="utf-8")
+    temporary.write_text(rendered + plans, encoding="utf-8")
     os.replace(temporary, target)
+    return True
+
+
+def read_cache(path: Path) -> tuple[str, str]:
+    """(the compile's record line, the recorded plans' lines) of a cache file;
+    empty strings where it is missing. Plans of another cache version are dropped."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            first = handle.readline()
+            if not _current(first):
+                return first, ""
+            return first, handle.read()
+    except (OSError, UnicodeDecodeError):
+        return "", ""
+
+
+def write_plans(path: Path, plans: str) -> bool:
+    """Replace the recorded plans of an existing cache file, its compile record
+    kept; whether the file changed (it is never created: OUT must be compiled)."""
+    from crosswalk.compiler.writer import TEMPORARY
+
+    first, old = read_cache(path)
+    if not _current(first) or old == plans:
+        return False
+    temporary = path.with_name(path.name + TEMPORARY)
+    try:
+        temporary.write_text(first + plans, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        return False  # a read-only OUT: the next plan only takes longer
     return True
