@@ -406,8 +406,9 @@ class Logs:
     def open(self, spec: StackSpec, operation: str) -> IO[str]:
         with self._lock:
             mode = "a" if spec.dir in self._opened else "w"
+            if not self._opened:
+                self.directory.mkdir(parents=True, exist_ok=True)
             self._opened.add(spec.dir)
-        self.directory.mkdir(parents=True, exist_ok=True)
         log = self.path(spec).open(mode, encoding="utf-8")
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         log.write(f"=== {self.command}: {operation} {spec.dir} ({spec.project}) at {stamp} ===\n")
@@ -543,12 +544,25 @@ def run_stacks(
 
     # In manifest order, by directory: a stack leaves it in O(1) however many wait.
     pending = {spec.dir: spec for spec in ordered}
+    # How many stacks wait on each in a row, itself included: when every waiting stack can
+    # start at once, those with the longest chain behind them start first.
+    dependents: dict[str, list[str]] = {spec.dir: [] for spec in ordered}
+    for spec in ordered:
+        for dependency in needs[spec.dir]:
+            dependents[dependency].append(spec.dir)
+    chain: dict[str, int] = {}
+    for spec in reversed(ordered):
+        chain[spec.dir] = 1 + max((chain[d] for d in dependents[spec.dir]), default=0)
+    position = {spec.dir: index for index, spec in enumerate(ordered)}
     running: dict[Future, str] = {}
     held: set[str] = set()  # the one-at-a-time marks of the running stacks
     with _StackThreads(min(parallel, len(ordered)), "crosswalk-stack") as pool:
         try:
             while pending or running:
-                for spec in list(pending.values()):
+                candidates = list(pending.values())
+                if len(running) + len(candidates) <= parallel:
+                    candidates.sort(key=lambda spec: (-chain[spec.dir], position[spec.dir]))
+                for spec in candidates:
                     statuses = [results[d].status for d in needs[spec.dir]]
                     if any(s in (FAILED, SKIPPED) for s in statuses):
                         del pending[spec.dir]

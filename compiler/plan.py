@@ -333,13 +333,25 @@ class PlanRequest:
     needs: tuple[Hashable, ...] = ()
 
 
+# Worker processes pay for themselves from about this many stacks to plan: each starts by
+# importing the SDKs (once, in the server they fork from), about 1-2 s of a core, and an app
+# stack plans in about 0.05 s. Fewer run here, one after another.
+MIN_PARALLEL = 24
+
+
 class StackPlanner:
     """Plans requests in graph order: in this process, or in `jobs` worker processes (started
-    when there is enough to plan, and kept for later runs until the planner is closed); with
-    plans recorded in the cache files of `cache_roots` reused and new ones recorded there."""
+    once at least `min_parallel` stacks look like they will run, and kept for later runs until
+    the planner is closed); with plans recorded in the cache files of `cache_roots` reused and
+    new ones recorded there."""
 
     def __init__(
-        self, *, jobs: int = 1, cache_roots: Iterable[Path] = (), runner: Runner = run_program
+        self,
+        *,
+        jobs: int = 1,
+        cache_roots: Iterable[Path] = (),
+        runner: Runner = run_program,
+        min_parallel: int = MIN_PARALLEL,
     ):
         from crosswalk.compiler.plan_cache import PlanCache
 
@@ -349,6 +361,8 @@ class StackPlanner:
         self.cache = PlanCache(roots) if roots else None
         self.jobs = jobs if runner is run_program else 1  # a custom runner stays in-process
         self.runner = runner
+        self.min_parallel = max(2, min_parallel)
+        self._parallel = False  # whether this run plans in workers, once two stacks can run
         self._pool: Any = None
         self._read: dict[tuple[Path, str, str], list[tuple[str, bytes]]] = {}
 
@@ -385,8 +399,9 @@ class StackPlanner:
             if missing:
                 raise ValueError(f"{request.key!r} needs {missing!r}, which nobody plans")
         running: dict[Any, tuple[PlanRequest, StackPlan, str | None]] = {}
+        self._parallel = self._pool is not None
         if self.jobs > 1 and self._pool is None:
-            self._warm_up(waiting)
+            self._parallel = self._warm_up(waiting)
         try:
             while waiting or running:
                 runnable = []
@@ -402,7 +417,7 @@ class StackPlanner:
                             resolved = True
                         else:
                             runnable.append(prepared)
-                parallel = self.jobs > 1 and (
+                parallel = self._parallel and (
                     self._pool is not None or len(runnable) + len(running) >= 2
                 )
                 for request, plan, key, exports in runnable:
@@ -441,19 +456,19 @@ class StackPlanner:
             self._read[where] = program_files(request.root / request.entry.dir, request.env)
         return self._read[where]
 
-    def _warm_up(self, requests: list[PlanRequest]) -> None:
-        """When at least two stacks look like they will run (no plan recorded for their files),
-        start the workers' server now, importing the SDK modules their programs use, while the
-        first stacks run here."""
-        if _start_method() != "forkserver":
-            return
+    def _warm_up(self, requests: list[PlanRequest]) -> bool:
+        """Whether to plan in workers: when at least `min_parallel` stacks look like they will
+        run (no plan recorded for their files). Then the workers' server starts now, importing
+        the SDK modules their programs use, while the first stacks run here."""
         likely = []
         for request in requests:
             files = self._files(request) if self.cache is not None else None
             if files is None or not self.cache.knows(files, request.env):
                 likely.append(request)
-        if len(likely) < 2:
-            return
+        if len(likely) < self.min_parallel:
+            return False
+        if _start_method() != "forkserver":
+            return True
         import multiprocessing
         from multiprocessing import forkserver
 
@@ -470,6 +485,7 @@ class StackPlanner:
             sources += [data.decode("utf-8", "replace") for p, data in files if p.endswith(".py")]
         multiprocessing.get_context("forkserver").set_forkserver_preload(sdk_modules(sources))
         forkserver.ensure_running()
+        return True
 
     def _prepare(self, request: PlanRequest, done: dict[Hashable, StackPlan]):
         """None when the request is settled without running (skipped, or its plan recorded);

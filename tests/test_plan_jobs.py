@@ -12,6 +12,7 @@ from crosswalk.compiler.cli import main
 from crosswalk.compiler.emit import compile_file
 from crosswalk.compiler.plan import (
     PlanRequest,
+    PlanResult,
     StackPlanner,
     load_tree,
     plan_command,
@@ -36,7 +37,7 @@ def test_workers_plan_the_same_bytes_as_one_process(aws_tree: Path) -> None:
     tree = load_tree(aws_tree)
     requests = [PlanRequest(e.dir, tree.root, e, "dev", e.needs) for e in tree.stacks]
     plans: dict = {}
-    with StackPlanner(jobs=2) as planner:
+    with StackPlanner(jobs=2, min_parallel=2) as planner:
         planner.run(requests, plans)
         assert planner.workers_started  # the app stacks ran in worker processes
     assert render_json(plan_tree(aws_tree, "dev", jobs=2)) == one
@@ -47,7 +48,22 @@ def test_workers_plan_the_same_bytes_as_one_process(aws_tree: Path) -> None:
 def test_a_failure_and_the_stacks_it_skips_read_the_same_with_workers() -> None:
     one = plan_tree(ACME, "dev", jobs=1)
     assert {s.status for s in one.stacks} == {"ok", "failed", "skipped"}
-    assert render_json(plan_tree(ACME, "dev", jobs=3)) == render_json(one)
+    tree = load_tree(ACME)
+    requests = [PlanRequest(e.dir, tree.root, e, "dev", e.needs) for e in tree.stacks]
+    plans: dict = {}
+    with StackPlanner(jobs=3, min_parallel=2) as planner:
+        planner.run(requests, plans)
+        assert planner.workers_started
+    again = PlanResult(one.platform, "dev", [plans[e.dir] for e in tree.stacks], one.warnings)
+    assert render_json(again) == render_json(one)
+
+
+def test_a_small_plan_stays_in_this_process() -> None:
+    tree = load_tree(ACME)
+    requests = [PlanRequest(e.dir, tree.root, e, "dev", e.needs) for e in tree.stacks]
+    with StackPlanner(jobs=2) as planner:  # fewer stacks than workers pay for
+        planner.run(requests, {})
+        assert not planner.workers_started
 
 
 def test_the_cli_plans_with_jobs_and_prints_the_same_json(aws_tree: Path, tmp_path: Path) -> None:
