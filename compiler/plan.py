@@ -13,6 +13,7 @@ into text; `plan_manifests.write_manifests` and the click command are the only p
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -399,11 +400,14 @@ class StackPlanner:
             if missing:
                 raise ValueError(f"{request.key!r} needs {missing!r}, which nobody plans")
         running: dict[Any, tuple[PlanRequest, StackPlan, str | None]] = {}
+        # Ready for a worker, in graph order; each worker has at most two stacks queued, so
+        # waiting for the next one to finish costs little however many are ready.
+        backlog: collections.deque = collections.deque()
         self._parallel = self._pool is not None
         if self.jobs > 1 and self._pool is None:
             self._parallel = self._warm_up(waiting)
         try:
-            while waiting or running:
+            while waiting or running or backlog:
                 runnable = []
                 resolved = True
                 while resolved:  # skips and cached plans may make more stacks ready
@@ -418,21 +422,24 @@ class StackPlanner:
                         else:
                             runnable.append(prepared)
                 parallel = self._parallel and (
-                    self._pool is not None or len(runnable) + len(running) >= 2
+                    self._pool is not None or len(runnable) + len(running) + len(backlog) >= 2
                 )
-                for request, plan, key, exports in runnable:
-                    if parallel:
+                if parallel:
+                    backlog.extend(runnable)
+                    while backlog and len(running) < 2 * self.jobs:
+                        request, plan, key, exports = backlog.popleft()
                         future = self._executor().submit(
                             _plan_in_worker, request.root, request.entry, request.env, exports
                         )
                         running[future] = (request, plan, key)
-                    else:  # one stack can run: here, not in a worker
+                else:
+                    for request, plan, key, exports in runnable:  # one at a time: here
                         _plan_stack(
                             request.root, request.entry, request.env, plan, exports, self.runner
                         )
                         self._record(request, plan, key, done)
-                if runnable and not parallel:
-                    continue
+                    if runnable:
+                        continue
                 if running:
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in sorted(finished, key=lambda f: str(running[f][0].key)):
@@ -473,7 +480,13 @@ class StackPlanner:
         from multiprocessing import forkserver
 
         sources = []
+        seen: Counter = Counter()
         for request in likely:
+            # The apps of a layer use much the same modules: a few dozen show which (a module
+            # missing here is imported by each worker when a program first uses it).
+            seen[request.entry.layer] += 1
+            if seen[request.entry.layer] > 24:
+                continue
             if self.cache is not None:
                 files = self._files(request)
             else:

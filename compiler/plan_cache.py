@@ -174,6 +174,13 @@ def load_plan(data: Mapping[str, Any], dir_: str, project: str, layer: str):
 # The cache.
 
 
+# How a recorded plan's line starts (its keys are sorted): what indexing it needs, read without
+# parsing the plan itself, which only a stack that uses it pays for.
+_LINE_HEAD = re.compile(
+    r'\{"env":("(?:[^"\\]|\\.)*"),"files":"([0-9a-f]{64})","key":"(sha256:[0-9a-f]{64})","plan":'
+)
+
+
 class PlanCache:
     """Recorded plans, read from the cache files of one or more compiled trees (a diff's two
     sides share what either recorded) and written back to each tree's own file."""
@@ -192,16 +199,18 @@ class PlanCache:
             self._kept[root] = {}
             _, text = read_cache(root / CACHE_FILE)
             for line in text.splitlines():
-                try:
-                    entry = json.loads(line)
-                    key, env = entry["key"], entry["env"]
-                except (ValueError, KeyError, TypeError):
+                head = _LINE_HEAD.match(line)
+                if head is None:
                     continue  # a damaged line only costs its stack's time
-                if isinstance(key, str) and isinstance(env, str):
-                    self._known.add((env, str(entry.get("files"))))
-                    self._lines[key] = line
-                    self._env_of[key] = env
-                    self._kept[root][key] = line
+                try:
+                    env = json.loads(head.group(1))
+                except ValueError:
+                    continue
+                key = head.group(3)
+                self._known.add((env, head.group(2)))
+                self._lines[key] = line
+                self._env_of[key] = env
+                self._kept[root][key] = line
 
     def knows(self, files: list[tuple[str, bytes]], env: str) -> bool:
         """Whether a plan is recorded for these program files (with whatever upstream)."""

@@ -233,22 +233,23 @@ def _write_cache(out: Path, text: str, files: dict[str, str], kept: list[str]) -
         entry["files"] = recorded
     rendered = json.dumps(cache, sort_keys=True, separators=(",", ":")) + "\n"
     target = out / CACHE_FILE
-    first, plans = read_cache(target)
-    if first == rendered:
-        return False
+    if read_cache(target, plans=False)[0] == rendered:
+        return False  # the recorded plans after it are not even read
+    plans = read_cache(target)[1]
     temporary = target.with_name(target.name + TEMPORARY)
     temporary.write_text(rendered + plans, encoding="utf-8")
     os.replace(temporary, target)
     return True
 
 
-def read_cache(path: Path) -> tuple[str, str]:
-    """(the compile's record line, the recorded plans' lines) of a cache file;
-    empty strings where it is missing. Plans of another cache version are dropped."""
+def read_cache(path: Path, plans: bool = True) -> tuple[str, str]:
+    """(the compile's record line, the recorded plans' lines, unless `plans` is
+    False) of a cache file; empty strings where it is missing. Plans of another
+    cache version are dropped."""
     try:
         with open(path, encoding="utf-8") as handle:
             first = handle.readline()
-            if not _current(first):
+            if not plans or not _current(first):
                 return first, ""
             return first, handle.read()
     except (OSError, UnicodeDecodeError):
