@@ -12,6 +12,7 @@ from crosswalk.providers.gcp.common import (
     WORKLOAD_IDENTITY_ANNOTATION,
     account_member,
     app_account_output,
+    app_needs_account,
     cel_string,
     gcp_provider,
     opts,
@@ -113,7 +114,7 @@ def emit_app(ctx: StackContext) -> None:
                 f"{prefix}_PROJECT": project_id,
             }
             grants.append(("document", store))
-    if grants:
+    if app_needs_account(p, app):  # the identity layer decides alike: one rule
         provider = gcp_provider(ctx)
         # The identity layer creates the app's service account: a deployer of
         # apps may not manage service accounts (IAM conditions cannot narrow
