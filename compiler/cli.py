@@ -27,7 +27,7 @@ class UsageError(click.ClickException):
 # Commands whose modules are heavy (the Pulumi SDK, rich) load only when used,
 # so `validate` in an editor's save loop stays fast.
 LAZY_COMMANDS = {
-    "plan": ("crosswalk.compiler.plan", "plan_command"),
+    "plan": ("crosswalk.compiler.plan_cli", "plan_command"),
     "preview": ("crosswalk.compiler.apply_cli", "preview"),
     "apply": ("crosswalk.compiler.apply_cli", "apply"),
     "destroy": ("crosswalk.compiler.apply_cli", "destroy"),
@@ -109,6 +109,13 @@ def main() -> None:
     # default collector thresholds rescan them over and over (a 5,000-app file
     # loaded 3x slower), with nothing to reclaim.
     gc.set_threshold(100_000, 50, 100)
+
+
+def jobs_option(help: str):
+    """`-j/--jobs N` of the commands that plan stacks in worker processes."""
+    return click.option(
+        "-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N", help=help
+    )
 
 
 def today() -> date:
@@ -454,14 +461,7 @@ def graph(file: str, output_format: str, stacks_only: bool, output: str | None) 
     help="text (default); json for tools; markdown for a pull-request comment.",
 )
 @click.option("--json", "json_output", is_flag=True, help="Same as --format json.")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    metavar="N",
-    help="Plan up to N stacks at once, each in a worker process (default: one per core).",
-)
+@jobs_option("Plan up to N stacks at once, each in a worker process (default: one per core).")
 @click.option(
     "--no-cache",
     "no_cache",

@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from crosswalk.compiler.mocks import ResourceRecord
-from crosswalk.compiler.plan import PlanResult, _plain, _shown
+from crosswalk.compiler.plan import PlanResult
+from crosswalk.compiler.plan_render import _plain, _shown
 
 _KIND_ORDER = [
     "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange",

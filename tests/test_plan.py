@@ -25,16 +25,10 @@ from crosswalk.compiler import mocks
 from crosswalk.compiler.mock_outputs import MockError, UnknownInvokeError
 from crosswalk.compiler.mock_values import SECRET_MASK, Secret
 from crosswalk.compiler.mocks import PINNED_PULUMI
-from crosswalk.compiler.plan import (
-    PlanInputError,
-    load_stack_config,
-    plan_command,
-    plan_json,
-    plan_tree,
-    render_json,
-    render_text,
-)
+from crosswalk.compiler.plan import PlanInputError, load_stack_config, plan_tree
+from crosswalk.compiler.plan_cli import plan_command
 from crosswalk.compiler.plan_manifests import render_manifests
+from crosswalk.compiler.plan_render import plan_json, render_json, render_text
 
 FIXTURES = Path(__file__).parent / "plan_fixtures"
 ACME = FIXTURES / "acme"

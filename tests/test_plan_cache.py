@@ -16,8 +16,9 @@ from crosswalk.compiler.diff_render import render_json as render_diff
 from crosswalk.compiler.emit import CACHE_FILE, compile_file
 from crosswalk.compiler.mock_run import run_program
 from crosswalk.compiler.mock_values import UNKNOWN, Secret
-from crosswalk.compiler.plan import plan_tree, render_json, render_text
+from crosswalk.compiler.plan import plan_tree
 from crosswalk.compiler.plan_cache import load_plan, plan_data, plan_key, read_outputs
+from crosswalk.compiler.plan_render import render_json, render_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "aws" / "platform.yaml"

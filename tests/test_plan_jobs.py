@@ -15,11 +15,11 @@ from crosswalk.compiler.plan import (
     PlanResult,
     StackPlanner,
     load_tree,
-    plan_command,
     plan_tree,
-    render_json,
     sdk_modules,
 )
+from crosswalk.compiler.plan_cli import plan_command
+from crosswalk.compiler.plan_render import render_json
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = Path(__file__).parent / "plan_fixtures" / "acme"  # one app fails, one depends on it
