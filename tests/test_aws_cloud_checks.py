@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from crosswalk.compiler.emit import compile_file
 from crosswalk.compiler.mock_values import contains_secret, reveal
@@ -395,6 +396,37 @@ def test_mysql_users_sign_in_with_the_rds_plugin_and_fit_its_name_limit() -> Non
     assert f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED WITH AWSAuthenticationPlugin" in sql
     assert "REQUIRE SSL" in sql
     assert f"GRANT ALL PRIVILEGES ON `{user}`.* TO '{user}'@'%';" in sql
+
+
+def test_a_mysql_app_is_told_the_database_its_user_owns(tmp_path) -> None:
+    """A MySQL user has no schema: the app's Job makes a database named after
+    its user, and the connection the app reads names that database."""
+    data = yaml.safe_load((ROOT / "samples" / "aws" / "platform.yaml").read_text())
+    (orders,) = [s for s in data["appServices"]["datastores"] if s["name"] == "orders"]
+    orders |= {"engine": "mysql", "version": "8.0"}
+    source = tmp_path / "platform.yaml"
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = compile_file(source, tmp_path / "out")
+    assert result.files, [d.render() for d in result.report.errors]
+    planned = plan_tree(tmp_path / "out", "prod", only=["06-apps/checkout"])
+    stack = planned.stack("06-apps/checkout")
+    assert stack.error is None, stack.error
+    (script,) = [
+        r
+        for r in stack.resources
+        if r.type == "kubernetes:core/v1:ConfigMap"
+        and "users.sql" in reveal(r.inputs).get("data", {})
+    ]
+    (connection,) = [
+        r
+        for r in stack.resources
+        if r.type == "kubernetes:core/v1:Secret"
+        and "ORDERS_USERNAME" in reveal(r.inputs).get("stringData", {})
+    ]
+    values = reveal(connection.inputs)["stringData"]
+    sql = reveal(script.inputs)["data"]["users.sql"]
+    database, user = values["ORDERS_DATABASE"], values["ORDERS_USERNAME"]
+    assert f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'%';" in sql
 
 
 def test_the_services_deployer_reads_only_the_platforms_master_secrets(plan) -> None:

@@ -293,7 +293,9 @@ def test_variant_plans(variant_tree: Path) -> None:
 def test_no_static_credentials_anywhere(sample_plan: PlanResult) -> None:
     types = {r.type for r in records(sample_plan)}
     assert not {t for t in types if t.endswith(("/key:Key", "hmacKey:HmacKey"))}
-    assert not of_type(sample_plan, "gcp:sql/user:User", "05-app-services"), "no password users"
+    users = of_type(sample_plan, "gcp:sql/user:User")
+    assert users and all(u.inputs["type"] == "CLOUD_IAM_SERVICE_ACCOUNT" for u in users)
+    assert not any("password" in u.inputs for u in users), "no password users"
     for user in of_type(sample_plan, "gcp:sql/user:User"):
         assert user.inputs["type"] == "CLOUD_IAM_SERVICE_ACCOUNT"
         assert "password" not in user.inputs
@@ -719,6 +721,7 @@ def test_apps_use_workload_identity_only_where_they_call_google(sample_plan: Pla
     ]
     assert sorted(bindings) == [
         "serviceAccount:acme-platform-prod.svc.id.goog[cert-manager/cert-manager]",
+        "serviceAccount:acme-platform-prod.svc.id.goog[database-users/orders-db-admin]",
         "serviceAccount:acme-platform-prod.svc.id.goog[external-dns/external-dns]",
         "serviceAccount:acme-platform-prod.svc.id.goog[internal/admin]",
         "serviceAccount:acme-platform-prod.svc.id.goog[payments/checkout]",
@@ -732,6 +735,113 @@ def test_apps_use_workload_identity_only_where_they_call_google(sample_plan: Pla
     data = reveal(checkout_orders.inputs["stringData"])
     assert data["ORDERS_USERNAME"] == "acme-prod-app-checkout@acme-platform-prod.iam"
     assert data["ORDERS_IAM_AUTH"] == "true" and "ORDERS_PASSWORD" not in data
+
+
+@pytest.mark.parametrize(
+    "tree, env, engine", [("sample_tree", "prod", "postgres"), ("variant_tree", "dev", "mysql")]
+)
+def test_apps_get_rights_on_their_own_part_of_cloud_sql(tree, env, engine, request) -> None:
+    """Cloud SQL makes an app's IAM user with no rights on any database of
+    its: a Job of the app's stack grants them, signed in as the datastore's
+    administrator (an IAM user in cloudsqlsuperuser, no password) through a
+    Kubernetes service account no app runs as."""
+    plan = plan_tree(request.getfixturevalue(tree), env)
+    assert all(s.error is None for s in plan.stacks), [(s.dir, s.error) for s in plan.stacks]
+    (admin,) = of_type(plan, "gcp:sql/user:User", "05-app-services")
+    assert admin.inputs["type"] == "CLOUD_IAM_SERVICE_ACCOUNT"
+    assert admin.inputs["databaseRoles"] == ["cloudsqlsuperuser"]
+    assert "password" not in admin.inputs
+    (admin_account,) = [
+        r
+        for r in of_type(plan, "kubernetes:core/v1:ServiceAccount", "05-app-services")
+        if r.inputs["metadata"]["namespace"] == "database-users"
+    ]
+    email = admin_account.inputs["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+    assert admin.inputs["name"] == (
+        email.removesuffix(".gserviceaccount.com") if engine == "postgres" else email.split("@")[0]
+    )
+    # The administrator's Google account: made by the identity stack, acted
+    # as by that one Kubernetes service account, allowed to log in to this
+    # instance only.
+    accounts = {
+        r.inputs["accountId"]
+        for r in of_type(plan, "gcp:serviceaccount/account:Account", "01-identity")
+    }
+    assert email.split("@")[0] in accounts
+    acting = [
+        r.inputs["member"]
+        for r in of_type(plan, "gcp:serviceaccount/iAMMember:IAMMember", "01-identity")
+        if r.inputs["member"].endswith("[database-users/orders-db-admin]")
+    ]
+    assert len(acting) == 1
+    admin_member = f"serviceAccount:{email}"
+    (login,) = [
+        r
+        for r in of_type(plan, "gcp:projects/iAMMember:IAMMember")
+        if r.inputs["member"] == admin_member
+    ]
+    assert login.inputs["role"] == "roles/cloudsql.instanceUser"
+    (instance,) = of_type(plan, "gcp:sql/databaseInstance:DatabaseInstance")
+    assert login.inputs["condition"]["expression"].endswith(
+        f'/instances/{instance.inputs["name"]}"'
+    )
+    app_accounts = [
+        r.inputs["metadata"].get("annotations", {}).get("iam.gke.io/gcp-service-account")
+        for stack in plan.stacks
+        if stack.dir.startswith("06-apps/")
+        for r in stack.resources
+        if r.type == "kubernetes:core/v1:ServiceAccount"
+    ]
+    assert email not in app_accounts
+    users = 0
+    for stack in plan.stacks:
+        if not stack.dir.startswith("06-apps/"):
+            continue
+        app = stack.dir.split("/", 1)[1]
+        (user,) = [r for r in of_type(plan, "gcp:sql/user:User", stack.dir)] or [None]
+        if user is None:
+            continue
+        users += 1
+        (job,) = of_type(plan, "kubernetes:batch/v1:Job", stack.dir)
+        pod = job.inputs["spec"]["template"]["spec"]
+        assert job.inputs["metadata"]["namespace"] == "database-users"
+        assert pod["serviceAccountName"] == admin_account.inputs["metadata"]["name"]
+        (client,) = pod["containers"]
+        env_of = {e["name"]: e for e in client["env"]}
+        assert (
+            env_of["PGUSER" if engine == "postgres" else "DB_USER"]["value"] == admin.inputs["name"]
+        )
+        assert not any("valueFrom" in e for e in client["env"])  # no password anywhere
+        (deployment,) = of_type(plan, "kubernetes:apps/v1:Deployment", stack.dir)
+        assert job.urn in deployment.dependencies  # the app starts once it has its rights
+        (token,) = pod["initContainers"]
+        assert "169.254.169.254/computeMetadata/v1/" in token["command"][-1]
+        (script_volume,) = [v for v in pod["volumes"] if v["name"] == "script"]
+        (script,) = [
+            r
+            for r in of_type(plan, "kubernetes:core/v1:ConfigMap", stack.dir)
+            if r.inputs["metadata"]["name"] == script_volume["configMap"]["name"]
+        ]
+        text = script.inputs["data"]["users.sql"]
+        name = user.inputs["name"]
+        (secret,) = [
+            r
+            for r in of_type(plan, "kubernetes:core/v1:Secret", stack.dir)
+            if r.name.endswith(".orders")
+        ]
+        connection = reveal(secret.inputs["stringData"])
+        assert connection["ORDERS_USERNAME"] == name
+        if engine == "postgres":
+            # A schema of its own, first on PostgreSQL's default search path.
+            assert f'GRANT USAGE, CREATE ON SCHEMA "{name}" TO "{name}";' in text
+            assert (
+                f'GRANT CONNECT ON DATABASE "{connection["ORDERS_DATABASE"]}" TO "{name}";' in text
+            )
+        else:
+            database = connection["ORDERS_DATABASE"]
+            assert database == app.replace("-", "_")
+            assert f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{name}'@'%';" in text
+    assert users == 3
 
 
 def test_gke_runs_its_own_logging_autoscaler_and_metrics_server(sample_plan: PlanResult) -> None:

@@ -35,7 +35,8 @@ def emit_app(ctx: StackContext) -> None:
             parts.datastore_env[store.name] = {
                 f"{prefix}_HOST": out("host"),
                 f"{prefix}_PORT": out("port"),
-                f"{prefix}_DATABASE": out("database"),
+                # MySQL: the database the user owns (providers/kubernetes/database_users.py).
+                f"{prefix}_DATABASE": user if store.engine == "mysql" else out("database"),
                 f"{prefix}_USERNAME": user,
                 f"{prefix}_AUTH": "iam",
             }

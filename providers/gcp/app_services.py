@@ -144,7 +144,7 @@ def emit_app_services(ctx: StackContext) -> None:
         )
     for store in stores:
         if store.engine in DB_PORTS:
-            emit_sql(ctx, provider, apis, store, network, peering)
+            emit_sql(ctx, provider, k8s_provider, apis, store, network, peering)
         elif store.engine == "redis":
             emit_redis(ctx, provider, apis, store, network, peering)
         elif store.engine == "queue":

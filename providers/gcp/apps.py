@@ -13,15 +13,15 @@ from crosswalk.providers.gcp.common import (
     account_member,
     app_account_output,
     app_needs_account,
-    cel_string,
     gcp_provider,
     opts,
     project,
     short_role,
     var_part,
 )
-from crosswalk.providers.gcp.datastores import DB_PORTS, datastore_id
+from crosswalk.providers.gcp.datastores import DB_PORTS, IAM_USERS, only_datastore
 from crosswalk.providers.gcp.rules import address_plan
+from crosswalk.providers.kubernetes.database_users import TokenSignIn, emit_database_user
 
 CLOUD_SQL_CONNECTOR_PORT = 3307  # the Cloud SQL Auth Proxy and connectors' server side
 
@@ -43,19 +43,77 @@ METADATA_SERVER_EGRESS = [
 ]
 
 
-# The database user Cloud SQL makes of a service account, per engine.
-IAM_USERS = {
-    "postgres": '''
-def postgres_iam_user(email):
-    """PostgreSQL's user for a service account: its email without the domain suffix."""
-    return email.removesuffix(".gserviceaccount.com")
-''',
-    "mysql": '''
-def mysql_iam_user(email):
-    """MySQL's user for a service account: its email up to the @."""
-    return email.split("@")[0]
-''',
-}
+# The init container that fetches the administrator's access token for the
+# apps' user Jobs from the GKE metadata server (workload identity), which
+# Cloud SQL takes as the password of an IAM user: curl's own image, by tag.
+# (gcloud's images are removed a year after release, so a pin would break.)
+TOKEN_IMAGE = "curlimages/curl:8.11.1"
+TOKEN_COMMAND = (
+    'curl --silent --show-error --fail --header "Metadata-Flavor: Google" '
+    "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token"
+    """ | sed -n 's/.*"access_token" *: *"\\([^"]*\\)".*/\\1/p' > /token/password"""
+    " && test -s /token/password"
+)
+
+
+def app_database(app) -> str:
+    """The MySQL database an app owns on a Cloud SQL instance (a MySQL user
+    has no schema of its own): its cloud name with `_` for `-`."""
+    return app.cloud_name.replace("-", "_")
+
+
+def user_script(engine: str, database: str, user: Code, app) -> list:
+    """The statements that give an app's IAM user (which Cloud SQL made) its
+    rights, in pieces around the user's name, an Output (idempotent: a rerun
+    changes nothing). PostgreSQL: a schema named after the user (first on the
+    default search_path), which the administrator owns and the user may use
+    and create in; MySQL: a database of its own."""
+    if engine == "postgres":
+        return [
+            "\\set ON_ERROR_STOP on\n",
+            f'GRANT CONNECT ON DATABASE "{database}" TO "',
+            user,
+            '";\nCREATE SCHEMA IF NOT EXISTS "',
+            user,
+            '";\nGRANT USAGE, CREATE ON SCHEMA "',
+            user,
+            '" TO "',
+            user,
+            '";\n',
+        ]
+    own = app_database(app)
+    return [
+        f"CREATE DATABASE IF NOT EXISTS `{own}`;\nGRANT ALL PRIVILEGES ON `{own}`.* TO '",
+        user,
+        "'@'%';\n",
+    ]
+
+
+def _database_user(ctx: StackContext, k8s_provider: Code, app, store, user: Code) -> Code:
+    """The Job of the app's stack that grants its IAM user its rights, signed
+    in as the datastore's administrator through app-services' ServiceAccount."""
+    out = lambda name: ctx.upstream("05-app-services", f"datastore_{store.name}_{name}")
+    database = store.cloud_name.replace("-", "_")
+    return emit_database_user(
+        ctx,
+        k8s_provider,
+        app,
+        store,
+        {
+            "host": out("host"),
+            "port": str(DB_PORTS[store.engine]),
+            "database": database,
+            "username": out("admin"),
+        },
+        "",
+        ctx.line(app.path + ("uses",)),
+        text=user_script(store.engine, database, user, app),
+        token=TokenSignIn(
+            image=TOKEN_IMAGE,
+            command=["sh", "-c", TOKEN_COMMAND],
+            service_account=out("admin_service_account"),
+        ),
+    )
 
 
 GOOGLE_APIS_EGRESS = {
@@ -134,7 +192,7 @@ def emit_app(ctx: StackContext) -> None:
                 # Cloud SQL IAM login: the database user is the service account.
                 on_instance = {
                     "title": f"{store.cloud_name}-only",
-                    "expression": _only(ctx, store, "instances"),
+                    "expression": only_datastore(ctx, store, "instances"),
                 }
                 for role in ("roles/cloudsql.client", "roles/cloudsql.instanceUser"):
                     prog.resource(
@@ -160,12 +218,19 @@ def emit_app(ctx: StackContext) -> None:
                         "instance": out("instance"),
                         "name": Call(f"{email}.apply", [Code(helper)]),
                         "type": "CLOUD_IAM_SERVICE_ACCOUNT",
+                        # Its grants outlive it: PostgreSQL refuses to drop a
+                        # role that holds any (the app's data stays).
+                        "deletion_policy": "ABANDON",
                     },
                     uses_line,
                     opts(provider, **moved("")),
                 )
-                parts.datastore_env[store.name][f"{k8s.env_prefix(store.name)}_USERNAME"] = Code(
-                    f"{user}.name"
+                env = parts.datastore_env[store.name]
+                env[f"{k8s.env_prefix(store.name)}_USERNAME"] = Code(f"{user}.name")
+                if store.engine == "mysql":
+                    env[f"{k8s.env_prefix(store.name)}_DATABASE"] = app_database(app)
+                parts.depends_on.append(
+                    _database_user(ctx, k8s_provider, app, store, Code(f"{user}.name"))
                 )
             elif kind == "queue":
                 prog.resource(
@@ -199,7 +264,7 @@ def emit_app(ctx: StackContext) -> None:
                         "member": member,
                         "condition": {
                             "title": f"{store.cloud_name}-only",
-                            "expression": _only(ctx, store, "databases"),
+                            "expression": only_datastore(ctx, store, "databases"),
                         },
                     },
                     uses_line,
@@ -215,15 +280,3 @@ def emit_app(ctx: StackContext) -> None:
             }
         )
     k8s.emit_app(ctx, k8s_provider, app, parts)
-
-
-def _only(ctx: StackContext, store, collection: str) -> str | Code:
-    """An IAM condition that holds for one datastore only, per environment
-    (its project and name may differ)."""
-    return ctx.setting(
-        f"datastores.{store.name}.condition",
-        lambda q, env: (
-            "resource.name == "
-            + cel_string(f"projects/{q.cloud.project}/{collection}/{datastore_id(q, store)}")
-        ),
-    )

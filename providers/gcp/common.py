@@ -133,6 +133,12 @@ def app_account_output(app) -> str:
     return f"app_{app.name}_service_account"
 
 
+def db_admin_account_output(store) -> str:
+    """The identity stack's output with the email of the service account that
+    administers a Cloud SQL datastore."""
+    return f"db_admin_{store.name}_service_account"
+
+
 def account_member(email: Code) -> Call:
     """The IAM member of a service account whose email is an Output."""
     return Call("pulumi.Output.concat", ["serviceAccount:", email])

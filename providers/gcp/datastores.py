@@ -4,16 +4,23 @@ private and encrypted.
 
 from __future__ import annotations
 
-from crosswalk.compiler.codegen import Code
+from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.common import deletion_protection, moved_from, protect
 from crosswalk.providers.gcp.common import (
+    WORKLOAD_IDENTITY_ANNOTATION,
+    account_member,
+    cel_string,
+    db_admin_account_output,
     gcp_id,
     opts,
+    project,
     region,
     service_agent,
     var_part,
 )
 from crosswalk.providers.gcp.rules import REDIS_MEMORY_GB, gcp_name, redis_version, sql_version
+from crosswalk.providers.kubernetes import database_users
 
 DB_TIERS = {
     "small": "db-custom-1-3840",
@@ -55,6 +62,21 @@ DATABASE_FLAGS = {
 }
 
 
+# The database user Cloud SQL makes of a service account, per engine.
+IAM_USERS = {
+    "postgres": '''
+def postgres_iam_user(email):
+    """PostgreSQL's user for a service account: its email without the domain suffix."""
+    return email.removesuffix(".gserviceaccount.com")
+''',
+    "mysql": '''
+def mysql_iam_user(email):
+    """MySQL's user for a service account: its email up to the @."""
+    return email.split("@")[0]
+''',
+}
+
+
 def _names(ctx, store, limit: int) -> tuple[str, object]:
     """A datastore's Pulumi name and the aliases of a resource named
     `<Pulumi name><suffix>` (its name in GCP is datastore_name's)."""
@@ -93,7 +115,7 @@ def _sql_tier(store) -> str:
     return store.instance_class or DB_TIERS[store.size]
 
 
-def emit_sql(ctx, provider, apis, store, network, peering) -> None:
+def emit_sql(ctx, provider, k8s_provider, apis, store, network, peering) -> None:
     p, prog = ctx.platform, ctx.program
     line = ctx.line(store.path)
     base, moved = _names(ctx, store, 84)
@@ -180,6 +202,64 @@ def emit_sql(ctx, provider, apis, store, network, peering) -> None:
     prog.export(f"datastore_{name}_connection_name", Code(f"{instance}.connection_name"))
     prog.export(f"datastore_{name}_host", Code(f"{instance}.private_ip_address"))
     prog.export(f"datastore_{name}_database", Code(f"{database}.name"))
+    _sql_admin(ctx, provider, k8s_provider, store, instance)
+
+
+def _sql_admin(ctx, provider, k8s_provider, store, instance: Code) -> None:
+    """The administrator the apps' database user Jobs sign in as: the identity
+    stack's service account of the datastore, a Cloud SQL IAM user in
+    cloudsqlsuperuser that may log in to this instance only, acting through
+    one Kubernetes service account of the users namespace
+    (providers/kubernetes/database_users.py). No password exists, and no app
+    holds this identity."""
+    p, prog = ctx.platform, ctx.program
+    line = ctx.line(store.path)
+    base = f"{gcp_id(84, p.name, store.name)}-db-admin"
+
+    def moved(suffix: str) -> dict:
+        return moved_from(lambda n: f"{gcp_id(84, p.name, n)}-db-admin{suffix}", store)
+
+    email = ctx.upstream("01-identity", db_admin_account_output(store))
+    # Signing in to the server needs cloudsql.instances.login only: the Job
+    # connects to the private address, not through the connector.
+    prog.resource(
+        ("datastore", var_part(store.name), "admin", "login"),
+        "gcp.projects.IAMMember",
+        f"{base}-instanceUser",
+        {
+            "project": project(ctx),
+            "role": "roles/cloudsql.instanceUser",
+            "member": account_member(email),
+            "condition": {
+                "title": f"{store.cloud_name}-only",
+                "expression": only_datastore(ctx, store, "instances"),
+            },
+        },
+        line,
+        opts(provider, **moved("-instanceUser")),
+    )
+    helper = f"{store.engine}_iam_user"
+    prog.helpers[helper] = IAM_USERS[store.engine]
+    admin = prog.resource(
+        ("datastore", var_part(store.name), "admin"),
+        "gcp.sql.User",
+        base,
+        {
+            "instance": Code(f"{instance}.name"),
+            "name": Call(f"{email}.apply", [Code(helper)]),
+            "type": "CLOUD_IAM_SERVICE_ACCOUNT",
+            "database_roles": ["cloudsqlsuperuser"],
+            # Its grants outlive it: PostgreSQL refuses to drop a role that holds any.
+            "deletion_policy": "ABANDON",
+        },
+        line,
+        opts(provider, **moved("")),
+    )
+    account = database_users.emit_admin_service_account(
+        ctx, k8s_provider, store, {WORKLOAD_IDENTITY_ANNOTATION: email}, {}, line
+    )
+    prog.export(f"datastore_{store.name}_admin", Code(f"{admin}.name"))
+    prog.export(f"datastore_{store.name}_admin_service_account", Code(f"{account}.metadata.name"))
 
 
 def emit_redis(ctx, provider, apis, store, network, peering) -> None:
@@ -362,3 +442,15 @@ def emit_document(ctx, provider, apis, store) -> None:
         opts(provider, apis, **moved()),
     )
     prog.export(f"datastore_{name}_database", Code(f"{database}.name"))
+
+
+def only_datastore(ctx: StackContext, store, collection: str) -> str | Code:
+    """An IAM condition that holds for one datastore only, per environment
+    (its project and name may differ)."""
+    return ctx.setting(
+        f"datastores.{store.name}.condition",
+        lambda q, env: (
+            "resource.name == "
+            + cel_string(f"projects/{q.cloud.project}/{collection}/{datastore_id(q, store)}")
+        ),
+    )

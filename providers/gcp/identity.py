@@ -18,6 +18,7 @@ from crosswalk.providers.gcp.common import (
     app_account_output,
     app_needs_account,
     cel_string,
+    db_admin_account_output,
     enable_apis,
     gcp_provider,
     opts,
@@ -28,6 +29,7 @@ from crosswalk.providers.gcp.common import (
 )
 from crosswalk.providers.gcp.datastores import datastore_id
 from crosswalk.providers.gcp.rules import gcp_name
+from crosswalk.providers.kubernetes import database_users
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
@@ -124,7 +126,8 @@ SQL_ENGINES = ("postgres", "mysql")
 # Project roles a layer grants to its workloads: its CI identity may grant
 # exactly these (an IAM condition on roles/resourcemanager.projectIamAdmin).
 LAYER_GRANTS = {
-    "app-services": ["roles/dns.reader"],
+    # The SQL datastores' administrators sign in to their instance.
+    "app-services": ["roles/dns.reader", "roles/cloudsql.instanceUser"],
     "apps": ["roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/datastore.user"],
 }
 
@@ -255,11 +258,12 @@ def emit_identity(ctx: StackContext) -> None:
 
 
 def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
-    """The Google service accounts of app services and apps, made here: the
-    identity layer's deployer is the only one that may manage service accounts
-    (IAM conditions cannot narrow that right to some accounts of a project, so
-    a deployer of apps that held it could act as any deployer). The other
-    layers grant these accounts what they reach."""
+    """The Google service accounts of app services, apps and the SQL
+    datastores' administrators, made here: the identity layer's deployer is the
+    only one that may manage service accounts (IAM conditions cannot narrow that
+    right to some accounts of a project, so a deployer of apps that held it
+    could act as any deployer). The other layers grant these accounts what they
+    reach."""
     p, prog = ctx.platform, ctx.program
     services = p.app_services
     if services.dns_zone:
@@ -289,6 +293,27 @@ def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
             moved=lambda suffix, app=app: moved_from(lambda a: f"{p.name}-app-{a}{suffix}", app),
         )
         prog.export(app_account_output(app), Code(f"{account}.email"))
+    for store in p.app_services.datastores:
+        if store.engine not in SQL_ENGINES:
+            continue
+        # The administrator the apps' database user Jobs sign in as
+        # (providers/kubernetes/database_users.py): app-services makes it a
+        # Cloud SQL IAM user in cloudsqlsuperuser; no password exists.
+        account = workload_account(
+            ctx,
+            provider,
+            apis,
+            f"db_admin_{var_part(store.name)}",
+            f"db-admin-{store.name}",
+            database_users.NAMESPACE,
+            database_users.admin_service_account_name(store),
+            ctx.line(store.path),
+            cloud_name=f"db-admin-{store.cloud_name}",
+            moved=lambda suffix, store=store: moved_from(
+                lambda n: f"{p.name}-db-admin-{n}{suffix}", store
+            ),
+        )
+        prog.export(db_admin_account_output(store), Code(f"{account}.email"))
 
 
 def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code) -> None:

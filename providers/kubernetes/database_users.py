@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from crosswalk.compiler.codegen import Code
+from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import App, Datastore
 from crosswalk.providers.kubernetes.common import MANAGED_BY
@@ -170,21 +170,30 @@ def emit_database_user(
     sign_in: str,
     line,
     *,
-    text: str | None = None,
+    text: str | list | None = None,
     token: TokenSignIn | None = None,
 ) -> Code:
     """In an app's stack: the Job that makes the app's user of the datastore.
     `connection` holds the datastore's host, port, database and admin user
     (Outputs read from app-services). `text`: the cloud's own script, else
-    `script`'s; `token`: the administrator signs in with a token, not the
-    admin Secret's password. Returns the Job (the app's Deployment waits for
-    it)."""
+    `script`'s; a list where names are Outputs (its pieces, joined when they
+    resolve: names stay data); `token`: the administrator signs in with a
+    token, not the admin Secret's password. Returns the Job (the app's
+    Deployment waits for it)."""
     prog = ctx.program
     engine = store.engine
     if text is None:
         user = database_user(app, engine)
         text = script(engine, store.cloud_name.replace("-", "_"), user, sign_in)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    if isinstance(text, list):
+        # The digest reads the script's fixed pieces: an Output is the same
+        # name in every run of one stack.
+        fixed = "\0".join(piece for piece in text if isinstance(piece, str))
+        digest = hashlib.sha256(fixed.encode()).hexdigest()[:10]
+        data = Call("pulumi.Output.concat", text)
+    else:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+        data = text
     # At most 40 + 1 + 40 + 1 + 10 characters: within Kubernetes' 63 once shortened.
     base = f"{app.cloud_name}-{store.cloud_name}"[:52].rstrip("-")
     meta = {"namespace": NAMESPACE, "labels": dict(MANAGED_BY)}
@@ -192,7 +201,7 @@ def emit_database_user(
         ("database_user", store.name, "script"),
         "kubernetes.core.v1.ConfigMap",
         f"{store.name}-user-script",
-        {"metadata": {"name": f"{base}-{digest}"} | meta, "data": {"users.sql": text}},
+        {"metadata": {"name": f"{base}-{digest}"} | meta, "data": {"users.sql": data}},
         line,
         {"provider": provider},
     )
@@ -224,14 +233,16 @@ def emit_database_user(
             {"name": "DB_USER", "value": connection["username"]},
             password,
         ]
-        command = [
-            "sh",
-            "-c",
-            (
-                'exec mysql --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" '
-                "--ssl-mode=REQUIRED < /script/users.sql"
-            ),
-        ]
+        # A token is sent as the password itself (the cleartext plugin), over TLS only.
+        cleartext = "--enable-cleartext-plugin " if token is not None else ""
+        client = (
+            'exec mysql --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" '
+            f"{cleartext}--ssl-mode=REQUIRED < /script/users.sql"
+        )
+        if token is not None:
+            env.remove(password)
+            client = 'MYSQL_PWD="$(cat /token/password)" ' + client
+        command = ["sh", "-c", client]
     security_context = {
         "allow_privilege_escalation": False,
         "read_only_root_filesystem": True,

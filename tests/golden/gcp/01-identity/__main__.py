@@ -30,6 +30,9 @@ names_serviceaccount_ci_deploy_apps = config.require(
 names_serviceaccount_ci_deplo_68b355 = config.require(
     "names.serviceAccount.ci.deploy-platform",
 )
+names_serviceaccount_db_admin_orders = config.require(
+    "names.serviceAccount.db-admin-orders",
+)
 names_serviceaccount_external_dns = config.require("names.serviceAccount.external-dns")
 names_serviceaccount_nodes = config.require("names.serviceAccount.nodes")
 tags = config.require_object("tags")
@@ -351,6 +354,30 @@ app_admin_workload_identity = gcp.serviceaccount.IAMMember(
     service_account_id=app_admin_account.name,
     role="roles/iam.workloadIdentityUser",
     member="serviceAccount:acme-platform-prod.svc.id.goog[internal/admin]",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# appServices.datastores.orders
+db_admin_orders_account = gcp.serviceaccount.Account(
+    "acme-db-admin-orders",
+    account_id=names_serviceaccount_db_admin_orders,
+    display_name="database-users/orders-db-admin of platform acme",
+    description="Workload identity of Kubernetes service account database-users/orders-db-admin",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# appServices.datastores.orders
+db_admin_orders_workload_identity = gcp.serviceaccount.IAMMember(
+    "acme-db-admin-orders-workload-identity",
+    service_account_id=db_admin_orders_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member="serviceAccount:acme-platform-prod.svc.id.goog[database-users/orders-db-admin]",
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
@@ -875,5 +902,6 @@ pulumi.export("app_admin_service_account", app_admin_account.email)
 pulumi.export("app_checkout_service_account", app_checkout_account.email)
 pulumi.export("app_order-worker_service_account", app_order_worker_account.email)
 pulumi.export("cert_manager_service_account", cert_manager_account.email)
+pulumi.export("db_admin_orders_service_account", db_admin_orders_account.email)
 pulumi.export("external_dns_service_account", external_dns_account.email)
 pulumi.export("node_service_account_email", node_service_account.email)

@@ -7,6 +7,12 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as kubernetes
 
+
+def postgres_iam_user(email):
+    """PostgreSQL's user for a service account: its email without the domain suffix."""
+    return email.removesuffix(".gserviceaccount.com")
+
+
 config = pulumi.Config()
 stack = pulumi.get_stack()
 org = pulumi.get_organization()
@@ -15,6 +21,7 @@ org = pulumi.get_organization()
 datastores_orders_availabilitytype = config.require(
     "datastores.orders.availabilityType",
 )
+datastores_orders_condition = config.require("datastores.orders.condition")
 datastores_orders_tier = config.require("datastores.orders.tier")
 dns_zonename = config.require("dns.zoneName")
 names_datastore_events = config.require("names.datastore.events")
@@ -31,6 +38,9 @@ tags = config.require_object("tags")
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
 cert_manager_service_account = identity_stack.require_output(
     "cert_manager_service_account",
+)
+db_admin_orders_service_account = identity_stack.require_output(
+    "db_admin_orders_service_account",
 )
 external_dns_service_account = identity_stack.require_output(
     "external_dns_service_account",
@@ -652,6 +662,83 @@ datastore_orders_database = gcp.sql.Database(
     ),
 )
 
+# appServices.datastores.orders
+datastore_orders_admin_login = gcp.projects.IAMMember(
+    "acme-orders-db-admin-instanceUser",
+    project="acme-platform-prod",
+    role="roles/cloudsql.instanceUser",
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        db_admin_orders_service_account,
+    ),
+    condition={
+        "title": "orders-only",
+        "expression": datastores_orders_condition,
+    },
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# appServices.datastores.orders
+datastore_orders_admin = gcp.sql.User(
+    "acme-orders-db-admin",
+    instance=datastore_orders.name,
+    name=db_admin_orders_service_account.apply(
+        postgres_iam_user,
+    ),
+    type="CLOUD_IAM_SERVICE_ACCOUNT",
+    database_roles=[
+        "cloudsqlsuperuser",
+    ],
+    deletion_policy="ABANDON",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# appServices.datastores.orders
+chart_namespace_database_users = kubernetes.core.v1.Namespace(
+    "database-users",
+    metadata={
+        "name": "database-users",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        protect=True,
+    ),
+)
+
+# appServices.datastores.orders
+database_users_orders_admin = kubernetes.core.v1.ServiceAccount(
+    "orders-db-admin",
+    metadata={
+        "name": "orders-db-admin",
+        "namespace": chart_namespace_database_users.metadata.name,
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+        "annotations": {
+            "iam.gke.io/gcp-service-account": db_admin_orders_service_account,
+        },
+    },
+    automount_service_account_token=False,
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
 # appServices.datastores.sessions
 datastore_sessions = gcp.redis.Instance(
     "acme-sessions",
@@ -780,6 +867,11 @@ datastore_events_dead_letters_78cbe3 = gcp.pubsub.SubscriptionIAMMember(
 
 pulumi.export("datastore_events_subscription", datastore_events_subscription.id)
 pulumi.export("datastore_events_topic", datastore_events.id)
+pulumi.export("datastore_orders_admin", datastore_orders_admin.name)
+pulumi.export(
+    "datastore_orders_admin_service_account",
+    database_users_orders_admin.metadata.name,
+)
 pulumi.export("datastore_orders_connection_name", datastore_orders.connection_name)
 pulumi.export("datastore_orders_database", datastore_orders_database.name)
 pulumi.export("datastore_orders_host", datastore_orders.private_ip_address)

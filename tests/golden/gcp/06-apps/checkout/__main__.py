@@ -38,6 +38,10 @@ datastore_events_subscription = app_services_stack.require_output(
     "datastore_events_subscription",
 )
 datastore_events_topic = app_services_stack.require_output("datastore_events_topic")
+datastore_orders_admin = app_services_stack.require_output("datastore_orders_admin")
+datastore_orders_admin_servic_482b12 = app_services_stack.require_output(
+    "datastore_orders_admin_service_account",
+)
 datastore_orders_connection_name = app_services_stack.require_output(
     "datastore_orders_connection_name",
 )
@@ -110,8 +114,219 @@ orders_user = gcp.sql.User(
         postgres_iam_user,
     ),
     type="CLOUD_IAM_SERVICE_ACCOUNT",
+    deletion_policy="ABANDON",
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
+    ),
+)
+
+# apps.checkout.uses
+database_user_orders_script = kubernetes.core.v1.ConfigMap(
+    "orders-user-script",
+    metadata={
+        "name": "checkout-orders-b1c9412184",
+        "namespace": "database-users",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    data={
+        "users.sql": pulumi.Output.concat(
+            "\\set ON_ERROR_STOP on\n",
+            'GRANT CONNECT ON DATABASE "orders" TO "',
+            orders_user.name,
+            '";\nCREATE SCHEMA IF NOT EXISTS "',
+            orders_user.name,
+            '";\nGRANT USAGE, CREATE ON SCHEMA "',
+            orders_user.name,
+            '" TO "',
+            orders_user.name,
+            '";\n',
+        ),
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# apps.checkout.uses
+database_user_orders = kubernetes.batch.v1.Job(
+    "orders-user",
+    metadata={
+        "name": "checkout-orders-b1c9412184",
+        "namespace": "database-users",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    spec={
+        "backoff_limit": 6,
+        "template": {
+            "metadata": {
+                "labels": {
+                    "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
+                },
+            },
+            "spec": {
+                "restart_policy": "OnFailure",
+                "automount_service_account_token": False,
+                "security_context": {
+                    "run_as_non_root": True,
+                    "seccomp_profile": {
+                        "type": "RuntimeDefault",
+                    },
+                },
+                "containers": [
+                    {
+                        "name": "user",
+                        "image": "postgres:17.2-alpine3.21",
+                        "image_pull_policy": "Always",
+                        "command": [
+                            "sh",
+                            "-c",
+                            'PGPASSWORD="$(cat /token/password)" exec psql --no-psqlrc --file /script/users.sql',
+                        ],
+                        "env": [
+                            {
+                                "name": "PGHOST",
+                                "value": datastore_orders_host,
+                            },
+                            {
+                                "name": "PGPORT",
+                                "value": "5432",
+                            },
+                            {
+                                "name": "PGDATABASE",
+                                "value": "orders",
+                            },
+                            {
+                                "name": "PGUSER",
+                                "value": datastore_orders_admin,
+                            },
+                            {
+                                "name": "PGSSLMODE",
+                                "value": "require",
+                            },
+                        ],
+                        "volume_mounts": [
+                            {
+                                "name": "script",
+                                "mount_path": "/script",
+                                "read_only": True,
+                            },
+                            {
+                                "name": "tmp",
+                                "mount_path": "/tmp",
+                            },
+                            {
+                                "name": "token",
+                                "mount_path": "/token",
+                                "read_only": True,
+                            },
+                        ],
+                        "resources": {
+                            "requests": {
+                                "cpu": "50m",
+                                "memory": "64Mi",
+                            },
+                            "limits": {
+                                "cpu": "200m",
+                                "memory": "128Mi",
+                            },
+                        },
+                        "security_context": {
+                            "allow_privilege_escalation": False,
+                            "read_only_root_filesystem": True,
+                            "run_as_non_root": True,
+                            "run_as_user": 10001,
+                            "run_as_group": 10001,
+                            "capabilities": {
+                                "drop": [
+                                    "ALL",
+                                ],
+                            },
+                            "seccomp_profile": {
+                                "type": "RuntimeDefault",
+                            },
+                        },
+                    },
+                ],
+                "volumes": [
+                    {
+                        "name": "script",
+                        "config_map": {
+                            "name": database_user_orders_script.metadata.name,
+                        },
+                    },
+                    {
+                        "name": "tmp",
+                        "empty_dir": {},
+                    },
+                    {
+                        "name": "token",
+                        "empty_dir": {
+                            "medium": "Memory",
+                            "size_limit": "1Mi",
+                        },
+                    },
+                ],
+                "service_account_name": datastore_orders_admin_servic_482b12,
+                "init_containers": [
+                    {
+                        "name": "token",
+                        "image": "curlimages/curl:8.11.1",
+                        "image_pull_policy": "Always",
+                        "command": [
+                            "sh",
+                            "-c",
+                            'curl --silent --show-error --fail --header "Metadata-Flavor: Google" http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token | sed -n \'s/.*"access_token" *: *"\\([^"]*\\)".*/\\1/p\' > /token/password && test -s /token/password',
+                        ],
+                        "env": [],
+                        "volume_mounts": [
+                            {
+                                "name": "token",
+                                "mount_path": "/token",
+                            },
+                            {
+                                "name": "tmp",
+                                "mount_path": "/tmp",
+                            },
+                        ],
+                        "resources": {
+                            "requests": {
+                                "cpu": "100m",
+                                "memory": "128Mi",
+                            },
+                            "limits": {
+                                "cpu": "500m",
+                                "memory": "512Mi",
+                            },
+                        },
+                        "security_context": {
+                            "allow_privilege_escalation": False,
+                            "read_only_root_filesystem": True,
+                            "run_as_non_root": True,
+                            "run_as_user": 10001,
+                            "run_as_group": 10001,
+                            "capabilities": {
+                                "drop": [
+                                    "ALL",
+                                ],
+                            },
+                            "seccomp_profile": {
+                                "type": "RuntimeDefault",
+                            },
+                        },
+                    },
+                ],
+            },
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
     ),
 )
 
@@ -412,6 +627,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
             checkout_env,
             checkout_orders_secret,
             checkout_events_secret,
+            database_user_orders,
         ],
     ),
 )
