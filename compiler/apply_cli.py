@@ -56,6 +56,11 @@ from crosswalk.compiler.apply import (
     state_lock,
     waiting_on_upstream,
 )
+from crosswalk.compiler.apply_lifecycle import (
+    announce_removed,
+    dropped_outputs_refusal,
+    read_lifecycle,
+)
 from crosswalk.compiler.apply_report import (
     CHANGE_SYMBOLS,
     LineReporter,
@@ -445,105 +450,6 @@ def _print_plan(session: Session, run: RunResult, pending: dict[str, str]) -> No
             click.echo(f"  {CHANGE_SYMBOLS.get(op, op):>2} {resource_label(urn)}")
 
 
-# --- stacks across runs ----------------------------------------------------------------
-
-
-@dataclass
-class Lifecycle:
-    """What the backend holds beyond the tree, and what this run would pull
-    from under a deployed reader (see lifecycle.py)."""
-
-    deployed: dict  # project -> lifecycle.Deployed, for the stacks whose tags were read
-    removed: list[StackSpec]  # stacks that left the platform, destroyed by this run
-    left_alone: list[StackSpec]  # ... that a run of some stacks (--stack) leaves alone
-    dropped: list  # lifecycle.DroppedOutput
-
-
-def read_lifecycle(session: Session, runner: Runner) -> Lifecycle:
-    """Read the deployed stacks' tags this run needs: every stack the tree no
-    longer has, every stack the run updates and, when one of those would stop
-    exporting something, every other deployed stack (a possible reader)."""
-    from crosswalk.compiler.lifecycle import (
-        deployed_from_tags,
-        dropped_outputs,
-        drops_any,
-        removed_stacks,
-    )
-
-    tree = {spec.project for spec in session.manifest.stacks}
-    projects = list(runner.deployed_projects())
-    deployed: dict = {}
-
-    def read(project: str) -> None:
-        if project not in deployed:
-            deployed[project] = deployed_from_tags(project, runner.stack_tags(project))
-
-    for project in projects:
-        if project not in tree:
-            read(project)
-    every_removed = removed_stacks(session.manifest, deployed)
-    removed = [] if session.narrowed else every_removed
-    updating = {spec.project for spec in session.stacks}
-    for project in projects:
-        if project in updating:
-            read(project)
-    if any(drops_any(spec, deployed.get(spec.project)) for spec in session.stacks):
-        for project in projects:
-            read(project)
-    leaving = {spec.dir for spec in session.stacks} | {spec.dir for spec in removed}
-    return Lifecycle(
-        deployed,
-        removed,
-        [spec for spec in every_removed if spec not in removed],
-        dropped_outputs(list(session.stacks), deployed, leaving),
-    )
-
-
-def refuse_dropped_outputs(session: Session, life: Lifecycle) -> None:
-    """Before anything runs: no update may drop an output a deployed stack
-    outside the run still reads (its next update would fail)."""
-    if not life.dropped:
-        return
-    readers = sorted({d.reader for d in life.dropped})
-    listed = "\n".join(f"  {d.describe()}" for d in life.dropped)
-    raise Stop(
-        f"refusing to {session.command}: it would remove outputs that deployed stacks still "
-        f"read, and their next update would fail:\n{listed}\n"
-        "to proceed, update the readers in the same run, so they stop reading them first "
-        f"(add {' '.join('--stack ' + r for r in readers)}, or --with-dependents), or remove "
-        "them from the platform; nothing was changed"
-    )
-
-
-def _announce_removed(session: Session, life: Lifecycle) -> None:
-    if session.json_output:
-        if life.removed or life.left_alone:
-            click.echo(
-                json.dumps(
-                    {
-                        "event": "removed",
-                        "stacks": [{"stack": s.dir, "project": s.project} for s in life.removed],
-                        "leftAlone": [
-                            {"stack": s.dir, "project": s.project} for s in life.left_alone
-                        ],
-                    }
-                )
-            )
-        return
-    if life.removed:
-        click.echo(
-            f"{len(life.removed)} stack{'s' if len(life.removed) != 1 else ''} in the state "
-            f"backend {'are' if len(life.removed) != 1 else 'is'} no longer in the platform, "
-            "to be destroyed after the updates: "
-            + ", ".join(f"{s.dir} ({s.project})" for s in life.removed)
-        )
-    if life.left_alone:
-        click.echo(
-            "no longer in the platform, left alone by this run of some stacks (a run of every "
-            "stack destroys them): " + ", ".join(s.dir for s in life.left_alone)
-        )
-
-
 def _merged(first: RunResult, second: RunResult | None) -> RunResult:
     if second is None:
         return first
@@ -559,8 +465,10 @@ def _merged(first: RunResult, second: RunResult | None) -> RunResult:
 
 def preview_flow(session: Session, runner: Runner, yes: bool) -> int:
     life = read_lifecycle(session, runner)
-    refuse_dropped_outputs(session, life)
-    _announce_removed(session, life)
+    refusal = dropped_outputs_refusal(session, life)
+    if refusal is not None:
+        raise Stop(refusal)
+    announce_removed(session, life)
     # A removed stack's preview is the preview of its destroy.
     run = _run(session, "preview", runner, stacks=[*session.stacks, *life.removed])
     pending = waiting_on_upstream(run)
@@ -575,8 +483,10 @@ def apply_flow(session: Session, runner: Runner, yes: bool) -> int:
     from crosswalk.compiler.lifecycle import blocked_removals
 
     life = read_lifecycle(session, runner)
-    refuse_dropped_outputs(session, life)
-    _announce_removed(session, life)
+    refusal = dropped_outputs_refusal(session, life)
+    if refusal is not None:
+        raise Stop(refusal)
+    announce_removed(session, life)
     preview = _run(session, "preview", runner, stacks=[*session.stacks, *life.removed])
     pending = waiting_on_upstream(preview)
     blocking = [r for r in preview if r.status in (FAILED, SKIPPED) and r.spec.dir not in pending]
