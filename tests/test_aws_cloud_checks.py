@@ -436,10 +436,83 @@ def test_the_services_deployer_reads_only_the_platforms_master_secrets(plan) -> 
     reads = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
     assert [s["Condition"] for s in reads] == [
         {
-            "ArnLike": {
+            "StringLike": {
                 "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": (
                     "arn:aws:rds:us-west-2:123456789012:db:acme-*"
                 )
             }
         }
     ]
+
+
+def boundary_of(plan) -> tuple[str, list[str]]:
+    (boundary,) = records(plan, "aws:iam/policy:Policy", "01-identity")
+    (statement,) = json.loads(reveal(boundary.inputs)["policy"])["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
+    return plan.stack("01-identity").exports["workload_boundary_arn"], statement["Action"]
+
+
+def test_every_workload_role_is_capped_by_a_boundary_without_iam(plan) -> None:
+    """Whatever a deployer writes into a workload role, the role may do no
+    more than the boundary: no IAM, STS, organization or account action, and
+    what each workload's own policy asks is within it."""
+    import fnmatch
+
+    arn, allowed = boundary_of(plan)
+    assert not [a for a in allowed if a.split(":")[0] in {"iam", "sts", "organizations", "account"}]
+    assert not [a for a in allowed if a.split(":")[1] == "*"]
+    made = [
+        (stack.dir, r)
+        for stack in plan.stacks
+        if stack.dir != "01-identity"
+        for r in stack.resources
+        if r.type == "aws:iam/role:Role" and r.inputs  # (an empty record is a read)
+    ]
+    assert len(made) >= 7
+    assert {r.name: r.inputs.get("permissionsBoundary") for _, r in made} == {
+        r.name: arn for _, r in made
+    }
+    asked = {
+        action
+        for stack in plan.stacks
+        if stack.dir != "01-identity"
+        for r in stack.resources
+        if r.type == ROLE_POLICY
+        for statement in json.loads(reveal(r.inputs)["policy"])["Statement"]
+        for action in as_list(statement["Action"])
+    }
+    assert "rds-db:connect" in asked and "route53:ChangeResourceRecordSets" in asked
+    outside = [a for a in asked if not any(fnmatch.fnmatchcase(a, p) for p in allowed)]
+    assert outside == []
+
+
+def test_no_deployer_but_identitys_makes_a_role_without_the_boundary(plan) -> None:
+    """A deployer that could make or fill a role without the boundary could
+    make one that does more than it may itself, and act as it."""
+    making = {
+        "iam:CreateRole",
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:PutRolePermissionsBoundary",
+    }
+    never = {"iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion", "iam:*"}
+    checked = 0
+    for bot, layers in (
+        ("deploy-apps", ["apps"]),
+        ("deploy-services", ["app-services"]),
+        ("deploy-platform", ["identity"]),
+    ):
+        statements = policy_of(plan, f"acme-ci-{bot}")
+        granted = [s for s in statements if set(as_list(s["Action"])) & making]
+        assert granted, bot
+        if "identity" in layers:
+            assert any(set(as_list(s["Action"])) & {"iam:CreatePolicyVersion"} for s in statements)
+            continue
+        for statement in statements:
+            assert not set(as_list(statement["Action"])) & never, (bot, statement)
+        for statement in granted:
+            condition = statement.get("Condition", {}).get("StringLike", {})
+            boundary = condition.get("iam:PermissionsBoundary")
+            assert boundary and boundary.endswith(":policy/acme-workload-boundary-*"), statement
+            checked += 1
+    assert checked >= 2

@@ -103,6 +103,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ("url",),
     "aws:iam/role:Role": ("name", "namePrefix", "path"),
     "aws:iam/rolePolicy:RolePolicy": ("name", "namePrefix", "role"),
+    "aws:iam/policy:Policy": ("name", "namePrefix", "path"),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("role", "policyArn"),
     "aws:kms/alias:Alias": ("name", "namePrefix"),
     "aws:kms/key:Key": ("customerMasterKeySpec", "keyUsage", "multiRegion", "xksKeyId"),

@@ -11,7 +11,12 @@ from urllib.parse import parse_qs
 from crosswalk.compiler.codegen import Call, Code, literal
 from crosswalk.compiler.emit import app_project_prefix, project_name
 from crosswalk.compiler.graph import LAYER_DIRS
-from crosswalk.providers.aws.common import GLOBAL_REGION, MANAGED, PLATFORM_TAG
+from crosswalk.providers.aws.common import (
+    GLOBAL_REGION,
+    MANAGED,
+    PLATFORM_TAG,
+    WORKLOAD_BOUNDARY,
+)
 
 GITHUB_OIDC = "token.actions.githubusercontent.com"
 
@@ -79,11 +84,35 @@ ROLE_ACTIONS = [
     "iam:UntagRole",
     "iam:ListRoleTags",
     "iam:PutRolePolicy",
+    "iam:PutRolePermissionsBoundary",
     "iam:GetRolePolicy",
     "iam:DeleteRolePolicy",
     "iam:ListRolePolicies",
     "iam:ListAttachedRolePolicies",
     "iam:ListInstanceProfilesForRole",
+]
+# What a layer but identity may do to its roles only with the workload
+# boundary on them (the condition holds the role's boundary, as it will be):
+# no deploy identity may make a role that does more than the boundary allows.
+# Removing a boundary (iam:DeleteRolePermissionsBoundary) is no layer's.
+BOUNDED_ROLE_ACTIONS = [
+    "iam:CreateRole",
+    "iam:PutRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+]
+# What the identity layer does to the boundary policy (an update is a new
+# version; Pulumi deletes the oldest when there are five).
+BOUNDARY_POLICY_ACTIONS = [
+    "iam:CreatePolicy",
+    "iam:DeletePolicy",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListPolicyVersions",
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicyVersion",
+    "iam:TagPolicy",
+    "iam:UntagPolicy",
+    "iam:ListPolicyTags",
 ]
 OIDC_PROVIDER_ACTIONS = [
     "iam:CreateOpenIDConnectProvider",
@@ -395,9 +424,11 @@ def _one_condition_each(statements: list[dict]) -> list[dict]:
 
 
 def _covers(big: dict, small: dict) -> bool:
-    """Whether `big` grants all `small` does (same condition, its actions and
-    resources among big's; a pattern covers what it matches)."""
-    if big is small or _key(big.get("Condition")) != _key(small.get("Condition")):
+    """Whether `big` grants all `small` does (the same condition or none, its
+    actions and resources among big's; a pattern covers what it matches)."""
+    if big is small:
+        return False
+    if "Condition" in big and _key(big["Condition"]) != _key(small.get("Condition")):
         return False
     if not set(_as_list(small["Action"])) <= set(_as_list(big["Action"])):
         return False
@@ -485,14 +516,21 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
         arn("iam", f"role/{name}-{role}" + ("" if role.endswith("*") else "-*"), False)
         for role in layer_roles(p, layer)
     ]
-    if roles:
+    boundary = arn("iam", f"policy/{name}-{WORKLOAD_BOUNDARY}-*", False)
+    bounded = {"StringLike": {"iam:PermissionsBoundary": boundary}}
+    if roles and layer == "identity":
         allow(ROLE_ACTIONS, roles)
+        allow(BOUNDARY_POLICY_ACTIONS, boundary)
+    elif roles:
+        allow([a for a in ROLE_ACTIONS if a not in BOUNDED_ROLE_ACTIONS], roles)
+        allow(BOUNDED_ROLE_ACTIONS, roles, bounded)
     if layer in LAYER_MANAGED_POLICIES:
-        allow(
-            ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
-            roles,
-            {"ArnEquals": {"iam:PolicyARN": [MANAGED + m for m in LAYER_MANAGED_POLICIES[layer]]}},
-        )
+        managed = {
+            "ArnEquals": {"iam:PolicyARN": [MANAGED + m for m in LAYER_MANAGED_POLICIES[layer]]}
+        }
+        if layer != "identity":
+            managed |= bounded
+        allow(["iam:AttachRolePolicy", "iam:DetachRolePolicy"], roles, managed)
     if service_linked_roles(p, layer):
         allow(
             ["iam:CreateServiceLinkedRole"],
@@ -643,7 +681,8 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
                 ["secretsmanager:GetSecretValue"],
                 arn("secretsmanager", "secret:rds!*"),
                 {
-                    "ArnLike": {
+                    # A tag's value is a string, if it holds an ARN: StringLike.
+                    "StringLike": {
                         "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": arn(
                             "rds", f"db:{name}-*"
                         )

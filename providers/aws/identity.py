@@ -6,6 +6,8 @@ from crosswalk.compiler.codegen import Call, Code, py_string
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.aws.common import (
     MANAGED,
+    WORKLOAD_BOUNDARY,
+    WORKLOAD_BOUNDARY_ACTIONS,
     aws_provider,
     caller_identity,
     log_group_arns,
@@ -164,6 +166,33 @@ def emit_identity(ctx: StackContext) -> None:
             opts(provider),
         )
         prog.export(f"team_{team.name}_role_arn", Code(f"{role}.arn"))
+
+    boundary = prog.resource(
+        "workload_boundary",
+        "aws.iam.Policy",
+        f"{p.name}-{WORKLOAD_BOUNDARY}",
+        {
+            "description": f"Permissions boundary of the workload roles of platform {p.name}",
+            "policy": Call(
+                "json.dumps",
+                [
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": sorted(WORKLOAD_BOUNDARY_ACTIONS),
+                                "Resource": "*",
+                            }
+                        ],
+                    }
+                ],
+            ),
+        },
+        ctx.line(("cluster",)),
+        opts(provider),
+    )
+    prog.export("workload_boundary_arn", Code(f"{boundary}.arn"))
 
     oidc_arn = _github_oidc_provider(ctx, provider) if p.automation else None
     if p.automation:

@@ -295,6 +295,79 @@ team_web_role = aws.iam.Role(
     ),
 )
 
+# cluster
+workload_boundary = aws.iam.Policy(
+    "acme-workload-boundary",
+    description="Permissions boundary of the workload roles of platform acme",
+    policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "autoscaling:Describe*",
+                        "autoscaling:SetDesiredCapacity",
+                        "autoscaling:TerminateInstanceInAutoScalingGroup",
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:BatchWriteItem",
+                        "dynamodb:ConditionCheckItem",
+                        "dynamodb:DeleteItem",
+                        "dynamodb:DescribeTable",
+                        "dynamodb:GetItem",
+                        "dynamodb:PutItem",
+                        "dynamodb:Query",
+                        "dynamodb:Scan",
+                        "dynamodb:UpdateItem",
+                        "ec2:*Ipv6Addresses",
+                        "ec2:*NetworkInterface*",
+                        "ec2:*PrivateIpAddresses",
+                        "ec2:*Snapshot*",
+                        "ec2:*Volume*",
+                        "ec2:CreateTags",
+                        "ec2:DeleteTags",
+                        "ec2:Describe*",
+                        "ec2:GetInstanceTypesFromInstanceRequirements",
+                        "eks:DescribeNodegroup",
+                        "kms:CreateGrant",
+                        "kms:Decrypt",
+                        "kms:DescribeKey",
+                        "kms:Encrypt",
+                        "kms:GenerateDataKey*",
+                        "kms:ReEncrypt*",
+                        "logs:CreateLogStream",
+                        "logs:DescribeLogStreams",
+                        "logs:PutLogEvents",
+                        "rds-db:connect",
+                        "route53:ChangeResourceRecordSets",
+                        "route53:GetChange",
+                        "route53:List*",
+                        "s3:AbortMultipartUpload",
+                        "s3:DeleteObject*",
+                        "s3:GetBucketLocation",
+                        "s3:GetObject*",
+                        "s3:ListBucket*",
+                        "s3:ListMultipartUploadParts",
+                        "s3:PutObject*",
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:GetSecretValue",
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:GetQueueUrl",
+                        "sqs:ReceiveMessage",
+                        "sqs:SendMessage",
+                    ],
+                    "Resource": "*",
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
 # GitHub's OIDC provider, one per account: the account's default environment
 # creates it, the others look it up or name an existing one.
 if githuboidcprovider == "create":
@@ -363,7 +436,6 @@ automation_deploy_apps_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "iam:CreateRole",
                         "iam:DeleteRole",
                         "iam:DeleteRolePolicy",
                         "iam:GetRole",
@@ -372,7 +444,6 @@ automation_deploy_apps_policy = aws.iam.RolePolicy(
                         "iam:ListInstanceProfilesForRole",
                         "iam:ListRolePolicies",
                         "iam:ListRoleTags",
-                        "iam:PutRolePolicy",
                         "iam:TagRole",
                         "iam:UntagRole",
                         "iam:UpdateAssumeRolePolicy",
@@ -383,6 +454,26 @@ automation_deploy_apps_policy = aws.iam.RolePolicy(
                         "iam",
                         "role/acme-app-*",
                     ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:CreateRole",
+                        "iam:PutRolePermissionsBoundary",
+                        "iam:PutRolePolicy",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/acme-app-*",
+                    ),
+                    "Condition": {
+                        "StringLike": {
+                            "iam:PermissionsBoundary": account_arn(
+                                "iam",
+                                "policy/acme-workload-boundary-*",
+                            ),
+                        },
+                    },
                 },
                 {
                     "Effect": "Allow",
@@ -507,6 +598,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "iam:ListInstanceProfilesForRole",
                         "iam:ListRolePolicies",
                         "iam:ListRoleTags",
+                        "iam:PutRolePermissionsBoundary",
                         "iam:PutRolePolicy",
                         "iam:TagRole",
                         "iam:UntagRole",
@@ -517,6 +609,25 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Resource": account_arn(
                         "iam",
                         "role/acme-*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:CreatePolicy",
+                        "iam:CreatePolicyVersion",
+                        "iam:DeletePolicy",
+                        "iam:DeletePolicyVersion",
+                        "iam:GetPolicy",
+                        "iam:GetPolicyVersion",
+                        "iam:ListPolicyTags",
+                        "iam:ListPolicyVersions",
+                        "iam:TagPolicy",
+                        "iam:UntagPolicy",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "policy/acme-workload-boundary-*",
                     ),
                 },
                 {
@@ -801,6 +912,12 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                                 "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
                             ],
                         },
+                        "StringLike": {
+                            "iam:PermissionsBoundary": account_arn(
+                                "iam",
+                                "policy/acme-workload-boundary-*",
+                            ),
+                        },
                     },
                 },
                 {
@@ -1057,7 +1174,6 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "iam:CreateRole",
                         "iam:DeleteRole",
                         "iam:DeleteRolePolicy",
                         "iam:GetRole",
@@ -1066,7 +1182,6 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                         "iam:ListInstanceProfilesForRole",
                         "iam:ListRolePolicies",
                         "iam:ListRoleTags",
-                        "iam:PutRolePolicy",
                         "iam:TagRole",
                         "iam:UntagRole",
                         "iam:UpdateAssumeRolePolicy",
@@ -1083,6 +1198,32 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                             "role/acme-cert-manager-*",
                         ),
                     ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:CreateRole",
+                        "iam:PutRolePermissionsBoundary",
+                        "iam:PutRolePolicy",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "iam",
+                            "role/acme-external-dns-*",
+                        ),
+                        account_arn(
+                            "iam",
+                            "role/acme-cert-manager-*",
+                        ),
+                    ],
+                    "Condition": {
+                        "StringLike": {
+                            "iam:PermissionsBoundary": account_arn(
+                                "iam",
+                                "policy/acme-workload-boundary-*",
+                            ),
+                        },
+                    },
                 },
                 {
                     "Effect": "Allow",
@@ -1349,7 +1490,7 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                         "us-west-2",
                     ),
                     "Condition": {
-                        "ArnLike": {
+                        "StringLike": {
                             "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": account_arn(
                                 "rds",
                                 "db:acme-*",
@@ -1479,3 +1620,4 @@ pulumi.export("rds_monitoring_role_arn", rds_monitoring_role.arn)
 pulumi.export("team_payments_role_arn", team_payments_role.arn)
 pulumi.export("team_platform_role_arn", team_platform_role.arn)
 pulumi.export("team_web_role_arn", team_web_role.arn)
+pulumi.export("workload_boundary_arn", workload_boundary.arn)

@@ -62,6 +62,7 @@ node_role_arn = identity_stack.require_output("node_role_arn")
 team_payments_role_arn = identity_stack.require_output("team_payments_role_arn")
 team_platform_role_arn = identity_stack.require_output("team_platform_role_arn")
 team_web_role_arn = identity_stack.require_output("team_web_role_arn")
+workload_boundary_arn = identity_stack.require_output("workload_boundary_arn")
 
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
@@ -226,6 +227,7 @@ vpc_cni_role = aws.iam.Role(
             ],
         },
     ),
+    permissions_boundary=workload_boundary_arn,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),
@@ -371,6 +373,7 @@ ebs_csi_role = aws.iam.Role(
             ],
         },
     ),
+    permissions_boundary=workload_boundary_arn,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),

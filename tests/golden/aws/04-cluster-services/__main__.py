@@ -34,6 +34,10 @@ org = pulumi.get_organization()
 names_loggroup = config.require("names.logGroup")
 tags = config.require_object("tags")
 
+# Outputs of acme-identity.
+identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+workload_boundary_arn = identity_stack.require_output("workload_boundary_arn")
+
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
 secrets_key_arn = managed_infra_stack.require_output("secrets_key_arn")
@@ -100,6 +104,7 @@ fluent_bit_role = aws.iam.Role(
             ],
         },
     ),
+    permissions_boundary=workload_boundary_arn,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),
@@ -160,6 +165,7 @@ cluster_autoscaler_role = aws.iam.Role(
             ],
         },
     ),
+    permissions_boundary=workload_boundary_arn,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),

@@ -58,6 +58,7 @@ tags = config.require_object("tags")
 # Outputs of acme-identity.
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
 rds_monitoring_role_arn = identity_stack.require_output("rds_monitoring_role_arn")
+workload_boundary_arn = identity_stack.require_output("workload_boundary_arn")
 
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
@@ -125,6 +126,7 @@ external_dns_role = aws.iam.Role(
             ],
         },
     ),
+    permissions_boundary=workload_boundary_arn,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),
@@ -440,6 +442,7 @@ cert_manager_role = aws.iam.Role(
             ],
         },
     ),
+    permissions_boundary=workload_boundary_arn,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),

@@ -26,6 +26,10 @@ org = pulumi.get_organization()
 # Values that differ between environments (Pulumi.<env>.yaml).
 tags = config.require_object("tags")
 
+# Outputs of acme-identity.
+identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+workload_boundary_arn = identity_stack.require_output("workload_boundary_arn")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -237,6 +241,7 @@ app_role = aws.iam.Role(
             ],
         },
     ),
+    permissions_boundary=workload_boundary_arn,
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),
