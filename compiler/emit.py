@@ -35,6 +35,7 @@ SDK_VERSIONS = {
     "pulumi-gcp": "10.2.0",
     "pulumi-azure-native": "3.29.0",
     "pulumi-kubernetes": "4.34.2",
+    "pulumi-random": "4.21.4",
 }
 
 

@@ -126,6 +126,7 @@ MOCK_MODULES = (
     "crosswalk.providers.gcp.mocks",
     "crosswalk.providers.azure.mocks",
     "crosswalk.providers.kubernetes.mocks",
+    "crosswalk.providers.mocks",  # pulumi-random's, for every cloud
 )
 
 

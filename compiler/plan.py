@@ -39,6 +39,7 @@ SDK_EXTRAS = {
     "pulumi_eks": "aws",
     "pulumi_gcp": "gcp",
     "pulumi_azure_native": "azure",
+    "pulumi_random": "azure",  # MySQL's passwords on Azure
 }
 SDK_PACKAGES = {*SDK_EXTRAS, "pulumi", "pulumi_kubernetes"}
 _REQUIREMENT_EXTRAS = {
@@ -46,6 +47,7 @@ _REQUIREMENT_EXTRAS = {
     "pulumi-eks": "aws",
     "pulumi-gcp": "gcp",
     "pulumi-azure-native": "azure",
+    "pulumi-random": "azure",
 }
 
 # A generated program cites the platform.yaml setting a statement comes from in a comment of

@@ -43,6 +43,7 @@ _SDKS = (
     "pulumi-gcp",
     "pulumi-azure-native",
     "pulumi-kubernetes",
+    "pulumi-random",
     "protobuf",
 )
 _OUTPUT_CALL = re.compile(r"\.(?:require_|get_)output(?:_details)?\(")

@@ -296,14 +296,7 @@ def test_variant_plans(variant_tree: Path) -> None:
         assert inputs(redis)["sku"] == {"name": "Premium", "family": "P", "capacity": 1}
         locks = of_type(plan, "authorization:ManagementLockByScope")
         assert len(locks) == 2  # MySQL and Cosmos DB: protection is on in every environment
-        grants = {
-            r.name: inputs(r)
-            for r in of_type(plan, "authorization:RoleAssignment", "06-apps/checkout")
-        }
-        assert (
-            role_name(grants["checkout-orders-password"]["roleDefinitionId"])
-            == "Key Vault Secrets User"
-        )
+        _mysql_apps_sign_in_as_their_own_users(plan)
         (cosmos,) = of_type(plan, "cosmosdb:SqlResourceSqlRoleAssignment", "06-apps/storefront")
         (account_record,) = of_type(plan, "cosmosdb:DatabaseAccount", "05-app-services")
         assert cosmos.inputs["scope"] == account_record.outputs["id"], "read from its stack"
@@ -429,7 +422,8 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
     ]
     apps_may = apps_admin.inputs["condition"]
     assert ROLES["Azure Service Bus Data Sender"] in apps_may
-    assert ROLES["Key Vault Secrets User"] in apps_may
+    # No app reads a Key Vault secret (MySQL's apps have users of their own).
+    assert ROLES["Key Vault Secrets User"] not in apps_may
     assert ROLES["Contributor"] not in apps_may and ROLES["AcrPull"] not in apps_may
     assert held["platform"] == {
         "Azure Kubernetes Service RBAC Cluster Admin",
@@ -1089,3 +1083,65 @@ def test_app_services_makes_no_apps_role() -> None:
     services = files["05-app-services/__main__.py"]
     assert "pgaadauth" not in services
     assert not any(f"contoso-app-{app}" in services for app in POSTGRES_APPS)
+
+
+def _mysql_apps_sign_in_as_their_own_users(plan: PlanResult) -> None:
+    """MySQL on Azure signs in no cloud identity (without a tenant admin's
+    grant), so its administrator keeps a password: in the users namespace
+    only, where the apps' Jobs read it. Each app gets a user and password of
+    its own, with rights on its own database only."""
+    (server,) = of_type(plan, "dbformysql:Server")
+    admin_password = reveal(server.inputs["administratorLoginPassword"])
+    (made,) = [r for r in records(plan, "05-app-services") if r.type.startswith("random:")]
+    assert reveal(made.outputs["result"]) == admin_password
+    holders = [
+        (stack.dir, r.type, r.name)
+        for stack in plan.stacks
+        for r in stack.resources
+        if r.type == "kubernetes:core/v1:Secret" and admin_password in json.dumps(inputs(r))
+    ]
+    assert holders == [("05-app-services", "kubernetes:core/v1:Secret", "orders-admin")]
+    (admin_secret,) = [r for r in records(plan, "05-app-services") if r.name == "orders-admin"]
+    assert inputs(admin_secret)["metadata"]["namespace"] == "database-users"
+    assert not [
+        r
+        for r in of_type(plan, "authorization:RoleAssignment")
+        if role_name(inputs(r)["roleDefinitionId"]) == "Key Vault Secrets User"
+    ]
+    stack = plan.stack("06-apps/checkout")
+    (connection,) = [
+        r
+        for r in stack.resources
+        if r.type == "kubernetes:core/v1:Secret" and "ORDERS_USERNAME" in inputs(r)["stringData"]
+    ]
+    values = inputs(connection)["stringData"]
+    user, password = values["ORDERS_USERNAME"], values["ORDERS_PASSWORD"]
+    assert user == "checkout" and values["ORDERS_DATABASE"] == user
+    assert password != admin_password and len(password) == 32
+    assert isinstance(connection.inputs["stringData"], Secret)  # the password makes it one
+    (job,) = [r for r in stack.resources if r.type == "kubernetes:batch/v1:Job"]
+    spec = inputs(job)["spec"]["template"]["spec"]
+    assert inputs(job)["metadata"]["namespace"] == "database-users"
+    (client,) = spec["containers"]
+    env = {e["name"]: e for e in client["env"]}
+    assert env["MYSQL_PWD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "orders-admin",
+        "key": "password",
+    }
+    assert env["DB_USER"]["value"] == server.outputs["administratorLogin"]
+    # The script holds the app's password: a Secret of the users namespace, not a ConfigMap.
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "script"]
+    (script,) = [
+        r
+        for r in stack.resources
+        if r.type == "kubernetes:core/v1:Secret"
+        and inputs(r)["metadata"]["name"] == volume["secret"]["secretName"]
+    ]
+    assert inputs(script)["metadata"]["namespace"] == "database-users"
+    assert isinstance(script.inputs["stringData"], Secret)
+    sql = inputs(script)["stringData"]["users.sql"]
+    assert f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}' REQUIRE SSL;" in sql
+    assert f"GRANT ALL PRIVILEGES ON `{user}`.* TO '{user}'@'%';" in sql
+    assert sql.count("GRANT") == 1 and "WITH GRANT OPTION" not in sql
+    (deployment,) = [r for r in stack.resources if r.type == "kubernetes:apps/v1:Deployment"]
+    assert job.urn in deployment.dependencies

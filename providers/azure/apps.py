@@ -25,7 +25,13 @@ from crosswalk.providers.azure.common import (
 from crosswalk.providers.azure.datastores import REDIS_TLS_PORT
 from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.common import moved_from
-from crosswalk.providers.kubernetes.database_users import TokenSignIn, emit_database_user
+from crosswalk.providers.kubernetes.database_users import (
+    TokenSignIn,
+    database_user,
+    emit_database_user,
+    emit_password,
+    password_script,
+)
 
 SQL_PORTS = {"postgres": 5432, "mysql": 3306}
 
@@ -80,7 +86,10 @@ def emit_app(az: AzureProgram) -> None:
         ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(app.path)
     )
     parts = k8s.AppCloudParts()
-    identity = _app_identity(az, app) if app.uses else None
+    # A MySQL user signs in with a password: an app that uses nothing else
+    # needs no cloud identity.
+    needs_identity = any(p.datastore(name).engine != "mysql" for name in app.uses)
+    identity = _app_identity(az, app) if needs_identity else None
     services_out = lambda name: ctx.upstream("05-app-services", name)
     ports: set[int] = set()
     for store_name in app.uses:
@@ -99,14 +108,45 @@ def emit_app(az: AzureProgram) -> None:
             ports.add(SQL_PORTS["postgres"])
             parts.depends_on.append(_database_user(az, k8s_provider, app, store))
         elif store.engine == "mysql":
+            # A user of its own with a password (MySQL on Azure signs in no
+            # cloud identity without a tenant admin's grant), made by a Job
+            # of this stack; the administrator's password stays in the users
+            # namespace.
+            user = database_user(app, "mysql")
+            password = emit_password(
+                ctx,
+                (f"app_{var_name(app.name)}", var_name(store.name), "password"),
+                f"{app.name}-{store.name}-password",
+                ctx.line(app.path + ("uses",)),
+                moved_from(lambda a, d: f"{a}-{d}-password", app, store),
+            )
             parts.datastore_env[store.name] = {
                 f"{prefix}_HOST": out("host"),
                 f"{prefix}_PORT": str(SQL_PORTS["mysql"]),
-                f"{prefix}_DATABASE": out("database"),
-                f"{prefix}_USERNAME": "crosswalk",
-                f"{prefix}_PASSWORD_SECRET_URI": out("password_secret_uri"),
+                f"{prefix}_DATABASE": user,
+                f"{prefix}_USERNAME": user,
+                f"{prefix}_PASSWORD": Call("pulumi.Output.secret", [Code(f"{password}.result")]),
+                f"{prefix}_SSLMODE": "require",
             }
             ports.add(SQL_PORTS["mysql"])
+            parts.depends_on.append(
+                emit_database_user(
+                    ctx,
+                    k8s_provider,
+                    app,
+                    store,
+                    {
+                        "host": out("host"),
+                        "port": str(SQL_PORTS["mysql"]),
+                        "database": out("database"),
+                        "username": out("admin"),
+                    },
+                    "",
+                    ctx.line(app.path + ("uses",)),
+                    text=password_script(user, Code(f"{password}.result")),
+                    secret_script=True,
+                )
+            )
         elif store.engine == "redis":
             parts.datastore_env[store.name] = {
                 f"{prefix}_HOST": out("host"),
@@ -187,20 +227,9 @@ def _app_identity(az: AzureProgram, app) -> Code:
         def grant_moved(suffix: str = "", store=store) -> dict:
             return moved_from(lambda a, d: f"{a}-{d}{suffix}", app, store)
 
-        if store.engine == "postgres":
-            continue  # its role: _database_user
-        if store.engine == "mysql":
-            az.assign_role(
-                grant,
-                f"{app.name}-{store.name}-password",
-                "Key Vault Secrets User",
-                principal,
-                out("password_secret_id"),
-                at,
-                "ServicePrincipal",
-                opts=grant_moved("-password"),
-            )
-        elif store.engine == "redis":
+        if store.engine in SQL_PORTS:
+            continue  # its user: a Job of emit_app
+        if store.engine == "redis":
             az.use("redis")
             # A cache takes one access policy change at a time.
             az.one_at_a_time(

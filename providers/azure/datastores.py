@@ -189,17 +189,17 @@ def emit_datastore(az: AzureProgram, store, k8s_provider: Code) -> None:
         return
     if store.engine == "mysql":
         az.use("dbformysql", "keyvault")
-        prog.imports.add("import secrets")
         sku = per_env("sku", lambda s: _sql_sku("mysql", s))
         zone = az.private_zone(f"{p.name}.private.mysql.database.azure.com", vnet_id, line)
         # MySQL's Entra ID sign-in needs Microsoft Graph rights only a tenant
-        # admin can grant, so it keeps a password: made once, when the server
-        # is created (both resources ignore later values), kept in Key Vault.
-        password = prog.assign(
-            prog.name(var, "password"),
-            Code('pulumi.Output.secret("Cw1-" + secrets.token_urlsafe(32))'),
-            line,
+        # admin can grant, so its administrator keeps a password: made once
+        # and kept in the state, in Key Vault (for people) and in a Secret of
+        # the users namespace (for the apps' user Jobs). No app reads it: each
+        # signs in as a user of its own (providers/kubernetes/database_users.py).
+        made_password = database_users.emit_password(
+            ctx, (var, "admin_password"), f"{base}-admin-password", line, moved("-admin-password")
         )
+        password = Code(f"{made_password}.result")
         server = az.res(
             var,
             "dbformysql.Server",
@@ -230,7 +230,6 @@ def emit_datastore(az: AzureProgram, store, k8s_provider: Code) -> None:
                 "tags": az.tags,
             },
             line,
-            ignore_changes=["administratorLoginPassword"],
             **moved(),
             **kept(ctx),
         )
@@ -244,17 +243,19 @@ def emit_datastore(az: AzureProgram, store, k8s_provider: Code) -> None:
                 "secret_name": f"{store.cloud_name}-password",
                 "properties": {
                     "value": password,
-                    "content_type": "password of MySQL user crosswalk",
+                    "content_type": "password of MySQL administrator crosswalk",
                 },
                 "tags": az.tags,
             },
             line,
-            ignore_changes=["properties.value"],
             **moved("-password"),
         )
         database("dbformysql", server, "utf8mb4", "utf8mb4_0900_ai_ci")
+        database_users.emit_admin_secret(
+            ctx, k8s_provider, store, Call("pulumi.Output.secret", [password]), line
+        )
+        prog.export(out("admin"), Code(f"{server}.administrator_login"))
         prog.export(out("password_secret_uri"), Code(f"{secret}.properties.secret_uri"))
-        prog.export(out("password_secret_id"), Code(f"{secret}.id"))
         return
     subnet = ctx.upstream("02-managed-infra", "endpoints_subnet_id")
     if store.engine == "redis":

@@ -62,7 +62,6 @@ LAYER_ASSIGNS = {
     "apps": [
         "Azure Service Bus Data Receiver",
         "Azure Service Bus Data Sender",
-        "Key Vault Secrets User",
     ],
 }
 

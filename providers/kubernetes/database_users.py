@@ -75,9 +75,48 @@ def database_user(app: App, engine: str) -> str:
     return user
 
 
+# A made-up password (where a datastore signs in with one): 32 characters of
+# every class MySQL's password policies ask for; the symbols need no quoting
+# in SQL or the shell. Kept in the state (secret), the same in every run.
+PASSWORD_ARGS = {
+    "length": 32,
+    "special": True,
+    "override_special": "-_",
+    "min_lower": 1,
+    "min_upper": 1,
+    "min_numeric": 1,
+    "min_special": 1,
+}
+
+
+def emit_password(ctx: StackContext, var, name: str, line, opts: dict) -> Code:
+    """A password the stack makes once and keeps (pulumi-random); its
+    `result` is a secret Output."""
+    ctx.program.imports.add("import pulumi_random as random")
+    return ctx.program.resource(var, "random.RandomPassword", name, dict(PASSWORD_ARGS), line, opts)
+
+
 def admin_secret_name(store: Datastore) -> str:
     """The Secret in NAMESPACE holding the datastore administrator's password."""
     return f"{store.cloud_name}-admin"
+
+
+def password_script(user: str, password: Code) -> list:
+    """MySQL's statements for a user that signs in with a password (the
+    server takes no cloud identity): pieces around the password, an Output.
+    The user and a database of its own, as `script` makes them; the password
+    set again on every run, so a user made before has it too."""
+    quoted = f"'{user}'@'%'"
+    return [
+        f"CREATE USER IF NOT EXISTS {quoted} IDENTIFIED BY '",
+        password,
+        f"' REQUIRE SSL;\nALTER USER {quoted} IDENTIFIED BY '",
+        password,
+        (
+            f"' REQUIRE SSL;\nCREATE DATABASE IF NOT EXISTS `{user}`;\n"
+            f"GRANT ALL PRIVILEGES ON `{user}`.* TO {quoted};\n"
+        ),
+    ]
 
 
 def script(engine: str, database: str, user: str, sign_in: str) -> str:
@@ -172,12 +211,14 @@ def emit_database_user(
     *,
     text: str | list | None = None,
     token: TokenSignIn | None = None,
+    secret_script: bool = False,
 ) -> Code:
     """In an app's stack: the Job that makes the app's user of the datastore.
     `connection` holds the datastore's host, port, database and admin user
     (Outputs read from app-services). `text`: the cloud's own script, else
     `script`'s; a list where names are Outputs (its pieces, joined when they
-    resolve: names stay data); `token`: the administrator signs in with a
+    resolve: names stay data); `secret_script`: the list holds a password, so
+    the script is a Secret, not a ConfigMap; `token`: the administrator signs in with a
     token, not the admin Secret's password. Returns the Job (the app's
     Deployment waits for it)."""
     prog = ctx.program
@@ -187,10 +228,12 @@ def emit_database_user(
         text = script(engine, store.cloud_name.replace("-", "_"), user, sign_in)
     if isinstance(text, list):
         # The digest reads the script's fixed pieces: an Output is the same
-        # name in every run of one stack.
+        # name, or password, in every run of one stack.
         fixed = "\0".join(piece for piece in text if isinstance(piece, str))
         digest = hashlib.sha256(fixed.encode()).hexdigest()[:10]
         data = Call("pulumi.Output.concat", text)
+        if secret_script:
+            data = Call("pulumi.Output.secret", [data])
     else:
         digest = hashlib.sha256(text.encode()).hexdigest()[:10]
         data = text
@@ -199,9 +242,14 @@ def emit_database_user(
     meta = {"namespace": NAMESPACE, "labels": dict(MANAGED_BY)}
     config = prog.resource(
         ("database_user", store.name, "script"),
-        "kubernetes.core.v1.ConfigMap",
+        "kubernetes.core.v1.Secret" if secret_script else "kubernetes.core.v1.ConfigMap",
         f"{store.name}-user-script",
-        {"metadata": {"name": f"{base}-{digest}"} | meta, "data": {"users.sql": data}},
+        {"metadata": {"name": f"{base}-{digest}"} | meta}
+        | (
+            {"type": "Opaque", "string_data": {"users.sql": data}}
+            if secret_script
+            else {"data": {"users.sql": data}}
+        ),
         line,
         {"provider": provider},
     )
@@ -257,7 +305,9 @@ def emit_database_user(
         {"name": "tmp", "mount_path": "/tmp"},
     ]
     volumes = [
-        {"name": "script", "config_map": {"name": Code(f"{config}.metadata.name")}},
+        {"name": "script", "secret": {"secret_name": Code(f"{config}.metadata.name")}}
+        if secret_script
+        else {"name": "script", "config_map": {"name": Code(f"{config}.metadata.name")}},
         {"name": "tmp", "empty_dir": {}},
     ]
     if token is not None:
