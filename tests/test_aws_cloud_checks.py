@@ -360,10 +360,12 @@ def test_each_app_signs_in_as_its_own_database_user(plan, app) -> None:
         "script": reveal(script.inputs)["metadata"]["name"]
     }
     env = {e["name"]: e for e in container["env"]}
-    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "orders-admin",
-        "key": "password",
-    }
+    # The admin password is a file of the admin Secret, never a variable of the spec.
+    assert "PGPASSWORD" not in env
+    (admin,) = [v["secret"] for v in spec["volumes"] if "secret" in v]
+    assert admin["secretName"] == "orders-admin"
+    assert admin["items"] == [{"key": "password", "path": "password"}]
+    assert 'PGPASSWORD="$(cat /admin/password)"' in container["command"][-1]
     assert env["PGHOST"]["value"] == db.outputs["address"]
     context = container["securityContext"]
     assert context["runAsNonRoot"] and context["readOnlyRootFilesystem"]

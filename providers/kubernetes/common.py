@@ -27,6 +27,30 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "crosswalk", ENVIRONMENT_LABEL: Co
 NAME_LABEL = "app.kubernetes.io/name"
 
 
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+
+# On every node of a pool, in every cloud: apps select a pool's nodes by it.
+NODE_POOL_LABEL = "crosswalk/node-pool"
+
+
+# Each cloud's default StorageClass, made by its cluster layer (encrypted,
+# kept on release): apps' persistent volumes claim it by name.
+STORAGE_CLASSES = {"aws": "encrypted-gp3", "gcp": "encrypted-pd-balanced", "azure": "encrypted-ssd"}
+
+
+# AKS taints spot pools itself; pods placed on one tolerate it.
+AZURE_SPOT_TAINT = ("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
+
+
+def spot_tolerations(platform: Platform, pool) -> list[dict]:
+    """Tolerations for the taints a cloud puts on a spot pool by itself."""
+    if platform.cloud.provider != "azure" or not pool.spot:
+        return []
+    key, value, effect = AZURE_SPOT_TAINT
+    return [{"key": key, "operator": "Equal", "value": value, "effect": effect}]
+
+
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 
 

@@ -97,6 +97,7 @@ database_user_orders = kubernetes.batch.v1.Job(
                 "automount_service_account_token": False,
                 "security_context": {
                     "run_as_non_root": True,
+                    "fs_group": 10001,
                     "seccomp_profile": {
                         "type": "RuntimeDefault",
                     },
@@ -107,10 +108,9 @@ database_user_orders = kubernetes.batch.v1.Job(
                         "image": "postgres:17.2-alpine3.21",
                         "image_pull_policy": "Always",
                         "command": [
-                            "psql",
-                            "--no-psqlrc",
-                            "--file",
-                            "/script/users.sql",
+                            "sh",
+                            "-c",
+                            'PGPASSWORD="$(cat /admin/password)" exec psql --no-psqlrc --file /script/users.sql',
                         ],
                         "env": [
                             {
@@ -133,15 +133,6 @@ database_user_orders = kubernetes.batch.v1.Job(
                                 "name": "PGSSLMODE",
                                 "value": "require",
                             },
-                            {
-                                "name": "PGPASSWORD",
-                                "value_from": {
-                                    "secret_key_ref": {
-                                        "name": "orders-admin",
-                                        "key": "password",
-                                    },
-                                },
-                            },
                         ],
                         "volume_mounts": [
                             {
@@ -152,6 +143,11 @@ database_user_orders = kubernetes.batch.v1.Job(
                             {
                                 "name": "tmp",
                                 "mount_path": "/tmp",
+                            },
+                            {
+                                "name": "admin",
+                                "mount_path": "/admin",
+                                "read_only": True,
                             },
                         ],
                         "resources": {
@@ -191,6 +187,19 @@ database_user_orders = kubernetes.batch.v1.Job(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "admin",
+                        "secret": {
+                            "secret_name": "orders-admin",
+                            "items": [
+                                {
+                                    "key": "password",
+                                    "path": "password",
+                                },
+                            ],
+                            "default_mode": 288,
+                        },
                     },
                 ],
             },
@@ -402,11 +411,6 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                     "name": "admin.env",
                                 },
                             },
-                            {
-                                "secret_ref": {
-                                    "name": "admin.orders",
-                                },
-                            },
                         ],
                         "resources": {
                             "requests": {
@@ -469,6 +473,11 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                 "name": "tmp",
                                 "mount_path": "/tmp",
                             },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/orders",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -476,6 +485,13 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "admin.orders",
+                            "default_mode": 288,
+                        },
                     },
                 ],
                 "topology_spread_constraints": [

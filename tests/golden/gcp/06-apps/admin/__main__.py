@@ -244,11 +244,6 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                     "name": "admin.env",
                                 },
                             },
-                            {
-                                "secret_ref": {
-                                    "name": "admin.orders",
-                                },
-                            },
                         ],
                         "resources": {
                             "requests": {
@@ -311,6 +306,11 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                 "name": "tmp",
                                 "mount_path": "/tmp",
                             },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/orders",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -318,6 +318,13 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "admin.orders",
+                            "default_mode": 288,
+                        },
                     },
                 ],
                 "topology_spread_constraints": [
