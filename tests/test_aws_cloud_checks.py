@@ -339,7 +339,12 @@ def test_each_app_signs_in_as_its_own_database_user(plan, app) -> None:
     (connect,) = [s for s in app_policy(plan, app) if s["Action"] == ["rds-db:connect"]]
     assert connect["Resource"] == prefix + user  # this user only, on this instance only
     stack = plan.stack(f"06-apps/{app}")
-    (job,) = [r for r in stack.resources if r.type == "kubernetes:batch/v1:Job"]
+    (job,) = [
+        r
+        for r in stack.resources
+        if r.type == "kubernetes:batch/v1:Job"
+        and reveal(r.inputs)["metadata"]["namespace"] == "database-users"
+    ]
     (script,) = [
         r
         for r in stack.resources

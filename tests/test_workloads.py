@@ -238,6 +238,8 @@ def test_migrations_run_before_the_deployment_and_take_no_traffic(aws) -> None:
     assert job.delete_before_replace
     spec = reveal(job.inputs)["spec"]
     assert spec["backoffLimit"] == 0 and spec["activeDeadlineSeconds"] == 600
+    # `pulumi up` waits for it as long as it may run (and a minute to start).
+    assert job.custom_timeouts == {"create": "660s", "update": "660s"}
     pod = spec["template"]
     (task,) = pod["spec"]["containers"]
     (server,) = reveal(deployment.inputs)["spec"]["template"]["spec"]["containers"]
@@ -314,6 +316,7 @@ def test_a_job_runs_once_per_change_and_serves_nothing(small) -> None:
     spec = reveal(job.inputs)["spec"]
     assert spec["backoffLimit"] == 4 and spec["activeDeadlineSeconds"] == 7200
     assert job.delete_before_replace
+    assert job.custom_timeouts == {"create": "7260s", "update": "7260s"}
     assert spec["template"]["spec"]["containers"][0]["command"] == ["/app/backfill"]
     for type_ in SERVING:
         assert not of(small, stack, type_), type_

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from crosswalk.compiler.codegen import Code
+from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import App, Platform
 from crosswalk.providers.common import moved_from, protect
@@ -369,6 +369,7 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
                 # deleted first, as the new one takes its name).
                 opts
                 | {"depends_on": waits_for, "delete_before_replace": True}
+                | job_timeouts(migration.timeout_seconds)
                 | moved(f".{migration.name}"),
             )
         )
@@ -532,6 +533,7 @@ def _emit_workload(
         # replaces the Job, which runs it again (the old one goes first, as
         # the new one takes its name).
         opts["delete_before_replace"] = True
+        opts |= job_timeouts(app.timeout_seconds)
     elif app.kind == "cronjob":
         spec = {
             "schedule": app.schedule,
@@ -578,6 +580,16 @@ def _emit_workload(
         ctx.line(app.path),
         opts,
     )
+
+
+def job_timeouts(seconds: int) -> dict:
+    """How long `pulumi up` waits for a Job to finish: its own deadline and a
+    minute to start (the provider's default, ten minutes, would fail a longer
+    task that is still running)."""
+    wait = f"{seconds + 60}s"
+    return {
+        "custom_timeouts": Call("pulumi.CustomTimeouts", kwargs={"create": wait, "update": wait})
+    }
 
 
 def _job_spec(app: App, template: dict) -> dict:

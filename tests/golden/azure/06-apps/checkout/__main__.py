@@ -579,6 +579,10 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
             database_user_orders,
         ],
         delete_before_replace=True,
+        custom_timeouts=pulumi.CustomTimeouts(
+            create="660s",
+            update="660s",
+        ),
     ),
 )
 

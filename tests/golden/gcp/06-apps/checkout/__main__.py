@@ -381,6 +381,10 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
             checkout_events_secret,
         ],
         delete_before_replace=True,
+        custom_timeouts=pulumi.CustomTimeouts(
+            create="660s",
+            update="660s",
+        ),
     ),
 )
 
