@@ -372,3 +372,20 @@ def test_cron_schedules_kubernetes_accepts(schedule) -> None:
 )
 def test_cron_schedules_kubernetes_refuses(schedule) -> None:
     assert cron_problem(schedule) is not None
+
+
+def test_meshed_jobs_run_their_proxy_as_a_native_sidecar(aws, azure) -> None:
+    """A plain sidecar outlives the task and keeps its Job running forever; the
+    Azure sample meshes with linkerd, the AWS sample has no mesh."""
+    native = "config.beta.linkerd.io/proxy-enable-native-sidecar"
+    cron = one(azure, "06-apps/nightly-report", "kubernetes:batch/v1:CronJob")
+    assert pod_template(cron)["metadata"]["annotations"][native] == "true"
+    migration = one(
+        azure, "06-apps/checkout", "kubernetes:batch/v1:Job", "payments/checkout.schema"
+    )
+    assert pod_template(migration)["metadata"]["annotations"][native] == "true"
+    # Long-running pods keep the ordinary sidecar; without a mesh there is nothing to add.
+    deployment = one(azure, "06-apps/checkout", "kubernetes:apps/v1:Deployment")
+    assert native not in pod_template(deployment)["metadata"]["annotations"]
+    cron = one(aws, "06-apps/nightly-report", "kubernetes:batch/v1:CronJob")
+    assert list(pod_template(cron)["metadata"]["annotations"]) == ["crosswalk.dev/env-hash"]

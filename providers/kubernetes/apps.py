@@ -22,6 +22,7 @@ from crosswalk.providers.kubernetes.common import (
     app_of,
     cluster_namespace,
     double_cpu,
+    mesh_of,
     namespace_of,
     spot_tolerations,
 )
@@ -314,6 +315,8 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
     pod_annotations = {
         ENV_HASH_ANNOTATION: ctx.setting("envHash", lambda p, env: env_hash(app_of(p, name).env))
     }
+    mesh = mesh_of(platform)
+    job_annotations = pod_annotations | (dict(sorted(mesh.job_annotations.items())) if mesh else {})
 
     # Migrations run as Jobs of their own before the pods roll; their pods
     # carry the app's name (so its NetworkPolicies let them reach its
@@ -357,7 +360,7 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
                         "template": {
                             "metadata": {
                                 "labels": pod_labels | {COMPONENT_LABEL: "migration"},
-                                "annotations": pod_annotations,
+                                "annotations": job_annotations,
                             },
                             "spec": task_spec,
                         },
@@ -375,7 +378,10 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
         )
 
     template = {
-        "metadata": {"labels": pod_labels, "annotations": pod_annotations},
+        "metadata": {
+            "labels": pod_labels,
+            "annotations": pod_annotations if app.serves else job_annotations,
+        },
         "spec": pod_spec,
     }
     workload = _emit_workload(

@@ -470,6 +470,7 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
                 },
                 "annotations": {
                     "crosswalk.dev/env-hash": "77fbc6d720272e8b",
+                    "config.beta.linkerd.io/proxy-enable-native-sidecar": "true",
                 },
             },
             "spec": {

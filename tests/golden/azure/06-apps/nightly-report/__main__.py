@@ -234,6 +234,7 @@ nightly_report_cronjob = kubernetes.batch.v1.CronJob(
                         },
                         "annotations": {
                             "crosswalk.dev/env-hash": "44136fa355b3678a",
+                            "config.beta.linkerd.io/proxy-enable-native-sidecar": "true",
                         },
                     },
                     "spec": {
