@@ -21,6 +21,7 @@ from crosswalk.compiler.model import (
 )
 from crosswalk.compiler.relaxed import check_relaxed_defaults
 from crosswalk.compiler.validate import did_you_mean, fits_type, quoted_list, same_value
+from crosswalk.compiler.workloads import check_workloads
 from crosswalk.providers import kubernetes_version_findings, rules_for
 from crosswalk.schema import load_schema
 
@@ -86,6 +87,7 @@ def check_platform(
     _check_ranges(checker)
     _check_provider(checker)
     _check_state(checker)
+    check_workloads(checker)
     check_relaxed_defaults(checker)
     return checker.found
 

@@ -205,6 +205,8 @@ def build_graph(platform: Platform) -> ResourceGraph:
         b.edge(f"namespace/{app.namespace}", node, app.path + ("namespace",))
         for i, store in enumerate(app.uses):
             b.edge(f"datastore/{store}", node, app.path + ("uses", i))
+        if app.node_pool is not None:
+            b.edge(f"node-pool/{app.node_pool}", node, app.path + ("nodePool",))
         for i, other in enumerate(app.depends_on):
             b.edge(f"app/{other}", node, app.path + ("dependsOn", i))
         if app.ingress is not None:

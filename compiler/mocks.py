@@ -72,10 +72,14 @@ class ResourceRecord:
     # Resource options the engine acts on: the names this resource had before
     # (each a dict of the alias spec's set fields, or {"urn": ...}), `protect`
     # (Pulumi refuses to delete or replace it) and `retain_on_delete` (a destroy
-    # leaves it in the cloud).
+    # leaves it in the cloud), `delete_before_replace` (a replacement deletes
+    # the old resource before it creates the new one, which takes its name),
+    # `custom_timeouts` (how long the engine waits for it: {"create": "660s"}).
     aliases: list[dict[str, Any]] = field(default_factory=list)
     protect: bool = False
     retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
 
 
 # Package of a type token -> the cloud whose provider settings (region...) apply to it.
@@ -308,6 +312,12 @@ def _make_monitor_class() -> type:
                     aliases=_aliases(request),
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    custom_timeouts={
+                        key: value
+                        for key in ("create", "update", "delete")
+                        if (value := getattr(request.customTimeouts, key))
+                    },
                 )
             except MockError:
                 raise

@@ -278,6 +278,30 @@ class Autoscale:
 
 
 @dataclass(frozen=True)
+class Volume:
+    name: str
+    type: str  # persistent | scratch | config
+    mount_path: str
+    size: str | None
+    files: tuple[tuple[str, str], ...]
+    path: tuple
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    command: tuple[str, ...]
+    timeout_seconds: int
+    path: tuple
+
+
+# What each workload kind is: whether it serves (Service, probes, route,
+# autoscaler, disruption budget) and whether it runs to completion (a Job).
+SERVING_KINDS = frozenset({"deployment", "statefulset"})
+JOB_KINDS = frozenset({"cronjob", "job"})
+
+
+@dataclass(frozen=True)
 class App:
     name: str
     namespace: str
@@ -297,10 +321,24 @@ class App:
     depends_on: tuple[str, ...]
     path: tuple
     renamed_from: tuple[str, ...] = ()  # earlier names, oldest first
+    kind: str = "deployment"  # deployment | statefulset | cronjob | job
+    schedule: str | None = None  # cronjob
+    concurrency_policy: str = "Forbid"  # cronjob
+    history: tuple[int, int] = (3, 1)  # cronjob: successful, failed runs kept
+    retries: int = 2  # job, cronjob: backoffLimit
+    timeout_seconds: int = 3600  # job, cronjob: activeDeadlineSeconds
+    migrations: tuple[Migration, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    node_pool: str | None = None
 
     @property
     def cloud_name(self) -> str:
         return cloud_name(self)
+
+    @property
+    def serves(self) -> bool:
+        """Whether the app's pods serve traffic: a Service, probes, a route."""
+        return self.kind in SERVING_KINDS
 
 
 @dataclass(frozen=True)
@@ -579,6 +617,33 @@ def _build_app(a: dict, index: int) -> App:
         depends_on=tuple(a.get("dependsOn", [])),
         path=("apps", index),
         renamed_from=earlier_names(a.get("renamedFrom")),
+        kind=a["kind"],
+        schedule=a.get("schedule"),
+        concurrency_policy=a.get("concurrencyPolicy", "Forbid"),
+        history=(a["history"]["successful"], a["history"]["failed"]) if "history" in a else (3, 1),
+        retries=a.get("retries", 2),
+        timeout_seconds=a.get("timeoutSeconds", 3600),
+        migrations=tuple(
+            Migration(
+                m["name"],
+                tuple(m["command"]),
+                m["timeoutSeconds"],
+                ("apps", index, "migrations", i),
+            )
+            for i, m in enumerate(a.get("migrations", []))
+        ),
+        volumes=tuple(
+            Volume(
+                v["name"],
+                v["type"],
+                v["mountPath"],
+                v.get("size"),
+                _pairs(v.get("files")),
+                ("apps", index, "volumes", i),
+            )
+            for i, v in enumerate(a.get("volumes", []))
+        ),
+        node_pool=a.get("nodePool"),
     )
 
 

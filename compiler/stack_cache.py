@@ -17,7 +17,7 @@ from pathlib import Path
 from crosswalk.compiler.graph import LAYER_DIRS
 
 CACHE_FILE = "crosswalk.cache.json"
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 
 
 class StackCache:

@@ -389,6 +389,30 @@ def platforms(draw, cloud: str) -> dict:
                     | value(node("apps[].image"))
                 ),
             }
+            kind = draw(
+                st.sampled_from(["deployment", "deployment", "statefulset", "cronjob", "job"])
+            )
+            serves = kind in ("deployment", "statefulset")
+            if kind != "deployment":
+                item["kind"] = kind
+            if kind == "cronjob":
+                item["schedule"] = draw(
+                    st.sampled_from(["0 3 * * *", "*/15 * * * MON-FRI", "@hourly"])
+                )
+            if draw(st.integers(0, 3)) == 0:
+                item["nodePool"] = draw(st.sampled_from(pools))
+            if draw(st.integers(0, 3)) == 0:
+                volume = draw(
+                    st.sampled_from(
+                        ["scratch", "config"] + ["persistent"] * (kind == "statefulset")
+                    )
+                )
+                item["volumes"] = [
+                    {"name": "data", "type": volume, "mountPath": "/data"}
+                    | ({"size": "1Gi"} if volume != "config" else {"files": {"a.conf": "x"}})
+                ]
+            if serves and draw(st.integers(0, 3)) == 0:
+                item["migrations"] = [{"name": "schema", "command": ["/migrate"]}]
             if draw(st.booleans()):
                 item["env"] = draw(
                     st.dictionaries(
@@ -401,14 +425,16 @@ def platforms(draw, cloud: str) -> dict:
                 item["uses"] = draw(some_of(stores))
             if index and draw(st.booleans()):
                 item["dependsOn"] = draw(some_of(apps[:index]))
-            if "ingress" in services and draw(st.booleans()):
+            if serves and "ingress" in services and draw(st.booleans()):
                 item["ingress"] = {"host": f"{app}.{zone}"} if "dns" in services else {}
-            if draw(st.booleans()):
+            if serves and draw(st.booleans()):
                 autoscale = {"max": draw(st.integers(2, 20))}
                 if draw(st.booleans()):
                     autoscale["min"] = draw(st.integers(1, autoscale["max"]))
                 item["autoscale"] = autoscale
             for key in ("replicas", "port", "resources", "command", "args", "health"):
+                if key in ("replicas", "port", "health") and not serves:
+                    continue
                 if draw(st.integers(0, 3)) == 0:
                     item[key] = draw(value(node(f"apps[].{key}")))
             data["apps"].append(item)

@@ -408,7 +408,7 @@ def test_a_key_service_is_written_into_every_stack_file(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert not compile_file(source, out).report.errors
     files = list(out.rglob("Pulumi.*.yaml"))
-    assert len(files) == 18
+    assert len(files) == 22  # 11 stacks, dev and prod
     for path in files:
         text = path.read_text()
         assert yaml.safe_load(text)["secretsprovider"] == KMS, path

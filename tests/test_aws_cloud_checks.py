@@ -340,7 +340,12 @@ def test_each_app_signs_in_as_its_own_database_user(plan, app) -> None:
     (connect,) = [s for s in app_policy(plan, app) if s["Action"] == ["rds-db:connect"]]
     assert connect["Resource"] == prefix + user  # this user only, on this instance only
     stack = plan.stack(f"06-apps/{app}")
-    (job,) = [r for r in stack.resources if r.type == "kubernetes:batch/v1:Job"]
+    (job,) = [
+        r
+        for r in stack.resources
+        if r.type == "kubernetes:batch/v1:Job"
+        and reveal(r.inputs)["metadata"]["namespace"] == "database-users"
+    ]
     (script,) = [
         r
         for r in stack.resources
@@ -361,10 +366,12 @@ def test_each_app_signs_in_as_its_own_database_user(plan, app) -> None:
         "script": reveal(script.inputs)["metadata"]["name"]
     }
     env = {e["name"]: e for e in container["env"]}
-    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "orders-admin",
-        "key": "password",
-    }
+    # The admin password is a file of the admin Secret, never a variable of the spec.
+    assert "PGPASSWORD" not in env
+    (admin,) = [v["secret"] for v in spec["volumes"] if "secret" in v]
+    assert admin["secretName"] == "orders-admin"
+    assert admin["items"] == [{"key": "password", "path": "password"}]
+    assert 'PGPASSWORD="$(cat /admin/password)"' in container["command"][-1]
     assert env["PGHOST"]["value"] == db.outputs["address"]
     context = container["securityContext"]
     assert context["runAsNonRoot"] and context["readOnlyRootFilesystem"]

@@ -375,8 +375,8 @@ class TestGraph:
             sample("aws")
             .read_text()
             .replace(
-                "    uses: [orders, events]\n    ingress: {host: checkout.example.com, path: /api}",
-                "    uses: [orders, events]\n    dependsOn: [admin]\n    ingress: {host: checkout.example.com, path: /api}",
+                "    ingress: {host: checkout.example.com, path: /api}",
+                "    dependsOn: [admin]\n    ingress: {host: checkout.example.com, path: /api}",
             )
         )
         source = tmp_path / "platform.yaml"
@@ -451,7 +451,9 @@ class TestStackCache:
             "04-cluster-services",
             "05-app-services",
             "06-apps/checkout",
+            "06-apps/nightly-report",
             "06-apps/order-worker",
+            "06-apps/search",
             "06-apps/storefront",
         }
 

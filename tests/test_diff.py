@@ -66,6 +66,8 @@ def renamed_datastore(text: str, *, keep: bool) -> str:
 
 
 def test_an_image_bump_is_one_deployment_update_and_nothing_else() -> None:
+    """And the app's migration Job is replaced, which is what runs it again
+    with the new image before the pods roll."""
     text = sample("aws")
     result = diff(text, text.replace("checkout:2.0.1", "checkout:2.0.2"), env=None)
     assert result.exit_code == 1
@@ -78,12 +80,19 @@ def test_an_image_bump_is_one_deployment_update_and_nothing_else() -> None:
                 "status": "changed",
                 "resources": [
                     {
+                        "type": "kubernetes:batch/v1:Job",
+                        "name": "payments/checkout.schema",
+                        "change": "replace",
+                        "destructive": False,
+                        "paths": ["spec.template.spec.containers[0].image"],
+                    },
+                    {
                         "type": "kubernetes:apps/v1:Deployment",
                         "name": "payments/checkout",
                         "change": "update",
                         "destructive": False,
                         "paths": ["spec.template.spec.containers[0].image"],
-                    }
+                    },
                 ],
             }
         ], "the apps that depend on checkout read none of its outputs: not affected"
@@ -258,7 +267,8 @@ def test_a_stack_is_affected_only_when_an_output_it_reads_changes() -> None:
     assert statuses["03-cluster"] == statuses["04-cluster-services"] == "changed"
     readers = {d for d, status in statuses.items() if status == "affected"}
     assert readers == {"05-app-services"} | {
-        f"06-apps/{a}" for a in ("storefront", "checkout", "order-worker", "admin")
+        f"06-apps/{a}"
+        for a in ("storefront", "checkout", "order-worker", "admin", "nightly-report", "search")
     }
     affected = next(s for s in result.environments[0].stacks if s.dir == "06-apps/admin")
     assert affected.reads_changed == ["03-cluster.kubeconfig"]

@@ -725,6 +725,7 @@ def test_apps_use_workload_identity_only_where_they_call_google(sample_plan: Pla
         "serviceAccount:acme-platform-prod.svc.id.goog[external-dns/external-dns]",
         "serviceAccount:acme-platform-prod.svc.id.goog[internal/admin]",
         "serviceAccount:acme-platform-prod.svc.id.goog[payments/checkout]",
+        "serviceAccount:acme-platform-prod.svc.id.goog[payments/nightly-report]",
         "serviceAccount:acme-platform-prod.svc.id.goog[payments/order-worker]",
     ]
     (checkout_orders,) = [
@@ -891,6 +892,11 @@ def in_cluster_objects(plan: PlanResult) -> dict[tuple[str, str], dict]:
                 inputs.pop("stringData")  # each cloud's connection values
             if record.name.endswith(".egress"):
                 inputs["spec"].pop("egress")
+            # Claims name the cloud's default StorageClass.
+            spec = inputs.get("spec", {})
+            for claim in [spec, *spec.get("volumeClaimTemplates", [])]:
+                if record.type.endswith((":PersistentVolumeClaim", ":StatefulSet")):
+                    claim.get("spec", claim).pop("storageClassName", None)
             objects[(record.type, record.name)] = inputs
     return objects
 

@@ -48,6 +48,11 @@ def hostile_platform() -> dict:
     storefront["health"] = {"path": HOSTILE_PATHS[0]}
     storefront["ingress"]["path"] = HOSTILE_PATHS[1]
     data["identity"]["teams"][0]["members"] = HOSTILE[:4]
+    # A config volume's files and a migration's command.
+    (search,) = [a for a in data["apps"] if a["name"] == "search"]
+    search["volumes"][1]["files"] = {f"file-{i}.txt": text for i, text in enumerate(HOSTILE)}
+    (checkout,) = [a for a in data["apps"] if a["name"] == "checkout"]
+    checkout["migrations"][0]["command"] = HOSTILE[7:]
     return data
 
 
@@ -90,6 +95,11 @@ def test_hostile_strings_round_trip_exactly(tmp_path: Path) -> None:
     )
     matches = route.inputs["spec"]["rules"][0]["matches"]
     assert matches[0]["path"]["value"] == HOSTILE_PATHS[1]
+
+    files = resource(plan, "06-apps/search", "kubernetes:core/v1:ConfigMap", "search.settings")
+    assert files.inputs["data"] == {f"file-{i}.txt": text for i, text in enumerate(HOSTILE)}
+    migration = resource(plan, "06-apps/checkout", "kubernetes:batch/v1:Job", "checkout.schema")
+    assert migration.inputs["spec"]["template"]["spec"]["containers"][0]["command"] == HOSTILE[7:]
 
     role = resource(plan, "01-identity", "aws:iam/role:Role", "team-platform")
     trust = json.loads(role.inputs["assumeRolePolicy"])

@@ -504,12 +504,21 @@ def test_deployment_has_the_secure_defaults(runs) -> None:
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/ready", "port": 9090, "scheme": "HTTP"}
     assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
-    assert container["envFrom"] == [
-        {"configMapRef": {"name": "checkout.env"}},
-        {"secretRef": {"name": "checkout.orders"}},
+    # The datastore's connection Secret is files, never environment variables.
+    assert container["envFrom"] == [{"configMapRef": {"name": "checkout.env"}}]
+    assert "env" not in container
+    assert container["volumeMounts"] == [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {
+            "name": "datastore-0",
+            "mountPath": "/var/run/secrets/crosswalk/datastores/orders",
+            "readOnly": True,
+        },
     ]
-    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
-    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {}}]
+    assert pod["volumes"] == [
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "datastore-0", "secret": {"secretName": "checkout.orders", "defaultMode": 0o440}},
+    ]
     assert pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
     # It waits for what it mounts, through the explicit provider.
     needs = record(app, "Deployment", "payments/checkout").dependencies

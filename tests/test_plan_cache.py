@@ -29,7 +29,14 @@ LAYERS = [
     "04-cluster-services",
     "05-app-services",
 ]
-APPS = ["06-apps/admin", "06-apps/checkout", "06-apps/order-worker", "06-apps/storefront"]
+APPS = [
+    "06-apps/admin",
+    "06-apps/checkout",
+    "06-apps/nightly-report",
+    "06-apps/order-worker",
+    "06-apps/search",
+    "06-apps/storefront",
+]
 
 
 class Counting:

@@ -195,7 +195,7 @@ def emit_cluster(ctx: StackContext) -> None:
     k8s.emit_default_storage_class(
         ctx,
         k8s_provider,
-        "encrypted-gp3",
+        k8s.STORAGE_CLASSES["aws"],
         "ebs.csi.aws.com",
         {"type": "gp3", "encrypted": "true"},
         line,
@@ -326,7 +326,7 @@ def _node_group(ctx: StackContext, provider: Code, cluster: Code, vpc_cni: Code,
             },
             # The cluster autoscaler owns the desired size once the group exists.
             "ignore_scaling_changes": True,
-            "labels": dict(pool.labels) | {"crosswalk/node-pool": pool.cloud_name},
+            "labels": dict(pool.labels) | {k8s.NODE_POOL_LABEL: pool.cloud_name},
             "taints": [
                 {"key": t.key, "value": t.value or None, "effect": TAINT_EFFECTS[t.effect]}
                 for t in pool.taints

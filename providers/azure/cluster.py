@@ -372,10 +372,10 @@ def emit_cluster(az: AzureProgram) -> None:
     prog.resource(
         "default_storage_class",
         "kubernetes.storage.v1.StorageClass",
-        "encrypted-ssd",
+        k8s.STORAGE_CLASSES["azure"],
         {
             "metadata": {
-                "name": "encrypted-ssd",
+                "name": k8s.STORAGE_CLASSES["azure"],
                 "labels": k8s.MANAGED_BY,
                 "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
             },
@@ -407,7 +407,7 @@ def _pool_args(az: AzureProgram, pool, node_subnet) -> dict:
     zones = [str(z) for z in range(1, p.network.zones + 1)] if p.network.zones > 1 else None
     taints = [_taint(t) for t in pool.taints]
     if pool.spot:
-        taints.append("kubernetes.azure.com/scalesetpriority=spot:NoSchedule")
+        taints.append("{}={}:{}".format(*k8s.AZURE_SPOT_TAINT))
     args = {
         "mode": "System" if system else "User",
         "vm_size": ctx.setting(f"{key}.vmSize", lambda q, env: vm_size(q.node_pool(name))),
@@ -446,7 +446,7 @@ def _pool_args(az: AzureProgram, pool, node_subnet) -> dict:
             "spot_max_price": -1,  # up to the on-demand price
         }
     args |= {
-        "node_labels": dict(pool.labels) | {"crosswalk/node-pool": pool.cloud_name},
+        "node_labels": dict(pool.labels) | {k8s.NODE_POOL_LABEL: pool.cloud_name},
         "node_taints": taints or None,
         "upgrade_settings": {"max_surge": "33%"} if not pool.spot else None,
         "tags": az.tags,

@@ -181,7 +181,7 @@ def emit_cluster(ctx: StackContext) -> None:
     k8s.emit_default_storage_class(
         ctx,
         k8s_provider,
-        "encrypted-pd-balanced",
+        k8s.STORAGE_CLASSES["gcp"],
         "pd.csi.storage.gke.io",
         {"type": "pd-balanced"},
         line,
@@ -219,7 +219,7 @@ def _node_pool(ctx: StackContext, provider, apis, cluster, pool, node_account, s
             "image_type": "COS_CONTAINERD",
             "service_account": node_account,
             "oauth_scopes": [CLOUD_PLATFORM_SCOPE],
-            "labels": dict(pool.labels) | {"crosswalk/node-pool": pool.cloud_name},
+            "labels": dict(pool.labels) | {k8s.NODE_POOL_LABEL: pool.cloud_name},
             "taints": [
                 {"key": t.key, "value": t.value, "effect": TAINT_EFFECTS[t.effect]}
                 for t in pool.taints

@@ -31,10 +31,13 @@ from __future__ import annotations
 from crosswalk.providers.kubernetes.apps import ENV_HASH_ANNOTATION, emit_app, env_hash
 from crosswalk.providers.kubernetes.common import (
     ACCESS_CLUSTER_ROLES,
+    AZURE_SPOT_TAINT,
     ENVIRONMENT_LABEL,
     INGRESS_NAMESPACES,
     K8S_IMPORT,
     MANAGED_BY,
+    NODE_POOL_LABEL,
+    STORAGE_CLASSES,
     AppCloudParts,
     app_host,
     certificates_email,
@@ -51,11 +54,14 @@ from crosswalk.providers.kubernetes.namespaces import emit_namespace, emit_route
 
 __all__ = [
     "ACCESS_CLUSTER_ROLES",
+    "AZURE_SPOT_TAINT",
     "ENVIRONMENT_LABEL",
     "ENV_HASH_ANNOTATION",
     "INGRESS_NAMESPACES",
     "K8S_IMPORT",
     "MANAGED_BY",
+    "NODE_POOL_LABEL",
+    "STORAGE_CLASSES",
     "AppCloudParts",
     "app_host",
     "certificates_email",

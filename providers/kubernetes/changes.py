@@ -18,6 +18,13 @@ EVERY_OBJECT = ("metadata.name", "metadata.namespace")
 REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": (),
     "kubernetes:apps/v1:Deployment": ("spec.selector",),
+    "kubernetes:apps/v1:StatefulSet": (
+        "spec.selector",
+        "spec.serviceName",
+        "spec.volumeClaimTemplates",
+        "spec.podManagementPolicy",
+    ),
+    "kubernetes:batch/v1:CronJob": (),
     # A Job's pod template cannot change: a new script is a new Job (its name
     # carries the script's digest).
     "kubernetes:batch/v1:Job": ("spec.template", "spec.selector"),

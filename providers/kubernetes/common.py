@@ -27,6 +27,30 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "crosswalk", ENVIRONMENT_LABEL: Co
 NAME_LABEL = "app.kubernetes.io/name"
 
 
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+
+# On every node of a pool, in every cloud: apps select a pool's nodes by it.
+NODE_POOL_LABEL = "crosswalk/node-pool"
+
+
+# Each cloud's default StorageClass, made by its cluster layer (encrypted,
+# kept on release): apps' persistent volumes claim it by name.
+STORAGE_CLASSES = {"aws": "encrypted-gp3", "gcp": "encrypted-pd-balanced", "azure": "encrypted-ssd"}
+
+
+# AKS taints spot pools itself; pods placed on one tolerate it.
+AZURE_SPOT_TAINT = ("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
+
+
+def spot_tolerations(platform: Platform, pool) -> list[dict]:
+    """Tolerations for the taints a cloud puts on a spot pool by itself."""
+    if platform.cloud.provider != "azure" or not pool.spot:
+        return []
+    key, value, effect = AZURE_SPOT_TAINT
+    return [{"key": key, "operator": "Equal", "value": value, "effect": effect}]
+
+
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 
 
@@ -68,13 +92,26 @@ class Mesh:
     control_ports: tuple[int, ...]  # proxies reach the control plane here
     proxy_ports: tuple[int, ...]  # meshed traffic into a pod, beside the app's port
     metrics_ports: tuple[int, ...]  # Prometheus scrapes the proxies here
+    # On the pods of Jobs: the proxy runs as a native sidecar (Kubernetes
+    # 1.29+), which stops when the task does; a plain sidecar would keep the
+    # pod, so the Job, running forever.
+    job_annotations: dict = field(default_factory=dict)
 
 
 MESHES = {
     # Sidecars with the istio CNI (no privileged init container, so pods stay
     # Pod Security restricted); istiod serves xDS and certificates on 15012.
     # Strict mutual TLS is a PeerAuthentication per app namespace (charts.py).
-    "istio": Mesh("istio-system", {"istio-injection": "enabled"}, {}, {}, (15012,), (), (15020,)),
+    "istio": Mesh(
+        "istio-system",
+        {"istio-injection": "enabled"},
+        {},
+        {},
+        (15012,),
+        (),
+        (15020,),
+        {"sidecar.istio.io/nativeSidecar": "true"},
+    ),
     # The proxy injector meshes annotated namespaces; proxies reach the
     # identity (8080), destination (8086) and policy (8090) controllers, take
     # meshed traffic on 4143 and serve metrics on 4191.
@@ -86,6 +123,7 @@ MESHES = {
         (8080, 8086, 8090),
         (4143,),
         (4191,),
+        {"config.beta.linkerd.io/proxy-enable-native-sidecar": "true"},
     ),
 }
 

@@ -253,10 +253,11 @@ def emit_database_user(
         line,
         {"provider": provider},
     )
-    password = {
-        "name": "PGPASSWORD" if engine == "postgres" else "MYSQL_PWD",
-        "value_from": {"secret_key_ref": {"name": admin_secret_name(store), "key": "password"}},
-    }
+    # The admin password reaches the client as a file of the admin Secret (read
+    # into the client's environment by the shell), never as an environment
+    # variable of the pod's spec.
+    password_file = "/token/password" if token is not None else "/admin/password"
+    password_variable = "PGPASSWORD" if engine == "postgres" else "MYSQL_PWD"
     if engine == "postgres":
         env = [
             {"name": "PGHOST", "value": connection["host"]},
@@ -264,33 +265,32 @@ def emit_database_user(
             {"name": "PGDATABASE", "value": connection["database"]},
             {"name": "PGUSER", "value": connection["username"]},
             {"name": "PGSSLMODE", "value": "require"},
-            password,
         ]
-        command = ["psql", "--no-psqlrc", "--file", "/script/users.sql"]
-        if token is not None:
-            env.remove(password)
-            command = [
-                "sh",
-                "-c",
-                'PGPASSWORD="$(cat /token/password)" exec psql --no-psqlrc --file /script/users.sql',
-            ]
+        command = [
+            "sh",
+            "-c",
+            (
+                f'{password_variable}="$(cat {password_file})" '
+                "exec psql --no-psqlrc --file /script/users.sql"
+            ),
+        ]
     else:
         env = [
             {"name": "DB_HOST", "value": connection["host"]},
             {"name": "DB_PORT", "value": connection["port"]},
             {"name": "DB_USER", "value": connection["username"]},
-            password,
         ]
         # A token is sent as the password itself (the cleartext plugin), over TLS only.
         cleartext = "--enable-cleartext-plugin " if token is not None else ""
-        client = (
-            'exec mysql --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" '
-            f"{cleartext}--ssl-mode=REQUIRED < /script/users.sql"
-        )
-        if token is not None:
-            env.remove(password)
-            client = 'MYSQL_PWD="$(cat /token/password)" ' + client
-        command = ["sh", "-c", client]
+        command = [
+            "sh",
+            "-c",
+            (
+                f'{password_variable}="$(cat {password_file})" '
+                'exec mysql --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" '
+                f"{cleartext}--ssl-mode=REQUIRED < /script/users.sql"
+            ),
+        ]
     security_context = {
         "allow_privilege_escalation": False,
         "read_only_root_filesystem": True,
@@ -310,6 +310,18 @@ def emit_database_user(
         else {"name": "script", "config_map": {"name": Code(f"{config}.metadata.name")}},
         {"name": "tmp", "empty_dir": {}},
     ]
+    if token is None:
+        mounts.append({"name": "admin", "mount_path": "/admin", "read_only": True})
+        volumes.append(
+            {
+                "name": "admin",
+                "secret": {
+                    "secret_name": admin_secret_name(store),
+                    "items": [{"key": "password", "path": "password"}],
+                    "default_mode": 0o440,
+                },
+            }
+        )
     if token is not None:
         mounts.append({"name": "token", "mount_path": "/token", "read_only": True})
         volumes.append({"name": "token", "empty_dir": {"medium": "Memory", "size_limit": "1Mi"}})
@@ -331,6 +343,8 @@ def emit_database_user(
         "automount_service_account_token": False,
         "security_context": {
             "run_as_non_root": True,
+            # The admin Secret's file is readable by this group only.
+            "fs_group": RUN_AS,
             "seccomp_profile": {"type": "RuntimeDefault"},
         },
         "containers": [container],

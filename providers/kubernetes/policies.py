@@ -76,7 +76,7 @@ def emit_app_policies(
             opts | moved(f".from-{suffix}"),
         )
 
-    if own and platform.services.monitoring:
+    if own and platform.services.monitoring and app.serves:
         # Prometheus (kube-prometheus-stack) scrapes the app's port and its proxy's metrics.
         allow_from_namespace(
             "monitoring",
@@ -129,8 +129,8 @@ def emit_app_policies(
 
     for index, other in enumerate(app.depends_on):
         target = app_of(platform, other)
-        if target.namespace == namespace:
-            continue  # allow-same-namespace covers it
+        if target.namespace == namespace or not target.serves:
+            continue  # allow-same-namespace covers it; a job or cronjob takes no traffic
         peer_line = ctx.line(app.path + ("dependsOn", index))
         target_namespace = namespace_of(platform, target.namespace)
         if own:

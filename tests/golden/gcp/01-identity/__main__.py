@@ -20,6 +20,9 @@ names_role_deploy_apps_pubsub_grants = config.require(
 names_role_deploy_apps_sql_users = config.require("names.role.deploy-apps.sql-users")
 names_serviceaccount_app_admin = config.require("names.serviceAccount.app-admin")
 names_serviceaccount_app_checkout = config.require("names.serviceAccount.app-checkout")
+names_serviceaccount_app_nigh_ba1bc6 = config.require(
+    "names.serviceAccount.app-nightly-report",
+)
 names_serviceaccount_app_orde_88ec3c = config.require(
     "names.serviceAccount.app-order-worker",
 )
@@ -354,6 +357,30 @@ app_admin_workload_identity = gcp.serviceaccount.IAMMember(
     service_account_id=app_admin_account.name,
     role="roles/iam.workloadIdentityUser",
     member="serviceAccount:acme-platform-prod.svc.id.goog[internal/admin]",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.nightly-report.uses
+app_nightly_report_account = gcp.serviceaccount.Account(
+    "acme-app-nightly-report",
+    account_id=names_serviceaccount_app_nigh_ba1bc6,
+    display_name="payments/nightly-report of platform acme",
+    description="Workload identity of Kubernetes service account payments/nightly-report",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.nightly-report.uses
+app_nightly_report_workload_identity = gcp.serviceaccount.IAMMember(
+    "acme-app-nightly-report-workload-identity",
+    service_account_id=app_nightly_report_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member="serviceAccount:acme-platform-prod.svc.id.goog[payments/nightly-report]",
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
@@ -900,6 +927,7 @@ ci_deploy_platform_state_key = gcp.kms.CryptoKeyIAMMember(
 
 pulumi.export("app_admin_service_account", app_admin_account.email)
 pulumi.export("app_checkout_service_account", app_checkout_account.email)
+pulumi.export("app_nightly-report_service_account", app_nightly_report_account.email)
 pulumi.export("app_order-worker_service_account", app_order_worker_account.email)
 pulumi.export("cert_manager_service_account", cert_manager_account.email)
 pulumi.export("db_admin_orders_service_account", db_admin_orders_account.email)

@@ -101,6 +101,7 @@ database_user_orders = kubernetes.batch.v1.Job(
                 "automount_service_account_token": False,
                 "security_context": {
                     "run_as_non_root": True,
+                    "fs_group": 10001,
                     "seccomp_profile": {
                         "type": "RuntimeDefault",
                     },
@@ -111,10 +112,9 @@ database_user_orders = kubernetes.batch.v1.Job(
                         "image": "postgres:17.2-alpine3.21",
                         "image_pull_policy": "Always",
                         "command": [
-                            "psql",
-                            "--no-psqlrc",
-                            "--file",
-                            "/script/users.sql",
+                            "sh",
+                            "-c",
+                            'PGPASSWORD="$(cat /admin/password)" exec psql --no-psqlrc --file /script/users.sql',
                         ],
                         "env": [
                             {
@@ -137,15 +137,6 @@ database_user_orders = kubernetes.batch.v1.Job(
                                 "name": "PGSSLMODE",
                                 "value": "require",
                             },
-                            {
-                                "name": "PGPASSWORD",
-                                "value_from": {
-                                    "secret_key_ref": {
-                                        "name": "orders-admin",
-                                        "key": "password",
-                                    },
-                                },
-                            },
                         ],
                         "volume_mounts": [
                             {
@@ -156,6 +147,11 @@ database_user_orders = kubernetes.batch.v1.Job(
                             {
                                 "name": "tmp",
                                 "mount_path": "/tmp",
+                            },
+                            {
+                                "name": "admin",
+                                "mount_path": "/admin",
+                                "read_only": True,
                             },
                         ],
                         "resources": {
@@ -195,6 +191,19 @@ database_user_orders = kubernetes.batch.v1.Job(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "admin",
+                        "secret": {
+                            "secret_name": "orders-admin",
+                            "items": [
+                                {
+                                    "key": "password",
+                                    "path": "password",
+                                },
+                            ],
+                            "default_mode": 288,
+                        },
                     },
                 ],
             },
@@ -407,11 +416,6 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                     "name": "admin.env",
                                 },
                             },
-                            {
-                                "secret_ref": {
-                                    "name": "admin.orders",
-                                },
-                            },
                         ],
                         "resources": {
                             "requests": {
@@ -474,6 +478,11 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                 "name": "tmp",
                                 "mount_path": "/tmp",
                             },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/orders",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -481,6 +490,13 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "admin.orders",
+                            "default_mode": 288,
+                        },
                     },
                 ],
                 "topology_spread_constraints": [

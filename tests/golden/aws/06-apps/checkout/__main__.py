@@ -106,6 +106,7 @@ database_user_orders = kubernetes.batch.v1.Job(
                 "automount_service_account_token": False,
                 "security_context": {
                     "run_as_non_root": True,
+                    "fs_group": 10001,
                     "seccomp_profile": {
                         "type": "RuntimeDefault",
                     },
@@ -116,10 +117,9 @@ database_user_orders = kubernetes.batch.v1.Job(
                         "image": "postgres:17.2-alpine3.21",
                         "image_pull_policy": "Always",
                         "command": [
-                            "psql",
-                            "--no-psqlrc",
-                            "--file",
-                            "/script/users.sql",
+                            "sh",
+                            "-c",
+                            'PGPASSWORD="$(cat /admin/password)" exec psql --no-psqlrc --file /script/users.sql',
                         ],
                         "env": [
                             {
@@ -142,15 +142,6 @@ database_user_orders = kubernetes.batch.v1.Job(
                                 "name": "PGSSLMODE",
                                 "value": "require",
                             },
-                            {
-                                "name": "PGPASSWORD",
-                                "value_from": {
-                                    "secret_key_ref": {
-                                        "name": "orders-admin",
-                                        "key": "password",
-                                    },
-                                },
-                            },
                         ],
                         "volume_mounts": [
                             {
@@ -161,6 +152,11 @@ database_user_orders = kubernetes.batch.v1.Job(
                             {
                                 "name": "tmp",
                                 "mount_path": "/tmp",
+                            },
+                            {
+                                "name": "admin",
+                                "mount_path": "/admin",
+                                "read_only": True,
                             },
                         ],
                         "resources": {
@@ -200,6 +196,19 @@ database_user_orders = kubernetes.batch.v1.Job(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "admin",
+                        "secret": {
+                            "secret_name": "orders-admin",
+                            "items": [
+                                {
+                                    "key": "password",
+                                    "path": "password",
+                                },
+                            ],
+                            "default_mode": 288,
+                        },
                     },
                 ],
             },
@@ -389,6 +398,149 @@ checkout_events_secret = kubernetes.core.v1.Secret(
     ),
 )
 
+# apps.checkout.migrations.schema
+checkout_schema_migration = kubernetes.batch.v1.Job(
+    "payments/checkout.schema",
+    metadata={
+        "name": "checkout.schema",
+        "namespace": "payments",
+        "labels": {
+            "app.kubernetes.io/name": "checkout",
+            "app.kubernetes.io/part-of": "acme",
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    spec={
+        "backoff_limit": 0,
+        "active_deadline_seconds": 600,
+        "template": {
+            "metadata": {
+                "labels": {
+                    "app.kubernetes.io/name": "checkout",
+                    "app.kubernetes.io/part-of": "acme",
+                    "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
+                    "app.kubernetes.io/component": "migration",
+                },
+                "annotations": {
+                    "crosswalk.dev/env-hash": "c44708439c4d67d8",
+                },
+            },
+            "spec": {
+                "service_account_name": "checkout",
+                "automount_service_account_token": False,
+                "enable_service_links": False,
+                "security_context": {
+                    "run_as_non_root": True,
+                    "run_as_user": 65532,
+                    "run_as_group": 65532,
+                    "fs_group": 65532,
+                    "seccomp_profile": {
+                        "type": "RuntimeDefault",
+                    },
+                },
+                "containers": [
+                    {
+                        "name": "schema",
+                        "image": "ghcr.io/acme/checkout:2.0.1",
+                        "image_pull_policy": "Always",
+                        "env_from": [
+                            {
+                                "config_map_ref": {
+                                    "name": "checkout.env",
+                                },
+                            },
+                        ],
+                        "resources": {
+                            "requests": {
+                                "cpu": "500m",
+                                "memory": "512Mi",
+                            },
+                            "limits": {
+                                "cpu": "1",
+                                "memory": "512Mi",
+                            },
+                        },
+                        "security_context": {
+                            "allow_privilege_escalation": False,
+                            "read_only_root_filesystem": True,
+                            "privileged": False,
+                            "run_as_non_root": True,
+                            "run_as_user": 65532,
+                            "run_as_group": 65532,
+                            "capabilities": {
+                                "drop": [
+                                    "ALL",
+                                ],
+                            },
+                            "seccomp_profile": {
+                                "type": "RuntimeDefault",
+                            },
+                        },
+                        "volume_mounts": [
+                            {
+                                "name": "tmp",
+                                "mount_path": "/tmp",
+                            },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/orders",
+                                "read_only": True,
+                            },
+                            {
+                                "name": "datastore-1",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/events",
+                                "read_only": True,
+                            },
+                        ],
+                        "command": [
+                            "/app/migrate",
+                            "up",
+                        ],
+                    },
+                ],
+                "volumes": [
+                    {
+                        "name": "tmp",
+                        "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "checkout.orders",
+                            "default_mode": 288,
+                        },
+                    },
+                    {
+                        "name": "datastore-1",
+                        "secret": {
+                            "secret_name": "checkout.events",
+                            "default_mode": 288,
+                        },
+                    },
+                ],
+                "restart_policy": "Never",
+            },
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            checkout_service_account,
+            checkout_env,
+            checkout_orders_secret,
+            checkout_events_secret,
+            database_user_orders,
+        ],
+        delete_before_replace=True,
+        custom_timeouts=pulumi.CustomTimeouts(
+            create="660s",
+            update="660s",
+        ),
+    ),
+)
+
 # apps.checkout
 checkout_deployment = kubernetes.apps.v1.Deployment(
     "payments/checkout",
@@ -416,6 +568,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/part-of": "acme",
                     "app.kubernetes.io/managed-by": "crosswalk",
                     "crosswalk/environment": stack,
+                    "app.kubernetes.io/component": "server",
                 },
                 "annotations": {
                     "crosswalk.dev/env-hash": "c44708439c4d67d8",
@@ -450,16 +603,6 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                             {
                                 "config_map_ref": {
                                     "name": "checkout.env",
-                                },
-                            },
-                            {
-                                "secret_ref": {
-                                    "name": "checkout.orders",
-                                },
-                            },
-                            {
-                                "secret_ref": {
-                                    "name": "checkout.events",
                                 },
                             },
                         ],
@@ -524,6 +667,16 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                                 "name": "tmp",
                                 "mount_path": "/tmp",
                             },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/orders",
+                                "read_only": True,
+                            },
+                            {
+                                "name": "datastore-1",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/events",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -531,6 +684,20 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "checkout.orders",
+                            "default_mode": 288,
+                        },
+                    },
+                    {
+                        "name": "datastore-1",
+                        "secret": {
+                            "secret_name": "checkout.events",
+                            "default_mode": 288,
+                        },
                     },
                 ],
                 "topology_spread_constraints": [
@@ -556,6 +723,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
             checkout_orders_secret,
             checkout_events_secret,
             database_user_orders,
+            checkout_schema_migration,
         ],
     ),
 )
@@ -577,6 +745,7 @@ checkout_service = kubernetes.core.v1.Service(
         "type": "ClusterIP",
         "selector": {
             "app.kubernetes.io/name": "checkout",
+            "app.kubernetes.io/component": "server",
         },
         "ports": [
             {
@@ -589,6 +758,9 @@ checkout_service = kubernetes.core.v1.Service(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            checkout_deployment,
+        ],
     ),
 )
 
@@ -662,6 +834,7 @@ checkout_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
         "selector": {
             "match_labels": {
                 "app.kubernetes.io/name": "checkout",
+                "app.kubernetes.io/component": "server",
             },
         },
     },

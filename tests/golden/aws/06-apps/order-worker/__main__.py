@@ -103,6 +103,7 @@ database_user_orders = kubernetes.batch.v1.Job(
                 "automount_service_account_token": False,
                 "security_context": {
                     "run_as_non_root": True,
+                    "fs_group": 10001,
                     "seccomp_profile": {
                         "type": "RuntimeDefault",
                     },
@@ -113,10 +114,9 @@ database_user_orders = kubernetes.batch.v1.Job(
                         "image": "postgres:17.2-alpine3.21",
                         "image_pull_policy": "Always",
                         "command": [
-                            "psql",
-                            "--no-psqlrc",
-                            "--file",
-                            "/script/users.sql",
+                            "sh",
+                            "-c",
+                            'PGPASSWORD="$(cat /admin/password)" exec psql --no-psqlrc --file /script/users.sql',
                         ],
                         "env": [
                             {
@@ -139,15 +139,6 @@ database_user_orders = kubernetes.batch.v1.Job(
                                 "name": "PGSSLMODE",
                                 "value": "require",
                             },
-                            {
-                                "name": "PGPASSWORD",
-                                "value_from": {
-                                    "secret_key_ref": {
-                                        "name": "orders-admin",
-                                        "key": "password",
-                                    },
-                                },
-                            },
                         ],
                         "volume_mounts": [
                             {
@@ -158,6 +149,11 @@ database_user_orders = kubernetes.batch.v1.Job(
                             {
                                 "name": "tmp",
                                 "mount_path": "/tmp",
+                            },
+                            {
+                                "name": "admin",
+                                "mount_path": "/admin",
+                                "read_only": True,
                             },
                         ],
                         "resources": {
@@ -197,6 +193,19 @@ database_user_orders = kubernetes.batch.v1.Job(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "admin",
+                        "secret": {
+                            "secret_name": "orders-admin",
+                            "items": [
+                                {
+                                    "key": "password",
+                                    "path": "password",
+                                },
+                            ],
+                            "default_mode": 288,
+                        },
                     },
                 ],
             },
@@ -446,16 +455,6 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                                     "name": "order-worker.env",
                                 },
                             },
-                            {
-                                "secret_ref": {
-                                    "name": "order-worker.orders",
-                                },
-                            },
-                            {
-                                "secret_ref": {
-                                    "name": "order-worker.events",
-                                },
-                            },
                         ],
                         "resources": {
                             "requests": {
@@ -518,6 +517,16 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                                 "name": "tmp",
                                 "mount_path": "/tmp",
                             },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/orders",
+                                "read_only": True,
+                            },
+                            {
+                                "name": "datastore-1",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/events",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -525,6 +534,20 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "order-worker.orders",
+                            "default_mode": 288,
+                        },
+                    },
+                    {
+                        "name": "datastore-1",
+                        "secret": {
+                            "secret_name": "order-worker.events",
+                            "default_mode": 288,
+                        },
                     },
                 ],
                 "topology_spread_constraints": [

@@ -165,11 +165,6 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                                     "name": "storefront.env",
                                 },
                             },
-                            {
-                                "secret_ref": {
-                                    "name": "storefront.cache",
-                                },
-                            },
                         ],
                         "resources": {
                             "requests": {
@@ -232,6 +227,11 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                                 "name": "tmp",
                                 "mount_path": "/tmp",
                             },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/cache",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -239,6 +239,13 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "storefront.cache",
+                            "default_mode": 288,
+                        },
                     },
                 ],
                 "topology_spread_constraints": [

@@ -179,6 +179,7 @@ database_user_orders = kubernetes.batch.v1.Job(
                 "automount_service_account_token": False,
                 "security_context": {
                     "run_as_non_root": True,
+                    "fs_group": 10001,
                     "seccomp_profile": {
                         "type": "RuntimeDefault",
                     },
@@ -441,6 +442,151 @@ checkout_events_secret = kubernetes.core.v1.Secret(
     ),
 )
 
+# apps.checkout.migrations.schema
+checkout_schema_migration = kubernetes.batch.v1.Job(
+    "payments/checkout.schema",
+    metadata={
+        "name": "checkout.schema",
+        "namespace": "payments",
+        "labels": {
+            "app.kubernetes.io/name": "checkout",
+            "app.kubernetes.io/part-of": "contoso",
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    spec={
+        "backoff_limit": 0,
+        "active_deadline_seconds": 600,
+        "template": {
+            "metadata": {
+                "labels": {
+                    "app.kubernetes.io/name": "checkout",
+                    "app.kubernetes.io/part-of": "contoso",
+                    "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
+                    "azure.workload.identity/use": "true",
+                    "app.kubernetes.io/component": "migration",
+                },
+                "annotations": {
+                    "crosswalk.dev/env-hash": "77fbc6d720272e8b",
+                    "config.beta.linkerd.io/proxy-enable-native-sidecar": "true",
+                },
+            },
+            "spec": {
+                "service_account_name": "checkout",
+                "automount_service_account_token": False,
+                "enable_service_links": False,
+                "security_context": {
+                    "run_as_non_root": True,
+                    "run_as_user": 65532,
+                    "run_as_group": 65532,
+                    "fs_group": 65532,
+                    "seccomp_profile": {
+                        "type": "RuntimeDefault",
+                    },
+                },
+                "containers": [
+                    {
+                        "name": "schema",
+                        "image": "contosoimages.azurecr.io/checkout:2.0.1",
+                        "image_pull_policy": "Always",
+                        "env_from": [
+                            {
+                                "config_map_ref": {
+                                    "name": "checkout.env",
+                                },
+                            },
+                        ],
+                        "resources": {
+                            "requests": {
+                                "cpu": "500m",
+                                "memory": "512Mi",
+                            },
+                            "limits": {
+                                "cpu": "1",
+                                "memory": "512Mi",
+                            },
+                        },
+                        "security_context": {
+                            "allow_privilege_escalation": False,
+                            "read_only_root_filesystem": True,
+                            "privileged": False,
+                            "run_as_non_root": True,
+                            "run_as_user": 65532,
+                            "run_as_group": 65532,
+                            "capabilities": {
+                                "drop": [
+                                    "ALL",
+                                ],
+                            },
+                            "seccomp_profile": {
+                                "type": "RuntimeDefault",
+                            },
+                        },
+                        "volume_mounts": [
+                            {
+                                "name": "tmp",
+                                "mount_path": "/tmp",
+                            },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/orders",
+                                "read_only": True,
+                            },
+                            {
+                                "name": "datastore-1",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/events",
+                                "read_only": True,
+                            },
+                        ],
+                        "command": [
+                            "/app/migrate",
+                            "up",
+                        ],
+                    },
+                ],
+                "volumes": [
+                    {
+                        "name": "tmp",
+                        "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "checkout.orders",
+                            "default_mode": 288,
+                        },
+                    },
+                    {
+                        "name": "datastore-1",
+                        "secret": {
+                            "secret_name": "checkout.events",
+                            "default_mode": 288,
+                        },
+                    },
+                ],
+                "restart_policy": "Never",
+            },
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            checkout_service_account,
+            checkout_env,
+            checkout_orders_secret,
+            checkout_events_secret,
+            database_user_orders,
+        ],
+        delete_before_replace=True,
+        custom_timeouts=pulumi.CustomTimeouts(
+            create="660s",
+            update="660s",
+        ),
+    ),
+)
+
 # apps.checkout
 checkout_deployment = kubernetes.apps.v1.Deployment(
     "payments/checkout",
@@ -469,6 +615,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                     "app.kubernetes.io/managed-by": "crosswalk",
                     "crosswalk/environment": stack,
                     "azure.workload.identity/use": "true",
+                    "app.kubernetes.io/component": "server",
                 },
                 "annotations": {
                     "crosswalk.dev/env-hash": "77fbc6d720272e8b",
@@ -503,16 +650,6 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                             {
                                 "config_map_ref": {
                                     "name": "checkout.env",
-                                },
-                            },
-                            {
-                                "secret_ref": {
-                                    "name": "checkout.orders",
-                                },
-                            },
-                            {
-                                "secret_ref": {
-                                    "name": "checkout.events",
                                 },
                             },
                         ],
@@ -577,6 +714,16 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                                 "name": "tmp",
                                 "mount_path": "/tmp",
                             },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/orders",
+                                "read_only": True,
+                            },
+                            {
+                                "name": "datastore-1",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/events",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -584,6 +731,20 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "checkout.orders",
+                            "default_mode": 288,
+                        },
+                    },
+                    {
+                        "name": "datastore-1",
+                        "secret": {
+                            "secret_name": "checkout.events",
+                            "default_mode": 288,
+                        },
                     },
                 ],
                 "topology_spread_constraints": [
@@ -609,6 +770,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
             checkout_orders_secret,
             checkout_events_secret,
             database_user_orders,
+            checkout_schema_migration,
         ],
     ),
 )
@@ -630,6 +792,7 @@ checkout_service = kubernetes.core.v1.Service(
         "type": "ClusterIP",
         "selector": {
             "app.kubernetes.io/name": "checkout",
+            "app.kubernetes.io/component": "server",
         },
         "ports": [
             {
@@ -642,6 +805,9 @@ checkout_service = kubernetes.core.v1.Service(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+        depends_on=[
+            checkout_deployment,
+        ],
     ),
 )
 
@@ -715,6 +881,7 @@ checkout_disruption_budget = kubernetes.policy.v1.PodDisruptionBudget(
         "selector": {
             "match_labels": {
                 "app.kubernetes.io/name": "checkout",
+                "app.kubernetes.io/component": "server",
             },
         },
     },

@@ -192,6 +192,7 @@ database_user_orders = kubernetes.batch.v1.Job(
                 "automount_service_account_token": False,
                 "security_context": {
                     "run_as_non_root": True,
+                    "fs_group": 10001,
                     "seccomp_profile": {
                         "type": "RuntimeDefault",
                     },
@@ -545,21 +546,6 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                                     "name": "order-worker.env",
                                 },
                             },
-                            {
-                                "secret_ref": {
-                                    "name": "order-worker.orders",
-                                },
-                            },
-                            {
-                                "secret_ref": {
-                                    "name": "order-worker.events",
-                                },
-                            },
-                            {
-                                "secret_ref": {
-                                    "name": "order-worker.cache",
-                                },
-                            },
                         ],
                         "resources": {
                             "requests": {
@@ -622,6 +608,21 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                                 "name": "tmp",
                                 "mount_path": "/tmp",
                             },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/orders",
+                                "read_only": True,
+                            },
+                            {
+                                "name": "datastore-1",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/events",
+                                "read_only": True,
+                            },
+                            {
+                                "name": "datastore-2",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/cache",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -629,6 +630,27 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "order-worker.orders",
+                            "default_mode": 288,
+                        },
+                    },
+                    {
+                        "name": "datastore-1",
+                        "secret": {
+                            "secret_name": "order-worker.events",
+                            "default_mode": 288,
+                        },
+                    },
+                    {
+                        "name": "datastore-2",
+                        "secret": {
+                            "secret_name": "order-worker.cache",
+                            "default_mode": 288,
+                        },
                     },
                 ],
                 "topology_spread_constraints": [

@@ -169,6 +169,7 @@ database_user_orders = kubernetes.batch.v1.Job(
                 "automount_service_account_token": False,
                 "security_context": {
                     "run_as_non_root": True,
+                    "fs_group": 10001,
                     "seccomp_profile": {
                         "type": "RuntimeDefault",
                     },
@@ -459,11 +460,6 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                     "name": "admin.env",
                                 },
                             },
-                            {
-                                "secret_ref": {
-                                    "name": "admin.orders",
-                                },
-                            },
                         ],
                         "resources": {
                             "requests": {
@@ -526,6 +522,11 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                 "name": "tmp",
                                 "mount_path": "/tmp",
                             },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/orders",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -533,6 +534,13 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "admin.orders",
+                            "default_mode": 288,
+                        },
                     },
                 ],
                 "topology_spread_constraints": [

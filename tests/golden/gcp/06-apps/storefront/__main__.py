@@ -174,11 +174,6 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                                     "name": "storefront.env",
                                 },
                             },
-                            {
-                                "secret_ref": {
-                                    "name": "storefront.sessions",
-                                },
-                            },
                         ],
                         "resources": {
                             "requests": {
@@ -241,6 +236,11 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                                 "name": "tmp",
                                 "mount_path": "/tmp",
                             },
+                            {
+                                "name": "datastore-0",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/sessions",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -248,6 +248,13 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                     {
                         "name": "tmp",
                         "empty_dir": {},
+                    },
+                    {
+                        "name": "datastore-0",
+                        "secret": {
+                            "secret_name": "storefront.sessions",
+                            "default_mode": 288,
+                        },
                     },
                 ],
                 "topology_spread_constraints": [
