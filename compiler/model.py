@@ -160,6 +160,13 @@ class Registry:
 
 
 @dataclass(frozen=True)
+class Bucket:
+    name: str
+    expire_after_days: int | None
+    path: tuple
+
+
+@dataclass(frozen=True)
 class Taint:
     key: str
     value: str
@@ -278,6 +285,20 @@ class Autoscale:
 
 
 @dataclass(frozen=True)
+class BucketUse:
+    """An app's binding of a bucket: `access` is read-write or read-only;
+    `path` is the `uses` entry that binds it."""
+
+    bucket: str
+    access: str
+    path: tuple
+
+    @property
+    def read_only(self) -> bool:
+        return self.access == "read-only"
+
+
+@dataclass(frozen=True)
 class App:
     name: str
     namespace: str
@@ -297,6 +318,10 @@ class App:
     depends_on: tuple[str, ...]
     path: tuple
     renamed_from: tuple[str, ...] = ()  # earlier names, oldest first
+    # The `uses` entries that name a bucket (`uses` keeps the others, the
+    # datastores), and the positions of `uses` entries in `uses:`.
+    buckets: tuple[BucketUse, ...] = ()
+    uses_at: tuple[int, ...] = ()
 
     @property
     def cloud_name(self) -> str:
@@ -353,6 +378,7 @@ class Platform:
     environments: tuple[Environment, ...]
     deletion_protection: bool = True
     github_oidc_provider: str | None = None  # AWS: an existing provider's ARN
+    buckets: tuple[Bucket, ...] = ()  # storage.buckets
     # Set on the platform as each environment sees it (see place_environments).
     placement: Placement | None = None
 
@@ -371,6 +397,10 @@ class Platform:
         return _first_by_name(self.app_services.datastores)
 
     @cached_property
+    def _buckets(self) -> dict[str, Bucket]:
+        return _first_by_name(self.buckets)
+
+    @cached_property
     def _apps(self) -> dict[str, App]:
         return _first_by_name(self.apps)
 
@@ -382,6 +412,9 @@ class Platform:
 
     def datastore(self, name: str) -> Datastore | None:
         return self._datastores.get(name)
+
+    def bucket(self, name: str) -> Bucket | None:
+        return self._buckets.get(name)
 
     def app(self, name: str) -> App | None:
         return self._apps.get(name)
@@ -476,7 +509,12 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         )
         for i, d in enumerate(app_services.get("datastores", []))
     )
-    apps = tuple(_build_app(a, i) for i, a in enumerate(data.get("apps", [])))
+    buckets = tuple(
+        Bucket(b["name"], b.get("expireAfterDays"), ("storage", "buckets", i))
+        for i, b in enumerate(data.get("storage", {}).get("buckets", []))
+    )
+    bucket_names = {b.name for b in buckets}
+    apps = tuple(_build_app(a, i, bucket_names) for i, a in enumerate(data.get("apps", [])))
     return Platform(
         name=data["name"],
         cloud=Cloud(
@@ -536,6 +574,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         ),
         deletion_protection=data["deletionProtection"],
         github_oidc_provider=identity.get("githubOidcProvider"),
+        buckets=buckets,
     )
 
 
@@ -555,9 +594,19 @@ def place_environments(platforms: dict[str, Platform]) -> dict[str, Platform]:
     return placed
 
 
-def _build_app(a: dict, index: int) -> App:
+def _build_app(a: dict, index: int, bucket_names: set[str] = frozenset()) -> App:
     ingress = a.get("ingress")
     autoscale = a.get("autoscale")
+    uses, uses_at, buckets = [], [], []
+    for i, entry in enumerate(a.get("uses", [])):
+        at = ("apps", index, "uses", i)
+        if isinstance(entry, dict):
+            buckets.append(BucketUse(entry["bucket"], entry["access"], at + ("bucket",)))
+        elif entry in bucket_names:
+            buckets.append(BucketUse(entry, "read-write", at))
+        else:
+            uses.append(entry)
+            uses_at.append(i)
     return App(
         name=a["name"],
         namespace=a["namespace"],
@@ -569,7 +618,7 @@ def _build_app(a: dict, index: int) -> App:
         env=_pairs(a.get("env")),
         command=tuple(a.get("command", [])),
         args=tuple(a.get("args", [])),
-        uses=tuple(a.get("uses", [])),
+        uses=tuple(uses),
         ingress=AppIngress(ingress.get("host"), ingress["path"]) if ingress is not None else None,
         autoscale=Autoscale(autoscale["min"], autoscale["max"], autoscale["cpuPercent"])
         if autoscale is not None
@@ -579,6 +628,8 @@ def _build_app(a: dict, index: int) -> App:
         depends_on=tuple(a.get("dependsOn", [])),
         path=("apps", index),
         renamed_from=earlier_names(a.get("renamedFrom")),
+        buckets=tuple(buckets),
+        uses_at=tuple(uses_at),
     )
 
 

@@ -135,6 +135,10 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
         "ports": [{"name": "http", "container_port": app.port, "protocol": "TCP"}],
         "env_from": [{"config_map_ref": {"name": f"{in_cluster}.env"}}]
         + [{"secret_ref": {"name": secret_names[store]}} for store in app.uses],
+    }
+    if cloud.env:  # where its buckets are: names, not secrets
+        container["env"] = [{"name": k, "value": v} for k, v in sorted(cloud.env.items())]
+    container |= {
         "resources": {
             "requests": {
                 "cpu": ctx.setting("cpu", lambda p, env: app_of(p, name).cpu),
