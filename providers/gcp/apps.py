@@ -22,6 +22,7 @@ from crosswalk.providers.gcp.common import (
 )
 from crosswalk.providers.gcp.datastores import DB_PORTS, datastore_id
 from crosswalk.providers.gcp.rules import address_plan
+from crosswalk.providers.gcp.storage import emit_bucket_grants
 
 CLOUD_SQL_CONNECTOR_PORT = 3307  # the Cloud SQL Auth Proxy and connectors' server side
 
@@ -205,6 +206,7 @@ def emit_app(ctx: StackContext) -> None:
                     uses_line,
                     opts(provider, **moved("-datastore-user")),
                 )
+        emit_bucket_grants(ctx, provider, app, member, parts)
         parts.service_account_annotations[WORKLOAD_IDENTITY_ANNOTATION] = email
         parts.egress += METADATA_SERVER_EGRESS + [GOOGLE_APIS_EGRESS]
     if private_ports:

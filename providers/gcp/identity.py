@@ -106,6 +106,10 @@ APPS_CUSTOM_ROLES = {
             "cloudsql.users.update",
         ),
     ),
+    "bucket-grants": (
+        "Cloud Storage grants",
+        ("storage.buckets.get", "storage.buckets.getIamPolicy", "storage.buckets.setIamPolicy"),
+    ),
     "pubsub-grants": (
         "Pub/Sub grants",
         (
@@ -127,6 +131,16 @@ LAYER_GRANTS = {
     "app-services": ["roles/dns.reader"],
     "apps": ["roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/datastore.user"],
 }
+
+
+def layer_roles(platform, layer: str) -> list[str]:
+    """The project roles of a CI identity deploying `layer`: LAYER_ROLES, and
+    Cloud Storage's admin where managed-infra makes buckets (creating one is
+    a right on the project, which no condition on bucket names narrows)."""
+    roles = list(LAYER_ROLES[layer])
+    if layer == "managed-infra" and platform.buckets:
+        roles.append("roles/storage.admin")
+    return roles
 
 
 def _slug(text: str) -> str:
@@ -152,7 +166,11 @@ def _custom_roles(platform, bot) -> list[str]:
     if "apps" not in bot.layers:
         return []
     engines = {store.engine for store in platform.app_services.datastores}
-    wanted = {"sql-users": bool(engines & set(SQL_ENGINES)), "pubsub-grants": "queue" in engines}
+    wanted = {
+        "sql-users": bool(engines & set(SQL_ENGINES)),
+        "bucket-grants": bool(platform.buckets),
+        "pubsub-grants": "queue" in engines,
+    }
     return [what for what in APPS_CUSTOM_ROLES if wanted[what]]
 
 
@@ -162,7 +180,7 @@ def _project_grants(platform) -> list[str]:
     roles = set(NODE_ROLES)
     roles |= {ACCESS_ROLES[team.access] for team in platform.teams if team.members}
     for bot in platform.automation:
-        roles |= {role for layer in bot.layers for role in LAYER_ROLES[layer]}
+        roles |= {role for layer in bot.layers for role in layer_roles(platform, layer)}
         if _grantable(bot) or "identity" in bot.layers:
             roles.add("roles/resourcemanager.projectIamAdmin")
         roles |= {
@@ -370,7 +388,7 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
         opts(provider, apis),
     )
     layers_line = ctx.line(bot.path + ("layers",))
-    roles = {role for layer in bot.layers for role in LAYER_ROLES[layer]}
+    roles = {role for layer in bot.layers for role in layer_roles(p, layer)}
     if "identity" in bot.layers and any(_custom_roles(p, other) for other in p.automation):
         roles.add("roles/iam.roleAdmin")  # creates the CI identities' custom roles
     roles = sorted(roles)
