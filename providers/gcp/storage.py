@@ -107,7 +107,7 @@ def emit_bucket_grants(ctx: StackContext, provider: Code, app, member, parts) ->
             ctx.line(use.path),
             opts(
                 provider,
-                **moved_from(lambda a: f"{p.name}-app-{a}-bucket-{bucket.name}", app),
+                **moved_from(lambda a, b=bucket.name: f"{p.name}-app-{a}-bucket-{b}", app),
             ),
         )
         parts.env |= k8s.bucket_env(bucket.name, name, ENDPOINT)
