@@ -24,6 +24,7 @@ from crosswalk.providers.azure.common import (
 )
 from crosswalk.providers.azure.datastores import REDIS_TLS_PORT
 from crosswalk.providers.azure.program import AzureProgram
+from crosswalk.providers.azure.storage import emit_bucket_grants
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.kubernetes.database_users import TokenSignIn, emit_database_user
 
@@ -80,7 +81,7 @@ def emit_app(az: AzureProgram) -> None:
         ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(app.path)
     )
     parts = k8s.AppCloudParts()
-    identity = _app_identity(az, app) if app.uses else None
+    identity = _app_identity(az, app) if app.uses or app.buckets else None
     services_out = lambda name: ctx.upstream("05-app-services", name)
     ports: set[int] = set()
     for store_name in app.uses:
@@ -128,6 +129,9 @@ def emit_app(az: AzureProgram) -> None:
                 f"{prefix}_CONTAINER": out("container"),
             }
             ports.add(443)
+    if app.buckets:
+        emit_bucket_grants(az, app, identity, parts)
+        ports.add(443)  # the storage account's private endpoint
     if identity is not None:
         # Workload identity: the webhook projects a token for the app's managed identity.
         parts.service_account_annotations[CLIENT_ID_ANNOTATION] = Code(f"{identity}.client_id")
