@@ -170,6 +170,17 @@ ROUTE53_DNSSEC_ACTIONS = [
     "route53:CreateQueryLoggingConfig",
     "route53:ListQueryLoggingConfigs",
 ]
+# A bucket crosswalk makes, with its settings (providers/aws/storage.py):
+# created, read back, secured, logged, versioned, expired, deleted.
+BUCKET_ACTIONS = [
+    "s3:CreateBucket",
+    "s3:ListBucket",
+    "s3:GetBucket*",
+    "s3:PutBucket*",
+    "s3:DeleteBucket*",
+    "s3:Get*Configuration",
+    "s3:Put*Configuration",
+]
 # A log group crosswalk makes: created, kept, encrypted, tagged, deleted.
 LOG_GROUP_ACTIONS = [
     "logs:CreateLogGroup",
@@ -524,6 +535,14 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"],
             [arn("kms", f"alias/{name}-*"), arn("kms", "key/*")],
         )
+        if p.buckets:
+            # The platform's buckets and its access-log bucket, by name: S3
+            # holds most bucket actions to no tags. Families by wildcard,
+            # each of settings of buckets only, as the policy must fit one
+            # role (CW515).
+            # Their names end with the account's id: no other bucket of the
+            # platform's name (its state's, say) matches.
+            allow(BUCKET_ACTIONS, Code(literal(f"arn:aws:s3:::{name}-*-") + " + account"))
         if p.registries:
             allow(
                 [
