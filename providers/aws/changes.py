@@ -124,6 +124,16 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "aws:rds/parameterGroup:ParameterGroup": ("name", "namePrefix", "family", "description"),
     "aws:rds/subnetGroup:SubnetGroup": ("name", "namePrefix"),
     "aws:route53/zone:Zone": ("name", "delegationSetId"),
+    "aws:s3/bucket:Bucket": ("bucket", "bucketPrefix", "bucketNamespace", "objectLockEnabled"),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("bucket",),
+    "aws:s3/bucketLogging:BucketLogging": ("bucket",),
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ("bucket",),
+    "aws:s3/bucketPolicy:BucketPolicy": ("bucket",),
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ("bucket",),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
+        "bucket",
+    ),
+    "aws:s3/bucketVersioning:BucketVersioning": ("bucket",),
     "aws:sqs/queue:Queue": ("name", "namePrefix", "fifoQueue"),
     # The provider itself: replacing it replaces every resource it manages.
     "pulumi:providers:aws": ("region",),
