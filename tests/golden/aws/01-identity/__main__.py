@@ -755,6 +755,19 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "s3:CreateBucket",
+                        "s3:DeleteBucket*",
+                        "s3:Get*Configuration",
+                        "s3:GetBucket*",
+                        "s3:ListBucket",
+                        "s3:Put*Configuration",
+                        "s3:PutBucket*",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-*-" + account,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "ecr:CreateRepository",
                         "ecr:DeleteRepository",
                         "ecr:GetLifecyclePolicy",

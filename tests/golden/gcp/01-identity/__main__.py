@@ -14,6 +14,9 @@ ci_deploy_apps_sqlinstances = config.require("ci.deploy-apps.sqlInstances")
 ci_deploy_platform_grantable = config.require("ci.deploy-platform.grantable")
 names_pool_deploy_apps = config.require("names.pool.deploy-apps")
 names_pool_deploy_platform = config.require("names.pool.deploy-platform")
+names_role_deploy_apps_bucket_grants = config.require(
+    "names.role.deploy-apps.bucket-grants",
+)
 names_role_deploy_apps_pubsub_grants = config.require(
     "names.role.deploy-apps.pubsub-grants",
 )
@@ -22,6 +25,9 @@ names_serviceaccount_app_admin = config.require("names.serviceAccount.app-admin"
 names_serviceaccount_app_checkout = config.require("names.serviceAccount.app-checkout")
 names_serviceaccount_app_orde_88ec3c = config.require(
     "names.serviceAccount.app-order-worker",
+)
+names_serviceaccount_app_storefront = config.require(
+    "names.serviceAccount.app-storefront",
 )
 names_serviceaccount_cert_manager = config.require("names.serviceAccount.cert-manager")
 names_serviceaccount_ci_deploy_apps = config.require(
@@ -285,6 +291,30 @@ cert_manager_workload_identity = gcp.serviceaccount.IAMMember(
     ),
 )
 
+# apps.storefront.uses
+app_storefront_account = gcp.serviceaccount.Account(
+    "acme-app-storefront",
+    account_id=names_serviceaccount_app_storefront,
+    display_name="storefront/storefront of platform acme",
+    description="Workload identity of Kubernetes service account storefront/storefront",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.uses
+app_storefront_workload_identity = gcp.serviceaccount.IAMMember(
+    "acme-app-storefront-workload-identity",
+    service_account_id=app_storefront_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member="serviceAccount:acme-platform-prod.svc.id.goog[storefront/storefront]",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
 # apps.checkout.uses
 app_checkout_account = gcp.serviceaccount.Account(
     "acme-app-checkout",
@@ -461,6 +491,36 @@ ci_deploy_apps_sql_users_member = gcp.projects.IAMMember(
         "description": "The Cloud SQL instances of platform acme",
         "expression": ci_deploy_apps_sqlinstances,
     },
+    member=ci_deploy_apps_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_bucket_grants = gcp.projects.IAMCustomRole(
+    "acme-ci-deploy-apps-bucket-grants",
+    project="acme-platform-prod",
+    role_id=names_role_deploy_apps_bucket_grants,
+    title="acme CI deploy-apps: Cloud Storage grants",
+    description="What the apps layer of platform acme does to its datastores",
+    permissions=[
+        "storage.buckets.get",
+        "storage.buckets.getIamPolicy",
+        "storage.buckets.setIamPolicy",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_bucket_grants_member = gcp.projects.IAMMember(
+    "acme-ci-deploy-apps-bucket-grants",
+    project="acme-platform-prod",
+    role=ci_deploy_apps_bucket_grants.name,
     member=ci_deploy_apps_account.member,
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -802,6 +862,18 @@ ci_deploy_platform_serviceusa_7c274e = gcp.projects.IAMMember(
 )
 
 # identity.automation.deploy-platform.layers
+ci_deploy_platform_storage_admin = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-storage-admin",
+    project="acme-platform-prod",
+    role="roles/storage.admin",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_grants = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-grants",
     project="acme-platform-prod",
@@ -874,6 +946,7 @@ ci_deploy_platform_state_key = gcp.kms.CryptoKeyIAMMember(
 pulumi.export("app_admin_service_account", app_admin_account.email)
 pulumi.export("app_checkout_service_account", app_checkout_account.email)
 pulumi.export("app_order-worker_service_account", app_order_worker_account.email)
+pulumi.export("app_storefront_service_account", app_storefront_account.email)
 pulumi.export("cert_manager_service_account", cert_manager_account.email)
 pulumi.export("external_dns_service_account", external_dns_account.email)
 pulumi.export("node_service_account_email", node_service_account.email)

@@ -26,6 +26,13 @@ org = pulumi.get_organization()
 # Values that differ between environments (Pulumi.<env>.yaml).
 tags = config.require_object("tags")
 
+# Outputs of acme-managed-infra.
+managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
+bucket_assets_arn = managed_infra_stack.require_output("bucket_assets_arn")
+bucket_assets_endpoint = managed_infra_stack.require_output("bucket_assets_endpoint")
+bucket_assets_name = managed_infra_stack.require_output("bucket_assets_name")
+secrets_key_arn = managed_infra_stack.require_output("secrets_key_arn")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -260,6 +267,44 @@ app_policy = aws.iam.RolePolicy(
                         "admin",
                     ),
                 },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:ListBucket",
+                        "s3:GetBucketLocation",
+                    ],
+                    "Resource": bucket_assets_arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObject",
+                        "s3:GetObjectVersion",
+                        "s3:PutObject",
+                        "s3:DeleteObject",
+                        "s3:AbortMultipartUpload",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        bucket_assets_arn,
+                        "/*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
+                        "kms:DescribeKey",
+                        "kms:Encrypt",
+                        "kms:GenerateDataKey*",
+                        "kms:ReEncrypt*",
+                    ],
+                    "Resource": secrets_key_arn,
+                    "Condition": {
+                        "StringLike": {
+                            "kms:ViaService": "s3.*.amazonaws.com",
+                        },
+                    },
+                },
             ],
         },
     ),
@@ -406,6 +451,16 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                 "secret_ref": {
                                     "name": "admin.orders",
                                 },
+                            },
+                        ],
+                        "env": [
+                            {
+                                "name": "ASSETS_BUCKET",
+                                "value": bucket_assets_name,
+                            },
+                            {
+                                "name": "ASSETS_BUCKET_ENDPOINT",
+                                "value": bucket_assets_endpoint,
                             },
                         ],
                         "resources": {

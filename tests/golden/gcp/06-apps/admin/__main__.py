@@ -26,6 +26,10 @@ tags = config.require_object("tags")
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
 app_admin_service_account = identity_stack.require_output("app_admin_service_account")
 
+# Outputs of acme-managed-infra.
+managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
+bucket_assets_name = managed_infra_stack.require_output("bucket_assets_name")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -104,6 +108,20 @@ orders_user = gcp.sql.User(
         postgres_iam_user,
     ),
     type="CLOUD_IAM_SERVICE_ACCOUNT",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# apps.admin.uses[1]
+assets_bucket = gcp.storage.BucketIAMMember(
+    "acme-app-admin-bucket-assets",
+    bucket=bucket_assets_name,
+    role="roles/storage.objectUser",
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_admin_service_account,
+    ),
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
     ),
@@ -248,6 +266,16 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                 "secret_ref": {
                                     "name": "admin.orders",
                                 },
+                            },
+                        ],
+                        "env": [
+                            {
+                                "name": "ASSETS_BUCKET",
+                                "value": bucket_assets_name,
+                            },
+                            {
+                                "name": "ASSETS_BUCKET_ENDPOINT",
+                                "value": "https://storage.googleapis.com",
                             },
                         ],
                         "resources": {
