@@ -57,6 +57,7 @@ CODES: dict[str, str] = {
     "CW311": "ingress host outside the DNS zone",
     "CW312": "secrets provider does not fit the state backend",
     "CW313": "relative file backend left out of Pulumi.yaml",
+    "CW314": "unknown bucket",
     # CW4xx: the dependency graph
     "CW401": "dependency cycle",
     "CW402": "dependency from a higher layer to a lower one",

@@ -84,7 +84,32 @@ def _checks(platform) -> list[Finding]:
         + _check_subnets(platform)
         + check_tags(platform, "an AWS tag", _tag_key, _tag_value)
         + _check_deploy_policies(platform)
+        + _check_bucket_names(platform)
     )
+
+
+# What S3 keeps for itself at the start of a bucket's name, which is the
+# platform's (a bucket's name ends with the account's id, so the reserved
+# endings cannot occur).
+S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+
+
+def _check_bucket_names(platform) -> list[Finding]:
+    if not platform.buckets:
+        return []
+    reserved = [prefix for prefix in S3_RESERVED_PREFIXES if platform.name.startswith(prefix)]
+    if not reserved:
+        return []
+    return [
+        Finding(
+            "error",
+            "CW509",
+            f"'{platform.name}' cannot start the names of S3 buckets: S3 keeps the prefix "
+            f"'{reserved[0]}' for itself",
+            ("name",),
+            "rename the platform (its buckets' names start with it)",
+        )
+    ]
 
 
 def _check_deploy_policies(platform) -> list[Finding]:
