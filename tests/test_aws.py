@@ -714,3 +714,152 @@ def test_ci_identities_write_only_their_own_stacks_state_and_use_its_key(aws) ->
             "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/acme-pulumi"}
         }
         assert set(as_list(key["Action"])) == {"kms:Decrypt", "kms:Encrypt"}
+
+
+# --- buckets (storage.buckets) ----------------------------------------------------------
+
+
+def bucket_parts(plan, name: str) -> dict:
+    """Every record of one S3 bucket's, by type's last part: its settings are
+    resources of their own."""
+    found = {
+        r.type.rsplit(":", 1)[1]: r
+        for r in plan.stack("02-managed-infra").resources
+        if r.type.startswith("aws:s3/") and r.name == name
+    }
+    assert "Bucket" in found, sorted({r.name for r in plan.stack("02-managed-infra").resources})
+    return found
+
+
+def bucket_statements(parts: dict) -> list[dict]:
+    return json.loads(reveal(parts["BucketPolicy"].inputs)["policy"])["Statement"]
+
+
+def test_buckets_are_private_encrypted_tls_only_versioned_and_logged(aws) -> None:
+    _, plan = aws
+    infra = plan.stack("02-managed-infra")
+    key = infra.exports["secrets_key_arn"]
+    parts = bucket_parts(plan, "acme-assets")
+    bucket = parts["Bucket"]
+    name = reveal(bucket.inputs)["bucket"]
+    assert name == "acme-assets-123456789012"  # the account's id: unique across AWS
+    assert bucket.protect and reveal(bucket.inputs)["forceDestroy"] is False
+    blocks = reveal(parts["BucketPublicAccessBlock"].inputs)
+    for setting in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls"):
+        assert blocks[setting] is True, setting
+    assert blocks["restrictPublicBuckets"] is True
+    ownership = reveal(parts["BucketOwnershipControls"].inputs)["rule"]
+    assert ownership == {"objectOwnership": "BucketOwnerEnforced"}  # no ACLs
+    (rule,) = reveal(parts["BucketServerSideEncryptionConfiguration"].inputs)["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": key,
+    }
+    assert rule["bucketKeyEnabled"] is True
+    versioning = reveal(parts["BucketVersioning"].inputs)["versioningConfiguration"]
+    assert versioning == {"status": "Enabled"}
+    (tls,) = [s for s in bucket_statements(parts) if s["Effect"] == "Deny"]
+    assert tls["Principal"] == "*" and tls["Action"] == "s3:*"
+    assert tls["Resource"] == [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"]
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    logging = reveal(parts["BucketLogging"].inputs)
+    assert logging["targetBucket"] == "acme-access-logs-123456789012"
+    assert logging["targetPrefix"] == f"{name}/"
+    # S3 uses the platform key only where the key policy lets it.
+    key_record = one(infra.resources, "aws:kms/key:Key")
+    (through,) = [
+        s
+        for s in json.loads(reveal(key_record.inputs)["policy"])["Statement"]
+        if s["Sid"] == "UseOnlyThroughPlatformServices"
+    ]
+    assert "s3.us-west-2.amazonaws.com" in through["Condition"]["StringEquals"]["kms:ViaService"]
+    assert infra.exports["bucket_assets_name"] == name
+
+
+def test_the_access_log_bucket_is_private_and_takes_only_this_accounts_logs(aws) -> None:
+    _, plan = aws
+    parts = bucket_parts(plan, "acme-access-logs")
+    assert parts["Bucket"].protect and "BucketLogging" not in parts
+    blocks = reveal(parts["BucketPublicAccessBlock"].inputs)
+    assert all(blocks[k] is True for k in blocks if k != "bucket") and len(blocks) == 5
+    assert reveal(parts["BucketOwnershipControls"].inputs)["rule"] == {
+        "objectOwnership": "BucketOwnerEnforced"
+    }
+    (rule,) = reveal(parts["BucketServerSideEncryptionConfiguration"].inputs)["rules"]
+    # S3's log delivery writes only to buckets encrypted with S3's own keys.
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    assert reveal(parts["BucketVersioning"].inputs)["versioningConfiguration"]["status"] == (
+        "Enabled"
+    )
+    (rules,) = [reveal(parts["BucketLifecycleConfiguration"].inputs)["rules"]]
+    assert rules[0]["expiration"] == {"days": 365}
+    statements = bucket_statements(parts)
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+    (delivery,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivery["Action"] == "s3:PutObject"
+    assert delivery["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def app_policy(plan, app: str) -> list[dict]:
+    records = plan.stack(f"06-apps/{app}").resources
+    policy = one(records, "aws:iam/rolePolicy:RolePolicy")
+    return json.loads(reveal(policy.inputs)["policy"])["Statement"]
+
+
+def s3_grants(statements) -> dict:
+    """Resource -> actions of the S3 statements."""
+    out: dict = {}
+    for s in statements:
+        if any(a.startswith("s3:") for a in s["Action"]):
+            out.setdefault(s["Resource"], set()).update(s["Action"])
+    return out
+
+
+def test_apps_get_exactly_the_buckets_they_use_with_their_access(aws) -> None:
+    _, plan = aws
+    bucket = "arn:aws:s3:::acme-assets-123456789012"
+    key = plan.stack("02-managed-infra").exports["secrets_key_arn"]
+    via_s3 = {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}
+    # storefront: read-only.
+    storefront = app_policy(plan, "storefront")
+    assert s3_grants(storefront) == {
+        bucket: {"s3:ListBucket", "s3:GetBucketLocation"},
+        f"{bucket}/*": {"s3:GetObject", "s3:GetObjectVersion"},
+    }
+    (kms,) = [s for s in storefront if s["Action"][0].startswith("kms:")]
+    assert kms["Action"] == ["kms:Decrypt"] and kms["Resource"] == key
+    assert kms["Condition"] == via_s3
+    # admin: read-write.
+    admin = app_policy(plan, "admin")
+    writes = {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+    assert s3_grants(admin)[f"{bucket}/*"] >= writes | {"s3:GetObject"}
+    assert set(s3_grants(admin)) == {bucket, f"{bucket}/*"}
+    (kms,) = [s for s in admin if s["Action"][0].startswith("kms:")]
+    assert "kms:GenerateDataKey*" in kms["Action"] and kms["Condition"] == via_s3
+    # checkout uses no bucket: no S3 right at all.
+    assert s3_grants(app_policy(plan, "checkout")) == {}
+    # Each app learns where its bucket is.
+    deployment = one(plan.stack("06-apps/storefront").resources, "kubernetes:apps/v1:Deployment")
+    (container,) = reveal(deployment.inputs)["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [
+        {"name": "ASSETS_BUCKET", "value": "acme-assets-123456789012"},
+        {
+            "name": "ASSETS_BUCKET_ENDPOINT",
+            "value": "https://acme-assets-123456789012.s3.us-west-2.amazonaws.com",
+        },
+    ]
+
+
+def test_the_managed_infra_deployer_may_manage_the_platforms_buckets_only(aws) -> None:
+    _, plan = aws
+    records = plan.stack("01-identity").resources
+    policy = one(records, "aws:iam/rolePolicy:RolePolicy", "acme-ci-deploy-platform")
+    statements = json.loads(reveal(policy.inputs)["policy"])["Statement"]
+    (buckets,) = [s for s in statements if "s3:CreateBucket" in s["Action"]]
+    assert buckets["Resource"] == "arn:aws:s3:::acme-*-123456789012"
+    assert "s3:PutBucketPolicy" not in buckets["Action"]  # by wildcard: s3:PutBucket*
+    assert "s3:PutBucket*" in buckets["Action"] and "s3:*" not in buckets["Action"]
+    # The apps deployer makes no bucket.
+    apps = one(records, "aws:iam/rolePolicy:RolePolicy", "acme-ci-deploy-apps")
+    assert "s3:CreateBucket" not in reveal(apps.inputs)["policy"]

@@ -1089,3 +1089,75 @@ def test_app_services_makes_no_apps_role() -> None:
     services = files["05-app-services/__main__.py"]
     assert "pgaadauth" not in services
     assert not any(f"contoso-app-{app}" in services for app in POSTGRES_APPS)
+
+
+# --- buckets (storage.buckets) ----------------------------------------------------------
+
+
+def test_the_storage_account_takes_identities_only_privately_over_tls(
+    sample_plan: PlanResult,
+) -> None:
+    infra = "02-managed-infra"
+    (account,) = of_type(sample_plan, "storage:StorageAccount", infra)
+    args = inputs(account)
+    assert account.protect
+    assert args["accountName"] == "stcontosoprod"  # unique across Azure: the environment's
+    assert args["allowSharedKeyAccess"] is False  # no account keys, no SAS
+    assert args["defaultToOAuthAuthentication"] is True
+    assert args["allowBlobPublicAccess"] is False
+    assert args["publicNetworkAccess"] == "Disabled"
+    assert args["networkRuleSet"]["defaultAction"] == "Deny"
+    assert args["minimumTlsVersion"] == "TLS1_2"
+    assert args["enableHttpsTrafficOnly"] is True
+    assert args["encryption"]["requireInfrastructureEncryption"] is True
+    assert args["allowCrossTenantReplication"] is False
+    (blobs,) = of_type(sample_plan, "storage:BlobServiceProperties", infra)
+    assert inputs(blobs)["isVersioningEnabled"] is True
+    assert inputs(blobs)["deleteRetentionPolicy"] == {"enabled": True, "days": 7}
+    assert inputs(blobs)["containerDeleteRetentionPolicy"] == {"enabled": True, "days": 7}
+    (container,) = of_type(sample_plan, "storage:BlobContainer", infra)
+    assert inputs(container)["containerName"] == "assets" and container.protect
+    assert inputs(container)["publicAccess"] == "None"
+    # Reached through a private endpoint in the network, and locked against deletion.
+    endpoints = [
+        inputs(e)
+        for e in of_type(sample_plan, "network:PrivateEndpoint", infra)
+        if inputs(e)["privateLinkServiceConnections"][0]["groupIds"] == ["blob"]
+    ]
+    assert len(endpoints) == 1
+    assert endpoints[0]["privateLinkServiceConnections"][0]["privateLinkServiceId"].endswith(
+        "/storageAccounts/contoso-storage"
+    )
+    locks = [
+        inputs(r)["scope"] for r in of_type(sample_plan, "authorization:ManagementLockByScope")
+    ]
+    assert any(scope.endswith("/storageAccounts/contoso-storage") for scope in locks)
+
+
+def test_apps_get_exactly_the_containers_they_use_with_their_access(
+    sample_plan: PlanResult,
+) -> None:
+    (container,) = of_type(sample_plan, "storage:BlobContainer", "02-managed-infra")
+    scope = sample_plan.stack("02-managed-infra").exports["bucket_assets_container_id"]
+    assert scope == container.id
+    grants = {}
+    for app in ("storefront", "admin", "checkout"):
+        grants[app] = [
+            (role_name(inputs(r)["roleDefinitionId"]), inputs(r)["scope"])
+            for r in of_type(sample_plan, "authorization:RoleAssignment", f"06-apps/{app}")
+            if "Storage" in role_name(inputs(r)["roleDefinitionId"])
+        ]
+    assert grants["storefront"] == [("Storage Blob Data Reader", scope)]
+    assert grants["admin"] == [("Storage Blob Data Contributor", scope)]
+    assert grants["checkout"] == []
+    (deployment,) = of_type(sample_plan, "kubernetes:apps/v1:Deployment", "06-apps/storefront")
+    (app,) = inputs(deployment)["spec"]["template"]["spec"]["containers"]
+    assert app["env"] == [
+        {"name": "ASSETS_BUCKET", "value": "assets"},
+        {"name": "ASSETS_BUCKET_ENDPOINT", "value": "https://stcontosoprod.blob.core.windows.net/"},
+    ]
+    # storefront had no identity before it used a bucket: it has one now.
+    (service_account,) = of_type(
+        sample_plan, "kubernetes:core/v1:ServiceAccount", "06-apps/storefront"
+    )
+    assert "azure.workload.identity/client-id" in inputs(service_account)["metadata"]["annotations"]

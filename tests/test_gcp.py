@@ -865,3 +865,100 @@ def test_ci_identities_write_only_their_own_stacks_state_and_use_its_key(
         )
     }
     assert len(keys) == 2  # one per CI identity
+
+
+# --- buckets (storage.buckets) ----------------------------------------------------------
+
+
+def test_buckets_are_uniform_private_encrypted_versioned_and_soft_deleted(
+    sample_plan: PlanResult,
+) -> None:
+    infra = "02-managed-infra"
+    (bucket,) = of_type(sample_plan, "gcp:storage/bucket:Bucket", infra)
+    args = reveal(bucket.inputs)
+    assert bucket.protect and args["forceDestroy"] is False
+    assert args["name"].startswith("acme-platform-prod-acme")  # the project's id first
+    assert args["uniformBucketLevelAccess"] is True
+    assert args["publicAccessPrevention"] == "enforced"
+    assert args["versioning"] == {"enabled": True}
+    assert args["softDeletePolicy"]["retentionDurationSeconds"] >= 7 * 24 * 3600
+    assert args["location"] == "europe-west1"
+    # CMEK: a key of the platform's ring, which Cloud Storage's agent may use.
+    keys = {r.name: r for r in of_type(sample_plan, "gcp:kms/cryptoKey:CryptoKey", infra)}
+    key = keys[next(n for n in keys if n.endswith("-storage"))]
+    assert key.protect and reveal(key.inputs)["rotationPeriod"] == "7776000s"
+    key_id = args["encryption"]["defaultKmsKeyName"]
+    assert key_id.endswith("/cryptoKeys/" + reveal(key.inputs)["name"])
+    grants = [
+        reveal(r.inputs)
+        for r in of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", infra)
+        if reveal(r.inputs)["cryptoKeyId"] == key_id
+    ]
+    assert [(g["role"], g["member"].split("@")[1]) for g in grants] == [
+        (
+            "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            "gs-project-accounts.iam.gserviceaccount.com",
+        )
+    ]
+    assert grants[0]["member"].startswith("serviceAccount:service-")
+    # The bucket waits for the grant: Cloud Storage refuses a key it cannot use.
+    grant_urn = next(
+        r.urn
+        for r in of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", infra)
+        if reveal(r.inputs)["cryptoKeyId"] == key_id
+    )
+    assert grant_urn in bucket.dependencies
+
+
+def test_apps_get_exactly_the_buckets_they_use_with_their_access(
+    sample_plan: PlanResult,
+) -> None:
+    (bucket,) = of_type(sample_plan, "gcp:storage/bucket:Bucket", "02-managed-infra")
+    name = reveal(bucket.inputs)["name"]
+    roles = {}
+    for app in ("storefront", "admin", "checkout"):
+        members = of_type(
+            sample_plan, "gcp:storage/bucketIAMMember:BucketIAMMember", f"06-apps/{app}"
+        )
+        roles[app] = [
+            (reveal(m.inputs)["bucket"], reveal(m.inputs)["role"], reveal(m.inputs)["member"])
+            for m in members
+        ]
+    account = "@acme-platform-prod.iam.gserviceaccount.com"
+    assert [(b, r) for b, r, _ in roles["storefront"]] == [(name, "roles/storage.objectViewer")]
+    assert [(b, r) for b, r, _ in roles["admin"]] == [(name, "roles/storage.objectUser")]
+    assert roles["checkout"] == []
+    assert roles["storefront"][0][2].startswith("serviceAccount:acme-")
+    assert roles["storefront"][0][2].endswith(account)
+    # storefront uses a bucket and Memorystore only: its service account is
+    # the identity stack's, made because of the bucket.
+    accounts = {
+        reveal(r.inputs)["accountId"]
+        for r in of_type(sample_plan, "gcp:serviceaccount/account:Account", "01-identity")
+    }
+    assert roles["storefront"][0][2].removeprefix("serviceAccount:").split("@")[0] in accounts
+    deployment = of_type(sample_plan, "kubernetes:apps/v1:Deployment", "06-apps/storefront")[0]
+    (container,) = reveal(deployment.inputs)["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [
+        {"name": "ASSETS_BUCKET", "value": name},
+        {"name": "ASSETS_BUCKET_ENDPOINT", "value": "https://storage.googleapis.com"},
+    ]
+
+
+def test_bucket_rights_of_the_ci_identities(sample_plan: PlanResult) -> None:
+    members = [
+        reveal(r.inputs)
+        for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember", "01-identity")
+    ]
+    storage_admins = [m["member"] for m in members if m["role"] == "roles/storage.admin"]
+    assert storage_admins and all("deploy-platform" in m for m in storage_admins)
+    (grants,) = [
+        reveal(r.inputs)
+        for r in of_type(sample_plan, "gcp:projects/iAMCustomRole:IAMCustomRole", "01-identity")
+        if reveal(r.inputs)["roleId"].endswith("bucket_grants")
+    ]
+    assert grants["permissions"] == [
+        "storage.buckets.get",
+        "storage.buckets.getIamPolicy",
+        "storage.buckets.setIamPolicy",
+    ]
