@@ -475,6 +475,21 @@ def _check_provider(c: _Checker) -> None:
                 key=True,
                 help="remove it",
             )
+    for store in p.app_services.datastores:
+        if store.flavor is None:
+            continue
+        if p.cloud.provider != "aws" or store.engine not in ("postgres", "mysql"):
+            c.error(
+                "CW504",
+                f"flavor '{store.flavor}' is Aurora's, which runs SQL datastores on AWS only, "
+                "not "
+                + (f"{store.engine} datastores" if p.cloud.provider == "aws" else rules.title),
+                store.path + ("flavor",),
+                key=True,
+                help="remove it: without a flavor the datastore is the cloud's managed instance"
+                + (" (Cloud SQL)" if p.cloud.provider == "gcp" else "")
+                + (" (Azure Database flexible server)" if p.cloud.provider == "azure" else ""),
+            )
     region = p.cloud.region
     if region not in rules.regions:
         help = did_you_mean(region, rules.regions)

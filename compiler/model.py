@@ -256,10 +256,15 @@ class Datastore:
     path: tuple
     renamed_from: tuple[str, ...] = ()  # earlier names, oldest first
     enhanced_monitoring: bool | None = None  # None: not set (on, where it applies)
+    flavor: str | None = None  # aurora | aurora-serverless (AWS SQL); None: one instance
 
     @property
     def cloud_name(self) -> str:
         return cloud_name(self)
+
+    @property
+    def aurora(self) -> bool:
+        return self.flavor in ("aurora", "aurora-serverless")
 
 
 @dataclass(frozen=True)
@@ -506,6 +511,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             ("appServices", "datastores", i),
             earlier_names(d.get("renamedFrom")),
             d.get("enhancedMonitoring"),
+            d.get("flavor"),
         )
         for i, d in enumerate(app_services.get("datastores", []))
     )

@@ -241,6 +241,18 @@ RDS_RESOURCES = [
     "pg:default.*",
     "og:default:*",
 ]
+AURORA_ACTIONS = [
+    "rds:CreateDBCluster",
+    "rds:ModifyDBCluster",
+    "rds:DeleteDBCluster",
+    "rds:DescribeDBClusters",
+    "rds:CreateDBClusterSnapshot",
+    "rds:*DBClusterParameterGroup",  # create, modify, delete
+    "rds:DescribeDBClusterParameter*",
+    "rds:AddTagsToResource",
+    "rds:ListTagsForResource",
+]
+AURORA_RESOURCES = ["cluster:{}-*", "cluster-pg:{}-*", "cluster-snapshot:{}-*"]
 RDS_SECRET_ACTIONS = [
     "secretsmanager:CreateSecret",
     "secretsmanager:TagResource",
@@ -665,6 +677,25 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
                     "ArnLike": {
                         "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": arn(
                             "rds", f"db:{name}-*"
+                        )
+                    }
+                },
+            )
+        if any(store.aurora for store in p.app_services.datastores):
+            # Aurora clusters, their parameter groups and final snapshots
+            # (their instances are the RDS instances above), and the master
+            # passwords of the platform's clusters, which RDS tags with them.
+            allow(
+                AURORA_ACTIONS,
+                [arn("rds", r.format(name)) for r in AURORA_RESOURCES + RDS_RESOURCES[:2]],
+            )
+            allow(
+                ["secretsmanager:GetSecretValue"],
+                arn("secretsmanager", "secret:rds!*"),
+                {
+                    "ArnLike": {
+                        "secretsmanager:ResourceTag/aws:rds:primaryDBClusterArn": arn(
+                            "rds", f"cluster:{name}-*"
                         )
                     }
                 },
