@@ -1374,6 +1374,67 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "rds:*DBClusterParameterGroup",
+                        "rds:AddTagsToResource",
+                        "rds:CreateDBCluster",
+                        "rds:CreateDBClusterSnapshot",
+                        "rds:DeleteDBCluster",
+                        "rds:DescribeDBClusterParameter*",
+                        "rds:DescribeDBClusters",
+                        "rds:ListTagsForResource",
+                        "rds:ModifyDBCluster",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "rds",
+                            "cluster:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "cluster-pg:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "cluster-snapshot:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "db:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "subgrp:acme-*",
+                            "us-west-2",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:GetSecretValue",
+                    ],
+                    "Resource": account_arn(
+                        "secretsmanager",
+                        "secret:rds!*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "ArnLike": {
+                            "secretsmanager:ResourceTag/aws:rds:primaryDBClusterArn": account_arn(
+                                "rds",
+                                "cluster:acme-*",
+                                "us-west-2",
+                            ),
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "elasticache:AddTagsToResource",
                         "elasticache:CreateCacheCluster",
                         "elasticache:CreateCacheSubnetGroup",
