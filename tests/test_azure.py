@@ -56,7 +56,8 @@ def compile_data(data: dict) -> dict[str, str]:
 
 def moved_to_azure(data: dict) -> dict:
     """The AWS sample with only its cloud switched: Azure's provider and location,
-    members as Entra object ids, the one AWS machine type and Redis version as Azure's."""
+    members as Entra object ids, the one AWS machine type and Redis version as
+    Azure's, the Aurora datastore as a flexible server."""
     data = copy.deepcopy(data)
     data["cloud"] = {"provider": "azure", "region": "westeurope"}
     for i, team in enumerate(data["identity"]["teams"]):
@@ -67,6 +68,7 @@ def moved_to_azure(data: dict) -> dict:
     for store in data["appServices"]["datastores"]:
         if store["engine"] == "redis":
             store["version"] = "6"
+        store.pop("flavor", None)  # Aurora is AWS's: a flexible server
     return data
 
 

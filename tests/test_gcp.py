@@ -47,7 +47,8 @@ def compile_data(data: dict) -> dict[str, str]:
 
 def moved_to_gcp(data: dict) -> dict:
     """The AWS sample with only its cloud switched: GCP's provider, region and
-    project, members as Google principals and the one AWS machine type as GCP's."""
+    project, members as Google principals, the one AWS machine type as GCP's
+    and the Aurora datastore as Cloud SQL."""
     data = copy.deepcopy(data)
     data["cloud"] = {"provider": "gcp", "region": "europe-west1", "project": "acme-prod"}
     for team in data["identity"]["teams"]:
@@ -55,6 +56,8 @@ def moved_to_gcp(data: dict) -> dict:
     for pool in data["cluster"]["nodePools"]:
         if pool.get("machineType") == "c6i.2xlarge":
             pool["machineType"] = "c3-standard-8"
+    for store in data["appServices"]["datastores"]:
+        store.pop("flavor", None)  # Aurora is AWS's: Cloud SQL
     return data
 
 
@@ -331,6 +334,7 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
         "roles/resourcemanager.projectIamAdmin",  # conditioned: the next assertions
         sql_users,
         pubsub_grants,
+        "projects/acme-platform-prod/roles/acme_prod_ci_deploy_apps_bucket_grants",
     }
     # No project-wide cloudsql.admin or pubsub.admin: it creates IAM database
     # users on the platform's instances, and grants topics and subscriptions.
@@ -527,12 +531,15 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
             "enableSecureBoot": True,
             "enableIntegrityMonitoring": True,
         }
-    (key,) = of_type(sample_plan, "gcp:kms/cryptoKey:CryptoKey")
+    (key,) = [
+        r for r in of_type(sample_plan, "gcp:kms/cryptoKey:CryptoKey") if r.name == "acme-secrets"
+    ]
     assert key.inputs["rotationPeriod"] == "7776000s"
     (grant,) = [
         r
         for r in of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
-        if not r.name.endswith("-state-key")  # the CI identities' use of the state's key
+        # not the CI identities' use of the state's key, nor Cloud Storage's of the buckets'
+        if not r.name.endswith(("-state-key", "-storage-agent"))
     ]
     assert grant.inputs["member"].endswith("@container-engine-robot.iam.gserviceaccount.com")
     exports = next(s for s in sample_plan.stacks if s.dir == "03-cluster").exports
@@ -705,8 +712,8 @@ def test_apps_use_workload_identity_only_where_they_call_google(sample_plan: Pla
         for r in of_type(sample_plan, "kubernetes:core/v1:ServiceAccount")
     }
     annotation = "iam.gke.io/gcp-service-account"
-    assert annotation not in accounts["storefront"]  # redis only: no Google API
-    for app in ("checkout", "order-worker", "admin"):
+    # storefront's Memorystore takes a password; its bucket, Google IAM.
+    for app in ("storefront", "checkout", "order-worker", "admin"):
         assert (
             accounts[app][annotation]
             == f"acme-prod-app-{app}@acme-platform-prod.iam.gserviceaccount.com"
@@ -723,6 +730,7 @@ def test_apps_use_workload_identity_only_where_they_call_google(sample_plan: Pla
         "serviceAccount:acme-platform-prod.svc.id.goog[internal/admin]",
         "serviceAccount:acme-platform-prod.svc.id.goog[payments/checkout]",
         "serviceAccount:acme-platform-prod.svc.id.goog[payments/order-worker]",
+        "serviceAccount:acme-platform-prod.svc.id.goog[storefront/storefront]",
     ]
     (checkout_orders,) = [
         r
@@ -754,7 +762,7 @@ DATABASE_USERS = "database-users"
 def in_cluster_objects(plan: PlanResult) -> dict[tuple[str, str], dict]:
     """Namespaces, their guard rails, RBAC, policies and apps, minus what is the
     cloud's by design: workload identity annotations, datastore connection
-    values, egress destinations (a VPC range on AWS, Google's on GCP), the
+    values, bucket names and endpoints, egress destinations (a VPC range on AWS, Google's on GCP), the
     default StorageClass, and how the cloud makes apps' database users (the
     `database-users` namespace and what runs there)."""
     objects = {}
@@ -781,6 +789,9 @@ def in_cluster_objects(plan: PlanResult) -> dict[tuple[str, str], dict]:
                 inputs.pop("stringData")  # each cloud's connection values
             if record.name.endswith(".egress"):
                 inputs["spec"].pop("egress")
+            if record.type.endswith(":Deployment"):
+                for container in inputs["spec"]["template"]["spec"]["containers"]:
+                    container.pop("env", None)  # where each cloud's buckets are
             objects[(record.type, record.name)] = inputs
     return objects
 
@@ -962,3 +973,15 @@ def test_bucket_rights_of_the_ci_identities(sample_plan: PlanResult) -> None:
         "storage.buckets.getIamPolicy",
         "storage.buckets.setIamPolicy",
     ]
+
+
+def test_an_app_gets_a_service_account_for_a_bucket_not_for_memorystore() -> None:
+    from crosswalk.compiler.model import build_platform
+    from crosswalk.providers.gcp.common import app_needs_account
+
+    data = load(ROOT / "samples" / "gcp" / "platform.yaml")
+    storefront = next(a for a in data["apps"] if a["name"] == "storefront")
+    assert app_needs_account(build_platform(data), build_platform(data).app("storefront"))
+    storefront["uses"] = ["sessions"]  # Memorystore alone: a password, no Google IAM
+    platform = build_platform(data)
+    assert not app_needs_account(platform, platform.app("storefront"))
