@@ -297,7 +297,9 @@ def test_variant_plans(variant_tree: Path) -> None:
         (redis,) = of_type(plan, "redis:Redis")
         assert inputs(redis)["sku"] == {"name": "Premium", "family": "P", "capacity": 1}
         locks = of_type(plan, "authorization:ManagementLockByScope")
-        assert len(locks) == 2  # MySQL and Cosmos DB: protection is on in every environment
+        # MySQL, Cosmos DB and the buckets' storage account: protection is on
+        # in every environment.
+        assert len(locks) == 3
         grants = {
             r.name: inputs(r)
             for r in of_type(plan, "authorization:RoleAssignment", "06-apps/checkout")
@@ -345,6 +347,7 @@ def test_only_the_submodules_a_program_uses_are_imported(sample_tree: Path) -> N
         "redis",
         "resources",
         "servicebus",
+        "storage",
     }, loaded
 
 
@@ -648,10 +651,10 @@ def test_datastores_are_private_backed_up_and_protected(
     assert server["network"]["delegatedSubnetResourceId"].endswith("/contoso-postgres")
     assert server["highAvailability"] == {"mode": "ZoneRedundant"}
     assert server["backup"] == {"backupRetentionDays": 7, "geoRedundantBackup": "Enabled"}
-    (lock,) = of_type(sample_plan, "authorization:ManagementLockByScope")
+    (lock,) = of_type(sample_plan, "authorization:ManagementLockByScope", "05-app-services")
     assert lock.inputs["level"] == "CanNotDelete"
     dev = plan_tree(sample_tree, "dev", only=["05-app-services"])
-    (dev_lock,) = of_type(dev, "authorization:ManagementLockByScope")
+    (dev_lock,) = of_type(dev, "authorization:ManagementLockByScope", "05-app-services")
     assert dev_lock.inputs["level"] == "CanNotDelete"
     (cache,) = of_type(sample_plan, "redis:Redis")
     cache = inputs(cache)

@@ -45,7 +45,7 @@ def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
             "location": az.location,
             "kind": "StorageV2",
             "sku": {"name": "Standard_ZRS" if p.network.zones > 1 else "Standard_LRS"},
-            "access_tier": "Hot",
+            "access_tier": Code("storage.AccessTier.HOT"),
             # Workloads sign in with their identities: no account keys, no SAS.
             "allow_shared_key_access": False,
             "default_to_o_auth_authentication": True,
@@ -54,7 +54,10 @@ def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
             "minimum_tls_version": "TLS1_2",
             "enable_https_traffic_only": True,
             "public_network_access": "Disabled",
-            "network_rule_set": {"default_action": "Deny", "bypass": "AzureServices"},
+            "network_rule_set": {
+                "default_action": Code("storage.DefaultAction.DENY"),
+                "bypass": Code("storage.Bypass.AZURE_SERVICES"),
+            },
             "encryption": {
                 "key_source": "Microsoft.Storage",
                 "require_infrastructure_encryption": True,
@@ -93,7 +96,7 @@ def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
                 "resource_group_name": rg,
                 "account_name": Code(f"{account}.name"),
                 "container_name": bucket.name,
-                "public_access": "None",
+                "public_access": Code("storage.PublicAccess.NONE"),
             },
             ctx.line(bucket.path),
             depends_on=[blobs],
