@@ -665,7 +665,7 @@ def test_datastores_are_private_backed_up_and_protected(
         inputs(r)["privateLinkServiceConnections"][0]["groupIds"][0]
         for r in of_type(sample_plan, "network:PrivateEndpoint")
     }
-    assert endpoints == {"registry", "redisCache", "vault"}
+    assert endpoints == {"blob", "registry", "redisCache", "vault"}  # blob: the buckets
     (queue,) = of_type(sample_plan, "servicebus:Queue")
     assert queue.inputs["deadLetteringOnMessageExpiration"] is True
     assert queue.inputs["maxDeliveryCount"] == 5
