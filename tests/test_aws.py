@@ -863,3 +863,70 @@ def test_the_managed_infra_deployer_may_manage_the_platforms_buckets_only(aws) -
     # The apps deployer makes no bucket.
     apps = one(records, "aws:iam/rolePolicy:RolePolicy", "acme-ci-deploy-apps")
     assert "s3:CreateBucket" not in reveal(apps.inputs)["policy"]
+
+
+# --- Aurora (flavor: aurora | aurora-serverless) ----------------------------------------
+
+
+def aurora_records(plan):
+    records = plan.stack("05-app-services").resources
+    cluster = one(records, "aws:rds/cluster:Cluster")
+    instances = [r for r in records if r.type == "aws:rds/clusterInstance:ClusterInstance"]
+    return cluster, instances, records
+
+
+def test_an_aurora_datastore_is_an_encrypted_iam_cluster_across_zones(aws) -> None:
+    _, plan = aws
+    cluster, instances, records = aurora_records(plan)
+    args = reveal(cluster.inputs)
+    assert cluster.protect and cluster.name == "acme-ledger"
+    assert args["engine"] == "aurora-postgresql" and args["engineVersion"] == "16.6"
+    assert args["storageEncrypted"] is True
+    assert args["iamDatabaseAuthenticationEnabled"] is True
+    assert args["deletionProtection"] is True  # the sample protects every environment
+    assert args["skipFinalSnapshot"] is False and args["finalSnapshotIdentifier"]
+    assert args["backupRetentionPeriod"] == 7 and args["manageMasterUserPassword"] is True
+    assert args["enabledCloudwatchLogsExports"] == ["postgresql"]
+    assert "serverlessv2ScalingConfiguration" not in args
+    group = one(records, "aws:rds/clusterParameterGroup:ClusterParameterGroup")
+    assert args["dbClusterParameterGroupName"] == group.name
+    parameters = {p["name"]: p["value"] for p in reveal(group.inputs)["parameters"]}
+    assert parameters["rds.force_ssl"] == "1" and parameters["log_connections"] == "1"
+    # A writer and a reader, each in its own zone, private.
+    assert len(instances) == 2
+    zones = {reveal(i.inputs)["availabilityZone"] for i in instances}
+    assert len(zones) == 2
+    for instance in instances:
+        inputs = reveal(instance.inputs)
+        assert inputs["clusterIdentifier"] == cluster.id
+        assert inputs["publiclyAccessible"] is False
+        assert inputs["monitoringInterval"] == 60
+    # The app that uses it signs in as its own IAM user of the cluster.
+    connects = [s for s in app_policy(plan, "admin") if s["Action"] == ["rds-db:connect"]]
+    assert any(
+        ":dbuser:cluster-" in s["Resource"] and s["Resource"].endswith("/admin") for s in connects
+    )
+    exports = plan.stack("05-app-services").exports
+    assert exports["datastore_ledger_host"].startswith("acme-ledger.cluster-")
+
+
+def test_aurora_serverless_scales_within_the_bounds_of_its_size(tmp_path) -> None:
+    import yaml
+
+    data = yaml.safe_load((ROOT / "samples" / "aws" / "platform.yaml").read_text())
+    (ledger,) = [d for d in data["appServices"]["datastores"] if d["name"] == "ledger"]
+    ledger.update(flavor="aurora-serverless", engine="mysql", version="8.0")
+    source = tmp_path / "platform.yaml"
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "out"
+    result = compile_file(source, out)
+    assert result.files, [d.render() for d in result.report.errors]
+    plan = plan_tree(out, "dev", only=["05-app-services"])
+    cluster, instances, _ = aurora_records(plan)
+    args = reveal(cluster.inputs)
+    assert args["engine"] == "aurora-mysql" and args["engineMode"] == "provisioned"
+    assert args["serverlessv2ScalingConfiguration"] == {"minCapacity": 0.5, "maxCapacity": 4}
+    assert args["storageEncrypted"] is True and args["iamDatabaseAuthenticationEnabled"] is True
+    assert "backtrackWindow" not in args  # Serverless v2 cannot backtrack
+    assert {reveal(i.inputs)["instanceClass"] for i in instances} == {"db.serverless"}
+    assert len(instances) == 2
