@@ -493,7 +493,7 @@ storage_account = storage.StorageAccount(
     sku={
         "name": "Standard_ZRS",
     },
-    access_tier="Hot",
+    access_tier=storage.AccessTier.HOT,
     allow_shared_key_access=False,
     default_to_o_auth_authentication=True,
     allow_blob_public_access=False,
@@ -502,8 +502,8 @@ storage_account = storage.StorageAccount(
     enable_https_traffic_only=True,
     public_network_access="Disabled",
     network_rule_set={
-        "default_action": "Deny",
-        "bypass": "AzureServices",
+        "default_action": storage.DefaultAction.DENY,
+        "bypass": storage.Bypass.AZURE_SERVICES,
     },
     encryption={
         "key_source": "Microsoft.Storage",
@@ -634,7 +634,7 @@ bucket_assets = storage.BlobContainer(
     resource_group_name=resource_group_name,
     account_name=storage_account.name,
     container_name="assets",
-    public_access="None",
+    public_access=storage.PublicAccess.NONE,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
         depends_on=[
