@@ -415,7 +415,11 @@ def _aurora_instances(
             "aws.rds.ClusterInstance",
             {
                 "cluster_identifier": Code(f"{cluster}.id"),
-                "engine": Code(f"{cluster}.engine"),
+                # The SDK types an instance's engine as its enum.
+                "engine": Code(
+                    "aws.rds.EngineType."
+                    + ("AURORA_POSTGRESQL" if store.engine == "postgres" else "AURORA_MYSQL")
+                ),
                 "engine_version": Code(f"{cluster}.engine_version"),
                 "instance_class": "db.serverless"
                 if serverless

@@ -1214,7 +1214,7 @@ ledger_zones = aws.get_availability_zones(
 datastore_ledger_0 = aws.rds.ClusterInstance(
     "acme-ledger-0",
     cluster_identifier=datastore_ledger_cluster.id,
-    engine=datastore_ledger_cluster.engine,
+    engine=aws.rds.EngineType.AURORA_POSTGRESQL,
     engine_version=datastore_ledger_cluster.engine_version,
     instance_class="db.t4g.medium",
     availability_zone=ledger_zones.names[0],
@@ -1235,7 +1235,7 @@ datastore_ledger_0 = aws.rds.ClusterInstance(
 datastore_ledger_1 = aws.rds.ClusterInstance(
     "acme-ledger-1",
     cluster_identifier=datastore_ledger_cluster.id,
-    engine=datastore_ledger_cluster.engine,
+    engine=aws.rds.EngineType.AURORA_POSTGRESQL,
     engine_version=datastore_ledger_cluster.engine_version,
     instance_class="db.t4g.medium",
     availability_zone=ledger_zones.names[1],
