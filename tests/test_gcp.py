@@ -973,6 +973,16 @@ def test_bucket_rights_of_the_ci_identities(sample_plan: PlanResult) -> None:
         "storage.buckets.getIamPolicy",
         "storage.buckets.setIamPolicy",
     ]
+    # ... on the platform's buckets only: Cloud Storage reads IAM conditions.
+    (bucket,) = of_type(sample_plan, "gcp:storage/bucket:Bucket", "02-managed-infra")
+    (member,) = [
+        reveal(r.inputs)
+        for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember", "01-identity")
+        if reveal(r.inputs)["role"].endswith("bucket_grants")
+    ]
+    assert member["condition"]["expression"] == (
+        f'resource.name == "projects/_/buckets/{reveal(bucket.inputs)["name"]}"'
+    )
 
 
 def test_an_app_gets_a_service_account_for_a_bucket_not_for_memorystore() -> None:

@@ -27,7 +27,7 @@ from crosswalk.providers.gcp.common import (
     workload_account,
 )
 from crosswalk.providers.gcp.datastores import datastore_id
-from crosswalk.providers.gcp.rules import gcp_name
+from crosswalk.providers.gcp.rules import bucket_name, gcp_name
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
@@ -209,6 +209,14 @@ def _sql_instances(platform) -> str:
         + cel_string(f"projects/{platform.cloud.project}/instances/{datastore_id(platform, store)}")
         for store in platform.app_services.datastores
         if store.engine in SQL_ENGINES
+    )
+
+
+def _buckets(platform) -> str:
+    """An IAM condition that holds for the platform's Cloud Storage buckets only."""
+    return " || ".join(
+        "resource.name == " + cel_string(f"projects/_/buckets/{bucket_name(platform, b.name)}")
+        for b in platform.buckets
     )
 
 
@@ -429,6 +437,13 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
                 "expression": ctx.setting(
                     f"ci.{bot.name}.sqlInstances", lambda q, env: _sql_instances(q)
                 ),
+            }
+        elif what == "bucket-grants":
+            # Cloud Storage reads IAM conditions on its buckets: the platform's only.
+            grant["condition"] = {
+                "title": "platform-buckets-only",
+                "description": f"The Cloud Storage buckets of platform {p.name}",
+                "expression": ctx.setting(f"ci.{bot.name}.buckets", lambda q, env: _buckets(q)),
             }
         # (Pub/Sub reads no resource attributes in IAM conditions: the grant is
         # the project's, limited to reading and setting topic and subscription IAM.)

@@ -10,6 +10,7 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+ci_deploy_apps_buckets = config.require("ci.deploy-apps.buckets")
 ci_deploy_apps_sqlinstances = config.require("ci.deploy-apps.sqlInstances")
 ci_deploy_platform_grantable = config.require("ci.deploy-platform.grantable")
 names_pool_deploy_apps = config.require("names.pool.deploy-apps")
@@ -521,6 +522,11 @@ ci_deploy_apps_bucket_grants_member = gcp.projects.IAMMember(
     "acme-ci-deploy-apps-bucket-grants",
     project="acme-platform-prod",
     role=ci_deploy_apps_bucket_grants.name,
+    condition={
+        "title": "platform-buckets-only",
+        "description": "The Cloud Storage buckets of platform acme",
+        "expression": ci_deploy_apps_buckets,
+    },
     member=ci_deploy_apps_account.member,
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
