@@ -30,6 +30,7 @@ NAMED_LISTS = {
     ("identity", "teams"),
     ("identity", "automation"),
     ("registries",),
+    ("storage", "buckets"),
     ("cluster", "nodePools"),
     ("cluster", "namespaces"),
     ("appServices", "datastores"),
@@ -98,11 +99,13 @@ def _check_unique_names(c: _Checker) -> None:
         "team": p.teams,
         "automation identity": p.automation,
         "registry": p.registries,
+        "bucket": p.buckets,
         "node pool": p.cluster.node_pools,
         "namespace": p.cluster.namespaces,
         "datastore": p.app_services.datastores,
         "app": p.apps,
     }
+    _check_bindable_names(c)
     for what, items in groups.items():
         first: dict[str, tuple] = {}
         for item in items:
@@ -116,6 +119,24 @@ def _check_unique_names(c: _Checker) -> None:
                 )
             else:
                 first[item.name] = item.path
+
+
+def _check_bindable_names(c: _Checker) -> None:
+    """`uses` names datastores and buckets alike: a name can be one of them only."""
+    p = c.platform
+    stores = {}
+    for store in p.app_services.datastores:
+        stores.setdefault(store.name, store.path)
+    for bucket in p.buckets:
+        if bucket.name in stores:
+            line = c.document.span(stores[bucket.name] + ("name",)).line
+            c.error(
+                "CW201",
+                f"bucket '{bucket.name}' has the name of a datastore",
+                bucket.path + ("name",),
+                help=f"the datastore '{bucket.name}' is at line {line}; apps' `uses` names "
+                "one or the other, so rename one",
+            )
 
 
 def _check_earlier_names(c: _Checker) -> None:
@@ -166,6 +187,7 @@ def _check_references(c: _Checker) -> None:
     teams = {t.name for t in p.teams}
     namespaces = {n.name for n in p.cluster.namespaces}
     datastores = {d.name for d in p.app_services.datastores}
+    buckets = {b.name for b in p.buckets}
     apps = {a.name for a in p.apps}
     for team in p.teams:
         for i, ns in enumerate(team.namespaces):
@@ -177,9 +199,22 @@ def _check_references(c: _Checker) -> None:
     for app in p.apps:
         if app.namespace not in namespaces:
             c.unknown("CW301", "namespace", app.namespace, namespaces, app.path + ("namespace",))
-        for i, store in enumerate(app.uses):
+        for i, store in zip(app.uses_at, app.uses):
             if store not in datastores:
-                c.unknown("CW303", "datastore", store, datastores, app.path + ("uses", i))
+                what = "datastore or bucket" if buckets else "datastore"
+                c.unknown("CW303", what, store, datastores | buckets, app.path + ("uses", i))
+        bound: set[str] = set()
+        for use in app.buckets:
+            if use.bucket not in buckets:
+                c.unknown("CW314", "bucket", use.bucket, buckets, use.path)
+            elif use.bucket in bound:
+                c.error(
+                    "CW201",
+                    f"app '{app.name}' binds bucket '{use.bucket}' twice",
+                    use.path,
+                    help="bind each bucket once, with the access the app needs",
+                )
+            bound.add(use.bucket)
         for i, other in enumerate(app.depends_on):
             if other == app.name:
                 c.error(
@@ -441,6 +476,21 @@ def _check_provider(c: _Checker) -> None:
                 store.path + ("enhancedMonitoring",),
                 key=True,
                 help="remove it",
+            )
+    for store in p.app_services.datastores:
+        if store.flavor is None:
+            continue
+        if p.cloud.provider != "aws" or store.engine not in ("postgres", "mysql"):
+            c.error(
+                "CW504",
+                f"flavor '{store.flavor}' is Aurora's, which runs SQL datastores on AWS only, "
+                "not "
+                + (f"{store.engine} datastores" if p.cloud.provider == "aws" else rules.title),
+                store.path + ("flavor",),
+                key=True,
+                help="remove it: without a flavor the datastore is the cloud's managed instance"
+                + (" (Cloud SQL)" if p.cloud.provider == "gcp" else "")
+                + (" (Azure Database flexible server)" if p.cloud.provider == "azure" else ""),
             )
     region = p.cloud.region
     if region not in rules.regions:

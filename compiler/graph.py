@@ -125,10 +125,18 @@ def build_graph(platform: Platform) -> ResourceGraph:
     b.node("secrets-key", "kms-key", "managed-infra", ("cluster",))
     for registry in p.registries:
         b.node(f"registry/{registry.name}", "registry", "managed-infra", registry.path)
+    for bucket in p.buckets:
+        b.node(f"bucket/{bucket.name}", "bucket", "managed-infra", bucket.path)
+        b.edge("secrets-key", f"bucket/{bucket.name}")  # its objects are encrypted with it
     if p.cloud.provider == "azure":
         # Azure resources live in the platform's resource group, made with the identities.
         b.node("resource-group", "resource-group", "identity", ("name",))
-        for name in ("network", "secrets-key", *(f"registry/{r.name}" for r in p.registries)):
+        for name in (
+            "network",
+            "secrets-key",
+            *(f"registry/{r.name}" for r in p.registries),
+            *(f"bucket/{bucket.name}" for bucket in p.buckets),
+        ):
             b.edge("resource-group", name)
 
     # Layer 3: the cluster.
@@ -203,10 +211,12 @@ def build_graph(platform: Platform) -> ResourceGraph:
         for service in admitting:
             b.edge(service, node)
         b.edge(f"namespace/{app.namespace}", node, app.path + ("namespace",))
-        for i, store in enumerate(app.uses):
+        for i, store in zip(app.uses_at, app.uses):
             b.edge(f"datastore/{store}", node, app.path + ("uses", i))
         if app.node_pool is not None:
             b.edge(f"node-pool/{app.node_pool}", node, app.path + ("nodePool",))
+        for use in app.buckets:
+            b.edge(f"bucket/{use.bucket}", node, use.path)
         for i, other in enumerate(app.depends_on):
             b.edge(f"app/{other}", node, app.path + ("dependsOn", i))
         if app.ingress is not None:

@@ -160,6 +160,13 @@ class Registry:
 
 
 @dataclass(frozen=True)
+class Bucket:
+    name: str
+    expire_after_days: int | None
+    path: tuple
+
+
+@dataclass(frozen=True)
 class Taint:
     key: str
     value: str
@@ -249,10 +256,15 @@ class Datastore:
     path: tuple
     renamed_from: tuple[str, ...] = ()  # earlier names, oldest first
     enhanced_monitoring: bool | None = None  # None: not set (on, where it applies)
+    flavor: str | None = None  # aurora | aurora-serverless (AWS SQL); None: one instance
 
     @property
     def cloud_name(self) -> str:
         return cloud_name(self)
+
+    @property
+    def aurora(self) -> bool:
+        return self.flavor in ("aurora", "aurora-serverless")
 
 
 @dataclass(frozen=True)
@@ -302,6 +314,20 @@ JOB_KINDS = frozenset({"cronjob", "job"})
 
 
 @dataclass(frozen=True)
+class BucketUse:
+    """An app's binding of a bucket: `access` is read-write or read-only;
+    `path` is the `uses` entry that binds it."""
+
+    bucket: str
+    access: str
+    path: tuple
+
+    @property
+    def read_only(self) -> bool:
+        return self.access == "read-only"
+
+
+@dataclass(frozen=True)
 class App:
     name: str
     namespace: str
@@ -330,6 +356,10 @@ class App:
     migrations: tuple[Migration, ...] = ()
     volumes: tuple[Volume, ...] = ()
     node_pool: str | None = None
+    # The `uses` entries that name a bucket (`uses` keeps the others, the
+    # datastores), and the positions of `uses` entries in `uses:`.
+    buckets: tuple[BucketUse, ...] = ()
+    uses_at: tuple[int, ...] = ()
 
     @property
     def cloud_name(self) -> str:
@@ -391,6 +421,7 @@ class Platform:
     environments: tuple[Environment, ...]
     deletion_protection: bool = True
     github_oidc_provider: str | None = None  # AWS: an existing provider's ARN
+    buckets: tuple[Bucket, ...] = ()  # storage.buckets
     # Set on the platform as each environment sees it (see place_environments).
     placement: Placement | None = None
 
@@ -409,6 +440,10 @@ class Platform:
         return _first_by_name(self.app_services.datastores)
 
     @cached_property
+    def _buckets(self) -> dict[str, Bucket]:
+        return _first_by_name(self.buckets)
+
+    @cached_property
     def _apps(self) -> dict[str, App]:
         return _first_by_name(self.apps)
 
@@ -420,6 +455,9 @@ class Platform:
 
     def datastore(self, name: str) -> Datastore | None:
         return self._datastores.get(name)
+
+    def bucket(self, name: str) -> Bucket | None:
+        return self._buckets.get(name)
 
     def app(self, name: str) -> App | None:
         return self._apps.get(name)
@@ -511,10 +549,16 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             ("appServices", "datastores", i),
             earlier_names(d.get("renamedFrom")),
             d.get("enhancedMonitoring"),
+            d.get("flavor"),
         )
         for i, d in enumerate(app_services.get("datastores", []))
     )
-    apps = tuple(_build_app(a, i) for i, a in enumerate(data.get("apps", [])))
+    buckets = tuple(
+        Bucket(b["name"], b.get("expireAfterDays"), ("storage", "buckets", i))
+        for i, b in enumerate(data.get("storage", {}).get("buckets", []))
+    )
+    bucket_names = {b.name for b in buckets}
+    apps = tuple(_build_app(a, i, bucket_names) for i, a in enumerate(data.get("apps", [])))
     return Platform(
         name=data["name"],
         cloud=Cloud(
@@ -574,6 +618,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         ),
         deletion_protection=data["deletionProtection"],
         github_oidc_provider=identity.get("githubOidcProvider"),
+        buckets=buckets,
     )
 
 
@@ -593,9 +638,19 @@ def place_environments(platforms: dict[str, Platform]) -> dict[str, Platform]:
     return placed
 
 
-def _build_app(a: dict, index: int) -> App:
+def _build_app(a: dict, index: int, bucket_names: set[str] = frozenset()) -> App:
     ingress = a.get("ingress")
     autoscale = a.get("autoscale")
+    uses, uses_at, buckets = [], [], []
+    for i, entry in enumerate(a.get("uses", [])):
+        at = ("apps", index, "uses", i)
+        if isinstance(entry, dict):
+            buckets.append(BucketUse(entry["bucket"], entry["access"], at + ("bucket",)))
+        elif entry in bucket_names:
+            buckets.append(BucketUse(entry, "read-write", at))
+        else:
+            uses.append(entry)
+            uses_at.append(i)
     return App(
         name=a["name"],
         namespace=a["namespace"],
@@ -607,7 +662,7 @@ def _build_app(a: dict, index: int) -> App:
         env=_pairs(a.get("env")),
         command=tuple(a.get("command", [])),
         args=tuple(a.get("args", [])),
-        uses=tuple(a.get("uses", [])),
+        uses=tuple(uses),
         ingress=AppIngress(ingress.get("host"), ingress["path"]) if ingress is not None else None,
         autoscale=Autoscale(autoscale["min"], autoscale["max"], autoscale["cpuPercent"])
         if autoscale is not None
@@ -644,6 +699,8 @@ def _build_app(a: dict, index: int) -> App:
             for i, v in enumerate(a.get("volumes", []))
         ),
         node_pool=a.get("nodePool"),
+        buckets=tuple(buckets),
+        uses_at=tuple(uses_at),
     )
 
 

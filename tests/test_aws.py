@@ -719,3 +719,219 @@ def test_ci_identities_write_only_their_own_stacks_state_and_use_its_key(aws) ->
             "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/acme-pulumi"}
         }
         assert set(as_list(key["Action"])) == {"kms:Decrypt", "kms:Encrypt"}
+
+
+# --- buckets (storage.buckets) ----------------------------------------------------------
+
+
+def bucket_parts(plan, name: str) -> dict:
+    """Every record of one S3 bucket's, by type's last part: its settings are
+    resources of their own."""
+    found = {
+        r.type.rsplit(":", 1)[1]: r
+        for r in plan.stack("02-managed-infra").resources
+        if r.type.startswith("aws:s3/") and r.name == name
+    }
+    assert "Bucket" in found, sorted({r.name for r in plan.stack("02-managed-infra").resources})
+    return found
+
+
+def bucket_statements(parts: dict) -> list[dict]:
+    return json.loads(reveal(parts["BucketPolicy"].inputs)["policy"])["Statement"]
+
+
+def test_buckets_are_private_encrypted_tls_only_versioned_and_logged(aws) -> None:
+    _, plan = aws
+    infra = plan.stack("02-managed-infra")
+    key = infra.exports["secrets_key_arn"]
+    parts = bucket_parts(plan, "acme-assets")
+    bucket = parts["Bucket"]
+    name = reveal(bucket.inputs)["bucket"]
+    assert name == "acme-assets-123456789012"  # the account's id: unique across AWS
+    assert bucket.protect and reveal(bucket.inputs)["forceDestroy"] is False
+    blocks = reveal(parts["BucketPublicAccessBlock"].inputs)
+    for setting in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls"):
+        assert blocks[setting] is True, setting
+    assert blocks["restrictPublicBuckets"] is True
+    ownership = reveal(parts["BucketOwnershipControls"].inputs)["rule"]
+    assert ownership == {"objectOwnership": "BucketOwnerEnforced"}  # no ACLs
+    (rule,) = reveal(parts["BucketServerSideEncryptionConfiguration"].inputs)["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": key,
+    }
+    assert rule["bucketKeyEnabled"] is True
+    versioning = reveal(parts["BucketVersioning"].inputs)["versioningConfiguration"]
+    assert versioning == {"status": "Enabled"}
+    (tls,) = [s for s in bucket_statements(parts) if s["Effect"] == "Deny"]
+    assert tls["Principal"] == "*" and tls["Action"] == "s3:*"
+    assert tls["Resource"] == [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"]
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    logging = reveal(parts["BucketLogging"].inputs)
+    assert logging["targetBucket"] == "acme-access-logs-123456789012"
+    assert logging["targetPrefix"] == f"{name}/"
+    # S3 uses the platform key only where the key policy lets it.
+    key_record = one(infra.resources, "aws:kms/key:Key")
+    (through,) = [
+        s
+        for s in json.loads(reveal(key_record.inputs)["policy"])["Statement"]
+        if s["Sid"] == "UseOnlyThroughPlatformServices"
+    ]
+    assert "s3.us-west-2.amazonaws.com" in through["Condition"]["StringEquals"]["kms:ViaService"]
+    assert infra.exports["bucket_assets_name"] == name
+
+
+def test_the_access_log_bucket_is_private_and_takes_only_this_accounts_logs(aws) -> None:
+    _, plan = aws
+    parts = bucket_parts(plan, "acme-access-logs")
+    assert parts["Bucket"].protect and "BucketLogging" not in parts
+    blocks = reveal(parts["BucketPublicAccessBlock"].inputs)
+    assert all(blocks[k] is True for k in blocks if k != "bucket") and len(blocks) == 5
+    assert reveal(parts["BucketOwnershipControls"].inputs)["rule"] == {
+        "objectOwnership": "BucketOwnerEnforced"
+    }
+    (rule,) = reveal(parts["BucketServerSideEncryptionConfiguration"].inputs)["rules"]
+    # S3's log delivery writes only to buckets encrypted with S3's own keys.
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    assert reveal(parts["BucketVersioning"].inputs)["versioningConfiguration"]["status"] == (
+        "Enabled"
+    )
+    (rules,) = [reveal(parts["BucketLifecycleConfiguration"].inputs)["rules"]]
+    assert rules[0]["expiration"] == {"days": 365}
+    statements = bucket_statements(parts)
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+    (delivery,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivery["Action"] == "s3:PutObject"
+    assert delivery["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def app_policy(plan, app: str) -> list[dict]:
+    records = plan.stack(f"06-apps/{app}").resources
+    policy = one(records, "aws:iam/rolePolicy:RolePolicy")
+    return json.loads(reveal(policy.inputs)["policy"])["Statement"]
+
+
+def s3_grants(statements) -> dict:
+    """Resource -> actions of the S3 statements."""
+    out: dict = {}
+    for s in statements:
+        if any(a.startswith("s3:") for a in s["Action"]):
+            out.setdefault(s["Resource"], set()).update(s["Action"])
+    return out
+
+
+def test_apps_get_exactly_the_buckets_they_use_with_their_access(aws) -> None:
+    _, plan = aws
+    bucket = "arn:aws:s3:::acme-assets-123456789012"
+    key = plan.stack("02-managed-infra").exports["secrets_key_arn"]
+    via_s3 = {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}
+    # storefront: read-only.
+    storefront = app_policy(plan, "storefront")
+    assert s3_grants(storefront) == {
+        bucket: {"s3:ListBucket", "s3:GetBucketLocation"},
+        f"{bucket}/*": {"s3:GetObject", "s3:GetObjectVersion"},
+    }
+    (kms,) = [s for s in storefront if s["Action"][0].startswith("kms:")]
+    assert kms["Action"] == ["kms:Decrypt"] and kms["Resource"] == key
+    assert kms["Condition"] == via_s3
+    # admin: read-write.
+    admin = app_policy(plan, "admin")
+    writes = {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+    assert s3_grants(admin)[f"{bucket}/*"] >= writes | {"s3:GetObject"}
+    assert set(s3_grants(admin)) == {bucket, f"{bucket}/*"}
+    (kms,) = [s for s in admin if s["Action"][0].startswith("kms:")]
+    assert "kms:GenerateDataKey*" in kms["Action"] and kms["Condition"] == via_s3
+    # checkout uses no bucket: no S3 right at all.
+    assert s3_grants(app_policy(plan, "checkout")) == {}
+    # Each app learns where its bucket is.
+    deployment = one(plan.stack("06-apps/storefront").resources, "kubernetes:apps/v1:Deployment")
+    (container,) = reveal(deployment.inputs)["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [
+        {"name": "ASSETS_BUCKET", "value": "acme-assets-123456789012"},
+        {
+            "name": "ASSETS_BUCKET_ENDPOINT",
+            "value": "https://acme-assets-123456789012.s3.us-west-2.amazonaws.com",
+        },
+    ]
+
+
+def test_the_managed_infra_deployer_may_manage_the_platforms_buckets_only(aws) -> None:
+    _, plan = aws
+    records = plan.stack("01-identity").resources
+    policy = one(records, "aws:iam/rolePolicy:RolePolicy", "acme-ci-deploy-platform")
+    statements = json.loads(reveal(policy.inputs)["policy"])["Statement"]
+    (buckets,) = [s for s in statements if "s3:CreateBucket" in s["Action"]]
+    assert buckets["Resource"] == "arn:aws:s3:::acme-*-123456789012"
+    assert "s3:PutBucketPolicy" not in buckets["Action"]  # by wildcard: s3:PutBucket*
+    assert "s3:PutBucket*" in buckets["Action"] and "s3:*" not in buckets["Action"]
+    # The apps deployer makes no bucket.
+    apps = one(records, "aws:iam/rolePolicy:RolePolicy", "acme-ci-deploy-apps")
+    assert "s3:CreateBucket" not in reveal(apps.inputs)["policy"]
+
+
+# --- Aurora (flavor: aurora | aurora-serverless) ----------------------------------------
+
+
+def aurora_records(plan):
+    records = plan.stack("05-app-services").resources
+    cluster = one(records, "aws:rds/cluster:Cluster")
+    instances = [r for r in records if r.type == "aws:rds/clusterInstance:ClusterInstance"]
+    return cluster, instances, records
+
+
+def test_an_aurora_datastore_is_an_encrypted_iam_cluster_across_zones(aws) -> None:
+    _, plan = aws
+    cluster, instances, records = aurora_records(plan)
+    args = reveal(cluster.inputs)
+    assert cluster.protect and cluster.name == "acme-ledger"
+    assert args["engine"] == "aurora-postgresql" and args["engineVersion"] == "16.6"
+    assert args["storageEncrypted"] is True
+    assert args["iamDatabaseAuthenticationEnabled"] is True
+    assert args["deletionProtection"] is True  # the sample protects every environment
+    assert args["skipFinalSnapshot"] is False and args["finalSnapshotIdentifier"]
+    assert args["backupRetentionPeriod"] == 7 and args["manageMasterUserPassword"] is True
+    assert args["enabledCloudwatchLogsExports"] == ["postgresql"]
+    assert "serverlessv2ScalingConfiguration" not in args
+    group = one(records, "aws:rds/clusterParameterGroup:ClusterParameterGroup")
+    assert args["dbClusterParameterGroupName"] == group.name
+    parameters = {p["name"]: p["value"] for p in reveal(group.inputs)["parameters"]}
+    assert parameters["rds.force_ssl"] == "1" and parameters["log_connections"] == "1"
+    # A writer and a reader, each in its own zone, private.
+    assert len(instances) == 2
+    zones = {reveal(i.inputs)["availabilityZone"] for i in instances}
+    assert len(zones) == 2
+    for instance in instances:
+        inputs = reveal(instance.inputs)
+        assert inputs["clusterIdentifier"] == cluster.id
+        assert inputs["publiclyAccessible"] is False
+        assert inputs["monitoringInterval"] == 60
+    # The app that uses it signs in as its own IAM user of the cluster.
+    connects = [s for s in app_policy(plan, "admin") if s["Action"] == ["rds-db:connect"]]
+    assert any(
+        ":dbuser:cluster-" in s["Resource"] and s["Resource"].endswith("/admin") for s in connects
+    )
+    exports = plan.stack("05-app-services").exports
+    assert exports["datastore_ledger_host"].startswith("acme-ledger.cluster-")
+
+
+def test_aurora_serverless_scales_within_the_bounds_of_its_size(tmp_path) -> None:
+    import yaml
+
+    data = yaml.safe_load((ROOT / "samples" / "aws" / "platform.yaml").read_text())
+    (ledger,) = [d for d in data["appServices"]["datastores"] if d["name"] == "ledger"]
+    ledger.update(flavor="aurora-serverless", engine="mysql", version="8.0")
+    source = tmp_path / "platform.yaml"
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "out"
+    result = compile_file(source, out)
+    assert result.files, [d.render() for d in result.report.errors]
+    plan = plan_tree(out, "dev", only=["05-app-services"])
+    cluster, instances, _ = aurora_records(plan)
+    args = reveal(cluster.inputs)
+    assert args["engine"] == "aurora-mysql" and args["engineMode"] == "provisioned"
+    assert args["serverlessv2ScalingConfiguration"] == {"minCapacity": 0.5, "maxCapacity": 4}
+    assert args["storageEncrypted"] is True and args["iamDatabaseAuthenticationEnabled"] is True
+    assert "backtrackWindow" not in args  # Serverless v2 cannot backtrack
+    assert {reveal(i.inputs)["instanceClass"] for i in instances} == {"db.serverless"}
+    assert len(instances) == 2

@@ -57,7 +57,8 @@ def compile_data(data: dict) -> dict[str, str]:
 
 def moved_to_azure(data: dict) -> dict:
     """The AWS sample with only its cloud switched: Azure's provider and location,
-    members as Entra object ids, the one AWS machine type and Redis version as Azure's."""
+    members as Entra object ids, the one AWS machine type and Redis version as
+    Azure's, the Aurora datastore as a flexible server."""
     data = copy.deepcopy(data)
     data["cloud"] = {"provider": "azure", "region": "westeurope"}
     for i, team in enumerate(data["identity"]["teams"]):
@@ -68,6 +69,7 @@ def moved_to_azure(data: dict) -> dict:
     for store in data["appServices"]["datastores"]:
         if store["engine"] == "redis":
             store["version"] = "6"
+        store.pop("flavor", None)  # Aurora is AWS's: a flexible server
     return data
 
 
@@ -296,7 +298,9 @@ def test_variant_plans(variant_tree: Path) -> None:
         (redis,) = of_type(plan, "redis:Redis")
         assert inputs(redis)["sku"] == {"name": "Premium", "family": "P", "capacity": 1}
         locks = of_type(plan, "authorization:ManagementLockByScope")
-        assert len(locks) == 2  # MySQL and Cosmos DB: protection is on in every environment
+        # MySQL, Cosmos DB and the buckets' storage account: protection is on
+        # in every environment.
+        assert len(locks) == 3
         _mysql_apps_sign_in_as_their_own_users(plan)
         (cosmos,) = of_type(plan, "cosmosdb:SqlResourceSqlRoleAssignment", "06-apps/storefront")
         (account_record,) = of_type(plan, "cosmosdb:DatabaseAccount", "05-app-services")
@@ -337,6 +341,7 @@ def test_only_the_submodules_a_program_uses_are_imported(sample_tree: Path) -> N
         "redis",
         "resources",
         "servicebus",
+        "storage",
     }, loaded
 
 
@@ -641,10 +646,10 @@ def test_datastores_are_private_backed_up_and_protected(
     assert server["network"]["delegatedSubnetResourceId"].endswith("/contoso-postgres")
     assert server["highAvailability"] == {"mode": "ZoneRedundant"}
     assert server["backup"] == {"backupRetentionDays": 7, "geoRedundantBackup": "Enabled"}
-    (lock,) = of_type(sample_plan, "authorization:ManagementLockByScope")
+    (lock,) = of_type(sample_plan, "authorization:ManagementLockByScope", "05-app-services")
     assert lock.inputs["level"] == "CanNotDelete"
     dev = plan_tree(sample_tree, "dev", only=["05-app-services"])
-    (dev_lock,) = of_type(dev, "authorization:ManagementLockByScope")
+    (dev_lock,) = of_type(dev, "authorization:ManagementLockByScope", "05-app-services")
     assert dev_lock.inputs["level"] == "CanNotDelete"
     (cache,) = of_type(sample_plan, "redis:Redis")
     cache = inputs(cache)
@@ -655,7 +660,7 @@ def test_datastores_are_private_backed_up_and_protected(
         inputs(r)["privateLinkServiceConnections"][0]["groupIds"][0]
         for r in of_type(sample_plan, "network:PrivateEndpoint")
     }
-    assert endpoints == {"registry", "redisCache", "vault"}
+    assert endpoints == {"blob", "registry", "redisCache", "vault"}  # blob: the buckets
     (queue,) = of_type(sample_plan, "servicebus:Queue")
     assert queue.inputs["deadLetteringOnMessageExpiration"] is True
     assert queue.inputs["maxDeliveryCount"] == 5
@@ -1169,3 +1174,75 @@ def _mysql_apps_sign_in_as_their_own_users(plan: PlanResult) -> None:
     assert sql.count("GRANT") == 1 and "WITH GRANT OPTION" not in sql
     (deployment,) = [r for r in stack.resources if r.type == "kubernetes:apps/v1:Deployment"]
     assert job.urn in deployment.dependencies
+
+
+# --- buckets (storage.buckets) ----------------------------------------------------------
+
+
+def test_the_storage_account_takes_identities_only_privately_over_tls(
+    sample_plan: PlanResult,
+) -> None:
+    infra = "02-managed-infra"
+    (account,) = of_type(sample_plan, "storage:StorageAccount", infra)
+    args = inputs(account)
+    assert account.protect
+    assert args["accountName"] == "stcontosoprod"  # unique across Azure: the environment's
+    assert args["allowSharedKeyAccess"] is False  # no account keys, no SAS
+    assert args["defaultToOAuthAuthentication"] is True
+    assert args["allowBlobPublicAccess"] is False
+    assert args["publicNetworkAccess"] == "Disabled"
+    assert args["networkRuleSet"]["defaultAction"] == "Deny"
+    assert args["minimumTlsVersion"] == "TLS1_2"
+    assert args["enableHttpsTrafficOnly"] is True
+    assert args["encryption"]["requireInfrastructureEncryption"] is True
+    assert args["allowCrossTenantReplication"] is False
+    (blobs,) = of_type(sample_plan, "storage:BlobServiceProperties", infra)
+    assert inputs(blobs)["isVersioningEnabled"] is True
+    assert inputs(blobs)["deleteRetentionPolicy"] == {"enabled": True, "days": 7}
+    assert inputs(blobs)["containerDeleteRetentionPolicy"] == {"enabled": True, "days": 7}
+    (container,) = of_type(sample_plan, "storage:BlobContainer", infra)
+    assert inputs(container)["containerName"] == "assets" and container.protect
+    assert inputs(container)["publicAccess"] == "None"
+    # Reached through a private endpoint in the network, and locked against deletion.
+    endpoints = [
+        inputs(e)
+        for e in of_type(sample_plan, "network:PrivateEndpoint", infra)
+        if inputs(e)["privateLinkServiceConnections"][0]["groupIds"] == ["blob"]
+    ]
+    assert len(endpoints) == 1
+    assert endpoints[0]["privateLinkServiceConnections"][0]["privateLinkServiceId"].endswith(
+        "/storageAccounts/contoso-storage"
+    )
+    locks = [
+        inputs(r)["scope"] for r in of_type(sample_plan, "authorization:ManagementLockByScope")
+    ]
+    assert any(scope.endswith("/storageAccounts/contoso-storage") for scope in locks)
+
+
+def test_apps_get_exactly_the_containers_they_use_with_their_access(
+    sample_plan: PlanResult,
+) -> None:
+    (container,) = of_type(sample_plan, "storage:BlobContainer", "02-managed-infra")
+    scope = sample_plan.stack("02-managed-infra").exports["bucket_assets_container_id"]
+    assert scope == container.id
+    grants = {}
+    for app in ("storefront", "admin", "checkout"):
+        grants[app] = [
+            (role_name(inputs(r)["roleDefinitionId"]), inputs(r)["scope"])
+            for r in of_type(sample_plan, "authorization:RoleAssignment", f"06-apps/{app}")
+            if "Storage" in role_name(inputs(r)["roleDefinitionId"])
+        ]
+    assert grants["storefront"] == [("Storage Blob Data Reader", scope)]
+    assert grants["admin"] == [("Storage Blob Data Contributor", scope)]
+    assert grants["checkout"] == []
+    (deployment,) = of_type(sample_plan, "kubernetes:apps/v1:Deployment", "06-apps/storefront")
+    (app,) = inputs(deployment)["spec"]["template"]["spec"]["containers"]
+    assert app["env"] == [
+        {"name": "ASSETS_BUCKET", "value": "assets"},
+        {"name": "ASSETS_BUCKET_ENDPOINT", "value": "https://stcontosoprod.blob.core.windows.net/"},
+    ]
+    # storefront had no identity before it used a bucket: it has one now.
+    (service_account,) = of_type(
+        sample_plan, "kubernetes:core/v1:ServiceAccount", "06-apps/storefront"
+    )
+    assert "azure.workload.identity/client-id" in inputs(service_account)["metadata"]["annotations"]

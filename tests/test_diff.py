@@ -465,7 +465,7 @@ def test_usage_errors(tmp_path: Path) -> None:
     )
     assert clash.exit_code == 2
     broken = tmp_path / "b.yaml"
-    broken.write_text(sample("aws").replace("uses: [cache]", "uses: [nope]"))
+    broken.write_text(sample("aws").replace("uses: [cache,", "uses: [nope,"))
     result = CliRunner().invoke(main, ["diff", str(tmp_path / "a.yaml"), str(broken)])
     assert result.exit_code == 2 and "error[CW303]" in result.output
     gone = CliRunner().invoke(main, ["diff", str(tmp_path / "a.yaml"), str(tmp_path / "none.yaml")])

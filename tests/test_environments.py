@@ -187,6 +187,8 @@ UNIQUE_NAMES = {
         "aws:kms/alias:Alias": ("name",),
         "aws:ecr/repository:Repository": ("name",),
         "aws:rds/instance:Instance": ("identifier", "finalSnapshotIdentifier"),
+        "aws:rds/cluster:Cluster": ("clusterIdentifier", "finalSnapshotIdentifier"),
+        "aws:s3/bucket:Bucket": ("bucket",),  # unique across AWS: it ends with the account
         "aws:elasticache/replicationGroup:ReplicationGroup": ("replicationGroupId",),
         "aws:sqs/queue:Queue": ("name",),
         "aws:dynamodb/table:Table": ("name",),
@@ -227,6 +229,7 @@ UNIQUE_NAMES = {
         "gcp:container/cluster:Cluster": ("name",),
         "gcp:container/nodePool:NodePool": ("cluster", "name"),
         "gcp:servicenetworking/connection:Connection": ("network", "service"),
+        "gcp:storage/bucket:Bucket": ("name",),  # unique across Google Cloud: the project's first
     },
     "azure": {
         # Unique in the subscription; everything else lives in the resource group.
@@ -239,6 +242,7 @@ UNIQUE_NAMES = {
         "azure-native:redis:Redis": ("name",),
         "azure-native:servicebus:Namespace": ("namespaceName",),
         "azure-native:cosmosdb:DatabaseAccount": ("accountName",),
+        "azure-native:storage:StorageAccount": ("accountName",),
     },
 }
 
@@ -436,6 +440,8 @@ STATEFUL = {
     "aws": {
         "aws:cloudwatch/logGroup:LogGroup",
         "aws:rds/instance:Instance",
+        "aws:rds/cluster:Cluster",
+        "aws:s3/bucket:Bucket",
         "aws:elasticache/replicationGroup:ReplicationGroup",
         "aws:sqs/queue:Queue",
         "aws:dynamodb/table:Table",
@@ -454,6 +460,7 @@ STATEFUL = {
         "gcp:kms/cryptoKey:CryptoKey",
         "gcp:artifactregistry/repository:Repository",
         "gcp:dns/managedZone:ManagedZone",
+        "gcp:storage/bucket:Bucket",
     },
     "azure": {
         "azure-native:dbforpostgresql:Server",
@@ -472,6 +479,8 @@ STATEFUL = {
         "azure-native:containerregistry:Registry",
         "azure-native:dns:Zone",
         "azure-native:resources:ResourceGroup",
+        "azure-native:storage:StorageAccount",
+        "azure-native:storage:BlobContainer",
     },
 }
 STATEFUL = {cloud: types | IN_CLUSTER_STATEFUL for cloud, types in STATEFUL.items()}

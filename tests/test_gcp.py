@@ -47,7 +47,8 @@ def compile_data(data: dict) -> dict[str, str]:
 
 def moved_to_gcp(data: dict) -> dict:
     """The AWS sample with only its cloud switched: GCP's provider, region and
-    project, members as Google principals and the one AWS machine type as GCP's."""
+    project, members as Google principals, the one AWS machine type as GCP's
+    and the Aurora datastore as Cloud SQL."""
     data = copy.deepcopy(data)
     data["cloud"] = {"provider": "gcp", "region": "europe-west1", "project": "acme-prod"}
     for team in data["identity"]["teams"]:
@@ -55,6 +56,8 @@ def moved_to_gcp(data: dict) -> dict:
     for pool in data["cluster"]["nodePools"]:
         if pool.get("machineType") == "c6i.2xlarge":
             pool["machineType"] = "c3-standard-8"
+    for store in data["appServices"]["datastores"]:
+        store.pop("flavor", None)  # Aurora is AWS's: Cloud SQL
     return data
 
 
@@ -333,6 +336,7 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
         "roles/resourcemanager.projectIamAdmin",  # conditioned: the next assertions
         sql_users,
         pubsub_grants,
+        "projects/acme-platform-prod/roles/acme_prod_ci_deploy_apps_bucket_grants",
     }
     # No project-wide cloudsql.admin or pubsub.admin: it creates IAM database
     # users on the platform's instances, and grants topics and subscriptions.
@@ -529,12 +533,15 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
             "enableSecureBoot": True,
             "enableIntegrityMonitoring": True,
         }
-    (key,) = of_type(sample_plan, "gcp:kms/cryptoKey:CryptoKey")
+    (key,) = [
+        r for r in of_type(sample_plan, "gcp:kms/cryptoKey:CryptoKey") if r.name == "acme-secrets"
+    ]
     assert key.inputs["rotationPeriod"] == "7776000s"
     (grant,) = [
         r
         for r in of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
-        if not r.name.endswith("-state-key")  # the CI identities' use of the state's key
+        # not the CI identities' use of the state's key, nor Cloud Storage's of the buckets'
+        if not r.name.endswith(("-state-key", "-storage-agent"))
     ]
     assert grant.inputs["member"].endswith("@container-engine-robot.iam.gserviceaccount.com")
     exports = next(s for s in sample_plan.stacks if s.dir == "03-cluster").exports
@@ -707,8 +714,8 @@ def test_apps_use_workload_identity_only_where_they_call_google(sample_plan: Pla
         for r in of_type(sample_plan, "kubernetes:core/v1:ServiceAccount")
     }
     annotation = "iam.gke.io/gcp-service-account"
-    assert annotation not in accounts["storefront"]  # redis only: no Google API
-    for app in ("checkout", "order-worker", "admin"):
+    # storefront's Memorystore takes a password; its bucket, Google IAM.
+    for app in ("storefront", "checkout", "order-worker", "admin"):
         assert (
             accounts[app][annotation]
             == f"acme-prod-app-{app}@acme-platform-prod.iam.gserviceaccount.com"
@@ -727,6 +734,7 @@ def test_apps_use_workload_identity_only_where_they_call_google(sample_plan: Pla
         "serviceAccount:acme-platform-prod.svc.id.goog[payments/checkout]",
         "serviceAccount:acme-platform-prod.svc.id.goog[payments/nightly-report]",
         "serviceAccount:acme-platform-prod.svc.id.goog[payments/order-worker]",
+        "serviceAccount:acme-platform-prod.svc.id.goog[storefront/storefront]",
     ]
     (checkout_orders,) = [
         r
@@ -865,7 +873,7 @@ DATABASE_USERS = "database-users"
 def in_cluster_objects(plan: PlanResult) -> dict[tuple[str, str], dict]:
     """Namespaces, their guard rails, RBAC, policies and apps, minus what is the
     cloud's by design: workload identity annotations, datastore connection
-    values, egress destinations (a VPC range on AWS, Google's on GCP), the
+    values, bucket names and endpoints, egress destinations (a VPC range on AWS, Google's on GCP), the
     default StorageClass, and how the cloud makes apps' database users (the
     `database-users` namespace and what runs there)."""
     objects = {}
@@ -897,6 +905,9 @@ def in_cluster_objects(plan: PlanResult) -> dict[tuple[str, str], dict]:
             for claim in [spec, *spec.get("volumeClaimTemplates", [])]:
                 if record.type.endswith((":PersistentVolumeClaim", ":StatefulSet")):
                     claim.get("spec", claim).pop("storageClassName", None)
+            if record.type.endswith(":Deployment"):
+                for container in inputs["spec"]["template"]["spec"]["containers"]:
+                    container.pop("env", None)  # where each cloud's buckets are
             objects[(record.type, record.name)] = inputs
     return objects
 
@@ -981,3 +992,122 @@ def test_ci_identities_write_only_their_own_stacks_state_and_use_its_key(
         )
     }
     assert len(keys) == 2  # one per CI identity
+
+
+# --- buckets (storage.buckets) ----------------------------------------------------------
+
+
+def test_buckets_are_uniform_private_encrypted_versioned_and_soft_deleted(
+    sample_plan: PlanResult,
+) -> None:
+    infra = "02-managed-infra"
+    (bucket,) = of_type(sample_plan, "gcp:storage/bucket:Bucket", infra)
+    args = reveal(bucket.inputs)
+    assert bucket.protect and args["forceDestroy"] is False
+    assert args["name"].startswith("acme-platform-prod-acme")  # the project's id first
+    assert args["uniformBucketLevelAccess"] is True
+    assert args["publicAccessPrevention"] == "enforced"
+    assert args["versioning"] == {"enabled": True}
+    assert args["softDeletePolicy"]["retentionDurationSeconds"] >= 7 * 24 * 3600
+    assert args["location"] == "europe-west1"
+    # CMEK: a key of the platform's ring, which Cloud Storage's agent may use.
+    keys = {r.name: r for r in of_type(sample_plan, "gcp:kms/cryptoKey:CryptoKey", infra)}
+    key = keys[next(n for n in keys if n.endswith("-storage"))]
+    assert key.protect and reveal(key.inputs)["rotationPeriod"] == "7776000s"
+    key_id = args["encryption"]["defaultKmsKeyName"]
+    assert key_id.endswith("/cryptoKeys/" + reveal(key.inputs)["name"])
+    grants = [
+        reveal(r.inputs)
+        for r in of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", infra)
+        if reveal(r.inputs)["cryptoKeyId"] == key_id
+    ]
+    assert [(g["role"], g["member"].split("@")[1]) for g in grants] == [
+        (
+            "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            "gs-project-accounts.iam.gserviceaccount.com",
+        )
+    ]
+    assert grants[0]["member"].startswith("serviceAccount:service-")
+    # The bucket waits for the grant: Cloud Storage refuses a key it cannot use.
+    grant_urn = next(
+        r.urn
+        for r in of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", infra)
+        if reveal(r.inputs)["cryptoKeyId"] == key_id
+    )
+    assert grant_urn in bucket.dependencies
+
+
+def test_apps_get_exactly_the_buckets_they_use_with_their_access(
+    sample_plan: PlanResult,
+) -> None:
+    (bucket,) = of_type(sample_plan, "gcp:storage/bucket:Bucket", "02-managed-infra")
+    name = reveal(bucket.inputs)["name"]
+    roles = {}
+    for app in ("storefront", "admin", "checkout"):
+        members = of_type(
+            sample_plan, "gcp:storage/bucketIAMMember:BucketIAMMember", f"06-apps/{app}"
+        )
+        roles[app] = [
+            (reveal(m.inputs)["bucket"], reveal(m.inputs)["role"], reveal(m.inputs)["member"])
+            for m in members
+        ]
+    account = "@acme-platform-prod.iam.gserviceaccount.com"
+    assert [(b, r) for b, r, _ in roles["storefront"]] == [(name, "roles/storage.objectViewer")]
+    assert [(b, r) for b, r, _ in roles["admin"]] == [(name, "roles/storage.objectUser")]
+    assert roles["checkout"] == []
+    assert roles["storefront"][0][2].startswith("serviceAccount:acme-")
+    assert roles["storefront"][0][2].endswith(account)
+    # storefront uses a bucket and Memorystore only: its service account is
+    # the identity stack's, made because of the bucket.
+    accounts = {
+        reveal(r.inputs)["accountId"]
+        for r in of_type(sample_plan, "gcp:serviceaccount/account:Account", "01-identity")
+    }
+    assert roles["storefront"][0][2].removeprefix("serviceAccount:").split("@")[0] in accounts
+    deployment = of_type(sample_plan, "kubernetes:apps/v1:Deployment", "06-apps/storefront")[0]
+    (container,) = reveal(deployment.inputs)["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [
+        {"name": "ASSETS_BUCKET", "value": name},
+        {"name": "ASSETS_BUCKET_ENDPOINT", "value": "https://storage.googleapis.com"},
+    ]
+
+
+def test_bucket_rights_of_the_ci_identities(sample_plan: PlanResult) -> None:
+    members = [
+        reveal(r.inputs)
+        for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember", "01-identity")
+    ]
+    storage_admins = [m["member"] for m in members if m["role"] == "roles/storage.admin"]
+    assert storage_admins and all("deploy-platform" in m for m in storage_admins)
+    (grants,) = [
+        reveal(r.inputs)
+        for r in of_type(sample_plan, "gcp:projects/iAMCustomRole:IAMCustomRole", "01-identity")
+        if reveal(r.inputs)["roleId"].endswith("bucket_grants")
+    ]
+    assert grants["permissions"] == [
+        "storage.buckets.get",
+        "storage.buckets.getIamPolicy",
+        "storage.buckets.setIamPolicy",
+    ]
+    # ... on the platform's buckets only: Cloud Storage reads IAM conditions.
+    (bucket,) = of_type(sample_plan, "gcp:storage/bucket:Bucket", "02-managed-infra")
+    (member,) = [
+        reveal(r.inputs)
+        for r in of_type(sample_plan, "gcp:projects/iAMMember:IAMMember", "01-identity")
+        if reveal(r.inputs)["role"].endswith("bucket_grants")
+    ]
+    assert member["condition"]["expression"] == (
+        f'resource.name == "projects/_/buckets/{reveal(bucket.inputs)["name"]}"'
+    )
+
+
+def test_an_app_gets_a_service_account_for_a_bucket_not_for_memorystore() -> None:
+    from crosswalk.compiler.model import build_platform
+    from crosswalk.providers.gcp.common import app_needs_account
+
+    data = load(ROOT / "samples" / "gcp" / "platform.yaml")
+    storefront = next(a for a in data["apps"] if a["name"] == "storefront")
+    assert app_needs_account(build_platform(data), build_platform(data).app("storefront"))
+    storefront["uses"] = ["sessions"]  # Memorystore alone: a password, no Google IAM
+    platform = build_platform(data)
+    assert not app_needs_account(platform, platform.app("storefront"))

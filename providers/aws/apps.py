@@ -9,6 +9,7 @@ from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.aws.common import aws_provider, irsa_role
 from crosswalk.providers.aws.datastores import DB_ENGINES
+from crosswalk.providers.aws.storage import bucket_output, bucket_statements
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.kubernetes.database_users import database_user, emit_database_user
 
@@ -92,12 +93,20 @@ def emit_app(ctx: StackContext) -> None:
                     out("arn"),
                 )
             )
-    if cloud_policies:
+    for use in app.buckets:
+        bucket = p.bucket(use.bucket)
+        parts.env |= k8s.bucket_env(
+            bucket.name,
+            ctx.upstream("02-managed-infra", bucket_output(bucket, "name")),
+            ctx.upstream("02-managed-infra", bucket_output(bucket, "endpoint")),
+        )
+    buckets = bucket_statements(ctx, app)
+    if cloud_policies or buckets:
         provider = aws_provider(ctx)
         statements = [
             {"Effect": "Allow", "Action": actions, "Resource": resource}
             for actions, resource in cloud_policies
-        ]
+        ] + buckets
         role = irsa_role(
             ctx,
             provider,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.providers.aws.common import opts, unique_name
+from crosswalk.providers.aws.rules import aurora_version
 from crosswalk.providers.common import deletion_protection, moved_from, protect
 from crosswalk.providers.kubernetes.database_users import emit_admin_secret
 
@@ -127,80 +128,91 @@ def emit_datastore(
         subnets = store_resource(
             "aws.rds.SubnetGroup", {"subnet_ids": private_subnets}, suffix="subnets"
         )
-        version = store.version or default_version
-        parameters = store_resource(
-            "aws.rds.ParameterGroup",
-            {
-                "family": parameter_family(engine, version),
-                "description": f"{store.engine} {store.cloud_name}: TLS only, connection and "
-                "slow-query logs",
-                "parameters": [
-                    {"name": name, "value": value}
-                    for name, value in sorted(DB_PARAMETERS[engine].items())
-                ],
-            },
-            suffix="parameters",
-            name_suffix="-parameters",
-        )
         interval = per_env(
             "enhancedMonitoring",
             lambda s: MONITORING_INTERVAL if s.enhanced_monitoring is not False else 0,
         )
-        db = store_resource(
-            "aws.rds.Instance",
-            {
-                "engine": engine,
-                "engine_version": version,
-                "parameter_group_name": Code(f"{parameters}.name"),
-                "instance_class": per_env(
-                    "instanceClass", lambda s: s.instance_class or DB_SIZES[s.size]
-                ),
-                "allocated_storage": per_env("storageGb", lambda s: s.storage_gb),
-                "storage_type": "gp3",
-                "storage_encrypted": True,
-                "db_name": store.cloud_name.replace("-", "_"),
-                "username": "crosswalk",
-                "manage_master_user_password": True,
-                "db_subnet_group_name": Code(f"{subnets}.name"),
-                "vpc_security_group_ids": [Code(f"{sg}.id")],
-                "publicly_accessible": False,
-                "multi_az": per_env("highAvailability", lambda s: s.high_availability),
-                "backup_retention_period": per_env(
-                    "backupRetentionDays", lambda s: s.backup_retention_days
-                ),
-                "copy_tags_to_snapshot": True,
-                "deletion_protection": protected,
-                "skip_final_snapshot": False,
-                "final_snapshot_identifier": unique_name(
-                    ctx, f"{key}.finalSnapshot", store.cloud_name, "final"
-                ),
-                "iam_database_authentication_enabled": True,
-                "auto_minor_version_upgrade": True,
-                "performance_insights_enabled": True,
-                "monitoring_interval": interval,
-                "monitoring_role_arn": (
-                    Code(f"{monitoring_role} if {interval} else None")
-                    if isinstance(interval, Code)
-                    else (monitoring_role if interval else None)
-                ),
-                "enabled_cloudwatch_logs_exports": ["postgresql"]
-                if engine == "postgres"
-                else ["error", "slowquery"],
-            },
-            holds_data=True,
+        monitoring = (
+            Code(f"{monitoring_role} if {interval} else None")
+            if isinstance(interval, Code)
+            else (monitoring_role if interval else None)
         )
-        prog.export(f"datastore_{store.name}_host", Code(f"{db}.address"))
+        if store.aurora:
+            db = _aurora(ctx, provider, store, store_resource, per_env, sg, subnets)
+            _aurora_instances(
+                ctx, provider, store, db, store_resource, per_env, subnets, interval, monitoring
+            )
+            address, resource_id = Code(f"{db}.endpoint"), Code(f"{db}.cluster_resource_id")
+            database, username = Code(f"{db}.database_name"), Code(f"{db}.master_username")
+        else:
+            version = store.version or default_version
+            parameters = store_resource(
+                "aws.rds.ParameterGroup",
+                {
+                    "family": parameter_family(engine, version),
+                    "description": f"{store.engine} {store.cloud_name}: TLS only, connection and "
+                    "slow-query logs",
+                    "parameters": [
+                        {"name": name, "value": value}
+                        for name, value in sorted(DB_PARAMETERS[engine].items())
+                    ],
+                },
+                suffix="parameters",
+                name_suffix="-parameters",
+            )
+            db = store_resource(
+                "aws.rds.Instance",
+                {
+                    "engine": engine,
+                    "engine_version": version,
+                    "parameter_group_name": Code(f"{parameters}.name"),
+                    "instance_class": per_env(
+                        "instanceClass", lambda s: s.instance_class or DB_SIZES[s.size]
+                    ),
+                    "allocated_storage": per_env("storageGb", lambda s: s.storage_gb),
+                    "storage_type": "gp3",
+                    "storage_encrypted": True,
+                    "db_name": store.cloud_name.replace("-", "_"),
+                    "username": "crosswalk",
+                    "manage_master_user_password": True,
+                    "db_subnet_group_name": Code(f"{subnets}.name"),
+                    "vpc_security_group_ids": [Code(f"{sg}.id")],
+                    "publicly_accessible": False,
+                    "multi_az": per_env("highAvailability", lambda s: s.high_availability),
+                    "backup_retention_period": per_env(
+                        "backupRetentionDays", lambda s: s.backup_retention_days
+                    ),
+                    "copy_tags_to_snapshot": True,
+                    "deletion_protection": protected,
+                    "skip_final_snapshot": False,
+                    "final_snapshot_identifier": unique_name(
+                        ctx, f"{key}.finalSnapshot", store.cloud_name, "final"
+                    ),
+                    "iam_database_authentication_enabled": True,
+                    "auto_minor_version_upgrade": True,
+                    "performance_insights_enabled": True,
+                    "monitoring_interval": interval,
+                    "monitoring_role_arn": monitoring,
+                    "enabled_cloudwatch_logs_exports": ["postgresql"]
+                    if engine == "postgres"
+                    else ["error", "slowquery"],
+                },
+                holds_data=True,
+            )
+            address, resource_id = Code(f"{db}.address"), Code(f"{db}.resource_id")
+            database, username = Code(f"{db}.db_name"), Code(f"{db}.username")
+        prog.export(f"datastore_{store.name}_host", address)
         # Ports travel as strings: apps put them in Secrets.
         prog.export(f"datastore_{store.name}_port", Code(f"{db}.port.apply(str)"))
-        prog.export(f"datastore_{store.name}_database", Code(f"{db}.db_name"))
-        prog.export(f"datastore_{store.name}_username", Code(f"{db}.username"))
+        prog.export(f"datastore_{store.name}_database", database)
+        prog.export(f"datastore_{store.name}_username", username)
         # Apps sign in with IAM as users of their own (rds-db:connect on
         # dbuser:<resource id>/<user>), which their stacks' Jobs make with the
         # master password: it reaches only a Secret in the users namespace.
         prog.helpers["db_user_arn_prefix"] = DB_USER_ARN_PREFIX
         prefix = prog.assign(
             prog.name(store.name, "db_user_arn_prefix"),
-            Call("db_user_arn_prefix", [Code(f"{db}.arn"), Code(f"{db}.resource_id")]),
+            Call("db_user_arn_prefix", [Code(f"{db}.arn"), resource_id]),
         )
         prog.export(f"datastore_{store.name}_db_user_arn_prefix", Code(prefix))
         prog.helpers["password_of"] = PASSWORD_OF
@@ -311,3 +323,117 @@ def emit_datastore(
         )
         prog.export(f"datastore_{store.name}_table", Code(f"{table}.name"))
         prog.export(f"datastore_{store.name}_arn", Code(f"{table}.arn"))
+
+
+# Aurora: a writer and a reader, each in its own zone (the reader takes over
+# when the writer's zone fails), whatever `highAvailability` says.
+AURORA_INSTANCES = 2
+# Serverless v2 capacity (ACUs) by size: from what idles to what `size` names.
+SERVERLESS_CAPACITY = {
+    "small": (0.5, 4),
+    "medium": (1, 16),
+    "large": (2, 64),
+    "xlarge": (4, 128),
+}
+# How far an Aurora MySQL cluster can be rewound in place (seconds).
+BACKTRACK_WINDOW = 24 * 3600
+AURORA_LOGS = {"postgres": ["postgresql"], "mysql": ["audit", "error", "slowquery"]}
+
+
+def _aurora(ctx, provider, store, store_resource, per_env, sg, subnets) -> Code:
+    """An Aurora cluster: private, encrypted, IAM sign-in, the parameters of
+    its engine's instances (TLS only, logs), backups and deletion protection
+    as for an instance; backtracking on MySQL."""
+    engine = f"aurora-{'postgresql' if store.engine == 'postgres' else 'mysql'}"
+    version = aurora_version(store)
+    parameters = {
+        name: value
+        for name, value in DB_PARAMETERS[store.engine].items()
+        if name != "local_infile"  # Aurora MySQL keeps it off and fixed
+    }
+    group = store_resource(
+        "aws.rds.ClusterParameterGroup",
+        {
+            "family": f"{engine}{version.split('.')[0] if store.engine == 'postgres' else '8.0'}",
+            "description": f"{store.engine} {store.cloud_name}: TLS only, connection and "
+            "slow-query logs",
+            "parameters": [{"name": n, "value": v} for n, v in sorted(parameters.items())],
+        },
+        suffix="parameters",
+        name_suffix="-parameters",
+    )
+    args = {
+        "engine": engine,
+        "engine_version": version,
+        "engine_mode": "provisioned",
+        "db_cluster_parameter_group_name": Code(f"{group}.name"),
+        "database_name": store.cloud_name.replace("-", "_"),
+        "master_username": "crosswalk",
+        "manage_master_user_password": True,
+        "db_subnet_group_name": Code(f"{subnets}.name"),
+        "vpc_security_group_ids": [Code(f"{sg}.id")],
+        "storage_encrypted": True,
+        "iam_database_authentication_enabled": True,
+        "backup_retention_period": per_env(
+            "backupRetentionDays", lambda s: s.backup_retention_days
+        ),
+        "copy_tags_to_snapshot": True,
+        "deletion_protection": deletion_protection(ctx),
+        "skip_final_snapshot": False,
+        "final_snapshot_identifier": unique_name(
+            ctx, f"datastores.{store.name}.finalSnapshot", store.cloud_name, "final"
+        ),
+        "enabled_cloudwatch_logs_exports": AURORA_LOGS[store.engine],
+    }
+    if store.flavor == "aurora-serverless":
+        args["serverlessv2_scaling_configuration"] = {
+            "min_capacity": per_env("minCapacity", lambda s: SERVERLESS_CAPACITY[s.size][0]),
+            "max_capacity": per_env("maxCapacity", lambda s: SERVERLESS_CAPACITY[s.size][1]),
+        }
+    elif store.engine == "mysql":
+        args["backtrack_window"] = BACKTRACK_WINDOW
+    return store_resource("aws.rds.Cluster", args, suffix="cluster", holds_data=True)
+
+
+def _aurora_instances(
+    ctx, provider, store, cluster, store_resource, per_env, subnets, interval, monitoring
+) -> None:
+    prog = ctx.program
+    zones = prog.assign(
+        prog.name(store.name, "zones"),
+        Call(
+            "aws.get_availability_zones",
+            kwargs={
+                "state": "available",
+                "opts": Call("pulumi.InvokeOptions", kwargs={"provider": provider}),
+            },
+        ),
+    )
+    serverless = store.flavor == "aurora-serverless"
+    for index in range(AURORA_INSTANCES):
+        store_resource(
+            "aws.rds.ClusterInstance",
+            {
+                "cluster_identifier": Code(f"{cluster}.id"),
+                # The SDK types an instance's engine as its enum.
+                "engine": Code(
+                    "aws.rds.EngineType."
+                    + ("AURORA_POSTGRESQL" if store.engine == "postgres" else "AURORA_MYSQL")
+                ),
+                "engine_version": Code(f"{cluster}.engine_version"),
+                "instance_class": "db.serverless"
+                if serverless
+                else per_env("instanceClass", lambda s: s.instance_class or DB_SIZES[s.size]),
+                "availability_zone": Code(f"{zones}.names[{index}]"),
+                "db_subnet_group_name": Code(f"{subnets}.name"),
+                "publicly_accessible": False,
+                "promotion_tier": index,
+                "auto_minor_version_upgrade": True,
+                "performance_insights_enabled": True,
+                "monitoring_interval": interval,
+                "monitoring_role_arn": monitoring,
+                "copy_tags_to_snapshot": True,
+            },
+            suffix=str(index),
+            name_suffix=f"-{index}",
+        )

@@ -199,6 +199,17 @@ ROUTE53_DNSSEC_ACTIONS = [
     "route53:CreateQueryLoggingConfig",
     "route53:ListQueryLoggingConfigs",
 ]
+# A bucket crosswalk makes, with its settings (providers/aws/storage.py):
+# created, read back, secured, logged, versioned, expired, deleted.
+BUCKET_ACTIONS = [
+    "s3:CreateBucket",
+    "s3:ListBucket",
+    "s3:GetBucket*",
+    "s3:PutBucket*",
+    "s3:DeleteBucket*",
+    "s3:Get*Configuration",
+    "s3:Put*Configuration",
+]
 # A log group crosswalk makes: created, kept, encrypted, tagged, deleted.
 LOG_GROUP_ACTIONS = [
     "logs:CreateLogGroup",
@@ -259,6 +270,18 @@ RDS_RESOURCES = [
     "pg:default.*",
     "og:default:*",
 ]
+AURORA_ACTIONS = [
+    "rds:CreateDBCluster",
+    "rds:ModifyDBCluster",
+    "rds:DeleteDBCluster",
+    "rds:DescribeDBClusters",
+    "rds:CreateDBClusterSnapshot",
+    "rds:*DBClusterParameterGroup",  # create, modify, delete
+    "rds:DescribeDBClusterParameter*",
+    "rds:AddTagsToResource",
+    "rds:ListTagsForResource",
+]
+AURORA_RESOURCES = ["cluster:{}-*", "cluster-pg:{}-*", "cluster-snapshot:{}-*"]
 RDS_SECRET_ACTIONS = [
     "secretsmanager:CreateSecret",
     "secretsmanager:TagResource",
@@ -562,6 +585,14 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"],
             [arn("kms", f"alias/{name}-*"), arn("kms", "key/*")],
         )
+        if p.buckets:
+            # The platform's buckets and its access-log bucket, by name: S3
+            # holds most bucket actions to no tags. Families by wildcard,
+            # each of settings of buckets only, as the policy must fit one
+            # role (CW515).
+            # Their names end with the account's id: no other bucket of the
+            # platform's name (its state's, say) matches.
+            allow(BUCKET_ACTIONS, Code(literal(f"arn:aws:s3:::{name}-*-") + " + account"))
         if p.registries:
             allow(
                 [
@@ -685,6 +716,25 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
                     "StringLike": {
                         "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": arn(
                             "rds", f"db:{name}-*"
+                        )
+                    }
+                },
+            )
+        if any(store.aurora for store in p.app_services.datastores):
+            # Aurora clusters, their parameter groups and final snapshots
+            # (their instances are the RDS instances above), and the master
+            # passwords of the platform's clusters, which RDS tags with them.
+            allow(
+                AURORA_ACTIONS,
+                [arn("rds", r.format(name)) for r in AURORA_RESOURCES + RDS_RESOURCES[:2]],
+            )
+            allow(
+                ["secretsmanager:GetSecretValue"],
+                arn("secretsmanager", "secret:rds!*"),
+                {
+                    "ArnLike": {
+                        "secretsmanager:ResourceTag/aws:rds:primaryDBClusterArn": arn(
+                            "rds", f"cluster:{name}-*"
                         )
                     }
                 },

@@ -17,6 +17,7 @@ from crosswalk.providers.aws.common import (
     unique_name,
 )
 from crosswalk.providers.aws.rules import subnet_plan
+from crosswalk.providers.aws.storage import emit_buckets
 from crosswalk.providers.common import protect
 
 
@@ -162,6 +163,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
         opts(provider),
     )
     _flow_logs(ctx, provider, vpc, key)
+    emit_buckets(ctx, provider, key)
     for registry in p.registries:
         repo = prog.resource(
             ("registry", registry.name),
@@ -227,7 +229,8 @@ def _key_policy(ctx, provider) -> Call:
     """The platform key's policy. Without one, any principal of the account
     whose IAM policy allows kms:* could use the key directly; with it the
     account administers the key, but its data keys are used only through EKS,
-    ECR (on grants those services make) and CloudWatch Logs for the
+    ECR, S3 for the platform's buckets (on grants those services make, or by
+    principals whose IAM policy allows it) and CloudWatch Logs for the
     platform's log groups."""
     caller = caller_identity(ctx, provider)
     account = Code(f"{caller}.account_id")
@@ -235,7 +238,7 @@ def _key_policy(ctx, provider) -> Call:
     here = region(ctx)
     via = [
         Call("pulumi.Output.concat", [f"{service}.", here, ".amazonaws.com"])
-        for service in KEY_SERVICES
+        for service in KEY_SERVICES + (("s3",) if ctx.platform.buckets else ())
     ]
     return Call(
         "pulumi.Output.json_dumps",

@@ -109,6 +109,9 @@ def _aws_rds_cluster(f: Fabrication) -> dict[str, Any]:
         readerEndpoint=host.replace(".cluster-", ".cluster-ro-"),
         arn=arn(f, "rds", f"cluster:{f.physical_name}"),
         clusterIdentifier=reveal(f.inputs.get("clusterIdentifier")) or f.physical_name,
+        clusterResourceId=f"cluster-{f.hex(26).upper()}",
+        engine=reveal(f.inputs.get("engine")) or "aurora-postgresql",
+        port=3306 if "mysql" in str(reveal(f.inputs.get("engine"))) else 5432,
     )
     return outputs
 
@@ -272,6 +275,7 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     "aws:eks/accessEntry:AccessEntry": fixed_outputs(),
     "aws:rds/instance:Instance": _aws_rds_instance,
     "aws:rds/cluster:Cluster": _aws_rds_cluster,
+    "aws:rds/clusterInstance:ClusterInstance": lambda f: {"status": "available", "writer": False},
     "aws:elasticache/replicationGroup:ReplicationGroup": _aws_elasticache_replication_group,
     "aws:sqs/queue:Queue": _aws_sqs_queue,
     "aws:s3/bucket:Bucket": _aws_s3_bucket,

@@ -84,7 +84,67 @@ def _checks(platform) -> list[Finding]:
         + _check_subnets(platform)
         + check_tags(platform, "an AWS tag", _tag_key, _tag_value)
         + _check_deploy_policies(platform)
+        + _check_bucket_names(platform)
+        + _check_aurora(platform)
     )
+
+
+# Aurora's engine versions, by the major version platform.yaml names (Aurora
+# takes a full version; these are the ones crosswalk is tested with).
+AURORA_VERSIONS = {
+    "postgres": {"14": "14.15", "15": "15.10", "16": "16.6", "17": "17.4"},
+    "mysql": {"8.0": "8.0.mysql_aurora.3.08.0"},
+}
+AURORA_DEFAULT_VERSIONS = {"postgres": "16", "mysql": "8.0"}
+
+
+def aurora_version(store) -> str | None:
+    """The Aurora engine version of a datastore (None: Aurora has none)."""
+    version = store.version or AURORA_DEFAULT_VERSIONS[store.engine]
+    return AURORA_VERSIONS[store.engine].get(version)
+
+
+def _check_aurora(platform) -> list[Finding]:
+    found = []
+    for store in platform.app_services.datastores:
+        if not store.aurora or store.engine not in AURORA_VERSIONS:
+            continue
+        if aurora_version(store) is None:
+            offered = ", ".join(f"'{v}'" for v in AURORA_VERSIONS[store.engine])
+            found.append(
+                Finding(
+                    "error",
+                    "CW508",
+                    f"Aurora offers no {store.engine} '{store.version}'",
+                    store.path + ("version",),
+                    f"Aurora {store.engine} takes {offered}",
+                )
+            )
+    return found
+
+
+# What S3 keeps for itself at the start of a bucket's name, which is the
+# platform's (a bucket's name ends with the account's id, so the reserved
+# endings cannot occur).
+S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+
+
+def _check_bucket_names(platform) -> list[Finding]:
+    if not platform.buckets:
+        return []
+    reserved = [prefix for prefix in S3_RESERVED_PREFIXES if platform.name.startswith(prefix)]
+    if not reserved:
+        return []
+    return [
+        Finding(
+            "error",
+            "CW509",
+            f"'{platform.name}' cannot start the names of S3 buckets: S3 keeps the prefix "
+            f"'{reserved[0]}' for itself",
+            ("name",),
+            "rename the platform (its buckets' names start with it)",
+        )
+    ]
 
 
 def _check_deploy_policies(platform) -> list[Finding]:

@@ -24,6 +24,7 @@ from crosswalk.providers.azure.common import (
 )
 from crosswalk.providers.azure.datastores import REDIS_TLS_PORT
 from crosswalk.providers.azure.program import AzureProgram
+from crosswalk.providers.azure.storage import emit_bucket_grants
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.kubernetes.database_users import (
     TokenSignIn,
@@ -88,7 +89,9 @@ def emit_app(az: AzureProgram) -> None:
     parts = k8s.AppCloudParts()
     # A MySQL user signs in with a password: an app that uses nothing else
     # needs no cloud identity.
-    needs_identity = any(p.datastore(name).engine != "mysql" for name in app.uses)
+    needs_identity = bool(app.buckets) or any(
+        p.datastore(name).engine != "mysql" for name in app.uses
+    )
     identity = _app_identity(az, app) if needs_identity else None
     services_out = lambda name: ctx.upstream("05-app-services", name)
     ports: set[int] = set()
@@ -168,6 +171,9 @@ def emit_app(az: AzureProgram) -> None:
                 f"{prefix}_CONTAINER": out("container"),
             }
             ports.add(443)
+    if app.buckets:
+        emit_bucket_grants(az, app, identity, parts)
+        ports.add(443)  # the storage account's private endpoint
     if identity is not None:
         # Workload identity: the webhook projects a token for the app's managed identity.
         parts.service_account_annotations[CLIENT_ID_ANNOTATION] = Code(f"{identity}.client_id")

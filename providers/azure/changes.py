@@ -174,6 +174,27 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "requiresDuplicateDetection",
         "enablePartitioning",
     ),
+    "azure-native:storage:BlobContainer": (
+        "containerName",
+        "accountName",
+        "resourceGroupName",
+    ),
+    "azure-native:storage:BlobServiceProperties": (
+        "blobServicesName",
+        "accountName",
+        "resourceGroupName",
+    ),
+    "azure-native:storage:ManagementPolicy": (
+        "managementPolicyName",
+        "accountName",
+        "resourceGroupName",
+    ),
+    "azure-native:storage:StorageAccount": (
+        "accountName",
+        "resourceGroupName",
+        "location",
+        "encryption.requireInfrastructureEncryption",
+    ),
     # The provider itself: replacing it replaces every resource it manages.
     "pulumi:providers:azure-native": ("subscriptionId",),
 }
@@ -194,5 +215,6 @@ STATEFUL: dict[str, str] = {
     "azure-native:resources:ResourceGroup": "the resource group and every resource in it",
     "azure-native:servicebus:Namespace": "the namespace and every queue in it",
     "azure-native:servicebus:Queue": "the queue and its messages",
+    "azure-native:storage:BlobContainer": "the container and its blobs",
     "azure-native:storage:StorageAccount": "the storage account and its data",
 }

@@ -62,6 +62,8 @@ LAYER_ASSIGNS = {
     "apps": [
         "Azure Service Bus Data Receiver",
         "Azure Service Bus Data Sender",
+        "Storage Blob Data Contributor",
+        "Storage Blob Data Reader",
     ],
 }
 
@@ -198,4 +200,7 @@ def _assigned_in(platform, layer: str) -> list[str]:
                 for r in _roles_of(platform, layer_)
             }
         )
-    return LAYER_ASSIGNS.get(layer, [])
+    roles = LAYER_ASSIGNS.get(layer, [])
+    if not platform.buckets:  # the containers' data roles, where there are buckets
+        roles = [role for role in roles if not role.startswith("Storage Blob Data ")]
+    return roles

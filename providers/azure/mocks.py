@@ -123,6 +123,22 @@ def generic_outputs(f: Fabrication) -> tuple[str, dict[str, Any]]:
     return ident, {"name": name, "location": f.location, "provisioningState": "Succeeded"}
 
 
+def _azure_storage_account(f: Fabrication) -> dict[str, Any]:
+    account = reveal(f.inputs.get("accountName")) or f.physical_name
+    return {
+        "name": account,
+        "primaryEndpoints": {
+            "blob": f"https://{account}.blob.core.windows.net/",
+            "dfs": f"https://{account}.dfs.core.windows.net/",
+        },
+    }
+
+
+def _named_by(key: str) -> Callable[[Fabrication], dict[str, Any]]:
+    """A resource whose name in Azure is its `key` input."""
+    return lambda f: {"name": reveal(f.inputs.get(key)) or f.physical_name}
+
+
 OUTPUT_SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "azure-native:containerservice:ManagedCluster": _azure_user_assigned_identities,
 }
@@ -154,6 +170,8 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     "azure-native:cosmosdb:DatabaseAccount": _azure_host(
         "documentEndpoint=https://{name}.documents.azure.com:443/"
     ),
+    "azure-native:storage:StorageAccount": _azure_storage_account,
+    "azure-native:storage:BlobContainer": _named_by("containerName"),
     "azure-native:dns:Zone": lambda f: {
         "nameServers": [f"ns{i}-0{i}.azure-dns.com." for i in (1, 2, 3, 4)]
     },

@@ -50,6 +50,8 @@ ROLES = {
     "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
     "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
     "Role Based Access Control Administrator": "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
 }
 
 
@@ -59,6 +61,7 @@ PRIVATE_LINKS = {
     "vault": ("privatelink.vaultcore.azure.net", "vault"),
     "redis": ("privatelink.redis.cache.windows.net", "redisCache"),
     "document": ("privatelink.documents.azure.com", "Sql"),
+    "blob": ("privatelink.blob.core.windows.net", "blob"),
 }
 
 

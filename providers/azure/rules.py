@@ -255,6 +255,24 @@ REGISTRY = AzureName(
     "letters and digits only",
     compact=True,
 )
+STORAGE_ACCOUNT = AzureName(
+    "storage account",
+    "st{platform}{env}",
+    3,
+    24,
+    re.compile(r"^[a-z0-9]+$"),
+    "lowercase letters and digits only",
+    compact=True,
+)
+# A bucket is a container of the platform's storage account: its name is the bucket's.
+CONTAINER = AzureName(
+    "blob container",
+    "{item}",
+    3,
+    63,
+    re.compile(rf"^{_DASHED}[a-z0-9]([a-z0-9-]*[a-z0-9])?$"),
+    "lowercase letters, digits and single hyphens",
+)
 DATASTORE_NAMES = {
     "postgres": AzureName(
         "PostgreSQL server",
@@ -507,6 +525,22 @@ def _check_names(platform) -> list[Finding]:
         check(REGISTRY, registry.path + ("name",), registry.name, "registry")
     for store in platform.app_services.datastores:
         check(DATASTORE_NAMES[store.engine], store.path + ("name",), store.name, "datastore")
+    if platform.buckets:
+        check(STORAGE_ACCOUNT, ("name",))
+    for bucket in platform.buckets:
+        # Unique in its storage account only, which is the environment's own.
+        problem = CONTAINER.problem(bucket.name)
+        if problem:
+            found.append(
+                Finding(
+                    "error",
+                    "CW509",
+                    f"the {CONTAINER.title} name '{bucket.name}' {problem}",
+                    bucket.path + ("name",),
+                    "a bucket is a container of the platform's storage account, named "
+                    "as the bucket: change the bucket's name",
+                )
+            )
     for pool in platform.cluster.node_pools:
         if not POOL_NAME.match(pool.name):
             found.append(

@@ -129,6 +129,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "masterInstanceName",
     ),
     "gcp:sql/user:User": ("name", "instance", "project", "host", "type"),
+    "gcp:storage/bucket:Bucket": ("name", "location", "project"),
     "gcp:storage/bucketIAMMember:BucketIAMMember": ("bucket", "role", "member", "condition"),
     # The provider itself: replacing it replaces every resource it manages.
     "pulumi:providers:gcp": ("project", "region"),

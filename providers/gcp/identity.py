@@ -28,7 +28,7 @@ from crosswalk.providers.gcp.common import (
     workload_account,
 )
 from crosswalk.providers.gcp.datastores import datastore_id
-from crosswalk.providers.gcp.rules import gcp_name
+from crosswalk.providers.gcp.rules import bucket_name, gcp_name
 from crosswalk.providers.kubernetes import database_users
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -108,6 +108,10 @@ APPS_CUSTOM_ROLES = {
             "cloudsql.users.update",
         ),
     ),
+    "bucket-grants": (
+        "Cloud Storage grants",
+        ("storage.buckets.get", "storage.buckets.getIamPolicy", "storage.buckets.setIamPolicy"),
+    ),
     "pubsub-grants": (
         "Pub/Sub grants",
         (
@@ -130,6 +134,16 @@ LAYER_GRANTS = {
     "app-services": ["roles/dns.reader", "roles/cloudsql.instanceUser"],
     "apps": ["roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/datastore.user"],
 }
+
+
+def layer_roles(platform, layer: str) -> list[str]:
+    """The project roles of a CI identity deploying `layer`: LAYER_ROLES, and
+    Cloud Storage's admin where managed-infra makes buckets (creating one is
+    a right on the project, which no condition on bucket names narrows)."""
+    roles = list(LAYER_ROLES[layer])
+    if layer == "managed-infra" and platform.buckets:
+        roles.append("roles/storage.admin")
+    return roles
 
 
 def _slug(text: str) -> str:
@@ -155,7 +169,11 @@ def _custom_roles(platform, bot) -> list[str]:
     if "apps" not in bot.layers:
         return []
     engines = {store.engine for store in platform.app_services.datastores}
-    wanted = {"sql-users": bool(engines & set(SQL_ENGINES)), "pubsub-grants": "queue" in engines}
+    wanted = {
+        "sql-users": bool(engines & set(SQL_ENGINES)),
+        "bucket-grants": bool(platform.buckets),
+        "pubsub-grants": "queue" in engines,
+    }
     return [what for what in APPS_CUSTOM_ROLES if wanted[what]]
 
 
@@ -165,7 +183,7 @@ def _project_grants(platform) -> list[str]:
     roles = set(NODE_ROLES)
     roles |= {ACCESS_ROLES[team.access] for team in platform.teams if team.members}
     for bot in platform.automation:
-        roles |= {role for layer in bot.layers for role in LAYER_ROLES[layer]}
+        roles |= {role for layer in bot.layers for role in layer_roles(platform, layer)}
         if _grantable(bot) or "identity" in bot.layers:
             roles.add("roles/resourcemanager.projectIamAdmin")
         roles |= {
@@ -194,6 +212,14 @@ def _sql_instances(platform) -> str:
         + cel_string(f"projects/{platform.cloud.project}/instances/{datastore_id(platform, store)}")
         for store in platform.app_services.datastores
         if store.engine in SQL_ENGINES
+    )
+
+
+def _buckets(platform) -> str:
+    """An IAM condition that holds for the platform's Cloud Storage buckets only."""
+    return " || ".join(
+        "resource.name == " + cel_string(f"projects/_/buckets/{bucket_name(platform, b.name)}")
+        for b in platform.buckets
     )
 
 
@@ -395,7 +421,7 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
         opts(provider, apis),
     )
     layers_line = ctx.line(bot.path + ("layers",))
-    roles = {role for layer in bot.layers for role in LAYER_ROLES[layer]}
+    roles = {role for layer in bot.layers for role in layer_roles(p, layer)}
     if "identity" in bot.layers and any(_custom_roles(p, other) for other in p.automation):
         roles.add("roles/iam.roleAdmin")  # creates the CI identities' custom roles
     roles = sorted(roles)
@@ -436,6 +462,13 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
                 "expression": ctx.setting(
                     f"ci.{bot.name}.sqlInstances", lambda q, env: _sql_instances(q)
                 ),
+            }
+        elif what == "bucket-grants":
+            # Cloud Storage reads IAM conditions on its buckets: the platform's only.
+            grant["condition"] = {
+                "title": "platform-buckets-only",
+                "description": f"The Cloud Storage buckets of platform {p.name}",
+                "expression": ctx.setting(f"ci.{bot.name}.buckets", lambda q, env: _buckets(q)),
             }
         # (Pub/Sub reads no resource attributes in IAM conditions: the grant is
         # the project's, limited to reading and setting topic and subscription IAM.)

@@ -21,6 +21,7 @@ from crosswalk.providers.gcp.common import (
     var_part,
 )
 from crosswalk.providers.gcp.rules import address_plan
+from crosswalk.providers.gcp.storage import STORAGE_API, emit_buckets
 
 
 def emit_managed_infra(ctx: StackContext) -> None:
@@ -39,6 +40,8 @@ def emit_managed_infra(ctx: StackContext) -> None:
         names.append("artifactregistry.googleapis.com")
     if any(registry.scan_on_push for registry in p.registries):
         names.append("containerscanning.googleapis.com")
+    if p.buckets:
+        names.append(STORAGE_API)
     apis = enable_apis(ctx, provider, names)
     line = ctx.line(("network",))
     vpc = prog.resource(
@@ -180,6 +183,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
         key_line,
         opts(provider, apis),
     )
+    emit_buckets(ctx, provider, apis, ring, project_info)
     for registry in p.registries:
         repo = prog.resource(
             ("registry", var_part(registry.name)),

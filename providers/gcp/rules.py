@@ -191,6 +191,33 @@ def gcp_name(platform, limit: int, *parts: str) -> str:
     return shortened("-".join(environment_scope(platform) + parts), limit)
 
 
+def bucket_name(platform, bucket: str) -> str:
+    """A Cloud Storage bucket's name, which must be unique across Google Cloud:
+    the project's id (unique itself) before the platform's name for it."""
+    return shortened(f"{platform.cloud.project}-" + gcp_name(platform, 63, bucket), 63)
+
+
+# Cloud Storage refuses names with 'google' in them, or close misspellings.
+GOOGLE_LOOKALIKE = re.compile(r"g[o0]{2}g(l|1)e|^goog")
+
+
+def _check_buckets(platform) -> list[Finding]:
+    found = []
+    for bucket in platform.buckets:
+        if GOOGLE_LOOKALIKE.search(bucket.name):
+            found.append(
+                Finding(
+                    "error",
+                    "CW509",
+                    f"'{bucket.name}' cannot name a Cloud Storage bucket: names may not "
+                    "contain 'google' or look like it",
+                    bucket.path + ("name",),
+                    "rename the bucket",
+                )
+            )
+    return found
+
+
 def _lower(text: str) -> str:
     """'CostCenter' -> 'cost-center': how a label spells a tag of another cloud."""
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"-\1", text).lower()
@@ -256,6 +283,7 @@ def _checks(platform) -> list[Finding]:
     found += _check_members(platform)
     found += _check_address_plan(platform)
     found += _check_datastores(platform)
+    found += _check_buckets(platform)
     found += _check_zones(platform)
     return found
 

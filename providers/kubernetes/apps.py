@@ -263,6 +263,8 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
         "env_from": [{"config_map_ref": {"name": f"{in_cluster}.env"}}],
         "resources": _resources(ctx, name),
     }
+    if cloud.env:  # where its buckets are: names, not secrets
+        container["env"] = [{"name": k, "value": v} for k, v in sorted(cloud.env.items())]
     if app.serves:
         probe = {"path": app.health_path, "port": app.health_port, "scheme": "HTTP"}
         container |= {

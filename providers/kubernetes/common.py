@@ -166,6 +166,13 @@ def env_prefix(datastore: str) -> str:
     return datastore.upper().replace("-", "_")
 
 
+def bucket_env(bucket: str, name, endpoint) -> dict:
+    """The variables that tell an app where a bucket it uses is: 'assets' ->
+    ASSETS_BUCKET (its name in the cloud) and ASSETS_BUCKET_ENDPOINT."""
+    prefix = env_prefix(bucket)
+    return {f"{prefix}_BUCKET": name, f"{prefix}_BUCKET_ENDPOINT": endpoint}
+
+
 @dataclass
 class AppCloudParts:
     """What the cloud adds to an app's objects."""
@@ -176,6 +183,8 @@ class AppCloudParts:
     pod_labels: dict = field(default_factory=dict)
     # datastore name -> {ENV_VAR: value (str or Code)} for its connection Secret
     datastore_env: dict[str, dict] = field(default_factory=dict)
+    # plain variables of the container, {ENV_VAR: value (str or Code)}: where its buckets are
+    env: dict = field(default_factory=dict)
     # extra egress rules the app needs, e.g. to datastores / cloud APIs: NetworkPolicy egress
     # items spelled as pulumi_kubernetes' NetworkPolicyEgressRuleArgsDict ("to", "ip_block", ...)
     egress: list = field(default_factory=list)

@@ -866,6 +866,19 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "s3:CreateBucket",
+                        "s3:DeleteBucket*",
+                        "s3:Get*Configuration",
+                        "s3:GetBucket*",
+                        "s3:ListBucket",
+                        "s3:Put*Configuration",
+                        "s3:PutBucket*",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-*-" + account,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "ecr:CreateRepository",
                         "ecr:DeleteRepository",
                         "ecr:GetLifecyclePolicy",
@@ -1494,6 +1507,67 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                             "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": account_arn(
                                 "rds",
                                 "db:acme-*",
+                                "us-west-2",
+                            ),
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "rds:*DBClusterParameterGroup",
+                        "rds:AddTagsToResource",
+                        "rds:CreateDBCluster",
+                        "rds:CreateDBClusterSnapshot",
+                        "rds:DeleteDBCluster",
+                        "rds:DescribeDBClusterParameter*",
+                        "rds:DescribeDBClusters",
+                        "rds:ListTagsForResource",
+                        "rds:ModifyDBCluster",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "rds",
+                            "cluster:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "cluster-pg:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "cluster-snapshot:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "db:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "subgrp:acme-*",
+                            "us-west-2",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:GetSecretValue",
+                    ],
+                    "Resource": account_arn(
+                        "secretsmanager",
+                        "secret:rds!*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "ArnLike": {
+                            "secretsmanager:ResourceTag/aws:rds:primaryDBClusterArn": account_arn(
+                                "rds",
+                                "cluster:acme-*",
                                 "us-west-2",
                             ),
                         },

@@ -11,6 +11,8 @@ stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+names_accesslogbucket = config.require("names.accessLogBucket")
+names_bucket_assets = config.require("names.bucket.assets")
 names_flowloggroup = config.require("names.flowLogGroup")
 names_registry_images = config.require("names.registry.images")
 names_secretskeyalias = config.require("names.secretsKeyAlias")
@@ -413,6 +415,11 @@ secrets_key = aws.kms.Key(
                                     "us-west-2",
                                     ".amazonaws.com",
                                 ),
+                                pulumi.Output.concat(
+                                    "s3.",
+                                    "us-west-2",
+                                    ".amazonaws.com",
+                                ),
                             ],
                         },
                     },
@@ -503,6 +510,291 @@ flow_log = aws.ec2.FlowLog(
     ),
 )
 
+caller_2 = aws.get_caller_identity(
+    opts=pulumi.InvokeOptions(
+        provider=aws_provider,
+    ),
+)
+
+# storage.buckets
+access_logs_bucket = aws.s3.Bucket(
+    "acme-access-logs",
+    bucket=pulumi.Output.concat(
+        names_accesslogbucket,
+        "-",
+        caller_2.account_id,
+    ),
+    force_destroy=False,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        protect=True,
+    ),
+)
+
+# storage.buckets
+access_logs_public_access = aws.s3.BucketPublicAccessBlock(
+    "acme-access-logs",
+    bucket=access_logs_bucket.id,
+    block_public_acls=True,
+    block_public_policy=True,
+    ignore_public_acls=True,
+    restrict_public_buckets=True,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# storage.buckets
+access_logs_ownership = aws.s3.BucketOwnershipControls(
+    "acme-access-logs",
+    bucket=access_logs_bucket.id,
+    rule={
+        "object_ownership": "BucketOwnerEnforced",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# storage.buckets
+access_logs_encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+    "acme-access-logs",
+    bucket=access_logs_bucket.id,
+    rules=[
+        {
+            "apply_server_side_encryption_by_default": {
+                "sse_algorithm": "AES256",
+            },
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# storage.buckets
+access_logs_versioning = aws.s3.BucketVersioning(
+    "acme-access-logs",
+    bucket=access_logs_bucket.id,
+    versioning_configuration={
+        "status": "Enabled",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+caller_3 = aws.get_caller_identity(
+    opts=pulumi.InvokeOptions(
+        provider=aws_provider,
+    ),
+)
+
+# storage.buckets
+access_logs_policy = aws.s3.BucketPolicy(
+    "acme-access-logs",
+    bucket=access_logs_bucket.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "TlsOnly",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [
+                        access_logs_bucket.arn,
+                        pulumi.Output.concat(
+                            access_logs_bucket.arn,
+                            "/*",
+                        ),
+                    ],
+                    "Condition": {
+                        "Bool": {
+                            "aws:SecureTransport": "false",
+                        },
+                    },
+                },
+                {
+                    "Sid": "AccessLogsOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "logging.s3.amazonaws.com",
+                    },
+                    "Action": "s3:PutObject",
+                    "Resource": pulumi.Output.concat(
+                        access_logs_bucket.arn,
+                        "/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:SourceAccount": caller_3.account_id,
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        depends_on=[
+            access_logs_public_access,
+        ],
+    ),
+)
+
+# storage.buckets
+access_logs_lifecycle = aws.s3.BucketLifecycleConfiguration(
+    "acme-access-logs",
+    bucket=access_logs_bucket.id,
+    rules=[
+        {
+            "id": "expire-access-logs",
+            "status": "Enabled",
+            "filter": {},
+            "expiration": {
+                "days": 365,
+            },
+            "noncurrent_version_expiration": {
+                "noncurrent_days": 365,
+            },
+            "abort_incomplete_multipart_upload": {
+                "days_after_initiation": 7,
+            },
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# storage.buckets.assets
+bucket_assets = aws.s3.Bucket(
+    "acme-assets",
+    bucket=pulumi.Output.concat(
+        names_bucket_assets,
+        "-",
+        caller_2.account_id,
+    ),
+    force_destroy=False,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        protect=True,
+    ),
+)
+
+# storage.buckets.assets
+bucket_assets_public_access = aws.s3.BucketPublicAccessBlock(
+    "acme-assets",
+    bucket=bucket_assets.id,
+    block_public_acls=True,
+    block_public_policy=True,
+    ignore_public_acls=True,
+    restrict_public_buckets=True,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# storage.buckets.assets
+bucket_assets_ownership = aws.s3.BucketOwnershipControls(
+    "acme-assets",
+    bucket=bucket_assets.id,
+    rule={
+        "object_ownership": "BucketOwnerEnforced",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# storage.buckets.assets
+bucket_assets_encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+    "acme-assets",
+    bucket=bucket_assets.id,
+    rules=[
+        {
+            "apply_server_side_encryption_by_default": {
+                "sse_algorithm": "aws:kms",
+                "kms_master_key_id": secrets_key.arn,
+            },
+            "bucket_key_enabled": True,
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# storage.buckets.assets
+bucket_assets_versioning = aws.s3.BucketVersioning(
+    "acme-assets",
+    bucket=bucket_assets.id,
+    versioning_configuration={
+        "status": "Enabled",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# storage.buckets.assets
+bucket_assets_logging = aws.s3.BucketLogging(
+    "acme-assets",
+    bucket=bucket_assets.id,
+    target_bucket=access_logs_bucket.id,
+    target_prefix=pulumi.Output.concat(
+        bucket_assets.bucket,
+        "/",
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# storage.buckets.assets
+bucket_assets_policy = aws.s3.BucketPolicy(
+    "acme-assets",
+    bucket=bucket_assets.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "TlsOnly",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [
+                        bucket_assets.arn,
+                        pulumi.Output.concat(
+                            bucket_assets.arn,
+                            "/*",
+                        ),
+                    ],
+                    "Condition": {
+                        "Bool": {
+                            "aws:SecureTransport": "false",
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        depends_on=[
+            bucket_assets_public_access,
+        ],
+    ),
+)
+
+assets_endpoint = pulumi.Output.concat(
+    "https://",
+    bucket_assets.bucket_regional_domain_name,
+)
+
 # registries.images
 registry_images = aws.ecr.Repository(
     "acme-images",
@@ -523,6 +815,9 @@ registry_images = aws.ecr.Repository(
     ),
 )
 
+pulumi.export("bucket_assets_arn", bucket_assets.arn)
+pulumi.export("bucket_assets_endpoint", assets_endpoint)
+pulumi.export("bucket_assets_name", bucket_assets.bucket)
 pulumi.export("private_subnet_ids", [private_0.id, private_1.id, private_2.id])
 pulumi.export("secrets_key_arn", secrets_key.arn)
 pulumi.export("vpc_id", vpc.id)

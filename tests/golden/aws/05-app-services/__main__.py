@@ -48,6 +48,9 @@ datastores_orders_backupreten_724499 = config.require_int(
 datastores_orders_instanceclass = config.require("datastores.orders.instanceClass")
 datastores_orders_storagegb = config.require_int("datastores.orders.storageGb")
 dns_zonename = config.require("dns.zoneName")
+names_datastores_ledger_final_e530f5 = config.require(
+    "names.datastores.ledger.finalSnapshot",
+)
 names_datastores_orders_final_b010f5 = config.require(
     "names.datastores.orders.finalSnapshot",
 )
@@ -1107,6 +1110,187 @@ datastore_events = aws.sqs.Queue(
     ),
 )
 
+# appServices.datastores.ledger
+datastore_ledger_sg = aws.ec2.SecurityGroup(
+    "acme-ledger",
+    description="postgres ledger: reachable only from the cluster",
+    vpc_id=vpc_id,
+    ingress=[
+        {
+            "description": "from cluster nodes and pods",
+            "protocol": "tcp",
+            "from_port": 5432,
+            "to_port": 5432,
+            "security_groups": [
+                cluster_security_group_id,
+            ],
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# appServices.datastores.ledger
+datastore_ledger_subnets = aws.rds.SubnetGroup(
+    "acme-ledger",
+    subnet_ids=private_subnet_ids,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# appServices.datastores.ledger
+datastore_ledger_parameters = aws.rds.ClusterParameterGroup(
+    "acme-ledger-parameters",
+    family="aurora-postgresql16",
+    description="postgres ledger: TLS only, connection and slow-query logs",
+    parameters=[
+        {
+            "name": "log_connections",
+            "value": "1",
+        },
+        {
+            "name": "log_disconnections",
+            "value": "1",
+        },
+        {
+            "name": "log_lock_waits",
+            "value": "1",
+        },
+        {
+            "name": "log_min_duration_statement",
+            "value": "1000",
+        },
+        {
+            "name": "log_statement",
+            "value": "ddl",
+        },
+        {
+            "name": "rds.force_ssl",
+            "value": "1",
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# appServices.datastores.ledger
+datastore_ledger_cluster = aws.rds.Cluster(
+    "acme-ledger",
+    engine="aurora-postgresql",
+    engine_version="16.6",
+    engine_mode="provisioned",
+    db_cluster_parameter_group_name=datastore_ledger_parameters.name,
+    database_name="ledger",
+    master_username="crosswalk",
+    manage_master_user_password=True,
+    db_subnet_group_name=datastore_ledger_subnets.name,
+    vpc_security_group_ids=[
+        datastore_ledger_sg.id,
+    ],
+    storage_encrypted=True,
+    iam_database_authentication_enabled=True,
+    backup_retention_period=7,
+    copy_tags_to_snapshot=True,
+    deletion_protection=True,
+    skip_final_snapshot=False,
+    final_snapshot_identifier=names_datastores_ledger_final_e530f5,
+    enabled_cloudwatch_logs_exports=[
+        "postgresql",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        protect=True,
+    ),
+)
+
+ledger_zones = aws.get_availability_zones(
+    state="available",
+    opts=pulumi.InvokeOptions(
+        provider=aws_provider,
+    ),
+)
+
+# appServices.datastores.ledger
+datastore_ledger_0 = aws.rds.ClusterInstance(
+    "acme-ledger-0",
+    cluster_identifier=datastore_ledger_cluster.id,
+    engine=aws.rds.EngineType.AURORA_POSTGRESQL,
+    engine_version=datastore_ledger_cluster.engine_version,
+    instance_class="db.t4g.medium",
+    availability_zone=ledger_zones.names[0],
+    db_subnet_group_name=datastore_ledger_subnets.name,
+    publicly_accessible=False,
+    promotion_tier=0,
+    auto_minor_version_upgrade=True,
+    performance_insights_enabled=True,
+    monitoring_interval=60,
+    monitoring_role_arn=rds_monitoring_role_arn,
+    copy_tags_to_snapshot=True,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# appServices.datastores.ledger
+datastore_ledger_1 = aws.rds.ClusterInstance(
+    "acme-ledger-1",
+    cluster_identifier=datastore_ledger_cluster.id,
+    engine=aws.rds.EngineType.AURORA_POSTGRESQL,
+    engine_version=datastore_ledger_cluster.engine_version,
+    instance_class="db.t4g.medium",
+    availability_zone=ledger_zones.names[1],
+    db_subnet_group_name=datastore_ledger_subnets.name,
+    publicly_accessible=False,
+    promotion_tier=1,
+    auto_minor_version_upgrade=True,
+    performance_insights_enabled=True,
+    monitoring_interval=60,
+    monitoring_role_arn=rds_monitoring_role_arn,
+    copy_tags_to_snapshot=True,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+ledger_db_user_arn_prefix = db_user_arn_prefix(
+    datastore_ledger_cluster.arn,
+    datastore_ledger_cluster.cluster_resource_id,
+)
+
+ledger_master = aws.secretsmanager.get_secret_version_output(
+    secret_id=datastore_ledger_cluster.master_user_secrets[0].secret_arn,
+    opts=pulumi.InvokeOptions(
+        provider=aws_provider,
+    ),
+)
+
+# appServices.datastores.ledger
+database_users_ledger_admin = kubernetes.core.v1.Secret(
+    "ledger-admin",
+    metadata={
+        "name": "ledger-admin",
+        "namespace": chart_namespace_database_users.metadata.name,
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    type="Opaque",
+    string_data={
+        "password": pulumi.Output.secret(
+            ledger_master.secret_string.apply(
+                password_of,
+            ),
+        ),
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
 pulumi.export("datastore_cache_host", datastore_cache.primary_endpoint_address)
 pulumi.export(
     "datastore_cache_password",
@@ -1115,6 +1299,11 @@ pulumi.export(
 pulumi.export("datastore_cache_port", datastore_cache.port.apply(str))
 pulumi.export("datastore_events_arn", datastore_events.arn)
 pulumi.export("datastore_events_url", datastore_events.url)
+pulumi.export("datastore_ledger_database", datastore_ledger_cluster.database_name)
+pulumi.export("datastore_ledger_db_user_arn_prefix", ledger_db_user_arn_prefix)
+pulumi.export("datastore_ledger_host", datastore_ledger_cluster.endpoint)
+pulumi.export("datastore_ledger_port", datastore_ledger_cluster.port.apply(str))
+pulumi.export("datastore_ledger_username", datastore_ledger_cluster.master_username)
 pulumi.export("datastore_orders_database", datastore_orders.db_name)
 pulumi.export("datastore_orders_db_user_arn_prefix", orders_db_user_arn_prefix)
 pulumi.export("datastore_orders_host", datastore_orders.address)

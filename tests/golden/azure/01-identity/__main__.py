@@ -26,6 +26,8 @@ BUILT_IN_ROLES = {
     "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
     "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
     "Role Based Access Control Administrator": "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
 }
 
 
@@ -205,6 +207,8 @@ ci_deploy_apps_rbac_administrator = authorization.RoleAssignment(
         [
             "Azure Service Bus Data Receiver",
             "Azure Service Bus Data Sender",
+            "Storage Blob Data Contributor",
+            "Storage Blob Data Reader",
         ],
     ),
     condition_version="2.0",

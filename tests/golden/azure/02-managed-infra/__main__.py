@@ -12,6 +12,7 @@ from pulumi_azure_native import (
     network,
     operationalinsights,
     privatedns,
+    storage,
 )
 
 config = pulumi.Config()
@@ -482,7 +483,170 @@ registry_images_endpoint_dns = network.PrivateDnsZoneGroup(
     ),
 )
 
+# storage.buckets
+storage_account = storage.StorageAccount(
+    "contoso-storage",
+    resource_group_name=resource_group_name,
+    account_name="stcontoso" + stack.replace("-", ""),
+    location="westeurope",
+    kind="StorageV2",
+    sku={
+        "name": "Standard_ZRS",
+    },
+    access_tier=storage.AccessTier.HOT,
+    allow_shared_key_access=False,
+    default_to_o_auth_authentication=True,
+    allow_blob_public_access=False,
+    allow_cross_tenant_replication=False,
+    minimum_tls_version="TLS1_2",
+    enable_https_traffic_only=True,
+    public_network_access="Disabled",
+    network_rule_set={
+        "default_action": storage.DefaultAction.DENY,
+        "bypass": storage.Bypass.AZURE_SERVICES,
+    },
+    encryption={
+        "key_source": "Microsoft.Storage",
+        "require_infrastructure_encryption": True,
+        "services": {
+            "blob": {
+                "enabled": True,
+                "key_type": "Account",
+            },
+            "file": {
+                "enabled": True,
+                "key_type": "Account",
+            },
+        },
+    },
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        protect=True,
+    ),
+)
+
+# storage.buckets
+storage_account_lock = authorization.ManagementLockByScope(
+    "contoso-storage",
+    scope=storage_account.id,
+    level="CanNotDelete",
+    lock_name="crosswalk-deletion-protection",
+    notes="Deletion protection (crosswalk): remove this lock to delete the datastore.",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# storage.buckets
+storage_blobs = storage.BlobServiceProperties(
+    "contoso-storage",
+    resource_group_name=resource_group_name,
+    account_name=storage_account.name,
+    blob_services_name="default",
+    is_versioning_enabled=True,
+    delete_retention_policy={
+        "enabled": True,
+        "days": 7,
+    },
+    container_delete_retention_policy={
+        "enabled": True,
+        "days": 7,
+    },
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# storage.buckets
+zone_blob = privatedns.PrivateZone(
+    "privatelink.blob.core.windows.net",
+    resource_group_name=resource_group_name,
+    private_zone_name="privatelink.blob.core.windows.net",
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# storage.buckets
+zone_blob_link = privatedns.VirtualNetworkLink(
+    "privatelink.blob.core.windows.net",
+    resource_group_name=resource_group_name,
+    private_zone_name=zone_blob.name,
+    virtual_network_link_name="contoso-vnet",
+    virtual_network={
+        "id": vnet.id,
+    },
+    registration_enabled=False,
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# storage.buckets
+storage_endpoint = network.PrivateEndpoint(
+    "contoso-storage",
+    resource_group_name=resource_group_name,
+    private_endpoint_name="contoso-storage-endpoint",
+    location="westeurope",
+    subnet={
+        "id": endpoints_subnet.id,
+    },
+    private_link_service_connections=[
+        {
+            "name": "blob",
+            "private_link_service_id": storage_account.id,
+            "group_ids": [
+                "blob",
+            ],
+        },
+    ],
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# storage.buckets
+storage_endpoint_dns = network.PrivateDnsZoneGroup(
+    "contoso-storage",
+    resource_group_name=resource_group_name,
+    private_endpoint_name=storage_endpoint.name,
+    private_dns_zone_group_name="default",
+    private_dns_zone_configs=[
+        {
+            "name": "blob",
+            "private_dns_zone_id": zone_blob.id,
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# storage.buckets.assets
+bucket_assets = storage.BlobContainer(
+    "contoso-assets",
+    resource_group_name=resource_group_name,
+    account_name=storage_account.name,
+    container_name="assets",
+    public_access=storage.PublicAccess.NONE,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        depends_on=[
+            storage_blobs,
+        ],
+        protect=True,
+    ),
+)
+
 pulumi.export("apiserver_subnet_id", apiserver_subnet.id)
+pulumi.export("bucket_assets_container_id", bucket_assets.id)
+pulumi.export("bucket_assets_name", bucket_assets.name)
 pulumi.export("endpoints_subnet_id", endpoints_subnet.id)
 pulumi.export("key_vault_id", key_vault.id)
 pulumi.export("key_vault_name", key_vault.name)
@@ -491,4 +655,5 @@ pulumi.export("nodes_subnet_id", nodes_subnet.id)
 pulumi.export("postgres_subnet_id", postgres_subnet.id)
 pulumi.export("registry_images_id", registry_images.id)
 pulumi.export("secrets_key_name", secrets_key.name)
+pulumi.export("storage_blob_endpoint", storage_account.primary_endpoints.blob)
 pulumi.export("vnet_id", vnet.id)

@@ -10,10 +10,14 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+ci_deploy_apps_buckets = config.require("ci.deploy-apps.buckets")
 ci_deploy_apps_sqlinstances = config.require("ci.deploy-apps.sqlInstances")
 ci_deploy_platform_grantable = config.require("ci.deploy-platform.grantable")
 names_pool_deploy_apps = config.require("names.pool.deploy-apps")
 names_pool_deploy_platform = config.require("names.pool.deploy-platform")
+names_role_deploy_apps_bucket_grants = config.require(
+    "names.role.deploy-apps.bucket-grants",
+)
 names_role_deploy_apps_pubsub_grants = config.require(
     "names.role.deploy-apps.pubsub-grants",
 )
@@ -25,6 +29,9 @@ names_serviceaccount_app_nigh_ba1bc6 = config.require(
 )
 names_serviceaccount_app_orde_88ec3c = config.require(
     "names.serviceAccount.app-order-worker",
+)
+names_serviceaccount_app_storefront = config.require(
+    "names.serviceAccount.app-storefront",
 )
 names_serviceaccount_cert_manager = config.require("names.serviceAccount.cert-manager")
 names_serviceaccount_ci_deploy_apps = config.require(
@@ -291,6 +298,30 @@ cert_manager_workload_identity = gcp.serviceaccount.IAMMember(
     ),
 )
 
+# apps.storefront.uses
+app_storefront_account = gcp.serviceaccount.Account(
+    "acme-app-storefront",
+    account_id=names_serviceaccount_app_storefront,
+    display_name="storefront/storefront of platform acme",
+    description="Workload identity of Kubernetes service account storefront/storefront",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.uses
+app_storefront_workload_identity = gcp.serviceaccount.IAMMember(
+    "acme-app-storefront-workload-identity",
+    service_account_id=app_storefront_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member="serviceAccount:acme-platform-prod.svc.id.goog[storefront/storefront]",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
 # apps.checkout.uses
 app_checkout_account = gcp.serviceaccount.Account(
     "acme-app-checkout",
@@ -514,6 +545,41 @@ ci_deploy_apps_sql_users_member = gcp.projects.IAMMember(
         "title": "platform-instances-only",
         "description": "The Cloud SQL instances of platform acme",
         "expression": ci_deploy_apps_sqlinstances,
+    },
+    member=ci_deploy_apps_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_bucket_grants = gcp.projects.IAMCustomRole(
+    "acme-ci-deploy-apps-bucket-grants",
+    project="acme-platform-prod",
+    role_id=names_role_deploy_apps_bucket_grants,
+    title="acme CI deploy-apps: Cloud Storage grants",
+    description="What the apps layer of platform acme does to its datastores",
+    permissions=[
+        "storage.buckets.get",
+        "storage.buckets.getIamPolicy",
+        "storage.buckets.setIamPolicy",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_bucket_grants_member = gcp.projects.IAMMember(
+    "acme-ci-deploy-apps-bucket-grants",
+    project="acme-platform-prod",
+    role=ci_deploy_apps_bucket_grants.name,
+    condition={
+        "title": "platform-buckets-only",
+        "description": "The Cloud Storage buckets of platform acme",
+        "expression": ci_deploy_apps_buckets,
     },
     member=ci_deploy_apps_account.member,
     opts=pulumi.ResourceOptions(
@@ -856,6 +922,18 @@ ci_deploy_platform_serviceusa_7c274e = gcp.projects.IAMMember(
 )
 
 # identity.automation.deploy-platform.layers
+ci_deploy_platform_storage_admin = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-storage-admin",
+    project="acme-platform-prod",
+    role="roles/storage.admin",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_grants = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-grants",
     project="acme-platform-prod",
@@ -929,6 +1007,7 @@ pulumi.export("app_admin_service_account", app_admin_account.email)
 pulumi.export("app_checkout_service_account", app_checkout_account.email)
 pulumi.export("app_nightly-report_service_account", app_nightly_report_account.email)
 pulumi.export("app_order-worker_service_account", app_order_worker_account.email)
+pulumi.export("app_storefront_service_account", app_storefront_account.email)
 pulumi.export("cert_manager_service_account", cert_manager_account.email)
 pulumi.export("db_admin_orders_service_account", db_admin_orders_account.email)
 pulumi.export("external_dns_service_account", external_dns_account.email)

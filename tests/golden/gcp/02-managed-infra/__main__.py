@@ -10,6 +10,7 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+names_bucket_assets = config.require("names.bucket.assets")
 names_keyring = config.require("names.keyRing")
 names_nat = config.require("names.nat")
 names_network = config.require("names.network")
@@ -93,6 +94,17 @@ api_containerscanning = gcp.projects.Service(
     ),
 )
 
+# cloud
+api_storage = gcp.projects.Service(
+    "acme-storage",
+    service="storage.googleapis.com",
+    disable_on_destroy=False,
+    disable_dependent_services=False,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
 apis = [
     api_compute,
     api_cloudkms,
@@ -100,6 +112,7 @@ apis = [
     api_servicenetworking,
     api_artifactregistry,
     api_containerscanning,
+    api_storage,
 ]
 
 # network
@@ -256,6 +269,61 @@ secrets_key_gke = gcp.kms.CryptoKeyIAMMember(
     ),
 )
 
+# storage.buckets
+storage_key = gcp.kms.CryptoKey(
+    "acme-storage",
+    name="acme-storage",
+    key_ring=key_ring.id,
+    purpose="ENCRYPT_DECRYPT",
+    rotation_period="7776000s",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+        protect=True,
+    ),
+)
+
+# storage.buckets
+storage_key_agent = gcp.kms.CryptoKeyIAMMember(
+    "acme-storage-agent",
+    crypto_key_id=storage_key.id,
+    role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+    member=pulumi.Output.concat(
+        "serviceAccount:service-",
+        project.number,
+        "@gs-project-accounts.iam.gserviceaccount.com",
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# storage.buckets.assets
+bucket_assets = gcp.storage.Bucket(
+    "acme-assets",
+    name=names_bucket_assets,
+    location="europe-west1",
+    storage_class="STANDARD",
+    uniform_bucket_level_access=True,
+    public_access_prevention="enforced",
+    encryption={
+        "default_kms_key_name": storage_key.id,
+    },
+    versioning={
+        "enabled": True,
+    },
+    soft_delete_policy={
+        "retention_duration_seconds": 604800,
+    },
+    force_destroy=False,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=[*apis, storage_key_agent],
+        protect=True,
+    ),
+)
+
 # registries.images
 registry_images = gcp.artifactregistry.Repository(
     "acme-images",
@@ -276,6 +344,7 @@ registry_images = gcp.artifactregistry.Repository(
     ),
 )
 
+pulumi.export("bucket_assets_name", bucket_assets.name)
 pulumi.export("network_id", network.id)
 pulumi.export("private_services_range", private_services.reserved_peering_ranges[0])
 pulumi.export("secrets_key_id", secrets_key.id)

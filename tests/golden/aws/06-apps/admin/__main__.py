@@ -30,6 +30,13 @@ tags = config.require_object("tags")
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
 workload_boundary_arn = identity_stack.require_output("workload_boundary_arn")
 
+# Outputs of acme-managed-infra.
+managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
+bucket_assets_arn = managed_infra_stack.require_output("bucket_assets_arn")
+bucket_assets_endpoint = managed_infra_stack.require_output("bucket_assets_endpoint")
+bucket_assets_name = managed_infra_stack.require_output("bucket_assets_name")
+secrets_key_arn = managed_infra_stack.require_output("secrets_key_arn")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -38,6 +45,17 @@ oidc_provider_url = cluster_stack.require_output("oidc_provider_url")
 
 # Outputs of acme-app-services.
 app_services_stack = pulumi.StackReference(org + "/acme-app-services/" + stack)
+datastore_ledger_database = app_services_stack.require_output(
+    "datastore_ledger_database",
+)
+datastore_ledger_db_user_arn_prefix = app_services_stack.require_output(
+    "datastore_ledger_db_user_arn_prefix",
+)
+datastore_ledger_host = app_services_stack.require_output("datastore_ledger_host")
+datastore_ledger_port = app_services_stack.require_output("datastore_ledger_port")
+datastore_ledger_username = app_services_stack.require_output(
+    "datastore_ledger_username",
+)
 datastore_orders_database = app_services_stack.require_output(
     "datastore_orders_database",
 )
@@ -214,6 +232,163 @@ database_user_orders = kubernetes.batch.v1.Job(
     ),
 )
 
+# apps.admin.uses
+database_user_ledger_script = kubernetes.core.v1.ConfigMap(
+    "ledger-user-script",
+    metadata={
+        "name": "admin-ledger-7af330b924",
+        "namespace": "database-users",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    data={
+        "users.sql": '\\set ON_ERROR_STOP on\nDO $$ BEGIN\n  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = \'admin\') THEN\n    CREATE ROLE "admin" LOGIN;\n  END IF;\nEND $$;\nGRANT rds_iam TO "admin";\nGRANT CONNECT ON DATABASE "ledger" TO "admin";\nCREATE SCHEMA IF NOT EXISTS "admin" AUTHORIZATION "admin";\n',
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
+# apps.admin.uses
+database_user_ledger = kubernetes.batch.v1.Job(
+    "ledger-user",
+    metadata={
+        "name": "admin-ledger-7af330b924",
+        "namespace": "database-users",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    spec={
+        "backoff_limit": 6,
+        "template": {
+            "metadata": {
+                "labels": {
+                    "app.kubernetes.io/managed-by": "crosswalk",
+                    "crosswalk/environment": stack,
+                },
+            },
+            "spec": {
+                "restart_policy": "OnFailure",
+                "automount_service_account_token": False,
+                "security_context": {
+                    "run_as_non_root": True,
+                    "fs_group": 10001,
+                    "seccomp_profile": {
+                        "type": "RuntimeDefault",
+                    },
+                },
+                "containers": [
+                    {
+                        "name": "user",
+                        "image": "postgres:17.2-alpine3.21",
+                        "image_pull_policy": "Always",
+                        "command": [
+                            "sh",
+                            "-c",
+                            'PGPASSWORD="$(cat /admin/password)" exec psql --no-psqlrc --file /script/users.sql',
+                        ],
+                        "env": [
+                            {
+                                "name": "PGHOST",
+                                "value": datastore_ledger_host,
+                            },
+                            {
+                                "name": "PGPORT",
+                                "value": datastore_ledger_port,
+                            },
+                            {
+                                "name": "PGDATABASE",
+                                "value": datastore_ledger_database,
+                            },
+                            {
+                                "name": "PGUSER",
+                                "value": datastore_ledger_username,
+                            },
+                            {
+                                "name": "PGSSLMODE",
+                                "value": "require",
+                            },
+                        ],
+                        "volume_mounts": [
+                            {
+                                "name": "script",
+                                "mount_path": "/script",
+                                "read_only": True,
+                            },
+                            {
+                                "name": "tmp",
+                                "mount_path": "/tmp",
+                            },
+                            {
+                                "name": "admin",
+                                "mount_path": "/admin",
+                                "read_only": True,
+                            },
+                        ],
+                        "resources": {
+                            "requests": {
+                                "cpu": "50m",
+                                "memory": "64Mi",
+                            },
+                            "limits": {
+                                "cpu": "200m",
+                                "memory": "128Mi",
+                            },
+                        },
+                        "security_context": {
+                            "allow_privilege_escalation": False,
+                            "read_only_root_filesystem": True,
+                            "run_as_non_root": True,
+                            "run_as_user": 10001,
+                            "run_as_group": 10001,
+                            "capabilities": {
+                                "drop": [
+                                    "ALL",
+                                ],
+                            },
+                            "seccomp_profile": {
+                                "type": "RuntimeDefault",
+                            },
+                        },
+                    },
+                ],
+                "volumes": [
+                    {
+                        "name": "script",
+                        "config_map": {
+                            "name": database_user_ledger_script.metadata.name,
+                        },
+                    },
+                    {
+                        "name": "tmp",
+                        "empty_dir": {},
+                    },
+                    {
+                        "name": "admin",
+                        "secret": {
+                            "secret_name": "ledger-admin",
+                            "items": [
+                                {
+                                    "key": "password",
+                                    "path": "password",
+                                },
+                            ],
+                            "default_mode": 288,
+                        },
+                    },
+                ],
+            },
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+    ),
+)
+
 # cloud
 aws_provider = aws.Provider(
     "aws",
@@ -273,6 +448,54 @@ app_policy = aws.iam.RolePolicy(
                         datastore_orders_db_user_arn_prefix,
                         "admin",
                     ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "rds-db:connect",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        datastore_ledger_db_user_arn_prefix,
+                        "admin",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:ListBucket",
+                        "s3:GetBucketLocation",
+                    ],
+                    "Resource": bucket_assets_arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObject",
+                        "s3:GetObjectVersion",
+                        "s3:PutObject",
+                        "s3:DeleteObject",
+                        "s3:AbortMultipartUpload",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        bucket_assets_arn,
+                        "/*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
+                        "kms:DescribeKey",
+                        "kms:Encrypt",
+                        "kms:GenerateDataKey*",
+                        "kms:ReEncrypt*",
+                    ],
+                    "Resource": secrets_key_arn,
+                    "Condition": {
+                        "StringLike": {
+                            "kms:ViaService": "s3.*.amazonaws.com",
+                        },
+                    },
                 },
             ],
         },
@@ -343,6 +566,36 @@ admin_orders_secret = kubernetes.core.v1.Secret(
         "ORDERS_HOST": datastore_orders_host,
         "ORDERS_PORT": datastore_orders_port,
         "ORDERS_USERNAME": "admin",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        additional_secret_outputs=[
+            "data",
+            "stringData",
+        ],
+    ),
+)
+
+# apps.admin.uses
+admin_ledger_secret = kubernetes.core.v1.Secret(
+    "internal/admin.ledger",
+    metadata={
+        "name": "admin.ledger",
+        "namespace": "internal",
+        "labels": {
+            "app.kubernetes.io/name": "admin",
+            "app.kubernetes.io/part-of": "acme",
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    type="Opaque",
+    string_data={
+        "LEDGER_AUTH": "iam",
+        "LEDGER_DATABASE": datastore_ledger_database,
+        "LEDGER_HOST": datastore_ledger_host,
+        "LEDGER_PORT": datastore_ledger_port,
+        "LEDGER_USERNAME": "admin",
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
@@ -427,6 +680,16 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                 "memory": "128Mi",
                             },
                         },
+                        "env": [
+                            {
+                                "name": "ASSETS_BUCKET",
+                                "value": bucket_assets_name,
+                            },
+                            {
+                                "name": "ASSETS_BUCKET_ENDPOINT",
+                                "value": bucket_assets_endpoint,
+                            },
+                        ],
                         "startup_probe": {
                             "http_get": {
                                 "path": "/healthz",
@@ -483,6 +746,11 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                 "mount_path": "/var/run/secrets/crosswalk/datastores/orders",
                                 "read_only": True,
                             },
+                            {
+                                "name": "datastore-1",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/ledger",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -495,6 +763,13 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                         "name": "datastore-0",
                         "secret": {
                             "secret_name": "admin.orders",
+                            "default_mode": 288,
+                        },
+                    },
+                    {
+                        "name": "datastore-1",
+                        "secret": {
+                            "secret_name": "admin.ledger",
                             "default_mode": 288,
                         },
                     },
@@ -520,7 +795,9 @@ admin_deployment = kubernetes.apps.v1.Deployment(
             admin_service_account,
             admin_env,
             admin_orders_secret,
+            admin_ledger_secret,
             database_user_orders,
+            database_user_ledger,
         ],
     ),
 )

@@ -26,6 +26,10 @@ tags = config.require_object("tags")
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
 app_admin_service_account = identity_stack.require_output("app_admin_service_account")
 
+# Outputs of acme-managed-infra.
+managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
+bucket_assets_name = managed_infra_stack.require_output("bucket_assets_name")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -325,6 +329,20 @@ database_user_orders = kubernetes.batch.v1.Job(
     ),
 )
 
+# apps.admin.uses[1]
+assets_bucket = gcp.storage.BucketIAMMember(
+    "acme-app-admin-bucket-assets",
+    bucket=bucket_assets_name,
+    role="roles/storage.objectUser",
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_admin_service_account,
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
 # apps.admin
 admin_service_account = kubernetes.core.v1.ServiceAccount(
     "internal/admin",
@@ -471,6 +489,16 @@ admin_deployment = kubernetes.apps.v1.Deployment(
                                 "memory": "128Mi",
                             },
                         },
+                        "env": [
+                            {
+                                "name": "ASSETS_BUCKET",
+                                "value": bucket_assets_name,
+                            },
+                            {
+                                "name": "ASSETS_BUCKET_ENDPOINT",
+                                "value": "https://storage.googleapis.com",
+                            },
+                        ],
                         "startup_probe": {
                             "http_get": {
                                 "path": "/healthz",
