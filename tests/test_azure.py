@@ -1149,7 +1149,12 @@ def _mysql_apps_sign_in_as_their_own_users(plan: PlanResult) -> None:
     assert user == "checkout" and values["ORDERS_DATABASE"] == user
     assert password != admin_password and len(password) == 32
     assert isinstance(connection.inputs["stringData"], Secret)  # the password makes it one
-    (job,) = [r for r in stack.resources if r.type == "kubernetes:batch/v1:Job"]
+    (job,) = [
+        r
+        for r in stack.resources
+        if r.type == "kubernetes:batch/v1:Job"
+        and inputs(r)["metadata"]["namespace"] == "database-users"
+    ]
     spec = inputs(job)["spec"]["template"]["spec"]
     assert inputs(job)["metadata"]["namespace"] == "database-users"
     (client,) = spec["containers"]

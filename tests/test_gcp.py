@@ -811,7 +811,11 @@ def test_apps_get_rights_on_their_own_part_of_cloud_sql(tree, env, engine, reque
         if user is None:
             continue
         users += 1
-        (job,) = of_type(plan, "kubernetes:batch/v1:Job", stack.dir)
+        (job,) = [
+            r
+            for r in of_type(plan, "kubernetes:batch/v1:Job", stack.dir)
+            if r.inputs["metadata"]["namespace"] == "database-users"
+        ]
         pod = job.inputs["spec"]["template"]["spec"]
         assert job.inputs["metadata"]["namespace"] == "database-users"
         assert pod["serviceAccountName"] == admin_account.inputs["metadata"]["name"]
