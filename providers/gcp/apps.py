@@ -19,7 +19,7 @@ from crosswalk.providers.gcp.common import (
     short_role,
     var_part,
 )
-from crosswalk.providers.gcp.datastores import DB_PORTS, IAM_USERS, only_datastore
+from crosswalk.providers.gcp.datastores import DB_PORTS, iam_user_name, only_datastore
 from crosswalk.providers.gcp.rules import address_plan
 from crosswalk.providers.gcp.storage import emit_bucket_grants
 from crosswalk.providers.kubernetes.database_users import TokenSignIn, emit_database_user
@@ -209,15 +209,13 @@ def emit_app(ctx: StackContext) -> None:
                         uses_line,
                         opts(provider, **moved(f"-{short_role(role)}")),
                     )
-                helper = f"{store.engine}_iam_user"
-                prog.helpers[helper] = IAM_USERS[store.engine]
                 user = prog.resource(
                     (var_part(store.name), "user"),
                     "gcp.sql.User",
                     base,
                     {
                         "instance": out("instance"),
-                        "name": Call(f"{email}.apply", [Code(helper)]),
+                        "name": iam_user_name(prog, store, email),
                         "type": "CLOUD_IAM_SERVICE_ACCOUNT",
                         # Its grants outlive it: PostgreSQL refuses to drop a
                         # role that holds any (the app's data stays).

@@ -77,6 +77,14 @@ def mysql_iam_user(email):
 }
 
 
+def iam_user_name(prog, store, email: Code) -> Call:
+    """The Cloud SQL user of a service account whose email is an Output, as the
+    datastore's engine names it (the program gets the engine's helper)."""
+    helper = f"{store.engine}_iam_user"
+    prog.helpers[helper] = IAM_USERS[store.engine]
+    return Call(f"{email}.apply", [Code(helper)])
+
+
 def _names(ctx, store, limit: int) -> tuple[str, object]:
     """A datastore's Pulumi name and the aliases of a resource named
     `<Pulumi name><suffix>` (its name in GCP is datastore_name's)."""
@@ -238,15 +246,13 @@ def _sql_admin(ctx, provider, k8s_provider, store, instance: Code) -> None:
         line,
         opts(provider, **moved("-instanceUser")),
     )
-    helper = f"{store.engine}_iam_user"
-    prog.helpers[helper] = IAM_USERS[store.engine]
     admin = prog.resource(
         ("datastore", var_part(store.name), "admin"),
         "gcp.sql.User",
         base,
         {
             "instance": Code(f"{instance}.name"),
-            "name": Call(f"{email}.apply", [Code(helper)]),
+            "name": iam_user_name(prog, store, email),
             "type": "CLOUD_IAM_SERVICE_ACCOUNT",
             "database_roles": ["cloudsqlsuperuser"],
             # Its grants outlive it: PostgreSQL refuses to drop a role that holds any.
