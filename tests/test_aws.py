@@ -887,6 +887,27 @@ def test_an_aurora_datastore_is_an_encrypted_iam_cluster_across_zones(aws) -> No
     assert cluster.protect and cluster.name == "acme-ledger"
     assert args["engine"] == "aurora-postgresql" and args["engineVersion"] == "16.6"
     assert args["storageEncrypted"] is True
+    # With the platform key, which lets RDS use it (through a grant the deployer may ask for).
+    key_arn = plan.stack("02-managed-infra").exports["secrets_key_arn"]
+    assert args["kmsKeyId"] == key_arn
+    (key,) = [r for r in plan.stack("02-managed-infra").resources if r.type == "aws:kms/key:Key"]
+    (via,) = [
+        s["Condition"]["StringEquals"]["kms:ViaService"]
+        for s in json.loads(reveal(key.inputs)["policy"])["Statement"]
+        if s.get("Sid") == "UseOnlyThroughPlatformServices"
+    ]
+    assert "rds.us-west-2.amazonaws.com" in via
+    (deployer,) = [
+        r
+        for r in plan.stack("01-identity").resources
+        if r.name == "acme-ci-deploy-services" and r.type == "aws:iam/rolePolicy:RolePolicy"
+    ]
+    grants = [
+        s
+        for s in json.loads(reveal(deployer.inputs)["policy"])["Statement"]
+        if "kms:CreateGrant" in as_list(s["Action"])
+    ]
+    assert grants and all(s.get("Condition") for s in grants)
     assert args["iamDatabaseAuthenticationEnabled"] is True
     assert args["deletionProtection"] is True  # the sample protects every environment
     assert args["skipFinalSnapshot"] is False and args["finalSnapshotIdentifier"]

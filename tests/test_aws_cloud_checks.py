@@ -163,6 +163,7 @@ def test_the_platform_key_is_used_only_through_the_platforms_services(plan) -> N
                 assert sorted(condition["StringEquals"]["kms:ViaService"]) == [
                     "ecr.us-west-2.amazonaws.com",
                     "eks.us-west-2.amazonaws.com",
+                    "rds.us-west-2.amazonaws.com",  # the Aurora cluster
                     "s3.us-west-2.amazonaws.com",  # the platform's buckets
                 ]
             else:
@@ -467,22 +468,113 @@ def test_the_services_deployer_reads_only_the_platforms_master_secrets(plan) -> 
     ]
 
 
-def boundary_of(plan) -> tuple[str, list[str]]:
+def boundary_of(plan) -> tuple[str, list[dict]]:
     (boundary,) = records(plan, "aws:iam/policy:Policy", "01-identity")
-    (statement,) = json.loads(reveal(boundary.inputs)["policy"])["Statement"]
-    assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
-    return plan.stack("01-identity").exports["workload_boundary_arn"], statement["Action"]
+    statements = json.loads(reveal(boundary.inputs)["policy"])["Statement"]
+    assert {s["Effect"] for s in statements} == {"Allow"}
+    return plan.stack("01-identity").exports["workload_boundary_arn"], statements
+
+
+def allows(statements: list[dict], action: str, resource: str | None = None) -> bool:
+    """Whether a statement allows `action` (on `resource`, when given), its
+    condition aside: IAM grants the intersection of the role's policy and the
+    boundary, so both must name the action and the resource."""
+    import fnmatch
+
+    return any(
+        any(fnmatch.fnmatchcase(action, a) for a in as_list(s["Action"]))
+        and (
+            resource is None
+            or any(fnmatch.fnmatchcase(resource, r) for r in as_list(s["Resource"]))
+        )
+        for s in statements
+    )
+
+
+# The actions of the AWS managed policies the cluster attaches to bounded roles
+# (AWS Managed Policy Reference: AmazonEKS_CNI_Policy v6 of 2026-03-04,
+# AmazonEBSCSIDriverPolicy v14 of 2026-02-12): they must stay within the boundary.
+MANAGED_POLICY_ACTIONS = {
+    "AmazonEKS_CNI_Policy": [
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:AttachNetworkInterface",
+        "ec2:CreateNetworkInterface",
+        "ec2:DeleteNetworkInterface",
+        "ec2:DescribeInstances",
+        "ec2:DescribeTags",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeInstanceTypes",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DetachNetworkInterface",
+        "ec2:ModifyNetworkInterfaceAttribute",
+        "ec2:UnassignPrivateIpAddresses",
+        "ec2:CreateTags",
+    ],
+    "AmazonEBSCSIDriverPolicy": [
+        "ec2:DescribeAvailabilityZones",
+        "ec2:DescribeInstances",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeTags",
+        "ec2:DescribeVolumes",
+        "ec2:DescribeVolumesModifications",
+        "ec2:DescribeVolumeStatus",
+        "ec2:CreateSnapshot",
+        "ec2:ModifyVolume",
+        "ec2:CopyVolumes",
+        "ec2:AttachVolume",
+        "ec2:DetachVolume",
+        "ec2:CreateVolume",
+        "ec2:EnableFastSnapshotRestores",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+        "ec2:DeleteVolume",
+        "ec2:DeleteSnapshot",
+        "ec2:LockSnapshot",
+    ],
+}
 
 
 def test_every_workload_role_is_capped_by_a_boundary_without_iam(plan) -> None:
     """Whatever a deployer writes into a workload role, the role may do no
-    more than the boundary: no IAM, STS, organization or account action, and
-    what each workload's own policy asks is within it."""
-    import fnmatch
+    more than the boundary: no IAM, STS, organization or account action, no
+    action that shares a resource with another account or the public, data
+    only in this platform's buckets, tables, queues and keys; and what each
+    workload's own policy asks is within it, action and resource."""
+    arn, statements = boundary_of(plan)
+    actions = [a for s in statements for a in as_list(s["Action"])]
+    assert not [a for a in actions if a.split(":")[0] in {"iam", "sts", "organizations", "account"}]
+    assert not [a for a in actions if a.split(":")[1] == "*"]
+    for sharing in (
+        "ec2:ModifySnapshotAttribute",
+        "ec2:ModifyImageAttribute",
+        "ec2:CreateNetworkInterfacePermission",
+        "s3:PutObjectAcl",
+        "s3:PutBucketPolicy",
+        "kms:CreateGrant",
+        "secretsmanager:GetSecretValue",
+    ):
+        assert not allows(statements, sharing), sharing
+    # On "*" only reads AWS cannot narrow.
+    for statement in statements:
+        if statement["Resource"] == "*":
+            assert all(
+                a.split(":")[1].startswith(("Describe", "List", "Get")) for a in statement["Action"]
+            )
+    # Another team's bucket, table, queue or key of the same account is out of reach.
+    other = {
+        "s3:GetObject": "arn:aws:s3:::payroll-exports/2026/ledger.csv",
+        "s3:PutObject": "arn:aws:s3:::payroll-exports/x",
+        "dynamodb:GetItem": "arn:aws:dynamodb:us-west-2:123456789012:table/payroll",
+        "sqs:ReceiveMessage": "arn:aws:sqs:us-west-2:123456789012:payroll-events",
+        "logs:PutLogEvents": "arn:aws:logs:us-west-2:123456789012:log-group:/payroll/app",
+        "s3:ListBucket": "arn:aws:s3:::acmeother-data",
+        "dynamodb:Scan": "arn:aws:dynamodb:us-west-2:999999999999:table/acme-orders",
+    }
+    assert [a for a, r in other.items() if allows(statements, a, r)] == []
+    (keys,) = [s for s in statements if "kms:Decrypt" in s["Action"]]
+    assert keys["Condition"] == {"StringEquals": {"aws:ResourceTag/crosswalk/platform": "acme"}}
 
-    arn, allowed = boundary_of(plan)
-    assert not [a for a in allowed if a.split(":")[0] in {"iam", "sts", "organizations", "account"}]
-    assert not [a for a in allowed if a.split(":")[1] == "*"]
     made = [
         (stack.dir, r)
         for stack in plan.stacks
@@ -494,17 +586,34 @@ def test_every_workload_role_is_capped_by_a_boundary_without_iam(plan) -> None:
     assert {r.name: r.inputs.get("permissionsBoundary") for _, r in made} == {
         r.name: arn for _, r in made
     }
-    asked = {
-        action
+    asked = [
+        (r.name, action, resource)
         for stack in plan.stacks
         if stack.dir != "01-identity"
         for r in stack.resources
         if r.type == ROLE_POLICY
         for statement in json.loads(reveal(r.inputs)["policy"])["Statement"]
         for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    ]
+    names = {a for _, a, _ in asked}
+    assert {"rds-db:connect", "route53:ChangeResourceRecordSets", "s3:PutObject"} <= names
+    assert {"sqs:SendMessage", "logs:PutLogEvents", "kms:Decrypt"} <= names
+    assert [x for x in asked if not allows(statements, x[1], x[2])] == []
+    attached = {
+        r.inputs["policyArn"].rsplit("/", 1)[1]
+        for stack in plan.stacks
+        if stack.dir != "01-identity"
+        for r in stack.resources
+        if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
     }
-    assert "rds-db:connect" in asked and "route53:ChangeResourceRecordSets" in asked
-    outside = [a for a in asked if not any(fnmatch.fnmatchcase(a, p) for p in allowed)]
+    assert attached == set(MANAGED_POLICY_ACTIONS)
+    outside = [
+        (policy, a)
+        for policy, listed in MANAGED_POLICY_ACTIONS.items()
+        for a in listed
+        if not allows(statements, a)
+    ]
     assert outside == []
 
 

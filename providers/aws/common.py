@@ -45,64 +45,6 @@ KEY_USE_ACTIONS = [
     "kms:ReEncrypt*",
 ]
 
-# The permissions boundary of every role a layer but identity makes (the
-# workloads' IRSA roles): whatever a deploy identity writes into such a role,
-# it can do no more than this. Those deploy identities may make a role only
-# with the boundary (providers/aws/deploy_policy.py), so none can make a role
-# that does more than it may itself: no IAM, no STS, no organization, no
-# account. By service, what the platform's workloads use: their inline
-# policies (a test checks each is within it) and the AWS managed policies the
-# cluster attaches (AmazonEKS_CNI_Policy, AmazonEBSCSIDriverPolicy, whose
-# versions add actions: by pattern).
-WORKLOAD_BOUNDARY_ACTIONS = [
-    "autoscaling:Describe*",
-    "autoscaling:SetDesiredCapacity",
-    "autoscaling:TerminateInstanceInAutoScalingGroup",
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-    "dynamodb:UpdateItem",
-    "ec2:*Ipv6Addresses",
-    "ec2:*NetworkInterface*",
-    "ec2:*PrivateIpAddresses",
-    "ec2:*Snapshot*",
-    "ec2:*Volume*",
-    "ec2:CreateTags",
-    "ec2:DeleteTags",
-    "ec2:Describe*",
-    "ec2:GetInstanceTypesFromInstanceRequirements",
-    "eks:DescribeNodegroup",
-    *KEY_USE_ACTIONS,
-    "kms:CreateGrant",
-    "logs:CreateLogStream",
-    "logs:DescribeLogStreams",
-    "logs:PutLogEvents",
-    "rds-db:connect",
-    "route53:ChangeResourceRecordSets",
-    "route53:GetChange",
-    "route53:List*",
-    "s3:AbortMultipartUpload",
-    "s3:DeleteObject*",
-    "s3:GetBucketLocation",
-    "s3:GetObject*",
-    "s3:ListBucket*",
-    "s3:ListMultipartUploadParts",
-    "s3:PutObject*",
-    "secretsmanager:DescribeSecret",
-    "secretsmanager:GetSecretValue",
-    "sqs:ChangeMessageVisibility",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:GetQueueUrl",
-    "sqs:ReceiveMessage",
-    "sqs:SendMessage",
-]
 # The boundary policy's name: Pulumi adds a suffix (environments share an account).
 WORKLOAD_BOUNDARY = "workload-boundary"
 

@@ -373,6 +373,9 @@ def _aurora(ctx, provider, store, store_resource, per_env, sg, subnets) -> Code:
         "db_subnet_group_name": Code(f"{subnets}.name"),
         "vpc_security_group_ids": [Code(f"{sg}.id")],
         "storage_encrypted": True,
+        # The platform key, as for the buckets and the cluster's secrets (a
+        # cluster cannot change its key later: it is set from the start).
+        "kms_key_id": ctx.upstream("02-managed-infra", "secrets_key_arn"),
         "iam_database_authentication_enabled": True,
         "backup_retention_period": per_env(
             "backupRetentionDays", lambda s: s.backup_retention_days

@@ -698,6 +698,9 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
         # Datastores, by the names Pulumi gives them (`<platform>-<datastore>-...`).
         if used & SQL:
             allow(RDS_ACTIONS, [arn("rds", r.format(name)) for r in RDS_RESOURCES])
+            if any(store.aurora for store in p.app_services.datastores):
+                # Aurora encrypts with the platform key, on a grant RDS makes.
+                allow(["kms:DescribeKey", "kms:CreateGrant"], arn("kms", "key/*"), tagged)
             allow(
                 ["iam:PassRole"],
                 passed["rds-monitoring"],

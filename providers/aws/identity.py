@@ -7,7 +7,6 @@ from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.aws.common import (
     MANAGED,
     WORKLOAD_BOUNDARY,
-    WORKLOAD_BOUNDARY_ACTIONS,
     aws_provider,
     caller_identity,
     log_group_arns,
@@ -16,6 +15,7 @@ from crosswalk.providers.aws.common import (
     trust_policy,
     unique_name,
 )
+from crosswalk.providers.aws.boundary import boundary_statements
 from crosswalk.providers.aws.deploy_policy import (
     ACCOUNT_ARN,
     GITHUB_OIDC,
@@ -167,6 +167,9 @@ def emit_identity(ctx: StackContext) -> None:
         )
         prog.export(f"team_{team.name}_role_arn", Code(f"{role}.arn"))
 
+    # The boundary names the account's resources: the account, always.
+    prog.assign(prog.fixed("account"), Code(f"{caller}.account_id"))
+    prog.helpers["account_arn"] = ACCOUNT_ARN
     boundary = prog.resource(
         "workload_boundary",
         "aws.iam.Policy",
@@ -178,13 +181,7 @@ def emit_identity(ctx: StackContext) -> None:
                 [
                     {
                         "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": sorted(WORKLOAD_BOUNDARY_ACTIONS),
-                                "Resource": "*",
-                            }
-                        ],
+                        "Statement": boundary_statements(p.name, _Arn("*")),
                     }
                 ],
             ),
@@ -196,8 +193,6 @@ def emit_identity(ctx: StackContext) -> None:
 
     oidc_arn = _github_oidc_provider(ctx, provider) if p.automation else None
     if p.automation:
-        prog.assign(prog.fixed("account"), Code(f"{caller}.account_id"))
-        prog.helpers["account_arn"] = ACCOUNT_ARN
         arn = _Arn(region(ctx))
         passed = {
             "cluster": Code(f"{cluster_role}.arn"),

@@ -295,6 +295,8 @@ team_web_role = aws.iam.Role(
     ),
 )
 
+account = caller.account_id
+
 # cluster
 workload_boundary = aws.iam.Policy(
     "acme-workload-boundary",
@@ -304,11 +306,133 @@ workload_boundary = aws.iam.Policy(
             "Version": "2012-10-17",
             "Statement": [
                 {
+                    "Sid": "ReadAnywhere",
                     "Effect": "Allow",
                     "Action": [
                         "autoscaling:Describe*",
+                        "ec2:Describe*",
+                        "ec2:GetInstanceTypesFromInstanceRequirements",
+                        "route53:ListHostedZones",
+                        "route53:ListHostedZonesByName",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "NodeNetworkInterfaces",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:AssignIpv6Addresses",
+                        "ec2:AssignPrivateIpAddresses",
+                        "ec2:AttachNetworkInterface",
+                        "ec2:CreateNetworkInterface",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:DetachNetworkInterface",
+                        "ec2:ModifyNetworkInterfaceAttribute",
+                        "ec2:UnassignIpv6Addresses",
+                        "ec2:UnassignPrivateIpAddresses",
+                    ],
+                    "Resource": account_arn(
+                        "ec2",
+                        "*",
+                        "*",
+                    ),
+                },
+                {
+                    "Sid": "Volumes",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:AttachVolume",
+                        "ec2:CopyVolumes",
+                        "ec2:CreateSnapshot",
+                        "ec2:CreateTags",
+                        "ec2:CreateVolume",
+                        "ec2:DeleteSnapshot",
+                        "ec2:DeleteTags",
+                        "ec2:DeleteVolume",
+                        "ec2:DetachVolume",
+                        "ec2:EnableFastSnapshotRestores",
+                        "ec2:LockSnapshot",
+                        "ec2:ModifyVolume",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "ec2",
+                            "*",
+                            "*",
+                        ),
+                        "arn:aws:ec2:*::snapshot/*",
+                    ],
+                },
+                {
+                    "Sid": "ScaleNodeGroups",
+                    "Effect": "Allow",
+                    "Action": [
                         "autoscaling:SetDesiredCapacity",
                         "autoscaling:TerminateInstanceInAutoScalingGroup",
+                    ],
+                    "Resource": "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/eks-*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true",
+                        },
+                    },
+                },
+                {
+                    "Sid": "NodeGroups",
+                    "Effect": "Allow",
+                    "Action": [
+                        "eks:DescribeNodegroup",
+                    ],
+                    "Resource": "arn:aws:eks:*:*:nodegroup/acme-*",
+                },
+                {
+                    "Sid": "LogGroups",
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:CreateLogStream",
+                        "logs:DescribeLogStreams",
+                        "logs:PutLogEvents",
+                    ],
+                    "Resource": account_arn(
+                        "logs",
+                        "log-group:/acme*",
+                        "*",
+                    ),
+                },
+                {
+                    "Sid": "Records",
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:ChangeResourceRecordSets",
+                        "route53:ListResourceRecordSets",
+                        "route53:ListTagsForResource",
+                    ],
+                    "Resource": "arn:aws:route53:::hostedzone/*",
+                },
+                {
+                    "Sid": "RecordChanges",
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:GetChange",
+                    ],
+                    "Resource": "arn:aws:route53:::change/*",
+                },
+                {
+                    "Sid": "DatabaseUsers",
+                    "Effect": "Allow",
+                    "Action": [
+                        "rds-db:connect",
+                    ],
+                    "Resource": account_arn(
+                        "rds-db",
+                        "dbuser:*/*",
+                        "*",
+                    ),
+                },
+                {
+                    "Sid": "Tables",
+                    "Effect": "Allow",
+                    "Action": [
                         "dynamodb:BatchGetItem",
                         "dynamodb:BatchWriteItem",
                         "dynamodb:ConditionCheckItem",
@@ -319,38 +443,17 @@ workload_boundary = aws.iam.Policy(
                         "dynamodb:Query",
                         "dynamodb:Scan",
                         "dynamodb:UpdateItem",
-                        "ec2:*Ipv6Addresses",
-                        "ec2:*NetworkInterface*",
-                        "ec2:*PrivateIpAddresses",
-                        "ec2:*Snapshot*",
-                        "ec2:*Volume*",
-                        "ec2:CreateTags",
-                        "ec2:DeleteTags",
-                        "ec2:Describe*",
-                        "ec2:GetInstanceTypesFromInstanceRequirements",
-                        "eks:DescribeNodegroup",
-                        "kms:CreateGrant",
-                        "kms:Decrypt",
-                        "kms:DescribeKey",
-                        "kms:Encrypt",
-                        "kms:GenerateDataKey*",
-                        "kms:ReEncrypt*",
-                        "logs:CreateLogStream",
-                        "logs:DescribeLogStreams",
-                        "logs:PutLogEvents",
-                        "rds-db:connect",
-                        "route53:ChangeResourceRecordSets",
-                        "route53:GetChange",
-                        "route53:List*",
-                        "s3:AbortMultipartUpload",
-                        "s3:DeleteObject*",
-                        "s3:GetBucketLocation",
-                        "s3:GetObject*",
-                        "s3:ListBucket*",
-                        "s3:ListMultipartUploadParts",
-                        "s3:PutObject*",
-                        "secretsmanager:DescribeSecret",
-                        "secretsmanager:GetSecretValue",
+                    ],
+                    "Resource": account_arn(
+                        "dynamodb",
+                        "table/acme-*",
+                        "*",
+                    ),
+                },
+                {
+                    "Sid": "Queues",
+                    "Effect": "Allow",
+                    "Action": [
                         "sqs:ChangeMessageVisibility",
                         "sqs:DeleteMessage",
                         "sqs:GetQueueAttributes",
@@ -358,7 +461,55 @@ workload_boundary = aws.iam.Policy(
                         "sqs:ReceiveMessage",
                         "sqs:SendMessage",
                     ],
-                    "Resource": "*",
+                    "Resource": account_arn(
+                        "sqs",
+                        "acme-*",
+                        "*",
+                    ),
+                },
+                {
+                    "Sid": "Buckets",
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:AbortMultipartUpload",
+                        "s3:DeleteObject",
+                        "s3:DeleteObjectVersion",
+                        "s3:GetBucketLocation",
+                        "s3:GetObject",
+                        "s3:GetObjectTagging",
+                        "s3:GetObjectVersion",
+                        "s3:ListBucket",
+                        "s3:ListBucketMultipartUploads",
+                        "s3:ListBucketVersions",
+                        "s3:ListMultipartUploadParts",
+                        "s3:PutObject",
+                        "s3:PutObjectTagging",
+                    ],
+                    "Resource": [
+                        "arn:aws:s3:::acme-*",
+                        "arn:aws:s3:::acme-*/*",
+                    ],
+                },
+                {
+                    "Sid": "PlatformKeys",
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
+                        "kms:DescribeKey",
+                        "kms:Encrypt",
+                        "kms:GenerateDataKey*",
+                        "kms:ReEncrypt*",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
                 },
             ],
         },
@@ -392,8 +543,6 @@ else:
             provider=aws_provider,
         ),
     ).arn
-
-account = caller.account_id
 
 # identity.automation.deploy-apps
 automation_deploy_apps_role = aws.iam.Role(
@@ -1464,6 +1613,23 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                             "us-west-2",
                         ),
                     ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:CreateGrant",
+                        "kms:DescribeKey",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
                 },
                 {
                     "Effect": "Allow",

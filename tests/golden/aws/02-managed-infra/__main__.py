@@ -420,6 +420,11 @@ secrets_key = aws.kms.Key(
                                     "us-west-2",
                                     ".amazonaws.com",
                                 ),
+                                pulumi.Output.concat(
+                                    "rds.",
+                                    "us-west-2",
+                                    ".amazonaws.com",
+                                ),
                             ],
                         },
                     },

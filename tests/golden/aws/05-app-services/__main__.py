@@ -66,6 +66,7 @@ workload_boundary_arn = identity_stack.require_output("workload_boundary_arn")
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
 private_subnet_ids = managed_infra_stack.require_output("private_subnet_ids")
+secrets_key_arn = managed_infra_stack.require_output("secrets_key_arn")
 vpc_id = managed_infra_stack.require_output("vpc_id")
 
 # Outputs of acme-cluster.
@@ -1191,6 +1192,7 @@ datastore_ledger_cluster = aws.rds.Cluster(
         datastore_ledger_sg.id,
     ],
     storage_encrypted=True,
+    kms_key_id=secrets_key_arn,
     iam_database_authentication_enabled=True,
     backup_retention_period=7,
     copy_tags_to_snapshot=True,
