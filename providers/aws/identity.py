@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code, py_string
 from crosswalk.compiler.emit import StackContext
+from crosswalk.providers.aws.boundary import boundary_statements
 from crosswalk.providers.aws.common import (
     MANAGED,
     WORKLOAD_BOUNDARY,
@@ -15,7 +16,6 @@ from crosswalk.providers.aws.common import (
     trust_policy,
     unique_name,
 )
-from crosswalk.providers.aws.boundary import boundary_statements
 from crosswalk.providers.aws.deploy_policy import (
     ACCOUNT_ARN,
     GITHUB_OIDC,
