@@ -100,6 +100,7 @@ CODES: dict[str, str] = {
     "CW619": "datastore enhanced monitoring turned off",
     "CW620": "image tagged latest",
     "CW621": "env variable looks like a secret",
+    "CW622": "secret given as an environment variable",
     "CW801": "CI: a layer no automation entry of the platform's repository deploys",
     "CW802": "CI: an automation entry trusts no branch the deploy workflow runs on",
     "CW803": "CI: no state backend the runners share",

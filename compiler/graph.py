@@ -177,6 +177,11 @@ def build_graph(platform: Platform) -> ResourceGraph:
             )
             b.edge("cluster", f"service/{name}")
 
+    if any(app.secrets for app in p.apps):
+        # The operator that copies the apps' secrets into their namespaces.
+        b.node("service/external-secrets", "cluster-service", "cluster-services", ("apps",))
+        b.edge("cluster", "service/external-secrets")
+
     # Layer 5: app services.
     app_services = p.app_services
     if app_services.ingress:
@@ -196,6 +201,11 @@ def build_graph(platform: Platform) -> ResourceGraph:
         b.node(f"datastore/{store.name}", "datastore", "app-services", store.path)
         b.edge("network", f"datastore/{store.name}")
         b.edge("cluster", f"datastore/{store.name}")
+
+    for app in p.apps:
+        for secret in app.secrets:
+            # Made empty in the cloud's secret manager; readable by the app only.
+            b.node(f"secret/{app.name}/{secret.name}", "secret", "app-services", secret.path)
 
     # Layer 6: apps, one stack each.
     for app in p.apps:
@@ -217,6 +227,9 @@ def build_graph(platform: Platform) -> ResourceGraph:
             b.edge(f"node-pool/{app.node_pool}", node, app.path + ("nodePool",))
         for use in app.buckets:
             b.edge(f"bucket/{use.bucket}", node, use.path)
+        for secret in app.secrets:
+            b.edge(f"secret/{app.name}/{secret.name}", node, secret.path)
+            b.edge("service/external-secrets", node, secret.path)
         for i, other in enumerate(app.depends_on):
             b.edge(f"app/{other}", node, app.path + ("dependsOn", i))
         if app.ingress is not None:

@@ -300,6 +300,15 @@ class Volume:
 
 
 @dataclass(frozen=True)
+class AppSecret:
+    """A secret an app reads: a secret of the cloud's secret manager, by name."""
+
+    name: str
+    env: str | None  # also this environment variable
+    path: tuple
+
+
+@dataclass(frozen=True)
 class Migration:
     name: str
     command: tuple[str, ...]
@@ -360,6 +369,7 @@ class App:
     # datastores), and the positions of `uses` entries in `uses:`.
     buckets: tuple[BucketUse, ...] = ()
     uses_at: tuple[int, ...] = ()
+    secrets: tuple[AppSecret, ...] = ()
 
     @property
     def cloud_name(self) -> str:
@@ -701,6 +711,10 @@ def _build_app(a: dict, index: int, bucket_names: set[str] = frozenset()) -> App
         node_pool=a.get("nodePool"),
         buckets=tuple(buckets),
         uses_at=tuple(uses_at),
+        secrets=tuple(
+            AppSecret(x["name"], x.get("env"), ("apps", index, "secrets", i))
+            for i, x in enumerate(a.get("secrets", []))
+        ),
     )
 
 

@@ -111,9 +111,48 @@ def check_workloads(c: _Checker) -> None:
                     "plain text (in platform.yaml and in a ConfigMap)",
                     app.path + ("env", key),
                     key=True,
-                    help="keep secret values out of platform.yaml: put them in the cloud's "
-                    "secret manager, or rename the variable if it holds no secret",
+                    help=f"name it in the app's `secrets` instead (`secrets: [{{name: "
+                    f"{key.lower().replace('_', '-')}, env: {key}}}]`) and set its value in the "
+                    "cloud's secret manager; or rename the variable if it holds no secret",
                 )
+        _check_secrets(c, app)
+
+
+def _check_secrets(c: _Checker, app: App) -> None:
+    """A secret's name once per app; its variable not also a plain one; a
+    warning for each secret given as a variable."""
+    seen: set[str] = set()
+    variables = {key for key, _ in app.env}
+    for secret in app.secrets:
+        if secret.name in seen:
+            c.error(
+                "CW201",
+                f"app '{app.name}' reads secret '{secret.name}' twice",
+                secret.path + ("name",),
+                help="list each secret once",
+            )
+        seen.add(secret.name)
+        if secret.env is None:
+            continue
+        if secret.env in variables:
+            c.error(
+                "CW201",
+                f"app '{app.name}': '{secret.env}' is both an env variable and secret "
+                f"'{secret.name}'",
+                secret.path + ("env",),
+                help="drop one of them",
+            )
+            continue
+        variables.add(secret.env)
+        c.warn(
+            "CW622",
+            f"app '{app.name}': secret '{secret.name}' is also the environment variable "
+            f"'{secret.env}': environment variables reach child processes, crash reports and "
+            "`kubectl describe pod`",
+            secret.path + ("env",),
+            help=f"read it from /var/run/secrets/crosswalk/secrets/{secret.name} instead, if the app "
+            "can",
+        )
 
 
 def _written(c: _Checker, path: tuple) -> bool:

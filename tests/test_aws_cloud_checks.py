@@ -552,9 +552,11 @@ def test_every_workload_role_is_capped_by_a_boundary_without_iam(plan) -> None:
         "s3:PutObjectAcl",
         "s3:PutBucketPolicy",
         "kms:CreateGrant",
-        "secretsmanager:GetSecretValue",
     ):
         assert not allows(statements, sharing), sharing
+    # The database administrators' passwords (RDS's own secrets) are out of reach.
+    master = "arn:aws:secretsmanager:us-west-2:123456789012:secret:rds!db-1a2b-x1y2z3"
+    assert not allows(statements, "secretsmanager:GetSecretValue", master)
     # On "*" only reads AWS cannot narrow.
     for statement in statements:
         if statement["Resource"] == "*":
@@ -599,6 +601,7 @@ def test_every_workload_role_is_capped_by_a_boundary_without_iam(plan) -> None:
     names = {a for _, a, _ in asked}
     assert {"rds-db:connect", "route53:ChangeResourceRecordSets", "s3:PutObject"} <= names
     assert {"sqs:SendMessage", "logs:PutLogEvents", "kms:Decrypt"} <= names
+    assert "secretsmanager:GetSecretValue" in names  # checkout's own secrets
     assert [x for x in asked if not allows(statements, x[1], x[2])] == []
     attached = {
         r.inputs["policyArn"].rsplit("/", 1)[1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
+from crosswalk.providers.aws.app_secrets import emit_app_secrets
 from crosswalk.providers.aws.common import (
     GLOBAL_REGION,
     aws_provider,
@@ -123,6 +124,7 @@ def emit_app_services(ctx: StackContext) -> None:
                 }
             }
     charts.emit_app_services(ctx, k8s_provider, cloud="aws", cloud_values=cloud_values)
+    emit_app_secrets(ctx, provider)
 
     stores = p.app_services.datastores
     if not stores:

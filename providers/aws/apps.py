@@ -7,7 +7,8 @@ from __future__ import annotations
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
-from crosswalk.providers.aws.common import aws_provider, irsa_role
+from crosswalk.providers.aws import app_secrets
+from crosswalk.providers.aws.common import aws_provider, irsa_role, region
 from crosswalk.providers.aws.datastores import DB_ENGINES
 from crosswalk.providers.aws.storage import bucket_output, bucket_statements
 from crosswalk.providers.common import moved_from
@@ -101,6 +102,18 @@ def emit_app(ctx: StackContext) -> None:
             ctx.upstream("02-managed-infra", bucket_output(bucket, "endpoint")),
         )
     buckets = bucket_statements(ctx, app)
+    for secret in app.secrets:
+        cloud_policies.append(
+            (
+                app_secrets.READ_ACTIONS,
+                ctx.upstream("05-app-services", app_secrets.secret_output(app, secret, "arn")),
+            )
+        )
+        parts.secret_keys[secret.name] = ctx.upstream(
+            "05-app-services", app_secrets.secret_output(app, secret, "name")
+        )
+    if app.secrets:
+        parts.secret_store = app_secrets.store_provider(region(ctx), app.cloud_name)
     if cloud_policies or buckets:
         provider = aws_provider(ctx)
         statements = [

@@ -134,6 +134,12 @@ def boundary_statements(platform: str, arn) -> list[dict]:
             "arn:aws:route53:::hostedzone/*",
         ),
         allow("RecordChanges", ["route53:GetChange"], "arn:aws:route53:::change/*"),
+        # The apps' own secrets (providers/aws/app_secrets.py), not RDS's `rds!` ones.
+        allow(
+            "AppSecrets",
+            ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            arn("secretsmanager", f"secret:{platform}/*"),
+        ),
         allow("DatabaseUsers", ["rds-db:connect"], arn("rds-db", "dbuser:*/*")),
         allow("Tables", DATA_ACTIONS["dynamodb"], arn("dynamodb", f"table/{prefix}*")),
         allow("Queues", DATA_ACTIONS["sqs"], arn("sqs", f"{prefix}*")),

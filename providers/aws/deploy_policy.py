@@ -289,6 +289,17 @@ RDS_SECRET_ACTIONS = [
     "secretsmanager:RotateSecret",
     "secretsmanager:DeleteSecret",
 ]
+# The apps' secrets: made empty, described, tagged and deleted, never read
+# (a person sets each value; only the app's role reads it).
+APP_SECRET_ACTIONS = [
+    "secretsmanager:CreateSecret",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:TagResource",
+    "secretsmanager:UntagResource",
+    "secretsmanager:UpdateSecret",
+]
 CACHE_ACTIONS = [
     "elasticache:CreateReplicationGroup",
     "elasticache:ModifyReplicationGroup",
@@ -674,6 +685,8 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
         allow(["eks:DescribeCluster"], kubernetes)
     elif layer == "app-services":
         allow(["eks:DescribeCluster"], kubernetes)
+        if any(app.secrets for app in p.apps):
+            allow(APP_SECRET_ACTIONS, arn("secretsmanager", f"secret:{name}/*"))
         used = engines(p)
         if used & (SQL | {"redis"}):
             ec2(layer)  # the datastores' security groups

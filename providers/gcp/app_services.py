@@ -8,6 +8,7 @@ from crosswalk.compiler.codegen import Call, Code, joined
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.common import protect
+from crosswalk.providers.gcp.app_secrets import emit_app_secrets
 from crosswalk.providers.gcp.common import (
     WORKLOAD_IDENTITY_ANNOTATION,
     account_member,
@@ -45,6 +46,8 @@ def emit_app_services(ctx: StackContext) -> None:
         names.append("pubsub.googleapis.com")
     if "document" in engines:
         names.append("firestore.googleapis.com")
+    if any(app.secrets for app in p.apps):
+        names.append("secretmanager.googleapis.com")
     apis = enable_apis(ctx, provider, names)
     k8s_provider = k8s.emit_provider(
         ctx, ctx.upstream("03-cluster", "kubeconfig"), ctx.line(("appServices",))
@@ -128,6 +131,7 @@ def emit_app_services(ctx: StackContext) -> None:
                 }
             }
     charts.emit_app_services(ctx, k8s_provider, cloud="gcp", cloud_values=cloud_values)
+    emit_app_secrets(ctx, provider, project_id, apis)
 
     if not stores:
         return

@@ -8,6 +8,7 @@ from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.common import moved_from
+from crosswalk.providers.gcp import app_secrets
 from crosswalk.providers.gcp.common import (
     WORKLOAD_IDENTITY_ANNOTATION,
     account_member,
@@ -279,4 +280,10 @@ def emit_app(ctx: StackContext) -> None:
                 "ports": [{"protocol": "TCP", "port": port} for port in sorted(private_ports)],
             }
         )
+    if app.secrets:
+        parts.secret_store = app_secrets.store_provider(project(ctx), app.cloud_name)
+        for secret in app.secrets:
+            parts.secret_keys[secret.name] = ctx.upstream(
+                "05-app-services", app_secrets.secret_output(app, secret, "id")
+            )
     k8s.emit_app(ctx, k8s_provider, app, parts)

@@ -143,6 +143,9 @@ def layer_roles(platform, layer: str) -> list[str]:
     roles = list(LAYER_ROLES[layer])
     if layer == "managed-infra" and platform.buckets:
         roles.append("roles/storage.admin")
+    if layer == "app-services" and any(app.secrets for app in platform.apps):
+        # The apps' secrets and who may access them.
+        roles.append("roles/secretmanager.admin")
     return roles
 
 

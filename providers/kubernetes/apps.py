@@ -9,6 +9,7 @@ from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import App, Platform
 from crosswalk.providers.common import moved_from, protect
+from crosswalk.providers.kubernetes.app_secrets import emit_app_secrets
 from crosswalk.providers.kubernetes.common import (
     COMPONENT_LABEL,
     K8S_IMPORT,
@@ -180,6 +181,15 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
         )
     claims = []  # a statefulset's claim templates
     waits_for = [service_account, config_map, *secrets, *cloud.depends_on]
+    secret_env = []  # the app's secrets it asked for as variables too
+    if app.secrets:
+        volume, mount, secret_env, external = emit_app_secrets(
+            ctx, provider, app, cloud, in_cluster, namespace_in_cluster, [service_account]
+        )
+        volume["secret"]["default_mode"] = SECRET_FILE_MODE
+        volumes.append(volume)
+        mounts.append(mount)
+        waits_for.append(external)
     for volume in app.volumes:
         mount = {"name": volume.name, "mount_path": volume.mount_path}
         if volume.type == "config":
@@ -263,8 +273,10 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
         "env_from": [{"config_map_ref": {"name": f"{in_cluster}.env"}}],
         "resources": _resources(ctx, name),
     }
-    if cloud.env:  # where its buckets are: names, not secrets
-        container["env"] = [{"name": k, "value": v} for k, v in sorted(cloud.env.items())]
+    # Where its buckets are (names, not secrets), then the secrets it asked for as variables.
+    env = [{"name": k, "value": v} for k, v in sorted(cloud.env.items())] + secret_env
+    if env:
+        container["env"] = env
     if app.serves:
         probe = {"path": app.health_path, "port": app.health_port, "scheme": "HTTP"}
         container |= {

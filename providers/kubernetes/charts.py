@@ -121,6 +121,11 @@ CHARTS = {
         "external-dns", "1.21.1", "https://kubernetes-sigs.github.io/external-dns/",
         "external-dns", "2026-04-30", (None, None), "Chart.yaml has no kubeVersion",
     ),
+    # Installed when an app names secrets (apps[].secrets).
+    "external-secrets": Chart(
+        "external-secrets", "2.9.0", "https://charts.external-secrets.io", "external-secrets",
+        "2026-08-08", ("1.19", None), "Chart.yaml kubeVersion >= 1.19.0-0",
+    ),
     "cert-manager": Chart(
         "cert-manager", "v1.21.1", "https://charts.jetstack.io", "cert-manager",
         "2026-07-29", (None, None),
@@ -165,6 +170,7 @@ PLATFORM_NAMESPACES = {
     "ingress-nginx": ("baseline", "the controller adds NET_BIND_SERVICE and its admission jobs are not all restricted"),
     "external-dns": ("restricted", "the chart runs non-root with RuntimeDefault seccomp"),
     "cert-manager": ("restricted", "the chart runs non-root with RuntimeDefault seccomp and drops all capabilities"),
+    "external-secrets": ("restricted", "the chart runs non-root, read-only, with RuntimeDefault seccomp and no capabilities"),
     "gateway": ("restricted", "holds the Gateway object only; its proxies run in the controller's namespace"),
     "database-users": ("restricted", "the Jobs that make each app's database user run non-root and read-only with RuntimeDefault seccomp"),
 }  # fmt: skip
@@ -325,10 +331,31 @@ def emit_cluster_services(
             cloud_values.get("autoscaler", {}) | {"image": image},
             at("autoscaler"),
         )
+    if any(app.secrets for app in ctx.platform.apps):
+        release(ctx, provider, "external-secrets", EXTERNAL_SECRETS_VALUES, ctx.line(("apps",)))
     if s.mesh == "istio":
         _emit_istio(ctx, provider, cloud, at("mesh"))
     elif s.mesh == "linkerd":
         _emit_linkerd(ctx, provider, cloud_values.get("cert-manager", {}), at("mesh"))
+
+
+# The operator reads secrets only through each namespace's own SecretStore, as
+# that namespace's app: the cluster-wide kinds (a ClusterSecretStore any
+# namespace could use, secrets pushed back to the cloud) are not processed.
+_OPERATOR_RESOURCES = {
+    "requests": {"cpu": "10m", "memory": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
+EXTERNAL_SECRETS_VALUES = {
+    "processClusterStore": False,
+    "processClusterExternalSecret": False,
+    "processClusterPushSecret": False,
+    "processClusterGenerator": False,
+    "processPushSecret": False,
+    "resources": _OPERATOR_RESOURCES,
+    "webhook": {"resources": _OPERATOR_RESOURCES},
+    "certController": {"resources": _OPERATOR_RESOURCES},
+}
 
 
 # Proxies' resources: admission policies refuse containers without them, and

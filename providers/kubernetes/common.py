@@ -190,6 +190,10 @@ class AppCloudParts:
     egress: list = field(default_factory=list)
     # resources the Deployment waits for (e.g. the Jobs that make its database users)
     depends_on: list = field(default_factory=list)
+    # the app's secrets: the SecretStore's `provider` (the cloud's secret
+    # manager, as the app's ServiceAccount), and secret name -> its name there
+    secret_store: dict | None = None
+    secret_keys: dict = field(default_factory=dict)
 
 
 def emit_provider(ctx: StackContext, kubeconfig, line: int | None) -> Code:

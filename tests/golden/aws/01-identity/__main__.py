@@ -418,6 +418,19 @@ workload_boundary = aws.iam.Policy(
                     "Resource": "arn:aws:route53:::change/*",
                 },
                 {
+                    "Sid": "AppSecrets",
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:GetSecretValue",
+                    ],
+                    "Resource": account_arn(
+                        "secretsmanager",
+                        "secret:acme/*",
+                        "*",
+                    ),
+                },
+                {
                     "Sid": "DatabaseUsers",
                     "Effect": "Allow",
                     "Action": [
@@ -1413,6 +1426,23 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                     "Resource": account_arn(
                         "eks",
                         "cluster/acme-*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:CreateSecret",
+                        "secretsmanager:DeleteSecret",
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:GetResourcePolicy",
+                        "secretsmanager:TagResource",
+                        "secretsmanager:UntagResource",
+                        "secretsmanager:UpdateSecret",
+                    ],
+                    "Resource": account_arn(
+                        "secretsmanager",
+                        "secret:acme/*",
                         "us-west-2",
                     ),
                 },

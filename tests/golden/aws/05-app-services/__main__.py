@@ -48,6 +48,12 @@ datastores_orders_backupreten_724499 = config.require_int(
 datastores_orders_instanceclass = config.require("datastores.orders.instanceClass")
 datastores_orders_storagegb = config.require_int("datastores.orders.storageGb")
 dns_zonename = config.require("dns.zoneName")
+names_appsecret_checkout_stri_d6c064 = config.require(
+    "names.appSecret.checkout.stripe-api-key",
+)
+names_appsecret_checkout_webh_010b0a = config.require(
+    "names.appSecret.checkout.webhook-signing-key",
+)
 names_datastores_ledger_final_e530f5 = config.require(
     "names.datastores.ledger.finalSnapshot",
 )
@@ -854,6 +860,30 @@ https_redirect = kubernetes.apiextensions.CustomResource(
 
 gateways = [gateway]
 
+# apps.checkout.secrets.stripe-api-key
+app_secret_checkout_stripe_api_key = aws.secretsmanager.Secret(
+    "acme-checkout/stripe-api-key",
+    name=names_appsecret_checkout_stri_d6c064,
+    description="Secret stripe-api-key of app checkout: set its value here; only the app's role reads it",
+    recovery_window_in_days=30,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        protect=True,
+    ),
+)
+
+# apps.checkout.secrets.webhook-signing-key
+app_secret_checkout_webhook_s_490326 = aws.secretsmanager.Secret(
+    "acme-checkout/webhook-signing-key",
+    name=names_appsecret_checkout_webh_010b0a,
+    description="Secret webhook-signing-key of app checkout: set its value here; only the app's role reads it",
+    recovery_window_in_days=30,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        protect=True,
+    ),
+)
+
 # appServices.datastores.orders
 datastore_orders_sg = aws.ec2.SecurityGroup(
     "acme-orders",
@@ -1293,6 +1323,22 @@ database_users_ledger_admin = kubernetes.core.v1.Secret(
     ),
 )
 
+pulumi.export(
+    "app_checkout_secret_stripe-api-key_arn",
+    app_secret_checkout_stripe_api_key.arn,
+)
+pulumi.export(
+    "app_checkout_secret_stripe-api-key_name",
+    app_secret_checkout_stripe_api_key.name,
+)
+pulumi.export(
+    "app_checkout_secret_webhook-signing-key_arn",
+    app_secret_checkout_webhook_s_490326.arn,
+)
+pulumi.export(
+    "app_checkout_secret_webhook-signing-key_name",
+    app_secret_checkout_webhook_s_490326.name,
+)
 pulumi.export("datastore_cache_host", datastore_cache.primary_endpoint_address)
 pulumi.export(
     "datastore_cache_password",

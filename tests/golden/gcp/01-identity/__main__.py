@@ -898,6 +898,18 @@ ci_deploy_platform_redis_admin = gcp.projects.IAMMember(
 )
 
 # identity.automation.deploy-platform.layers
+ci_deploy_platform_secretmana_8bb9f7 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-secretmanager-admin",
+    project="acme-platform-prod",
+    role="roles/secretmanager.admin",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_servicenet_a9dea2 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-servicenetworking-networksAdmin",
     project="acme-platform-prod",

@@ -24,6 +24,12 @@ datastores_orders_availabilitytype = config.require(
 datastores_orders_condition = config.require("datastores.orders.condition")
 datastores_orders_tier = config.require("datastores.orders.tier")
 dns_zonename = config.require("dns.zoneName")
+names_appsecret_checkout_stri_d6c064 = config.require(
+    "names.appSecret.checkout.stripe-api-key",
+)
+names_appsecret_checkout_webh_010b0a = config.require(
+    "names.appSecret.checkout.webhook-signing-key",
+)
 names_datastore_events = config.require("names.datastore.events")
 names_datastore_events_dead_letters = config.require(
     "names.datastore.events.dead-letters",
@@ -36,6 +42,9 @@ tags = config.require_object("tags")
 
 # Outputs of acme-identity.
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+app_checkout_service_account = identity_stack.require_output(
+    "app_checkout_service_account",
+)
 cert_manager_service_account = identity_stack.require_output(
     "cert_manager_service_account",
 )
@@ -107,11 +116,23 @@ api_pubsub = gcp.projects.Service(
     ),
 )
 
+# cloud
+api_secretmanager = gcp.projects.Service(
+    "acme-secretmanager",
+    service="secretmanager.googleapis.com",
+    disable_on_destroy=False,
+    disable_dependent_services=False,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
 apis = [
     api_dns,
     api_sqladmin,
     api_redis,
     api_pubsub,
+    api_secretmanager,
 ]
 
 # appServices
@@ -542,6 +563,72 @@ https_redirect = kubernetes.apiextensions.CustomResource(
 
 gateways = [gateway]
 
+# apps.checkout.secrets.stripe-api-key
+app_secret_checkout_stripe_api_key = gcp.secretmanager.Secret(
+    "acme-checkout/stripe-api-key",
+    project="acme-platform-prod",
+    secret_id=names_appsecret_checkout_stri_d6c064,
+    replication={
+        "auto": {},
+    },
+    labels={
+        "crosswalk-app": "checkout",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+        protect=True,
+    ),
+)
+
+# apps.checkout.secrets.stripe-api-key
+app_secret_checkout_stripe_ap_c26cef = gcp.secretmanager.SecretIamMember(
+    "acme-checkout/stripe-api-key-reader",
+    project="acme-platform-prod",
+    secret_id=app_secret_checkout_stripe_api_key.secret_id,
+    role="roles/secretmanager.secretAccessor",
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_checkout_service_account,
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# apps.checkout.secrets.webhook-signing-key
+app_secret_checkout_webhook_s_490326 = gcp.secretmanager.Secret(
+    "acme-checkout/webhook-signing-key",
+    project="acme-platform-prod",
+    secret_id=names_appsecret_checkout_webh_010b0a,
+    replication={
+        "auto": {},
+    },
+    labels={
+        "crosswalk-app": "checkout",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+        protect=True,
+    ),
+)
+
+# apps.checkout.secrets.webhook-signing-key
+app_secret_checkout_webhook_s_c9e27e = gcp.secretmanager.SecretIamMember(
+    "acme-checkout/webhook-signing-key-reader",
+    project="acme-platform-prod",
+    secret_id=app_secret_checkout_webhook_s_490326.secret_id,
+    role="roles/secretmanager.secretAccessor",
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_checkout_service_account,
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
 project = gcp.organizations.get_project(
     project_id="acme-platform-prod",
     opts=pulumi.InvokeOptions(
@@ -865,6 +952,14 @@ datastore_events_dead_letters_78cbe3 = gcp.pubsub.SubscriptionIAMMember(
     ),
 )
 
+pulumi.export(
+    "app_checkout_secret_stripe-api-key_id",
+    app_secret_checkout_stripe_api_key.secret_id,
+)
+pulumi.export(
+    "app_checkout_secret_webhook-signing-key_id",
+    app_secret_checkout_webhook_s_490326.secret_id,
+)
 pulumi.export("datastore_events_subscription", datastore_events_subscription.id)
 pulumi.export("datastore_events_topic", datastore_events.id)
 pulumi.export("datastore_orders_admin", datastore_orders_admin.name)

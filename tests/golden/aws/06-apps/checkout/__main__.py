@@ -39,6 +39,18 @@ oidc_provider_url = cluster_stack.require_output("oidc_provider_url")
 
 # Outputs of acme-app-services.
 app_services_stack = pulumi.StackReference(org + "/acme-app-services/" + stack)
+app_checkout_secret_stripe_ap_0aa731 = app_services_stack.require_output(
+    "app_checkout_secret_stripe-api-key_arn",
+)
+app_checkout_secret_stripe_ap_21946c = app_services_stack.require_output(
+    "app_checkout_secret_stripe-api-key_name",
+)
+app_checkout_secret_webhook_s_7bc8ac = app_services_stack.require_output(
+    "app_checkout_secret_webhook-signing-key_arn",
+)
+app_checkout_secret_webhook_s_5125ec = app_services_stack.require_output(
+    "app_checkout_secret_webhook-signing-key_name",
+)
 datastore_events_arn = app_services_stack.require_output("datastore_events_arn")
 datastore_events_url = app_services_stack.require_output("datastore_events_url")
 datastore_orders_database = app_services_stack.require_output(
@@ -290,6 +302,22 @@ app_policy = aws.iam.RolePolicy(
                     ],
                     "Resource": datastore_events_arn,
                 },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:GetSecretValue",
+                    ],
+                    "Resource": app_checkout_secret_stripe_ap_0aa731,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:GetSecretValue",
+                    ],
+                    "Resource": app_checkout_secret_webhook_s_7bc8ac,
+                },
             ],
         },
     ),
@@ -398,6 +426,92 @@ checkout_events_secret = kubernetes.core.v1.Secret(
     ),
 )
 
+# apps.checkout.secrets
+checkout_secret_store = kubernetes.apiextensions.CustomResource(
+    "payments/checkout.secret-store",
+    api_version="external-secrets.io/v1",
+    kind="SecretStore",
+    metadata={
+        "name": "checkout",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+        "namespace": "payments",
+    },
+    spec={
+        "provider": {
+            "aws": {
+                "service": "SecretsManager",
+                "region": "us-west-2",
+                "auth": {
+                    "jwt": {
+                        "serviceAccountRef": {
+                            "name": "checkout",
+                        },
+                    },
+                },
+            },
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            checkout_service_account,
+        ],
+    ),
+)
+
+# apps.checkout.secrets
+checkout_external_secret = kubernetes.apiextensions.CustomResource(
+    "payments/checkout.secrets",
+    api_version="external-secrets.io/v1",
+    kind="ExternalSecret",
+    metadata={
+        "name": "checkout.secrets",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+        "namespace": "payments",
+        "annotations": {
+            "pulumi.com/waitFor": "condition=Ready",
+            "pulumi.com/timeoutSeconds": "600",
+        },
+    },
+    spec={
+        "refreshInterval": "1h",
+        "secretStoreRef": {
+            "name": "checkout",
+            "kind": "SecretStore",
+        },
+        "target": {
+            "name": "checkout.secrets",
+            "creationPolicy": "Owner",
+        },
+        "data": [
+            {
+                "secretKey": "stripe-api-key",
+                "remoteRef": {
+                    "key": app_checkout_secret_stripe_ap_21946c,
+                },
+            },
+            {
+                "secretKey": "webhook-signing-key",
+                "remoteRef": {
+                    "key": app_checkout_secret_webhook_s_5125ec,
+                },
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            checkout_secret_store,
+        ],
+    ),
+)
+
 # apps.checkout.migrations.schema
 checkout_schema_migration = kubernetes.batch.v1.Job(
     "payments/checkout.schema",
@@ -493,6 +607,11 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
                                 "mount_path": "/var/run/secrets/crosswalk/datastores/events",
                                 "read_only": True,
                             },
+                            {
+                                "name": "secrets",
+                                "mount_path": "/var/run/secrets/crosswalk/secrets",
+                                "read_only": True,
+                            },
                         ],
                         "command": [
                             "/app/migrate",
@@ -519,6 +638,13 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
                             "default_mode": 288,
                         },
                     },
+                    {
+                        "name": "secrets",
+                        "secret": {
+                            "secret_name": "checkout.secrets",
+                            "default_mode": 288,
+                        },
+                    },
                 ],
                 "restart_policy": "Never",
             },
@@ -532,6 +658,7 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
             checkout_orders_secret,
             checkout_events_secret,
             database_user_orders,
+            checkout_external_secret,
         ],
         delete_before_replace=True,
         custom_timeouts=pulumi.CustomTimeouts(
@@ -677,6 +804,11 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                                 "mount_path": "/var/run/secrets/crosswalk/datastores/events",
                                 "read_only": True,
                             },
+                            {
+                                "name": "secrets",
+                                "mount_path": "/var/run/secrets/crosswalk/secrets",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -696,6 +828,13 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                         "name": "datastore-1",
                         "secret": {
                             "secret_name": "checkout.events",
+                            "default_mode": 288,
+                        },
+                    },
+                    {
+                        "name": "secrets",
+                        "secret": {
+                            "secret_name": "checkout.secrets",
                             "default_mode": 288,
                         },
                     },
@@ -723,6 +862,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
             checkout_orders_secret,
             checkout_events_secret,
             database_user_orders,
+            checkout_external_secret,
             checkout_schema_migration,
         ],
     ),

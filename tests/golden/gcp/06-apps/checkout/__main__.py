@@ -34,6 +34,12 @@ kubeconfig = cluster_stack.require_output("kubeconfig")
 
 # Outputs of acme-app-services.
 app_services_stack = pulumi.StackReference(org + "/acme-app-services/" + stack)
+app_checkout_secret_stripe_ap_453918 = app_services_stack.require_output(
+    "app_checkout_secret_stripe-api-key_id",
+)
+app_checkout_secret_webhook_s_bebef8 = app_services_stack.require_output(
+    "app_checkout_secret_webhook-signing-key_id",
+)
 datastore_events_subscription = app_services_stack.require_output(
     "datastore_events_subscription",
 )
@@ -462,6 +468,91 @@ checkout_events_secret = kubernetes.core.v1.Secret(
     ),
 )
 
+# apps.checkout.secrets
+checkout_secret_store = kubernetes.apiextensions.CustomResource(
+    "payments/checkout.secret-store",
+    api_version="external-secrets.io/v1",
+    kind="SecretStore",
+    metadata={
+        "name": "checkout",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+        "namespace": "payments",
+    },
+    spec={
+        "provider": {
+            "gcpsm": {
+                "projectID": "acme-platform-prod",
+                "auth": {
+                    "workloadIdentity": {
+                        "serviceAccountRef": {
+                            "name": "checkout",
+                        },
+                    },
+                },
+            },
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            checkout_service_account,
+        ],
+    ),
+)
+
+# apps.checkout.secrets
+checkout_external_secret = kubernetes.apiextensions.CustomResource(
+    "payments/checkout.secrets",
+    api_version="external-secrets.io/v1",
+    kind="ExternalSecret",
+    metadata={
+        "name": "checkout.secrets",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+        "namespace": "payments",
+        "annotations": {
+            "pulumi.com/waitFor": "condition=Ready",
+            "pulumi.com/timeoutSeconds": "600",
+        },
+    },
+    spec={
+        "refreshInterval": "1h",
+        "secretStoreRef": {
+            "name": "checkout",
+            "kind": "SecretStore",
+        },
+        "target": {
+            "name": "checkout.secrets",
+            "creationPolicy": "Owner",
+        },
+        "data": [
+            {
+                "secretKey": "stripe-api-key",
+                "remoteRef": {
+                    "key": app_checkout_secret_stripe_ap_453918,
+                },
+            },
+            {
+                "secretKey": "webhook-signing-key",
+                "remoteRef": {
+                    "key": app_checkout_secret_webhook_s_bebef8,
+                },
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            checkout_secret_store,
+        ],
+    ),
+)
+
 # apps.checkout.migrations.schema
 checkout_schema_migration = kubernetes.batch.v1.Job(
     "payments/checkout.schema",
@@ -557,6 +648,11 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
                                 "mount_path": "/var/run/secrets/crosswalk/datastores/events",
                                 "read_only": True,
                             },
+                            {
+                                "name": "secrets",
+                                "mount_path": "/var/run/secrets/crosswalk/secrets",
+                                "read_only": True,
+                            },
                         ],
                         "command": [
                             "/app/migrate",
@@ -583,6 +679,13 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
                             "default_mode": 288,
                         },
                     },
+                    {
+                        "name": "secrets",
+                        "secret": {
+                            "secret_name": "checkout.secrets",
+                            "default_mode": 288,
+                        },
+                    },
                 ],
                 "restart_policy": "Never",
             },
@@ -596,6 +699,7 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
             checkout_orders_secret,
             checkout_events_secret,
             database_user_orders,
+            checkout_external_secret,
         ],
         delete_before_replace=True,
         custom_timeouts=pulumi.CustomTimeouts(
@@ -741,6 +845,11 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                                 "mount_path": "/var/run/secrets/crosswalk/datastores/events",
                                 "read_only": True,
                             },
+                            {
+                                "name": "secrets",
+                                "mount_path": "/var/run/secrets/crosswalk/secrets",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -760,6 +869,13 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                         "name": "datastore-1",
                         "secret": {
                             "secret_name": "checkout.events",
+                            "default_mode": 288,
+                        },
+                    },
+                    {
+                        "name": "secrets",
+                        "secret": {
+                            "secret_name": "checkout.secrets",
                             "default_mode": 288,
                         },
                     },
@@ -787,6 +903,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
             checkout_orders_secret,
             checkout_events_secret,
             database_user_orders,
+            checkout_external_secret,
             checkout_schema_migration,
         ],
     ),

@@ -1,0 +1,198 @@
+"""Apps' secrets (`apps[].secrets`), read from the offline plans of the
+samples: each secret is made empty in the cloud's secret manager, only its
+app's identity may read it, and the External Secrets Operator copies it into
+the app's namespace as that app, mounted read-only. No value ever passes
+through platform.yaml, the programs or the plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crosswalk.compiler.emit import compile_file
+from crosswalk.compiler.mock_values import reveal
+from crosswalk.compiler.plan import plan_tree
+from crosswalk.providers.kubernetes.app_secrets import FILES
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRETS = ["stripe-api-key", "webhook-signing-key"]  # the samples' checkout reads these
+EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
+SECRET_STORE = "kubernetes:external-secrets.io/v1:SecretStore"
+
+
+def plan_sample(cloud: str, tmp_path: Path, text: str | None = None):
+    source = ROOT / "samples" / cloud / "platform.yaml"
+    if text is not None:
+        source = tmp_path / "platform.yaml"
+        source.write_text(text)
+    out = tmp_path / "out"
+    result = compile_file(source, out)
+    assert result.files, [d.render() for d in result.report.errors]
+    plan = plan_tree(out, "prod")
+    assert [s.dir for s in plan.stacks if s.error is not None] == []
+    return out, plan
+
+
+@pytest.fixture(scope="module", params=["aws", "gcp", "azure"])
+def sample(request, tmp_path_factory):
+    return request.param, *plan_sample(request.param, tmp_path_factory.mktemp(request.param))
+
+
+def of_type(stack, type_: str) -> list:
+    return [r for r in stack.resources if r.type == type_]
+
+
+def test_the_operator_runs_once_pinned_and_reads_no_cluster_wide_store(sample) -> None:
+    _, out, plan = sample
+    (release,) = [
+        r for r in of_type(plan.stack("04-cluster-services"), "kubernetes:helm.sh/v3:Release")
+        if r.name == "external-secrets"
+    ]  # fmt: skip
+    inputs = reveal(release.inputs)
+    assert inputs["version"] == "2.9.0" and inputs["namespace"] == "external-secrets"
+    values = inputs["values"]
+    assert (
+        values["processClusterStore"] is False and values["processClusterExternalSecret"] is False
+    )
+    assert values["processPushSecret"] is False  # nothing writes back to the cloud
+    # The app's stack runs after the operator's (it needs its kinds).
+    manifest = json.loads((out / "crosswalk.stacks.json").read_text())
+    (checkout,) = [s for s in manifest["stacks"] if s["dir"] == "06-apps/checkout"]
+    assert {"04-cluster-services", "05-app-services"} <= set(checkout["dependsOn"])
+
+
+def test_the_app_mounts_its_secrets_read_as_itself(sample) -> None:
+    _, _, plan = sample
+    stack = plan.stack("06-apps/checkout")
+    (store,) = of_type(stack, SECRET_STORE)
+    (external,) = of_type(stack, EXTERNAL_SECRET)
+    store_spec, spec = reveal(store.inputs)["spec"], reveal(external.inputs)["spec"]
+    (provider,) = store_spec["provider"].values()
+    refs = json.dumps(provider)
+    # As the app's own ServiceAccount, never the operator's or another app's.
+    assert '"serviceAccountRef": {"name": "checkout"}' in refs
+    assert spec["secretStoreRef"] == {
+        "name": reveal(store.inputs)["metadata"]["name"],
+        "kind": "SecretStore",
+    }
+    assert [d["secretKey"] for d in spec["data"]] == SECRETS
+    target = spec["target"]["name"]
+    # The workload mounts that Secret read-only, and waits for it.
+    (deployment,) = of_type(stack, "kubernetes:apps/v1:Deployment")
+    pod = reveal(deployment.inputs)["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == target]
+    (container,) = pod["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount == {"name": volume["name"], "mountPath": FILES, "readOnly": True}
+    assert not any("valueFrom" in e for e in container.get("env", []))
+    annotations = reveal(external.inputs)["metadata"]["annotations"]
+    assert annotations["pulumi.com/waitFor"] == "condition=Ready"
+    # Apps that name no secrets get neither object.
+    others = [
+        s for s in plan.stacks if s.dir.startswith("06-apps/") and s.dir != "06-apps/checkout"
+    ]
+    assert others and not [
+        s.dir for s in others if of_type(s, SECRET_STORE) + of_type(s, EXTERNAL_SECRET)
+    ]
+
+
+def remote_keys(plan) -> list:
+    (external,) = of_type(plan.stack("06-apps/checkout"), EXTERNAL_SECRET)
+    return [d["remoteRef"]["key"] for d in reveal(external.inputs)["spec"]["data"]]
+
+
+def policy(record) -> list[dict]:
+    return json.loads(reveal(record.inputs)["policy"])["Statement"]
+
+
+def test_aws_secrets_are_read_by_the_apps_role_only(tmp_path) -> None:
+    _, plan = plan_sample("aws", tmp_path)
+    made = of_type(plan.stack("05-app-services"), "aws:secretsmanager/secret:Secret")
+    assert sorted(reveal(r.inputs)["name"] for r in made) == [
+        f"acme/prod/apps/checkout/{name}" for name in SECRETS
+    ]
+    assert all(r.protect for r in made)
+    assert remote_keys(plan) == [f"acme/prod/apps/checkout/{name}" for name in SECRETS]
+    # No value anywhere: no version of any secret is made.
+    assert not [r for s in plan.stacks for r in s.resources if "secretVersion" in r.type]
+    arns = sorted(r.outputs["arn"] for r in made)
+    readers = {}
+    for stack in plan.stacks:
+        for record in of_type(stack, "aws:iam/rolePolicy:RolePolicy"):
+            for statement in policy(record):
+                actions = (
+                    statement["Action"]
+                    if isinstance(statement["Action"], list)
+                    else [statement["Action"]]
+                )
+                if "secretsmanager:GetSecretValue" in actions:
+                    resources = statement["Resource"]
+                    for arn in resources if isinstance(resources, list) else [resources]:
+                        readers.setdefault(arn, set()).add(record.name)
+    for arn in arns:
+        assert readers.pop(arn) == {"acme-app-checkout"}
+    # What else may read a secret value: the services deployer, RDS's master secrets only.
+    assert {frozenset(v) for v in readers.values()} <= {frozenset({"acme-ci-deploy-services"})}
+    assert all(":secret:rds!" in arn for arn in readers)
+    (role,) = [r for r in of_type(plan.stack("06-apps/checkout"), "aws:iam/role:Role") if r.inputs]
+    (sa,) = [
+        r for r in of_type(plan.stack("06-apps/checkout"), "kubernetes:core/v1:ServiceAccount")
+    ]
+    annotations = reveal(sa.inputs)["metadata"]["annotations"]
+    assert annotations["eks.amazonaws.com/role-arn"] == role.outputs["arn"]
+
+
+def test_a_secret_given_as_a_variable_is_one_and_warned_about(tmp_path) -> None:
+    text = (ROOT / "samples" / "aws" / "platform.yaml").read_text()
+    data = yaml.safe_load(text)
+    (checkout,) = [a for a in data["apps"] if a["name"] == "checkout"]
+    checkout["secrets"][1]["env"] = "WEBHOOK_SIGNING_KEY"
+    source = tmp_path / "platform.yaml"
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "out"
+    result = compile_file(source, out)
+    assert [d.code for d in result.report.warnings] == ["CW622"]
+    plan = plan_tree(out, "prod")
+    (deployment,) = of_type(plan.stack("06-apps/checkout"), "kubernetes:apps/v1:Deployment")
+    (container,) = reveal(deployment.inputs)["spec"]["template"]["spec"]["containers"]
+    (variable,) = [e for e in container["env"] if e["name"] == "WEBHOOK_SIGNING_KEY"]
+    assert variable["valueFrom"]["secretKeyRef"] == {
+        "name": "checkout.secrets",
+        "key": "webhook-signing-key",
+    }
+
+
+def test_gcp_secrets_are_accessed_by_the_apps_service_account_only(tmp_path) -> None:
+    _, plan = plan_sample("gcp", tmp_path)
+    services = plan.stack("05-app-services")
+    made = of_type(services, "gcp:secretmanager/secret:Secret")
+    ids = sorted(reveal(r.inputs)["secretId"] for r in made)
+    assert ids == [f"acme-prod-apps-checkout-{name}" for name in SECRETS]
+    assert all(r.protect for r in made)
+    assert remote_keys(plan) == ids
+    assert not [r for s in plan.stacks for r in s.resources if "secretVersion" in r.type]
+    email = plan.stack("01-identity").exports["app_checkout_service_account"]
+    grants = [
+        reveal(r.inputs)
+        for s in plan.stacks
+        for r in s.resources
+        if "secretmanager" in r.type and "Iam" in r.type
+    ]
+    assert sorted((g["secretId"], g["role"], g["member"]) for g in grants) == [
+        (i, "roles/secretmanager.secretAccessor", f"serviceAccount:{email}") for i in ids
+    ]
+    # No project-wide access to secrets for any workload.
+    project_roles = [
+        reveal(r.inputs)["role"]
+        for s in plan.stacks
+        for r in s.resources
+        if r.type == "gcp:projects/iAMMember:IAMMember"
+        and "serviceAccount:acme-prod-app-" in str(reveal(r.inputs)["member"])
+    ]
+    assert not [role for role in project_roles if "secretmanager" in role]
+    (sa,) = of_type(plan.stack("06-apps/checkout"), "kubernetes:core/v1:ServiceAccount")
+    annotations = reveal(sa.inputs)["metadata"]["annotations"]
+    assert annotations["iam.gke.io/gcp-service-account"] == email
