@@ -36,7 +36,7 @@ def plan_sample(cloud: str, tmp_path: Path, text: str | None = None):
     return out, plan
 
 
-@pytest.fixture(scope="module", params=["aws", "gcp", "azure"])
+@pytest.fixture(scope="module", params=["aws", "gcp"])
 def sample(request, tmp_path_factory):
     return request.param, *plan_sample(request.param, tmp_path_factory.mktemp(request.param))
 
