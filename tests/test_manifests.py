@@ -73,6 +73,8 @@ def test_sample_manifests_pass_kubernetes_validate_and_checkov(cloud: str, tmp_p
         "Certificate",
         "PeerAuthentication",
         "ValidatingPolicy",
+        "SecretStore",
+        "ExternalSecret",
     }, kinds
     if cloud == "gcp":  # Gatekeeper: its templates and constraints were validated
         assert not any(

@@ -15,6 +15,7 @@ from crosswalk.compiler.mock_values import reveal
 from crosswalk.compiler.model import build_platform
 from crosswalk.compiler.plan import plan_tree
 from crosswalk.compiler.workloads import cron_problem
+from crosswalk.providers.kubernetes.app_secrets import FILES as SECRET_FILES
 from crosswalk.providers.kubernetes.apps import DATASTORE_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +114,11 @@ def test_datastore_connections_are_files_never_environment_variables(aws) -> Non
             assert not any("secretRef" in e for e in container.get("envFrom", [])), record.name
             assert "secretKeyRef" not in json.dumps(container.get("env", [])), record.name
             for mount in container["volumeMounts"]:
+                if mount["name"] == "secrets":
+                    # The app's own secrets, which the External Secrets Operator writes.
+                    assert mount["mountPath"] == SECRET_FILES and mount["readOnly"] is True
+                    assert secrets["secrets"]["defaultMode"] == 0o440
+                    continue
                 if mount["name"] in secrets:
                     mounted += 1
                     assert mount["readOnly"] is True

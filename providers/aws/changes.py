@@ -160,6 +160,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "bucket",
     ),
     "aws:s3/bucketVersioning:BucketVersioning": ("bucket",),
+    "aws:secretsmanager/secret:Secret": ("name", "namePrefix"),
     "aws:sqs/queue:Queue": ("name", "namePrefix", "fifoQueue"),
     # The provider itself: replacing it replaces every resource it manages.
     "pulumi:providers:aws": ("region",),
@@ -176,5 +177,6 @@ STATEFUL: dict[str, str] = {
     "aws:route53/zone:Zone": "the DNS zone, its records and its delegation",
     "aws:s3/bucket:Bucket": "the bucket and its objects",
     "aws:s3/bucketV2:BucketV2": "the bucket and its objects",
+    "aws:secretsmanager/secret:Secret": "the secret and its value",
     "aws:sqs/queue:Queue": "the queue and its messages",
 }

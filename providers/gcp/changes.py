@@ -103,6 +103,8 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "project",
     ),
     "gcp:pubsub/topic:Topic": ("name", "project"),
+    "gcp:secretmanager/secret:Secret": ("secretId", "project", "replication"),
+    "gcp:secretmanager/secretIamMember:SecretIamMember": ("secretId", "project", "role", "member"),
     "gcp:pubsub/topicIAMMember:TopicIAMMember": ("topic", "role", "member", "project"),
     "gcp:redis/instance:Instance": (
         "name",
@@ -143,6 +145,7 @@ STATEFUL: dict[str, str] = {
     "gcp:kms/keyRing:KeyRing": "the key ring (its name cannot be used again in the project)",
     "gcp:pubsub/subscription:Subscription": "the subscription and its unacknowledged messages",
     "gcp:pubsub/topic:Topic": "the topic",
+    "gcp:secretmanager/secret:Secret": "the secret and its value",
     "gcp:redis/instance:Instance": "the cache and its data",
     "gcp:sql/database:Database": "the database and its data",
     "gcp:sql/databaseInstance:DatabaseInstance": "the database server and its data",

@@ -31,6 +31,8 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": (),
     "kubernetes:apps/v1:DeploymentPatch": ("spec.selector",),
     "kubernetes:cert-manager.io/v1:Certificate": (),
+    "kubernetes:external-secrets.io/v1:ExternalSecret": (),
+    "kubernetes:external-secrets.io/v1:SecretStore": (),
     "kubernetes:cert-manager.io/v1:ClusterIssuer": (),
     "kubernetes:cert-manager.io/v1:Issuer": (),
     "kubernetes:constraints.gatekeeper.sh/v1beta1:CrosswalkImageTag": (),
