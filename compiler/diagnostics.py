@@ -62,6 +62,7 @@ CODES: dict[str, str] = {
     "CW322": "invalid cron schedule",
     "CW323": "volume does not fit its type or mount path",
     "CW324": "persistent volume shared by several pods of a deployment",
+    "CW325": "image names no digest where digests are required",
     "CW314": "unknown bucket",
     # CW4xx: the dependency graph
     "CW401": "dependency cycle",

@@ -241,6 +241,7 @@ class ClusterServices:
     metrics_server: bool
     policy_mode: str = "enforce"  # enforce | audit
     allowed_registries: tuple[str, ...] = ()  # image prefixes; empty: any registry
+    require_digests: bool = False  # images by digest only
 
 
 @dataclass(frozen=True)
@@ -613,6 +614,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             services["metricsServer"]["enabled"],
             services["policy"]["mode"],
             tuple(services["policy"].get("allowedRegistries", [])),
+            services["policy"].get("requireDigests", False),
         ),
         app_services=AppServices(
             app_services["ingress"]["controller"] if "ingress" in app_services else None,

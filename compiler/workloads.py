@@ -290,6 +290,15 @@ def _check_migrations(c: _Checker, app: App) -> None:
 
 def _check_image(c: _Checker, app: App) -> None:
     image = app.image
+    if c.platform.services.require_digests and "@sha256:" not in image:
+        c.error(
+            "CW325",
+            f"app '{app.name}' runs image '{image}', which names no digest, and "
+            "clusterServices.policy.requireDigests asks for one",
+            app.path + ("image",),
+            help="pin it: " + image.split("@")[0] + "@sha256:<digest> (the registry shows it; "
+            "`docker buildx imagetools inspect IMAGE` prints it)",
+        )
     if "@" in image:
         return
     tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else None

@@ -210,6 +210,7 @@ def test_gatekeeper_has_templates_and_constraints(plans, name) -> None:
     kinds = set(GATEKEEPER_TEMPLATES) - (
         set() if "allowedRegistries" in variant_text(name) else {"CrosswalkAllowedRegistries"}
     )
+    kinds -= set() if "requireDigests" in variant_text(name) else {"CrosswalkImageDigest"}
     assert set(templates) == {kind.lower() for kind in kinds}
     for template_name, template in templates.items():
         spec = reveal(template.inputs)["spec"]
@@ -261,6 +262,8 @@ def test_kyverno_has_the_same_policy_set(plans, name) -> None:
     expected = {"crosswalk-require-requests-limits", "crosswalk-disallow-latest-tag"}
     if "allowedRegistries" in variant_text(name):
         expected.add("crosswalk-allowed-registries")
+    if "requireDigests" in variant_text(name):
+        expected.add("crosswalk-require-image-digest")
     assert set(policies) == expected
     for spec in policies.values():
         assert spec["validationActions"] == (["Deny"] if mode == "enforce" else ["Audit"])
@@ -456,3 +459,46 @@ def test_nginx_ingresses_force_https(plans) -> None:
     for ingress in hosted:
         annotations = ingress["metadata"]["annotations"]
         assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+
+
+DIGEST = "@sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize("cloud, engine", [("aws", "kyverno"), ("gcp", "gatekeeper")])
+def test_required_digests_are_refused_at_validate_and_at_admission(cloud, engine, tmp_path) -> None:
+    """`requireDigests`: an app image without a digest is an error at its key,
+    and the policy engine refuses such pods in the platform's namespaces."""
+    text = (ROOT / "samples" / cloud / "platform.yaml").read_text()
+    text = re.sub(r"(policy: \{engine: [\w-]+)", r"\1, requireDigests: true", text)
+    assert "requireDigests: true" in text
+    document, problems = parse_document(text.encode(), "platform.yaml")
+    assert not problems
+    refused = compile_document(document)
+    codes = [d.code for d in refused.report.errors]
+    assert codes and set(codes) == {"CW325"}
+    pinned = re.sub(r"(image: [^\s@]+?:[\w.-]+)\n", lambda m: m.group(1) + DIGEST + "\n", text)
+    document, _ = parse_document(pinned.encode(), "platform.yaml")
+    result = compile_document(document)
+    assert not result.report.errors, [d.render() for d in result.report.errors]
+    write_tree(result.files, tmp_path)
+    plan = plan_tree(tmp_path, "prod")
+    stack = "04-cluster-services"
+    if engine == "kyverno":
+        (policy,) = [
+            reveal(r.inputs)
+            for r in of_kind(plan, "ValidatingPolicy", stack)
+            if reveal(r.inputs)["metadata"]["name"] == "crosswalk-require-image-digest"
+        ]
+        (validation,) = policy["spec"]["validations"]
+        assert "c.image.contains('@sha256:')" in validation["expression"]
+        assert policy["spec"]["validationActions"] == ["Deny"]
+    else:
+        (template,) = [
+            reveal(r.inputs)
+            for r in of_kind(plan, "ConstraintTemplate", stack)
+            if reveal(r.inputs)["metadata"]["name"] == "crosswalkimagedigest"
+        ]
+        assert 'not contains(c.image, "@sha256:")' in template["spec"]["targets"][0]["rego"]
+        (constraint,) = of_kind(plan, "CrosswalkImageDigest", stack)
+        spec = reveal(constraint.inputs)["spec"]
+        assert spec["enforcementAction"] == "deny" and spec["match"]["namespaces"]

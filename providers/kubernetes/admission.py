@@ -111,6 +111,14 @@ def _kyverno_rules(platform: Platform) -> list[tuple[str, str, str]]:
             "every image names a tag other than 'latest', or a digest",
         ),
     ]
+    if platform.services.require_digests:
+        rules.append(
+            (
+                "require-image-digest",
+                _ALL_CONTAINERS.format(rule="c.image.contains('@sha256:')"),
+                "every image names its digest (image@sha256:...)",
+            )
+        )
     registries = platform.services.allowed_registries
     if registries:
         allowed = f"{_cel_strings(registries)}.exists(r, c.image.startsWith(r))"
@@ -300,6 +308,19 @@ violation[{"msg": msg}] {
 """
 )
 
+IMAGE_DIGEST_REGO = (
+    """package crosswalkimagedigest
+"""
+    + _CONTAINERS
+    + """
+violation[{"msg": msg}] {
+  c := containers[_]
+  not contains(c.image, "@sha256:")
+  msg := sprintf("container %v: image %v names no digest", [c.name, c.image])
+}
+"""
+)
+
 REGISTRIES_REGO = (
     """package crosswalkallowedregistries
 """
@@ -320,6 +341,7 @@ GATEKEEPER_TEMPLATES = {
     "CrosswalkPodSecurityRestricted": (POD_SECURITY_REGO, None),
     "CrosswalkRequestsLimits": (RESOURCES_REGO, None),
     "CrosswalkImageTag": (IMAGE_TAG_REGO, None),
+    "CrosswalkImageDigest": (IMAGE_DIGEST_REGO, None),
     "CrosswalkAllowedRegistries": (
         REGISTRIES_REGO,
         {
@@ -337,6 +359,8 @@ def gatekeeper_constraints(platform: Platform) -> list[tuple[str, list[str], dic
         ("CrosswalkRequestsLimits", namespaces_of(platform), None),
         ("CrosswalkImageTag", namespaces_of(platform), None),
     ]
+    if platform.services.require_digests:
+        constraints.append(("CrosswalkImageDigest", namespaces_of(platform), None))
     registries = platform.services.allowed_registries
     if registries:
         constraints.append(
