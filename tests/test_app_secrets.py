@@ -115,6 +115,15 @@ def test_aws_secrets_are_read_by_the_apps_role_only(tmp_path) -> None:
         f"acme/prod/apps/checkout/{name}" for name in SECRETS
     ]
     assert all(r.protect for r in made)
+    # Encrypted with the platform key, which the app decrypts through Secrets Manager only.
+    key = plan.stack("02-managed-infra").exports["secrets_key_arn"]
+    assert {reveal(r.inputs)["kmsKeyId"] for r in made} == {key}
+    (role_policy,) = of_type(plan.stack("06-apps/checkout"), "aws:iam/rolePolicy:RolePolicy")
+    (decrypt,) = [s for s in policy(role_policy) if s["Action"] == ["kms:Decrypt"]]
+    assert decrypt["Resource"] == key
+    assert decrypt["Condition"] == {
+        "StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}
+    }
     assert remote_keys(plan) == [f"acme/prod/apps/checkout/{name}" for name in SECRETS]
     # No value anywhere: no version of any secret is made.
     assert not [r for s in plan.stacks for r in s.resources if "secretVersion" in r.type]

@@ -165,6 +165,7 @@ def test_the_platform_key_is_used_only_through_the_platforms_services(plan) -> N
                     "eks.us-west-2.amazonaws.com",
                     "rds.us-west-2.amazonaws.com",  # the Aurora cluster
                     "s3.us-west-2.amazonaws.com",  # the platform's buckets
+                    "secretsmanager.us-west-2.amazonaws.com",  # the apps' secrets
                 ]
             else:
                 assert statement["Principal"] == {"Service": "logs.us-west-2.amazonaws.com"}
@@ -309,7 +310,8 @@ def app_policy(plan, app: str) -> list[dict]:
 
 def test_no_app_can_read_an_admin_credential(plan) -> None:
     """Apps hold no right on Secrets Manager (where RDS keeps the master
-    password), and none of their pods can mount the Secret that holds it."""
+    password) but on their own secrets, and none of their pods can mount the
+    Secret that holds it."""
     master = reveal(one(plan, "aws:rds/instance:Instance", "acme-orders").outputs)[
         "masterUserSecrets"
     ][0]["secretArn"]
@@ -319,7 +321,12 @@ def test_no_app_can_read_an_admin_credential(plan) -> None:
         for record in stack.resources:
             text = json.dumps(reveal(record.inputs))
             if record.type == ROLE_POLICY:
-                assert "secretsmanager" not in text and master not in text, stack.dir
+                assert master not in text, stack.dir
+                app = stack.dir.split("/", 1)[1]
+                for statement in json.loads(reveal(record.inputs)["policy"])["Statement"]:
+                    if any(a.startswith("secretsmanager:") for a in as_list(statement["Action"])):
+                        own = f":secret:acme/prod/apps/{app}/"
+                        assert all(own in r for r in as_list(statement["Resource"])), stack.dir
             if record.type == "kubernetes:apps/v1:Deployment":
                 assert "orders-admin" not in text, stack.dir
     (secret,) = [

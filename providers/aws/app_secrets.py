@@ -43,6 +43,8 @@ def emit_app_secrets(ctx: StackContext, provider: Code) -> None:
                     "description": f"Secret {secret.name} of app {app.name}: set its value "
                     "here; only the app's role reads it",
                     "recovery_window_in_days": RECOVERY_DAYS,
+                    # The platform key: whoever sets or reads a value needs its use too.
+                    "kms_key_id": ctx.upstream("02-managed-infra", "secrets_key_arn"),
                 },
                 ctx.line(secret.path),
                 opts(provider, **protect(ctx)),

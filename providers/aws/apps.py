@@ -101,7 +101,8 @@ def emit_app(ctx: StackContext) -> None:
             ctx.upstream("02-managed-infra", bucket_output(bucket, "name")),
             ctx.upstream("02-managed-infra", bucket_output(bucket, "endpoint")),
         )
-    buckets = bucket_statements(ctx, app)
+    # Statements beyond one action list on one resource: the buckets', the key's.
+    extra = bucket_statements(ctx, app)
     for secret in app.secrets:
         cloud_policies.append(
             (
@@ -114,12 +115,21 @@ def emit_app(ctx: StackContext) -> None:
         )
     if app.secrets:
         parts.secret_store = app_secrets.store_provider(region(ctx), app.cloud_name)
-    if cloud_policies or buckets:
+        # Their values are encrypted with the platform key: decrypted through Secrets Manager only.
+        extra.append(
+            {
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": ctx.upstream("02-managed-infra", "secrets_key_arn"),
+                "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}},
+            }
+        )
+    if cloud_policies or extra:
         provider = aws_provider(ctx)
         statements = [
             {"Effect": "Allow", "Action": actions, "Resource": resource}
             for actions, resource in cloud_policies
-        ] + buckets
+        ] + extra
         role = irsa_role(
             ctx,
             provider,

@@ -229,7 +229,8 @@ def _key_policy(ctx, provider) -> Call:
     """The platform key's policy. Without one, any principal of the account
     whose IAM policy allows kms:* could use the key directly; with it the
     account administers the key, but its data keys are used only through EKS,
-    ECR, S3 for the platform's buckets, RDS for its Aurora clusters (on grants those services make, or by
+    ECR, S3 for the platform's buckets, RDS for its Aurora clusters,
+    Secrets Manager for its apps' secrets (on grants those services make, or by
     principals whose IAM policy allows it) and CloudWatch Logs for the
     platform's log groups."""
     caller = caller_identity(ctx, provider)
@@ -241,6 +242,7 @@ def _key_policy(ctx, provider) -> Call:
         for service in KEY_SERVICES
         + (("s3",) if ctx.platform.buckets else ())
         + (("rds",) if any(s.aurora for s in ctx.platform.app_services.datastores) else ())
+        + (("secretsmanager",) if any(app.secrets for app in ctx.platform.apps) else ())
     ]
     return Call(
         "pulumi.Output.json_dumps",

@@ -425,6 +425,11 @@ secrets_key = aws.kms.Key(
                                     "us-west-2",
                                     ".amazonaws.com",
                                 ),
+                                pulumi.Output.concat(
+                                    "secretsmanager.",
+                                    "us-west-2",
+                                    ".amazonaws.com",
+                                ),
                             ],
                         },
                     },

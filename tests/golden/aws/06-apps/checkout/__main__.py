@@ -31,6 +31,10 @@ tags = config.require_object("tags")
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
 workload_boundary_arn = identity_stack.require_output("workload_boundary_arn")
 
+# Outputs of acme-managed-infra.
+managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
+secrets_key_arn = managed_infra_stack.require_output("secrets_key_arn")
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -317,6 +321,18 @@ app_policy = aws.iam.RolePolicy(
                         "secretsmanager:GetSecretValue",
                     ],
                     "Resource": app_checkout_secret_webhook_s_7bc8ac,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
+                    ],
+                    "Resource": secrets_key_arn,
+                    "Condition": {
+                        "StringLike": {
+                            "kms:ViaService": "secretsmanager.*.amazonaws.com",
+                        },
+                    },
                 },
             ],
         },
