@@ -84,7 +84,7 @@ PATTERN_WORDS = {
     "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$": "an email address",
     "^[0-9]+(\\.[0-9]+)*$": 'a version number such as "16" or "8.0"',
     "^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-    "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$": (
+    "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[a-f0-9]{64})?|@sha256:[a-f0-9]{64})$": (
         "an image reference with a tag or digest, such as ghcr.io/acme/app:1.0"
     ),
     "^/\\S*$": "a path starting with '/'",

@@ -445,11 +445,10 @@ class TestStackCache:
         text = sample("aws").read_text()
         result = self.recompile(tmp_path, text, text.replace("admin:0.9.0", "admin:0.9.1"))
         # The layers that look at the apps (their secrets: the operator, the
-        # secrets themselves, the deployers' rights on them) run again, and
-        # write nothing new.
+        # secrets themselves, the key that encrypts them, the deployers'
+        # rights on them) run again, and write nothing new.
         assert not [p for p in result.changed if "/" in p and not p.startswith("06-apps/admin/")]
         assert set(result.kept) == {
-            "02-managed-infra",
             "03-cluster",
             "06-apps/checkout",
             "06-apps/nightly-report",
@@ -471,12 +470,15 @@ class TestStackCache:
         assert new != text
         result = self.recompile(tmp_path, text, new)
         # cluster-services (whether to install the secrets operator) reads the
-        # apps, and on AWS and GCP app-services (the apps' secrets) and the AWS
-        # identity layer (its deployers' rights on them).
+        # apps, and on AWS and GCP app-services (the apps' secrets), the AWS
+        # identity layer (its deployers' rights on them) and AWS managed-infra
+        # (the key that encrypts them).
         readers = {"01-identity"} if cloud == "gcp" else set()
         readers |= {"04-cluster-services"}
         if cloud != "azure":
             readers |= {"01-identity", "05-app-services"}
+        if cloud == "aws":
+            readers |= {"02-managed-infra"}  # the key policy, for the secrets
         assert "06-apps/admin" not in result.kept
         assert {"01-identity", "03-cluster", "05-app-services"} - readers <= set(result.kept)
         assert {path.split("/")[1] for path in result.changed if "/" in path} <= {"admin"}

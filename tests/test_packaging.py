@@ -171,7 +171,12 @@ def _fresh_venv_with_wheel(wheel: Path, where: Path) -> Path:
             check=True,
         ).stdout.strip()
     )
-    machine = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    # This interpreter's site-packages, and those a venv made with
+    # --system-site-packages reaches beyond its own.
+    machine = dict.fromkeys(
+        [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+        + [path for path in sys.path if path.endswith("site-packages")]
+    )
     (site_packages / "deps.pth").write_text("".join(f"{path}\n" for path in machine))
     return site_packages
 
