@@ -823,7 +823,7 @@ NOT_PREVIEW_READS = frozenset({"secretsmanager:GetSecretValue", "secretsmanager:
 
 
 def is_read(action: str) -> bool:
-    service, _, verb = action.partition(":")
+    verb = action.partition(":")[2]
     return verb.startswith(READ_VERBS) and action not in NOT_PREVIEW_READS
 
 
