@@ -5,8 +5,10 @@ Three workflows, built from the stack graph of each environment:
 
 - `crosswalk-pr.yml` (pull request): validate with annotations, `compile
   --check` of a committed tree, `plan --offline` of every environment, and the
-  blast radius (`crosswalk diff --base`) in the job summary and a PR comment.
-  No job of it holds a cloud identity.
+  blast radius (`crosswalk diff --base`) in the job summary and a PR comment,
+  with no cloud identity; then a preview of each stack the PR affects, each
+  job assuming the read-only preview identity of its layer's entry (never a
+  deploy identity), skipped for a fork's PR, which gets no OIDC token.
 - `crosswalk-deploy.yml` (push to the branch the identities trust, or by
   hand): a `changes` job finds the stacks the push affects (`crosswalk ci
   --affected`), then one job per environment and layer stack applies its
