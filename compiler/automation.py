@@ -550,6 +550,25 @@ class AutomationRunner:
             )
         return pulumi_stack
 
+    def _preview_stack(self, stack: StackSpec, io: StackIO) -> Any:
+        """The stack to preview: the deployed one, else a new one, unless these
+        credentials may not create it (a pull request's read-only identity),
+        which is said, and None: nothing is deployed to preview against."""
+        auto = self._auto
+        try:
+            return self._stack(stack, create=False)
+        except auto.errors.StackNotFoundError:
+            pass
+        try:
+            return self._stack(stack, create=True)
+        except auto.errors.CommandError as exc:
+            io.output(
+                f"crosswalk: stack '{self.env}' of {stack.project} is not deployed yet and "
+                f"cannot be created with these credentials ({failure_message(exc)}); its "
+                "first apply creates it"
+            )
+            return None
+
     def _run(self, stack: StackSpec, io: StackIO, operation: str) -> StackOutcome:
         auto = self._auto
         recorder = EventRecorder(io, drift=operation == "refresh")
@@ -558,9 +577,13 @@ class AutomationRunner:
             try:
                 if stack.removed:
                     pulumi_stack = self._removed_stack(stack)
+                elif operation == "preview":
+                    pulumi_stack = self._preview_stack(stack, io)
+                    if pulumi_stack is None:
+                        return StackOutcome()
                 else:
                     # destroy and drift look at what exists; they never create a stack
-                    pulumi_stack = self._stack(stack, create=operation in ("preview", "up"))
+                    pulumi_stack = self._stack(stack, create=operation == "up")
             except auto.errors.StackNotFoundError:
                 io.output(f"crosswalk: stack '{self.env}' of {stack.project} does not exist")
                 return StackOutcome()

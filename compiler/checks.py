@@ -433,6 +433,12 @@ def _check_provider(c: _Checker) -> None:
             "remove it" + places,
         ),
         (
+            ("state", "resourceGroup"),
+            p.state_resource_group is not None,
+            "azure",
+            "remove it; the identity layer grants the state on its own cloud by the backend's URL",
+        ),
+        (
             ("identity", "githubOidcProvider"),
             p.github_oidc_provider is not None,
             "aws",

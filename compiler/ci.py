@@ -5,8 +5,10 @@ Three workflows, built from the stack graph of each environment:
 
 - `crosswalk-pr.yml` (pull request): validate with annotations, `compile
   --check` of a committed tree, `plan --offline` of every environment, and the
-  blast radius (`crosswalk diff --base`) in the job summary and a PR comment.
-  No job of it holds a cloud identity.
+  blast radius (`crosswalk diff --base`) in the job summary and a PR comment,
+  with no cloud identity; then a preview of each stack the PR affects, each
+  job assuming the read-only preview identity of its layer's entry (never a
+  deploy identity), skipped for a fork's PR, which gets no OIDC token.
 - `crosswalk-deploy.yml` (push to the branch the identities trust, or by
   hand): a `changes` job finds the stacks the push affects (`crosswalk ci
   --affected`), then one job per environment and layer stack applies its
@@ -33,6 +35,7 @@ import yaml
 from crosswalk.compiler import ci_actions as actions
 from crosswalk.compiler.ci_plan import (
     IDENTITY_OUTPUTS,
+    PREVIEW,
     CiPlan,
     EnvironmentPlan,
     crosswalk_requirement,
@@ -140,24 +143,28 @@ def _state_env(plan: CiPlan) -> dict[str, str]:
     return env
 
 
-def _identity(plan: CiPlan, env: EnvironmentPlan, entry: Automation) -> tuple[dict, dict]:
-    """The step that assumes `entry`'s identity in `env` through the job's
-    OIDC token, and the job environment the cloud's SDKs read."""
+def _identity(
+    plan: CiPlan, env: EnvironmentPlan, entry: Automation, preview: bool = False
+) -> tuple[dict, dict]:
+    """The step that assumes `entry`'s identity in `env` (its read-only
+    preview twin with `preview`) through the job's OIDC token, and the job
+    environment the cloud's SDKs read."""
 
     def var(suffix: str) -> str:
-        return "${{ vars." + variable_name(env.name, entry.name, suffix) + " }}"
+        name = variable_name(env.name, entry.name, (PREVIEW[1] if preview else "") + suffix)
+        return "${{ vars." + name + " }}"
 
     cloud = env.platform.cloud
     if plan.provider == "aws":
         step = {
-            "name": f"Assume {entry.name}",
+            "name": f"Assume {entry.name}{' (preview, read only)' if preview else ''}",
             "uses": actions.AWS_CREDENTIALS.uses,
             "with": {"role-to-assume": var("ROLE_ARN"), "aws-region": cloud.region},
         }
         return step, {}
     if plan.provider == "gcp":
         step = {
-            "name": f"Assume {entry.name}",
+            "name": f"Assume {entry.name}{' (preview, read only)' if preview else ''}",
             "uses": actions.GOOGLE_AUTH.uses,
             "with": {
                 "workload_identity_provider": var("WORKLOAD_IDENTITY_PROVIDER"),
@@ -170,7 +177,7 @@ def _identity(plan: CiPlan, env: EnvironmentPlan, entry: Automation) -> tuple[di
     )
     tenant = "${{ vars." + AZURE_TENANT_VARIABLE + " }}"
     step = {
-        "name": f"Assume {entry.name}",
+        "name": f"Assume {entry.name}{' (preview, read only)' if preview else ''}",
         "uses": actions.AZURE_LOGIN.uses,
         "with": {
             "client-id": var("CLIENT_ID"),
@@ -220,8 +227,9 @@ def _deploy_job(
     script: str,
     job_env: dict[str, str],
     matrix: dict | str | None = None,
+    preview: bool = False,
 ) -> dict:
-    identity, sdk_env = _identity(plan, env, entry)
+    identity, sdk_env = _identity(plan, env, entry, preview)
     job: dict = {"name": title}
     if needs:
         job["needs"] = needs
@@ -229,7 +237,9 @@ def _deploy_job(
         job["if"] = condition
     job["runs-on"] = actions.RUNNER
     job["timeout-minutes"] = 180
-    if entry.environment:
+    # A preview job runs in no GitHub environment: its token's subject stays
+    # `repo:OWNER/NAME:pull_request`, the only one the preview identity trusts.
+    if entry.environment and not preview:
         # The identity trusts only jobs of this GitHub environment: its
         # protection rules (required reviewers) gate the job.
         job["environment"] = entry.environment
@@ -303,11 +313,122 @@ def pull_request_workflow(plan: CiPlan) -> dict:
             {"name": "Diff against the base branch", "run": BLAST_RADIUS_SCRIPT},
         ],
     }
-    return _workflow(
-        "crosswalk: pull request",
-        {"pull_request": {"branches": [plan.branch]}},
-        {"check": check_job, "blast-radius": blast_job},
-    )
+    jobs = {"check": check_job, "blast-radius": blast_job, **_preview_jobs(plan)}
+    return _workflow("crosswalk: pull request", {"pull_request": {"branches": [plan.branch]}}, jobs)
+
+
+# A pull request from a fork gets no OIDC token (and no secrets): its previews
+# are skipped, and a job says so.
+SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository"
+
+PR_CHANGES_SCRIPT = """\
+git fetch --no-tags origin "$BASE_REF"
+crosswalk ci "$PLATFORM" --affected --since "$(git merge-base HEAD "origin/$BASE_REF")"\
+"""
+
+PREVIEW_SCRIPT = """\
+status=0
+{command} 2>&1 | tee preview.txt || status=$?
+{{
+  echo "### $CROSSWALK_ENV: preview of {what}"
+  echo '```'
+  cat preview.txt
+  echo '```'
+}} >> "$GITHUB_STEP_SUMMARY"
+exit "$status"
+"""
+
+
+def _preview_jobs(plan: CiPlan) -> dict:
+    """After the checks, a preview of each stack the pull request affects,
+    with the read-only preview identity of its layer's entry: one job per
+    layer stack, `needs:` from the stack graph, the apps as a matrix."""
+    jobs: dict = {
+        "fork": {
+            "name": "Previews skipped",
+            "if": f"${{{{ !({SAME_REPOSITORY}) }}}}",
+            "runs-on": actions.RUNNER,
+            "timeout-minutes": 5,
+            "permissions": {},
+            "steps": [
+                {
+                    "name": "Say why",
+                    "run": 'echo "::notice title=crosswalk preview::a pull request from a fork '
+                    "gets no OIDC token, so its stacks are not previewed; the checks and the "
+                    'blast radius still ran"',
+                }
+            ],
+        },
+        "changes": {
+            "name": "Stacks this pull request affects",
+            "needs": ["check"],
+            "if": f"${{{{ {SAME_REPOSITORY} }}}}",
+            "runs-on": actions.RUNNER,
+            "timeout-minutes": 30,
+            "permissions": {"contents": "read"},
+            "outputs": _affected_job_outputs(plan),
+            "env": {**_base_env(plan), "BASE_REF": "${{ github.base_ref }}"},
+            "steps": [
+                _checkout(True),
+                *_install(plan, pulumi=False),
+                {
+                    "name": "Affected stacks",
+                    "id": "affected",
+                    "run": PR_CHANGES_SCRIPT + _env_args(plan) + ' >> "$GITHUB_OUTPUT"\n',
+                },
+            ],
+        },
+    }
+    for env in plan.environments:
+        for stack in env.layer_stacks:
+            upstream = [s for s in env.graph.upstream(stack) if stack_layer(s) != "apps"]
+            command = (
+                'crosswalk preview "$PLATFORM"' + _tree_args(plan) + ' --env "$CROSSWALK_ENV"'
+                ' --stack "$STACK"'
+            )
+            jobs[env.job(stack) + "-preview"] = _deploy_job(
+                plan,
+                env,
+                env.deployer[stack_layer(stack)],
+                title=f"{env.name}: preview {stack}",
+                needs=["changes", *(env.job(s) + "-preview" for s in upstream)],
+                condition="${{ !cancelled() && !failure() && contains(fromJSON("
+                f"needs.changes.outputs.{env.key}), '{stack}') }}}}",
+                script=PREVIEW_SCRIPT.format(command=command, what="$STACK"),
+                job_env={"STACK": stack},
+                preview=True,
+            )
+        if env.app_stacks:
+            jobs[env.apps_job + "-preview"] = _deploy_job(
+                plan,
+                env,
+                env.deployer["apps"],
+                title=f"{env.name}: preview ${{{{ matrix.stacks }}}}",
+                needs=["changes", *(env.job(s) + "-preview" for s in _apps_upstream(env))],
+                condition="${{ !cancelled() && !failure() && "
+                f"needs.changes.outputs.{env.key}_has_apps == 'true' }}}}",
+                script=PREVIEW_SCRIPT.format(
+                    command=_matrix_script("preview", plan),
+                    what="$STACKS",
+                ),
+                job_env={"STACKS": "${{ matrix.stacks }}"},
+                matrix=f"${{{{ fromJSON(needs.changes.outputs.{env.key}_apps) }}}}",
+                preview=True,
+            )
+    return jobs
+
+
+def _affected_job_outputs(plan: CiPlan) -> dict:
+    outputs = {}
+    for env in plan.environments:
+        for suffix in ("", "_apps", "_has_apps"):
+            name = env.key + suffix
+            outputs[name] = "${{ steps.affected.outputs." + name + " }}"
+    return outputs
+
+
+def _env_args(plan: CiPlan) -> str:
+    return "".join(f" --env {env.name}" for env in plan.environments)
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,16 +436,8 @@ def pull_request_workflow(plan: CiPlan) -> dict:
 
 
 def deploy_workflow(plan: CiPlan) -> dict:
-    outputs = {}
-    for env in plan.environments:
-        for suffix in ("", "_apps", "_has_apps"):
-            name = env.key + suffix
-            outputs[name] = "${{ steps.affected.outputs." + name + " }}"
-    changes_script = (
-        CHANGES_SCRIPT
-        + "".join(f" --env {env.name}" for env in plan.environments)
-        + ' >> "$GITHUB_OUTPUT"\n'
-    )
+    outputs = _affected_job_outputs(plan)
+    changes_script = CHANGES_SCRIPT + _env_args(plan) + ' >> "$GITHUB_OUTPUT"\n'
     jobs: dict = {
         "changes": {
             "name": "Stacks this push affects",

@@ -97,7 +97,8 @@ def ci(
 
     \b
     crosswalk-pr.yml      pull requests: validate (annotated), compile --check,
-                          plan --offline, the blast radius as a PR comment
+                          plan --offline, the blast radius as a PR comment,
+                          previews of the affected stacks (read-only identities)
     crosswalk-deploy.yml  pushes to the trusted branch: apply the affected stacks
                           in graph order, each job with its layer's identity
     crosswalk-drift.yml   daily: crosswalk drift, failing when anything drifted

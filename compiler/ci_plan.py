@@ -16,13 +16,20 @@ from crosswalk.compiler.model import LAYERS, Automation, Platform
 
 # What each cloud's identity stack exports for an automation entry, and the
 # repository variable suffix it is set under (see `bootstrap_script`).
-IDENTITY_OUTPUTS = {
+# Each entry's read-only preview twin exports the same under `preview_`
+# (`automation_<entry>_preview_role_arn`), set as `..._PREVIEW_ROLE_ARN`.
+DEPLOY_OUTPUTS = {
     "aws": (("role_arn", "ROLE_ARN"),),
     "gcp": (
         ("workload_identity_provider", "WORKLOAD_IDENTITY_PROVIDER"),
         ("service_account", "SERVICE_ACCOUNT"),
     ),
     "azure": (("client_id", "CLIENT_ID"),),
+}
+PREVIEW = ("preview_", "PREVIEW_")
+IDENTITY_OUTPUTS = {
+    cloud: outputs + tuple((PREVIEW[0] + out, PREVIEW[1] + suffix) for out, suffix in outputs)
+    for cloud, outputs in DEPLOY_OUTPUTS.items()
 }
 
 
@@ -219,6 +226,27 @@ def plan_ci(check, settings: CiSettings) -> tuple[CiPlan | None, list[Diagnostic
             ("state", "backend") if backend else ("state",) if _has(document, "state") else (),
             "set `state: {backend: s3://BUCKET}` (or gs://, azblob://, https://api.pulumi.com)",
         )
+
+    azure_state = (
+        backend
+        and backend.startswith("azblob://")
+        or (platform.state_secrets_provider or "").startswith("azurekeyvault://")
+    )
+    if platform.cloud.provider == "azure" and azure_state:
+        missing = []
+        if not platform.state_resource_group:
+            missing.append("`state.resourceGroup` (the resource group they are in) is not set")
+        if backend.startswith("azblob://") and "storage_account=" not in backend:
+            missing.append(f"{backend} names no `storage_account`")
+        if missing:
+            error(
+                "CW805",
+                "the CI identities cannot be granted the state's container and key: "
+                + "; ".join(missing),
+                ("state",),
+                "set `resourceGroup: /subscriptions/SUBSCRIPTION-ID/resourceGroups/NAME` under "
+                "state, and `azblob://CONTAINER?storage_account=ACCOUNT` as its backend",
+            )
 
     variables: dict[str, str] = {}
     for plan in plans:

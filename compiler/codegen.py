@@ -209,6 +209,9 @@ class Program:
     exports: dict[str, str] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
     helpers: dict[str, str] = field(default_factory=dict)  # name -> function source
+    # Exports read outside the stack graph (`crosswalk ci --bootstrap` reads the
+    # CI identities'): kept whether or not a downstream stack reads them.
+    public: set[str] = field(default_factory=set)
 
     def name(self, *parts: str) -> Code:
         """A fresh variable name, unique in this program."""
@@ -262,8 +265,10 @@ class Program:
         else:
             self.statements.append(f"{header}\n{indented}")
 
-    def export(self, name: str, value: Code) -> None:
+    def export(self, name: str, value: Code, public: bool = False) -> None:
         self.exports[name] = value
+        if public:
+            self.public.add(name)
 
     def render(self) -> str:
         header = (

@@ -106,6 +106,7 @@ CODES: dict[str, str] = {
     "CW802": "CI: an automation entry trusts no branch the deploy workflow runs on",
     "CW803": "CI: no state backend the runners share",
     "CW804": "CI: two automation entries would share a repository variable",
+    "CW805": "CI: the Azure state's container or key cannot be granted",
 }
 
 

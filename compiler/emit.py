@@ -364,7 +364,9 @@ def emit_projects(
         if missing:
             raise RuntimeError(f"{stack} does not offer outputs read downstream: {sorted(missing)}")
         ctx.program.exports = {
-            k: v for k, v in ctx.program.exports.items() if k in wanted.get(stack, set())
+            k: v
+            for k, v in ctx.program.exports.items()
+            if k in wanted.get(stack, set()) or k in ctx.program.public
         }
         stack_files = _project_files(ctx, sorted(platforms))
         ctx.program.statements.clear()  # rendered: 5,000 apps' statements need not wait

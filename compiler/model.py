@@ -421,6 +421,8 @@ class Platform:
     tags: tuple[tuple[str, str], ...]
     state_backend: str | None
     state_secrets_provider: str | None  # passphrase, default (Pulumi Cloud's) or a key URL
+    # Azure: the resource group id holding the state's storage account and key vault
+    state_resource_group: str | None
     teams: tuple[Team, ...]
     automation: tuple[Automation, ...]
     network: Network
@@ -582,6 +584,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         tags=_pairs(data.get("tags")),
         state_backend=data.get("state", {}).get("backend"),
         state_secrets_provider=data.get("state", {}).get("secretsProvider"),
+        state_resource_group=data.get("state", {}).get("resourceGroup"),
         teams=teams,
         automation=automation,
         network=Network(

@@ -68,6 +68,9 @@ PATTERN_WORDS = {
     "/keys/[A-Za-z0-9-]+(/[0-9a-f]{32})?$": (
         "an Azure Key Vault key URL: azurekeyvault://VAULT.vault.azure.net/keys/KEY"
     ),
+    "^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\\w.()]{1,90}$": (
+        "an Azure resource group id: /subscriptions/SUBSCRIPTION-ID/resourceGroups/NAME"
+    ),
     "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$": "a GitHub repository such as acme/apps",
     "^refs/(heads|tags)/\\S+$": "a git ref such as refs/heads/main or refs/tags/v1",
     "^[A-Za-z0-9_.-]+$": "a GitHub environment name: letters, digits, '_', '.' and '-'",

@@ -501,12 +501,15 @@ def stub_sdk(monkeypatch):
     log: list = []
     missing: set[str] = set()
     backend = StubBackend()
+    state = types.SimpleNamespace(refuse_create=False)
 
     def project_of(work_dir):
         return automation._load_yaml(Path(work_dir) / "Pulumi.yaml")["name"]
 
     def create_or_select_stack(name, work_dir, opts):
         log.append(("create_or_select_stack", work_dir, opts.secrets_provider))
+        if state.refuse_create:
+            raise command_error(auto.errors.CommandError, stderr="error: PutObject: AccessDenied")
         backend.current = project_of(work_dir)
         return StubStack(name, opts, log, backend, backend.current)
 
@@ -534,7 +537,8 @@ def stub_sdk(monkeypatch):
         select_stack=select_stack,
     )
     monkeypatch.setattr(automation, "_automation", lambda: stub)
-    return types.SimpleNamespace(log=log, missing=missing, backend=backend)
+    state.log, state.missing, state.backend = log, missing, backend
+    return state
 
 
 def test_the_runner_maps_each_operation_to_the_sdk(build: Path, stub_sdk) -> None:
@@ -547,9 +551,29 @@ def test_the_runner_maps_each_operation_to_the_sdk(build: Path, stub_sdk) -> Non
     assert outcome.changes == {"create": 1, "same": 2}
     assert outcome.resources == [("create", CLUSTER_URN)]
     assert stub_sdk.log[:2] == [
-        ("create_or_select_stack", str(build.resolve() / "03-cluster"), "passphrase"),
+        ("select_stack", str(build.resolve() / "03-cluster")),
         ("preview", "dev", "never"),
     ]
+    # A stack never deployed is made for its preview...
+    stub_sdk.log.clear()
+    stub_sdk.missing.add("03-cluster")
+    assert runner.preview(cluster, io).changes == {"create": 1, "same": 2}
+    assert [entry[0] for entry in stub_sdk.log[:3]] == [
+        "select_stack",
+        "create_or_select_stack",
+        "preview",
+    ]
+    # ...unless the credentials may not make it (a pull request's read-only
+    # identity): said, and nothing previewed rather than a failure.
+    stub_sdk.refuse_create = True
+    lines = []
+    io.output = lines.append
+    assert runner.preview(cluster, io).changes == {}
+    assert "is not deployed yet and cannot be created" in lines[-1]
+    assert "AccessDenied" in lines[-1]
+    stub_sdk.missing.clear()
+    stub_sdk.refuse_create = False
+    io = StackIO(cluster)
 
     with pytest.raises(StackFailed, match="^error: creating EKS cluster: AccessDenied$"):
         runner.up(cluster, io)

@@ -158,8 +158,11 @@ def test_cluster_access_only_through_declared_entries(aws) -> None:
     entries = reveal(one(cluster_records(plan), "eks:index:Cluster").inputs)["accessEntries"]
     assert sorted(entries) == [
         "ci-deploy-apps",
+        "ci-deploy-apps-preview",  # each CI role's read-only twin views (test_ci_preview)
         "ci-deploy-platform",
+        "ci-deploy-platform-preview",
         "ci-deploy-services",
+        "ci-deploy-services-preview",
         "team-payments",
         "team-platform",
         "team-web",

@@ -37,6 +37,7 @@ TAINT_EFFECTS = {
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 NAMESPACE_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy"
+VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 
 # Layers whose programs talk to the cluster's API, and of those the ones that
 # need all of it (apps alone get admin in the platform's namespaces).
@@ -266,6 +267,11 @@ def _access_entries(ctx: StackContext, provider: Code) -> dict:
         entries[f"ci-{bot.name}"] = {
             "principal_arn": ctx.upstream("01-identity", f"automation_{bot.name}_role_arn"),
             "access_policies": {"deploy": policy},
+        }
+        # Its preview twin views what it deploys (the view policy shows no Secrets).
+        entries[f"ci-{bot.name}-preview"] = {
+            "principal_arn": ctx.upstream("01-identity", f"automation_{bot.name}_preview_role_arn"),
+            "access_policies": {"preview": {**policy, "policy_arn": VIEW_POLICY}},
         }
     return entries
 

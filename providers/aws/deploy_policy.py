@@ -832,6 +832,39 @@ def state_denials(p, layers) -> list[dict]:
     ]
 
 
+# What a preview reads: the read actions of the deploy statements, on the same
+# resources. Not the reads of data that a preview never needs.
+READ_VERBS = ("Describe", "Get", "List")
+NOT_PREVIEW_READS = frozenset({"secretsmanager:GetSecretValue", "secretsmanager:GetRandomPassword"})
+
+
+def is_read(action: str) -> bool:
+    verb = action.partition(":")[2]
+    return verb.startswith(READ_VERBS) and action not in NOT_PREVIEW_READS
+
+
+def preview_statements(p, layers, arn, passed) -> list[dict]:
+    """What the preview identity of an entry deploying `layers` may do: read
+    what the deploy identity may read, where it may (`pulumi preview` reads
+    what exists and decides what would change), the state's files and, with
+    an awskms:// provider, decrypt (a stack's config secrets). Nothing it
+    may write: a preview on a self-managed backend takes no lock (since
+    pulumi/pulumi#13948, 2023) and saves no checkpoint."""
+    out: list[dict] = []
+    for layer in LAYERS:
+        if layer not in layers:
+            continue
+        for statement in deploy_statements(p, layer, arn, passed):
+            reads = [a for a in _as_list(statement["Action"]) if is_read(a)]
+            if reads:
+                out.append({**statement, "Action": reads})
+    for statement in state_statements(p, layers, arn):
+        reads = [a for a in _as_list(statement["Action"]) if is_read(a) or a == "kms:Decrypt"]
+        if "s3:GetObject" in reads or "s3:ListBucket" in reads or "kms:Decrypt" in reads:
+            out.append({**statement, "Action": reads})
+    return _merged(out)
+
+
 # AWS holds this many characters (whitespace aside) of inline policy per role.
 INLINE_POLICY_LIMIT = 10_240
 

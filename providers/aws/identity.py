@@ -26,6 +26,7 @@ from crosswalk.providers.aws.deploy_policy import (
     _merged,
     deploy_statements,
     engines,
+    preview_statements,
     state_denials,
     state_statements,
 )
@@ -260,7 +261,63 @@ def emit_identity(ctx: StackContext) -> None:
             ctx.line(bot.path + ("layers",)),
             opts(provider),
         )
-        prog.export(f"automation_{bot.name}_role_arn", Code(f"{role}.arn"))
+        prog.export(f"automation_{bot.name}_role_arn", Code(f"{role}.arn"), public=True)
+        _preview_role(ctx, provider, bot, oidc_arn, arn, passed)
+
+
+def _preview_role(ctx, provider, bot, oidc_arn, arn, passed) -> None:
+    """The read-only twin of a CI role: trusted only for the pull requests of
+    its repository (a fork's gets no OIDC token), it reads what its layers
+    deploy, to preview them."""
+    p, prog = ctx.platform, ctx.program
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{GITHUB_OIDC}:aud": "sts.amazonaws.com",
+                        f"{GITHUB_OIDC}:sub": f"repo:{bot.repository}:pull_request",
+                    }
+                },
+            }
+        ],
+    }
+    role = prog.resource(
+        ("automation", bot.name, "preview_role"),
+        "aws.iam.Role",
+        f"{p.name}-ci-{bot.name}-preview",
+        {
+            "description": f"CI identity {bot.name}: previews {', '.join(bot.layers)} (read only)",
+            "assume_role_policy": Call("pulumi.Output.json_dumps", [trust]),
+            "max_session_duration": 3600,
+        },
+        ctx.line(bot.path),
+        opts(provider),
+    )
+    prog.resource(
+        ("automation", bot.name, "preview_policy"),
+        "aws.iam.RolePolicy",
+        f"{p.name}-ci-{bot.name}-preview",
+        {
+            "role": Code(f"{role}.id"),
+            "policy": Call(
+                "pulumi.Output.json_dumps",
+                [
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": preview_statements(p, bot.layers, arn, passed),
+                    }
+                ],
+            ),
+        },
+        ctx.line(bot.path + ("layers",)),
+        opts(provider),
+    )
+    prog.export(f"automation_{bot.name}_preview_role_arn", Code(f"{role}.arn"), public=True)
 
 
 def github_oidc_source(platform) -> str:

@@ -4,9 +4,11 @@ identities with their layers' roles.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 from crosswalk.compiler.codegen import Call, Code, py_string
 from crosswalk.providers.azure.common import var_name
-from crosswalk.providers.azure.program import AzureProgram
+from crosswalk.providers.azure.program import ROLES, AzureProgram
 from crosswalk.providers.common import protect
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -34,6 +36,26 @@ LAYER_ROLES = {
         "Managed Identity Contributor",
         "Role Based Access Control Administrator",
     ],
+}
+
+
+# What a CI identity's preview twin holds on the resource group: reads only.
+# Layers that talk to the cluster also read its Kubernetes objects (AKS RBAC
+# Reader: no Secrets) through a user kubeconfig (Cluster User Role).
+PREVIEW_ROLES = ["Reader"]
+KUBERNETES_PREVIEW_ROLES = [
+    "Azure Kubernetes Service Cluster User Role",
+    "Azure Kubernetes Service RBAC Reader",
+]
+KUBERNETES_LAYERS = frozenset({"cluster", "cluster-services", "app-services", "apps"})
+
+# What each identity holds of the state: the deploy identity writes the state
+# container and encrypts and decrypts with the key; the preview one reads the
+# container (a preview takes no lock) and decrypts. No built-in Key Vault role
+# decrypts without also encrypting, and encrypting reveals nothing.
+STATE_ROLES = {
+    "deploy": {"blob": "Storage Blob Data Contributor", "key": "Key Vault Crypto User"},
+    "preview": {"blob": "Storage Blob Data Reader", "key": "Key Vault Crypto User"},
 }
 
 
@@ -170,7 +192,9 @@ def emit_identity(az: AzureProgram) -> None:
                 description=f"CI identity {bot.name}: deploys {', '.join(bot.layers)}",
                 **extra,
             )
-        prog.export(f"automation_{bot.name}_client_id", Code(f"{identity}.client_id"))
+        _state_grants(az, bot, identity, "deploy")
+        prog.export(f"automation_{bot.name}_client_id", Code(f"{identity}.client_id"), public=True)
+        _preview_identity(az, bot, group)
     prog.export("resource_group_name", rg_name)
     prog.export("resource_group_id", Code(f"{group}.id"))
     prog.export("cluster_identity_id", Code(f"{cluster_identity}.id"))
@@ -178,6 +202,123 @@ def emit_identity(az: AzureProgram) -> None:
     prog.export("kubelet_identity_id", Code(f"{kubelet_identity}.id"))
     prog.export("kubelet_identity_client_id", Code(f"{kubelet_identity}.client_id"))
     prog.export("kubelet_identity_principal_id", Code(f"{kubelet_identity}.principal_id"))
+
+
+def preview_roles(bot) -> list[str]:
+    """What the preview identity of `bot` holds on the resource group."""
+    kubernetes = KUBERNETES_LAYERS & set(bot.layers)
+    return sorted(PREVIEW_ROLES + (KUBERNETES_PREVIEW_ROLES if kubernetes else []))
+
+
+def _preview_identity(az: AzureProgram, bot, group: Code) -> None:
+    """The read-only twin of a CI identity: trusted only for the pull
+    requests of its repository, it reads what its layers deploy, to preview."""
+    p, prog, ctx = az.p, az.prog, az.ctx
+    var = f"ci_{var_name(bot.name)}_preview"
+    line = ctx.line(bot.path)
+    identity = az.identity(var, f"{p.name}-ci-{bot.name}-preview", line)
+    az.federate(
+        f"{var}_github",
+        f"{p.name}-ci-{bot.name}-preview-github",
+        identity,
+        "github-pull-request",
+        GITHUB_ISSUER,
+        f"repo:{bot.repository}:pull_request",
+        ctx.line(bot.path + ("github",)),
+    )
+    for role in preview_roles(bot):
+        az.assign_role(
+            (var, _slug(role)),
+            f"{p.name}-ci-{bot.name}-preview-{_slug(role)}",
+            role,
+            Code(f"{identity}.principal_id"),
+            Code(f"{group}.id"),
+            ctx.line(bot.path + ("layers",)),
+            "ServicePrincipal",
+            description=f"CI identity {bot.name}: previews {', '.join(bot.layers)} (read only)",
+        )
+    _state_grants(az, bot, identity, "preview")
+    prog.export(
+        f"automation_{bot.name}_preview_client_id", Code(f"{identity}.client_id"), public=True
+    )
+
+
+def state_scopes(p) -> dict[str, str]:
+    """The resource ids of the state container (azblob:// backend) and of the
+    secrets key (azurekeyvault:// provider), in `state.resourceGroup`:
+    {"blob": ..., "key": ...}, for those the platform uses."""
+    group = p.state_resource_group
+    if not group:
+        return {}
+    scopes = {}
+    backend = p.state_backend or ""
+    if backend.startswith("azblob://"):
+        location, _, query = backend.removeprefix("azblob://").partition("?")
+        account = parse_qs(query).get("storage_account", [""])[0]
+        container = location.split("/", 1)[0]
+        if account and container:
+            scopes["blob"] = (
+                f"{group}/providers/Microsoft.Storage/storageAccounts/{account}"
+                f"/blobServices/default/containers/{container}"
+            )
+    provider = p.state_secrets_provider or ""
+    if provider.startswith("azurekeyvault://"):
+        host, _, path = provider.removeprefix("azurekeyvault://").partition("/")
+        vault = host.split(".", 1)[0]
+        key = path.removeprefix("keys/").split("/", 1)[0]
+        scopes["key"] = f"{group}/providers/Microsoft.KeyVault/vaults/{vault}/keys/{key}"
+    return scopes
+
+
+def _state_role(p, role: str) -> str:
+    # A built-in role's id in the state's subscription, which may not be this one.
+    subscription = p.state_resource_group.split("/resourceGroups/", 1)[0]
+    return f"{subscription}/providers/Microsoft.Authorization/roleDefinitions/{ROLES[role]}"
+
+
+def _state_grants(az: AzureProgram, bot, identity: Code, kind: str) -> None:
+    """The state container and key for one identity, each at its own scope;
+    an identity-layer deployer may also assign those roles there (the
+    condition allows no other), so it can grant a new entry's identities."""
+    p, ctx = az.p, az.ctx
+    line = ctx.line(("state",))
+    suffix = "-preview" if kind == "preview" else ""
+    var = f"ci_{var_name(bot.name)}{'_preview' if kind == 'preview' else ''}"
+    for what, scope in state_scopes(p).items():
+        role = STATE_ROLES[kind][what]
+        az.use("authorization")
+        az.res(
+            (var, f"state_{what}"),
+            "authorization.RoleAssignment",
+            f"{p.name}-ci-{bot.name}{suffix}-state-{what}",
+            {
+                "principal_id": Code(f"{identity}.principal_id"),
+                "principal_type": "ServicePrincipal",
+                "role_definition_id": _state_role(p, role),
+                "scope": scope,
+                "description": f"CI identity {bot.name}{suffix}: the state of platform {p.name}",
+            },
+            line,
+        )
+        if kind == "deploy" and "identity" in bot.layers:
+            assigns = sorted({STATE_ROLES[k][what] for k in STATE_ROLES})
+            az.roles.update(assigns)
+            az.prog.helpers["only_assigning"] = ONLY_ASSIGNING
+            az.res(
+                (var, f"state_{what}_grants"),
+                "authorization.RoleAssignment",
+                f"{p.name}-ci-{bot.name}-state-{what}-grants",
+                {
+                    "principal_id": Code(f"{identity}.principal_id"),
+                    "principal_type": "ServicePrincipal",
+                    "role_definition_id": _state_role(p, "Role Based Access Control Administrator"),
+                    "scope": scope,
+                    "condition": Call("only_assigning", [assigns]),
+                    "condition_version": "2.0",
+                    "description": f"CI identity {bot.name}: grants the CI identities the state",
+                },
+                line,
+            )
 
 
 def _roles_of(platform, layer: str) -> list[str]:
@@ -199,6 +340,7 @@ def _assigned_in(platform, layer: str) -> list[str]:
                 for layer_ in bot.layers
                 for r in _roles_of(platform, layer_)
             }
+            | {r for bot in platform.automation for r in preview_roles(bot)}
         )
     roles = LAYER_ASSIGNS.get(layer, [])
     if not platform.buckets:  # the containers' data roles, where there are buckets

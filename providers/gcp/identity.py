@@ -92,6 +92,40 @@ LAYER_ROLES = {
 }
 
 
+# What the preview identity of an entry holds per layer it deploys: the
+# viewer roles of what the layer's programs read (no admin, no writer).
+PREVIEW_ROLES = {
+    "identity": [
+        "roles/iam.roleViewer",
+        "roles/iam.serviceAccountViewer",
+        "roles/iam.workloadIdentityPoolViewer",
+        "roles/serviceusage.serviceUsageViewer",
+    ],
+    "managed-infra": [
+        "roles/artifactregistry.reader",
+        "roles/cloudkms.viewer",
+        "roles/compute.networkViewer",
+        "roles/serviceusage.serviceUsageViewer",
+    ],
+    "cluster": [
+        "roles/compute.viewer",
+        "roles/container.viewer",
+        "roles/serviceusage.serviceUsageViewer",
+    ],
+    "cluster-services": ["roles/container.viewer"],
+    "app-services": [
+        "roles/cloudsql.viewer",
+        "roles/container.viewer",
+        "roles/datastore.viewer",
+        "roles/dns.reader",
+        "roles/pubsub.viewer",
+        "roles/redis.viewer",
+        "roles/serviceusage.serviceUsageViewer",
+    ],
+    "apps": ["roles/container.viewer"],
+}
+
+
 # What the apps layer does to the datastores of app-services, as custom roles
 # (the predefined ones, cloudsql.admin and pubsub.admin, could also delete or
 # reconfigure every instance and topic of the project): it creates the apps'
@@ -149,6 +183,14 @@ def layer_roles(platform, layer: str) -> list[str]:
     return roles
 
 
+def preview_roles(platform, bot) -> list[str]:
+    """The project roles of a CI identity's preview twin."""
+    roles = {role for layer in bot.layers for role in PREVIEW_ROLES[layer]}
+    if "managed-infra" in bot.layers and platform.buckets:
+        roles.add("roles/storage.bucketViewer")
+    return sorted(roles)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
@@ -157,6 +199,12 @@ def pool_id(platform, bot: str) -> str:
     """A CI identity's workload identity pool (4 to 32 characters; Google
     keeps the 'gcp-' prefix for itself)."""
     pool = gcp_name(platform, 32, "ci", bot)
+    return shortened("cw-" + pool, 32) if pool.startswith("gcp-") else pool
+
+
+def preview_pool_id(platform, bot: str) -> str:
+    """The pool of a CI identity's preview twin ('pr' where the deploy pool has 'ci')."""
+    pool = gcp_name(platform, 32, "pr", bot)
     return shortened("cw-" + pool, 32) if pool.startswith("gcp-") else pool
 
 
@@ -187,6 +235,7 @@ def _project_grants(platform) -> list[str]:
     roles |= {ACCESS_ROLES[team.access] for team in platform.teams if team.members}
     for bot in platform.automation:
         roles |= {role for layer in bot.layers for role in layer_roles(platform, layer)}
+        roles |= set(preview_roles(platform, bot))
         if _grantable(bot) or "identity" in bot.layers:
             roles.add("roles/resourcemanager.projectIamAdmin")
         roles |= {
@@ -537,8 +586,114 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
             layers_line,
             opts(provider, apis),
         )
-    prog.export(f"automation_{bot.name}_service_account", Code(f"{account}.email"))
-    prog.export(f"automation_{bot.name}_workload_identity_provider", Code(f"{oidc}.name"))
+    prog.export(f"automation_{bot.name}_service_account", Code(f"{account}.email"), public=True)
+    prog.export(
+        f"automation_{bot.name}_workload_identity_provider", Code(f"{oidc}.name"), public=True
+    )
+    _preview_identity(ctx, provider, apis, bot)
+
+
+def _preview_identity(ctx: StackContext, provider: Code, apis, bot) -> None:
+    """The read-only twin of a CI identity: a pool of its own whose provider
+    admits only the `pull_request` events of the entry's repository (a
+    fork's gets no OIDC token), and a service account that views what the
+    entry's layers deploy. Its own pool: a principalSet of the deploy pool
+    would let a pull request's token become the deploy identity."""
+    p, prog = ctx.platform, ctx.program
+    line = ctx.line(bot.path)
+    var = var_part(bot.name)
+    pool = prog.resource(
+        ("ci", var, "preview_pool"),
+        "gcp.iam.WorkloadIdentityPool",
+        f"{p.name}-ci-{bot.name}-preview",
+        {
+            "workload_identity_pool_id": ctx.setting(
+                f"names.previewPool.{bot.name}", lambda q, env: preview_pool_id(q, bot.name)
+            ),
+            "display_name": f"{p.name} PR {bot.name}"[:32],
+            "description": f"Pull requests of {bot.repository}: preview {', '.join(bot.layers)}"[
+                :256
+            ],
+        },
+        line,
+        opts(provider, apis),
+    )
+    subject = f"repo:{bot.repository}:pull_request"
+    oidc = prog.resource(
+        ("ci", var, "preview_github"),
+        "gcp.iam.WorkloadIdentityPoolProvider",
+        f"{p.name}-ci-{bot.name}-preview-github",
+        {
+            "workload_identity_pool_id": Code(f"{pool}.workload_identity_pool_id"),
+            "workload_identity_pool_provider_id": "github-pull-request",
+            "display_name": "GitHub pull requests",
+            "attribute_mapping": {
+                "google.subject": "assertion.sub",
+                "attribute.repository": "assertion.repository",
+                "attribute.event_name": "assertion.event_name",
+            },
+            "attribute_condition": f"assertion.repository == {cel_string(bot.repository)}"
+            " && assertion.event_name == 'pull_request'"
+            f" && assertion.sub == {cel_string(subject)}",
+            "oidc": {"issuer_uri": GITHUB_ISSUER},
+        },
+        line,
+        opts(provider, apis),
+    )
+    account = prog.resource(
+        ("ci", var, "preview_account"),
+        "gcp.serviceaccount.Account",
+        f"{p.name}-ci-{bot.name}-preview",
+        {
+            "account_id": account_id(ctx, f"ci.{bot.name}.preview", "pr", bot.name),
+            "display_name": f"CI {bot.name} preview of platform {p.name}",
+            "description": f"Previews {', '.join(bot.layers)} (read only); pull requests only",
+        },
+        line,
+        opts(provider, apis),
+    )
+    prog.resource(
+        ("ci", var, "preview_federation"),
+        "gcp.serviceaccount.IAMMember",
+        f"{p.name}-ci-{bot.name}-preview-federation",
+        {
+            "service_account_id": Code(f"{account}.name"),
+            "role": "roles/iam.workloadIdentityUser",
+            "member": Call(
+                "pulumi.Output.concat",
+                ["principal://iam.googleapis.com/", Code(f"{pool}.name"), "/subject/" + subject],
+            ),
+        },
+        line,
+        opts(provider, apis),
+    )
+    layers_line = ctx.line(bot.path + ("layers",))
+    for role in preview_roles(p, bot):
+        prog.resource(
+            ("ci", var, "preview", short_role(role)),
+            "gcp.projects.IAMMember",
+            f"{p.name}-ci-{bot.name}-preview-{short_role(role)}",
+            {"project": project(ctx), "role": role, "member": Code(f"{account}.member")},
+            layers_line,
+            opts(provider, apis),
+        )
+    for key, type_, suffix, args in state_grants(p, bot, preview=True):
+        prog.resource(
+            ("ci", var, "preview", key),
+            type_,
+            f"{p.name}-ci-{bot.name}-preview-{suffix}",
+            args | {"member": Code(f"{account}.member")},
+            layers_line,
+            opts(provider, apis),
+        )
+    prog.export(
+        f"automation_{bot.name}_preview_service_account", Code(f"{account}.email"), public=True
+    )
+    prog.export(
+        f"automation_{bot.name}_preview_workload_identity_provider",
+        Code(f"{oidc}.name"),
+        public=True,
+    )
 
 
 # Pulumi's self-managed backend keeps a stack's files under
@@ -546,12 +701,13 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
 STATE_KINDS = ("stacks", "history", "backups", "locks")
 
 
-def state_grants(p, bot) -> list[tuple[str, str, str, dict]]:
+def state_grants(p, bot, preview: bool = False) -> list[tuple[str, str, str, dict]]:
     """What a CI identity needs of the platform's state: on a gs:// backend,
     read every stack's files (StackReferences read upstream outputs) and
     write only its own layers' projects' (an IAM condition on object names;
     the bucket needs uniform bucket-level access); with a gcpkms:// secrets
-    provider, encrypt and decrypt with that one key."""
+    provider, encrypt and decrypt with that one key. A preview identity only
+    reads the files (a preview takes no lock) and decrypts."""
     grants = []
     backend = p.state_backend or ""
     if backend.startswith("gs://"):
@@ -578,28 +734,34 @@ def state_grants(p, bot) -> list[tuple[str, str, str, dict]]:
                 if "app-services" not in bot.layers:  # <platform>-app-services is not an app's
                     apps = f"({apps} && !{under(kind, f'{app_services}/')})"
                 tests.append(apps)
-        grants += [
+        grants.append(
             (
                 "state_read",
                 "gcp.storage.BucketIAMMember",
                 "state-read",
                 {"bucket": bucket, "role": "roles/storage.objectViewer"},
-            ),
-            (
-                "state_write",
-                "gcp.storage.BucketIAMMember",
-                "state-write",
-                {
-                    "bucket": bucket,
-                    "role": "roles/storage.objectUser",
-                    "condition": {
-                        "title": "own-stacks-only",
-                        "description": f"The state of the stacks CI identity {bot.name} deploys",
-                        "expression": " || ".join(tests),
+            )
+        )
+        grants += (
+            []
+            if preview
+            else [
+                (
+                    "state_write",
+                    "gcp.storage.BucketIAMMember",
+                    "state-write",
+                    {
+                        "bucket": bucket,
+                        "role": "roles/storage.objectUser",
+                        "condition": {
+                            "title": "own-stacks-only",
+                            "description": f"The state of the stacks CI identity {bot.name} deploys",
+                            "expression": " || ".join(tests),
+                        },
                     },
-                },
-            ),
-        ]
+                ),
+            ]
+        )
     provider = p.state_secrets_provider or ""
     if provider.startswith("gcpkms://"):
         grants.append(
@@ -609,7 +771,9 @@ def state_grants(p, bot) -> list[tuple[str, str, str, dict]]:
                 "state-key",
                 {
                     "crypto_key_id": provider.removeprefix("gcpkms://").split("?", 1)[0],
-                    "role": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                    "role": "roles/cloudkms.cryptoKeyDecrypter"
+                    if preview
+                    else "roles/cloudkms.cryptoKeyEncrypterDecrypter",
                 },
             )
         )

@@ -703,6 +703,108 @@ automation_deploy_apps_policy = aws.iam.RolePolicy(
     ),
 )
 
+# identity.automation.deploy-apps
+automation_deploy_apps_preview_role = aws.iam.Role(
+    "acme-ci-deploy-apps-preview",
+    description="CI identity deploy-apps: previews apps (read only)",
+    assume_role_policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Federated": github_oidc_arn,
+                    },
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                            "token.actions.githubusercontent.com:sub": "repo:acme/platform:pull_request",
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    max_session_duration=3600,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+automation_deploy_apps_previe_ee73e2 = aws.iam.RolePolicy(
+    "acme-ci-deploy-apps-preview",
+    role=automation_deploy_apps_preview_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:GetRole",
+                        "iam:GetRolePolicy",
+                        "iam:ListAttachedRolePolicies",
+                        "iam:ListInstanceProfilesForRole",
+                        "iam:ListRolePolicies",
+                        "iam:ListRoleTags",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/acme-app-*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "eks:DescribeCluster",
+                    ],
+                    "Resource": account_arn(
+                        "eks",
+                        "cluster/acme-*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:ListBucket",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObject",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state/.pulumi/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "ForAnyValue:StringEquals": {
+                            "kms:ResourceAliases": "alias/acme-pulumi",
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
 # identity.automation.deploy-platform
 automation_deploy_platform_role = aws.iam.Role(
     "acme-ci-deploy-platform",
@@ -1262,6 +1364,271 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Action": [
                         "kms:Decrypt",
                         "kms:Encrypt",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "ForAnyValue:StringEquals": {
+                            "kms:ResourceAliases": "alias/acme-pulumi",
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# identity.automation.deploy-platform
+automation_deploy_platform_pr_cab7ff = aws.iam.Role(
+    "acme-ci-deploy-platform-preview",
+    description="CI identity deploy-platform: previews identity, managed-infra, cluster, cluster-services (read only)",
+    assume_role_policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Federated": github_oidc_arn,
+                    },
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                            "token.actions.githubusercontent.com:sub": "repo:acme/platform:pull_request",
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    max_session_duration=3600,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+automation_deploy_platform_pr_3807ad = aws.iam.RolePolicy(
+    "acme-ci-deploy-platform-preview",
+    role=automation_deploy_platform_pr_cab7ff.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:ListOpenIDConnectProviders",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:GetRole",
+                        "iam:GetRolePolicy",
+                        "iam:ListAttachedRolePolicies",
+                        "iam:ListInstanceProfilesForRole",
+                        "iam:ListRolePolicies",
+                        "iam:ListRoleTags",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/acme-*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:GetPolicy",
+                        "iam:GetPolicyVersion",
+                        "iam:ListPolicyTags",
+                        "iam:ListPolicyVersions",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "policy/acme-workload-boundary-*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:GetOpenIDConnectProvider",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "iam",
+                            "oidc-provider/token.actions.githubusercontent.com",
+                        ),
+                        account_arn(
+                            "iam",
+                            "oidc-provider/oidc.eks.*",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:Describe*",
+                        "ecr:DescribeRepositories",
+                        "eks:DescribeAddonConfiguration",
+                        "eks:DescribeAddonVersions",
+                        "eks:ListClusters",
+                        "kms:ListAliases",
+                        "logs:DescribeLogGroups",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestedRegion": "us-west-2",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:DescribeKey",
+                        "kms:GetKeyPolicy",
+                        "kms:GetKeyRotationStatus",
+                        "kms:ListResourceTags",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:ListTagsForResource",
+                    ],
+                    "Resource": account_arn(
+                        "logs",
+                        "log-group:/acme*",
+                        "*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:Get*Configuration",
+                        "s3:GetBucket*",
+                        "s3:ListBucket",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-*-" + account,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ecr:GetLifecyclePolicy",
+                        "ecr:GetRepositoryPolicy",
+                        "ecr:ListTagsForResource",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "ecr",
+                            "repository/acme/*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "ecr",
+                            "repository/acme-*",
+                            "us-west-2",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "eks:DescribeAccessEntry",
+                        "eks:DescribeAddon",
+                        "eks:DescribeCluster",
+                        "eks:DescribeNodegroup",
+                        "eks:DescribeUpdate",
+                        "eks:ListAccessEntries",
+                        "eks:ListAddons",
+                        "eks:ListAssociatedAccessPolicies",
+                        "eks:ListNodegroups",
+                        "eks:ListTagsForResource",
+                        "eks:ListUpdates",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "eks",
+                            "cluster/acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "eks",
+                            "nodegroup/acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "eks",
+                            "addon/acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "eks",
+                            "access-entry/acme-*",
+                            "us-west-2",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:DescribeKey",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:GetRole",
+                    ],
+                    "Resource": cluster_role.arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:ListBucket",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObject",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state/.pulumi/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
                     ],
                     "Resource": account_arn(
                         "kms",
@@ -1874,10 +2241,366 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
     ),
 )
 
+# identity.automation.deploy-services
+automation_deploy_services_pr_1aff9c = aws.iam.Role(
+    "acme-ci-deploy-services-preview",
+    description="CI identity deploy-services: previews app-services (read only)",
+    assume_role_policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Federated": github_oidc_arn,
+                    },
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                            "token.actions.githubusercontent.com:sub": "repo:acme/platform:pull_request",
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    max_session_duration=3600,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# identity.automation.deploy-services.layers
+automation_deploy_services_pr_3dde28 = aws.iam.RolePolicy(
+    "acme-ci-deploy-services-preview",
+    role=automation_deploy_services_pr_1aff9c.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:ListHostedZones",
+                        "route53:ListHostedZonesByName",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:Describe*",
+                        "elasticache:DescribeCacheEngineVersions",
+                        "logs:DescribeResourcePolicies",
+                        "rds:DescribeDBEngineVersions",
+                        "sqs:ListQueues",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestedRegion": "us-west-2",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:GetRole",
+                        "iam:GetRolePolicy",
+                        "iam:ListAttachedRolePolicies",
+                        "iam:ListInstanceProfilesForRole",
+                        "iam:ListRolePolicies",
+                        "iam:ListRoleTags",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "iam",
+                            "role/acme-external-dns-*",
+                        ),
+                        account_arn(
+                            "iam",
+                            "role/acme-cert-manager-*",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "eks:DescribeCluster",
+                    ],
+                    "Resource": account_arn(
+                        "eks",
+                        "cluster/acme-*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:GetResourcePolicy",
+                    ],
+                    "Resource": account_arn(
+                        "secretsmanager",
+                        "secret:acme/*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:GetChange",
+                        "route53:GetHostedZone",
+                        "route53:ListQueryLoggingConfigs",
+                        "route53:ListResourceRecordSets",
+                        "route53:ListTagsForResource",
+                    ],
+                    "Resource": [
+                        "arn:aws:route53:::hostedzone/*",
+                        "arn:aws:route53:::change/*",
+                        "arn:aws:route53:::healthcheck/*",
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "route53:GetQueryLoggingConfig",
+                    ],
+                    "Resource": "arn:aws:route53:::queryloggingconfig/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:DescribeKey",
+                        "kms:GetKeyPolicy",
+                        "kms:GetKeyRotationStatus",
+                        "kms:ListResourceTags",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:ListTagsForResource",
+                    ],
+                    "Resource": account_arn(
+                        "logs",
+                        "log-group:/aws/route53/acme*",
+                        "*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "rds:DescribeDBInstances",
+                        "rds:DescribeDBParameterGroups",
+                        "rds:DescribeDBParameters",
+                        "rds:DescribeDBSubnetGroups",
+                        "rds:ListTagsForResource",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "rds",
+                            "db:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "subgrp:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "snapshot:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "pg:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "pg:default.*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "og:default:*",
+                            "us-west-2",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:DescribeKey",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:DescribeSecret",
+                    ],
+                    "Resource": account_arn(
+                        "secretsmanager",
+                        "secret:rds!*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "rds:DescribeDBClusterParameter*",
+                        "rds:DescribeDBClusters",
+                        "rds:ListTagsForResource",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "rds",
+                            "cluster:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "cluster-pg:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "cluster-snapshot:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "db:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "rds",
+                            "subgrp:acme-*",
+                            "us-west-2",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "elasticache:DescribeCacheClusters",
+                        "elasticache:DescribeCacheSubnetGroups",
+                        "elasticache:DescribeReplicationGroups",
+                        "elasticache:ListTagsForResource",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "elasticache",
+                            "replicationgroup:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "elasticache",
+                            "cluster:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "elasticache",
+                            "subnetgroup:acme-*",
+                            "us-west-2",
+                        ),
+                        account_arn(
+                            "elasticache",
+                            "parametergroup:default.*",
+                            "us-west-2",
+                        ),
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "sqs:GetQueueAttributes",
+                        "sqs:GetQueueUrl",
+                        "sqs:ListQueueTags",
+                    ],
+                    "Resource": account_arn(
+                        "sqs",
+                        "acme-*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:ListBucket",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObject",
+                    ],
+                    "Resource": "arn:aws:s3:::acme-platform-state/.pulumi/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "ForAnyValue:StringEquals": {
+                            "kms:ResourceAliases": "alias/acme-pulumi",
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+pulumi.export(
+    "automation_deploy-apps_preview_role_arn",
+    automation_deploy_apps_preview_role.arn,
+)
 pulumi.export("automation_deploy-apps_role_arn", automation_deploy_apps_role.arn)
+pulumi.export(
+    "automation_deploy-platform_preview_role_arn",
+    automation_deploy_platform_pr_cab7ff.arn,
+)
 pulumi.export(
     "automation_deploy-platform_role_arn",
     automation_deploy_platform_role.arn,
+)
+pulumi.export(
+    "automation_deploy-services_preview_role_arn",
+    automation_deploy_services_pr_1aff9c.arn,
 )
 pulumi.export(
     "automation_deploy-services_role_arn",

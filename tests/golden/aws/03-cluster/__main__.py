@@ -48,11 +48,20 @@ tags = config.require_object("tags")
 
 # Outputs of acme-identity.
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+automation_deploy_apps_previe_a934e7 = identity_stack.require_output(
+    "automation_deploy-apps_preview_role_arn",
+)
 automation_deploy_apps_role_arn = identity_stack.require_output(
     "automation_deploy-apps_role_arn",
 )
+automation_deploy_platform_pr_e473c8 = identity_stack.require_output(
+    "automation_deploy-platform_preview_role_arn",
+)
 automation_deploy_platform_role_arn = identity_stack.require_output(
     "automation_deploy-platform_role_arn",
+)
+automation_deploy_services_pr_8a116b = identity_stack.require_output(
+    "automation_deploy-services_preview_role_arn",
 )
 automation_deploy_services_role_arn = identity_stack.require_output(
     "automation_deploy-services_role_arn",
@@ -152,6 +161,23 @@ cluster = eks.Cluster(
                 },
             },
         },
+        "ci-deploy-apps-preview": {
+            "principal_arn": automation_deploy_apps_previe_a934e7,
+            "access_policies": {
+                "preview": {
+                    "policy_arn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+                    "access_scope": {
+                        "type": "namespace",
+                        "namespaces": [
+                            "payments",
+                            "storefront",
+                            "internal",
+                            "database-users",
+                        ],
+                    },
+                },
+            },
+        },
         "ci-deploy-platform": {
             "principal_arn": automation_deploy_platform_role_arn,
             "access_policies": {
@@ -163,11 +189,33 @@ cluster = eks.Cluster(
                 },
             },
         },
+        "ci-deploy-platform-preview": {
+            "principal_arn": automation_deploy_platform_pr_e473c8,
+            "access_policies": {
+                "preview": {
+                    "policy_arn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+                    "access_scope": {
+                        "type": "cluster",
+                    },
+                },
+            },
+        },
         "ci-deploy-services": {
             "principal_arn": automation_deploy_services_role_arn,
             "access_policies": {
                 "deploy": {
                     "policy_arn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                    "access_scope": {
+                        "type": "cluster",
+                    },
+                },
+            },
+        },
+        "ci-deploy-services-preview": {
+            "principal_arn": automation_deploy_services_pr_8a116b,
+            "access_policies": {
+                "preview": {
+                    "policy_arn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
                     "access_scope": {
                         "type": "cluster",
                     },

@@ -217,6 +217,125 @@ ci_deploy_apps_rbac_administrator = authorization.RoleAssignment(
     ),
 )
 
+# state
+ci_deploy_apps_state_blob = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-state-blob",
+    principal_id=ci_deploy_apps.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    scope="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/resourceGroups/contoso-pulumi/providers/Microsoft.Storage/storageAccounts/contosopulumistate/blobServices/default/containers/state",
+    description="CI identity deploy-apps: the state of platform contoso",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# state
+ci_deploy_apps_state_key = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-state-key",
+    principal_id=ci_deploy_apps.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/providers/Microsoft.Authorization/roleDefinitions/12338af0-0e69-4776-bea7-57ae8d297424",
+    scope="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/resourceGroups/contoso-pulumi/providers/Microsoft.KeyVault/vaults/contoso-pulumi/keys/state",
+    description="CI identity deploy-apps: the state of platform contoso",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-apps
+ci_deploy_apps_preview = managedidentity.UserAssignedIdentity(
+    "contoso-ci-deploy-apps-preview",
+    resource_group_name=resource_group.name,
+    resource_name_="contoso-ci-deploy-apps-preview",
+    location="westeurope",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-apps.github
+ci_deploy_apps_preview_github = managedidentity.FederatedIdentityCredential(
+    "contoso-ci-deploy-apps-preview-github",
+    resource_group_name=resource_group.name,
+    resource_name_=ci_deploy_apps_preview.name,
+    federated_identity_credential_resource_name="github-pull-request",
+    issuer="https://token.actions.githubusercontent.com",
+    subject="repo:contoso/platform:pull_request",
+    audiences=[
+        "api://AzureADTokenExchange",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_preview_aks_cl_73a08e = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-preview-aks-cluster-user-role",
+    principal_id=ci_deploy_apps_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Azure Kubernetes Service Cluster User Role"),
+    scope=resource_group.id,
+    description="CI identity deploy-apps: previews apps (read only)",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_preview_aks_rb_b20280 = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-preview-aks-rbac-reader",
+    principal_id=ci_deploy_apps_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Azure Kubernetes Service RBAC Reader"),
+    scope=resource_group.id,
+    description="CI identity deploy-apps: previews apps (read only)",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_preview_reader = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-preview-reader",
+    principal_id=ci_deploy_apps_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Reader"),
+    scope=resource_group.id,
+    description="CI identity deploy-apps: previews apps (read only)",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# state
+ci_deploy_apps_preview_state_blob = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-preview-state-blob",
+    principal_id=ci_deploy_apps_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/providers/Microsoft.Authorization/roleDefinitions/2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    scope="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/resourceGroups/contoso-pulumi/providers/Microsoft.Storage/storageAccounts/contosopulumistate/blobServices/default/containers/state",
+    description="CI identity deploy-apps-preview: the state of platform contoso",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# state
+ci_deploy_apps_preview_state_key = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-preview-state-key",
+    principal_id=ci_deploy_apps_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/providers/Microsoft.Authorization/roleDefinitions/12338af0-0e69-4776-bea7-57ae8d297424",
+    scope="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/resourceGroups/contoso-pulumi/providers/Microsoft.KeyVault/vaults/contoso-pulumi/keys/state",
+    description="CI identity deploy-apps-preview: the state of platform contoso",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
 # identity.automation.deploy-platform
 ci_deploy_platform = managedidentity.UserAssignedIdentity(
     "contoso-ci-deploy-platform",
@@ -331,6 +450,174 @@ ci_deploy_platform_rbac_admin_fae51f = authorization.RoleAssignment(
     ),
 )
 
+# state
+ci_deploy_platform_state_blob = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-state-blob",
+    principal_id=ci_deploy_platform.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    scope="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/resourceGroups/contoso-pulumi/providers/Microsoft.Storage/storageAccounts/contosopulumistate/blobServices/default/containers/state",
+    description="CI identity deploy-platform: the state of platform contoso",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# state
+ci_deploy_platform_state_blob_grants = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-state-blob-grants",
+    principal_id=ci_deploy_platform.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/providers/Microsoft.Authorization/roleDefinitions/f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+    scope="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/resourceGroups/contoso-pulumi/providers/Microsoft.Storage/storageAccounts/contosopulumistate/blobServices/default/containers/state",
+    condition=only_assigning(
+        [
+            "Storage Blob Data Contributor",
+            "Storage Blob Data Reader",
+        ],
+    ),
+    condition_version="2.0",
+    description="CI identity deploy-platform: grants the CI identities the state",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# state
+ci_deploy_platform_state_key = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-state-key",
+    principal_id=ci_deploy_platform.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/providers/Microsoft.Authorization/roleDefinitions/12338af0-0e69-4776-bea7-57ae8d297424",
+    scope="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/resourceGroups/contoso-pulumi/providers/Microsoft.KeyVault/vaults/contoso-pulumi/keys/state",
+    description="CI identity deploy-platform: the state of platform contoso",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# state
+ci_deploy_platform_state_key_grants = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-state-key-grants",
+    principal_id=ci_deploy_platform.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/providers/Microsoft.Authorization/roleDefinitions/f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+    scope="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/resourceGroups/contoso-pulumi/providers/Microsoft.KeyVault/vaults/contoso-pulumi/keys/state",
+    condition=only_assigning(
+        [
+            "Key Vault Crypto User",
+        ],
+    ),
+    condition_version="2.0",
+    description="CI identity deploy-platform: grants the CI identities the state",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-platform
+ci_deploy_platform_preview = managedidentity.UserAssignedIdentity(
+    "contoso-ci-deploy-platform-preview",
+    resource_group_name=resource_group.name,
+    resource_name_="contoso-ci-deploy-platform-preview",
+    location="westeurope",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-platform.github
+ci_deploy_platform_preview_github = managedidentity.FederatedIdentityCredential(
+    "contoso-ci-deploy-platform-preview-github",
+    resource_group_name=resource_group.name,
+    resource_name_=ci_deploy_platform_preview.name,
+    federated_identity_credential_resource_name="github-pull-request",
+    issuer="https://token.actions.githubusercontent.com",
+    subject="repo:contoso/platform:pull_request",
+    audiences=[
+        "api://AzureADTokenExchange",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_ak_c3beec = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-preview-aks-cluster-user-role",
+    principal_id=ci_deploy_platform_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Azure Kubernetes Service Cluster User Role"),
+    scope=resource_group.id,
+    description="CI identity deploy-platform: previews identity, managed-infra, cluster, cluster-services, app-services (read only)",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_ak_12315b = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-preview-aks-rbac-reader",
+    principal_id=ci_deploy_platform_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Azure Kubernetes Service RBAC Reader"),
+    scope=resource_group.id,
+    description="CI identity deploy-platform: previews identity, managed-infra, cluster, cluster-services, app-services (read only)",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_reader = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-preview-reader",
+    principal_id=ci_deploy_platform_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Reader"),
+    scope=resource_group.id,
+    description="CI identity deploy-platform: previews identity, managed-infra, cluster, cluster-services, app-services (read only)",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# state
+ci_deploy_platform_preview_st_5b9807 = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-preview-state-blob",
+    principal_id=ci_deploy_platform_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/providers/Microsoft.Authorization/roleDefinitions/2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    scope="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/resourceGroups/contoso-pulumi/providers/Microsoft.Storage/storageAccounts/contosopulumistate/blobServices/default/containers/state",
+    description="CI identity deploy-platform-preview: the state of platform contoso",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# state
+ci_deploy_platform_preview_state_key = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-preview-state-key",
+    principal_id=ci_deploy_platform_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/providers/Microsoft.Authorization/roleDefinitions/12338af0-0e69-4776-bea7-57ae8d297424",
+    scope="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/resourceGroups/contoso-pulumi/providers/Microsoft.KeyVault/vaults/contoso-pulumi/keys/state",
+    description="CI identity deploy-platform-preview: the state of platform contoso",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+pulumi.export("automation_deploy-apps_client_id", ci_deploy_apps.client_id)
+pulumi.export(
+    "automation_deploy-apps_preview_client_id",
+    ci_deploy_apps_preview.client_id,
+)
+pulumi.export("automation_deploy-platform_client_id", ci_deploy_platform.client_id)
+pulumi.export(
+    "automation_deploy-platform_preview_client_id",
+    ci_deploy_platform_preview.client_id,
+)
 pulumi.export("cluster_identity_id", cluster_identity.id)
 pulumi.export("cluster_identity_principal_id", cluster_identity.principal_id)
 pulumi.export("kubelet_identity_client_id", kubelet_identity.client_id)

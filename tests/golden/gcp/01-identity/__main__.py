@@ -15,6 +15,8 @@ ci_deploy_apps_sqlinstances = config.require("ci.deploy-apps.sqlInstances")
 ci_deploy_platform_grantable = config.require("ci.deploy-platform.grantable")
 names_pool_deploy_apps = config.require("names.pool.deploy-apps")
 names_pool_deploy_platform = config.require("names.pool.deploy-platform")
+names_previewpool_deploy_apps = config.require("names.previewPool.deploy-apps")
+names_previewpool_deploy_platform = config.require("names.previewPool.deploy-platform")
 names_role_deploy_apps_bucket_grants = config.require(
     "names.role.deploy-apps.bucket-grants",
 )
@@ -37,8 +39,14 @@ names_serviceaccount_cert_manager = config.require("names.serviceAccount.cert-ma
 names_serviceaccount_ci_deploy_apps = config.require(
     "names.serviceAccount.ci.deploy-apps",
 )
+names_serviceaccount_ci_deplo_4a44d6 = config.require(
+    "names.serviceAccount.ci.deploy-apps.preview",
+)
 names_serviceaccount_ci_deplo_68b355 = config.require(
     "names.serviceAccount.ci.deploy-platform",
+)
+names_serviceaccount_ci_deplo_00c61b = config.require(
+    "names.serviceAccount.ci.deploy-platform.preview",
 )
 names_serviceaccount_db_admin_orders = config.require(
     "names.serviceAccount.db-admin-orders",
@@ -679,6 +687,103 @@ ci_deploy_apps_state_key = gcp.kms.CryptoKeyIAMMember(
     ),
 )
 
+# identity.automation.deploy-apps
+ci_deploy_apps_preview_pool = gcp.iam.WorkloadIdentityPool(
+    "acme-ci-deploy-apps-preview",
+    workload_identity_pool_id=names_previewpool_deploy_apps,
+    display_name="acme PR deploy-apps",
+    description="Pull requests of acme/platform: preview apps",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps
+ci_deploy_apps_preview_github = gcp.iam.WorkloadIdentityPoolProvider(
+    "acme-ci-deploy-apps-preview-github",
+    workload_identity_pool_id=ci_deploy_apps_preview_pool.workload_identity_pool_id,
+    workload_identity_pool_provider_id="github-pull-request",
+    display_name="GitHub pull requests",
+    attribute_mapping={
+        "google.subject": "assertion.sub",
+        "attribute.repository": "assertion.repository",
+        "attribute.event_name": "assertion.event_name",
+    },
+    attribute_condition='assertion.repository == "acme/platform" && assertion.event_name == \'pull_request\' && assertion.sub == "repo:acme/platform:pull_request"',
+    oidc={
+        "issuer_uri": "https://token.actions.githubusercontent.com",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps
+ci_deploy_apps_preview_account = gcp.serviceaccount.Account(
+    "acme-ci-deploy-apps-preview",
+    account_id=names_serviceaccount_ci_deplo_4a44d6,
+    display_name="CI deploy-apps preview of platform acme",
+    description="Previews apps (read only); pull requests only",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps
+ci_deploy_apps_preview_federation = gcp.serviceaccount.IAMMember(
+    "acme-ci-deploy-apps-preview-federation",
+    service_account_id=ci_deploy_apps_preview_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member=pulumi.Output.concat(
+        "principal://iam.googleapis.com/",
+        ci_deploy_apps_preview_pool.name,
+        "/subject/repo:acme/platform:pull_request",
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_preview_contai_141e12 = gcp.projects.IAMMember(
+    "acme-ci-deploy-apps-preview-container-viewer",
+    project="acme-platform-prod",
+    role="roles/container.viewer",
+    member=ci_deploy_apps_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_preview_state_read = gcp.storage.BucketIAMMember(
+    "acme-ci-deploy-apps-preview-state-read",
+    bucket="acme-platform-state",
+    role="roles/storage.objectViewer",
+    member=ci_deploy_apps_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_preview_state_key = gcp.kms.CryptoKeyIAMMember(
+    "acme-ci-deploy-apps-preview-state-key",
+    crypto_key_id="projects/acme-platform-prod/locations/europe-west1/keyRings/pulumi/cryptoKeys/state",
+    role="roles/cloudkms.cryptoKeyDecrypter",
+    member=ci_deploy_apps_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
 # identity.automation.deploy-platform
 ci_deploy_platform_pool = gcp.iam.WorkloadIdentityPool(
     "acme-ci-deploy-platform",
@@ -1015,11 +1120,305 @@ ci_deploy_platform_state_key = gcp.kms.CryptoKeyIAMMember(
     ),
 )
 
+# identity.automation.deploy-platform
+ci_deploy_platform_preview_pool = gcp.iam.WorkloadIdentityPool(
+    "acme-ci-deploy-platform-preview",
+    workload_identity_pool_id=names_previewpool_deploy_platform,
+    display_name="acme PR deploy-platform",
+    description="Pull requests of acme/platform: preview identity, managed-infra, cluster, cluster-services, app-services",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform
+ci_deploy_platform_preview_github = gcp.iam.WorkloadIdentityPoolProvider(
+    "acme-ci-deploy-platform-preview-github",
+    workload_identity_pool_id=ci_deploy_platform_preview_pool.workload_identity_pool_id,
+    workload_identity_pool_provider_id="github-pull-request",
+    display_name="GitHub pull requests",
+    attribute_mapping={
+        "google.subject": "assertion.sub",
+        "attribute.repository": "assertion.repository",
+        "attribute.event_name": "assertion.event_name",
+    },
+    attribute_condition='assertion.repository == "acme/platform" && assertion.event_name == \'pull_request\' && assertion.sub == "repo:acme/platform:pull_request"',
+    oidc={
+        "issuer_uri": "https://token.actions.githubusercontent.com",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform
+ci_deploy_platform_preview_account = gcp.serviceaccount.Account(
+    "acme-ci-deploy-platform-preview",
+    account_id=names_serviceaccount_ci_deplo_00c61b,
+    display_name="CI deploy-platform preview of platform acme",
+    description="Previews identity, managed-infra, cluster, cluster-services, app-services (read only); pull requests only",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform
+ci_deploy_platform_preview_fe_579261 = gcp.serviceaccount.IAMMember(
+    "acme-ci-deploy-platform-preview-federation",
+    service_account_id=ci_deploy_platform_preview_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member=pulumi.Output.concat(
+        "principal://iam.googleapis.com/",
+        ci_deploy_platform_preview_pool.name,
+        "/subject/repo:acme/platform:pull_request",
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_ar_709cee = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-artifactregistry-reader",
+    project="acme-platform-prod",
+    role="roles/artifactregistry.reader",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_cl_ee54f0 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-cloudkms-viewer",
+    project="acme-platform-prod",
+    role="roles/cloudkms.viewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_cl_968b12 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-cloudsql-viewer",
+    project="acme-platform-prod",
+    role="roles/cloudsql.viewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_co_0d9385 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-compute-networkViewer",
+    project="acme-platform-prod",
+    role="roles/compute.networkViewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_co_ed614a = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-compute-viewer",
+    project="acme-platform-prod",
+    role="roles/compute.viewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_co_1df5e0 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-container-viewer",
+    project="acme-platform-prod",
+    role="roles/container.viewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_da_46d1a7 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-datastore-viewer",
+    project="acme-platform-prod",
+    role="roles/datastore.viewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_dn_f63672 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-dns-reader",
+    project="acme-platform-prod",
+    role="roles/dns.reader",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_ia_d3dc3e = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-iam-roleViewer",
+    project="acme-platform-prod",
+    role="roles/iam.roleViewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_ia_632059 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-iam-serviceAccountViewer",
+    project="acme-platform-prod",
+    role="roles/iam.serviceAccountViewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_ia_22348b = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-iam-workloadIdentityPoolViewer",
+    project="acme-platform-prod",
+    role="roles/iam.workloadIdentityPoolViewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_pu_5da38e = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-pubsub-viewer",
+    project="acme-platform-prod",
+    role="roles/pubsub.viewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_re_185215 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-redis-viewer",
+    project="acme-platform-prod",
+    role="roles/redis.viewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_se_fd72fa = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-serviceusage-serviceUsageViewer",
+    project="acme-platform-prod",
+    role="roles/serviceusage.serviceUsageViewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_st_f617b1 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-preview-storage-bucketViewer",
+    project="acme-platform-prod",
+    role="roles/storage.bucketViewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_st_621f91 = gcp.storage.BucketIAMMember(
+    "acme-ci-deploy-platform-preview-state-read",
+    bucket="acme-platform-state",
+    role="roles/storage.objectViewer",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_state_key = gcp.kms.CryptoKeyIAMMember(
+    "acme-ci-deploy-platform-preview-state-key",
+    crypto_key_id="projects/acme-platform-prod/locations/europe-west1/keyRings/pulumi/cryptoKeys/state",
+    role="roles/cloudkms.cryptoKeyDecrypter",
+    member=ci_deploy_platform_preview_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
 pulumi.export("app_admin_service_account", app_admin_account.email)
 pulumi.export("app_checkout_service_account", app_checkout_account.email)
 pulumi.export("app_nightly-report_service_account", app_nightly_report_account.email)
 pulumi.export("app_order-worker_service_account", app_order_worker_account.email)
 pulumi.export("app_storefront_service_account", app_storefront_account.email)
+pulumi.export(
+    "automation_deploy-apps_preview_service_account",
+    ci_deploy_apps_preview_account.email,
+)
+pulumi.export(
+    "automation_deploy-apps_preview_workload_identity_provider",
+    ci_deploy_apps_preview_github.name,
+)
+pulumi.export("automation_deploy-apps_service_account", ci_deploy_apps_account.email)
+pulumi.export(
+    "automation_deploy-apps_workload_identity_provider",
+    ci_deploy_apps_github.name,
+)
+pulumi.export(
+    "automation_deploy-platform_preview_service_account",
+    ci_deploy_platform_preview_account.email,
+)
+pulumi.export(
+    "automation_deploy-platform_preview_workload_identity_provider",
+    ci_deploy_platform_preview_github.name,
+)
+pulumi.export(
+    "automation_deploy-platform_service_account",
+    ci_deploy_platform_account.email,
+)
+pulumi.export(
+    "automation_deploy-platform_workload_identity_provider",
+    ci_deploy_platform_github.name,
+)
 pulumi.export("cert_manager_service_account", cert_manager_account.email)
 pulumi.export("db_admin_orders_service_account", db_admin_orders_account.email)
 pulumi.export("external_dns_service_account", external_dns_account.email)
