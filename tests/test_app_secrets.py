@@ -202,6 +202,19 @@ def test_gcp_secrets_are_accessed_by_the_apps_service_account_only(tmp_path) -> 
         and "serviceAccount:acme-prod-app-" in str(reveal(r.inputs)["member"])
     ]
     assert not [role for role in project_roles if "secretmanager" in role]
+    # The deployer that makes them may not read a value: a custom role without
+    # secretmanager.versions.access, and no predefined Secret Manager role.
+    identity = plan.stack("01-identity")
+    (role,) = [
+        reveal(r.inputs)
+        for r in of_type(identity, "gcp:projects/iAMCustomRole:IAMCustomRole")
+        if "secretmanager.secrets.create" in reveal(r.inputs)["permissions"]
+    ]
+    assert not [p for p in role["permissions"] if p.startswith("secretmanager.versions.")]
+    granted = [
+        reveal(r.inputs)["role"] for r in of_type(identity, "gcp:projects/iAMMember:IAMMember")
+    ]
+    assert not [r for r in granted if str(r).startswith("roles/secretmanager.")]
     (sa,) = of_type(plan.stack("06-apps/checkout"), "kubernetes:core/v1:ServiceAccount")
     annotations = reveal(sa.inputs)["metadata"]["annotations"]
     assert annotations["iam.gke.io/gcp-service-account"] == email

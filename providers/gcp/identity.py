@@ -158,6 +158,29 @@ APPS_CUSTOM_ROLES = {
         ),
     ),
 }
+# What app-services does to the apps' secrets: makes them (without a value)
+# and says who may access them, but never reads one (secretmanager.admin could:
+# secretmanager.versions.access). Created on the project, so no name condition.
+APP_SECRETS_ROLE = (
+    "Secret Manager secrets, never their values",
+    (
+        "secretmanager.secrets.create",
+        "secretmanager.secrets.delete",
+        "secretmanager.secrets.get",
+        "secretmanager.secrets.getIamPolicy",
+        "secretmanager.secrets.list",
+        "secretmanager.secrets.setIamPolicy",
+        "secretmanager.secrets.update",
+    ),
+)
+CUSTOM_ROLES = APPS_CUSTOM_ROLES | {"app-secrets": APP_SECRETS_ROLE}
+ROLE_LAYERS = {"app-secrets": "app-services"}  # the others are the apps layer's
+ROLE_OBJECTS = {
+    "sql-users": "the Cloud SQL users of its apps",
+    "bucket-grants": "the grants on its buckets",
+    "pubsub-grants": "the grants on its topics and subscriptions",
+    "app-secrets": "its apps' secrets",
+}
 SQL_ENGINES = ("postgres", "mysql")
 
 
@@ -177,9 +200,6 @@ def layer_roles(platform, layer: str) -> list[str]:
     roles = list(LAYER_ROLES[layer])
     if layer == "managed-infra" and platform.buckets:
         roles.append("roles/storage.admin")
-    if layer == "app-services" and any(app.secrets for app in platform.apps):
-        # The apps' secrets and who may access them.
-        roles.append("roles/secretmanager.admin")
     return roles
 
 
@@ -216,16 +236,17 @@ def custom_role_id(platform, bot: str, what: str) -> str:
 
 def _custom_roles(platform, bot) -> list[str]:
     """The custom roles a CI identity gets: those of the apps layer for the
-    kinds of datastore the platform has."""
-    if "apps" not in bot.layers:
-        return []
+    kinds of datastore the platform has, and app-services' for the apps'
+    secrets."""
     engines = {store.engine for store in platform.app_services.datastores}
+    apps = "apps" in bot.layers
     wanted = {
-        "sql-users": bool(engines & set(SQL_ENGINES)),
-        "bucket-grants": bool(platform.buckets),
-        "pubsub-grants": "queue" in engines,
+        "sql-users": apps and bool(engines & set(SQL_ENGINES)),
+        "bucket-grants": apps and bool(platform.buckets),
+        "pubsub-grants": apps and "queue" in engines,
+        "app-secrets": "app-services" in bot.layers and any(a.secrets for a in platform.apps),
     }
-    return [what for what in APPS_CUSTOM_ROLES if wanted[what]]
+    return [what for what in CUSTOM_ROLES if wanted[what]]
 
 
 def _project_grants(platform) -> list[str]:
@@ -487,7 +508,7 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
             opts(provider, apis),
         )
     for what in _custom_roles(p, bot):
-        title, permissions = APPS_CUSTOM_ROLES[what]
+        title, permissions = CUSTOM_ROLES[what]
         custom = prog.resource(
             ("ci", var_part(bot.name), what.replace("-", "_")),
             "gcp.projects.IAMCustomRole",
@@ -499,7 +520,8 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
                     lambda q, env, what=what: custom_role_id(q, bot.name, what),
                 ),
                 "title": f"{p.name} CI {bot.name}: {title}"[:100],
-                "description": f"What the apps layer of platform {p.name} does to its datastores",
+                "description": f"What the {ROLE_LAYERS.get(what, 'apps')} layer of platform "
+                f"{p.name} does to {ROLE_OBJECTS[what]}",
                 "permissions": list(permissions),
             },
             layers_line,

@@ -24,6 +24,9 @@ names_role_deploy_apps_pubsub_grants = config.require(
     "names.role.deploy-apps.pubsub-grants",
 )
 names_role_deploy_apps_sql_users = config.require("names.role.deploy-apps.sql-users")
+names_role_deploy_platform_ap_555914 = config.require(
+    "names.role.deploy-platform.app-secrets",
+)
 names_serviceaccount_app_admin = config.require("names.serviceAccount.app-admin")
 names_serviceaccount_app_checkout = config.require("names.serviceAccount.app-checkout")
 names_serviceaccount_app_nigh_ba1bc6 = config.require(
@@ -529,7 +532,7 @@ ci_deploy_apps_sql_users = gcp.projects.IAMCustomRole(
     project="acme-platform-prod",
     role_id=names_role_deploy_apps_sql_users,
     title="acme CI deploy-apps: Cloud SQL IAM users",
-    description="What the apps layer of platform acme does to its datastores",
+    description="What the apps layer of platform acme does to the Cloud SQL users of its apps",
     permissions=[
         "cloudsql.instances.get",
         "cloudsql.users.create",
@@ -567,7 +570,7 @@ ci_deploy_apps_bucket_grants = gcp.projects.IAMCustomRole(
     project="acme-platform-prod",
     role_id=names_role_deploy_apps_bucket_grants,
     title="acme CI deploy-apps: Cloud Storage grants",
-    description="What the apps layer of platform acme does to its datastores",
+    description="What the apps layer of platform acme does to the grants on its buckets",
     permissions=[
         "storage.buckets.get",
         "storage.buckets.getIamPolicy",
@@ -602,7 +605,7 @@ ci_deploy_apps_pubsub_grants = gcp.projects.IAMCustomRole(
     project="acme-platform-prod",
     role_id=names_role_deploy_apps_pubsub_grants,
     title="acme CI deploy-apps: Pub/Sub grants",
-    description="What the apps layer of platform acme does to its datastores",
+    description="What the apps layer of platform acme does to the grants on its topics and subscriptions",
     permissions=[
         "pubsub.subscriptions.get",
         "pubsub.subscriptions.getIamPolicy",
@@ -1003,18 +1006,6 @@ ci_deploy_platform_redis_admin = gcp.projects.IAMMember(
 )
 
 # identity.automation.deploy-platform.layers
-ci_deploy_platform_secretmana_8bb9f7 = gcp.projects.IAMMember(
-    "acme-ci-deploy-platform-secretmanager-admin",
-    project="acme-platform-prod",
-    role="roles/secretmanager.admin",
-    member=ci_deploy_platform_account.member,
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
-    ),
-)
-
-# identity.automation.deploy-platform.layers
 ci_deploy_platform_servicenet_a9dea2 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-servicenetworking-networksAdmin",
     project="acme-platform-prod",
@@ -1043,6 +1034,40 @@ ci_deploy_platform_storage_admin = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-storage-admin",
     project="acme-platform-prod",
     role="roles/storage.admin",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_app_secrets = gcp.projects.IAMCustomRole(
+    "acme-ci-deploy-platform-app-secrets",
+    project="acme-platform-prod",
+    role_id=names_role_deploy_platform_ap_555914,
+    title="acme CI deploy-platform: Secret Manager secrets, never their values",
+    description="What the app-services layer of platform acme does to its apps' secrets",
+    permissions=[
+        "secretmanager.secrets.create",
+        "secretmanager.secrets.delete",
+        "secretmanager.secrets.get",
+        "secretmanager.secrets.getIamPolicy",
+        "secretmanager.secrets.list",
+        "secretmanager.secrets.setIamPolicy",
+        "secretmanager.secrets.update",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_app_secret_4e5074 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-app-secrets",
+    project="acme-platform-prod",
+    role=ci_deploy_platform_app_secrets.name,
     member=ci_deploy_platform_account.member,
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
