@@ -13,6 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from crosswalk.compiler.analytics import (
+    Pipeline,
+    Warehouse,
+    WarehouseUse,
+    build_pipelines,
+    build_warehouses,
+)
 from crosswalk.schema import load_schema
 
 LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services", "apps")
@@ -360,6 +367,7 @@ class App:
     # datastores), and the positions of `uses` entries in `uses:`.
     buckets: tuple[BucketUse, ...] = ()
     uses_at: tuple[int, ...] = ()
+    warehouses: tuple[WarehouseUse, ...] = ()  # the `uses` entries that name a warehouse
 
     @property
     def cloud_name(self) -> str:
@@ -422,6 +430,8 @@ class Platform:
     deletion_protection: bool = True
     github_oidc_provider: str | None = None  # AWS: an existing provider's ARN
     buckets: tuple[Bucket, ...] = ()  # storage.buckets
+    warehouses: tuple[Warehouse, ...] = ()  # analytics.warehouses
+    pipelines: tuple[Pipeline, ...] = ()  # analytics.pipelines
     # Set on the platform as each environment sees it (see place_environments).
     placement: Placement | None = None
 
@@ -461,6 +471,13 @@ class Platform:
 
     def app(self, name: str) -> App | None:
         return self._apps.get(name)
+
+    @cached_property
+    def _warehouses(self) -> dict[str, Warehouse]:
+        return _first_by_name(self.warehouses)
+
+    def warehouse(self, name: str) -> Warehouse | None:
+        return self._warehouses.get(name)
 
 
 def _first_by_name(items) -> dict:
@@ -619,6 +636,8 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         deletion_protection=data["deletionProtection"],
         github_oidc_provider=identity.get("githubOidcProvider"),
         buckets=buckets,
+        warehouses=build_warehouses(data),
+        pipelines=build_pipelines(data),
     )
 
 
@@ -641,10 +660,14 @@ def place_environments(platforms: dict[str, Platform]) -> dict[str, Platform]:
 def _build_app(a: dict, index: int, bucket_names: set[str] = frozenset()) -> App:
     ingress = a.get("ingress")
     autoscale = a.get("autoscale")
-    uses, uses_at, buckets = [], [], []
+    uses, uses_at, buckets, warehouses = [], [], [], []
     for i, entry in enumerate(a.get("uses", [])):
         at = ("apps", index, "uses", i)
-        if isinstance(entry, dict):
+        if isinstance(entry, dict) and "warehouse" in entry:
+            warehouses.append(
+                WarehouseUse(entry["warehouse"], entry["access"], at + ("warehouse",))
+            )
+        elif isinstance(entry, dict):
             buckets.append(BucketUse(entry["bucket"], entry["access"], at + ("bucket",)))
         elif entry in bucket_names:
             buckets.append(BucketUse(entry, "read-write", at))
@@ -701,6 +724,7 @@ def _build_app(a: dict, index: int, bucket_names: set[str] = frozenset()) -> App
         node_pool=a.get("nodePool"),
         buckets=tuple(buckets),
         uses_at=tuple(uses_at),
+        warehouses=tuple(warehouses),
     )
 
 

@@ -125,7 +125,9 @@ def service_agent(project_info: Code, agent: str) -> Call:
 def app_needs_account(platform, app) -> bool:
     """Whether an app gets a Google service account: it uses a bucket, or a
     datastore it reaches with Google IAM (Memorystore takes a password instead)."""
-    return bool(app.buckets) or any(platform.datastore(name).engine != "redis" for name in app.uses)
+    return bool(app.buckets or app.warehouses) or any(
+        platform.datastore(name).engine != "redis" for name in app.uses
+    )
 
 
 def app_account_output(app) -> str:

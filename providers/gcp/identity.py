@@ -112,6 +112,11 @@ APPS_CUSTOM_ROLES = {
         "Cloud Storage grants",
         ("storage.buckets.get", "storage.buckets.getIamPolicy", "storage.buckets.setIamPolicy"),
     ),
+    "warehouse-grants": (
+        "BigQuery dataset grants",
+        # The provider writes a dataset's grants into its access list (datasets.update).
+        ("bigquery.datasets.get", "bigquery.datasets.update"),
+    ),
     "pubsub-grants": (
         "Pub/Sub grants",
         (
@@ -132,7 +137,12 @@ SQL_ENGINES = ("postgres", "mysql")
 LAYER_GRANTS = {
     # The SQL datastores' administrators sign in to their instance.
     "app-services": ["roles/dns.reader", "roles/cloudsql.instanceUser"],
-    "apps": ["roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/datastore.user"],
+    "apps": [
+        "roles/cloudsql.client",
+        "roles/cloudsql.instanceUser",
+        "roles/datastore.user",
+        "roles/bigquery.jobUser",  # apps that use warehouses run queries
+    ],
 }
 
 
@@ -143,6 +153,10 @@ def layer_roles(platform, layer: str) -> list[str]:
     roles = list(LAYER_ROLES[layer])
     if layer == "managed-infra" and platform.buckets:
         roles.append("roles/storage.admin")
+    if layer == "managed-infra" and platform.warehouses:
+        # Creating a dataset is a right on the project too; dataOwner makes,
+        # changes and shares datasets and reaches nothing else.
+        roles.append("roles/bigquery.dataOwner")
     return roles
 
 
@@ -172,6 +186,7 @@ def _custom_roles(platform, bot) -> list[str]:
     wanted = {
         "sql-users": bool(engines & set(SQL_ENGINES)),
         "bucket-grants": bool(platform.buckets),
+        "warehouse-grants": bool(platform.warehouses),
         "pubsub-grants": "queue" in engines,
     }
     return [what for what in APPS_CUSTOM_ROLES if wanted[what]]
