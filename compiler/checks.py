@@ -798,6 +798,17 @@ def _check_analytics(c: _Checker) -> None:
                 "CW330", "warehouse", pipeline.warehouse, warehouses, pipeline.destination_path
             )
     if p.cloud.provider == "aws":
+        for app in p.apps:
+            for use in app.warehouses:
+                if use.read_only:
+                    c.error(
+                        "CW504",
+                        "access 'read-only' does not apply to Redshift, whose table rights "
+                        "are SQL grants: the app signs in as its own database user",
+                        use.path[:-1] + ("access",),
+                        key=True,
+                        help="remove it, and grant the app's database user what it reads",
+                    )
         for warehouse in p.warehouses:
             if warehouse.expire_tables_after_days is not None:
                 c.error(

@@ -153,3 +153,100 @@ def test_gcp_deployers_of_warehouses(gcp) -> None:
         sorted(g["permissions"]) == ["bigquery.datasets.get", "bigquery.datasets.update"]
         for g in grants
     )
+
+
+# --- AWS: Redshift Serverless -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory) -> PlanResult:
+    return _plan("aws", tmp_path_factory)
+
+
+def test_aws_warehouse_is_private_encrypted_and_its_password_kept_by_aws(aws) -> None:
+    (namespace,) = of_type(aws, "aws:redshiftserverless/namespace:Namespace", INFRA)
+    (workgroup,) = of_type(aws, "aws:redshiftserverless/workgroup:Workgroup", INFRA)
+    (key,) = of_type(aws, "aws:kms/key:Key", INFRA)
+    ns, wg = inputs(namespace), inputs(workgroup)
+    key_arn = key.outputs["arn"]
+    assert namespace.protect
+    assert ns["kmsKeyId"] == key_arn and ns["adminPasswordSecretKmsKeyId"] == key_arn
+    # Secrets Manager makes the password: none is in the program or its state.
+    assert ns["manageAdminPassword"] is True
+    assert "adminUserPassword" not in ns and "adminUserPasswordWo" not in ns
+    assert set(ns["logExports"]) == {"connectionlog", "useractivitylog", "userlog"}
+    assert wg["publiclyAccessible"] is False and wg["enhancedVpcRouting"] is True
+    assert wg["namespaceName"] == ns["namespaceName"]
+    params = {p["parameterKey"]: p["parameterValue"] for p in wg["configParameters"]}
+    assert params["require_ssl"] == "true"
+    private = exports(aws, INFRA)["private_subnet_ids"]
+    assert sorted(wg["subnetIds"]) == sorted(private) and len(private) >= 3
+    (group,) = [
+        r
+        for r in of_type(aws, "aws:ec2/securityGroup:SecurityGroup", INFRA)
+        if r.outputs["id"] in wg["securityGroupIds"]
+    ]
+    (rule,) = inputs(group)["ingress"]
+    assert (rule["fromPort"], rule["toPort"]) == (5439, 5439)
+    assert rule["cidrBlocks"] == ["10.0.0.0/16"]  # the platform's network, not the internet
+    # The key lets Redshift Serverless and Secrets Manager use it for the platform.
+    policy = json.loads(inputs(key)["policy"])
+    via = next(s for s in policy["Statement"] if s["Sid"] == "UseOnlyThroughPlatformServices")
+    services = via["Condition"]["StringEquals"]["kms:ViaService"]
+    assert "redshift-serverless.us-west-2.amazonaws.com" in services
+    assert "secretsmanager.us-west-2.amazonaws.com" in services
+
+
+def _policies(plan, stack, role_name_part):
+    return [
+        json.loads(inputs(r)["policy"])
+        for r in of_type(plan, "aws:iam/rolePolicy:RolePolicy", stack)
+        if role_name_part in r.name
+    ]
+
+
+def test_aws_teams_sign_in_to_the_platforms_warehouses_only(aws) -> None:
+    (workgroup,) = of_type(aws, "aws:redshiftserverless/workgroup:Workgroup", INFRA)
+    tag = inputs(workgroup)["tags"]["crosswalk:warehouse"]
+    assert tag == "acme-analytics"
+    teams = [t for t in sample("aws")["identity"]["teams"] if t.get("members")]
+    roles = {r.name: inputs(r) for r in of_type(aws, "aws:iam/role:Role", "01-identity")}
+    for team in teams:
+        (policy,) = _policies(aws, "01-identity", f"acme-team-{team['name']}-warehouses")
+        (statement,) = policy["Statement"]
+        assert statement["Action"] == [
+            "redshift-serverless:GetCredentials",
+            "redshift-serverless:GetWorkgroup",
+        ]
+        assert statement["Resource"].startswith("arn:aws:redshift-serverless:us-west-2:")
+        assert statement["Resource"].endswith(":workgroup/*")
+        assert statement["Condition"] == {
+            "StringEquals": {"aws:ResourceTag/crosswalk:warehouse": ["acme-analytics"]}
+        }
+        tags = roles[f"acme-team-{team['name']}"].get("tags") or {}
+        admin = team.get("access") == "admin"
+        assert (tags.get("RedshiftDbRoles") == "sys:dba") is admin, team["name"]
+
+
+def test_aws_apps_sign_in_to_exactly_the_warehouses_they_use(aws) -> None:
+    (workgroup,) = of_type(aws, "aws:redshiftserverless/workgroup:Workgroup", INFRA)
+    arn = workgroup.outputs["arn"]
+    for stack in sorted({s.dir for s in aws.stacks if s.dir.startswith("06-apps/")}):
+        actions = [
+            (statement["Action"], statement["Resource"])
+            for policy in _policies(aws, stack, "")
+            for statement in policy["Statement"]
+            if "redshift" in json.dumps(statement["Action"])
+        ]
+        if stack == "06-apps/nightly-report":
+            assert actions == [(["redshift-serverless:GetCredentials"], arn)]
+            (job,) = of_type(aws, "kubernetes:batch/v1:CronJob", stack)
+            pod = inputs(job)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+            env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+            assert env["ANALYTICS_WAREHOUSE"] == inputs(workgroup)["workgroupName"]
+            assert env["ANALYTICS_WAREHOUSE_ENDPOINT"].endswith(
+                ".redshift-serverless.amazonaws.com"
+            )
+            assert not any("PASSWORD" in name for name in env)
+        else:
+            assert actions == [], stack

@@ -337,6 +337,7 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
         sql_users,
         pubsub_grants,
         "projects/acme-platform-prod/roles/acme_prod_ci_deploy_apps_bucket_grants",
+        "projects/acme-platform-prod/roles/acme_prod_ci_deploy_apps_warehouse_grants",
     }
     # No project-wide cloudsql.admin or pubsub.admin: it creates IAM database
     # users on the platform's instances, and grants topics and subscriptions.

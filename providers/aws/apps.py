@@ -10,6 +10,7 @@ from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.aws.common import aws_provider, irsa_role
 from crosswalk.providers.aws.datastores import DB_ENGINES
 from crosswalk.providers.aws.storage import bucket_output, bucket_statements
+from crosswalk.providers.aws.warehouses import warehouse_env, warehouse_statements
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.kubernetes.database_users import database_user, emit_database_user
 
@@ -100,7 +101,8 @@ def emit_app(ctx: StackContext) -> None:
             ctx.upstream("02-managed-infra", bucket_output(bucket, "name")),
             ctx.upstream("02-managed-infra", bucket_output(bucket, "endpoint")),
         )
-    buckets = bucket_statements(ctx, app)
+    buckets = bucket_statements(ctx, app) + warehouse_statements(ctx, app)
+    parts.env |= warehouse_env(ctx, app)
     if cloud_policies or buckets:
         provider = aws_provider(ctx)
         statements = [

@@ -16,6 +16,7 @@ from crosswalk.providers.aws.common import (
     trust_policy,
     unique_name,
 )
+from crosswalk.providers.aws.warehouses import emit_team_warehouse_policy, team_role_tags
 from crosswalk.providers.aws.deploy_policy import (
     ACCOUNT_ARN,
     GITHUB_OIDC,
@@ -161,11 +162,13 @@ def emit_identity(ctx: StackContext) -> None:
                 "description": f"Team {team.name} ({team.access}) of platform {p.name}",
                 "assume_role_policy": trust_policy(principal),
                 "max_session_duration": 3600,
+                **team_role_tags(p, team),
             },
             ctx.line(team.path),
             opts(provider),
         )
         prog.export(f"team_{team.name}_role_arn", Code(f"{role}.arn"))
+        emit_team_warehouse_policy(ctx, provider, caller, team, role)
 
     boundary = prog.resource(
         "workload_boundary",
