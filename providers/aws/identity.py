@@ -16,7 +16,6 @@ from crosswalk.providers.aws.common import (
     trust_policy,
     unique_name,
 )
-from crosswalk.providers.aws.warehouses import emit_team_warehouse_policy, team_role_tags
 from crosswalk.providers.aws.deploy_policy import (
     ACCOUNT_ARN,
     GITHUB_OIDC,
@@ -30,6 +29,7 @@ from crosswalk.providers.aws.deploy_policy import (
     state_denials,
     state_statements,
 )
+from crosswalk.providers.aws.warehouses import emit_team_warehouse_policy, team_role_tags
 
 
 def emit_identity(ctx: StackContext) -> None:
