@@ -760,6 +760,7 @@ PIPELINE_SOURCES = ("queue",)
 def _check_analytics(c: _Checker) -> None:
     """Warehouses apps bind, and pipelines' sources and destinations."""
     p = c.platform
+    rules = rules_for(p.cloud.provider)
     warehouses = {w.name for w in p.warehouses}
     buckets = {b.name for b in p.buckets}
     datastores = {d.name for d in p.app_services.datastores}
@@ -796,6 +797,16 @@ def _check_analytics(c: _Checker) -> None:
         if pipeline.warehouse is not None and pipeline.warehouse not in warehouses:
             c.unknown(
                 "CW330", "warehouse", pipeline.warehouse, warehouses, pipeline.destination_path
+            )
+    if p.cloud.provider != "gcp":
+        for pipeline in p.pipelines:
+            c.error(
+                "CW504",
+                f"pipelines are not offered on {rules.title} yet: crosswalk delivers them "
+                "with Pub/Sub on GCP",
+                pipeline.path,
+                key=True,
+                help="remove it, or deliver the queue's events with an app",
             )
     if p.cloud.provider == "aws":
         for app in p.apps:

@@ -211,6 +211,12 @@ def build_graph(platform: Platform) -> ResourceGraph:
         b.edge(f"datastore/{pipeline.source}", node, pipeline.path + ("from",))
         kind = "bucket" if pipeline.bucket is not None else "warehouse"
         b.edge(f"{kind}/{pipeline.destination}", node, pipeline.destination_path)
+        if p.cloud.provider == "gcp":
+            # Its service account is the identity layer's; its destination grants it.
+            account = f"pipeline-account/{pipeline.name}"
+            b.node(account, "service-account", "identity", pipeline.path)
+            b.edge(account, node)
+            b.edge(account, f"{kind}/{pipeline.destination}", pipeline.destination_path)
 
     # Layer 6: apps, one stack each.
     for app in p.apps:

@@ -15,6 +15,7 @@ from crosswalk.compiler.emit import compile_document
 from crosswalk.compiler.mock_values import reveal
 from crosswalk.compiler.plan import PlanResult, plan_tree
 from crosswalk.compiler.writer import write_tree
+from crosswalk.providers.azure.program import ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = "02-managed-infra"
@@ -155,6 +156,92 @@ def test_gcp_deployers_of_warehouses(gcp) -> None:
     )
 
 
+def _pipelines(plan: PlanResult) -> dict:
+    return {
+        r.name.removeprefix("acme-pipeline-"): r
+        for r in of_type(plan, "gcp:pubsub/subscription:Subscription", "05-app-services")
+        if r.name.startswith("acme-pipeline-")
+    }
+
+
+def test_gcp_pipelines_are_subscriptions_pubsub_delivers_as_their_own_account(gcp) -> None:
+    pipelines = _pipelines(gcp)
+    assert sorted(pipelines) == ["events-archive", "events-table"]
+    (topic,) = [
+        r
+        for r in of_type(gcp, "gcp:pubsub/topic:Topic", "05-app-services")
+        if r.name == "acme-events"
+    ]
+    (dead,) = [
+        r
+        for r in of_type(gcp, "gcp:pubsub/topic:Topic", "05-app-services")
+        if r.name == "acme-events-dead-letters"
+    ]
+    accounts = {
+        r.name.removeprefix("acme-pipeline-"): r
+        for r in of_type(gcp, "gcp:serviceaccount/account:Account", "01-identity")
+        if r.name.startswith("acme-pipeline-")
+    }
+    assert sorted(accounts) == sorted(pipelines)
+    emails = {name: a.outputs["email"] for name, a in accounts.items()}
+    assert len(set(emails.values())) == 2  # one account each
+    for name, subscription in pipelines.items():
+        args = inputs(subscription)
+        assert args["topic"] == topic.outputs["id"]
+        assert args["deadLetterPolicy"]["deadLetterTopic"] == dead.outputs["id"]
+        config = args.get("cloudStorageConfig") or args.get("bigqueryConfig")
+        assert config["serviceAccountEmail"] == emails[name]
+    (bucket,) = of_type(gcp, "gcp:storage/bucket:Bucket", INFRA)
+    storage = inputs(pipelines["events-archive"])["cloudStorageConfig"]
+    assert storage["bucket"] == inputs(bucket)["name"]
+    (table,) = of_type(gcp, "gcp:bigquery/table:Table", INFRA)
+    (dataset,) = of_type(gcp, "gcp:bigquery/dataset:Dataset", INFRA)
+    assert inputs(table)["datasetId"] == inputs(dataset)["datasetId"]
+    assert table.protect  # the events it holds
+    bigquery = inputs(pipelines["events-table"])["bigqueryConfig"]
+    assert bigquery["table"].endswith(f".{inputs(dataset)['datasetId']}.events_table")
+
+
+def test_gcp_pipeline_accounts_hold_exactly_their_destination(gcp) -> None:
+    emails = {
+        r.name.removeprefix("acme-pipeline-"): "serviceAccount:" + r.outputs["email"]
+        for r in of_type(gcp, "gcp:serviceaccount/account:Account", "01-identity")
+        if r.name.startswith("acme-pipeline-")
+    }
+    held: dict[str, list] = {member: [] for member in emails.values()}
+    for record in (r for s in gcp.stacks for r in s.resources):
+        args = inputs(record) if record.type.startswith("gcp:") else {}
+        if args.get("member") in held:
+            target = args.get("bucket") or args.get("tableId") or args.get("project")
+            held[args["member"]].append((record.type.split(":")[1], args["role"], target))
+    (bucket,) = of_type(gcp, "gcp:storage/bucket:Bucket", INFRA)
+    name = inputs(bucket)["name"]
+    assert sorted(held[emails["events-archive"]]) == [
+        ("storage/bucketIAMMember", "roles/storage.legacyBucketReader", name),
+        ("storage/bucketIAMMember", "roles/storage.objectCreator", name),
+    ]
+    assert held[emails["events-table"]] == [
+        ("bigquery/iamMember", "roles/bigquery.dataEditor", "events_table")
+    ]
+    # Pub/Sub's agent may act as each account, and the app-services deployer
+    # may name it; nobody else.
+    for name in emails:
+        (account,) = [
+            r
+            for r in of_type(gcp, "gcp:serviceaccount/account:Account", "01-identity")
+            if r.name == f"acme-pipeline-{name}"
+        ]
+        grants = sorted(
+            (inputs(r)["role"], inputs(r)["member"].split("@")[-1])
+            for r in of_type(gcp, "gcp:serviceaccount/iAMMember:IAMMember", "01-identity")
+            if inputs(r)["serviceAccountId"] == account.outputs["name"]
+        )
+        assert grants == [
+            ("roles/iam.serviceAccountTokenCreator", "gcp-sa-pubsub.iam.gserviceaccount.com"),
+            ("roles/iam.serviceAccountUser", "acme-platform-prod.iam.gserviceaccount.com"),
+        ]
+
+
 # --- AWS: Redshift Serverless -----------------------------------------------------------
 
 
@@ -250,3 +337,104 @@ def test_aws_apps_sign_in_to_exactly_the_warehouses_they_use(aws) -> None:
             assert not any("PASSWORD" in name for name in env)
         else:
             assert actions == [], stack
+
+
+# --- Azure: Data Explorer ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def azure(tmp_path_factory) -> PlanResult:
+    return _plan("azure", tmp_path_factory)
+
+
+AZ = "azure-native:"
+
+
+def test_azure_warehouse_is_private_and_encrypted_with_the_platform_key(azure) -> None:
+    (cluster,) = of_type(azure, AZ + "kusto:Cluster", INFRA)
+    args = inputs(cluster)
+    assert cluster.protect
+    assert args["publicNetworkAccess"] == "Disabled"
+    assert args["restrictOutboundNetworkAccess"] == "Enabled"
+    assert args["enableDiskEncryption"] is True and args["enableDoubleEncryption"] is True
+    assert args["trustedExternalTenants"] == []
+    (key,) = of_type(azure, AZ + "keyvault:Key", INFRA)
+    (vault,) = of_type(azure, AZ + "keyvault:Vault", INFRA)
+    kv = args["keyVaultProperties"]
+    assert kv["keyName"] == inputs(key)["keyName"]
+    assert kv["keyVaultUri"] == vault.outputs["properties"]["vaultUri"]
+    # Its own identity, granted the key (and only the key) before the cluster names it.
+    assert args["identity"]["type"] == "UserAssigned"
+    assert args["identity"]["userAssignedIdentities"] == [kv["userIdentity"]]
+    identities = {
+        r.outputs["id"]: r for r in of_type(azure, AZ + "managedidentity:UserAssignedIdentity")
+    }
+    principal = identities[kv["userIdentity"]].outputs["principalId"]
+    grants = [
+        r
+        for r in of_type(azure, AZ + "authorization:RoleAssignment", INFRA)
+        if inputs(r)["principalId"] == principal
+    ]
+    assert [inputs(g)["scope"] for g in grants] == [key.outputs["id"]]
+    assert grants[0].urn in cluster.dependencies
+    (database,) = of_type(azure, AZ + "kusto:ReadWriteDatabase", INFRA)
+    assert database.protect and inputs(database)["softDeletePeriod"] == "P400D"
+    # Reached through a private endpoint in the platform's network.
+    endpoints = [
+        inputs(r)
+        for r in of_type(azure, AZ + "network:PrivateEndpoint", INFRA)
+        if inputs(r)["privateLinkServiceConnections"][0]["privateLinkServiceId"]
+        == cluster.outputs["id"]
+    ]
+    assert [e["privateLinkServiceConnections"][0]["groupIds"] for e in endpoints] == [["cluster"]]
+    locks = [
+        r
+        for r in of_type(azure, AZ + "authorization:ManagementLockByScope", INFRA)
+        if inputs(r)["scope"] == cluster.outputs["id"]
+    ]
+    assert len(locks) == 1
+
+
+def test_azure_teams_get_the_database_role_of_their_access(azure) -> None:
+    roles = {"admin": "Admin", "developer": "User", "viewer": "Viewer"}
+    wanted = sorted(
+        (member, roles[t.get("access", "developer")])
+        for t in sample("azure")["identity"]["teams"]
+        for member in t.get("members", [])
+    )
+    assigned = of_type(azure, AZ + "kusto:DatabasePrincipalAssignment", INFRA)
+    assert sorted((inputs(a)["principalId"], inputs(a)["role"]) for a in assigned) == wanted
+    assert {inputs(a)["databaseName"] for a in assigned} == {"analytics"}
+
+
+def test_azure_apps_get_exactly_the_warehouses_they_use(azure) -> None:
+    for stack in sorted({s.dir for s in azure.stacks if s.dir.startswith("06-apps/")}):
+        assigned = of_type(azure, AZ + "kusto:DatabasePrincipalAssignment", stack)
+        if stack != "06-apps/nightly-report":
+            assert assigned == [], stack
+            continue
+        (identity,) = of_type(azure, AZ + "managedidentity:UserAssignedIdentity", stack)
+        assert sorted(inputs(a)["role"] for a in assigned) == ["Ingestor", "User"]
+        for a in assigned:
+            args = inputs(a)
+            assert args["principalType"] == "App"
+            assert args["principalId"] == identity.outputs["clientId"]
+            assert args["databaseName"] == "analytics"
+
+
+def test_azure_deployers_may_make_and_grant_warehouses(azure) -> None:
+    """managed-infra's deployer assigns the key role to the warehouse cluster's
+    identity, that role only; the apps' deployer writes Data Explorer's
+    database roles (Contributor on the resource group)."""
+    (platform,) = [
+        inputs(r)
+        for r in of_type(azure, AZ + "authorization:RoleAssignment", "01-identity")
+        if r.name == "contoso-ci-deploy-platform-rbac-administrator"
+    ]
+    assert ROLES["Key Vault Crypto Service Encryption User"] in platform["condition"]
+    apps = {
+        r.name.removeprefix("contoso-ci-deploy-apps-")
+        for r in of_type(azure, AZ + "authorization:RoleAssignment", "01-identity")
+        if r.name.startswith("contoso-ci-deploy-apps-")
+    }
+    assert "contributor" in apps

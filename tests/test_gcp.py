@@ -913,6 +913,10 @@ def in_cluster_objects(plan: PlanResult) -> dict[tuple[str, str], dict]:
             if record.type.endswith(":Deployment"):
                 for container in inputs["spec"]["template"]["spec"]["containers"]:
                     container.pop("env", None)  # where each cloud's buckets are
+            if record.type.endswith(":CronJob"):
+                pod = inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                for container in pod["containers"]:
+                    container.pop("env", None)  # where each cloud's warehouses are
             objects[(record.type, record.name)] = inputs
     return objects
 

@@ -28,6 +28,7 @@ from crosswalk.providers.gcp.common import (
     workload_account,
 )
 from crosswalk.providers.gcp.datastores import datastore_id
+from crosswalk.providers.gcp.pipelines import emit_pipeline_accounts, emit_pipeline_deployer
 from crosswalk.providers.gcp.rules import bucket_name, gcp_name
 from crosswalk.providers.kubernetes import database_users
 
@@ -294,8 +295,10 @@ def emit_identity(ctx: StackContext) -> None:
             )
 
     _workload_accounts(ctx, provider, apis)
+    pipeline_accounts = emit_pipeline_accounts(ctx, provider, apis)
     for bot in p.automation:
-        _automation(ctx, provider, apis, bot, node_account)
+        account = _automation(ctx, provider, apis, bot, node_account)
+        emit_pipeline_deployer(ctx, provider, apis, pipeline_accounts, bot, account)
 
 
 def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
@@ -357,7 +360,7 @@ def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
         prog.export(db_admin_account_output(store), Code(f"{account}.email"))
 
 
-def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code) -> None:
+def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code) -> Code:
     p, prog = ctx.platform, ctx.program
     project_id = project(ctx)
     line = ctx.line(bot.path)
@@ -551,6 +554,7 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
         )
     prog.export(f"automation_{bot.name}_service_account", Code(f"{account}.email"))
     prog.export(f"automation_{bot.name}_workload_identity_provider", Code(f"{oidc}.name"))
+    return account
 
 
 # Pulumi's self-managed backend keeps a stack's files under

@@ -20,6 +20,7 @@ from crosswalk.providers.gcp.common import (
     unique_name,
     var_part,
 )
+from crosswalk.providers.gcp.pipelines import emit_pipeline_destinations
 from crosswalk.providers.gcp.rules import address_plan
 from crosswalk.providers.gcp.storage import STORAGE_API, emit_buckets
 from crosswalk.providers.gcp.warehouses import BIGQUERY_API, emit_warehouses
@@ -188,6 +189,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
     )
     emit_buckets(ctx, provider, apis, ring, project_info)
     emit_warehouses(ctx, provider, apis, ring, project_info)
+    emit_pipeline_destinations(ctx, provider)
     for registry in p.registries:
         repo = prog.resource(
             ("registry", var_part(registry.name)),
