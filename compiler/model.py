@@ -794,6 +794,11 @@ PER_ENVIRONMENT: tuple[PerEnvironment, ...] = (
     PerEnvironment("appServices.datastores[].backupRetentionDays"),
     PerEnvironment("appServices.datastores[].highAvailability"),
     PerEnvironment("appServices.datastores[].enhancedMonitoring", frozenset({"aws"})),
+    # How long a warehouse keeps its tables (BigQuery's default expiration,
+    # Data Explorer's retention).
+    PerEnvironment(
+        "analytics.warehouses[].expireTablesAfterDays", frozenset({"gcp", "azure"}), when_set=True
+    ),
     PerEnvironment("apps[].image"),
     PerEnvironment("apps[].replicas"),
     PerEnvironment("apps[].resources.cpu"),

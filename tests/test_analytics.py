@@ -91,6 +91,15 @@ def test_gcp_warehouse_is_a_cmek_dataset_of_the_region(gcp) -> None:
     assert grants[0].urn in dataset.dependencies  # BigQuery refuses a key it cannot use
 
 
+def test_gcp_an_environment_keeps_tables_for_its_own_days(gcp, tmp_path) -> None:
+    write_tree(compile_file(ROOT / "samples" / "gcp" / "platform.yaml"), tmp_path)
+    dev = plan_tree(tmp_path, "dev", only=[INFRA])
+    (dataset,) = of_type(dev, "gcp:bigquery/dataset:Dataset", INFRA)
+    assert inputs(dataset)["defaultTableExpirationMs"] == 30 * 24 * 3600 * 1000
+    (prod,) = of_type(gcp, "gcp:bigquery/dataset:Dataset", INFRA)
+    assert inputs(prod)["defaultTableExpirationMs"] == 400 * 24 * 3600 * 1000
+
+
 def test_gcp_teams_get_the_dataset_role_of_their_access(gcp) -> None:
     teams = {t["name"]: t for t in sample("gcp")["identity"]["teams"]}
     roles = {

@@ -99,7 +99,10 @@ def emit_warehouses(az: AzureProgram, rg, vault, key, subnet_id, vnet_id) -> Non
             "kind": "ReadWrite",
         }
         if warehouse.expire_tables_after_days is not None:
-            args["soft_delete_period"] = f"P{warehouse.expire_tables_after_days}D"
+            args["soft_delete_period"] = ctx.setting(
+                f"warehouse.{warehouse.name}.expireTablesAfterDays",
+                lambda q, env, n=warehouse.name: f"P{q.warehouse(n).expire_tables_after_days}D",
+            )
         database = az.res(
             ("warehouse", var),
             "kusto.ReadWriteDatabase",

@@ -94,7 +94,10 @@ def emit_warehouses(ctx: StackContext, provider: Code, apis, ring: Code, project
             "delete_contents_on_destroy": False,
         }
         if warehouse.expire_tables_after_days is not None:
-            args["default_table_expiration_ms"] = warehouse.expire_tables_after_days * DAY_MS
+            args["default_table_expiration_ms"] = ctx.setting(
+                f"warehouse.{warehouse.name}.expireTablesAfterDays",
+                lambda q, env, n=warehouse.name: q.warehouse(n).expire_tables_after_days * DAY_MS,
+            )
         dataset = prog.resource(
             ("warehouse", var),
             "gcp.bigquery.Dataset",

@@ -238,6 +238,46 @@ team_platform_role = aws.iam.Role(
         },
     ),
     max_session_duration=3600,
+    tags={
+        "RedshiftDbRoles": "sys:dba",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# analytics.warehouses
+team_platform_warehouses = aws.iam.RolePolicy(
+    "acme-team-platform-warehouses",
+    role=team_platform_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:GetCredentials",
+                        "redshift-serverless:GetWorkgroup",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:redshift-serverless:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":workgroup/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk:warehouse": [
+                                "acme-analytics",
+                            ],
+                        },
+                    },
+                },
+            ],
+        },
+    ),
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),
@@ -269,6 +309,43 @@ team_payments_role = aws.iam.Role(
     ),
 )
 
+# analytics.warehouses
+team_payments_warehouses = aws.iam.RolePolicy(
+    "acme-team-payments-warehouses",
+    role=team_payments_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:GetCredentials",
+                        "redshift-serverless:GetWorkgroup",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:redshift-serverless:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":workgroup/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk:warehouse": [
+                                "acme-analytics",
+                            ],
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
 # identity.teams.web
 team_web_role = aws.iam.Role(
     "acme-team-web",
@@ -290,6 +367,43 @@ team_web_role = aws.iam.Role(
         },
     ),
     max_session_duration=3600,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# analytics.warehouses
+team_web_warehouses = aws.iam.RolePolicy(
+    "acme-team-web-warehouses",
+    role=team_web_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:GetCredentials",
+                        "redshift-serverless:GetWorkgroup",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:redshift-serverless:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":workgroup/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk:warehouse": [
+                                "acme-analytics",
+                            ],
+                        },
+                    },
+                },
+            ],
+        },
+    ),
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),
@@ -695,11 +809,32 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "iam:CreateServiceLinkedRole",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/aws-service-role/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:AWSServiceName": [
+                                "redshift.amazonaws.com",
+                                "eks.amazonaws.com",
+                                "eks-nodegroup.amazonaws.com",
+                                "autoscaling.amazonaws.com",
+                            ],
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "ec2:AllocateAddress",
                         "ec2:CreateFlowLogs",
                         "ec2:CreateInternetGateway",
                         "ec2:CreateNatGateway",
                         "ec2:CreateRouteTable",
+                        "ec2:CreateSecurityGroup",
                         "ec2:CreateSubnet",
                         "ec2:CreateVpc",
                         "eks:CreateCluster",
@@ -719,9 +854,12 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Action": [
                         "ec2:AssociateRouteTable",
                         "ec2:AttachInternetGateway",
+                        "ec2:AuthorizeSecurityGroupEgress",
+                        "ec2:AuthorizeSecurityGroupIngress",
                         "ec2:CreateNatGateway",
                         "ec2:CreateRoute",
                         "ec2:CreateRouteTable",
+                        "ec2:CreateSecurityGroup",
                         "ec2:CreateSubnet",
                         "ec2:CreateTags",
                         "ec2:DeleteFlowLogs",
@@ -729,6 +867,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:DeleteNatGateway",
                         "ec2:DeleteRoute",
                         "ec2:DeleteRouteTable",
+                        "ec2:DeleteSecurityGroup",
                         "ec2:DeleteSubnet",
                         "ec2:DeleteTags",
                         "ec2:DeleteVpc",
@@ -879,6 +1018,73 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "redshift-serverless:CreateNamespace",
+                        "redshift-serverless:CreateWorkgroup",
+                        "redshift-serverless:DeleteNamespace",
+                        "redshift-serverless:DeleteWorkgroup",
+                        "redshift-serverless:GetNamespace",
+                        "redshift-serverless:GetWorkgroup",
+                        "redshift-serverless:ListTagsForResource",
+                        "redshift-serverless:TagResource",
+                        "redshift-serverless:UntagResource",
+                        "redshift-serverless:UpdateNamespace",
+                        "redshift-serverless:UpdateWorkgroup",
+                    ],
+                    "Resource": account_arn(
+                        "redshift-serverless",
+                        "*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:CreateNamespace",
+                        "redshift-serverless:CreateWorkgroup",
+                        "redshift-serverless:DeleteNamespace",
+                        "redshift-serverless:DeleteWorkgroup",
+                        "redshift-serverless:GetNamespace",
+                        "redshift-serverless:GetWorkgroup",
+                        "redshift-serverless:ListTagsForResource",
+                        "redshift-serverless:TagResource",
+                        "redshift-serverless:UntagResource",
+                        "redshift-serverless:UpdateNamespace",
+                        "redshift-serverless:UpdateWorkgroup",
+                    ],
+                    "Resource": account_arn(
+                        "redshift-serverless",
+                        "*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:CreateSecret",
+                        "secretsmanager:DeleteSecret",
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:RotateSecret",
+                        "secretsmanager:TagResource",
+                    ],
+                    "Resource": account_arn(
+                        "secretsmanager",
+                        "secret:redshift!*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "ecr:CreateRepository",
                         "ecr:DeleteRepository",
                         "ecr:GetLifecyclePolicy",
@@ -930,25 +1136,6 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                                 "iam",
                                 "policy/acme-workload-boundary-*",
                             ),
-                        },
-                    },
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "iam:CreateServiceLinkedRole",
-                    ],
-                    "Resource": account_arn(
-                        "iam",
-                        "role/aws-service-role/*",
-                    ),
-                    "Condition": {
-                        "StringEquals": {
-                            "iam:AWSServiceName": [
-                                "eks.amazonaws.com",
-                                "eks-nodegroup.amazonaws.com",
-                                "autoscaling.amazonaws.com",
-                            ],
                         },
                     },
                 },
