@@ -447,3 +447,37 @@ def test_azure_deployers_may_make_and_grant_warehouses(azure) -> None:
         if r.name.startswith("contoso-ci-deploy-apps-")
     }
     assert "contributor" in apps
+
+
+# --- the graph: what orders the stacks and widens a change ------------------------------
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_warehouses_and_pipelines_are_edges_of_the_graph(cloud) -> None:
+    from crosswalk.compiler.graph import build_graph
+    from crosswalk.compiler.model import apply_defaults, build_platform
+
+    resources = build_graph(build_platform(apply_defaults(sample(cloud))))
+    graph = resources.graph
+    assert graph.nodes["warehouse/analytics"]["stack"] == INFRA
+    assert graph.has_edge("secrets-key", "warehouse/analytics")
+    assert graph.has_edge("warehouse/analytics", "app/nightly-report")
+    teams = [t["name"] for t in sample(cloud)["identity"]["teams"]]
+    assert all(graph.has_edge(f"team/{team}", "warehouse/analytics") for team in teams)
+    pipelines = sorted(n for n in graph if n.startswith("pipeline/"))
+    if cloud != "gcp":
+        assert pipelines == []
+        return
+    assert pipelines == ["pipeline/events-archive", "pipeline/events-table"]
+    for node in pipelines:
+        assert graph.nodes[node]["stack"] == "05-app-services"
+        assert graph.has_edge("datastore/events", node)
+        account = "pipeline-account/" + node.split("/")[1]
+        assert graph.nodes[account]["stack"] == "01-identity"
+        assert graph.has_edge(account, node)
+    assert graph.has_edge("bucket/assets", "pipeline/events-archive")
+    assert graph.has_edge("warehouse/analytics", "pipeline/events-table")
+    assert graph.has_edge("pipeline-account/events-table", "warehouse/analytics")
+    # A change to the warehouse reaches the apps and the pipelines that use it.
+    downstream = resources.downstream(INFRA)
+    assert {"05-app-services", "06-apps/nightly-report"} <= set(downstream)

@@ -163,7 +163,9 @@ def test_the_platform_key_is_used_only_through_the_platforms_services(plan) -> N
                 assert sorted(condition["StringEquals"]["kms:ViaService"]) == [
                     "ecr.us-west-2.amazonaws.com",
                     "eks.us-west-2.amazonaws.com",
+                    "redshift-serverless.us-west-2.amazonaws.com",  # the warehouses
                     "s3.us-west-2.amazonaws.com",  # the platform's buckets
+                    "secretsmanager.us-west-2.amazonaws.com",  # the warehouses' passwords
                 ]
             else:
                 assert statement["Principal"] == {"Service": "logs.us-west-2.amazonaws.com"}

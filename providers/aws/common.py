@@ -84,6 +84,7 @@ WORKLOAD_BOUNDARY_ACTIONS = [
     "logs:DescribeLogStreams",
     "logs:PutLogEvents",
     "rds-db:connect",
+    "redshift-serverless:GetCredentials",  # an app signing in to a warehouse it uses
     "route53:ChangeResourceRecordSets",
     "route53:GetChange",
     "route53:List*",

@@ -186,8 +186,8 @@ def _roles_of(platform, layer: str) -> list[str]:
     roles = list(LAYER_ROLES[layer])
     engines = {store.engine for store in platform.app_services.datastores}
     # A warehouse's database roles are Data Explorer's own resources, too.
-    warehouses = any(app.warehouses for app in platform.apps)
-    if layer == "apps" and (engines & set(CONTRIBUTOR_GRANTS) or warehouses):
+    # (Where there are warehouses, so that an app's `uses` changes no deployer.)
+    if layer == "apps" and (engines & set(CONTRIBUTOR_GRANTS) or platform.warehouses):
         roles.append("Contributor")
     if layer == "managed-infra" and platform.warehouses:
         # The warehouse cluster's identity is granted the platform key.

@@ -239,7 +239,8 @@ def emit_pipelines(ctx: StackContext, provider: Code, apis, queues: dict, projec
             f"{p.name}-pipeline-{pipeline.name}",
             args,
             line,
-            opts(provider, apis),
+            # It holds the events not delivered yet.
+            opts(provider, apis, **protect(ctx)),
         )
         # Pub/Sub's agent forwards what it could not deliver to the dead letters.
         prog.resource(

@@ -453,6 +453,7 @@ workload_boundary = aws.iam.Policy(
                         "logs:DescribeLogStreams",
                         "logs:PutLogEvents",
                         "rds-db:connect",
+                        "redshift-serverless:GetCredentials",
                         "route53:ChangeResourceRecordSets",
                         "route53:GetChange",
                         "route53:List*",

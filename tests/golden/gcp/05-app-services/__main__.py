@@ -908,6 +908,7 @@ pipeline_events_archive = gcp.pubsub.Subscription(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 
@@ -953,6 +954,7 @@ pipeline_events_table = gcp.pubsub.Subscription(
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
+        protect=True,
     ),
 )
 
