@@ -31,6 +31,8 @@ NAMED_LISTS = {
     ("identity", "automation"),
     ("registries",),
     ("storage", "buckets"),
+    ("analytics", "warehouses"),
+    ("analytics", "pipelines"),
     ("cluster", "nodePools"),
     ("cluster", "namespaces"),
     ("appServices", "datastores"),
@@ -83,6 +85,7 @@ def check_platform(
     _check_unique_names(checker)
     _check_earlier_names(checker)
     _check_references(checker)
+    _check_analytics(checker)
     _check_dependency_cycles(checker)
     _check_network(checker)
     _check_ranges(checker)
@@ -100,6 +103,8 @@ def _check_unique_names(c: _Checker) -> None:
         "automation identity": p.automation,
         "registry": p.registries,
         "bucket": p.buckets,
+        "warehouse": p.warehouses,
+        "pipeline": p.pipelines,
         "node pool": p.cluster.node_pools,
         "namespace": p.cluster.namespaces,
         "datastore": p.app_services.datastores,
@@ -766,3 +771,81 @@ def _check_state(c: _Checker) -> None:
             help="crosswalk apply finds it next to platform.yaml; for plain `pulumi` runs, use "
             "an absolute path or file://~/...",
         )
+
+
+# Engines a pipeline can deliver from: what each cloud's delivery service reads.
+PIPELINE_SOURCES = ("queue",)
+
+
+def _check_analytics(c: _Checker) -> None:
+    """Warehouses apps bind, and pipelines' sources and destinations."""
+    p = c.platform
+    rules = rules_for(p.cloud.provider)
+    warehouses = {w.name for w in p.warehouses}
+    buckets = {b.name for b in p.buckets}
+    datastores = {d.name for d in p.app_services.datastores}
+    for app in p.apps:
+        bound: set[str] = set()
+        for use in app.warehouses:
+            if use.warehouse not in warehouses:
+                c.unknown("CW330", "warehouse", use.warehouse, warehouses, use.path)
+            elif use.warehouse in bound:
+                c.error(
+                    "CW201",
+                    f"app '{app.name}' binds warehouse '{use.warehouse}' twice",
+                    use.path,
+                    help="bind each warehouse once, with the access the app needs",
+                )
+            bound.add(use.warehouse)
+    for pipeline in p.pipelines:
+        store = p.datastore(pipeline.source)
+        if store is None:
+            c.unknown("CW303", "datastore", pipeline.source, datastores, pipeline.path + ("from",))
+        elif store.engine not in PIPELINE_SOURCES:
+            sources = sorted(d.name for d in p.app_services.datastores if d.engine == "queue")
+            c.error(
+                "CW331",
+                f"pipeline '{pipeline.name}' reads datastore '{store.name}', a {store.engine} "
+                "datastore, not a queue",
+                pipeline.path + ("from",),
+                help=f"queues declared: {quoted_list(sources)}"
+                if sources
+                else "declare a datastore with 'engine: queue' and name it here",
+            )
+        if pipeline.bucket is not None and pipeline.bucket not in buckets:
+            c.unknown("CW314", "bucket", pipeline.bucket, buckets, pipeline.destination_path)
+        if pipeline.warehouse is not None and pipeline.warehouse not in warehouses:
+            c.unknown(
+                "CW330", "warehouse", pipeline.warehouse, warehouses, pipeline.destination_path
+            )
+    if p.cloud.provider != "gcp":
+        for pipeline in p.pipelines:
+            c.error(
+                "CW504",
+                f"pipelines are not offered on {rules.title} yet: crosswalk delivers them "
+                "with Pub/Sub on GCP",
+                pipeline.path,
+                key=True,
+                help="remove it, or deliver the queue's events with an app",
+            )
+    if p.cloud.provider == "aws":
+        for app in p.apps:
+            for use in app.warehouses:
+                if use.read_only:
+                    c.error(
+                        "CW504",
+                        "access 'read-only' does not apply to Redshift, whose table rights "
+                        "are SQL grants: the app signs in as its own database user",
+                        use.path[:-1] + ("access",),
+                        key=True,
+                        help="remove it, and grant the app's database user what it reads",
+                    )
+        for warehouse in p.warehouses:
+            if warehouse.expire_tables_after_days is not None:
+                c.error(
+                    "CW504",
+                    "expireTablesAfterDays does not apply to Redshift, which expires no tables",
+                    warehouse.path + ("expireTablesAfterDays",),
+                    key=True,
+                    help="remove it",
+                )

@@ -64,6 +64,8 @@ CODES: dict[str, str] = {
     "CW324": "persistent volume shared by several pods of a deployment",
     "CW325": "image names no digest where digests are required",
     "CW314": "unknown bucket",
+    "CW330": "unknown warehouse",
+    "CW331": "pipeline source is not a queue",
     # CW4xx: the dependency graph
     "CW401": "dependency cycle",
     "CW402": "dependency from a higher layer to a lower one",

@@ -128,6 +128,13 @@ def build_graph(platform: Platform) -> ResourceGraph:
     for bucket in p.buckets:
         b.node(f"bucket/{bucket.name}", "bucket", "managed-infra", bucket.path)
         b.edge("secrets-key", f"bucket/{bucket.name}")  # its objects are encrypted with it
+    for warehouse in p.warehouses:
+        node = f"warehouse/{warehouse.name}"
+        b.node(node, "warehouse", "managed-infra", warehouse.path)
+        b.edge("secrets-key", node)  # its data is encrypted with it
+        b.edge("network", node)  # reached from the platform's network only
+        for team in p.teams:
+            b.edge(f"team/{team.name}", node, team.path + ("access",))  # granted by access
     if p.cloud.provider == "azure":
         # Azure resources live in the platform's resource group, made with the identities.
         b.node("resource-group", "resource-group", "identity", ("name",))
@@ -136,6 +143,7 @@ def build_graph(platform: Platform) -> ResourceGraph:
             "secrets-key",
             *(f"registry/{r.name}" for r in p.registries),
             *(f"bucket/{bucket.name}" for bucket in p.buckets),
+            *(f"warehouse/{warehouse.name}" for warehouse in p.warehouses),
         ):
             b.edge("resource-group", name)
 
@@ -201,6 +209,19 @@ def build_graph(platform: Platform) -> ResourceGraph:
         b.node(f"datastore/{store.name}", "datastore", "app-services", store.path)
         b.edge("network", f"datastore/{store.name}")
         b.edge("cluster", f"datastore/{store.name}")
+    for pipeline in p.pipelines:
+        # Beside its source, a queue of this layer.
+        node = f"pipeline/{pipeline.name}"
+        b.node(node, "pipeline", "app-services", pipeline.path)
+        b.edge(f"datastore/{pipeline.source}", node, pipeline.path + ("from",))
+        kind = "bucket" if pipeline.bucket is not None else "warehouse"
+        b.edge(f"{kind}/{pipeline.destination}", node, pipeline.destination_path)
+        if p.cloud.provider == "gcp":
+            # Its service account is the identity layer's; its destination grants it.
+            account = f"pipeline-account/{pipeline.name}"
+            b.node(account, "service-account", "identity", pipeline.path)
+            b.edge(account, node)
+            b.edge(account, f"{kind}/{pipeline.destination}", pipeline.destination_path)
 
     for app in p.apps:
         for secret in app.secrets:
@@ -230,6 +251,8 @@ def build_graph(platform: Platform) -> ResourceGraph:
         for secret in app.secrets:
             b.edge(f"secret/{app.name}/{secret.name}", node, secret.path)
             b.edge("service/external-secrets", node, secret.path)
+        for use in app.warehouses:
+            b.edge(f"warehouse/{use.warehouse}", node, use.path)
         for i, other in enumerate(app.depends_on):
             b.edge(f"app/{other}", node, app.path + ("dependsOn", i))
         if app.ingress is not None:

@@ -13,6 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from crosswalk.compiler.analytics import (
+    Pipeline,
+    Warehouse,
+    WarehouseUse,
+    build_pipelines,
+    build_warehouses,
+)
 from crosswalk.schema import load_schema
 
 LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services", "apps")
@@ -371,6 +378,7 @@ class App:
     buckets: tuple[BucketUse, ...] = ()
     uses_at: tuple[int, ...] = ()
     secrets: tuple[AppSecret, ...] = ()
+    warehouses: tuple[WarehouseUse, ...] = ()  # the `uses` entries that name a warehouse
 
     @property
     def cloud_name(self) -> str:
@@ -435,6 +443,8 @@ class Platform:
     deletion_protection: bool = True
     github_oidc_provider: str | None = None  # AWS: an existing provider's ARN
     buckets: tuple[Bucket, ...] = ()  # storage.buckets
+    warehouses: tuple[Warehouse, ...] = ()  # analytics.warehouses
+    pipelines: tuple[Pipeline, ...] = ()  # analytics.pipelines
     # Set on the platform as each environment sees it (see place_environments).
     placement: Placement | None = None
 
@@ -474,6 +484,13 @@ class Platform:
 
     def app(self, name: str) -> App | None:
         return self._apps.get(name)
+
+    @cached_property
+    def _warehouses(self) -> dict[str, Warehouse]:
+        return _first_by_name(self.warehouses)
+
+    def warehouse(self, name: str) -> Warehouse | None:
+        return self._warehouses.get(name)
 
 
 def _first_by_name(items) -> dict:
@@ -634,6 +651,8 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         deletion_protection=data["deletionProtection"],
         github_oidc_provider=identity.get("githubOidcProvider"),
         buckets=buckets,
+        warehouses=build_warehouses(data),
+        pipelines=build_pipelines(data),
     )
 
 
@@ -656,10 +675,14 @@ def place_environments(platforms: dict[str, Platform]) -> dict[str, Platform]:
 def _build_app(a: dict, index: int, bucket_names: set[str] = frozenset()) -> App:
     ingress = a.get("ingress")
     autoscale = a.get("autoscale")
-    uses, uses_at, buckets = [], [], []
+    uses, uses_at, buckets, warehouses = [], [], [], []
     for i, entry in enumerate(a.get("uses", [])):
         at = ("apps", index, "uses", i)
-        if isinstance(entry, dict):
+        if isinstance(entry, dict) and "warehouse" in entry:
+            warehouses.append(
+                WarehouseUse(entry["warehouse"], entry["access"], at + ("warehouse",))
+            )
+        elif isinstance(entry, dict):
             buckets.append(BucketUse(entry["bucket"], entry["access"], at + ("bucket",)))
         elif entry in bucket_names:
             buckets.append(BucketUse(entry, "read-write", at))
@@ -720,6 +743,7 @@ def _build_app(a: dict, index: int, bucket_names: set[str] = frozenset()) -> App
             AppSecret(x["name"], x.get("env"), ("apps", index, "secrets", i))
             for i, x in enumerate(a.get("secrets", []))
         ),
+        warehouses=tuple(warehouses),
     )
 
 
@@ -789,6 +813,11 @@ PER_ENVIRONMENT: tuple[PerEnvironment, ...] = (
     PerEnvironment("appServices.datastores[].backupRetentionDays"),
     PerEnvironment("appServices.datastores[].highAvailability"),
     PerEnvironment("appServices.datastores[].enhancedMonitoring", frozenset({"aws"})),
+    # How long a warehouse keeps its tables (BigQuery's default expiration,
+    # Data Explorer's retention).
+    PerEnvironment(
+        "analytics.warehouses[].expireTablesAfterDays", frozenset({"gcp", "azure"}), when_set=True
+    ),
     PerEnvironment("apps[].image"),
     PerEnvironment("apps[].replicas"),
     PerEnvironment("apps[].resources.cpu"),

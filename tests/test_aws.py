@@ -335,6 +335,7 @@ identity:
   automation:
 AUTOMATION
 registries: [{name: images}]
+analytics: {warehouses: [{name: lake}]}
 cluster:
   nodePools: [{name: general}]
   namespaces: [{name: shop}]
@@ -350,7 +351,7 @@ apps:
   - name: checkout
     namespace: shop
     image: ghcr.io/demo/checkout:1.0
-    uses: [orders, cache, events, carts]
+    uses: [orders, cache, events, carts, {warehouse: lake}]
 """
 LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services", "apps")
 STACKS = {
@@ -450,6 +451,16 @@ TYPE_ACTIONS = {
         "secretsmanager:GetRandomPassword",
     ],
     "aws:sqs/queue:Queue": ["sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue"],
+    "aws:redshiftserverless/namespace:Namespace": [
+        "redshift-serverless:CreateNamespace",
+        "redshift-serverless:TagResource",
+        "secretsmanager:CreateSecret",
+        "kms:CreateGrant",
+    ],
+    "aws:redshiftserverless/workgroup:Workgroup": [
+        "redshift-serverless:CreateWorkgroup",
+        "iam:CreateServiceLinkedRole",
+    ],
     "aws:dynamodb/table:Table": ["dynamodb:CreateTable", "dynamodb:UpdateContinuousBackups"],
     "eks:index:Cluster": [
         "eks:CreateCluster",
@@ -527,11 +538,21 @@ def test_a_layers_deploy_identity_manages_only_its_own_roles(per_layer) -> None:
     services = ci_policy(plan, "demo", "ci-cluster-services")
     assert not allows(services, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/demo-node")
     assert allows(services, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/demo-fluent-bit-1")
-    # managed-infra makes no role: it only passes the identity layer's flow-log role.
+    # managed-infra makes no role: it only passes the identity layer's flow-log
+    # role, and lets AWS make Redshift's service-linked role for the warehouses.
     infra = ci_policy(plan, "demo", "ci-managed-infra")["Statement"]
     iam = [st for st in infra if any(a.startswith("iam:") for a in as_list(st["Action"]))]
-    assert [(st["Action"], st["Resource"]) for st in iam] == [
-        (["iam:PassRole"], "arn:aws:iam::123456789012:role/demo-vpc-flow-logs")
+    assert [(st["Action"], st["Resource"], st.get("Condition")) for st in iam] == [
+        (
+            ["iam:CreateServiceLinkedRole"],
+            "arn:aws:iam::123456789012:role/aws-service-role/*",
+            {"StringEquals": {"iam:AWSServiceName": ["redshift.amazonaws.com"]}},
+        ),
+        (
+            ["iam:PassRole"],
+            "arn:aws:iam::123456789012:role/demo-vpc-flow-logs",
+            {"StringEquals": {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}},
+        ),
     ]
 
 

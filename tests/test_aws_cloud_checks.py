@@ -164,8 +164,9 @@ def test_the_platform_key_is_used_only_through_the_platforms_services(plan) -> N
                     "ecr.us-west-2.amazonaws.com",
                     "eks.us-west-2.amazonaws.com",
                     "rds.us-west-2.amazonaws.com",  # the Aurora cluster
+                    "redshift-serverless.us-west-2.amazonaws.com",  # the warehouses
                     "s3.us-west-2.amazonaws.com",  # the platform's buckets
-                    "secretsmanager.us-west-2.amazonaws.com",  # the apps' secrets
+                    "secretsmanager.us-west-2.amazonaws.com",  # apps' secrets, warehouses' passwords
                 ]
             else:
                 assert statement["Principal"] == {"Service": "logs.us-west-2.amazonaws.com"}

@@ -306,9 +306,9 @@ def test_variant_plans(variant_tree: Path) -> None:
         (redis,) = of_type(plan, "redis:Redis")
         assert inputs(redis)["sku"] == {"name": "Premium", "family": "P", "capacity": 1}
         locks = of_type(plan, "authorization:ManagementLockByScope")
-        # MySQL, Cosmos DB and the buckets' storage account: protection is on
-        # in every environment.
-        assert len(locks) == 3
+        # MySQL, Cosmos DB, the buckets' storage account and the warehouses'
+        # cluster: protection is on in every environment.
+        assert len(locks) == 4
         _mysql_apps_sign_in_as_their_own_users(plan)
         (cosmos,) = of_type(plan, "cosmosdb:SqlResourceSqlRoleAssignment", "06-apps/storefront")
         (account_record,) = of_type(plan, "cosmosdb:DatabaseAccount", "05-app-services")
@@ -340,6 +340,7 @@ def test_only_the_submodules_a_program_uses_are_imported(sample_tree: Path) -> N
         "dbforpostgresql",
         "dns",
         "keyvault",
+        "kusto",
         "managedidentity",
         "monitor",
         "network",
@@ -671,7 +672,8 @@ def test_datastores_are_private_backed_up_and_protected(
         inputs(r)["privateLinkServiceConnections"][0]["groupIds"][0]
         for r in of_type(sample_plan, "network:PrivateEndpoint")
     }
-    assert endpoints == {"blob", "registry", "redisCache", "vault"}  # blob: the buckets
+    # blob: the buckets; cluster: the warehouses
+    assert endpoints == {"blob", "cluster", "registry", "redisCache", "vault"}
     (queue,) = of_type(sample_plan, "servicebus:Queue")
     assert queue.inputs["deadLetteringOnMessageExpiration"] is True
     assert queue.inputs["maxDeliveryCount"] == 5

@@ -202,6 +202,8 @@ UNIQUE_NAMES = {
         "aws:route53/zone:Zone": ("name",),
         "aws:cloudwatch/logGroup:LogGroup": ("name",),
         "aws:route53/keySigningKey:KeySigningKey": ("hostedZoneId",),  # its name is per zone
+        "aws:redshiftserverless/namespace:Namespace": ("namespaceName",),
+        "aws:redshiftserverless/workgroup:Workgroup": ("workgroupName",),
     },
     "gcp": {
         "gcp:compute/network:Network": ("name",),
@@ -232,6 +234,8 @@ UNIQUE_NAMES = {
         "gcp:container/nodePool:NodePool": ("cluster", "name"),
         "gcp:servicenetworking/connection:Connection": ("network", "service"),
         "gcp:storage/bucket:Bucket": ("name",),  # unique across Google Cloud: the project's first
+        "gcp:bigquery/dataset:Dataset": ("datasetId",),
+        "gcp:bigquery/table:Table": ("datasetId", "tableId"),
     },
     "azure": {
         # Unique in the subscription; everything else lives in the resource group.
@@ -245,6 +249,7 @@ UNIQUE_NAMES = {
         "azure-native:servicebus:Namespace": ("namespaceName",),
         "azure-native:cosmosdb:DatabaseAccount": ("accountName",),
         "azure-native:storage:StorageAccount": ("accountName",),
+        "azure-native:kusto:Cluster": ("clusterName",),
     },
 }
 
@@ -451,6 +456,7 @@ STATEFUL = {
         "aws:kms/key:Key",
         "aws:ecr/repository:Repository",
         "aws:route53/zone:Zone",
+        "aws:redshiftserverless/namespace:Namespace",
     },
     "gcp": {
         "gcp:sql/databaseInstance:DatabaseInstance",
@@ -465,6 +471,8 @@ STATEFUL = {
         "gcp:artifactregistry/repository:Repository",
         "gcp:dns/managedZone:ManagedZone",
         "gcp:storage/bucket:Bucket",
+        "gcp:bigquery/dataset:Dataset",
+        "gcp:bigquery/table:Table",
     },
     "azure": {
         "azure-native:dbforpostgresql:Server",
@@ -485,6 +493,8 @@ STATEFUL = {
         "azure-native:resources:ResourceGroup",
         "azure-native:storage:StorageAccount",
         "azure-native:storage:BlobContainer",
+        "azure-native:kusto:Cluster",
+        "azure-native:kusto:ReadWriteDatabase",
     },
 }
 STATEFUL = {cloud: types | IN_CLUSTER_STATEFUL for cloud, types in STATEFUL.items()}

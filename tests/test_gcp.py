@@ -338,6 +338,7 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
         sql_users,
         pubsub_grants,
         "projects/acme-platform-prod/roles/acme_prod_ci_deploy_apps_bucket_grants",
+        "projects/acme-platform-prod/roles/acme_prod_ci_deploy_apps_warehouse_grants",
     }
     # No project-wide cloudsql.admin or pubsub.admin: it creates IAM database
     # users on the platform's instances, and grants topics and subscriptions.
@@ -387,7 +388,8 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
         if r.name == "acme-ci-deploy-apps-grants"
     ]
     assert (
-        ".hasOnly(['roles/cloudsql.client', 'roles/cloudsql.instanceUser', 'roles/datastore.user'])"
+        ".hasOnly(['roles/bigquery.jobUser', 'roles/cloudsql.client', "
+        "'roles/cloudsql.instanceUser', 'roles/datastore.user'])"
         in (grants.inputs["condition"]["expression"])
     )
 
@@ -541,8 +543,9 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
     (grant,) = [
         r
         for r in of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
-        # not the CI identities' use of the state's key, nor Cloud Storage's of the buckets'
-        if not r.name.endswith(("-state-key", "-storage-agent"))
+        # not the CI identities' use of the state's key, nor Cloud Storage's of the
+        # buckets', nor BigQuery's of the warehouses'
+        if not r.name.endswith(("-state-key", "-storage-agent", "-warehouse-agent"))
     ]
     assert grant.inputs["member"].endswith("@container-engine-robot.iam.gserviceaccount.com")
     exports = next(s for s in sample_plan.stacks if s.dir == "03-cluster").exports
@@ -919,6 +922,10 @@ def in_cluster_objects(plan: PlanResult) -> dict[tuple[str, str], dict]:
             if record.type.endswith(":Deployment"):
                 for container in inputs["spec"]["template"]["spec"]["containers"]:
                     container.pop("env", None)  # where each cloud's buckets are
+            if record.type.endswith(":CronJob"):
+                pod = inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                for container in pod["containers"]:
+                    container.pop("env", None)  # where each cloud's warehouses are
             objects[(record.type, record.name)] = inputs
     return objects
 

@@ -11,6 +11,7 @@ from crosswalk.providers.aws import app_secrets
 from crosswalk.providers.aws.common import aws_provider, irsa_role, region
 from crosswalk.providers.aws.datastores import DB_ENGINES
 from crosswalk.providers.aws.storage import bucket_output, bucket_statements
+from crosswalk.providers.aws.warehouses import warehouse_env, warehouse_statements
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.kubernetes.database_users import database_user, emit_database_user
 
@@ -102,7 +103,8 @@ def emit_app(ctx: StackContext) -> None:
             ctx.upstream("02-managed-infra", bucket_output(bucket, "endpoint")),
         )
     # Statements beyond one action list on one resource: the buckets', the key's.
-    extra = bucket_statements(ctx, app)
+    extra = bucket_statements(ctx, app) + warehouse_statements(ctx, app)
+    parts.env |= warehouse_env(ctx, app)
     for secret in app.secrets:
         cloud_policies.append(
             (

@@ -141,6 +141,12 @@ def boundary_statements(platform: str, arn) -> list[dict]:
             arn("secretsmanager", f"secret:{platform}/*"),
         ),
         allow("DatabaseUsers", ["rds-db:connect"], arn("rds-db", "dbuser:*/*")),
+        # Signing in to a warehouse (workgroup ARNs carry an id, not a name).
+        allow(
+            "Warehouses",
+            ["redshift-serverless:GetCredentials"],
+            arn("redshift-serverless", "workgroup/*"),
+        ),
         allow("Tables", DATA_ACTIONS["dynamodb"], arn("dynamodb", f"table/{prefix}*")),
         allow("Queues", DATA_ACTIONS["sqs"], arn("sqs", f"{prefix}*")),
         # Bucket names are global: the platform's carry its name first.

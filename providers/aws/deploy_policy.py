@@ -63,6 +63,8 @@ def service_linked_roles(p, layer: str) -> list[str]:
     """The service-linked roles AWS creates on a layer's first use of a service."""
     if layer == "cluster":
         return ["eks.amazonaws.com", "eks-nodegroup.amazonaws.com", "autoscaling.amazonaws.com"]
+    if layer == "managed-infra" and p.warehouses:
+        return ["redshift.amazonaws.com"]
     if layer == "app-services":
         used = engines(p)
         return ["rds.amazonaws.com"] * bool(used & SQL) + ["elasticache.amazonaws.com"] * (
@@ -209,6 +211,36 @@ BUCKET_ACTIONS = [
     "s3:DeleteBucket*",
     "s3:Get*Configuration",
     "s3:Put*Configuration",
+]
+# A warehouse crosswalk makes (providers/aws/warehouses.py): its Redshift
+# Serverless namespace and workgroup, held to the platform by their tag.
+WAREHOUSE_ACTIONS = [
+    "redshift-serverless:CreateNamespace",
+    "redshift-serverless:UpdateNamespace",
+    "redshift-serverless:DeleteNamespace",
+    "redshift-serverless:GetNamespace",
+    "redshift-serverless:CreateWorkgroup",
+    "redshift-serverless:UpdateWorkgroup",
+    "redshift-serverless:DeleteWorkgroup",
+    "redshift-serverless:GetWorkgroup",
+    "redshift-serverless:TagResource",
+    "redshift-serverless:UntagResource",
+    "redshift-serverless:ListTagsForResource",
+]
+# Its security group, in the platform's VPC.
+WAREHOUSE_SG_ACTIONS = [
+    "ec2:CreateSecurityGroup",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:DeleteSecurityGroup",
+]
+# The administrator's password Secrets Manager keeps for Redshift.
+WAREHOUSE_SECRET_ACTIONS = [
+    "secretsmanager:CreateSecret",
+    "secretsmanager:TagResource",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:DeleteSecret",
 ]
 # A log group crosswalk makes: created, kept, encrypted, tagged, deleted.
 LOG_GROUP_ACTIONS = [
@@ -604,6 +636,13 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             # Their names end with the account's id: no other bucket of the
             # platform's name (its state's, say) matches.
             allow(BUCKET_ACTIONS, Code(literal(f"arn:aws:s3:::{name}-*-") + " + account"))
+        if p.warehouses:
+            # Redshift Serverless names its resources by ids: held by the tag.
+            allow(WAREHOUSE_ACTIONS, arn("redshift-serverless", "*"), tagging)
+            allow(WAREHOUSE_ACTIONS, arn("redshift-serverless", "*"), tagged)
+            allow(WAREHOUSE_SG_ACTIONS[:1], "*", tagging)
+            allow(WAREHOUSE_SG_ACTIONS, "*", tagged)
+            allow(WAREHOUSE_SECRET_ACTIONS, arn("secretsmanager", "secret:redshift!*"))
         if p.registries:
             allow(
                 [

@@ -30,6 +30,7 @@ from crosswalk.providers.aws.deploy_policy import (
     state_denials,
     state_statements,
 )
+from crosswalk.providers.aws.warehouses import emit_team_warehouse_policy, team_role_tags
 
 
 def emit_identity(ctx: StackContext) -> None:
@@ -162,11 +163,13 @@ def emit_identity(ctx: StackContext) -> None:
                 "description": f"Team {team.name} ({team.access}) of platform {p.name}",
                 "assume_role_policy": trust_policy(principal),
                 "max_session_duration": 3600,
+                **team_role_tags(p, team),
             },
             ctx.line(team.path),
             opts(provider),
         )
         prog.export(f"team_{team.name}_role_arn", Code(f"{role}.arn"))
+        emit_team_warehouse_policy(ctx, provider, caller, team, role)
 
     # The boundary names the account's resources: the account, always.
     prog.assign(prog.fixed("account"), Code(f"{caller}.account_id"))

@@ -18,6 +18,8 @@ from crosswalk.providers.aws.common import (
 )
 from crosswalk.providers.aws.rules import subnet_plan
 from crosswalk.providers.aws.storage import emit_buckets
+from crosswalk.providers.aws.warehouses import KEY_SERVICES as WAREHOUSE_KEY_SERVICES
+from crosswalk.providers.aws.warehouses import emit_warehouses
 from crosswalk.providers.common import protect
 
 
@@ -164,6 +166,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
     )
     _flow_logs(ctx, provider, vpc, key)
     emit_buckets(ctx, provider, key)
+    emit_warehouses(ctx, provider, key, vpc, private)
     for registry in p.registries:
         repo = prog.resource(
             ("registry", registry.name),
@@ -243,6 +246,7 @@ def _key_policy(ctx, provider) -> Call:
         + (("s3",) if ctx.platform.buckets else ())
         + (("rds",) if any(s.aurora for s in ctx.platform.app_services.datastores) else ())
         + (("secretsmanager",) if any(app.secrets for app in ctx.platform.apps) else ())
+        + (WAREHOUSE_KEY_SERVICES if ctx.platform.warehouses else ())
     ]
     return Call(
         "pulumi.Output.json_dumps",

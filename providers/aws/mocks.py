@@ -146,6 +146,29 @@ def _aws_sqs_queue(f: Fabrication) -> dict[str, Any]:
     return {"name": name, "url": url, "id": url, "arn": arn(f, "sqs", name)}
 
 
+def _aws_redshift_workgroup(f: Fabrication) -> dict[str, Any]:
+    name = reveal(f.inputs.get("workgroupName")) or f.physical_name
+    workgroup_id = f"{f.hex(8)}-{f.hex(4)}-{f.hex(4)}-{f.hex(4)}-{f.hex(12)}"
+    address = f"{name}.{f.account or ACCOUNT_ID}.{f.region}.redshift-serverless.amazonaws.com"
+    return {
+        "workgroupName": name,
+        "workgroupId": workgroup_id,
+        "arn": arn(f, "redshift-serverless", f"workgroup/{workgroup_id}"),
+        "endpoints": [{"address": address, "port": 5439, "vpcEndpoints": []}],
+    }
+
+
+def _aws_redshift_namespace(f: Fabrication) -> dict[str, Any]:
+    name = reveal(f.inputs.get("namespaceName")) or f.physical_name
+    namespace_id = f"{f.hex(8)}-{f.hex(4)}-{f.hex(4)}-{f.hex(4)}-{f.hex(12)}"
+    return {
+        "namespaceName": name,
+        "namespaceId": namespace_id,
+        "arn": arn(f, "redshift-serverless", f"namespace/{namespace_id}"),
+        "adminPasswordSecretArn": arn(f, "secretsmanager", f"secret:redshift!{name}-admin"),
+    }
+
+
 def _aws_s3_bucket(f: Fabrication) -> dict[str, Any]:
     bucket = reveal(f.inputs.get("bucket")) or f.physical_name
     return {
@@ -279,6 +302,8 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     "aws:elasticache/replicationGroup:ReplicationGroup": _aws_elasticache_replication_group,
     "aws:sqs/queue:Queue": _aws_sqs_queue,
     "aws:s3/bucket:Bucket": _aws_s3_bucket,
+    "aws:redshiftserverless/namespace:Namespace": _aws_redshift_namespace,
+    "aws:redshiftserverless/workgroup:Workgroup": _aws_redshift_workgroup,
     "aws:s3/bucketV2:BucketV2": _aws_s3_bucket,
     "aws:iam/role:Role": _aws_iam("role"),
     "aws:iam/policy:Policy": _aws_iam("policy"),

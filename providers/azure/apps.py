@@ -25,6 +25,7 @@ from crosswalk.providers.azure.common import (
 from crosswalk.providers.azure.datastores import REDIS_TLS_PORT
 from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.azure.storage import emit_bucket_grants
+from crosswalk.providers.azure.warehouses import emit_warehouse_grants
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.kubernetes.database_users import (
     TokenSignIn,
@@ -89,7 +90,7 @@ def emit_app(az: AzureProgram) -> None:
     parts = k8s.AppCloudParts()
     # A MySQL user signs in with a password: an app that uses nothing else
     # needs no cloud identity.
-    needs_identity = bool(app.buckets) or any(
+    needs_identity = bool(app.buckets or app.warehouses) or any(
         p.datastore(name).engine != "mysql" for name in app.uses
     )
     identity = _app_identity(az, app) if needs_identity else None
@@ -174,6 +175,9 @@ def emit_app(az: AzureProgram) -> None:
     if app.buckets:
         emit_bucket_grants(az, app, identity, parts)
         ports.add(443)  # the storage account's private endpoint
+    if app.warehouses:
+        emit_warehouse_grants(az, app, identity, parts)
+        ports.add(443)  # the warehouse cluster's private endpoint
     if identity is not None:
         # Workload identity: the webhook projects a token for the app's managed identity.
         parts.service_account_annotations[CLIENT_ID_ANNOTATION] = Code(f"{identity}.client_id")

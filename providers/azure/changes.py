@@ -174,6 +174,29 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "requiresDuplicateDetection",
         "enablePartitioning",
     ),
+    "azure-native:kusto:Cluster": (
+        "clusterName",
+        "resourceGroupName",
+        "location",
+        "zones",
+        "enableDoubleEncryption",
+    ),
+    "azure-native:kusto:DatabasePrincipalAssignment": (
+        "principalAssignmentName",
+        "databaseName",
+        "clusterName",
+        "resourceGroupName",
+        "principalId",
+        "principalType",
+        "role",
+        "tenantId",
+    ),
+    "azure-native:kusto:ReadWriteDatabase": (
+        "databaseName",
+        "clusterName",
+        "resourceGroupName",
+        "location",
+    ),
     "azure-native:storage:BlobContainer": (
         "containerName",
         "accountName",
@@ -215,6 +238,8 @@ STATEFUL: dict[str, str] = {
     "azure-native:resources:ResourceGroup": "the resource group and every resource in it",
     "azure-native:servicebus:Namespace": "the namespace and every queue in it",
     "azure-native:servicebus:Queue": "the queue and its messages",
+    "azure-native:kusto:Cluster": "the warehouse cluster and its databases",
+    "azure-native:kusto:ReadWriteDatabase": "the warehouse and its tables",
     "azure-native:storage:BlobContainer": "the container and its blobs",
     "azure-native:storage:StorageAccount": "the storage account and its data",
 }

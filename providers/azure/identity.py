@@ -70,6 +70,7 @@ CONTRIBUTOR_GRANTS = ("redis", "document")
 # The roles each layer's program assigns: a CI identity that may assign roles
 # (Role Based Access Control Administrator) may assign only these.
 LAYER_ASSIGNS = {
+    "managed-infra": ["Key Vault Crypto Service Encryption User"],
     "cluster": [
         "AcrPull",
         "Azure Kubernetes Service Cluster User Role",
@@ -325,8 +326,13 @@ def _roles_of(platform, layer: str) -> list[str]:
     """What a CI identity deploying `layer` holds on the resource group."""
     roles = list(LAYER_ROLES[layer])
     engines = {store.engine for store in platform.app_services.datastores}
-    if layer == "apps" and engines & set(CONTRIBUTOR_GRANTS):
+    # A warehouse's database roles are Data Explorer's own resources, too.
+    # (Where there are warehouses, so that an app's `uses` changes no deployer.)
+    if layer == "apps" and (engines & set(CONTRIBUTOR_GRANTS) or platform.warehouses):
         roles.append("Contributor")
+    if layer == "managed-infra" and platform.warehouses:
+        # The warehouse cluster's identity is granted the platform key.
+        roles.append("Role Based Access Control Administrator")
     return roles
 
 
@@ -343,6 +349,8 @@ def _assigned_in(platform, layer: str) -> list[str]:
             | {r for bot in platform.automation for r in preview_roles(bot)}
         )
     roles = LAYER_ASSIGNS.get(layer, [])
+    if layer == "managed-infra" and not platform.warehouses:
+        roles = []  # the warehouse cluster's key role, where there are warehouses
     if not platform.buckets:  # the containers' data roles, where there are buckets
         roles = [role for role in roles if not role.startswith("Storage Blob Data ")]
     return roles

@@ -69,6 +69,12 @@ def _azure_host(template: str, **extra: Any) -> Callable[[Fabrication], dict[str
     return fabricate
 
 
+def _azure_kusto_cluster(f: Fabrication) -> dict[str, Any]:
+    name = reveal(f.inputs.get("clusterName")) or f.physical_name
+    host = f"{name}.{reveal(f.inputs.get('location'))}.kusto.windows.net"
+    return {"name": name, "uri": f"https://{host}", "dataIngestionUri": f"https://ingest-{host}"}
+
+
 def _azure_vault(f: Fabrication) -> dict[str, Any]:
     properties = reveal(f.inputs.get("properties")) or {}
     return {"properties": {**properties, "vaultUri": f"https://{f.physical_name}.vault.azure.net/"}}
@@ -78,7 +84,7 @@ def _azure_key(f: Fabrication) -> dict[str, Any]:
     vault = reveal(f.inputs.get("vaultName")) or "vault"
     name = reveal(f.inputs.get("keyName")) or f.physical_name
     uri = f"https://{vault}.vault.azure.net/keys/{name}"
-    return {"keyUri": uri, "keyUriWithVersion": f"{uri}/{f.hex(32)}"}
+    return {"name": name, "keyUri": uri, "keyUriWithVersion": f"{uri}/{f.hex(32)}"}
 
 
 def _azure_secret(f: Fabrication) -> dict[str, Any]:
@@ -141,6 +147,7 @@ def _named_by(key: str) -> Callable[[Fabrication], dict[str, Any]]:
 
 OUTPUT_SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "azure-native:containerservice:ManagedCluster": _azure_user_assigned_identities,
+    "azure-native:kusto:Cluster": _azure_user_assigned_identities,
 }
 
 
@@ -159,6 +166,7 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     ),
     "azure-native:containerregistry:Registry": _azure_host("loginServer={name}.azurecr.io"),
     "azure-native:keyvault:Vault": _azure_vault,
+    "azure-native:kusto:Cluster": _azure_kusto_cluster,
     "azure-native:keyvault:Key": _azure_key,
     "azure-native:keyvault:Secret": _azure_secret,
     "azure-native:redis:Redis": _azure_host(

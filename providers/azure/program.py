@@ -43,6 +43,7 @@ ROLES = {
     "DNS Zone Contributor": "befefa01-2a29-4197-83a8-272ff33ce314",
     "Key Vault Contributor": "f25e0fa2-a7c8-4377-a976-54943a77a395",
     "Key Vault Crypto User": "12338af0-0e69-4776-bea7-57ae8d297424",
+    "Key Vault Crypto Service Encryption User": "e147488a-f6f5-4113-8e2d-b22465e65bf6",
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "Managed Identity Contributor": "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59",
     "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",

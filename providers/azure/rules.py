@@ -264,6 +264,16 @@ STORAGE_ACCOUNT = AzureName(
     "lowercase letters and digits only",
     compact=True,
 )
+# The platform's Azure Data Explorer cluster, which holds its warehouses.
+WAREHOUSE_CLUSTER = AzureName(
+    "Data Explorer cluster",
+    "dec{platform}{env}",
+    4,
+    22,
+    re.compile(r"^[a-z][a-z0-9]+$"),
+    "a lowercase letter, then lowercase letters and digits",
+    compact=True,
+)
 # A bucket is a container of the platform's storage account: its name is the bucket's.
 CONTAINER = AzureName(
     "blob container",
@@ -527,6 +537,8 @@ def _check_names(platform) -> list[Finding]:
         check(DATASTORE_NAMES[store.engine], store.path + ("name",), store.name, "datastore")
     if platform.buckets:
         check(STORAGE_ACCOUNT, ("name",))
+    if platform.warehouses:
+        check(WAREHOUSE_CLUSTER, ("name",))
     for bucket in platform.buckets:
         # Unique in its storage account only, which is the environment's own.
         problem = CONTAINER.problem(bucket.name)

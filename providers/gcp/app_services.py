@@ -26,6 +26,7 @@ from crosswalk.providers.gcp.datastores import (
     emit_redis,
     emit_sql,
 )
+from crosswalk.providers.gcp.pipelines import emit_pipelines
 from crosswalk.providers.kubernetes import charts
 
 
@@ -146,12 +147,14 @@ def emit_app_services(ctx: StackContext) -> None:
                 kwargs={"project_id": project_id, "opts": invoke_opts(provider)},
             ),
         )
+    queues = {}
     for store in stores:
         if store.engine in DB_PORTS:
             emit_sql(ctx, provider, k8s_provider, apis, store, network, peering)
         elif store.engine == "redis":
             emit_redis(ctx, provider, apis, store, network, peering)
         elif store.engine == "queue":
-            emit_queue(ctx, provider, apis, store, project_info)
+            queues[store.name] = emit_queue(ctx, provider, apis, store, project_info)
         else:
             emit_document(ctx, provider, apis, store)
+    emit_pipelines(ctx, provider, apis, queues, project_info if queues else None)

@@ -23,6 +23,7 @@ from crosswalk.providers.gcp.common import (
 from crosswalk.providers.gcp.datastores import DB_PORTS, iam_user_name, only_datastore
 from crosswalk.providers.gcp.rules import address_plan
 from crosswalk.providers.gcp.storage import emit_bucket_grants
+from crosswalk.providers.gcp.warehouses import emit_warehouse_grants
 from crosswalk.providers.kubernetes.database_users import TokenSignIn, emit_database_user
 
 CLOUD_SQL_CONNECTOR_PORT = 3307  # the Cloud SQL Auth Proxy and connectors' server side
@@ -271,6 +272,7 @@ def emit_app(ctx: StackContext) -> None:
                     opts(provider, **moved("-datastore-user")),
                 )
         emit_bucket_grants(ctx, provider, app, member, parts)
+        emit_warehouse_grants(ctx, provider, app, member, parts)
         parts.service_account_annotations[WORKLOAD_IDENTITY_ANNOTATION] = email
         parts.egress += METADATA_SERVER_EGRESS + [GOOGLE_APIS_EGRESS]
     if private_ports:

@@ -132,6 +132,23 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     ),
     "gcp:sql/user:User": ("name", "instance", "project", "host", "type"),
     "gcp:storage/bucket:Bucket": ("name", "location", "project"),
+    "gcp:bigquery/dataset:Dataset": ("datasetId", "location", "project"),
+    "gcp:bigquery/iamMember:IamMember": (
+        "datasetId",
+        "tableId",
+        "role",
+        "member",
+        "condition",
+        "project",
+    ),
+    "gcp:bigquery/table:Table": ("datasetId", "tableId", "project"),
+    "gcp:bigquery/datasetIamMember:DatasetIamMember": (
+        "datasetId",
+        "role",
+        "member",
+        "condition",
+        "project",
+    ),
     "gcp:storage/bucketIAMMember:BucketIAMMember": ("bucket", "role", "member", "condition"),
     # The provider itself: replacing it replaces every resource it manages.
     "pulumi:providers:gcp": ("project", "region"),
@@ -139,6 +156,8 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
 
 STATEFUL: dict[str, str] = {
     "gcp:artifactregistry/repository:Repository": "the registry and its images",
+    "gcp:bigquery/dataset:Dataset": "the warehouse and its tables",
+    "gcp:bigquery/table:Table": "the pipeline's table and its rows",
     "gcp:dns/managedZone:ManagedZone": "the DNS zone, its records and its delegation",
     "gcp:firestore/database:Database": "the database and its documents",
     "gcp:kms/cryptoKey:CryptoKey": "the key (what it encrypted cannot be decrypted)",

@@ -123,10 +123,10 @@ def service_agent(project_info: Code, agent: str) -> Call:
 
 
 def app_needs_account(platform, app) -> bool:
-    """Whether an app gets a Google service account: it uses a bucket or
-    secrets, or a datastore it reaches with Google IAM (Memorystore takes a
-    password instead)."""
-    return bool(app.buckets or app.secrets) or any(
+    """Whether an app gets a Google service account: it uses a bucket, a
+    warehouse or secrets, or a datastore it reaches with Google IAM
+    (Memorystore takes a password instead)."""
+    return bool(app.buckets or app.warehouses or app.secrets) or any(
         platform.datastore(name).engine != "redis" for name in app.uses
     )
 

@@ -404,6 +404,7 @@ def emit_queue(ctx, provider, apis, store, project_info) -> None:
     )
     prog.export(f"datastore_{name}_topic", Code(f"{topic}.id"))
     prog.export(f"datastore_{name}_subscription", Code(f"{subscription}.id"))
+    return topic, dead_letters  # what pipelines read from and fail to
 
 
 def emit_document(ctx, provider, apis, store) -> None:

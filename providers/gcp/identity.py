@@ -28,6 +28,7 @@ from crosswalk.providers.gcp.common import (
     workload_account,
 )
 from crosswalk.providers.gcp.datastores import datastore_id
+from crosswalk.providers.gcp.pipelines import emit_pipeline_accounts, emit_pipeline_deployer
 from crosswalk.providers.gcp.rules import bucket_name, gcp_name
 from crosswalk.providers.kubernetes import database_users
 
@@ -146,6 +147,11 @@ APPS_CUSTOM_ROLES = {
         "Cloud Storage grants",
         ("storage.buckets.get", "storage.buckets.getIamPolicy", "storage.buckets.setIamPolicy"),
     ),
+    "warehouse-grants": (
+        "BigQuery dataset grants",
+        # The provider writes a dataset's grants into its access list (datasets.update).
+        ("bigquery.datasets.get", "bigquery.datasets.update"),
+    ),
     "pubsub-grants": (
         "Pub/Sub grants",
         (
@@ -178,6 +184,7 @@ ROLE_LAYERS = {"app-secrets": "app-services"}  # the others are the apps layer's
 ROLE_OBJECTS = {
     "sql-users": "the Cloud SQL users of its apps",
     "bucket-grants": "the grants on its buckets",
+    "warehouse-grants": "the grants on its warehouses",
     "pubsub-grants": "the grants on its topics and subscriptions",
     "app-secrets": "its apps' secrets",
 }
@@ -189,7 +196,12 @@ SQL_ENGINES = ("postgres", "mysql")
 LAYER_GRANTS = {
     # The SQL datastores' administrators sign in to their instance.
     "app-services": ["roles/dns.reader", "roles/cloudsql.instanceUser"],
-    "apps": ["roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/datastore.user"],
+    "apps": [
+        "roles/cloudsql.client",
+        "roles/cloudsql.instanceUser",
+        "roles/datastore.user",
+        "roles/bigquery.jobUser",  # apps that use warehouses run queries
+    ],
 }
 
 
@@ -200,6 +212,10 @@ def layer_roles(platform, layer: str) -> list[str]:
     roles = list(LAYER_ROLES[layer])
     if layer == "managed-infra" and platform.buckets:
         roles.append("roles/storage.admin")
+    if layer == "managed-infra" and platform.warehouses:
+        # Creating a dataset is a right on the project too; dataOwner makes,
+        # changes and shares datasets and reaches nothing else.
+        roles.append("roles/bigquery.dataOwner")
     return roles
 
 
@@ -243,6 +259,7 @@ def _custom_roles(platform, bot) -> list[str]:
     wanted = {
         "sql-users": apps and bool(engines & set(SQL_ENGINES)),
         "bucket-grants": apps and bool(platform.buckets),
+        "warehouse-grants": apps and bool(platform.warehouses),
         "pubsub-grants": apps and "queue" in engines,
         "app-secrets": "app-services" in bot.layers and any(a.secrets for a in platform.apps),
     }
@@ -352,8 +369,10 @@ def emit_identity(ctx: StackContext) -> None:
             )
 
     _workload_accounts(ctx, provider, apis)
+    pipeline_accounts = emit_pipeline_accounts(ctx, provider, apis)
     for bot in p.automation:
-        _automation(ctx, provider, apis, bot, node_account)
+        account = _automation(ctx, provider, apis, bot, node_account)
+        emit_pipeline_deployer(ctx, provider, apis, pipeline_accounts, bot, account)
 
 
 def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
@@ -415,7 +434,7 @@ def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
         prog.export(db_admin_account_output(store), Code(f"{account}.email"))
 
 
-def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code) -> None:
+def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code) -> Code:
     p, prog = ctx.platform, ctx.program
     project_id = project(ctx)
     line = ctx.line(bot.path)
@@ -613,6 +632,7 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
         f"automation_{bot.name}_workload_identity_provider", Code(f"{oidc}.name"), public=True
     )
     _preview_identity(ctx, provider, apis, bot)
+    return account
 
 
 def _preview_identity(ctx: StackContext, provider: Code, apis, bot) -> None:

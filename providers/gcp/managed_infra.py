@@ -20,8 +20,10 @@ from crosswalk.providers.gcp.common import (
     unique_name,
     var_part,
 )
+from crosswalk.providers.gcp.pipelines import emit_pipeline_destinations
 from crosswalk.providers.gcp.rules import address_plan
 from crosswalk.providers.gcp.storage import STORAGE_API, emit_buckets
+from crosswalk.providers.gcp.warehouses import BIGQUERY_API, emit_warehouses
 
 
 def emit_managed_infra(ctx: StackContext) -> None:
@@ -42,6 +44,8 @@ def emit_managed_infra(ctx: StackContext) -> None:
         names.append("containerscanning.googleapis.com")
     if p.buckets:
         names.append(STORAGE_API)
+    if p.warehouses:
+        names.append(BIGQUERY_API)
     apis = enable_apis(ctx, provider, names)
     line = ctx.line(("network",))
     vpc = prog.resource(
@@ -184,6 +188,8 @@ def emit_managed_infra(ctx: StackContext) -> None:
         opts(provider, apis),
     )
     emit_buckets(ctx, provider, apis, ring, project_info)
+    emit_warehouses(ctx, provider, apis, ring, project_info)
+    emit_pipeline_destinations(ctx, provider)
     for registry in p.registries:
         repo = prog.resource(
             ("registry", var_part(registry.name)),

@@ -170,6 +170,13 @@ INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
         "accessToken": Secret("ya29.mock-token"),
         "id": c.project,
     },
+    "gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount": lambda c: {
+        "email": f"bq-{int(digest(c.project, length=10), 16)}@bigquery-encryption.iam.gserviceaccount.com",
+        "member": f"serviceAccount:bq-{int(digest(c.project, length=10), 16)}"
+        "@bigquery-encryption.iam.gserviceaccount.com",
+        "project": c.project,
+        "id": c.project,
+    },
     "gcp:compute/getZones:getZones": lambda c: {
         "names": _zones(c.args.get("region") or c.region),
         "project": c.project,

@@ -238,6 +238,46 @@ team_platform_role = aws.iam.Role(
         },
     ),
     max_session_duration=3600,
+    tags={
+        "RedshiftDbRoles": "sys:dba",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# analytics.warehouses
+team_platform_warehouses = aws.iam.RolePolicy(
+    "acme-team-platform-warehouses",
+    role=team_platform_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:GetCredentials",
+                        "redshift-serverless:GetWorkgroup",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:redshift-serverless:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":workgroup/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk:warehouse": [
+                                "acme-analytics",
+                            ],
+                        },
+                    },
+                },
+            ],
+        },
+    ),
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),
@@ -269,6 +309,43 @@ team_payments_role = aws.iam.Role(
     ),
 )
 
+# analytics.warehouses
+team_payments_warehouses = aws.iam.RolePolicy(
+    "acme-team-payments-warehouses",
+    role=team_payments_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:GetCredentials",
+                        "redshift-serverless:GetWorkgroup",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:redshift-serverless:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":workgroup/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk:warehouse": [
+                                "acme-analytics",
+                            ],
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
 # identity.teams.web
 team_web_role = aws.iam.Role(
     "acme-team-web",
@@ -290,6 +367,43 @@ team_web_role = aws.iam.Role(
         },
     ),
     max_session_duration=3600,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# analytics.warehouses
+team_web_warehouses = aws.iam.RolePolicy(
+    "acme-team-web-warehouses",
+    role=team_web_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:GetCredentials",
+                        "redshift-serverless:GetWorkgroup",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:redshift-serverless:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":workgroup/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk:warehouse": [
+                                "acme-analytics",
+                            ],
+                        },
+                    },
+                },
+            ],
+        },
+    ),
     opts=pulumi.ResourceOptions(
         provider=aws_provider,
     ),
@@ -439,6 +553,18 @@ workload_boundary = aws.iam.Policy(
                     "Resource": account_arn(
                         "rds-db",
                         "dbuser:*/*",
+                        "*",
+                    ),
+                },
+                {
+                    "Sid": "Warehouses",
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:GetCredentials",
+                    ],
+                    "Resource": account_arn(
+                        "redshift-serverless",
+                        "workgroup/*",
                         "*",
                     ),
                 },
@@ -959,11 +1085,32 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "iam:CreateServiceLinkedRole",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/aws-service-role/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:AWSServiceName": [
+                                "redshift.amazonaws.com",
+                                "eks.amazonaws.com",
+                                "eks-nodegroup.amazonaws.com",
+                                "autoscaling.amazonaws.com",
+                            ],
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "ec2:AllocateAddress",
                         "ec2:CreateFlowLogs",
                         "ec2:CreateInternetGateway",
                         "ec2:CreateNatGateway",
                         "ec2:CreateRouteTable",
+                        "ec2:CreateSecurityGroup",
                         "ec2:CreateSubnet",
                         "ec2:CreateVpc",
                         "eks:CreateCluster",
@@ -983,9 +1130,12 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Action": [
                         "ec2:AssociateRouteTable",
                         "ec2:AttachInternetGateway",
+                        "ec2:AuthorizeSecurityGroupEgress",
+                        "ec2:AuthorizeSecurityGroupIngress",
                         "ec2:CreateNatGateway",
                         "ec2:CreateRoute",
                         "ec2:CreateRouteTable",
+                        "ec2:CreateSecurityGroup",
                         "ec2:CreateSubnet",
                         "ec2:CreateTags",
                         "ec2:DeleteFlowLogs",
@@ -993,6 +1143,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:DeleteNatGateway",
                         "ec2:DeleteRoute",
                         "ec2:DeleteRouteTable",
+                        "ec2:DeleteSecurityGroup",
                         "ec2:DeleteSubnet",
                         "ec2:DeleteTags",
                         "ec2:DeleteVpc",
@@ -1143,6 +1294,73 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "redshift-serverless:CreateNamespace",
+                        "redshift-serverless:CreateWorkgroup",
+                        "redshift-serverless:DeleteNamespace",
+                        "redshift-serverless:DeleteWorkgroup",
+                        "redshift-serverless:GetNamespace",
+                        "redshift-serverless:GetWorkgroup",
+                        "redshift-serverless:ListTagsForResource",
+                        "redshift-serverless:TagResource",
+                        "redshift-serverless:UntagResource",
+                        "redshift-serverless:UpdateNamespace",
+                        "redshift-serverless:UpdateWorkgroup",
+                    ],
+                    "Resource": account_arn(
+                        "redshift-serverless",
+                        "*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:CreateNamespace",
+                        "redshift-serverless:CreateWorkgroup",
+                        "redshift-serverless:DeleteNamespace",
+                        "redshift-serverless:DeleteWorkgroup",
+                        "redshift-serverless:GetNamespace",
+                        "redshift-serverless:GetWorkgroup",
+                        "redshift-serverless:ListTagsForResource",
+                        "redshift-serverless:TagResource",
+                        "redshift-serverless:UntagResource",
+                        "redshift-serverless:UpdateNamespace",
+                        "redshift-serverless:UpdateWorkgroup",
+                    ],
+                    "Resource": account_arn(
+                        "redshift-serverless",
+                        "*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:CreateSecret",
+                        "secretsmanager:DeleteSecret",
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:RotateSecret",
+                        "secretsmanager:TagResource",
+                    ],
+                    "Resource": account_arn(
+                        "secretsmanager",
+                        "secret:redshift!*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "ecr:CreateRepository",
                         "ecr:DeleteRepository",
                         "ecr:GetLifecyclePolicy",
@@ -1194,25 +1412,6 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                                 "iam",
                                 "policy/acme-workload-boundary-*",
                             ),
-                        },
-                    },
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "iam:CreateServiceLinkedRole",
-                    ],
-                    "Resource": account_arn(
-                        "iam",
-                        "role/aws-service-role/*",
-                    ),
-                    "Condition": {
-                        "StringEquals": {
-                            "iam:AWSServiceName": [
-                                "eks.amazonaws.com",
-                                "eks-nodegroup.amazonaws.com",
-                                "autoscaling.amazonaws.com",
-                            ],
                         },
                     },
                 },
@@ -1529,6 +1728,53 @@ automation_deploy_platform_pr_3807ad = aws.iam.RolePolicy(
                         "s3:ListBucket",
                     ],
                     "Resource": "arn:aws:s3:::acme-*-" + account,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:GetNamespace",
+                        "redshift-serverless:GetWorkgroup",
+                        "redshift-serverless:ListTagsForResource",
+                    ],
+                    "Resource": account_arn(
+                        "redshift-serverless",
+                        "*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:GetNamespace",
+                        "redshift-serverless:GetWorkgroup",
+                        "redshift-serverless:ListTagsForResource",
+                    ],
+                    "Resource": account_arn(
+                        "redshift-serverless",
+                        "*",
+                        "us-west-2",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:DescribeSecret",
+                    ],
+                    "Resource": account_arn(
+                        "secretsmanager",
+                        "secret:redshift!*",
+                        "us-west-2",
+                    ),
                 },
                 {
                     "Effect": "Allow",

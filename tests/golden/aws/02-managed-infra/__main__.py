@@ -16,6 +16,10 @@ names_bucket_assets = config.require("names.bucket.assets")
 names_flowloggroup = config.require("names.flowLogGroup")
 names_registry_images = config.require("names.registry.images")
 names_secretskeyalias = config.require("names.secretsKeyAlias")
+names_warehouse_analytics = config.require("names.warehouse.analytics")
+names_warehouse_analytics_workgroup = config.require(
+    "names.warehouse.analytics.workgroup",
+)
 tags = config.require_object("tags")
 
 # Outputs of acme-identity.
@@ -430,6 +434,16 @@ secrets_key = aws.kms.Key(
                                     "us-west-2",
                                     ".amazonaws.com",
                                 ),
+                                pulumi.Output.concat(
+                                    "redshift-serverless.",
+                                    "us-west-2",
+                                    ".amazonaws.com",
+                                ),
+                                pulumi.Output.concat(
+                                    "secretsmanager.",
+                                    "us-west-2",
+                                    ".amazonaws.com",
+                                ),
                             ],
                         },
                     },
@@ -805,6 +819,89 @@ assets_endpoint = pulumi.Output.concat(
     bucket_assets.bucket_regional_domain_name,
 )
 
+# analytics.warehouses
+warehouse_sg = aws.ec2.SecurityGroup(
+    "acme-warehouses",
+    description="Warehouses of platform acme: reachable only from its network",
+    vpc_id=vpc.id,
+    ingress=[
+        {
+            "description": "from the platform's network",
+            "protocol": "tcp",
+            "from_port": 5439,
+            "to_port": 5439,
+            "cidr_blocks": [
+                vpc.cidr_block,
+            ],
+        },
+    ],
+    egress=[
+        {
+            "description": "to AWS APIs over TLS",
+            "protocol": "tcp",
+            "from_port": 443,
+            "to_port": 443,
+            "cidr_blocks": [
+                "0.0.0.0/0",
+            ],
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# analytics.warehouses.analytics
+warehouse_analytics_namespace = aws.redshiftserverless.Namespace(
+    "acme-analytics",
+    namespace_name=names_warehouse_analytics,
+    db_name="analytics",
+    admin_username="warehouse_admin",
+    manage_admin_password=True,
+    admin_password_secret_kms_key_id=secrets_key.arn,
+    kms_key_id=secrets_key.arn,
+    log_exports=[
+        "connectionlog",
+        "useractivitylog",
+        "userlog",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        protect=True,
+    ),
+)
+
+# analytics.warehouses.analytics
+warehouse_analytics_workgroup = aws.redshiftserverless.Workgroup(
+    "acme-analytics",
+    workgroup_name=names_warehouse_analytics_workgroup,
+    namespace_name=warehouse_analytics_namespace.namespace_name,
+    base_capacity=8,
+    enhanced_vpc_routing=True,
+    publicly_accessible=False,
+    subnet_ids=[private_0.id, private_1.id, private_2.id],
+    security_group_ids=[
+        warehouse_sg.id,
+    ],
+    port=5439,
+    config_parameters=[
+        {
+            "parameter_key": "require_ssl",
+            "parameter_value": "true",
+        },
+        {
+            "parameter_key": "enable_user_activity_logging",
+            "parameter_value": "true",
+        },
+    ],
+    tags={
+        "crosswalk:warehouse": "acme-analytics",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
 # registries.images
 registry_images = aws.ecr.Repository(
     "acme-images",
@@ -831,3 +928,12 @@ pulumi.export("bucket_assets_name", bucket_assets.bucket)
 pulumi.export("private_subnet_ids", [private_0.id, private_1.id, private_2.id])
 pulumi.export("secrets_key_arn", secrets_key.arn)
 pulumi.export("vpc_id", vpc.id)
+pulumi.export("warehouse_analytics_arn", warehouse_analytics_workgroup.arn)
+pulumi.export(
+    "warehouse_analytics_endpoint",
+    warehouse_analytics_workgroup.endpoints[0].address,
+)
+pulumi.export(
+    "warehouse_analytics_workgroup",
+    warehouse_analytics_workgroup.workgroup_name,
+)

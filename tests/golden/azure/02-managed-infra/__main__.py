@@ -9,11 +9,28 @@ from pulumi_azure_native import (
     authorization,
     containerregistry,
     keyvault,
+    kusto,
+    managedidentity,
     network,
     operationalinsights,
     privatedns,
     storage,
 )
+
+BUILT_IN_ROLES = {
+    "Key Vault Crypto Service Encryption User": "e147488a-f6f5-4113-8e2d-b22465e65bf6",
+}
+
+
+def role_definition(name):
+    """The id of a built-in Azure role, by its name, in this subscription."""
+    return (
+        "/subscriptions/"
+        + client.subscription_id
+        + "/providers/Microsoft.Authorization/roleDefinitions/"
+        + BUILT_IN_ROLES[name]
+    )
+
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
@@ -644,6 +661,301 @@ bucket_assets = storage.BlobContainer(
     ),
 )
 
+# analytics.warehouses
+warehouse_identity = managedidentity.UserAssignedIdentity(
+    "contoso-warehouse",
+    resource_group_name=resource_group_name,
+    resource_name_="contoso-warehouse",
+    location="westeurope",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.warehouses
+warehouse_key_role = authorization.RoleAssignment(
+    "contoso-warehouse-key",
+    principal_id=warehouse_identity.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Key Vault Crypto Service Encryption User"),
+    scope=secrets_key.id,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.warehouses
+warehouse_cluster = kusto.Cluster(
+    "contoso-warehouse",
+    resource_group_name=resource_group_name,
+    cluster_name="deccontoso" + stack.replace("-", ""),
+    location="westeurope",
+    sku={
+        "name": "Standard_E2ads_v5",
+        "tier": "Standard",
+        "capacity": 2,
+    },
+    zones=[
+        "1",
+        "2",
+        "3",
+    ],
+    identity={
+        "type": "UserAssigned",
+        "user_assigned_identities": [
+            warehouse_identity.id,
+        ],
+    },
+    key_vault_properties={
+        "key_name": secrets_key.name,
+        "key_vault_uri": key_vault.properties.vault_uri,
+        "user_identity": warehouse_identity.id,
+    },
+    public_network_access="Disabled",
+    restrict_outbound_network_access="Enabled",
+    enable_disk_encryption=True,
+    enable_double_encryption=True,
+    enable_purge=False,
+    trusted_external_tenants=[],
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        depends_on=[
+            warehouse_key_role,
+        ],
+        protect=True,
+    ),
+)
+
+# analytics.warehouses
+warehouse_cluster_lock = authorization.ManagementLockByScope(
+    "contoso-warehouse",
+    scope=warehouse_cluster.id,
+    level="CanNotDelete",
+    lock_name="crosswalk-deletion-protection",
+    notes="Deletion protection (crosswalk): remove this lock to delete the datastore.",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.warehouses
+zone_kusto = privatedns.PrivateZone(
+    "contoso-warehouse-zone",
+    resource_group_name=resource_group_name,
+    private_zone_name=pulumi.Output.concat(
+        "privatelink.",
+        "westeurope",
+        ".kusto.windows.net",
+    ),
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.warehouses
+zone_kusto_link = privatedns.VirtualNetworkLink(
+    "contoso-warehouse-zone",
+    resource_group_name=resource_group_name,
+    private_zone_name=zone_kusto.name,
+    virtual_network_link_name="contoso-vnet",
+    virtual_network={
+        "id": vnet.id,
+    },
+    registration_enabled=False,
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.warehouses
+zone_queue = privatedns.PrivateZone(
+    "privatelink.queue.core.windows.net",
+    resource_group_name=resource_group_name,
+    private_zone_name="privatelink.queue.core.windows.net",
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.warehouses
+zone_queue_link = privatedns.VirtualNetworkLink(
+    "privatelink.queue.core.windows.net",
+    resource_group_name=resource_group_name,
+    private_zone_name=zone_queue.name,
+    virtual_network_link_name="contoso-vnet",
+    virtual_network={
+        "id": vnet.id,
+    },
+    registration_enabled=False,
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.warehouses
+zone_table = privatedns.PrivateZone(
+    "privatelink.table.core.windows.net",
+    resource_group_name=resource_group_name,
+    private_zone_name="privatelink.table.core.windows.net",
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.warehouses
+zone_table_link = privatedns.VirtualNetworkLink(
+    "privatelink.table.core.windows.net",
+    resource_group_name=resource_group_name,
+    private_zone_name=zone_table.name,
+    virtual_network_link_name="contoso-vnet",
+    virtual_network={
+        "id": vnet.id,
+    },
+    registration_enabled=False,
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.warehouses
+warehouse_endpoint = network.PrivateEndpoint(
+    "contoso-warehouse",
+    resource_group_name=resource_group_name,
+    private_endpoint_name="contoso-warehouse-endpoint",
+    location="westeurope",
+    subnet={
+        "id": endpoints_subnet.id,
+    },
+    private_link_service_connections=[
+        {
+            "name": "cluster",
+            "private_link_service_id": warehouse_cluster.id,
+            "group_ids": [
+                "cluster",
+            ],
+        },
+    ],
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.warehouses
+warehouse_endpoint_dns = network.PrivateDnsZoneGroup(
+    "contoso-warehouse",
+    resource_group_name=resource_group_name,
+    private_endpoint_name=warehouse_endpoint.name,
+    private_dns_zone_group_name="default",
+    private_dns_zone_configs=[
+        {
+            "name": "kusto",
+            "private_dns_zone_id": zone_kusto.id,
+        },
+        {
+            "name": "blob",
+            "private_dns_zone_id": zone_blob.id,
+        },
+        {
+            "name": "queue",
+            "private_dns_zone_id": zone_queue.id,
+        },
+        {
+            "name": "table",
+            "private_dns_zone_id": zone_table.id,
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.warehouses.analytics
+warehouse_analytics = kusto.ReadWriteDatabase(
+    "contoso-analytics",
+    resource_group_name=resource_group_name,
+    cluster_name=warehouse_cluster.name,
+    database_name="analytics",
+    location="westeurope",
+    kind="ReadWrite",
+    soft_delete_period="P400D",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        protect=True,
+    ),
+)
+
+# identity.teams.platform.members[0]
+warehouse_analytics_team_platform_0 = kusto.DatabasePrincipalAssignment(
+    "contoso-analytics-team-platform-0",
+    resource_group_name=resource_group_name,
+    cluster_name=warehouse_cluster.name,
+    database_name="analytics",
+    principal_assignment_name="team-platform-0",
+    principal_id="3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90",
+    principal_type="Group",
+    role="Admin",
+    tenant_id=client.tenant_id,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        depends_on=[
+            warehouse_analytics,
+        ],
+    ),
+)
+
+# identity.teams.payments.members[0]
+warehouse_analytics_team_payments_0 = kusto.DatabasePrincipalAssignment(
+    "contoso-analytics-team-payments-0",
+    resource_group_name=resource_group_name,
+    cluster_name=warehouse_cluster.name,
+    database_name="analytics",
+    principal_assignment_name="team-payments-0",
+    principal_id="b7c4d2e1-5a6f-4b8c-9d0e-1f2a3b4c5d6e",
+    principal_type="Group",
+    role="User",
+    tenant_id=client.tenant_id,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        depends_on=[
+            warehouse_analytics,
+        ],
+    ),
+)
+
+# identity.teams.web.members[0]
+warehouse_analytics_team_web_0 = kusto.DatabasePrincipalAssignment(
+    "contoso-analytics-team-web-0",
+    resource_group_name=resource_group_name,
+    cluster_name=warehouse_cluster.name,
+    database_name="analytics",
+    principal_assignment_name="team-web-0",
+    principal_id="0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",
+    principal_type="Group",
+    role="User",
+    tenant_id=client.tenant_id,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        depends_on=[
+            warehouse_analytics,
+        ],
+    ),
+)
+
 pulumi.export("apiserver_subnet_id", apiserver_subnet.id)
 pulumi.export("bucket_assets_container_id", bucket_assets.id)
 pulumi.export("bucket_assets_name", bucket_assets.name)
@@ -657,3 +969,5 @@ pulumi.export("registry_images_id", registry_images.id)
 pulumi.export("secrets_key_name", secrets_key.name)
 pulumi.export("storage_blob_endpoint", storage_account.primary_endpoints.blob)
 pulumi.export("vnet_id", vnet.id)
+pulumi.export("warehouse_cluster_name", warehouse_cluster.name)
+pulumi.export("warehouse_endpoint", warehouse_cluster.uri)

@@ -24,6 +24,9 @@ names_role_deploy_apps_pubsub_grants = config.require(
     "names.role.deploy-apps.pubsub-grants",
 )
 names_role_deploy_apps_sql_users = config.require("names.role.deploy-apps.sql-users")
+names_role_deploy_apps_wareho_0b59ed = config.require(
+    "names.role.deploy-apps.warehouse-grants",
+)
 names_role_deploy_platform_ap_555914 = config.require(
     "names.role.deploy-platform.app-secrets",
 )
@@ -56,6 +59,12 @@ names_serviceaccount_db_admin_orders = config.require(
 )
 names_serviceaccount_external_dns = config.require("names.serviceAccount.external-dns")
 names_serviceaccount_nodes = config.require("names.serviceAccount.nodes")
+names_serviceaccount_pipeline_6a9ba1 = config.require(
+    "names.serviceAccount.pipeline-events-archive",
+)
+names_serviceaccount_pipeline_55ba91 = config.require(
+    "names.serviceAccount.pipeline-events-table",
+)
 tags = config.require_object("tags")
 
 # cloud
@@ -453,6 +462,69 @@ db_admin_orders_workload_identity = gcp.serviceaccount.IAMMember(
     ),
 )
 
+project_of_pipelines = gcp.organizations.get_project(
+    project_id="acme-platform-prod",
+    opts=pulumi.InvokeOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# analytics.pipelines.events-archive
+pipeline_events_archive_account = gcp.serviceaccount.Account(
+    "acme-pipeline-events-archive",
+    account_id=names_serviceaccount_pipeline_6a9ba1,
+    display_name="Pipeline events-archive of platform acme",
+    description="Delivers events into assets",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# analytics.pipelines.events-archive
+pipeline_events_archive_delivery = gcp.serviceaccount.IAMMember(
+    "acme-pipeline-events-archive-delivery",
+    service_account_id=pipeline_events_archive_account.name,
+    role="roles/iam.serviceAccountTokenCreator",
+    member=pulumi.Output.concat(
+        "serviceAccount:service-",
+        project_of_pipelines.number,
+        "@gcp-sa-pubsub.iam.gserviceaccount.com",
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# analytics.pipelines.events-table
+pipeline_events_table_account = gcp.serviceaccount.Account(
+    "acme-pipeline-events-table",
+    account_id=names_serviceaccount_pipeline_55ba91,
+    display_name="Pipeline events-table of platform acme",
+    description="Delivers events into analytics",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# analytics.pipelines.events-table
+pipeline_events_table_delivery = gcp.serviceaccount.IAMMember(
+    "acme-pipeline-events-table-delivery",
+    service_account_id=pipeline_events_table_account.name,
+    role="roles/iam.serviceAccountTokenCreator",
+    member=pulumi.Output.concat(
+        "serviceAccount:service-",
+        project_of_pipelines.number,
+        "@gcp-sa-pubsub.iam.gserviceaccount.com",
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
 # identity.automation.deploy-apps
 ci_deploy_apps_pool = gcp.iam.WorkloadIdentityPool(
     "acme-ci-deploy-apps",
@@ -600,6 +672,35 @@ ci_deploy_apps_bucket_grants_member = gcp.projects.IAMMember(
 )
 
 # identity.automation.deploy-apps.layers
+ci_deploy_apps_warehouse_grants = gcp.projects.IAMCustomRole(
+    "acme-ci-deploy-apps-warehouse-grants",
+    project="acme-platform-prod",
+    role_id=names_role_deploy_apps_wareho_0b59ed,
+    title="acme CI deploy-apps: BigQuery dataset grants",
+    description="What the apps layer of platform acme does to the grants on its warehouses",
+    permissions=[
+        "bigquery.datasets.get",
+        "bigquery.datasets.update",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_warehouse_gran_8236eb = gcp.projects.IAMMember(
+    "acme-ci-deploy-apps-warehouse-grants",
+    project="acme-platform-prod",
+    role=ci_deploy_apps_warehouse_grants.name,
+    member=ci_deploy_apps_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
 ci_deploy_apps_pubsub_grants = gcp.projects.IAMCustomRole(
     "acme-ci-deploy-apps-pubsub-grants",
     project="acme-platform-prod",
@@ -641,7 +742,7 @@ ci_deploy_apps_grants = gcp.projects.IAMMember(
     condition={
         "title": "grants-of-its-layers",
         "description": "May grant only the roles its layers give their workloads",
-        "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/cloudsql.client', 'roles/cloudsql.instanceUser', 'roles/datastore.user'])",
+        "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/bigquery.jobUser', 'roles/cloudsql.client', 'roles/cloudsql.instanceUser', 'roles/datastore.user'])",
     },
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -854,6 +955,18 @@ ci_deploy_platform_artifactre_01b7d6 = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-artifactregistry-admin",
     project="acme-platform-prod",
     role="roles/artifactregistry.admin",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_bigquery_d_ed9d22 = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-bigquery-dataOwner",
+    project="acme-platform-prod",
+    role="roles/bigquery.dataOwner",
     member=ci_deploy_platform_account.member,
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -1410,6 +1523,30 @@ ci_deploy_platform_preview_state_key = gcp.kms.CryptoKeyIAMMember(
     ),
 )
 
+# identity.automation.deploy-platform.layers
+pipeline_events_archive_deplo_ffcb08 = gcp.serviceaccount.IAMMember(
+    "acme-pipeline-events-archive-deployer-deploy-platform",
+    service_account_id=pipeline_events_archive_account.name,
+    role="roles/iam.serviceAccountUser",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+pipeline_events_table_deploye_0c7586 = gcp.serviceaccount.IAMMember(
+    "acme-pipeline-events-table-deployer-deploy-platform",
+    service_account_id=pipeline_events_table_account.name,
+    role="roles/iam.serviceAccountUser",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
 pulumi.export("app_admin_service_account", app_admin_account.email)
 pulumi.export("app_checkout_service_account", app_checkout_account.email)
 pulumi.export("app_nightly-report_service_account", app_nightly_report_account.email)
@@ -1448,3 +1585,11 @@ pulumi.export("cert_manager_service_account", cert_manager_account.email)
 pulumi.export("db_admin_orders_service_account", db_admin_orders_account.email)
 pulumi.export("external_dns_service_account", external_dns_account.email)
 pulumi.export("node_service_account_email", node_service_account.email)
+pulumi.export(
+    "pipeline_events_archive_service_account",
+    pipeline_events_archive_account.email,
+)
+pulumi.export(
+    "pipeline_events_table_service_account",
+    pipeline_events_table_account.email,
+)

@@ -8,6 +8,7 @@ import pulumi_gcp as gcp
 
 config = pulumi.Config()
 stack = pulumi.get_stack()
+org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 names_bucket_assets = config.require("names.bucket.assets")
@@ -18,7 +19,20 @@ names_privateservices = config.require("names.privateServices")
 names_registry_images = config.require("names.registry.images")
 names_router = config.require("names.router")
 names_subnetwork = config.require("names.subnetwork")
+names_warehouse_analytics = config.require("names.warehouse.analytics")
 tags = config.require_object("tags")
+warehouse_analytics_expiretab_3e625c = config.require_int(
+    "warehouse.analytics.expireTablesAfterDays",
+)
+
+# Outputs of acme-identity.
+identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+pipeline_events_archive_servi_c2f28f = identity_stack.require_output(
+    "pipeline_events_archive_service_account",
+)
+pipeline_events_table_service_93a636 = identity_stack.require_output(
+    "pipeline_events_table_service_account",
+)
 
 # cloud
 gcp_provider = gcp.Provider(
@@ -105,6 +119,17 @@ api_storage = gcp.projects.Service(
     ),
 )
 
+# cloud
+api_bigquery = gcp.projects.Service(
+    "acme-bigquery",
+    service="bigquery.googleapis.com",
+    disable_on_destroy=False,
+    disable_dependent_services=False,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
 apis = [
     api_compute,
     api_cloudkms,
@@ -113,6 +138,7 @@ apis = [
     api_artifactregistry,
     api_containerscanning,
     api_storage,
+    api_bigquery,
 ]
 
 # network
@@ -324,6 +350,182 @@ bucket_assets = gcp.storage.Bucket(
     ),
 )
 
+# analytics.warehouses
+warehouse_key = gcp.kms.CryptoKey(
+    "acme-warehouse",
+    name="acme-warehouse",
+    key_ring=key_ring.id,
+    purpose="ENCRYPT_DECRYPT",
+    rotation_period="7776000s",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+        protect=True,
+    ),
+)
+
+bigquery_agent = gcp.bigquery.get_default_service_account(
+    project="acme-platform-prod",
+    opts=pulumi.InvokeOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# analytics.warehouses
+warehouse_key_agent = gcp.kms.CryptoKeyIAMMember(
+    "acme-warehouse-agent",
+    crypto_key_id=warehouse_key.id,
+    role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+    member=bigquery_agent.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# analytics.warehouses.analytics
+warehouse_analytics = gcp.bigquery.Dataset(
+    "acme-analytics",
+    dataset_id=names_warehouse_analytics,
+    friendly_name="acme analytics",
+    description="Warehouse analytics of platform acme",
+    location="europe-west1",
+    default_encryption_configuration={
+        "kms_key_name": warehouse_key.id,
+    },
+    delete_contents_on_destroy=False,
+    default_table_expiration_ms=warehouse_analytics_expiretab_3e625c,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=[*apis, warehouse_key_agent],
+        protect=True,
+    ),
+)
+
+# identity.teams.platform.members[0]
+warehouse_analytics_team_platform_0 = gcp.bigquery.DatasetIamMember(
+    "acme-analytics-team-platform-0",
+    dataset_id=warehouse_analytics.dataset_id,
+    role="roles/bigquery.dataOwner",
+    member="group:platform@acme.example.com",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# identity.teams.payments.members[0]
+warehouse_analytics_team_payments_0 = gcp.bigquery.DatasetIamMember(
+    "acme-analytics-team-payments-0",
+    dataset_id=warehouse_analytics.dataset_id,
+    role="roles/bigquery.dataEditor",
+    member="group:payments@acme.example.com",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# identity.teams.payments.members[1]
+warehouse_analytics_team_payments_1 = gcp.bigquery.DatasetIamMember(
+    "acme-analytics-team-payments-1",
+    dataset_id=warehouse_analytics.dataset_id,
+    role="roles/bigquery.dataEditor",
+    member="user:alice@acme.example.com",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# identity.teams.web.members[0]
+warehouse_analytics_team_web_0 = gcp.bigquery.DatasetIamMember(
+    "acme-analytics-team-web-0",
+    dataset_id=warehouse_analytics.dataset_id,
+    role="roles/bigquery.dataEditor",
+    member="group:web@acme.example.com",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# identity.teams.auditors.members[0]
+warehouse_analytics_team_auditors_0 = gcp.bigquery.DatasetIamMember(
+    "acme-analytics-team-auditors-0",
+    dataset_id=warehouse_analytics.dataset_id,
+    role="roles/bigquery.dataViewer",
+    member="group:audit@acme.example.com",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# analytics.pipelines.events-archive.to.bucket
+pipeline_events_archive_objec_9b78e4 = gcp.storage.BucketIAMMember(
+    "acme-pipeline-events-archive-objectCreator",
+    bucket=bucket_assets.name,
+    role="roles/storage.objectCreator",
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        pipeline_events_archive_servi_c2f28f,
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# analytics.pipelines.events-archive.to.bucket
+pipeline_events_archive_legac_8a8c31 = gcp.storage.BucketIAMMember(
+    "acme-pipeline-events-archive-legacyBucketReader",
+    bucket=bucket_assets.name,
+    role="roles/storage.legacyBucketReader",
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        pipeline_events_archive_servi_c2f28f,
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# analytics.pipelines.events-table.to.warehouse
+pipeline_events_table_table = gcp.bigquery.Table(
+    "acme-pipeline-events-table",
+    dataset_id=warehouse_analytics.dataset_id,
+    table_id="events_table",
+    description="Events of events, delivered by pipeline events-table",
+    schema='[{"name": "subscription_name", "type": "STRING", "mode": "NULLABLE"}, {"name": "message_id", "type": "STRING", "mode": "NULLABLE"}, {"name": "publish_time", "type": "TIMESTAMP", "mode": "NULLABLE"}, {"name": "data", "type": "BYTES", "mode": "NULLABLE"}, {"name": "attributes", "type": "JSON", "mode": "NULLABLE"}]',
+    time_partitioning={
+        "type": "DAY",
+        "field": "publish_time",
+    },
+    deletion_protection=True,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        protect=True,
+    ),
+)
+
+# analytics.pipelines.events-table.to.warehouse
+pipeline_events_table_writer = gcp.bigquery.IamMember(
+    "acme-pipeline-events-table-writer",
+    dataset_id=pipeline_events_table_table.dataset_id,
+    table_id=pipeline_events_table_table.table_id,
+    role="roles/bigquery.dataEditor",
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        pipeline_events_table_service_93a636,
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+events_table_table_path = pulumi.Output.concat(
+    "acme-platform-prod",
+    ".",
+    pipeline_events_table_table.dataset_id,
+    ".",
+    pipeline_events_table_table.table_id,
+)
+
 # registries.images
 registry_images = gcp.artifactregistry.Repository(
     "acme-images",
@@ -346,6 +548,8 @@ registry_images = gcp.artifactregistry.Repository(
 
 pulumi.export("bucket_assets_name", bucket_assets.name)
 pulumi.export("network_id", network.id)
+pulumi.export("pipeline_events_table_table", events_table_table_path)
 pulumi.export("private_services_range", private_services.reserved_peering_ranges[0])
 pulumi.export("secrets_key_id", secrets_key.id)
 pulumi.export("subnetwork_id", nodes_subnetwork.id)
+pulumi.export("warehouse_analytics_dataset", warehouse_analytics.dataset_id)

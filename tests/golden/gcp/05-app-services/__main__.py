@@ -38,6 +38,8 @@ names_datastore_orders = config.require("names.datastore.orders")
 names_datastore_sessions = config.require("names.datastore.sessions")
 names_dnsowner = config.require("names.dnsOwner")
 names_dnszone = config.require("names.dnsZone")
+names_pipeline_events_archive = config.require("names.pipeline.events-archive")
+names_pipeline_events_table = config.require("names.pipeline.events-table")
 tags = config.require_object("tags")
 
 # Outputs of acme-identity.
@@ -54,10 +56,20 @@ db_admin_orders_service_account = identity_stack.require_output(
 external_dns_service_account = identity_stack.require_output(
     "external_dns_service_account",
 )
+pipeline_events_archive_servi_c2f28f = identity_stack.require_output(
+    "pipeline_events_archive_service_account",
+)
+pipeline_events_table_service_93a636 = identity_stack.require_output(
+    "pipeline_events_table_service_account",
+)
 
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
+bucket_assets_name = managed_infra_stack.require_output("bucket_assets_name")
 network_id = managed_infra_stack.require_output("network_id")
+pipeline_events_table_table = managed_infra_stack.require_output(
+    "pipeline_events_table_table",
+)
 private_services_range = managed_infra_stack.require_output("private_services_range")
 
 # Outputs of acme-cluster.
@@ -940,6 +952,103 @@ datastore_events_dead_letters_7cf5c0 = gcp.pubsub.TopicIAMMember(
 datastore_events_dead_letters_78cbe3 = gcp.pubsub.SubscriptionIAMMember(
     "acme-events-dead-letters-subscriber",
     subscription=datastore_events_subscription.id,
+    role="roles/pubsub.subscriber",
+    member=pulumi.Output.concat(
+        "serviceAccount:service-",
+        project.number,
+        "@gcp-sa-pubsub.iam.gserviceaccount.com",
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# analytics.pipelines.events-archive
+pipeline_events_archive = gcp.pubsub.Subscription(
+    "acme-pipeline-events-archive",
+    name=names_pipeline_events_archive,
+    topic=datastore_events.id,
+    ack_deadline_seconds=60,
+    message_retention_duration="604800s",
+    expiration_policy={
+        "ttl": "",
+    },
+    retry_policy={
+        "minimum_backoff": "10s",
+        "maximum_backoff": "600s",
+    },
+    dead_letter_policy={
+        "dead_letter_topic": datastore_events_dead_letters.id,
+        "max_delivery_attempts": 5,
+    },
+    cloud_storage_config={
+        "bucket": bucket_assets_name,
+        "filename_prefix": "events-archive/",
+        "filename_suffix": ".avro",
+        "max_duration": "300s",
+        "avro_config": {
+            "write_metadata": True,
+        },
+        "service_account_email": pipeline_events_archive_servi_c2f28f,
+    },
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+        protect=True,
+    ),
+)
+
+# analytics.pipelines.events-archive
+pipeline_events_archive_dead_letters = gcp.pubsub.SubscriptionIAMMember(
+    "acme-pipeline-events-archive-dead-letters",
+    subscription=pipeline_events_archive.id,
+    role="roles/pubsub.subscriber",
+    member=pulumi.Output.concat(
+        "serviceAccount:service-",
+        project.number,
+        "@gcp-sa-pubsub.iam.gserviceaccount.com",
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# analytics.pipelines.events-table
+pipeline_events_table = gcp.pubsub.Subscription(
+    "acme-pipeline-events-table",
+    name=names_pipeline_events_table,
+    topic=datastore_events.id,
+    ack_deadline_seconds=60,
+    message_retention_duration="604800s",
+    expiration_policy={
+        "ttl": "",
+    },
+    retry_policy={
+        "minimum_backoff": "10s",
+        "maximum_backoff": "600s",
+    },
+    dead_letter_policy={
+        "dead_letter_topic": datastore_events_dead_letters.id,
+        "max_delivery_attempts": 5,
+    },
+    bigquery_config={
+        "table": pipeline_events_table_table,
+        "write_metadata": True,
+        "service_account_email": pipeline_events_table_service_93a636,
+    },
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+        protect=True,
+    ),
+)
+
+# analytics.pipelines.events-table
+pipeline_events_table_dead_letters = gcp.pubsub.SubscriptionIAMMember(
+    "acme-pipeline-events-table-dead-letters",
+    subscription=pipeline_events_table.id,
     role="roles/pubsub.subscriber",
     member=pulumi.Output.concat(
         "serviceAccount:service-",

@@ -30,6 +30,16 @@ tags = config.require_object("tags")
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
 workload_boundary_arn = identity_stack.require_output("workload_boundary_arn")
 
+# Outputs of acme-managed-infra.
+managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
+warehouse_analytics_arn = managed_infra_stack.require_output("warehouse_analytics_arn")
+warehouse_analytics_endpoint = managed_infra_stack.require_output(
+    "warehouse_analytics_endpoint",
+)
+warehouse_analytics_workgroup = managed_infra_stack.require_output(
+    "warehouse_analytics_workgroup",
+)
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -108,6 +118,13 @@ app_policy = aws.iam.RolePolicy(
                         "sqs:ChangeMessageVisibility",
                     ],
                     "Resource": datastore_events_arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "redshift-serverless:GetCredentials",
+                    ],
+                    "Resource": warehouse_analytics_arn,
                 },
             ],
         },
@@ -263,6 +280,16 @@ nightly_report_cronjob = kubernetes.batch.v1.CronJob(
                                         "memory": "1Gi",
                                     },
                                 },
+                                "env": [
+                                    {
+                                        "name": "ANALYTICS_WAREHOUSE",
+                                        "value": warehouse_analytics_workgroup,
+                                    },
+                                    {
+                                        "name": "ANALYTICS_WAREHOUSE_ENDPOINT",
+                                        "value": warehouse_analytics_endpoint,
+                                    },
+                                ],
                                 "security_context": {
                                     "allow_privilege_escalation": False,
                                     "read_only_root_filesystem": True,

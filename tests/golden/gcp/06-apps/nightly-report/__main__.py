@@ -20,6 +20,12 @@ app_nightly_report_service_account = identity_stack.require_output(
     "app_nightly-report_service_account",
 )
 
+# Outputs of acme-managed-infra.
+managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
+warehouse_analytics_dataset = managed_infra_stack.require_output(
+    "warehouse_analytics_dataset",
+)
+
 # Outputs of acme-cluster.
 cluster_stack = pulumi.StackReference(org + "/acme-cluster/" + stack)
 kubeconfig = cluster_stack.require_output("kubeconfig")
@@ -65,6 +71,34 @@ events_subscriber = gcp.pubsub.SubscriptionIAMMember(
     "acme-app-nightly-report-events-subscriber",
     subscription=datastore_events_subscription,
     role="roles/pubsub.subscriber",
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_nightly_report_service_account,
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# apps.nightly-report.uses[1].warehouse
+analytics_warehouse = gcp.bigquery.DatasetIamMember(
+    "acme-app-nightly-report-warehouse-analytics",
+    dataset_id=warehouse_analytics_dataset,
+    role="roles/bigquery.dataEditor",
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        app_nightly_report_service_account,
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# apps.nightly-report.uses[1].warehouse
+warehouse_jobs = gcp.projects.IAMMember(
+    "acme-app-nightly-report-bigquery-jobs",
+    project="acme-platform-prod",
+    role="roles/bigquery.jobUser",
     member=pulumi.Output.concat(
         "serviceAccount:",
         app_nightly_report_service_account,
@@ -222,6 +256,12 @@ nightly_report_cronjob = kubernetes.batch.v1.CronJob(
                                         "memory": "1Gi",
                                     },
                                 },
+                                "env": [
+                                    {
+                                        "name": "ANALYTICS_WAREHOUSE",
+                                        "value": warehouse_analytics_dataset,
+                                    },
+                                ],
                                 "security_context": {
                                     "allow_privilege_escalation": False,
                                     "read_only_root_filesystem": True,

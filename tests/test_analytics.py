@@ -1,0 +1,483 @@
+"""Warehouses and pipelines (`analytics`), on each cloud's sample: the secure
+settings and the grants asserted on the offline plan's records, what the
+cloud would receive."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crosswalk.compiler.document import parse_document
+from crosswalk.compiler.emit import compile_document
+from crosswalk.compiler.mock_values import reveal
+from crosswalk.compiler.plan import PlanResult, plan_tree
+from crosswalk.compiler.writer import write_tree
+from crosswalk.providers.azure.program import ROLES
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = "02-managed-infra"
+
+
+def compile_file(path: Path) -> dict[str, str]:
+    document, problems = parse_document(path.read_bytes(), "platform.yaml")
+    assert document is not None, problems
+    result = compile_document(document)
+    assert not result.report.errors, [d.render() for d in result.report.errors]
+    return result.files
+
+
+def sample(cloud: str) -> dict:
+    return yaml.safe_load((ROOT / "samples" / cloud / "platform.yaml").read_text("utf-8"))
+
+
+def _plan(cloud: str, tmp_path_factory) -> PlanResult:
+    out = tmp_path_factory.mktemp(f"{cloud}-analytics")
+    write_tree(compile_file(ROOT / "samples" / cloud / "platform.yaml"), out)
+    plan = plan_tree(out, "prod")
+    failed = {s.dir: s.error for s in plan.stacks if s.error is not None}
+    assert not failed, failed
+    return plan
+
+
+def of_type(plan: PlanResult, type_: str, stack: str | None = None) -> list:
+    return [
+        r for s in plan.stacks if stack in (None, s.dir) for r in s.resources if r.type == type_
+    ]
+
+
+def inputs(record) -> dict:
+    return json.loads(json.dumps(reveal(record.inputs), default=str))
+
+
+def exports(plan: PlanResult, stack: str) -> dict:
+    return reveal(next(s for s in plan.stacks if s.dir == stack).exports)
+
+
+# --- GCP: BigQuery ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gcp(tmp_path_factory) -> PlanResult:
+    return _plan("gcp", tmp_path_factory)
+
+
+def test_gcp_warehouse_is_a_cmek_dataset_of_the_region(gcp) -> None:
+    (dataset,) = of_type(gcp, "gcp:bigquery/dataset:Dataset", INFRA)
+    args = inputs(dataset)
+    assert dataset.protect and args["deleteContentsOnDestroy"] is False
+    assert args["datasetId"] == "acme_prod_analytics"
+    assert args["location"] == "europe-west1"
+    assert args["defaultTableExpirationMs"] == 400 * 24 * 3600 * 1000
+    keys = {r.name: r for r in of_type(gcp, "gcp:kms/cryptoKey:CryptoKey", INFRA)}
+    key = keys["acme-warehouse"]
+    assert key.protect and inputs(key)["rotationPeriod"] == "7776000s"
+    key_id = args["defaultEncryptionConfiguration"]["kmsKeyName"]
+    assert key_id.endswith("/cryptoKeys/acme-warehouse")
+    grants = [
+        r
+        for r in of_type(gcp, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", INFRA)
+        if inputs(r)["cryptoKeyId"] == key_id
+    ]
+    # BigQuery's encryption account, and no one else, may use the key.
+    assert [(inputs(g)["role"], inputs(g)["member"].split("@")[1]) for g in grants] == [
+        (
+            "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            "bigquery-encryption.iam.gserviceaccount.com",
+        )
+    ]
+    assert grants[0].urn in dataset.dependencies  # BigQuery refuses a key it cannot use
+
+
+def test_gcp_an_environment_keeps_tables_for_its_own_days(gcp, tmp_path) -> None:
+    write_tree(compile_file(ROOT / "samples" / "gcp" / "platform.yaml"), tmp_path)
+    dev = plan_tree(tmp_path, "dev", only=[INFRA])
+    (dataset,) = of_type(dev, "gcp:bigquery/dataset:Dataset", INFRA)
+    assert inputs(dataset)["defaultTableExpirationMs"] == 30 * 24 * 3600 * 1000
+    (prod,) = of_type(gcp, "gcp:bigquery/dataset:Dataset", INFRA)
+    assert inputs(prod)["defaultTableExpirationMs"] == 400 * 24 * 3600 * 1000
+
+
+def test_gcp_teams_get_the_dataset_role_of_their_access(gcp) -> None:
+    teams = {t["name"]: t for t in sample("gcp")["identity"]["teams"]}
+    roles = {
+        "admin": "roles/bigquery.dataOwner",
+        "developer": "roles/bigquery.dataEditor",
+        "viewer": "roles/bigquery.dataViewer",
+    }
+    granted = sorted(
+        (inputs(r)["member"], inputs(r)["role"])
+        for r in of_type(gcp, "gcp:bigquery/datasetIamMember:DatasetIamMember", INFRA)
+    )
+    wanted = sorted(
+        (member, roles[t.get("access", "developer")])
+        for t in teams.values()
+        for member in t.get("members", [])
+    )
+    assert granted == wanted and len(granted) >= 3
+    assert {
+        inputs(r)["datasetId"]
+        for r in of_type(gcp, "gcp:bigquery/datasetIamMember:DatasetIamMember", INFRA)
+    } == {"acme_prod_analytics"}
+
+
+def test_gcp_apps_get_exactly_the_warehouses_they_use(gcp) -> None:
+    users = {
+        app["name"]
+        for app in sample("gcp")["apps"]
+        if any(isinstance(u, dict) and "warehouse" in u for u in app.get("uses", []))
+    }
+    assert users == {"nightly-report"}
+    for stack in {s.dir for s in gcp.stacks if s.dir.startswith("06-apps/")}:
+        grants = of_type(gcp, "gcp:bigquery/datasetIamMember:DatasetIamMember", stack)
+        jobs = [
+            r
+            for r in of_type(gcp, "gcp:projects/iAMMember:IAMMember", stack)
+            if inputs(r)["role"] == "roles/bigquery.jobUser"
+        ]
+        if stack.removeprefix("06-apps/") not in users:
+            assert grants == [] and jobs == [], stack
+            continue
+        (grant,) = grants
+        args = inputs(grant)
+        assert (args["datasetId"], args["role"]) == (
+            "acme_prod_analytics",
+            "roles/bigquery.dataEditor",
+        )
+        assert args["member"].startswith("serviceAccount:acme-")
+        (job,) = jobs
+        assert inputs(job)["member"] == args["member"]
+
+
+def test_gcp_deployers_of_warehouses(gcp) -> None:
+    roles = {
+        r.name: inputs(r)
+        for r in of_type(gcp, "gcp:projects/iAMCustomRole:IAMCustomRole", "01-identity")
+    }
+    grants = [
+        v for k, v in roles.items() if "warehouse" in v["title"].lower() or "BigQuery" in v["title"]
+    ]
+    assert grants and all(
+        sorted(g["permissions"]) == ["bigquery.datasets.get", "bigquery.datasets.update"]
+        for g in grants
+    )
+
+
+def _pipelines(plan: PlanResult) -> dict:
+    return {
+        r.name.removeprefix("acme-pipeline-"): r
+        for r in of_type(plan, "gcp:pubsub/subscription:Subscription", "05-app-services")
+        if r.name.startswith("acme-pipeline-")
+    }
+
+
+def test_gcp_pipelines_are_subscriptions_pubsub_delivers_as_their_own_account(gcp) -> None:
+    pipelines = _pipelines(gcp)
+    assert sorted(pipelines) == ["events-archive", "events-table"]
+    (topic,) = [
+        r
+        for r in of_type(gcp, "gcp:pubsub/topic:Topic", "05-app-services")
+        if r.name == "acme-events"
+    ]
+    (dead,) = [
+        r
+        for r in of_type(gcp, "gcp:pubsub/topic:Topic", "05-app-services")
+        if r.name == "acme-events-dead-letters"
+    ]
+    accounts = {
+        r.name.removeprefix("acme-pipeline-"): r
+        for r in of_type(gcp, "gcp:serviceaccount/account:Account", "01-identity")
+        if r.name.startswith("acme-pipeline-")
+    }
+    assert sorted(accounts) == sorted(pipelines)
+    emails = {name: a.outputs["email"] for name, a in accounts.items()}
+    assert len(set(emails.values())) == 2  # one account each
+    for name, subscription in pipelines.items():
+        args = inputs(subscription)
+        assert args["topic"] == topic.outputs["id"]
+        assert args["deadLetterPolicy"]["deadLetterTopic"] == dead.outputs["id"]
+        config = args.get("cloudStorageConfig") or args.get("bigqueryConfig")
+        assert config["serviceAccountEmail"] == emails[name]
+    (bucket,) = of_type(gcp, "gcp:storage/bucket:Bucket", INFRA)
+    storage = inputs(pipelines["events-archive"])["cloudStorageConfig"]
+    assert storage["bucket"] == inputs(bucket)["name"]
+    (table,) = of_type(gcp, "gcp:bigquery/table:Table", INFRA)
+    (dataset,) = of_type(gcp, "gcp:bigquery/dataset:Dataset", INFRA)
+    assert inputs(table)["datasetId"] == inputs(dataset)["datasetId"]
+    assert table.protect  # the events it holds
+    bigquery = inputs(pipelines["events-table"])["bigqueryConfig"]
+    assert bigquery["table"].endswith(f".{inputs(dataset)['datasetId']}.events_table")
+
+
+def test_gcp_pipeline_accounts_hold_exactly_their_destination(gcp) -> None:
+    emails = {
+        r.name.removeprefix("acme-pipeline-"): "serviceAccount:" + r.outputs["email"]
+        for r in of_type(gcp, "gcp:serviceaccount/account:Account", "01-identity")
+        if r.name.startswith("acme-pipeline-")
+    }
+    held: dict[str, list] = {member: [] for member in emails.values()}
+    for record in (r for s in gcp.stacks for r in s.resources):
+        args = inputs(record) if record.type.startswith("gcp:") else {}
+        if args.get("member") in held:
+            target = args.get("bucket") or args.get("tableId") or args.get("project")
+            held[args["member"]].append((record.type.split(":")[1], args["role"], target))
+    (bucket,) = of_type(gcp, "gcp:storage/bucket:Bucket", INFRA)
+    name = inputs(bucket)["name"]
+    assert sorted(held[emails["events-archive"]]) == [
+        ("storage/bucketIAMMember", "roles/storage.legacyBucketReader", name),
+        ("storage/bucketIAMMember", "roles/storage.objectCreator", name),
+    ]
+    assert held[emails["events-table"]] == [
+        ("bigquery/iamMember", "roles/bigquery.dataEditor", "events_table")
+    ]
+    # Pub/Sub's agent may act as each account, and the app-services deployer
+    # may name it; nobody else.
+    for name in emails:
+        (account,) = [
+            r
+            for r in of_type(gcp, "gcp:serviceaccount/account:Account", "01-identity")
+            if r.name == f"acme-pipeline-{name}"
+        ]
+        grants = sorted(
+            (inputs(r)["role"], inputs(r)["member"].split("@")[-1])
+            for r in of_type(gcp, "gcp:serviceaccount/iAMMember:IAMMember", "01-identity")
+            if inputs(r)["serviceAccountId"] == account.outputs["name"]
+        )
+        assert grants == [
+            ("roles/iam.serviceAccountTokenCreator", "gcp-sa-pubsub.iam.gserviceaccount.com"),
+            ("roles/iam.serviceAccountUser", "acme-platform-prod.iam.gserviceaccount.com"),
+        ]
+
+
+# --- AWS: Redshift Serverless -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory) -> PlanResult:
+    return _plan("aws", tmp_path_factory)
+
+
+def test_aws_warehouse_is_private_encrypted_and_its_password_kept_by_aws(aws) -> None:
+    (namespace,) = of_type(aws, "aws:redshiftserverless/namespace:Namespace", INFRA)
+    (workgroup,) = of_type(aws, "aws:redshiftserverless/workgroup:Workgroup", INFRA)
+    (key,) = of_type(aws, "aws:kms/key:Key", INFRA)
+    ns, wg = inputs(namespace), inputs(workgroup)
+    key_arn = key.outputs["arn"]
+    assert namespace.protect
+    assert ns["kmsKeyId"] == key_arn and ns["adminPasswordSecretKmsKeyId"] == key_arn
+    # Secrets Manager makes the password: none is in the program or its state.
+    assert ns["manageAdminPassword"] is True
+    assert "adminUserPassword" not in ns and "adminUserPasswordWo" not in ns
+    assert set(ns["logExports"]) == {"connectionlog", "useractivitylog", "userlog"}
+    assert wg["publiclyAccessible"] is False and wg["enhancedVpcRouting"] is True
+    assert wg["namespaceName"] == ns["namespaceName"]
+    params = {p["parameterKey"]: p["parameterValue"] for p in wg["configParameters"]}
+    assert params["require_ssl"] == "true"
+    private = exports(aws, INFRA)["private_subnet_ids"]
+    assert sorted(wg["subnetIds"]) == sorted(private) and len(private) >= 3
+    (group,) = [
+        r
+        for r in of_type(aws, "aws:ec2/securityGroup:SecurityGroup", INFRA)
+        if r.outputs["id"] in wg["securityGroupIds"]
+    ]
+    (rule,) = inputs(group)["ingress"]
+    assert (rule["fromPort"], rule["toPort"]) == (5439, 5439)
+    assert rule["cidrBlocks"] == ["10.0.0.0/16"]  # the platform's network, not the internet
+    # The key lets Redshift Serverless and Secrets Manager use it for the platform.
+    policy = json.loads(inputs(key)["policy"])
+    via = next(s for s in policy["Statement"] if s["Sid"] == "UseOnlyThroughPlatformServices")
+    services = via["Condition"]["StringEquals"]["kms:ViaService"]
+    assert "redshift-serverless.us-west-2.amazonaws.com" in services
+    assert "secretsmanager.us-west-2.amazonaws.com" in services
+
+
+def _policies(plan, stack, role_name_part):
+    return [
+        json.loads(inputs(r)["policy"])
+        for r in of_type(plan, "aws:iam/rolePolicy:RolePolicy", stack)
+        if role_name_part in r.name
+    ]
+
+
+def test_aws_teams_sign_in_to_the_platforms_warehouses_only(aws) -> None:
+    (workgroup,) = of_type(aws, "aws:redshiftserverless/workgroup:Workgroup", INFRA)
+    tag = inputs(workgroup)["tags"]["crosswalk:warehouse"]
+    assert tag == "acme-analytics"
+    teams = [t for t in sample("aws")["identity"]["teams"] if t.get("members")]
+    roles = {r.name: inputs(r) for r in of_type(aws, "aws:iam/role:Role", "01-identity")}
+    for team in teams:
+        (policy,) = _policies(aws, "01-identity", f"acme-team-{team['name']}-warehouses")
+        (statement,) = policy["Statement"]
+        assert statement["Action"] == [
+            "redshift-serverless:GetCredentials",
+            "redshift-serverless:GetWorkgroup",
+        ]
+        assert statement["Resource"].startswith("arn:aws:redshift-serverless:us-west-2:")
+        assert statement["Resource"].endswith(":workgroup/*")
+        assert statement["Condition"] == {
+            "StringEquals": {"aws:ResourceTag/crosswalk:warehouse": ["acme-analytics"]}
+        }
+        tags = roles[f"acme-team-{team['name']}"].get("tags") or {}
+        admin = team.get("access") == "admin"
+        assert (tags.get("RedshiftDbRoles") == "sys:dba") is admin, team["name"]
+
+
+def test_aws_apps_sign_in_to_exactly_the_warehouses_they_use(aws) -> None:
+    (workgroup,) = of_type(aws, "aws:redshiftserverless/workgroup:Workgroup", INFRA)
+    arn = workgroup.outputs["arn"]
+    for stack in sorted({s.dir for s in aws.stacks if s.dir.startswith("06-apps/")}):
+        actions = [
+            (statement["Action"], statement["Resource"])
+            for policy in _policies(aws, stack, "")
+            for statement in policy["Statement"]
+            if "redshift" in json.dumps(statement["Action"])
+        ]
+        if stack == "06-apps/nightly-report":
+            assert actions == [(["redshift-serverless:GetCredentials"], arn)]
+            (job,) = of_type(aws, "kubernetes:batch/v1:CronJob", stack)
+            pod = inputs(job)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+            env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+            assert env["ANALYTICS_WAREHOUSE"] == inputs(workgroup)["workgroupName"]
+            assert env["ANALYTICS_WAREHOUSE_ENDPOINT"].endswith(
+                ".redshift-serverless.amazonaws.com"
+            )
+            assert not any("PASSWORD" in name for name in env)
+        else:
+            assert actions == [], stack
+
+
+# --- Azure: Data Explorer ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def azure(tmp_path_factory) -> PlanResult:
+    return _plan("azure", tmp_path_factory)
+
+
+AZ = "azure-native:"
+
+
+def test_azure_warehouse_is_private_and_encrypted_with_the_platform_key(azure) -> None:
+    (cluster,) = of_type(azure, AZ + "kusto:Cluster", INFRA)
+    args = inputs(cluster)
+    assert cluster.protect
+    assert args["publicNetworkAccess"] == "Disabled"
+    assert args["restrictOutboundNetworkAccess"] == "Enabled"
+    assert args["enableDiskEncryption"] is True and args["enableDoubleEncryption"] is True
+    assert args["trustedExternalTenants"] == []
+    (key,) = of_type(azure, AZ + "keyvault:Key", INFRA)
+    (vault,) = of_type(azure, AZ + "keyvault:Vault", INFRA)
+    kv = args["keyVaultProperties"]
+    assert kv["keyName"] == inputs(key)["keyName"]
+    assert kv["keyVaultUri"] == vault.outputs["properties"]["vaultUri"]
+    # Its own identity, granted the key (and only the key) before the cluster names it.
+    assert args["identity"]["type"] == "UserAssigned"
+    assert args["identity"]["userAssignedIdentities"] == [kv["userIdentity"]]
+    identities = {
+        r.outputs["id"]: r for r in of_type(azure, AZ + "managedidentity:UserAssignedIdentity")
+    }
+    principal = identities[kv["userIdentity"]].outputs["principalId"]
+    grants = [
+        r
+        for r in of_type(azure, AZ + "authorization:RoleAssignment", INFRA)
+        if inputs(r)["principalId"] == principal
+    ]
+    assert [inputs(g)["scope"] for g in grants] == [key.outputs["id"]]
+    assert grants[0].urn in cluster.dependencies
+    (database,) = of_type(azure, AZ + "kusto:ReadWriteDatabase", INFRA)
+    assert database.protect and inputs(database)["softDeletePeriod"] == "P400D"
+    # Reached through a private endpoint in the platform's network.
+    endpoints = [
+        inputs(r)
+        for r in of_type(azure, AZ + "network:PrivateEndpoint", INFRA)
+        if inputs(r)["privateLinkServiceConnections"][0]["privateLinkServiceId"]
+        == cluster.outputs["id"]
+    ]
+    assert [e["privateLinkServiceConnections"][0]["groupIds"] for e in endpoints] == [["cluster"]]
+    locks = [
+        r
+        for r in of_type(azure, AZ + "authorization:ManagementLockByScope", INFRA)
+        if inputs(r)["scope"] == cluster.outputs["id"]
+    ]
+    assert len(locks) == 1
+
+
+def test_azure_teams_get_the_database_role_of_their_access(azure) -> None:
+    roles = {"admin": "Admin", "developer": "User", "viewer": "Viewer"}
+    wanted = sorted(
+        (member, roles[t.get("access", "developer")])
+        for t in sample("azure")["identity"]["teams"]
+        for member in t.get("members", [])
+    )
+    assigned = of_type(azure, AZ + "kusto:DatabasePrincipalAssignment", INFRA)
+    assert sorted((inputs(a)["principalId"], inputs(a)["role"]) for a in assigned) == wanted
+    assert {inputs(a)["databaseName"] for a in assigned} == {"analytics"}
+
+
+def test_azure_apps_get_exactly_the_warehouses_they_use(azure) -> None:
+    for stack in sorted({s.dir for s in azure.stacks if s.dir.startswith("06-apps/")}):
+        assigned = of_type(azure, AZ + "kusto:DatabasePrincipalAssignment", stack)
+        if stack != "06-apps/nightly-report":
+            assert assigned == [], stack
+            continue
+        (identity,) = of_type(azure, AZ + "managedidentity:UserAssignedIdentity", stack)
+        assert sorted(inputs(a)["role"] for a in assigned) == ["Ingestor", "User"]
+        for a in assigned:
+            args = inputs(a)
+            assert args["principalType"] == "App"
+            assert args["principalId"] == identity.outputs["clientId"]
+            assert args["databaseName"] == "analytics"
+
+
+def test_azure_deployers_may_make_and_grant_warehouses(azure) -> None:
+    """managed-infra's deployer assigns the key role to the warehouse cluster's
+    identity, that role only; the apps' deployer writes Data Explorer's
+    database roles (Contributor on the resource group)."""
+    (platform,) = [
+        inputs(r)
+        for r in of_type(azure, AZ + "authorization:RoleAssignment", "01-identity")
+        if r.name == "contoso-ci-deploy-platform-rbac-administrator"
+    ]
+    assert ROLES["Key Vault Crypto Service Encryption User"] in platform["condition"]
+    apps = {
+        r.name.removeprefix("contoso-ci-deploy-apps-")
+        for r in of_type(azure, AZ + "authorization:RoleAssignment", "01-identity")
+        if r.name.startswith("contoso-ci-deploy-apps-")
+    }
+    assert "contributor" in apps
+
+
+# --- the graph: what orders the stacks and widens a change ------------------------------
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_warehouses_and_pipelines_are_edges_of_the_graph(cloud) -> None:
+    from crosswalk.compiler.graph import build_graph
+    from crosswalk.compiler.model import apply_defaults, build_platform
+
+    resources = build_graph(build_platform(apply_defaults(sample(cloud))))
+    graph = resources.graph
+    assert graph.nodes["warehouse/analytics"]["stack"] == INFRA
+    assert graph.has_edge("secrets-key", "warehouse/analytics")
+    assert graph.has_edge("warehouse/analytics", "app/nightly-report")
+    teams = [t["name"] for t in sample(cloud)["identity"]["teams"]]
+    assert all(graph.has_edge(f"team/{team}", "warehouse/analytics") for team in teams)
+    pipelines = sorted(n for n in graph if n.startswith("pipeline/"))
+    if cloud != "gcp":
+        assert pipelines == []
+        return
+    assert pipelines == ["pipeline/events-archive", "pipeline/events-table"]
+    for node in pipelines:
+        assert graph.nodes[node]["stack"] == "05-app-services"
+        assert graph.has_edge("datastore/events", node)
+        account = "pipeline-account/" + node.split("/")[1]
+        assert graph.nodes[account]["stack"] == "01-identity"
+        assert graph.has_edge(account, node)
+    assert graph.has_edge("bucket/assets", "pipeline/events-archive")
+    assert graph.has_edge("warehouse/analytics", "pipeline/events-table")
+    assert graph.has_edge("pipeline-account/events-table", "warehouse/analytics")
+    # A change to the warehouse reaches the apps and the pipelines that use it.
+    downstream = resources.downstream(INFRA)
+    assert {"05-app-services", "06-apps/nightly-report"} <= set(downstream)
