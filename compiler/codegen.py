@@ -265,7 +265,7 @@ class Program:
         else:
             self.statements.append(f"{header}\n{indented}")
 
-    def export(self, name: str, value: Code, public: bool = False) -> None:
+    def export(self, name: str, value: object, public: bool = False) -> None:
         self.exports[name] = value
         if public:
             self.public.add(name)
@@ -301,7 +301,8 @@ class Program:
         if self.exports:
             blocks.append(
                 "\n".join(
-                    call_statement("", "pulumi.export", [py_string(k), str(v)])
+                    # A plain value is data (a string stays a string), never code.
+                    call_statement("", "pulumi.export", [py_string(k), literal(v)])
                     for k, v in sorted(self.exports.items())
                 )
             )

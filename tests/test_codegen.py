@@ -128,3 +128,22 @@ def test_a_helper_that_calls_json_imports_it() -> None:
     program.helpers["parse"] = "def parse(text):\n    return json.loads(text)\n"
     program.assign(program.name("value"), Code('parse("1")'))
     assert "import json" in program.render().splitlines()
+
+
+def test_an_exported_plain_value_is_data_not_code() -> None:
+    """A string export (from platform.yaml, say) is a string literal; only a
+    Code value is an expression."""
+    program = Program("t", "platform.yaml")
+    program.export("zone", 'x" + __import__("os").system("id") + "')
+    program.export("arn", Code("role.arn"))
+    text = program.render()
+    namespace: dict = {}
+    exported = {}
+    namespace["pulumi"] = type("P", (), {"export": staticmethod(exported.__setitem__)})
+    namespace["role"] = type("R", (), {"arn": "arn:aws:iam::1:role/r"})
+    body = text.split('"""', 2)[2]
+    exec(compile(body, "program", "exec"), namespace)  # noqa: S102 - the rendered program itself
+    assert exported == {
+        "arn": "arn:aws:iam::1:role/r",
+        "zone": 'x" + __import__("os").system("id") + "',
+    }
