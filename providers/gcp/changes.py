@@ -104,6 +104,13 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     ),
     "gcp:pubsub/topic:Topic": ("name", "project"),
     "gcp:secretmanager/secret:Secret": ("secretId", "project", "replication"),
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": (
+        "project",
+        "location",
+        "repository",
+        "role",
+        "member",
+    ),
     "gcp:secretmanager/secretIamMember:SecretIamMember": ("secretId", "project", "role", "member"),
     "gcp:pubsub/topicIAMMember:TopicIAMMember": ("topic", "role", "member", "project"),
     "gcp:redis/instance:Instance": (

@@ -191,3 +191,7 @@ def workload_account(
         opts(provider, apis, **moved("-workload-identity")),
     )
     return account
+
+
+# The nodes' right on each of the platform's registries: pulling its images.
+NODE_REGISTRY_ROLE = "roles/artifactregistry.reader"

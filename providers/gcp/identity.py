@@ -46,14 +46,15 @@ ACCESS_ROLES = {
 }
 
 
-# What the nodes' own service account may do: write logs and metrics, read images.
+# What the nodes' own service account may do: write logs and metrics. It
+# reads images of the platform's registries only, granted on each of them
+# (managed-infra), not of every repository of the project.
 NODE_ROLES = (
     "roles/logging.logWriter",
     "roles/monitoring.metricWriter",
     "roles/monitoring.viewer",
     "roles/stackdriver.resourceMetadata.writer",
     "roles/autoscaling.metricsWriter",
-    "roles/artifactregistry.reader",
 )
 
 

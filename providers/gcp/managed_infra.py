@@ -8,6 +8,7 @@ from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.common import protect
 from crosswalk.providers.gcp.common import (
+    NODE_REGISTRY_ROLE,
     PODS_RANGE,
     SERVICES_RANGE,
     enable_apis,
@@ -207,6 +208,23 @@ def emit_managed_infra(ctx: StackContext) -> None:
             },
             ctx.line(registry.path),
             opts(provider, apis, **protect(ctx)),
+        )
+        prog.resource(
+            ("registry", var_part(registry.name), "nodes"),
+            "gcp.artifactregistry.RepositoryIamMember",
+            f"{p.name}-{registry.name}-nodes",
+            {
+                "project": Code(f"{repo}.project"),
+                "location": Code(f"{repo}.location"),
+                "repository": Code(f"{repo}.name"),
+                "role": NODE_REGISTRY_ROLE,
+                "member": Call(
+                    "pulumi.Output.concat",
+                    ["serviceAccount:", ctx.upstream("01-identity", "node_service_account_email")],
+                ),
+            },
+            ctx.line(registry.path),
+            opts(provider, apis),
         )
         prog.export(f"registry_{registry.name}_url", Code(f"{repo}.registry_uri"))
     prog.export("network_id", Code(f"{vpc}.id"))

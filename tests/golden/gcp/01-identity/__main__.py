@@ -198,18 +198,6 @@ node_autoscaling_metricswriter = gcp.projects.IAMMember(
     ),
 )
 
-# cluster.nodePools
-node_artifactregistry_reader = gcp.projects.IAMMember(
-    "acme-nodes-artifactregistry-reader",
-    project="acme-platform-prod",
-    role="roles/artifactregistry.reader",
-    member=node_service_account.member,
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
-    ),
-)
-
 # identity.teams.platform.members[0]
 team_platform_0 = gcp.projects.IAMMember(
     "acme-team-platform-group-platform-acme-example-com",

@@ -27,6 +27,7 @@ warehouse_analytics_expiretab_3e625c = config.require_int(
 
 # Outputs of acme-identity.
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
+node_service_account_email = identity_stack.require_output("node_service_account_email")
 pipeline_events_archive_servi_c2f28f = identity_stack.require_output(
     "pipeline_events_archive_service_account",
 )
@@ -543,6 +544,23 @@ registry_images = gcp.artifactregistry.Repository(
         provider=gcp_provider,
         depends_on=apis,
         protect=True,
+    ),
+)
+
+# registries.images
+registry_images_nodes = gcp.artifactregistry.RepositoryIamMember(
+    "acme-images-nodes",
+    project=registry_images.project,
+    location=registry_images.location,
+    repository=registry_images.name,
+    role="roles/artifactregistry.reader",
+    member=pulumi.Output.concat(
+        "serviceAccount:",
+        node_service_account_email,
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
     ),
 )
 
