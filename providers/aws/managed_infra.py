@@ -240,13 +240,14 @@ def _key_policy(ctx, provider) -> Call:
     account = Code(f"{caller}.account_id")
     root = Code(f'"arn:aws:iam::" + {caller}.account_id + ":root"')
     here = region(ctx)
+    services = set(KEY_SERVICES)
+    services |= {"s3"} if ctx.platform.buckets else set()
+    services |= {"rds"} if any(s.aurora for s in ctx.platform.app_services.datastores) else set()
+    services |= {"secretsmanager"} if any(app.secrets for app in ctx.platform.apps) else set()
+    services |= set(WAREHOUSE_KEY_SERVICES) if ctx.platform.warehouses else set()
     via = [
         Call("pulumi.Output.concat", [f"{service}.", here, ".amazonaws.com"])
-        for service in KEY_SERVICES
-        + (("s3",) if ctx.platform.buckets else ())
-        + (("rds",) if any(s.aurora for s in ctx.platform.app_services.datastores) else ())
-        + (("secretsmanager",) if any(app.secrets for app in ctx.platform.apps) else ())
-        + (WAREHOUSE_KEY_SERVICES if ctx.platform.warehouses else ())
+        for service in sorted(services)
     ]
     return Call(
         "pulumi.Output.json_dumps",

@@ -420,22 +420,17 @@ secrets_key = aws.kms.Key(
                                     ".amazonaws.com",
                                 ),
                                 pulumi.Output.concat(
-                                    "s3.",
-                                    "us-west-2",
-                                    ".amazonaws.com",
-                                ),
-                                pulumi.Output.concat(
                                     "rds.",
                                     "us-west-2",
                                     ".amazonaws.com",
                                 ),
                                 pulumi.Output.concat(
-                                    "secretsmanager.",
+                                    "redshift-serverless.",
                                     "us-west-2",
                                     ".amazonaws.com",
                                 ),
                                 pulumi.Output.concat(
-                                    "redshift-serverless.",
+                                    "s3.",
                                     "us-west-2",
                                     ".amazonaws.com",
                                 ),
