@@ -128,6 +128,17 @@ def build_graph(platform: Platform) -> ResourceGraph:
     for bucket in p.buckets:
         b.node(f"bucket/{bucket.name}", "bucket", "managed-infra", bucket.path)
         b.edge("secrets-key", f"bucket/{bucket.name}")  # its objects are encrypted with it
+    for vm in p.vms:
+        node = f"vm/{vm.name}"
+        b.node(node, "vm", "managed-infra", vm.path)
+        b.edge("network", node)  # in its private subnets
+        b.edge("secrets-key", node)  # its disks are encrypted with a key of the platform
+        for i, team in enumerate(vm.teams):
+            b.edge(f"team/{team}", node, vm.path + ("teams", i))  # who may log in
+        if p.cloud.provider != "azure":
+            # Its identity is the identity layer's (Azure's is the VM's own).
+            b.node(f"vm-identity/{vm.name}", "vm-identity", "identity", vm.path)
+            b.edge(f"vm-identity/{vm.name}", node)
     if p.cloud.provider == "azure":
         # Azure resources live in the platform's resource group, made with the identities.
         b.node("resource-group", "resource-group", "identity", ("name",))
@@ -136,6 +147,7 @@ def build_graph(platform: Platform) -> ResourceGraph:
             "secrets-key",
             *(f"registry/{r.name}" for r in p.registries),
             *(f"bucket/{bucket.name}" for bucket in p.buckets),
+            *(f"vm/{vm.name}" for vm in p.vms),
         ):
             b.edge("resource-group", name)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from crosswalk.compiler.vms import Vm, build_vms
 from crosswalk.schema import load_schema
 
 LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services", "apps")
@@ -422,6 +423,7 @@ class Platform:
     deletion_protection: bool = True
     github_oidc_provider: str | None = None  # AWS: an existing provider's ARN
     buckets: tuple[Bucket, ...] = ()  # storage.buckets
+    vms: tuple[Vm, ...] = ()  # vms (compiler/vms.py)
     # Set on the platform as each environment sees it (see place_environments).
     placement: Placement | None = None
 
@@ -461,6 +463,20 @@ class Platform:
 
     def app(self, name: str) -> App | None:
         return self._apps.get(name)
+
+    @cached_property
+    def _teams(self) -> dict[str, Team]:
+        return _first_by_name(self.teams)
+
+    @cached_property
+    def _vms(self) -> dict[str, Vm]:
+        return _first_by_name(self.vms)
+
+    def team(self, name: str) -> Team | None:
+        return self._teams.get(name)
+
+    def vm(self, name: str) -> Vm | None:
+        return self._vms.get(name)
 
 
 def _first_by_name(items) -> dict:
@@ -619,6 +635,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         deletion_protection=data["deletionProtection"],
         github_oidc_provider=identity.get("githubOidcProvider"),
         buckets=buckets,
+        vms=build_vms(data),
     )
 
 
@@ -780,6 +797,11 @@ PER_ENVIRONMENT: tuple[PerEnvironment, ...] = (
     PerEnvironment("apps[].autoscale.cpuPercent"),
     PerEnvironment("apps[].ingress.host", when_set=True),
     PerEnvironment("apps[].ingress.path"),
+    # Virtual machines: how many, and how large.
+    PerEnvironment("vms[].count"),
+    PerEnvironment("vms[].size"),
+    PerEnvironment("vms[].machineType"),
+    PerEnvironment("vms[].diskSizeGb"),
 )
 
 

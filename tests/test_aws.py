@@ -332,6 +332,7 @@ identity:
   automation:
 AUTOMATION
 registries: [{name: images}]
+vms: [{name: admin, teams: [ops]}]
 cluster:
   nodePools: [{name: general}]
   namespaces: [{name: shop}]
@@ -466,6 +467,21 @@ TYPE_ACTIONS = {
         "logs:AssociateKmsKey",
     ],
     "aws:ec2/flowLog:FlowLog": ["ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "iam:PassRole"],
+    "aws:ec2/instance:Instance": [
+        "ec2:RunInstances",
+        "ec2:TerminateInstances",
+        "ec2:ModifyInstanceMetadataOptions",
+        "iam:PassRole",
+        "kms:CreateGrant",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "ssm:GetParameter",
+    ],
+    "aws:iam/instanceProfile:InstanceProfile": [
+        "iam:CreateInstanceProfile",
+        "iam:AddRoleToInstanceProfile",
+        "iam:DeleteInstanceProfile",
+        "iam:PassRole",
+    ],
     "aws:rds/parameterGroup:ParameterGroup": [
         "rds:CreateDBParameterGroup",
         "rds:ModifyDBParameterGroup",
@@ -524,11 +540,13 @@ def test_a_layers_deploy_identity_manages_only_its_own_roles(per_layer) -> None:
     services = ci_policy(plan, "demo", "ci-cluster-services")
     assert not allows(services, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/demo-node")
     assert allows(services, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/demo-fluent-bit-1")
-    # managed-infra makes no role: it only passes the identity layer's flow-log role.
+    # managed-infra makes no role: it only passes the identity layer's flow-log
+    # role and its VMs' roles.
     infra = ci_policy(plan, "demo", "ci-managed-infra")["Statement"]
     iam = [st for st in infra if any(a.startswith("iam:") for a in as_list(st["Action"]))]
-    assert [(st["Action"], st["Resource"]) for st in iam] == [
-        (["iam:PassRole"], "arn:aws:iam::123456789012:role/demo-vpc-flow-logs")
+    assert sorted((st["Action"], st["Resource"]) for st in iam) == [
+        (["iam:PassRole"], "arn:aws:iam::123456789012:role/demo-vm-*"),
+        (["iam:PassRole"], "arn:aws:iam::123456789012:role/demo-vpc-flow-logs"),
     ]
 
 

@@ -18,6 +18,7 @@ from crosswalk.providers.aws.common import (
 )
 from crosswalk.providers.aws.rules import subnet_plan
 from crosswalk.providers.aws.storage import emit_buckets
+from crosswalk.providers.aws.vms import emit_vms
 from crosswalk.providers.common import protect
 
 
@@ -164,6 +165,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
     )
     _flow_logs(ctx, provider, vpc, key)
     emit_buckets(ctx, provider, key)
+    emit_vms(ctx, provider, vpc, {"public": public, "private": private}, key)
     for registry in p.registries:
         repo = prog.resource(
             ("registry", registry.name),
@@ -229,16 +231,18 @@ def _key_policy(ctx, provider) -> Call:
     """The platform key's policy. Without one, any principal of the account
     whose IAM policy allows kms:* could use the key directly; with it the
     account administers the key, but its data keys are used only through EKS,
-    ECR, S3 for the platform's buckets (on grants those services make, or by
-    principals whose IAM policy allows it) and CloudWatch Logs for the
-    platform's log groups."""
+    ECR, S3 for the platform's buckets, EC2 for its VMs' volumes (on grants
+    those services make, or by principals whose IAM policy allows it) and
+    CloudWatch Logs for the platform's log groups."""
     caller = caller_identity(ctx, provider)
     account = Code(f"{caller}.account_id")
     root = Code(f'"arn:aws:iam::" + {caller}.account_id + ":root"')
     here = region(ctx)
     via = [
         Call("pulumi.Output.concat", [f"{service}.", here, ".amazonaws.com"])
-        for service in KEY_SERVICES + (("s3",) if ctx.platform.buckets else ())
+        for service in KEY_SERVICES
+        + (("s3",) if ctx.platform.buckets else ())
+        + (("ec2",) if ctx.platform.vms else ())
     ]
     return Call(
         "pulumi.Output.json_dumps",

@@ -58,6 +58,12 @@ LAYER_ASSIGNS = {
         "Key Vault Crypto User",
         "Network Contributor",
     ],
+    # The VMs' disk encryption set uses the platform key; teams log in to VMs.
+    "managed-infra": [
+        "Key Vault Crypto Service Encryption User",
+        "Virtual Machine Administrator Login",
+        "Virtual Machine User Login",
+    ],
     "app-services": ["DNS Zone Contributor", "Reader"],
     "apps": [
         "Azure Service Bus Data Receiver",
@@ -186,6 +192,8 @@ def _roles_of(platform, layer: str) -> list[str]:
     engines = {store.engine for store in platform.app_services.datastores}
     if layer == "apps" and engines & set(CONTRIBUTOR_GRANTS):
         roles.append("Contributor")
+    if layer == "managed-infra" and platform.vms:
+        roles.append("Role Based Access Control Administrator")  # of LAYER_ASSIGNS' roles
     return roles
 
 
@@ -203,4 +211,6 @@ def _assigned_in(platform, layer: str) -> list[str]:
     roles = LAYER_ASSIGNS.get(layer, [])
     if not platform.buckets:  # the containers' data roles, where there are buckets
         roles = [role for role in roles if not role.startswith("Storage Blob Data ")]
+    if layer == "managed-infra" and not platform.vms:  # the VMs' roles, where there are VMs
+        roles = []
     return roles

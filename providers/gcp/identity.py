@@ -29,6 +29,7 @@ from crosswalk.providers.gcp.common import (
 )
 from crosswalk.providers.gcp.datastores import datastore_id
 from crosswalk.providers.gcp.rules import bucket_name, gcp_name
+from crosswalk.providers.gcp.vms import VM_ROLES, emit_vm_accounts, emit_vm_attach_grants
 from crosswalk.providers.kubernetes import database_users
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -112,6 +113,21 @@ APPS_CUSTOM_ROLES = {
         "Cloud Storage grants",
         ("storage.buckets.get", "storage.buckets.getIamPolicy", "storage.buckets.setIamPolicy"),
     ),
+    # The managed-infra layer's, for the VMs: their IAP firewall rules, and who
+    # may tunnel to each instance.
+    "vm-access": (
+        "VM firewalls and IAP tunnels",
+        (
+            "compute.firewalls.create",
+            "compute.firewalls.delete",
+            "compute.firewalls.get",
+            "compute.firewalls.list",
+            "compute.firewalls.update",
+            "compute.networks.updatePolicy",
+            "iap.tunnelInstances.getIamPolicy",
+            "iap.tunnelInstances.setIamPolicy",
+        ),
+    ),
     "pubsub-grants": (
         "Pub/Sub grants",
         (
@@ -143,6 +159,9 @@ def layer_roles(platform, layer: str) -> list[str]:
     roles = list(LAYER_ROLES[layer])
     if layer == "managed-infra" and platform.buckets:
         roles.append("roles/storage.admin")
+    if layer == "managed-infra" and platform.vms:
+        # The VMs' instances and disks, and who may log in to each instance.
+        roles.append("roles/compute.instanceAdmin.v1")
     return roles
 
 
@@ -165,14 +184,14 @@ def custom_role_id(platform, bot: str, what: str) -> str:
 
 def _custom_roles(platform, bot) -> list[str]:
     """The custom roles a CI identity gets: those of the apps layer for the
-    kinds of datastore the platform has."""
-    if "apps" not in bot.layers:
-        return []
+    kinds of datastore the platform has, the managed-infra layer's for VMs."""
+    apps = "apps" in bot.layers
     engines = {store.engine for store in platform.app_services.datastores}
     wanted = {
-        "sql-users": bool(engines & set(SQL_ENGINES)),
-        "bucket-grants": bool(platform.buckets),
-        "pubsub-grants": "queue" in engines,
+        "sql-users": apps and bool(engines & set(SQL_ENGINES)),
+        "bucket-grants": apps and bool(platform.buckets),
+        "vm-access": "managed-infra" in bot.layers and bool(platform.vms),
+        "pubsub-grants": apps and "queue" in engines,
     }
     return [what for what in APPS_CUSTOM_ROLES if wanted[what]]
 
@@ -180,7 +199,7 @@ def _custom_roles(platform, bot) -> list[str]:
 def _project_grants(platform) -> list[str]:
     """Every project role the identity layer grants, per environment (custom
     roles are named after the environment's project)."""
-    roles = set(NODE_ROLES)
+    roles = set(NODE_ROLES) | (set(VM_ROLES) if platform.vms else set())
     roles |= {ACCESS_ROLES[team.access] for team in platform.teams if team.members}
     for bot in platform.automation:
         roles |= {role for layer in bot.layers for role in layer_roles(platform, layer)}
@@ -279,8 +298,9 @@ def emit_identity(ctx: StackContext) -> None:
             )
 
     _workload_accounts(ctx, provider, apis)
+    vm_accounts = emit_vm_accounts(ctx, provider, apis)
     for bot in p.automation:
-        _automation(ctx, provider, apis, bot, node_account)
+        _automation(ctx, provider, apis, bot, node_account, vm_accounts)
 
 
 def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
@@ -342,7 +362,9 @@ def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
         prog.export(db_admin_account_output(store), Code(f"{account}.email"))
 
 
-def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code) -> None:
+def _automation(
+    ctx: StackContext, provider: Code, apis, bot, node_account: Code, vm_accounts: dict
+) -> None:
     p, prog = ctx.platform, ctx.program
     project_id = project(ctx)
     line = ctx.line(bot.path)
@@ -447,7 +469,9 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
                     lambda q, env, what=what: custom_role_id(q, bot.name, what),
                 ),
                 "title": f"{p.name} CI {bot.name}: {title}"[:100],
-                "description": f"What the apps layer of platform {p.name} does to its datastores",
+                "description": f"What the managed-infra layer of platform {p.name} does for its VMs"
+                if what == "vm-access"
+                else f"What the apps layer of platform {p.name} does to its datastores",
                 "permissions": list(permissions),
             },
             layers_line,
@@ -525,6 +549,8 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
             layers_line,
             opts(provider, apis),
         )
+    if "managed-infra" in bot.layers:
+        emit_vm_attach_grants(ctx, provider, apis, bot, Code(f"{account}.member"), vm_accounts)
     for key, type_, suffix, args in state_grants(p, bot):
         prog.resource(
             ("ci", var_part(bot.name), key),

@@ -22,6 +22,7 @@ from crosswalk.providers.gcp.common import (
 )
 from crosswalk.providers.gcp.rules import address_plan
 from crosswalk.providers.gcp.storage import STORAGE_API, emit_buckets
+from crosswalk.providers.gcp.vms import IAP_API, OS_LOGIN_API, emit_vms
 
 
 def emit_managed_infra(ctx: StackContext) -> None:
@@ -42,6 +43,8 @@ def emit_managed_infra(ctx: StackContext) -> None:
         names.append("containerscanning.googleapis.com")
     if p.buckets:
         names.append(STORAGE_API)
+    if p.vms:
+        names += [IAP_API, OS_LOGIN_API]
     apis = enable_apis(ctx, provider, names)
     line = ctx.line(("network",))
     vpc = prog.resource(
@@ -184,6 +187,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
         opts(provider, apis),
     )
     emit_buckets(ctx, provider, apis, ring, project_info)
+    emit_vms(ctx, provider, apis, vpc, subnet, ring, project_info)
     for registry in p.registries:
         repo = prog.resource(
             ("registry", var_part(registry.name)),

@@ -295,6 +295,152 @@ team_web_role = aws.iam.Role(
     ),
 )
 
+# vms.admin
+vm_admin_role = aws.iam.Role(
+    "acme-vm-admin",
+    description="VM admin of platform acme: Session Manager only",
+    assume_role_policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "ec2.amazonaws.com",
+                    },
+                    "Action": "sts:AssumeRole",
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# vms.admin
+vm_admin_policy = aws.iam.RolePolicy(
+    "acme-vm-admin",
+    role=vm_admin_role.id,
+    policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "ssm:UpdateInstanceInformation",
+                    "Resource": "arn:aws:ec2:*:*:instance/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ssmmessages:CreateControlChannel",
+                        "ssmmessages:CreateDataChannel",
+                        "ssmmessages:OpenControlChannel",
+                        "ssmmessages:OpenDataChannel",
+                    ],
+                    "Resource": "*",
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# vms.admin
+vm_admin_profile = aws.iam.InstanceProfile(
+    "acme-vm-admin",
+    role=vm_admin_role.name,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# identity.teams.platform
+team_platform_vm_logins = aws.iam.RolePolicy(
+    "acme-team-platform-vm-logins",
+    role=team_platform_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "SessionsOnItsVms",
+                    "Effect": "Allow",
+                    "Action": "ssm:StartSession",
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:ec2:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":instance/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "ssm:resourceTag/crosswalk/platform": "acme",
+                            "ssm:resourceTag/crosswalk/environment": stack,
+                            "ssm:resourceTag/crosswalk/vm": [
+                                "admin",
+                            ],
+                        },
+                        "BoolIfExists": {
+                            "ssm:SessionDocumentAccessCheck": "true",
+                        },
+                    },
+                },
+                {
+                    "Sid": "TheShellDocument",
+                    "Effect": "Allow",
+                    "Action": "ssm:StartSession",
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:ssm:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":document/SSM-SessionManagerRunShell",
+                    ),
+                },
+                {
+                    "Sid": "ItsOwnSessions",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ssm:ResumeSession",
+                        "ssm:TerminateSession",
+                    ],
+                    "Resource": "arn:aws:ssm:*:*:session/${aws:userid}-*",
+                },
+                {
+                    "Sid": "ConnectionStatus",
+                    "Effect": "Allow",
+                    "Action": "ssm:GetConnectionStatus",
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:ec2:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":instance/*",
+                    ),
+                },
+                {
+                    "Sid": "FindInstances",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:DescribeInstances",
+                        "ssm:DescribeInstanceInformation",
+                        "ssm:DescribeSessions",
+                    ],
+                    "Resource": "*",
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
 # cluster
 workload_boundary = aws.iam.Policy(
     "acme-workload-boundary",
@@ -677,6 +823,32 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "iam:*InstanceProfile",
+                        "iam:ListInstanceProfileTags",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "instance-profile/acme-vm-*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:PassRole",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/acme-vm-*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:PassedToService": "ec2.amazonaws.com",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "ec2:Describe*",
                         "ecr:DescribeRepositories",
                         "eks:DescribeAddonConfiguration",
@@ -700,8 +872,10 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:CreateInternetGateway",
                         "ec2:CreateNatGateway",
                         "ec2:CreateRouteTable",
+                        "ec2:CreateSecurityGroup",
                         "ec2:CreateSubnet",
                         "ec2:CreateVpc",
+                        "ec2:RunInstances",
                         "eks:CreateCluster",
                         "eks:TagResource",
                         "kms:CreateKey",
@@ -717,11 +891,15 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "ec2:*IamInstanceProfile*",
                         "ec2:AssociateRouteTable",
                         "ec2:AttachInternetGateway",
+                        "ec2:AuthorizeSecurityGroupEgress",
+                        "ec2:AuthorizeSecurityGroupIngress",
                         "ec2:CreateNatGateway",
                         "ec2:CreateRoute",
                         "ec2:CreateRouteTable",
+                        "ec2:CreateSecurityGroup",
                         "ec2:CreateSubnet",
                         "ec2:CreateTags",
                         "ec2:DeleteFlowLogs",
@@ -729,19 +907,26 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:DeleteNatGateway",
                         "ec2:DeleteRoute",
                         "ec2:DeleteRouteTable",
+                        "ec2:DeleteSecurityGroup",
                         "ec2:DeleteSubnet",
                         "ec2:DeleteTags",
                         "ec2:DeleteVpc",
                         "ec2:DetachInternetGateway",
                         "ec2:DisassociateAddress",
                         "ec2:DisassociateRouteTable",
+                        "ec2:ModifyInstance*",
                         "ec2:ModifySubnetAttribute",
+                        "ec2:ModifyVolume",
                         "ec2:ModifyVpcAttribute",
                         "ec2:ReleaseAddress",
                         "ec2:ReplaceRoute",
                         "ec2:ReplaceRouteTableAssociation",
                         "ec2:RevokeSecurityGroupEgress",
                         "ec2:RevokeSecurityGroupIngress",
+                        "ec2:RunInstances",
+                        "ec2:StartInstances",
+                        "ec2:StopInstances",
+                        "ec2:TerminateInstances",
                     ],
                     "Resource": "*",
                     "Condition": {
@@ -768,7 +953,50 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                                 "CreateSecurityGroup",
                                 "CreateSubnet",
                                 "CreateVpc",
+                                "RunInstances",
                             ],
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:RunInstances",
+                    ],
+                    "Resource": [
+                        account_arn(
+                            "ec2",
+                            "network-interface/*",
+                            "us-west-2",
+                        ),
+                        "arn:aws:ec2:*::image/*",
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ssm:GetParameter",
+                    ],
+                    "Resource": "arn:aws:ssm:*::parameter/aws/service/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
+                        "kms:GenerateDataKeyWithoutPlaintext",
+                        "kms:ReEncrypt*",
+                    ],
+                    "Resource": account_arn(
+                        "kms",
+                        "key/*",
+                        "*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:ResourceTag/crosswalk/platform": "acme",
+                        },
+                        "StringLike": {
+                            "kms:ViaService": "ec2.*.amazonaws.com",
                         },
                     },
                 },
@@ -1694,4 +1922,5 @@ pulumi.export("rds_monitoring_role_arn", rds_monitoring_role.arn)
 pulumi.export("team_payments_role_arn", team_payments_role.arn)
 pulumi.export("team_platform_role_arn", team_platform_role.arn)
 pulumi.export("team_web_role_arn", team_web_role.arn)
+pulumi.export("vm_admin_instance_profile", vm_admin_profile.name)
 pulumi.export("workload_boundary_arn", workload_boundary.arn)
