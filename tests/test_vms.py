@@ -219,8 +219,12 @@ def test_the_aws_deployers_may_make_vms_and_pass_only_their_roles(plans) -> None
         and "ec2:CreateAction" not in s["Condition"]["StringEquals"]
     ]
     assert launch["Resource"] == "*"  # an instance is launched carrying the platform's tag
-    (profiles,) = [s for s in statements if "iam:*InstanceProfile" in s["Action"]]
+    (profiles,) = [s for s in statements if "iam:*InstanceProfile*" in s["Action"]]
     assert profiles["Resource"] == "arn:aws:iam::123456789012:instance-profile/acme-vm-*"
+    # EBS may use the key (the key policy holds it to EC2 and the platform's
+    # other services), on the platform's keys only.
+    (key,) = [s for s in statements if "kms:GenerateDataKeyWithoutPlaintext" in s["Action"]]
+    assert key["Condition"] == {"StringEquals": {"aws:ResourceTag/crosswalk/platform": "acme"}}
 
 
 # --- GCP: OS Login through IAP --------------------------------------------------------------

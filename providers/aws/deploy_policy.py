@@ -190,22 +190,24 @@ EC2_CHANGE = {
 # the platform's tag (their root volumes too) and changed or ended only where
 # they carry it.
 VM_EC2_CREATE = ["ec2:RunInstances", "ec2:CreateSecurityGroup"]
+# Families by wildcard, each of actions on tagged instances or security
+# groups only, as the deploy policy must fit one role (CW515).
 VM_EC2_CHANGE = [
-    "ec2:StartInstances",
-    "ec2:StopInstances",
-    "ec2:TerminateInstances",
-    "ec2:ModifyInstance*",  # attributes, metadata options
-    "ec2:*IamInstanceProfile*",  # associate, replace, disassociate
+    # Start, stop (to resize), terminate; modify attributes and metadata
+    # options; associate or replace the instance profile.
+    "ec2:*Instance*",
     "ec2:ModifyVolume",
-    "ec2:AuthorizeSecurityGroupEgress",
-    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroup*",  # egress (and ingress: none is made)
     "ec2:DeleteSecurityGroup",
 ]
 # What EBS needs of the platform key to encrypt the VMs' volumes, besides
-# the grant and description every user of the key has.
+# the grant and description every user of the key has. The key policy lets
+# the account use the key only through the platform's services (EC2 among
+# them where there are VMs), so the statement needs no condition of its own.
 VM_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"]
-# What the identity layer does to the VMs' instance profiles.
-INSTANCE_PROFILE_ACTIONS = ["iam:*InstanceProfile", "iam:ListInstanceProfileTags"]
+# What the identity layer does to the VMs' instance profiles (create, tag,
+# add and remove the role, delete; list their tags).
+INSTANCE_PROFILE_ACTIONS = ["iam:*InstanceProfile*"]
 
 ROUTE53_ACTIONS = [
     "route53:GetHostedZone",
@@ -603,24 +605,19 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             # What a launch names besides the platform's subnets and security
             # groups: an AMI of any owner, the network interface it makes.
             allow(
-                ["ec2:RunInstances"], [arn("ec2", "network-interface/*"), "arn:aws:ec2:*::image/*"]
+                ["ec2:RunInstances"],
+                ["arn:aws:ec2:*:*:network-interface/*", "arn:aws:ec2:*::image/*"],
             )
             # The newest AMI of an image family, from AWS's public parameters.
             allow(["ssm:GetParameter"], "arn:aws:ssm:*::parameter/aws/service/*")
             allow(["iam:PassRole"], vm_roles, to_ec2)
-            # EBS encrypts the VMs' volumes with the platform key.
-            allow(
-                VM_KEY_ACTIONS,
-                any_region("kms", "key/*"),
-                tagged | {"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}},
-            )
         # The VPC's default security group exists before it carries the tag:
         # it is tagged, then emptied of its rules.
         allow(["ec2:CreateTags"], arn("ec2", "security-group/*"), tagging)
         # KMS offers no narrower resource than "*" for CreateKey: the request's tag.
         allow(["kms:CreateKey", "kms:TagResource"], "*", tagging)
-        # ECR encrypts its repositories with the key.
-        allow(KEY_ACTIONS, any_region("kms", "key/*"), tagged)
+        # ECR encrypts its repositories with the key, EBS the VMs' volumes.
+        allow(KEY_ACTIONS + VM_KEY_ACTIONS * bool(p.vms), any_region("kms", "key/*"), tagged)
         # The VPC's flow logs, to the platform's log group, with the identity layer's role.
         allow(LOG_GROUP_ACTIONS, any_region("logs", f"log-group:/{name}*"))
         allow(

@@ -823,8 +823,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "iam:*InstanceProfile",
-                        "iam:ListInstanceProfileTags",
+                        "iam:*InstanceProfile*",
                     ],
                     "Resource": account_arn(
                         "iam",
@@ -891,11 +890,10 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "ec2:*IamInstanceProfile*",
+                        "ec2:*Instance*",
                         "ec2:AssociateRouteTable",
                         "ec2:AttachInternetGateway",
-                        "ec2:AuthorizeSecurityGroupEgress",
-                        "ec2:AuthorizeSecurityGroupIngress",
+                        "ec2:AuthorizeSecurityGroup*",
                         "ec2:CreateNatGateway",
                         "ec2:CreateRoute",
                         "ec2:CreateRouteTable",
@@ -914,7 +912,6 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:DetachInternetGateway",
                         "ec2:DisassociateAddress",
                         "ec2:DisassociateRouteTable",
-                        "ec2:ModifyInstance*",
                         "ec2:ModifySubnetAttribute",
                         "ec2:ModifyVolume",
                         "ec2:ModifyVpcAttribute",
@@ -924,9 +921,6 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:RevokeSecurityGroupEgress",
                         "ec2:RevokeSecurityGroupIngress",
                         "ec2:RunInstances",
-                        "ec2:StartInstances",
-                        "ec2:StopInstances",
-                        "ec2:TerminateInstances",
                     ],
                     "Resource": "*",
                     "Condition": {
@@ -964,11 +958,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:RunInstances",
                     ],
                     "Resource": [
-                        account_arn(
-                            "ec2",
-                            "network-interface/*",
-                            "us-west-2",
-                        ),
+                        "arn:aws:ec2:*:*:network-interface/*",
                         "arn:aws:ec2:*::image/*",
                     ],
                 },
@@ -978,27 +968,6 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ssm:GetParameter",
                     ],
                     "Resource": "arn:aws:ssm:*::parameter/aws/service/*",
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "kms:Decrypt",
-                        "kms:GenerateDataKeyWithoutPlaintext",
-                        "kms:ReEncrypt*",
-                    ],
-                    "Resource": account_arn(
-                        "kms",
-                        "key/*",
-                        "*",
-                    ),
-                    "Condition": {
-                        "StringEquals": {
-                            "aws:ResourceTag/crosswalk/platform": "acme",
-                        },
-                        "StringLike": {
-                            "kms:ViaService": "ec2.*.amazonaws.com",
-                        },
-                    },
                 },
                 {
                     "Effect": "Allow",
@@ -1020,12 +989,15 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Effect": "Allow",
                     "Action": [
                         "kms:CreateGrant",
+                        "kms:Decrypt",
                         "kms:DescribeKey",
                         "kms:EnableKeyRotation",
+                        "kms:GenerateDataKeyWithoutPlaintext",
                         "kms:GetKeyPolicy",
                         "kms:GetKeyRotationStatus",
                         "kms:ListResourceTags",
                         "kms:PutKeyPolicy",
+                        "kms:ReEncrypt*",
                         "kms:ScheduleKeyDeletion",
                         "kms:TagResource",
                         "kms:UntagResource",
