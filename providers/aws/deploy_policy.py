@@ -438,7 +438,14 @@ def _merged(statements) -> list[dict]:
 
     by_resource = merge(statements, "Resource", "Action")
     for statement in by_resource:
-        statement["Action"] = sorted(set(statement["Action"]))  # actions are strings
+        # Actions are strings; one another of the list names by a pattern
+        # (ec2:AuthorizeSecurityGroupEgress beside ec2:AuthorizeSecurityGroup*) goes.
+        actions = set(statement["Action"])
+        statement["Action"] = sorted(
+            a
+            for a in actions
+            if not any(o != a and "*" in o and fnmatch.fnmatchcase(a, o) for o in actions)
+        )
     out = merge(by_resource, "Action", "Resource")
     for statement in out:
         if isinstance(statement["Resource"], list):

@@ -920,7 +920,6 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:ReplaceRouteTableAssociation",
                         "ec2:RevokeSecurityGroupEgress",
                         "ec2:RevokeSecurityGroupIngress",
-                        "ec2:RunInstances",
                     ],
                     "Resource": "*",
                     "Condition": {
