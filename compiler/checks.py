@@ -21,6 +21,7 @@ from crosswalk.compiler.model import (
 )
 from crosswalk.compiler.relaxed import check_relaxed_defaults
 from crosswalk.compiler.validate import did_you_mean, fits_type, quoted_list, same_value
+from crosswalk.compiler.vms import check_vms
 from crosswalk.compiler.workloads import check_workloads
 from crosswalk.providers import kubernetes_version_findings, rules_for
 from crosswalk.schema import load_schema
@@ -33,6 +34,7 @@ NAMED_LISTS = {
     ("storage", "buckets"),
     ("analytics", "warehouses"),
     ("analytics", "pipelines"),
+    ("vms",),
     ("cluster", "nodePools"),
     ("cluster", "namespaces"),
     ("appServices", "datastores"),
@@ -92,6 +94,7 @@ def check_platform(
     _check_provider(checker)
     _check_state(checker)
     check_workloads(checker)
+    check_vms(checker)
     check_relaxed_defaults(checker)
     return checker.found
 
@@ -105,6 +108,7 @@ def _check_unique_names(c: _Checker) -> None:
         "bucket": p.buckets,
         "warehouse": p.warehouses,
         "pipeline": p.pipelines,
+        "vm": p.vms,
         "node pool": p.cluster.node_pools,
         "namespace": p.cluster.namespaces,
         "datastore": p.app_services.datastores,
@@ -534,7 +538,7 @@ def _check_provider(c: _Checker) -> None:
                 ("cloud", "region"),
                 help=help or f"{rules.title} regions look like '{rules.region_example}'",
             )
-    for pool in p.cluster.node_pools:
+    for pool in (*p.cluster.node_pools, *p.vms):
         if pool.machine_type and not rules.machine_type_pattern.match(pool.machine_type):
             c.error(
                 "CW503",
@@ -569,6 +573,7 @@ def check_environment_names(document: Document, platforms: dict[str, Platform]) 
         "datastore": lambda p: p.app_services.datastores,
         "app": lambda p: p.apps,
         "automation identity": lambda p: p.automation,
+        "vm": lambda p: p.vms,
     }
     for what, items_of in kinds.items():
         seen: dict[tuple, tuple[str, str]] = {}  # (scope, name) -> (environment, item)

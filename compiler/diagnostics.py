@@ -85,6 +85,7 @@ CODES: dict[str, str] = {
     "CW513": "tag not allowed by the cloud",
     "CW514": "more zones than the region offers",
     "CW515": "CI identity's deploy policy too large for one AWS role",
+    "CW530": "VM image family not offered on the cloud",
     # CW6xx: secure defaults relaxed on purpose (warnings)
     "CW601": "public API endpoint open to the internet",
     "CW602": "namespace allows privileged pods",
@@ -104,6 +105,7 @@ CODES: dict[str, str] = {
     "CW620": "image tagged latest",
     "CW621": "env variable looks like a secret",
     "CW622": "secret given as an environment variable",
+    "CW630": "VM with a public address",
     "CW801": "CI: a layer no automation entry of the platform's repository deploys",
     "CW802": "CI: an automation entry trusts no branch the deploy workflow runs on",
     "CW803": "CI: no state backend the runners share",

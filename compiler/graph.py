@@ -135,6 +135,17 @@ def build_graph(platform: Platform) -> ResourceGraph:
         b.edge("network", node)  # reached from the platform's network only
         for team in p.teams:
             b.edge(f"team/{team.name}", node, team.path + ("access",))  # granted by access
+    for vm in p.vms:
+        node = f"vm/{vm.name}"
+        b.node(node, "vm", "managed-infra", vm.path)
+        b.edge("network", node)  # in its private subnets
+        b.edge("secrets-key", node)  # its disks are encrypted with a key of the platform
+        for i, team in enumerate(vm.teams):
+            b.edge(f"team/{team}", node, vm.path + ("teams", i))  # who may log in
+        if p.cloud.provider != "azure":
+            # Its identity is the identity layer's (Azure's is the VM's own).
+            b.node(f"vm-identity/{vm.name}", "vm-identity", "identity", vm.path)
+            b.edge(f"vm-identity/{vm.name}", node)
     if p.cloud.provider == "azure":
         # Azure resources live in the platform's resource group, made with the identities.
         b.node("resource-group", "resource-group", "identity", ("name",))
@@ -144,6 +155,7 @@ def build_graph(platform: Platform) -> ResourceGraph:
             *(f"registry/{r.name}" for r in p.registries),
             *(f"bucket/{bucket.name}" for bucket in p.buckets),
             *(f"warehouse/{warehouse.name}" for warehouse in p.warehouses),
+            *(f"vm/{vm.name}" for vm in p.vms),
         ):
             b.edge("resource-group", name)
 

@@ -20,6 +20,7 @@ from crosswalk.compiler.analytics import (
     build_pipelines,
     build_warehouses,
 )
+from crosswalk.compiler.vms import Vm, build_vms
 from crosswalk.schema import load_schema
 
 LAYERS = ("identity", "managed-infra", "cluster", "cluster-services", "app-services", "apps")
@@ -445,6 +446,7 @@ class Platform:
     buckets: tuple[Bucket, ...] = ()  # storage.buckets
     warehouses: tuple[Warehouse, ...] = ()  # analytics.warehouses
     pipelines: tuple[Pipeline, ...] = ()  # analytics.pipelines
+    vms: tuple[Vm, ...] = ()  # vms (compiler/vms.py)
     # Set on the platform as each environment sees it (see place_environments).
     placement: Placement | None = None
 
@@ -491,6 +493,20 @@ class Platform:
 
     def warehouse(self, name: str) -> Warehouse | None:
         return self._warehouses.get(name)
+
+    @cached_property
+    def _teams(self) -> dict[str, Team]:
+        return _first_by_name(self.teams)
+
+    @cached_property
+    def _vms(self) -> dict[str, Vm]:
+        return _first_by_name(self.vms)
+
+    def team(self, name: str) -> Team | None:
+        return self._teams.get(name)
+
+    def vm(self, name: str) -> Vm | None:
+        return self._vms.get(name)
 
 
 def _first_by_name(items) -> dict:
@@ -653,6 +669,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         buckets=buckets,
         warehouses=build_warehouses(data),
         pipelines=build_pipelines(data),
+        vms=build_vms(data),
     )
 
 
@@ -828,6 +845,11 @@ PER_ENVIRONMENT: tuple[PerEnvironment, ...] = (
     PerEnvironment("apps[].autoscale.cpuPercent"),
     PerEnvironment("apps[].ingress.host", when_set=True),
     PerEnvironment("apps[].ingress.path"),
+    # Virtual machines: how many, and how large.
+    PerEnvironment("vms[].count"),
+    PerEnvironment("vms[].size"),
+    PerEnvironment("vms[].machineType"),
+    PerEnvironment("vms[].diskSizeGb"),
 )
 
 

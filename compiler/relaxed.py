@@ -74,6 +74,16 @@ def check_relaxed_defaults(c: _Checker) -> None:
                 help="remove 'enhancedMonitoring: false'; it costs a few CloudWatch Logs entries "
                 "a minute",
             )
+    for vm in p.vms:
+        if vm.public_address:
+            c.warn(
+                "CW630",
+                f"VM '{vm.name}' has a public address: its instances sit in public subnets, "
+                "reachable from the internet wherever a rule lets traffic in",
+                vm.path + ("publicAddress",),
+                help="remove 'publicAddress: true': logins come through the cloud's "
+                "identity-aware path either way, and private instances reach out through NAT",
+            )
     if not p.deletion_protection:
         c.warn(
             "CW611",

@@ -28,6 +28,7 @@ from crosswalk.compiler.model import PER_ENVIRONMENT
 from crosswalk.providers import rules_for
 from crosswalk.providers.azure import rules as azure
 from crosswalk.providers.gcp import rules as gcp
+from crosswalk.providers.images import VM_IMAGES, images_of
 from crosswalk.schema import load_schema
 
 SCHEMA = load_schema()
@@ -438,6 +439,26 @@ def platforms(draw, cloud: str) -> dict:
                 if draw(st.integers(0, 3)) == 0:
                     item[key] = draw(value(node(f"apps[].{key}")))
             data["apps"].append(item)
+
+    vms = draw(labels(32, 2))
+    if vms:
+        data["vms"] = []
+        for vm in vms:
+            item = {"name": vm}
+            if teams and draw(st.booleans()):
+                item["teams"] = draw(some_of(teams))
+            if draw(st.integers(0, 3)):
+                item["image"] = draw(st.sampled_from(images_of(cloud)))
+            elif draw(st.booleans()):
+                item["image"] = draw(st.sampled_from(sorted(VM_IMAGES)))  # maybe another cloud's
+            if draw(st.integers(0, 3)) == 0:
+                item["machineType"] = draw(st.sampled_from(MACHINE_TYPES[cloud]))
+            for key in ("size", "count", "diskSizeGb"):
+                if draw(st.integers(0, 2)) == 0:
+                    item[key] = draw(value(node(f"vms[].{key}")))
+            if draw(st.integers(0, 9)) == 0:
+                item["publicAddress"] = True
+            data["vms"].append(item)
 
     if draw(st.integers(0, 4)):
         envs = draw(

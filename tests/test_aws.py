@@ -336,6 +336,7 @@ identity:
 AUTOMATION
 registries: [{name: images}]
 analytics: {warehouses: [{name: lake}]}
+vms: [{name: admin, teams: [ops]}]
 cluster:
   nodePools: [{name: general}]
   namespaces: [{name: shop}]
@@ -480,6 +481,21 @@ TYPE_ACTIONS = {
         "logs:AssociateKmsKey",
     ],
     "aws:ec2/flowLog:FlowLog": ["ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "iam:PassRole"],
+    "aws:ec2/instance:Instance": [
+        "ec2:RunInstances",
+        "ec2:TerminateInstances",
+        "ec2:ModifyInstanceMetadataOptions",
+        "iam:PassRole",
+        "kms:CreateGrant",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "ssm:GetParameter",
+    ],
+    "aws:iam/instanceProfile:InstanceProfile": [
+        "iam:CreateInstanceProfile",
+        "iam:AddRoleToInstanceProfile",
+        "iam:DeleteInstanceProfile",
+        "iam:PassRole",
+    ],
     "aws:rds/parameterGroup:ParameterGroup": [
         "rds:CreateDBParameterGroup",
         "rds:ModifyDBParameterGroup",
@@ -539,19 +555,28 @@ def test_a_layers_deploy_identity_manages_only_its_own_roles(per_layer) -> None:
     assert not allows(services, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/demo-node")
     assert allows(services, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/demo-fluent-bit-1")
     # managed-infra makes no role: it only passes the identity layer's flow-log
-    # role, and lets AWS make Redshift's service-linked role for the warehouses.
+    # role and its VMs' roles, and lets AWS make Redshift's service-linked role
+    # for the warehouses.
     infra = ci_policy(plan, "demo", "ci-managed-infra")["Statement"]
     iam = [st for st in infra if any(a.startswith("iam:") for a in as_list(st["Action"]))]
-    assert [(st["Action"], st["Resource"], st.get("Condition")) for st in iam] == [
+    assert sorted(
+        (st["Action"], st["Resource"], json.dumps(st.get("Condition"), sort_keys=True))
+        for st in iam
+    ) == [
         (
             ["iam:CreateServiceLinkedRole"],
             "arn:aws:iam::123456789012:role/aws-service-role/*",
-            {"StringEquals": {"iam:AWSServiceName": ["redshift.amazonaws.com"]}},
+            json.dumps({"StringEquals": {"iam:AWSServiceName": ["redshift.amazonaws.com"]}}),
+        ),
+        (
+            ["iam:PassRole"],
+            "arn:aws:iam::123456789012:role/demo-vm-*",
+            json.dumps({"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
         ),
         (
             ["iam:PassRole"],
             "arn:aws:iam::123456789012:role/demo-vpc-flow-logs",
-            {"StringEquals": {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}},
+            json.dumps({"StringEquals": {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}}),
         ),
     ]
 

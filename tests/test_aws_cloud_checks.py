@@ -28,11 +28,19 @@ UNRESTRICTABLE = {
     "autoscaling:DescribeScalingActivities",
     "autoscaling:DescribeTags",
     "ec2:DescribeImages",
+    "ec2:DescribeInstances",
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeLaunchTemplateVersions",
     "ec2:GetInstanceTypesFromInstanceRequirements",
     "route53:ListHostedZones",
     "route53:ListHostedZonesByName",
+    # What a VM's SSM Agent and the teams that open sessions to it use.
+    "ssm:DescribeInstanceInformation",
+    "ssm:DescribeSessions",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
 }
 
 
@@ -161,6 +169,7 @@ def test_the_platform_key_is_used_only_through_the_platforms_services(plan) -> N
             if "AWS" in statement["Principal"]:
                 assert condition["StringEquals"]["kms:CallerAccount"] == "123456789012"
                 assert sorted(condition["StringEquals"]["kms:ViaService"]) == [
+                    "ec2.us-west-2.amazonaws.com",  # the VMs' volumes (EBS)
                     "ecr.us-west-2.amazonaws.com",
                     "eks.us-west-2.amazonaws.com",
                     "rds.us-west-2.amazonaws.com",  # the Aurora cluster

@@ -207,6 +207,8 @@ UNIQUE_NAMES = {
     },
     "gcp": {
         "gcp:compute/network:Network": ("name",),
+        "gcp:compute/firewall:Firewall": ("name",),
+        "gcp:compute/instance:Instance": ("zone", "name"),
         "gcp:compute/subnetwork:Subnetwork": ("name",),
         "gcp:compute/router:Router": ("name",),
         "gcp:compute/routerNat:RouterNat": ("router", "name"),

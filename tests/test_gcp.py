@@ -544,8 +544,8 @@ def test_cluster_is_private_encrypted_and_identity_aware(sample_plan: PlanResult
         r
         for r in of_type(sample_plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
         # not the CI identities' use of the state's key, nor Cloud Storage's of the
-        # buckets', nor BigQuery's of the warehouses'
-        if not r.name.endswith(("-state-key", "-storage-agent", "-warehouse-agent"))
+        # buckets', nor BigQuery's of the warehouses', nor Compute Engine's of the VMs' disks'
+        if not r.name.endswith(("-state-key", "-storage-agent", "-warehouse-agent", "-disks-agent"))
     ]
     assert grant.inputs["member"].endswith("@container-engine-robot.iam.gserviceaccount.com")
     exports = next(s for s in sample_plan.stacks if s.dir == "03-cluster").exports

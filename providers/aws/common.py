@@ -168,6 +168,18 @@ def trust_policy(principal: dict, conditions: dict | None = None) -> Call:
     return Call("json.dumps", [{"Version": "2012-10-17", "Statement": [statement]}])
 
 
+def service_role(ctx, provider, purpose: str, description: str, service: str, path) -> Code:
+    """A role an AWS service assumes on the platform's behalf (`<platform>-<purpose>`)."""
+    return ctx.program.resource(
+        f"{purpose}_role",
+        "aws.iam.Role",
+        f"{ctx.platform.name}-{purpose}",
+        {"description": description, "assume_role_policy": trust_policy({"Service": service})},
+        ctx.line(path),
+        opts(provider),
+    )
+
+
 IRSA_CONDITION = '''
 def irsa_condition(issuer_url, service_account):
     """The trust condition that pins a role to one Kubernetes service account."""

@@ -144,7 +144,13 @@ EC2_CREATE = {
 }
 # The creates that name existing resources besides what they make.
 EC2_NAMING_CREATES = frozenset(
-    {"ec2:CreateSubnet", "ec2:CreateRouteTable", "ec2:CreateNatGateway", "ec2:CreateSecurityGroup"}
+    {
+        "ec2:CreateSubnet",
+        "ec2:CreateRouteTable",
+        "ec2:CreateNatGateway",
+        "ec2:CreateSecurityGroup",
+        "ec2:RunInstances",  # into the platform's subnets and security groups
+    }
 )
 EC2_CHANGE = {
     "managed-infra": [
@@ -181,6 +187,29 @@ EC2_CHANGE = {
         "ec2:DeleteSecurityGroup",
     ],
 }
+
+# VMs (providers/aws/vms.py): instances and their security groups, made with
+# the platform's tag (their root volumes too) and changed or ended only where
+# they carry it.
+VM_EC2_CREATE = ["ec2:RunInstances", "ec2:CreateSecurityGroup"]
+# Families by wildcard, each of actions on tagged instances or security
+# groups only, as the deploy policy must fit one role (CW515).
+VM_EC2_CHANGE = [
+    # Start, stop (to resize), terminate; modify attributes and metadata
+    # options; associate or replace the instance profile.
+    "ec2:*Instance*",
+    "ec2:ModifyVolume",
+    "ec2:AuthorizeSecurityGroup*",  # egress (and ingress: none is made)
+    "ec2:DeleteSecurityGroup",
+]
+# What EBS needs of the platform key to encrypt the VMs' volumes, besides
+# the grant and description every user of the key has. The key policy lets
+# the account use the key only through the platform's services (EC2 among
+# them where there are VMs), so the statement needs no condition of its own.
+VM_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"]
+# What the identity layer does to the VMs' instance profiles (create, tag,
+# add and remove the role, delete; list their tags).
+INSTANCE_PROFILE_ACTIONS = ["iam:*InstanceProfile*"]
 
 ROUTE53_ACTIONS = [
     "route53:GetHostedZone",
@@ -452,7 +481,14 @@ def _merged(statements) -> list[dict]:
 
     by_resource = merge(statements, "Resource", "Action")
     for statement in by_resource:
-        statement["Action"] = sorted(set(statement["Action"]))  # actions are strings
+        # Actions are strings; one another of the list names by a pattern
+        # (ec2:AuthorizeSecurityGroupEgress beside ec2:AuthorizeSecurityGroup*) goes.
+        actions = set(statement["Action"])
+        statement["Action"] = sorted(
+            a
+            for a in actions
+            if not any(o != a and "*" in o and fnmatch.fnmatchcase(a, o) for o in actions)
+        )
     out = merge(by_resource, "Action", "Resource")
     for statement in out:
         if isinstance(statement["Resource"], list):
@@ -534,15 +570,16 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             statement["Condition"] = condition
         out.append(statement)
 
-    def ec2(layer: str) -> None:
-        create, change = EC2_CREATE[layer], EC2_CHANGE[layer]
+    def ec2(layer: str, more_create=(), more_change=()) -> None:
+        create = EC2_CREATE[layer] + list(more_create)
+        change = EC2_CHANGE[layer] + [a for a in more_change if a not in EC2_CHANGE[layer]]
         # What a create makes carries the tag in the request; what it names
         # besides (a subnet's VPC, a NAT gateway's subnet and address)
         # carries it already. Tags on create only for those creates.
         allow(create, "*", tagging)
         naming = [a for a in create if a in EC2_NAMING_CREATES]
         allow(naming + change + ["ec2:CreateTags", "ec2:DeleteTags"], "*", tagged)
-        every_create = sorted({a.split(":")[1] for c in EC2_CREATE.values() for a in c})
+        every_create = sorted({a.split(":")[1] for c in [*EC2_CREATE.values(), create] for a in c})
         allow(
             ["ec2:CreateTags"],
             "*",
@@ -604,17 +641,33 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             {"StringEquals": {"iam:AWSServiceName": service_linked_roles(p, layer)}},
         )
     kubernetes = arn("eks", f"cluster/{name}-*")
+    vm_roles = arn("iam", f"role/{name}-vm-*", False)
+    to_ec2 = {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
     if layer == "identity":
         allow(OIDC_PROVIDER_ACTIONS, arn("iam", f"oidc-provider/{GITHUB_OIDC}", False))
+        if p.vms:
+            # The VMs' instance profiles; putting a role in one passes it.
+            allow(INSTANCE_PROFILE_ACTIONS, arn("iam", f"instance-profile/{name}-vm-*", False))
+            allow(["iam:PassRole"], vm_roles, to_ec2)
     elif layer == "managed-infra":
-        ec2(layer)
+        ec2(layer, *((VM_EC2_CREATE, VM_EC2_CHANGE) if p.vms else ()))
+        if p.vms:
+            # What a launch names besides the platform's subnets and security
+            # groups: an AMI of any owner, the network interface it makes.
+            allow(
+                ["ec2:RunInstances"],
+                ["arn:aws:ec2:*:*:network-interface/*", "arn:aws:ec2:*::image/*"],
+            )
+            # The newest AMI of an image family, from AWS's public parameters.
+            allow(["ssm:GetParameter"], "arn:aws:ssm:*::parameter/aws/service/*")
+            allow(["iam:PassRole"], vm_roles, to_ec2)
         # The VPC's default security group exists before it carries the tag:
         # it is tagged, then emptied of its rules.
         allow(["ec2:CreateTags"], arn("ec2", "security-group/*"), tagging)
         # KMS offers no narrower resource than "*" for CreateKey: the request's tag.
         allow(["kms:CreateKey", "kms:TagResource"], "*", tagging)
-        # ECR encrypts its repositories with the key.
-        allow(KEY_ACTIONS, any_region("kms", "key/*"), tagged)
+        # ECR encrypts its repositories with the key, EBS the VMs' volumes.
+        allow(KEY_ACTIONS + VM_KEY_ACTIONS * bool(p.vms), any_region("kms", "key/*"), tagged)
         # The VPC's flow logs, to the platform's log group, with the identity layer's role.
         allow(LOG_GROUP_ACTIONS, any_region("logs", f"log-group:/{name}*"))
         allow(

@@ -13,6 +13,7 @@ from crosswalk.providers.aws.common import (
     log_group_arns,
     opts,
     region,
+    service_role,
     trust_policy,
     unique_name,
 )
@@ -30,6 +31,7 @@ from crosswalk.providers.aws.deploy_policy import (
     state_denials,
     state_statements,
 )
+from crosswalk.providers.aws.vms import emit_vm_identities, emit_vm_logins
 from crosswalk.providers.aws.warehouses import emit_team_warehouse_policy, team_role_tags
 
 
@@ -38,7 +40,7 @@ def emit_identity(ctx: StackContext) -> None:
     prog.imports.add("import json")
     provider = aws_provider(ctx)
     caller = caller_identity(ctx, provider)
-    cluster_role = _service_role(
+    cluster_role = service_role(
         ctx,
         provider,
         "cluster",
@@ -57,7 +59,7 @@ def emit_identity(ctx: StackContext) -> None:
         ctx.line(("cluster",)),
         opts(provider),
     )
-    node_role = _service_role(
+    node_role = service_role(
         ctx,
         provider,
         "node",
@@ -80,7 +82,7 @@ def emit_identity(ctx: StackContext) -> None:
         )
     prog.export("cluster_role_arn", Code(f"{cluster_role}.arn"))
     prog.export("node_role_arn", Code(f"{node_role}.arn"))
-    flow_logs = _service_role(
+    flow_logs = service_role(
         ctx,
         provider,
         "vpc-flow-logs",
@@ -133,7 +135,7 @@ def emit_identity(ctx: StackContext) -> None:
     prog.export("flow_logs_role_arn", Code(f"{flow_logs}.arn"))
     if engines(p) & SQL:
         # RDS Enhanced Monitoring publishes each database host's metrics through it.
-        monitoring = _service_role(
+        monitoring = service_role(
             ctx,
             provider,
             "rds-monitoring",
@@ -153,6 +155,7 @@ def emit_identity(ctx: StackContext) -> None:
 
     # A team without members grants nothing (as on GCP and Azure): no role to
     # assume, so no principal of the account becomes the team (validate: CW618).
+    team_roles = {}
     for team in (t for t in p.teams if t.members):
         principal = {"AWS": list(team.members)}
         role = prog.resource(
@@ -170,6 +173,9 @@ def emit_identity(ctx: StackContext) -> None:
         )
         prog.export(f"team_{team.name}_role_arn", Code(f"{role}.arn"))
         emit_team_warehouse_policy(ctx, provider, caller, team, role)
+        team_roles[team.name] = role
+    emit_vm_identities(ctx, provider)
+    emit_vm_logins(ctx, provider, caller, team_roles)
 
     # The boundary names the account's resources: the account, always.
     prog.assign(prog.fixed("account"), Code(f"{caller}.account_id"))
@@ -393,15 +399,3 @@ def _github_oidc_provider(ctx: StackContext, provider: Code) -> Code | str:
         "# creates it, the others look it up or name an existing one.\n" + prog.statements[first]
     )
     return arn
-
-
-def _service_role(ctx, provider, purpose: str, description: str, service: str, path) -> Code:
-    """A role an AWS service assumes on the platform's behalf (`<platform>-<purpose>`)."""
-    return ctx.program.resource(
-        f"{purpose}_role",
-        "aws.iam.Role",
-        f"{ctx.platform.name}-{purpose}",
-        {"description": description, "assume_role_policy": trust_policy({"Service": service})},
-        ctx.line(path),
-        opts(provider),
-    )

@@ -18,6 +18,7 @@ from crosswalk.providers.aws.common import (
 )
 from crosswalk.providers.aws.rules import subnet_plan
 from crosswalk.providers.aws.storage import emit_buckets
+from crosswalk.providers.aws.vms import emit_vms
 from crosswalk.providers.aws.warehouses import KEY_SERVICES as WAREHOUSE_KEY_SERVICES
 from crosswalk.providers.aws.warehouses import emit_warehouses
 from crosswalk.providers.common import protect
@@ -167,6 +168,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
     _flow_logs(ctx, provider, vpc, key)
     emit_buckets(ctx, provider, key)
     emit_warehouses(ctx, provider, key, vpc, private)
+    emit_vms(ctx, provider, vpc, {"public": public, "private": private}, key)
     for registry in p.registries:
         repo = prog.resource(
             ("registry", registry.name),
@@ -233,7 +235,7 @@ def _key_policy(ctx, provider) -> Call:
     whose IAM policy allows kms:* could use the key directly; with it the
     account administers the key, but its data keys are used only through EKS,
     ECR, S3 for the platform's buckets, RDS for its Aurora clusters,
-    Secrets Manager for its apps' secrets (on grants those services make, or by
+    Secrets Manager for its apps' secrets, EC2 for its VMs' volumes (on grants those services make, or by
     principals whose IAM policy allows it) and CloudWatch Logs for the
     platform's log groups."""
     caller = caller_identity(ctx, provider)
@@ -245,6 +247,7 @@ def _key_policy(ctx, provider) -> Call:
     services |= {"rds"} if any(s.aurora for s in ctx.platform.app_services.datastores) else set()
     services |= {"secretsmanager"} if any(app.secrets for app in ctx.platform.apps) else set()
     services |= set(WAREHOUSE_KEY_SERVICES) if ctx.platform.warehouses else set()
+    services |= {"ec2"} if ctx.platform.vms else set()
     via = [
         Call("pulumi.Output.concat", [f"{service}.", here, ".amazonaws.com"])
         for service in sorted(services)

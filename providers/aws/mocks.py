@@ -259,6 +259,16 @@ def _aws_secret(f: Fabrication) -> dict[str, Any]:
     return {"arn": secret, "id": secret}
 
 
+def _aws_instance(f: Fabrication) -> dict[str, Any]:
+    ident = f"i-{f.hex()}"
+    return {
+        "id": ident,
+        "arn": arn(f, "ec2", f"instance/{ident}"),
+        "privateIp": fake_ip("10.0", f.urn),
+        "instanceState": "running",
+    }
+
+
 def _aws_id(prefix: str) -> Callable[[Fabrication], dict[str, Any]]:
     def fabricate(f: Fabrication) -> dict[str, Any]:
         ident = f"{prefix}-{f.hex()}"
@@ -325,6 +335,7 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     "aws:ec2/routeTable:RouteTable": _aws_id("rtb"),
     "aws:ec2/vpcEndpoint:VpcEndpoint": _aws_id("vpce"),
     "aws:ec2/launchTemplate:LaunchTemplate": _aws_id("lt"),
+    "aws:ec2/instance:Instance": _aws_instance,
     "aws:cloudwatch/logGroup:LogGroup": lambda f: {
         "arn": arn(f, "logs", f"log-group:{f.physical_name}")
     },
@@ -497,6 +508,14 @@ INVOKE_RESULTS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
     "aws:eks/getClusterAuth:getClusterAuth": lambda c: {
         "name": c.args.get("name"),
         "token": Secret("k8s-aws-v1.mock-token"),
+        "id": c.args.get("name"),
+    },
+    # A public parameter of an image family (providers/images.py): its newest AMI.
+    "aws:ssm/getParameter:getParameter": lambda c: {
+        "name": c.args.get("name"),
+        "type": "String",
+        "value": f"ami-{digest(str(c.args.get('name')), length=17)}",
+        "arn": f"arn:aws:ssm:{c.region}::parameter{c.args.get('name')}",
         "id": c.args.get("name"),
     },
     "aws:route53/getZone:getZone": lambda c: {

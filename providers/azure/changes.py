@@ -23,6 +23,29 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "principalId",
         "roleDefinitionId",
     ),
+    "azure-native:compute:DiskEncryptionSet": (
+        "diskEncryptionSetName",
+        "resourceGroupName",
+        "location",
+    ),
+    # A VM's OS disk is made from its image with it; Azure moves no VM across zones.
+    "azure-native:compute:VirtualMachine": (
+        "vmName",
+        "resourceGroupName",
+        "location",
+        "zones",
+        "storageProfile.imageReference",
+        "storageProfile.osDisk.createOption",
+        "osProfile.adminUsername",
+        "osProfile.computerName",
+        "securityProfile.securityType",
+    ),
+    "azure-native:compute:VirtualMachineExtension": (
+        "vmExtensionName",
+        "vmName",
+        "resourceGroupName",
+        "location",
+    ),
     "azure-native:containerregistry:Registry": ("registryName", "resourceGroupName", "location"),
     "azure-native:containerservice:AgentPool": (
         "agentPoolName",
@@ -118,6 +141,11 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "azure-native:monitor:DataCollectionRuleAssociation": ("associationName", "resourceUri"),
     "azure-native:monitor:DiagnosticSetting": ("name", "resourceUri"),
     "azure-native:network:NatGateway": ("natGatewayName", "resourceGroupName", "location"),
+    "azure-native:network:NetworkInterface": (
+        "networkInterfaceName",
+        "resourceGroupName",
+        "location",
+    ),
     "azure-native:network:NetworkSecurityGroup": (
         "networkSecurityGroupName",
         "resourceGroupName",

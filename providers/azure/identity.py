@@ -70,7 +70,6 @@ CONTRIBUTOR_GRANTS = ("redis", "document")
 # The roles each layer's program assigns: a CI identity that may assign roles
 # (Role Based Access Control Administrator) may assign only these.
 LAYER_ASSIGNS = {
-    "managed-infra": ["Key Vault Crypto Service Encryption User"],
     "cluster": [
         "AcrPull",
         "Azure Kubernetes Service Cluster User Role",
@@ -80,6 +79,13 @@ LAYER_ASSIGNS = {
         "Key Vault Contributor",
         "Key Vault Crypto User",
         "Network Contributor",
+    ],
+    # The warehouse cluster and the VMs' disk encryption set use the platform
+    # key; teams log in to VMs.
+    "managed-infra": [
+        "Key Vault Crypto Service Encryption User",
+        "Virtual Machine Administrator Login",
+        "Virtual Machine User Login",
     ],
     "app-services": ["DNS Zone Contributor", "Reader"],
     "apps": [
@@ -330,8 +336,9 @@ def _roles_of(platform, layer: str) -> list[str]:
     # (Where there are warehouses, so that an app's `uses` changes no deployer.)
     if layer == "apps" and (engines & set(CONTRIBUTOR_GRANTS) or platform.warehouses):
         roles.append("Contributor")
-    if layer == "managed-infra" and platform.warehouses:
-        # The warehouse cluster's identity is granted the platform key.
+    if layer == "managed-infra" and (platform.warehouses or platform.vms):
+        # The warehouse cluster's and the VMs' identities are granted the
+        # platform key (LAYER_ASSIGNS' roles only).
         roles.append("Role Based Access Control Administrator")
     return roles
 
@@ -353,4 +360,6 @@ def _assigned_in(platform, layer: str) -> list[str]:
         roles = []  # the warehouse cluster's key role, where there are warehouses
     if not platform.buckets:  # the containers' data roles, where there are buckets
         roles = [role for role in roles if not role.startswith("Storage Blob Data ")]
+    if layer == "managed-infra" and not platform.vms:  # the VMs' roles, where there are VMs
+        roles = []
     return roles

@@ -9,6 +9,7 @@ from crosswalk.providers.azure.common import var_name
 from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.azure.rules import KEY_VAULT, REGISTRY, subnet_plan
 from crosswalk.providers.azure.storage import emit_buckets
+from crosswalk.providers.azure.vms import emit_vms
 from crosswalk.providers.azure.warehouses import emit_warehouses
 from crosswalk.providers.common import protect
 
@@ -282,6 +283,7 @@ def emit_managed_infra(az: AzureProgram) -> None:
         prog.export(f"registry_{registry.name}_login_server", Code(f"{acr}.login_server"))
     emit_buckets(az, rg, Code(f"{subnets['endpoints']}.id"), Code(f"{vnet}.id"))
     emit_warehouses(az, rg, vault, key, Code(f"{subnets['endpoints']}.id"), Code(f"{vnet}.id"))
+    emit_vms(az, rg, {kind: Code(f"{s}.id") for kind, s in subnets.items()}, vault, key)
     prog.export("vnet_id", Code(f"{vnet}.id"))
     for purpose, subnet in subnets.items():
         prog.export(f"{purpose}_subnet_id", Code(f"{subnet}.id"))

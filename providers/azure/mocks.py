@@ -60,6 +60,17 @@ def _azure_identity(f: Fabrication) -> dict[str, Any]:
     }
 
 
+def _system_identity(f: Fabrication) -> dict[str, Any]:
+    """A resource's own (system-assigned) identity, as Azure makes it."""
+    return {
+        "identity": {
+            "principalId": fake_uuid(f.urn, "principal"),
+            "tenantId": AZURE_TENANT,
+            "type": "SystemAssigned",
+        }
+    }
+
+
 def _azure_host(template: str, **extra: Any) -> Callable[[Fabrication], dict[str, Any]]:
     key, _, pattern = template.partition("=")
 
@@ -155,6 +166,8 @@ OUTPUT_SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     "azure-native:containerservice:ManagedCluster": _azure_managed_cluster,
     "azure-native:managedidentity:UserAssignedIdentity": _azure_identity,
+    "azure-native:compute:DiskEncryptionSet": _system_identity,
+    "azure-native:compute:VirtualMachine": _system_identity,
     "azure-native:dbforpostgresql:Server": _azure_host(
         "fullyQualifiedDomainName={name}.postgres.database.azure.com"
     ),

@@ -42,8 +42,8 @@ ROLES = {
     "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
     "DNS Zone Contributor": "befefa01-2a29-4197-83a8-272ff33ce314",
     "Key Vault Contributor": "f25e0fa2-a7c8-4377-a976-54943a77a395",
-    "Key Vault Crypto User": "12338af0-0e69-4776-bea7-57ae8d297424",
     "Key Vault Crypto Service Encryption User": "e147488a-f6f5-4113-8e2d-b22465e65bf6",
+    "Key Vault Crypto User": "12338af0-0e69-4776-bea7-57ae8d297424",
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "Managed Identity Contributor": "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59",
     "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
@@ -53,6 +53,8 @@ ROLES = {
     "Role Based Access Control Administrator": "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    "Virtual Machine Administrator Login": "1c0163c0-47e6-4577-8991-ea5c82e286e4",
+    "Virtual Machine User Login": "fb879df8-f326-4884-b1cf-06f3ad86be52",
 }
 
 

@@ -22,6 +22,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "mode",
         "project",
     ),
+    "gcp:compute/firewall:Firewall": ("name", "network", "direction", "project"),
     "gcp:compute/globalAddress:GlobalAddress": (
         "name",
         "address",
@@ -30,6 +31,16 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "network",
         "prefixLength",
         "ipVersion",
+        "project",
+    ),
+    # A VM's boot disk is made with it: its image, size and key replace it.
+    "gcp:compute/instance:Instance": ("name", "zone", "bootDisk", "project"),
+    "gcp:compute/instanceIAMMember:InstanceIAMMember": (
+        "instanceName",
+        "zone",
+        "role",
+        "member",
+        "condition",
         "project",
     ),
     "gcp:compute/network:Network": ("name", "autoCreateSubnetworks", "project"),
@@ -80,6 +91,14 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": (
         "workloadIdentityPoolId",
         "workloadIdentityPoolProviderId",
+        "project",
+    ),
+    "gcp:iap/tunnelInstanceIAMMember:TunnelInstanceIAMMember": (
+        "instance",
+        "zone",
+        "role",
+        "member",
+        "condition",
         "project",
     ),
     "gcp:kms/cryptoKey:CryptoKey": (

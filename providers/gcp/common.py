@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from crosswalk.compiler.codegen import Call, Code, joined
 from crosswalk.compiler.emit import StackContext
-from crosswalk.providers.common import emit_cloud_provider, environment_tags
+from crosswalk.providers.common import emit_cloud_provider, environment_tags, protect
 from crosswalk.providers.gcp.rules import gcp_name
 
 GCP_IMPORT = "import pulumi_gcp as gcp"
@@ -120,6 +120,39 @@ def service_agent(project_info: Code, agent: str) -> Call:
             f"@{agent}.iam.gserviceaccount.com",
         ],
     )
+
+
+def agent_key(ctx, provider, apis, ring: Code, project_info: Code, purpose: str, agent: str, line):
+    """A key `<platform>-<purpose>` of the platform's key ring (rotated every
+    90 days, protected) that one of Google's service agents (`agent`) encrypts
+    a service's data with: the key, and the agent's grant on it alone."""
+    p, prog = ctx.platform, ctx.program
+    key = prog.resource(
+        f"{purpose}_key",
+        "gcp.kms.CryptoKey",
+        f"{p.name}-{purpose}",
+        {
+            "name": f"{p.name}-{purpose}",
+            "key_ring": Code(f"{ring}.id"),
+            "purpose": "ENCRYPT_DECRYPT",
+            "rotation_period": "7776000s",  # 90 days
+        },
+        line,
+        opts(provider, apis, **protect(ctx)),
+    )
+    grant = prog.resource(
+        f"{purpose}_key_agent",
+        "gcp.kms.CryptoKeyIAMMember",
+        f"{p.name}-{purpose}-agent",
+        {
+            "crypto_key_id": Code(f"{key}.id"),
+            "role": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            "member": service_agent(project_info, agent),
+        },
+        line,
+        opts(provider, apis),
+    )
+    return key, grant
 
 
 def app_needs_account(platform, app) -> bool:

@@ -30,6 +30,7 @@ from crosswalk.providers.gcp.common import (
 from crosswalk.providers.gcp.datastores import datastore_id
 from crosswalk.providers.gcp.pipelines import emit_pipeline_accounts, emit_pipeline_deployer
 from crosswalk.providers.gcp.rules import bucket_name, gcp_name
+from crosswalk.providers.gcp.vms import VM_ROLES, emit_vm_accounts, emit_vm_attach_grants
 from crosswalk.providers.kubernetes import database_users
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -153,6 +154,21 @@ APPS_CUSTOM_ROLES = {
         # The provider writes a dataset's grants into its access list (datasets.update).
         ("bigquery.datasets.get", "bigquery.datasets.update"),
     ),
+    # The managed-infra layer's, for the VMs: their IAP firewall rules, and who
+    # may tunnel to each instance.
+    "vm-access": (
+        "VM firewalls and IAP tunnels",
+        (
+            "compute.firewalls.create",
+            "compute.firewalls.delete",
+            "compute.firewalls.get",
+            "compute.firewalls.list",
+            "compute.firewalls.update",
+            "compute.networks.updatePolicy",
+            "iap.tunnelInstances.getIamPolicy",
+            "iap.tunnelInstances.setIamPolicy",
+        ),
+    ),
     "pubsub-grants": (
         "Pub/Sub grants",
         (
@@ -181,13 +197,14 @@ APP_SECRETS_ROLE = (
     ),
 )
 CUSTOM_ROLES = APPS_CUSTOM_ROLES | {"app-secrets": APP_SECRETS_ROLE}
-ROLE_LAYERS = {"app-secrets": "app-services"}  # the others are the apps layer's
+ROLE_LAYERS = {"app-secrets": "app-services", "vm-access": "managed-infra"}  # else apps
 ROLE_OBJECTS = {
     "sql-users": "the Cloud SQL users of its apps",
     "bucket-grants": "the grants on its buckets",
     "warehouse-grants": "the grants on its warehouses",
     "pubsub-grants": "the grants on its topics and subscriptions",
     "app-secrets": "its apps' secrets",
+    "vm-access": "the firewall rules and IAP tunnels of its VMs",
 }
 SQL_ENGINES = ("postgres", "mysql")
 
@@ -217,6 +234,9 @@ def layer_roles(platform, layer: str) -> list[str]:
         # Creating a dataset is a right on the project too; dataOwner makes,
         # changes and shares datasets and reaches nothing else.
         roles.append("roles/bigquery.dataOwner")
+    if layer == "managed-infra" and platform.vms:
+        # The VMs' instances and disks, and who may log in to each instance.
+        roles.append("roles/compute.instanceAdmin.v1")
     return roles
 
 
@@ -253,8 +273,8 @@ def custom_role_id(platform, bot: str, what: str) -> str:
 
 def _custom_roles(platform, bot) -> list[str]:
     """The custom roles a CI identity gets: those of the apps layer for the
-    kinds of datastore the platform has, and app-services' for the apps'
-    secrets."""
+    kinds of datastore the platform has, app-services' for the apps' secrets,
+    and the managed-infra layer's for VMs."""
     engines = {store.engine for store in platform.app_services.datastores}
     apps = "apps" in bot.layers
     wanted = {
@@ -263,6 +283,7 @@ def _custom_roles(platform, bot) -> list[str]:
         "warehouse-grants": apps and bool(platform.warehouses),
         "pubsub-grants": apps and "queue" in engines,
         "app-secrets": "app-services" in bot.layers and any(a.secrets for a in platform.apps),
+        "vm-access": "managed-infra" in bot.layers and bool(platform.vms),
     }
     return [what for what in CUSTOM_ROLES if wanted[what]]
 
@@ -270,7 +291,7 @@ def _custom_roles(platform, bot) -> list[str]:
 def _project_grants(platform) -> list[str]:
     """Every project role the identity layer grants, per environment (custom
     roles are named after the environment's project)."""
-    roles = set(NODE_ROLES)
+    roles = set(NODE_ROLES) | (set(VM_ROLES) if platform.vms else set())
     roles |= {ACCESS_ROLES[team.access] for team in platform.teams if team.members}
     for bot in platform.automation:
         roles |= {role for layer in bot.layers for role in layer_roles(platform, layer)}
@@ -371,8 +392,9 @@ def emit_identity(ctx: StackContext) -> None:
 
     _workload_accounts(ctx, provider, apis)
     pipeline_accounts = emit_pipeline_accounts(ctx, provider, apis)
+    vm_accounts = emit_vm_accounts(ctx, provider, apis)
     for bot in p.automation:
-        account = _automation(ctx, provider, apis, bot, node_account)
+        account = _automation(ctx, provider, apis, bot, node_account, vm_accounts)
         emit_pipeline_deployer(ctx, provider, apis, pipeline_accounts, bot, account)
 
 
@@ -435,7 +457,9 @@ def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
         prog.export(db_admin_account_output(store), Code(f"{account}.email"))
 
 
-def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code) -> Code:
+def _automation(
+    ctx: StackContext, provider: Code, apis, bot, node_account: Code, vm_accounts: dict
+) -> Code:
     p, prog = ctx.platform, ctx.program
     project_id = project(ctx)
     line = ctx.line(bot.path)
@@ -619,6 +643,8 @@ def _automation(ctx: StackContext, provider: Code, apis, bot, node_account: Code
             layers_line,
             opts(provider, apis),
         )
+    if "managed-infra" in bot.layers:
+        emit_vm_attach_grants(ctx, provider, apis, bot, Code(f"{account}.member"), vm_accounts)
     for key, type_, suffix, args in state_grants(p, bot):
         prog.resource(
             ("ci", var_part(bot.name), key),

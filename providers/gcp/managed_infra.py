@@ -24,6 +24,7 @@ from crosswalk.providers.gcp.common import (
 from crosswalk.providers.gcp.pipelines import emit_pipeline_destinations
 from crosswalk.providers.gcp.rules import address_plan
 from crosswalk.providers.gcp.storage import STORAGE_API, emit_buckets
+from crosswalk.providers.gcp.vms import IAP_API, OS_LOGIN_API, emit_vms
 from crosswalk.providers.gcp.warehouses import BIGQUERY_API, emit_warehouses
 
 
@@ -47,6 +48,8 @@ def emit_managed_infra(ctx: StackContext) -> None:
         names.append(STORAGE_API)
     if p.warehouses:
         names.append(BIGQUERY_API)
+    if p.vms:
+        names += [IAP_API, OS_LOGIN_API]
     apis = enable_apis(ctx, provider, names)
     line = ctx.line(("network",))
     vpc = prog.resource(
@@ -191,6 +194,7 @@ def emit_managed_infra(ctx: StackContext) -> None:
     emit_buckets(ctx, provider, apis, ring, project_info)
     emit_warehouses(ctx, provider, apis, ring, project_info)
     emit_pipeline_destinations(ctx, provider)
+    emit_vms(ctx, provider, apis, vpc, subnet, ring, project_info)
     for registry in p.registries:
         repo = prog.resource(
             ("registry", var_part(registry.name)),

@@ -8,7 +8,7 @@ from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.common import moved_from, protect
-from crosswalk.providers.gcp.common import opts, region, service_agent, var_part
+from crosswalk.providers.gcp.common import agent_key, opts, region, var_part
 from crosswalk.providers.gcp.rules import bucket_name
 
 STORAGE_API = "storage.googleapis.com"
@@ -33,31 +33,9 @@ def emit_buckets(ctx: StackContext, provider: Code, apis, ring: Code, project_in
     if not p.buckets:
         return
     line = ctx.line(("storage", "buckets"))
-    key = prog.resource(
-        "storage_key",
-        "gcp.kms.CryptoKey",
-        f"{p.name}-storage",
-        {
-            "name": f"{p.name}-storage",
-            "key_ring": Code(f"{ring}.id"),
-            "purpose": "ENCRYPT_DECRYPT",
-            "rotation_period": "7776000s",  # 90 days
-        },
-        line,
-        opts(provider, apis, **protect(ctx)),
-    )
-    grant = prog.resource(
-        "storage_key_agent",
-        "gcp.kms.CryptoKeyIAMMember",
-        f"{p.name}-storage-agent",
-        {
-            "crypto_key_id": Code(f"{key}.id"),
-            "role": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
-            # Cloud Storage's service agent encrypts the buckets' objects with the key.
-            "member": service_agent(project_info, "gs-project-accounts"),
-        },
-        line,
-        opts(provider, apis),
+    # Cloud Storage's service agent encrypts the buckets' objects with the key.
+    key, grant = agent_key(
+        ctx, provider, apis, ring, project_info, "storage", "gs-project-accounts", line
     )
     for bucket in p.buckets:
         args = {

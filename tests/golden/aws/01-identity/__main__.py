@@ -409,6 +409,152 @@ team_web_warehouses = aws.iam.RolePolicy(
     ),
 )
 
+# vms.admin
+vm_admin_role = aws.iam.Role(
+    "acme-vm-admin",
+    description="VM admin of platform acme: Session Manager only",
+    assume_role_policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "ec2.amazonaws.com",
+                    },
+                    "Action": "sts:AssumeRole",
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# vms.admin
+vm_admin_policy = aws.iam.RolePolicy(
+    "acme-vm-admin",
+    role=vm_admin_role.id,
+    policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "ssm:UpdateInstanceInformation",
+                    "Resource": "arn:aws:ec2:*:*:instance/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ssmmessages:CreateControlChannel",
+                        "ssmmessages:CreateDataChannel",
+                        "ssmmessages:OpenControlChannel",
+                        "ssmmessages:OpenDataChannel",
+                    ],
+                    "Resource": "*",
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# vms.admin
+vm_admin_profile = aws.iam.InstanceProfile(
+    "acme-vm-admin",
+    role=vm_admin_role.name,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# identity.teams.platform
+team_platform_vm_logins = aws.iam.RolePolicy(
+    "acme-team-platform-vm-logins",
+    role=team_platform_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "SessionsOnItsVms",
+                    "Effect": "Allow",
+                    "Action": "ssm:StartSession",
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:ec2:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":instance/*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "ssm:resourceTag/crosswalk/platform": "acme",
+                            "ssm:resourceTag/crosswalk/environment": stack,
+                            "ssm:resourceTag/crosswalk/vm": [
+                                "admin",
+                            ],
+                        },
+                        "BoolIfExists": {
+                            "ssm:SessionDocumentAccessCheck": "true",
+                        },
+                    },
+                },
+                {
+                    "Sid": "TheShellDocument",
+                    "Effect": "Allow",
+                    "Action": "ssm:StartSession",
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:ssm:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":document/SSM-SessionManagerRunShell",
+                    ),
+                },
+                {
+                    "Sid": "ItsOwnSessions",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ssm:ResumeSession",
+                        "ssm:TerminateSession",
+                    ],
+                    "Resource": "arn:aws:ssm:*:*:session/${aws:userid}-*",
+                },
+                {
+                    "Sid": "ConnectionStatus",
+                    "Effect": "Allow",
+                    "Action": "ssm:GetConnectionStatus",
+                    "Resource": pulumi.Output.concat(
+                        "arn:aws:ec2:",
+                        "us-west-2",
+                        ":",
+                        caller.account_id,
+                        ":instance/*",
+                    ),
+                },
+                {
+                    "Sid": "FindInstances",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:DescribeInstances",
+                        "ssm:DescribeInstanceInformation",
+                        "ssm:DescribeSessions",
+                    ],
+                    "Resource": "*",
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
 account = caller.account_id
 
 # cluster
@@ -1067,6 +1213,31 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "iam:*InstanceProfile*",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "instance-profile/acme-vm-*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:PassRole",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/acme-vm-*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:PassedToService": "ec2.amazonaws.com",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "ec2:Describe*",
                         "ecr:DescribeRepositories",
                         "eks:DescribeAddonConfiguration",
@@ -1113,6 +1284,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:CreateSecurityGroup",
                         "ec2:CreateSubnet",
                         "ec2:CreateVpc",
+                        "ec2:RunInstances",
                         "eks:CreateCluster",
                         "eks:TagResource",
                         "kms:CreateKey",
@@ -1128,10 +1300,10 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "ec2:*Instance*",
                         "ec2:AssociateRouteTable",
                         "ec2:AttachInternetGateway",
-                        "ec2:AuthorizeSecurityGroupEgress",
-                        "ec2:AuthorizeSecurityGroupIngress",
+                        "ec2:AuthorizeSecurityGroup*",
                         "ec2:CreateNatGateway",
                         "ec2:CreateRoute",
                         "ec2:CreateRouteTable",
@@ -1151,6 +1323,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                         "ec2:DisassociateAddress",
                         "ec2:DisassociateRouteTable",
                         "ec2:ModifySubnetAttribute",
+                        "ec2:ModifyVolume",
                         "ec2:ModifyVpcAttribute",
                         "ec2:ReleaseAddress",
                         "ec2:ReplaceRoute",
@@ -1183,9 +1356,27 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                                 "CreateSecurityGroup",
                                 "CreateSubnet",
                                 "CreateVpc",
+                                "RunInstances",
                             ],
                         },
                     },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:RunInstances",
+                    ],
+                    "Resource": [
+                        "arn:aws:ec2:*:*:network-interface/*",
+                        "arn:aws:ec2:*::image/*",
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ssm:GetParameter",
+                    ],
+                    "Resource": "arn:aws:ssm:*::parameter/aws/service/*",
                 },
                 {
                     "Effect": "Allow",
@@ -1207,12 +1398,15 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Effect": "Allow",
                     "Action": [
                         "kms:CreateGrant",
+                        "kms:Decrypt",
                         "kms:DescribeKey",
                         "kms:EnableKeyRotation",
+                        "kms:GenerateDataKeyWithoutPlaintext",
                         "kms:GetKeyPolicy",
                         "kms:GetKeyRotationStatus",
                         "kms:ListResourceTags",
                         "kms:PutKeyPolicy",
+                        "kms:ReEncrypt*",
                         "kms:ScheduleKeyDeletion",
                         "kms:TagResource",
                         "kms:UntagResource",
@@ -1689,6 +1883,13 @@ automation_deploy_platform_pr_3807ad = aws.iam.RolePolicy(
                             "aws:RequestedRegion": "us-west-2",
                         },
                     },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "ssm:GetParameter",
+                    ],
+                    "Resource": "arn:aws:ssm:*::parameter/aws/service/*",
                 },
                 {
                     "Effect": "Allow",
@@ -2859,4 +3060,5 @@ pulumi.export("rds_monitoring_role_arn", rds_monitoring_role.arn)
 pulumi.export("team_payments_role_arn", team_payments_role.arn)
 pulumi.export("team_platform_role_arn", team_platform_role.arn)
 pulumi.export("team_web_role_arn", team_web_role.arn)
+pulumi.export("vm_admin_instance_profile", vm_admin_profile.name)
 pulumi.export("workload_boundary_arn", workload_boundary.arn)

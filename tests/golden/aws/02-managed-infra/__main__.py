@@ -16,15 +16,18 @@ names_bucket_assets = config.require("names.bucket.assets")
 names_flowloggroup = config.require("names.flowLogGroup")
 names_registry_images = config.require("names.registry.images")
 names_secretskeyalias = config.require("names.secretsKeyAlias")
+names_vm_admin_securitygroup = config.require("names.vm.admin.securityGroup")
 names_warehouse_analytics = config.require("names.warehouse.analytics")
 names_warehouse_analytics_workgroup = config.require(
     "names.warehouse.analytics.workgroup",
 )
 tags = config.require_object("tags")
+vms_admin_count = config.require_int("vms.admin.count")
 
 # Outputs of acme-identity.
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
 flow_logs_role_arn = identity_stack.require_output("flow_logs_role_arn")
+vm_admin_instance_profile = identity_stack.require_output("vm_admin_instance_profile")
 
 # cloud
 aws_provider = aws.Provider(
@@ -409,6 +412,11 @@ secrets_key = aws.kms.Key(
                         "StringEquals": {
                             "kms:CallerAccount": caller.account_id,
                             "kms:ViaService": [
+                                pulumi.Output.concat(
+                                    "ec2.",
+                                    "us-west-2",
+                                    ".amazonaws.com",
+                                ),
                                 pulumi.Output.concat(
                                     "ecr.",
                                     "us-west-2",
@@ -896,6 +904,95 @@ warehouse_analytics_workgroup = aws.redshiftserverless.Workgroup(
         provider=aws_provider,
     ),
 )
+
+# vms.admin
+vm_admin_sg = aws.ec2.SecurityGroup(
+    "acme-vm-admin",
+    name=names_vm_admin_securitygroup,
+    description="VM admin: no inbound; out HTTP(S) and the platform network",
+    vpc_id=vpc.id,
+    egress=[
+        {
+            "description": "HTTPS: Session Manager, package mirrors",
+            "protocol": "tcp",
+            "from_port": 443,
+            "to_port": 443,
+            "cidr_blocks": [
+                "0.0.0.0/0",
+            ],
+        },
+        {
+            "description": "HTTP: package mirrors",
+            "protocol": "tcp",
+            "from_port": 80,
+            "to_port": 80,
+            "cidr_blocks": [
+                "0.0.0.0/0",
+            ],
+        },
+        {
+            "description": "the platform network: its datastores and services",
+            "protocol": "-1",
+            "from_port": 0,
+            "to_port": 0,
+            "cidr_blocks": [
+                vpc.cidr_block,
+            ],
+        },
+    ],
+    tags={
+        "Name": "acme-vm-admin",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# vms.admin.image
+vm_admin_image = aws.ssm.get_parameter(
+    name="/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+    opts=pulumi.InvokeOptions(
+        provider=aws_provider,
+    ),
+)
+
+for vm_admin_index in range(vms_admin_count):
+    # vms.admin
+    vm_admin = aws.ec2.Instance(
+        f"acme-admin-{vm_admin_index}",
+        ami=vm_admin_image.value,
+        instance_type="t3.medium",
+        subnet_id=[private_0.id, private_1.id, private_2.id][vm_admin_index % 3],
+        vpc_security_group_ids=[
+            vm_admin_sg.id,
+        ],
+        associate_public_ip_address=False,
+        iam_instance_profile=vm_admin_instance_profile,
+        metadata_options={
+            "http_endpoint": "enabled",
+            "http_tokens": "required",
+            "http_put_response_hop_limit": 1,
+            "instance_metadata_tags": "disabled",
+        },
+        root_block_device={
+            "encrypted": True,
+            "kms_key_id": secrets_key.arn,
+            "volume_type": "gp3",
+            "volume_size": 30,
+            "delete_on_termination": True,
+            "tags": tags,
+        },
+        tags={
+            "Name": f"acme-admin-{vm_admin_index}",
+            "crosswalk/vm": "admin",
+        },
+        opts=pulumi.ResourceOptions(
+            provider=aws_provider,
+            ignore_changes=[
+                "ami",
+            ],
+        ),
+    )
 
 # registries.images
 registry_images = aws.ecr.Repository(

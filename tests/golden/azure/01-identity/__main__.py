@@ -29,6 +29,8 @@ BUILT_IN_ROLES = {
     "Role Based Access Control Administrator": "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    "Virtual Machine Administrator Login": "1c0163c0-47e6-4577-8991-ea5c82e286e4",
+    "Virtual Machine User Login": "fb879df8-f326-4884-b1cf-06f3ad86be52",
 }
 
 
@@ -444,6 +446,8 @@ ci_deploy_platform_rbac_admin_fae51f = authorization.RoleAssignment(
             "Network Contributor",
             "Reader",
             "Role Based Access Control Administrator",
+            "Virtual Machine Administrator Login",
+            "Virtual Machine User Login",
         ],
     ),
     condition_version="2.0",

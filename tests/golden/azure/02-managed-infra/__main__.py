@@ -7,6 +7,7 @@ import pulumi
 from pulumi_azure_native import Provider as AzureProvider
 from pulumi_azure_native import (
     authorization,
+    compute,
     containerregistry,
     keyvault,
     kusto,
@@ -19,6 +20,7 @@ from pulumi_azure_native import (
 
 BUILT_IN_ROLES = {
     "Key Vault Crypto Service Encryption User": "e147488a-f6f5-4113-8e2d-b22465e65bf6",
+    "Virtual Machine Administrator Login": "1c0163c0-47e6-4577-8991-ea5c82e286e4",
 }
 
 
@@ -39,6 +41,7 @@ org = pulumi.get_organization()
 # Values that differ between environments (Pulumi.<env>.yaml).
 cloud_subscription = config.require("cloud.subscription")
 tags = config.require_object("tags")
+vms_admin_count = config.require_int("vms.admin.count")
 
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
@@ -955,6 +958,190 @@ warehouse_analytics_team_web_0 = kusto.DatabasePrincipalAssignment(
         ],
     ),
 )
+
+# vms
+disk_encryption_set = compute.DiskEncryptionSet(
+    "contoso-disks",
+    resource_group_name=resource_group_name,
+    disk_encryption_set_name="contoso-disks",
+    location="westeurope",
+    encryption_type=compute.DiskEncryptionSetType.ENCRYPTION_AT_REST_WITH_CUSTOMER_KEY,
+    active_key={
+        "key_url": secrets_key.key_uri,
+        "source_vault": {
+            "id": key_vault.id,
+        },
+    },
+    rotation_to_latest_key_version_enabled=True,
+    identity={
+        "type": compute.DiskEncryptionSetIdentityType.SYSTEM_ASSIGNED,
+    },
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# vms
+disk_encryption_set_key = authorization.RoleAssignment(
+    "contoso-disks-key",
+    principal_id=disk_encryption_set.identity.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Key Vault Crypto Service Encryption User"),
+    scope=secrets_key.id,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# vms.admin
+vm_admin_nsg = network.NetworkSecurityGroup(
+    "contoso-vm-admin",
+    resource_group_name=resource_group_name,
+    network_security_group_name="contoso-vm-admin",
+    location="westeurope",
+    security_rules=[],
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+for vm_admin_index in range(vms_admin_count):
+    # vms.admin
+    vm_admin_nic = network.NetworkInterface(
+        f"contoso-admin-{vm_admin_index}",
+        resource_group_name=resource_group_name,
+        network_interface_name=f"contoso-admin-{vm_admin_index}",
+        location="westeurope",
+        ip_configurations=[
+            {
+                "name": "primary",
+                "subnet": {
+                    "id": nodes_subnet.id,
+                },
+                "private_ip_allocation_method": "Dynamic",
+            },
+        ],
+        network_security_group={
+            "id": vm_admin_nsg.id,
+        },
+        enable_ip_forwarding=False,
+        tags=tags,
+        opts=pulumi.ResourceOptions(
+            provider=azure_provider,
+        ),
+    )
+    # vms.admin
+    vm_admin = compute.VirtualMachine(
+        f"contoso-admin-{vm_admin_index}",
+        resource_group_name=resource_group_name,
+        vm_name=f"contoso-admin-{vm_admin_index}",
+        location="westeurope",
+        hardware_profile={
+            "vm_size": "Standard_D2s_v5",
+        },
+        storage_profile={
+            "image_reference": {
+                "publisher": "Canonical",
+                "offer": "ubuntu-24_04-lts",
+                "sku": "server",
+                "version": "latest",
+            },
+            "os_disk": {
+                "create_option": "FromImage",
+                "delete_option": "Delete",
+                "disk_size_gb": 30,
+                "managed_disk": {
+                    "storage_account_type": "Premium_LRS",
+                    "disk_encryption_set": {
+                        "id": disk_encryption_set.id,
+                    },
+                },
+            },
+        },
+        os_profile={
+            "computer_name": f"contoso-admin-{vm_admin_index}",
+            "admin_username": "crosswalk",
+            "linux_configuration": {
+                "disable_password_authentication": True,
+                "ssh": {
+                    "public_keys": [
+                        {
+                            "path": "/home/crosswalk/.ssh/authorized_keys",
+                            "key_data": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIOMJu3qlM2o0dd4psq/kDZjU6FZDpNWdMjYpVt9u4KG crosswalk-no-private-key",
+                        },
+                    ],
+                },
+                "provision_vm_agent": True,
+                "patch_settings": {
+                    "patch_mode": "AutomaticByPlatform",
+                    "assessment_mode": "AutomaticByPlatform",
+                },
+            },
+        },
+        network_profile={
+            "network_interfaces": [
+                {
+                    "id": vm_admin_nic.id,
+                    "primary": True,
+                    "delete_option": "Delete",
+                },
+            ],
+        },
+        security_profile={
+            "security_type": compute.SecurityTypes.TRUSTED_LAUNCH,
+            "uefi_settings": {
+                "secure_boot_enabled": True,
+                "v_tpm_enabled": True,
+            },
+            "encryption_at_host": True,
+        },
+        identity={
+            "type": compute.ResourceIdentityType.SYSTEM_ASSIGNED,
+        },
+        diagnostics_profile={
+            "boot_diagnostics": {
+                "enabled": True,
+            },
+        },
+        tags=tags,
+        zones=[
+            str(vm_admin_index % 3 + 1),
+        ],
+        opts=pulumi.ResourceOptions(
+            provider=azure_provider,
+            depends_on=[
+                disk_encryption_set_key,
+            ],
+        ),
+    )
+    # vms.admin
+    vm_admin_entra_login = compute.VirtualMachineExtension(
+        f"contoso-admin-{vm_admin_index}",
+        resource_group_name=resource_group_name,
+        vm_name=vm_admin.name,
+        vm_extension_name="AADSSHLoginForLinux",
+        location="westeurope",
+        publisher="Microsoft.Azure.ActiveDirectory",
+        type="AADSSHLoginForLinux",
+        type_handler_version="1.0",
+        auto_upgrade_minor_version=True,
+        tags=tags,
+        opts=pulumi.ResourceOptions(
+            provider=azure_provider,
+        ),
+    )
+    # vms.admin.teams[0]
+    vm_admin_platform_login = authorization.RoleAssignment(
+        f"contoso-admin-{vm_admin_index}-platform-3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90-login",
+        principal_id="3f2b1c9e-8d4a-4e7b-9c1d-2a5f6e7b8c90",
+        role_definition_id=role_definition("Virtual Machine Administrator Login"),
+        scope=vm_admin.id,
+        opts=pulumi.ResourceOptions(
+            provider=azure_provider,
+        ),
+    )
 
 pulumi.export("apiserver_subnet_id", apiserver_subnet.id)
 pulumi.export("bucket_assets_container_id", bucket_assets.id)

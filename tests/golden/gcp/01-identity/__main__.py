@@ -30,6 +30,9 @@ names_role_deploy_apps_wareho_0b59ed = config.require(
 names_role_deploy_platform_ap_555914 = config.require(
     "names.role.deploy-platform.app-secrets",
 )
+names_role_deploy_platform_vm_access = config.require(
+    "names.role.deploy-platform.vm-access",
+)
 names_serviceaccount_app_admin = config.require("names.serviceAccount.app-admin")
 names_serviceaccount_app_checkout = config.require("names.serviceAccount.app-checkout")
 names_serviceaccount_app_nigh_ba1bc6 = config.require(
@@ -65,6 +68,7 @@ names_serviceaccount_pipeline_6a9ba1 = config.require(
 names_serviceaccount_pipeline_55ba91 = config.require(
     "names.serviceAccount.pipeline-events-table",
 )
+names_serviceaccount_vm_admin = config.require("names.serviceAccount.vm-admin")
 tags = config.require_object("tags")
 
 # cloud
@@ -507,6 +511,54 @@ pipeline_events_table_delivery = gcp.serviceaccount.IAMMember(
         project_of_pipelines.number,
         "@gcp-sa-pubsub.iam.gserviceaccount.com",
     ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# vms.admin
+vm_admin_account = gcp.serviceaccount.Account(
+    "acme-vm-admin",
+    account_id=names_serviceaccount_vm_admin,
+    display_name="VM admin of platform acme",
+    description="Least privilege for a VM: writes its logs and metrics",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# vms.admin
+vm_admin_logging_logwriter = gcp.projects.IAMMember(
+    "acme-vm-admin-logging-logWriter",
+    project="acme-platform-prod",
+    role="roles/logging.logWriter",
+    member=vm_admin_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# vms.admin
+vm_admin_monitoring_metricwriter = gcp.projects.IAMMember(
+    "acme-vm-admin-monitoring-metricWriter",
+    project="acme-platform-prod",
+    role="roles/monitoring.metricWriter",
+    member=vm_admin_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# vms.admin.teams[0]
+vm_admin_platform_0_user = gcp.serviceaccount.IAMMember(
+    "acme-vm-admin-platform-0-user",
+    service_account_id=vm_admin_account.name,
+    role="roles/iam.serviceAccountUser",
+    member="group:platform@acme.example.com",
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
         depends_on=apis,
@@ -987,6 +1039,18 @@ ci_deploy_platform_cloudsql_admin = gcp.projects.IAMMember(
 )
 
 # identity.automation.deploy-platform.layers
+ci_deploy_platform_compute_in_c868ca = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-compute-instanceAdmin-v1",
+    project="acme-platform-prod",
+    role="roles/compute.instanceAdmin.v1",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_compute_ne_00624a = gcp.projects.IAMMember(
     "acme-ci-deploy-platform-compute-networkAdmin",
     project="acme-platform-prod",
@@ -1143,6 +1207,41 @@ ci_deploy_platform_storage_admin = gcp.projects.IAMMember(
 )
 
 # identity.automation.deploy-platform.layers
+ci_deploy_platform_vm_access = gcp.projects.IAMCustomRole(
+    "acme-ci-deploy-platform-vm-access",
+    project="acme-platform-prod",
+    role_id=names_role_deploy_platform_vm_access,
+    title="acme CI deploy-platform: VM firewalls and IAP tunnels",
+    description="What the managed-infra layer of platform acme does to the firewall rules and IAP tunnels of its VMs",
+    permissions=[
+        "compute.firewalls.create",
+        "compute.firewalls.delete",
+        "compute.firewalls.get",
+        "compute.firewalls.list",
+        "compute.firewalls.update",
+        "compute.networks.updatePolicy",
+        "iap.tunnelInstances.getIamPolicy",
+        "iap.tunnelInstances.setIamPolicy",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_vm_access_member = gcp.projects.IAMMember(
+    "acme-ci-deploy-platform-vm-access",
+    project="acme-platform-prod",
+    role=ci_deploy_platform_vm_access.name,
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
 ci_deploy_platform_app_secrets = gcp.projects.IAMCustomRole(
     "acme-ci-deploy-platform-app-secrets",
     project="acme-platform-prod",
@@ -1197,6 +1296,18 @@ ci_deploy_platform_grants = gcp.projects.IAMMember(
 ci_deploy_platform_node_account_user = gcp.serviceaccount.IAMMember(
     "acme-ci-deploy-platform-node-account-user",
     service_account_id=node_service_account.name,
+    role="roles/iam.serviceAccountUser",
+    member=ci_deploy_platform_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_vm_admin_user = gcp.serviceaccount.IAMMember(
+    "acme-ci-deploy-platform-vm-admin-user",
+    service_account_id=vm_admin_account.name,
     role="roles/iam.serviceAccountUser",
     member=ci_deploy_platform_account.member,
     opts=pulumi.ResourceOptions(
@@ -1581,3 +1692,4 @@ pulumi.export(
     "pipeline_events_table_service_account",
     pipeline_events_table_account.email,
 )
+pulumi.export("vm_admin_service_account", vm_admin_account.email)

@@ -12,6 +12,7 @@ org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 names_bucket_assets = config.require("names.bucket.assets")
+names_firewall_vm_admin = config.require("names.firewall.vm.admin")
 names_keyring = config.require("names.keyRing")
 names_nat = config.require("names.nat")
 names_network = config.require("names.network")
@@ -19,8 +20,10 @@ names_privateservices = config.require("names.privateServices")
 names_registry_images = config.require("names.registry.images")
 names_router = config.require("names.router")
 names_subnetwork = config.require("names.subnetwork")
+names_vm_admin = config.require("names.vm.admin")
 names_warehouse_analytics = config.require("names.warehouse.analytics")
 tags = config.require_object("tags")
+vms_admin_count = config.require_int("vms.admin.count")
 warehouse_analytics_expiretab_3e625c = config.require_int(
     "warehouse.analytics.expireTablesAfterDays",
 )
@@ -34,6 +37,7 @@ pipeline_events_archive_servi_c2f28f = identity_stack.require_output(
 pipeline_events_table_service_93a636 = identity_stack.require_output(
     "pipeline_events_table_service_account",
 )
+vm_admin_service_account = identity_stack.require_output("vm_admin_service_account")
 
 # cloud
 gcp_provider = gcp.Provider(
@@ -131,6 +135,28 @@ api_bigquery = gcp.projects.Service(
     ),
 )
 
+# cloud
+api_iap = gcp.projects.Service(
+    "acme-iap",
+    service="iap.googleapis.com",
+    disable_on_destroy=False,
+    disable_dependent_services=False,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# cloud
+api_oslogin = gcp.projects.Service(
+    "acme-oslogin",
+    service="oslogin.googleapis.com",
+    disable_on_destroy=False,
+    disable_dependent_services=False,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+    ),
+)
+
 apis = [
     api_compute,
     api_cloudkms,
@@ -140,6 +166,8 @@ apis = [
     api_containerscanning,
     api_storage,
     api_bigquery,
+    api_iap,
+    api_oslogin,
 ]
 
 # network
@@ -526,6 +554,146 @@ events_table_table_path = pulumi.Output.concat(
     ".",
     pipeline_events_table_table.table_id,
 )
+
+# vms
+disks_key = gcp.kms.CryptoKey(
+    "acme-disks",
+    name="acme-disks",
+    key_ring=key_ring.id,
+    purpose="ENCRYPT_DECRYPT",
+    rotation_period="7776000s",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+        protect=True,
+    ),
+)
+
+# vms
+disks_key_agent = gcp.kms.CryptoKeyIAMMember(
+    "acme-disks-agent",
+    crypto_key_id=disks_key.id,
+    role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+    member=pulumi.Output.concat(
+        "serviceAccount:service-",
+        project.number,
+        "@compute-system.iam.gserviceaccount.com",
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+vm_zones = gcp.compute.get_zones(
+    region="europe-west1",
+    opts=pulumi.InvokeOptions(
+        provider=gcp_provider,
+    ),
+)
+
+# vms.admin
+vm_admin_iap = gcp.compute.Firewall(
+    "acme-vm-admin-iap",
+    name=names_firewall_vm_admin,
+    description="VM admin: SSH from IAP's TCP forwarding only",
+    network=network.id,
+    direction="INGRESS",
+    source_ranges=[
+        "35.235.240.0/20",
+    ],
+    allows=[
+        {
+            "protocol": "tcp",
+            "ports": [
+                "22",
+            ],
+        },
+    ],
+    target_service_accounts=[
+        vm_admin_service_account,
+    ],
+    log_config={
+        "metadata": "INCLUDE_ALL_METADATA",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+for vm_admin_index in range(vms_admin_count):
+    # vms.admin
+    vm_admin = gcp.compute.Instance(
+        f"acme-admin-{vm_admin_index}",
+        name=f"{names_vm_admin}-{vm_admin_index}",
+        machine_type="e2-standard-2",
+        zone=vm_zones.names[vm_admin_index % 3],
+        boot_disk={
+            "initialize_params": {
+                "image": "ubuntu-os-cloud/ubuntu-2404-lts-amd64",
+                "size": 30,
+                "type": "pd-balanced",
+            },
+            "kms_key_self_link": disks_key.id,
+            "auto_delete": True,
+        },
+        network_interfaces=[
+            {
+                "subnetwork": nodes_subnetwork.id,
+            },
+        ],
+        service_account={
+            "email": vm_admin_service_account,
+            "scopes": [
+                "https://www.googleapis.com/auth/cloud-platform",
+            ],
+        },
+        shielded_instance_config={
+            "enable_secure_boot": True,
+            "enable_vtpm": True,
+            "enable_integrity_monitoring": True,
+        },
+        metadata={
+            "enable-oslogin": "TRUE",
+            "block-project-ssh-keys": "TRUE",
+            "serial-port-enable": "FALSE",
+        },
+        labels={
+            "crosswalk-vm": "admin",
+        },
+        allow_stopping_for_update=True,
+        opts=pulumi.ResourceOptions(
+            provider=gcp_provider,
+            depends_on=[*apis, disks_key_agent],
+        ),
+    )
+    # vms.admin.teams[0]
+    vm_admin_platform_0_login = gcp.compute.InstanceIAMMember(
+        f"acme-admin-{vm_admin_index}-platform-0-login",
+        project="acme-platform-prod",
+        zone=vm_admin.zone,
+        instance_name=vm_admin.name,
+        role="roles/compute.osAdminLogin",
+        member="group:platform@acme.example.com",
+        opts=pulumi.ResourceOptions(
+            provider=gcp_provider,
+            depends_on=apis,
+        ),
+    )
+    # vms.admin.teams[0]
+    vm_admin_platform_0_tunnel = gcp.iap.TunnelInstanceIAMMember(
+        f"acme-admin-{vm_admin_index}-platform-0-tunnel",
+        project="acme-platform-prod",
+        zone=vm_admin.zone,
+        instance=vm_admin.name,
+        role="roles/iap.tunnelResourceAccessor",
+        member="group:platform@acme.example.com",
+        opts=pulumi.ResourceOptions(
+            provider=gcp_provider,
+            depends_on=apis,
+        ),
+    )
 
 # registries.images
 registry_images = gcp.artifactregistry.Repository(
