@@ -242,18 +242,18 @@ BUCKET_ACTIONS = [
     "s3:Put*Configuration",
 ]
 # A warehouse crosswalk makes (providers/aws/warehouses.py): its Redshift
-# Serverless namespace and workgroup, held to the platform by their tag.
-WAREHOUSE_ACTIONS = [
+# Serverless namespace and workgroup, created with the platform's tag and
+# changed only where they carry it (by family: each family's actions are
+# those on that one kind of resource).
+WAREHOUSE_CREATE_ACTIONS = [
     "redshift-serverless:CreateNamespace",
-    "redshift-serverless:UpdateNamespace",
-    "redshift-serverless:DeleteNamespace",
-    "redshift-serverless:GetNamespace",
     "redshift-serverless:CreateWorkgroup",
-    "redshift-serverless:UpdateWorkgroup",
-    "redshift-serverless:DeleteWorkgroup",
-    "redshift-serverless:GetWorkgroup",
     "redshift-serverless:TagResource",
-    "redshift-serverless:UntagResource",
+]
+WAREHOUSE_ACTIONS = [
+    "redshift-serverless:*Namespace",
+    "redshift-serverless:*Workgroup",
+    "redshift-serverless:*TagResource",
     "redshift-serverless:ListTagsForResource",
 ]
 # Its security group, in the platform's VPC.
@@ -691,7 +691,7 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             allow(BUCKET_ACTIONS, Code(literal(f"arn:aws:s3:::{name}-*-") + " + account"))
         if p.warehouses:
             # Redshift Serverless names its resources by ids: held by the tag.
-            allow(WAREHOUSE_ACTIONS, arn("redshift-serverless", "*"), tagging)
+            allow(WAREHOUSE_CREATE_ACTIONS, arn("redshift-serverless", "*"), tagging)
             allow(WAREHOUSE_ACTIONS, arn("redshift-serverless", "*"), tagged)
             allow(WAREHOUSE_SG_ACTIONS[:1], "*", tagging)
             allow(WAREHOUSE_SG_ACTIONS, "*", tagged)

@@ -1490,15 +1490,7 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                     "Action": [
                         "redshift-serverless:CreateNamespace",
                         "redshift-serverless:CreateWorkgroup",
-                        "redshift-serverless:DeleteNamespace",
-                        "redshift-serverless:DeleteWorkgroup",
-                        "redshift-serverless:GetNamespace",
-                        "redshift-serverless:GetWorkgroup",
-                        "redshift-serverless:ListTagsForResource",
                         "redshift-serverless:TagResource",
-                        "redshift-serverless:UntagResource",
-                        "redshift-serverless:UpdateNamespace",
-                        "redshift-serverless:UpdateWorkgroup",
                     ],
                     "Resource": account_arn(
                         "redshift-serverless",
@@ -1514,17 +1506,10 @@ automation_deploy_platform_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "redshift-serverless:CreateNamespace",
-                        "redshift-serverless:CreateWorkgroup",
-                        "redshift-serverless:DeleteNamespace",
-                        "redshift-serverless:DeleteWorkgroup",
-                        "redshift-serverless:GetNamespace",
-                        "redshift-serverless:GetWorkgroup",
+                        "redshift-serverless:*Namespace",
+                        "redshift-serverless:*TagResource",
+                        "redshift-serverless:*Workgroup",
                         "redshift-serverless:ListTagsForResource",
-                        "redshift-serverless:TagResource",
-                        "redshift-serverless:UntagResource",
-                        "redshift-serverless:UpdateNamespace",
-                        "redshift-serverless:UpdateWorkgroup",
                     ],
                     "Resource": account_arn(
                         "redshift-serverless",
@@ -1933,26 +1918,6 @@ automation_deploy_platform_pr_3807ad = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "redshift-serverless:GetNamespace",
-                        "redshift-serverless:GetWorkgroup",
-                        "redshift-serverless:ListTagsForResource",
-                    ],
-                    "Resource": account_arn(
-                        "redshift-serverless",
-                        "*",
-                        "us-west-2",
-                    ),
-                    "Condition": {
-                        "StringEquals": {
-                            "aws:RequestTag/crosswalk/platform": "acme",
-                        },
-                    },
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "redshift-serverless:GetNamespace",
-                        "redshift-serverless:GetWorkgroup",
                         "redshift-serverless:ListTagsForResource",
                     ],
                     "Resource": account_arn(
