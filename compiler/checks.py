@@ -395,6 +395,33 @@ def _check_ranges(c: _Checker) -> None:
                 _bound_at_fault(c, app.path + ("autoscale",)),
                 help="raise max or lower min",
             )
+    for bucket in c.platform.buckets:
+        _check_bucket_days(c, bucket)
+
+
+def _check_bucket_days(c: _Checker, bucket) -> None:
+    """A bucket's lifecycle ages must follow each other: objects move to the
+    colder class before they expire, and are not set to expire while retained."""
+    expire = bucket.expire_after_days
+    if expire is None:
+        return
+    if bucket.cold_after_days is not None and bucket.cold_after_days >= expire:
+        c.error(
+            "CW315",
+            f"bucket '{bucket.name}' moves objects to the colder class after "
+            f"{bucket.cold_after_days} days but deletes them after {expire}",
+            bucket.path + ("coldAfterDays",),
+            help=f"set coldAfterDays below {expire}, or remove it",
+        )
+    if bucket.retain_days is not None and bucket.retain_days > expire:
+        c.error(
+            "CW315",
+            f"bucket '{bucket.name}' retains objects for {bucket.retain_days} days but "
+            f"deletes them after {expire}",
+            bucket.path + ("retainDays",),
+            help=f"set retainDays to {expire} or less, or expireAfterDays to at least "
+            f"{bucket.retain_days}",
+        )
 
 
 def _bound_at_fault(c: _Checker, path: tuple) -> tuple:

@@ -64,6 +64,7 @@ CODES: dict[str, str] = {
     "CW324": "persistent volume shared by several pods of a deployment",
     "CW325": "image names no digest where digests are required",
     "CW314": "unknown bucket",
+    "CW315": "bucket lifecycle ages contradict each other",
     "CW330": "unknown warehouse",
     "CW331": "pipeline source is not a queue",
     # CW4xx: the dependency graph
@@ -106,6 +107,7 @@ CODES: dict[str, str] = {
     "CW621": "env variable looks like a secret",
     "CW622": "secret given as an environment variable",
     "CW630": "VM with a public address",
+    "CW631": "bucket readable by anyone",
     "CW801": "CI: a layer no automation entry of the platform's repository deploys",
     "CW802": "CI: an automation entry trusts no branch the deploy workflow runs on",
     "CW803": "CI: no state backend the runners share",

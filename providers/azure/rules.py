@@ -264,6 +264,17 @@ STORAGE_ACCOUNT = AzureName(
     "lowercase letters and digits only",
     compact=True,
 )
+# The account of the buckets anyone may read (`public: true`), which the
+# internet reaches.
+PUBLIC_STORAGE_ACCOUNT = AzureName(
+    "public storage account",
+    "stpub{platform}{env}",
+    3,
+    24,
+    re.compile(r"^[a-z0-9]+$"),
+    "lowercase letters and digits only",
+    compact=True,
+)
 # The platform's Azure Data Explorer cluster, which holds its warehouses.
 WAREHOUSE_CLUSTER = AzureName(
     "Data Explorer cluster",
@@ -535,8 +546,10 @@ def _check_names(platform) -> list[Finding]:
         check(REGISTRY, registry.path + ("name",), registry.name, "registry")
     for store in platform.app_services.datastores:
         check(DATASTORE_NAMES[store.engine], store.path + ("name",), store.name, "datastore")
-    if platform.buckets:
+    if any(not bucket.public for bucket in platform.buckets):
         check(STORAGE_ACCOUNT, ("name",))
+    if any(bucket.public for bucket in platform.buckets):
+        check(PUBLIC_STORAGE_ACCOUNT, ("name",))
     if platform.warehouses:
         check(WAREHOUSE_CLUSTER, ("name",))
     for bucket in platform.buckets:

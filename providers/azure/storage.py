@@ -5,11 +5,13 @@ containers it uses."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from crosswalk.compiler.codegen import Code
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.azure.common import var_name
 from crosswalk.providers.azure.program import AzureProgram
-from crosswalk.providers.azure.rules import STORAGE_ACCOUNT
+from crosswalk.providers.azure.rules import PUBLIC_STORAGE_ACCOUNT, STORAGE_ACCOUNT
 from crosswalk.providers.common import protect
 
 # Deleted blobs, versions and containers stay recoverable this long.
@@ -27,21 +29,64 @@ def bucket_output(bucket, output: str) -> str:
 
 
 def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
-    """The storage account (no shared keys, no public blobs or network access,
-    TLS 1.2 over HTTPS only, infrastructure encryption, versioning and soft
-    delete) and the buckets' containers."""
-    p, prog, ctx = az.p, az.prog, az.ctx
+    """The platform's storage account (no shared keys, no public blobs or
+    network access, TLS 1.2 over HTTPS only, infrastructure encryption,
+    versioning and soft delete) and the private buckets' containers; where a
+    bucket is public, a second account reachable from the internet holds it."""
+    p, ctx = az.p, az.ctx
     if not p.buckets:
         return
     az.use("storage")
+    private = [b for b in p.buckets if not b.public]
+    public = [b for b in p.buckets if b.public]
+    if private:
+        account = _account(az, rg, "storage", f"{p.name}-storage", STORAGE_ACCOUNT, public=False)
+        az.private_endpoint(
+            "storage",
+            f"{p.name}-storage",
+            "blob",
+            account.account,
+            subnet_id,
+            vnet_id,
+            ctx.line(("storage", "buckets")),
+        )
+        _containers(az, rg, account, private)
+        az.prog.export("storage_blob_endpoint", Code(f"{account.account}.primary_endpoints.blob"))
+    if public:
+        account = _account(
+            az,
+            rg,
+            "public_storage",
+            f"{p.name}-public-storage",
+            PUBLIC_STORAGE_ACCOUNT,
+            public=True,
+        )
+        _containers(az, rg, account, public)
+        az.prog.export(
+            "public_storage_blob_endpoint", Code(f"{account.account}.primary_endpoints.blob")
+        )
+
+
+@dataclass(frozen=True)
+class _Account:
+    var: str
+    name: str
+    account: Code
+    blobs: Code
+
+
+def _account(az: AzureProgram, rg, var: str, name: str, rule, public: bool) -> _Account:
+    """A storage account for buckets. The public one differs only where it
+    must: anonymous reads of the blobs its containers allow, over the internet."""
+    p, ctx = az.p, az.ctx
     line = ctx.line(("storage", "buckets"))
     account = az.res(
-        "storage_account",
+        f"{var}_account",
         "storage.StorageAccount",
-        f"{p.name}-storage",
+        name,
         {
             "resource_group_name": rg,
-            "account_name": az.name_of(STORAGE_ACCOUNT),
+            "account_name": az.name_of(rule),
             "location": az.location,
             "kind": "StorageV2",
             "sku": {"name": "Standard_ZRS" if p.network.zones > 1 else "Standard_LRS"},
@@ -49,13 +94,15 @@ def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
             # Workloads sign in with their identities: no account keys, no SAS.
             "allow_shared_key_access": False,
             "default_to_o_auth_authentication": True,
-            "allow_blob_public_access": False,
+            "allow_blob_public_access": public,
             "allow_cross_tenant_replication": False,
             "minimum_tls_version": "TLS1_2",
             "enable_https_traffic_only": True,
-            "public_network_access": "Disabled",
+            "public_network_access": "Enabled" if public else "Disabled",
             "network_rule_set": {
-                "default_action": Code("storage.DefaultAction.DENY"),
+                "default_action": Code(
+                    "storage.DefaultAction.ALLOW" if public else "storage.DefaultAction.DENY"
+                ),
                 "bypass": Code("storage.Bypass.AZURE_SERVICES"),
             },
             "encryption": {
@@ -71,11 +118,11 @@ def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
         line,
         **protect(ctx),
     )
-    az.lock("storage_account", f"{p.name}-storage", account, az.deletion_protection(), line)
+    az.lock(f"{var}_account", name, account, az.deletion_protection(), line)
     blobs = az.res(
-        "storage_blobs",
+        f"{var}_blobs",
         "storage.BlobServiceProperties",
-        f"{p.name}-storage",
+        name,
         {
             "resource_group_name": rg,
             "account_name": Code(f"{account}.name"),
@@ -86,55 +133,106 @@ def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
         },
         line,
     )
-    az.private_endpoint("storage", f"{p.name}-storage", "blob", account, subnet_id, vnet_id, line)
-    for bucket in p.buckets:
+    return _Account(var, name, account, blobs)
+
+
+def _containers(az: AzureProgram, rg, account: _Account, buckets) -> None:
+    """A container per bucket, its immutability policy where it retains, and
+    the account's lifecycle rules."""
+    p, prog, ctx = az.p, az.prog, az.ctx
+    for bucket in buckets:
+        var = var_name(bucket.name)
+        args = {
+            "resource_group_name": rg,
+            "account_name": Code(f"{account.account}.name"),
+            "container_name": bucket.name,
+            "public_access": Code(
+                "storage.PublicAccess.BLOB" if bucket.public else "storage.PublicAccess.NONE"
+            ),
+        }
+        if bucket.retain_days is not None:
+            # Versions stay immutable (the account keeps versions); set when
+            # the container is made.
+            args["immutable_storage_with_versioning"] = {"enabled": True}
         container = az.res(
-            ("bucket", var_name(bucket.name)),
+            ("bucket", var),
             "storage.BlobContainer",
             f"{p.name}-{bucket.name}",
-            {
-                "resource_group_name": rg,
-                "account_name": Code(f"{account}.name"),
-                "container_name": bucket.name,
-                "public_access": Code("storage.PublicAccess.NONE"),
-            },
+            args,
             ctx.line(bucket.path),
-            depends_on=[blobs],
+            depends_on=[account.blobs],
             **protect(ctx),
         )
         prog.export(bucket_output(bucket, "container_id"), Code(f"{container}.id"))
         prog.export(bucket_output(bucket, "name"), Code(f"{container}.name"))
-    expiring = [b for b in p.buckets if b.expire_after_days is not None]
-    if expiring:
+        if bucket.retain_days is not None:
+            # Unlocked: the platform team may still shorten it; a lock is for good.
+            az.res(
+                ("bucket", var, "immutability"),
+                "storage.BlobContainerImmutabilityPolicy",
+                f"{p.name}-{bucket.name}",
+                {
+                    "resource_group_name": rg,
+                    "account_name": Code(f"{account.account}.name"),
+                    "container_name": Code(f"{container}.name"),
+                    "immutability_policy_name": "default",
+                    "immutability_period_since_creation_in_days": bucket.retain_days,
+                    "allow_protected_append_writes": False,
+                },
+                ctx.line(bucket.path + ("retainDays",)),
+            )
+    rules = [rule for bucket in buckets for rule in _lifecycle_rules(bucket)]
+    if rules:
         az.res(
-            "storage_lifecycle",
+            f"{account.var}_lifecycle",
             "storage.ManagementPolicy",
-            f"{p.name}-storage",
+            account.name,
             {
                 "resource_group_name": rg,
-                "account_name": Code(f"{account}.name"),
+                "account_name": Code(f"{account.account}.name"),
                 "management_policy_name": "default",
-                "policy": {"rules": [_expiry(bucket) for bucket in expiring]},
+                "policy": {"rules": rules},
             },
             ctx.line(("storage", "buckets")),
         )
-    prog.export("storage_blob_endpoint", Code(f"{account}.primary_endpoints.blob"))
 
 
-def _expiry(bucket) -> dict:
-    days = bucket.expire_after_days
-    return {
-        "name": f"expire-{bucket.name}",
-        "type": "Lifecycle",
-        "enabled": True,
-        "definition": {
-            "filters": {"blob_types": ["blockBlob"], "prefix_match": [f"{bucket.name}/"]},
-            "actions": {
-                "base_blob": {"delete": {"days_after_modification_greater_than": days}},
-                "version": {"delete": {"days_after_creation_greater_than": days}},
+def _lifecycle_rules(bucket) -> list[dict]:
+    def rule(kind: str, actions: dict) -> dict:
+        return {
+            "name": f"{kind}-{bucket.name}",
+            "type": "Lifecycle",
+            "enabled": True,
+            "definition": {
+                "filters": {"blob_types": ["blockBlob"], "prefix_match": [f"{bucket.name}/"]},
+                "actions": actions,
             },
-        },
-    }
+        }
+
+    rules = []
+    if bucket.expire_after_days is not None:
+        days = bucket.expire_after_days
+        rules.append(
+            rule(
+                "expire",
+                {
+                    "base_blob": {"delete": {"days_after_modification_greater_than": days}},
+                    "version": {"delete": {"days_after_creation_greater_than": days}},
+                },
+            )
+        )
+    if bucket.cold_after_days is not None:
+        days = bucket.cold_after_days
+        rules.append(
+            rule(
+                "cold",
+                {
+                    "base_blob": {"tier_to_cool": {"days_after_modification_greater_than": days}},
+                    "version": {"tier_to_cool": {"days_after_creation_greater_than": days}},
+                },
+            )
+        )
+    return rules
 
 
 def emit_bucket_grants(az: AzureProgram, app, identity: Code, parts) -> None:
@@ -143,9 +241,12 @@ def emit_bucket_grants(az: AzureProgram, app, identity: Code, parts) -> None:
     p, ctx = az.p, az.ctx
     if not app.buckets:
         return
-    endpoint = ctx.upstream("02-managed-infra", "storage_blob_endpoint")
     for use in app.buckets:
         bucket = p.bucket(use.bucket)
+        endpoint = ctx.upstream(
+            "02-managed-infra",
+            "public_storage_blob_endpoint" if bucket.public else "storage_blob_endpoint",
+        )
         az.assign_role(
             (f"app_{var_name(app.name)}", "bucket", var_name(bucket.name)),
             f"{app.name}-bucket-{bucket.name}",
