@@ -850,16 +850,28 @@ def _check_analytics(c: _Checker) -> None:
             c.unknown(
                 "CW330", "warehouse", pipeline.warehouse, warehouses, pipeline.destination_path
             )
-    if p.cloud.provider != "gcp":
+    if p.cloud.provider == "azure":
         for pipeline in p.pipelines:
             c.error(
                 "CW504",
                 f"pipelines are not offered on {rules.title} yet: crosswalk delivers them "
-                "with Pub/Sub on GCP",
+                "with Pub/Sub on GCP and EventBridge Pipes and Firehose on AWS",
                 pipeline.path,
                 key=True,
                 help="remove it, or deliver the queue's events with an app",
             )
+    if p.cloud.provider == "aws":
+        for pipeline in p.pipelines:
+            if pipeline.warehouse is not None:
+                c.error(
+                    "CW504",
+                    "AWS pipelines deliver into buckets: Firehose loads Redshift only through "
+                    "a database password and a bucket of its own",
+                    pipeline.destination_path,
+                    key=True,
+                    help="deliver into a bucket ('to: {bucket: ...}') and load the warehouse "
+                    "from it with COPY",
+                )
     if p.cloud.provider == "aws":
         for app in p.apps:
             for use in app.warehouses:
