@@ -59,7 +59,7 @@ def moved_to_azure(data: dict) -> dict:
     """The AWS sample with only its cloud switched: Azure's provider and location,
     members as Entra object ids, the one AWS machine type and Redis version as
     Azure's, the Aurora datastore as a flexible server, and no apps' secrets
-    (not offered on Azure yet)."""
+    (their SecretStore is each cloud's own: tests/test_app_secrets.py)."""
     data = without_app_secrets(data)
     data["cloud"] = {"provider": "azure", "region": "westeurope"}
     for i, team in enumerate(data["identity"]["teams"]):
