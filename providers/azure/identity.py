@@ -321,6 +321,7 @@ def _app_secrets_grants(az: AzureProgram, bot, identity: Code, group: Code, kind
                 for k in ("deploy", "preview")
                 for r in app_secrets_roles(b, k)
             }
+        if assigns:  # (an identity layer with no CI identity to grant there assigns nothing)
             roles.add("Role Based Access Control Administrator")
     suffix = "-preview" if kind == "preview" else ""
     var = f"ci_{var_name(bot.name)}{'_preview' if kind == 'preview' else ''}"
