@@ -378,7 +378,8 @@ def test_azure_apps_deployer_may_assign_secrets_user_only_in_the_secrets_group(a
     assert reveal(apps_there.inputs)["scope"] == secrets_group
     assert role_of(apps_there) == admin
     assert reveal(apps_there.inputs)["conditionVersion"] == "2.0"
-    assert _condition_roles(apps_there) == {SECRETS_USER}  # written and deleted
+    assert _condition_roles(apps_there) == {SECRETS_USER}
+    assert reveal(apps_there.inputs)["condition"].count("GuidEquals") == 2  # written and removed
     # On the platform's group, where its vault is, it may not assign that role.
     apps_here = grants["contoso-ci-deploy-apps-rbac-administrator"]
     assert reveal(apps_here.inputs)["scope"] == group
