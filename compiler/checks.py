@@ -519,20 +519,6 @@ def _check_provider(c: _Checker) -> None:
                 key=True,
                 help="remove it",
             )
-    for app in p.apps:
-        if app.secrets and p.cloud.provider == "azure":
-            # An app's managed identity is made by its own stack, whose deployer
-            # may not grant Key Vault reads (the vault holds datastore
-            # administrators' passwords): the grant needs a vault of its own.
-            c.error(
-                "CW504",
-                f"app '{app.name}': 'secrets' is not offered on {rules.title} yet (AWS Secrets "
-                "Manager and GCP Secret Manager only)",
-                app.path + ("secrets",),
-                key=True,
-                help="remove it, and read the secret from Key Vault in the app with its "
-                "managed identity",
-            )
     for store in p.app_services.datastores:
         if store.flavor is None:
             continue

@@ -104,7 +104,12 @@ def _azure_secret(f: Fabrication) -> dict[str, Any]:
     uri = f"https://{vault}.vault.azure.net/secrets/{name}"
     properties = {k: v for k, v in (f.inputs.get("properties") or {}).items() if k != "value"}
     return {
-        "properties": {**properties, "secretUri": uri, "secretUriWithVersion": f"{uri}/{f.hex(32)}"}
+        "name": name,
+        "properties": {
+            **properties,
+            "secretUri": uri,
+            "secretUriWithVersion": f"{uri}/{f.hex(32)}",
+        },
     }
 
 
