@@ -1238,6 +1238,53 @@ def test_the_storage_account_takes_identities_only_privately_over_tls(
     assert any(scope.endswith("/storageAccounts/contoso-storage") for scope in locks)
 
 
+def test_the_storage_account_encrypts_with_the_platform_key_by_its_own_identity(
+    sample_plan: PlanResult,
+) -> None:
+    """The platform's Key Vault key, named without a version (each rotation
+    applies), reached by a user-assigned identity of the account whose only
+    grant is Key Vault Crypto Service Encryption User on that key, made
+    before the account names it; infrastructure encryption stays on."""
+    infra = "02-managed-infra"
+    (account,) = of_type(sample_plan, "storage:StorageAccount", infra)
+    args = inputs(account)
+    (key,) = of_type(sample_plan, "keyvault:Key", infra)
+    (vault,) = of_type(sample_plan, "keyvault:Vault", infra)
+    encryption = args["encryption"]
+    assert encryption["keySource"] == "Microsoft.Keyvault"
+    assert encryption["keyVaultProperties"] == {
+        "keyName": inputs(key)["keyName"],
+        "keyVaultUri": vault.outputs["properties"]["vaultUri"],
+    }
+    assert encryption["requireInfrastructureEncryption"] is True
+    identity_id = encryption["encryptionIdentity"]["encryptionUserAssignedIdentity"]
+    assert args["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [identity_id]}
+    (identity,) = [
+        r
+        for r in of_type(sample_plan, "managedidentity:UserAssignedIdentity", infra)
+        if r.outputs["id"] == identity_id
+    ]
+    principal = identity.outputs["principalId"]
+    grants = [
+        r
+        for stack in sample_plan.stacks
+        for r in stack.resources
+        if r.type == f"{AZURE}:authorization:RoleAssignment"
+        and inputs(r)["principalId"] == principal
+    ]
+    assert [(role_name(inputs(g)["roleDefinitionId"]), inputs(g)["scope"]) for g in grants] == [
+        ("Key Vault Crypto Service Encryption User", key.outputs["id"])
+    ]
+    assert grants[0].urn in account.dependencies
+    # The managed-infra deployer may assign that role.
+    (platform,) = [
+        inputs(r)
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "01-identity")
+        if r.name.endswith("-rbac-administrator") and "deploy-platform" in r.name
+    ]
+    assert ROLES["Key Vault Crypto Service Encryption User"] in platform["condition"]
+
+
 def test_apps_get_exactly_the_containers_they_use_with_their_access(
     sample_plan: PlanResult,
 ) -> None:

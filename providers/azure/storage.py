@@ -12,6 +12,8 @@ from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.azure.rules import STORAGE_ACCOUNT
 from crosswalk.providers.common import protect
 
+# The role Azure services take to encrypt with a Key Vault key.
+KEY_ROLE = "Key Vault Crypto Service Encryption User"
 # Deleted blobs, versions and containers stay recoverable this long.
 SOFT_DELETE_DAYS = 7
 # What an app may do with a container's blobs, by `access`.
@@ -26,15 +28,27 @@ def bucket_output(bucket, output: str) -> str:
     return f"bucket_{bucket.name.replace('-', '_')}_{output}"
 
 
-def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
+def emit_buckets(az: AzureProgram, rg, vault, key, subnet_id, vnet_id) -> None:
     """The storage account (no shared keys, no public blobs or network access,
-    TLS 1.2 over HTTPS only, infrastructure encryption, versioning and soft
-    delete) and the buckets' containers."""
+    TLS 1.2 over HTTPS only, encrypted with the platform's Key Vault key and
+    again by the infrastructure, versioning and soft delete) and the buckets'
+    containers."""
     p, prog, ctx = az.p, az.prog, az.ctx
     if not p.buckets:
         return
     az.use("storage")
     line = ctx.line(("storage", "buckets"))
+    # Its own identity reads the key: made and granted before the account names it.
+    identity = az.identity("storage_identity", f"{p.name}-storage", line)
+    grant = az.assign_role(
+        "storage_key_role",
+        f"{p.name}-storage-key",
+        KEY_ROLE,
+        Code(f"{identity}.principal_id"),
+        Code(f"{key}.id"),
+        line,
+        "ServicePrincipal",
+    )
     account = az.res(
         "storage_account",
         "storage.StorageAccount",
@@ -58,8 +72,20 @@ def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
                 "default_action": Code("storage.DefaultAction.DENY"),
                 "bypass": Code("storage.Bypass.AZURE_SERVICES"),
             },
+            "identity": {
+                "type": "UserAssigned",
+                "user_assigned_identities": [Code(f"{identity}.id")],
+            },
+            # The key by name, without a version: each rotation applies.
             "encryption": {
-                "key_source": "Microsoft.Storage",
+                "key_source": "Microsoft.Keyvault",
+                "key_vault_properties": {
+                    "key_name": Code(f"{key}.name"),
+                    "key_vault_uri": Code(f"{vault}.properties.vault_uri"),
+                },
+                "encryption_identity": {
+                    "encryption_user_assigned_identity": Code(f"{identity}.id")
+                },
                 "require_infrastructure_encryption": True,
                 "services": {
                     "blob": {"enabled": True, "key_type": "Account"},
@@ -69,6 +95,7 @@ def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
             "tags": az.tags,
         },
         line,
+        depends_on=[grant],
         **protect(ctx),
     )
     az.lock("storage_account", f"{p.name}-storage", account, az.deletion_protection(), line)
