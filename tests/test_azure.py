@@ -479,6 +479,54 @@ def test_ci_identities_may_assign_every_role_their_layers_assign(
             assert used <= allowed, (program, used - allowed)
 
 
+def _without(data: dict, *kinds: str) -> dict:
+    """The sample without its buckets, warehouses or VMs (and their uses)."""
+    data = copy.deepcopy(data)
+    for kind in kinds:
+        if kind == "buckets":
+            del data["storage"]
+        elif kind == "warehouses":
+            del data["analytics"]
+        else:
+            del data["vms"]
+            for env in data["environments"].values():
+                env.get("overrides", {}).pop("vms", None)
+        key = kind.removesuffix("s")
+        for app in data["apps"]:
+            if "uses" in app:
+                app["uses"] = [u for u in app["uses"] if not (isinstance(u, dict) and key in u)]
+                if kind == "buckets":
+                    app["uses"] = [u for u in app["uses"] if u != "assets"]
+    return data
+
+
+@pytest.mark.parametrize(
+    "without", [("warehouses", "vms"), ("buckets", "vms"), ("buckets", "warehouses")]
+)
+def test_the_managed_infra_deployer_may_assign_what_its_program_assigns(
+    without: tuple, tmp_path: Path
+) -> None:
+    """Whatever of buckets, warehouses and VMs a platform has, managed-infra's
+    deployer may assign every role its program assigns (the key role of the
+    storage account, the warehouse cluster or the VMs' disks; the VMs' logins)."""
+    out = tmp_path / "out"
+    write_tree(compile_data(_without(load(SAMPLE), *without)), out)
+    plan = plan_tree(out, "prod", only=["02-managed-infra"])
+    assert not failed(plan)
+    assigned = {
+        ROLES[role_name(inputs(r)["roleDefinitionId"])]
+        for r in of_type(plan, "authorization:RoleAssignment", "02-managed-infra")
+    }
+    assert assigned
+    (admin,) = [
+        inputs(r)
+        for r in of_type(plan, "authorization:RoleAssignment", "01-identity")
+        if r.name.endswith("deploy-platform-rbac-administrator")
+    ]
+    allowed = set(re.findall(r"[0-9a-f-]{36}", admin["condition"]))
+    assert assigned <= allowed, assigned - allowed
+
+
 def test_only_assigning_builds_the_abac_condition() -> None:
     namespace: dict = {"BUILT_IN_ROLES": {"AcrPull": ROLES["AcrPull"], "Reader": ROLES["Reader"]}}
     exec(ONLY_ASSIGNING, namespace)  # noqa: S102 - our own helper source
