@@ -522,7 +522,25 @@ def _check_provider(c: _Checker) -> None:
     for store in p.app_services.datastores:
         if store.flavor is None:
             continue
-        if p.cloud.provider != "aws" or store.engine not in ("postgres", "mysql"):
+        if store.alloydb:
+            if p.cloud.provider != "gcp" or store.engine != "postgres":
+                c.error(
+                    "CW504",
+                    "flavor 'alloydb' is AlloyDB's, which runs postgres datastores on GCP only, "
+                    "not "
+                    + (f"{store.engine} datastores" if p.cloud.provider == "gcp" else rules.title),
+                    store.path + ("flavor",),
+                    key=True,
+                    help="remove it: without a flavor the datastore is the cloud's managed instance"
+                    + (" (Cloud SQL)" if p.cloud.provider == "gcp" else "")
+                    + (
+                        " (RDS; `aurora` is AWS's cluster flavor)"
+                        if p.cloud.provider == "aws"
+                        else ""
+                    )
+                    + (" (Azure Database flexible server)" if p.cloud.provider == "azure" else ""),
+                )
+        elif p.cloud.provider != "aws" or store.engine not in ("postgres", "mysql"):
             c.error(
                 "CW504",
                 f"flavor '{store.flavor}' is Aurora's, which runs SQL datastores on AWS only, "
@@ -531,7 +549,11 @@ def _check_provider(c: _Checker) -> None:
                 store.path + ("flavor",),
                 key=True,
                 help="remove it: without a flavor the datastore is the cloud's managed instance"
-                + (" (Cloud SQL)" if p.cloud.provider == "gcp" else "")
+                + (
+                    " (Cloud SQL; `alloydb` is GCP's cluster flavor, for postgres)"
+                    if p.cloud.provider == "gcp"
+                    else ""
+                )
                 + (" (Azure Database flexible server)" if p.cloud.provider == "azure" else ""),
             )
     region = p.cloud.region

@@ -268,7 +268,7 @@ class Datastore:
     path: tuple
     renamed_from: tuple[str, ...] = ()  # earlier names, oldest first
     enhanced_monitoring: bool | None = None  # None: not set (on, where it applies)
-    flavor: str | None = None  # aurora | aurora-serverless (AWS SQL); None: one instance
+    flavor: str | None = None  # aurora | aurora-serverless (AWS SQL), alloydb (GCP postgres)
 
     @property
     def cloud_name(self) -> str:
@@ -277,6 +277,10 @@ class Datastore:
     @property
     def aurora(self) -> bool:
         return self.flavor in ("aurora", "aurora-serverless")
+
+    @property
+    def alloydb(self) -> bool:
+        return self.flavor == "alloydb"
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def compile_data(data: dict) -> dict[str, str]:
 def moved_to_azure(data: dict) -> dict:
     """The AWS sample with only its cloud switched: Azure's provider and location,
     members as Entra object ids, the one AWS machine type and Redis version as
-    Azure's, the Aurora datastore as a flexible server, and no apps' secrets
+    Azure's, the Aurora datastore as a flexible server, no pipelines, and no apps' secrets
     (their SecretStore is each cloud's own: tests/test_app_secrets.py)."""
     data = without_app_secrets(data)
     data["cloud"] = {"provider": "azure", "region": "westeurope"}
@@ -71,6 +71,8 @@ def moved_to_azure(data: dict) -> dict:
         if store["engine"] == "redis":
             store["version"] = "6"
         store.pop("flavor", None)  # Aurora is AWS's: a flexible server
+    # Azure delivers no pipelines yet (CW504).
+    data.get("analytics", {}).pop("pipelines", None)
     return data
 
 
@@ -480,6 +482,54 @@ def test_ci_identities_may_assign_every_role_their_layers_assign(
             # (on the apps' secrets alone: tests/test_app_secrets.py)
             allowed |= set(APP_SECRETS_ASSIGNS.get(stack_layer(layer), []))
             assert used <= allowed, (program, used - allowed)
+
+
+def _without(data: dict, *kinds: str) -> dict:
+    """The sample without its buckets, warehouses or VMs (and their uses)."""
+    data = copy.deepcopy(data)
+    for kind in kinds:
+        if kind == "buckets":
+            del data["storage"]
+        elif kind == "warehouses":
+            del data["analytics"]
+        else:
+            del data["vms"]
+            for env in data["environments"].values():
+                env.get("overrides", {}).pop("vms", None)
+        key = kind.removesuffix("s")
+        for app in data["apps"]:
+            if "uses" in app:
+                app["uses"] = [u for u in app["uses"] if not (isinstance(u, dict) and key in u)]
+                if kind == "buckets":
+                    app["uses"] = [u for u in app["uses"] if u != "assets"]
+    return data
+
+
+@pytest.mark.parametrize(
+    "without", [("warehouses", "vms"), ("buckets", "vms"), ("buckets", "warehouses")]
+)
+def test_the_managed_infra_deployer_may_assign_what_its_program_assigns(
+    without: tuple, tmp_path: Path
+) -> None:
+    """Whatever of buckets, warehouses and VMs a platform has, managed-infra's
+    deployer may assign every role its program assigns (the key role of the
+    storage account, the warehouse cluster or the VMs' disks; the VMs' logins)."""
+    out = tmp_path / "out"
+    write_tree(compile_data(_without(load(SAMPLE), *without)), out)
+    plan = plan_tree(out, "prod", only=["02-managed-infra"])
+    assert not failed(plan)
+    assigned = {
+        ROLES[role_name(inputs(r)["roleDefinitionId"])]
+        for r in of_type(plan, "authorization:RoleAssignment", "02-managed-infra")
+    }
+    assert assigned
+    (admin,) = [
+        inputs(r)
+        for r in of_type(plan, "authorization:RoleAssignment", "01-identity")
+        if r.name.endswith("deploy-platform-rbac-administrator")
+    ]
+    allowed = set(re.findall(r"[0-9a-f-]{36}", admin["condition"]))
+    assert assigned <= allowed, assigned - allowed
 
 
 def test_only_assigning_builds_the_abac_condition() -> None:
@@ -1246,6 +1296,53 @@ def test_the_storage_account_takes_identities_only_privately_over_tls(
         inputs(r)["scope"] for r in of_type(sample_plan, "authorization:ManagementLockByScope")
     ]
     assert any(scope.endswith("/storageAccounts/contoso-storage") for scope in locks)
+
+
+def test_the_storage_account_encrypts_with_the_platform_key_by_its_own_identity(
+    sample_plan: PlanResult,
+) -> None:
+    """The platform's Key Vault key, named without a version (each rotation
+    applies), reached by a user-assigned identity of the account whose only
+    grant is Key Vault Crypto Service Encryption User on that key, made
+    before the account names it; infrastructure encryption stays on."""
+    infra = "02-managed-infra"
+    (account,) = of_type(sample_plan, "storage:StorageAccount", infra)
+    args = inputs(account)
+    (key,) = of_type(sample_plan, "keyvault:Key", infra)
+    (vault,) = of_type(sample_plan, "keyvault:Vault", infra)
+    encryption = args["encryption"]
+    assert encryption["keySource"] == "Microsoft.Keyvault"
+    assert encryption["keyVaultProperties"] == {
+        "keyName": inputs(key)["keyName"],
+        "keyVaultUri": vault.outputs["properties"]["vaultUri"],
+    }
+    assert encryption["requireInfrastructureEncryption"] is True
+    identity_id = encryption["encryptionIdentity"]["encryptionUserAssignedIdentity"]
+    assert args["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [identity_id]}
+    (identity,) = [
+        r
+        for r in of_type(sample_plan, "managedidentity:UserAssignedIdentity", infra)
+        if r.outputs["id"] == identity_id
+    ]
+    principal = identity.outputs["principalId"]
+    grants = [
+        r
+        for stack in sample_plan.stacks
+        for r in stack.resources
+        if r.type == f"{AZURE}:authorization:RoleAssignment"
+        and inputs(r)["principalId"] == principal
+    ]
+    assert [(role_name(inputs(g)["roleDefinitionId"]), inputs(g)["scope"]) for g in grants] == [
+        ("Key Vault Crypto Service Encryption User", key.outputs["id"])
+    ]
+    assert grants[0].urn in account.dependencies
+    # The managed-infra deployer may assign that role.
+    (platform,) = [
+        inputs(r)
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "01-identity")
+        if r.name.endswith("-deploy-platform-rbac-administrator")
+    ]
+    assert ROLES["Key Vault Crypto Service Encryption User"] in platform["condition"]
 
 
 def test_apps_get_exactly_the_containers_they_use_with_their_access(

@@ -224,6 +224,7 @@ UNIQUE_NAMES = {
             "workloadIdentityPoolProviderId",
         ),
         "gcp:sql/databaseInstance:DatabaseInstance": ("name",),
+        "gcp:alloydb/cluster:Cluster": ("clusterId",),
         "gcp:sql/database:Database": ("instance", "name"),
         "gcp:sql/user:User": ("instance", "name"),
         "gcp:redis/instance:Instance": ("name",),
@@ -471,6 +472,7 @@ STATEFUL = {
         "gcp:pubsub/subscription:Subscription",
         "gcp:secretmanager/secret:Secret",
         "gcp:firestore/database:Database",
+        "gcp:alloydb/cluster:Cluster",
         "gcp:kms/keyRing:KeyRing",
         "gcp:kms/cryptoKey:CryptoKey",
         "gcp:artifactregistry/repository:Repository",
@@ -512,6 +514,7 @@ def test_stateful_resources_are_protected_in_every_environment(side_by_side) -> 
         assert {r.type for r in stateful} >= STATEFUL[cloud] - {
             "aws:dynamodb/table:Table",  # the samples have no document store on AWS,
             "gcp:firestore/database:Database",  # nor on GCP,
+            "gcp:alloydb/cluster:Cluster",  # nor AlloyDB (tests/test_alloydb.py),
             "azure-native:dbformysql:Server",  # nor MySQL or Cosmos DB on Azure
             "azure-native:dbformysql:Database",
             "azure-native:cosmosdb:DatabaseAccount",

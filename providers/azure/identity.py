@@ -80,8 +80,8 @@ LAYER_ASSIGNS = {
         "Key Vault Crypto User",
         "Network Contributor",
     ],
-    # The warehouse cluster and the VMs' disk encryption set use the platform
-    # key; teams log in to VMs.
+    # The storage account, the warehouse cluster and the VMs' disk encryption
+    # set use the platform key; teams log in to VMs.
     "managed-infra": [
         "Key Vault Crypto Service Encryption User",
         "Virtual Machine Administrator Login",
@@ -433,9 +433,9 @@ def _roles_of(platform, layer: str) -> list[str]:
     # (Where there are warehouses, so that an app's `uses` changes no deployer.)
     if layer == "apps" and (engines & set(CONTRIBUTOR_GRANTS) or platform.warehouses):
         roles.append("Contributor")
-    if layer == "managed-infra" and (platform.warehouses or platform.vms):
-        # The warehouse cluster's and the VMs' identities are granted the
-        # platform key (LAYER_ASSIGNS' roles only).
+    if layer == "managed-infra" and (platform.buckets or platform.warehouses or platform.vms):
+        # The storage account's, the warehouse cluster's and the VMs'
+        # identities are granted the platform key (LAYER_ASSIGNS' roles only).
         roles.append("Role Based Access Control Administrator")
     return roles
 
@@ -453,10 +453,17 @@ def _assigned_in(platform, layer: str) -> list[str]:
             | {r for bot in platform.automation for r in preview_roles(bot)}
         )
     roles = LAYER_ASSIGNS.get(layer, [])
-    if layer == "managed-infra" and not platform.warehouses:
-        roles = []  # the warehouse cluster's key role, where there are warehouses
+    if layer == "managed-infra":
+        # The key role where something encrypts with the platform key (the
+        # storage account, the warehouse cluster, the VMs' disks); the login
+        # roles where there are VMs.
+        key_users = platform.buckets or platform.warehouses or platform.vms
+        roles = [
+            role
+            for role in roles
+            if (role == "Key Vault Crypto Service Encryption User" and key_users)
+            or (role.startswith("Virtual Machine ") and platform.vms)
+        ]
     if not platform.buckets:  # the containers' data roles, where there are buckets
         roles = [role for role in roles if not role.startswith("Storage Blob Data ")]
-    if layer == "managed-infra" and not platform.vms:  # the VMs' roles, where there are VMs
-        roles = []
     return roles

@@ -281,7 +281,7 @@ def emit_managed_infra(az: AzureProgram) -> None:
         )
         prog.export(f"registry_{registry.name}_id", Code(f"{acr}.id"))
         prog.export(f"registry_{registry.name}_login_server", Code(f"{acr}.login_server"))
-    emit_buckets(az, rg, Code(f"{subnets['endpoints']}.id"), Code(f"{vnet}.id"))
+    emit_buckets(az, rg, vault, key, Code(f"{subnets['endpoints']}.id"), Code(f"{vnet}.id"))
     emit_warehouses(az, rg, vault, key, Code(f"{subnets['endpoints']}.id"), Code(f"{vnet}.id"))
     emit_vms(az, rg, {kind: Code(f"{s}.id") for kind, s in subnets.items()}, vault, key)
     prog.export("vnet_id", Code(f"{vnet}.id"))

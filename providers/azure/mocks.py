@@ -164,6 +164,7 @@ def _named_by(key: str) -> Callable[[Fabrication], dict[str, Any]]:
 OUTPUT_SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "azure-native:containerservice:ManagedCluster": _azure_user_assigned_identities,
     "azure-native:kusto:Cluster": _azure_user_assigned_identities,
+    "azure-native:storage:StorageAccount": _azure_user_assigned_identities,
 }
 
 

@@ -14,6 +14,8 @@ from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.azure.rules import PUBLIC_STORAGE_ACCOUNT, STORAGE_ACCOUNT
 from crosswalk.providers.common import protect
 
+# The role Azure services take to encrypt with a Key Vault key.
+KEY_ROLE = "Key Vault Crypto Service Encryption User"
 # Deleted blobs, versions and containers stay recoverable this long.
 SOFT_DELETE_DAYS = 7
 # What an app may do with a container's blobs, by `access`.
@@ -28,11 +30,12 @@ def bucket_output(bucket, output: str) -> str:
     return f"bucket_{bucket.name.replace('-', '_')}_{output}"
 
 
-def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
+def emit_buckets(az: AzureProgram, rg, vault, key, subnet_id, vnet_id) -> None:
     """The platform's storage account (no shared keys, no public blobs or
-    network access, TLS 1.2 over HTTPS only, infrastructure encryption,
-    versioning and soft delete) and the private buckets' containers; where a
-    bucket is public, a second account reachable from the internet holds it."""
+    network access, TLS 1.2 over HTTPS only, encrypted with the platform's
+    Key Vault key and again by the infrastructure, versioning and soft
+    delete) and the private buckets' containers; where a bucket is public, a
+    second account reachable from the internet holds it."""
     p, ctx = az.p, az.ctx
     if not p.buckets:
         return
@@ -40,7 +43,9 @@ def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
     private = [b for b in p.buckets if not b.public]
     public = [b for b in p.buckets if b.public]
     if private:
-        account = _account(az, rg, "storage", f"{p.name}-storage", STORAGE_ACCOUNT, public=False)
+        account = _account(
+            az, rg, vault, key, "storage", f"{p.name}-storage", STORAGE_ACCOUNT, public=False
+        )
         az.private_endpoint(
             "storage",
             f"{p.name}-storage",
@@ -56,6 +61,8 @@ def emit_buckets(az: AzureProgram, rg, subnet_id, vnet_id) -> None:
         account = _account(
             az,
             rg,
+            vault,
+            key,
             "public_storage",
             f"{p.name}-public-storage",
             PUBLIC_STORAGE_ACCOUNT,
@@ -75,11 +82,23 @@ class _Account:
     blobs: Code
 
 
-def _account(az: AzureProgram, rg, var: str, name: str, rule, public: bool) -> _Account:
-    """A storage account for buckets. The public one differs only where it
-    must: anonymous reads of the blobs its containers allow, over the internet."""
+def _account(az: AzureProgram, rg, vault, key, var: str, name: str, rule, public: bool) -> _Account:
+    """A storage account for buckets, encrypted with the platform key. The
+    public one differs only where it must: anonymous reads of the blobs its
+    containers allow, over the internet (the service decrypts for them)."""
     p, ctx = az.p, az.ctx
     line = ctx.line(("storage", "buckets"))
+    # Its own identity reads the key: made and granted before the account names it.
+    identity = az.identity(f"{var}_identity", name, line)
+    grant = az.assign_role(
+        f"{var}_key_role",
+        f"{name}-key",
+        KEY_ROLE,
+        Code(f"{identity}.principal_id"),
+        Code(f"{key}.id"),
+        line,
+        "ServicePrincipal",
+    )
     account = az.res(
         f"{var}_account",
         "storage.StorageAccount",
@@ -105,8 +124,20 @@ def _account(az: AzureProgram, rg, var: str, name: str, rule, public: bool) -> _
                 ),
                 "bypass": Code("storage.Bypass.AZURE_SERVICES"),
             },
+            "identity": {
+                "type": "UserAssigned",
+                "user_assigned_identities": [Code(f"{identity}.id")],
+            },
+            # The key by name, without a version: each rotation applies.
             "encryption": {
-                "key_source": "Microsoft.Storage",
+                "key_source": "Microsoft.Keyvault",
+                "key_vault_properties": {
+                    "key_name": Code(f"{key}.name"),
+                    "key_vault_uri": Code(f"{vault}.properties.vault_uri"),
+                },
+                "encryption_identity": {
+                    "encryption_user_assigned_identity": Code(f"{identity}.id")
+                },
                 "require_infrastructure_encryption": True,
                 "services": {
                     "blob": {"enabled": True, "key_type": "Account"},
@@ -116,6 +147,7 @@ def _account(az: AzureProgram, rg, var: str, name: str, rule, public: bool) -> _
             "tags": az.tags,
         },
         line,
+        depends_on=[grant],
         **protect(ctx),
     )
     az.lock(f"{var}_account", name, account, az.deletion_protection(), line)

@@ -169,6 +169,18 @@ APPS_CUSTOM_ROLES = {
             "iap.tunnelInstances.setIamPolicy",
         ),
     ),
+    # AlloyDB reads no resource names in IAM conditions: this one is the project's.
+    "alloydb-users": (
+        "AlloyDB IAM users",
+        (
+            "alloydb.clusters.get",
+            "alloydb.users.create",
+            "alloydb.users.delete",
+            "alloydb.users.get",
+            "alloydb.users.list",
+            "alloydb.users.update",
+        ),
+    ),
     "pubsub-grants": (
         "Pub/Sub grants",
         (
@@ -196,10 +208,22 @@ APP_SECRETS_ROLE = (
         "secretmanager.secrets.update",
     ),
 )
-CUSTOM_ROLES = APPS_CUSTOM_ROLES | {"app-secrets": APP_SECRETS_ROLE}
-ROLE_LAYERS = {"app-secrets": "app-services", "vm-access": "managed-infra"}  # else apps
+# What managed-infra does for the AlloyDB key: asks for AlloyDB's service agent
+# (serviceUsageAdmin enables services but cannot), which the key's grant names.
+SERVICE_AGENT_ROLE = ("Service agents", ("serviceusage.services.generateServiceIdentity",))
+CUSTOM_ROLES = APPS_CUSTOM_ROLES | {
+    "app-secrets": APP_SECRETS_ROLE,
+    "service-agents": SERVICE_AGENT_ROLE,
+}
+ROLE_LAYERS = {
+    "app-secrets": "app-services",
+    "vm-access": "managed-infra",
+    "service-agents": "managed-infra",
+}  # else apps
 ROLE_OBJECTS = {
     "sql-users": "the Cloud SQL users of its apps",
+    "alloydb-users": "the AlloyDB users of its apps",
+    "service-agents": "the service agents its keys name",
     "bucket-grants": "the grants on its buckets",
     "warehouse-grants": "the grants on its warehouses",
     "pubsub-grants": "the grants on its topics and subscriptions",
@@ -221,6 +245,29 @@ LAYER_GRANTS = {
         "roles/bigquery.jobUser",  # apps that use warehouses run queries
     ],
 }
+# Where there are AlloyDB datastores, their users' sign-in roles (the
+# administrator's in app-services, the apps' in apps).
+ALLOYDB_GRANTS = ["roles/alloydb.databaseUser", "roles/serviceusage.serviceUsageConsumer"]
+
+
+def _alloydb(platform) -> bool:
+    return any(store.alloydb for store in platform.app_services.datastores)
+
+
+def _cloud_sql(platform) -> bool:
+    return any(
+        store.engine in SQL_ENGINES and not store.alloydb
+        for store in platform.app_services.datastores
+    )
+
+
+def layer_grants(platform, layer: str) -> list[str]:
+    """The project roles a layer grants its workloads (LAYER_GRANTS, and
+    AlloyDB's sign-in roles where it has AlloyDB datastores)."""
+    grants = list(LAYER_GRANTS.get(layer, []))
+    if layer in ("app-services", "apps") and _alloydb(platform):
+        grants += ALLOYDB_GRANTS
+    return grants
 
 
 def layer_roles(platform, layer: str) -> list[str]:
@@ -237,6 +284,10 @@ def layer_roles(platform, layer: str) -> list[str]:
     if layer == "managed-infra" and platform.vms:
         # The VMs' instances and disks, and who may log in to each instance.
         roles.append("roles/compute.instanceAdmin.v1")
+    if layer == "app-services" and _alloydb(platform):
+        # AlloyDB's clusters, instances and users (no narrower predefined role
+        # makes clusters; AlloyDB reads no resource names in IAM conditions).
+        roles.append("roles/alloydb.admin")
     return roles
 
 
@@ -245,6 +296,8 @@ def preview_roles(platform, bot) -> list[str]:
     roles = {role for layer in bot.layers for role in PREVIEW_ROLES[layer]}
     if "managed-infra" in bot.layers and platform.buckets:
         roles.add("roles/storage.bucketViewer")
+    if "app-services" in bot.layers and _alloydb(platform):
+        roles.add("roles/alloydb.viewer")
     return sorted(roles)
 
 
@@ -278,12 +331,14 @@ def _custom_roles(platform, bot) -> list[str]:
     engines = {store.engine for store in platform.app_services.datastores}
     apps = "apps" in bot.layers
     wanted = {
-        "sql-users": apps and bool(engines & set(SQL_ENGINES)),
+        "sql-users": apps and _cloud_sql(platform),
+        "alloydb-users": apps and _alloydb(platform),
         "bucket-grants": apps and bool(platform.buckets),
         "warehouse-grants": apps and bool(platform.warehouses),
         "pubsub-grants": apps and "queue" in engines,
         "app-secrets": "app-services" in bot.layers and any(a.secrets for a in platform.apps),
         "vm-access": "managed-infra" in bot.layers and bool(platform.vms),
+        "service-agents": "managed-infra" in bot.layers and _alloydb(platform),
     }
     return [what for what in CUSTOM_ROLES if wanted[what]]
 
@@ -296,7 +351,7 @@ def _project_grants(platform) -> list[str]:
     for bot in platform.automation:
         roles |= {role for layer in bot.layers for role in layer_roles(platform, layer)}
         roles |= set(preview_roles(platform, bot))
-        if _grantable(bot) or "identity" in bot.layers:
+        if _grantable(platform, bot) or "identity" in bot.layers:
             roles.add("roles/resourcemanager.projectIamAdmin")
         roles |= {
             f"projects/{platform.cloud.project}/roles/{custom_role_id(platform, bot.name, what)}"
@@ -307,9 +362,9 @@ def _project_grants(platform) -> list[str]:
     return sorted(roles)
 
 
-def _grantable(bot) -> list[str]:
+def _grantable(platform, bot) -> list[str]:
     """The project roles the layers of a CI identity grant their workloads."""
-    return sorted({role for layer in bot.layers for role in LAYER_GRANTS.get(layer, [])})
+    return sorted({role for layer in bot.layers for role in layer_grants(platform, layer)})
 
 
 def _has_only(roles: list[str]) -> str:
@@ -323,7 +378,7 @@ def _sql_instances(platform) -> str:
         "resource.name == "
         + cel_string(f"projects/{platform.cloud.project}/instances/{datastore_id(platform, store)}")
         for store in platform.app_services.datastores
-        if store.engine in SQL_ENGINES
+        if store.engine in SQL_ENGINES and not store.alloydb
     )
 
 
@@ -603,15 +658,15 @@ def _automation(
         grantable, title = (
             ctx.setting(
                 f"ci.{bot.name}.grantable",
-                lambda q, env: _has_only(sorted(set(_project_grants(q)) | set(_grantable(bot)))),
+                lambda q, env: _has_only(sorted(set(_project_grants(q)) | set(_grantable(q, bot)))),
             ),
             "grants-of-the-platform",
         )
         description = "May grant only the project roles the platform's layers grant"
     else:
-        grantable, title = _has_only(_grantable(bot)), "grants-of-its-layers"
+        grantable, title = _has_only(_grantable(p, bot)), "grants-of-its-layers"
         description = "May grant only the roles its layers give their workloads"
-    if _grantable(bot) or "identity" in bot.layers:
+    if _grantable(p, bot) or "identity" in bot.layers:
         prog.resource(
             ("ci", var_part(bot.name), "grants"),
             "gcp.projects.IAMMember",
