@@ -814,13 +814,12 @@ def _check_state(c: _Checker) -> None:
 
 
 # Engines a pipeline can deliver from: what each cloud's delivery service reads.
-PIPELINE_SOURCES = ("queue",)
+PIPELINE_SOURCES = ("queue", "stream")
 
 
 def _check_analytics(c: _Checker) -> None:
     """Warehouses apps bind, and pipelines' sources and destinations."""
     p = c.platform
-    rules = rules_for(p.cloud.provider)
     warehouses = {w.name for w in p.warehouses}
     buckets = {b.name for b in p.buckets}
     datastores = {d.name for d in p.app_services.datastores}
@@ -842,15 +841,17 @@ def _check_analytics(c: _Checker) -> None:
         if store is None:
             c.unknown("CW303", "datastore", pipeline.source, datastores, pipeline.path + ("from",))
         elif store.engine not in PIPELINE_SOURCES:
-            sources = sorted(d.name for d in p.app_services.datastores if d.engine == "queue")
+            sources = sorted(
+                d.name for d in p.app_services.datastores if d.engine in PIPELINE_SOURCES
+            )
             c.error(
                 "CW331",
                 f"pipeline '{pipeline.name}' reads datastore '{store.name}', a {store.engine} "
-                "datastore, not a queue",
+                "datastore, not a queue or a stream",
                 pipeline.path + ("from",),
-                help=f"queues declared: {quoted_list(sources)}"
+                help=f"queues and streams declared: {quoted_list(sources)}"
                 if sources
-                else "declare a datastore with 'engine: queue' and name it here",
+                else "declare a datastore with 'engine: queue' or 'engine: stream' and name it here",
             )
         if pipeline.bucket is not None and pipeline.bucket not in buckets:
             c.unknown("CW314", "bucket", pipeline.bucket, buckets, pipeline.destination_path)
@@ -859,15 +860,7 @@ def _check_analytics(c: _Checker) -> None:
                 "CW330", "warehouse", pipeline.warehouse, warehouses, pipeline.destination_path
             )
     if p.cloud.provider == "azure":
-        for pipeline in p.pipelines:
-            c.error(
-                "CW504",
-                f"pipelines are not offered on {rules.title} yet: crosswalk delivers them "
-                "with Pub/Sub on GCP and EventBridge Pipes and Firehose on AWS",
-                pipeline.path,
-                key=True,
-                help="remove it, or deliver the queue's events with an app",
-            )
+        _check_azure_pipelines(c)
     if p.cloud.provider == "aws":
         for pipeline in p.pipelines:
             if pipeline.warehouse is not None:
@@ -901,3 +894,44 @@ def _check_analytics(c: _Checker) -> None:
                     key=True,
                     help="remove it",
                 )
+
+
+def _check_azure_pipelines(c: _Checker) -> None:
+    """Azure delivers with Event Hubs Capture: from a stream's event hub, into
+    a bucket's container, one capture per hub."""
+    p = c.platform
+    captured: set[str] = set()
+    for pipeline in p.pipelines:
+        store = p.datastore(pipeline.source)
+        if store is not None and store.engine == "queue":
+            c.error(
+                "CW504",
+                f"pipeline '{pipeline.name}' reads queue '{store.name}': the Azure queue is "
+                "Service Bus, which has no capture",
+                pipeline.path + ("from",),
+                key=True,
+                help="declare a datastore with 'engine: stream' (an event hub, which Event "
+                "Hubs Capture archives) and deliver from it",
+            )
+        elif store is not None and store.engine == "stream":
+            if store.name in captured:
+                c.error(
+                    "CW504",
+                    f"stream '{store.name}' already has a pipeline: an event hub has one "
+                    "capture, into one container",
+                    pipeline.path + ("from",),
+                    key=True,
+                    help="deliver the stream once, or declare another stream",
+                )
+            captured.add(store.name)
+        if pipeline.warehouse is not None:
+            c.error(
+                "CW504",
+                "Azure pipelines deliver into buckets: Event Hubs Capture writes Avro files "
+                "into a container, and a Data Explorer data connection needs a table and a "
+                "mapping crosswalk does not make",
+                pipeline.destination_path,
+                key=True,
+                help="deliver into a bucket ('to: {bucket: ...}') and ingest the files into "
+                "the warehouse from there",
+            )

@@ -11,6 +11,7 @@ from crosswalk.providers.azure.app_secrets import emit_app_secrets
 from crosswalk.providers.azure.common import CLIENT_ID_ANNOTATION, WORKLOAD_IDENTITY_LABEL
 from crosswalk.providers.azure.datastores import emit_datastore
 from crosswalk.providers.azure.program import AzureProgram
+from crosswalk.providers.azure.streams import emit_streams
 from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import charts
 
@@ -140,5 +141,7 @@ def emit_app_services(az: AzureProgram) -> None:
     charts.emit_app_services(ctx, k8s_provider, cloud="azure", cloud_values=cloud_values)
 
     for store in a.datastores:
-        emit_datastore(az, store, k8s_provider)
+        if store.engine != "stream":
+            emit_datastore(az, store, k8s_provider)
+    emit_streams(az)
     emit_app_secrets(az)

@@ -26,6 +26,8 @@ from crosswalk.providers.azure.common import (
 from crosswalk.providers.azure.datastores import REDIS_TLS_PORT
 from crosswalk.providers.azure.program import AzureProgram
 from crosswalk.providers.azure.storage import emit_bucket_grants
+from crosswalk.providers.azure.streams import APP_ROLES as STREAM_ROLES
+from crosswalk.providers.azure.streams import PORTS as STREAM_PORTS
 from crosswalk.providers.azure.warehouses import emit_warehouse_grants
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.kubernetes.database_users import (
@@ -167,6 +169,12 @@ def emit_app(az: AzureProgram) -> None:
                 f"{prefix}_NAMESPACE": out("namespace"),
                 f"{prefix}_QUEUE": out("queue"),
             }
+        elif store.engine == "stream":
+            parts.datastore_env[store.name] = {
+                f"{prefix}_NAMESPACE": out("namespace"),
+                f"{prefix}_EVENT_HUB": out("event_hub"),
+            }
+            ports.update(STREAM_PORTS)  # the namespace's private endpoint
         else:
             parts.datastore_env[store.name] = {
                 f"{prefix}_ENDPOINT": out("endpoint"),
@@ -279,6 +287,19 @@ def _app_identity(az: AzureProgram, app) -> Code:
                     f"Azure Service Bus Data {direction}",
                     principal,
                     out("queue_id"),
+                    at,
+                    "ServicePrincipal",
+                    opts=grant_moved(f"-{direction.lower()}"),
+                )
+        elif store.engine == "stream":
+            # Send and read events of its hub alone, not of the namespace.
+            for direction in STREAM_ROLES:
+                az.assign_role(
+                    (var, var_name(store.name), direction.lower()),
+                    f"{app.name}-{store.name}-{direction.lower()}",
+                    f"Azure Event Hubs Data {direction}",
+                    principal,
+                    out("event_hub_id"),
                     at,
                     "ServicePrincipal",
                     opts=grant_moved(f"-{direction.lower()}"),

@@ -202,6 +202,14 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "requiresDuplicateDetection",
         "enablePartitioning",
     ),
+    "azure-native:eventhub:Namespace": ("namespaceName", "resourceGroupName", "location"),
+    # A Standard hub's partitions are fixed once made.
+    "azure-native:eventhub:EventHub": (
+        "eventHubName",
+        "namespaceName",
+        "resourceGroupName",
+        "partitionCount",
+    ),
     "azure-native:kusto:Cluster": (
         "clusterName",
         "resourceGroupName",
@@ -274,6 +282,8 @@ STATEFUL: dict[str, str] = {
     "azure-native:resources:ResourceGroup": "the resource group and every resource in it",
     "azure-native:servicebus:Namespace": "the namespace and every queue in it",
     "azure-native:servicebus:Queue": "the queue and its messages",
+    "azure-native:eventhub:Namespace": "the namespace and every event hub in it",
+    "azure-native:eventhub:EventHub": "the event hub and the events it keeps",
     "azure-native:kusto:Cluster": "the warehouse cluster and its databases",
     "azure-native:kusto:ReadWriteDatabase": "the warehouse and its tables",
     "azure-native:storage:BlobContainer": "the container and its blobs",

@@ -87,8 +87,11 @@ LAYER_ASSIGNS = {
         "Virtual Machine Administrator Login",
         "Virtual Machine User Login",
     ],
-    "app-services": ["DNS Zone Contributor", "Reader"],
+    # Pipelines' capture identities write their buckets' containers.
+    "app-services": ["DNS Zone Contributor", "Reader", "Storage Blob Data Contributor"],
     "apps": [
+        "Azure Event Hubs Data Receiver",
+        "Azure Event Hubs Data Sender",
         "Azure Service Bus Data Receiver",
         "Azure Service Bus Data Sender",
         "Storage Blob Data Contributor",
@@ -466,4 +469,8 @@ def _assigned_in(platform, layer: str) -> list[str]:
         ]
     if not platform.buckets:  # the containers' data roles, where there are buckets
         roles = [role for role in roles if not role.startswith("Storage Blob Data ")]
+    if layer == "app-services" and not platform.pipelines:
+        roles = [role for role in roles if not role.startswith("Storage Blob Data ")]
+    if not any(store.engine == "stream" for store in platform.app_services.datastores):
+        roles = [role for role in roles if not role.startswith("Azure Event Hubs Data ")]
     return roles

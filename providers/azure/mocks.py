@@ -163,6 +163,7 @@ def _named_by(key: str) -> Callable[[Fabrication], dict[str, Any]]:
 
 OUTPUT_SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "azure-native:containerservice:ManagedCluster": _azure_user_assigned_identities,
+    "azure-native:eventhub:Namespace": _azure_user_assigned_identities,
     "azure-native:kusto:Cluster": _azure_user_assigned_identities,
     "azure-native:storage:StorageAccount": _azure_user_assigned_identities,
 }
@@ -181,6 +182,9 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
         "hostName={name}.redis.cache.windows.net", sslPort=6380, port=6379
     ),
     "azure-native:servicebus:Namespace": _azure_host(
+        "serviceBusEndpoint=https://{name}.servicebus.windows.net:443/"
+    ),
+    "azure-native:eventhub:Namespace": _azure_host(
         "serviceBusEndpoint=https://{name}.servicebus.windows.net:443/"
     ),
     "azure-native:containerregistry:Registry": _azure_host("loginServer={name}.azurecr.io"),

@@ -37,6 +37,8 @@ ROLES = {
     "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
     "Azure Kubernetes Service RBAC Reader": "7f6c6a51-bcf8-42ba-9220-52d62157d7db",
     "Azure Kubernetes Service RBAC Writer": "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb",
+    "Azure Event Hubs Data Receiver": "a638d3c7-ab3a-418d-83e6-5f17a39d4fde",
+    "Azure Event Hubs Data Sender": "2b629674-e913-4c01-ae53-ef4638d8f975",
     "Azure Service Bus Data Receiver": "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0",
     "Azure Service Bus Data Sender": "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",
     "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
@@ -65,6 +67,7 @@ PRIVATE_LINKS = {
     "redis": ("privatelink.redis.cache.windows.net", "redisCache"),
     "document": ("privatelink.documents.azure.com", "Sql"),
     "blob": ("privatelink.blob.core.windows.net", "blob"),
+    "eventhub": ("privatelink.servicebus.windows.net", "namespace"),
 }
 
 

@@ -315,6 +315,16 @@ CONTAINER = AzureName(
     re.compile(rf"^{_DASHED}[a-z0-9]([a-z0-9-]*[a-z0-9])?$"),
     "lowercase letters, digits and single hyphens",
 )
+# The platform's one Event Hubs namespace holds an event hub per stream
+# datastore (named as the datastore: unique in its namespace).
+STREAM_NAMESPACE = AzureName(
+    "Event Hubs namespace",
+    "{platform}-{env}-streams",
+    6,
+    50,
+    re.compile(r"^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$(?<!-sb)(?<!-mgmt)"),
+    "letters, digits and hyphens, starting with a letter, not ending in '-sb' or '-mgmt'",
+)
 DATASTORE_NAMES = {
     "postgres": AzureName(
         "PostgreSQL server",
@@ -569,7 +579,10 @@ def _check_names(platform) -> list[Finding]:
     for registry in platform.registries:
         check(REGISTRY, registry.path + ("name",), registry.name, "registry")
     for store in platform.app_services.datastores:
-        check(DATASTORE_NAMES[store.engine], store.path + ("name",), store.name, "datastore")
+        if store.engine != "stream":
+            check(DATASTORE_NAMES[store.engine], store.path + ("name",), store.name, "datastore")
+    if any(store.engine == "stream" for store in platform.app_services.datastores):
+        check(STREAM_NAMESPACE, ("name",))
     if any(not bucket.public for bucket in platform.buckets):
         check(STORAGE_ACCOUNT, ("name",))
     if any(bucket.public for bucket in platform.buckets):

@@ -57,6 +57,8 @@ def emit_buckets(az: AzureProgram, rg, vault, key, subnet_id, vnet_id) -> None:
         )
         _containers(az, rg, account, private)
         az.prog.export("storage_blob_endpoint", Code(f"{account.account}.primary_endpoints.blob"))
+        if _captured_into(p, private):
+            az.prog.export("storage_account_id", Code(f"{account.account}.id"))
     if public:
         account = _account(
             az,
@@ -72,6 +74,14 @@ def emit_buckets(az: AzureProgram, rg, vault, key, subnet_id, vnet_id) -> None:
         az.prog.export(
             "public_storage_blob_endpoint", Code(f"{account.account}.primary_endpoints.blob")
         )
+        if _captured_into(p, public):
+            az.prog.export("public_storage_account_id", Code(f"{account.account}.id"))
+
+
+def _captured_into(p, buckets) -> bool:
+    """Whether a pipeline's capture writes into one of these buckets (it names their account)."""
+    names = {bucket.name for bucket in buckets}
+    return any(pipeline.bucket in names for pipeline in p.pipelines)
 
 
 @dataclass(frozen=True)
