@@ -9,7 +9,7 @@ from crosswalk.compiler.emit import StackContext
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.aws import app_secrets
 from crosswalk.providers.aws.common import aws_provider, irsa_role, region
-from crosswalk.providers.aws.datastores import DB_ENGINES
+from crosswalk.providers.aws.datastores import DB_ENGINES, STREAM_APP_ACTIONS
 from crosswalk.providers.aws.storage import bucket_output, bucket_statements
 from crosswalk.providers.aws.warehouses import warehouse_env, warehouse_statements
 from crosswalk.providers.common import moved_from
@@ -24,6 +24,7 @@ def emit_app(ctx: StackContext) -> None:
     )
     parts = k8s.AppCloudParts()
     cloud_policies = []
+    stream_key = False  # a stream's records are encrypted with the platform key
     for store_name in app.uses:
         store = p.datastore(store_name)
         prefix = k8s.env_prefix(store.name)
@@ -81,6 +82,10 @@ def emit_app(ctx: StackContext) -> None:
                     out("arn"),
                 )
             )
+        elif store.engine == "stream":
+            parts.datastore_env[store.name] = {f"{prefix}_STREAM": out("stream")}
+            cloud_policies.append((STREAM_APP_ACTIONS, out("arn")))
+            stream_key = True
         else:
             parts.datastore_env[store.name] = {f"{prefix}_TABLE": out("table")}
             cloud_policies.append(
@@ -114,6 +119,16 @@ def emit_app(ctx: StackContext) -> None:
         )
         parts.secret_keys[secret.name] = ctx.upstream(
             "05-app-services", app_secrets.secret_output(app, secret, "name")
+        )
+    if stream_key:
+        # Kinesis encrypts what the app puts and decrypts what it reads as the app.
+        extra.append(
+            {
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": ctx.upstream("02-managed-infra", "secrets_key_arn"),
+                "Condition": {"StringLike": {"kms:ViaService": "kinesis.*.amazonaws.com"}},
+            }
         )
     if app.secrets:
         parts.secret_store = app_secrets.store_provider(region(ctx), app.cloud_name)
@@ -155,7 +170,7 @@ def emit_app(ctx: StackContext) -> None:
             {
                 DB_ENGINES[e][2] if e in DB_ENGINES else 6379
                 for e in (p.datastore(s).engine for s in app.uses)
-                if e != "queue" and e != "document"
+                if e not in ("queue", "stream", "document")
             }
         )
         parts.egress.append(

@@ -83,6 +83,16 @@ DATA_ACTIONS = {
         "s3:PutObject",
         "s3:PutObjectTagging",
     ],
+    # Apps' and pipelines' Firehose streams' use of Kinesis streams.
+    "kinesis": [
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
+        "kinesis:GetRecords",
+        "kinesis:GetShardIterator",
+        "kinesis:ListShards",
+        "kinesis:PutRecord",
+        "kinesis:PutRecords",
+    ],
     "sqs": [
         "sqs:ChangeMessageVisibility",
         "sqs:DeleteMessage",
@@ -149,6 +159,7 @@ def boundary_statements(platform: str, arn) -> list[dict]:
         ),
         allow("Tables", DATA_ACTIONS["dynamodb"], arn("dynamodb", f"table/{prefix}*")),
         allow("Queues", DATA_ACTIONS["sqs"], arn("sqs", f"{prefix}*")),
+        allow("DataStreams", DATA_ACTIONS["kinesis"], arn("kinesis", f"stream/{prefix}*")),
         # Pipelines' pipes hand messages to their Firehose streams.
         allow(
             "Streams",

@@ -187,6 +187,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "aws:s3/bucketVersioning:BucketVersioning": ("bucket",),
     "aws:secretsmanager/secret:Secret": ("name", "namePrefix"),
     "aws:sqs/queue:Queue": ("name", "namePrefix", "fifoQueue"),
+    "aws:kinesis/stream:Stream": ("name",),
     # The provider itself: replacing it replaces every resource it manages.
     "pulumi:providers:aws": ("region",),
 }
@@ -205,4 +206,5 @@ STATEFUL: dict[str, str] = {
     "aws:s3/bucketV2:BucketV2": "the bucket and its objects",
     "aws:secretsmanager/secret:Secret": "the secret and its value",
     "aws:sqs/queue:Queue": "the queue and its messages",
+    "aws:kinesis/stream:Stream": "the stream and the records it keeps",
 }

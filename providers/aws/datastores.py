@@ -1,5 +1,5 @@
-"""Datastores on AWS (layer 5): RDS, ElastiCache, SQS and DynamoDB, private and
-encrypted.
+"""Datastores on AWS (layer 5): RDS, ElastiCache, SQS, Kinesis and DynamoDB,
+private and encrypted.
 """
 
 from __future__ import annotations
@@ -62,6 +62,17 @@ def password_of(secret_string):
     """The password in an RDS-managed master user secret."""
     return json.loads(secret_string)["password"]
 '''
+# How long a stream keeps its records (Kinesis: 24 hours to a year).
+STREAM_RETENTION_HOURS = 168
+# What an app that uses a stream may do with it: put records, and read them.
+STREAM_APP_ACTIONS = [
+    "kinesis:DescribeStreamSummary",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:ListShards",
+    "kinesis:PutRecord",
+    "kinesis:PutRecords",
+]
 # Seconds between RDS Enhanced Monitoring samples when it is on.
 MONITORING_INTERVAL = 60
 
@@ -307,6 +318,21 @@ def emit_datastore(
         )
         prog.export(f"datastore_{store.name}_url", Code(f"{queue}.url"))
         prog.export(f"datastore_{store.name}_arn", Code(f"{queue}.arn"))
+    elif store.engine == "stream":
+        # On demand: capacity follows the load, nothing to size. Encrypted
+        # with the platform key, as the buckets and the queues' pipelines.
+        stream = store_resource(
+            "aws.kinesis.Stream",
+            {
+                "stream_mode_details": {"stream_mode": "ON_DEMAND"},
+                "retention_period": STREAM_RETENTION_HOURS,
+                "encryption_type": "KMS",
+                "kms_key_id": ctx.upstream("02-managed-infra", "secrets_key_arn"),
+            },
+            holds_data=True,
+        )
+        prog.export(f"datastore_{store.name}_stream", Code(f"{stream}.name"))
+        prog.export(f"datastore_{store.name}_arn", Code(f"{stream}.arn"))
     else:  # document
         table = store_resource(
             "aws.dynamodb.Table",

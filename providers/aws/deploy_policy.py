@@ -396,6 +396,21 @@ QUEUE_ACTIONS = [
     "sqs:UntagQueue",
     "sqs:ListQueueTags",
 ]
+# Streams (`engine: stream`): Kinesis data streams, on demand, encrypted.
+DATA_STREAM_ACTIONS = [
+    "kinesis:CreateStream",
+    "kinesis:DeleteStream",
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:IncreaseStreamRetentionPeriod",
+    "kinesis:DecreaseStreamRetentionPeriod",
+    "kinesis:StartStreamEncryption",
+    "kinesis:StopStreamEncryption",
+    "kinesis:UpdateStreamMode",
+    "kinesis:AddTagsToStream",
+    "kinesis:RemoveTagsFromStream",
+    "kinesis:ListTagsForStream",
+]
 # Pipelines (providers/aws/pipelines.py): EventBridge pipes and Firehose streams.
 PIPE_ACTIONS = [
     "pipes:CreatePipe",
@@ -879,6 +894,10 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             allow(QUEUE_ACTIONS, arn("sqs", f"{name}-*"))
         if "document" in used:
             allow(TABLE_ACTIONS, arn("dynamodb", f"table/{name}-*"))
+        if "stream" in used:
+            allow(DATA_STREAM_ACTIONS, arn("kinesis", f"stream/{name}-*"))
+            # Kinesis checks the platform key when it starts encrypting with it.
+            allow(["kms:DescribeKey"], arn("kms", "key/*"), tagged)
         if p.pipelines:
             allow(PIPE_ACTIONS, arn("pipes", f"pipe/{name}-*"))
             allow(STREAM_ACTIONS, arn("firehose", f"deliverystream/{name}-*"))

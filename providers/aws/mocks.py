@@ -146,6 +146,11 @@ def _aws_sqs_queue(f: Fabrication) -> dict[str, Any]:
     return {"name": name, "url": url, "id": url, "arn": arn(f, "sqs", name)}
 
 
+def _aws_kinesis_stream(f: Fabrication) -> dict[str, Any]:
+    name = reveal(f.inputs.get("name")) or f.physical_name
+    return {"name": name, "arn": arn(f, "kinesis", f"stream/{name}")}
+
+
 def _aws_redshift_workgroup(f: Fabrication) -> dict[str, Any]:
     name = reveal(f.inputs.get("workgroupName")) or f.physical_name
     workgroup_id = f"{f.hex(8)}-{f.hex(4)}-{f.hex(4)}-{f.hex(4)}-{f.hex(12)}"
@@ -311,6 +316,7 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     "aws:rds/clusterInstance:ClusterInstance": lambda f: {"status": "available", "writer": False},
     "aws:elasticache/replicationGroup:ReplicationGroup": _aws_elasticache_replication_group,
     "aws:sqs/queue:Queue": _aws_sqs_queue,
+    "aws:kinesis/stream:Stream": _aws_kinesis_stream,
     "aws:s3/bucket:Bucket": _aws_s3_bucket,
     "aws:redshiftserverless/namespace:Namespace": _aws_redshift_namespace,
     "aws:redshiftserverless/workgroup:Workgroup": _aws_redshift_workgroup,

@@ -1,6 +1,7 @@
-"""Pipelines on AWS (`analytics.pipelines`), in layer 5 beside the queue they
-read: an EventBridge pipe takes the queue's messages and hands them to a
-Firehose stream, which writes them into the bucket in batches. Both are
+"""Pipelines on AWS (`analytics.pipelines`), in layer 5 beside the queue or
+stream they read: an EventBridge pipe takes a queue's messages and hands them
+to a Firehose stream, which writes them into the bucket in batches; from a
+Kinesis stream, the Firehose stream reads it itself. Both are
 AWS's own services (no code of ours runs), each with a role of its own that
 reaches exactly its source and its destination; a message the pipe cannot
 deliver returns to the queue and, after its fifth receipt, goes to the
@@ -28,6 +29,13 @@ QUEUE_ACTIONS = [
     "sqs:ReceiveMessage",
 ]
 STREAM_ACTIONS = ["firehose:PutRecord", "firehose:PutRecordBatch"]
+# What Firehose does to a Kinesis stream it reads (AWS's list).
+KINESIS_ACTIONS = [
+    "kinesis:DescribeStream",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:ListShards",
+]
 # What Firehose needs of its bucket to write objects in parts (AWS's list).
 BUCKET_ACTIONS = ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"]
 OBJECT_ACTIONS = ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
@@ -94,18 +102,58 @@ def emit_pipelines(ctx: StackContext, provider: Code) -> None:
                 },
             ],
         )
+        source = p.datastore(pipeline.source)
+        if source.engine == "stream":
+            # Firehose reads the stream itself, as a role of its own.
+            source_arn = prog.exports[f"datastore_{pipeline.source}_arn"]
+            reader, reader_policy = _role(
+                ctx,
+                provider,
+                (var, "source"),
+                f"{name}-source",
+                f"Firehose reads stream {pipeline.source} for pipeline {pipeline.name}",
+                "firehose.amazonaws.com",
+                caller,
+                boundary,
+                ctx.line(pipeline.path + ("from",)),
+                [
+                    {"Effect": "Allow", "Action": KINESIS_ACTIONS, "Resource": source_arn},
+                    # The stream's records are encrypted with the platform key.
+                    {
+                        "Effect": "Allow",
+                        "Action": ["kms:Decrypt"],
+                        "Resource": key,
+                        "Condition": {"StringLike": {"kms:ViaService": "kinesis.*.amazonaws.com"}},
+                    },
+                ],
+            )
+            # Firehose keeps nothing at rest with a stream as its source: the
+            # records stay in the stream, encrypted there (AWS refuses
+            # server-side encryption on such a Firehose stream).
+            at_source = {
+                "kinesis_source_configuration": {
+                    "kinesis_stream_arn": source_arn,
+                    "role_arn": Code(f"{reader}.arn"),
+                }
+            }
+            waits = [delivery_policy, reader_policy]
+        else:
+            # At rest in Firehose too, with the platform key.
+            at_source = {
+                "server_side_encryption": {
+                    "enabled": True,
+                    "key_type": "CUSTOMER_MANAGED_CMK",
+                    "key_arn": key,
+                }
+            }
+            waits = [delivery_policy]
         stream = prog.resource(
             ("pipeline", var, "stream"),
             "aws.kinesis.FirehoseDeliveryStream",
             name,
             {
                 "destination": "extended_s3",
-                # At rest in Firehose too, with the platform key.
-                "server_side_encryption": {
-                    "enabled": True,
-                    "key_type": "CUSTOMER_MANAGED_CMK",
-                    "key_arn": key,
-                },
+                **at_source,
                 "extended_s3_configuration": {
                     "bucket_arn": bucket_arn,
                     "role_arn": Code(f"{delivery}.arn"),
@@ -123,9 +171,12 @@ def emit_pipelines(ctx: StackContext, provider: Code) -> None:
                 },
             },
             line,
-            # The role's policy must be in place before Firehose checks the bucket.
-            opts(provider, depends_on=[delivery_policy]),
+            # The roles' policies must be in place before Firehose checks the bucket.
+            opts(provider, depends_on=waits),
         )
+        prog.export(f"pipeline_{var}_stream_arn", Code(f"{stream}.arn"))
+        if source.engine == "stream":
+            continue
         # The queue's ARN, as this program exports it.
         queue_arn = prog.exports[f"datastore_{pipeline.source}_arn"]
         reader, reader_policy = _role(
@@ -158,7 +209,6 @@ def emit_pipelines(ctx: StackContext, provider: Code) -> None:
             line,
             opts(provider, depends_on=[reader_policy]),
         )
-        prog.export(f"pipeline_{var}_stream_arn", Code(f"{stream}.arn"))
 
 
 def _role(ctx, provider, var, name, description, service, caller, boundary, line, statements):

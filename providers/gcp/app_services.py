@@ -22,6 +22,7 @@ from crosswalk.providers.gcp.common import (
 from crosswalk.providers.gcp.datastores import (
     ALLOYDB_API,
     DB_PORTS,
+    PUBSUB_ENGINES,
     emit_alloydb,
     emit_document,
     emit_queue,
@@ -47,7 +48,7 @@ def emit_app_services(ctx: StackContext) -> None:
         names.append(ALLOYDB_API)
     if "redis" in engines:
         names.append("redis.googleapis.com")
-    if "queue" in engines:
+    if engines & set(PUBSUB_ENGINES):
         names.append("pubsub.googleapis.com")
     if "document" in engines:
         names.append("firestore.googleapis.com")
@@ -143,7 +144,7 @@ def emit_app_services(ctx: StackContext) -> None:
     network = ctx.upstream("02-managed-infra", "network_id")
     if engines & {"postgres", "mysql", "redis"}:
         peering = ctx.upstream("02-managed-infra", "private_services_range")
-    if engines & {"queue"}:
+    if engines & set(PUBSUB_ENGINES):
         project_info = prog.assign(
             prog.name("project"),
             Call(
@@ -159,7 +160,7 @@ def emit_app_services(ctx: StackContext) -> None:
             emit_sql(ctx, provider, k8s_provider, apis, store, network, peering)
         elif store.engine == "redis":
             emit_redis(ctx, provider, apis, store, network, peering)
-        elif store.engine == "queue":
+        elif store.engine in PUBSUB_ENGINES:
             queues[store.name] = emit_queue(ctx, provider, apis, store, project_info)
         else:
             emit_document(ctx, provider, apis, store)

@@ -23,6 +23,7 @@ from crosswalk.providers.gcp.common import (
 from crosswalk.providers.gcp.datastores import (
     ALLOYDB_SIGN_IN_ROLES,
     DB_PORTS,
+    PUBSUB_ENGINES,
     iam_user_name,
     only_datastore,
 )
@@ -189,7 +190,7 @@ def emit_app(ctx: StackContext) -> None:
                 f"{prefix}_CA_CERTIFICATE": out("ca_certificate"),
             }
             private_ports.add(REDIS_TLS_PORT)
-        elif store.engine == "queue":
+        elif store.engine in PUBSUB_ENGINES:
             parts.datastore_env[store.name] = {
                 f"{prefix}_TOPIC": out("topic"),
                 f"{prefix}_SUBSCRIPTION": out("subscription"),

@@ -103,7 +103,17 @@ def _names(ctx, store, limit: int) -> tuple[str, object]:
 
 
 # The longest id GCP takes for each engine's instance or database.
-NAME_LIMITS = {"postgres": 84, "mysql": 84, "redis": 40, "queue": 255, "document": 63}
+NAME_LIMITS = {
+    "postgres": 84,
+    "mysql": 84,
+    "redis": 40,
+    "queue": 255,
+    "stream": 255,
+    "document": 63,
+}
+# Pub/Sub is both the queue and the stream on GCP: a topic keeps its messages
+# a week (a subscription can seek back in them) and each subscriber acks its own.
+PUBSUB_ENGINES = ("queue", "stream")
 ALLOYDB_NAME_LIMIT = 63  # an AlloyDB cluster's or instance's id (RFC 1035)
 
 

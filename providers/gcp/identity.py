@@ -27,7 +27,7 @@ from crosswalk.providers.gcp.common import (
     var_part,
     workload_account,
 )
-from crosswalk.providers.gcp.datastores import datastore_id
+from crosswalk.providers.gcp.datastores import PUBSUB_ENGINES, datastore_id
 from crosswalk.providers.gcp.pipelines import emit_pipeline_accounts, emit_pipeline_deployer
 from crosswalk.providers.gcp.rules import bucket_name, gcp_name
 from crosswalk.providers.gcp.vms import VM_ROLES, emit_vm_accounts, emit_vm_attach_grants
@@ -335,7 +335,7 @@ def _custom_roles(platform, bot) -> list[str]:
         "alloydb-users": apps and _alloydb(platform),
         "bucket-grants": apps and bool(platform.buckets),
         "warehouse-grants": apps and bool(platform.warehouses),
-        "pubsub-grants": apps and "queue" in engines,
+        "pubsub-grants": apps and bool(engines & set(PUBSUB_ENGINES)),
         "app-secrets": "app-services" in bot.layers and any(a.secrets for a in platform.apps),
         "vm-access": "managed-infra" in bot.layers and bool(platform.vms),
         "service-agents": "managed-infra" in bot.layers and _alloydb(platform),

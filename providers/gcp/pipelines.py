@@ -1,9 +1,9 @@
 """Pipelines on GCP (`analytics.pipelines`): a Pub/Sub subscription of the
-queue's topic that Pub/Sub itself delivers into a Cloud Storage bucket or a
-BigQuery table, as the pipeline's own service account. Three layers hold a
+queue's or the stream's topic that Pub/Sub itself delivers into a Cloud
+Storage bucket or a BigQuery table, as the pipeline's own service account. Three layers hold a
 part each: the identity layer makes the service account (it alone manages
 them), managed-infra grants it its destination (and makes the warehouse's
-table), app-services makes the subscription beside its queue."""
+table), app-services makes the subscription beside its topic."""
 
 from __future__ import annotations
 
