@@ -66,7 +66,7 @@ CODES: dict[str, str] = {
     "CW314": "unknown bucket",
     "CW315": "bucket lifecycle ages contradict each other",
     "CW330": "unknown warehouse",
-    "CW331": "pipeline source is not a queue",
+    "CW331": "pipeline source is not a queue or a stream",
     # CW4xx: the dependency graph
     "CW401": "dependency cycle",
     "CW402": "dependency from a higher layer to a lower one",

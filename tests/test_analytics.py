@@ -547,6 +547,318 @@ def test_azure_deployers_may_make_and_grant_warehouses(azure) -> None:
     assert "contributor" in apps
 
 
+# --- streams (`engine: stream`) and the pipelines that read them -------------------------
+
+
+SERVICES = "05-app-services"
+
+
+def _role_assignments_of(plan: PlanResult, principal: str) -> list[dict]:
+    return [
+        inputs(r)
+        for r in of_type(plan, AZ + "authorization:RoleAssignment")
+        if inputs(r)["principalId"] == principal
+    ]
+
+
+def test_azure_stream_is_a_hub_of_a_private_entra_only_namespace(azure) -> None:
+    (namespace,) = of_type(azure, AZ + "eventhub:Namespace", SERVICES)
+    args = inputs(namespace)
+    assert namespace.protect
+    # Standard: the least tier that captures and takes a private endpoint.
+    assert args["sku"]["name"] == args["sku"]["tier"] == "Standard"
+    assert args["disableLocalAuth"] is True
+    assert args["publicNetworkAccess"] == "Disabled"
+    assert args["minimumTlsVersion"] == "1.2"
+    assert args["namespaceName"] == "contoso-prod-streams"
+    assert args["tags"]["crosswalk-platform"] == "contoso"
+    assert args["tags"]["crosswalk-environment"] == "prod"
+    endpoints = [
+        inputs(r)
+        for r in of_type(azure, AZ + "network:PrivateEndpoint", SERVICES)
+        if inputs(r)["privateLinkServiceConnections"][0]["privateLinkServiceId"]
+        == namespace.outputs["id"]
+    ]
+    assert [e["privateLinkServiceConnections"][0]["groupIds"] for e in endpoints] == [["namespace"]]
+    assert endpoints[0]["subnet"]["id"] == exports(azure, INFRA)["endpoints_subnet_id"]
+    locks = [
+        inputs(r)
+        for r in of_type(azure, AZ + "authorization:ManagementLockByScope", SERVICES)
+        if inputs(r)["scope"] == namespace.outputs["id"]
+    ]
+    assert [lock["level"] for lock in locks] == ["CanNotDelete"]
+    (hub,) = of_type(azure, AZ + "eventhub:EventHub", SERVICES)
+    hub_args = inputs(hub)
+    assert hub.protect
+    assert hub_args["eventHubName"] == "activity"
+    assert hub_args["namespaceName"] == namespace.outputs["name"]
+    assert hub_args["partitionCount"] == 4
+    assert hub_args["retentionDescription"] == {
+        "cleanupPolicy": "Delete",
+        "retentionTimeInHours": 168,
+    }
+
+
+def test_azure_pipeline_is_capture_into_the_container_as_its_own_identity(azure) -> None:
+    (hub,) = of_type(azure, AZ + "eventhub:EventHub", SERVICES)
+    capture = inputs(hub)["captureDescription"]
+    assert capture["enabled"] is True and capture["encoding"] == "Avro"
+    assert capture["skipEmptyArchives"] is True
+    destination = capture["destination"]
+    assert destination["name"] == "EventHubArchive.AzureBlockBlob"
+    infra = exports(azure, INFRA)
+    assert destination["blobContainer"] == infra["bucket_assets_name"] == "assets"
+    (account,) = [
+        r
+        for r in of_type(azure, AZ + "storage:StorageAccount", INFRA)
+        if r.name == "contoso-storage"
+    ]
+    assert destination["storageAccountResourceId"] == account.outputs["id"]
+    # The pipeline's name first, then every field Azure requires.
+    fields = "{Namespace}/{EventHub}/{PartitionId}/{Year}/{Month}/{Day}/{Hour}/{Minute}/{Second}"
+    assert destination["archiveNameFormat"] == "activity-archive/" + fields
+    # Signed in as the pipeline's identity, which the namespace holds.
+    (identity,) = [
+        r
+        for r in of_type(azure, AZ + "managedidentity:UserAssignedIdentity", SERVICES)
+        if r.name == "contoso-pipeline-activity-archive"
+    ]
+    assert destination["identity"] == {
+        "type": "UserAssigned",
+        "userAssignedIdentity": identity.outputs["id"],
+    }
+    (namespace,) = of_type(azure, AZ + "eventhub:Namespace", SERVICES)
+    assert inputs(namespace)["identity"] == {
+        "type": "UserAssigned",
+        "userAssignedIdentities": [identity.outputs["id"]],
+    }
+    # Its one grant, in any stack: writing blobs of that container, before capture starts.
+    grants = _role_assignments_of(azure, identity.outputs["principalId"])
+    assert [(g["roleDefinitionId"].rsplit("/", 1)[1], g["scope"]) for g in grants] == [
+        (ROLES["Storage Blob Data Contributor"], infra["bucket_assets_container_id"])
+    ]
+    (grant,) = [
+        r
+        for r in of_type(azure, AZ + "authorization:RoleAssignment", SERVICES)
+        if inputs(r)["principalId"] == identity.outputs["principalId"]
+    ]
+    assert grant.urn in hub.dependencies
+
+
+def test_azure_apps_send_and_receive_on_their_hub_alone(azure) -> None:
+    (hub,) = of_type(azure, AZ + "eventhub:EventHub", SERVICES)
+    hub_roles = {ROLES["Azure Event Hubs Data Sender"], ROLES["Azure Event Hubs Data Receiver"]}
+    users = {a["name"] for a in sample("azure")["apps"] if "activity" in a.get("uses", [])}
+    assert users == {"order-worker"}
+    for stack in sorted({s.dir for s in azure.stacks if s.dir.startswith("06-apps/")}):
+        granted = [
+            inputs(r)
+            for r in of_type(azure, AZ + "authorization:RoleAssignment", stack)
+            if inputs(r)["roleDefinitionId"].rsplit("/", 1)[1] in hub_roles
+        ]
+        if stack.split("/")[1] not in users:
+            assert granted == [], stack
+            continue
+        (identity,) = of_type(azure, AZ + "managedidentity:UserAssignedIdentity", stack)
+        assert sorted(g["roleDefinitionId"].rsplit("/", 1)[1] for g in granted) == sorted(hub_roles)
+        for g in granted:
+            assert g["scope"] == hub.outputs["id"]  # the hub, not the namespace
+            assert g["principalId"] == identity.outputs["principalId"]
+        (connection,) = [
+            inputs(r)
+            for r in of_type(azure, "kubernetes:core/v1:Secret", stack)
+            if "ACTIVITY_EVENT_HUB" in inputs(r).get("stringData", {})
+        ]
+        assert connection["stringData"]["ACTIVITY_EVENT_HUB"] == "activity"
+        assert connection["stringData"]["ACTIVITY_NAMESPACE"] == (
+            "contoso-prod-streams.servicebus.windows.net"
+        )
+
+
+def test_azure_deployers_may_make_streams_and_assign_their_roles(azure) -> None:
+    """The services deployer (Contributor on the group) makes the namespace
+    and may assign the capture identity its container role; the apps'
+    deployer may assign the hubs' data roles."""
+    assignments = {
+        r.name: inputs(r)
+        for r in of_type(azure, AZ + "authorization:RoleAssignment", "01-identity")
+    }
+    conditions = [a.get("condition") or "" for a in assignments.values()]
+    services = [c for c in conditions if ROLES["DNS Zone Contributor"] in c]
+    assert services and all(ROLES["Storage Blob Data Contributor"] in c for c in services)
+    apps = [c for c in conditions if ROLES["Azure Service Bus Data Sender"] in c]
+    assert apps
+    for condition in apps:
+        assert ROLES["Azure Event Hubs Data Sender"] in condition
+        assert ROLES["Azure Event Hubs Data Receiver"] in condition
+
+
+def _with_stream(cloud: str, tmp_path_factory) -> PlanResult:
+    """The cloud's sample with a stream that order-worker uses and a pipeline archives."""
+    data = sample(cloud)
+    data["appServices"]["datastores"].append({"name": "activity", "engine": "stream"})
+    data["analytics"]["pipelines"].append(
+        {"name": "activity-archive", "from": "activity", "to": {"bucket": "assets"}}
+    )
+    for app in data["apps"]:
+        if app["name"] == "order-worker":
+            app["uses"].append("activity")
+    folder = tmp_path_factory.mktemp(f"{cloud}-stream")
+    (folder / "platform.yaml").write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+    out = folder / "out"
+    write_tree(compile_file(folder / "platform.yaml"), out)
+    plan = plan_tree(out, "prod")
+    failed = {s.dir: s.error for s in plan.stacks if s.error is not None}
+    assert not failed, failed
+    return plan
+
+
+@pytest.fixture(scope="module")
+def aws_stream(tmp_path_factory) -> PlanResult:
+    return _with_stream("aws", tmp_path_factory)
+
+
+def _policy_statements(plan: PlanResult, stack: str, role_name: str) -> list[dict]:
+    (policy,) = [
+        r for r in of_type(plan, "aws:iam/rolePolicy:RolePolicy", stack) if r.name == role_name
+    ]
+    return json.loads(inputs(policy)["policy"])["Statement"]
+
+
+def test_aws_stream_is_on_demand_and_encrypted_with_the_platform_key(aws_stream) -> None:
+    (stream,) = of_type(aws_stream, "aws:kinesis/stream:Stream", SERVICES)
+    args = inputs(stream)
+    assert stream.protect
+    assert args["streamModeDetails"] == {"streamMode": "ON_DEMAND"}
+    assert args["encryptionType"] == "KMS"
+    assert args["kmsKeyId"] == exports(aws_stream, INFRA)["secrets_key_arn"]
+    assert args["retentionPeriod"] == 168
+    # The key admits Kinesis (its policy names the services that may use it).
+    (key,) = [
+        r
+        for r in of_type(aws_stream, "aws:kms/key:Key", INFRA)
+        if r.outputs["arn"] == args["kmsKeyId"]
+    ]
+    assert "kinesis.us-west-2.amazonaws.com" in inputs(key)["policy"]
+
+
+def test_aws_pipeline_from_a_stream_is_firehose_reading_it_as_its_own_role(aws_stream) -> None:
+    (stream,) = of_type(aws_stream, "aws:kinesis/stream:Stream", SERVICES)
+    (firehose,) = [
+        r
+        for r in of_type(aws_stream, "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream")
+        if r.name == "acme-pipeline-activity-archive"
+    ]
+    args = inputs(firehose)
+    source = args["kinesisSourceConfiguration"]
+    assert source["kinesisStreamArn"] == stream.outputs["arn"]
+    # AWS keeps such a stream's records in the Kinesis stream, encrypted there.
+    assert "serverSideEncryption" not in args
+    assert args["extendedS3Configuration"]["prefix"] == "activity-archive/"
+    roles = {r.outputs["arn"]: r for r in of_type(aws_stream, "aws:iam/role:Role", SERVICES)}
+    reader = roles[source["roleArn"]]
+    assert reader.name == "acme-pipeline-activity-archive-source"
+    assert (
+        inputs(reader)["permissionsBoundary"]
+        == exports(aws_stream, "01-identity")["workload_boundary_arn"]
+    )
+    trust = json.loads(inputs(reader)["assumeRolePolicy"])["Statement"]
+    assert [t["Principal"]["Service"] for t in trust] == ["firehose.amazonaws.com"]
+    key = exports(aws_stream, INFRA)["secrets_key_arn"]
+    statements = _policy_statements(aws_stream, SERVICES, reader.name)
+    assert [(s["Resource"], sorted(s["Action"])) for s in statements] == [
+        (
+            stream.outputs["arn"],
+            [
+                "kinesis:DescribeStream",
+                "kinesis:GetRecords",
+                "kinesis:GetShardIterator",
+                "kinesis:ListShards",
+            ],
+        ),
+        (key, ["kms:Decrypt"]),
+    ]
+    assert statements[1]["Condition"] == {
+        "StringLike": {"kms:ViaService": "kinesis.*.amazonaws.com"}
+    }
+    # No pipe: Firehose reads the stream itself.
+    pipes = [r.name for r in of_type(aws_stream, "aws:pipes/pipe:Pipe")]
+    assert pipes == ["acme-pipeline-events-archive"]
+
+
+def test_aws_apps_put_and_read_their_stream_alone(aws_stream) -> None:
+    (stream,) = of_type(aws_stream, "aws:kinesis/stream:Stream", SERVICES)
+    for stack in sorted({s.dir for s in aws_stream.stacks if s.dir.startswith("06-apps/")}):
+        policies = [
+            json.loads(inputs(r)["policy"])["Statement"]
+            for r in of_type(aws_stream, "aws:iam/rolePolicy:RolePolicy", stack)
+        ]
+        kinesis = [
+            s
+            for statements in policies
+            for s in statements
+            if any(a.startswith("kinesis:") for a in s["Action"])
+        ]
+        if stack != "06-apps/order-worker":
+            assert kinesis == [], stack
+            continue
+        assert [s["Resource"] for s in kinesis] == [stream.outputs["arn"]]
+        assert {"kinesis:PutRecords", "kinesis:GetRecords"} <= set(kinesis[0]["Action"])
+        keys = [
+            s
+            for statements in policies
+            for s in statements
+            if s.get("Condition") == {"StringLike": {"kms:ViaService": "kinesis.*.amazonaws.com"}}
+        ]
+        assert [sorted(s["Action"]) for s in keys] == [["kms:Decrypt", "kms:GenerateDataKey"]]
+
+
+def test_aws_boundary_and_services_deployer_cover_streams(aws_stream) -> None:
+    boundaries = [
+        json.loads(inputs(r)["policy"])["Statement"]
+        for r in of_type(aws_stream, "aws:iam/policy:Policy", "01-identity")
+        if "boundary" in r.name
+    ]
+    (statements,) = boundaries
+    (streams,) = [s for s in statements if s["Sid"] == "DataStreams"]
+    assert streams["Resource"].endswith(":stream/acme-*")
+    assert {"kinesis:PutRecords", "kinesis:GetRecords"} <= set(streams["Action"])
+    policies = {
+        r.name: json.loads(inputs(r)["policy"])["Statement"]
+        for r in of_type(aws_stream, "aws:iam/rolePolicy:RolePolicy", "01-identity")
+        if r.name.startswith("acme-ci-")
+    }
+    makers = {
+        (name, json.dumps(st["Resource"]))
+        for name, statements in policies.items()
+        for st in statements
+        if "kinesis:CreateStream" in st["Action"]
+    }
+    assert makers == {
+        ("acme-ci-deploy-services", '"arn:aws:kinesis:us-west-2:123456789012:stream/acme-*"')
+    }
+
+
+def test_gcp_stream_is_a_topic_its_pipeline_subscribes_to(tmp_path_factory) -> None:
+    plan = _with_stream("gcp", tmp_path_factory)
+    topics = {inputs(r)["name"]: r for r in of_type(plan, "gcp:pubsub/topic:Topic", SERVICES)}
+    (topic,) = [r for name, r in topics.items() if name.endswith("activity")]
+    assert topic.protect
+    (subscription,) = [
+        inputs(r)
+        for r in of_type(plan, "gcp:pubsub/subscription:Subscription", SERVICES)
+        if r.name == "acme-pipeline-activity-archive"
+    ]
+    assert subscription["topic"] == topic.outputs["id"]
+    members = [
+        inputs(r)
+        for r in of_type(plan, "gcp:pubsub/topicIAMMember:TopicIAMMember", "06-apps/order-worker")
+    ]
+    assert {(m["topic"], m["role"]) for m in members} >= {
+        (topic.outputs["id"], "roles/pubsub.publisher")
+    }
+
+
 # --- the graph: what orders the stacks and widens a change ------------------------------
 
 
@@ -564,7 +876,10 @@ def test_warehouses_and_pipelines_are_edges_of_the_graph(cloud) -> None:
     assert all(graph.has_edge(f"team/{team}", "warehouse/analytics") for team in teams)
     pipelines = sorted(n for n in graph if n.startswith("pipeline/"))
     if cloud == "azure":
-        assert pipelines == []
+        assert pipelines == ["pipeline/activity-archive"]
+        assert graph.nodes["pipeline/activity-archive"]["stack"] == "05-app-services"
+        assert graph.has_edge("datastore/activity", "pipeline/activity-archive")
+        assert graph.has_edge("bucket/assets", "pipeline/activity-archive")
         return
     if cloud == "aws":
         assert pipelines == ["pipeline/events-archive"]

@@ -248,6 +248,12 @@ def _key_policy(ctx, provider) -> Call:
     services |= {"secretsmanager"} if any(app.secrets for app in ctx.platform.apps) else set()
     services |= set(WAREHOUSE_KEY_SERVICES) if ctx.platform.warehouses else set()
     services |= {"ec2"} if ctx.platform.vms else set()
+    # Kinesis encrypts and decrypts the streams' records for apps and pipelines.
+    services |= (
+        {"kinesis"}
+        if any(s.engine == "stream" for s in ctx.platform.app_services.datastores)
+        else set()
+    )
     via = [
         Call("pulumi.Output.concat", [f"{service}.", here, ".amazonaws.com"])
         for service in sorted(services)

@@ -161,6 +161,14 @@ def _named_by(key: str) -> Callable[[Fabrication], dict[str, Any]]:
     return lambda f: {"name": reveal(f.inputs.get(key)) or f.physical_name}
 
 
+def _azure_event_hubs_namespace(f: Fabrication) -> dict[str, Any]:
+    namespace = reveal(f.inputs.get("namespaceName")) or f.physical_name
+    return {
+        "name": namespace,
+        "serviceBusEndpoint": f"https://{namespace}.servicebus.windows.net:443/",
+    }
+
+
 OUTPUT_SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "azure-native:containerservice:ManagedCluster": _azure_user_assigned_identities,
     "azure-native:eventhub:Namespace": _azure_user_assigned_identities,
@@ -184,9 +192,8 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     "azure-native:servicebus:Namespace": _azure_host(
         "serviceBusEndpoint=https://{name}.servicebus.windows.net:443/"
     ),
-    "azure-native:eventhub:Namespace": _azure_host(
-        "serviceBusEndpoint=https://{name}.servicebus.windows.net:443/"
-    ),
+    "azure-native:eventhub:Namespace": _azure_event_hubs_namespace,
+    "azure-native:eventhub:EventHub": _named_by("eventHubName"),
     "azure-native:containerregistry:Registry": _azure_host("loginServer={name}.azurecr.io"),
     "azure-native:keyvault:Vault": _azure_vault,
     "azure-native:kusto:Cluster": _azure_kusto_cluster,
