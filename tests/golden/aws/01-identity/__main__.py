@@ -753,6 +753,24 @@ workload_boundary = aws.iam.Policy(
                     ),
                 },
                 {
+                    "Sid": "DataStreams",
+                    "Effect": "Allow",
+                    "Action": [
+                        "kinesis:DescribeStream",
+                        "kinesis:DescribeStreamSummary",
+                        "kinesis:GetRecords",
+                        "kinesis:GetShardIterator",
+                        "kinesis:ListShards",
+                        "kinesis:PutRecord",
+                        "kinesis:PutRecords",
+                    ],
+                    "Resource": account_arn(
+                        "kinesis",
+                        "stream/acme-*",
+                        "*",
+                    ),
+                },
+                {
                     "Sid": "Streams",
                     "Effect": "Allow",
                     "Action": [

@@ -9,6 +9,8 @@ from pulumi_azure_native import authorization, managedidentity, resources
 
 BUILT_IN_ROLES = {
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+    "Azure Event Hubs Data Receiver": "a638d3c7-ab3a-418d-83e6-5f17a39d4fde",
+    "Azure Event Hubs Data Sender": "2b629674-e913-4c01-ae53-ef4638d8f975",
     "Azure Kubernetes Service Cluster User Role": "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
     "Azure Kubernetes Service RBAC Admin": "3498e952-d568-435e-9b2c-8d77e338d7f7",
     "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
@@ -221,6 +223,8 @@ ci_deploy_apps_rbac_administrator = authorization.RoleAssignment(
     description="CI identity deploy-apps: deploys apps",
     condition=only_assigning(
         [
+            "Azure Event Hubs Data Receiver",
+            "Azure Event Hubs Data Sender",
             "Azure Service Bus Data Receiver",
             "Azure Service Bus Data Sender",
             "Storage Blob Data Contributor",
@@ -491,6 +495,7 @@ ci_deploy_platform_rbac_admin_fae51f = authorization.RoleAssignment(
             "Network Contributor",
             "Reader",
             "Role Based Access Control Administrator",
+            "Storage Blob Data Contributor",
             "Virtual Machine Administrator Login",
             "Virtual Machine User Login",
         ],

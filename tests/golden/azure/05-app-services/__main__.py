@@ -10,6 +10,7 @@ from pulumi_azure_native import (
     authorization,
     dbforpostgresql,
     dns,
+    eventhub,
     keyvault,
     managedidentity,
     network,
@@ -21,6 +22,7 @@ from pulumi_azure_native import (
 BUILT_IN_ROLES = {
     "DNS Zone Contributor": "befefa01-2a29-4197-83a8-272ff33ce314",
     "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
 }
 
 
@@ -52,9 +54,14 @@ resource_group_name = identity_stack.require_output("resource_group_name")
 
 # Outputs of contoso-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/contoso-managed-infra/" + stack)
+bucket_assets_container_id = managed_infra_stack.require_output(
+    "bucket_assets_container_id",
+)
+bucket_assets_name = managed_infra_stack.require_output("bucket_assets_name")
 endpoints_subnet_id = managed_infra_stack.require_output("endpoints_subnet_id")
 key_vault_zone_id = managed_infra_stack.require_output("key_vault_zone_id")
 postgres_subnet_id = managed_infra_stack.require_output("postgres_subnet_id")
+storage_account_id = managed_infra_stack.require_output("storage_account_id")
 vnet_id = managed_infra_stack.require_output("vnet_id")
 
 # Outputs of contoso-cluster.
@@ -889,6 +896,182 @@ datastore_events_host = pulumi.Output.concat(
     ".servicebus.windows.net",
 )
 
+# analytics.pipelines.activity-archive
+pipeline_activity_archive = managedidentity.UserAssignedIdentity(
+    "contoso-pipeline-activity-archive",
+    resource_group_name=resource_group_name,
+    resource_name_="contoso-pipeline-activity-archive",
+    location="westeurope",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# analytics.pipelines.activity-archive.to.bucket
+pipeline_activity_archive_container = authorization.RoleAssignment(
+    "contoso-pipeline-activity-archive-container",
+    principal_id=pipeline_activity_archive.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Storage Blob Data Contributor"),
+    scope=bucket_assets_container_id,
+    description="Pipeline activity-archive writes into bucket assets",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# appServices.datastores.activity
+streams_namespace = eventhub.Namespace(
+    "contoso-streams",
+    resource_group_name=resource_group_name,
+    namespace_name="contoso-" + stack + "-streams",
+    location="westeurope",
+    sku={
+        "name": eventhub.SkuName.STANDARD,
+        "tier": eventhub.SkuTier.STANDARD,
+        "capacity": 1,
+    },
+    disable_local_auth=True,
+    public_network_access=eventhub.PublicNetworkAccess.DISABLED,
+    minimum_tls_version=eventhub.TlsVersion.TLS_VERSION_1_2,
+    identity={
+        "type": eventhub.ManagedServiceIdentityType.USER_ASSIGNED,
+        "user_assigned_identities": [
+            pipeline_activity_archive.id,
+        ],
+    },
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        protect=True,
+    ),
+)
+
+# appServices.datastores.activity
+zone_servicebus = privatedns.PrivateZone(
+    "privatelink.servicebus.windows.net",
+    resource_group_name=resource_group_name,
+    private_zone_name="privatelink.servicebus.windows.net",
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# appServices.datastores.activity
+zone_servicebus_link = privatedns.VirtualNetworkLink(
+    "privatelink.servicebus.windows.net",
+    resource_group_name=resource_group_name,
+    private_zone_name=zone_servicebus.name,
+    virtual_network_link_name="contoso-vnet",
+    virtual_network={
+        "id": vnet_id,
+    },
+    registration_enabled=False,
+    location="global",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# appServices.datastores.activity
+streams_endpoint = network.PrivateEndpoint(
+    "contoso-streams",
+    resource_group_name=resource_group_name,
+    private_endpoint_name="contoso-streams-endpoint",
+    location="westeurope",
+    subnet={
+        "id": endpoints_subnet_id,
+    },
+    private_link_service_connections=[
+        {
+            "name": "namespace",
+            "private_link_service_id": streams_namespace.id,
+            "group_ids": [
+                "namespace",
+            ],
+        },
+    ],
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# appServices.datastores.activity
+streams_endpoint_dns = network.PrivateDnsZoneGroup(
+    "contoso-streams",
+    resource_group_name=resource_group_name,
+    private_endpoint_name=streams_endpoint.name,
+    private_dns_zone_group_name="default",
+    private_dns_zone_configs=[
+        {
+            "name": "namespace",
+            "private_dns_zone_id": zone_servicebus.id,
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# appServices.datastores.activity
+streams_namespace_lock = authorization.ManagementLockByScope(
+    "contoso-streams",
+    scope=streams_namespace.id,
+    level="CanNotDelete",
+    lock_name="crosswalk-deletion-protection",
+    notes="Deletion protection (crosswalk): remove this lock to delete the datastore.",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+streams_host = pulumi.Output.concat(
+    streams_namespace.name,
+    ".servicebus.windows.net",
+)
+
+# appServices.datastores.activity
+datastore_activity = eventhub.EventHub(
+    "contoso-activity",
+    resource_group_name=resource_group_name,
+    namespace_name=streams_namespace.name,
+    event_hub_name="activity",
+    partition_count=4,
+    retention_description={
+        "cleanup_policy": eventhub.CleanupPolicyRetentionDescription.DELETE,
+        "retention_time_in_hours": 168,
+    },
+    capture_description={
+        "enabled": True,
+        "encoding": eventhub.EncodingCaptureDescription.AVRO,
+        "interval_in_seconds": 300,
+        "size_limit_in_bytes": 10485760,
+        "skip_empty_archives": True,
+        "destination": {
+            "name": "EventHubArchive.AzureBlockBlob",
+            "archive_name_format": "activity-archive/{Namespace}/{EventHub}/{PartitionId}/{Year}/{Month}/{Day}/{Hour}/{Minute}/{Second}",
+            "blob_container": bucket_assets_name,
+            "storage_account_resource_id": storage_account_id,
+            "identity": {
+                "type": eventhub.CaptureIdentityType.USER_ASSIGNED,
+                "user_assigned_identity": pipeline_activity_archive.id,
+            },
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        depends_on=[
+            pipeline_activity_archive_container,
+        ],
+        protect=True,
+    ),
+)
+
 # apps.checkout.secrets
 app_secrets_vault = keyvault.Vault(
     "contoso-app-secrets",
@@ -1022,6 +1205,9 @@ pulumi.export(
     app_secret_checkout_webhook_s_490326.name,
 )
 pulumi.export("app_secrets_vault_uri", app_secrets_vault.properties.vault_uri)
+pulumi.export("datastore_activity_event_hub", datastore_activity.name)
+pulumi.export("datastore_activity_event_hub_id", datastore_activity.id)
+pulumi.export("datastore_activity_namespace", streams_host)
 pulumi.export("datastore_cache_host", datastore_cache.host_name)
 pulumi.export("datastore_cache_name", datastore_cache.name)
 pulumi.export("datastore_events_namespace", datastore_events_host)

@@ -9,6 +9,8 @@ from pulumi_azure_native import Provider as AzureProvider
 from pulumi_azure_native import authorization, managedidentity, redis
 
 BUILT_IN_ROLES = {
+    "Azure Event Hubs Data Receiver": "a638d3c7-ab3a-418d-83e6-5f17a39d4fde",
+    "Azure Event Hubs Data Sender": "2b629674-e913-4c01-ae53-ef4638d8f975",
     "Azure Service Bus Data Receiver": "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0",
     "Azure Service Bus Data Sender": "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",
 }
@@ -43,6 +45,15 @@ oidc_issuer_url = cluster_stack.require_output("oidc_issuer_url")
 
 # Outputs of contoso-app-services.
 app_services_stack = pulumi.StackReference(org + "/contoso-app-services/" + stack)
+datastore_activity_event_hub = app_services_stack.require_output(
+    "datastore_activity_event_hub",
+)
+datastore_activity_event_hub_id = app_services_stack.require_output(
+    "datastore_activity_event_hub_id",
+)
+datastore_activity_namespace = app_services_stack.require_output(
+    "datastore_activity_namespace",
+)
 datastore_cache_host = app_services_stack.require_output("datastore_cache_host")
 datastore_cache_name = app_services_stack.require_output("datastore_cache_name")
 datastore_events_namespace = app_services_stack.require_output(
@@ -142,6 +153,30 @@ app_order_worker_cache = redis.AccessPolicyAssignment(
     access_policy_name="Data Contributor",
     object_id=app_order_worker.principal_id,
     object_id_alias=app_order_worker.name,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# apps.order-worker.uses[3]
+app_order_worker_activity_sender = authorization.RoleAssignment(
+    "order-worker-activity-sender",
+    principal_id=app_order_worker.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Azure Event Hubs Data Sender"),
+    scope=datastore_activity_event_hub_id,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# apps.order-worker.uses[3]
+app_order_worker_activity_receiver = authorization.RoleAssignment(
+    "order-worker-activity-receiver",
+    principal_id=app_order_worker.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Azure Event Hubs Data Receiver"),
+    scope=datastore_activity_event_hub_id,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
     ),
@@ -482,6 +517,33 @@ order_worker_cache_secret = kubernetes.core.v1.Secret(
     ),
 )
 
+# apps.order-worker.uses
+order_worker_activity_secret = kubernetes.core.v1.Secret(
+    "payments/order-worker.activity",
+    metadata={
+        "name": "order-worker.activity",
+        "namespace": "payments",
+        "labels": {
+            "app.kubernetes.io/name": "order-worker",
+            "app.kubernetes.io/part-of": "contoso",
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    type="Opaque",
+    string_data={
+        "ACTIVITY_EVENT_HUB": datastore_activity_event_hub,
+        "ACTIVITY_NAMESPACE": datastore_activity_namespace,
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        additional_secret_outputs=[
+            "data",
+            "stringData",
+        ],
+    ),
+)
+
 # apps.order-worker
 order_worker_deployment = kubernetes.apps.v1.Deployment(
     "payments/order-worker",
@@ -623,6 +685,11 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                                 "mount_path": "/var/run/secrets/crosswalk/datastores/cache",
                                 "read_only": True,
                             },
+                            {
+                                "name": "datastore-3",
+                                "mount_path": "/var/run/secrets/crosswalk/datastores/activity",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -652,6 +719,13 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
                             "default_mode": 288,
                         },
                     },
+                    {
+                        "name": "datastore-3",
+                        "secret": {
+                            "secret_name": "order-worker.activity",
+                            "default_mode": 288,
+                        },
+                    },
                 ],
                 "topology_spread_constraints": [
                     {
@@ -676,6 +750,7 @@ order_worker_deployment = kubernetes.apps.v1.Deployment(
             order_worker_orders_secret,
             order_worker_events_secret,
             order_worker_cache_secret,
+            order_worker_activity_secret,
             database_user_orders,
         ],
     ),
@@ -843,7 +918,15 @@ order_worker_egress = kubernetes.networking.v1.NetworkPolicy(
                 "ports": [
                     {
                         "protocol": "TCP",
+                        "port": 443,
+                    },
+                    {
+                        "protocol": "TCP",
                         "port": 5432,
+                    },
+                    {
+                        "protocol": "TCP",
+                        "port": 5671,
                     },
                     {
                         "protocol": "TCP",
