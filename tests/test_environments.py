@@ -250,6 +250,7 @@ UNIQUE_NAMES = {
         "azure-native:dbformysql:Server": ("serverName",),
         "azure-native:redis:Redis": ("name",),
         "azure-native:servicebus:Namespace": ("namespaceName",),
+        "azure-native:eventhub:Namespace": ("namespaceName",),
         "azure-native:cosmosdb:DatabaseAccount": ("accountName",),
         "azure-native:storage:StorageAccount": ("accountName",),
         "azure-native:kusto:Cluster": ("clusterName",),
@@ -457,6 +458,7 @@ STATEFUL = {
         "aws:s3/bucket:Bucket",
         "aws:elasticache/replicationGroup:ReplicationGroup",
         "aws:sqs/queue:Queue",
+        "aws:kinesis/stream:Stream",
         "aws:secretsmanager/secret:Secret",
         "aws:dynamodb/table:Table",
         "aws:kms/key:Key",
@@ -489,6 +491,8 @@ STATEFUL = {
         "azure-native:redis:Redis",
         "azure-native:servicebus:Namespace",
         "azure-native:servicebus:Queue",
+        "azure-native:eventhub:Namespace",
+        "azure-native:eventhub:EventHub",
         "azure-native:cosmosdb:DatabaseAccount",
         "azure-native:cosmosdb:SqlResourceSqlDatabase",
         "azure-native:cosmosdb:SqlResourceSqlContainer",
@@ -513,6 +517,7 @@ def test_stateful_resources_are_protected_in_every_environment(side_by_side) -> 
         stateful = [r for r in records(plan) if r.type in STATEFUL[cloud]]
         assert {r.type for r in stateful} >= STATEFUL[cloud] - {
             "aws:dynamodb/table:Table",  # the samples have no document store on AWS,
+            "aws:kinesis/stream:Stream",  # nor a stream (tests/test_analytics.py),
             "gcp:firestore/database:Database",  # nor on GCP,
             "gcp:alloydb/cluster:Cluster",  # nor AlloyDB (tests/test_alloydb.py),
             "azure-native:dbformysql:Server",  # nor MySQL or Cosmos DB on Azure
