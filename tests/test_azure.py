@@ -109,13 +109,15 @@ def variant() -> dict:
         {"name": "sessions", "engine": "redis", "instanceClass": "Premium_P1"},
         {"name": "events", "engine": "queue"},
         {"name": "profiles", "engine": "document", "highAvailability": True},
+        {"name": "activity", "engine": "stream"},  # with no pipeline: a hub without capture
     ]
+    del data["analytics"]["pipelines"]
     for app in data["apps"]:
         if "ingress" in app:
             app["ingress"].pop("host", None)
         app["uses"] = [s for s in app.get("uses", []) if s in ("events",)]
     data["apps"][0]["uses"] = ["sessions", "profiles"]
-    data["apps"][1]["uses"] = ["orders", "events"]
+    data["apps"][1]["uses"] = ["orders", "events", "activity"]
     data["identity"]["teams"].append(
         {
             "name": "auditors",
@@ -308,9 +310,14 @@ def test_variant_plans(variant_tree: Path) -> None:
         (redis,) = of_type(plan, "redis:Redis")
         assert inputs(redis)["sku"] == {"name": "Premium", "family": "P", "capacity": 1}
         locks = of_type(plan, "authorization:ManagementLockByScope")
-        # MySQL, Cosmos DB, the buckets' storage account and the warehouses'
-        # cluster: protection is on in every environment.
-        assert len(locks) == 4
+        # MySQL, Cosmos DB, the buckets' storage account, the warehouses'
+        # cluster and the streams' namespace: protection is on in every environment.
+        assert len(locks) == 5
+        # A stream no pipeline reads: a hub without capture, a namespace with no identity.
+        (namespace,) = of_type(plan, "eventhub:Namespace")
+        assert "identity" not in namespace.inputs
+        (hub,) = of_type(plan, "eventhub:EventHub")
+        assert "captureDescription" not in hub.inputs
         _mysql_apps_sign_in_as_their_own_users(plan)
         (cosmos,) = of_type(plan, "cosmosdb:SqlResourceSqlRoleAssignment", "06-apps/storefront")
         (account_record,) = of_type(plan, "cosmosdb:DatabaseAccount", "05-app-services")
@@ -342,6 +349,7 @@ def test_only_the_submodules_a_program_uses_are_imported(sample_tree: Path) -> N
         "containerservice",
         "dbforpostgresql",
         "dns",
+        "eventhub",
         "keyvault",
         "kusto",
         "managedidentity",
@@ -490,6 +498,8 @@ def _without(data: dict, *kinds: str) -> dict:
     for kind in kinds:
         if kind == "buckets":
             del data["storage"]
+            # (and the pipelines into them)
+            data.get("analytics", {}).pop("pipelines", None)
         elif kind == "warehouses":
             del data["analytics"]
         else:
@@ -717,10 +727,19 @@ def test_datastores_are_private_backed_up_and_protected(
     assert server["network"]["delegatedSubnetResourceId"].endswith("/contoso-postgres")
     assert server["highAvailability"] == {"mode": "ZoneRedundant"}
     assert server["backup"] == {"backupRetentionDays": 7, "geoRedundantBackup": "Enabled"}
-    (lock,) = of_type(sample_plan, "authorization:ManagementLockByScope", "05-app-services")
+    # The server's lock (the streams' namespace has its own: tests/test_analytics.py).
+    (lock,) = [
+        r
+        for r in of_type(sample_plan, "authorization:ManagementLockByScope", "05-app-services")
+        if "/servers/" in r.inputs["scope"]
+    ]
     assert lock.inputs["level"] == "CanNotDelete"
     dev = plan_tree(sample_tree, "dev", only=["05-app-services"])
-    (dev_lock,) = of_type(dev, "authorization:ManagementLockByScope", "05-app-services")
+    (dev_lock,) = [
+        r
+        for r in of_type(dev, "authorization:ManagementLockByScope", "05-app-services")
+        if "/servers/" in r.inputs["scope"]
+    ]
     assert dev_lock.inputs["level"] == "CanNotDelete"
     (cache,) = of_type(sample_plan, "redis:Redis")
     cache = inputs(cache)
@@ -731,8 +750,8 @@ def test_datastores_are_private_backed_up_and_protected(
         inputs(r)["privateLinkServiceConnections"][0]["groupIds"][0]
         for r in of_type(sample_plan, "network:PrivateEndpoint")
     }
-    # blob: the buckets; cluster: the warehouses
-    assert endpoints == {"blob", "cluster", "registry", "redisCache", "vault"}
+    # blob: the buckets; cluster: the warehouses; namespace: the streams
+    assert endpoints == {"blob", "cluster", "namespace", "registry", "redisCache", "vault"}
     (queue,) = of_type(sample_plan, "servicebus:Queue")
     assert queue.inputs["deadLetteringOnMessageExpiration"] is True
     assert queue.inputs["maxDeliveryCount"] == 5
