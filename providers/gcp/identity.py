@@ -233,17 +233,19 @@ ROLE_OBJECTS = {
 SQL_ENGINES = ("postgres", "mysql")
 
 
-# Project roles a layer grants to its workloads: its CI identity may grant
-# exactly these (an IAM condition on roles/resourcemanager.projectIamAdmin).
+# Project roles a layer grants to its workloads, by what needs them: its CI
+# identity may grant exactly those the platform has (an IAM condition on
+# roles/resourcemanager.projectIamAdmin).
 LAYER_GRANTS = {
-    # The SQL datastores' administrators sign in to their instance.
-    "app-services": ["roles/dns.reader", "roles/cloudsql.instanceUser"],
-    "apps": [
-        "roles/cloudsql.client",
-        "roles/cloudsql.instanceUser",
-        "roles/datastore.user",
-        "roles/bigquery.jobUser",  # apps that use warehouses run queries
-    ],
+    "app-services": {
+        "dns": ["roles/dns.reader"],  # external-dns lists the project's zones
+        "cloud-sql": ["roles/cloudsql.instanceUser"],  # the administrators sign in
+    },
+    "apps": {
+        "cloud-sql": ["roles/cloudsql.client", "roles/cloudsql.instanceUser"],
+        "document": ["roles/datastore.user"],
+        "warehouses": ["roles/bigquery.jobUser"],  # apps that use warehouses run queries
+    },
 }
 # Where there are AlloyDB datastores, their users' sign-in roles (the
 # administrator's in app-services, the apps' in apps).
@@ -262,9 +264,18 @@ def _cloud_sql(platform) -> bool:
 
 
 def layer_grants(platform, layer: str) -> list[str]:
-    """The project roles a layer grants its workloads (LAYER_GRANTS, and
-    AlloyDB's sign-in roles where it has AlloyDB datastores)."""
-    grants = list(LAYER_GRANTS.get(layer, []))
+    """The project roles a layer grants its workloads (LAYER_GRANTS where the
+    platform has what needs them, and AlloyDB's sign-in roles where it has
+    AlloyDB datastores)."""
+    used = {
+        "dns": bool(platform.app_services.dns_zone),
+        "cloud-sql": _cloud_sql(platform),
+        "document": any(s.engine == "document" for s in platform.app_services.datastores),
+        "warehouses": any(app.warehouses for app in platform.apps),
+    }
+    grants = [
+        role for need, roles in LAYER_GRANTS.get(layer, {}).items() if used[need] for role in roles
+    ]
     if layer in ("app-services", "apps") and _alloydb(platform):
         grants += ALLOYDB_GRANTS
     return grants

@@ -782,7 +782,7 @@ ci_deploy_apps_grants = gcp.projects.IAMMember(
     condition={
         "title": "grants-of-its-layers",
         "description": "May grant only the roles its layers give their workloads",
-        "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/bigquery.jobUser', 'roles/cloudsql.client', 'roles/cloudsql.instanceUser', 'roles/datastore.user'])",
+        "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/bigquery.jobUser', 'roles/cloudsql.client', 'roles/cloudsql.instanceUser'])",
     },
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
