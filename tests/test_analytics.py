@@ -163,6 +163,18 @@ def test_gcp_deployers_of_warehouses(gcp) -> None:
         sorted(g["permissions"]) == ["bigquery.datasets.get", "bigquery.datasets.update"]
         for g in grants
     )
+    # Held on the platform's datasets only (BigQuery reads IAM conditions on them).
+    (dataset,) = of_type(gcp, "gcp:bigquery/dataset:Dataset", INFRA)
+    members = [
+        inputs(r)
+        for r in of_type(gcp, "gcp:projects/iAMMember:IAMMember", "01-identity")
+        if r.name.endswith("-warehouse-grants")
+    ]
+    assert members and all(
+        m["condition"]["expression"]
+        == f'resource.name == "projects/acme-platform-prod/datasets/{inputs(dataset)["datasetId"]}"'
+        for m in members
+    )
 
 
 def _pipelines(plan: PlanResult) -> dict:

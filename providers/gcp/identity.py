@@ -31,6 +31,7 @@ from crosswalk.providers.gcp.datastores import datastore_id
 from crosswalk.providers.gcp.pipelines import emit_pipeline_accounts, emit_pipeline_deployer
 from crosswalk.providers.gcp.rules import bucket_name, gcp_name
 from crosswalk.providers.gcp.vms import VM_ROLES, emit_vm_accounts, emit_vm_attach_grants
+from crosswalk.providers.gcp.warehouses import dataset_id
 from crosswalk.providers.kubernetes import database_users
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -401,6 +402,15 @@ def _buckets(platform) -> str:
     )
 
 
+def _datasets(platform) -> str:
+    """An IAM condition that holds for the platform's BigQuery datasets only."""
+    return " || ".join(
+        "resource.name == "
+        + cel_string(f"projects/{platform.cloud.project}/datasets/{dataset_id(platform, w.name)}")
+        for w in platform.warehouses
+    )
+
+
 def emit_identity(ctx: StackContext) -> None:
     p, prog = ctx.platform, ctx.program
     project_id = project(ctx)
@@ -653,6 +663,13 @@ def _automation(
                 "title": "platform-buckets-only",
                 "description": f"The Cloud Storage buckets of platform {p.name}",
                 "expression": ctx.setting(f"ci.{bot.name}.buckets", lambda q, env: _buckets(q)),
+            }
+        elif what == "warehouse-grants":
+            # BigQuery reads IAM conditions on its datasets: the platform's only.
+            grant["condition"] = {
+                "title": "platform-datasets-only",
+                "description": f"The BigQuery datasets of platform {p.name}",
+                "expression": ctx.setting(f"ci.{bot.name}.datasets", lambda q, env: _datasets(q)),
             }
         # (Pub/Sub reads no resource attributes in IAM conditions: the grant is
         # the project's, limited to reading and setting topic and subscription IAM.)
