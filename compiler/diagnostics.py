@@ -86,6 +86,7 @@ CODES: dict[str, str] = {
     "CW513": "tag not allowed by the cloud",
     "CW514": "more zones than the region offers",
     "CW515": "CI identity's deploy policy too large for one AWS role",
+    "CW516": "warehouse needs more zones than the network has",
     "CW530": "VM image family not offered on the cloud",
     # CW6xx: secure defaults relaxed on purpose (warnings)
     "CW601": "public API endpoint open to the internet",
