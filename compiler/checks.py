@@ -880,6 +880,16 @@ def _check_analytics(c: _Checker) -> None:
                     help="deliver into a bucket ('to: {bucket: ...}') and load the warehouse "
                     "from it with COPY",
                 )
+    if p.cloud.provider == "gcp":
+        for warehouse in p.warehouses:
+            if warehouse.size is not None:
+                c.error(
+                    "CW504",
+                    "size does not apply to BigQuery, which sizes each query itself",
+                    warehouse.path + ("size",),
+                    key=True,
+                    help="remove it",
+                )
     if p.cloud.provider == "aws":
         for app in p.apps:
             for use in app.warehouses:

@@ -849,6 +849,7 @@ PER_ENVIRONMENT: tuple[PerEnvironment, ...] = (
     PerEnvironment(
         "analytics.warehouses[].expireTablesAfterDays", frozenset({"gcp", "azure"}), when_set=True
     ),
+    PerEnvironment("analytics.warehouses[].size", frozenset({"aws", "azure"})),
     PerEnvironment("apps[].image"),
     PerEnvironment("apps[].replicas"),
     PerEnvironment("apps[].resources.cpu"),
