@@ -318,6 +318,20 @@ class AppSecret:
 
 
 @dataclass(frozen=True)
+class Build:
+    """Where an app's image is built: a GitHub repository whose pushes to
+    `branch` build it, push it to the app's own repository in `registry` (a
+    platform registry) and deploy the app's stack with it."""
+
+    repository: str  # owner/name
+    branch: str
+    registry: str | None  # a `registries` entry; None: the platform's first
+    context: str
+    dockerfile: str
+    path: tuple
+
+
+@dataclass(frozen=True)
 class Migration:
     name: str
     command: tuple[str, ...]
@@ -380,6 +394,7 @@ class App:
     uses_at: tuple[int, ...] = ()
     secrets: tuple[AppSecret, ...] = ()
     warehouses: tuple[WarehouseUse, ...] = ()  # the `uses` entries that name a warehouse
+    build: Build | None = None  # built and deployed from a repository of its own
 
     @property
     def cloud_name(self) -> str:
@@ -761,6 +776,20 @@ def _build_app(a: dict, index: int, bucket_names: set[str] = frozenset()) -> App
             for i, x in enumerate(a.get("secrets", []))
         ),
         warehouses=tuple(warehouses),
+        build=_build_of(a.get("build"), ("apps", index, "build")),
+    )
+
+
+def _build_of(b: dict | None, path: tuple) -> Build | None:
+    if b is None:
+        return None
+    return Build(
+        repository=b["repository"],
+        branch=b.get("branch", "main"),
+        registry=b.get("registry"),
+        context=b.get("context", "."),
+        dockerfile=b.get("dockerfile", "Dockerfile"),
+        path=path,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.codegen import Call, Code, literal, py_string
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import App, Platform
 from crosswalk.providers.common import moved_from, protect
@@ -260,7 +260,7 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
 
     container = {
         "name": in_cluster,
-        "image": ctx.setting("image", lambda p, env: app_of(p, name).image),
+        "image": _image(ctx, app),
         "image_pull_policy": "Always",
     }
     if app.command:
@@ -499,6 +499,26 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
         )
 
     emit_app_policies(ctx, provider, app, cloud, selector, labels)
+
+
+def _image(ctx: StackContext, app: App):
+    """The app's image: platform.yaml's, or for an app built from its own
+    repository the stack's `image` config, which its builds set (`pulumi
+    config set image REF@DIGEST`); platform.yaml's is the default. crosswalk
+    never writes that key, so a compile keeps what a build set."""
+    name = app.name
+    if app.build is None:
+        return ctx.setting("image", lambda p, env: app_of(p, name).image)
+    default = ctx.setting("image.default", lambda p, env: app_of(p, name).image)
+    prog = ctx.program
+    prog.comment(
+        "The image the app's last build deployed (`pulumi config set image`), else platform.yaml's."
+    )
+    return prog.assign(
+        prog.name("image"),
+        Code(f"config.get({py_string('image')}) or {literal(default)}"),
+        ctx.line(app.build.path),
+    )
 
 
 def _annotations(annotations: dict) -> dict:
