@@ -667,9 +667,12 @@ def _image_path(document: Document, env: str, app) -> tuple:
         document.data.get("environments", {}).get(env, {}).get("overrides", {}).get("apps", [])
         or []
     ):
-        if isinstance(environment, dict) and environment.get("name") == app.name:
-            if "image" in environment:
-                return ("environments", env, "overrides", "apps", i, "image")
+        if (
+            isinstance(environment, dict)
+            and environment.get("name") == app.name
+            and ("image" in environment)
+        ):
+            return ("environments", env, "overrides", "apps", i, "image")
     return app.path + ("image",)
 
 

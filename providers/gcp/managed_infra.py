@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
+from crosswalk.providers.builds import build_repository, built_apps
 from crosswalk.providers.common import protect
 from crosswalk.providers.gcp.common import (
     NODE_REGISTRY_ROLE,
