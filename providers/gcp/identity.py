@@ -11,6 +11,7 @@ import re
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext, app_project_prefix, project_name
 from crosswalk.compiler.graph import LAYER_DIRS
+from crosswalk.compiler.model import Automation
 from crosswalk.providers import shortened
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.gcp.common import (
@@ -265,10 +266,31 @@ def preview_pool_id(platform, bot: str) -> str:
     return shortened("cw-" + pool, 32) if pool.startswith("gcp-") else pool
 
 
-def custom_role_id(platform, bot: str, what: str) -> str:
+def custom_role_id(platform, bot: str, what: str, kind: str = "ci") -> str:
     """A CI identity's custom role (3 to 64 letters, digits and '_', unique in
-    the project; a deleted one keeps its id for weeks)."""
-    return gcp_name(platform, 64, "ci", bot, what).replace("-", "_")
+    the project; a deleted one keeps its id for weeks); `kind` "bd" for an
+    app's build identity (`bot` is then the app)."""
+    return gcp_name(platform, 64, kind, bot, what).replace("-", "_")
+
+
+# The project role an app's build identity holds: the cluster's credentials,
+# no Kubernetes rights (a RoleBinding in the app's namespace gives those).
+BUILD_PROJECT_ROLE = "roles/container.clusterViewer"
+
+
+def build_bot(app) -> Automation:
+    """An app's build identity as an entry deploying the apps layer, for what
+    it shares with one (custom roles, conditioned grants): named after the app."""
+    build = app.build
+    return Automation(
+        app.name, build.repository, f"refs/heads/{build.branch}", None, ("apps",), build.path
+    )
+
+
+def build_pool_id(platform, app) -> str:
+    """An app's build identity's workload identity pool ('bd' for 'build')."""
+    pool = gcp_name(platform, 32, "bd", app.cloud_name)
+    return shortened("cw-" + pool, 32) if pool.startswith("gcp-") else pool
 
 
 def _custom_roles(platform, bot) -> list[str]:
@@ -302,9 +324,23 @@ def _project_grants(platform) -> list[str]:
             f"projects/{platform.cloud.project}/roles/{custom_role_id(platform, bot.name, what)}"
             for what in _custom_roles(platform, bot)
         }
-    if any(_custom_roles(platform, bot) for bot in platform.automation):
+    for app in (a for a in platform.apps if a.build):
+        bot = build_bot(app)
+        roles |= {BUILD_PROJECT_ROLE, "roles/resourcemanager.projectIamAdmin"}
+        roles |= {
+            f"projects/{platform.cloud.project}/roles/"
+            + custom_role_id(platform, app.cloud_name, what, "bd")
+            for what in _custom_roles(platform, bot)
+        }
+    if _any_custom_roles(platform):
         roles.add("roles/iam.roleAdmin")
     return sorted(roles)
+
+
+def _any_custom_roles(platform) -> bool:
+    """Whether the identity layer makes custom roles (for CI or build identities)."""
+    bots = [*platform.automation, *(build_bot(a) for a in platform.apps if a.build)]
+    return any(_custom_roles(platform, bot) for bot in bots)
 
 
 def _grantable(bot) -> list[str]:
@@ -396,6 +432,8 @@ def emit_identity(ctx: StackContext) -> None:
     for bot in p.automation:
         account = _automation(ctx, provider, apis, bot, node_account, vm_accounts)
         emit_pipeline_deployer(ctx, provider, apis, pipeline_accounts, bot, account)
+    for app in (a for a in p.apps if a.build):
+        _build_identity(ctx, provider, apis, app)
 
 
 def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
@@ -539,7 +577,7 @@ def _automation(
     )
     layers_line = ctx.line(bot.path + ("layers",))
     roles = {role for layer in bot.layers for role in layer_roles(p, layer)}
-    if "identity" in bot.layers and any(_custom_roles(p, other) for other in p.automation):
+    if "identity" in bot.layers and _any_custom_roles(p):
         roles.add("roles/iam.roleAdmin")  # creates the CI identities' custom roles
     roles = sorted(roles)
     for role in roles:
@@ -551,53 +589,7 @@ def _automation(
             layers_line,
             opts(provider, apis),
         )
-    for what in _custom_roles(p, bot):
-        title, permissions = CUSTOM_ROLES[what]
-        custom = prog.resource(
-            ("ci", var_part(bot.name), what.replace("-", "_")),
-            "gcp.projects.IAMCustomRole",
-            f"{p.name}-ci-{bot.name}-{what}",
-            {
-                "project": project_id,
-                "role_id": ctx.setting(
-                    f"names.role.{bot.name}.{what}",
-                    lambda q, env, what=what: custom_role_id(q, bot.name, what),
-                ),
-                "title": f"{p.name} CI {bot.name}: {title}"[:100],
-                "description": f"What the {ROLE_LAYERS.get(what, 'apps')} layer of platform "
-                f"{p.name} does to {ROLE_OBJECTS[what]}",
-                "permissions": list(permissions),
-            },
-            layers_line,
-            opts(provider, apis),
-        )
-        grant = {"project": project_id, "role": Code(f"{custom}.name")}
-        if what == "sql-users":
-            # Cloud SQL reads IAM conditions on its instances: the platform's only.
-            grant["condition"] = {
-                "title": "platform-instances-only",
-                "description": f"The Cloud SQL instances of platform {p.name}",
-                "expression": ctx.setting(
-                    f"ci.{bot.name}.sqlInstances", lambda q, env: _sql_instances(q)
-                ),
-            }
-        elif what == "bucket-grants":
-            # Cloud Storage reads IAM conditions on its buckets: the platform's only.
-            grant["condition"] = {
-                "title": "platform-buckets-only",
-                "description": f"The Cloud Storage buckets of platform {p.name}",
-                "expression": ctx.setting(f"ci.{bot.name}.buckets", lambda q, env: _buckets(q)),
-            }
-        # (Pub/Sub reads no resource attributes in IAM conditions: the grant is
-        # the project's, limited to reading and setting topic and subscription IAM.)
-        prog.resource(
-            ("ci", var_part(bot.name), what.replace("-", "_"), "member"),
-            "gcp.projects.IAMMember",
-            f"{p.name}-ci-{bot.name}-{what}",
-            grant | {"member": Code(f"{account}.member")},
-            layers_line,
-            opts(provider, apis),
-        )
+    _custom_grants(ctx, provider, apis, bot, Code(f"{account}.member"), layers_line)
     if "identity" in bot.layers:
         # The identity layer grants every project role of the platform; no other.
         grantable, title = (
@@ -660,6 +652,194 @@ def _automation(
     )
     _preview_identity(ctx, provider, apis, bot)
     return account
+
+
+def _custom_grants(ctx: StackContext, provider: Code, apis, bot, member, line, kind="ci") -> None:
+    """The custom roles of a CI identity (or, `kind` "bd", of an app's build
+    identity, `bot` standing for the app: build_bot), each granted to `member`."""
+    p, prog = ctx.platform, ctx.program
+    project_id = project(ctx)
+    label = {"ci": "ci", "bd": "build"}[kind]
+    for what in _custom_roles(p, bot):
+        title, permissions = CUSTOM_ROLES[what]
+        custom = prog.resource(
+            (label, var_part(bot.name), what.replace("-", "_")),
+            "gcp.projects.IAMCustomRole",
+            f"{p.name}-{label}-{bot.name}-{what}",
+            {
+                "project": project_id,
+                "role_id": ctx.setting(
+                    f"names.{'role' if kind == 'ci' else 'buildRole'}.{bot.name}.{what}",
+                    lambda q, env, what=what: custom_role_id(
+                        q, bot.name if kind == "ci" else q.app(bot.name).cloud_name, what, kind
+                    ),
+                ),
+                "title": f"{p.name} {'CI' if kind == 'ci' else 'build'} {bot.name}: {title}"[:100],
+                "description": f"What the {ROLE_LAYERS.get(what, 'apps')} layer of platform "
+                f"{p.name} does to {ROLE_OBJECTS[what]}",
+                "permissions": list(permissions),
+            },
+            line,
+            opts(provider, apis),
+        )
+        grant = {"project": project_id, "role": Code(f"{custom}.name")}
+        if what == "sql-users":
+            # Cloud SQL reads IAM conditions on its instances: the platform's only.
+            grant["condition"] = {
+                "title": "platform-instances-only",
+                "description": f"The Cloud SQL instances of platform {p.name}",
+                "expression": ctx.setting(
+                    f"{label}.{bot.name}.sqlInstances", lambda q, env: _sql_instances(q)
+                ),
+            }
+        elif what == "bucket-grants":
+            # Cloud Storage reads IAM conditions on its buckets: the platform's only.
+            grant["condition"] = {
+                "title": "platform-buckets-only",
+                "description": f"The Cloud Storage buckets of platform {p.name}",
+                "expression": ctx.setting(
+                    f"{label}.{bot.name}.buckets", lambda q, env: _buckets(q)
+                ),
+            }
+        # (Pub/Sub reads no resource attributes in IAM conditions: the grant is
+        # the project's, limited to reading and setting topic and subscription IAM.)
+        prog.resource(
+            (label, var_part(bot.name), what.replace("-", "_"), "member"),
+            "gcp.projects.IAMMember",
+            f"{p.name}-{label}-{bot.name}-{what}",
+            grant | {"member": member},
+            line,
+            opts(provider, apis),
+        )
+
+
+def _build_identity(ctx: StackContext, provider: Code, apis, app) -> None:
+    """The push identity of an app built from its own repository: a pool of
+    its own whose provider admits only pushes to that repository's branch,
+    and a service account that may push to the app's Artifact Registry
+    repository (granted there, managed-infra), fetch the cluster's
+    credentials (its Kubernetes rights: a RoleBinding in the app's
+    namespace, cluster layer), make the grants the apps layer makes for its
+    app, and write that one stack's state."""
+    p, prog, name = ctx.platform, ctx.program, app.name
+    build, line = app.build, ctx.line(app.build.path)
+    var = var_part(name)
+    pool = prog.resource(
+        ("build", var, "pool"),
+        "gcp.iam.WorkloadIdentityPool",
+        f"{p.name}-build-{app.cloud_name}",
+        {
+            "workload_identity_pool_id": ctx.setting(
+                f"names.buildPool.{name}", lambda q, env: build_pool_id(q, q.app(name))
+            ),
+            "display_name": f"{p.name} build {name}"[:32],
+            "description": f"Pushes to {build.branch} of {build.repository}: build app {name}"[
+                :256
+            ],
+        },
+        line,
+        opts(provider, apis),
+    )
+    ref = f"refs/heads/{build.branch}"
+    oidc = prog.resource(
+        ("build", var, "github"),
+        "gcp.iam.WorkloadIdentityPoolProvider",
+        f"{p.name}-build-{app.cloud_name}-github",
+        {
+            "workload_identity_pool_id": Code(f"{pool}.workload_identity_pool_id"),
+            "workload_identity_pool_provider_id": "github-push",
+            "display_name": "GitHub pushes",
+            "attribute_mapping": {
+                "google.subject": "assertion.sub",
+                "attribute.repository": "assertion.repository",
+                "attribute.ref": "assertion.ref",
+                "attribute.event_name": "assertion.event_name",
+            },
+            "attribute_condition": f"assertion.repository == {cel_string(build.repository)}"
+            f" && assertion.ref == {cel_string(ref)}"
+            " && assertion.event_name == 'push'",
+            "oidc": {"issuer_uri": GITHUB_ISSUER},
+        },
+        line,
+        opts(provider, apis),
+    )
+    account = prog.resource(
+        ("build", var, "account"),
+        "gcp.serviceaccount.Account",
+        f"{p.name}-build-{app.cloud_name}",
+        {
+            "account_id": ctx.setting(
+                f"names.serviceAccount.build.{name}",
+                lambda q, env: gcp_name(q, 30, "bd", q.app(name).cloud_name),
+            ),
+            "display_name": f"Builds of app {name} of platform {p.name}",
+            "description": f"Pushes app {name}'s image and deploys its stack; impersonated "
+            f"from {build.repository}, never by key"[:256],
+        },
+        line,
+        opts(provider, apis),
+    )
+    prog.resource(
+        ("build", var, "federation"),
+        "gcp.serviceaccount.IAMMember",
+        f"{p.name}-build-{app.cloud_name}-federation",
+        {
+            "service_account_id": Code(f"{account}.name"),
+            "role": "roles/iam.workloadIdentityUser",
+            "member": Call(
+                "pulumi.Output.concat",
+                [
+                    "principalSet://iam.googleapis.com/",
+                    Code(f"{pool}.name"),
+                    "/attribute.repository/" + build.repository,
+                ],
+            ),
+        },
+        line,
+        opts(provider, apis),
+    )
+    member = Code(f"{account}.member")
+    project_id = project(ctx)
+    prog.resource(
+        ("build", var, short_role(BUILD_PROJECT_ROLE)),
+        "gcp.projects.IAMMember",
+        f"{p.name}-build-{app.cloud_name}-{short_role(BUILD_PROJECT_ROLE)}",
+        {"project": project_id, "role": BUILD_PROJECT_ROLE, "member": member},
+        line,
+        opts(provider, apis),
+    )
+    bot = build_bot(app)
+    _custom_grants(ctx, provider, apis, bot, member, line, kind="bd")
+    if _grantable(bot):
+        prog.resource(
+            ("build", var, "grants"),
+            "gcp.projects.IAMMember",
+            f"{p.name}-build-{app.cloud_name}-grants",
+            {
+                "project": project_id,
+                "role": "roles/resourcemanager.projectIamAdmin",
+                "member": member,
+                "condition": {
+                    "title": "grants-of-its-layers",
+                    "description": "May grant only the roles the apps layer gives its workloads",
+                    "expression": _has_only(_grantable(bot)),
+                },
+            },
+            line,
+            opts(provider, apis),
+        )
+    own = [project_name(p, f"06-apps/{name}")]
+    for key, type_, suffix, args in state_grants(p, bot, projects=own):
+        prog.resource(
+            ("build", var, key),
+            type_,
+            f"{p.name}-build-{app.cloud_name}-{suffix}",
+            args | {"member": member},
+            line,
+            opts(provider, apis),
+        )
+    prog.export(f"build_{name}_service_account", Code(f"{account}.email"), public=True)
+    prog.export(f"build_{name}_workload_identity_provider", Code(f"{oidc}.name"), public=True)
 
 
 def _preview_identity(ctx: StackContext, provider: Code, apis, bot) -> None:
@@ -770,7 +950,9 @@ def _preview_identity(ctx: StackContext, provider: Code, apis, bot) -> None:
 STATE_KINDS = ("stacks", "history", "backups", "locks")
 
 
-def state_grants(p, bot, preview: bool = False) -> list[tuple[str, str, str, dict]]:
+def state_grants(
+    p, bot, preview: bool = False, projects: list[str] | None = None
+) -> list[tuple[str, str, str, dict]]:
     """What a CI identity needs of the platform's state: on a gs:// backend,
     read every stack's files (StackReferences read upstream outputs) and
     write only its own layers' projects' (an IAM condition on object names;
@@ -791,12 +973,14 @@ def state_grants(p, bot, preview: bool = False) -> list[tuple[str, str, str, dic
             return f"resource.name.startsWith({json.dumps(f'{base}/{kind}/organization/{start}')})"
 
         tests = [
-            under(kind, f"{project_name(p, stack)}/")
-            for layer, stack in LAYER_DIRS.items()
-            if layer in bot.layers
+            under(kind, f"{project}/")
+            for project in projects
+            or [
+                project_name(p, stack) for layer, stack in LAYER_DIRS.items() if layer in bot.layers
+            ]
             for kind in STATE_KINDS
         ]
-        if "apps" in bot.layers:
+        if "apps" in bot.layers and projects is None:
             app_services = project_name(p, LAYER_DIRS["app-services"])
             for kind in STATE_KINDS:
                 apps = under(kind, app_project_prefix(p))
