@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from crosswalk.compiler.model import default_first
 from crosswalk.providers import environment_scope, shortened
 
 BUILD_CLOUDS = ("aws", "gcp")
@@ -65,3 +66,23 @@ def image_is_built(platform, app) -> bool:
     if platform.cloud.provider == "aws" and not platform.cloud.account:
         expected = expected.replace("ACCOUNT", "[0-9]{12}", 1)
     return re.fullmatch(expected + r"[:@].+", app.image) is not None
+
+
+def gated_environment(platform, env: str) -> str | None:
+    """The GitHub environment an app's build job of `env` runs in: none for
+    the platform's default environment (`dev` when declared), so its jobs
+    run as pushes to the branch; every other environment's in a GitHub
+    environment of its name, whose required reviewers approve each deploy.
+    The build identity of the environment trusts the jobs of that GitHub
+    environment only."""
+    names = [e.name for e in platform.environments] or [env]
+    return None if env == default_first(names)[0] else env
+
+
+def build_subject(platform, env: str, app) -> str:
+    """The OIDC subject the build identity of `app` in `env` trusts."""
+    gated = gated_environment(platform, env)
+    repository = app.build.repository
+    if gated:
+        return f"repo:{repository}:environment:{gated}"
+    return f"repo:{repository}:ref:refs/heads/{app.build.branch}"

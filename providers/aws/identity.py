@@ -34,7 +34,7 @@ from crosswalk.providers.aws.deploy_policy import (
 )
 from crosswalk.providers.aws.vms import emit_vm_identities, emit_vm_logins
 from crosswalk.providers.aws.warehouses import emit_team_warehouse_policy, team_role_tags
-from crosswalk.providers.builds import build_repository
+from crosswalk.providers.builds import build_repository, build_subject
 
 
 def emit_identity(ctx: StackContext) -> None:
@@ -297,8 +297,12 @@ def _build_role(ctx: StackContext, provider: Code, app, oidc_arn) -> None:
                 "Condition": {
                     "StringEquals": {
                         f"{GITHUB_OIDC}:aud": "sts.amazonaws.com",
-                        f"{GITHUB_OIDC}:sub": f"repo:{build.repository}:ref:refs/heads/"
-                        + build.branch,
+                        # Pushes to the branch; outside the default
+                        # environment, jobs of its GitHub environment.
+                        f"{GITHUB_OIDC}:sub": ctx.setting(
+                            f"build.{name}.subject",
+                            lambda q, env: build_subject(q, env, q.app(name)),
+                        ),
                     }
                 },
             }

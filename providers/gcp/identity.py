@@ -13,6 +13,7 @@ from crosswalk.compiler.emit import StackContext, app_project_prefix, project_na
 from crosswalk.compiler.graph import LAYER_DIRS
 from crosswalk.compiler.model import Automation
 from crosswalk.providers import shortened
+from crosswalk.providers.builds import gated_environment
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.gcp.common import (
     account_id,
@@ -755,9 +756,21 @@ def _build_identity(ctx: StackContext, provider: Code, apis, app) -> None:
                 "attribute.ref": "assertion.ref",
                 "attribute.event_name": "assertion.event_name",
             },
-            "attribute_condition": f"assertion.repository == {cel_string(build.repository)}"
-            f" && assertion.ref == {cel_string(ref)}"
-            " && assertion.event_name == 'push'",
+            # Pushes to the branch; outside the default environment, of jobs in
+            # its GitHub environment.
+            "attribute_condition": ctx.setting(
+                f"build.{name}.condition",
+                lambda q, env: (
+                    f"assertion.repository == {cel_string(build.repository)}"
+                    f" && assertion.ref == {cel_string(ref)}"
+                    " && assertion.event_name == 'push'"
+                    + (
+                        f" && assertion.environment == {cel_string(gated)}"
+                        if (gated := gated_environment(q, env))
+                        else ""
+                    )
+                ),
+            ),
             "oidc": {"issuer_uri": GITHUB_ISSUER},
         },
         line,
