@@ -462,6 +462,9 @@ class Platform:
     warehouses: tuple[Warehouse, ...] = ()  # analytics.warehouses
     pipelines: tuple[Pipeline, ...] = ()  # analytics.pipelines
     vms: tuple[Vm, ...] = ()  # vms (compiler/vms.py)
+    # The apps built from their own repositories (`apps[].build`): the layers
+    # read these, not `apps`, so a change to another app leaves them as they are.
+    builds: tuple[App, ...] = ()
     # Set on the platform as each environment sees it (see place_environments).
     placement: Placement | None = None
 
@@ -501,6 +504,10 @@ class Platform:
 
     def app(self, name: str) -> App | None:
         return self._apps.get(name)
+
+    def built(self, name: str) -> App | None:
+        """An app built from its own repository, by name, not looking at the others."""
+        return next((app for app in self.builds if app.name == name), None)
 
     @cached_property
     def _warehouses(self) -> dict[str, Warehouse]:
@@ -675,6 +682,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             datastores,
         ),
         apps=apps,
+        builds=tuple(app for app in apps if app.build is not None),
         environments=tuple(
             Environment(name, env.get("overrides", {}), ("environments", name))
             for name, env in sorted(data["environments"].items())

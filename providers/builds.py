@@ -35,7 +35,7 @@ def build_registry(platform, app):
 
 def built_apps(platform, registry) -> list:
     """The apps whose builds push to `registry`."""
-    return [app for app in platform.apps if app.build and build_registry(platform, app) == registry]
+    return [app for app in platform.builds if build_registry(platform, app) == registry]
 
 
 def build_repository(platform, app) -> str:

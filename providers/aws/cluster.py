@@ -274,7 +274,7 @@ def _access_entries(ctx: StackContext, provider: Code) -> dict:
             "principal_arn": ctx.upstream("01-identity", f"automation_{bot.name}_preview_role_arn"),
             "access_policies": {"preview": {**policy, "policy_arn": VIEW_POLICY}},
         }
-    for app in (a for a in p.apps if a.build):
+    for app in p.builds:
         # An app's builds deploy its stack: edit rights in its namespace (and
         # where its database users are made), nothing cluster-wide.
         namespaces = [p.namespace(app.namespace).cloud_name]

@@ -203,7 +203,7 @@ def emit_identity(ctx: StackContext) -> None:
     )
     prog.export("workload_boundary_arn", Code(f"{boundary}.arn"))
 
-    built = [app for app in p.apps if app.build]
+    built = list(p.builds)
     oidc_arn = _github_oidc_provider(ctx, provider) if p.automation or built else None
     for app in built:
         _build_role(ctx, provider, app, oidc_arn)
@@ -301,7 +301,7 @@ def _build_role(ctx: StackContext, provider: Code, app, oidc_arn) -> None:
                         # environment, jobs of its GitHub environment.
                         f"{GITHUB_OIDC}:sub": ctx.setting(
                             f"build.{name}.subject",
-                            lambda q, env: build_subject(q, env, q.app(name)),
+                            lambda q, env: build_subject(q, env, q.built(name)),
                         ),
                     }
                 },
@@ -321,7 +321,9 @@ def _build_role(ctx: StackContext, provider: Code, app, oidc_arn) -> None:
         ctx.line(build.path),
         opts(provider),
     )
-    repository = ctx.setting(f"names.build.{name}", lambda q, env: build_repository(q, q.app(name)))
+    repository = ctx.setting(
+        f"names.build.{name}", lambda q, env: build_repository(q, q.built(name))
+    )
     prog.resource(
         ("build", name, "policy"),
         "aws.iam.RolePolicy",

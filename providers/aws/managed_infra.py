@@ -332,7 +332,7 @@ def _build_repository(ctx: StackContext, provider: Code, key: Code, registry, ap
         f"{ctx.platform.name}-{registry.name}-{app.cloud_name}",
         {
             "name": ctx.setting(
-                f"names.build.{name}", lambda q, env: build_repository(q, q.app(name))
+                f"names.build.{name}", lambda q, env: build_repository(q, q.built(name))
             ),
             "image_scanning_configuration": {"scan_on_push": registry.scan_on_push},
             "image_tag_mutability": "IMMUTABLE" if registry.immutable_tags else "MUTABLE",

@@ -301,7 +301,7 @@ def _build_bindings(ctx: StackContext, k8s_provider: Code, namespaces: dict) -> 
     service account by its email) may edit its namespace, no other, and
     never its RBAC (`edit`, not `admin`)."""
     p, prog = ctx.platform, ctx.program
-    for app in (a for a in p.apps if a.build):
+    for app in p.builds:
         namespace = p.namespace(app.namespace)
         prog.resource(
             (var_part(namespace.name), "build", var_part(app.name)),

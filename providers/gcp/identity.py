@@ -325,7 +325,7 @@ def _project_grants(platform) -> list[str]:
             f"projects/{platform.cloud.project}/roles/{custom_role_id(platform, bot.name, what)}"
             for what in _custom_roles(platform, bot)
         }
-    for app in (a for a in platform.apps if a.build):
+    for app in platform.builds:
         bot = build_bot(app)
         roles |= {BUILD_PROJECT_ROLE, "roles/resourcemanager.projectIamAdmin"}
         roles |= {
@@ -340,7 +340,7 @@ def _project_grants(platform) -> list[str]:
 
 def _any_custom_roles(platform) -> bool:
     """Whether the identity layer makes custom roles (for CI or build identities)."""
-    bots = [*platform.automation, *(build_bot(a) for a in platform.apps if a.build)]
+    bots = [*platform.automation, *(build_bot(a) for a in platform.builds)]
     return any(_custom_roles(platform, bot) for bot in bots)
 
 
@@ -433,7 +433,7 @@ def emit_identity(ctx: StackContext) -> None:
     for bot in p.automation:
         account = _automation(ctx, provider, apis, bot, node_account, vm_accounts)
         emit_pipeline_deployer(ctx, provider, apis, pipeline_accounts, bot, account)
-    for app in (a for a in p.apps if a.build):
+    for app in p.builds:
         _build_identity(ctx, provider, apis, app)
 
 
@@ -672,7 +672,7 @@ def _custom_grants(ctx: StackContext, provider: Code, apis, bot, member, line, k
                 "role_id": ctx.setting(
                     f"names.{'role' if kind == 'ci' else 'buildRole'}.{bot.name}.{what}",
                     lambda q, env, what=what: custom_role_id(
-                        q, bot.name if kind == "ci" else q.app(bot.name).cloud_name, what, kind
+                        q, bot.name if kind == "ci" else q.built(bot.name).cloud_name, what, kind
                     ),
                 ),
                 "title": f"{p.name} {'CI' if kind == 'ci' else 'build'} {bot.name}: {title}"[:100],
@@ -731,7 +731,7 @@ def _build_identity(ctx: StackContext, provider: Code, apis, app) -> None:
         f"{p.name}-build-{app.cloud_name}",
         {
             "workload_identity_pool_id": ctx.setting(
-                f"names.buildPool.{name}", lambda q, env: build_pool_id(q, q.app(name))
+                f"names.buildPool.{name}", lambda q, env: build_pool_id(q, q.built(name))
             ),
             "display_name": f"{p.name} build {name}"[:32],
             "description": f"Pushes to {build.branch} of {build.repository}: build app {name}"[
@@ -783,7 +783,7 @@ def _build_identity(ctx: StackContext, provider: Code, apis, app) -> None:
         {
             "account_id": ctx.setting(
                 f"names.serviceAccount.build.{name}",
-                lambda q, env: gcp_name(q, 30, "bd", q.app(name).cloud_name),
+                lambda q, env: gcp_name(q, 30, "bd", q.built(name).cloud_name),
             ),
             "display_name": f"Builds of app {name} of platform {p.name}",
             "description": f"Pushes app {name}'s image and deploys its stack; impersonated "

@@ -253,7 +253,7 @@ def _build_repository(ctx: StackContext, provider: Code, apis, registry, app, re
         pulumi_name,
         {
             "repository_id": ctx.setting(
-                f"names.build.{name}", lambda q, env: build_repository(q, q.app(name))
+                f"names.build.{name}", lambda q, env: build_repository(q, q.built(name))
             ),
             "location": region_name,
             "format": "DOCKER",
