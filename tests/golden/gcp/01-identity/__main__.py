@@ -10,9 +10,25 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
+build_storefront_buckets = config.require("build.storefront.buckets")
+build_storefront_condition = config.require("build.storefront.condition")
+build_storefront_sqlinstances = config.require("build.storefront.sqlInstances")
 ci_deploy_apps_buckets = config.require("ci.deploy-apps.buckets")
 ci_deploy_apps_sqlinstances = config.require("ci.deploy-apps.sqlInstances")
 ci_deploy_platform_grantable = config.require("ci.deploy-platform.grantable")
+names_buildpool_storefront = config.require("names.buildPool.storefront")
+names_buildrole_storefront_bu_18d2db = config.require(
+    "names.buildRole.storefront.bucket-grants",
+)
+names_buildrole_storefront_pu_c384f8 = config.require(
+    "names.buildRole.storefront.pubsub-grants",
+)
+names_buildrole_storefront_sql_users = config.require(
+    "names.buildRole.storefront.sql-users",
+)
+names_buildrole_storefront_wa_131ad6 = config.require(
+    "names.buildRole.storefront.warehouse-grants",
+)
 names_pool_deploy_apps = config.require("names.pool.deploy-apps")
 names_pool_deploy_platform = config.require("names.pool.deploy-platform")
 names_previewpool_deploy_apps = config.require("names.previewPool.deploy-apps")
@@ -43,6 +59,9 @@ names_serviceaccount_app_orde_88ec3c = config.require(
 )
 names_serviceaccount_app_storefront = config.require(
     "names.serviceAccount.app-storefront",
+)
+names_serviceaccount_build_st_ba3ded = config.require(
+    "names.serviceAccount.build.storefront",
 )
 names_serviceaccount_cert_manager = config.require("names.serviceAccount.cert-manager")
 names_serviceaccount_ci_deploy_apps = config.require(
@@ -1646,6 +1665,273 @@ pipeline_events_table_deploye_0c7586 = gcp.serviceaccount.IAMMember(
     ),
 )
 
+# apps.storefront.build
+build_storefront_pool = gcp.iam.WorkloadIdentityPool(
+    "acme-build-storefront",
+    workload_identity_pool_id=names_buildpool_storefront,
+    display_name="acme build storefront",
+    description="Pushes to main of acme/storefront: build app storefront",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_github = gcp.iam.WorkloadIdentityPoolProvider(
+    "acme-build-storefront-github",
+    workload_identity_pool_id=build_storefront_pool.workload_identity_pool_id,
+    workload_identity_pool_provider_id="github-push",
+    display_name="GitHub pushes",
+    attribute_mapping={
+        "google.subject": "assertion.sub",
+        "attribute.repository": "assertion.repository",
+        "attribute.ref": "assertion.ref",
+        "attribute.event_name": "assertion.event_name",
+    },
+    attribute_condition=build_storefront_condition,
+    oidc={
+        "issuer_uri": "https://token.actions.githubusercontent.com",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_account = gcp.serviceaccount.Account(
+    "acme-build-storefront",
+    account_id=names_serviceaccount_build_st_ba3ded,
+    display_name="Builds of app storefront of platform acme",
+    description="Pushes app storefront's image and deploys its stack; impersonated from acme/storefront, never by key",
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_federation = gcp.serviceaccount.IAMMember(
+    "acme-build-storefront-federation",
+    service_account_id=build_storefront_account.name,
+    role="roles/iam.workloadIdentityUser",
+    member=pulumi.Output.concat(
+        "principalSet://iam.googleapis.com/",
+        build_storefront_pool.name,
+        "/attribute.repository/acme/storefront",
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_container_cl_778e69 = gcp.projects.IAMMember(
+    "acme-build-storefront-container-clusterViewer",
+    project="acme-platform-prod",
+    role="roles/container.clusterViewer",
+    member=build_storefront_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_sql_users = gcp.projects.IAMCustomRole(
+    "acme-build-storefront-sql-users",
+    project="acme-platform-prod",
+    role_id=names_buildrole_storefront_sql_users,
+    title="acme build storefront: Cloud SQL IAM users",
+    description="What the apps layer of platform acme does to the Cloud SQL users of its apps",
+    permissions=[
+        "cloudsql.instances.get",
+        "cloudsql.users.create",
+        "cloudsql.users.delete",
+        "cloudsql.users.get",
+        "cloudsql.users.list",
+        "cloudsql.users.update",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_sql_users_member = gcp.projects.IAMMember(
+    "acme-build-storefront-sql-users",
+    project="acme-platform-prod",
+    role=build_storefront_sql_users.name,
+    condition={
+        "title": "platform-instances-only",
+        "description": "The Cloud SQL instances of platform acme",
+        "expression": build_storefront_sqlinstances,
+    },
+    member=build_storefront_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_bucket_grants = gcp.projects.IAMCustomRole(
+    "acme-build-storefront-bucket-grants",
+    project="acme-platform-prod",
+    role_id=names_buildrole_storefront_bu_18d2db,
+    title="acme build storefront: Cloud Storage grants",
+    description="What the apps layer of platform acme does to the grants on its buckets",
+    permissions=[
+        "storage.buckets.get",
+        "storage.buckets.getIamPolicy",
+        "storage.buckets.setIamPolicy",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_bucket_grant_89e2fb = gcp.projects.IAMMember(
+    "acme-build-storefront-bucket-grants",
+    project="acme-platform-prod",
+    role=build_storefront_bucket_grants.name,
+    condition={
+        "title": "platform-buckets-only",
+        "description": "The Cloud Storage buckets of platform acme",
+        "expression": build_storefront_buckets,
+    },
+    member=build_storefront_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_warehouse_grants = gcp.projects.IAMCustomRole(
+    "acme-build-storefront-warehouse-grants",
+    project="acme-platform-prod",
+    role_id=names_buildrole_storefront_wa_131ad6,
+    title="acme build storefront: BigQuery dataset grants",
+    description="What the apps layer of platform acme does to the grants on its warehouses",
+    permissions=[
+        "bigquery.datasets.get",
+        "bigquery.datasets.update",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_warehouse_gr_bf239f = gcp.projects.IAMMember(
+    "acme-build-storefront-warehouse-grants",
+    project="acme-platform-prod",
+    role=build_storefront_warehouse_grants.name,
+    member=build_storefront_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_pubsub_grants = gcp.projects.IAMCustomRole(
+    "acme-build-storefront-pubsub-grants",
+    project="acme-platform-prod",
+    role_id=names_buildrole_storefront_pu_c384f8,
+    title="acme build storefront: Pub/Sub grants",
+    description="What the apps layer of platform acme does to the grants on its topics and subscriptions",
+    permissions=[
+        "pubsub.subscriptions.get",
+        "pubsub.subscriptions.getIamPolicy",
+        "pubsub.subscriptions.setIamPolicy",
+        "pubsub.topics.get",
+        "pubsub.topics.getIamPolicy",
+        "pubsub.topics.setIamPolicy",
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_pubsub_grant_adc9d2 = gcp.projects.IAMMember(
+    "acme-build-storefront-pubsub-grants",
+    project="acme-platform-prod",
+    role=build_storefront_pubsub_grants.name,
+    member=build_storefront_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_grants = gcp.projects.IAMMember(
+    "acme-build-storefront-grants",
+    project="acme-platform-prod",
+    role="roles/resourcemanager.projectIamAdmin",
+    member=build_storefront_account.member,
+    condition={
+        "title": "grants-of-its-layers",
+        "description": "May grant only the roles the apps layer gives its workloads",
+        "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/bigquery.jobUser', 'roles/cloudsql.client', 'roles/cloudsql.instanceUser', 'roles/datastore.user'])",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_state_read = gcp.storage.BucketIAMMember(
+    "acme-build-storefront-state-read",
+    bucket="acme-platform-state",
+    role="roles/storage.objectViewer",
+    member=build_storefront_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_state_write = gcp.storage.BucketIAMMember(
+    "acme-build-storefront-state-write",
+    bucket="acme-platform-state",
+    role="roles/storage.objectUser",
+    condition={
+        "title": "own-stacks-only",
+        "description": "The state of the stacks CI identity storefront deploys",
+        "expression": 'resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/stacks/organization/acme-app-storefront/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/history/organization/acme-app-storefront/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/backups/organization/acme-app-storefront/") || resource.name.startsWith("projects/_/buckets/acme-platform-state/objects/.pulumi/locks/organization/acme-app-storefront/")',
+    },
+    member=build_storefront_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
+# apps.storefront.build
+build_storefront_state_key = gcp.kms.CryptoKeyIAMMember(
+    "acme-build-storefront-state-key",
+    crypto_key_id="projects/acme-platform-prod/locations/europe-west1/keyRings/pulumi/cryptoKeys/state",
+    role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+    member=build_storefront_account.member,
+    opts=pulumi.ResourceOptions(
+        provider=gcp_provider,
+        depends_on=apis,
+    ),
+)
+
 pulumi.export("app_admin_service_account", app_admin_account.email)
 pulumi.export("app_checkout_service_account", app_checkout_account.email)
 pulumi.export("app_nightly-report_service_account", app_nightly_report_account.email)
@@ -1679,6 +1965,11 @@ pulumi.export(
 pulumi.export(
     "automation_deploy-platform_workload_identity_provider",
     ci_deploy_platform_github.name,
+)
+pulumi.export("build_storefront_service_account", build_storefront_account.email)
+pulumi.export(
+    "build_storefront_workload_identity_provider",
+    build_storefront_github.name,
 )
 pulumi.export("cert_manager_service_account", cert_manager_account.email)
 pulumi.export("db_admin_orders_service_account", db_admin_orders_account.email)
