@@ -55,6 +55,8 @@ def built_platform(cloud: str, tmp_path: Path) -> Path:
     (storefront,) = [a for a in data["apps"] if a["name"] == "storefront"]
     storefront["image"] = IMAGES[cloud]["dev"]
     storefront["build"] = {"repository": "acme/storefront", "context": "web"}
+    if cloud == "gcp":  # its database user Job runs in the users namespace
+        storefront["uses"].append("orders")
     prod = data["environments"]["prod"].setdefault("overrides", {})
     for app in prod.setdefault("apps", []):
         if app["name"] == "storefront":
@@ -75,9 +77,8 @@ def built(request, tmp_path_factory):
     out = tmp_path / "out"
     result = compile_file(source, out)
     assert result.files, [d.render() for d in result.report.errors]
-    plan = plan_tree(
-        out, "prod", only=["01-identity", "02-managed-infra", "03-cluster", "06-apps/storefront"]
-    )
+    stacks = ["01-identity", "02-managed-infra", "03-cluster", "06-apps/storefront"]
+    plan = plan_tree(out, "prod", only=stacks + ["05-app-services"] * (request.param == "gcp"))
     assert [s.dir for s in plan.stacks if s.error is not None] == []
     return request.param, source, out, plan
 
@@ -258,6 +259,17 @@ def test_gcp_the_build_identity_pushes_to_its_repository_and_deploys_its_stack_o
     ]
     assert [(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in bindings] == [
         ("storefront", "edit")
+    ]
+    # ... and in the users namespace, where its stack's database user Job runs.
+    bindings = [
+        reveal(r.inputs)
+        for r in of_type(
+            plan, "05-app-services", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+        )
+        if any(s.get("name") == email for s in reveal(r.inputs).get("subjects", []))
+    ]
+    assert [(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in bindings] == [
+        ("database-users", "edit")
     ]
 
 
