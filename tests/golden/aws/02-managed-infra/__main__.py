@@ -13,7 +13,6 @@ org = pulumi.get_organization()
 # Values that differ between environments (Pulumi.<env>.yaml).
 names_accesslogbucket = config.require("names.accessLogBucket")
 names_bucket_assets = config.require("names.bucket.assets")
-names_build_storefront = config.require("names.build.storefront")
 names_flowloggroup = config.require("names.flowLogGroup")
 names_registry_images = config.require("names.registry.images")
 names_secretskeyalias = config.require("names.secretsKeyAlias")
@@ -999,26 +998,6 @@ for vm_admin_index in range(vms_admin_count):
 registry_images = aws.ecr.Repository(
     "acme-images",
     name=names_registry_images,
-    image_scanning_configuration={
-        "scan_on_push": True,
-    },
-    image_tag_mutability="IMMUTABLE",
-    encryption_configurations=[
-        {
-            "encryption_type": "KMS",
-            "kms_key": secrets_key.arn,
-        },
-    ],
-    opts=pulumi.ResourceOptions(
-        provider=aws_provider,
-        protect=True,
-    ),
-)
-
-# apps.storefront.build
-build_storefront = aws.ecr.Repository(
-    "acme-images-storefront",
-    name=names_build_storefront,
     image_scanning_configuration={
         "scan_on_push": True,
     },

@@ -66,7 +66,6 @@ automation_deploy_services_pr_8a116b = identity_stack.require_output(
 automation_deploy_services_role_arn = identity_stack.require_output(
     "automation_deploy-services_role_arn",
 )
-build_storefront_role_arn = identity_stack.require_output("build_storefront_role_arn")
 cluster_role_arn = identity_stack.require_output("cluster_role_arn")
 node_role_arn = identity_stack.require_output("node_role_arn")
 team_payments_role_arn = identity_stack.require_output("team_payments_role_arn")
@@ -219,20 +218,6 @@ cluster = eks.Cluster(
                     "policy_arn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
                     "access_scope": {
                         "type": "cluster",
-                    },
-                },
-            },
-        },
-        "build-storefront": {
-            "principal_arn": build_storefront_role_arn,
-            "access_policies": {
-                "deploy": {
-                    "policy_arn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy",
-                    "access_scope": {
-                        "type": "namespace",
-                        "namespaces": [
-                            "storefront",
-                        ],
                     },
                 },
             },

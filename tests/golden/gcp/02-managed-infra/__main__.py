@@ -12,7 +12,6 @@ org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 names_bucket_assets = config.require("names.bucket.assets")
-names_build_storefront = config.require("names.build.storefront")
 names_firewall_vm_admin = config.require("names.firewall.vm.admin")
 names_keyring = config.require("names.keyRing")
 names_nat = config.require("names.nat")
@@ -31,9 +30,6 @@ warehouse_analytics_expiretab_3e625c = config.require_int(
 
 # Outputs of acme-identity.
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
-build_storefront_service_account = identity_stack.require_output(
-    "build_storefront_service_account",
-)
 node_service_account_email = identity_stack.require_output("node_service_account_email")
 pipeline_events_archive_servi_c2f28f = identity_stack.require_output(
     "pipeline_events_archive_service_account",
@@ -729,60 +725,6 @@ registry_images_nodes = gcp.artifactregistry.RepositoryIamMember(
     member=pulumi.Output.concat(
         "serviceAccount:",
         node_service_account_email,
-    ),
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
-    ),
-)
-
-# apps.storefront.build
-build_storefront = gcp.artifactregistry.Repository(
-    "acme-images-storefront",
-    repository_id=names_build_storefront,
-    location="europe-west1",
-    format="DOCKER",
-    description="Images of app storefront of platform acme, built from acme/storefront",
-    docker_config={
-        "immutable_tags": True,
-    },
-    vulnerability_scanning_config={
-        "enablement_config": "INHERITED",
-    },
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
-        protect=True,
-    ),
-)
-
-# apps.storefront.build
-build_storefront_nodes = gcp.artifactregistry.RepositoryIamMember(
-    "acme-images-storefront-nodes",
-    project=build_storefront.project,
-    location=build_storefront.location,
-    repository=build_storefront.name,
-    role="roles/artifactregistry.reader",
-    member=pulumi.Output.concat(
-        "serviceAccount:",
-        node_service_account_email,
-    ),
-    opts=pulumi.ResourceOptions(
-        provider=gcp_provider,
-        depends_on=apis,
-    ),
-)
-
-# apps.storefront.build
-build_storefront_push = gcp.artifactregistry.RepositoryIamMember(
-    "acme-images-storefront-push",
-    project=build_storefront.project,
-    location=build_storefront.location,
-    repository=build_storefront.name,
-    role="roles/artifactregistry.writer",
-    member=pulumi.Output.concat(
-        "serviceAccount:",
-        build_storefront_service_account,
     ),
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,

@@ -20,9 +20,6 @@ tags = config.require_object("tags")
 
 # Outputs of acme-identity.
 identity_stack = pulumi.StackReference(org + "/acme-identity/" + stack)
-build_storefront_service_account = identity_stack.require_output(
-    "build_storefront_service_account",
-)
 node_service_account_email = identity_stack.require_output("node_service_account_email")
 
 # Outputs of acme-managed-infra.
@@ -1408,37 +1405,6 @@ internal_team_auditors_members = kubernetes.rbac.v1.RoleBinding(
         provider=k8s_provider,
         depends_on=[
             internal_namespace,
-        ],
-    ),
-)
-
-# apps.storefront.build
-storefront_build_storefront = kubernetes.rbac.v1.RoleBinding(
-    "storefront/build.storefront",
-    metadata={
-        "name": "build.storefront",
-        "namespace": "storefront",
-        "labels": {
-            "app.kubernetes.io/managed-by": "crosswalk",
-            "crosswalk/environment": stack,
-        },
-    },
-    role_ref={
-        "api_group": "rbac.authorization.k8s.io",
-        "kind": "ClusterRole",
-        "name": "edit",
-    },
-    subjects=[
-        {
-            "api_group": "rbac.authorization.k8s.io",
-            "kind": "User",
-            "name": build_storefront_service_account,
-        },
-    ],
-    opts=pulumi.ResourceOptions(
-        provider=k8s_provider,
-        depends_on=[
-            storefront_namespace,
         ],
     ),
 )

@@ -24,7 +24,6 @@ stack = pulumi.get_stack()
 org = pulumi.get_organization()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
-image_default = config.require("image.default")
 ingress_host = config.require("ingress.host")
 replicas = config.require_int("replicas")
 tags = config.require_object("tags")
@@ -222,21 +221,6 @@ storefront_cache_secret = kubernetes.core.v1.Secret(
     ),
 )
 
-# The image: its last build's, else what this stack last ran, else platform.yaml's.
-
-# apps.storefront.build
-last_deployed = pulumi.StackReference(
-    pulumi.get_organization() + "/acme-app-storefront/" + stack,
-)
-
-# apps.storefront.build
-last_image = last_deployed.get_output("image").apply(
-    lambda image: image or image_default
-)
-
-# apps.storefront.build
-image = config.get("image") or last_image
-
 # apps.storefront
 storefront_deployment = kubernetes.apps.v1.Deployment(
     "storefront/storefront",
@@ -285,7 +269,7 @@ storefront_deployment = kubernetes.apps.v1.Deployment(
                 "containers": [
                     {
                         "name": "storefront",
-                        "image": image,
+                        "image": "ghcr.io/acme/storefront:1.4.2",
                         "image_pull_policy": "Always",
                         "ports": [
                             {
@@ -830,5 +814,3 @@ storefront_egress = kubernetes.networking.v1.NetworkPolicy(
         provider=k8s_provider,
     ),
 )
-
-pulumi.export("image", image)
