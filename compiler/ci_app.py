@@ -16,8 +16,10 @@ script through `env:`, never through `${{ }}`.
 
 from __future__ import annotations
 
+import shlex
+
 from crosswalk.compiler import ci_actions as actions
-from crosswalk.compiler.ci import _checkout, _state_env, _workflow
+from crosswalk.compiler.ci import _checkout, _requirement, _state_env, _workflow
 from crosswalk.compiler.ci_plan import CiPlan, EnvironmentPlan, variable_name
 from crosswalk.compiler.model import App, default_first
 from crosswalk.providers.builds import build_image, build_repository, gated_environment
@@ -241,12 +243,6 @@ def _job(plan: CiPlan, env: EnvironmentPlan, app: App, before: str | None) -> di
     return job
 
 
-def _requirement(plan: CiPlan) -> str:
-    from crosswalk.compiler.ci import _requirement as requirement
-
-    return requirement(plan)
-
-
 def _parent(path: str) -> str:
     return path.rpartition("/")[0]
 
@@ -265,14 +261,8 @@ def bootstrap_lines(plan: CiPlan, build_dir) -> list[str]:
             for output, suffix in BUILD_OUTPUTS[plan.provider]:
                 name = variable_name(env.name, f"build-{app.name}", suffix)
                 lines.append(
-                    f"gh variable set {name} --repo {_quoted(app.build.repository)} "
-                    f'--body "$(pulumi stack output {_quoted(f"build_{app.name}_{output}")} '
-                    f'--stack {_quoted(env.name)} --cwd {_quoted(identity_dir)})"'
+                    f"gh variable set {name} --repo {shlex.quote(app.build.repository)} "
+                    f'--body "$(pulumi stack output {shlex.quote(f"build_{app.name}_{output}")} '
+                    f'--stack {shlex.quote(env.name)} --cwd {shlex.quote(identity_dir)})"'
                 )
     return lines
-
-
-def _quoted(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
