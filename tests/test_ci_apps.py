@@ -239,7 +239,30 @@ def test_gcp_the_build_identity_pushes_to_its_repository_and_deploys_its_stack_o
         "roles/resourcemanager.projectIamAdmin",
     }
     (admin,) = [g for g in project_roles if g["role"] == "roles/resourcemanager.projectIamAdmin"]
-    assert "modifiedGrantsByRole" in admin["condition"]["expression"]
+    # It may grant what its app's stack grants the app (Cloud SQL's), nothing more.
+    assert admin["condition"]["expression"] == (
+        "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
+        ".hasOnly(['roles/cloudsql.client', 'roles/cloudsql.instanceUser'])"
+    )
+    # Its custom roles are what its app's stack does: its SQL user, its bucket's
+    # grants (not the platform's topics or warehouses), on its own instance and bucket.
+    custom = {
+        r.name: reveal(r.inputs)
+        for r in of_type(plan, "01-identity", "gcp:projects/iAMMember:IAMMember")
+        if reveal(r.inputs)["member"] == member
+        and "condition" in reveal(r.inputs)
+        and r.name != "acme-build-storefront-grants"
+    }
+    assert sorted(custom) == [
+        "acme-build-storefront-bucket-grants",
+        "acme-build-storefront-sql-users",
+    ]
+    assert custom["acme-build-storefront-sql-users"]["condition"]["expression"] == (
+        'resource.name == "projects/acme-platform-prod/instances/acme-prod-orders"'
+    )
+    assert custom["acme-build-storefront-bucket-grants"]["condition"]["expression"] == (
+        'resource.name == "projects/_/buckets/acme-platform-prod-acme-prod-assets"'
+    )
     # State: writes conditioned on the app's project's objects only.
     (write,) = [
         reveal(r.inputs)

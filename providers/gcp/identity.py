@@ -294,6 +294,34 @@ def build_pool_id(platform, app) -> str:
     return shortened("cw-" + pool, 32) if pool.startswith("gcp-") else pool
 
 
+def build_custom_roles(platform, app) -> list[str]:
+    """The custom roles of an app's build identity: those of the apps layer
+    that the app's own stack needs (its SQL users, its grants on buckets,
+    warehouses, topics and subscriptions)."""
+    engines = {platform.datastore(s).engine for s in app.uses}
+    wanted = {
+        "sql-users": bool(engines & set(SQL_ENGINES)),
+        "bucket-grants": bool(app.buckets),
+        "warehouse-grants": bool(app.warehouses),
+        "pubsub-grants": "queue" in engines,
+    }
+    return [what for what in APPS_CUSTOM_ROLES if wanted.get(what)]
+
+
+def build_grantable(platform, app) -> list[str]:
+    """The project roles an app's stack grants its service account (see
+    providers/gcp/apps.py), which its build identity may grant."""
+    engines = {platform.datastore(s).engine for s in app.uses}
+    roles = set()
+    if engines & set(SQL_ENGINES):
+        roles |= {"roles/cloudsql.client", "roles/cloudsql.instanceUser"}
+    if "document" in engines:
+        roles.add("roles/datastore.user")
+    if app.warehouses:
+        roles.add("roles/bigquery.jobUser")
+    return sorted(roles)
+
+
 def _custom_roles(platform, bot) -> list[str]:
     """The custom roles a CI identity gets: those of the apps layer for the
     kinds of datastore the platform has, app-services' for the apps' secrets,
@@ -326,12 +354,13 @@ def _project_grants(platform) -> list[str]:
             for what in _custom_roles(platform, bot)
         }
     for app in platform.builds:
-        bot = build_bot(app)
-        roles |= {BUILD_PROJECT_ROLE, "roles/resourcemanager.projectIamAdmin"}
+        roles.add(BUILD_PROJECT_ROLE)
+        if build_grantable(platform, app):
+            roles.add("roles/resourcemanager.projectIamAdmin")
         roles |= {
             f"projects/{platform.cloud.project}/roles/"
             + custom_role_id(platform, app.cloud_name, what, "bd")
-            for what in _custom_roles(platform, bot)
+            for what in build_custom_roles(platform, app)
         }
     if _any_custom_roles(platform):
         roles.add("roles/iam.roleAdmin")
@@ -340,8 +369,9 @@ def _project_grants(platform) -> list[str]:
 
 def _any_custom_roles(platform) -> bool:
     """Whether the identity layer makes custom roles (for CI or build identities)."""
-    bots = [*platform.automation, *(build_bot(a) for a in platform.builds)]
-    return any(_custom_roles(platform, bot) for bot in bots)
+    return any(_custom_roles(platform, bot) for bot in platform.automation) or any(
+        build_custom_roles(platform, app) for app in platform.builds
+    )
 
 
 def _grantable(bot) -> list[str]:
@@ -354,21 +384,25 @@ def _has_only(roles: list[str]) -> str:
     return f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{allowed}])"
 
 
-def _sql_instances(platform) -> str:
-    """An IAM condition that holds for the platform's Cloud SQL instances only."""
+def _sql_instances(platform, app=None) -> str:
+    """An IAM condition that holds for the platform's Cloud SQL instances only
+    (with `app`, those it uses)."""
     return " || ".join(
         "resource.name == "
         + cel_string(f"projects/{platform.cloud.project}/instances/{datastore_id(platform, store)}")
         for store in platform.app_services.datastores
-        if store.engine in SQL_ENGINES
+        if store.engine in SQL_ENGINES and (app is None or store.name in app.uses)
     )
 
 
-def _buckets(platform) -> str:
-    """An IAM condition that holds for the platform's Cloud Storage buckets only."""
+def _buckets(platform, app=None) -> str:
+    """An IAM condition that holds for the platform's Cloud Storage buckets
+    only (with `app`, those it uses)."""
+    used = None if app is None else {use.bucket for use in app.buckets}
     return " || ".join(
         "resource.name == " + cel_string(f"projects/_/buckets/{bucket_name(platform, b.name)}")
         for b in platform.buckets
+        if used is None or b.name in used
     )
 
 
@@ -655,13 +689,16 @@ def _automation(
     return account
 
 
-def _custom_grants(ctx: StackContext, provider: Code, apis, bot, member, line, kind="ci") -> None:
+def _custom_grants(
+    ctx: StackContext, provider: Code, apis, bot, member, line, kind="ci", roles=None
+) -> None:
     """The custom roles of a CI identity (or, `kind` "bd", of an app's build
-    identity, `bot` standing for the app: build_bot), each granted to `member`."""
+    identity, `bot` standing for the app: build_bot, and `roles` its
+    build_custom_roles), each granted to `member`."""
     p, prog = ctx.platform, ctx.program
     project_id = project(ctx)
     label = {"ci": "ci", "bd": "build"}[kind]
-    for what in _custom_roles(p, bot):
+    for what in _custom_roles(p, bot) if roles is None else roles:
         title, permissions = CUSTOM_ROLES[what]
         custom = prog.resource(
             (label, var_part(bot.name), what.replace("-", "_")),
@@ -690,7 +727,8 @@ def _custom_grants(ctx: StackContext, provider: Code, apis, bot, member, line, k
                 "title": "platform-instances-only",
                 "description": f"The Cloud SQL instances of platform {p.name}",
                 "expression": ctx.setting(
-                    f"{label}.{bot.name}.sqlInstances", lambda q, env: _sql_instances(q)
+                    f"{label}.{bot.name}.sqlInstances",
+                    lambda q, env: _sql_instances(q, q.built(bot.name) if kind == "bd" else None),
                 ),
             }
         elif what == "bucket-grants":
@@ -699,7 +737,8 @@ def _custom_grants(ctx: StackContext, provider: Code, apis, bot, member, line, k
                 "title": "platform-buckets-only",
                 "description": f"The Cloud Storage buckets of platform {p.name}",
                 "expression": ctx.setting(
-                    f"{label}.{bot.name}.buckets", lambda q, env: _buckets(q)
+                    f"{label}.{bot.name}.buckets",
+                    lambda q, env: _buckets(q, q.built(bot.name) if kind == "bd" else None),
                 ),
             }
         # (Pub/Sub reads no resource attributes in IAM conditions: the grant is
@@ -822,8 +861,9 @@ def _build_identity(ctx: StackContext, provider: Code, apis, app) -> None:
         opts(provider, apis),
     )
     bot = build_bot(app)
-    _custom_grants(ctx, provider, apis, bot, member, line, kind="bd")
-    if _grantable(bot):
+    roles = build_custom_roles(p, app)
+    _custom_grants(ctx, provider, apis, bot, member, line, kind="bd", roles=roles)
+    if build_grantable(p, app):
         prog.resource(
             ("build", var, "grants"),
             "gcp.projects.IAMMember",
@@ -833,9 +873,9 @@ def _build_identity(ctx: StackContext, provider: Code, apis, app) -> None:
                 "role": "roles/resourcemanager.projectIamAdmin",
                 "member": member,
                 "condition": {
-                    "title": "grants-of-its-layers",
-                    "description": "May grant only the roles the apps layer gives its workloads",
-                    "expression": _has_only(_grantable(bot)),
+                    "title": "grants-of-its-app",
+                    "description": "May grant only the roles its app's stack gives the app",
+                    "expression": _has_only(build_grantable(p, app)),
                 },
             },
             line,
