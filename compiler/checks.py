@@ -395,6 +395,33 @@ def _check_ranges(c: _Checker) -> None:
                 _bound_at_fault(c, app.path + ("autoscale",)),
                 help="raise max or lower min",
             )
+    for bucket in c.platform.buckets:
+        _check_bucket_days(c, bucket)
+
+
+def _check_bucket_days(c: _Checker, bucket) -> None:
+    """A bucket's lifecycle ages must follow each other: objects move to the
+    colder class before they expire, and are not set to expire while retained."""
+    expire = bucket.expire_after_days
+    if expire is None:
+        return
+    if bucket.cold_after_days is not None and bucket.cold_after_days >= expire:
+        c.error(
+            "CW315",
+            f"bucket '{bucket.name}' moves objects to the colder class after "
+            f"{bucket.cold_after_days} days but deletes them after {expire}",
+            bucket.path + ("coldAfterDays",),
+            help=f"set coldAfterDays below {expire}, or remove it",
+        )
+    if bucket.retain_days is not None and bucket.retain_days > expire:
+        c.error(
+            "CW315",
+            f"bucket '{bucket.name}' retains objects for {bucket.retain_days} days but "
+            f"deletes them after {expire}",
+            bucket.path + ("retainDays",),
+            help=f"set retainDays to {expire} or less, or expireAfterDays to at least "
+            f"{bucket.retain_days}",
+        )
 
 
 def _bound_at_fault(c: _Checker, path: tuple) -> tuple:
@@ -492,24 +519,28 @@ def _check_provider(c: _Checker) -> None:
                 key=True,
                 help="remove it",
             )
-    for app in p.apps:
-        if app.secrets and p.cloud.provider == "azure":
-            # An app's managed identity is made by its own stack, whose deployer
-            # may not grant Key Vault reads (the vault holds datastore
-            # administrators' passwords): the grant needs a vault of its own.
-            c.error(
-                "CW504",
-                f"app '{app.name}': 'secrets' is not offered on {rules.title} yet (AWS Secrets "
-                "Manager and GCP Secret Manager only)",
-                app.path + ("secrets",),
-                key=True,
-                help="remove it, and read the secret from Key Vault in the app with its "
-                "managed identity",
-            )
     for store in p.app_services.datastores:
         if store.flavor is None:
             continue
-        if p.cloud.provider != "aws" or store.engine not in ("postgres", "mysql"):
+        if store.alloydb:
+            if p.cloud.provider != "gcp" or store.engine != "postgres":
+                c.error(
+                    "CW504",
+                    "flavor 'alloydb' is AlloyDB's, which runs postgres datastores on GCP only, "
+                    "not "
+                    + (f"{store.engine} datastores" if p.cloud.provider == "gcp" else rules.title),
+                    store.path + ("flavor",),
+                    key=True,
+                    help="remove it: without a flavor the datastore is the cloud's managed instance"
+                    + (" (Cloud SQL)" if p.cloud.provider == "gcp" else "")
+                    + (
+                        " (RDS; `aurora` is AWS's cluster flavor)"
+                        if p.cloud.provider == "aws"
+                        else ""
+                    )
+                    + (" (Azure Database flexible server)" if p.cloud.provider == "azure" else ""),
+                )
+        elif p.cloud.provider != "aws" or store.engine not in ("postgres", "mysql"):
             c.error(
                 "CW504",
                 f"flavor '{store.flavor}' is Aurora's, which runs SQL datastores on AWS only, "
@@ -518,7 +549,11 @@ def _check_provider(c: _Checker) -> None:
                 store.path + ("flavor",),
                 key=True,
                 help="remove it: without a flavor the datastore is the cloud's managed instance"
-                + (" (Cloud SQL)" if p.cloud.provider == "gcp" else "")
+                + (
+                    " (Cloud SQL; `alloydb` is GCP's cluster flavor, for postgres)"
+                    if p.cloud.provider == "gcp"
+                    else ""
+                )
                 + (" (Azure Database flexible server)" if p.cloud.provider == "azure" else ""),
             )
     region = p.cloud.region
@@ -904,16 +939,28 @@ def _check_analytics(c: _Checker) -> None:
             c.unknown(
                 "CW330", "warehouse", pipeline.warehouse, warehouses, pipeline.destination_path
             )
-    if p.cloud.provider != "gcp":
+    if p.cloud.provider == "azure":
         for pipeline in p.pipelines:
             c.error(
                 "CW504",
                 f"pipelines are not offered on {rules.title} yet: crosswalk delivers them "
-                "with Pub/Sub on GCP",
+                "with Pub/Sub on GCP and EventBridge Pipes and Firehose on AWS",
                 pipeline.path,
                 key=True,
                 help="remove it, or deliver the queue's events with an app",
             )
+    if p.cloud.provider == "aws":
+        for pipeline in p.pipelines:
+            if pipeline.warehouse is not None:
+                c.error(
+                    "CW504",
+                    "AWS pipelines deliver into buckets: Firehose loads Redshift only through "
+                    "a database password and a bucket of its own",
+                    pipeline.destination_path,
+                    key=True,
+                    help="deliver into a bucket ('to: {bucket: ...}') and load the warehouse "
+                    "from it with COPY",
+                )
     if p.cloud.provider == "aws":
         for app in p.apps:
             for use in app.warehouses:

@@ -221,6 +221,8 @@ def build_graph(platform: Platform) -> ResourceGraph:
         b.node(f"datastore/{store.name}", "datastore", "app-services", store.path)
         b.edge("network", f"datastore/{store.name}")
         b.edge("cluster", f"datastore/{store.name}")
+        if store.alloydb:
+            b.edge("secrets-key", f"datastore/{store.name}")  # its key is of the key ring
     for pipeline in p.pipelines:
         # Beside its source, a queue of this layer.
         node = f"pipeline/{pipeline.name}"

@@ -74,12 +74,14 @@ class ResourceRecord:
     # (Pulumi refuses to delete or replace it) and `retain_on_delete` (a destroy
     # leaves it in the cloud), `delete_before_replace` (a replacement deletes
     # the old resource before it creates the new one, which takes its name),
-    # `custom_timeouts` (how long the engine waits for it: {"create": "660s"}).
+    # `custom_timeouts` (how long the engine waits for it: {"create": "660s"}),
+    # `ignore_changes` (the inputs an update leaves as they are in the cloud).
     aliases: list[dict[str, Any]] = field(default_factory=list)
     protect: bool = False
     retain_on_delete: bool = False
     delete_before_replace: bool = False
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 # Package of a type token -> the cloud whose provider settings (region...) apply to it.
@@ -318,6 +320,7 @@ def _make_monitor_class() -> type:
                         for key in ("create", "update", "delete")
                         if (value := getattr(request.customTimeouts, key))
                     },
+                    ignore_changes=sorted(request.ignoreChanges),
                 )
             except MockError:
                 raise

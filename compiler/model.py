@@ -172,6 +172,9 @@ class Bucket:
     name: str
     expire_after_days: int | None
     path: tuple
+    cold_after_days: int | None = None  # to the cloud's infrequent-access class
+    retain_days: int | None = None  # no delete or overwrite before this age
+    public: bool = False  # anyone may read its objects (static assets)
 
 
 @dataclass(frozen=True)
@@ -265,7 +268,7 @@ class Datastore:
     path: tuple
     renamed_from: tuple[str, ...] = ()  # earlier names, oldest first
     enhanced_monitoring: bool | None = None  # None: not set (on, where it applies)
-    flavor: str | None = None  # aurora | aurora-serverless (AWS SQL); None: one instance
+    flavor: str | None = None  # aurora | aurora-serverless (AWS SQL), alloydb (GCP postgres)
 
     @property
     def cloud_name(self) -> str:
@@ -274,6 +277,10 @@ class Datastore:
     @property
     def aurora(self) -> bool:
         return self.flavor in ("aurora", "aurora-serverless")
+
+    @property
+    def alloydb(self) -> bool:
+        return self.flavor == "alloydb"
 
 
 @dataclass(frozen=True)
@@ -622,7 +629,14 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
         for i, d in enumerate(app_services.get("datastores", []))
     )
     buckets = tuple(
-        Bucket(b["name"], b.get("expireAfterDays"), ("storage", "buckets", i))
+        Bucket(
+            b["name"],
+            b.get("expireAfterDays"),
+            ("storage", "buckets", i),
+            b.get("coldAfterDays"),
+            b.get("retainDays"),
+            b.get("public", False),
+        )
         for i, b in enumerate(data.get("storage", {}).get("buckets", []))
     )
     bucket_names = {b.name for b in buckets}

@@ -84,6 +84,17 @@ def check_relaxed_defaults(c: _Checker) -> None:
                 help="remove 'publicAddress: true': logins come through the cloud's "
                 "identity-aware path either way, and private instances reach out through NAT",
             )
+    for bucket in p.buckets:
+        if bucket.public:
+            c.warn(
+                "CW631",
+                f"bucket '{bucket.name}' is readable by anyone on the internet: every "
+                "object written to it is published",
+                bucket.path + ("public",),
+                help="keep only static assets there, and their sources elsewhere; remove "
+                "'public: true' for anything else (apps read private buckets with their "
+                "own identities)",
+            )
     if not p.deletion_protection:
         c.warn(
             "CW611",

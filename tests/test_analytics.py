@@ -348,6 +348,104 @@ def test_aws_apps_sign_in_to_exactly_the_warehouses_they_use(aws) -> None:
             assert actions == [], stack
 
 
+def test_aws_pipelines_are_a_pipe_and_a_firehose_stream_with_roles_of_their_own(aws) -> None:
+    services = "05-app-services"
+    (pipe,) = of_type(aws, "aws:pipes/pipe:Pipe", services)
+    (stream,) = of_type(aws, "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", services)
+    queue = exports(aws, services)["datastore_events_arn"]
+    bucket = exports(aws, INFRA)["bucket_assets_arn"]
+    key = exports(aws, INFRA)["secrets_key_arn"]
+    args = inputs(pipe)
+    assert args["source"] == queue and args["target"] == stream.outputs["arn"]
+    settings = inputs(stream)
+    assert settings["destination"] == "extended_s3"
+    assert settings["serverSideEncryption"] == {
+        "enabled": True,
+        "keyType": "CUSTOMER_MANAGED_CMK",
+        "keyArn": key,
+    }
+    s3 = settings["extendedS3Configuration"]
+    assert s3["bucketArn"] == bucket and s3["kmsKeyArn"] == key
+    assert s3["prefix"] == "events-archive/"
+    assert s3["errorOutputPrefix"].startswith("events-archive-errors/")
+    assert s3["cloudwatchLoggingOptions"]["enabled"] is True
+    # What the pipe cannot deliver returns to the queue, then to its dead letters.
+    queues = {r.name: inputs(r) for r in of_type(aws, "aws:sqs/queue:Queue", services)}
+    redrive = json.loads(queues["acme-events"]["redrivePolicy"])
+    assert redrive["maxReceiveCount"] == 5
+    roles = {r.name: r for r in of_type(aws, "aws:iam/role:Role", services)}
+    boundary = exports(aws, "01-identity")["workload_boundary_arn"]
+    for name, service, role_arn in (
+        ("acme-pipeline-events-archive-pipe", "pipes.amazonaws.com", args["roleArn"]),
+        ("acme-pipeline-events-archive-delivery", "firehose.amazonaws.com", s3["roleArn"]),
+    ):
+        role = inputs(roles[name])
+        assert roles[name].outputs["arn"] == role_arn
+        assert role["permissionsBoundary"] == boundary
+        (trust,) = json.loads(role["assumeRolePolicy"])["Statement"]
+        assert trust["Principal"] == {"Service": service}
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    granted = {
+        name: [
+            (tuple(sorted(st["Action"])), st["Resource"])
+            for policy in _policies(aws, services, f"acme-pipeline-events-archive{name}")
+            for st in policy["Statement"]
+        ]
+        for name in ("-pipe", "-delivery")
+    }
+    # The pipe reads its queue and writes its stream; nothing else.
+    assert granted["-pipe"] == [
+        (
+            (
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+            ),
+            queue,
+        ),
+        (("firehose:PutRecord", "firehose:PutRecordBatch"), stream.outputs["arn"]),
+    ]
+    # Firehose writes objects of its bucket (no delete), through S3 with the key.
+    (logs,) = [
+        r
+        for r in of_type(aws, "aws:cloudwatch/logGroup:LogGroup", services)
+        if r.name == "acme-pipeline-events-archive"
+    ]
+    assert granted["-delivery"] == [
+        (("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"), bucket),
+        (("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"), bucket + "/*"),
+        (("kms:Decrypt", "kms:GenerateDataKey"), key),
+        (("logs:PutLogEvents",), [logs.outputs["arn"], logs.outputs["arn"] + ":*"]),
+    ]
+    assert inputs(logs)["kmsKeyId"] == key and inputs(logs)["retentionInDays"] == 365
+
+
+def test_aws_only_the_services_deployer_makes_pipelines_and_passes_their_roles(aws) -> None:
+    policies = {
+        r.name: json.loads(inputs(r)["policy"])
+        for r in of_type(aws, "aws:iam/rolePolicy:RolePolicy", "01-identity")
+        if r.name.startswith("acme-ci-")
+    }
+    makers = {
+        name
+        for name, policy in policies.items()
+        for st in policy["Statement"]
+        if "pipes:CreatePipe" in st["Action"]
+    }
+    assert makers == {"acme-ci-deploy-services"}
+    (passing,) = [
+        st
+        for st in policies["acme-ci-deploy-services"]["Statement"]
+        if st["Action"] == ["iam:PassRole"] and "pipeline" in json.dumps(st["Resource"])
+    ]
+    assert passing["Resource"] == "arn:aws:iam::123456789012:role/acme-pipeline-*"
+    assert passing["Condition"]["StringEquals"]["iam:PassedToService"] == [
+        "firehose.amazonaws.com",
+        "pipes.amazonaws.com",
+    ]
+
+
 # --- Azure: Data Explorer ---------------------------------------------------------------
 
 
@@ -465,8 +563,14 @@ def test_warehouses_and_pipelines_are_edges_of_the_graph(cloud) -> None:
     teams = [t["name"] for t in sample(cloud)["identity"]["teams"]]
     assert all(graph.has_edge(f"team/{team}", "warehouse/analytics") for team in teams)
     pipelines = sorted(n for n in graph if n.startswith("pipeline/"))
-    if cloud != "gcp":
+    if cloud == "azure":
         assert pipelines == []
+        return
+    if cloud == "aws":
+        assert pipelines == ["pipeline/events-archive"]
+        assert graph.nodes["pipeline/events-archive"]["stack"] == "05-app-services"
+        assert graph.has_edge("datastore/events", "pipeline/events-archive")
+        assert graph.has_edge("bucket/assets", "pipeline/events-archive")
         return
     assert pipelines == ["pipeline/events-archive", "pipeline/events-table"]
     for node in pipelines:

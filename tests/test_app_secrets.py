@@ -15,6 +15,8 @@ import yaml
 from crosswalk.compiler.emit import compile_file
 from crosswalk.compiler.mock_values import reveal
 from crosswalk.compiler.plan import plan_tree
+from crosswalk.providers.azure.app_secrets import PLACEHOLDER
+from crosswalk.providers.azure.program import ROLES
 from crosswalk.providers.kubernetes.app_secrets import FILES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +38,7 @@ def plan_sample(cloud: str, tmp_path: Path, text: str | None = None):
     return out, plan
 
 
-@pytest.fixture(scope="module", params=["aws", "gcp"])
+@pytest.fixture(scope="module", params=["aws", "gcp", "azure"])
 def sample(request, tmp_path_factory):
     return request.param, *plan_sample(request.param, tmp_path_factory.mktemp(request.param))
 
@@ -218,3 +220,231 @@ def test_gcp_secrets_are_accessed_by_the_apps_service_account_only(tmp_path) -> 
     (sa,) = of_type(plan.stack("06-apps/checkout"), "kubernetes:core/v1:ServiceAccount")
     annotations = reveal(sa.inputs)["metadata"]["annotations"]
     assert annotations["iam.gke.io/gcp-service-account"] == email
+
+
+# --- Azure ---------------------------------------------------------------------------------
+
+AZ = "azure-native:"
+SECRETS_USER = ROLES["Key Vault Secrets User"]
+
+
+@pytest.fixture(scope="module")
+def azure(tmp_path_factory):
+    return plan_sample("azure", tmp_path_factory.mktemp("azure-secrets"))[1]
+
+
+def az_of(plan, kind: str, stack: str | None = None) -> list:
+    return [
+        r
+        for s in plan.stacks
+        if stack is None or s.dir == stack
+        for r in s.resources
+        if r.type == AZ + kind
+    ]
+
+
+def role_of(record) -> str:
+    return reveal(record.inputs)["roleDefinitionId"].rsplit("/", 1)[1]
+
+
+def test_azure_secrets_live_in_a_private_vault_of_their_own(azure) -> None:
+    identity, infra = azure.stack("01-identity"), azure.stack("02-managed-infra")
+    (group,) = [
+        r for r in az_of(azure, "resources:ResourceGroup") if r.name == "contoso-app-secrets"
+    ]
+    assert reveal(group.inputs)["resourceGroupName"] == "contoso-prod-app-secrets"
+    assert group.protect
+    (vault,) = az_of(azure, "keyvault:Vault", "05-app-services")
+    inputs = reveal(vault.inputs)
+    assert inputs["resourceGroupName"] == identity.exports["app_secrets_resource_group_name"]
+    assert inputs["resourceGroupName"] == "contoso-prod-app-secrets"
+    assert inputs["vaultName"] == "kva-contoso-prod"
+    assert vault.protect
+    props = inputs["properties"]
+    assert props["enableRbacAuthorization"] is True  # roles only, no access policies
+    assert props["enablePurgeProtection"] is True and props["enableSoftDelete"] is True
+    assert props["publicNetworkAccess"] == "Disabled"
+    assert props["networkAcls"]["defaultAction"] == "Deny"
+    (platform_vault,) = az_of(azure, "keyvault:Vault", "02-managed-infra")
+    assert inputs["tags"] == reveal(platform_vault.inputs)["tags"]
+    assert inputs["tags"]["crosswalk-platform"] == "contoso"
+    # Reached through a private endpoint registered in the platform's vault zone
+    # (a network links one zone of a name).
+    (made_endpoint,) = [
+        r
+        for r in az_of(azure, "network:PrivateEndpoint", "05-app-services")
+        if reveal(r.inputs)["privateLinkServiceConnections"][0]["privateLinkServiceId"] == vault.id
+    ]
+    endpoint = reveal(made_endpoint.inputs)
+    assert endpoint["subnet"]["id"] == infra.exports["endpoints_subnet_id"]
+    assert endpoint["privateLinkServiceConnections"][0]["groupIds"] == ["vault"]
+    (dns,) = [
+        reveal(r.inputs)
+        for r in az_of(azure, "network:PrivateDnsZoneGroup", "05-app-services")
+        if reveal(r.inputs)["privateEndpointName"] == made_endpoint.outputs["name"]
+    ]
+    (zone,) = [
+        r
+        for r in az_of(azure, "privatedns:PrivateZone", "02-managed-infra")
+        if reveal(r.inputs)["privateZoneName"] == "privatelink.vaultcore.azure.net"
+    ]
+    assert [c["privateDnsZoneId"] for c in dns["privateDnsZoneConfigs"]] == [zone.id]
+    assert not [
+        r
+        for r in az_of(azure, "privatedns:PrivateZone", "05-app-services")
+        if reveal(r.inputs)["privateZoneName"] == "privatelink.vaultcore.azure.net"
+    ]
+
+
+def test_azure_secrets_hold_no_value_and_only_the_apps_identity_reads_each(azure) -> None:
+    services = azure.stack("05-app-services")
+    (vault,) = az_of(azure, "keyvault:Vault", "05-app-services")
+    made = [r for r in az_of(azure, "keyvault:Secret", "05-app-services") if "/" in r.name]
+    names = [f"checkout-{name}" for name in SECRETS]
+    assert sorted(reveal(r.inputs)["secretName"] for r in made) == names
+    for secret in made:
+        inputs = reveal(secret.inputs)
+        assert inputs["vaultName"] == vault.outputs["name"]
+        # A placeholder in a disabled version: nothing can read it, and the
+        # program never puts it back over the value a person sets.
+        assert inputs["properties"]["value"] == PLACEHOLDER
+        assert inputs["properties"]["attributes"] == {"enabled": False}
+        assert secret.ignore_changes == ["properties"]
+        assert secret.protect
+    assert remote_keys(azure) == names
+    (store,) = of_type(azure.stack("06-apps/checkout"), SECRET_STORE)
+    (provider,) = reveal(store.inputs)["spec"].values()
+    assert provider["azurekv"]["authType"] == "WorkloadIdentity"
+    assert provider["azurekv"]["vaultUrl"] == services.exports["app_secrets_vault_uri"]
+    assert provider["azurekv"]["serviceAccountRef"] == {"name": "checkout"}
+    # Key Vault Secrets User: the app's identity, on each of its secrets alone.
+    app = azure.stack("06-apps/checkout")
+    (identity,) = az_of(azure, "managedidentity:UserAssignedIdentity", "06-apps/checkout")
+    reads = [
+        (s.dir, reveal(r.inputs))
+        for s in azure.stacks
+        for r in s.resources
+        if r.type == AZ + "authorization:RoleAssignment" and role_of(r) == SECRETS_USER
+    ]
+    assert sorted((d, g["scope"], g["principalId"], g["principalType"]) for d, g in reads) == [
+        ("06-apps/checkout", r.id, identity.outputs["principalId"], "ServicePrincipal")
+        for r in sorted(made, key=lambda r: r.id)
+    ]
+    # The operator reads as the app's ServiceAccount, federated with that
+    # identity, once the grants exist.
+    (account,) = of_type(app, "kubernetes:core/v1:ServiceAccount")
+    annotations = reveal(account.inputs)["metadata"]["annotations"]
+    assert annotations["azure.workload.identity/client-id"] == identity.outputs["clientId"]
+    subjects = [
+        reveal(r.inputs)["subject"]
+        for r in az_of(azure, "managedidentity:FederatedIdentityCredential", "06-apps/checkout")
+    ]
+    assert subjects == ["system:serviceaccount:payments:checkout"]
+    grants = {r.urn for r in app.resources if r.type == AZ + "authorization:RoleAssignment"}
+    secret_grants = {u for u in grants if "::checkout-secret-" in u}
+    assert len(secret_grants) == len(SECRETS) and secret_grants <= set(store.dependencies)
+    # No Key Vault data role elsewhere: no other reader, and no deployer reads a value.
+    data_roles = {ROLES[name] for name in ROLES if name.startswith("Key Vault Secrets")} | {
+        "00482a5a-887f-4fb3-b363-3b7fe8e74483",
+        "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    }
+    others = [
+        r.name
+        for s in azure.stacks
+        for r in s.resources
+        if r.type == AZ + "authorization:RoleAssignment"
+        and role_of(r) in data_roles
+        and (s.dir, reveal(r.inputs)) not in reads
+    ]
+    assert not others
+
+
+def _condition_roles(record) -> set[str]:
+    condition = reveal(record.inputs)["condition"]
+    found = set()
+    for part in condition.split("GuidEquals {")[1:]:
+        found |= {g.strip() for g in part.split("}")[0].split(",")}
+    return found
+
+
+def test_azure_apps_deployer_may_assign_secrets_user_only_in_the_secrets_group(azure) -> None:
+    (group,) = [r.id for r in az_of(azure, "resources:ResourceGroup") if r.name == "contoso"]
+    (secrets_group,) = [
+        r.id for r in az_of(azure, "resources:ResourceGroup") if r.name == "contoso-app-secrets"
+    ]
+    grants = {r.name: r for r in az_of(azure, "authorization:RoleAssignment", "01-identity")}
+    admin = ROLES["Role Based Access Control Administrator"]
+    apps_there = grants["contoso-ci-deploy-apps-app-secrets-rbac-administrator"]
+    assert reveal(apps_there.inputs)["scope"] == secrets_group
+    assert role_of(apps_there) == admin
+    assert reveal(apps_there.inputs)["conditionVersion"] == "2.0"
+    assert _condition_roles(apps_there) == {SECRETS_USER}
+    assert reveal(apps_there.inputs)["condition"].count("GuidEquals") == 2  # written and removed
+    # On the platform's group, where its vault is, it may not assign that role.
+    apps_here = grants["contoso-ci-deploy-apps-rbac-administrator"]
+    assert reveal(apps_here.inputs)["scope"] == group
+    assert SECRETS_USER not in _condition_roles(apps_here)
+    # What each CI identity holds on the secrets' group.
+    held = {
+        (name, role_of(r), frozenset(_condition_roles(r)) if "condition" in r.inputs else None)
+        for name, r in grants.items()
+        if reveal(r.inputs)["scope"] == secrets_group
+    }
+    assert held == {
+        ("contoso-ci-deploy-apps-app-secrets-rbac-administrator", admin, frozenset({SECRETS_USER})),
+        ("contoso-ci-deploy-apps-preview-app-secrets-reader", ROLES["Reader"], None),
+        # app-services makes the vault and the secrets: no data role
+        (
+            "contoso-ci-deploy-platform-app-secrets-key-vault-contributor",
+            ROLES["Key Vault Contributor"],
+            None,
+        ),
+        # the identity layer grants those roles there, and no other
+        (
+            "contoso-ci-deploy-platform-app-secrets-rbac-administrator",
+            admin,
+            frozenset({ROLES["Key Vault Contributor"], ROLES["Reader"], admin}),
+        ),
+        ("contoso-ci-deploy-platform-preview-app-secrets-reader", ROLES["Reader"], None),
+    }
+
+
+def _leaves(value, key=None):
+    """(key, text) of every string in a record's inputs, at any depth."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v, key)
+    elif isinstance(value, str):
+        yield key, value
+
+
+def test_a_secrets_name_reaches_azure_only_as_a_name(tmp_path) -> None:
+    """platform.yaml names secrets, never values: a marker given as a
+    secret's name reaches the plan only where a name or a reference goes,
+    never as a value (the secret holds the placeholder)."""
+    marker = "zx-marker-4f1c9b"
+    data = yaml.safe_load((ROOT / "samples" / "azure" / "platform.yaml").read_text())
+    (checkout,) = [a for a in data["apps"] if a["name"] == "checkout"]
+    checkout["secrets"] = [{"name": marker}]
+    _, plan = plan_sample("azure", tmp_path, yaml.safe_dump(data, sort_keys=False))
+    where = sorted(
+        {
+            (r.type.split(":")[-1], key)
+            for s in plan.stacks
+            for r in s.resources
+            for key, text in _leaves(reveal(r.inputs))
+            if marker in text
+        }
+    )
+    assert where == [
+        ("ExternalSecret", "key"),  # the remote reference
+        ("ExternalSecret", "secretKey"),  # the file's name
+        ("RoleAssignment", "scope"),  # the grant on that secret
+        ("Secret", "contentType"),  # "secret <name> of app <app>"
+        ("Secret", "secretName"),
+    ]
+    (made,) = [r for r in az_of(plan, "keyvault:Secret") if marker in r.inputs["secretName"]]
+    assert reveal(made.inputs)["properties"]["value"] == PLACEHOLDER

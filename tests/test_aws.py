@@ -991,6 +991,10 @@ def test_aurora_serverless_scales_within_the_bounds_of_its_size(tmp_path) -> Non
     data = yaml.safe_load((ROOT / "samples" / "aws" / "platform.yaml").read_text())
     (ledger,) = [d for d in data["appServices"]["datastores"] if d["name"] == "ledger"]
     ledger.update(flavor="aurora-serverless", engine="mysql", version="8.0")
+    # The reader is the standby: dev runs without one, prod with one.
+    del ledger["highAvailability"]
+    prod = data["environments"]["prod"]["overrides"]["appServices"]["datastores"]
+    prod.append({"name": "ledger", "highAvailability": True})
     source = tmp_path / "platform.yaml"
     source.write_text(yaml.safe_dump(data, sort_keys=False))
     out = tmp_path / "out"
@@ -1004,4 +1008,8 @@ def test_aurora_serverless_scales_within_the_bounds_of_its_size(tmp_path) -> Non
     assert args["storageEncrypted"] is True and args["iamDatabaseAuthenticationEnabled"] is True
     assert "backtrackWindow" not in args  # Serverless v2 cannot backtrack
     assert {reveal(i.inputs)["instanceClass"] for i in instances} == {"db.serverless"}
-    assert len(instances) == 2
+    assert [i.name for i in instances] == ["acme-ledger-0"]  # the writer alone
+    _, instances, _ = aurora_records(plan_tree(out, "prod", only=["05-app-services"]))
+    assert sorted(i.name for i in instances) == ["acme-ledger-0", "acme-ledger-1"]
+    zones = {reveal(i.inputs)["availabilityZone"] for i in instances}
+    assert len(zones) == 2

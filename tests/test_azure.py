@@ -32,7 +32,7 @@ from crosswalk.compiler.writer import write_tree
 from crosswalk.providers import kubernetes as k8s
 from crosswalk.providers.azure import rules as azure
 from crosswalk.providers.azure.cluster import CLUSTER_ACCESS
-from crosswalk.providers.azure.identity import LAYER_ASSIGNS, ONLY_ASSIGNING
+from crosswalk.providers.azure.identity import APP_SECRETS_ASSIGNS, LAYER_ASSIGNS, ONLY_ASSIGNING
 from crosswalk.providers.azure.program import ROLES
 from tests.test_gcp import in_cluster_objects
 
@@ -58,8 +58,8 @@ def compile_data(data: dict) -> dict[str, str]:
 def moved_to_azure(data: dict) -> dict:
     """The AWS sample with only its cloud switched: Azure's provider and location,
     members as Entra object ids, the one AWS machine type and Redis version as
-    Azure's, the Aurora datastore as a flexible server, and no apps' secrets
-    (not offered on Azure yet)."""
+    Azure's, the Aurora datastore as a flexible server, no pipelines, and no apps' secrets
+    (their SecretStore is each cloud's own: tests/test_app_secrets.py)."""
     data = without_app_secrets(data)
     data["cloud"] = {"provider": "azure", "region": "westeurope"}
     for i, team in enumerate(data["identity"]["teams"]):
@@ -71,6 +71,8 @@ def moved_to_azure(data: dict) -> dict:
         if store["engine"] == "redis":
             store["version"] = "6"
         store.pop("flavor", None)  # Aurora is AWS's: a flexible server
+    # Azure delivers no pipelines yet (CW504).
+    data.get("analytics", {}).pop("pipelines", None)
     return data
 
 
@@ -295,7 +297,7 @@ def test_variant_plans(variant_tree: Path) -> None:
         assert mysql_inputs["highAvailability"] == {"mode": "ZoneRedundant"}
         assert mysql_inputs["network"]["publicNetworkAccess"] == "Disabled"
         assert isinstance(mysql.inputs["administratorLoginPassword"], Secret)
-        (secret,) = of_type(plan, "keyvault:Secret")
+        (secret,) = [r for r in of_type(plan, "keyvault:Secret") if r.name.endswith("-password")]
         assert isinstance(secret.inputs["properties"]["value"], Secret)
         (account,) = of_type(plan, "cosmosdb:DatabaseAccount")
         account = inputs(account)
@@ -420,8 +422,9 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
     for record in of_type(sample_plan, "authorization:RoleAssignment", "01-identity"):
         grant = inputs(record)
         # (the preview twins and the state grants: tests/test_ci_preview.py)
+        # (and the apps' secrets' group: tests/test_app_secrets.py)
         if record.name.startswith("contoso-ci-") and not re.search(
-            r"-(preview|state)-", record.name
+            r"-(preview|state|app-secrets)-", record.name
         ):
             assert grant["scope"] == group and grant["principalType"] == "ServicePrincipal"
             bot = record.name.split("-ci-")[1].split("-")[1]
@@ -476,7 +479,57 @@ def test_ci_identities_may_assign_every_role_their_layers_assign(
                 continue  # it makes the CI identities' own assignments
             used = set(re.findall(r'role_definition\("([^"]+)"\)', program.read_text()))
             allowed = set(LAYER_ASSIGNS.get(stack_layer(layer), []))
+            # (on the apps' secrets alone: tests/test_app_secrets.py)
+            allowed |= set(APP_SECRETS_ASSIGNS.get(stack_layer(layer), []))
             assert used <= allowed, (program, used - allowed)
+
+
+def _without(data: dict, *kinds: str) -> dict:
+    """The sample without its buckets, warehouses or VMs (and their uses)."""
+    data = copy.deepcopy(data)
+    for kind in kinds:
+        if kind == "buckets":
+            del data["storage"]
+        elif kind == "warehouses":
+            del data["analytics"]
+        else:
+            del data["vms"]
+            for env in data["environments"].values():
+                env.get("overrides", {}).pop("vms", None)
+        key = kind.removesuffix("s")
+        for app in data["apps"]:
+            if "uses" in app:
+                app["uses"] = [u for u in app["uses"] if not (isinstance(u, dict) and key in u)]
+                if kind == "buckets":
+                    app["uses"] = [u for u in app["uses"] if u != "assets"]
+    return data
+
+
+@pytest.mark.parametrize(
+    "without", [("warehouses", "vms"), ("buckets", "vms"), ("buckets", "warehouses")]
+)
+def test_the_managed_infra_deployer_may_assign_what_its_program_assigns(
+    without: tuple, tmp_path: Path
+) -> None:
+    """Whatever of buckets, warehouses and VMs a platform has, managed-infra's
+    deployer may assign every role its program assigns (the key role of the
+    storage account, the warehouse cluster or the VMs' disks; the VMs' logins)."""
+    out = tmp_path / "out"
+    write_tree(compile_data(_without(load(SAMPLE), *without)), out)
+    plan = plan_tree(out, "prod", only=["02-managed-infra"])
+    assert not failed(plan)
+    assigned = {
+        ROLES[role_name(inputs(r)["roleDefinitionId"])]
+        for r in of_type(plan, "authorization:RoleAssignment", "02-managed-infra")
+    }
+    assert assigned
+    (admin,) = [
+        inputs(r)
+        for r in of_type(plan, "authorization:RoleAssignment", "01-identity")
+        if r.name.endswith("deploy-platform-rbac-administrator")
+    ]
+    allowed = set(re.findall(r"[0-9a-f-]{36}", admin["condition"]))
+    assert assigned <= allowed, assigned - allowed
 
 
 def test_only_assigning_builds_the_abac_condition() -> None:
@@ -614,17 +667,22 @@ def test_cluster_access_reads_the_kubeconfig_aks_returns(kind: str) -> None:
 
 
 def test_names_are_derived_per_environment(sample_plan: PlanResult) -> None:
-    (vault,) = of_type(sample_plan, "keyvault:Vault")
+    (vault,) = of_type(sample_plan, "keyvault:Vault", "02-managed-infra")
     assert (
         vault.inputs["vaultName"] == azure.KEY_VAULT.render("contoso", "prod") == "kv-contoso-prod"
     )
+    (apps_vault,) = of_type(sample_plan, "keyvault:Vault", "05-app-services")
+    assert apps_vault.inputs["vaultName"] == azure.APP_KEY_VAULT.render("contoso", "prod")
+    assert apps_vault.inputs["vaultName"] == "kva-contoso-prod"
     (registry,) = of_type(sample_plan, "containerregistry:Registry")
     assert registry.inputs["registryName"] == "contosoprodimages"
     (server,) = of_type(sample_plan, "dbforpostgresql:Server")
     assert server.inputs["serverName"] == "contoso-prod-orders"
-    (group,) = of_type(sample_plan, "resources:ResourceGroup")
-    assert group.inputs["resourceGroupName"] == "contoso-prod"
-    assert group.inputs["tags"]["crosswalk-environment"] == "prod"
+    groups = {
+        r.inputs["resourceGroupName"]: r for r in of_type(sample_plan, "resources:ResourceGroup")
+    }
+    assert sorted(groups) == ["contoso-prod", "contoso-prod-app-secrets"]
+    assert {g.inputs["tags"]["crosswalk-environment"] for g in groups.values()} == {"prod"}
 
 
 def test_environment_values_live_in_stack_config(sample_tree: Path) -> None:
@@ -774,7 +832,7 @@ def test_the_key_vault_is_private_and_the_cluster_reaches_it_privately(
 ) -> None:
     """checkov's CKV_AZURE_109 and CKV_AZURE_189: no public endpoint, a firewall
     that denies; AKS's KMS plugin reaches the vault from the API server's subnet."""
-    (vault,) = of_type(sample_plan, "keyvault:Vault")
+    (vault,) = of_type(sample_plan, "keyvault:Vault", "02-managed-infra")
     props = inputs(vault)["properties"]
     assert props["publicNetworkAccess"] == "Disabled"
     assert props["networkAcls"] == {"defaultAction": "Deny", "bypass": "AzureServices"}
@@ -1147,11 +1205,13 @@ def _mysql_apps_sign_in_as_their_own_users(plan: PlanResult) -> None:
     assert holders == [("05-app-services", "kubernetes:core/v1:Secret", "orders-admin")]
     (admin_secret,) = [r for r in records(plan, "05-app-services") if r.name == "orders-admin"]
     assert inputs(admin_secret)["metadata"]["namespace"] == "database-users"
-    assert not [
-        r
+    # Key Vault reads only on the apps' own secrets, in a group of their own.
+    reads = [
+        inputs(r)["scope"]
         for r in of_type(plan, "authorization:RoleAssignment")
         if role_name(inputs(r)["roleDefinitionId"]) == "Key Vault Secrets User"
     ]
+    assert reads and all("-app-secrets/providers/Microsoft.Keyvault/" in s for s in reads)
     stack = plan.stack("06-apps/checkout")
     (connection,) = [
         r
@@ -1236,6 +1296,53 @@ def test_the_storage_account_takes_identities_only_privately_over_tls(
         inputs(r)["scope"] for r in of_type(sample_plan, "authorization:ManagementLockByScope")
     ]
     assert any(scope.endswith("/storageAccounts/contoso-storage") for scope in locks)
+
+
+def test_the_storage_account_encrypts_with_the_platform_key_by_its_own_identity(
+    sample_plan: PlanResult,
+) -> None:
+    """The platform's Key Vault key, named without a version (each rotation
+    applies), reached by a user-assigned identity of the account whose only
+    grant is Key Vault Crypto Service Encryption User on that key, made
+    before the account names it; infrastructure encryption stays on."""
+    infra = "02-managed-infra"
+    (account,) = of_type(sample_plan, "storage:StorageAccount", infra)
+    args = inputs(account)
+    (key,) = of_type(sample_plan, "keyvault:Key", infra)
+    (vault,) = of_type(sample_plan, "keyvault:Vault", infra)
+    encryption = args["encryption"]
+    assert encryption["keySource"] == "Microsoft.Keyvault"
+    assert encryption["keyVaultProperties"] == {
+        "keyName": inputs(key)["keyName"],
+        "keyVaultUri": vault.outputs["properties"]["vaultUri"],
+    }
+    assert encryption["requireInfrastructureEncryption"] is True
+    identity_id = encryption["encryptionIdentity"]["encryptionUserAssignedIdentity"]
+    assert args["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [identity_id]}
+    (identity,) = [
+        r
+        for r in of_type(sample_plan, "managedidentity:UserAssignedIdentity", infra)
+        if r.outputs["id"] == identity_id
+    ]
+    principal = identity.outputs["principalId"]
+    grants = [
+        r
+        for stack in sample_plan.stacks
+        for r in stack.resources
+        if r.type == f"{AZURE}:authorization:RoleAssignment"
+        and inputs(r)["principalId"] == principal
+    ]
+    assert [(role_name(inputs(g)["roleDefinitionId"]), inputs(g)["scope"]) for g in grants] == [
+        ("Key Vault Crypto Service Encryption User", key.outputs["id"])
+    ]
+    assert grants[0].urn in account.dependencies
+    # The managed-infra deployer may assign that role.
+    (platform,) = [
+        inputs(r)
+        for r in of_type(sample_plan, "authorization:RoleAssignment", "01-identity")
+        if r.name.endswith("-deploy-platform-rbac-administrator")
+    ]
+    assert ROLES["Key Vault Crypto Service Encryption User"] in platform["condition"]
 
 
 def test_apps_get_exactly_the_containers_they_use_with_their_access(

@@ -470,15 +470,13 @@ class TestStackCache:
         assert new != text
         result = self.recompile(tmp_path, text, new)
         # cluster-services (whether to install the secrets operator) reads the
-        # apps, and on AWS and GCP app-services (the apps' secrets), the AWS
-        # identity layer (its deployers' rights on them) and AWS managed-infra
-        # (the key that encrypts them).
-        readers = {"01-identity"} if cloud == "gcp" else set()
-        readers |= {"04-cluster-services"}
-        if cloud != "azure":
-            readers |= {"01-identity", "05-app-services"}
-        if cloud == "aws":
-            readers |= {"02-managed-infra"}  # the key policy, for the secrets
+        # apps, and so do app-services (the apps' secrets), the identity layer
+        # (its deployers' rights on them; on Azure their vault's group), AWS
+        # managed-infra (the key that encrypts them) and Azure's (the private
+        # zone their vault's endpoint joins).
+        readers = {"01-identity", "04-cluster-services", "05-app-services"}
+        if cloud in ("aws", "azure"):
+            readers |= {"02-managed-infra"}
         assert "06-apps/admin" not in result.kept
         assert {"01-identity", "03-cluster", "05-app-services"} - readers <= set(result.kept)
         assert {path.split("/")[1] for path in result.changed if "/" in path} <= {"admin"}

@@ -224,6 +224,7 @@ UNIQUE_NAMES = {
             "workloadIdentityPoolProviderId",
         ),
         "gcp:sql/databaseInstance:DatabaseInstance": ("name",),
+        "gcp:alloydb/cluster:Cluster": ("clusterId",),
         "gcp:sql/database:Database": ("instance", "name"),
         "gcp:sql/user:User": ("instance", "name"),
         "gcp:redis/instance:Instance": ("name",),
@@ -336,7 +337,8 @@ def test_every_name_the_cloud_keeps_unique_is_classified(side_by_side) -> None:
     )
     if cloud == "azure":
         # Everything but the groups and the globally named resources lives in
-        # the environment's own resource group.
+        # the environment's own resource group (and the apps' secrets in a
+        # group of their own, also the environment's).
         groups = {
             env: {
                 plain(r.inputs["resourceGroupName"])
@@ -345,7 +347,9 @@ def test_every_name_the_cloud_keeps_unique_is_classified(side_by_side) -> None:
             }
             for env in ENVIRONMENTS
         }
-        assert groups == {"dev": {"contoso-dev"}, "prod": {"contoso-prod"}}
+        assert groups == {
+            env: {f"contoso-{env}", f"contoso-{env}-app-secrets"} for env in ("dev", "prod")
+        }
 
 
 def test_what_a_project_shares_is_shared_safely(side_by_side) -> None:
@@ -468,6 +472,7 @@ STATEFUL = {
         "gcp:pubsub/subscription:Subscription",
         "gcp:secretmanager/secret:Secret",
         "gcp:firestore/database:Database",
+        "gcp:alloydb/cluster:Cluster",
         "gcp:kms/keyRing:KeyRing",
         "gcp:kms/cryptoKey:CryptoKey",
         "gcp:artifactregistry/repository:Repository",
@@ -509,9 +514,9 @@ def test_stateful_resources_are_protected_in_every_environment(side_by_side) -> 
         assert {r.type for r in stateful} >= STATEFUL[cloud] - {
             "aws:dynamodb/table:Table",  # the samples have no document store on AWS,
             "gcp:firestore/database:Database",  # nor on GCP,
+            "gcp:alloydb/cluster:Cluster",  # nor AlloyDB (tests/test_alloydb.py),
             "azure-native:dbformysql:Server",  # nor MySQL or Cosmos DB on Azure
             "azure-native:dbformysql:Database",
-            "azure-native:keyvault:Secret",
             "azure-native:cosmosdb:DatabaseAccount",
             "azure-native:cosmosdb:SqlResourceSqlDatabase",
             "azure-native:cosmosdb:SqlResourceSqlContainer",

@@ -23,6 +23,7 @@ from crosswalk.providers.aws.common import (
     unique_name,
 )
 from crosswalk.providers.aws.datastores import emit_datastore
+from crosswalk.providers.aws.pipelines import emit_pipelines
 from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes import charts
 
@@ -142,6 +143,7 @@ def emit_app_services(ctx: StackContext) -> None:
         emit_datastore(
             ctx, provider, k8s_provider, store, private_subnets, vpc_id, nodes_sg, monitoring_role
         )
+    emit_pipelines(ctx, provider)
 
 
 def _sign_and_log(ctx: StackContext, zone: Code) -> None:

@@ -149,6 +149,12 @@ def boundary_statements(platform: str, arn) -> list[dict]:
         ),
         allow("Tables", DATA_ACTIONS["dynamodb"], arn("dynamodb", f"table/{prefix}*")),
         allow("Queues", DATA_ACTIONS["sqs"], arn("sqs", f"{prefix}*")),
+        # Pipelines' pipes hand messages to their Firehose streams.
+        allow(
+            "Streams",
+            ["firehose:PutRecord", "firehose:PutRecordBatch"],
+            arn("firehose", f"deliverystream/{prefix}*"),
+        ),
         # Bucket names are global: the platform's carry its name first.
         allow(
             "Buckets",

@@ -325,8 +325,8 @@ def emit_datastore(
         prog.export(f"datastore_{store.name}_arn", Code(f"{table}.arn"))
 
 
-# Aurora: a writer and a reader, each in its own zone (the reader takes over
-# when the writer's zone fails), whatever `highAvailability` says.
+# Aurora: a writer, and with `highAvailability` a reader in another zone
+# (it takes over when the writer's zone fails).
 AURORA_INSTANCES = 2
 # Serverless v2 capacity (ACUs) by size: from what idles to what `size` names.
 SERVERLESS_CAPACITY = {
@@ -413,7 +413,9 @@ def _aurora_instances(
         ),
     )
     serverless = store.flavor == "aurora-serverless"
-    for index in range(AURORA_INSTANCES):
+    standby = per_env("highAvailability", lambda s: s.high_availability)
+    for index in range(AURORA_INSTANCES if standby is not False else 1):
+        start = len(prog.statements)
         store_resource(
             "aws.rds.ClusterInstance",
             {
@@ -440,3 +442,6 @@ def _aurora_instances(
             suffix=str(index),
             name_suffix=f"-{index}",
         )
+        if index > 0 and standby is not True:
+            # Environments differ: the reader exists only where they ask for it.
+            prog.block(f"if {standby}:", start)

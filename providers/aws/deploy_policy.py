@@ -49,7 +49,11 @@ def layer_roles(p, layer: str) -> list[str]:
         return ["fluent-bit"] * p.services.logging + ["cluster-autoscaler"] * p.services.autoscaler
     if layer == "app-services":
         zone = bool(p.app_services.dns_zone)
-        return ["external-dns"] * zone + ["cert-manager"] * (zone and bool(p.app_services.email))
+        return (
+            ["external-dns"] * zone
+            + ["cert-manager"] * (zone and bool(p.app_services.email))
+            + ["pipeline-*"] * bool(p.pipelines)
+        )
     if layer == "apps":
         return ["app-*"]
     return []
@@ -391,6 +395,28 @@ QUEUE_ACTIONS = [
     "sqs:TagQueue",
     "sqs:UntagQueue",
     "sqs:ListQueueTags",
+]
+# Pipelines (providers/aws/pipelines.py): EventBridge pipes and Firehose streams.
+PIPE_ACTIONS = [
+    "pipes:CreatePipe",
+    "pipes:DeletePipe",
+    "pipes:DescribePipe",
+    "pipes:UpdatePipe",
+    "pipes:StartPipe",
+    "pipes:StopPipe",
+    "pipes:TagResource",
+    "pipes:UntagResource",
+    "pipes:ListTagsForResource",
+]
+STREAM_ACTIONS = [
+    "firehose:CreateDeliveryStream",
+    "firehose:DeleteDeliveryStream",
+    "firehose:DescribeDeliveryStream",
+    "firehose:UpdateDestination",
+    "firehose:*DeliveryStreamEncryption",  # start, stop
+    "firehose:TagDeliveryStream",
+    "firehose:UntagDeliveryStream",
+    "firehose:ListTagsForDeliveryStream",
 ]
 TABLE_ACTIONS = [
     "dynamodb:CreateTable",
@@ -853,6 +879,22 @@ def deploy_statements(p, layer: str, arn: _Arn, passed: dict) -> list[dict]:
             allow(QUEUE_ACTIONS, arn("sqs", f"{name}-*"))
         if "document" in used:
             allow(TABLE_ACTIONS, arn("dynamodb", f"table/{name}-*"))
+        if p.pipelines:
+            allow(PIPE_ACTIONS, arn("pipes", f"pipe/{name}-*"))
+            allow(STREAM_ACTIONS, arn("firehose", f"deliverystream/{name}-*"))
+            allow(LOG_GROUP_ACTIONS, arn("logs", f"log-group:/{name}*"))
+            # Firehose encrypts with the platform key on a grant it makes as the deployer.
+            allow(["kms:DescribeKey", "kms:CreateGrant"], arn("kms", "key/*"), tagged)
+            pipeline_roles = arn("iam", f"role/{name}-pipeline-*", False)
+            allow(
+                ["iam:PassRole"],
+                pipeline_roles,
+                {
+                    "StringEquals": {
+                        "iam:PassedToService": ["firehose.amazonaws.com", "pipes.amazonaws.com"]
+                    }
+                },
+            )
     return out
 
 

@@ -336,6 +336,10 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": _aws_id("vpce"),
     "aws:ec2/launchTemplate:LaunchTemplate": _aws_id("lt"),
     "aws:ec2/instance:Instance": _aws_instance,
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": lambda f: {
+        "arn": arn(f, "firehose", f"deliverystream/{f.physical_name}")
+    },
+    "aws:pipes/pipe:Pipe": lambda f: {"arn": arn(f, "pipes", f"pipe/{f.physical_name}")},
     "aws:cloudwatch/logGroup:LogGroup": lambda f: {
         "arn": arn(f, "logs", f"log-group:{f.physical_name}")
     },

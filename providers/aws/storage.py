@@ -68,18 +68,52 @@ def emit_buckets(ctx: StackContext, provider: Code, key: Code) -> None:
             caller,
             here,
         )
-        _secure(ctx, provider, ("bucket", var), name, resource, key, here, logs=logs, caller=caller)
+        # Anonymous readers cannot use the platform key: a public bucket is
+        # encrypted with S3's own keys.
+        versioning = _secure(
+            ctx,
+            provider,
+            ("bucket", var),
+            name,
+            resource,
+            None if bucket.public else key,
+            here,
+            logs=logs,
+            caller=caller,
+            public=bucket.public,
+        )
+        rules = []
         if bucket.expire_after_days is not None:
+            rules.append(_expiry("expire", bucket.expire_after_days))
+        if bucket.cold_after_days is not None:
+            rules.append(_cold("cold", bucket.cold_after_days))
+        if rules:
+            lifecycle_key = "expireAfterDays" if bucket.expire_after_days else "coldAfterDays"
             prog.resource(
                 ("bucket", var, "lifecycle"),
                 "aws.s3.BucketLifecycleConfiguration",
                 name,
+                {"bucket": Code(f"{resource}.id"), "rules": rules},
+                ctx.line(bucket.path + (lifecycle_key,)),
+                opts(provider),
+            )
+        if bucket.retain_days is not None:
+            # Governance mode: no role the platform makes holds
+            # s3:BypassGovernanceRetention, so no workload can shorten it.
+            prog.resource(
+                ("bucket", var, "object_lock"),
+                "aws.s3.BucketObjectLockConfiguration",
+                name,
                 {
                     "bucket": Code(f"{resource}.id"),
-                    "rules": [_expiry("expire", bucket.expire_after_days)],
+                    "object_lock_enabled": "Enabled",
+                    "rule": {
+                        "default_retention": {"mode": "GOVERNANCE", "days": bucket.retain_days}
+                    },
                 },
-                ctx.line(bucket.path + ("expireAfterDays",)),
-                opts(provider),
+                ctx.line(bucket.path + ("retainDays",)),
+                # S3 turns Object Lock on only for a versioned bucket.
+                opts(provider, depends_on=[versioning]),
             )
         prog.export(bucket_output(bucket, "name"), Code(f"{resource}.bucket"))
         prog.export(bucket_output(bucket, "arn"), Code(f"{resource}.arn"))
@@ -109,10 +143,14 @@ def _bucket(ctx, provider, var, name: str, bucket_name, caller: Code, line) -> C
     )
 
 
-def _secure(ctx, provider, var, name: str, bucket: Code, key, line, logs=None, caller=None):
+def _secure(
+    ctx, provider, var, name: str, bucket: Code, key, line, logs=None, caller=None, public=False
+) -> Code:
     """What makes a bucket private: every public-access block, no ACLs (the
     account owns every object), encryption at rest, TLS only, versioning and
-    (for the platform's own buckets) access logs."""
+    (for the platform's own buckets) access logs. A `public` bucket lets
+    anyone read its objects through its policy, and nothing else: ACLs stay
+    blocked and ignored. Returns the versioning resource."""
     prog = ctx.program
     parts = var if isinstance(var, tuple) else (var,)
     target = Code(f"{bucket}.id")
@@ -123,9 +161,9 @@ def _secure(ctx, provider, var, name: str, bucket: Code, key, line, logs=None, c
         {
             "bucket": target,
             "block_public_acls": True,
-            "block_public_policy": True,
+            "block_public_policy": not public,
             "ignore_public_acls": True,
-            "restrict_public_buckets": True,
+            "restrict_public_buckets": not public,
         },
         line,
         opts(provider),
@@ -152,7 +190,7 @@ def _secure(ctx, provider, var, name: str, bucket: Code, key, line, logs=None, c
         line,
         opts(provider),
     )
-    prog.resource(
+    versioning = prog.resource(
         (*parts, "versioning"),
         "aws.s3.BucketVersioning",
         name,
@@ -161,6 +199,8 @@ def _secure(ctx, provider, var, name: str, bucket: Code, key, line, logs=None, c
         opts(provider),
     )
     statements = [_tls_only(bucket)]
+    if public:
+        statements.append(_anyone_may_read(bucket))
     if logs is None:
         statements.append(_logging_may_write(bucket, caller or caller_identity(ctx, provider)))
     else:
@@ -190,6 +230,7 @@ def _secure(ctx, provider, var, name: str, bucket: Code, key, line, logs=None, c
         # A bucket policy is refused while the public-access block is being set.
         opts(provider, depends_on=[blocks]),
     )
+    return versioning
 
 
 def _tls_only(bucket: Code) -> dict:
@@ -203,6 +244,17 @@ def _tls_only(bucket: Code) -> dict:
             Call("pulumi.Output.concat", [Code(f"{bucket}.arn"), "/*"]),
         ],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def _anyone_may_read(bucket: Code) -> dict:
+    """Static assets: anyone may get an object, and do nothing else (no list)."""
+    return {
+        "Sid": "AnyoneMayReadObjects",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": Call("pulumi.Output.concat", [Code(f"{bucket}.arn"), "/*"]),
     }
 
 
@@ -229,6 +281,19 @@ def _expiry(rule_id: str, days: int) -> dict:
     }
 
 
+def _cold(rule_id: str, days: int) -> dict:
+    """Objects, and versions replaced as long ago, to Standard-IA."""
+    return {
+        "id": rule_id,
+        "status": "Enabled",
+        "filter": {},
+        "transitions": [{"days": days, "storage_class": "STANDARD_IA"}],
+        "noncurrent_version_transitions": [
+            {"noncurrent_days": days, "storage_class": "STANDARD_IA"}
+        ],
+    }
+
+
 def bucket_statements(ctx: StackContext, app) -> list[dict]:
     """The IRSA statements that give an app the buckets it uses, and only
     those: list the bucket, read (and, read-write, write and delete) its
@@ -241,8 +306,10 @@ def bucket_statements(ctx: StackContext, app) -> list[dict]:
         statements.append({"Effect": "Allow", "Action": LIST_ACTIONS, "Resource": arn})
         actions = READ_ACTIONS if use.read_only else READ_ACTIONS + WRITE_ACTIONS
         statements.append({"Effect": "Allow", "Action": actions, "Resource": objects})
-    if statements:
-        key_actions = ["kms:Decrypt"] if all(u.read_only for u in app.buckets) else KEY_USE_ACTIONS
+    # A public bucket is encrypted with S3's keys: the platform key is not needed there.
+    private = [u for u in app.buckets if not ctx.platform.bucket(u.bucket).public]
+    if private:
+        key_actions = ["kms:Decrypt"] if all(u.read_only for u in private) else KEY_USE_ACTIONS
         statements.append(
             {
                 "Effect": "Allow",

@@ -1,12 +1,13 @@
 """Layer 5 on Azure: DNS, workload identities for external-dns and
-cert-manager, the shared charts, and the datastores (each app's identity and
-grants are in its own stack: apps.py).
+cert-manager, the shared charts, the datastores and the apps' secrets (each
+app's identity and grants are in its own stack: apps.py).
 """
 
 from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.providers import kubernetes as k8s
+from crosswalk.providers.azure.app_secrets import emit_app_secrets
 from crosswalk.providers.azure.common import CLIENT_ID_ANNOTATION, WORKLOAD_IDENTITY_LABEL
 from crosswalk.providers.azure.datastores import emit_datastore
 from crosswalk.providers.azure.program import AzureProgram
@@ -140,3 +141,4 @@ def emit_app_services(az: AzureProgram) -> None:
 
     for store in a.datastores:
         emit_datastore(az, store, k8s_provider)
+    emit_app_secrets(az)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.providers import kubernetes as k8s
+from crosswalk.providers.azure import app_secrets
 from crosswalk.providers.azure.common import (
     CLIENT_ID_ANNOTATION,
     WORKLOAD_IDENTITY_LABEL,
@@ -89,11 +90,12 @@ def emit_app(az: AzureProgram) -> None:
     )
     parts = k8s.AppCloudParts()
     # A MySQL user signs in with a password: an app that uses nothing else
-    # needs no cloud identity.
-    needs_identity = bool(app.buckets or app.warehouses) or any(
+    # needs no cloud identity. Its secrets are read as its identity by the
+    # External Secrets Operator, not by its pods.
+    pods_call_azure = bool(app.buckets or app.warehouses) or any(
         p.datastore(name).engine != "mysql" for name in app.uses
     )
-    identity = _app_identity(az, app) if needs_identity else None
+    identity = _app_identity(az, app) if pods_call_azure or app.secrets else None
     services_out = lambda name: ctx.upstream("05-app-services", name)
     ports: set[int] = set()
     for store_name in app.uses:
@@ -179,8 +181,19 @@ def emit_app(az: AzureProgram) -> None:
         emit_warehouse_grants(az, app, identity, parts)
         ports.add(443)  # the warehouse cluster's private endpoint
     if identity is not None:
-        # Workload identity: the webhook projects a token for the app's managed identity.
+        # The ServiceAccount names the managed identity its tokens sign in as.
         parts.service_account_annotations[CLIENT_ID_ANNOTATION] = Code(f"{identity}.client_id")
+    if app.secrets:
+        parts.secret_grants = app_secrets.emit_app_secret_grants(
+            az, app, Code(f"{identity}.principal_id")
+        )
+        parts.secret_store = app_secrets.store_provider(az, app.cloud_name)
+        for secret in app.secrets:
+            parts.secret_keys[secret.name] = ctx.upstream(
+                "05-app-services", app_secrets.secret_output(app, secret, "name")
+            )
+    if pods_call_azure:
+        # Workload identity: the webhook projects a token for the app's managed identity.
         parts.pod_labels[WORKLOAD_IDENTITY_LABEL] = "true"
         # Entra ID and Service Bus are public endpoints (Key Vault is reached
         # through its private endpoint in the network).

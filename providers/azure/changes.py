@@ -229,6 +229,14 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "containerName",
         "accountName",
         "resourceGroupName",
+        # Set when the container is made (`retainDays`).
+        "immutableStorageWithVersioning",
+    ),
+    "azure-native:storage:BlobContainerImmutabilityPolicy": (
+        "immutabilityPolicyName",
+        "containerName",
+        "accountName",
+        "resourceGroupName",
     ),
     "azure-native:storage:BlobServiceProperties": (
         "blobServicesName",

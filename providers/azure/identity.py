@@ -80,8 +80,8 @@ LAYER_ASSIGNS = {
         "Key Vault Crypto User",
         "Network Contributor",
     ],
-    # The warehouse cluster and the VMs' disk encryption set use the platform
-    # key; teams log in to VMs.
+    # The storage account, the warehouse cluster and the VMs' disk encryption
+    # set use the platform key; teams log in to VMs.
     "managed-infra": [
         "Key Vault Crypto Service Encryption User",
         "Virtual Machine Administrator Login",
@@ -95,6 +95,23 @@ LAYER_ASSIGNS = {
         "Storage Blob Data Reader",
     ],
 }
+
+
+# Where an app names secrets, they live in a vault of their own in a resource
+# group of their own (providers/azure/app_secrets.py), so that the apps'
+# deployer may grant Key Vault Secrets User there, and only there: an ABAC
+# condition limits the roles an assignment may carry but not its scope, and
+# the platform's vault holds the MySQL administrators' passwords. What each
+# layer's CI identity holds on that group: app-services makes the vault and
+# the secrets (no data role: it reads no value), each app's stack grants its
+# identity its secrets.
+APP_SECRETS_ROLES = {
+    "app-services": ["Key Vault Contributor"],
+    "apps": ["Role Based Access Control Administrator"],
+}
+APP_SECRETS_ASSIGNS = {"apps": ["Key Vault Secrets User"]}
+# Preview identities of those layers read it.
+APP_SECRETS_PREVIEW_ROLES = ["Reader"]
 
 
 ONLY_ASSIGNING = '''
@@ -147,6 +164,7 @@ def emit_identity(az: AzureProgram) -> None:
     rg_name = az.group = Code(f"{group}.name")
     cluster_line = ctx.line(("cluster",))
     pools_line = ctx.line(("cluster", "nodePools"))
+    secrets_group = _app_secrets_group(az)
     cluster_identity = az.identity("cluster_identity", f"{p.name}-cluster", cluster_line)
     kubelet_identity = az.identity("kubelet_identity", f"{p.name}-kubelet", pools_line)
     # AKS hands the kubelet identity to the nodes on the control plane's behalf.
@@ -200,8 +218,10 @@ def emit_identity(az: AzureProgram) -> None:
                 **extra,
             )
         _state_grants(az, bot, identity, "deploy")
+        if secrets_group is not None:
+            _app_secrets_grants(az, bot, identity, secrets_group, "deploy")
         prog.export(f"automation_{bot.name}_client_id", Code(f"{identity}.client_id"), public=True)
-        _preview_identity(az, bot, group)
+        _preview_identity(az, bot, group, secrets_group)
     prog.export("resource_group_name", rg_name)
     prog.export("resource_group_id", Code(f"{group}.id"))
     prog.export("cluster_identity_id", Code(f"{cluster_identity}.id"))
@@ -217,7 +237,7 @@ def preview_roles(bot) -> list[str]:
     return sorted(PREVIEW_ROLES + (KUBERNETES_PREVIEW_ROLES if kubernetes else []))
 
 
-def _preview_identity(az: AzureProgram, bot, group: Code) -> None:
+def _preview_identity(az: AzureProgram, bot, group: Code, secrets_group: Code | None) -> None:
     """The read-only twin of a CI identity: trusted only for the pull
     requests of its repository, it reads what its layers deploy, to preview."""
     p, prog, ctx = az.p, az.prog, az.ctx
@@ -245,9 +265,86 @@ def _preview_identity(az: AzureProgram, bot, group: Code) -> None:
             description=f"CI identity {bot.name}: previews {', '.join(bot.layers)} (read only)",
         )
     _state_grants(az, bot, identity, "preview")
+    if secrets_group is not None:
+        _app_secrets_grants(az, bot, identity, secrets_group, "preview")
     prog.export(
         f"automation_{bot.name}_preview_client_id", Code(f"{identity}.client_id"), public=True
     )
+
+
+def _app_secrets_group(az: AzureProgram) -> Code | None:
+    """The resource group of the apps' vault, where an app names secrets."""
+    p, ctx = az.p, az.ctx
+    apps = [app for app in p.apps if app.secrets]
+    if not apps:
+        return None
+    group = az.res(
+        "app_secrets_group",
+        "resources.ResourceGroup",
+        f"{p.name}-app-secrets",
+        {
+            "resource_group_name": Code(
+                f"{py_string(p.name + '-')} + stack + {py_string('-app-secrets')}"
+            ),
+            "location": az.location,
+            "tags": az.tags,
+        },
+        ctx.line(apps[0].path + ("secrets",)),
+        **protect(ctx),  # the apps' vault: its secrets' values are set by people
+    )
+    az.prog.export("app_secrets_resource_group_name", Code(f"{group}.name"))
+    return group
+
+
+def app_secrets_roles(bot, kind: str) -> list[str]:
+    """What `bot` (its preview twin for `kind` "preview") holds on the apps'
+    secrets' resource group, besides the identity layer's right to grant these."""
+    if kind == "preview":
+        return list(APP_SECRETS_PREVIEW_ROLES) if set(APP_SECRETS_ROLES) & set(bot.layers) else []
+    return sorted({role for layer in bot.layers for role in APP_SECRETS_ROLES.get(layer, [])})
+
+
+def _app_secrets_grants(az: AzureProgram, bot, identity: Code, group: Code, kind: str) -> None:
+    """The roles of one CI identity (or its preview twin) on the apps'
+    secrets' resource group. One that may assign roles there may assign only
+    the apps' Key Vault Secrets User, and an identity-layer deployer also the
+    roles of these grants (the condition allows no other)."""
+    p, ctx = az.p, az.ctx
+    roles = set(app_secrets_roles(bot, kind))
+    assigns = set()
+    if kind == "deploy":
+        assigns = {r for layer in bot.layers for r in APP_SECRETS_ASSIGNS.get(layer, [])}
+        if "identity" in bot.layers:
+            assigns |= {
+                r
+                for b in p.automation
+                for k in ("deploy", "preview")
+                for r in app_secrets_roles(b, k)
+            }
+        if assigns:  # (an identity layer with no CI identity to grant there assigns nothing)
+            roles.add("Role Based Access Control Administrator")
+    suffix = "-preview" if kind == "preview" else ""
+    var = f"ci_{var_name(bot.name)}{'_preview' if kind == 'preview' else ''}"
+    for role in sorted(roles):
+        extra = {}
+        if role == "Role Based Access Control Administrator":
+            az.roles.update(assigns)
+            az.prog.helpers["only_assigning"] = ONLY_ASSIGNING
+            extra = {
+                "condition": Call("only_assigning", [sorted(assigns)]),
+                "condition_version": "2.0",
+            }
+        az.assign_role(
+            (var, "app_secrets", _slug(role).replace("-", "_")),
+            f"{p.name}-ci-{bot.name}{suffix}-app-secrets-{_slug(role)}",
+            role,
+            Code(f"{identity}.principal_id"),
+            Code(f"{group}.id"),
+            ctx.line(bot.path + ("layers",)),
+            "ServicePrincipal",
+            description=f"CI identity {bot.name}{suffix}: the apps' secrets of platform {p.name}",
+            **extra,
+        )
 
 
 def state_scopes(p) -> dict[str, str]:
@@ -336,9 +433,9 @@ def _roles_of(platform, layer: str) -> list[str]:
     # (Where there are warehouses, so that an app's `uses` changes no deployer.)
     if layer == "apps" and (engines & set(CONTRIBUTOR_GRANTS) or platform.warehouses):
         roles.append("Contributor")
-    if layer == "managed-infra" and (platform.warehouses or platform.vms):
-        # The warehouse cluster's and the VMs' identities are granted the
-        # platform key (LAYER_ASSIGNS' roles only).
+    if layer == "managed-infra" and (platform.buckets or platform.warehouses or platform.vms):
+        # The storage account's, the warehouse cluster's and the VMs'
+        # identities are granted the platform key (LAYER_ASSIGNS' roles only).
         roles.append("Role Based Access Control Administrator")
     return roles
 
@@ -356,10 +453,17 @@ def _assigned_in(platform, layer: str) -> list[str]:
             | {r for bot in platform.automation for r in preview_roles(bot)}
         )
     roles = LAYER_ASSIGNS.get(layer, [])
-    if layer == "managed-infra" and not platform.warehouses:
-        roles = []  # the warehouse cluster's key role, where there are warehouses
+    if layer == "managed-infra":
+        # The key role where something encrypts with the platform key (the
+        # storage account, the warehouse cluster, the VMs' disks); the login
+        # roles where there are VMs.
+        key_users = platform.buckets or platform.warehouses or platform.vms
+        roles = [
+            role
+            for role in roles
+            if (role == "Key Vault Crypto Service Encryption User" and key_users)
+            or (role.startswith("Virtual Machine ") and platform.vms)
+        ]
     if not platform.buckets:  # the containers' data roles, where there are buckets
         roles = [role for role in roles if not role.startswith("Storage Blob Data ")]
-    if layer == "managed-infra" and not platform.vms:  # the VMs' roles, where there are VMs
-        roles = []
     return roles

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Code
 from crosswalk.providers.azure.common import var_name
-from crosswalk.providers.azure.program import AzureProgram
+from crosswalk.providers.azure.program import PRIVATE_LINKS, AzureProgram
 from crosswalk.providers.azure.rules import KEY_VAULT, REGISTRY, subnet_plan
 from crosswalk.providers.azure.storage import emit_buckets
 from crosswalk.providers.azure.vms import emit_vms
@@ -281,7 +281,7 @@ def emit_managed_infra(az: AzureProgram) -> None:
         )
         prog.export(f"registry_{registry.name}_id", Code(f"{acr}.id"))
         prog.export(f"registry_{registry.name}_login_server", Code(f"{acr}.login_server"))
-    emit_buckets(az, rg, Code(f"{subnets['endpoints']}.id"), Code(f"{vnet}.id"))
+    emit_buckets(az, rg, vault, key, Code(f"{subnets['endpoints']}.id"), Code(f"{vnet}.id"))
     emit_warehouses(az, rg, vault, key, Code(f"{subnets['endpoints']}.id"), Code(f"{vnet}.id"))
     emit_vms(az, rg, {kind: Code(f"{s}.id") for kind, s in subnets.items()}, vault, key)
     prog.export("vnet_id", Code(f"{vnet}.id"))
@@ -290,4 +290,9 @@ def emit_managed_infra(az: AzureProgram) -> None:
     prog.export("log_workspace_id", Code(f"{workspace}.id"))
     prog.export("key_vault_id", Code(f"{vault}.id"))
     prog.export("key_vault_name", Code(f"{vault}.name"))
+    if any(app.secrets for app in p.apps):
+        # The apps' vault (app-services) registers its endpoint in the same
+        # zone: a network links one zone of a name.
+        zone = az.zones[PRIVATE_LINKS["vault"][0]]
+        prog.export("key_vault_zone_id", Code(f"{zone}.id"))
     prog.export("secrets_key_name", Code(f"{key}.name"))

@@ -104,7 +104,12 @@ def _azure_secret(f: Fabrication) -> dict[str, Any]:
     uri = f"https://{vault}.vault.azure.net/secrets/{name}"
     properties = {k: v for k, v in (f.inputs.get("properties") or {}).items() if k != "value"}
     return {
-        "properties": {**properties, "secretUri": uri, "secretUriWithVersion": f"{uri}/{f.hex(32)}"}
+        "name": name,
+        "properties": {
+            **properties,
+            "secretUri": uri,
+            "secretUriWithVersion": f"{uri}/{f.hex(32)}",
+        },
     }
 
 
@@ -159,6 +164,7 @@ def _named_by(key: str) -> Callable[[Fabrication], dict[str, Any]]:
 OUTPUT_SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "azure-native:containerservice:ManagedCluster": _azure_user_assigned_identities,
     "azure-native:kusto:Cluster": _azure_user_assigned_identities,
+    "azure-native:storage:StorageAccount": _azure_user_assigned_identities,
 }
 
 

@@ -317,14 +317,17 @@ class AzureProgram:
         line,
         cloud_name: str | None = None,
         moved: dict | None = None,
+        zone_id=None,
     ) -> Code:
         """A private endpoint in the endpoints subnet, registered in its private DNS zone.
         `cloud_name`: the name it keeps in Azure when its datastore was renamed
-        (`renamedFrom`), whose aliases `moved` are."""
+        (`renamedFrom`), whose aliases `moved` are. `zone_id`: the zone, where
+        another program made it (`vnet_id` is then unused)."""
         self.use("network")
         moved = moved or {}
         zone_name, group = PRIVATE_LINKS[kind]
-        zone = self.private_zone(zone_name, vnet_id, line)
+        if zone_id is None:
+            zone_id = Code(f"{self.private_zone(zone_name, vnet_id, line)}.id")
         endpoint = self.res(
             (var, "endpoint"),
             "network.PrivateEndpoint",
@@ -354,9 +357,7 @@ class AzureProgram:
                 "resource_group_name": self.resource_group(),
                 "private_endpoint_name": Code(f"{endpoint}.name"),
                 "private_dns_zone_group_name": "default",
-                "private_dns_zone_configs": [
-                    {"name": group, "private_dns_zone_id": Code(f"{zone}.id")}
-                ],
+                "private_dns_zone_configs": [{"name": group, "private_dns_zone_id": zone_id}],
             },
             line,
             **moved,

@@ -246,6 +246,27 @@ KEY_VAULT = AzureName(
     re.compile(rf"^{_DASHED}[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$"),
     "letters, digits and single hyphens, starting with a letter",
 )
+# The apps' secrets live in a vault of their own, in a resource group of their
+# own (providers/azure/app_secrets.py).
+APP_KEY_VAULT = AzureName(
+    "Key Vault",
+    "kva-{platform}-{env}",
+    3,
+    24,
+    re.compile(rf"^{_DASHED}[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$"),
+    "letters, digits and single hyphens, starting with a letter",
+)
+# Key Vault secret names: letters, digits and hyphens, up to 127 characters
+# (an app's name and a secret's name, both DNS labels, always fit).
+SECRET_NAME_LIMIT = 127
+
+
+def app_secret_name(app, secret) -> str:
+    """An app's secret in the apps' vault (which is the environment's own):
+    `<app>-<secret>`."""
+    return f"{app.cloud_name}-{secret.name}"
+
+
 REGISTRY = AzureName(
     "container registry",
     "{platform}{env}{item}",
@@ -258,6 +279,17 @@ REGISTRY = AzureName(
 STORAGE_ACCOUNT = AzureName(
     "storage account",
     "st{platform}{env}",
+    3,
+    24,
+    re.compile(r"^[a-z0-9]+$"),
+    "lowercase letters and digits only",
+    compact=True,
+)
+# The account of the buckets anyone may read (`public: true`), which the
+# internet reaches.
+PUBLIC_STORAGE_ACCOUNT = AzureName(
+    "public storage account",
+    "stpub{platform}{env}",
     3,
     24,
     re.compile(r"^[a-z0-9]+$"),
@@ -531,12 +563,17 @@ def _check_names(platform) -> list[Finding]:
                 return  # one finding per resource
 
     check(KEY_VAULT, ("name",))
+    if any(app.secrets for app in platform.apps):
+        check(APP_KEY_VAULT, ("name",))
+        found += _check_secret_names(platform)
     for registry in platform.registries:
         check(REGISTRY, registry.path + ("name",), registry.name, "registry")
     for store in platform.app_services.datastores:
         check(DATASTORE_NAMES[store.engine], store.path + ("name",), store.name, "datastore")
-    if platform.buckets:
+    if any(not bucket.public for bucket in platform.buckets):
         check(STORAGE_ACCOUNT, ("name",))
+    if any(bucket.public for bucket in platform.buckets):
+        check(PUBLIC_STORAGE_ACCOUNT, ("name",))
     if platform.warehouses:
         check(WAREHOUSE_CLUSTER, ("name",))
     for bucket in platform.buckets:
@@ -567,6 +604,30 @@ def _check_names(platform) -> list[Finding]:
                     + "'",
                 )
             )
+    return found
+
+
+def _check_secret_names(platform) -> list[Finding]:
+    """Two apps' secrets that would have one name in the apps' vault
+    ('a-b' with 'c', 'a' with 'b-c')."""
+    found, seen = [], {}
+    for app in platform.apps:
+        for secret in app.secrets:
+            name = app_secret_name(app, secret)
+            if name in seen:
+                found.append(
+                    Finding(
+                        "error",
+                        "CW509",
+                        f"secret '{secret.name}' of app '{app.name}' would have the Key Vault "
+                        f"name '{name}', as secret '{seen[name][1]}' of app '{seen[name][0]}' "
+                        "has",
+                        secret.path + ("name",),
+                        "crosswalk names them '<app>-<secret>' in the apps' vault: rename one",
+                    )
+                )
+            else:
+                seen[name] = (app.name, secret.name)
     return found
 
 

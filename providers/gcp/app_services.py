@@ -21,7 +21,9 @@ from crosswalk.providers.gcp.common import (
     var_part,
 )
 from crosswalk.providers.gcp.datastores import (
+    ALLOYDB_API,
     DB_PORTS,
+    emit_alloydb,
     emit_document,
     emit_queue,
     emit_redis,
@@ -40,8 +42,10 @@ def emit_app_services(ctx: StackContext) -> None:
     names = []
     if p.app_services.dns_zone:
         names.append("dns.googleapis.com")
-    if engines & {"postgres", "mysql"}:
+    if any(store.engine in DB_PORTS and not store.alloydb for store in stores):
         names.append("sqladmin.googleapis.com")
+    if any(store.alloydb for store in stores):
+        names.append(ALLOYDB_API)
     if "redis" in engines:
         names.append("redis.googleapis.com")
     if "queue" in engines:
@@ -150,7 +154,9 @@ def emit_app_services(ctx: StackContext) -> None:
         )
     queues = {}
     for store in stores:
-        if store.engine in DB_PORTS:
+        if store.alloydb:
+            emit_alloydb(ctx, provider, k8s_provider, apis, store, network, peering)
+        elif store.engine in DB_PORTS:
             emit_sql(ctx, provider, k8s_provider, apis, store, network, peering)
         elif store.engine == "redis":
             emit_redis(ctx, provider, apis, store, network, peering)

@@ -20,13 +20,19 @@ from crosswalk.providers.gcp.common import (
     short_role,
     var_part,
 )
-from crosswalk.providers.gcp.datastores import DB_PORTS, iam_user_name, only_datastore
+from crosswalk.providers.gcp.datastores import (
+    ALLOYDB_SIGN_IN_ROLES,
+    DB_PORTS,
+    iam_user_name,
+    only_datastore,
+)
 from crosswalk.providers.gcp.rules import address_plan
 from crosswalk.providers.gcp.storage import emit_bucket_grants
 from crosswalk.providers.gcp.warehouses import emit_warehouse_grants
 from crosswalk.providers.kubernetes.database_users import TokenSignIn, emit_database_user
 
 CLOUD_SQL_CONNECTOR_PORT = 3307  # the Cloud SQL Auth Proxy and connectors' server side
+ALLOYDB_CONNECTOR_PORT = 5433  # the AlloyDB Auth Proxy and connectors' server side
 
 
 REDIS_TLS_PORT = 6378  # Memorystore's port when in-transit encryption is on
@@ -65,15 +71,25 @@ def app_database(app) -> str:
     return app.cloud_name.replace("-", "_")
 
 
-def user_script(engine: str, database: str, user: Code, app) -> list:
+def user_script(engine: str, database: str, user: Code, app, create_database=False) -> list:
     """The statements that give an app's IAM user (which Cloud SQL made) its
     rights, in pieces around the user's name, an Output (idempotent: a rerun
     changes nothing). PostgreSQL: a schema named after the user (first on the
     default search_path), which the administrator owns and the user may use
-    and create in; MySQL: a database of its own."""
+    and create in; MySQL: a database of its own. `create_database`: the
+    datastore's database is made first where missing (AlloyDB's API makes
+    none; the Job signs in to `postgres` and moves to it)."""
     if engine == "postgres":
+        create = []
+        if create_database:
+            create = [
+                f"SELECT 'CREATE DATABASE \"{database}\"' WHERE NOT EXISTS\n",
+                f"(SELECT FROM pg_database WHERE datname = '{database}')\\gexec\n",
+                f'\\connect "{database}"\n',
+            ]
         return [
             "\\set ON_ERROR_STOP on\n",
+            *create,
             f'GRANT CONNECT ON DATABASE "{database}" TO "',
             user,
             '";\nCREATE SCHEMA IF NOT EXISTS "',
@@ -105,12 +121,12 @@ def _database_user(ctx: StackContext, k8s_provider: Code, app, store, user: Code
         {
             "host": out("host"),
             "port": str(DB_PORTS[store.engine]),
-            "database": database,
+            "database": "postgres" if store.alloydb else database,
             "username": out("admin"),
         },
         "",
         ctx.line(app.path + ("uses",)),
-        text=user_script(store.engine, database, user, app),
+        text=user_script(store.engine, database, user, app, create_database=store.alloydb),
         token=TokenSignIn(
             image=TOKEN_IMAGE,
             command=["sh", "-c", TOKEN_COMMAND],
@@ -143,7 +159,18 @@ def emit_app(ctx: StackContext) -> None:
         out = lambda output, store=store: ctx.upstream(
             "05-app-services", f"datastore_{store.name}_{output}"
         )
-        if store.engine in DB_PORTS:
+        if store.alloydb:
+            parts.datastore_env[store.name] = {
+                f"{prefix}_HOST": out("host"),
+                f"{prefix}_PORT": str(DB_PORTS[store.engine]),
+                f"{prefix}_DATABASE": out("database"),
+                # What AlloyDB's connectors and Auth Proxy take.
+                f"{prefix}_INSTANCE_URI": out("instance"),
+                f"{prefix}_IAM_AUTH": "true",
+            }
+            grants.append(("alloydb", store))
+            private_ports |= {DB_PORTS[store.engine], ALLOYDB_CONNECTOR_PORT}
+        elif store.engine in DB_PORTS:
             parts.datastore_env[store.name] = {
                 f"{prefix}_HOST": out("host"),
                 f"{prefix}_PORT": str(DB_PORTS[store.engine]),
@@ -232,6 +259,38 @@ def emit_app(ctx: StackContext) -> None:
                     env[f"{k8s.env_prefix(store.name)}_DATABASE"] = app_database(app)
                 parts.depends_on.append(
                     _database_user(ctx, k8s_provider, app, store, Code(f"{user}.name"))
+                )
+            elif kind == "alloydb":
+                # AlloyDB reads no resource names in IAM conditions: the
+                # sign-in rights are the project's, and the app reaches the
+                # clusters where it is a database user (this one) only.
+                for role in ALLOYDB_SIGN_IN_ROLES:
+                    prog.resource(
+                        (var_part(store.name), short_role(role)),
+                        "gcp.projects.IAMMember",
+                        f"{base}-{short_role(role)}",
+                        {"project": project_id, "role": role, "member": member},
+                        uses_line,
+                        opts(provider, **moved(f"-{short_role(role)}")),
+                    )
+                user = prog.resource(
+                    (var_part(store.name), "user"),
+                    "gcp.alloydb.User",
+                    base,
+                    {
+                        "cluster": out("cluster"),
+                        "user_id": iam_user_name(prog, store, email),
+                        "user_type": "ALLOYDB_IAM_USER",
+                        # Its grants outlive it, as on Cloud SQL.
+                        "deletion_policy": "ABANDON",
+                    },
+                    uses_line,
+                    opts(provider, **moved("")),
+                )
+                env = parts.datastore_env[store.name]
+                env[f"{k8s.env_prefix(store.name)}_USERNAME"] = Code(f"{user}.user_id")
+                parts.depends_on.append(
+                    _database_user(ctx, k8s_provider, app, store, Code(f"{user}.user_id"))
                 )
             elif kind == "queue":
                 prog.resource(

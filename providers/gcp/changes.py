@@ -14,6 +14,17 @@ a test failure (tests/test_diff.py), so a new resource kind adds its row.
 from __future__ import annotations
 
 REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
+    # An AlloyDB cluster's network and key are set when it is made.
+    "gcp:alloydb/cluster:Cluster": (
+        "clusterId",
+        "location",
+        "networkConfig",
+        "encryptionConfig",
+        "pscConfig",
+        "project",
+    ),
+    "gcp:alloydb/instance:Instance": ("cluster", "instanceId", "instanceType"),
+    "gcp:alloydb/user:User": ("cluster", "userId", "userType"),
     "gcp:artifactregistry/repository:Repository": (
         "repositoryId",
         "location",
@@ -114,6 +125,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "gcp:projects/iAMCustomRole:IAMCustomRole": ("roleId", "project"),
     "gcp:projects/iAMMember:IAMMember": ("project", "role", "member", "condition"),
     "gcp:projects/service:Service": ("service", "project"),
+    "gcp:projects/serviceIdentity:ServiceIdentity": ("service", "project"),
     "gcp:pubsub/subscription:Subscription": ("name", "topic", "project"),
     "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember": (
         "subscription",
@@ -181,6 +193,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
 }
 
 STATEFUL: dict[str, str] = {
+    "gcp:alloydb/cluster:Cluster": "the database cluster and its data",
     "gcp:artifactregistry/repository:Repository": "the registry and its images",
     "gcp:bigquery/dataset:Dataset": "the warehouse and its tables",
     "gcp:bigquery/table:Table": "the pipeline's table and its rows",

@@ -17,9 +17,16 @@ from crosswalk.providers.gcp.common import (
     project,
     region,
     service_agent,
+    short_role,
     var_part,
 )
-from crosswalk.providers.gcp.rules import REDIS_MEMORY_GB, gcp_name, redis_version, sql_version
+from crosswalk.providers.gcp.rules import (
+    REDIS_MEMORY_GB,
+    alloydb_version,
+    gcp_name,
+    redis_version,
+    sql_version,
+)
 from crosswalk.providers.kubernetes import database_users
 
 DB_TIERS = {
@@ -97,13 +104,15 @@ def _names(ctx, store, limit: int) -> tuple[str, object]:
 
 # The longest id GCP takes for each engine's instance or database.
 NAME_LIMITS = {"postgres": 84, "mysql": 84, "redis": 40, "queue": 255, "document": 63}
+ALLOYDB_NAME_LIMIT = 63  # an AlloyDB cluster's or instance's id (RFC 1035)
 
 
 def datastore_id(platform, store, *suffix: str) -> str:
     """The project-unique id of a datastore (or of one of its parts) as an
     environment names it (rules.gcp_name), after the name it was created with
     (`renamedFrom`): the apps' grants name it too."""
-    return gcp_name(platform, NAME_LIMITS[store.engine], store.cloud_name, *suffix)
+    limit = ALLOYDB_NAME_LIMIT if store.alloydb else NAME_LIMITS[store.engine]
+    return gcp_name(platform, limit, store.cloud_name, *suffix)
 
 
 def datastore_name(ctx, store, *suffix: str) -> str | Code:
@@ -266,6 +275,169 @@ def _sql_admin(ctx, provider, k8s_provider, store, instance: Code) -> None:
     )
     prog.export(f"datastore_{store.name}_admin", Code(f"{admin}.name"))
     prog.export(f"datastore_{store.name}_admin_service_account", Code(f"{account}.metadata.name"))
+
+
+# AlloyDB's machine types by portable size (`instanceClass` names another).
+ALLOYDB_MACHINES = {
+    "small": "n2-highmem-2",
+    "medium": "n2-highmem-4",
+    "large": "n2-highmem-8",
+    "xlarge": "n2-highmem-16",
+}
+ALLOYDB_API = "alloydb.googleapis.com"
+ALLOYDB_AGENT = "gcp-sa-alloydb"  # AlloyDB's service agent, which encrypts with the key
+# AlloyDB's database flags: IAM authentication (apps log in as their Google
+# service account: no password exists), connection, lock-wait and DDL logs,
+# and pgAudit for schema and role changes (as Cloud SQL's postgres).
+ALLOYDB_FLAGS = {
+    "alloydb.iam_authentication": "on",
+    "alloydb.enable_pgaudit": "on",
+    "pgaudit.log": "ddl,role",
+    "log_connections": "on",
+    "log_disconnections": "on",
+    "log_lock_waits": "on",
+    "log_statement": "ddl",
+}
+WEEK = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+
+
+def _alloydb_machine(store) -> str:
+    return store.instance_class or ALLOYDB_MACHINES[store.size]
+
+
+def emit_alloydb(ctx, provider, k8s_provider, apis, store, network, peering) -> None:
+    """`flavor: alloydb`: an AlloyDB cluster on the platform's network through
+    the Private Service Access peering Cloud SQL uses, encrypted (data,
+    continuous and daily backups) with the platform's AlloyDB key, and its
+    primary instance: no public address, TLS only, IAM sign-in. Its database
+    is made by the apps' user Jobs (AlloyDB's API makes none)."""
+    p, prog = ctx.platform, ctx.program
+    line = ctx.line(store.path)
+    base, moved = _names(ctx, store, ALLOYDB_NAME_LIMIT)
+    name = store.name
+    protected = deletion_protection(ctx)
+    key = ctx.upstream("02-managed-infra", "alloydb_key_id")
+    encryption = {"kms_key_name": key}
+    cluster = prog.resource(
+        ("datastore", var_part(name)),
+        "gcp.alloydb.Cluster",
+        base,
+        {
+            "cluster_id": datastore_name(ctx, store),
+            "location": region(ctx),
+            "display_name": f"{store.cloud_name} of platform {p.name}",
+            "database_version": alloydb_version(store.version),
+            "network_config": {"network": network, "allocated_ip_range": peering},
+            "encryption_config": encryption,
+            "continuous_backup_config": {
+                "enabled": True,
+                "recovery_window_days": _per_env(
+                    ctx, store, "backupRetentionDays", lambda s: s.backup_retention_days
+                ),
+                "encryption_config": encryption,
+            },
+            "automated_backup_policy": {
+                "enabled": True,
+                "location": region(ctx),
+                "backup_window": "3600s",
+                "weekly_schedule": {"days_of_weeks": list(WEEK), "start_times": [{"hours": 2}]},
+                "time_based_retention": {
+                    "retention_period": _per_env(
+                        ctx,
+                        store,
+                        "backupRetention",
+                        lambda s: f"{s.backup_retention_days * 86400}s",
+                    )
+                },
+                "encryption_config": encryption,
+            },
+            "deletion_protection": protected,
+        },
+        line,
+        opts(provider, apis, **moved(), **protect(ctx)),
+    )
+    instance = prog.resource(
+        ("datastore", var_part(name), "primary"),
+        "gcp.alloydb.Instance",
+        f"{base}-primary",
+        {
+            "cluster": Code(f"{cluster}.name"),
+            "instance_id": datastore_name(ctx, store, "primary"),
+            "instance_type": "PRIMARY",
+            "availability_type": ctx.setting(
+                f"datastores.{name}.availabilityType",
+                lambda q, env: "REGIONAL" if q.datastore(name).high_availability else "ZONAL",
+            ),
+            "machine_config": {
+                "machine_type": _per_env(ctx, store, "machineType", _alloydb_machine)
+            },
+            "database_flags": dict(ALLOYDB_FLAGS),
+            # Private address only; every connection encrypted.
+            "network_config": {"enable_public_ip": False, "enable_outbound_public_ip": False},
+            "client_connection_config": {"ssl_config": {"ssl_mode": "ENCRYPTED_ONLY"}},
+            "query_insights_config": {"record_application_tags": True},
+        },
+        line,
+        # (Its data is the cluster's: replacing it loses none.)
+        opts(provider, apis, **moved("-primary")),
+    )
+    prog.export(f"datastore_{name}_cluster", Code(f"{cluster}.name"))
+    prog.export(f"datastore_{name}_instance", Code(f"{instance}.name"))
+    prog.export(f"datastore_{name}_host", Code(f"{instance}.ip_address"))
+    prog.export(f"datastore_{name}_database", store.cloud_name.replace("-", "_"))
+    _alloydb_admin(ctx, provider, k8s_provider, store, cluster, instance)
+
+
+def _alloydb_admin(ctx, provider, k8s_provider, store, cluster: Code, instance: Code) -> None:
+    """The administrator of an AlloyDB datastore, as Cloud SQL's (_sql_admin):
+    the identity stack's service account, an AlloyDB IAM user in
+    alloydbsuperuser. AlloyDB reads no resource names in IAM conditions, so
+    its sign-in rights are the project's; it reaches only the clusters that
+    have it as a database user (this one)."""
+    p, prog = ctx.platform, ctx.program
+    line = ctx.line(store.path)
+    base = f"{gcp_id(ALLOYDB_NAME_LIMIT, p.name, store.name)}-db-admin"
+
+    def moved(suffix: str) -> dict:
+        return moved_from(
+            lambda n: f"{gcp_id(ALLOYDB_NAME_LIMIT, p.name, n)}-db-admin{suffix}", store
+        )
+
+    email = ctx.upstream("01-identity", db_admin_account_output(store))
+    for role in ALLOYDB_SIGN_IN_ROLES:
+        prog.resource(
+            ("datastore", var_part(store.name), "admin", short_role(role)),
+            "gcp.projects.IAMMember",
+            f"{base}-{short_role(role)}",
+            {"project": project(ctx), "role": role, "member": account_member(email)},
+            line,
+            opts(provider, **moved(f"-{short_role(role)}")),
+        )
+    admin = prog.resource(
+        ("datastore", var_part(store.name), "admin"),
+        "gcp.alloydb.User",
+        base,
+        {
+            "cluster": Code(f"{cluster}.name"),
+            "user_id": iam_user_name(prog, store, email),
+            "user_type": "ALLOYDB_IAM_USER",
+            "database_roles": ["alloydbsuperuser"],
+            # Its grants outlive it: PostgreSQL refuses to drop a role that holds any.
+            "deletion_policy": "ABANDON",
+        },
+        line,
+        # A cluster takes users once its primary instance runs.
+        opts(provider, **moved(""), depends_on=[instance]),
+    )
+    account = database_users.emit_admin_service_account(
+        ctx, k8s_provider, store, {WORKLOAD_IDENTITY_ANNOTATION: email}, {}, line
+    )
+    prog.export(f"datastore_{store.name}_admin", Code(f"{admin}.user_id"))
+    prog.export(f"datastore_{store.name}_admin_service_account", Code(f"{account}.metadata.name"))
+
+
+# What an AlloyDB IAM user's Google account needs to sign in with a token.
+ALLOYDB_SIGN_IN_ROLES = ("roles/alloydb.databaseUser", "roles/serviceusage.serviceUsageConsumer")
 
 
 def emit_redis(ctx, provider, apis, store, network, peering) -> None:

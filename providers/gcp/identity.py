@@ -171,6 +171,18 @@ APPS_CUSTOM_ROLES = {
             "iap.tunnelInstances.setIamPolicy",
         ),
     ),
+    # AlloyDB reads no resource names in IAM conditions: this one is the project's.
+    "alloydb-users": (
+        "AlloyDB IAM users",
+        (
+            "alloydb.clusters.get",
+            "alloydb.users.create",
+            "alloydb.users.delete",
+            "alloydb.users.get",
+            "alloydb.users.list",
+            "alloydb.users.update",
+        ),
+    ),
     "pubsub-grants": (
         "Pub/Sub grants",
         (
@@ -198,10 +210,22 @@ APP_SECRETS_ROLE = (
         "secretmanager.secrets.update",
     ),
 )
-CUSTOM_ROLES = APPS_CUSTOM_ROLES | {"app-secrets": APP_SECRETS_ROLE}
-ROLE_LAYERS = {"app-secrets": "app-services", "vm-access": "managed-infra"}  # else apps
+# What managed-infra does for the AlloyDB key: asks for AlloyDB's service agent
+# (serviceUsageAdmin enables services but cannot), which the key's grant names.
+SERVICE_AGENT_ROLE = ("Service agents", ("serviceusage.services.generateServiceIdentity",))
+CUSTOM_ROLES = APPS_CUSTOM_ROLES | {
+    "app-secrets": APP_SECRETS_ROLE,
+    "service-agents": SERVICE_AGENT_ROLE,
+}
+ROLE_LAYERS = {
+    "app-secrets": "app-services",
+    "vm-access": "managed-infra",
+    "service-agents": "managed-infra",
+}  # else apps
 ROLE_OBJECTS = {
     "sql-users": "the Cloud SQL users of its apps",
+    "alloydb-users": "the AlloyDB users of its apps",
+    "service-agents": "the service agents its keys name",
     "bucket-grants": "the grants on its buckets",
     "warehouse-grants": "the grants on its warehouses",
     "pubsub-grants": "the grants on its topics and subscriptions",
@@ -223,6 +247,29 @@ LAYER_GRANTS = {
         "roles/bigquery.jobUser",  # apps that use warehouses run queries
     ],
 }
+# Where there are AlloyDB datastores, their users' sign-in roles (the
+# administrator's in app-services, the apps' in apps).
+ALLOYDB_GRANTS = ["roles/alloydb.databaseUser", "roles/serviceusage.serviceUsageConsumer"]
+
+
+def _alloydb(platform) -> bool:
+    return any(store.alloydb for store in platform.app_services.datastores)
+
+
+def _cloud_sql(platform) -> bool:
+    return any(
+        store.engine in SQL_ENGINES and not store.alloydb
+        for store in platform.app_services.datastores
+    )
+
+
+def layer_grants(platform, layer: str) -> list[str]:
+    """The project roles a layer grants its workloads (LAYER_GRANTS, and
+    AlloyDB's sign-in roles where it has AlloyDB datastores)."""
+    grants = list(LAYER_GRANTS.get(layer, []))
+    if layer in ("app-services", "apps") and _alloydb(platform):
+        grants += ALLOYDB_GRANTS
+    return grants
 
 
 def layer_roles(platform, layer: str) -> list[str]:
@@ -239,6 +286,10 @@ def layer_roles(platform, layer: str) -> list[str]:
     if layer == "managed-infra" and platform.vms:
         # The VMs' instances and disks, and who may log in to each instance.
         roles.append("roles/compute.instanceAdmin.v1")
+    if layer == "app-services" and _alloydb(platform):
+        # AlloyDB's clusters, instances and users (no narrower predefined role
+        # makes clusters; AlloyDB reads no resource names in IAM conditions).
+        roles.append("roles/alloydb.admin")
     return roles
 
 
@@ -247,6 +298,8 @@ def preview_roles(platform, bot) -> list[str]:
     roles = {role for layer in bot.layers for role in PREVIEW_ROLES[layer]}
     if "managed-infra" in bot.layers and platform.buckets:
         roles.add("roles/storage.bucketViewer")
+    if "app-services" in bot.layers and _alloydb(platform):
+        roles.add("roles/alloydb.viewer")
     return sorted(roles)
 
 
@@ -298,9 +351,11 @@ def build_custom_roles(platform, app) -> list[str]:
     """The custom roles of an app's build identity: those of the apps layer
     that the app's own stack needs (its SQL users, its grants on buckets,
     warehouses, topics and subscriptions)."""
-    engines = {platform.datastore(s).engine for s in app.uses}
+    stores = [platform.datastore(s) for s in app.uses]
+    engines = {store.engine for store in stores}
     wanted = {
-        "sql-users": bool(engines & set(SQL_ENGINES)),
+        "sql-users": any(s.engine in SQL_ENGINES and not s.alloydb for s in stores),
+        "alloydb-users": any(s.alloydb for s in stores),
         "bucket-grants": bool(app.buckets),
         "warehouse-grants": bool(app.warehouses),
         "pubsub-grants": "queue" in engines,
@@ -311,10 +366,13 @@ def build_custom_roles(platform, app) -> list[str]:
 def build_grantable(platform, app) -> list[str]:
     """The project roles an app's stack grants its service account (see
     providers/gcp/apps.py), which its build identity may grant."""
-    engines = {platform.datastore(s).engine for s in app.uses}
+    stores = [platform.datastore(s) for s in app.uses]
+    engines = {store.engine for store in stores}
     roles = set()
-    if engines & set(SQL_ENGINES):
+    if any(s.engine in SQL_ENGINES and not s.alloydb for s in stores):
         roles |= {"roles/cloudsql.client", "roles/cloudsql.instanceUser"}
+    if any(s.alloydb for s in stores):
+        roles |= set(ALLOYDB_GRANTS)
     if "document" in engines:
         roles.add("roles/datastore.user")
     if app.warehouses:
@@ -329,12 +387,14 @@ def _custom_roles(platform, bot) -> list[str]:
     engines = {store.engine for store in platform.app_services.datastores}
     apps = "apps" in bot.layers
     wanted = {
-        "sql-users": apps and bool(engines & set(SQL_ENGINES)),
+        "sql-users": apps and _cloud_sql(platform),
+        "alloydb-users": apps and _alloydb(platform),
         "bucket-grants": apps and bool(platform.buckets),
         "warehouse-grants": apps and bool(platform.warehouses),
         "pubsub-grants": apps and "queue" in engines,
         "app-secrets": "app-services" in bot.layers and any(a.secrets for a in platform.apps),
         "vm-access": "managed-infra" in bot.layers and bool(platform.vms),
+        "service-agents": "managed-infra" in bot.layers and _alloydb(platform),
     }
     return [what for what in CUSTOM_ROLES if wanted[what]]
 
@@ -347,7 +407,7 @@ def _project_grants(platform) -> list[str]:
     for bot in platform.automation:
         roles |= {role for layer in bot.layers for role in layer_roles(platform, layer)}
         roles |= set(preview_roles(platform, bot))
-        if _grantable(bot) or "identity" in bot.layers:
+        if _grantable(platform, bot) or "identity" in bot.layers:
             roles.add("roles/resourcemanager.projectIamAdmin")
         roles |= {
             f"projects/{platform.cloud.project}/roles/{custom_role_id(platform, bot.name, what)}"
@@ -374,9 +434,9 @@ def _any_custom_roles(platform) -> bool:
     )
 
 
-def _grantable(bot) -> list[str]:
+def _grantable(platform, bot) -> list[str]:
     """The project roles the layers of a CI identity grant their workloads."""
-    return sorted({role for layer in bot.layers for role in LAYER_GRANTS.get(layer, [])})
+    return sorted({role for layer in bot.layers for role in layer_grants(platform, layer)})
 
 
 def _has_only(roles: list[str]) -> str:
@@ -391,7 +451,9 @@ def _sql_instances(platform, app=None) -> str:
         "resource.name == "
         + cel_string(f"projects/{platform.cloud.project}/instances/{datastore_id(platform, store)}")
         for store in platform.app_services.datastores
-        if store.engine in SQL_ENGINES and (app is None or store.name in app.uses)
+        if store.engine in SQL_ENGINES
+        and not store.alloydb
+        and (app is None or store.name in app.uses)
     )
 
 
@@ -630,15 +692,15 @@ def _automation(
         grantable, title = (
             ctx.setting(
                 f"ci.{bot.name}.grantable",
-                lambda q, env: _has_only(sorted(set(_project_grants(q)) | set(_grantable(bot)))),
+                lambda q, env: _has_only(sorted(set(_project_grants(q)) | set(_grantable(q, bot)))),
             ),
             "grants-of-the-platform",
         )
         description = "May grant only the project roles the platform's layers grant"
     else:
-        grantable, title = _has_only(_grantable(bot)), "grants-of-its-layers"
+        grantable, title = _has_only(_grantable(p, bot)), "grants-of-its-layers"
         description = "May grant only the roles its layers give their workloads"
-    if _grantable(bot) or "identity" in bot.layers:
+    if _grantable(p, bot) or "identity" in bot.layers:
         prog.resource(
             ("ci", var_part(bot.name), "grants"),
             "gcp.projects.IAMMember",

@@ -12,6 +12,7 @@ from crosswalk.providers.gcp.common import (
     NODE_REGISTRY_ROLE,
     PODS_RANGE,
     SERVICES_RANGE,
+    agent_key,
     enable_apis,
     gcp_provider,
     invoke_opts,
@@ -22,6 +23,7 @@ from crosswalk.providers.gcp.common import (
     unique_name,
     var_part,
 )
+from crosswalk.providers.gcp.datastores import ALLOYDB_AGENT, ALLOYDB_API
 from crosswalk.providers.gcp.pipelines import emit_pipeline_destinations
 from crosswalk.providers.gcp.rules import address_plan
 from crosswalk.providers.gcp.storage import STORAGE_API, emit_buckets
@@ -51,6 +53,9 @@ def emit_managed_infra(ctx: StackContext) -> None:
         names.append(BIGQUERY_API)
     if p.vms:
         names += [IAP_API, OS_LOGIN_API]
+    alloydb = any(store.alloydb for store in p.app_services.datastores)
+    if alloydb:
+        names.append(ALLOYDB_API)  # its service agent, which the key grant below names
     apis = enable_apis(ctx, provider, names)
     line = ctx.line(("network",))
     vpc = prog.resource(
@@ -192,6 +197,8 @@ def emit_managed_infra(ctx: StackContext) -> None:
         key_line,
         opts(provider, apis),
     )
+    if alloydb:
+        emit_alloydb_key(ctx, provider, apis, ring, project_info)
     emit_buckets(ctx, provider, apis, ring, project_info)
     emit_warehouses(ctx, provider, apis, ring, project_info)
     emit_pipeline_destinations(ctx, provider)
@@ -290,3 +297,22 @@ def _build_repository(ctx: StackContext, provider: Code, apis, registry, app, re
             ctx.line(app.build.path),
             opts(provider, apis),
         )
+
+
+def emit_alloydb_key(ctx: StackContext, provider: Code, apis, ring: Code, project_info: Code):
+    """The key AlloyDB encrypts the datastores' clusters and backups with, which
+    its service agent may use. The agent exists once asked for (AlloyDB makes
+    it on first use only, after the key must already name it)."""
+    prog = ctx.program
+    line = ctx.line(("appServices", "datastores"))
+    agent = prog.resource(
+        "alloydb_agent",
+        "gcp.projects.ServiceIdentity",
+        f"{ctx.platform.name}-alloydb-service-agent",
+        {"project": project(ctx), "service": ALLOYDB_API},
+        line,
+        opts(provider, apis),
+    )
+    ready = prog.assign(prog.name("alloydb_ready"), Code(f"[*{apis}, {agent}]"))
+    key, _ = agent_key(ctx, provider, ready, ring, project_info, "alloydb", ALLOYDB_AGENT, line)
+    prog.export("alloydb_key_id", Code(f"{key}.id"))

@@ -77,6 +77,33 @@ def _gcp_redis_instance(f: Fabrication) -> dict[str, Any]:
     return outputs
 
 
+def _gcp_alloydb_cluster(f: Fabrication) -> dict[str, Any]:
+    location = reveal(f.inputs.get("location")) or f.region
+    cluster = reveal(f.inputs.get("clusterId")) or f.name
+    return {
+        "name": f"projects/{f.project}/locations/{location}/clusters/{cluster}",
+        "uid": f.hex(12),
+    }
+
+
+def _gcp_alloydb_instance(f: Fabrication) -> dict[str, Any]:
+    cluster = reveal(f.inputs.get("cluster")) or "cluster"
+    instance = reveal(f.inputs.get("instanceId")) or f.name
+    return {
+        "name": f"{cluster}/instances/{instance}",
+        "ipAddress": fake_ip("10.61", f.urn),
+        "publicIpAddress": "",
+        "uid": f.hex(12),
+    }
+
+
+def _gcp_service_identity(f: Fabrication) -> dict[str, Any]:
+    service = (reveal(f.inputs.get("service")) or "service").split(".")[0]
+    number = int(digest(f.project, length=10), 16)
+    email = f"service-{number}@gcp-sa-{service}.iam.gserviceaccount.com"
+    return {"email": email, "member": f"serviceAccount:{email}"}
+
+
 def _gcp_workload_identity_pool(f: Fabrication) -> dict[str, Any]:
     pool = reveal(f.inputs.get("workloadIdentityPoolId")) or f.physical_name
     number = str(int(digest(f.project, length=10), 16))
@@ -132,6 +159,12 @@ RESOURCE_OUTPUTS: dict[str, Callable[[Fabrication], dict[str, Any]]] = {
     },
     "gcp:sql/databaseInstance:DatabaseInstance": _gcp_sql_instance,
     "gcp:redis/instance:Instance": _gcp_redis_instance,
+    "gcp:alloydb/cluster:Cluster": _gcp_alloydb_cluster,
+    "gcp:alloydb/instance:Instance": _gcp_alloydb_instance,
+    "gcp:alloydb/user:User": lambda f: {
+        "name": f"{reveal(f.inputs.get('cluster'))}/users/{reveal(f.inputs.get('userId'))}"
+    },
+    "gcp:projects/serviceIdentity:ServiceIdentity": _gcp_service_identity,
     "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": _gcp_workload_identity_pool,
     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": _gcp_workload_identity_pool_provider,
     "gcp:dns/managedZone:ManagedZone": lambda f: {

@@ -82,6 +82,10 @@ REDIS_VERSIONS = {
     "7.2": "REDIS_7_2",
 }
 DEFAULT_VERSIONS = {"postgres": "16", "mysql": "8.0", "redis": "7.2"}
+# The PostgreSQL major versions AlloyDB runs (`flavor: alloydb`).
+ALLOYDB_VERSIONS = {v: f"POSTGRES_{v}" for v in ("14", "15", "16", "17")}
+# AlloyDB's machine types: the N2, C4 and C4A families' high-memory shapes.
+ALLOYDB_MACHINE_TYPE = re.compile(r"^(n2|c4|c4a)-highmem-[0-9]+(-lssd)?$")
 # Memorystore is sized by memory, not by instance class.
 REDIS_MEMORY_GB = {"small": 1, "medium": 5, "large": 13, "xlarge": 26}
 # Cloud SQL machine tiers: shared-core, custom and the Enterprise Plus families.
@@ -176,6 +180,11 @@ def _free(prefix: int, taken: list) -> ipaddress.IPv4Network:
 def sql_version(engine: str, version: str | None) -> str | None:
     """Cloud SQL's name for a postgres/mysql version, None when it has none."""
     return SQL_VERSIONS[engine].get(version or DEFAULT_VERSIONS[engine])
+
+
+def alloydb_version(version: str | None) -> str | None:
+    """AlloyDB's name for a postgres version, None when it runs none such."""
+    return ALLOYDB_VERSIONS.get(version or DEFAULT_VERSIONS["postgres"])
 
 
 def redis_version(version: str | None) -> str | None:
@@ -382,7 +391,29 @@ def _check_address_plan(platform) -> list[Finding]:
 def _check_datastores(platform) -> list[Finding]:
     found = []
     for store in platform.app_services.datastores:
-        if store.engine in SQL_VERSIONS:
+        if store.alloydb and store.engine == "postgres":
+            if alloydb_version(store.version) is None:
+                offered = ", ".join(f"'{v}'" for v in ALLOYDB_VERSIONS)
+                found.append(
+                    Finding(
+                        "error",
+                        "CW508",
+                        f"AlloyDB offers no postgres '{store.version}'",
+                        store.path + ("version",),
+                        f"AlloyDB runs major versions {offered}",
+                    )
+                )
+            if store.instance_class and not ALLOYDB_MACHINE_TYPE.match(store.instance_class):
+                found.append(
+                    Finding(
+                        "error",
+                        "CW508",
+                        f"'{store.instance_class}' is not an AlloyDB machine type",
+                        store.path + ("instanceClass",),
+                        "AlloyDB machine types look like 'n2-highmem-4'; or use size",
+                    )
+                )
+        elif store.engine in SQL_VERSIONS:
             if sql_version(store.engine, store.version) is None:
                 offered = ", ".join(f"'{v}'" for v in SQL_VERSIONS[store.engine])
                 found.append(

@@ -14,7 +14,12 @@ from crosswalk.providers.gcp.rules import bucket_name
 STORAGE_API = "storage.googleapis.com"
 ENDPOINT = "https://storage.googleapis.com"
 # Deleted objects stay recoverable this long (Cloud Storage's soft delete).
-SOFT_DELETE_SECONDS = 7 * 24 * 3600
+DAY_SECONDS = 24 * 3600
+SOFT_DELETE_SECONDS = 7 * DAY_SECONDS
+# The infrequent-access class objects move to after `coldAfterDays`.
+COLD_CLASS = "NEARLINE"
+# What anyone may do with a public bucket: get an object (no list, no write).
+PUBLIC_ROLE = "roles/storage.legacyObjectReader"
 # What an app may do with a bucket's objects, by `access` (neither role
 # reaches the bucket's settings or IAM).
 ACCESS_ROLES = {"read-only": "roles/storage.objectViewer", "read-write": "roles/storage.objectUser"}
@@ -45,18 +50,24 @@ def emit_buckets(ctx: StackContext, provider: Code, apis, ring: Code, project_in
             "location": region(ctx),
             "storage_class": "STANDARD",
             "uniform_bucket_level_access": True,
-            "public_access_prevention": "enforced",
+            # A public bucket lets the grant below through, and nothing else.
+            "public_access_prevention": "inherited" if bucket.public else "enforced",
             "encryption": {"default_kms_key_name": Code(f"{key}.id")},
-            "versioning": {"enabled": True},
+            # Cloud Storage refuses versioning beside a retention policy: a
+            # retained object cannot be replaced, so it needs no versions.
+            "versioning": {"enabled": bucket.retain_days is None},
             "soft_delete_policy": {"retention_duration_seconds": SOFT_DELETE_SECONDS},
             "force_destroy": False,
         }
-        if bucket.expire_after_days is not None:
-            days = bucket.expire_after_days
-            args["lifecycle_rules"] = [
-                {"action": {"type": "Delete"}, "condition": {"age": days}},
-                {"action": {"type": "Delete"}, "condition": {"days_since_noncurrent_time": days}},
-            ]
+        rules = _lifecycle_rules(bucket)
+        if rules:
+            args["lifecycle_rules"] = rules
+        if bucket.retain_days is not None:
+            # Unlocked: the platform team may still shorten it; locking is for good.
+            args["retention_policy"] = {
+                "retention_period": bucket.retain_days * DAY_SECONDS,
+                "is_locked": False,
+            }
         resource = prog.resource(
             ("bucket", var_part(bucket.name)),
             "gcp.storage.Bucket",
@@ -67,6 +78,38 @@ def emit_buckets(ctx: StackContext, provider: Code, apis, ring: Code, project_in
             {"provider": provider, "depends_on": Code(f"[*{apis}, {grant}]")} | protect(ctx),
         )
         prog.export(bucket_output(bucket), Code(f"{resource}.name"))
+        if bucket.public:
+            prog.resource(
+                ("bucket", var_part(bucket.name), "public_read"),
+                "gcp.storage.BucketIAMMember",
+                f"{p.name}-{bucket.name}-public-read",
+                # Object reads only: objectViewer would also list the bucket.
+                {"bucket": Code(f"{resource}.name"), "role": PUBLIC_ROLE, "member": "allUsers"},
+                ctx.line(bucket.path + ("public",)),
+                opts(provider),
+            )
+
+
+def _lifecycle_rules(bucket) -> list[dict]:
+    rules = []
+    if bucket.expire_after_days is not None:
+        days = bucket.expire_after_days
+        rules += [
+            {"action": {"type": "Delete"}, "condition": {"age": days}},
+            {"action": {"type": "Delete"}, "condition": {"days_since_noncurrent_time": days}},
+        ]
+    if bucket.cold_after_days is not None:
+        # Age counts from an object's creation, replaced versions included.
+        rules.append(
+            {
+                "action": {"type": "SetStorageClass", "storage_class": COLD_CLASS},
+                "condition": {
+                    "age": bucket.cold_after_days,
+                    "matches_storage_classes": ["STANDARD"],
+                },
+            }
+        )
+    return rules
 
 
 def emit_bucket_grants(ctx: StackContext, provider: Code, app, member, parts) -> None:

@@ -184,7 +184,13 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
     secret_env = []  # the app's secrets it asked for as variables too
     if app.secrets:
         volume, mount, secret_env, external = emit_app_secrets(
-            ctx, provider, app, cloud, in_cluster, namespace_in_cluster, [service_account]
+            ctx,
+            provider,
+            app,
+            cloud,
+            in_cluster,
+            namespace_in_cluster,
+            [service_account, *cloud.secret_grants],
         )
         volume["secret"]["default_mode"] = SECRET_FILE_MODE
         volumes.append(volume)

@@ -194,6 +194,9 @@ class AppCloudParts:
     # manager, as the app's ServiceAccount), and secret name -> its name there
     secret_store: dict | None = None
     secret_keys: dict = field(default_factory=dict)
+    # what the SecretStore waits for: the grants of the app's identity on its
+    # secrets, where the app's own stack makes them
+    secret_grants: list = field(default_factory=list)
 
 
 def emit_provider(ctx: StackContext, kubeconfig, line: int | None) -> Code:

@@ -753,6 +753,19 @@ workload_boundary = aws.iam.Policy(
                     ),
                 },
                 {
+                    "Sid": "Streams",
+                    "Effect": "Allow",
+                    "Action": [
+                        "firehose:PutRecord",
+                        "firehose:PutRecordBatch",
+                    ],
+                    "Resource": account_arn(
+                        "firehose",
+                        "deliverystream/acme-*",
+                        "*",
+                    ),
+                },
+                {
                     "Sid": "Buckets",
                     "Effect": "Allow",
                     "Action": [
@@ -2151,6 +2164,10 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                             "iam",
                             "role/acme-cert-manager-*",
                         ),
+                        account_arn(
+                            "iam",
+                            "role/acme-pipeline-*",
+                        ),
                     ],
                 },
                 {
@@ -2168,6 +2185,10 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                         account_arn(
                             "iam",
                             "role/acme-cert-manager-*",
+                        ),
+                        account_arn(
+                            "iam",
+                            "role/acme-pipeline-*",
                         ),
                     ],
                     "Condition": {
@@ -2349,11 +2370,18 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                         "logs:TagResource",
                         "logs:UntagResource",
                     ],
-                    "Resource": account_arn(
-                        "logs",
-                        "log-group:/aws/route53/acme*",
-                        "*",
-                    ),
+                    "Resource": [
+                        account_arn(
+                            "logs",
+                            "log-group:/aws/route53/acme*",
+                            "*",
+                        ),
+                        account_arn(
+                            "logs",
+                            "log-group:/acme*",
+                            "us-west-2",
+                        ),
+                    ],
                 },
                 {
                     "Effect": "Allow",
@@ -2609,6 +2637,61 @@ automation_deploy_services_policy = aws.iam.RolePolicy(
                 {
                     "Effect": "Allow",
                     "Action": [
+                        "pipes:CreatePipe",
+                        "pipes:DeletePipe",
+                        "pipes:DescribePipe",
+                        "pipes:ListTagsForResource",
+                        "pipes:StartPipe",
+                        "pipes:StopPipe",
+                        "pipes:TagResource",
+                        "pipes:UntagResource",
+                        "pipes:UpdatePipe",
+                    ],
+                    "Resource": account_arn(
+                        "pipes",
+                        "pipe/acme-*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "firehose:*DeliveryStreamEncryption",
+                        "firehose:CreateDeliveryStream",
+                        "firehose:DeleteDeliveryStream",
+                        "firehose:DescribeDeliveryStream",
+                        "firehose:ListTagsForDeliveryStream",
+                        "firehose:TagDeliveryStream",
+                        "firehose:UntagDeliveryStream",
+                        "firehose:UpdateDestination",
+                    ],
+                    "Resource": account_arn(
+                        "firehose",
+                        "deliverystream/acme-*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:PassRole",
+                    ],
+                    "Resource": account_arn(
+                        "iam",
+                        "role/acme-pipeline-*",
+                    ),
+                    "Condition": {
+                        "StringEquals": {
+                            "iam:PassedToService": [
+                                "firehose.amazonaws.com",
+                                "pipes.amazonaws.com",
+                            ],
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
                         "s3:ListBucket",
                     ],
                     "Resource": "arn:aws:s3:::acme-platform-state",
@@ -2734,6 +2817,10 @@ automation_deploy_services_pr_3dde28 = aws.iam.RolePolicy(
                             "iam",
                             "role/acme-cert-manager-*",
                         ),
+                        account_arn(
+                            "iam",
+                            "role/acme-pipeline-*",
+                        ),
                     ],
                 },
                 {
@@ -2805,11 +2892,18 @@ automation_deploy_services_pr_3dde28 = aws.iam.RolePolicy(
                     "Action": [
                         "logs:ListTagsForResource",
                     ],
-                    "Resource": account_arn(
-                        "logs",
-                        "log-group:/aws/route53/acme*",
-                        "*",
-                    ),
+                    "Resource": [
+                        account_arn(
+                            "logs",
+                            "log-group:/aws/route53/acme*",
+                            "*",
+                        ),
+                        account_arn(
+                            "logs",
+                            "log-group:/acme*",
+                            "us-west-2",
+                        ),
+                    ],
                 },
                 {
                     "Effect": "Allow",
@@ -2956,6 +3050,30 @@ automation_deploy_services_pr_3dde28 = aws.iam.RolePolicy(
                     "Resource": account_arn(
                         "sqs",
                         "acme-*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "pipes:DescribePipe",
+                        "pipes:ListTagsForResource",
+                    ],
+                    "Resource": account_arn(
+                        "pipes",
+                        "pipe/acme-*",
+                        "us-west-2",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "firehose:DescribeDeliveryStream",
+                        "firehose:ListTagsForDeliveryStream",
+                    ],
+                    "Resource": account_arn(
+                        "firehose",
+                        "deliverystream/acme-*",
                         "us-west-2",
                     ),
                 },

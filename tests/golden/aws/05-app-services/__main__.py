@@ -62,6 +62,9 @@ names_datastores_orders_final_b010f5 = config.require(
 )
 names_dnsowner = config.require("names.dnsOwner")
 names_dnsqueryloggroup = config.require("names.dnsQueryLogGroup")
+names_pipeline_events_archive_logs = config.require(
+    "names.pipeline.events-archive.logs",
+)
 tags = config.require_object("tags")
 
 # Outputs of acme-identity.
@@ -71,6 +74,7 @@ workload_boundary_arn = identity_stack.require_output("workload_boundary_arn")
 
 # Outputs of acme-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/acme-managed-infra/" + stack)
+bucket_assets_arn = managed_infra_stack.require_output("bucket_assets_arn")
 private_subnet_ids = managed_infra_stack.require_output("private_subnet_ids")
 secrets_key_arn = managed_infra_stack.require_output("secrets_key_arn")
 vpc_id = managed_infra_stack.require_output("vpc_id")
@@ -1322,6 +1326,231 @@ database_users_ledger_admin = kubernetes.core.v1.Secret(
     },
     opts=pulumi.ResourceOptions(
         provider=k8s_provider,
+    ),
+)
+
+caller_2 = aws.get_caller_identity(
+    opts=pulumi.InvokeOptions(
+        provider=aws_provider,
+    ),
+)
+
+# analytics.pipelines.events-archive
+pipeline_events_archive_logs = aws.cloudwatch.LogGroup(
+    "acme-pipeline-events-archive",
+    name=names_pipeline_events_archive_logs,
+    retention_in_days=365,
+    kms_key_id=secrets_key_arn,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        protect=True,
+    ),
+)
+
+# analytics.pipelines.events-archive
+pipeline_events_archive_deliv_542f08 = aws.iam.Role(
+    "acme-pipeline-events-archive-delivery",
+    description="Firehose writes pipeline events-archive's events into bucket assets",
+    assume_role_policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "firehose.amazonaws.com",
+                    },
+                    "Action": "sts:AssumeRole",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:SourceAccount": caller_2.account_id,
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    permissions_boundary=workload_boundary_arn,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# analytics.pipelines.events-archive
+pipeline_events_archive_deliv_704680 = aws.iam.RolePolicy(
+    "acme-pipeline-events-archive-delivery",
+    role=pipeline_events_archive_deliv_542f08.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetBucketLocation",
+                        "s3:ListBucket",
+                        "s3:ListBucketMultipartUploads",
+                    ],
+                    "Resource": bucket_assets_arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:AbortMultipartUpload",
+                        "s3:GetObject",
+                        "s3:PutObject",
+                    ],
+                    "Resource": pulumi.Output.concat(
+                        bucket_assets_arn,
+                        "/*",
+                    ),
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "kms:Decrypt",
+                        "kms:GenerateDataKey",
+                    ],
+                    "Resource": secrets_key_arn,
+                    "Condition": {
+                        "StringLike": {
+                            "kms:ViaService": "s3.*.amazonaws.com",
+                        },
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:PutLogEvents",
+                    ],
+                    "Resource": [
+                        pipeline_events_archive_logs.arn,
+                        pulumi.Output.concat(
+                            pipeline_events_archive_logs.arn,
+                            ":*",
+                        ),
+                    ],
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# analytics.pipelines.events-archive
+pipeline_events_archive_stream = aws.kinesis.FirehoseDeliveryStream(
+    "acme-pipeline-events-archive",
+    destination="extended_s3",
+    server_side_encryption={
+        "enabled": True,
+        "key_type": "CUSTOMER_MANAGED_CMK",
+        "key_arn": secrets_key_arn,
+    },
+    extended_s3_configuration={
+        "bucket_arn": bucket_assets_arn,
+        "role_arn": pipeline_events_archive_deliv_542f08.arn,
+        "prefix": "events-archive/",
+        "error_output_prefix": "events-archive-errors/!{firehose:error-output-type}/",
+        "buffering_size": 5,
+        "buffering_interval": 300,
+        "compression_format": "GZIP",
+        "kms_key_arn": secrets_key_arn,
+        "cloudwatch_logging_options": {
+            "enabled": True,
+            "log_group_name": pipeline_events_archive_logs.name,
+            "log_stream_name": "delivery",
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        depends_on=[
+            pipeline_events_archive_deliv_704680,
+        ],
+    ),
+)
+
+# analytics.pipelines.events-archive.from
+pipeline_events_archive_pipe_role = aws.iam.Role(
+    "acme-pipeline-events-archive-pipe",
+    description="EventBridge Pipes hands queue events's messages to pipeline events-archive's stream",
+    assume_role_policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": "pipes.amazonaws.com",
+                    },
+                    "Action": "sts:AssumeRole",
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:SourceAccount": caller_2.account_id,
+                        },
+                    },
+                },
+            ],
+        },
+    ),
+    permissions_boundary=workload_boundary_arn,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# analytics.pipelines.events-archive.from
+pipeline_events_archive_pipe_82bc8f = aws.iam.RolePolicy(
+    "acme-pipeline-events-archive-pipe",
+    role=pipeline_events_archive_pipe_role.id,
+    policy=pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:ReceiveMessage",
+                    ],
+                    "Resource": datastore_events.arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "firehose:PutRecord",
+                        "firehose:PutRecordBatch",
+                    ],
+                    "Resource": pipeline_events_archive_stream.arn,
+                },
+            ],
+        },
+    ),
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+    ),
+)
+
+# analytics.pipelines.events-archive
+pipeline_events_archive_pipe = aws.pipes.Pipe(
+    "acme-pipeline-events-archive",
+    description="Queue events into bucket assets",
+    role_arn=pipeline_events_archive_pipe_role.arn,
+    source=datastore_events.arn,
+    source_parameters={
+        "sqs_queue_parameters": {
+            "batch_size": 10,
+        },
+    },
+    target=pipeline_events_archive_stream.arn,
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        depends_on=[
+            pipeline_events_archive_pipe_82bc8f,
+        ],
     ),
 )
 

@@ -21,6 +21,7 @@ BUILT_IN_ROLES = {
     "Key Vault Contributor": "f25e0fa2-a7c8-4377-a976-54943a77a395",
     "Key Vault Crypto Service Encryption User": "e147488a-f6f5-4113-8e2d-b22465e65bf6",
     "Key Vault Crypto User": "12338af0-0e69-4776-bea7-57ae8d297424",
+    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "Managed Identity Contributor": "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59",
     "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
     "Monitoring Contributor": "749f88d5-cbae-40b8-bcfc-e573ddc772fa",
@@ -81,6 +82,18 @@ azure_provider = AzureProvider(
 resource_group = resources.ResourceGroup(
     "contoso",
     resource_group_name="contoso-" + stack,
+    location="westeurope",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        protect=True,
+    ),
+)
+
+# apps.checkout.secrets
+app_secrets_group = resources.ResourceGroup(
+    "contoso-app-secrets",
+    resource_group_name="contoso-" + stack + "-app-secrets",
     location="westeurope",
     tags=tags,
     opts=pulumi.ResourceOptions(
@@ -246,6 +259,25 @@ ci_deploy_apps_state_key = authorization.RoleAssignment(
     ),
 )
 
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_app_secrets_rb_d4b4b2 = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-app-secrets-rbac-administrator",
+    principal_id=ci_deploy_apps.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Role Based Access Control Administrator"),
+    scope=app_secrets_group.id,
+    description="CI identity deploy-apps: the apps' secrets of platform contoso",
+    condition=only_assigning(
+        [
+            "Key Vault Secrets User",
+        ],
+    ),
+    condition_version="2.0",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
 # identity.automation.deploy-apps
 ci_deploy_apps_preview = managedidentity.UserAssignedIdentity(
     "contoso-ci-deploy-apps-preview",
@@ -334,6 +366,19 @@ ci_deploy_apps_preview_state_key = authorization.RoleAssignment(
     role_definition_id="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/providers/Microsoft.Authorization/roleDefinitions/12338af0-0e69-4776-bea7-57ae8d297424",
     scope="/subscriptions/7d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a/resourceGroups/contoso-pulumi/providers/Microsoft.KeyVault/vaults/contoso-pulumi/keys/state",
     description="CI identity deploy-apps-preview: the state of platform contoso",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-apps.layers
+ci_deploy_apps_preview_app_se_29b6ea = authorization.RoleAssignment(
+    "contoso-ci-deploy-apps-preview-app-secrets-reader",
+    principal_id=ci_deploy_apps_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Reader"),
+    scope=app_secrets_group.id,
+    description="CI identity deploy-apps-preview: the apps' secrets of platform contoso",
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
     ),
@@ -521,6 +566,40 @@ ci_deploy_platform_state_key_grants = authorization.RoleAssignment(
     ),
 )
 
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_app_secret_fc3183 = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-app-secrets-key-vault-contributor",
+    principal_id=ci_deploy_platform.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Key Vault Contributor"),
+    scope=app_secrets_group.id,
+    description="CI identity deploy-platform: the apps' secrets of platform contoso",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_app_secret_d807f9 = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-app-secrets-rbac-administrator",
+    principal_id=ci_deploy_platform.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Role Based Access Control Administrator"),
+    scope=app_secrets_group.id,
+    description="CI identity deploy-platform: the apps' secrets of platform contoso",
+    condition=only_assigning(
+        [
+            "Key Vault Contributor",
+            "Reader",
+            "Role Based Access Control Administrator",
+        ],
+    ),
+    condition_version="2.0",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
 # identity.automation.deploy-platform
 ci_deploy_platform_preview = managedidentity.UserAssignedIdentity(
     "contoso-ci-deploy-platform-preview",
@@ -614,6 +693,20 @@ ci_deploy_platform_preview_state_key = authorization.RoleAssignment(
     ),
 )
 
+# identity.automation.deploy-platform.layers
+ci_deploy_platform_preview_ap_ad45e5 = authorization.RoleAssignment(
+    "contoso-ci-deploy-platform-preview-app-secrets-reader",
+    principal_id=ci_deploy_platform_preview.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Reader"),
+    scope=app_secrets_group.id,
+    description="CI identity deploy-platform-preview: the apps' secrets of platform contoso",
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+pulumi.export("app_secrets_resource_group_name", app_secrets_group.name)
 pulumi.export("automation_deploy-apps_client_id", ci_deploy_apps.client_id)
 pulumi.export(
     "automation_deploy-apps_preview_client_id",

@@ -504,6 +504,30 @@ registry_images_endpoint_dns = network.PrivateDnsZoneGroup(
 )
 
 # storage.buckets
+storage_identity = managedidentity.UserAssignedIdentity(
+    "contoso-storage",
+    resource_group_name=resource_group_name,
+    resource_name_="contoso-storage",
+    location="westeurope",
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# storage.buckets
+storage_key_role = authorization.RoleAssignment(
+    "contoso-storage-key",
+    principal_id=storage_identity.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Key Vault Crypto Service Encryption User"),
+    scope=secrets_key.id,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# storage.buckets
 storage_account = storage.StorageAccount(
     "contoso-storage",
     resource_group_name=resource_group_name,
@@ -525,8 +549,21 @@ storage_account = storage.StorageAccount(
         "default_action": storage.DefaultAction.DENY,
         "bypass": storage.Bypass.AZURE_SERVICES,
     },
+    identity={
+        "type": "UserAssigned",
+        "user_assigned_identities": [
+            storage_identity.id,
+        ],
+    },
     encryption={
-        "key_source": "Microsoft.Storage",
+        "key_source": "Microsoft.Keyvault",
+        "key_vault_properties": {
+            "key_name": secrets_key.name,
+            "key_vault_uri": key_vault.properties.vault_uri,
+        },
+        "encryption_identity": {
+            "encryption_user_assigned_identity": storage_identity.id,
+        },
         "require_infrastructure_encryption": True,
         "services": {
             "blob": {
@@ -542,6 +579,9 @@ storage_account = storage.StorageAccount(
     tags=tags,
     opts=pulumi.ResourceOptions(
         provider=azure_provider,
+        depends_on=[
+            storage_key_role,
+        ],
         protect=True,
     ),
 )
@@ -1149,6 +1189,7 @@ pulumi.export("bucket_assets_name", bucket_assets.name)
 pulumi.export("endpoints_subnet_id", endpoints_subnet.id)
 pulumi.export("key_vault_id", key_vault.id)
 pulumi.export("key_vault_name", key_vault.name)
+pulumi.export("key_vault_zone_id", zone_vaultcore.id)
 pulumi.export("log_workspace_id", log_workspace.id)
 pulumi.export("nodes_subnet_id", nodes_subnet.id)
 pulumi.export("postgres_subnet_id", postgres_subnet.id)

@@ -369,6 +369,91 @@ policy_disallow_latest_tag = kubernetes.apiextensions.CustomResource(
     ),
 )
 
+# apps
+chart_namespace_external_secrets = kubernetes.core.v1.Namespace(
+    "external-secrets",
+    metadata={
+        "name": "external-secrets",
+        "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/audit-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        protect=True,
+    ),
+)
+
+# apps
+release_external_secrets = kubernetes.helm.v3.Release(
+    "external-secrets",
+    name="external-secrets",
+    chart="external-secrets",
+    version="2.9.0",
+    namespace="external-secrets",
+    create_namespace=False,
+    atomic=True,
+    cleanup_on_fail=True,
+    timeout=900,
+    values={
+        "processClusterStore": False,
+        "processClusterExternalSecret": False,
+        "processClusterPushSecret": False,
+        "processClusterGenerator": False,
+        "processPushSecret": False,
+        "resources": {
+            "requests": {
+                "cpu": "10m",
+                "memory": "64Mi",
+            },
+            "limits": {
+                "cpu": "500m",
+                "memory": "256Mi",
+            },
+        },
+        "webhook": {
+            "resources": {
+                "requests": {
+                    "cpu": "10m",
+                    "memory": "64Mi",
+                },
+                "limits": {
+                    "cpu": "500m",
+                    "memory": "256Mi",
+                },
+            },
+        },
+        "certController": {
+            "resources": {
+                "requests": {
+                    "cpu": "10m",
+                    "memory": "64Mi",
+                },
+                "limits": {
+                    "cpu": "500m",
+                    "memory": "256Mi",
+                },
+            },
+        },
+    },
+    repository_opts={
+        "repo": "https://charts.external-secrets.io",
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            chart_namespace_external_secrets,
+        ],
+    ),
+)
+
 # clusterServices.mesh
 chart_namespace_cert_manager = kubernetes.core.v1.Namespace(
     "cert-manager",

@@ -10,6 +10,7 @@ from pulumi_azure_native import (
     authorization,
     dbforpostgresql,
     dns,
+    keyvault,
     managedidentity,
     network,
     privatedns,
@@ -44,11 +45,15 @@ tags = config.require_object("tags")
 
 # Outputs of contoso-identity.
 identity_stack = pulumi.StackReference(org + "/contoso-identity/" + stack)
+app_secrets_resource_group_name = identity_stack.require_output(
+    "app_secrets_resource_group_name",
+)
 resource_group_name = identity_stack.require_output("resource_group_name")
 
 # Outputs of contoso-managed-infra.
 managed_infra_stack = pulumi.StackReference(org + "/contoso-managed-infra/" + stack)
 endpoints_subnet_id = managed_infra_stack.require_output("endpoints_subnet_id")
+key_vault_zone_id = managed_infra_stack.require_output("key_vault_zone_id")
 postgres_subnet_id = managed_infra_stack.require_output("postgres_subnet_id")
 vnet_id = managed_infra_stack.require_output("vnet_id")
 
@@ -884,6 +889,139 @@ datastore_events_host = pulumi.Output.concat(
     ".servicebus.windows.net",
 )
 
+# apps.checkout.secrets
+app_secrets_vault = keyvault.Vault(
+    "contoso-app-secrets",
+    resource_group_name=app_secrets_resource_group_name,
+    vault_name="kva-contoso-" + stack,
+    location="westeurope",
+    properties={
+        "tenant_id": client.tenant_id,
+        "sku": {
+            "family": "A",
+            "name": keyvault.SkuName.STANDARD,
+        },
+        "enable_rbac_authorization": True,
+        "enable_soft_delete": True,
+        "soft_delete_retention_in_days": 90,
+        "enable_purge_protection": True,
+        "public_network_access": "Disabled",
+        "network_acls": {
+            "default_action": "Deny",
+            "bypass": "AzureServices",
+        },
+    },
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        protect=True,
+    ),
+)
+
+# apps.checkout.secrets
+app_secrets_vault_endpoint = network.PrivateEndpoint(
+    "contoso-app-secrets",
+    resource_group_name=resource_group_name,
+    private_endpoint_name="contoso-app-secrets-endpoint",
+    location="westeurope",
+    subnet={
+        "id": endpoints_subnet_id,
+    },
+    private_link_service_connections=[
+        {
+            "name": "vault",
+            "private_link_service_id": app_secrets_vault.id,
+            "group_ids": [
+                "vault",
+            ],
+        },
+    ],
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# apps.checkout.secrets
+app_secrets_vault_endpoint_dns = network.PrivateDnsZoneGroup(
+    "contoso-app-secrets",
+    resource_group_name=resource_group_name,
+    private_endpoint_name=app_secrets_vault_endpoint.name,
+    private_dns_zone_group_name="default",
+    private_dns_zone_configs=[
+        {
+            "name": "vault",
+            "private_dns_zone_id": key_vault_zone_id,
+        },
+    ],
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# apps.checkout.secrets.stripe-api-key
+app_secret_checkout_stripe_api_key = keyvault.Secret(
+    "contoso-checkout/stripe-api-key",
+    resource_group_name=app_secrets_resource_group_name,
+    vault_name=app_secrets_vault.name,
+    secret_name="checkout-stripe-api-key",
+    properties={
+        "value": "unset: set this secret's value in Key Vault",
+        "attributes": {
+            "enabled": False,
+        },
+        "content_type": "secret stripe-api-key of app checkout",
+    },
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        ignore_changes=[
+            "properties",
+        ],
+        protect=True,
+    ),
+)
+
+# apps.checkout.secrets.webhook-signing-key
+app_secret_checkout_webhook_s_490326 = keyvault.Secret(
+    "contoso-checkout/webhook-signing-key",
+    resource_group_name=app_secrets_resource_group_name,
+    vault_name=app_secrets_vault.name,
+    secret_name="checkout-webhook-signing-key",
+    properties={
+        "value": "unset: set this secret's value in Key Vault",
+        "attributes": {
+            "enabled": False,
+        },
+        "content_type": "secret webhook-signing-key of app checkout",
+    },
+    tags=tags,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+        ignore_changes=[
+            "properties",
+        ],
+        protect=True,
+    ),
+)
+
+pulumi.export(
+    "app_checkout_secret_stripe-api-key_id",
+    app_secret_checkout_stripe_api_key.id,
+)
+pulumi.export(
+    "app_checkout_secret_stripe-api-key_name",
+    app_secret_checkout_stripe_api_key.name,
+)
+pulumi.export(
+    "app_checkout_secret_webhook-signing-key_id",
+    app_secret_checkout_webhook_s_490326.id,
+)
+pulumi.export(
+    "app_checkout_secret_webhook-signing-key_name",
+    app_secret_checkout_webhook_s_490326.name,
+)
+pulumi.export("app_secrets_vault_uri", app_secrets_vault.properties.vault_uri)
 pulumi.export("datastore_cache_host", datastore_cache.host_name)
 pulumi.export("datastore_cache_name", datastore_cache.name)
 pulumi.export("datastore_events_namespace", datastore_events_host)

@@ -11,6 +11,7 @@ from pulumi_azure_native import authorization, managedidentity
 BUILT_IN_ROLES = {
     "Azure Service Bus Data Receiver": "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0",
     "Azure Service Bus Data Sender": "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",
+    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
 }
 
 
@@ -44,6 +45,19 @@ oidc_issuer_url = cluster_stack.require_output("oidc_issuer_url")
 
 # Outputs of contoso-app-services.
 app_services_stack = pulumi.StackReference(org + "/contoso-app-services/" + stack)
+app_checkout_secret_stripe_ap_453918 = app_services_stack.require_output(
+    "app_checkout_secret_stripe-api-key_id",
+)
+app_checkout_secret_stripe_ap_21946c = app_services_stack.require_output(
+    "app_checkout_secret_stripe-api-key_name",
+)
+app_checkout_secret_webhook_s_bebef8 = app_services_stack.require_output(
+    "app_checkout_secret_webhook-signing-key_id",
+)
+app_checkout_secret_webhook_s_5125ec = app_services_stack.require_output(
+    "app_checkout_secret_webhook-signing-key_name",
+)
+app_secrets_vault_uri = app_services_stack.require_output("app_secrets_vault_uri")
 datastore_events_namespace = app_services_stack.require_output(
     "datastore_events_namespace",
 )
@@ -340,6 +354,30 @@ database_user_orders = kubernetes.batch.v1.Job(
     ),
 )
 
+# apps.checkout.secrets.stripe-api-key
+app_checkout_secret_stripe_api_key = authorization.RoleAssignment(
+    "checkout-secret-stripe-api-key",
+    principal_id=app_checkout.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Key Vault Secrets User"),
+    scope=app_checkout_secret_stripe_ap_453918,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
+# apps.checkout.secrets.webhook-signing-key
+app_checkout_secret_webhook_s_d4288f = authorization.RoleAssignment(
+    "checkout-secret-webhook-signing-key",
+    principal_id=app_checkout.principal_id,
+    principal_type="ServicePrincipal",
+    role_definition_id=role_definition("Key Vault Secrets User"),
+    scope=app_checkout_secret_webhook_s_bebef8,
+    opts=pulumi.ResourceOptions(
+        provider=azure_provider,
+    ),
+)
+
 # apps.checkout
 checkout_service_account = kubernetes.core.v1.ServiceAccount(
     "payments/checkout",
@@ -442,6 +480,91 @@ checkout_events_secret = kubernetes.core.v1.Secret(
     ),
 )
 
+# apps.checkout.secrets
+checkout_secret_store = kubernetes.apiextensions.CustomResource(
+    "payments/checkout.secret-store",
+    api_version="external-secrets.io/v1",
+    kind="SecretStore",
+    metadata={
+        "name": "checkout",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+        "namespace": "payments",
+    },
+    spec={
+        "provider": {
+            "azurekv": {
+                "authType": "WorkloadIdentity",
+                "vaultUrl": app_secrets_vault_uri,
+                "tenantId": client.tenant_id,
+                "serviceAccountRef": {
+                    "name": "checkout",
+                },
+            },
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            checkout_service_account,
+            app_checkout_secret_stripe_api_key,
+            app_checkout_secret_webhook_s_d4288f,
+        ],
+    ),
+)
+
+# apps.checkout.secrets
+checkout_external_secret = kubernetes.apiextensions.CustomResource(
+    "payments/checkout.secrets",
+    api_version="external-secrets.io/v1",
+    kind="ExternalSecret",
+    metadata={
+        "name": "checkout.secrets",
+        "labels": {
+            "app.kubernetes.io/managed-by": "crosswalk",
+            "crosswalk/environment": stack,
+        },
+        "namespace": "payments",
+        "annotations": {
+            "pulumi.com/waitFor": "condition=Ready",
+            "pulumi.com/timeoutSeconds": "600",
+        },
+    },
+    spec={
+        "refreshInterval": "1h",
+        "secretStoreRef": {
+            "name": "checkout",
+            "kind": "SecretStore",
+        },
+        "target": {
+            "name": "checkout.secrets",
+            "creationPolicy": "Owner",
+        },
+        "data": [
+            {
+                "secretKey": "stripe-api-key",
+                "remoteRef": {
+                    "key": app_checkout_secret_stripe_ap_21946c,
+                },
+            },
+            {
+                "secretKey": "webhook-signing-key",
+                "remoteRef": {
+                    "key": app_checkout_secret_webhook_s_5125ec,
+                },
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(
+        provider=k8s_provider,
+        depends_on=[
+            checkout_secret_store,
+        ],
+    ),
+)
+
 # apps.checkout.migrations.schema
 checkout_schema_migration = kubernetes.batch.v1.Job(
     "payments/checkout.schema",
@@ -539,6 +662,11 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
                                 "mount_path": "/var/run/secrets/crosswalk/datastores/events",
                                 "read_only": True,
                             },
+                            {
+                                "name": "secrets",
+                                "mount_path": "/var/run/secrets/crosswalk/secrets",
+                                "read_only": True,
+                            },
                         ],
                         "command": [
                             "/app/migrate",
@@ -565,6 +693,13 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
                             "default_mode": 288,
                         },
                     },
+                    {
+                        "name": "secrets",
+                        "secret": {
+                            "secret_name": "checkout.secrets",
+                            "default_mode": 288,
+                        },
+                    },
                 ],
                 "restart_policy": "Never",
             },
@@ -578,6 +713,7 @@ checkout_schema_migration = kubernetes.batch.v1.Job(
             checkout_orders_secret,
             checkout_events_secret,
             database_user_orders,
+            checkout_external_secret,
         ],
         delete_before_replace=True,
         custom_timeouts=pulumi.CustomTimeouts(
@@ -724,6 +860,11 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                                 "mount_path": "/var/run/secrets/crosswalk/datastores/events",
                                 "read_only": True,
                             },
+                            {
+                                "name": "secrets",
+                                "mount_path": "/var/run/secrets/crosswalk/secrets",
+                                "read_only": True,
+                            },
                         ],
                     },
                 ],
@@ -743,6 +884,13 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
                         "name": "datastore-1",
                         "secret": {
                             "secret_name": "checkout.events",
+                            "default_mode": 288,
+                        },
+                    },
+                    {
+                        "name": "secrets",
+                        "secret": {
+                            "secret_name": "checkout.secrets",
                             "default_mode": 288,
                         },
                     },
@@ -770,6 +918,7 @@ checkout_deployment = kubernetes.apps.v1.Deployment(
             checkout_orders_secret,
             checkout_events_secret,
             database_user_orders,
+            checkout_external_secret,
             checkout_schema_migration,
         ],
     ),
