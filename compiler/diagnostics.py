@@ -67,6 +67,7 @@ CODES: dict[str, str] = {
     "CW315": "bucket lifecycle ages contradict each other",
     "CW330": "unknown warehouse",
     "CW331": "pipeline source is not a queue",
+    "CW332": "built app's image is not in its registry repository",
     # CW4xx: the dependency graph
     "CW401": "dependency cycle",
     "CW402": "dependency from a higher layer to a lower one",
