@@ -15,6 +15,7 @@ class Warehouse:
     name: str
     expire_tables_after_days: int | None
     path: tuple
+    size: str | None = None  # AWS and Azure: small | medium | large | xlarge
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ class WarehouseUse:
 
 def build_warehouses(data: dict) -> tuple[Warehouse, ...]:
     return tuple(
-        Warehouse(w["name"], w.get("expireTablesAfterDays"), ("analytics", "warehouses", i))
+        Warehouse(
+            w["name"], w.get("expireTablesAfterDays"), ("analytics", "warehouses", i), w.get("size")
+        )
         for i, w in enumerate(data.get("analytics", {}).get("warehouses", []))
     )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import getpass
+import heapq
 import json
 import os
 import queue
@@ -439,6 +440,12 @@ class Reporter:
 # --- the scheduler -------------------------------------------------------------
 
 
+def _popped(heap: list) -> Iterator:
+    """The heap's items, smallest first, each taken off as it is asked for."""
+    while heap:
+        yield heapq.heappop(heap)
+
+
 def _reverse_edges(stacks: list[StackSpec]) -> dict[str, list[str]]:
     dependents: dict[str, list[str]] = {s.dir: [] for s in stacks}
     for spec in stacks:
@@ -542,52 +549,85 @@ def run_stacks(
                 found.extend(result.blocked_by)
         return tuple(sorted(set(found), key=list(results).index))
 
-    # In manifest order, by directory: a stack leaves it in O(1) however many wait.
-    pending = {spec.dir: spec for spec in ordered}
-    # How many stacks wait on each in a row, itself included: when every waiting stack can
-    # start at once, those with the longest chain behind them start first.
+    # A stack waits on the stacks it needs that are not done yet; when the last of them is
+    # done it is ready. Each finish looks only at the stacks that wait on it, so a layer
+    # finishing under a thousand app stacks costs a thousand steps, not a million.
     dependents: dict[str, list[str]] = {spec.dir: [] for spec in ordered}
     for spec in ordered:
         for dependency in needs[spec.dir]:
             dependents[dependency].append(spec.dir)
+    # How many stacks wait on each in a row, itself included.
     chain: dict[str, int] = {}
     for spec in reversed(ordered):
         chain[spec.dir] = 1 + max((chain[d] for d in dependents[spec.dir]), default=0)
     position = {spec.dir: index for index, spec in enumerate(ordered)}
+    specs = {spec.dir: spec for spec in ordered}
+    waiting = {spec.dir: len(needs[spec.dir]) for spec in ordered}
+    pending = set(specs)  # neither started nor skipped
+    ready = [(position[d], d) for d in specs if waiting[d] == 0]  # a heap, by position
+    heapq.heapify(ready)
+
+    def skip_downstream(directory: str) -> None:
+        """Skip every pending stack that needs `directory` (failed or skipped), and theirs."""
+        stack = [directory]
+        while stack:
+            for dependent in dependents[stack.pop()]:
+                if dependent in pending:
+                    pending.discard(dependent)
+                    skip(specs[dependent], root_failures(dependent))
+                    stack.append(dependent)
+
     running: dict[Future, str] = {}
     held: set[str] = set()  # the one-at-a-time marks of the running stacks
     with _StackThreads(min(parallel, len(ordered)), "crosswalk-stack") as pool:
         try:
             while pending or running:
-                candidates = list(pending.values())
-                if len(running) + len(candidates) <= parallel:
-                    candidates.sort(key=lambda spec: (-chain[spec.dir], position[spec.dir]))
-                for spec in candidates:
-                    statuses = [results[d].status for d in needs[spec.dir]]
-                    if any(s in (FAILED, SKIPPED) for s in statuses):
-                        del pending[spec.dir]
-                        skip(spec, root_failures(spec.dir))
-                    elif (
-                        all(s == DONE for s in statuses)
-                        and len(running) < parallel
-                        and not held.intersection(spec.one_at_a_time)
-                    ):
-                        del pending[spec.dir]
-                        held.update(spec.one_at_a_time)
-                        running[pool.submit(execute, spec)] = spec.dir
+                # Start what is ready in manifest order; when every ready stack can start
+                # at once, those with the longest chain behind them go first. What a running
+                # stack's mark holds back waits for the next finish.
+                if len(running) + len(ready) <= parallel:
+                    order = sorted(ready, key=lambda item: (-chain[item[1]], item[0]))
+                    ready = []
+                else:
+                    order = _popped(ready)
+                blocked = []
+                for _, directory in order:
+                    if len(running) >= parallel:
+                        blocked.append((position[directory], directory))
+                        break
+                    spec = specs[directory]
+                    if directory not in pending:
+                        continue
+                    if held.intersection(spec.one_at_a_time):
+                        blocked.append((position[directory], directory))
+                        continue
+                    pending.discard(directory)
+                    held.update(spec.one_at_a_time)
+                    running[pool.submit(execute, spec)] = directory
+                for item in blocked:
+                    heapq.heappush(ready, item)
                 if not running:
-                    for spec in pending.values():  # unreachable with a valid manifest (a cycle)
-                        skip(spec, (), "its dependencies form a cycle")
+                    for directory in sorted(pending, key=position.__getitem__):
+                        # Unreachable with a valid manifest (a cycle).
+                        skip(specs[directory], (), "its dependencies form a cycle")
                     pending.clear()
                     break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    held.difference_update(results[running.pop(future)].spec.one_at_a_time)
+                for future in sorted(finished, key=lambda f: position[running[f]]):
+                    directory = running.pop(future)
+                    held.difference_update(specs[directory].one_at_a_time)
                     future.result()
+                    if results[directory].status != DONE:
+                        skip_downstream(directory)
+                        continue
+                    for dependent in dependents[directory]:
+                        waiting[dependent] -= 1
+                        if waiting[dependent] == 0 and dependent in pending:
+                            heapq.heappush(ready, (position[dependent], dependent))
         except KeyboardInterrupt:
             run.interrupted = True
-            for spec in pending.values():
-                skip(spec, (), "interrupted")
+            for directory in sorted(pending, key=position.__getitem__):
+                skip(specs[directory], (), "interrupted")
             pending.clear()
             wait(running)
     reporter.end(run)

@@ -630,6 +630,87 @@ def check_environment_names(document: Document, platforms: dict[str, Platform]) 
     return checker.found
 
 
+def check_app_builds(document: Document, platforms: dict[str, Platform]) -> list[Diagnostic]:
+    """Apps built from a repository (`apps[].build`): their cloud must offer a
+    push to one repository only (CW504), and in every environment their image
+    must name the app's own repository in a platform registry (CW332), where
+    the builds push; names depend on the environment's placement, so this
+    runs on the placed platforms."""
+    from crosswalk.providers.builds import (
+        BUILD_CLOUDS,
+        build_image,
+        build_registry,
+        image_is_built,
+    )
+
+    checker = _Checker(document, None)
+    reported: set[tuple] = set()
+    for env in default_first(platforms):
+        platform = platforms[env]
+        for app in platform.apps:
+            if app.build is None or app.path in reported:
+                continue
+            where = "" if len(platforms) == 1 else f" (in environment '{env}')"
+            if platform.cloud.provider not in BUILD_CLOUDS:
+                checker.error(
+                    "CW504",
+                    f"app '{app.name}' is built from {app.build.repository}, but on "
+                    f"{platform.cloud.provider} a push cannot be held to one repository of a "
+                    "registry: ACR does that only with ABAC, which the pinned azure-native "
+                    "cannot turn on",
+                    app.build.path,
+                    key=True,
+                    help="remove `build` and push the image with a pipeline of your own",
+                )
+                reported.add(app.path)
+                continue
+            registry = build_registry(platform, app)
+            if registry is None:
+                named = app.build.registry
+                checker.error(
+                    "CW332",
+                    f"app '{app.name}' is built from {app.build.repository}, but "
+                    + (
+                        f"'{named}' is not a declared registry"
+                        if named and platform.registries
+                        else "the platform has no registry to push its image to"
+                    ),
+                    app.build.path + (("registry",) if named and platform.registries else ()),
+                    key=not (named and platform.registries),
+                    help=did_you_mean(named, [r.name for r in platform.registries])
+                    if named and platform.registries
+                    else "declare one: `registries: [{name: images}]`",
+                )
+                reported.add(app.path)
+                continue
+            if not image_is_built(platform, app):
+                checker.error(
+                    "CW332",
+                    f"app '{app.name}' is built from {app.build.repository}, whose builds push "
+                    f"to {build_image(platform, app)}, but its image is '{app.image}'{where}",
+                    _image_path(document, env, app),
+                    help=f"name the app's repository in registry '{registry.name}': "
+                    f"{build_image(platform, app)}:<tag> (the image until the first build)",
+                )
+                reported.add(app.path)
+    return checker.found
+
+
+def _image_path(document: Document, env: str, app) -> tuple:
+    """Where an environment's image of `app` is written: its override, else the app's."""
+    for i, environment in enumerate(
+        document.data.get("environments", {}).get(env, {}).get("overrides", {}).get("apps", [])
+        or []
+    ):
+        if (
+            isinstance(environment, dict)
+            and environment.get("name") == app.name
+            and ("image" in environment)
+        ):
+            return ("environments", env, "overrides", "apps", i, "image")
+    return app.path + ("image",)
+
+
 def check_overrides(document: Document, environment: Environment) -> list[Diagnostic]:
     """CW310: every key of an environment's overrides must name a setting the
     platform has (defaults count) or may have (the schema knows it), every
@@ -872,6 +953,16 @@ def _check_analytics(c: _Checker) -> None:
                     key=True,
                     help="deliver into a bucket ('to: {bucket: ...}') and load the warehouse "
                     "from it with COPY",
+                )
+    if p.cloud.provider == "gcp":
+        for warehouse in p.warehouses:
+            if warehouse.size is not None:
+                c.error(
+                    "CW504",
+                    "size does not apply to BigQuery, which sizes each query itself",
+                    warehouse.path + ("size",),
+                    key=True,
+                    help="remove it",
                 )
     if p.cloud.provider == "aws":
         for app in p.apps:

@@ -648,11 +648,15 @@ def render(workflow: dict, platform_file: str) -> str:
 
 
 def workflows(plan: CiPlan) -> dict[str, str]:
-    """File name -> text of every workflow."""
+    """File name -> text of every workflow: the platform repository's, and
+    under `apps/<app>/` each built app's, for the app's repository (ci_app)."""
+    from crosswalk.compiler.ci_app import app_workflows
+
     built = {
         "crosswalk-pr.yml": pull_request_workflow(plan),
         "crosswalk-deploy.yml": deploy_workflow(plan),
         "crosswalk-drift.yml": drift_workflow(plan),
+        **app_workflows(plan),
     }
     return {name: render(workflow, plan.settings.platform_file) for name, workflow in built.items()}
 
@@ -727,4 +731,11 @@ def bootstrap_script(plan: CiPlan, build_dir) -> str:
                 f"gh variable set {variable_name(env.name, 'azure', 'SUBSCRIPTION_ID')} "
                 '--repo "$repository" --body "$(az account show --query id --output tsv)"'
             )
+    from crosswalk.compiler.ci_app import bootstrap_lines
+
+    app_lines = bootstrap_lines(plan, build_dir)
+    if app_lines:
+        lines.append("# The build identities of the apps built from their own repositories:")
+        lines.append("# set in each app's repository, which its workflow runs in.")
+        lines += app_lines
     return "\n".join(lines) + "\n"

@@ -33,8 +33,30 @@ GOOGLE_AUTH = Pinned(
 )
 AZURE_LOGIN = Pinned("Azure/login", "f5d393ae46f8fde4be8b75f32e3fc50e654ad0ca", "v3.0.1")
 PULUMI = Pinned("pulumi/actions", "8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0")
+# The app pipelines' (read 2026-12-04).
+ECR_LOGIN = Pinned(
+    "aws-actions/amazon-ecr-login", "03f1aad4c6c7ffd436567f42f9384779290529bd", "v2.1.7"
+)
+DOCKER_LOGIN = Pinned("docker/login-action", "4907a6ddec9925e35a0a9e82d7399ccc52663121", "v4.1.0")
+SETUP_BUILDX = Pinned(
+    "docker/setup-buildx-action", "37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0"
+)
+BUILD_PUSH = Pinned(
+    "docker/build-push-action", "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a", "v7.3.0"
+)
 
-ALL = (CHECKOUT, SETUP_PYTHON, AWS_CREDENTIALS, GOOGLE_AUTH, AZURE_LOGIN, PULUMI)
+ALL = (
+    CHECKOUT,
+    SETUP_PYTHON,
+    AWS_CREDENTIALS,
+    GOOGLE_AUTH,
+    AZURE_LOGIN,
+    PULUMI,
+    ECR_LOGIN,
+    DOCKER_LOGIN,
+    SETUP_BUILDX,
+    BUILD_PUSH,
+)
 
 # The Pulumi CLI the runners install (pulumi/actions' `pulumi-version`): the
 # release of the `pulumi` SDK crosswalk's programs pin.

@@ -103,10 +103,14 @@ def ci(
                           in graph order, each job with its layer's identity
     crosswalk-drift.yml   daily: crosswalk drift, failing when anything drifted
 
-    Jobs assume the `identity.automation` identities through GitHub's OIDC
-    token: no cloud keys. Their coordinates are repository variables; the
-    script of --bootstrap sets them. Only the three files are written, each
-    whole; nothing is written when FILE has errors.
+    and for each app built from a repository of its own (`apps[].build`),
+    apps/<app>/.github/workflows/crosswalk-app.yml, to commit to that
+    repository: build and push its image, deploy only its stack.
+
+    Jobs assume the `identity.automation` identities (an app's, its build
+    identity) through GitHub's OIDC token: no cloud keys. Their coordinates
+    are repository variables; the script of --bootstrap sets them. Only these
+    files are written, each whole; nothing is written when FILE has errors.
 
     Exit 0 when written (with --check: up to date), 1 on errors in FILE (with
     --check: out of date), 2 when FILE or DIR cannot be used.

@@ -67,6 +67,7 @@ CODES: dict[str, str] = {
     "CW315": "bucket lifecycle ages contradict each other",
     "CW330": "unknown warehouse",
     "CW331": "pipeline source is not a queue or a stream",
+    "CW332": "built app's image is not in its registry repository",
     # CW4xx: the dependency graph
     "CW401": "dependency cycle",
     "CW402": "dependency from a higher layer to a lower one",
@@ -86,6 +87,7 @@ CODES: dict[str, str] = {
     "CW513": "tag not allowed by the cloud",
     "CW514": "more zones than the region offers",
     "CW515": "CI identity's deploy policy too large for one AWS role",
+    "CW516": "warehouse needs more zones than the network has",
     "CW530": "VM image family not offered on the cloud",
     # CW6xx: secure defaults relaxed on purpose (warnings)
     "CW601": "public API endpoint open to the internet",

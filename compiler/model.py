@@ -325,6 +325,20 @@ class AppSecret:
 
 
 @dataclass(frozen=True)
+class Build:
+    """Where an app's image is built: a GitHub repository whose pushes to
+    `branch` build it, push it to the app's own repository in `registry` (a
+    platform registry) and deploy the app's stack with it."""
+
+    repository: str  # owner/name
+    branch: str
+    registry: str | None  # a `registries` entry; None: the platform's first
+    context: str
+    dockerfile: str
+    path: tuple
+
+
+@dataclass(frozen=True)
 class Migration:
     name: str
     command: tuple[str, ...]
@@ -387,6 +401,7 @@ class App:
     uses_at: tuple[int, ...] = ()
     secrets: tuple[AppSecret, ...] = ()
     warehouses: tuple[WarehouseUse, ...] = ()  # the `uses` entries that name a warehouse
+    build: Build | None = None  # built and deployed from a repository of its own
 
     @property
     def cloud_name(self) -> str:
@@ -454,6 +469,9 @@ class Platform:
     warehouses: tuple[Warehouse, ...] = ()  # analytics.warehouses
     pipelines: tuple[Pipeline, ...] = ()  # analytics.pipelines
     vms: tuple[Vm, ...] = ()  # vms (compiler/vms.py)
+    # The apps built from their own repositories (`apps[].build`): the layers
+    # read these, not `apps`, so a change to another app leaves them as they are.
+    builds: tuple[App, ...] = ()
     # Set on the platform as each environment sees it (see place_environments).
     placement: Placement | None = None
 
@@ -493,6 +511,10 @@ class Platform:
 
     def app(self, name: str) -> App | None:
         return self._apps.get(name)
+
+    def built(self, name: str) -> App | None:
+        """An app built from its own repository, by name, not looking at the others."""
+        return next((app for app in self.builds if app.name == name), None)
 
     @cached_property
     def _warehouses(self) -> dict[str, Warehouse]:
@@ -674,6 +696,7 @@ def build_platform(data: dict, memo: dict | None = None) -> Platform:
             datastores,
         ),
         apps=apps,
+        builds=tuple(app for app in apps if app.build is not None),
         environments=tuple(
             Environment(name, env.get("overrides", {}), ("environments", name))
             for name, env in sorted(data["environments"].items())
@@ -775,6 +798,20 @@ def _build_app(a: dict, index: int, bucket_names: set[str] = frozenset()) -> App
             for i, x in enumerate(a.get("secrets", []))
         ),
         warehouses=tuple(warehouses),
+        build=_build_of(a.get("build"), ("apps", index, "build")),
+    )
+
+
+def _build_of(b: dict | None, path: tuple) -> Build | None:
+    if b is None:
+        return None
+    return Build(
+        repository=b["repository"],
+        branch=b.get("branch", "main"),
+        registry=b.get("registry"),
+        context=b.get("context", "."),
+        dockerfile=b.get("dockerfile", "Dockerfile"),
+        path=path,
     )
 
 
@@ -849,6 +886,7 @@ PER_ENVIRONMENT: tuple[PerEnvironment, ...] = (
     PerEnvironment(
         "analytics.warehouses[].expireTablesAfterDays", frozenset({"gcp", "azure"}), when_set=True
     ),
+    PerEnvironment("analytics.warehouses[].size", frozenset({"aws", "azure"})),
     PerEnvironment("apps[].image"),
     PerEnvironment("apps[].replicas"),
     PerEnvironment("apps[].resources.cpu"),

@@ -8,7 +8,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from crosswalk.compiler.checks import check_environment_names, check_overrides, check_platform
+from crosswalk.compiler.checks import (
+    check_app_builds,
+    check_environment_names,
+    check_overrides,
+    check_platform,
+)
 from crosswalk.compiler.diagnostics import Diagnostic, Report, Span
 from crosswalk.compiler.document import Document, load_document
 from crosswalk.compiler.model import (
@@ -95,6 +100,7 @@ def check_document(
     else:
         environments = place_environments(environments)
         report.extend(check_environment_names(document, environments))
+        report.extend(check_app_builds(document, environments))
         if report.errors:
             environments = {}
     return CheckResult(document, platform, report, environments, valid)

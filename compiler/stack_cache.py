@@ -40,6 +40,10 @@ class StackCache:
         base = hashlib.sha256()
         base.update(_code_fingerprint().encode())
         shared = {k: v for k, v in data.items() if k != "apps"}
+        # The layers read the apps built from their own repositories (their
+        # registry repositories, identities and access), never looking at the
+        # other apps: those are in every layer's fingerprint (Platform.builds).
+        shared["builds"] = [a for a in apps if isinstance(a, dict) and "build" in a]
         base.update(json.dumps([env, source, shared], sort_keys=True, default=str).encode())
         result: dict[str, str | tuple] = {}
         apps_text = json.dumps(apps, sort_keys=True, default=str).encode()

@@ -119,6 +119,31 @@ def check_tags(platform, what: str, key_rule: TagRule, value_rule: TagRule) -> l
     return found
 
 
+def colliding_secret_names(platform, store: str, pattern: str) -> list[Finding]:
+    """Two apps' secrets that the cloud would give one name, where it joins the
+    app's and the secret's with a hyphen (app 'a-b' with secret 'c', app 'a'
+    with secret 'b-c'). `store` names the secret manager, `pattern` its names."""
+    found, seen = [], {}
+    for app in platform.apps:
+        for secret in app.secrets:
+            name = f"{app.cloud_name}-{secret.name}"
+            if name in seen:
+                first_app, first_secret = seen[name]
+                found.append(
+                    Finding(
+                        "error",
+                        "CW509",
+                        f"secret '{secret.name}' of app '{app.name}' would have the same "
+                        f"{store} name as secret '{first_secret}' of app '{first_app}'",
+                        secret.path + ("name",),
+                        f"crosswalk names them {pattern}: rename one",
+                    )
+                )
+            else:
+                seen[name] = (app.name, secret.name)
+    return found
+
+
 def environment_scope(platform) -> tuple[str, ...]:
     """What starts the names a cloud keeps unique: the platform's name, then
     the environment's, unless the environment is the default one of its

@@ -163,6 +163,18 @@ def test_gcp_deployers_of_warehouses(gcp) -> None:
         sorted(g["permissions"]) == ["bigquery.datasets.get", "bigquery.datasets.update"]
         for g in grants
     )
+    # Held on the platform's datasets only (BigQuery reads IAM conditions on them).
+    (dataset,) = of_type(gcp, "gcp:bigquery/dataset:Dataset", INFRA)
+    members = [
+        inputs(r)
+        for r in of_type(gcp, "gcp:projects/iAMMember:IAMMember", "01-identity")
+        if r.name.endswith("-warehouse-grants")
+    ]
+    assert members and all(
+        m["condition"]["expression"]
+        == f'resource.name == "projects/acme-platform-prod/datasets/{inputs(dataset)["datasetId"]}"'
+        for m in members
+    )
 
 
 def _pipelines(plan: PlanResult) -> dict:
@@ -444,6 +456,45 @@ def test_aws_only_the_services_deployer_makes_pipelines_and_passes_their_roles(a
         "firehose.amazonaws.com",
         "pipes.amazonaws.com",
     ]
+
+
+def _sized_plans(cloud: str, tmp_path: Path, warehouses: list, prod: list) -> tuple:
+    """The sample's managed-infra in dev and prod, with these warehouses and
+    prod's overrides of them."""
+    data = sample(cloud)
+    data["analytics"]["warehouses"] = warehouses
+    data["analytics"].pop("pipelines", None)
+    for app in data["apps"]:
+        app["uses"] = [
+            u for u in app.get("uses", []) if not isinstance(u, dict) or "warehouse" not in u
+        ]
+    overrides = data["environments"]["prod"]["overrides"]
+    overrides["analytics"] = {"warehouses": prod}
+    source = tmp_path / "platform.yaml"
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    write_tree(compile_file(source), tmp_path / "out")
+    return tuple(plan_tree(tmp_path / "out", env, only=[INFRA]) for env in ("dev", "prod"))
+
+
+def test_aws_a_warehouse_starts_at_the_capacity_of_its_size(tmp_path) -> None:
+    dev, prod = _sized_plans(
+        "aws", tmp_path, [{"name": "analytics"}], [{"name": "analytics", "size": "large"}]
+    )
+    for plan, capacity in ((dev, 8), (prod, 128)):
+        (workgroup,) = of_type(plan, "aws:redshiftserverless/workgroup:Workgroup", INFRA)
+        assert inputs(workgroup)["baseCapacity"] == capacity
+
+
+def test_azure_the_cluster_takes_the_largest_size_of_its_warehouses(tmp_path) -> None:
+    dev, prod = _sized_plans(
+        "azure",
+        tmp_path,
+        [{"name": "analytics"}, {"name": "events", "size": "medium"}],
+        [{"name": "analytics", "size": "large"}],
+    )
+    for plan, sku in ((dev, "Standard_E4ads_v5"), (prod, "Standard_E8ads_v5")):
+        (cluster,) = of_type(plan, "azure-native:kusto:Cluster", INFRA)
+        assert inputs(cluster)["sku"] == {"name": sku, "tier": "Standard", "capacity": 2}
 
 
 # --- Azure: Data Explorer ---------------------------------------------------------------

@@ -220,6 +220,27 @@ def test_a_renamed_app_keeps_its_project_and_so_its_state() -> None:
 
 
 @pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_a_renamed_app_keeps_its_secrets(cloud: str) -> None:
+    """The checkout reads two secrets: renamed with renamedFrom, they move
+    (aliases) and keep the values a person set, on every cloud."""
+    text = sample(cloud)
+    renamed = text.replace(
+        "  - name: checkout\n", "  - name: payments\n    renamedFrom: checkout\n"
+    )
+    renamed = renamed.replace("[checkout]", "[payments]").replace(
+        "{name: checkout,", "{name: payments,"
+    )
+    result = diff(text, renamed)
+    stacks = stacks_of(result)
+    assert "05-app-services" in stacks
+    for stack in stacks.values():
+        destructive = [r["name"] for r in stack["resources"] if r["destructive"]]
+        assert destructive == [], stack["dir"]
+    changed = [r for r in stacks["05-app-services"]["resources"] if "secret" in r["type"].lower()]
+    assert changed and {r["change"] for r in changed} == {"update"}
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
 def test_adding_an_app_adds_only_its_stack(cloud: str) -> None:
     text = sample(cloud)
     image = re.search(r"image: (\S+)/checkout:", text).group(1)

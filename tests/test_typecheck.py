@@ -14,6 +14,7 @@ import pytest
 from crosswalk.compiler.document import parse_document
 from crosswalk.compiler.emit import compile_document
 from crosswalk.compiler.writer import write_tree
+from tests.test_ci_apps import built_platform
 from tests.test_compile import COMPILED_SAMPLES, compiled
 from tests.test_enforcement import variant_text
 
@@ -38,6 +39,15 @@ def test_generated_programs_typecheck(tmp_path: Path) -> None:
         files = compile_document(document).files
         layers = {k: v for k, v in files.items() if k.startswith(("04-", "05-"))}
         write_tree(layers, tmp_path / name)
+    for cloud in ("aws", "gcp"):
+        # The samples with a built app: the programs its build reaches.
+        source = built_platform(cloud, tmp_path / "sources" / cloud)
+        document, _ = parse_document(source.read_bytes(), "platform.yaml")
+        files = compile_document(document).files
+        reached = ("01-", "02-", "03-", "05-", "06-apps/storefront/")
+        write_tree(
+            {k: v for k, v in files.items() if k.startswith(reached)}, tmp_path / f"built-{cloud}"
+        )
     programs = sorted(str(p) for p in tmp_path.rglob("__main__.py"))
     # Each program is its own project: check them as separate files.
     config = {"typeCheckingMode": "standard", "reportMissingModuleSource": False}

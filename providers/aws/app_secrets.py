@@ -9,7 +9,7 @@ from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
 from crosswalk.providers.aws.common import opts
 from crosswalk.providers.aws.rules import aws_name
-from crosswalk.providers.common import protect
+from crosswalk.providers.common import moved_from, protect
 
 READ_ACTIONS = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
 # Secrets Manager keeps a deleted secret this long, to restore it.
@@ -47,7 +47,12 @@ def emit_app_secrets(ctx: StackContext, provider: Code) -> None:
                     "kms_key_id": ctx.upstream("02-managed-infra", "secrets_key_arn"),
                 },
                 ctx.line(secret.path),
-                opts(provider, **protect(ctx)),
+                opts(
+                    provider,
+                    **protect(ctx),
+                    # A renamed app keeps its secrets (and their values).
+                    **moved_from(lambda a, secret=secret: f"{p.name}-{a}/{secret.name}", app),
+                ),
             )
             ctx.program.export(secret_output(app, secret, "arn"), Code(f"{made}.arn"))
             ctx.program.export(secret_output(app, secret, "name"), Code(f"{made}.name"))

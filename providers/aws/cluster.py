@@ -38,6 +38,7 @@ TAINT_EFFECTS = {
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 NAMESPACE_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy"
 VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 
 # Layers whose programs talk to the cluster's API, and of those the ones that
 # need all of it (apps alone get admin in the platform's namespaces).
@@ -272,6 +273,21 @@ def _access_entries(ctx: StackContext, provider: Code) -> dict:
         entries[f"ci-{bot.name}-preview"] = {
             "principal_arn": ctx.upstream("01-identity", f"automation_{bot.name}_preview_role_arn"),
             "access_policies": {"preview": {**policy, "policy_arn": VIEW_POLICY}},
+        }
+    for app in p.builds:
+        # An app's builds deploy its stack: edit rights in its namespace (and
+        # where its database users are made), nothing cluster-wide.
+        namespaces = [p.namespace(app.namespace).cloud_name]
+        if any(p.datastore(s).engine in ("postgres", "mysql") for s in app.uses):
+            namespaces.append(database_users.NAMESPACE)
+        entries[f"build-{app.cloud_name}"] = {
+            "principal_arn": ctx.upstream("01-identity", f"build_{app.name}_role_arn"),
+            "access_policies": {
+                "deploy": {
+                    "policy_arn": EDIT_POLICY,
+                    "access_scope": {"type": "namespace", "namespaces": namespaces},
+                }
+            },
         }
     return entries
 

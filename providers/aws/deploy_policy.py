@@ -925,20 +925,21 @@ def _state_bucket(backend: str) -> tuple[str, str]:
     return bucket, f"arn:aws:s3:::{bucket}/" + (f"{prefix}/" if prefix else "")
 
 
-def state_statements(p, layers, arn) -> list[dict]:
+def state_statements(p, layers, arn, projects: list[str] | None = None) -> list[dict]:
     """What a CI identity needs of the platform's state: on an s3:// backend,
     read every stack's files (StackReferences read upstream outputs) and
-    write those of its own layers' projects only; with an awskms:// secrets
-    provider, encrypt and decrypt with that one key."""
+    write those of its own layers' projects only (or of `projects`); with an
+    awskms:// secrets provider, encrypt and decrypt with that one key."""
     out: list[dict] = []
     backend = p.state_backend or ""
     if backend.startswith("s3://"):
         bucket, root = _state_bucket(backend)
-        projects = [
-            project_name(p, stack) for layer, stack in LAYER_DIRS.items() if layer in layers
-        ]
-        if "apps" in layers:
-            projects.append(app_project_prefix(p) + "*")
+        if projects is None:
+            projects = [
+                project_name(p, stack) for layer, stack in LAYER_DIRS.items() if layer in layers
+            ]
+            if "apps" in layers:
+                projects.append(app_project_prefix(p) + "*")
         out += [
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{bucket}"},
             {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{root}.pulumi/*"},
@@ -983,6 +984,56 @@ def state_denials(p, layers) -> list[dict]:
             "Resource": f"{root}.pulumi/*/{project_name(p, LAYER_DIRS['app-services'])}/*",
         }
     ]
+
+
+# What pushing an image to a repository takes (ECR's "Pushing an image"
+# policy), and reading it back: the digest of what was pushed, or of an
+# image a re-run finds already built.
+ECR_PUSH_ACTIONS = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+]
+
+
+def build_statements(p, app, arn: _Arn, repository) -> list[dict]:
+    """What the push identity of an app built from its own repository may do:
+    push to the app's ECR repository (`repository`, its name) and no other,
+    and deploy that app's stack only: read the cluster, manage the app's own
+    IAM role (`<platform>-app-<app>-` and Pulumi's 7-character suffix) with
+    the workload boundary on it, and write that one stack's state."""
+    name = p.name
+    role = arn("iam", f"role/{name}-app-{app.name}-???????", False)
+    boundary = arn("iam", f"policy/{name}-{WORKLOAD_BOUNDARY}-*", False)
+    resource = Call("pulumi.Output.concat", [arn("ecr", "repository/"), repository])
+    out = [
+        # ECR's login token is the account's: AWS offers nothing narrower.
+        {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+        {"Effect": "Allow", "Action": list(ECR_PUSH_ACTIONS), "Resource": resource},
+        {
+            "Effect": "Allow",
+            "Action": ["eks:DescribeCluster"],
+            "Resource": arn("eks", f"cluster/{name}-*"),
+        },
+        {
+            "Effect": "Allow",
+            "Action": [a for a in ROLE_ACTIONS if a not in BOUNDED_ROLE_ACTIONS],
+            "Resource": role,
+        },
+        {
+            "Effect": "Allow",
+            "Action": list(BOUNDED_ROLE_ACTIONS),
+            "Resource": role,
+            "Condition": {"StringLike": {"iam:PermissionsBoundary": boundary}},
+        },
+    ]
+    project = project_name(p, f"06-apps/{app.name}")
+    return out + state_statements(p, ("apps",), arn, projects=[project])
 
 
 # What a preview reads: the read actions of the deploy statements, on the same

@@ -25,6 +25,7 @@ from crosswalk.providers.aws.deploy_policy import (
     SQL,
     _Arn,
     _merged,
+    build_statements,
     deploy_statements,
     engines,
     preview_statements,
@@ -33,6 +34,7 @@ from crosswalk.providers.aws.deploy_policy import (
 )
 from crosswalk.providers.aws.vms import emit_vm_identities, emit_vm_logins
 from crosswalk.providers.aws.warehouses import emit_team_warehouse_policy, team_role_tags
+from crosswalk.providers.builds import build_repository, build_subject
 
 
 def emit_identity(ctx: StackContext) -> None:
@@ -201,7 +203,10 @@ def emit_identity(ctx: StackContext) -> None:
     )
     prog.export("workload_boundary_arn", Code(f"{boundary}.arn"))
 
-    oidc_arn = _github_oidc_provider(ctx, provider) if p.automation else None
+    built = list(p.builds)
+    oidc_arn = _github_oidc_provider(ctx, provider) if p.automation or built else None
+    for app in built:
+        _build_role(ctx, provider, app, oidc_arn)
     if p.automation:
         arn = _Arn(region(ctx))
         passed = {
@@ -272,6 +277,73 @@ def emit_identity(ctx: StackContext) -> None:
         )
         prog.export(f"automation_{bot.name}_role_arn", Code(f"{role}.arn"), public=True)
         _preview_role(ctx, provider, bot, oidc_arn, arn, passed)
+
+
+def _build_role(ctx: StackContext, provider: Code, app, oidc_arn) -> None:
+    """The push identity of an app built from its own repository: trusted
+    only for pushes to that repository's branch, it pushes to the app's ECR
+    repository and deploys the app's stack, nothing else (build_statements).
+    Named `<platform>-build-<app>`, outside the `<platform>-app-*` roles an
+    apps deployer manages."""
+    p, prog, name = ctx.platform, ctx.program, app.name
+    build = app.build
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{GITHUB_OIDC}:aud": "sts.amazonaws.com",
+                        # Pushes to the branch; outside the default
+                        # environment, jobs of its GitHub environment.
+                        f"{GITHUB_OIDC}:sub": ctx.setting(
+                            f"build.{name}.subject",
+                            lambda q, env: build_subject(q, env, q.built(name)),
+                        ),
+                    }
+                },
+            }
+        ],
+    }
+    role = prog.resource(
+        ("build", name, "role"),
+        "aws.iam.Role",
+        f"{p.name}-build-{app.cloud_name}",
+        {
+            "description": f"Builds of app {name} from {build.repository}: push its image, "
+            "deploy its stack",
+            "assume_role_policy": Call("pulumi.Output.json_dumps", [trust]),
+            "max_session_duration": 3600,
+        },
+        ctx.line(build.path),
+        opts(provider),
+    )
+    repository = ctx.setting(
+        f"names.build.{name}", lambda q, env: build_repository(q, q.built(name))
+    )
+    prog.resource(
+        ("build", name, "policy"),
+        "aws.iam.RolePolicy",
+        f"{p.name}-build-{app.cloud_name}",
+        {
+            "role": Code(f"{role}.id"),
+            "policy": Call(
+                "pulumi.Output.json_dumps",
+                [
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": build_statements(p, app, _Arn(region(ctx)), repository),
+                    }
+                ],
+            ),
+        },
+        ctx.line(build.path),
+        opts(provider),
+    )
+    prog.export(f"build_{name}_role_arn", Code(f"{role}.arn"), public=True)
 
 
 def _preview_role(ctx, provider, bot, oidc_arn, arn, passed) -> None:

@@ -21,6 +21,7 @@ from crosswalk.providers.aws.storage import emit_buckets
 from crosswalk.providers.aws.vms import emit_vms
 from crosswalk.providers.aws.warehouses import KEY_SERVICES as WAREHOUSE_KEY_SERVICES
 from crosswalk.providers.aws.warehouses import emit_warehouses
+from crosswalk.providers.builds import build_repository, built_apps
 from crosswalk.providers.common import protect
 
 
@@ -188,6 +189,8 @@ def emit_managed_infra(ctx: StackContext) -> None:
             opts(provider, **protect(ctx)),
         )
         prog.export(f"registry_{registry.name}_url", Code(f"{repo}.repository_url"))
+        for app in built_apps(p, registry):
+            _build_repository(ctx, provider, key, registry, app)
     prog.export("vpc_id", Code(f"{vpc}.id"))
     prog.export("vpc_cidr", Code(f"{vpc}.cidr_block"))
     prog.export("public_subnet_ids", Code("[" + ", ".join(f"{s}.id" for s in public) + "]"))
@@ -322,3 +325,28 @@ def _flow_logs(ctx, provider, vpc: Code, key: Code) -> None:
         line,
         opts(provider),
     )
+
+
+def _build_repository(ctx: StackContext, provider: Code, key: Code, registry, app) -> None:
+    """The repository of an app built from its own repository (`apps[].build`):
+    its push identity may push here and nowhere else. The registry's settings."""
+    prog, name = ctx.program, app.name
+    repo = prog.resource(
+        ("build", app.cloud_name),
+        "aws.ecr.Repository",
+        # Named as the app was created: a rename keeps the repository and its images.
+        f"{ctx.platform.name}-{registry.name}-{app.cloud_name}",
+        {
+            "name": ctx.setting(
+                f"names.build.{name}", lambda q, env: build_repository(q, q.built(name))
+            ),
+            "image_scanning_configuration": {"scan_on_push": registry.scan_on_push},
+            "image_tag_mutability": "IMMUTABLE" if registry.immutable_tags else "MUTABLE",
+            "encryption_configurations": [
+                {"encryption_type": "KMS", "kms_key": Code(f"{key}.arn")}
+            ],
+        },
+        ctx.line(app.build.path),
+        opts(provider, **protect(ctx)),
+    )
+    prog.export(f"build_{app.name}_repository_url", Code(f"{repo}.repository_url"))

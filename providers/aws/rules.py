@@ -86,7 +86,29 @@ def _checks(platform) -> list[Finding]:
         + _check_deploy_policies(platform)
         + _check_bucket_names(platform)
         + _check_aurora(platform)
+        + _check_warehouse_zones(platform)
     )
+
+
+# Redshift Serverless puts a workgroup in subnets of three zones at least.
+WAREHOUSE_ZONES = 3
+
+
+def _check_warehouse_zones(platform) -> list[Finding]:
+    zones = platform.network.zones
+    if zones >= WAREHOUSE_ZONES:
+        return []
+    return [
+        Finding(
+            "error",
+            "CW516",
+            f"warehouse '{warehouse.name}' is a Redshift Serverless workgroup, which needs "
+            f"subnets in {WAREHOUSE_ZONES} zones; the network has {zones}",
+            warehouse.path + ("name",),
+            f"set network.zones to {WAREHOUSE_ZONES} or more",
+        )
+        for warehouse in platform.warehouses
+    ]
 
 
 # Aurora's engine versions, by the major version platform.yaml names (Aurora

@@ -16,9 +16,10 @@ PORT = 5439
 # The services that use the platform key for a warehouse: Redshift Serverless
 # for its data, Secrets Manager for its administrator's password.
 KEY_SERVICES = ("redshift-serverless", "secretsmanager")
-# The smallest capacity Redshift Serverless offers, in Redshift Processing
-# Units; it scales from there with the load.
-BASE_CAPACITY = 8
+# A workgroup's base capacity in Redshift Processing Units, by `size`
+# (small: the least Redshift Serverless offers); it scales up from there with
+# the load.
+BASE_CAPACITY = {"small": 8, "medium": 32, "large": 128, "xlarge": 512}
 ADMIN_USER = "warehouse_admin"
 # Every Redshift log the namespace can send to CloudWatch Logs.
 LOG_EXPORTS = ["connectionlog", "useractivitylog", "userlog"]
@@ -111,7 +112,10 @@ def emit_warehouses(ctx: StackContext, provider: Code, key: Code, vpc: Code, pri
                     ctx, f"warehouse.{warehouse.name}.workgroup", warehouse.name, limit=64
                 ),
                 "namespace_name": Code(f"{namespace}.namespace_name"),
-                "base_capacity": BASE_CAPACITY,
+                "base_capacity": ctx.setting(
+                    f"warehouse.{warehouse.name}.baseCapacity",
+                    lambda q, env, w=warehouse.name: BASE_CAPACITY[q.warehouse(w).size or "small"],
+                ),
                 "enhanced_vpc_routing": True,
                 "publicly_accessible": False,
                 "subnet_ids": subnets,

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from crosswalk.providers import Finding, ProviderRules, calendar, check_tags
+from crosswalk.providers import Finding, ProviderRules, calendar, check_tags, colliding_secret_names
 
 LOCATIONS = frozenset(
     """
@@ -575,7 +575,9 @@ def _check_names(platform) -> list[Finding]:
     check(KEY_VAULT, ("name",))
     if any(app.secrets for app in platform.apps):
         check(APP_KEY_VAULT, ("name",))
-        found += _check_secret_names(platform)
+        found += colliding_secret_names(
+            platform, "Key Vault", "'<app>-<secret>' in the apps' vault"
+        )
     for registry in platform.registries:
         check(REGISTRY, registry.path + ("name",), registry.name, "registry")
     for store in platform.app_services.datastores:
@@ -617,30 +619,6 @@ def _check_names(platform) -> list[Finding]:
                     + "'",
                 )
             )
-    return found
-
-
-def _check_secret_names(platform) -> list[Finding]:
-    """Two apps' secrets that would have one name in the apps' vault
-    ('a-b' with 'c', 'a' with 'b-c')."""
-    found, seen = [], {}
-    for app in platform.apps:
-        for secret in app.secrets:
-            name = app_secret_name(app, secret)
-            if name in seen:
-                found.append(
-                    Finding(
-                        "error",
-                        "CW509",
-                        f"secret '{secret.name}' of app '{app.name}' would have the Key Vault "
-                        f"name '{name}', as secret '{seen[name][1]}' of app '{seen[name][0]}' "
-                        "has",
-                        secret.path + ("name",),
-                        "crosswalk names them '<app>-<secret>' in the apps' vault: rename one",
-                    )
-                )
-            else:
-                seen[name] = (app.name, secret.name)
     return found
 
 

@@ -18,8 +18,23 @@ from crosswalk.providers.azure.rules import WAREHOUSE_CLUSTER
 from crosswalk.providers.common import protect
 from crosswalk.providers.kubernetes.common import env_prefix
 
-# The smallest production SKU (an SLA, two instances across zones).
-SKU = {"name": "Standard_E2ads_v5", "tier": "Standard", "capacity": 2}
+# The cluster's instances by `size` (small: the smallest production SKU, with
+# an SLA); two of them, across zones.
+SKUS = {
+    "small": "Standard_E2ads_v5",
+    "medium": "Standard_E4ads_v5",
+    "large": "Standard_E8ads_v5",
+    "xlarge": "Standard_E16ads_v5",
+}
+SIZES = list(SKUS)
+INSTANCES = 2
+
+
+def cluster_sku(platform) -> str:
+    """The cluster holds every warehouse: it takes the largest size they name."""
+    return SKUS[max((w.size or "small" for w in platform.warehouses), key=SIZES.index)]
+
+
 # The role Azure services take to encrypt with a Key Vault key.
 KEY_ROLE = "Key Vault Crypto Service Encryption User"
 # A team's database role on each warehouse, by its access.
@@ -60,7 +75,11 @@ def emit_warehouses(az: AzureProgram, rg, vault, key, subnet_id, vnet_id) -> Non
             "resource_group_name": rg,
             "cluster_name": az.name_of(WAREHOUSE_CLUSTER),
             "location": az.location,
-            "sku": SKU,
+            "sku": {
+                "name": az.ctx.setting("warehouseCluster.sku", lambda q, env: cluster_sku(q)),
+                "tier": "Standard",
+                "capacity": INSTANCES,
+            },
             "zones": [str(z) for z in range(1, p.network.zones + 1)]
             if p.network.zones > 1
             else None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Code
 from crosswalk.compiler.emit import StackContext
-from crosswalk.providers.common import protect
+from crosswalk.providers.common import moved_from, protect
 from crosswalk.providers.gcp.common import account_member, app_account_output, opts, unique_name
 
 ACCESSOR = "roles/secretmanager.secretAccessor"
@@ -43,7 +43,13 @@ def emit_app_secrets(ctx: StackContext, provider: Code, project_id, apis) -> Non
                     "labels": {"crosswalk-app": app.cloud_name},
                 },
                 line,
-                opts(provider, apis, **protect(ctx)),
+                opts(
+                    provider,
+                    apis,
+                    **protect(ctx),
+                    # A renamed app keeps its secrets (and their values).
+                    **moved_from(lambda a, secret=secret: f"{p.name}-{a}/{secret.name}", app),
+                ),
             )
             ctx.program.resource(
                 ("app_secret", app.name, secret.name, "reader"),
@@ -56,7 +62,12 @@ def emit_app_secrets(ctx: StackContext, provider: Code, project_id, apis) -> Non
                     "member": reader,
                 },
                 line,
-                opts(provider),
+                opts(
+                    provider,
+                    **moved_from(
+                        lambda a, secret=secret: f"{p.name}-{a}/{secret.name}-reader", app
+                    ),
+                ),
             )
             ctx.program.export(secret_output(app, secret, "id"), Code(f"{made}.secret_id"))
 

@@ -18,6 +18,7 @@ from crosswalk.providers.gcp.common import (
     opts,
     project,
     unique_name,
+    var_part,
 )
 from crosswalk.providers.gcp.datastores import (
     ALLOYDB_API,
@@ -30,7 +31,7 @@ from crosswalk.providers.gcp.datastores import (
     emit_sql,
 )
 from crosswalk.providers.gcp.pipelines import emit_pipelines
-from crosswalk.providers.kubernetes import charts
+from crosswalk.providers.kubernetes import charts, database_users
 
 
 def emit_app_services(ctx: StackContext) -> None:
@@ -165,3 +166,42 @@ def emit_app_services(ctx: StackContext) -> None:
         else:
             emit_document(ctx, provider, apis, store)
     emit_pipelines(ctx, provider, apis, queues, project_info if queues else None)
+    _build_bindings(ctx, k8s_provider)
+
+
+def _build_bindings(ctx: StackContext, k8s_provider: Code) -> None:
+    """An app built from its own repository that uses a SQL datastore: its
+    build identity deploys the app's database user Job, which runs in the
+    users namespace made here, so it may edit there too."""
+    p, prog = ctx.platform, ctx.program
+    for app in p.builds:
+        if not any(p.datastore(s).engine in DB_PORTS for s in app.uses):
+            continue
+        line = ctx.line(app.build.path)
+        namespace = charts.platform_namespace(ctx, k8s_provider, database_users.NAMESPACE, line)
+        prog.resource(
+            ("database_users", "build", var_part(app.name)),
+            "kubernetes.rbac.v1.RoleBinding",
+            f"{database_users.NAMESPACE}/build.{app.cloud_name}",
+            {
+                "metadata": {
+                    "name": f"build.{app.cloud_name}",
+                    "namespace": Code(f"{namespace}.metadata.name"),
+                    "labels": k8s.MANAGED_BY,
+                },
+                "role_ref": {
+                    "api_group": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "edit",
+                },
+                "subjects": [
+                    {
+                        "api_group": "rbac.authorization.k8s.io",
+                        "kind": "User",
+                        "name": ctx.upstream("01-identity", f"build_{app.name}_service_account"),
+                    }
+                ],
+            },
+            line,
+            {"provider": k8s_provider},
+        )

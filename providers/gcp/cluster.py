@@ -191,6 +191,7 @@ def emit_cluster(ctx: StackContext) -> None:
     for namespace in p.cluster.namespaces:
         namespaces[namespace.name] = k8s.emit_namespace(ctx, k8s_provider, namespace)
     _team_bindings(ctx, k8s_provider, namespaces)
+    _build_bindings(ctx, k8s_provider, namespaces)
     prog.export("cluster_name", Code(f"{cluster}.name"))
     prog.export("kubeconfig", kubeconfig)
 
@@ -293,3 +294,38 @@ def _team_bindings(ctx: StackContext, k8s_provider: Code, namespaces: dict) -> N
                 {"provider": k8s_provider, "depends_on": [namespaces[namespace.name]]}
                 | moved_from(lambda n, t=team.name: f"{n}/team.{t}.members", namespace),
             )
+
+
+def _build_bindings(ctx: StackContext, k8s_provider: Code, namespaces: dict) -> None:
+    """An app's builds deploy its stack: its build identity (GKE sees the
+    service account by its email) may edit its namespace, no other, and
+    never its RBAC (`edit`, not `admin`)."""
+    p, prog = ctx.platform, ctx.program
+    for app in p.builds:
+        namespace = p.namespace(app.namespace)
+        prog.resource(
+            (var_part(namespace.name), "build", var_part(app.name)),
+            "kubernetes.rbac.v1.RoleBinding",
+            f"{namespace.name}/build.{app.cloud_name}",
+            {
+                "metadata": {
+                    "name": f"build.{app.cloud_name}",
+                    "namespace": namespace.cloud_name,
+                    "labels": k8s.MANAGED_BY,
+                },
+                "role_ref": {
+                    "api_group": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "edit",
+                },
+                "subjects": [
+                    {
+                        "api_group": "rbac.authorization.k8s.io",
+                        "kind": "User",
+                        "name": ctx.upstream("01-identity", f"build_{app.name}_service_account"),
+                    }
+                ],
+            },
+            ctx.line(app.build.path),
+            {"provider": k8s_provider, "depends_on": [namespaces[namespace.name]]},
+        )

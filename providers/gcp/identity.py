@@ -11,7 +11,9 @@ import re
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext, app_project_prefix, project_name
 from crosswalk.compiler.graph import LAYER_DIRS
+from crosswalk.compiler.model import Automation
 from crosswalk.providers import shortened
+from crosswalk.providers.builds import gated_environment
 from crosswalk.providers.common import moved_from
 from crosswalk.providers.gcp.common import (
     account_id,
@@ -31,6 +33,7 @@ from crosswalk.providers.gcp.datastores import PUBSUB_ENGINES, datastore_id
 from crosswalk.providers.gcp.pipelines import emit_pipeline_accounts, emit_pipeline_deployer
 from crosswalk.providers.gcp.rules import bucket_name, gcp_name
 from crosswalk.providers.gcp.vms import VM_ROLES, emit_vm_accounts, emit_vm_attach_grants
+from crosswalk.providers.gcp.warehouses import dataset_id
 from crosswalk.providers.kubernetes import database_users
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -233,17 +236,19 @@ ROLE_OBJECTS = {
 SQL_ENGINES = ("postgres", "mysql")
 
 
-# Project roles a layer grants to its workloads: its CI identity may grant
-# exactly these (an IAM condition on roles/resourcemanager.projectIamAdmin).
+# Project roles a layer grants to its workloads, by what needs them: its CI
+# identity may grant exactly those the platform has (an IAM condition on
+# roles/resourcemanager.projectIamAdmin).
 LAYER_GRANTS = {
-    # The SQL datastores' administrators sign in to their instance.
-    "app-services": ["roles/dns.reader", "roles/cloudsql.instanceUser"],
-    "apps": [
-        "roles/cloudsql.client",
-        "roles/cloudsql.instanceUser",
-        "roles/datastore.user",
-        "roles/bigquery.jobUser",  # apps that use warehouses run queries
-    ],
+    "app-services": {
+        "dns": ["roles/dns.reader"],  # external-dns lists the project's zones
+        "cloud-sql": ["roles/cloudsql.instanceUser"],  # the administrators sign in
+    },
+    "apps": {
+        "cloud-sql": ["roles/cloudsql.client", "roles/cloudsql.instanceUser"],
+        "document": ["roles/datastore.user"],
+        "warehouses": ["roles/bigquery.jobUser"],  # apps that use warehouses run queries
+    },
 }
 # Where there are AlloyDB datastores, their users' sign-in roles (the
 # administrator's in app-services, the apps' in apps).
@@ -262,9 +267,18 @@ def _cloud_sql(platform) -> bool:
 
 
 def layer_grants(platform, layer: str) -> list[str]:
-    """The project roles a layer grants its workloads (LAYER_GRANTS, and
-    AlloyDB's sign-in roles where it has AlloyDB datastores)."""
-    grants = list(LAYER_GRANTS.get(layer, []))
+    """The project roles a layer grants its workloads (LAYER_GRANTS where the
+    platform has what needs them, and AlloyDB's sign-in roles where it has
+    AlloyDB datastores)."""
+    used = {
+        "dns": bool(platform.app_services.dns_zone),
+        "cloud-sql": _cloud_sql(platform),
+        "document": any(s.engine == "document" for s in platform.app_services.datastores),
+        "warehouses": any(app.warehouses for app in platform.apps),
+    }
+    grants = [
+        role for need, roles in LAYER_GRANTS.get(layer, {}).items() if used[need] for role in roles
+    ]
     if layer in ("app-services", "apps") and _alloydb(platform):
         grants += ALLOYDB_GRANTS
     return grants
@@ -318,10 +332,64 @@ def preview_pool_id(platform, bot: str) -> str:
     return shortened("cw-" + pool, 32) if pool.startswith("gcp-") else pool
 
 
-def custom_role_id(platform, bot: str, what: str) -> str:
+def custom_role_id(platform, bot: str, what: str, kind: str = "ci") -> str:
     """A CI identity's custom role (3 to 64 letters, digits and '_', unique in
-    the project; a deleted one keeps its id for weeks)."""
-    return gcp_name(platform, 64, "ci", bot, what).replace("-", "_")
+    the project; a deleted one keeps its id for weeks); `kind` "bd" for an
+    app's build identity (`bot` is then the app)."""
+    return gcp_name(platform, 64, kind, bot, what).replace("-", "_")
+
+
+# The project role an app's build identity holds: the cluster's credentials,
+# no Kubernetes rights (a RoleBinding in the app's namespace gives those).
+BUILD_PROJECT_ROLE = "roles/container.clusterViewer"
+
+
+def build_bot(app) -> Automation:
+    """An app's build identity as an entry deploying the apps layer, for what
+    it shares with one (custom roles, conditioned grants): named after the app."""
+    build = app.build
+    return Automation(
+        app.name, build.repository, f"refs/heads/{build.branch}", None, ("apps",), build.path
+    )
+
+
+def build_pool_id(platform, app) -> str:
+    """An app's build identity's workload identity pool ('bd' for 'build')."""
+    pool = gcp_name(platform, 32, "bd", app.cloud_name)
+    return shortened("cw-" + pool, 32) if pool.startswith("gcp-") else pool
+
+
+def build_custom_roles(platform, app) -> list[str]:
+    """The custom roles of an app's build identity: those of the apps layer
+    that the app's own stack needs (its SQL users, its grants on buckets,
+    warehouses, topics and subscriptions)."""
+    stores = [platform.datastore(s) for s in app.uses]
+    engines = {store.engine for store in stores}
+    wanted = {
+        "sql-users": any(s.engine in SQL_ENGINES and not s.alloydb for s in stores),
+        "alloydb-users": any(s.alloydb for s in stores),
+        "bucket-grants": bool(app.buckets),
+        "warehouse-grants": bool(app.warehouses),
+        "pubsub-grants": "queue" in engines,
+    }
+    return [what for what in APPS_CUSTOM_ROLES if wanted.get(what)]
+
+
+def build_grantable(platform, app) -> list[str]:
+    """The project roles an app's stack grants its service account (see
+    providers/gcp/apps.py), which its build identity may grant."""
+    stores = [platform.datastore(s) for s in app.uses]
+    engines = {store.engine for store in stores}
+    roles = set()
+    if any(s.engine in SQL_ENGINES and not s.alloydb for s in stores):
+        roles |= {"roles/cloudsql.client", "roles/cloudsql.instanceUser"}
+    if any(s.alloydb for s in stores):
+        roles |= set(ALLOYDB_GRANTS)
+    if "document" in engines:
+        roles.add("roles/datastore.user")
+    if app.warehouses:
+        roles.add("roles/bigquery.jobUser")
+    return sorted(roles)
 
 
 def _custom_roles(platform, bot) -> list[str]:
@@ -357,9 +425,25 @@ def _project_grants(platform) -> list[str]:
             f"projects/{platform.cloud.project}/roles/{custom_role_id(platform, bot.name, what)}"
             for what in _custom_roles(platform, bot)
         }
-    if any(_custom_roles(platform, bot) for bot in platform.automation):
+    for app in platform.builds:
+        roles.add(BUILD_PROJECT_ROLE)
+        if build_grantable(platform, app):
+            roles.add("roles/resourcemanager.projectIamAdmin")
+        roles |= {
+            f"projects/{platform.cloud.project}/roles/"
+            + custom_role_id(platform, app.cloud_name, what, "bd")
+            for what in build_custom_roles(platform, app)
+        }
+    if _any_custom_roles(platform):
         roles.add("roles/iam.roleAdmin")
     return sorted(roles)
+
+
+def _any_custom_roles(platform) -> bool:
+    """Whether the identity layer makes custom roles (for CI or build identities)."""
+    return any(_custom_roles(platform, bot) for bot in platform.automation) or any(
+        build_custom_roles(platform, app) for app in platform.builds
+    )
 
 
 def _grantable(platform, bot) -> list[str]:
@@ -372,21 +456,39 @@ def _has_only(roles: list[str]) -> str:
     return f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{allowed}])"
 
 
-def _sql_instances(platform) -> str:
-    """An IAM condition that holds for the platform's Cloud SQL instances only."""
+def _sql_instances(platform, app=None) -> str:
+    """An IAM condition that holds for the platform's Cloud SQL instances only
+    (with `app`, those it uses)."""
     return " || ".join(
         "resource.name == "
         + cel_string(f"projects/{platform.cloud.project}/instances/{datastore_id(platform, store)}")
         for store in platform.app_services.datastores
-        if store.engine in SQL_ENGINES and not store.alloydb
+        if store.engine in SQL_ENGINES
+        and not store.alloydb
+        and (app is None or store.name in app.uses)
     )
 
 
-def _buckets(platform) -> str:
-    """An IAM condition that holds for the platform's Cloud Storage buckets only."""
+def _buckets(platform, app=None) -> str:
+    """An IAM condition that holds for the platform's Cloud Storage buckets
+    only (with `app`, those it uses)."""
+    used = None if app is None else {use.bucket for use in app.buckets}
     return " || ".join(
         "resource.name == " + cel_string(f"projects/_/buckets/{bucket_name(platform, b.name)}")
         for b in platform.buckets
+        if used is None or b.name in used
+    )
+
+
+def _datasets(platform, app=None) -> str:
+    """An IAM condition that holds for the platform's BigQuery datasets only
+    (with `app`, those it uses)."""
+    used = None if app is None else {use.warehouse for use in app.warehouses}
+    return " || ".join(
+        "resource.name == "
+        + cel_string(f"projects/{platform.cloud.project}/datasets/{dataset_id(platform, w.name)}")
+        for w in platform.warehouses
+        if used is None or w.name in used
     )
 
 
@@ -451,6 +553,8 @@ def emit_identity(ctx: StackContext) -> None:
     for bot in p.automation:
         account = _automation(ctx, provider, apis, bot, node_account, vm_accounts)
         emit_pipeline_deployer(ctx, provider, apis, pipeline_accounts, bot, account)
+    for app in p.builds:
+        _build_identity(ctx, provider, apis, app)
 
 
 def _workload_accounts(ctx: StackContext, provider: Code, apis) -> None:
@@ -594,7 +698,7 @@ def _automation(
     )
     layers_line = ctx.line(bot.path + ("layers",))
     roles = {role for layer in bot.layers for role in layer_roles(p, layer)}
-    if "identity" in bot.layers and any(_custom_roles(p, other) for other in p.automation):
+    if "identity" in bot.layers and _any_custom_roles(p):
         roles.add("roles/iam.roleAdmin")  # creates the CI identities' custom roles
     roles = sorted(roles)
     for role in roles:
@@ -606,53 +710,7 @@ def _automation(
             layers_line,
             opts(provider, apis),
         )
-    for what in _custom_roles(p, bot):
-        title, permissions = CUSTOM_ROLES[what]
-        custom = prog.resource(
-            ("ci", var_part(bot.name), what.replace("-", "_")),
-            "gcp.projects.IAMCustomRole",
-            f"{p.name}-ci-{bot.name}-{what}",
-            {
-                "project": project_id,
-                "role_id": ctx.setting(
-                    f"names.role.{bot.name}.{what}",
-                    lambda q, env, what=what: custom_role_id(q, bot.name, what),
-                ),
-                "title": f"{p.name} CI {bot.name}: {title}"[:100],
-                "description": f"What the {ROLE_LAYERS.get(what, 'apps')} layer of platform "
-                f"{p.name} does to {ROLE_OBJECTS[what]}",
-                "permissions": list(permissions),
-            },
-            layers_line,
-            opts(provider, apis),
-        )
-        grant = {"project": project_id, "role": Code(f"{custom}.name")}
-        if what == "sql-users":
-            # Cloud SQL reads IAM conditions on its instances: the platform's only.
-            grant["condition"] = {
-                "title": "platform-instances-only",
-                "description": f"The Cloud SQL instances of platform {p.name}",
-                "expression": ctx.setting(
-                    f"ci.{bot.name}.sqlInstances", lambda q, env: _sql_instances(q)
-                ),
-            }
-        elif what == "bucket-grants":
-            # Cloud Storage reads IAM conditions on its buckets: the platform's only.
-            grant["condition"] = {
-                "title": "platform-buckets-only",
-                "description": f"The Cloud Storage buckets of platform {p.name}",
-                "expression": ctx.setting(f"ci.{bot.name}.buckets", lambda q, env: _buckets(q)),
-            }
-        # (Pub/Sub reads no resource attributes in IAM conditions: the grant is
-        # the project's, limited to reading and setting topic and subscription IAM.)
-        prog.resource(
-            ("ci", var_part(bot.name), what.replace("-", "_"), "member"),
-            "gcp.projects.IAMMember",
-            f"{p.name}-ci-{bot.name}-{what}",
-            grant | {"member": Code(f"{account}.member")},
-            layers_line,
-            opts(provider, apis),
-        )
+    _custom_grants(ctx, provider, apis, bot, Code(f"{account}.member"), layers_line)
     if "identity" in bot.layers:
         # The identity layer grants every project role of the platform; no other.
         grantable, title = (
@@ -715,6 +773,222 @@ def _automation(
     )
     _preview_identity(ctx, provider, apis, bot)
     return account
+
+
+def _custom_grants(
+    ctx: StackContext, provider: Code, apis, bot, member, line, kind="ci", roles=None
+) -> None:
+    """The custom roles of a CI identity (or, `kind` "bd", of an app's build
+    identity, `bot` standing for the app: build_bot, and `roles` its
+    build_custom_roles), each granted to `member`."""
+    p, prog = ctx.platform, ctx.program
+    project_id = project(ctx)
+    label = {"ci": "ci", "bd": "build"}[kind]
+    for what in _custom_roles(p, bot) if roles is None else roles:
+        title, permissions = CUSTOM_ROLES[what]
+        custom = prog.resource(
+            (label, var_part(bot.name), what.replace("-", "_")),
+            "gcp.projects.IAMCustomRole",
+            f"{p.name}-{label}-{bot.name}-{what}",
+            {
+                "project": project_id,
+                "role_id": ctx.setting(
+                    f"names.{'role' if kind == 'ci' else 'buildRole'}.{bot.name}.{what}",
+                    lambda q, env, what=what: custom_role_id(
+                        q, bot.name if kind == "ci" else q.built(bot.name).cloud_name, what, kind
+                    ),
+                ),
+                "title": f"{p.name} {'CI' if kind == 'ci' else 'build'} {bot.name}: {title}"[:100],
+                "description": f"What the {ROLE_LAYERS.get(what, 'apps')} layer of platform "
+                f"{p.name} does to {ROLE_OBJECTS[what]}",
+                "permissions": list(permissions),
+            },
+            line,
+            opts(provider, apis),
+        )
+        grant = {"project": project_id, "role": Code(f"{custom}.name")}
+        if what == "sql-users":
+            # Cloud SQL reads IAM conditions on its instances: the platform's only.
+            grant["condition"] = {
+                "title": "platform-instances-only",
+                "description": f"The Cloud SQL instances of platform {p.name}",
+                "expression": ctx.setting(
+                    f"{label}.{bot.name}.sqlInstances",
+                    lambda q, env: _sql_instances(q, q.built(bot.name) if kind == "bd" else None),
+                ),
+            }
+        elif what == "bucket-grants":
+            # Cloud Storage reads IAM conditions on its buckets: the platform's only.
+            grant["condition"] = {
+                "title": "platform-buckets-only",
+                "description": f"The Cloud Storage buckets of platform {p.name}",
+                "expression": ctx.setting(
+                    f"{label}.{bot.name}.buckets",
+                    lambda q, env: _buckets(q, q.built(bot.name) if kind == "bd" else None),
+                ),
+            }
+        elif what == "warehouse-grants":
+            # BigQuery reads IAM conditions on its datasets: the platform's only.
+            grant["condition"] = {
+                "title": "platform-datasets-only",
+                "description": f"The BigQuery datasets of platform {p.name}",
+                "expression": ctx.setting(
+                    f"{label}.{bot.name}.datasets",
+                    lambda q, env: _datasets(q, q.built(bot.name) if kind == "bd" else None),
+                ),
+            }
+        # (Pub/Sub reads no resource attributes in IAM conditions: the grant is
+        # the project's, limited to reading and setting topic and subscription IAM.)
+        prog.resource(
+            (label, var_part(bot.name), what.replace("-", "_"), "member"),
+            "gcp.projects.IAMMember",
+            f"{p.name}-{label}-{bot.name}-{what}",
+            grant | {"member": member},
+            line,
+            opts(provider, apis),
+        )
+
+
+def _build_identity(ctx: StackContext, provider: Code, apis, app) -> None:
+    """The push identity of an app built from its own repository: a pool of
+    its own whose provider admits only pushes to that repository's branch,
+    and a service account that may push to the app's Artifact Registry
+    repository (granted there, managed-infra), fetch the cluster's
+    credentials (its Kubernetes rights: a RoleBinding in the app's
+    namespace, cluster layer), make the grants the apps layer makes for its
+    app, and write that one stack's state."""
+    p, prog, name = ctx.platform, ctx.program, app.name
+    build, line = app.build, ctx.line(app.build.path)
+    var = var_part(name)
+    pool = prog.resource(
+        ("build", var, "pool"),
+        "gcp.iam.WorkloadIdentityPool",
+        f"{p.name}-build-{app.cloud_name}",
+        {
+            "workload_identity_pool_id": ctx.setting(
+                f"names.buildPool.{name}", lambda q, env: build_pool_id(q, q.built(name))
+            ),
+            "display_name": f"{p.name} build {name}"[:32],
+            "description": f"Pushes to {build.branch} of {build.repository}: build app {name}"[
+                :256
+            ],
+        },
+        line,
+        opts(provider, apis),
+    )
+    ref = f"refs/heads/{build.branch}"
+    oidc = prog.resource(
+        ("build", var, "github"),
+        "gcp.iam.WorkloadIdentityPoolProvider",
+        f"{p.name}-build-{app.cloud_name}-github",
+        {
+            "workload_identity_pool_id": Code(f"{pool}.workload_identity_pool_id"),
+            "workload_identity_pool_provider_id": "github-push",
+            "display_name": "GitHub pushes",
+            "attribute_mapping": {
+                "google.subject": "assertion.sub",
+                "attribute.repository": "assertion.repository",
+                "attribute.ref": "assertion.ref",
+                "attribute.event_name": "assertion.event_name",
+            },
+            # Pushes to the branch; outside the default environment, of jobs in
+            # its GitHub environment.
+            "attribute_condition": ctx.setting(
+                f"build.{name}.condition",
+                lambda q, env: (
+                    f"assertion.repository == {cel_string(build.repository)}"
+                    f" && assertion.ref == {cel_string(ref)}"
+                    " && assertion.event_name == 'push'"
+                    + (
+                        f" && assertion.environment == {cel_string(gated)}"
+                        if (gated := gated_environment(q, env))
+                        else ""
+                    )
+                ),
+            ),
+            "oidc": {"issuer_uri": GITHUB_ISSUER},
+        },
+        line,
+        opts(provider, apis),
+    )
+    account = prog.resource(
+        ("build", var, "account"),
+        "gcp.serviceaccount.Account",
+        f"{p.name}-build-{app.cloud_name}",
+        {
+            "account_id": ctx.setting(
+                f"names.serviceAccount.build.{name}",
+                lambda q, env: gcp_name(q, 30, "bd", q.built(name).cloud_name),
+            ),
+            "display_name": f"Builds of app {name} of platform {p.name}",
+            "description": f"Pushes app {name}'s image and deploys its stack; impersonated "
+            f"from {build.repository}, never by key"[:256],
+        },
+        line,
+        opts(provider, apis),
+    )
+    prog.resource(
+        ("build", var, "federation"),
+        "gcp.serviceaccount.IAMMember",
+        f"{p.name}-build-{app.cloud_name}-federation",
+        {
+            "service_account_id": Code(f"{account}.name"),
+            "role": "roles/iam.workloadIdentityUser",
+            "member": Call(
+                "pulumi.Output.concat",
+                [
+                    "principalSet://iam.googleapis.com/",
+                    Code(f"{pool}.name"),
+                    "/attribute.repository/" + build.repository,
+                ],
+            ),
+        },
+        line,
+        opts(provider, apis),
+    )
+    member = Code(f"{account}.member")
+    project_id = project(ctx)
+    prog.resource(
+        ("build", var, short_role(BUILD_PROJECT_ROLE)),
+        "gcp.projects.IAMMember",
+        f"{p.name}-build-{app.cloud_name}-{short_role(BUILD_PROJECT_ROLE)}",
+        {"project": project_id, "role": BUILD_PROJECT_ROLE, "member": member},
+        line,
+        opts(provider, apis),
+    )
+    bot = build_bot(app)
+    roles = build_custom_roles(p, app)
+    _custom_grants(ctx, provider, apis, bot, member, line, kind="bd", roles=roles)
+    if build_grantable(p, app):
+        prog.resource(
+            ("build", var, "grants"),
+            "gcp.projects.IAMMember",
+            f"{p.name}-build-{app.cloud_name}-grants",
+            {
+                "project": project_id,
+                "role": "roles/resourcemanager.projectIamAdmin",
+                "member": member,
+                "condition": {
+                    "title": "grants-of-its-app",
+                    "description": "May grant only the roles its app's stack gives the app",
+                    "expression": _has_only(build_grantable(p, app)),
+                },
+            },
+            line,
+            opts(provider, apis),
+        )
+    own = [project_name(p, f"06-apps/{name}")]
+    for key, type_, suffix, args in state_grants(p, bot, projects=own):
+        prog.resource(
+            ("build", var, key),
+            type_,
+            f"{p.name}-build-{app.cloud_name}-{suffix}",
+            args | {"member": member},
+            line,
+            opts(provider, apis),
+        )
+    prog.export(f"build_{name}_service_account", Code(f"{account}.email"), public=True)
+    prog.export(f"build_{name}_workload_identity_provider", Code(f"{oidc}.name"), public=True)
 
 
 def _preview_identity(ctx: StackContext, provider: Code, apis, bot) -> None:
@@ -825,7 +1099,9 @@ def _preview_identity(ctx: StackContext, provider: Code, apis, bot) -> None:
 STATE_KINDS = ("stacks", "history", "backups", "locks")
 
 
-def state_grants(p, bot, preview: bool = False) -> list[tuple[str, str, str, dict]]:
+def state_grants(
+    p, bot, preview: bool = False, projects: list[str] | None = None
+) -> list[tuple[str, str, str, dict]]:
     """What a CI identity needs of the platform's state: on a gs:// backend,
     read every stack's files (StackReferences read upstream outputs) and
     write only its own layers' projects' (an IAM condition on object names;
@@ -846,12 +1122,14 @@ def state_grants(p, bot, preview: bool = False) -> list[tuple[str, str, str, dic
             return f"resource.name.startsWith({json.dumps(f'{base}/{kind}/organization/{start}')})"
 
         tests = [
-            under(kind, f"{project_name(p, stack)}/")
-            for layer, stack in LAYER_DIRS.items()
-            if layer in bot.layers
+            under(kind, f"{project}/")
+            for project in projects
+            or [
+                project_name(p, stack) for layer, stack in LAYER_DIRS.items() if layer in bot.layers
+            ]
             for kind in STATE_KINDS
         ]
-        if "apps" in bot.layers:
+        if "apps" in bot.layers and projects is None:
             app_services = project_name(p, LAYER_DIRS["app-services"])
             for kind in STATE_KINDS:
                 apps = under(kind, app_project_prefix(p))

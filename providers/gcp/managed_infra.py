@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from crosswalk.compiler.codegen import Call, Code
 from crosswalk.compiler.emit import StackContext
+from crosswalk.providers.builds import build_repository, built_apps
 from crosswalk.providers.common import protect
 from crosswalk.providers.gcp.common import (
     NODE_REGISTRY_ROLE,
@@ -238,9 +239,64 @@ def emit_managed_infra(ctx: StackContext) -> None:
             opts(provider, apis),
         )
         prog.export(f"registry_{registry.name}_url", Code(f"{repo}.registry_uri"))
+        for app in built_apps(p, registry):
+            _build_repository(ctx, provider, apis, registry, app, region_name)
     prog.export("network_id", Code(f"{vpc}.id"))
     prog.export("subnetwork_id", Code(f"{subnet}.id"))
     prog.export("secrets_key_id", Code(f"{key}.id"))
+
+
+def _build_repository(ctx: StackContext, provider: Code, apis, registry, app, region_name) -> None:
+    """The repository of an app built from its own repository (`apps[].build`):
+    Artifact Registry grants per repository, so the app's push identity gets
+    this one (identity layer) and no other. The registry's settings; the
+    nodes read it as they read the registry."""
+    p, prog, name = ctx.platform, ctx.program, app.name
+    # Named as the app was created: a rename keeps the repository and its images.
+    pulumi_name = f"{p.name}-{registry.name}-{app.cloud_name}"
+    repo = prog.resource(
+        ("build", var_part(app.cloud_name)),
+        "gcp.artifactregistry.Repository",
+        pulumi_name,
+        {
+            "repository_id": ctx.setting(
+                f"names.build.{name}", lambda q, env: build_repository(q, q.built(name))
+            ),
+            "location": region_name,
+            "format": "DOCKER",
+            "description": f"Images of app {app.name} of platform {p.name}, built from "
+            f"{app.build.repository}",
+            "docker_config": {"immutable_tags": registry.immutable_tags},
+            "vulnerability_scanning_config": {
+                "enablement_config": "INHERITED" if registry.scan_on_push else "DISABLED"
+            },
+        },
+        ctx.line(app.build.path),
+        opts(provider, apis, **protect(ctx)),
+    )
+    grants = (
+        ("nodes", NODE_REGISTRY_ROLE, "node_service_account_email"),
+        # Its builds push here: only here.
+        ("push", "roles/artifactregistry.writer", f"build_{app.name}_service_account"),
+    )
+    for suffix, role, account in grants:
+        prog.resource(
+            ("build", var_part(app.cloud_name), suffix),
+            "gcp.artifactregistry.RepositoryIamMember",
+            f"{pulumi_name}-{suffix}",
+            {
+                "project": Code(f"{repo}.project"),
+                "location": Code(f"{repo}.location"),
+                "repository": Code(f"{repo}.name"),
+                "role": role,
+                "member": Call(
+                    "pulumi.Output.concat",
+                    ["serviceAccount:", ctx.upstream("01-identity", account)],
+                ),
+            },
+            ctx.line(app.build.path),
+            opts(provider, apis),
+        )
 
 
 def emit_alloydb_key(ctx: StackContext, provider: Code, apis, ring: Code, project_info: Code):

@@ -16,6 +16,7 @@ from crosswalk.providers import (
     ProviderRules,
     calendar,
     check_tags,
+    colliding_secret_names,
     environment_scope,
     shortened,
 )
@@ -294,6 +295,9 @@ def _checks(platform) -> list[Finding]:
     found += _check_datastores(platform)
     found += _check_buckets(platform)
     found += _check_zones(platform)
+    found += colliding_secret_names(
+        platform, "Secret Manager", "'<platform>[-<environment>]-apps-<app>-<secret>'"
+    )
     return found
 
 

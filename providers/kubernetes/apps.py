@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from crosswalk.compiler.codegen import Call, Code
+from crosswalk.compiler.codegen import Call, Code, literal, py_string
 from crosswalk.compiler.emit import StackContext
 from crosswalk.compiler.model import App, Platform
 from crosswalk.providers.common import moved_from, protect
@@ -266,7 +266,7 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
 
     container = {
         "name": in_cluster,
-        "image": ctx.setting("image", lambda p, env: app_of(p, name).image),
+        "image": _image(ctx, app),
         "image_pull_policy": "Always",
     }
     if app.command:
@@ -505,6 +505,49 @@ def emit_app(ctx: StackContext, provider: Code, app: App, cloud: AppCloudParts) 
         )
 
     emit_app_policies(ctx, provider, app, cloud, selector, labels)
+
+
+def _image(ctx: StackContext, app: App):
+    """The app's image: platform.yaml's; for an app built from its own
+    repository, the stack's `image` config, which its builds set (`pulumi
+    config set image REF@DIGEST`, then `pulumi up`), else the image the
+    stack last ran, else platform.yaml's. The stack reads its own last
+    outputs for that: a deploy from the platform's repository, whose stack
+    config file has no `image` (crosswalk never writes that key), keeps what
+    the last build deployed instead of going back to platform.yaml's."""
+    name = app.name
+    if app.build is None:
+        return ctx.setting("image", lambda p, env: app_of(p, name).image)
+    default = ctx.setting("image.default", lambda p, env: app_of(p, name).image)
+    prog = ctx.program
+    line = ctx.line(app.build.path)
+    prog.comment(
+        "The image: its last build's, else what this stack last ran, else platform.yaml's."
+    )
+    last = prog.assign(
+        prog.name("last", "deployed"),
+        Call(
+            "pulumi.StackReference",
+            [Code(f"pulumi.get_organization() + {py_string('/' + ctx.project + '/')} + stack")],
+        ),
+        line,
+    )
+    last_image = prog.name("last", "image")
+    read = f"{last}.get_output({py_string('image')}).apply("
+    fallback = f"lambda image: image or {literal(default)}"
+    one_line = f"{last_image} = {read}{fallback})"
+    # Laid out as ruff format lays it out.
+    prog.statement(
+        f"# {line}\n"
+        + (one_line if len(one_line) <= 88 else f"{last_image} = {read}\n    {fallback}\n)")
+    )
+    image = prog.assign(
+        prog.name("image"),
+        Code(f"config.get({py_string('image')}) or {last_image}"),
+        line,
+    )
+    prog.export("image", image, public=True)
+    return image
 
 
 def _annotations(annotations: dict) -> dict:

@@ -11,6 +11,7 @@ stack = pulumi.get_stack()
 
 # Values that differ between environments (Pulumi.<env>.yaml).
 ci_deploy_apps_buckets = config.require("ci.deploy-apps.buckets")
+ci_deploy_apps_datasets = config.require("ci.deploy-apps.datasets")
 ci_deploy_apps_sqlinstances = config.require("ci.deploy-apps.sqlInstances")
 ci_deploy_platform_grantable = config.require("ci.deploy-platform.grantable")
 names_pool_deploy_apps = config.require("names.pool.deploy-apps")
@@ -733,6 +734,11 @@ ci_deploy_apps_warehouse_gran_8236eb = gcp.projects.IAMMember(
     "acme-ci-deploy-apps-warehouse-grants",
     project="acme-platform-prod",
     role=ci_deploy_apps_warehouse_grants.name,
+    condition={
+        "title": "platform-datasets-only",
+        "description": "The BigQuery datasets of platform acme",
+        "expression": ci_deploy_apps_datasets,
+    },
     member=ci_deploy_apps_account.member,
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
@@ -782,7 +788,7 @@ ci_deploy_apps_grants = gcp.projects.IAMMember(
     condition={
         "title": "grants-of-its-layers",
         "description": "May grant only the roles its layers give their workloads",
-        "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/bigquery.jobUser', 'roles/cloudsql.client', 'roles/cloudsql.instanceUser', 'roles/datastore.user'])",
+        "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/bigquery.jobUser', 'roles/cloudsql.client', 'roles/cloudsql.instanceUser'])",
     },
     opts=pulumi.ResourceOptions(
         provider=gcp_provider,
