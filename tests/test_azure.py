@@ -187,7 +187,8 @@ def role_id(name: str) -> str:
 
 
 def role_name(definition: str) -> str:
-    return {v: k for k, v in ROLES.items()}[definition.rsplit("/", 1)[1]]
+    """A built-in role's name; a custom role's (the delete locks') is "custom"."""
+    return {v: k for k, v in ROLES.items()}.get(definition.rsplit("/", 1)[1], "custom")
 
 
 def failed(plan: PlanResult) -> dict:
@@ -430,9 +431,10 @@ def test_ci_identities_are_pinned_to_their_repository_and_ref(sample_plan: PlanR
     for record in of_type(sample_plan, "authorization:RoleAssignment", "01-identity"):
         grant = inputs(record)
         # (the preview twins and the state grants: tests/test_ci_preview.py)
-        # (and the apps' secrets' group: tests/test_app_secrets.py)
+        # (and the apps' secrets' group: tests/test_app_secrets.py; the delete
+        # locks' role: test_deployers_that_lock_may_write_locks_and_nothing_more)
         if record.name.startswith("contoso-ci-") and not re.search(
-            r"-(preview|state|app-secrets)-", record.name
+            r"-(preview|state|app-secrets)-|-deletion-locks$", record.name
         ):
             assert grant["scope"] == group and grant["principalType"] == "ServicePrincipal"
             bot = record.name.split("-ci-")[1].split("-")[1]
@@ -1391,3 +1393,53 @@ def test_apps_get_exactly_the_containers_they_use_with_their_access(
         sample_plan, "kubernetes:core/v1:ServiceAccount", "06-apps/storefront"
     )
     assert "azure.workload.identity/client-id" in inputs(service_account)["metadata"]["annotations"]
+
+
+def test_deployers_that_lock_may_write_locks_and_nothing_more(sample_plan: PlanResult) -> None:
+    """Contributor may not write locks (its NotActions hold
+    Microsoft.Authorization/*/Write): the deployers of the layers that lock
+    their resources hold a custom role of the lock actions alone, on the
+    platform's resource group, which only the identity layer may assign."""
+    from crosswalk.providers.azure.identity import LOCK_ACTIONS
+
+    identity = "01-identity"
+    (group,) = [
+        r for r in of_type(sample_plan, "resources:ResourceGroup", identity) if r.name == "contoso"
+    ]
+    (role,) = of_type(sample_plan, "authorization:RoleDefinition", identity)
+    args = inputs(role)
+    assert args["permissions"] == [{"actions": LOCK_ACTIONS}]
+    assert (
+        args["assignableScopes"] == [group.outputs["id"]] and args["scope"] == group.outputs["id"]
+    )
+    assert args["roleType"] == "CustomRole"
+    holders = {
+        inputs(r)["principalId"]
+        for r in of_type(sample_plan, "authorization:RoleAssignment", identity)
+        if inputs(r)["roleDefinitionId"] == role.outputs["id"]
+    }
+    identities = {
+        r.name: r.outputs["principalId"]
+        for r in of_type(sample_plan, "managedidentity:UserAssignedIdentity", identity)
+    }
+    # deploy-platform deploys managed-infra and app-services, which lock; the
+    # apps' deployer locks nothing.
+    assert holders == {identities["contoso-ci-deploy-platform"]}
+    # Every lock of the plan is made by a stack whose deployer holds the role.
+    locks = [
+        s.dir
+        for s in sample_plan.stacks
+        for r in s.resources
+        if r.type == f"{AZURE}:authorization:ManagementLockByScope"
+    ]
+    assert locks and set(locks) <= {"02-managed-infra", "05-app-services"}
+    # Only the identity layer's deployer may assign it (its ABAC condition names its id).
+    guid = args["roleDefinitionId"]
+    conditions = {
+        r.name: inputs(r).get("condition", "")
+        for r in of_type(sample_plan, "authorization:RoleAssignment", identity)
+        if r.name.endswith("-rbac-administrator")
+    }
+    assert [name for name, text in conditions.items() if guid in text] == [
+        "contoso-ci-deploy-platform-rbac-administrator"
+    ]

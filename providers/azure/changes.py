@@ -23,6 +23,7 @@ REPLACED_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "principalId",
         "roleDefinitionId",
     ),
+    "azure-native:authorization:RoleDefinition": ("scope", "roleDefinitionId"),
     "azure-native:compute:DiskEncryptionSet": (
         "diskEncryptionSetName",
         "resourceGroupName",

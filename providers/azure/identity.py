@@ -117,11 +117,40 @@ APP_SECRETS_ASSIGNS = {"apps": ["Key Vault Secrets User"]}
 APP_SECRETS_PREVIEW_ROLES = ["Reader"]
 
 
+# Deletion protection's delete locks (`az.lock`): no built-in role short of
+# Owner and User Access Administrator may write them (Contributor's NotActions
+# hold Microsoft.Authorization/*/Write), so the identity stack makes a custom
+# role of the lock actions alone, on the platform's resource group, for the
+# deployers of the layers that lock their resources.
+LOCK_ACTIONS = [
+    "Microsoft.Authorization/locks/read",
+    "Microsoft.Authorization/locks/write",
+    "Microsoft.Authorization/locks/delete",
+]
+# Engines whose resources app-services locks (servers, Cosmos DB, Event Hubs).
+LOCKED_ENGINES = frozenset({"postgres", "mysql", "document", "stream"})
+LOCKS_ROLE_ID = '''
+def locks_role_id(group_name):
+    """The custom lock role's id: the same for the same resource group, so
+    that every run of the program names the role it made."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "crosswalk/deletion-locks/" + group_name))
+'''
+
+
+def makes_locks(platform, layer: str) -> bool:
+    """Whether `layer`'s program makes delete locks (where deletion protection is on)."""
+    if layer == "managed-infra":
+        return bool(platform.buckets or platform.warehouses)
+    if layer == "app-services":
+        return any(s.engine in LOCKED_ENGINES for s in platform.app_services.datastores)
+    return False
+
+
 ONLY_ASSIGNING = '''
-def only_assigning(roles):
+def only_assigning(roles, custom=()):
     """An Azure ABAC condition: role assignments made or removed under this one
-    may only be of these roles."""
-    guids = ", ".join(BUILT_IN_ROLES[name] for name in roles)
+    may only be of these roles (built-in ones by name, `custom` by id)."""
+    guids = ", ".join([BUILT_IN_ROLES[name] for name in roles] + list(custom))
     clauses = []
     for action, source in (("write", "Request"), ("delete", "Resource")):
         clauses.append(
@@ -180,6 +209,7 @@ def emit_identity(az: AzureProgram) -> None:
         pools_line,
         "ServicePrincipal",
     )
+    locks_role, locks_role_id = _locks_role(az, group)
     for bot in p.automation:
         line = ctx.line(bot.path)
         subject = (
@@ -205,8 +235,12 @@ def emit_identity(az: AzureProgram) -> None:
             if role == "Role Based Access Control Administrator":
                 az.roles.update(assigns)
                 prog.helpers["only_assigning"] = ONLY_ASSIGNING
+                # The identity layer assigns the lock role to the deployers that lock.
+                arguments = [assigns]
+                if locks_role is not None and "identity" in bot.layers:
+                    arguments.append([locks_role_id])
                 extra = {
-                    "condition": Call("only_assigning", [assigns]),
+                    "condition": Call("only_assigning", arguments),
                     "condition_version": "2.0",
                 }
             az.assign_role(
@@ -220,6 +254,20 @@ def emit_identity(az: AzureProgram) -> None:
                 description=f"CI identity {bot.name}: deploys {', '.join(bot.layers)}",
                 **extra,
             )
+        if locks_role is not None and any(makes_locks(p, layer) for layer in bot.layers):
+            az.res(
+                (var, "deletion_locks"),
+                "authorization.RoleAssignment",
+                f"{p.name}-ci-{bot.name}-deletion-locks",
+                {
+                    "principal_id": Code(f"{identity}.principal_id"),
+                    "principal_type": "ServicePrincipal",
+                    "role_definition_id": Code(f"{locks_role}.id"),
+                    "scope": Code(f"{group}.id"),
+                    "description": f"CI identity {bot.name}: deletion protection's locks",
+                },
+                ctx.line(("deletionProtection",)),
+            )
         _state_grants(az, bot, identity, "deploy")
         if secrets_group is not None:
             _app_secrets_grants(az, bot, identity, secrets_group, "deploy")
@@ -232,6 +280,36 @@ def emit_identity(az: AzureProgram) -> None:
     prog.export("kubelet_identity_id", Code(f"{kubelet_identity}.id"))
     prog.export("kubelet_identity_client_id", Code(f"{kubelet_identity}.client_id"))
     prog.export("kubelet_identity_principal_id", Code(f"{kubelet_identity}.principal_id"))
+
+
+def _locks_role(az: AzureProgram, group: Code) -> tuple[Code | None, Code | None]:
+    """The custom role of the delete locks and its id, where a deployer's layer locks."""
+    p, prog, ctx = az.p, az.prog, az.ctx
+    if not any(makes_locks(p, layer) for bot in p.automation for layer in bot.layers):
+        return None, None
+    prog.imports.add("import uuid")
+    prog.helpers["locks_role_id"] = LOCKS_ROLE_ID
+    line = ctx.line(("deletionProtection",))
+    # The group's name, known before the group is made (custom role names are
+    # unique in the tenant, so the role is named after it).
+    group_name = Code(f"{py_string(p.name + '-')} + stack")
+    role_id = prog.assign(prog.name("deletion_locks_role_id"), Call("locks_role_id", [group_name]))
+    role = az.res(
+        "deletion_locks_role",
+        "authorization.RoleDefinition",
+        f"{p.name}-deletion-locks",
+        {
+            "role_definition_id": role_id,
+            "role_name": Code(f"{group_name} + {py_string(' deletion locks')}"),
+            "description": "Makes and removes the delete locks of deletion protection",
+            "role_type": "CustomRole",
+            "permissions": [{"actions": LOCK_ACTIONS}],
+            "assignable_scopes": [Code(f"{group}.id")],
+            "scope": Code(f"{group}.id"),
+        },
+        line,
+    )
+    return role, role_id
 
 
 def preview_roles(bot) -> list[str]:
