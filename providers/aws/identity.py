@@ -222,22 +222,7 @@ def emit_identity(ctx: StackContext) -> None:
             if bot.environment
             else f"repo:{bot.repository}:ref:{bot.ref}"
         )
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": oidc_arn},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {
-                        "StringEquals": {
-                            f"{GITHUB_OIDC}:aud": "sts.amazonaws.com",
-                            f"{GITHUB_OIDC}:sub": subject,
-                        }
-                    },
-                }
-            ],
-        }
+        trust = _github_trust(oidc_arn, subject)
         role = prog.resource(
             ("automation", bot.name, "role"),
             "aws.iam.Role",
@@ -287,27 +272,15 @@ def _build_role(ctx: StackContext, provider: Code, app, oidc_arn) -> None:
     apps deployer manages."""
     p, prog, name = ctx.platform, ctx.program, app.name
     build = app.build
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": oidc_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {
-                        f"{GITHUB_OIDC}:aud": "sts.amazonaws.com",
-                        # Pushes to the branch; outside the default
-                        # environment, jobs of its GitHub environment.
-                        f"{GITHUB_OIDC}:sub": ctx.setting(
-                            f"build.{name}.subject",
-                            lambda q, env: build_subject(q, env, q.built(name)),
-                        ),
-                    }
-                },
-            }
-        ],
-    }
+    # Pushes to the branch; outside the default environment, jobs of its
+    # GitHub environment.
+    trust = _github_trust(
+        oidc_arn,
+        ctx.setting(
+            f"build.{name}.subject",
+            lambda q, env: build_subject(q, env, q.built(name)),
+        ),
+    )
     role = prog.resource(
         ("build", name, "role"),
         "aws.iam.Role",
@@ -346,12 +319,10 @@ def _build_role(ctx: StackContext, provider: Code, app, oidc_arn) -> None:
     prog.export(f"build_{name}_role_arn", Code(f"{role}.arn"), public=True)
 
 
-def _preview_role(ctx, provider, bot, oidc_arn, arn, passed) -> None:
-    """The read-only twin of a CI role: trusted only for the pull requests of
-    its repository (a fork's gets no OIDC token), it reads what its layers
-    deploy, to preview them."""
-    p, prog = ctx.platform, ctx.program
-    trust = {
+def _github_trust(oidc_arn, subject) -> dict:
+    """A trust policy for GitHub's OIDC tokens of one subject (a repository's
+    ref, environment or pull requests) meant for AWS."""
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -361,12 +332,20 @@ def _preview_role(ctx, provider, bot, oidc_arn, arn, passed) -> None:
                 "Condition": {
                     "StringEquals": {
                         f"{GITHUB_OIDC}:aud": "sts.amazonaws.com",
-                        f"{GITHUB_OIDC}:sub": f"repo:{bot.repository}:pull_request",
+                        f"{GITHUB_OIDC}:sub": subject,
                     }
                 },
             }
         ],
     }
+
+
+def _preview_role(ctx, provider, bot, oidc_arn, arn, passed) -> None:
+    """The read-only twin of a CI role: trusted only for the pull requests of
+    its repository (a fork's gets no OIDC token), it reads what its layers
+    deploy, to preview them."""
+    p, prog = ctx.platform, ctx.program
+    trust = _github_trust(oidc_arn, f"repo:{bot.repository}:pull_request")
     role = prog.resource(
         ("automation", bot.name, "preview_role"),
         "aws.iam.Role",

@@ -17,6 +17,7 @@ from crosswalk.providers.aws.common import (
     log_group,
     log_group_arns,
     opts,
+    trust_policy,
     unique_name,
 )
 from crosswalk.providers.aws.storage import bucket_output
@@ -215,26 +216,18 @@ def _role(ctx, provider, var, name, description, service, caller, boundary, line
     """A role `service` assumes for this account alone, within the workload
     boundary, with `statements` as its only policy: the role and its policy."""
     prog = ctx.program
-    account = Code(f"{caller}.account_id")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": service},
-                "Action": "sts:AssumeRole",
-                # The confused deputy: only on this account's behalf.
-                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-            }
-        ],
-    }
+    # The confused deputy: the service assumes it only on this account's behalf.
+    trust = trust_policy(
+        {"Service": service},
+        {"StringEquals": {"aws:SourceAccount": Code(f"{caller}.account_id")}},
+    )
     role = prog.resource(
         ("pipeline", *var, "role"),
         "aws.iam.Role",
         name,
         {
             "description": description[:1000],
-            "assume_role_policy": Call("pulumi.Output.json_dumps", [trust]),
+            "assume_role_policy": trust,
             "permissions_boundary": boundary,
         },
         line,

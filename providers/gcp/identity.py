@@ -492,6 +492,16 @@ def _datasets(platform, app=None) -> str:
     )
 
 
+# Custom roles held on some resources only, by an IAM condition on their
+# names: (the condition's title word, what it names, its config key, the
+# condition of a platform and, for a built app, its app).
+NAMED_GRANTS = {
+    "sql-users": ("instances", "Cloud SQL instances", "sqlInstances", _sql_instances),
+    "bucket-grants": ("buckets", "Cloud Storage buckets", "buckets", _buckets),
+    "warehouse-grants": ("datasets", "BigQuery datasets", "datasets", _datasets),
+}
+
+
 def emit_identity(ctx: StackContext) -> None:
     p, prog = ctx.platform, ctx.program
     project_id = project(ctx)
@@ -807,34 +817,18 @@ def _custom_grants(
             opts(provider, apis),
         )
         grant = {"project": project_id, "role": Code(f"{custom}.name")}
-        if what == "sql-users":
-            # Cloud SQL reads IAM conditions on its instances: the platform's only.
+        if what in NAMED_GRANTS:
+            # These services read IAM conditions on their resources' names: the
+            # platform's only (a built app's: those it uses).
+            things, title, key, names = NAMED_GRANTS[what]
             grant["condition"] = {
-                "title": "platform-instances-only",
-                "description": f"The Cloud SQL instances of platform {p.name}",
+                "title": f"platform-{things}-only",
+                "description": f"The {title} of platform {p.name}",
                 "expression": ctx.setting(
-                    f"{label}.{bot.name}.sqlInstances",
-                    lambda q, env: _sql_instances(q, q.built(bot.name) if kind == "bd" else None),
-                ),
-            }
-        elif what == "bucket-grants":
-            # Cloud Storage reads IAM conditions on its buckets: the platform's only.
-            grant["condition"] = {
-                "title": "platform-buckets-only",
-                "description": f"The Cloud Storage buckets of platform {p.name}",
-                "expression": ctx.setting(
-                    f"{label}.{bot.name}.buckets",
-                    lambda q, env: _buckets(q, q.built(bot.name) if kind == "bd" else None),
-                ),
-            }
-        elif what == "warehouse-grants":
-            # BigQuery reads IAM conditions on its datasets: the platform's only.
-            grant["condition"] = {
-                "title": "platform-datasets-only",
-                "description": f"The BigQuery datasets of platform {p.name}",
-                "expression": ctx.setting(
-                    f"{label}.{bot.name}.datasets",
-                    lambda q, env: _datasets(q, q.built(bot.name) if kind == "bd" else None),
+                    f"{label}.{bot.name}.{key}",
+                    lambda q, env, names=names: names(
+                        q, q.built(bot.name) if kind == "bd" else None
+                    ),
                 ),
             }
         # (Pub/Sub reads no resource attributes in IAM conditions: the grant is

@@ -1351,7 +1351,7 @@ pipeline_events_archive_logs = aws.cloudwatch.LogGroup(
 pipeline_events_archive_deliv_542f08 = aws.iam.Role(
     "acme-pipeline-events-archive-delivery",
     description="Firehose writes pipeline events-archive's events into bucket assets",
-    assume_role_policy=pulumi.Output.json_dumps(
+    assume_role_policy=json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
@@ -1475,7 +1475,7 @@ pipeline_events_archive_stream = aws.kinesis.FirehoseDeliveryStream(
 pipeline_events_archive_pipe_role = aws.iam.Role(
     "acme-pipeline-events-archive-pipe",
     description="EventBridge Pipes hands queue events's messages to pipeline events-archive's stream",
-    assume_role_policy=pulumi.Output.json_dumps(
+    assume_role_policy=json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
